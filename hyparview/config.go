@@ -1,0 +1,199 @@
+package hyparview
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// MaxTTL bounds the TTL of ForwardJoin and Shuffle walks, in our
+// configuration and in received messages. Walks in S1 are a handful of hops
+// (ARWL 6, S1 §5.1); a larger TTL from a peer is treated as malformed.
+const MaxTTL = 32
+
+// Config holds the protocol parameters. A zero field means its default;
+// DefaultConfig lists them with their origin.
+type Config struct {
+	// ActiveViewSize bounds the active view. Default 5: log10(n)+c with
+	// c = 1 and n = 10,000 (S1 §4.1, §5.1).
+	ActiveViewSize int
+	// PassiveViewSize bounds the passive view. Default 30: k·(log10(n)+c)
+	// with k = 6 (S1 §4.1, §5.1).
+	PassiveViewSize int
+	// ActiveRandomWalkLength (ARWL) is the TTL a contact gives ForwardJoin.
+	// Default 6 (S1 §5.1).
+	ActiveRandomWalkLength int
+	// PassiveRandomWalkLength (PRWL) is the TTL at which a ForwardJoin puts
+	// the new node in the passive view. Default 3 (S1 §5.1).
+	PassiveRandomWalkLength int
+	// ShuffleActiveCount (ka) is how many active members a Shuffle carries.
+	// Default 3 (S1 §5.1).
+	ShuffleActiveCount int
+	// ShufflePassiveCount (kp) is how many passive members a Shuffle
+	// carries. Default 4 (S1 §5.1). With the origin itself, a Shuffle
+	// carries at most 1+ka+kp = 8 peers.
+	ShufflePassiveCount int
+	// ShuffleTTL is the walk length of a Shuffle. S1 §4.4 only says it
+	// travels "just like the ForwardJoin"; default 6 (= ARWL) is a guess to
+	// validate.
+	ShuffleTTL int
+	// ShuffleInterval is the period of the shuffle, jittered by ±10%. S1
+	// shuffles once per simulation cycle and gives no time; default 10s is
+	// a guess to validate.
+	ShuffleInterval time.Duration
+	// NeighborRequestTimeout bounds the wait for a NeighborReply; an
+	// unanswered peer is treated as unreachable (S1 §4.3 relies on TCP
+	// connection set-up instead). Default 500ms is a guess to validate.
+	NeighborRequestTimeout time.Duration
+	// JoinTimeout bounds the wait for a contact's answer to Join before the
+	// next contact is tried. Default 1s is a guess to validate.
+	JoinTimeout time.Duration
+}
+
+// Defaults, with their origin.
+const (
+	defaultActiveViewSize          = 5                      // S1 §4.1, §5.1
+	defaultPassiveViewFactor       = 6                      // k, S1 §4.1
+	defaultActiveRandomWalkLength  = 6                      // S1 §5.1
+	defaultPassiveRandomWalkLength = 3                      // S1 §5.1
+	defaultShuffleActiveCount      = 3                      // ka, S1 §5.1
+	defaultShufflePassiveCount     = 4                      // kp, S1 §5.1
+	defaultShuffleTTL              = 6                      // a guess to validate
+	defaultShuffleInterval         = 10 * time.Second       // a guess to validate
+	defaultNeighborRequestTimeout  = 500 * time.Millisecond // a guess to validate
+	defaultJoinTimeout             = time.Second            // a guess to validate
+)
+
+// DefaultConfig returns the settings of the paper's simulations (S1 §5.1)
+// and our guesses for what the paper leaves open.
+func DefaultConfig() Config {
+	return Config{
+		ActiveViewSize:          defaultActiveViewSize,
+		PassiveViewSize:         defaultPassiveViewFactor * defaultActiveViewSize,
+		ActiveRandomWalkLength:  defaultActiveRandomWalkLength,
+		PassiveRandomWalkLength: defaultPassiveRandomWalkLength,
+		ShuffleActiveCount:      defaultShuffleActiveCount,
+		ShufflePassiveCount:     defaultShufflePassiveCount,
+		ShuffleTTL:              defaultShuffleTTL,
+		ShuffleInterval:         defaultShuffleInterval,
+		NeighborRequestTimeout:  defaultNeighborRequestTimeout,
+		JoinTimeout:             defaultJoinTimeout,
+	}
+}
+
+// ConfigForClusterSize returns DefaultConfig with the view sizes of S1 §4.1
+// for an expected cluster of n nodes: active = floor(log10(n))+1, passive =
+// 6·active. The active size is at least 2, because with one neighbour each
+// the overlay is a set of disjoint pairs. ShuffleActiveCount is capped at the
+// active size.
+func ConfigForClusterSize(n int) Config {
+	c := DefaultConfig()
+	active := 1
+	for m := n; m >= 10; m /= 10 {
+		active++
+	}
+	active = max(active, 2)
+	c.ActiveViewSize = active
+	c.PassiveViewSize = defaultPassiveViewFactor * active
+	c.ShuffleActiveCount = min(c.ShuffleActiveCount, active)
+	return c
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.ActiveViewSize == 0 {
+		c.ActiveViewSize = d.ActiveViewSize
+	}
+	if c.PassiveViewSize == 0 {
+		c.PassiveViewSize = defaultPassiveViewFactor * c.ActiveViewSize
+	}
+	setInt(&c.ActiveRandomWalkLength, d.ActiveRandomWalkLength)
+	setInt(&c.PassiveRandomWalkLength, d.PassiveRandomWalkLength)
+	setInt(&c.ShuffleActiveCount, min(d.ShuffleActiveCount, c.ActiveViewSize))
+	setInt(&c.ShufflePassiveCount, d.ShufflePassiveCount)
+	setInt(&c.ShuffleTTL, d.ShuffleTTL)
+	setDuration(&c.ShuffleInterval, d.ShuffleInterval)
+	setDuration(&c.NeighborRequestTimeout, d.NeighborRequestTimeout)
+	setDuration(&c.JoinTimeout, d.JoinTimeout)
+	return c
+}
+
+func setInt(v *int, d int) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+func setDuration(v *time.Duration, d time.Duration) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// maxViewSize keeps view sizes in a range where linear scans stay cheap and
+// sizes fit in the arithmetic below.
+const maxViewSize = 1 << 16
+
+// Validate reports whether c, with its zero fields set to their defaults, is
+// usable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	positive := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("hyparview: %s must be positive, got %d", name, v))
+		}
+	}
+	positive("ActiveViewSize", c.ActiveViewSize)
+	positive("PassiveViewSize", c.PassiveViewSize)
+	positive("ActiveRandomWalkLength", c.ActiveRandomWalkLength)
+	positive("PassiveRandomWalkLength", c.PassiveRandomWalkLength)
+	positive("ShuffleActiveCount", c.ShuffleActiveCount)
+	positive("ShufflePassiveCount", c.ShufflePassiveCount)
+	positive("ShuffleTTL", c.ShuffleTTL)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ShuffleInterval", c.ShuffleInterval},
+		{"NeighborRequestTimeout", c.NeighborRequestTimeout},
+		{"JoinTimeout", c.JoinTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("hyparview: %s must be positive, got %v", d.name, d.v))
+		}
+	}
+	if c.ActiveViewSize > maxViewSize || c.PassiveViewSize > maxViewSize {
+		errs = append(errs, fmt.Errorf("hyparview: view sizes must be at most %d, got %d and %d",
+			maxViewSize, c.ActiveViewSize, c.PassiveViewSize))
+	}
+	if c.PassiveRandomWalkLength > c.ActiveRandomWalkLength {
+		errs = append(errs, fmt.Errorf("hyparview: PassiveRandomWalkLength (%d) must not exceed ActiveRandomWalkLength (%d)",
+			c.PassiveRandomWalkLength, c.ActiveRandomWalkLength))
+	}
+	if c.ActiveRandomWalkLength > MaxTTL || c.ShuffleTTL > MaxTTL {
+		errs = append(errs, fmt.Errorf("hyparview: ActiveRandomWalkLength (%d) and ShuffleTTL (%d) must be at most %d",
+			c.ActiveRandomWalkLength, c.ShuffleTTL, MaxTTL))
+	}
+	if c.ShuffleActiveCount > c.ActiveViewSize {
+		errs = append(errs, fmt.Errorf("hyparview: ShuffleActiveCount (%d) must not exceed ActiveViewSize (%d)",
+			c.ShuffleActiveCount, c.ActiveViewSize))
+	}
+	if c.ShufflePassiveCount > c.PassiveViewSize {
+		errs = append(errs, fmt.Errorf("hyparview: ShufflePassiveCount (%d) must not exceed PassiveViewSize (%d)",
+			c.ShufflePassiveCount, c.PassiveViewSize))
+	}
+	if c.ShuffleInterval > math.MaxInt64/2 {
+		errs = append(errs, fmt.Errorf("hyparview: ShuffleInterval %v is too large", c.ShuffleInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// maxPeerList bounds the Peers of a received Shuffle or ShuffleReply:
+// four times what our own Shuffle carries (1+ka+kp), so peers configured a
+// little differently still interoperate while a flood is refused.
+func (c Config) maxPeerList() int {
+	return 4 * (1 + c.ShuffleActiveCount + c.ShufflePassiveCount)
+}

@@ -1,0 +1,314 @@
+package hyparview
+
+import "slices"
+
+// requestNeighbor sends Neighbor(prio) to p, records the request and arms
+// its timeout.
+func (s *State) requestNeighbor(p Peer, prio Priority) {
+	nonce := s.newNonce()
+	s.pending = append(s.pending, request{peer: p, nonce: nonce, prio: prio})
+	s.counters.NeighborRequestsSent++
+	s.send(p, &Neighbor{Priority: prio, Addr: s.self.Addr, Nonce: nonce})
+	s.setTimer(Timer{Kind: TimerNeighborRequest, Peer: p.ID, Nonce: nonce}, s.cfg.NeighborRequestTimeout)
+}
+
+// onNeighbor answers a Neighbor request (S1 §4.3): a high-priority request
+// is always accepted, dropping a random member if the view is full; a
+// low-priority one only if the active view has a free slot. A request from a
+// peer we are ourselves asking is a crossed handshake and is accepted.
+func (s *State) onNeighbor(from PeerID, m *Neighbor) bool {
+	if m.Priority != PriorityLow && m.Priority != PriorityHigh {
+		return false
+	}
+	s.learnAddr(from, m.Addr)
+	p := s.peerFor(from, m.Addr)
+	if i := s.activeIndex(from); i >= 0 {
+		// The peer asks because it no longer holds the link; ours is a
+		// leftover. Renew it under the new nonce; the view is unchanged.
+		s.active[i] = link{peer: p, nonce: m.Nonce}
+		s.counters.NeighborRequestsGranted++
+		s.send(p, &NeighborReply{Accepted: true, Addr: s.self.Addr, Nonce: m.Nonce})
+		return true
+	}
+	crossed := s.pendingIndex(from) >= 0
+	if crossed || m.Priority == PriorityHigh || len(s.active) < s.cfg.ActiveViewSize {
+		s.counters.NeighborRequestsGranted++
+		s.send(p, &NeighborReply{Accepted: true, Addr: s.self.Addr, Nonce: m.Nonce})
+		s.acceptLink(p, m.Nonce)
+		return true
+	}
+	s.counters.NeighborRequestsRefused++
+	s.send(p, &NeighborReply{Accepted: false, Addr: s.self.Addr, Nonce: m.Nonce})
+	s.emitClose(p)
+	return true
+}
+
+// onNeighborReply completes one of our requests (S1 §4.3). Accepted: the
+// peer joins the active view. Refused: we try another passive peer and keep
+// the refuser in the passive view. A reply matching no request is answered
+// with a Disconnect if it accepted, so the peer does not keep a half-link
+// (PROTOCOL.md §5, pitfall 3).
+func (s *State) onNeighborReply(from PeerID, m *NeighborReply) bool {
+	s.learnAddr(from, m.Addr)
+	if i := s.pendingIndex(from); i >= 0 && s.pending[i].nonce == m.Nonce {
+		r := s.pending[i]
+		s.pending = slices.Delete(s.pending, i, i+1)
+		if m.Accepted {
+			s.replyAccepted(r)
+		} else {
+			s.replyRefused(r)
+		}
+		return true
+	}
+	if i := s.activeIndex(from); i >= 0 {
+		if !s.active[i].matches(m.Nonce) || m.Accepted {
+			// The answer to our half of a crossed handshake (the link
+			// is already up), or to a request long superseded.
+			s.counters.StaleReplies++
+			return true
+		}
+		// The peer refused the request we crossed with its own: it does
+		// not hold the link, so neither may we.
+		l := s.removeActiveAt(i)
+		s.addPassive(l.peer)
+		s.emitDown(l.peer, DownDisconnected)
+		s.emitClose(l.peer)
+		s.repair(from)
+		return true
+	}
+	s.counters.StaleReplies++
+	if m.Accepted {
+		p := s.peerFor(from, m.Addr)
+		s.send(p, &Disconnect{Alive: true, Nonce: m.Nonce})
+		if !s.busy(from) {
+			s.emitClose(p)
+		}
+	}
+	return true
+}
+
+func (s *State) replyAccepted(r request) {
+	if r.join {
+		s.counters.JoinsCompleted++
+	} else {
+		s.counters.NeighborRequestsAccepted++
+	}
+	s.addActive(link{peer: r.peer, nonce: r.nonce})
+}
+
+func (s *State) replyRefused(r request) {
+	s.counters.NeighborRequestsRejected++
+	s.addRejected(r.peer.ID)
+	s.emitClose(r.peer)
+	s.repair(r.peer.ID)
+}
+
+// onDisconnect handles DISCONNECT (S1 Algorithm 1): the peer leaves the
+// active view and, if still alive, enters the passive view; then we refill
+// from the passive view, never with the peer that just left us (PROTOCOL.md
+// §5, pitfall 5). A Disconnect naming an older link is stale and ignored
+// (pitfall 4).
+func (s *State) onDisconnect(from PeerID, m *Disconnect) bool {
+	if i := s.activeIndex(from); i >= 0 && s.active[i].matches(m.Nonce) {
+		l := s.removeActiveAt(i)
+		s.counters.Disconnects++
+		reason := DownLeft
+		if m.Alive {
+			s.addPassive(l.peer)
+			reason = DownDisconnected
+		}
+		s.emitDown(l.peer, reason)
+		s.emitClose(l.peer)
+		s.repair(from)
+		return true
+	}
+	s.counters.StaleDisconnects++
+	if !m.Alive && s.activeIndex(from) < 0 {
+		// The peer left: forget it, and stop waiting for it.
+		s.removePassive(from)
+		if i := s.pendingIndex(from); i >= 0 {
+			r := s.pending[i]
+			s.pending = slices.Delete(s.pending, i, i+1)
+			s.emitClose(r.peer)
+			s.repair(from)
+		}
+	}
+	return true
+}
+
+// onRequestTimeout handles TimerNeighborRequest and TimerJoin. A request
+// still unanswered means the peer is unreachable (S1 §4.3: the connection
+// could not be made): it leaves the passive view, the request is cancelled
+// with a Disconnect in case it arrives late, and another candidate is tried.
+func (s *State) onRequestTimeout(t Timer, join bool) bool {
+	i := s.pendingIndex(t.Peer)
+	if i < 0 || s.pending[i].nonce != t.Nonce || s.pending[i].join != join {
+		return false
+	}
+	r := s.pending[i]
+	s.pending = slices.Delete(s.pending, i, i+1)
+	if join {
+		s.counters.JoinTimeouts++
+	} else {
+		s.counters.NeighborRequestsTimedOut++
+		s.removePassive(r.peer.ID)
+	}
+	s.send(r.peer, &Disconnect{Alive: true, Nonce: r.nonce})
+	s.emitClose(r.peer)
+	s.repair(r.peer.ID)
+	return true
+}
+
+// onConnectionFailed handles a failed connection, TCP being the failure
+// detector of S1 §4.1. An active peer is removed, not kept as passive since
+// it is unreachable, and the view is repaired (S1 §4.3). A request target
+// leaves the passive view and the next candidate is tried.
+func (s *State) onConnectionFailed(id PeerID) {
+	if i := s.activeIndex(id); i >= 0 {
+		l := s.removeActiveAt(i)
+		s.counters.ConnectionFailures++
+		s.emitDown(l.peer, DownFailed)
+		s.repair(id)
+		return
+	}
+	if i := s.pendingIndex(id); i >= 0 {
+		s.pending = slices.Delete(s.pending, i, i+1)
+		s.counters.ConnectionFailures++
+		s.removePassive(id)
+		s.repair(id)
+		return
+	}
+	s.counters.IgnoredConnectionFailures++
+}
+
+// repair refills the active view from the passive view (S1 §4.3) while
+// active members plus requests in flight are fewer than ActiveViewSize.
+// Candidates are random passive peers other than exclude, not yet asked,
+// and, for a low-priority request, not refused since the last shuffle tick.
+//
+// Deviation: S1 tries one candidate at a time; we ask for all missing slots
+// at once. Only one high-priority request is in flight at a time, so an
+// isolated node forces at most one peer to drop a neighbour.
+//
+// Isolation recovery: with no neighbour, no request in flight and an empty
+// passive view, the node joins again through its seed contacts (PROTOCOL.md
+// §5, pitfall 7).
+func (s *State) repair(exclude PeerID) {
+	for len(s.active)+len(s.pending) < s.cfg.ActiveViewSize && len(s.pending) < s.maxPending() {
+		prio := PriorityLow
+		if len(s.active) == 0 && !s.highPending() {
+			prio = PriorityHigh
+		}
+		i := s.repairCandidate(exclude, prio)
+		if i < 0 {
+			break
+		}
+		s.requestNeighbor(s.passive[i], prio)
+	}
+	if len(s.active) == 0 && len(s.pending) == 0 && len(s.passive) == 0 {
+		s.startJoin()
+	}
+}
+
+func (s *State) highPending() bool {
+	for i := range s.pending {
+		if s.pending[i].prio == PriorityHigh {
+			return true
+		}
+	}
+	return false
+}
+
+// repairCandidate returns the index of a random passive peer fit for a
+// request of priority prio, or -1.
+func (s *State) repairCandidate(exclude PeerID, prio Priority) int {
+	fit := func(p PeerID) bool {
+		return p != exclude && s.pendingIndex(p) < 0 && (prio == PriorityHigh || !s.isRejected(p))
+	}
+	n := 0
+	for i := range s.passive {
+		if fit(s.passive[i].ID) {
+			n++
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	k := s.rng.IntN(n)
+	for i := range s.passive {
+		if fit(s.passive[i].ID) {
+			if k == 0 {
+				return i
+			}
+			k--
+		}
+	}
+	return -1
+}
+
+// leave tells every neighbour and every peer we are asking that we are
+// leaving (Alive false, so they forget us), then clears the views. Leaving
+// is not in S1; it spares the neighbours a failure detection.
+func (s *State) leave() {
+	for i := range s.active {
+		l := &s.active[i]
+		s.send(l.peer, &Disconnect{Alive: false, Nonce: l.disconnectNonce()})
+		s.emitDown(l.peer, DownLeft)
+		s.emitClose(l.peer)
+	}
+	for i := range s.pending {
+		r := &s.pending[i]
+		s.send(r.peer, &Disconnect{Alive: false, Nonce: r.nonce})
+		s.emitClose(r.peer)
+	}
+	s.active = s.active[:0]
+	s.passive = s.passive[:0]
+	s.pending = s.pending[:0]
+	s.rejected = s.rejected[:0]
+	s.left = true
+}
+
+// starved reports whether the node has at most half its active slots
+// filled, nothing in flight, and no passive peer left that has not refused
+// it since the last shuffle tick. Such a node may sit in a small island
+// whose members only know one another and peers that are full.
+func (s *State) starved() bool {
+	if len(s.active) == 0 || len(s.active) > s.cfg.ActiveViewSize/2 || len(s.pending) > 0 {
+		return false
+	}
+	for i := range s.passive {
+		if !s.isRejected(s.passive[i].ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// escalate is our addition for starved nodes (PROTOCOL.md §5, pitfall 7):
+// one high-priority request to a random passive peer, which must accept, or
+// if the passive view is empty a Join through the seed contacts. S1 §4.3
+// uses high priority only for an empty active view; a starved node is
+// treated as nearly isolated. Nodes one short of a full view never escalate,
+// so in steady state no neighbour is forced out.
+func (s *State) escalate() {
+	if i := s.repairCandidate(s.self.ID, PriorityHigh); i >= 0 {
+		s.requestNeighbor(s.passive[i], PriorityHigh)
+		return
+	}
+	s.startJoin()
+}
+
+// shouldRefresh decides at random whether a connected node with a sparse
+// passive view forces one new link this tick. A node that knows few peers
+// may sit in a closed island whose members all have full active views: no
+// rule of S1 ever links it to the rest, since low-priority requests go only
+// to free slots. The chance grows as the passive view empties: (1-f)²/4,
+// where f is its fill ratio, so a full passive view (the steady state of a
+// cluster larger than the two views) never refreshes.
+func (s *State) shouldRefresh() bool {
+	if len(s.active) == 0 || len(s.pending) > 0 || len(s.passive) == 0 {
+		return false
+	}
+	empty := float64(s.cfg.PassiveViewSize-len(s.passive)) / float64(s.cfg.PassiveViewSize)
+	return s.rng.Float64() < empty*empty/4
+}

@@ -1,0 +1,363 @@
+package hyparview
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// testNet wires cores together in memory: a FIFO queue per ordered pair of
+// nodes, a virtual clock with timers, crashes and leaves, and a scheduler
+// that picks the next delivery with its own seeded random source. Delivery
+// takes no virtual time, so timers fire only when the network is quiet or
+// when a test fires them.
+type testNet struct {
+	cfg    Config
+	nodes  []*testNode // index = PeerID-1
+	queues []*pairQueue
+	qIndex map[[2]PeerID]int
+	fails  []failure // connection failures to report, FIFO
+	timers []testTimer
+	now    time.Time
+	seq    uint64
+	sched  *rand.Rand
+	out    []Output
+
+	// trace, if set, sees every input and the outputs it produced.
+	trace func(node PeerID, in Input, out []Output)
+}
+
+type testNode struct {
+	id    PeerID
+	st    *State
+	down  bool              // crashed or left: the network drops messages to it
+	conns map[PeerID]bool   // NeighborUp/Down as the driver sees them
+	err   error             // first broken invariant seen after a step
+}
+
+type pairQueue struct {
+	from, to PeerID
+	msgs     []Message
+}
+
+type failure struct{ node, peer PeerID }
+
+type testTimer struct {
+	at   time.Time
+	seq  uint64
+	node PeerID
+	t    Timer
+}
+
+// newTestNet creates n nodes with ids 1..n, node i seeded with seed+i.
+func newTestNet(n int, cfg Config, seed uint64) *testNet {
+	net := &testNet{
+		cfg:    cfg,
+		qIndex: map[[2]PeerID]int{},
+		now:    time.Unix(0, 0),
+		sched:  rand.New(rand.NewPCG(seed, 0x5eed)),
+	}
+	for i := 1; i <= n; i++ {
+		net.addNode(seed)
+	}
+	return net
+}
+
+func (net *testNet) addNode(seed uint64) *testNode {
+	id := PeerID(len(net.nodes) + 1)
+	st, err := New(Peer{ID: id, Addr: addrOf(id)}, net.cfg, rand.New(rand.NewPCG(seed, uint64(id))))
+	if err != nil {
+		panic(err)
+	}
+	nd := &testNode{id: id, st: st, conns: map[PeerID]bool{}}
+	net.nodes = append(net.nodes, nd)
+	return nd
+}
+
+func addrOf(id PeerID) string { return fmt.Sprintf("n%d", id) }
+
+func (net *testNet) node(id PeerID) *testNode { return net.nodes[id-1] }
+
+func (net *testNet) peer(id PeerID) Peer { return Peer{ID: id, Addr: addrOf(id)} }
+
+// step hands one input to a live node and routes its outputs.
+func (net *testNet) step(id PeerID, in Input) {
+	nd := net.node(id)
+	if nd.down {
+		return
+	}
+	net.out = nd.st.Step(net.now, in, net.out[:0])
+	if net.trace != nil {
+		net.trace(id, in, net.out)
+	}
+	for _, o := range net.out {
+		net.route(nd, o)
+	}
+	if err := nd.check(); err != nil && nd.err == nil {
+		nd.err = err
+	}
+}
+
+func (net *testNet) route(nd *testNode, o Output) {
+	switch o.Kind {
+	case OutputSend:
+		to := net.node(o.Peer.ID)
+		if to.down {
+			net.fails = append(net.fails, failure{node: nd.id, peer: to.id})
+			return
+		}
+		net.enqueue(nd.id, to.id, o.Msg)
+	case OutputSetTimer:
+		net.seq++
+		net.timers = append(net.timers, testTimer{at: net.now.Add(o.After), seq: net.seq, node: nd.id, t: o.Timer})
+	case OutputNeighborUp:
+		if nd.conns[o.Peer.ID] && nd.err == nil {
+			nd.err = fmt.Errorf("node %d: NeighborUp %d twice", nd.id, o.Peer.ID)
+		}
+		nd.conns[o.Peer.ID] = true
+	case OutputNeighborDown:
+		if !nd.conns[o.Peer.ID] && nd.err == nil {
+			nd.err = fmt.Errorf("node %d: NeighborDown %d without NeighborUp", nd.id, o.Peer.ID)
+		}
+		delete(nd.conns, o.Peer.ID)
+	case OutputClose:
+	}
+}
+
+// check verifies the core's invariants and that the NeighborUp/Down events
+// reproduce its active view exactly.
+func (nd *testNode) check() error {
+	if err := nd.st.Invariants(); err != nil {
+		return err
+	}
+	act := nd.st.Active()
+	if len(act) != len(nd.conns) {
+		return fmt.Errorf("node %d: events say %d neighbours, active view has %d", nd.id, len(nd.conns), len(act))
+	}
+	for _, p := range act {
+		if !nd.conns[p.ID] {
+			return fmt.Errorf("node %d: %d active without NeighborUp", nd.id, p.ID)
+		}
+	}
+	return nil
+}
+
+func (net *testNet) enqueue(from, to PeerID, m Message) {
+	k := [2]PeerID{from, to}
+	i, ok := net.qIndex[k]
+	if !ok {
+		i = len(net.queues)
+		net.qIndex[k] = i
+		net.queues = append(net.queues, &pairQueue{from: from, to: to})
+	}
+	net.queues[i].msgs = append(net.queues[i].msgs, m)
+}
+
+// busyQueues returns the indices of non-empty queues, in creation order.
+func (net *testNet) busyQueues() []int {
+	var idx []int
+	for i, q := range net.queues {
+		if len(q.msgs) > 0 {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+func (net *testNet) quiet() bool { return len(net.fails) == 0 && len(net.busyQueues()) == 0 }
+
+// deliverOne delivers one event chosen at random among the pending
+// connection failures and the heads of the pair queues. It reports false if
+// there was nothing to deliver.
+func (net *testNet) deliverOne() bool {
+	busy := net.busyQueues()
+	n := len(busy)
+	if len(net.fails) > 0 {
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	k := net.sched.IntN(n)
+	if k == len(busy) {
+		f := net.fails[0]
+		net.fails = net.fails[1:]
+		net.step(f.node, Input{Kind: InputConnectionFailed, From: f.peer})
+		return true
+	}
+	net.deliverFrom(net.queues[busy[k]], -1)
+	return true
+}
+
+// deliverFrom delivers the i-th message of q (the head if i < 0).
+func (net *testNet) deliverFrom(q *pairQueue, i int) {
+	if i < 0 {
+		i = 0
+	}
+	m := q.msgs[i]
+	q.msgs = slices.Delete(q.msgs, i, i+1)
+	net.step(q.to, Input{Kind: InputReceive, From: q.from, Msg: m})
+}
+
+// drain delivers until the network is quiet, up to limit events.
+func (net *testNet) drain(limit int) error {
+	for range limit {
+		if !net.deliverOne() {
+			return nil
+		}
+	}
+	return errors.New("network did not quiesce")
+}
+
+// fireNext advances the clock to the earliest timer and fires it.
+func (net *testNet) fireNext() bool {
+	if len(net.timers) == 0 {
+		return false
+	}
+	i := 0
+	for j, t := range net.timers {
+		if t.at.Before(net.timers[i].at) || (t.at.Equal(net.timers[i].at) && t.seq < net.timers[i].seq) {
+			i = j
+		}
+	}
+	t := net.timers[i]
+	net.timers = slices.Delete(net.timers, i, i+1)
+	if t.at.After(net.now) {
+		net.now = t.at
+	}
+	net.step(t.node, Input{Kind: InputTimer, Timer: t.t})
+	return true
+}
+
+// runFor fires timers in time order for d of virtual time, draining the
+// network before each.
+func (net *testNet) runFor(d time.Duration) error {
+	end := net.now.Add(d)
+	for {
+		if err := net.drain(1_000_000); err != nil {
+			return err
+		}
+		if len(net.timers) == 0 {
+			return nil
+		}
+		next := slices.MinFunc(net.timers, func(a, b testTimer) int {
+			return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.seq, b.seq))
+		})
+		if next.at.After(end) {
+			net.now = end
+			return nil
+		}
+		net.fireNext()
+	}
+}
+
+// crash stops a node: messages to it are lost, and every live node holding
+// a connection to it (an active link or a request) learns of the failure.
+func (net *testNet) crash(id PeerID) {
+	nd := net.node(id)
+	if nd.down {
+		return
+	}
+	nd.down = true
+	for _, q := range net.queues {
+		if q.to == id && len(q.msgs) > 0 {
+			q.msgs = nil
+			net.fails = append(net.fails, failure{node: q.from, peer: id})
+		}
+	}
+	for _, o := range net.nodes {
+		if !o.down && (o.st.IsActive(id) || o.st.pendingIndex(id) >= 0) {
+			net.fails = append(net.fails, failure{node: o.id, peer: id})
+		}
+	}
+}
+
+// leave makes a node leave gracefully; afterwards it is down like a crashed
+// node, but its Disconnects are on their way.
+func (net *testNet) leave(id PeerID) {
+	if net.node(id).down {
+		return
+	}
+	net.step(id, Input{Kind: InputLeave})
+	net.node(id).down = true
+	for _, q := range net.queues {
+		if q.to == id && len(q.msgs) > 0 {
+			q.msgs = nil
+			net.fails = append(net.fails, failure{node: q.from, peer: id})
+		}
+	}
+}
+
+func (net *testNet) live() []*testNode {
+	var l []*testNode
+	for _, nd := range net.nodes {
+		if !nd.down {
+			l = append(l, nd)
+		}
+	}
+	return l
+}
+
+// firstError returns the first invariant broken at any node.
+func (net *testNet) firstError() error {
+	for _, nd := range net.nodes {
+		if nd.err != nil {
+			return nd.err
+		}
+	}
+	return nil
+}
+
+// checkSettled verifies a quiet network: no request pending, every active
+// link between live nodes, symmetric, and named by the same nonce at both
+// ends.
+func (net *testNet) checkSettled() error {
+	for _, nd := range net.live() {
+		if n := nd.st.Pending(); n != 0 {
+			return fmt.Errorf("node %d: %d requests pending in a quiet network", nd.id, n)
+		}
+		for _, l := range nd.st.active {
+			o := net.node(l.peer.ID)
+			if o.down {
+				return fmt.Errorf("node %d: down node %d in the active view", nd.id, o.id)
+			}
+			i := o.st.activeIndex(nd.id)
+			if i < 0 {
+				return fmt.Errorf("node %d has %d active, not the reverse", nd.id, o.id)
+			}
+			if !o.st.active[i].matches(l.disconnectNonce()) {
+				return fmt.Errorf("link %d-%d: nonces disagree (%x/%x vs %x/%x)",
+					nd.id, o.id, l.nonce, l.alt, o.st.active[i].nonce, o.st.active[i].alt)
+			}
+		}
+	}
+	return nil
+}
+
+// components returns the connected components of the live nodes' active
+// view graph, each sorted, in order of their smallest id.
+func (net *testNet) components() [][]PeerID {
+	seen := map[PeerID]bool{}
+	var comps [][]PeerID
+	for _, nd := range net.live() {
+		if seen[nd.id] {
+			continue
+		}
+		comp := []PeerID{nd.id}
+		seen[nd.id] = true
+		for k := 0; k < len(comp); k++ {
+			for _, p := range net.node(comp[k]).st.Active() {
+				if !seen[p.ID] && !net.node(p.ID).down {
+					seen[p.ID] = true
+					comp = append(comp, p.ID)
+				}
+			}
+		}
+		slices.Sort(comp)
+		comps = append(comps, comp)
+	}
+	return comps
+}

@@ -1,0 +1,192 @@
+package hyparview
+
+// armShuffle sets the next shuffle timer. Only the timer carrying the latest
+// nonce is live, so a duplicated or late timer cannot fork the chain.
+func (s *State) armShuffle() {
+	s.shuffleNonce++
+	s.setTimer(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce}, s.jitter(s.cfg.ShuffleInterval))
+}
+
+// onShuffleTimer runs the periodic step: re-arm, start a shuffle (S1 §4.4),
+// forget which peers refused us, and repair the active view. Repairing here
+// is our addition: S1 repairs only on failure, but a node refused by full
+// peers would otherwise stay short of neighbours, and an isolated node must
+// recover (PROTOCOL.md §5, pitfall 7).
+func (s *State) onShuffleTimer(t Timer) bool {
+	if t.Nonce != s.shuffleNonce || !s.started {
+		return false
+	}
+	s.armShuffle()
+	starved := s.starved()
+	s.rejected = s.rejected[:0]
+	s.joinTries = 0
+	if len(s.active) > 0 {
+		s.startShuffle()
+	}
+	if starved || s.shouldRefresh() {
+		s.escalate()
+	}
+	s.repair(s.self.ID)
+	return true
+}
+
+// startShuffle sends SHUFFLE to a random active neighbour with our own id,
+// ka random active members and kp random passive members (S1 §4.4). The
+// target itself is left out of the active sample: it would discard its own
+// id anyway.
+func (s *State) startShuffle() {
+	ti := s.rng.IntN(len(s.active))
+	target := s.active[ti].peer
+	msg := newShuffle(1 + s.cfg.ShuffleActiveCount + s.cfg.ShufflePassiveCount)
+	msg.Origin, msg.TTL = s.self, s.cfg.ShuffleTTL
+	peers := append(msg.Peers, s.self)
+	for _, i := range s.sample(len(s.active), s.cfg.ShuffleActiveCount, ti) {
+		peers = append(peers, s.active[i].peer)
+	}
+	for _, i := range s.sample(len(s.passive), s.cfg.ShufflePassiveCount, -1) {
+		peers = append(peers, s.passive[i])
+	}
+	msg.Peers = peers
+	s.shuffleSent = s.shuffleSent[:0]
+	for i := range peers {
+		s.shuffleSent = append(s.shuffleSent, peers[i].ID)
+	}
+	s.counters.ShufflesSent++
+	s.send(target, msg)
+}
+
+// onShuffle handles a SHUFFLE (S1 §4.4). The TTL is decremented first; if it
+// is still positive and we have more than one neighbour, the walk goes on to
+// a random neighbour other than the sender (PROTOCOL.md §5, pitfall 8).
+// Otherwise we accept: reply to the origin with as many random passive
+// peers as we received, and merge the received peers into the passive view.
+//
+// Deviations: the walk also avoids the origin, which would drop its own
+// shuffle; when the passive view is short, the reply is padded from the
+// active view; the origin's own id is left out of the reply.
+func (s *State) onShuffle(from PeerID, m *Shuffle) bool {
+	if m.TTL < 0 || m.TTL > MaxTTL || len(m.Peers) > s.cfg.maxPeerList() || m.Origin.ID == s.self.ID {
+		return false
+	}
+	if from == m.Origin.ID {
+		s.learnAddr(from, m.Origin.Addr)
+	}
+	if ttl := m.TTL - 1; ttl > 0 && len(s.active) > 1 {
+		if i := s.randomActiveExcept(from, m.Origin.ID); i >= 0 {
+			s.counters.ShufflesForwarded++
+			s.send(s.active[i].peer, &Shuffle{Origin: m.Origin, TTL: ttl, Peers: m.Peers})
+			return true
+		}
+	}
+	s.counters.ShufflesAccepted++
+	s.send(m.Origin, s.shuffleReply(len(m.Peers), m.Origin.ID))
+	if !s.busy(m.Origin.ID) {
+		// The reply travels on a temporary connection (S1 §4.4).
+		s.emitClose(m.Origin)
+	}
+	s.mergePassive(m.Peers, s.replySent)
+	return true
+}
+
+// shuffleReply builds a reply of n random passive peers, padded from the
+// active view, leaving out the origin, and records the passive ids it sent in
+// s.replySent.
+func (s *State) shuffleReply(n int, origin PeerID) *ShuffleReply {
+	msg := newShuffleReply(n)
+	reply := msg.Peers
+	s.replySent = s.replySent[:0]
+	for _, i := range s.sample(len(s.passive), n+1, -1) { // n+1: the origin may be among them
+		if len(reply) == n {
+			break
+		}
+		if p := s.passive[i]; p.ID != origin {
+			reply = append(reply, p)
+			s.replySent = append(s.replySent, p.ID)
+		}
+	}
+	if len(reply) < n {
+		for _, i := range s.sample(len(s.active), n-len(reply)+1, -1) {
+			if len(reply) == n {
+				break
+			}
+			if p := s.active[i].peer; p.ID != origin {
+				reply = append(reply, p)
+			}
+		}
+	}
+	msg.Peers = reply
+	return msg
+}
+
+// onShuffleReply merges the acceptor's sample into the passive view,
+// evicting first the peers we sent in our shuffle (S1 §4.4).
+func (s *State) onShuffleReply(m *ShuffleReply) bool {
+	if len(m.Peers) > s.cfg.maxPeerList() {
+		return false
+	}
+	s.mergePassive(m.Peers, s.shuffleSent)
+	return true
+}
+
+// mergePassive adds peers to the passive view, skipping self, active and
+// known peers. When the view is full it "will first attempt to remove
+// identifiers sent to the peer. If no such identifiers remain in the passive
+// view, it will remove identifiers at random" (S1 §4.4): sent lists those.
+func (s *State) mergePassive(peers []Peer, sent []PeerID) {
+	for _, p := range peers {
+		if p.ID == s.self.ID || s.activeIndex(p.ID) >= 0 || s.passiveIndex(p.ID) >= 0 {
+			continue
+		}
+		if len(s.passive) >= s.cfg.PassiveViewSize {
+			s.evictForMerge(sent)
+		}
+		s.passive = append(s.passive, p)
+	}
+}
+
+func (s *State) evictForMerge(sent []PeerID) {
+	s.counters.Evictions++
+	for _, id := range sent {
+		if i := s.passiveIndex(id); i >= 0 {
+			s.removePassiveAt(i)
+			return
+		}
+	}
+	s.removePassiveAt(s.rng.IntN(len(s.passive)))
+}
+
+// boxLen is the peer-list length that newShuffle and newShuffleReply fit in
+// the message's own allocation: 1+ka+kp at the defaults of S1 §5.1.
+const boxLen = 8
+
+type shuffleBox struct {
+	msg Shuffle
+	arr [boxLen]Peer
+}
+
+type shuffleReplyBox struct {
+	msg ShuffleReply
+	arr [boxLen]Peer
+}
+
+// newShuffle returns a Shuffle with an empty peer list of capacity n, in one
+// allocation when n is small.
+func newShuffle(n int) *Shuffle {
+	if n <= boxLen {
+		b := new(shuffleBox)
+		b.msg.Peers = b.arr[:0:n]
+		return &b.msg
+	}
+	return &Shuffle{Peers: make([]Peer, 0, n)}
+}
+
+// newShuffleReply returns a ShuffleReply with an empty peer list of capacity
+// n, in one allocation when n is small.
+func newShuffleReply(n int) *ShuffleReply {
+	if n <= boxLen {
+		b := new(shuffleReplyBox)
+		b.msg.Peers = b.arr[:0:n]
+		return &b.msg
+	}
+	return &ShuffleReply{Peers: make([]Peer, 0, n)}
+}

@@ -1,0 +1,95 @@
+// Package plumtree is the pure core of Plumtree, the epidemic broadcast tree
+// of Leitão, Pereira and Rodrigues ("Epidemic Broadcast Trees", SRDS 2007,
+// technical report DI-FCUL TR-07-14, cited as S2 with its sections and
+// algorithms).
+//
+// # Model
+//
+// Every node keeps its neighbours, given by a peer sampling service through
+// NeighborUp and NeighborDown, in two disjoint sets: eager peers, to which it
+// pushes payloads (GOSSIP), and lazy peers, to which it only announces them
+// (IHAVE). All neighbours start eager. A node that receives a payload it
+// already has PRUNEs the link it came on, which becomes lazy on both ends, so
+// after a broadcast the eager links form a spanning tree. A node that hears
+// of a message by IHAVE and does not receive its payload within
+// GraftTimeout1 GRAFTs the announcer, which makes that link eager again and
+// resends the payload: the tree heals itself. The optimisation (S2 §3.8)
+// replaces an eager link by a lazy one whose announcement showed a path at
+// least OptimizationThreshold hops shorter.
+//
+// The core does no I/O. A driver owns one State per node and calls Step with
+// the current time and one Input (a broadcast, a received message, a timer
+// that fired, a neighbour up or down); Step appends Outputs (send this
+// message to that peer, deliver this payload, set this timer). Time is an
+// input, timers are outputs, and a timer that is late, fires twice or is no
+// longer wanted does nothing. The same inputs always give the same outputs:
+// the core iterates slices, never maps, and draws no randomness.
+//
+// A peer's malformed message is dropped and counted in Counters; a local
+// misuse returns an error prefixed "plumtree: "; Invariants checks the state
+// at any moment. Memory is bounded under any traffic: the payload cache,
+// the remembered IDs and the missing announcements each have a size cap and
+// evict their oldest entries first (Config).
+//
+// # Deviations from the paper
+//
+//  1. Relays exclude the sender. The 2007 Algorithm 1 passes myself as the
+//     node to exclude when relaying, which sends the payload straight back
+//     and prunes the link just used; the report was re-issued in 2019 to fix
+//     "a minor bug on Algorithm 1". We exclude the sender (PROTOCOL
+//     pitfall 1).
+//  2. Messages from peers that are not neighbours move no link. The paper
+//     assumes every sender is a neighbour. We still deliver and relay a
+//     payload from such a peer, and answer its GRAFT, but never add it to a
+//     set (S2 Algorithm 1 line 32 is applied only to neighbours: pitfall
+//     11); its IHAVEs and PRUNEs are ignored, since we could not GRAFT it
+//     over a link and it could otherwise fill the missing set unchecked.
+//  3. Timers end. The paper re-arms Timer(mID) with timeout2 every time it
+//     fires. We stop once no announcement is left for the ID, dropping the
+//     entry; a later IHAVE starts over with timeout1.
+//  4. Stale timers do nothing. Timers are never cancelled (S2 Algorithm 1
+//     cancels Timer(mID) on delivery): a graft timer for an ID no longer
+//     missing, or one that fires before the deadline the core set last (a
+//     duplicate), is ignored.
+//  5. One announcement per (ID, node). The paper's missing set holds
+//     (mID, node, round) triples; a second IHAVE for the same ID from the
+//     same node adds nothing (the first is the one a GRAFT would use).
+//  6. The optimisation moves both links locally. Algorithm 4 as printed only
+//     sends GRAFT(null) to the announcer and PRUNE to the sender; we also
+//     make the announcer eager and the sender lazy here, so both ends of
+//     each link agree at once. Among several qualifying announcements we
+//     take the one with the lowest round (the paper takes any), and we use
+//     the pseudo-code's round − r >= threshold, not the text's strict
+//     "greater than" (pitfall 12). GRAFT(null) is a Graft with HasID false.
+//  7. Bounded memory. The paper keeps receivedMsgs and every payload forever
+//     and calls purging out of scope (pitfall 15). We remember delivered IDs
+//     for SeenRetention and payloads for PayloadRetention, within count and
+//     byte caps, oldest first. Consequences: a GRAFT for a payload no longer
+//     held goes unanswered (counted as GraftsMissed), and a copy of a
+//     message that arrives after its ID was forgotten is delivered again.
+//     The missing set is capped too (MaxMissing): the oldest ID is forgotten
+//     first, and entries older than SeenRetention are dropped in case their
+//     timers were lost.
+//  8. IHAVE batching. The paper's simulations send one IHAVE per message per
+//     lazy link at once (S2 §4.1); its only requirement is that every
+//     announcement is eventually sent (S2 §3.4). By default we batch each
+//     peer's announcements for LazyPushDelay, flushing early at
+//     MaxIHaveEntries; a negative LazyPushDelay restores the paper's policy.
+//     Announcements queued for a peer that goes down are dropped.
+//  9. Message IDs. The paper names a message hash(m + myself). We name it by
+//     origin and sequence number (default) or by a hash of the payload alone
+//     (IDPolicy); under IDOriginSequence a sequence number whose ID is
+//     already known is skipped.
+//  10. NeighborUp of a current neighbour leaves it where it is (the paper
+//     adds it to eagerPushPeers, which could put it in both sets).
+//  11. Rounds saturate at 2^32−1 instead of wrapping.
+//
+// A duplicate GOSSIP is answered with PRUNE even when its sender is already
+// lazy here, as in the paper: the sender evidently still pushes to us, and
+// staying silent could leave that redundant link eager forever.
+//
+// Not deviations but choices the paper leaves open: the GRAFT reply carries
+// the GRAFT's round (pitfall 10), so Delivery.Hops of a repaired message
+// counts the lazy path; and the first receipt moves the sender to eager
+// (line 32), as the paper does and iroh-gossip does not (pitfall 11).
+package plumtree

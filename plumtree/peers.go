@@ -1,0 +1,113 @@
+package plumtree
+
+import "fmt"
+
+// role is a neighbour's place in the paper's two peer sets (S2 §3.3).
+type role uint8
+
+const (
+	roleEager role = iota + 1 // in eagerPushPeers: gets payloads
+	roleLazy                  // in lazyPushPeers: gets IHAVEs
+)
+
+// peer is one neighbour.
+type peer struct {
+	id      PeerID
+	role    role
+	queue   []Announcement // announcements waiting for the next IHave (lazy.go)
+	pending bool           // in lazyQueue.pending
+}
+
+// peerSet holds the neighbours. The slices give a stable iteration order
+// (the order in which peers entered each set); the map only finds them.
+type peerSet struct {
+	byID  map[PeerID]*peer
+	eager []*peer
+	lazy  []*peer
+}
+
+func newPeerSet() peerSet { return peerSet{byID: make(map[PeerID]*peer)} }
+
+func (ps *peerSet) get(id PeerID) *peer { return ps.byID[id] }
+
+// add makes id an eager neighbour (S2 Algorithm 3, NeighborUp).
+func (ps *peerSet) add(id PeerID) *peer {
+	p := &peer{id: id, role: roleEager}
+	ps.byID[id] = p
+	ps.eager = append(ps.eager, p)
+	return p
+}
+
+// remove forgets p (S2 Algorithm 3, NeighborDown).
+func (ps *peerSet) remove(p *peer) {
+	delete(ps.byID, p.id)
+	if p.role == roleEager {
+		ps.eager = without(ps.eager, p)
+	} else {
+		ps.lazy = without(ps.lazy, p)
+	}
+}
+
+// makeEager moves p to eagerPushPeers; it reports whether p moved.
+func (ps *peerSet) makeEager(p *peer) bool {
+	if p.role == roleEager {
+		return false
+	}
+	ps.lazy = without(ps.lazy, p)
+	ps.eager = append(ps.eager, p)
+	p.role = roleEager
+	return true
+}
+
+// makeLazy moves p to lazyPushPeers; it reports whether p moved.
+func (ps *peerSet) makeLazy(p *peer) bool {
+	if p.role == roleLazy {
+		return false
+	}
+	ps.eager = without(ps.eager, p)
+	ps.lazy = append(ps.lazy, p)
+	p.role = roleLazy
+	return true
+}
+
+// without removes p from list, keeping the order of the others.
+func without(list []*peer, p *peer) []*peer {
+	for i, q := range list {
+		if q == p {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			return list[:len(list)-1]
+		}
+	}
+	return list
+}
+
+func ids(list []*peer) []PeerID {
+	out := make([]PeerID, len(list))
+	for i, p := range list {
+		out[i] = p.id
+	}
+	return out
+}
+
+// check verifies: eager ∩ lazy = ∅, no duplicates, no self, and the map and
+// slices agree.
+func (ps *peerSet) check(self PeerID) error {
+	if len(ps.byID) != len(ps.eager)+len(ps.lazy) {
+		return fmt.Errorf("plumtree: %d neighbours indexed, %d eager + %d lazy", len(ps.byID), len(ps.eager), len(ps.lazy))
+	}
+	for _, set := range []struct {
+		list []*peer
+		role role
+	}{{ps.eager, roleEager}, {ps.lazy, roleLazy}} {
+		for _, p := range set.list {
+			if p.id == self {
+				return fmt.Errorf("plumtree: self %d is its own neighbour", self)
+			}
+			if ps.byID[p.id] != p || p.role != set.role {
+				return fmt.Errorf("plumtree: neighbour %d is listed twice or in the wrong set", p.id)
+			}
+		}
+	}
+	return nil
+}

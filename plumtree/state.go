@@ -1,0 +1,256 @@
+package plumtree
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// State is one node's Plumtree core. It is not safe for concurrent use: one
+// driver goroutine owns it and feeds it inputs one at a time.
+type State struct {
+	self    PeerID
+	cfg     Config
+	rng     *rand.Rand
+	nextSeq uint64
+
+	started bool
+	epoch   time.Time // the now of the first step; internal times are offsets from it
+
+	peers   peerSet
+	lazy    lazyQueue
+	hist    history
+	missing missingSet
+	c       Counters
+}
+
+// ErrDuplicatePayload is returned by Broadcast under IDContentHash when an
+// identical payload was already delivered: nothing is sent.
+var ErrDuplicatePayload = errors.New("plumtree: identical payload already delivered")
+
+// New returns the core of node self with no neighbours. Zero fields of cfg
+// take their defaults; an invalid cfg is an error. rng is the node's source
+// of randomness, seeded by the caller; the protocol as implemented makes no
+// random choice, so it may be nil.
+func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &State{
+		self:    self,
+		cfg:     cfg,
+		rng:     rng,
+		nextSeq: cfg.FirstSequence,
+		peers:   newPeerSet(),
+		hist:    newHistory(cfg),
+		missing: newMissingSet(cfg.MaxMissing),
+	}, nil
+}
+
+// Self returns the node's own identity.
+func (s *State) Self() PeerID { return s.self }
+
+// Config returns the configuration in force, defaults filled in.
+func (s *State) Config() Config { return s.cfg }
+
+// EagerPeers returns the paper's eagerPushPeers, in the order they joined it.
+func (s *State) EagerPeers() []PeerID { return ids(s.peers.eager) }
+
+// LazyPeers returns the paper's lazyPushPeers, in the order they joined it.
+func (s *State) LazyPeers() []PeerID { return ids(s.peers.lazy) }
+
+// Counters returns what the core observed since New.
+func (s *State) Counters() Counters {
+	c := s.c
+	c.PayloadsExpired, c.PayloadsEvicted = s.hist.heldExpired, s.hist.heldEvicted
+	c.SeenExpired, c.SeenEvicted = s.hist.seenExpired, s.hist.seenEvicted
+	c.MissingExpired, c.MissingEvicted = s.missing.expired, s.missing.evicted
+	c.AnnouncementsRefused = s.missing.refused
+	return c
+}
+
+// Sizes is how much the core holds now; each is bounded by its Config cap.
+type Sizes struct {
+	SeenIDs        int // remembered delivered IDs (<= MaxSeenIDs)
+	CachedPayloads int // held payloads (<= MaxCachedPayloads)
+	CachedBytes    int // their total size (<= MaxCachedBytes)
+	MissingIDs     int // IDs announced but not received
+	Missing        int // their cost against MaxMissing
+	Queued         int // announcements waiting for the next IHave
+}
+
+// Sizes returns how much the core holds now.
+func (s *State) Sizes() Sizes {
+	return Sizes{
+		SeenIDs:        s.hist.seen.len(),
+		CachedPayloads: s.hist.held.len(),
+		CachedBytes:    s.hist.bytes,
+		MissingIDs:     len(s.missing.index),
+		Missing:        s.missing.cost,
+		Queued:         s.lazy.queued,
+	}
+}
+
+// Step hands the core one input that happened at now and appends the
+// resulting outputs to out, which it returns. now must not go backwards
+// between calls. Reusing out across calls (out[:0]) avoids allocating.
+//
+// Step returns an error only for local misuse (a payload over
+// MaxPayloadBytes, an unknown input or timer kind, the node as its own
+// neighbour); out is then returned unchanged. A peer's bad message is
+// dropped and counted, never an error. InputBroadcast is Broadcast without
+// the returned ID (it is in the OutputDeliver).
+func (s *State) Step(now time.Time, in Input, out []Output) ([]Output, error) {
+	switch in.Kind {
+	case InputBroadcast:
+		_, out, err := s.Broadcast(now, in.Payload, out)
+		return out, err
+	case InputReceive:
+		return s.receive(s.tick(now), in.Peer, in.Msg, out), nil
+	case InputTimer:
+		switch in.Timer.Kind {
+		case TimerGraft:
+			return s.graftTimer(s.tick(now), in.Timer.ID, out), nil
+		case TimerDispatch:
+			return s.dispatch(s.tick(now), out), nil
+		}
+		return out, fmt.Errorf("plumtree: unknown timer kind %d", in.Timer.Kind)
+	case InputNeighborUp:
+		if in.Peer == s.self {
+			return out, fmt.Errorf("plumtree: node %d cannot be its own neighbour", s.self)
+		}
+		s.tick(now)
+		s.neighborUp(in.Peer)
+		return out, nil
+	case InputNeighborDown:
+		s.tick(now)
+		s.neighborDown(in.Peer)
+		return out, nil
+	}
+	return out, fmt.Errorf("plumtree: unknown input kind %d", in.Kind)
+}
+
+// tick turns now into the core's internal time and expires what is due.
+func (s *State) tick(now time.Time) time.Duration {
+	if !s.started {
+		s.started, s.epoch = true, now
+	}
+	t := now.Sub(s.epoch)
+	s.hist.expire(t)
+	s.missing.expire(t, s.cfg.SeenRetention)
+	return t
+}
+
+// Broadcast sends payload to every node (S2 Algorithm 1, Broadcast): it
+// names the message by IDPolicy, pushes it with round 0 (payload to eager
+// peers, announcement to lazy peers), delivers it locally with Hops 0 and
+// remembers it. The core keeps payload: the caller must not modify it
+// afterwards. A payload over MaxPayloadBytes is an error, and so is, under
+// IDContentHash, one already delivered (ErrDuplicatePayload).
+func (s *State) Broadcast(now time.Time, payload []byte, out []Output) (MessageID, []Output, error) {
+	if len(payload) > s.cfg.MaxPayloadBytes {
+		return MessageID{}, out, fmt.Errorf("plumtree: payload of %d bytes exceeds MaxPayloadBytes (%d)", len(payload), s.cfg.MaxPayloadBytes)
+	}
+	t := s.tick(now)
+	id, err := s.newID(payload)
+	if err != nil {
+		return id, out, err
+	}
+	s.c.Broadcasts++
+	out = s.push(t, id, payload, 0, s.self, out)
+	out = s.deliver(t, id, payload, 0, s.self, out)
+	s.missing.remove(id) // a peer may have announced this ID before we used it
+	return id, out, nil
+}
+
+// newID names a new local broadcast. Under IDOriginSequence a sequence
+// number whose ID is already remembered (a peer announced or sent it, or a
+// previous run of this node used it) is skipped.
+func (s *State) newID(payload []byte) (MessageID, error) {
+	if s.cfg.IDPolicy == IDContentHash {
+		id := ContentHashID(payload)
+		if s.hist.has(id) {
+			return id, ErrDuplicatePayload
+		}
+		return id, nil
+	}
+	for {
+		id := OriginSequenceID(s.self, s.nextSeq)
+		s.nextSeq++
+		if !s.hist.has(id) {
+			return id, nil
+		}
+	}
+}
+
+// deliver hands a new message to the application and remembers it in
+// receivedMsgs and the payload cache.
+func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops uint32, from PeerID, out []Output) []Output {
+	s.c.Delivered++
+	s.hist.add(id, payload, now)
+	return append(out, Output{
+		Kind:     OutputDeliver,
+		Peer:     from,
+		Delivery: Delivery{ID: id, Payload: payload, Hops: hops, From: from},
+	})
+}
+
+// send appends one OutputSend and counts it.
+func (s *State) send(out []Output, to PeerID, m Message) []Output {
+	switch m := m.(type) {
+	case *Gossip:
+		s.c.PayloadSent++
+	case *IHave:
+		s.c.IHaveSent++
+		s.c.AnnouncementsSent += uint64(len(m.Entries))
+	case *Graft:
+		s.c.GraftSent++
+	case *Prune:
+		s.c.PruneSent++
+	}
+	return append(out, Output{Kind: OutputSend, Peer: to, Msg: m})
+}
+
+// neighborUp adds a new neighbour to eagerPushPeers (S2 Algorithm 3). A peer
+// that already is a neighbour keeps its place.
+func (s *State) neighborUp(id PeerID) {
+	if s.peers.get(id) == nil {
+		s.peers.add(id)
+	}
+}
+
+// neighborDown forgets a neighbour: its place in either set, the
+// announcements queued for it, and every announcement it made (S2
+// Algorithm 3).
+func (s *State) neighborDown(id PeerID) {
+	p := s.peers.get(id)
+	if p == nil {
+		return
+	}
+	s.peers.remove(p)
+	s.dropQueue(p)
+	s.missing.removePeer(id)
+}
+
+// Invariants reports the first broken invariant, or nil: eager ∩ lazy = ∅,
+// self is no neighbour, no neighbour is listed twice, every queued
+// announcement will be sent, the caches are within their caps and agree
+// with their indexes, and every missing ID is undelivered, announced only by
+// neighbours and has a timer due.
+func (s *State) Invariants() error {
+	if err := s.peers.check(s.self); err != nil {
+		return err
+	}
+	if err := s.lazy.check(&s.peers, s.cfg.MaxIHaveEntries); err != nil {
+		return err
+	}
+	if err := s.hist.check(); err != nil {
+		return err
+	}
+	return s.missing.check(
+		func(p PeerID) bool { return s.peers.get(p) != nil },
+		s.hist.has,
+	)
+}

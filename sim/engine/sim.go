@@ -1,0 +1,396 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/plumtree"
+)
+
+// Config configures a simulation.
+type Config struct {
+	// Seed makes the run reproducible: the same seed, configuration and
+	// sequence of calls give the same events in the same order.
+	Seed uint64
+	// Engine configures every node's cores.
+	Engine membership.EngineConfig
+	// Network models latency, loss and failure detection.
+	Network NetworkConfig
+	// ManualShuffle holds every node's periodic HyParView timer instead of
+	// scheduling it: the papers' cycle model, where Sim.Cycle runs one
+	// membership round on every node.
+	ManualShuffle bool
+	// CheckInvariants checks every node's invariants after each of its
+	// steps; Run returns the first violation.
+	CheckInvariants bool
+	// Hook, if set, sees every message before it enters the network.
+	Hook MessageHook
+	// OnDeliver, if set, sees every delivery to an application.
+	OnDeliver func(node int, d plumtree.Delivery, at time.Duration)
+}
+
+// node is one simulated process.
+type node struct {
+	eng     *membership.Engine
+	alive   bool
+	group   int32           // partition group; messages cross groups only when equal
+	shuffle hyparview.Timer // the held periodic timer, with ManualShuffle
+	held    bool            // shuffle holds a live timer
+}
+
+// Sim is a deterministic discrete-event simulation of a cluster of Engines.
+// It is not safe for concurrent use.
+type Sim struct {
+	cfg     Config
+	epoch   time.Time
+	now     time.Duration
+	seq     uint64
+	queue   queue
+	nodes   []node
+	rng     *rand.Rand // the run's own choices (which node broadcasts, fails...)
+	seeder  *rand.Rand // draws each node's seed, in creation order
+	out     []membership.Output
+	stats   Stats
+	bcasts  broadcasts
+	err     error
+	steps   uint64
+	contact []hyparview.Peer // scratch for Join
+}
+
+// ErrInvariant wraps the first invariant violation found with
+// CheckInvariants.
+var ErrInvariant = errors.New("engine: invariant violated")
+
+// New returns an empty simulation.
+func New(cfg Config) (*Sim, error) {
+	cfg.Network = cfg.Network.withDefaults()
+	if err := cfg.Network.validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Engine.Validate(); err != nil {
+		return nil, err
+	}
+	return &Sim{
+		cfg:    cfg,
+		epoch:  time.Unix(0, 0).UTC(),
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		seeder: rand.New(rand.NewPCG(cfg.Seed, 0x0de5)),
+		bcasts: newBroadcasts(),
+	}, nil
+}
+
+// Now is the current virtual time since the start of the run.
+func (s *Sim) Now() time.Duration { return s.now }
+
+// Rand is the run's random source for scenario choices; drawing from it
+// keeps a scenario deterministic.
+func (s *Sim) Rand() *rand.Rand { return s.rng }
+
+// Len is the number of nodes ever added, alive or not.
+func (s *Sim) Len() int { return len(s.nodes) }
+
+// Alive reports whether node n is running.
+func (s *Sim) Alive(n int) bool { return s.nodes[n].alive }
+
+// Engine returns node n's engine, for inspection.
+func (s *Sim) Engine(n int) *membership.Engine { return s.nodes[n].eng }
+
+// Stats returns the run's counters so far.
+func (s *Sim) Stats() Stats { return s.stats }
+
+// Err returns the first invariant violation, if any.
+func (s *Sim) Err() error { return s.err }
+
+// AddNode creates a node that is not yet joined and returns its index.
+func (s *Sim) AddNode() (int, error) {
+	n := len(s.nodes)
+	eng, err := s.newEngine(n)
+	if err != nil {
+		return -1, err
+	}
+	s.nodes = append(s.nodes, node{eng: eng, alive: true})
+	return n, nil
+}
+
+func (s *Sim) newEngine(n int) (*membership.Engine, error) {
+	rng := rand.New(rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64()))
+	return membership.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rng)
+}
+
+// Join makes node n join through the given contacts (none for the first
+// node).
+func (s *Sim) Join(n int, contacts ...int) {
+	s.contact = s.contact[:0]
+	for _, c := range contacts {
+		s.contact = append(s.contact, hyparview.Peer{ID: peerOf(c)})
+	}
+	s.step(n, membership.Input{Kind: membership.InputJoin, Contacts: s.contact})
+}
+
+// Broadcast makes node n broadcast payload and returns the message's ID.
+func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
+	if !s.nodes[n].alive {
+		return plumtree.MessageID{}, fmt.Errorf("engine: node %d is not alive", n)
+	}
+	s.bcasts.expectOrigin(n, s.now, s.live())
+	err := s.step(n, membership.Input{Kind: membership.InputBroadcast, Payload: payload})
+	id, ok := s.bcasts.lastStarted()
+	if err == nil && !ok {
+		err = fmt.Errorf("engine: node %d delivered nothing for its broadcast", n)
+	}
+	return id, err
+}
+
+// Leave makes node n leave gracefully; it stops once its goodbyes are sent.
+func (s *Sim) Leave(n int) {
+	s.step(n, membership.Input{Kind: membership.InputLeave})
+	s.nodes[n].alive = false
+}
+
+// Crash stops node n at once. Its neighbours learn of it as the network
+// model says: when they next send to it (DetectOnSend), after DetectAfter,
+// or at the next DetectFailures.
+func (s *Sim) Crash(n int) {
+	nd := &s.nodes[n]
+	if !nd.alive {
+		return
+	}
+	nd.alive = false
+	s.stats.Crashes++
+	if s.cfg.Network.DetectAfter > 0 {
+		for _, p := range nd.eng.HyParView().Active() {
+			if i := indexOf(p.ID, len(s.nodes)); i >= 0 {
+				s.schedule(event{at: s.now + s.cfg.Network.DetectAfter, kind: eventConnectionFailed, to: int32(i), from: int32(n)})
+			}
+		}
+	}
+}
+
+// Restart brings a crashed node back with empty state, as a process that
+// restarted, and joins it through contacts.
+func (s *Sim) Restart(n int, contacts ...int) error {
+	if s.nodes[n].alive {
+		return fmt.Errorf("engine: node %d is already alive", n)
+	}
+	eng, err := s.newEngine(n)
+	if err != nil {
+		return err
+	}
+	s.nodes[n] = node{eng: eng, alive: true, group: s.nodes[n].group}
+	s.Join(n, contacts...)
+	return nil
+}
+
+// Partition assigns node n to a partition group: messages pass only between
+// nodes of the same group. All nodes start in group 0.
+func (s *Sim) Partition(n int, group int32) { s.nodes[n].group = group }
+
+// DetectFailures tells every live node about each active neighbour that is
+// crashed or unreachable: the Plumtree paper's membership step (S2 §4.1),
+// where failures are found between broadcasts.
+func (s *Sim) DetectFailures() {
+	for i := range s.nodes {
+		if !s.nodes[i].alive {
+			continue
+		}
+		for _, p := range s.nodes[i].eng.HyParView().Active() {
+			j := indexOf(p.ID, len(s.nodes))
+			if j >= 0 && !s.reachable(i, j) {
+				s.step(i, membership.Input{Kind: membership.InputConnectionFailed, From: p.ID})
+			}
+		}
+	}
+}
+
+// Cycle runs one membership round in the cycle model: every live node, in
+// a random order, runs its periodic HyParView step (shuffle and repair).
+// It needs ManualShuffle.
+func (s *Sim) Cycle() error {
+	if !s.cfg.ManualShuffle {
+		return errors.New("engine: Cycle needs ManualShuffle")
+	}
+	for _, i := range s.rng.Perm(len(s.nodes)) {
+		nd := &s.nodes[i]
+		if !nd.alive || !nd.held {
+			continue
+		}
+		nd.held = false
+		s.step(i, membership.Input{Kind: membership.InputTimer,
+			Timer: membership.Timer{Layer: membership.LayerHyParView, HyParView: nd.shuffle}})
+	}
+	s.stats.Cycles++
+	return s.err
+}
+
+// Run processes events until the queue is empty or the next event is later
+// than the given virtual time; the clock then stands at the last event run.
+// It returns the first invariant violation.
+func (s *Sim) Run(until time.Duration) error {
+	for s.queue.len() > 0 && s.err == nil {
+		if s.queue.peek().at > until {
+			break
+		}
+		s.runEvent(s.queue.pop())
+	}
+	return s.err
+}
+
+// Quiesce runs events until none is left or limit of virtual time has
+// passed, whichever is first: "until no more messages are traveling"
+// (S2 §4.1), bounded so a node that retries forever cannot hang the run.
+func (s *Sim) Quiesce(limit time.Duration) error { return s.Run(s.now + limit) }
+
+// Pending is the number of scheduled events.
+func (s *Sim) Pending() int { return s.queue.len() }
+
+func (s *Sim) schedule(e event) {
+	s.seq++
+	e.seq = s.seq
+	s.queue.push(e)
+}
+
+func (s *Sim) runEvent(e event) {
+	s.now = e.at
+	s.stats.Events++
+	nd := &s.nodes[e.to]
+	if !nd.alive {
+		return
+	}
+	switch e.kind {
+	case eventDeliver:
+		s.stats.MessagesDelivered++
+		s.step(int(e.to), membership.Input{Kind: membership.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
+	case eventTimer:
+		s.step(int(e.to), membership.Input{Kind: membership.InputTimer, Timer: e.timer})
+	case eventConnectionFailed:
+		s.step(int(e.to), membership.Input{Kind: membership.InputConnectionFailed, From: peerOf(int(e.from))})
+	}
+}
+
+// step runs one input on node n and carries out its outputs.
+func (s *Sim) step(n int, in membership.Input) error {
+	nd := &s.nodes[n]
+	if !nd.alive {
+		return fmt.Errorf("engine: node %d is not alive", n)
+	}
+	s.steps++
+	out, err := nd.eng.Step(s.epoch.Add(s.now), in, s.out[:0])
+	for i := range out {
+		s.apply(n, &out[i])
+		out[i] = membership.Output{} // drop references held by the scratch buffer
+	}
+	s.out = out[:0]
+	if s.cfg.CheckInvariants && s.err == nil {
+		if ierr := nd.eng.Invariants(); ierr != nil {
+			s.err = fmt.Errorf("%w: node %d at %v after %s: %v", ErrInvariant, n, s.now, describe(in), ierr)
+		}
+	}
+	return err
+}
+
+func (s *Sim) apply(n int, o *membership.Output) {
+	switch o.Kind {
+	case membership.OutputSend:
+		s.send(n, o.Peer.ID, o.Msg)
+	case membership.OutputSetTimer:
+		if s.cfg.ManualShuffle && o.Timer.Layer == membership.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
+			s.nodes[n].shuffle, s.nodes[n].held = o.Timer.HyParView, true
+			return
+		}
+		s.schedule(event{at: s.now + o.After, kind: eventTimer, to: int32(n), timer: o.Timer})
+	case membership.OutputDeliver:
+		s.stats.Deliveries++
+		s.bcasts.delivered(n, o.Delivery, s.now)
+		if s.cfg.OnDeliver != nil {
+			s.cfg.OnDeliver(n, o.Delivery, s.now)
+		}
+	case membership.OutputNeighborUp:
+		s.stats.NeighborUps++
+	case membership.OutputNeighborDown:
+		s.stats.NeighborDowns++
+	case membership.OutputClose:
+		// Connections are not modelled: a link is reachable or not.
+	}
+}
+
+func (s *Sim) send(from int, to hyparview.PeerID, msg membership.Message) {
+	s.stats.countSend(msg)
+	if g, ok := msg.(*plumtree.Gossip); ok {
+		s.bcasts.payloadSent(g.ID)
+	}
+	j := indexOf(to, len(s.nodes))
+	if j < 0 {
+		s.stats.MessagesDropped++
+		return
+	}
+	delay := s.cfg.Network.Latency.of(s.cfg.Seed, from, j)
+	if !s.reachable(from, j) {
+		s.stats.MessagesDropped++
+		if s.cfg.Network.DetectOnSend {
+			s.schedule(event{at: s.now + 2*delay, kind: eventConnectionFailed, to: int32(from), from: int32(j)})
+		}
+		return
+	}
+	if s.cfg.Hook != nil {
+		v := s.cfg.Hook(s.now, from, j, msg)
+		if v.Drop {
+			s.stats.MessagesDropped++
+			return
+		}
+		delay += v.Delay
+	}
+	if s.cfg.Network.Loss > 0 && s.rng.Float64() < s.cfg.Network.Loss {
+		s.stats.MessagesLost++
+		return
+	}
+	s.schedule(event{at: s.now + delay, kind: eventDeliver, to: int32(j), from: int32(from), msg: msg})
+}
+
+// reachable says whether a message from a can reach b now.
+func (s *Sim) reachable(a, b int) bool {
+	return s.nodes[b].alive && s.nodes[a].group == s.nodes[b].group
+}
+
+// live counts the running nodes.
+func (s *Sim) live() int {
+	c := 0
+	for i := range s.nodes {
+		if s.nodes[i].alive {
+			c++
+		}
+	}
+	return c
+}
+
+// LiveNodes returns the indexes of the running nodes in increasing order.
+func (s *Sim) LiveNodes() []int {
+	out := make([]int, 0, len(s.nodes))
+	for i := range s.nodes {
+		if s.nodes[i].alive {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func describe(in membership.Input) string {
+	switch in.Kind {
+	case membership.InputReceive:
+		return fmt.Sprintf("receive %T from %d", in.Msg, in.From)
+	case membership.InputTimer:
+		return fmt.Sprintf("timer %+v", in.Timer)
+	case membership.InputConnectionFailed:
+		return fmt.Sprintf("connection to %d failed", in.From)
+	case membership.InputJoin:
+		return "join"
+	case membership.InputLeave:
+		return "leave"
+	case membership.InputBroadcast:
+		return "broadcast"
+	}
+	return fmt.Sprintf("input kind %d", in.Kind)
+}

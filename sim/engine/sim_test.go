@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// buildCluster joins n nodes one by one through node 0 and runs the given
+// number of membership cycles, checking invariants throughout.
+func buildCluster(t *testing.T, n, cycles int, seed uint64) *Sim {
+	t.Helper()
+	s, err := New(Config{Seed: seed, ManualShuffle: true, CheckInvariants: true,
+		Network: NetworkConfig{DetectOnSend: true}})
+	require.NoError(t, err)
+	for i := 0; i < n; i++ {
+		id, err := s.AddNode()
+		require.NoError(t, err)
+		if id == 0 {
+			s.Join(id)
+		} else {
+			s.Join(id, 0)
+		}
+		require.NoError(t, s.Quiesce(time.Minute))
+	}
+	for c := 0; c < cycles; c++ {
+		require.NoError(t, s.Cycle())
+		require.NoError(t, s.Quiesce(time.Minute))
+	}
+	return s
+}
+
+func TestStableClusterDeliversToAll(t *testing.T) {
+	s := buildCluster(t, 200, 10, 1)
+	for i := 0; i < 20; i++ {
+		origin := s.Rand().IntN(s.Len())
+		id, err := s.Broadcast(origin, []byte(fmt.Sprint("m", i)))
+		require.NoError(t, err)
+		require.NoError(t, s.Quiesce(time.Minute))
+		b, ok := s.BroadcastByID(id)
+		require.True(t, ok)
+		require.Equal(t, origin, b.Origin)
+		require.Equal(t, 200, b.Delivered, "broadcast %d reached %d of 200", i, b.Delivered)
+	}
+}
+
+func TestQueueOrdersByTimeThenSequence(t *testing.T) {
+	var q queue
+	seq := uint64(0)
+	push := func(at time.Duration) {
+		seq++
+		q.push(event{at: at, seq: seq})
+	}
+	for _, at := range []time.Duration{5, 1, 3, 1, 5, 0, 2} {
+		push(at)
+	}
+	var got []string
+	for q.len() > 0 {
+		e := q.pop()
+		got = append(got, fmt.Sprintf("%d/%d", e.at, e.seq))
+	}
+	require.Equal(t, []string{"0/6", "1/2", "1/4", "2/7", "3/3", "5/1", "5/5"}, got)
+}

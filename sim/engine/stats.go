@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"math"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/plumtree"
+)
+
+// Stats counts what happened in a run.
+type Stats struct {
+	Events            uint64 // events processed
+	Cycles            uint64 // membership rounds run by Cycle
+	Crashes           uint64
+	MessagesSent      uint64 // every message handed to the network
+	MessagesDelivered uint64 // messages that reached a live node
+	MessagesDropped   uint64 // to a crashed, unknown or partitioned node, or by the hook
+	MessagesLost      uint64 // lost by the random loss model
+	PayloadSent       uint64 // Plumtree GOSSIP messages (payload-carrying)
+	ControlSent       uint64 // Plumtree IHAVE, GRAFT and PRUNE
+	MembershipSent    uint64 // HyParView messages
+	Deliveries        uint64 // payloads delivered to applications, origins included
+	NeighborUps       uint64
+	NeighborDowns     uint64
+}
+
+func (st *Stats) countSend(msg membership.Message) {
+	st.MessagesSent++
+	switch msg.(type) {
+	case *plumtree.Gossip:
+		st.PayloadSent++
+	case plumtree.Message:
+		st.ControlSent++
+	case hyparview.Message:
+		st.MembershipSent++
+	}
+}
+
+// Broadcast is what the run observed of one broadcast message.
+type Broadcast struct {
+	ID plumtree.MessageID
+	// Origin is the node that broadcast it.
+	Origin int
+	// Start is the virtual time of the broadcast.
+	Start time.Duration
+	// LiveAtStart is the number of running nodes when it was broadcast:
+	// the denominator of reliability (S1 §2.5, S2 §2.3).
+	LiveAtStart int
+	// Delivered is the number of nodes that delivered it, the origin
+	// included.
+	Delivered int
+	// PayloadSent is the number of GOSSIP messages that carried it: the m
+	// of RMR.
+	PayloadSent int
+	// LastHop is the largest hop count of a delivery: the Last Delivery Hop
+	// (S2 §2.3).
+	LastHop uint32
+	// LastDelivery is the time from Start to the last delivery.
+	LastDelivery time.Duration
+}
+
+// Reliability is the share of the nodes live at the start that delivered
+// the message, in [0, 1] (S1 §2.5).
+func (b Broadcast) Reliability() float64 {
+	if b.LiveAtStart == 0 {
+		return 0
+	}
+	return math.Min(1, float64(b.Delivered)/float64(b.LiveAtStart))
+}
+
+// RMR is the Relative Message Redundancy m/(n−1) − 1 (S2 §2.3), NaN when
+// fewer than two nodes delivered.
+func (b Broadcast) RMR() float64 {
+	if b.Delivered < 2 {
+		return math.NaN()
+	}
+	return float64(b.PayloadSent)/float64(b.Delivered-1) - 1
+}
+
+// broadcasts records every broadcast of a run, in the order they started.
+type broadcasts struct {
+	list    []Broadcast
+	byID    map[plumtree.MessageID]int
+	origin  int // the node whose Broadcast call is running, or -1
+	start   time.Duration
+	live    int
+	started bool
+}
+
+func newBroadcasts() broadcasts {
+	return broadcasts{byID: make(map[plumtree.MessageID]int), origin: -1}
+}
+
+func (b *broadcasts) expectOrigin(n int, now time.Duration, live int) {
+	b.origin, b.start, b.live, b.started = n, now, live, false
+}
+
+func (b *broadcasts) lastStarted() (plumtree.MessageID, bool) {
+	ok := b.started
+	b.origin, b.started = -1, false
+	if !ok || len(b.list) == 0 {
+		return plumtree.MessageID{}, false
+	}
+	return b.list[len(b.list)-1].ID, true
+}
+
+// record returns the entry of id, creating it on first sight.
+func (b *broadcasts) record(id plumtree.MessageID) *Broadcast {
+	if i, ok := b.byID[id]; ok {
+		return &b.list[i]
+	}
+	b.byID[id] = len(b.list)
+	b.list = append(b.list, Broadcast{ID: id, Origin: -1})
+	return &b.list[len(b.list)-1]
+}
+
+func (b *broadcasts) payloadSent(id plumtree.MessageID) { b.record(id).PayloadSent++ }
+
+func (b *broadcasts) delivered(n int, d plumtree.Delivery, now time.Duration) {
+	r := b.record(d.ID)
+	if d.Hops == 0 && n == b.origin {
+		r.Origin, r.Start, r.LiveAtStart = n, b.start, b.live
+		b.started = true
+	}
+	r.Delivered++
+	if d.Hops > r.LastHop {
+		r.LastHop = d.Hops
+	}
+	if lat := now - r.Start; lat > r.LastDelivery {
+		r.LastDelivery = lat
+	}
+}
+
+// Broadcasts returns every broadcast observed so far, in the order they
+// started. The slice is the run's own: read it, do not keep it across
+// further steps.
+func (s *Sim) Broadcasts() []Broadcast { return s.bcasts.list }
+
+// BroadcastByID returns the record of one broadcast.
+func (s *Sim) BroadcastByID(id plumtree.MessageID) (Broadcast, bool) {
+	i, ok := s.bcasts.byID[id]
+	if !ok {
+		return Broadcast{}, false
+	}
+	return s.bcasts.list[i], true
+}

@@ -1,0 +1,155 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/sim/engine"
+)
+
+// quiesceLimit bounds one "run until no more messages are traveling" step
+// (S2 §4.1) in virtual time; nothing in a healthy cycle comes near it.
+const quiesceLimit = 10 * time.Minute
+
+// CycleCluster is a cluster run in the papers' cycle model: joins one by
+// one, membership rounds driven by Cycle, broadcasts run to quiescence.
+type CycleCluster struct {
+	*engine.Sim
+	progress *Progress
+}
+
+// CycleOptions sets up a CycleCluster.
+type CycleOptions struct {
+	Nodes int
+	Seed  uint64
+	// DetectOnSend is the HyParView paper's failure model (found while
+	// forwarding); without it failures are found only by DetectFailures,
+	// the Plumtree paper's membership step.
+	DetectOnSend bool
+	// Check runs every node's invariants after each step.
+	Check bool
+	// Engine configures the cores; the zero value gives the papers'
+	// settings for Nodes nodes.
+	Engine membership.EngineConfig
+	// Progress, if set, reports long phases.
+	Progress *Progress
+}
+
+// PaperEngineConfig is the cores' configuration the papers simulate for
+// n nodes: active log10(n)+1, passive 6 times that, ARWL 6, PRWL 3
+// (S1 §5.1), and IHAVEs sent at once without batching (S2 §4.1).
+func PaperEngineConfig(n int, optimizationThreshold int) membership.EngineConfig {
+	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+	cfg.Plumtree.LazyPushDelay = -1
+	if optimizationThreshold > 0 {
+		cfg.Plumtree.OptimizationThreshold = optimizationThreshold
+	} else {
+		cfg.Plumtree.DisableOptimization = true
+	}
+	return cfg
+}
+
+// NewCycleCluster joins opts.Nodes nodes one by one through node 0, with
+// no membership rounds in between (S1 §5.1).
+func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
+	if opts.Nodes < 2 {
+		return nil, fmt.Errorf("scenario: need at least 2 nodes, got %d", opts.Nodes)
+	}
+	s, err := engine.New(engine.Config{
+		Seed:            opts.Seed,
+		Engine:          opts.Engine,
+		ManualShuffle:   true,
+		CheckInvariants: opts.Check,
+		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &CycleCluster{Sim: s, progress: opts.Progress}
+	c.progress.Start("joining", opts.Nodes)
+	for i := 0; i < opts.Nodes; i++ {
+		n, err := s.AddNode()
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			s.Join(n)
+		} else {
+			s.Join(n, 0)
+		}
+		if err := s.Quiesce(quiesceLimit); err != nil {
+			return nil, err
+		}
+		c.progress.Tick(i+1, s)
+	}
+	c.progress.Done()
+	return c, nil
+}
+
+// Cycles runs k membership rounds, each followed by quiescence.
+func (c *CycleCluster) Cycles(k int, phase string) error {
+	c.progress.Start(phase, k)
+	for i := 0; i < k; i++ {
+		if err := c.Cycle(); err != nil {
+			return err
+		}
+		if err := c.Quiesce(quiesceLimit); err != nil {
+			return err
+		}
+		c.progress.Tick(i+1, c.Sim)
+	}
+	c.progress.Done()
+	return nil
+}
+
+// BroadcastFromRandom broadcasts one message from a random live node and
+// runs to quiescence; it returns what the run observed of it.
+func (c *CycleCluster) BroadcastFromRandom(payload []byte) (engine.Broadcast, error) {
+	live := c.LiveNodes()
+	if len(live) == 0 {
+		return engine.Broadcast{}, fmt.Errorf("scenario: no live node to broadcast from")
+	}
+	return c.BroadcastFrom(live[c.Rand().IntN(len(live))], payload)
+}
+
+// BroadcastFrom broadcasts one message from node n and runs to quiescence.
+func (c *CycleCluster) BroadcastFrom(n int, payload []byte) (engine.Broadcast, error) {
+	id, err := c.Broadcast(n, payload)
+	if err != nil {
+		return engine.Broadcast{}, err
+	}
+	if err := c.Quiesce(quiesceLimit); err != nil {
+		return engine.Broadcast{}, err
+	}
+	b, _ := c.BroadcastByID(id)
+	return b, nil
+}
+
+// CrashFraction crashes the given share of the live nodes, chosen at
+// random, all at once, and returns how many it crashed.
+func (c *CycleCluster) CrashFraction(f float64) int {
+	live := c.LiveNodes()
+	k := int(f*float64(len(live)) + 0.5)
+	perm := c.Rand().Perm(len(live))
+	for _, i := range perm[:k] {
+		c.Crash(live[i])
+	}
+	return k
+}
+
+// payload returns a distinct payload for the i-th message of a phase.
+func payload(phase string, i int) []byte { return []byte(fmt.Sprintf("%s-%d", phase, i)) }
+
+// meanReliability averages the reliability of the given broadcasts.
+func meanReliability(bs []engine.Broadcast) float64 {
+	if len(bs) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, b := range bs {
+		sum += b.Reliability()
+	}
+	return sum / float64(len(bs))
+}

@@ -1,0 +1,205 @@
+package scenario
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/plumview/plumview/sim/engine"
+)
+
+// FailureOptions sets up the HyParView massive-failure experiment
+// (S1 §5.3; PROTOCOL.md §2.3).
+type FailureOptions struct {
+	Nodes int
+	Seed  uint64
+	// Cycles of stabilisation before the failure (the paper: 50).
+	Cycles int
+	// Rates are the shares of nodes that fail at once (the paper: 0.1 to
+	// 0.95).
+	Rates []float64
+	// Messages broadcast from random live nodes after the failure, before
+	// the next membership round (the paper: 1,000).
+	Messages int
+	// FirstMessages is how many of the first messages' reliabilities to
+	// report one by one.
+	FirstMessages int
+	// PerCycle is the number of broadcasts per healing cycle (the paper: 10).
+	PerCycle int
+	// MaxHealingCycles bounds the healing phase.
+	MaxHealingCycles int
+	Check            bool
+	Progress         *Progress
+}
+
+// FailureRow is the outcome for one failure rate.
+type FailureRow struct {
+	Rate    float64
+	Crashed int
+	// Before is the mean reliability of PerCycle broadcasts before the
+	// failure.
+	Before float64
+	// Mean is the mean reliability of the Messages broadcasts after it.
+	Mean float64
+	// First holds the reliability of each of the first messages.
+	First []float64
+	// HealingCycles is the number of membership cycles, each with PerCycle
+	// broadcasts, until their mean reliability is back to Before: 0 when
+	// the first cycle after the failure already is, -1 if it never was
+	// within MaxHealingCycles.
+	HealingCycles int
+}
+
+func (o *FailureOptions) defaults() {
+	if o.Cycles == 0 {
+		o.Cycles = 50
+	}
+	if len(o.Rates) == 0 {
+		o.Rates = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95}
+	}
+	if o.Messages == 0 {
+		o.Messages = 1000
+	}
+	if o.FirstMessages == 0 {
+		o.FirstMessages = 5
+	}
+	if o.PerCycle == 0 {
+		o.PerCycle = 10
+	}
+	if o.MaxHealingCycles == 0 {
+		o.MaxHealingCycles = 30
+	}
+}
+
+// RunFailure runs the experiment once per rate, each on the same freshly
+// built and stabilised overlay (the same seed gives the same overlay).
+// After the failure it measures the reliability of Messages broadcasts sent
+// before the next membership round, with HyParView's reactive repair
+// running during them (S1 §5.1); then, on a second copy of the overlay
+// failed in the same way, the number of cycles until reliability heals.
+func RunFailure(o FailureOptions) ([]FailureRow, error) {
+	o.defaults()
+	var rows []FailureRow
+	for _, rate := range o.Rates {
+		if rate <= 0 || rate >= 1 {
+			return nil, fmt.Errorf("scenario: failure rate %v is outside (0, 1)", rate)
+		}
+		row := FailureRow{Rate: rate, HealingCycles: -1}
+		c, err := o.stabilised()
+		if err != nil {
+			return nil, err
+		}
+		before, err := broadcasts(c, o.PerCycle, "before")
+		if err != nil {
+			return nil, err
+		}
+		row.Before = meanReliability(before)
+		row.Crashed = c.CrashFraction(rate)
+
+		o.Progress.Start(fmt.Sprintf("%.0f%% failed: messages", rate*100), o.Messages)
+		after := make([]engine.Broadcast, 0, o.Messages)
+		for i := 0; i < o.Messages; i++ {
+			b, err := c.BroadcastFromRandom(payload("after", i))
+			if err != nil {
+				return nil, err
+			}
+			after = append(after, b)
+			o.Progress.Tick(i+1, c.Sim)
+		}
+		o.Progress.Done()
+		row.Mean = meanReliability(after)
+		for i := 0; i < o.FirstMessages && i < len(after); i++ {
+			row.First = append(row.First, after[i].Reliability())
+		}
+
+		if row.HealingCycles, err = o.healing(rate, row.Before); err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// stabilised builds the overlay and runs the stabilisation cycles.
+func (o *FailureOptions) stabilised() (*CycleCluster, error) {
+	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true,
+		Check: o.Check, Engine: PaperEngineConfig(o.Nodes, 0), Progress: o.Progress})
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Cycles(o.Cycles, "stabilising")
+}
+
+// healing fails a fresh copy of the overlay at rate and counts the cycles,
+// each followed by PerCycle broadcasts, until their mean reliability
+// reaches target (S1 §5.3).
+func (o *FailureOptions) healing(rate, target float64) (int, error) {
+	c, err := o.stabilised()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := broadcasts(c, o.PerCycle, "before"); err != nil { // keep the random stream aligned with RunFailure
+		return 0, err
+	}
+	c.CrashFraction(rate)
+	for cycle := 0; cycle <= o.MaxHealingCycles; cycle++ {
+		if cycle > 0 {
+			if err := c.Cycles(1, "healing"); err != nil {
+				return 0, err
+			}
+		}
+		bs, err := broadcasts(c, o.PerCycle, fmt.Sprint("heal", cycle))
+		if err != nil {
+			return 0, err
+		}
+		if meanReliability(bs) >= target {
+			return cycle, nil
+		}
+	}
+	return -1, nil
+}
+
+// broadcasts sends k broadcasts from random live nodes, each run to
+// quiescence.
+func broadcasts(c *CycleCluster, k int, phase string) ([]engine.Broadcast, error) {
+	out := make([]engine.Broadcast, 0, k)
+	for i := 0; i < k; i++ {
+		b, err := c.BroadcastFromRandom(payload(phase, i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// WriteFailureTable prints the rows as a table.
+func WriteFailureTable(w io.Writer, o FailureOptions, rows []FailureRow) error {
+	o.defaults()
+	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
+		o.Nodes, o.Cycles, o.Messages)
+	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"failed", "crashed", "before", "mean after"}
+	for i := 0; i < o.FirstMessages; i++ {
+		head = append(head, fmt.Sprintf("msg %d", i+1))
+	}
+	head = append(head, "healing")
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for _, r := range rows {
+		cells := []string{pct(r.Rate), fmt.Sprint(r.Crashed), pct(r.Before), pct(r.Mean)}
+		for _, f := range r.First {
+			cells = append(cells, pct(f))
+		}
+		heal := fmt.Sprint(r.HealingCycles)
+		if r.HealingCycles < 0 {
+			heal = fmt.Sprintf(">%d", o.MaxHealingCycles)
+		}
+		cells = append(cells, heal)
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
