@@ -11,132 +11,132 @@ import (
 // purging out of scope; we bound both in time and in size, evicting the
 // oldest first (PROTOCOL pitfall 15).
 //
-// One map serves both, so the hot paths (a first receipt, a duplicate, a
-// GRAFT) cost one lookup. Two FIFO rings, in delivery order, drive expiry and
-// eviction: seen holds one item per map record (1:1), held one item per held
-// payload. A held item clears its payload only if the record still points at
-// it (heldSeq), so a record re-created after its ID was forgotten is safe.
+// One ring holds an item per remembered ID in delivery order, numbered by a
+// sequence that grows by one per item; index maps an ID to its item's
+// number. Since payloads are released oldest first too, the items still
+// holding a payload are always the newest held ones of the ring. So a
+// payload is found by one lookup and some arithmetic, releasing one touches
+// no map, and forgetting an ID is one delete.
 type history struct {
-	records map[MessageID]record
-	seen    ring[seenItem]
-	held    ring[heldItem]
-	bytes   int // sum of the sizes of the items in held
-	nextSeq uint64
+	index   map[MessageID]uint64
+	items   ring[histItem]
+	headSeq uint64 // the number of items.front()
+	held    int    // the newest held items hold their payloads
+	bytes   int    // the total size of those payloads
 
-	seenTTL, payloadTTL     time.Duration
-	maxSeen, maxHeld, maxBy int
+	seenTTL, payloadTTL       time.Duration
+	maxSeen, maxHeld, maxSize int
 
 	seenExpired, seenEvicted uint64
 	heldExpired, heldEvicted uint64
 }
 
-type record struct {
-	payload []byte
-	heldSeq uint64 // the held item that owns payload; 0 once it is gone
-}
-
-type seenItem struct {
+type histItem struct {
 	id      MessageID
-	expires time.Duration
-}
-
-type heldItem struct {
-	id      MessageID
-	expires time.Duration
-	size    int
-	seq     uint64
+	at      time.Duration // when it was delivered
+	payload []byte        // nil once released
 }
 
 func newHistory(c Config) history {
 	return history{
-		records:    make(map[MessageID]record),
-		seen:       newRing[seenItem](c.MaxSeenIDs),
-		held:       newRing[heldItem](c.MaxCachedPayloads),
+		index:      make(map[MessageID]uint64),
+		items:      newRing[histItem](c.MaxSeenIDs),
 		seenTTL:    c.SeenRetention,
 		payloadTTL: c.PayloadRetention,
 		maxSeen:    c.MaxSeenIDs,
 		maxHeld:    c.MaxCachedPayloads,
-		maxBy:      c.MaxCachedBytes,
+		maxSize:    c.MaxCachedBytes,
 	}
 }
 
 // has reports whether id was delivered and is still remembered.
 func (h *history) has(id MessageID) bool {
-	_, ok := h.records[id]
+	_, ok := h.index[id]
 	return ok
 }
 
-// payload returns the held payload of id, if it is still held.
+// payload returns the payload of id, if it is still held.
 func (h *history) payload(id MessageID) ([]byte, bool) {
-	r, ok := h.records[id]
-	if !ok || r.heldSeq == 0 {
+	seq, ok := h.index[id]
+	if !ok {
 		return nil, false
 	}
-	return r.payload, true
+	pos := int(seq - h.headSeq)
+	if pos < h.items.len()-h.held {
+		return nil, false
+	}
+	return h.items.at(pos).payload, true
 }
 
 // add remembers a newly delivered id and holds its payload. The caller checks
-// has(id) first and keeps len(payload) <= maxBy.
+// has(id) first and keeps len(payload) <= maxSize.
 func (h *history) add(id MessageID, payload []byte, now time.Duration) {
-	for h.seen.len() >= h.maxSeen {
-		h.popSeen()
+	for h.items.len() >= h.maxSeen {
+		h.forgetOldest()
 		h.seenEvicted++
 	}
-	for h.held.len() > 0 && (h.held.len() >= h.maxHeld || h.bytes+len(payload) > h.maxBy) {
-		h.popHeld()
+	for h.held > 0 && (h.held >= h.maxHeld || h.bytes+len(payload) > h.maxSize) {
+		h.releaseOldest()
 		h.heldEvicted++
 	}
-	h.nextSeq++
-	h.records[id] = record{payload: payload, heldSeq: h.nextSeq}
-	h.seen.push(seenItem{id: id, expires: now + h.seenTTL})
-	h.held.push(heldItem{id: id, expires: now + h.payloadTTL, size: len(payload), seq: h.nextSeq})
+	h.index[id] = h.headSeq + uint64(h.items.len())
+	h.items.push(histItem{id: id, at: now, payload: payload})
+	h.held++
 	h.bytes += len(payload)
 }
 
 // expire forgets what has been kept for its retention by now.
 func (h *history) expire(now time.Duration) {
-	for h.held.len() > 0 && h.held.front().expires <= now {
-		h.popHeld()
+	for h.held > 0 && h.items.at(h.items.len()-h.held).at+h.payloadTTL <= now {
+		h.releaseOldest()
 		h.heldExpired++
 	}
-	for h.seen.len() > 0 && h.seen.front().expires <= now {
-		h.popSeen()
+	for h.items.len() > 0 && h.items.front().at+h.seenTTL <= now {
+		h.forgetOldest()
 		h.seenExpired++
 	}
 }
 
-func (h *history) popSeen() {
-	it := h.seen.pop()
-	delete(h.records, it.id)
+// releaseOldest drops the oldest held payload; held must be > 0.
+func (h *history) releaseOldest() {
+	it := h.items.at(h.items.len() - h.held)
+	h.bytes -= len(it.payload)
+	it.payload = nil
+	h.held--
 }
 
-func (h *history) popHeld() {
-	it := h.held.pop()
-	h.bytes -= it.size
-	if r, ok := h.records[it.id]; ok && r.heldSeq == it.seq {
-		h.records[it.id] = record{}
+// forgetOldest forgets the oldest ID, and its payload if still held.
+func (h *history) forgetOldest() {
+	if h.held == h.items.len() {
+		h.releaseOldest()
 	}
+	it := h.items.pop()
+	h.headSeq++
+	delete(h.index, it.id)
 }
 
 // check verifies the history's invariants.
 func (h *history) check() error {
-	if h.seen.len() > h.maxSeen || h.held.len() > h.maxHeld || h.bytes > h.maxBy {
-		return fmt.Errorf("plumtree: history over its caps: %d ids, %d payloads, %d bytes", h.seen.len(), h.held.len(), h.bytes)
+	n := h.items.len()
+	if n > h.maxSeen || h.held > h.maxHeld || h.bytes > h.maxSize || h.held > n || h.held < 0 {
+		return fmt.Errorf("plumtree: history over its caps: %d ids, %d payloads, %d bytes", n, h.held, h.bytes)
 	}
-	if len(h.records) != h.seen.len() {
-		return fmt.Errorf("plumtree: history has %d records but %d seen items", len(h.records), h.seen.len())
+	if len(h.index) != n {
+		return fmt.Errorf("plumtree: history indexes %d ids, holds %d", len(h.index), n)
 	}
 	bytes := 0
-	for i := 0; i < h.held.len(); i++ {
-		bytes += h.held.at(i).size
+	for i := 0; i < n; i++ {
+		it := h.items.at(i)
+		if seq, ok := h.index[it.id]; !ok || seq != h.headSeq+uint64(i) {
+			return fmt.Errorf("plumtree: history item %v is not indexed", it.id)
+		}
+		if i < n-h.held && it.payload != nil {
+			return fmt.Errorf("plumtree: history item %v keeps a released payload", it.id)
+		}
+		bytes += len(it.payload)
 	}
 	if bytes != h.bytes {
 		return fmt.Errorf("plumtree: history counts %d held bytes, holds %d", h.bytes, bytes)
-	}
-	for i := 0; i < h.seen.len(); i++ {
-		if _, ok := h.records[h.seen.at(i).id]; !ok {
-			return fmt.Errorf("plumtree: seen item %v has no record", h.seen.at(i).id)
-		}
 	}
 	return nil
 }

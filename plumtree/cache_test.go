@@ -90,12 +90,11 @@ func TestHistoryByteCapEvictsOldest(t *testing.T) {
 	require.Equal(t, 5, h.bytes)
 	h.add(mid(4), []byte("ddddd"), 0)
 	require.Equal(t, 5, h.bytes)
-	require.Equal(t, 1, h.held.len())
+	require.Equal(t, 1, h.held)
 	require.NoError(t, h.check())
 }
 
-// A held item whose ID was forgotten (seen cap) and then delivered again must
-// not clear the new payload when it leaves the ring.
+// An ID forgotten (seen cap) and delivered again holds its new payload.
 func TestHistoryReaddedIDKeepsNewPayload(t *testing.T) {
 	h := testHistory(2, 2, 1<<20)
 	h.add(mid(1), []byte("old"), 0)

@@ -146,6 +146,9 @@ func (c *cluster) after(node PeerID, out []Output) {
 	for _, o := range out {
 		switch o.Kind {
 		case OutputSend:
+			if !isNeighbour(s, o.Peer) {
+				c.fatalf("node %d sends to non-neighbour %d", node, o.Peer)
+			}
 			c.tracef("  -> %d %s\n", o.Peer, fmtMsg(o.Msg))
 			c.send(node, o.Peer, o.Msg)
 		case OutputDeliver:

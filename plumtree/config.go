@@ -59,14 +59,14 @@ type Config struct {
 
 	// PayloadRetention is how long a delivered payload stays cached to answer
 	// GRAFTs (S2 treats purging as out of scope; PROTOCOL pitfall 15). A
-	// GRAFT that arrives later is counted as missed. Default 30s, the
-	// retention iroh-gossip chose; a guess to validate.
+	// GRAFT that arrives later is counted as missed. Default 30s, a guess to
+	// validate: far above any repair delay (timeout1 plus a few timeout2).
 	PayloadRetention time.Duration
 
 	// SeenRetention is how long a delivered ID is remembered to recognise
 	// duplicates (the paper's receivedMsgs). A copy of a message arriving
 	// after this is delivered again. Must be >= PayloadRetention.
-	// Default 90s, iroh-gossip's value; a guess to validate.
+	// Default 90s (three times PayloadRetention), a guess to validate.
 	SeenRetention time.Duration
 
 	// MaxCachedPayloads caps the payloads held for GRAFTs; the oldest is

@@ -26,6 +26,6 @@ type Counters struct {
 	AnnouncementsRefused             uint64 // announcements that did not fit in missing
 
 	DroppedInvalid     uint64 // malformed messages from peers, dropped
-	IgnoredNonNeighbor uint64 // IHAVE or PRUNE from a peer that is not a neighbour
+	IgnoredNonNeighbor uint64 // IHAVE, GRAFT or PRUNE from a peer that is not a neighbour
 	StaleTimers        uint64 // timers that fired with nothing to do
 }

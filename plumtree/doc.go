@@ -20,8 +20,8 @@
 // The core does no I/O. A driver owns one State per node and calls Step with
 // the current time and one Input (a broadcast, a received message, a timer
 // that fired, a neighbour up or down); Step appends Outputs (send this
-// message to that peer, deliver this payload, set this timer). Time is an
-// input, timers are outputs, and a timer that is late, fires twice or is no
+// message to that peer, deliver this payload, set this timer); every message
+// goes to a current neighbour. Time is an input, timers are outputs, and a timer that is late, fires twice or is no
 // longer wanted does nothing. The same inputs always give the same outputs:
 // the core iterates slices, never maps, and draws no randomness.
 //
@@ -38,12 +38,13 @@
 //     and prunes the link just used; the report was re-issued in 2019 to fix
 //     "a minor bug on Algorithm 1". We exclude the sender (PROTOCOL
 //     pitfall 1).
-//  2. Messages from peers that are not neighbours move no link. The paper
-//     assumes every sender is a neighbour. We still deliver and relay a
-//     payload from such a peer, and answer its GRAFT, but never add it to a
-//     set (S2 Algorithm 1 line 32 is applied only to neighbours: pitfall
-//     11); its IHAVEs and PRUNEs are ignored, since we could not GRAFT it
-//     over a link and it could otherwise fill the missing set unchecked.
+//  2. Messages from peers that are not neighbours move no link and get no
+//     answer. The paper assumes every sender is a neighbour. We still
+//     deliver and relay (to neighbours) a payload from such a peer, but never
+//     add it to a set (S2 Algorithm 1 line 32 is applied only to neighbours:
+//     pitfall 11), and ignore its IHAVEs, GRAFTs and PRUNEs: the core sends
+//     only to neighbours, over the links the peer sampling service keeps, and
+//     a stranger's IHAVEs could otherwise fill the missing set unchecked.
 //  3. Timers end. The paper re-arms Timer(mID) with timeout2 every time it
 //     fires. We stop once no announcement is left for the ID, dropping the
 //     entry; a later IHAVE starts over with timeout1.
@@ -83,13 +84,18 @@
 //  10. NeighborUp of a current neighbour leaves it where it is (the paper
 //     adds it to eagerPushPeers, which could put it in both sets).
 //  11. Rounds saturate at 2^32−1 instead of wrapping.
+//  12. Validation. Messages claiming to come from the node itself, payloads
+//     over MaxPayloadBytes, and IHAVEs that are empty or hold more than
+//     MaxIHaveEntries announcements are dropped and counted
+//     (DroppedInvalid).
 //
 // A duplicate GOSSIP is answered with PRUNE even when its sender is already
-// lazy here, as in the paper: the sender evidently still pushes to us, and
-// staying silent could leave that redundant link eager forever.
+// lazy here, as in the paper: the sender evidently still pushes to us (a
+// PRUNE and a GRAFT that cross leave the two ends disagreeing), and staying
+// silent could leave that redundant link eager on its far end indefinitely.
 //
 // Not deviations but choices the paper leaves open: the GRAFT reply carries
 // the GRAFT's round (pitfall 10), so Delivery.Hops of a repaired message
 // counts the lazy path; and the first receipt moves the sender to eager
-// (line 32), as the paper does and iroh-gossip does not (pitfall 11).
+// (line 32), as the paper does (pitfall 11).
 package plumtree

@@ -145,11 +145,15 @@ func (s *State) graftTimer(now time.Duration, id MessageID, out []Output) []Outp
 // onGraft makes the sender eager and, if it asks for a payload still held,
 // sends it with the GRAFT's round (S2 Algorithm 2, Receive GRAFT; PROTOCOL
 // pitfall 10). A GRAFT(null) asks for no payload (pitfall 12). A GRAFT from
-// a peer that is not a neighbour is still answered, but moves no link.
+// a peer that is not a neighbour is ignored: the core sends only to
+// neighbours.
 func (s *State) onGraft(from PeerID, m *Graft, out []Output) []Output {
-	if p := s.peers.get(from); p != nil {
-		s.peers.makeEager(p)
+	p := s.peers.get(from)
+	if p == nil {
+		s.c.IgnoredNonNeighbor++
+		return out
 	}
+	s.peers.makeEager(p)
 	if !m.HasID {
 		return out
 	}

@@ -19,13 +19,18 @@ type lazyQueue struct {
 	due     time.Duration
 }
 
+// ihaveOne is an IHave with its single entry, in one allocation.
+type ihaveOne struct {
+	ihave IHave
+	entry [1]Announcement
+}
+
 // pushBundle holds the messages of one relay in one allocation: the Gossip
 // for the eager peers and, when IHAVEs go out at once, the IHave for the
 // lazy peers.
 type pushBundle struct {
 	gossip Gossip
-	ihave  IHave
-	entry  [1]Announcement
+	ihaveOne
 }
 
 // push is the paper's EagerPush followed by LazyPush (S2 Algorithm 1): the
@@ -45,7 +50,7 @@ func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint
 	case needGossip:
 		g = new(Gossip)
 	case needIHave:
-		b := &pushBundle{}
+		b := &ihaveOne{}
 		ih = &b.ihave
 		ih.Entries = b.entry[:]
 	}

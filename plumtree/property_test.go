@@ -248,9 +248,8 @@ func checkCaps(t require.TestingT, s *State) {
 	require.LessOrEqual(t, len(s.missing.free), c.MaxMissing)
 	require.LessOrEqual(t, len(s.missing.index), c.MaxMissing)
 	require.LessOrEqual(t, z.SeenIDs, c.MaxSeenIDs)
-	require.LessOrEqual(t, len(s.hist.records), c.MaxSeenIDs)
-	require.LessOrEqual(t, len(s.hist.seen.buf), c.MaxSeenIDs)
-	require.LessOrEqual(t, len(s.hist.held.buf), c.MaxCachedPayloads)
+	require.LessOrEqual(t, len(s.hist.index), c.MaxSeenIDs)
+	require.LessOrEqual(t, len(s.hist.items.buf), c.MaxSeenIDs)
 	require.LessOrEqual(t, z.CachedPayloads, c.MaxCachedPayloads)
 	require.LessOrEqual(t, z.CachedBytes, c.MaxCachedBytes)
 	for _, p := range append(append([]*peer{}, s.peers.eager...), s.peers.lazy...) {

@@ -12,7 +12,6 @@ import (
 type State struct {
 	self    PeerID
 	cfg     Config
-	rng     *rand.Rand
 	nextSeq uint64
 
 	started bool
@@ -31,9 +30,12 @@ var ErrDuplicatePayload = errors.New("plumtree: identical payload already delive
 
 // New returns the core of node self with no neighbours. Zero fields of cfg
 // take their defaults; an invalid cfg is an error. rng is the node's source
-// of randomness, seeded by the caller; the protocol as implemented makes no
-// random choice, so it may be nil.
+// of randomness, seeded by the caller. The protocol as implemented makes no
+// random choice (the paper's Plumtree has none), so rng is not used yet and
+// may be nil; it is part of the signature so that a future policy stays
+// deterministic under the caller's seed.
 func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
+	_ = rng
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -41,7 +43,6 @@ func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
 	return &State{
 		self:    self,
 		cfg:     cfg,
-		rng:     rng,
 		nextSeq: cfg.FirstSequence,
 		peers:   newPeerSet(),
 		hist:    newHistory(cfg),
@@ -84,8 +85,8 @@ type Sizes struct {
 // Sizes returns how much the core holds now.
 func (s *State) Sizes() Sizes {
 	return Sizes{
-		SeenIDs:        s.hist.seen.len(),
-		CachedPayloads: s.hist.held.len(),
+		SeenIDs:        s.hist.items.len(),
+		CachedPayloads: s.hist.held,
 		CachedBytes:    s.hist.bytes,
 		MissingIDs:     len(s.missing.index),
 		Missing:        s.missing.cost,
@@ -95,13 +96,15 @@ func (s *State) Sizes() Sizes {
 
 // Step hands the core one input that happened at now and appends the
 // resulting outputs to out, which it returns. now must not go backwards
-// between calls. Reusing out across calls (out[:0]) avoids allocating.
+// between calls. Reusing out across calls (out[:0]) avoids allocating: the
+// core then allocates only the messages it creates.
 //
-// Step returns an error only for local misuse (a payload over
-// MaxPayloadBytes, an unknown input or timer kind, the node as its own
-// neighbour); out is then returned unchanged. A peer's bad message is
-// dropped and counted, never an error. InputBroadcast is Broadcast without
-// the returned ID (it is in the OutputDeliver).
+// Step returns an error only for a local mistake: a broadcast payload over
+// MaxPayloadBytes, an identical payload under IDContentHash
+// (ErrDuplicatePayload), an unknown input or timer kind, or the node as its
+// own neighbour; out is then returned unchanged. A peer's bad message is
+// dropped and counted, never an error. InputBroadcast does what Broadcast
+// does; the new ID is in the OutputDeliver it appends.
 func (s *State) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 	switch in.Kind {
 	case InputBroadcast:
