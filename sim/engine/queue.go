@@ -32,15 +32,26 @@ type event struct {
 	timer membership.Timer
 }
 
-// queue is a binary min-heap of events by (at, seq), stored by value so
-// that scheduling allocates only when the backing array grows.
+// queue is a min-heap of events by (at, seq). The heap itself holds small
+// keys; the events sit in a slab whose free slots are reused, so sifting
+// moves 24 bytes instead of a whole event and scheduling allocates only when
+// the slab or the heap grows.
 type queue struct {
-	items []event
+	heap []key
+	slab []event
+	free []int32
 }
 
-func (q *queue) len() int { return len(q.items) }
+// key orders one event of the slab.
+type key struct {
+	at   time.Duration
+	seq  uint64
+	slot int32
+}
 
-func less(a, b *event) bool {
+func (q *queue) len() int { return len(q.heap) }
+
+func less(a, b *key) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
@@ -48,29 +59,41 @@ func less(a, b *event) bool {
 }
 
 func (q *queue) push(e event) {
-	q.items = append(q.items, e)
-	i := len(q.items) - 1
+	var slot int32
+	if n := len(q.free); n > 0 {
+		slot = q.free[n-1]
+		q.free = q.free[:n-1]
+		q.slab[slot] = e
+	} else {
+		slot = int32(len(q.slab))
+		q.slab = append(q.slab, e)
+	}
+	q.heap = append(q.heap, key{at: e.at, seq: e.seq, slot: slot})
+	h := q.heap
+	i := len(h) - 1
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !less(&q.items[i], &q.items[parent]) {
+		if !less(&h[i], &h[parent]) {
 			break
 		}
-		q.items[i], q.items[parent] = q.items[parent], q.items[i]
+		h[i], h[parent] = h[parent], h[i]
 		i = parent
 	}
 }
 
-// peek returns the earliest event; the queue must not be empty.
-func (q *queue) peek() *event { return &q.items[0] }
+// peekAt returns the time of the earliest event; the queue must not be
+// empty.
+func (q *queue) peekAt() time.Duration { return q.heap[0].at }
 
 // pop removes and returns the earliest event; the queue must not be empty.
 func (q *queue) pop() event {
-	top := q.items[0]
-	last := len(q.items) - 1
-	q.items[0] = q.items[last]
-	q.items[last] = event{} // release the message for the garbage collector
-	q.items = q.items[:last]
-	n := len(q.items)
+	h := q.heap
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	q.heap = h
+	n := len(h)
 	i := 0
 	for {
 		l := 2*i + 1
@@ -78,16 +101,19 @@ func (q *queue) pop() event {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && less(&q.items[r], &q.items[l]) {
+		if r := l + 1; r < n && less(&h[r], &h[l]) {
 			m = r
 		}
-		if !less(&q.items[m], &q.items[i]) {
+		if !less(&h[m], &h[i]) {
 			break
 		}
-		q.items[i], q.items[m] = q.items[m], q.items[i]
+		h[i], h[m] = h[m], h[i]
 		i = m
 	}
-	return top
+	e := q.slab[top.slot]
+	q.slab[top.slot] = event{} // release the message for the garbage collector
+	q.free = append(q.free, top.slot)
+	return e
 }
 
 // peerOf maps a node index to its identity in the cores. Identity 0 is left

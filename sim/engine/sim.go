@@ -231,7 +231,7 @@ func (s *Sim) Cycle() error {
 // It returns the first invariant violation.
 func (s *Sim) Run(until time.Duration) error {
 	for s.queue.len() > 0 && s.err == nil {
-		if s.queue.peek().at > until {
+		if s.queue.peekAt() > until {
 			break
 		}
 		s.runEvent(s.queue.pop())
