@@ -62,17 +62,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-nodes must be at least 2, got %d", *nodes)
 	}
 	if *cycles < 0 || *messages < 1 {
-		return fmt.Errorf("-cycles must be >= 0 and -messages >= 1")
+		return fmt.Errorf("-cycles must be at least 0 and -messages at least 1")
 	}
 	var progress *scenario.Progress
 	if !*quiet {
 		progress = scenario.NewProgress(stderr)
 	}
-	opts := scenario.FailureOptions{Nodes: *nodes, Seed: *seed, Cycles: *cycles, Rates: rates,
-		Messages: *messages, Check: *check, Progress: progress}
-	if *cycles == 0 {
-		opts.Cycles = -1 // explicit zero: no stabilisation
-	}
+	opts := scenario.PaperFailureOptions(*nodes)
+	opts.Seed, opts.Cycles, opts.Rates, opts.Messages = *seed, *cycles, rates, *messages
+	opts.FirstMessages = min(opts.FirstMessages, *messages)
+	opts.Check, opts.Progress = *check, progress
 	rows, err := scenario.RunFailure(opts)
 	if err != nil {
 		return err

@@ -51,25 +51,42 @@ type FailureRow struct {
 	HealingCycles int
 }
 
-func (o *FailureOptions) defaults() {
-	if o.Cycles == 0 {
-		o.Cycles = 50
+// PaperFailureOptions returns the experiment as S1 §5 sets it up, for n
+// nodes: 50 cycles of stabilisation, failures of 10 % to 95 %, 1,000
+// messages, healing measured with 10 broadcasts per cycle.
+func PaperFailureOptions(n int) FailureOptions {
+	return FailureOptions{
+		Nodes:            n,
+		Cycles:           50,
+		Rates:            []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95},
+		Messages:         1000,
+		FirstMessages:    5,
+		PerCycle:         10,
+		MaxHealingCycles: 30,
 	}
-	if len(o.Rates) == 0 {
-		o.Rates = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95}
+}
+
+func (o *FailureOptions) validate() error {
+	switch {
+	case o.Nodes < 2:
+		return fmt.Errorf("scenario: need at least 2 nodes, got %d", o.Nodes)
+	case o.Cycles < 0:
+		return fmt.Errorf("scenario: negative number of cycles %d", o.Cycles)
+	case len(o.Rates) == 0:
+		return fmt.Errorf("scenario: no failure rate given")
+	case o.Messages < 1 || o.PerCycle < 1:
+		return fmt.Errorf("scenario: need at least one message and one broadcast per cycle")
+	case o.FirstMessages < 0 || o.FirstMessages > o.Messages:
+		return fmt.Errorf("scenario: FirstMessages %d is outside [0, Messages]", o.FirstMessages)
+	case o.MaxHealingCycles < 0:
+		return fmt.Errorf("scenario: negative MaxHealingCycles %d", o.MaxHealingCycles)
 	}
-	if o.Messages == 0 {
-		o.Messages = 1000
+	for _, rate := range o.Rates {
+		if rate <= 0 || rate >= 1 {
+			return fmt.Errorf("scenario: failure rate %v is outside (0, 1)", rate)
+		}
 	}
-	if o.FirstMessages == 0 {
-		o.FirstMessages = 5
-	}
-	if o.PerCycle == 0 {
-		o.PerCycle = 10
-	}
-	if o.MaxHealingCycles == 0 {
-		o.MaxHealingCycles = 30
-	}
+	return nil
 }
 
 // RunFailure runs the experiment once per rate, each on the same freshly
@@ -79,12 +96,11 @@ func (o *FailureOptions) defaults() {
 // running during them (S1 §5.1); then, on a second copy of the overlay
 // failed in the same way, the number of cycles until reliability heals.
 func RunFailure(o FailureOptions) ([]FailureRow, error) {
-	o.defaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	var rows []FailureRow
 	for _, rate := range o.Rates {
-		if rate <= 0 || rate >= 1 {
-			return nil, fmt.Errorf("scenario: failure rate %v is outside (0, 1)", rate)
-		}
 		row := FailureRow{Rate: rate, HealingCycles: -1}
 		c, err := o.stabilised()
 		if err != nil {
@@ -176,7 +192,6 @@ func broadcasts(c *CycleCluster, k int, phase string) ([]engine.Broadcast, error
 
 // WriteFailureTable prints the rows as a table.
 func WriteFailureTable(w io.Writer, o FailureOptions, rows []FailureRow) error {
-	o.defaults()
 	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
 		o.Nodes, o.Cycles, o.Messages)
 	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
