@@ -47,6 +47,13 @@ type Config struct {
 	// DisableOptimization turns Algorithm 4 off.
 	DisableOptimization bool
 
+	// Flood turns the tree off: every payload is pushed to every neighbour
+	// but the sender and duplicates are never pruned, so no link becomes
+	// lazy. This is plain eager push gossip over the same overlay, the
+	// baseline Plumtree is measured against (S2 §4, "eager"). For
+	// experiments; a deployment wants the tree.
+	Flood bool
+
 	// IDPolicy chooses how Broadcast names messages. Default IDOriginSequence.
 	IDPolicy IDPolicy
 

@@ -48,7 +48,7 @@ func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output
 		// ends. Like the paper we PRUNE on every duplicate, even from a peer
 		// already lazy here: that peer still pushes to us eagerly.
 		s.c.Duplicates++
-		if p != nil {
+		if p != nil && !s.cfg.Flood {
 			s.peers.makeLazy(p)
 			out = s.send(out, from, thePrune)
 		}
@@ -61,7 +61,7 @@ func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output
 	out = s.deliver(now, g.ID, g.Payload, next, from, out)
 	// Relay excluding the sender, not myself (PROTOCOL pitfall 1).
 	out = s.push(now, g.ID, g.Payload, next, from, out)
-	if p != nil {
+	if p != nil && !s.cfg.Flood {
 		s.peers.makeEager(p) // S2 Algorithm 1 line 32
 		out = s.optimize(g, p, out)
 	}
@@ -172,6 +172,9 @@ func (s *State) onPrune(from PeerID) {
 	if p == nil {
 		s.c.IgnoredNonNeighbor++
 		return
+	}
+	if s.cfg.Flood {
+		return // no peer in flooding mode ever prunes; ignore a stray PRUNE
 	}
 	s.peers.makeLazy(p)
 }

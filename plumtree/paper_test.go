@@ -594,3 +594,24 @@ func TestPaperLocalMisuseIsError(t *testing.T) {
 	_, err := New(1, Config{SeenRetention: time.Second, PayloadRetention: 2 * time.Second}, nil)
 	require.ErrorContains(t, err, "plumtree: SeenRetention")
 }
+
+// With Flood set, the node is the paper's "eager" baseline: a duplicate is
+// dropped without a PRUNE, the first copy is relayed to every neighbour but
+// the sender, and a PRUNE moves no link.
+// Reference: S2 §4 (the eager push gossip protocol Plumtree is compared to).
+func TestFloodNeverPrunes(t *testing.T) {
+	s := newNode(t, 1, Config{LazyPushDelay: -1, Flood: true}, 2, 3, 4)
+	p := []byte("m")
+	out := step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Payload: p}))
+	relay := &Gossip{ID: mid(1), Round: 1, Payload: p}
+	require.Equal(t, []Output{delivered(mid(1), p, 1, 2), sendTo(3, relay), sendTo(4, relay)}, out)
+
+	out = step(t, s, at(0), recv(3, &Gossip{ID: mid(1), Payload: p}))
+	require.Empty(t, out, "a duplicate is dropped without a PRUNE")
+
+	step(t, s, at(0), recv(4, &Prune{}))
+	require.Equal(t, []PeerID{2, 3, 4}, s.EagerPeers())
+	require.Empty(t, s.LazyPeers())
+	require.Equal(t, uint64(1), s.Counters().Duplicates)
+	require.Zero(t, s.Counters().PruneSent)
+}
