@@ -17,7 +17,7 @@ func runSim(t *testing.T, args ...string) string {
 
 // TestSameSeedSameBytes: the same seed and flags give byte-identical output.
 func TestSameSeedSameBytes(t *testing.T) {
-	args := []string{"-nodes", "300", "-cycles", "5", "-fail", "30,60", "-messages", "20", "-seed", "7"}
+	args := []string{"-nodes", "300", "-stabilisation", "5", "-cycles", "20", "-fail", "30,60", "-messages", "20", "-seed", "7"}
 	first := runSim(t, args...)
 	second := runSim(t, args...)
 	require.Equal(t, first, second)
@@ -30,7 +30,8 @@ func TestSameSeedSameBytes(t *testing.T) {
 
 func TestRejectsBadFlags(t *testing.T) {
 	cases := map[string][]string{
-		"percentage out of range": {"-fail", "100"},
+		"percentage out of range": {"-scenario", "failure", "-fail", "100"},
+		"unknown scenario":        {"-scenario", "nope"},
 		"not a number":            {"-fail", "ten"},
 		"too few nodes":           {"-nodes", "1"},
 		"stray argument":          {"extra"},
