@@ -28,11 +28,11 @@ type Config struct {
 	// the new node in the passive view. Default 3 (S1 §5.1).
 	PassiveRandomWalkLength int
 	// ShuffleActiveCount (ka) is how many active members a Shuffle carries.
-	// Default 3 (S1 §5.1).
+	// Default 3 (S1 §5.1), or ActiveViewSize if smaller.
 	ShuffleActiveCount int
 	// ShufflePassiveCount (kp) is how many passive members a Shuffle
-	// carries. Default 4 (S1 §5.1). With the origin itself, a Shuffle
-	// carries at most 1+ka+kp = 8 peers.
+	// carries. Default 4 (S1 §5.1), or PassiveViewSize if smaller. With
+	// the origin itself, a Shuffle carries at most 1+ka+kp = 8 peers.
 	ShufflePassiveCount int
 	// ShuffleTTL is the walk length of a Shuffle. S1 §4.4 only says it
 	// travels "just like the ForwardJoin"; default 6 (= ARWL) is a guess to
@@ -112,7 +112,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.ActiveRandomWalkLength, d.ActiveRandomWalkLength)
 	setInt(&c.PassiveRandomWalkLength, d.PassiveRandomWalkLength)
 	setInt(&c.ShuffleActiveCount, min(d.ShuffleActiveCount, c.ActiveViewSize))
-	setInt(&c.ShufflePassiveCount, d.ShufflePassiveCount)
+	setInt(&c.ShufflePassiveCount, min(d.ShufflePassiveCount, c.PassiveViewSize))
 	setInt(&c.ShuffleTTL, d.ShuffleTTL)
 	setDuration(&c.ShuffleInterval, d.ShuffleInterval)
 	setDuration(&c.NeighborRequestTimeout, d.NeighborRequestTimeout)

@@ -21,7 +21,9 @@ type InputKind uint8
 
 const (
 	// InputJoin starts the node. Contacts are tried in order; with no
-	// contacts the node is the first of a cluster.
+	// contacts the node is the first of a cluster. The contacts are kept
+	// for re-joining when the node finds itself isolated; a later
+	// InputJoin replaces them.
 	InputJoin InputKind = iota + 1
 	// InputLeave leaves the overlay gracefully. Later inputs are ignored.
 	InputLeave

@@ -7,8 +7,9 @@ import "strconv"
 // is not a valid type.
 type MessageType uint8
 
-// The seven message types of S1 §4 (Algorithm 1), plus the reply that closes
-// the symmetry handshake (PROTOCOL.md §5, pitfall 3).
+// The six message types of S1 §4 and Algorithm 1, plus NeighborReply, which
+// answers NEIGHBOR and JOIN and closes the symmetry handshake (PROTOCOL.md §5,
+// pitfall 3).
 const (
 	TypeJoin MessageType = iota + 1
 	TypeForwardJoin

@@ -61,19 +61,7 @@ func (s *State) onNeighborReply(from PeerID, m *NeighborReply) bool {
 		return true
 	}
 	if i := s.activeIndex(from); i >= 0 {
-		if !s.active[i].matches(m.Nonce) || m.Accepted {
-			// The answer to our half of a crossed handshake (the link
-			// is already up), or to a request long superseded.
-			s.counters.StaleReplies++
-			return true
-		}
-		// The peer refused the request we crossed with its own: it does
-		// not hold the link, so neither may we.
-		l := s.removeActiveAt(i)
-		s.addPassive(l.peer)
-		s.emitDown(l.peer, DownDisconnected)
-		s.emitClose(l.peer)
-		s.repair(from)
+		s.replyFromNeighbour(i, m)
 		return true
 	}
 	s.counters.StaleReplies++
@@ -85,6 +73,24 @@ func (s *State) onNeighborReply(from PeerID, m *NeighborReply) bool {
 		}
 	}
 	return true
+}
+
+// replyFromNeighbour handles a reply from the i-th active peer that matches
+// no pending request.
+func (s *State) replyFromNeighbour(i int, m *NeighborReply) {
+	if m.Accepted || !s.active[i].matches(m.Nonce) {
+		// The answer to our half of a crossed handshake (the link is
+		// already up), or to a request long superseded.
+		s.counters.StaleReplies++
+		return
+	}
+	// The peer refused the request we crossed with its own: it does not
+	// hold the link, so neither may we.
+	l := s.removeActiveAt(i)
+	s.addPassive(l.peer)
+	s.emitDown(l.peer, DownDisconnected)
+	s.emitClose(l.peer)
+	s.repairAfterDisconnect(l.peer.ID)
 }
 
 func (s *State) replyAccepted(r request) {
@@ -112,14 +118,18 @@ func (s *State) onDisconnect(from PeerID, m *Disconnect) bool {
 	if i := s.activeIndex(from); i >= 0 && s.active[i].matches(m.Nonce) {
 		l := s.removeActiveAt(i)
 		s.counters.Disconnects++
-		reason := DownLeft
-		if m.Alive {
-			s.addPassive(l.peer)
-			reason = DownDisconnected
+		if !m.Alive {
+			// A leaver forces no one out, so we may ask with high
+			// priority at once.
+			s.emitDown(l.peer, DownLeft)
+			s.emitClose(l.peer)
+			s.repair(from)
+			return true
 		}
-		s.emitDown(l.peer, reason)
+		s.addPassive(l.peer)
+		s.emitDown(l.peer, DownDisconnected)
 		s.emitClose(l.peer)
-		s.repair(from)
+		s.repairAfterDisconnect(from)
 		return true
 	}
 	s.counters.StaleDisconnects++
@@ -181,71 +191,6 @@ func (s *State) onConnectionFailed(id PeerID) {
 	s.counters.IgnoredConnectionFailures++
 }
 
-// repair refills the active view from the passive view (S1 §4.3) while
-// active members plus requests in flight are fewer than ActiveViewSize.
-// Candidates are random passive peers other than exclude, not yet asked,
-// and, for a low-priority request, not refused since the last shuffle tick.
-//
-// Deviation: S1 tries one candidate at a time; we ask for all missing slots
-// at once. Only one high-priority request is in flight at a time, so an
-// isolated node forces at most one peer to drop a neighbour.
-//
-// Isolation recovery: with no neighbour, no request in flight and an empty
-// passive view, the node joins again through its seed contacts (PROTOCOL.md
-// §5, pitfall 7).
-func (s *State) repair(exclude PeerID) {
-	for len(s.active)+len(s.pending) < s.cfg.ActiveViewSize && len(s.pending) < s.maxPending() {
-		prio := PriorityLow
-		if len(s.active) == 0 && !s.highPending() {
-			prio = PriorityHigh
-		}
-		i := s.repairCandidate(exclude, prio)
-		if i < 0 {
-			break
-		}
-		s.requestNeighbor(s.passive[i], prio)
-	}
-	if len(s.active) == 0 && len(s.pending) == 0 && len(s.passive) == 0 {
-		s.startJoin()
-	}
-}
-
-func (s *State) highPending() bool {
-	for i := range s.pending {
-		if s.pending[i].prio == PriorityHigh {
-			return true
-		}
-	}
-	return false
-}
-
-// repairCandidate returns the index of a random passive peer fit for a
-// request of priority prio, or -1.
-func (s *State) repairCandidate(exclude PeerID, prio Priority) int {
-	fit := func(p PeerID) bool {
-		return p != exclude && s.pendingIndex(p) < 0 && (prio == PriorityHigh || !s.isRejected(p))
-	}
-	n := 0
-	for i := range s.passive {
-		if fit(s.passive[i].ID) {
-			n++
-		}
-	}
-	if n == 0 {
-		return -1
-	}
-	k := s.rng.IntN(n)
-	for i := range s.passive {
-		if fit(s.passive[i].ID) {
-			if k == 0 {
-				return i
-			}
-			k--
-		}
-	}
-	return -1
-}
-
 // leave tells every neighbour and every peer we are asking that we are
 // leaving (Alive false, so they forget us), then clears the views. Leaving
 // is not in S1; it spares the neighbours a failure detection.
@@ -266,49 +211,4 @@ func (s *State) leave() {
 	s.pending = s.pending[:0]
 	s.rejected = s.rejected[:0]
 	s.left = true
-}
-
-// starved reports whether the node has at most half its active slots
-// filled, nothing in flight, and no passive peer left that has not refused
-// it since the last shuffle tick. Such a node may sit in a small island
-// whose members only know one another and peers that are full.
-func (s *State) starved() bool {
-	if len(s.active) == 0 || len(s.active) > s.cfg.ActiveViewSize/2 || len(s.pending) > 0 {
-		return false
-	}
-	for i := range s.passive {
-		if !s.isRejected(s.passive[i].ID) {
-			return false
-		}
-	}
-	return true
-}
-
-// escalate is our addition for starved nodes (PROTOCOL.md §5, pitfall 7):
-// one high-priority request to a random passive peer, which must accept, or
-// if the passive view is empty a Join through the seed contacts. S1 §4.3
-// uses high priority only for an empty active view; a starved node is
-// treated as nearly isolated. Nodes one short of a full view never escalate,
-// so in steady state no neighbour is forced out.
-func (s *State) escalate() {
-	if i := s.repairCandidate(s.self.ID, PriorityHigh); i >= 0 {
-		s.requestNeighbor(s.passive[i], PriorityHigh)
-		return
-	}
-	s.startJoin()
-}
-
-// shouldRefresh decides at random whether a connected node with a sparse
-// passive view forces one new link this tick. A node that knows few peers
-// may sit in a closed island whose members all have full active views: no
-// rule of S1 ever links it to the rest, since low-priority requests go only
-// to free slots. The chance grows as the passive view empties: (1-f)²/4,
-// where f is its fill ratio, so a full passive view (the steady state of a
-// cluster larger than the two views) never refreshes.
-func (s *State) shouldRefresh() bool {
-	if len(s.active) == 0 || len(s.pending) > 0 || len(s.passive) == 0 {
-		return false
-	}
-	empty := float64(s.cfg.PassiveViewSize-len(s.passive)) / float64(s.cfg.PassiveViewSize)
-	return s.rng.Float64() < empty*empty/4
 }

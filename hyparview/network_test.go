@@ -10,16 +10,20 @@ import (
 )
 
 // testNet wires cores together in memory: a FIFO queue per ordered pair of
-// nodes, a virtual clock with timers, crashes and leaves, and a scheduler
-// that picks the next delivery with its own seeded random source. Delivery
-// takes no virtual time, so timers fire only when the network is quiet or
-// when a test fires them.
+// nodes, a virtual clock with timers, crashes, leaves and broken
+// connections, and a scheduler that picks the next delivery with its own
+// seeded random source. Delivery takes no virtual time, so timers fire only
+// when the network is quiet or when a test fires them.
+//
+// A connection failure is reported to node B about peer A by a marker in
+// A's queue to B: B learns of the failure after whatever A sent before it
+// and before anything A sends afterwards, as a driver that serialises a
+// peer's events would report it.
 type testNet struct {
 	cfg    Config
 	nodes  []*testNode // index = PeerID-1
 	queues []*pairQueue
 	qIndex map[[2]PeerID]int
-	fails  []failure // connection failures to report, FIFO
 	timers []testTimer
 	now    time.Time
 	seq    uint64
@@ -33,9 +37,9 @@ type testNet struct {
 type testNode struct {
 	id    PeerID
 	st    *State
-	down  bool              // crashed or left: the network drops messages to it
-	conns map[PeerID]bool   // NeighborUp/Down as the driver sees them
-	err   error             // first broken invariant seen after a step
+	down  bool            // crashed or left: the network drops messages to it
+	conns map[PeerID]bool // NeighborUp/Down as the driver sees them
+	err   error           // first broken invariant seen after a step
 }
 
 type pairQueue struct {
@@ -43,7 +47,11 @@ type pairQueue struct {
 	msgs     []Message
 }
 
-type failure struct{ node, peer PeerID }
+// failureMarker in the queue from A to B reports to B that its connection
+// to A failed.
+type failureMarker struct{}
+
+func (failureMarker) Type() MessageType { return 0 }
 
 type testTimer struct {
 	at   time.Time
@@ -106,7 +114,7 @@ func (net *testNet) route(nd *testNode, o Output) {
 	case OutputSend:
 		to := net.node(o.Peer.ID)
 		if to.down {
-			net.fails = append(net.fails, failure{node: nd.id, peer: to.id})
+			net.enqueue(to.id, nd.id, failureMarker{})
 			return
 		}
 		net.enqueue(nd.id, to.id, o.Msg)
@@ -167,38 +175,25 @@ func (net *testNet) busyQueues() []int {
 	return idx
 }
 
-func (net *testNet) quiet() bool { return len(net.fails) == 0 && len(net.busyQueues()) == 0 }
-
-// deliverOne delivers one event chosen at random among the pending
-// connection failures and the heads of the pair queues. It reports false if
-// there was nothing to deliver.
+// deliverOne delivers the head of a non-empty queue chosen at random. It
+// reports false if there was nothing to deliver.
 func (net *testNet) deliverOne() bool {
 	busy := net.busyQueues()
-	n := len(busy)
-	if len(net.fails) > 0 {
-		n++
-	}
-	if n == 0 {
+	if len(busy) == 0 {
 		return false
 	}
-	k := net.sched.IntN(n)
-	if k == len(busy) {
-		f := net.fails[0]
-		net.fails = net.fails[1:]
-		net.step(f.node, Input{Kind: InputConnectionFailed, From: f.peer})
-		return true
-	}
-	net.deliverFrom(net.queues[busy[k]], -1)
+	net.deliverFrom(net.queues[busy[net.sched.IntN(len(busy))]], 0)
 	return true
 }
 
-// deliverFrom delivers the i-th message of q (the head if i < 0).
+// deliverFrom delivers the i-th message of q.
 func (net *testNet) deliverFrom(q *pairQueue, i int) {
-	if i < 0 {
-		i = 0
-	}
 	m := q.msgs[i]
 	q.msgs = slices.Delete(q.msgs, i, i+1)
+	if _, ok := m.(failureMarker); ok {
+		net.step(q.to, Input{Kind: InputConnectionFailed, From: q.from})
+		return
+	}
 	net.step(q.to, Input{Kind: InputReceive, From: q.from, Msg: m})
 }
 
@@ -255,22 +250,18 @@ func (net *testNet) runFor(d time.Duration) error {
 }
 
 // crash stops a node: messages to it are lost, and every live node holding
-// a connection to it (an active link or a request) learns of the failure.
+// a connection to it (an active link, a request, or messages in flight)
+// learns of the failure after the messages the node sent before crashing.
 func (net *testNet) crash(id PeerID) {
 	nd := net.node(id)
 	if nd.down {
 		return
 	}
 	nd.down = true
-	for _, q := range net.queues {
-		if q.to == id && len(q.msgs) > 0 {
-			q.msgs = nil
-			net.fails = append(net.fails, failure{node: q.from, peer: id})
-		}
-	}
+	net.dropTo(id)
 	for _, o := range net.nodes {
 		if !o.down && (o.st.IsActive(id) || o.st.pendingIndex(id) >= 0) {
-			net.fails = append(net.fails, failure{node: o.id, peer: id})
+			net.enqueue(id, o.id, failureMarker{})
 		}
 	}
 }
@@ -283,12 +274,35 @@ func (net *testNet) leave(id PeerID) {
 	}
 	net.step(id, Input{Kind: InputLeave})
 	net.node(id).down = true
+	net.dropTo(id)
+}
+
+// dropTo loses the messages queued to a node that went down; each sender
+// learns that its connection failed.
+func (net *testNet) dropTo(id PeerID) {
 	for _, q := range net.queues {
 		if q.to == id && len(q.msgs) > 0 {
 			q.msgs = nil
-			net.fails = append(net.fails, failure{node: q.from, peer: id})
+			net.enqueue(id, q.from, failureMarker{})
 		}
 	}
+}
+
+// breakLink breaks the connection between two live nodes: the messages in
+// flight between them are lost and both learn of the failure at once,
+// before they send anything else to each other, as the driver contract
+// requires (doc.go).
+func (net *testNet) breakLink(a, b PeerID) {
+	if a == b || net.node(a).down || net.node(b).down {
+		return
+	}
+	for _, k := range [][2]PeerID{{a, b}, {b, a}} {
+		if i, ok := net.qIndex[k]; ok {
+			net.queues[i].msgs = nil
+		}
+	}
+	net.step(a, Input{Kind: InputConnectionFailed, From: b})
+	net.step(b, Input{Kind: InputConnectionFailed, From: a})
 }
 
 func (net *testNet) live() []*testNode {
@@ -312,8 +326,7 @@ func (net *testNet) firstError() error {
 }
 
 // checkSettled verifies a quiet network: no request pending, every active
-// link between live nodes, symmetric, and named by the same nonce at both
-// ends.
+// link between live nodes, symmetric, and named alike at both ends.
 func (net *testNet) checkSettled() error {
 	for _, nd := range net.live() {
 		if n := nd.st.Pending(); n != 0 {

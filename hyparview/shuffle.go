@@ -17,14 +17,18 @@ func (s *State) onShuffleTimer(t Timer) bool {
 		return false
 	}
 	s.armShuffle()
+	s.ticks++
 	starved := s.starved()
 	s.rejected = s.rejected[:0]
 	s.joinTries = 0
 	if len(s.active) > 0 {
 		s.startShuffle()
 	}
-	if starved || s.shouldRefresh() {
+	switch {
+	case starved:
 		s.escalate()
+	case s.shouldRefresh():
+		s.refresh()
 	}
 	s.repair(s.self.ID)
 	return true
@@ -131,28 +135,28 @@ func (s *State) onShuffleReply(m *ShuffleReply) bool {
 // mergePassive adds peers to the passive view, skipping self, active and
 // known peers. When the view is full it "will first attempt to remove
 // identifiers sent to the peer. If no such identifiers remain in the passive
-// view, it will remove identifiers at random" (S1 §4.4): sent lists those.
+// view, it will remove identifiers at random" (S1 §4.4): sent lists those,
+// and they are evicted in the order they were sent.
 func (s *State) mergePassive(peers []Peer, sent []PeerID) {
+	next := 0 // sent[:next] are no longer candidates for eviction
 	for _, p := range peers {
 		if p.ID == s.self.ID || s.activeIndex(p.ID) >= 0 || s.passiveIndex(p.ID) >= 0 {
 			continue
 		}
 		if len(s.passive) >= s.cfg.PassiveViewSize {
-			s.evictForMerge(sent)
+			s.counters.Evictions++
+			i := -1
+			for i < 0 && next < len(sent) {
+				i = s.passiveIndex(sent[next])
+				next++
+			}
+			if i < 0 {
+				i = s.rng.IntN(len(s.passive))
+			}
+			s.removePassiveAt(i)
 		}
 		s.passive = append(s.passive, p)
 	}
-}
-
-func (s *State) evictForMerge(sent []PeerID) {
-	s.counters.Evictions++
-	for _, id := range sent {
-		if i := s.passiveIndex(id); i >= 0 {
-			s.removePassiveAt(i)
-			return
-		}
-	}
-	s.removePassiveAt(s.rng.IntN(len(s.passive)))
 }
 
 // boxLen is the peer-list length that newShuffle and newShuffleReply fit in

@@ -8,8 +8,8 @@ import (
 )
 
 // State is one node's HyParView membership: its active and passive views and
-// the handshakes in flight. It is driven by Step and is not safe for
-// concurrent use.
+// the handshakes in flight. Create it with New; it is driven by Step and is
+// not safe for concurrent use.
 type State struct {
 	self Peer
 	cfg  Config
@@ -25,6 +25,7 @@ type State struct {
 	joinTries   int    // contacts tried since the last success or shuffle tick
 
 	started      bool     // InputJoin seen: the shuffle timer runs
+	ticks        uint64   // shuffle periods since InputJoin
 	left         bool     // InputLeave seen: inputs are ignored
 	shuffleNonce uint64   // nonce of the one live shuffle timer
 	shuffleSent  []PeerID // ids in our last Shuffle (S1 §4.4 eviction order)
@@ -220,6 +221,9 @@ func (s *State) Invariants() error {
 	}
 	if len(s.passive) > s.cfg.PassiveViewSize {
 		bad("passive view has %d members, bound %d", len(s.passive), s.cfg.PassiveViewSize)
+	}
+	if len(s.rejected) > s.cfg.PassiveViewSize {
+		bad("%d refusers remembered, bound %d", len(s.rejected), s.cfg.PassiveViewSize)
 	}
 	if len(s.pending) > s.maxPending() {
 		bad("%d requests pending, bound %d", len(s.pending), s.maxPending())

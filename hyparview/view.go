@@ -138,14 +138,26 @@ func (s *State) removePassive(id PeerID) {
 	}
 }
 
+// removePassiveAt removes the i-th passive member by moving the last one
+// into its place: the passive view is a set, and this keeps merges cheap.
 func (s *State) removePassiveAt(i int) {
-	s.passive = slices.Delete(s.passive, i, i+1)
+	last := len(s.passive) - 1
+	s.passive[i] = s.passive[last]
+	s.passive[last] = Peer{}
+	s.passive = s.passive[:last]
 }
 
+// addRejected remembers a refuser until the next shuffle tick. The list is
+// bounded by the passive view's size: past that, the oldest refusal is
+// forgotten, so peers feeding us fresh ids cannot make it grow.
 func (s *State) addRejected(id PeerID) {
-	if !s.isRejected(id) {
-		s.rejected = append(s.rejected, id)
+	if s.isRejected(id) {
+		return
 	}
+	if len(s.rejected) >= s.cfg.PassiveViewSize {
+		s.rejected = slices.Delete(s.rejected, 0, 1)
+	}
+	s.rejected = append(s.rejected, id)
 }
 
 func (s *State) removeRejected(id PeerID) {

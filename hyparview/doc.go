@@ -1,0 +1,101 @@
+// Package hyparview is the HyParView membership protocol as a pure state
+// machine: the peer-sampling layer of the gossip engine. It follows the
+// report by Leitão, Pereira and Rodrigues, "HyParView: a membership protocol
+// for reliable gossip-based broadcast" (DSN 2007; TR DI-FCUL TR-07-13),
+// cited below as S1.
+//
+// # Model
+//
+// Each node keeps two partial views of the overlay (S1 §4.1): a small
+// symmetric active view, the neighbours it keeps a connection to and
+// gossips with, and a larger passive view of backup peers. The active view is
+// repaired reactively, from the passive view, when a neighbour fails or
+// leaves (S1 §4.3); the passive view is refreshed by a periodic shuffle that
+// walks the overlay (S1 §4.4). The defaults are the paper's (S1 §5.1:
+// active 5, passive 30, ARWL 6, PRWL 3, ka 3, kp 4); where the paper gives
+// no value, Config says so and the default is a guess to validate.
+//
+// A State does no I/O and reads no clock. The driver feeds it one Input at a
+// time through Step: a command (join, leave), a received message with its
+// authenticated sender, a timer that fired, or a connection that failed.
+// Step appends Outputs: messages to send, connections to close, neighbours
+// up and down, timers to set. The same State is driven unchanged by the
+// simulator, the tests and the real runtime. All randomness comes from the
+// *rand.Rand given to New, and no output depends on map iteration order, so
+// a run is reproducible from its seeds.
+//
+// Peers are named by a compact PeerID; their address travels beside the id
+// in the messages that introduce them, and is learned only from the peer
+// itself.
+//
+// The driver must:
+//   - apply outputs in order (a Close follows the sends it must not cut);
+//   - hand back every timer it was asked to set; timers are never cancelled,
+//     and one that fires late or twice is ignored;
+//   - report a failed connection (or a failed dial) with
+//     InputConnectionFailed: the connection doubles as the failure
+//     detector (S1 §4.1). The report means that what the core sent to the
+//     peer so far may be lost; it must reach the core before any later
+//     message from that peer, and before the core's next sends to that peer
+//     go out on a new connection. A report that arrives after a newer
+//     connection carried traffic would cancel a request that went through.
+//
+// A malformed message from a peer is dropped and counted (Counters), never
+// trusted; a bad Config is an error from New. Invariants checks the views at
+// any moment.
+//
+// # Deviations from S1
+//
+// Each is marked where it is implemented and pinned by a test in
+// paper_test.go.
+//
+//  1. Symmetric handshakes. S1's Algorithm 1 adds peers to the active view
+//     without telling them in two places. Our joiner adds its contact only
+//     when the contact acknowledges the Join with a NeighborReply; the node
+//     where a join walk ends sends the new node Neighbor(high) and adds it
+//     when it accepts. A link is active at both ends or at neither once the
+//     messages in flight are delivered (PROTOCOL.md §5, pitfall 3).
+//  2. Link nonces. Every link is named by a random nonce chosen by the
+//     requester. A Disconnect or refusal naming another link is stale and
+//     ignored (pitfall 4); an acceptance matching no request is undone with
+//     a Disconnect; when two nodes ask each other at once both accept and
+//     keep the larger nonce; a Neighbor or Join from a current neighbour
+//     renews the link, since the peer no longer holds it.
+//  3. FORWARDJOIN ends at a node with at most one neighbour, as the text of
+//     S1 §4.2 says; Algorithm 1 writes "#activeView = 0" (pitfall 2). The
+//     walk also ends where no neighbour other than the sender and the new
+//     node is left.
+//  4. Refill after DISCONNECT. S1's handler only moves the peer to the
+//     passive view; we also refill from the passive view, never with that
+//     peer (pitfall 5), and with low priority only, so that a dropped node
+//     does not force another to drop in a chain that would circle the
+//     overlay at network speed.
+//  5. Repair asks for every missing slot at once instead of one candidate at
+//     a time, with at most one high-priority request in flight. Refusers are
+//     not asked again before the next shuffle tick, when the view is also
+//     refilled (S1 repairs only on failure).
+//  6. Timeouts stand in for TCP connection set-up: a request unanswered
+//     within NeighborRequestTimeout counts as an unreachable peer (S1 §4.3),
+//     and is cancelled with a Disconnect in case it arrives late. A Join
+//     unanswered within JoinTimeout moves on to the next seed contact.
+//  7. Isolation and islands (pitfall 7). A node with no neighbour asks a
+//     passive peer with high priority on every shuffle tick, and joins again
+//     through its seed contacts, round-robin, when its passive view is
+//     empty. A node with at most half its slots filled whose passive peers
+//     all refused it escalates one request to high priority. Now and then a
+//     connected node forces one new link to a seed contact or a passive peer
+//     (see shouldRefresh for the rates and their measurements), because an
+//     island whose members all have full views never asks anyone under S1's
+//     rules.
+//  8. Shuffle details S1 leaves open or gets loose: ShuffleTTL (default 6)
+//     and ShuffleInterval are guesses; the active sample leaves out the
+//     target; the walk avoids the origin as well as the sender; the reply
+//     leaves out the origin and is padded from the active view when the
+//     passive view is short; eviction prefers the ids sent, in order.
+//  9. Graceful leave (not in S1): Disconnect with Alive false to every
+//     neighbour and every peer being asked; receivers drop the leaver from
+//     both views and may refill with high priority at once.
+//  10. Bounds against misbehaving peers: at most 2·ActiveViewSize requests
+//     in flight (a join walk ending beyond that only fills the passive view),
+//     TTLs at most MaxTTL, peer lists at most 4·(1+ka+kp).
+package hyparview
