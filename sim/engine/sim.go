@@ -394,3 +394,15 @@ func describe(in membership.Input) string {
 	}
 	return fmt.Sprintf("input kind %d", in.Kind)
 }
+
+// SetLoss changes the probability that any one message is lost, from now
+// on.
+func (s *Sim) SetLoss(p float64) error {
+	n := s.cfg.Network
+	n.Loss = p
+	if err := n.validate(); err != nil {
+		return err
+	}
+	s.cfg.Network = n
+	return nil
+}

@@ -44,6 +44,9 @@ type FailureRow struct {
 	Mean float64
 	// First holds the reliability of each of the first messages.
 	First []float64
+	// Series holds the reliability of every message after the failure, in
+	// the order they were sent.
+	Series []float64
 	// HealingCycles is the number of membership cycles, each with PerCycle
 	// broadcasts, until their mean reliability is back to Before: 0 when
 	// the first cycle after the failure already is, -1 if it never was
@@ -125,6 +128,10 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 		}
 		o.Progress.Done()
 		row.Mean = meanReliability(after)
+		row.Series = make([]float64, len(after))
+		for i, b := range after {
+			row.Series[i] = b.Reliability()
+		}
 		for i := 0; i < o.FirstMessages && i < len(after); i++ {
 			row.First = append(row.First, after[i].Reliability())
 		}

@@ -1,0 +1,336 @@
+package scenario
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/sim/engine"
+)
+
+// Condition is one network condition of the continuous-time experiment.
+type Condition struct {
+	Name string
+	// Loss is the probability that any one message is lost.
+	Loss float64
+	// Partition splits the nodes into two halves for PartitionFor, starting
+	// when the measured phase starts.
+	Partition    bool
+	PartitionFor time.Duration
+	// ChurnEvery crashes one random node and restarts one crashed node at
+	// this interval during the measured phase; zero means no churn.
+	ChurnEvery time.Duration
+}
+
+// ContinuousOptions sets up the continuous-time experiment: real timers,
+// per-link latency, and the conditions above.
+type ContinuousOptions struct {
+	Nodes int
+	Seed  uint64
+	// Latency is the range of one-way link delays.
+	Latency engine.Latency
+	// JoinEvery spaces the joins (all through node 0).
+	JoinEvery time.Duration
+	// Settle is how long the overlay runs after the last join before the
+	// measured phase.
+	Settle time.Duration
+	// Duration of the measured phase, during which Rate broadcasts per
+	// second start at random live nodes.
+	Duration time.Duration
+	Rate     float64
+	// Drain is how long the run goes on after the last broadcast.
+	Drain      time.Duration
+	Conditions []Condition
+	Check      bool
+	Progress   *Progress
+}
+
+// PaperlessContinuousOptions returns the default conditions: no loss, 1 %
+// and 5 % loss, a partition into halves that heals after 30 s, and steady
+// churn. The papers run no continuous-time experiment; these settings are
+// ours.
+func PaperlessContinuousOptions(n int) ContinuousOptions {
+	return ContinuousOptions{
+		Nodes:     n,
+		Latency:   engine.Latency{Min: 5 * time.Millisecond, Max: 100 * time.Millisecond},
+		JoinEvery: 5 * time.Millisecond,
+		Settle:    60 * time.Second,
+		Duration:  60 * time.Second,
+		Rate:      5,
+		Drain:     30 * time.Second,
+		Conditions: []Condition{
+			{Name: "no loss"},
+			{Name: "1% loss", Loss: 0.01},
+			{Name: "5% loss", Loss: 0.05},
+			{Name: "partition 30s", Partition: true, PartitionFor: 30 * time.Second},
+			{Name: "churn", ChurnEvery: 500 * time.Millisecond},
+		},
+	}
+}
+
+// ContinuousRow is the outcome of one condition.
+type ContinuousRow struct {
+	Condition Condition
+	// Broadcasts started during the measured phase.
+	Broadcasts int
+	// DeliveryRatio is deliveries divided by the nodes live at each
+	// broadcast's start, summed over the broadcasts.
+	DeliveryRatio float64
+	// Latency percentiles of the deliveries (origin excluded), from the
+	// broadcast's start to the delivery.
+	P50, P90, P99, Max time.Duration
+	// BytesPerDelivery is the estimated wire bytes of every message sent
+	// during the measured phase and drain, per delivery.
+	BytesPerDelivery float64
+	// PayloadBytes is the size of each broadcast's payload.
+	PayloadBytes int
+	// Connected is the time from the last join until the active views
+	// first formed one connected overlay (checked every second); -1 if they
+	// never did within Settle. Bursts of joins through one contact leave
+	// islands that HyParView's repair merges over a few shuffle periods.
+	Connected time.Duration
+	// Components is the number of connected components of the overlay when
+	// the measured phase starts.
+	Components int
+	// RMR is the mean RMR of the broadcasts.
+	RMR float64
+}
+
+// payloadSize is the size of each broadcast in the continuous experiment.
+const payloadSize = 256
+
+// RunContinuous runs every condition on a freshly built overlay (the same
+// seed builds the same overlay up to the measured phase).
+func RunContinuous(o ContinuousOptions) ([]ContinuousRow, error) {
+	if o.Nodes < 4 || o.Rate <= 0 || o.Duration <= 0 || len(o.Conditions) == 0 {
+		return nil, fmt.Errorf("scenario: continuous run needs at least 4 nodes, a positive rate and duration, and a condition")
+	}
+	var rows []ContinuousRow
+	for _, cond := range o.Conditions {
+		row, err := o.run(cond)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cond.Name, err)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
+	row := ContinuousRow{Condition: cond, PayloadBytes: payloadSize, Connected: -1}
+	var latencies []time.Duration
+	var s *engine.Sim
+	var bytes uint64
+	measuring := false
+	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes)}
+	s, err := engine.New(engine.Config{
+		Seed:            o.Seed,
+		Engine:          cfg,
+		CheckInvariants: o.Check,
+		Network:         engine.NetworkConfig{Latency: o.Latency, DetectOnSend: true, DetectAfter: time.Second},
+		OnDeliver: func(n int, d plumtree.Delivery, at time.Duration) {
+			if d.Hops == 0 {
+				return
+			}
+			if b, ok := s.BroadcastByID(d.ID); ok && b.Origin >= 0 {
+				latencies = append(latencies, at-b.Start)
+			}
+		},
+		Hook: func(_ time.Duration, _, _ int, msg membership.Message) engine.Verdict {
+			if measuring {
+				bytes += uint64(wireSize(msg))
+			}
+			return engine.Verdict{}
+		},
+	})
+	if err != nil {
+		return row, err
+	}
+	o.Progress.Start(cond.Name+": joining", o.Nodes)
+	for i := 0; i < o.Nodes; i++ {
+		n, err := s.AddNode()
+		if err != nil {
+			return row, err
+		}
+		if n == 0 {
+			s.Join(0)
+		} else {
+			s.Join(n, 0)
+		}
+		if err := s.Run(s.Now() + o.JoinEvery); err != nil {
+			return row, err
+		}
+		o.Progress.Tick(i+1, s)
+	}
+	o.Progress.Done()
+	lastJoin := s.Now()
+	for t := time.Duration(0); t <= o.Settle; t += time.Second {
+		if err := s.Run(lastJoin + t); err != nil {
+			return row, err
+		}
+		if row.Connected < 0 && components(s) == 1 {
+			row.Connected = t
+		}
+	}
+	row.Components = components(s)
+	if cond.Loss > 0 {
+		if err := s.SetLoss(cond.Loss); err != nil {
+			return row, err
+		}
+	}
+	start := s.Now()
+	if cond.Partition {
+		for n := 0; n < o.Nodes; n++ {
+			s.Partition(n, int32(n%2))
+		}
+	}
+	measuring = true
+	first := len(s.Broadcasts())
+	gap := time.Duration(float64(time.Second) / o.Rate)
+	nextChurn := start + cond.ChurnEvery
+	o.Progress.Start(cond.Name+": broadcasting", int(o.Duration/gap))
+	for k := 0; start+time.Duration(k)*gap < start+o.Duration; k++ {
+		at := start + time.Duration(k)*gap
+		for cond.ChurnEvery > 0 && nextChurn <= at {
+			if err := s.Run(nextChurn); err != nil {
+				return row, err
+			}
+			churn(s)
+			nextChurn += cond.ChurnEvery
+		}
+		if err := s.Run(at); err != nil {
+			return row, err
+		}
+		if cond.Partition && at >= start+cond.PartitionFor {
+			for n := 0; n < o.Nodes; n++ {
+				s.Partition(n, 0)
+			}
+		}
+		live := s.LiveNodes()
+		p := make([]byte, payloadSize)
+		copy(p, fmt.Sprintf("%s-%d", cond.Name, k))
+		if _, err := s.Broadcast(live[s.Rand().IntN(len(live))], p); err != nil {
+			return row, err
+		}
+		o.Progress.Tick(k+1, s)
+	}
+	o.Progress.Done()
+	if err := s.Run(s.Now() + o.Drain); err != nil {
+		return row, err
+	}
+	bs := s.Broadcasts()[first:]
+	row.Broadcasts = len(bs)
+	var delivered, expected, rmrs float64
+	var nRMR int
+	for _, b := range bs {
+		delivered += float64(b.Delivered)
+		expected += float64(b.LiveAtStart)
+		if r := b.RMR(); r == r {
+			rmrs += r
+			nRMR++
+		}
+	}
+	if expected > 0 {
+		row.DeliveryRatio = delivered / expected
+	}
+	if nRMR > 0 {
+		row.RMR = rmrs / float64(nRMR)
+	}
+	if d := s.Stats().Deliveries; d > 0 {
+		row.BytesPerDelivery = float64(bytes) / delivered
+	}
+	slices.Sort(latencies)
+	row.P50, row.P90, row.P99 = percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99)
+	if len(latencies) > 0 {
+		row.Max = latencies[len(latencies)-1]
+	}
+	return row, nil
+}
+
+// components counts the connected components of the live nodes' active
+// views, read as an undirected graph.
+func components(s *engine.Sim) int {
+	live := s.LiveNodes()
+	index := make(map[hyparview.PeerID]int, len(live))
+	for i, n := range live {
+		index[s.Engine(n).HyParView().Self().ID] = i
+	}
+	parent := make([]int, len(live))
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	count := len(live)
+	for i, n := range live {
+		for _, p := range s.Engine(n).HyParView().Active() {
+			j, ok := index[p.ID]
+			if !ok {
+				continue
+			}
+			if a, b := find(i), find(j); a != b {
+				parent[a] = b
+				count--
+			}
+		}
+	}
+	return count
+}
+
+// churn crashes one random live node and restarts one random crashed node
+// through a random live contact.
+func churn(s *engine.Sim) {
+	live := s.LiveNodes()
+	var dead []int
+	for n := 0; n < s.Len(); n++ {
+		if !s.Alive(n) {
+			dead = append(dead, n)
+		}
+	}
+	if len(dead) > 0 {
+		contact := live[s.Rand().IntN(len(live))]
+		_ = s.Restart(dead[s.Rand().IntN(len(dead))], contact)
+	}
+	if len(live) > 4 {
+		s.Crash(live[s.Rand().IntN(len(live))])
+	}
+}
+
+// percentile returns the q-quantile of sorted durations (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// WriteContinuousTable prints one line per condition.
+func WriteContinuousTable(w io.Writer, o ContinuousOptions, rows []ContinuousRow) error {
+	fmt.Fprintf(w, "Continuous time: %d nodes, link delay %v..%v, %.0f broadcasts/s of %d B for %v, drained %v\n",
+		o.Nodes, o.Latency.Min, o.Latency.Max, o.Rate, payloadSize, o.Duration, o.Drain)
+	fmt.Fprintf(w, "(delivery = deliveries / live nodes at each broadcast; latency from broadcast to delivery; bytes estimated from the messages' fields)\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join([]string{"condition", "broadcasts", "delivery", "p50", "p90", "p99", "max", "RMR", "bytes/delivery", "connected after", "components"}, "\t")+"\t")
+	for _, r := range rows {
+		connected := fmt.Sprintf(">%v", o.Settle)
+		if r.Connected >= 0 {
+			connected = r.Connected.String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%v\t%v\t%v\t%.3f\t%.0f\t%s\t%d\t\n", r.Condition.Name, r.Broadcasts, pct(r.DeliveryRatio),
+			r.P50.Round(time.Millisecond), r.P90.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond),
+			r.RMR, r.BytesPerDelivery, connected, r.Components)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,81 @@
+package scenario
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// With no failures every broadcast reaches every node, and once the tree
+// has formed Plumtree sends about one payload per node (RMR near 0), while
+// eager push gossip sends fanout−1 extra; invariants hold after every step.
+func TestBroadcastStable1000(t *testing.T) {
+	o := PaperBroadcastOptions(1000)
+	o.Seed, o.Cycles, o.Stabilisation, o.Check = 3, 60, 20, true
+	o.Protocols = []Protocol{Eager, Plumtree}
+	o.MultipleSenders = []bool{false}
+	rows, err := RunBroadcast(o)
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	for _, r := range rows {
+		require.Len(t, r.Samples, 40)
+		for _, s := range r.Samples {
+			require.Equal(t, 1.0, s.Reliability, "%s cycle %d", r.Protocol, s.Cycle)
+		}
+	}
+	_, eagerRMR, _, _, eagerControl := rows[0].Mean()
+	_, treeRMR, _, _, _ := rows[1].Mean()
+	require.Greater(t, eagerRMR, 1.5, "flooding with 4 neighbours sends about 2 extra payloads per node")
+	require.Zero(t, eagerControl, "flooding sends no IHAVE, GRAFT or PRUNE")
+	require.Less(t, treeRMR, 0.05, "Plumtree's RMR in steady state")
+}
+
+// After half the nodes fail at once, reliability is back to its level
+// before the failure (100 %) within a few cycles.
+func TestFailureHalfHeals1000(t *testing.T) {
+	o := PaperFailureOptions(1000)
+	o.Seed, o.Cycles, o.Rates, o.Messages, o.MaxHealingCycles, o.Check = 5, 20, []float64{0.5}, 50, 10, true
+	rows, err := RunFailure(o)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	r := rows[0]
+	require.Equal(t, 1.0, r.Before)
+	require.Equal(t, 500, r.Crashed)
+	require.GreaterOrEqual(t, r.HealingCycles, 0, "reliability never came back to 100%%")
+	require.LessOrEqual(t, r.HealingCycles, 5)
+	require.Greater(t, r.Mean, 0.5)
+}
+
+// In continuous time with no loss every broadcast reaches every node, and
+// latency percentiles are ordered and bounded by the overlay's diameter.
+func TestContinuousNoLoss(t *testing.T) {
+	o := PaperlessContinuousOptions(300)
+	o.Seed, o.Settle, o.Duration, o.Drain, o.Check = 2, 180*time.Second, 5*time.Second, 10*time.Second, true
+	o.Conditions = []Condition{{Name: "no loss"}, {Name: "partition", Partition: true, PartitionFor: 2 * time.Second}}
+	rows, err := RunContinuous(o)
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	r := rows[0]
+	require.Equal(t, 1, r.Components, "the overlay must be connected before measuring")
+	require.GreaterOrEqual(t, r.Connected, time.Duration(0))
+	require.Equal(t, 25, r.Broadcasts)
+	require.Equal(t, 1.0, r.DeliveryRatio)
+	require.True(t, r.P50 <= r.P90 && r.P90 <= r.P99 && r.P99 <= r.Max)
+	require.Less(t, r.Max, 3*time.Second)
+	require.Greater(t, r.BytesPerDelivery, float64(payloadSize))
+	require.Less(t, rows[1].DeliveryRatio, 1.0, "broadcasts during a partition cannot cross it")
+
+	var buf bytes.Buffer
+	require.NoError(t, WriteContinuousTable(&buf, o, rows))
+	require.Contains(t, buf.String(), "partition")
+}
+
+func TestPercentile(t *testing.T) {
+	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	require.Equal(t, time.Duration(5), percentile(d, 0.5))
+	require.Equal(t, time.Duration(9), percentile(d, 0.9))
+	require.Equal(t, time.Duration(10), percentile(d, 0.99))
+	require.Zero(t, percentile(nil, 0.5))
+}
