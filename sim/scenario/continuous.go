@@ -47,8 +47,10 @@ type ContinuousOptions struct {
 	// Drain is how long the run goes on after the last broadcast.
 	Drain      time.Duration
 	Conditions []Condition
-	Check      bool
-	Progress   *Progress
+	// Plumtree configures the broadcast core (the zero value: its defaults).
+	Plumtree plumtree.Config
+	Check    bool
+	Progress *Progress
 }
 
 // PaperlessContinuousOptions returns the default conditions: no loss, 1 %
@@ -128,7 +130,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	var s *engine.Sim
 	var bytes uint64
 	measuring := false
-	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes)}
+	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes), Plumtree: o.Plumtree}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
 		Engine:          cfg,
