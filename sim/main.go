@@ -6,12 +6,15 @@
 //	go run ./sim                                  # both experiments on 2,000 nodes
 //	go run ./sim -scenario failure -nodes 10000 -fail 10,20,30,40,50,60,70,80,90,95 -messages 1000
 //	go run ./sim -scenario broadcast -nodes 10000 -constant 50
+//	go run ./sim -scenario graph -nodes 10000
+//	go run ./sim -out results                     # also CSV files, SVG plots and results/index.html
 //
-// The same seed and flags print the same bytes. Progress for long phases
-// goes to stderr.
+// The same seed and flags print the same bytes, and write the same files.
+// Progress for long phases goes to stderr.
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/plumview/plumview/sim/report"
 	"github.com/plumview/plumview/sim/scenario"
 )
 
@@ -44,6 +48,8 @@ type options struct {
 	messages       int
 	constant       int
 	constantCycles int
+	sources        int
+	out            string
 	check          bool
 	quiet          bool
 }
@@ -58,7 +64,13 @@ scenarios:
              broadcasts after 10%%..95%% of nodes fail at once, and healing time
   broadcast  Plumtree against eager push gossip (S2 §4): reliability, RMR,
              LDH, messages per cycle, single and multiple senders
-  all        both (the default)
+  graph      the overlay after stabilisation (S1 §2.3, Table 1): in- and
+             out-degree, clustering, path lengths, diameter, connectivity,
+             symmetric links and the hops of a few flooded broadcasts
+  all        all three (the default)
+
+With -out DIR, each experiment's series also go to DIR as CSV files and SVG
+plots, with DIR/index.html showing them all.
 
 flags:
 `
@@ -67,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast or all")
+	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, graph or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
@@ -76,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.messages, "messages", 200, "failure: broadcasts after the failure, before the next membership cycle")
 	fs.IntVar(&o.constant, "constant", 0, "broadcast: nodes that fail in each cycle after stabilisation (the paper: 50)")
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
+	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
+	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.Usage = func() {
@@ -91,30 +105,64 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.nodes < 2 {
 		return fmt.Errorf("-nodes must be at least 2, got %d", o.nodes)
 	}
-	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 {
-		return fmt.Errorf("-stabilisation must be at least 0, -cycles and -messages at least 1")
+	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
+		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
+	}
+	experiments := map[string][]experiment{
+		"failure":   {runFailure},
+		"broadcast": {runBroadcast},
+		"graph":     {runGraph},
+		"all":       {runFailure, runBroadcast, runGraph},
+	}[o.scenario]
+	if experiments == nil {
+		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, graph or all", o.scenario)
+	}
+	if _, err := parsePercentages(o.fail); err != nil {
+		return err
+	}
+	var rep *report.Report
+	if o.out != "" {
+		if err := report.PrepareDir(o.out); err != nil {
+			return fmt.Errorf("-out: %w", err)
+		}
+		rep = report.New(fmt.Sprintf("plumview simulator: %d nodes, seed %d", o.nodes, o.seed))
 	}
 	var progress *scenario.Progress
 	if !o.quiet {
 		progress = scenario.NewProgress(stderr)
 	}
-	switch o.scenario {
-	case "failure":
-		return runFailure(o, progress, stdout)
-	case "broadcast":
-		return runBroadcast(o, progress, stdout)
-	case "all":
-		if err := runFailure(o, progress, stdout); err != nil {
+	for i, e := range experiments {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if err := e(o, progress, stdout, rep); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout)
-		return runBroadcast(o, progress, stdout)
-	default:
-		return fmt.Errorf("unknown -scenario %q: want failure, broadcast or all", o.scenario)
 	}
+	if rep != nil {
+		return rep.Write(o.out)
+	}
+	return nil
 }
 
-func runFailure(o options, progress *scenario.Progress, stdout io.Writer) error {
+// experiment runs one scenario, prints its table to stdout and, when rep
+// is not nil, adds the table and its charts to rep.
+type experiment func(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error
+
+// printTable writes a table to stdout and adds it to rep.
+func printTable(stdout io.Writer, rep *report.Report, title string, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	if rep != nil {
+		rep.AddTable(title, buf.String())
+	}
+	_, err := stdout.Write(buf.Bytes())
+	return err
+}
+
+func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	rates, err := parsePercentages(o.fail)
 	if err != nil {
 		return err
@@ -127,10 +175,16 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return scenario.WriteFailureTable(stdout, opts, rows)
+	err = printTable(stdout, rep, "HyParView under massive failure", func(w io.Writer) error {
+		return scenario.WriteFailureTable(w, opts, rows)
+	})
+	if err != nil || rep == nil {
+		return err
+	}
+	return failureCharts(rep, opts, rows)
 }
 
-func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer) error {
+func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	opts := scenario.PaperBroadcastOptions(o.nodes)
 	opts.Seed, opts.Stabilisation, opts.Cycles = o.seed, o.stabilisation, o.stabilisation+o.cycles
 	if o.constant > 0 {
@@ -141,7 +195,30 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return scenario.WriteBroadcastTable(stdout, opts, rows)
+	err = printTable(stdout, rep, "Plumtree against eager push gossip", func(w io.Writer) error {
+		return scenario.WriteBroadcastTable(w, opts, rows)
+	})
+	if err != nil || rep == nil {
+		return err
+	}
+	return broadcastCharts(rep, opts, rows)
+}
+
+func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
+	opts := scenario.PaperGraphOptions(o.nodes)
+	opts.Seed, opts.Cycles, opts.Sources = o.seed, o.stabilisation, o.sources
+	opts.Check, opts.Progress = o.check, progress
+	res, err := scenario.RunGraph(opts)
+	if err != nil {
+		return err
+	}
+	err = printTable(stdout, rep, "HyParView overlay after stabilisation", func(w io.Writer) error {
+		return scenario.WriteGraphTable(w, opts, res)
+	})
+	if err != nil || rep == nil {
+		return err
+	}
+	return graphCharts(rep, opts, res)
 }
 
 // parsePercentages reads "10,50,95" as 0.10, 0.50, 0.95.
@@ -157,3 +234,101 @@ func parsePercentages(s string) ([]float64, error) {
 	}
 	return out, nil
 }
+
+// recoveryMessages caps the messages drawn one by one in the recovery
+// curve after a failure.
+const recoveryMessages = 200
+
+// failureCharts adds reliability against the failure rate, the recovery
+// curve of the first messages after the failure, and the healing cycles.
+func failureCharts(rep *report.Report, o scenario.FailureOptions, rows []scenario.FailureRow) error {
+	byRate := report.LineChart{
+		Title:  fmt.Sprintf("Reliability after the failure (%d nodes, %d messages)", o.Nodes, o.Messages),
+		XLabel: "failed nodes (%)", YLabel: "reliability (%)",
+		Series: []report.Series{{Name: "mean after"}, {Name: "first message"}},
+	}
+	n := min(o.Messages, recoveryMessages)
+	recovery := report.LineChart{
+		Title:  fmt.Sprintf("Reliability of each of the first %d messages after the failure", n),
+		XLabel: "message", YLabel: "reliability (%)",
+	}
+	healing := report.BarChart{
+		Title:  fmt.Sprintf("Healing: cycles of %d broadcasts until reliability is back", o.PerCycle),
+		XLabel: "failed nodes (%)", YLabel: "cycles",
+	}
+	for _, r := range rows {
+		rate := 100 * r.Rate
+		byRate.Series[0].X = append(byRate.Series[0].X, rate)
+		byRate.Series[0].Y = append(byRate.Series[0].Y, 100*r.Mean)
+		byRate.Series[1].X = append(byRate.Series[1].X, rate)
+		byRate.Series[1].Y = append(byRate.Series[1].Y, 100*r.Series[0])
+
+		s := report.Series{Name: fmt.Sprintf("%s%% failed", number(rate))}
+		for i, rel := range r.Series[:min(n, len(r.Series))] {
+			s.X = append(s.X, float64(i+1))
+			s.Y = append(s.Y, 100*rel)
+		}
+		recovery.Series = append(recovery.Series, s)
+
+		bar := report.Bar{Label: number(rate), Value: float64(r.HealingCycles)}
+		if r.HealingCycles < 0 {
+			bar.Value = float64(o.MaxHealingCycles + 1)
+			bar.Note = fmt.Sprintf(">%d (not healed)", o.MaxHealingCycles)
+		}
+		healing.Bars = append(healing.Bars, bar)
+	}
+	if err := rep.AddLine("failure-reliability", byRate); err != nil {
+		return err
+	}
+	if err := rep.AddLine("failure-recovery", recovery); err != nil {
+		return err
+	}
+	return rep.AddBars("failure-healing", healing)
+}
+
+// broadcastCharts adds RMR, LDH and reliability per cycle, one series per
+// protocol and sender mode.
+func broadcastCharts(rep *report.Report, o scenario.BroadcastOptions, rows []scenario.BroadcastRow) error {
+	charts := []struct {
+		name, title, label string
+		value              func(scenario.CycleSample) float64
+	}{
+		{"broadcast-rmr", "Relative message redundancy per cycle", "RMR", func(s scenario.CycleSample) float64 { return s.RMR }},
+		{"broadcast-ldh", "Last delivery hop per cycle", "LDH (hops)", func(s scenario.CycleSample) float64 { return float64(s.LDH) }},
+		{"broadcast-reliability", "Reliability per cycle", "reliability (%)", func(s scenario.CycleSample) float64 { return 100 * s.Reliability }},
+	}
+	for _, ch := range charts {
+		c := report.LineChart{Title: fmt.Sprintf("%s (%d nodes)", ch.title, o.Nodes), XLabel: "cycle", YLabel: ch.label}
+		for _, r := range rows {
+			mode := "single"
+			if r.MultipleSenders {
+				mode = "multiple"
+			}
+			s := report.Series{Name: fmt.Sprintf("%s, %s", r.Protocol, mode)}
+			for _, sample := range r.Samples {
+				s.X = append(s.X, float64(sample.Cycle))
+				s.Y = append(s.Y, ch.value(sample))
+			}
+			c.Series = append(c.Series, s)
+		}
+		if err := rep.AddLine(ch.name, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// graphCharts adds the in-degree histogram.
+func graphCharts(rep *report.Report, o scenario.GraphOptions, r scenario.GraphResult) error {
+	c := report.BarChart{
+		Title:  fmt.Sprintf("In-degree of the active views after %d cycles (%d nodes)", o.Cycles, r.Nodes),
+		XLabel: "in-degree", YLabel: "nodes",
+	}
+	for d := r.InDegree.Min; d < len(r.InDegreeHistogram); d++ {
+		c.Bars = append(c.Bars, report.Bar{Label: strconv.Itoa(d), Value: float64(r.InDegreeHistogram[d])})
+	}
+	return rep.AddBars("graph-in-degree", c)
+}
+
+// number formats a percentage without needless decimals: 20, 92.5.
+func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

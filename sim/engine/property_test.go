@@ -13,6 +13,10 @@ import (
 	"github.com/plumview/plumview/plumtree"
 )
 
+// connectPeriods bounds how many shuffle periods a property waits for the
+// overlay to become connected.
+const connectPeriods = 150
+
 // deliveryLog records which node delivered which message, and how often.
 type deliveryLog map[plumtree.MessageID]map[int]int
 
@@ -61,6 +65,22 @@ func activeGraphConnected(s *Sim) bool {
 	return len(seen) == len(live)
 }
 
+// awaitConnected runs the simulation in steps of one shuffle period until
+// the live nodes' active views form one connected overlay, for at most
+// limit periods, and reports whether they did. HyParView's connectivity is
+// probabilistic: bursts of joins and forced drops leave closed islands of
+// full views that merge only through hyparview's occasional refresh, so
+// the properties below wait for it instead of assuming it.
+func awaitConnected(t require.TestingT, s *Sim, period time.Duration, limit int) bool {
+	for i := 0; i < limit; i++ {
+		if activeGraphConnected(s) {
+			return true
+		}
+		require.NoError(t, s.Run(s.Now()+period))
+	}
+	return activeGraphConnected(s)
+}
+
 // liveGraphConnected reports whether the links among the nodes that stay
 // alive (those not in crash) connect them all.
 func liveGraphConnected(s *Sim, crash map[int]bool) bool {
@@ -90,14 +110,49 @@ func liveGraphConnected(s *Sim, crash map[int]bool) bool {
 	return len(seen) == len(s.LiveNodes())-len(crash)
 }
 
-// checkExactlyOnce asserts that every live node delivered every id once.
-func checkExactlyOnce(t require.TestingT, s *Sim, log deliveryLog, ids []plumtree.MessageID) {
-	for _, id := range ids {
-		for _, n := range s.LiveNodes() {
-			require.Equal(t, 1, log[id][n], "node %d delivered %v %d times", n, id, log[id][n])
+// sentBroadcast is one broadcast of a property run and whether the overlay
+// stayed connected and unchanged from its start until it settled.
+type sentBroadcast struct {
+	id          plumtree.MessageID
+	undisturbed bool
+}
+
+// broadcastRandomly makes k broadcasts from random live nodes, each followed
+// by settle of virtual time and a random gap. A broadcast is undisturbed if
+// the overlay was connected when it started and no active view changed
+// until it settled: Plumtree alone carries a message only over the links
+// that exist while it travels (anti-entropy on new links is the runtime's
+// job), so only undisturbed broadcasts must reach everyone.
+func broadcastRandomly(t *rapid.T, s *Sim, k int, settle time.Duration) []sentBroadcast {
+	var out []sentBroadcast
+	for i := 0; i < k; i++ {
+		live := s.LiveNodes()
+		origin := live[rapid.IntRange(0, len(live)-1).Draw(t, "origin")]
+		connected := activeGraphConnected(s)
+		before := s.Stats().NeighborUps + s.Stats().NeighborDowns
+		id, err := s.Broadcast(origin, []byte(fmt.Sprint("m", i)))
+		require.NoError(t, err)
+		require.NoError(t, s.Run(s.Now()+settle))
+		changed := s.Stats().NeighborUps+s.Stats().NeighborDowns != before
+		out = append(out, sentBroadcast{id: id, undisturbed: connected && !changed})
+		gap := time.Duration(rapid.IntRange(0, 3000).Draw(t, "gap-ms")) * time.Millisecond
+		require.NoError(t, s.Run(s.Now()+gap))
+	}
+	return out
+}
+
+// checkDeliveries asserts that no node delivered any broadcast twice, and
+// that every live node delivered every undisturbed broadcast exactly once.
+func checkDeliveries(t require.TestingT, s *Sim, log deliveryLog, sent []sentBroadcast) {
+	for _, b := range sent {
+		for n, c := range log[b.id] {
+			require.LessOrEqual(t, c, 1, "node %d delivered %v %d times", n, b.id, c)
 		}
-		for n, c := range log[id] {
-			require.LessOrEqual(t, c, 1, "node %d delivered %v %d times", n, id, c)
+		if !b.undisturbed {
+			continue
+		}
+		for _, n := range s.LiveNodes() {
+			require.Equal(t, 1, log[b.id][n], "node %d delivered undisturbed %v %d times", n, b.id, log[b.id][n])
 		}
 	}
 }
@@ -122,9 +177,10 @@ func joinRandomly(t *rapid.T, s *Sim, n int) {
 	}
 }
 
-// TestPropertyNoFailuresExactlyOnce: with no failures, after the overlay
-// settles, every broadcast is delivered exactly once by every node, and
-// every node's invariants hold after every step.
+// TestPropertyNoFailuresExactlyOnce: with no failures, once the overlay is
+// connected, no broadcast is delivered twice anywhere, every undisturbed
+// broadcast is delivered exactly once by every node, and every node's
+// invariants hold after every step.
 func TestPropertyNoFailuresExactlyOnce(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 40).Draw(t, "nodes")
@@ -142,25 +198,17 @@ func TestPropertyNoFailuresExactlyOnce(t *testing.T) {
 		require.NoError(t, err)
 		joinRandomly(t, s, n)
 		require.NoError(t, s.Run(s.Now()+30*time.Second))
-		require.True(t, activeGraphConnected(s), "overlay of %d nodes is not connected after settling", n)
+		require.True(t, awaitConnected(t, s, 2*time.Second, connectPeriods), "overlay of %d nodes is not connected after settling", n)
 
-		var ids []plumtree.MessageID
-		for i := rapid.IntRange(1, 8).Draw(t, "broadcasts"); i > 0; i-- {
-			id, err := s.Broadcast(rapid.IntRange(0, n-1).Draw(t, "origin"), []byte(fmt.Sprint("m", i)))
-			require.NoError(t, err)
-			ids = append(ids, id)
-			if rapid.Bool().Draw(t, "wait") {
-				require.NoError(t, s.Run(s.Now()+time.Duration(rapid.IntRange(0, 200).Draw(t, "gap-ms"))*time.Millisecond))
-			}
-		}
-		require.NoError(t, s.Run(s.Now()+10*time.Second))
-		checkExactlyOnce(t, s, log, ids)
+		sent := broadcastRandomly(t, s, rapid.IntRange(1, 8).Draw(t, "broadcasts"), 2*time.Second)
+		checkDeliveries(t, s, log, sent)
 	})
 }
 
 // TestPropertyFailuresStillDeliver: after random crashes that leave the
-// survivors connected, and once the crashes are detected, every live node
-// delivers every later broadcast exactly once.
+// survivors connected, once repair has reconnected them, every live node
+// delivers every later undisturbed broadcast exactly once, and no live node
+// keeps a crashed one in its active view.
 func TestPropertyFailuresStillDeliver(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(6, 40).Draw(t, "nodes")
@@ -179,7 +227,7 @@ func TestPropertyFailuresStillDeliver(t *testing.T) {
 		require.NoError(t, err)
 		joinRandomly(t, s, n)
 		require.NoError(t, s.Run(s.Now()+30*time.Second))
-		require.True(t, activeGraphConnected(s), "overlay of %d nodes is not connected after settling", n)
+		require.True(t, awaitConnected(t, s, 2*time.Second, connectPeriods), "overlay of %d nodes is not connected after settling", n)
 
 		crash := map[int]bool{}
 		for i := rapid.IntRange(1, n/3).Draw(t, "crashes"); i > 0; i-- {
@@ -194,21 +242,58 @@ func TestPropertyFailuresStillDeliver(t *testing.T) {
 				s.Crash(c)
 			}
 		}
-		var ids []plumtree.MessageID
+		// Repair can split the survivors for a while (a high-priority
+		// request forces its target to drop a link); Plumtree alone does not
+		// carry a broadcast across a split, so broadcast once they are
+		// connected again.
+		require.NoError(t, s.Run(s.Now()+5*time.Second))
+		require.True(t, awaitConnected(t, s, 2*time.Second, connectPeriods), "survivors are not connected again after repair")
+		require.NoError(t, s.Run(s.Now()+5*time.Second))
+		sent := broadcastRandomly(t, s, rapid.IntRange(1, 6).Draw(t, "broadcasts"), 2*time.Second)
+		checkDeliveries(t, s, log, sent)
 		live := s.LiveNodes()
-		for i := rapid.IntRange(1, 6).Draw(t, "broadcasts"); i > 0; i-- {
-			id, err := s.Broadcast(live[rapid.IntRange(0, len(live)-1).Draw(t, "origin")], []byte(fmt.Sprint("m", i)))
-			require.NoError(t, err)
-			ids = append(ids, id)
-			require.NoError(t, s.Run(s.Now()+time.Duration(rapid.IntRange(0, 3000).Draw(t, "gap-ms"))*time.Millisecond))
-		}
-		require.NoError(t, s.Run(s.Now()+20*time.Second))
-		checkExactlyOnce(t, s, log, ids)
-		require.True(t, activeGraphConnected(s), "survivors are not connected after repair")
 		for _, l := range live {
 			for _, p := range s.Engine(l).HyParView().Active() {
 				require.False(t, crash[indexOf(p.ID, s.Len())], "node %d still has crashed node %d active", l, p.ID)
 			}
 		}
 	})
+}
+
+// TestMostBroadcastsUndisturbed keeps the properties above honest: on
+// settled 30-node overlays most broadcasts are undisturbed, and every one of
+// those reaches every node. (Not all: with three neighbours each, HyParView's
+// refresh forces about one new link per shuffle period in a cluster this
+// size, see hyparview's shouldRefresh.)
+func TestMostBroadcastsUndisturbed(t *testing.T) {
+	total, undisturbed := 0, 0
+	for seed := uint64(0); seed < 20; seed++ {
+		log := deliveryLog{}
+		s, err := New(Config{Seed: seed, Engine: smallConfig(30), OnDeliver: log.record,
+			Network: NetworkConfig{Latency: Latency{Min: time.Millisecond, Max: 20 * time.Millisecond}, DetectOnSend: true}})
+		require.NoError(t, err)
+		for i := 0; i < 30; i++ {
+			n, err := s.AddNode()
+			require.NoError(t, err)
+			if n == 0 {
+				s.Join(n)
+			} else {
+				s.Join(n, 0)
+			}
+		}
+		require.NoError(t, s.Run(60*time.Second))
+		for i := 0; i < 10; i++ {
+			before := s.Stats().NeighborUps + s.Stats().NeighborDowns
+			id, err := s.Broadcast(i%30, []byte{byte(i)})
+			require.NoError(t, err)
+			require.NoError(t, s.Run(s.Now()+time.Second))
+			total++
+			if s.Stats().NeighborUps+s.Stats().NeighborDowns == before && activeGraphConnected(s) {
+				undisturbed++
+				checkDeliveries(t, s, log, []sentBroadcast{{id: id, undisturbed: true}})
+			}
+		}
+	}
+	t.Logf("%d of %d broadcasts undisturbed", undisturbed, total)
+	require.GreaterOrEqual(t, undisturbed, total*2/3, "%d of %d broadcasts undisturbed", undisturbed, total)
 }
