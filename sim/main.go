@@ -22,6 +22,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/plumview/plumview/sim/report"
 	"github.com/plumview/plumview/sim/scenario"
@@ -49,6 +50,8 @@ type options struct {
 	constant       int
 	constantCycles int
 	sources        int
+	duration       time.Duration
+	rate           float64
 	out            string
 	check          bool
 	quiet          bool
@@ -67,7 +70,13 @@ scenarios:
   graph      the overlay after stabilisation (S1 §2.3, Table 1): in- and
              out-degree, clustering, path lengths, diameter, connectivity,
              symmetric links and the hops of a few flooded broadcasts
-  all        all three (the default)
+  continuous continuous time (our own setting; the papers have none): link
+             delays of 5..100 ms, no loss, 1%% and 5%% loss, a partition into
+             halves healed after 30 s, steady churn: delivery ratio, latency
+             percentiles, RMR, bytes per delivery, time to a connected overlay
+  scale      join -nodes nodes, five cycles, one broadcast: time and memory
+             (wall-clock figures: not part of all, not reproducible bytes)
+  all        failure, broadcast, graph and continuous (the default)
 
 With -out DIR, each experiment's series also go to DIR as CSV files and SVG
 plots, with DIR/index.html showing them all.
@@ -79,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, graph or all")
+	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, graph, continuous, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
@@ -89,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.constant, "constant", 0, "broadcast: nodes that fail in each cycle after stabilisation (the paper: 50)")
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
 	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
+	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
+	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
@@ -108,14 +119,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
 		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
 	}
+	if o.duration <= 0 || !(o.rate > 0) {
+		return fmt.Errorf("-duration and -rate must be positive")
+	}
 	experiments := map[string][]experiment{
-		"failure":   {runFailure},
-		"broadcast": {runBroadcast},
-		"graph":     {runGraph},
-		"all":       {runFailure, runBroadcast, runGraph},
+		"failure":    {runFailure},
+		"broadcast":  {runBroadcast},
+		"graph":      {runGraph},
+		"continuous": {runContinuous},
+		"scale":      {runScale},
+		"all":        {runFailure, runBroadcast, runGraph, runContinuous},
 	}[o.scenario]
 	if experiments == nil {
-		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, graph or all", o.scenario)
+		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, graph, continuous, scale or all", o.scenario)
 	}
 	if _, err := parsePercentages(o.fail); err != nil {
 		return err

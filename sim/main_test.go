@@ -37,6 +37,8 @@ func TestRejectsBadFlags(t *testing.T) {
 	cases := map[string][]string{
 		"percentage out of range": {"-scenario", "failure", "-fail", "100"},
 		"unknown scenario":        {"-scenario", "nope"},
+		"zero duration":           {"-scenario", "continuous", "-duration", "0s"},
+		"negative rate":           {"-scenario", "continuous", "-rate", "-1"},
 		"not a number":            {"-fail", "ten"},
 		"too few nodes":           {"-nodes", "1"},
 		"stray argument":          {"extra"},

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/plumview/plumview/sim/report"
+	"github.com/plumview/plumview/sim/scenario"
+)
+
+// runContinuous runs the continuous-time experiment: real timers, per-link
+// latency, loss, a partition and churn.
+func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
+	opts := scenario.PaperlessContinuousOptions(o.nodes)
+	opts.Seed, opts.Duration, opts.Rate = o.seed, o.duration, o.rate
+	opts.Check, opts.Progress = o.check, progress
+	rows, err := scenario.RunContinuous(opts)
+	if err != nil {
+		return err
+	}
+	err = printTable(stdout, rep, "Continuous time", func(w io.Writer) error {
+		return scenario.WriteContinuousTable(w, opts, rows)
+	})
+	if err != nil || rep == nil {
+		return err
+	}
+	return continuousCharts(rep, opts, rows)
+}
+
+// continuousCharts adds the delivery latency percentiles and the delivery
+// ratio of each condition.
+func continuousCharts(rep *report.Report, o scenario.ContinuousOptions, rows []scenario.ContinuousRow) error {
+	lat := report.BarChart{
+		Title:  fmt.Sprintf("p99 delivery latency by condition (%d nodes, %v..%v links)", o.Nodes, o.Latency.Min, o.Latency.Max),
+		XLabel: "condition", YLabel: "p99 latency (ms)",
+	}
+	ratio := report.BarChart{
+		Title:  fmt.Sprintf("Delivery ratio by condition (%d nodes)", o.Nodes),
+		XLabel: "condition", YLabel: "delivered (%)",
+	}
+	for _, r := range rows {
+		lat.Bars = append(lat.Bars, report.Bar{Label: r.Condition.Name, Value: float64(r.P99) / float64(time.Millisecond)})
+		ratio.Bars = append(ratio.Bars, report.Bar{Label: r.Condition.Name, Value: 100 * r.DeliveryRatio})
+	}
+	if err := rep.AddBars("continuous-p99-latency", lat); err != nil {
+		return err
+	}
+	return rep.AddBars("continuous-delivery", ratio)
+}
+
+// runScale joins o.nodes nodes, runs five cycles and one broadcast, and
+// prints the cost. Its wall-clock lines differ between runs, so it is not
+// part of -scenario all.
+func runScale(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
+	res, err := scenario.RunScale(scenario.ScaleOptions{Nodes: o.nodes, Seed: o.seed, Cycles: 5, Progress: progress})
+	if err != nil {
+		return err
+	}
+	return printTable(stdout, rep, "Scale", func(w io.Writer) error { return scenario.WriteScale(w, res) })
+}
