@@ -50,6 +50,7 @@ type options struct {
 	constant       int
 	constantCycles int
 	sources        int
+	keepalive      time.Duration
 	duration       time.Duration
 	rate           float64
 	out            string
@@ -98,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.constant, "constant", 0, "broadcast: nodes that fail in each cycle after stabilisation (the paper: 50)")
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
 	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
+	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
@@ -119,8 +121,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
 		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
 	}
-	if o.duration <= 0 || !(o.rate > 0) {
-		return fmt.Errorf("-duration and -rate must be positive")
+	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 {
+		return fmt.Errorf("-duration and -rate must be positive, -keepalive not negative")
 	}
 	experiments := map[string][]experiment{
 		"failure":    {runFailure},
@@ -186,6 +188,7 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts := scenario.PaperFailureOptions(o.nodes)
 	opts.Seed, opts.Cycles, opts.Rates, opts.Messages = o.seed, o.stabilisation, rates, o.messages
 	opts.FirstMessages = min(opts.FirstMessages, o.messages)
+	opts.DetectAfter = o.keepalive
 	opts.Check, opts.Progress = o.check, progress
 	rows, err := scenario.RunFailure(opts)
 	if err != nil {

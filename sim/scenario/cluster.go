@@ -28,6 +28,9 @@ type CycleOptions struct {
 	// forwarding); without it failures are found only by DetectFailures,
 	// the Plumtree paper's membership step.
 	DetectOnSend bool
+	// DetectAfter, when positive, tells a crashed node's neighbours after
+	// this long, as a keep-alive would.
+	DetectAfter time.Duration
 	// Check runs every node's invariants after each step.
 	Check bool
 	// Engine configures the cores; the zero value gives the papers'
@@ -62,7 +65,7 @@ func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 		Engine:          opts.Engine,
 		ManualShuffle:   true,
 		CheckInvariants: opts.Check,
-		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend},
+		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend, DetectAfter: opts.DetectAfter},
 	})
 	if err != nil {
 		return nil, err

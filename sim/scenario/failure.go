@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -29,8 +30,12 @@ type FailureOptions struct {
 	PerCycle int
 	// MaxHealingCycles bounds the healing phase.
 	MaxHealingCycles int
-	Check            bool
-	Progress         *Progress
+	// DetectAfter, when positive, adds keep-alive failure detection to the
+	// paper's detection while forwarding: a crash is noticed by its
+	// neighbours this long after it happens.
+	DetectAfter time.Duration
+	Check       bool
+	Progress    *Progress
 }
 
 // FailureRow is the outcome for one failure rate.
@@ -146,7 +151,7 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 
 // stabilised builds the overlay and runs the stabilisation cycles.
 func (o *FailureOptions) stabilised() (*CycleCluster, error) {
-	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true,
+	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, DetectAfter: o.DetectAfter,
 		Check: o.Check, Engine: PaperEngineConfig(o.Nodes, 0), Progress: o.Progress})
 	if err != nil {
 		return nil, err
@@ -201,6 +206,9 @@ func broadcasts(c *CycleCluster, k int, phase string) ([]engine.Broadcast, error
 func WriteFailureTable(w io.Writer, o FailureOptions, rows []FailureRow) error {
 	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
 		o.Nodes, o.Cycles, o.Messages)
+	if o.DetectAfter > 0 {
+		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
+	}
 	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"failed", "crashed", "before", "mean after"}
