@@ -177,6 +177,24 @@ func joinRandomly(t *rapid.T, s *Sim, n int) {
 	}
 }
 
+// settledCluster joins n nodes at random (see joinRandomly) on the given
+// network, checking invariants after every step, and waits until their
+// overlay is connected.
+func settledCluster(t *rapid.T, n int, log deliveryLog, network NetworkConfig) *Sim {
+	s, err := New(Config{
+		Seed:            rapid.Uint64().Draw(t, "seed"),
+		Engine:          smallConfig(n),
+		CheckInvariants: true,
+		OnDeliver:       log.record,
+		Network:         network,
+	})
+	require.NoError(t, err)
+	joinRandomly(t, s, n)
+	require.NoError(t, s.Run(s.Now()+30*time.Second))
+	require.True(t, awaitConnected(t, s, 2*time.Second, connectPeriods), "overlay of %d nodes is not connected after settling", n)
+	return s
+}
+
 // TestPropertyNoFailuresExactlyOnce: with no failures, once the overlay is
 // connected, no broadcast is delivered twice anywhere, every undisturbed
 // broadcast is delivered exactly once by every node, and every node's
@@ -185,20 +203,10 @@ func TestPropertyNoFailuresExactlyOnce(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 40).Draw(t, "nodes")
 		log := deliveryLog{}
-		s, err := New(Config{
-			Seed:            rapid.Uint64().Draw(t, "seed"),
-			Engine:          smallConfig(n),
-			CheckInvariants: true,
-			OnDeliver:       log.record,
-			Network: NetworkConfig{
-				Latency:      Latency{Min: time.Millisecond, Max: time.Duration(rapid.IntRange(1, 50).Draw(t, "max-latency-ms")) * time.Millisecond},
-				DetectOnSend: true,
-			},
+		s := settledCluster(t, n, log, NetworkConfig{
+			Latency:      Latency{Min: time.Millisecond, Max: time.Duration(rapid.IntRange(1, 50).Draw(t, "max-latency-ms")) * time.Millisecond},
+			DetectOnSend: true,
 		})
-		require.NoError(t, err)
-		joinRandomly(t, s, n)
-		require.NoError(t, s.Run(s.Now()+30*time.Second))
-		require.True(t, awaitConnected(t, s, 2*time.Second, connectPeriods), "overlay of %d nodes is not connected after settling", n)
 
 		sent := broadcastRandomly(t, s, rapid.IntRange(1, 8).Draw(t, "broadcasts"), 2*time.Second)
 		checkDeliveries(t, s, log, sent)
@@ -213,21 +221,11 @@ func TestPropertyFailuresStillDeliver(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(6, 40).Draw(t, "nodes")
 		log := deliveryLog{}
-		s, err := New(Config{
-			Seed:            rapid.Uint64().Draw(t, "seed"),
-			Engine:          smallConfig(n),
-			CheckInvariants: true,
-			OnDeliver:       log.record,
-			Network: NetworkConfig{
-				Latency:      Latency{Min: time.Millisecond, Max: 20 * time.Millisecond},
-				DetectOnSend: true,
-				DetectAfter:  time.Second,
-			},
+		s := settledCluster(t, n, log, NetworkConfig{
+			Latency:      Latency{Min: time.Millisecond, Max: 20 * time.Millisecond},
+			DetectOnSend: true,
+			DetectAfter:  time.Second,
 		})
-		require.NoError(t, err)
-		joinRandomly(t, s, n)
-		require.NoError(t, s.Run(s.Now()+30*time.Second))
-		require.True(t, awaitConnected(t, s, 2*time.Second, connectPeriods), "overlay of %d nodes is not connected after settling", n)
 
 		crash := map[int]bool{}
 		for i := rapid.IntRange(1, n/3).Draw(t, "crashes"); i > 0; i-- {
