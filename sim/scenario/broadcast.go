@@ -133,15 +133,14 @@ func RunBroadcast(o BroadcastOptions) ([]BroadcastRow, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	var rows []BroadcastRow
-	for _, multi := range o.MultipleSenders {
-		for _, p := range o.Protocols {
-			row, err := o.run(p, multi)
-			if err != nil {
-				return nil, err
-			}
-			rows = append(rows, row)
-		}
+	rows := make([]BroadcastRow, len(o.MultipleSenders)*len(o.Protocols))
+	err := forEach(len(rows), "broadcast experiment", o.Progress, func(i int) error {
+		var err error
+		rows[i], err = o.run(o.Protocols[i%len(o.Protocols)], o.MultipleSenders[i/len(o.Protocols)])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
 }
@@ -156,17 +155,12 @@ func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {
 	}
 	cfg := PaperEngineConfig(o.Nodes, threshold)
 	cfg.Plumtree.Flood = p == Eager
-	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Progress: o.Progress})
+	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg})
 	if err != nil {
 		return BroadcastRow{}, err
 	}
 	row := BroadcastRow{Protocol: p, MultipleSenders: multi}
 	sender := c.Rand().IntN(o.Nodes)
-	mode := "s-s"
-	if multi {
-		mode = "m-s"
-	}
-	o.Progress.Start(fmt.Sprintf("%s %s", p, mode), o.Cycles)
 	for cycle := 0; cycle < o.Cycles; cycle++ {
 		// Failure step.
 		if k := cycle - o.Stabilisation; k >= 0 && k < o.ConstantFailureCycles {
@@ -199,9 +193,7 @@ func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {
 		if err := c.Quiesce(quiesceLimit); err != nil {
 			return BroadcastRow{}, err
 		}
-		o.Progress.Tick(cycle+1, c.Sim)
 	}
-	o.Progress.Done()
 	return row, nil
 }
 

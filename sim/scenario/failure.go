@@ -107,52 +107,55 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	var rows []FailureRow
-	for _, rate := range o.Rates {
-		row := FailureRow{Rate: rate, HealingCycles: -1}
-		c, err := o.stabilised()
-		if err != nil {
-			return nil, err
+	rows := make([]FailureRow, len(o.Rates))
+	// Two independent jobs per rate, each on its own copy of the overlay:
+	// the messages after the failure, and the healing cycles.
+	err := forEach(2*len(o.Rates), "failure experiment", o.Progress, func(j int) error {
+		rate, row := o.Rates[j/2], &rows[j/2]
+		if j%2 == 1 {
+			var err error
+			row.HealingCycles, err = o.healing(rate)
+			return err
 		}
-		before, err := broadcasts(c, o.PerCycle, "before")
-		if err != nil {
-			return nil, err
-		}
-		row.Before = meanReliability(before)
-		row.Crashed = c.CrashFraction(rate)
-
-		o.Progress.Start(fmt.Sprintf("%.0f%% failed: messages", rate*100), o.Messages)
-		after := make([]engine.Broadcast, 0, o.Messages)
-		for i := 0; i < o.Messages; i++ {
-			b, err := c.BroadcastFromRandom(payload("after", i))
-			if err != nil {
-				return nil, err
-			}
-			after = append(after, b)
-			o.Progress.Tick(i+1, c.Sim)
-		}
-		o.Progress.Done()
-		row.Mean = meanReliability(after)
-		row.Series = make([]float64, len(after))
-		for i, b := range after {
-			row.Series[i] = b.Reliability()
-		}
-		for i := 0; i < o.FirstMessages && i < len(after); i++ {
-			row.First = append(row.First, after[i].Reliability())
-		}
-
-		if row.HealingCycles, err = o.healing(rate, row.Before); err != nil {
-			return nil, err
-		}
-		rows = append(rows, row)
+		return o.messages(rate, row)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
+}
+
+// messages fails a stabilised overlay at rate and records the reliability
+// of the broadcasts before and after.
+func (o *FailureOptions) messages(rate float64, row *FailureRow) error {
+	row.Rate = rate
+	c, err := o.stabilised()
+	if err != nil {
+		return err
+	}
+	before, err := broadcasts(c, o.PerCycle, "before")
+	if err != nil {
+		return err
+	}
+	row.Before = meanReliability(before)
+	row.Crashed = c.CrashFraction(rate)
+	after, err := broadcasts(c, o.Messages, "after")
+	if err != nil {
+		return err
+	}
+	row.Mean = meanReliability(after)
+	row.Series = make([]float64, len(after))
+	for i, b := range after {
+		row.Series[i] = b.Reliability()
+	}
+	row.First = row.Series[:min(o.FirstMessages, len(after))]
+	return nil
 }
 
 // stabilised builds the overlay and runs the stabilisation cycles.
 func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, DetectAfter: o.DetectAfter,
-		Check: o.Check, Engine: PaperEngineConfig(o.Nodes, 0), Progress: o.Progress})
+		Check: o.Check, Engine: PaperEngineConfig(o.Nodes, 0)})
 	if err != nil {
 		return nil, err
 	}
@@ -162,14 +165,18 @@ func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 // healing fails a fresh copy of the overlay at rate and counts the cycles,
 // each followed by PerCycle broadcasts, until their mean reliability
 // reaches target (S1 §5.3).
-func (o *FailureOptions) healing(rate, target float64) (int, error) {
+func (o *FailureOptions) healing(rate float64) (int, error) {
 	c, err := o.stabilised()
 	if err != nil {
 		return 0, err
 	}
-	if _, err := broadcasts(c, o.PerCycle, "before"); err != nil { // keep the random stream aligned with RunFailure
+	// The same broadcasts as in messages, on the same overlay: the same
+	// reliability before the failure, and the same random stream after.
+	before, err := broadcasts(c, o.PerCycle, "before")
+	if err != nil {
 		return 0, err
 	}
+	target := meanReliability(before)
 	c.CrashFraction(rate)
 	for cycle := 0; cycle <= o.MaxHealingCycles; cycle++ {
 		if cycle > 0 {

@@ -64,3 +64,19 @@ func (p *Progress) Done() {
 	fmt.Fprintf(p.w, "\r%-24s done in %v%40s\n", p.phase, time.Since(p.start).Truncate(time.Millisecond), "")
 	p.shown = false
 }
+
+// TickJobs reports that done of the phase's independent jobs are complete,
+// for phases that run several simulations at once.
+func (p *Progress) TickJobs(done int) {
+	if p == nil {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.start) < time.Second || now.Sub(p.last) < time.Second {
+		return
+	}
+	eta := time.Duration(float64(now.Sub(p.start)) / float64(max(done, 1)) * float64(p.total-done))
+	fmt.Fprintf(p.w, "\r%-24s %7d/%-7d jobs  elapsed %-8v  eta %-8v", p.phase, done, p.total,
+		now.Sub(p.start).Truncate(time.Second), eta.Truncate(time.Second))
+	p.last, p.shown = now, true
+}
