@@ -113,13 +113,16 @@ func RunContinuous(o ContinuousOptions) ([]ContinuousRow, error) {
 	if o.Nodes < 4 || o.Rate <= 0 || o.Duration <= 0 || len(o.Conditions) == 0 {
 		return nil, fmt.Errorf("scenario: continuous run needs at least 4 nodes, a positive rate and duration, and a condition")
 	}
-	var rows []ContinuousRow
-	for _, cond := range o.Conditions {
-		row, err := o.run(cond)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cond.Name, err)
+	rows := make([]ContinuousRow, len(o.Conditions))
+	err := forEach(len(rows), "continuous experiment", o.Progress, func(i int) error {
+		var err error
+		if rows[i], err = o.run(o.Conditions[i]); err != nil {
+			return fmt.Errorf("%s: %w", o.Conditions[i].Name, err)
 		}
-		rows = append(rows, row)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
 }
@@ -154,7 +157,6 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	if err != nil {
 		return row, err
 	}
-	o.Progress.Start(cond.Name+": joining", o.Nodes)
 	for i := 0; i < o.Nodes; i++ {
 		n, err := s.AddNode()
 		if err != nil {
@@ -168,9 +170,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 		if err := s.Run(s.Now() + o.JoinEvery); err != nil {
 			return row, err
 		}
-		o.Progress.Tick(i+1, s)
 	}
-	o.Progress.Done()
 	lastJoin := s.Now()
 	for t := time.Duration(0); t <= o.Settle; t += time.Second {
 		if err := s.Run(lastJoin + t); err != nil {
@@ -196,7 +196,6 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	first := len(s.Broadcasts())
 	gap := time.Duration(float64(time.Second) / o.Rate)
 	nextChurn := start + cond.ChurnEvery
-	o.Progress.Start(cond.Name+": broadcasting", int(o.Duration/gap))
 	for k := 0; start+time.Duration(k)*gap < start+o.Duration; k++ {
 		at := start + time.Duration(k)*gap
 		for cond.ChurnEvery > 0 && nextChurn <= at {
@@ -220,9 +219,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 		if _, err := s.Broadcast(live[s.Rand().IntN(len(live))], p); err != nil {
 			return row, err
 		}
-		o.Progress.Tick(k+1, s)
 	}
-	o.Progress.Done()
 	if err := s.Run(s.Now() + o.Drain); err != nil {
 		return row, err
 	}
