@@ -59,3 +59,22 @@ func runScale(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 	}
 	return printTable(stdout, rep, "Scale", func(w io.Writer) error { return scenario.WriteScale(w, res) })
 }
+
+// runMassive runs the Plumtree paper's massive-failure scenario at the
+// -fail rates.
+func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
+	rates, err := parsePercentages(o.fail)
+	if err != nil {
+		return err
+	}
+	opts := scenario.PaperMassiveOptions(o.nodes)
+	opts.Seed, opts.Stabilisation, opts.Rates = o.seed, o.stabilisation, rates
+	opts.Check, opts.Progress = o.check, progress
+	rows, err := scenario.RunMassive(opts)
+	if err != nil {
+		return err
+	}
+	return printTable(stdout, rep, "Plumtree under massive failure", func(w io.Writer) error {
+		return scenario.WriteMassiveTable(w, opts, rows)
+	})
+}

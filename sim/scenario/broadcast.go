@@ -145,7 +145,8 @@ func RunBroadcast(o BroadcastOptions) ([]BroadcastRow, error) {
 	return rows, nil
 }
 
-func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {
+// cluster builds the overlay for protocol p in the given sender mode.
+func (o *BroadcastOptions) cluster(p Protocol, multi bool) (*CycleCluster, error) {
 	threshold := 0
 	if p == PlumtreeOptimized {
 		threshold = 3 // S2 §4.1, single sender
@@ -155,7 +156,42 @@ func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {
 	}
 	cfg := PaperEngineConfig(o.Nodes, threshold)
 	cfg.Plumtree.Flood = p == Eager
-	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg})
+	return NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg})
+}
+
+// broadcastCycle runs the broadcast and membership steps of one cycle of
+// S2 §4.1: one broadcast from node from, run until no message travels, then
+// the periodic membership round and the detection of failed neighbours.
+func (c *CycleCluster) broadcastCycle(from, cycle int) (CycleSample, error) {
+	before := c.Stats()
+	b, err := c.BroadcastFrom(from, payload("cycle", cycle))
+	if err != nil {
+		return CycleSample{}, err
+	}
+	after := c.Stats()
+	sample := CycleSample{
+		Cycle: cycle, Reliability: b.Reliability(), RMR: b.RMR(), LDH: b.LastHop,
+		Payload: after.PayloadSent - before.PayloadSent,
+		Control: after.ControlSent - before.ControlSent,
+	}
+	if err := c.Cycle(); err != nil {
+		return CycleSample{}, err
+	}
+	c.DetectFailures()
+	return sample, c.Quiesce(quiesceLimit)
+}
+
+// pickSender returns the fixed sender, or a random live node with multi.
+func (c *CycleCluster) pickSender(sender int, multi bool) int {
+	if !multi {
+		return sender
+	}
+	live := c.LiveNodes()
+	return live[c.Rand().IntN(len(live))]
+}
+
+func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {
+	c, err := o.cluster(p, multi)
 	if err != nil {
 		return BroadcastRow{}, err
 	}
@@ -166,32 +202,12 @@ func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {
 		if k := cycle - o.Stabilisation; k >= 0 && k < o.ConstantFailureCycles {
 			c.crashRandom(o.ConstantFailures, sender)
 		}
-		// Broadcast step.
-		from := sender
-		if multi {
-			live := c.LiveNodes()
-			from = live[c.Rand().IntN(len(live))]
-		}
-		before := c.Stats()
-		b, err := c.BroadcastFrom(from, payload("cycle", cycle))
+		sample, err := c.broadcastCycle(c.pickSender(sender, multi), cycle)
 		if err != nil {
 			return BroadcastRow{}, err
 		}
-		after := c.Stats()
 		if cycle >= o.Stabilisation {
-			row.Samples = append(row.Samples, CycleSample{
-				Cycle: cycle, Reliability: b.Reliability(), RMR: b.RMR(), LDH: b.LastHop,
-				Payload: after.PayloadSent - before.PayloadSent,
-				Control: after.ControlSent - before.ControlSent,
-			})
-		}
-		// Membership step: the periodic round, then failure detection.
-		if err := c.Cycle(); err != nil {
-			return BroadcastRow{}, err
-		}
-		c.DetectFailures()
-		if err := c.Quiesce(quiesceLimit); err != nil {
-			return BroadcastRow{}, err
+			row.Samples = append(row.Samples, sample)
 		}
 	}
 	return row, nil

@@ -79,3 +79,24 @@ func TestPercentile(t *testing.T) {
 	require.Equal(t, time.Duration(10), percentile(d, 0.99))
 	require.Zero(t, percentile(nil, 0.5))
 }
+
+// After half the nodes fail at once, Plumtree's broadcasts reach every live
+// node again within a few cycles, and its RMR after healing stays far below
+// eager gossip's.
+func TestMassiveHalf1000(t *testing.T) {
+	o := PaperMassiveOptions(1000)
+	o.Seed, o.Stabilisation, o.Rates, o.MaxCycles, o.AfterCycles, o.Check = 4, 20, []float64{0.5}, 10, 10, true
+	o.Protocols = []Protocol{Eager, Plumtree}
+	rows, err := RunMassive(o)
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	for _, r := range rows {
+		require.GreaterOrEqual(t, r.HealingCycles, 0, "%s never healed", r.Protocol)
+		require.LessOrEqual(t, r.HealingCycles, 5, "%s", r.Protocol)
+	}
+	require.Greater(t, rows[0].RMR, 1.0)
+	require.Less(t, rows[1].RMR, 0.2)
+	var buf bytes.Buffer
+	require.NoError(t, WriteMassiveTable(&buf, o, rows))
+	require.Contains(t, buf.String(), "50.00%")
+}

@@ -1,0 +1,146 @@
+package scenario
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// MassiveOptions sets up the Plumtree paper's massive-failure scenario
+// (S2 §4, PROTOCOL.md §3.3): after stabilisation a share of the nodes fails
+// at once, then the cycles go on, one broadcast from a random live node
+// each, failures detected in the membership step.
+type MassiveOptions struct {
+	Nodes         int
+	Seed          uint64
+	Stabilisation int
+	Rates         []float64
+	Protocols     []Protocol
+	// MaxCycles bounds the cycles run after the failure.
+	MaxCycles int
+	// AfterCycles is how many cycles after healing the RMR is averaged over.
+	AfterCycles int
+	Check       bool
+	Progress    *Progress
+}
+
+// PaperMassiveOptions returns the scenario for n nodes: 50 cycles of
+// stabilisation, failures of 10 % to 95 %, the three protocols.
+func PaperMassiveOptions(n int) MassiveOptions {
+	return MassiveOptions{
+		Nodes:         n,
+		Stabilisation: 50,
+		Rates:         []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95},
+		Protocols:     []Protocol{Eager, Plumtree, PlumtreeOptimized},
+		MaxCycles:     30,
+		AfterCycles:   20,
+	}
+}
+
+// MassiveRow is the outcome of one protocol at one failure rate.
+type MassiveRow struct {
+	Protocol Protocol
+	Rate     float64
+	// First is the reliability of the first broadcast after the failure.
+	First float64
+	// HealingCycles is the number of cycles after the failure until a
+	// broadcast reaches every live node again (0: the first one did); -1 if
+	// none did within MaxCycles.
+	HealingCycles int
+	// RMR is the mean RMR of the AfterCycles broadcasts after healing.
+	RMR float64
+}
+
+// RunMassive runs every protocol at every rate, each on its own copy of the
+// same overlay.
+func RunMassive(o MassiveOptions) ([]MassiveRow, error) {
+	if o.Nodes < 2 || o.Stabilisation < 0 || len(o.Rates) == 0 || len(o.Protocols) == 0 || o.MaxCycles < 1 || o.AfterCycles < 1 {
+		return nil, fmt.Errorf("scenario: massive failure needs nodes, rates, protocols and positive cycle counts")
+	}
+	for _, r := range o.Rates {
+		if r <= 0 || r >= 1 {
+			return nil, fmt.Errorf("scenario: failure rate %v is outside (0, 1)", r)
+		}
+	}
+	rows := make([]MassiveRow, len(o.Rates)*len(o.Protocols))
+	err := forEach(len(rows), "massive failure", o.Progress, func(i int) error {
+		var err error
+		rows[i], err = o.run(o.Protocols[i%len(o.Protocols)], o.Rates[i/len(o.Protocols)])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (o *MassiveOptions) run(p Protocol, rate float64) (MassiveRow, error) {
+	bo := BroadcastOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check}
+	c, err := bo.cluster(p, true)
+	if err != nil {
+		return MassiveRow{}, err
+	}
+	row := MassiveRow{Protocol: p, Rate: rate, HealingCycles: -1}
+	cycle := 0
+	for ; cycle < o.Stabilisation; cycle++ {
+		if _, err := c.broadcastCycle(c.pickSender(0, true), cycle); err != nil {
+			return MassiveRow{}, err
+		}
+	}
+	c.CrashFraction(rate)
+	var rmr float64
+	var nRMR, after int
+	for k := 0; k < o.MaxCycles+o.AfterCycles && after < o.AfterCycles; k++ {
+		s, err := c.broadcastCycle(c.pickSender(0, true), cycle+k)
+		if err != nil {
+			return MassiveRow{}, err
+		}
+		if k == 0 {
+			row.First = s.Reliability
+		}
+		switch {
+		case row.HealingCycles < 0 && s.Reliability == 1:
+			row.HealingCycles = k
+		case row.HealingCycles >= 0:
+			after++
+			if s.RMR == s.RMR {
+				rmr += s.RMR
+				nRMR++
+			}
+		}
+		if row.HealingCycles < 0 && k >= o.MaxCycles {
+			break
+		}
+	}
+	if nRMR > 0 {
+		row.RMR = rmr / float64(nRMR)
+	}
+	return row, nil
+}
+
+// WriteMassiveTable prints one line per failure rate, the protocols side by
+// side.
+func WriteMassiveTable(w io.Writer, o MassiveOptions, rows []MassiveRow) error {
+	fmt.Fprintf(w, "Plumtree under massive failure: %d nodes, %d cycles of stabilisation, then a share of the nodes fails at once;\n", o.Nodes, o.Stabilisation)
+	fmt.Fprintf(w, "one broadcast per cycle from a random live node, failures detected in the membership step\n")
+	fmt.Fprintf(w, "(first = reliability of the first broadcast after the failure; healing = cycles until a broadcast reaches every live node; RMR = mean over the %d cycles after healing)\n\n", o.AfterCycles)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"failed"}
+	for _, p := range o.Protocols {
+		head = append(head, p.String()+" first", "healing", "RMR")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for i := 0; i < len(rows); i += len(o.Protocols) {
+		cells := []string{pct(rows[i].Rate)}
+		for _, r := range rows[i : i+len(o.Protocols)] {
+			heal := fmt.Sprint(r.HealingCycles)
+			if r.HealingCycles < 0 {
+				heal = fmt.Sprintf(">%d", o.MaxCycles)
+			}
+			cells = append(cells, pct(r.First), heal, fmt.Sprintf("%.3f", r.RMR))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	return tw.Flush()
+}
