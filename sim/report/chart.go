@@ -37,6 +37,9 @@ type BarChart struct {
 	Bars                  []Bar
 }
 
+func (c LineChart) title() string { return c.Title }
+func (c BarChart) title() string  { return c.Title }
+
 func (c LineChart) validate() error {
 	if len(c.Series) == 0 {
 		return errors.New("no series")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -36,25 +37,21 @@ func (r *Report) AddTable(title, text string) {
 	r.items = append(r.items, item{title: title, text: text})
 }
 
-// AddLine adds a line chart, written as name.svg and name.csv.
-func (r *Report) AddLine(name string, c LineChart) error {
-	if err := r.claim(name); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("report: chart %q: %w", name, err)
-	}
-	var svg, csv bytes.Buffer
-	c.writeSVG(&svg)
-	if err := c.writeCSV(&csv); err != nil {
-		return fmt.Errorf("report: chart %q: %w", name, err)
-	}
-	r.items = append(r.items, item{title: c.Title, name: name, svg: svg.Bytes(), csv: csv.Bytes()})
-	return nil
+// chart is what AddLine and AddBars need of a chart.
+type chart interface {
+	title() string
+	validate() error
+	writeSVG(b *bytes.Buffer)
+	writeCSV(w io.Writer) error
 }
 
+// AddLine adds a line chart, written as name.svg and name.csv.
+func (r *Report) AddLine(name string, c LineChart) error { return r.add(name, c) }
+
 // AddBars adds a bar chart, written as name.svg and name.csv.
-func (r *Report) AddBars(name string, c BarChart) error {
+func (r *Report) AddBars(name string, c BarChart) error { return r.add(name, c) }
+
+func (r *Report) add(name string, c chart) error {
 	if err := r.claim(name); err != nil {
 		return err
 	}
@@ -66,7 +63,7 @@ func (r *Report) AddBars(name string, c BarChart) error {
 	if err := c.writeCSV(&csv); err != nil {
 		return fmt.Errorf("report: chart %q: %w", name, err)
 	}
-	r.items = append(r.items, item{title: c.Title, name: name, svg: svg.Bytes(), csv: csv.Bytes()})
+	r.items = append(r.items, item{title: c.title(), name: name, svg: svg.Bytes(), csv: csv.Bytes()})
 	return nil
 }
 
