@@ -12,8 +12,13 @@ import (
 // BenchmarkBroadcast1k measures the simulator with the real cores: one
 // broadcast on a settled 1,000-node overlay, run to quiescence. It reports
 // simulated events per second of wall time.
-func BenchmarkBroadcast1k(b *testing.B) {
-	const n = 1000
+func BenchmarkBroadcast1k(b *testing.B) { benchmarkBroadcast(b, 1000) }
+
+// BenchmarkBroadcast10k is the same on 10,000 nodes, where the nodes' state
+// no longer fits in the processor's caches.
+func BenchmarkBroadcast10k(b *testing.B) { benchmarkBroadcast(b, 10000) }
+
+func benchmarkBroadcast(b *testing.B, n int) {
 	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
 	cfg.Plumtree.LazyPushDelay = -1
 	s, err := New(Config{Seed: 1, Engine: cfg, ManualShuffle: true, Network: NetworkConfig{DetectOnSend: true}})
