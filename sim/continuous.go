@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/plumview/plumview/sim/report"
@@ -74,7 +75,45 @@ func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	if err != nil {
 		return err
 	}
-	return printTable(stdout, rep, "Plumtree under massive failure", func(w io.Writer) error {
+	err = printTable(stdout, rep, "Plumtree under massive failure", func(w io.Writer) error {
 		return scenario.WriteMassiveTable(w, opts, rows)
 	})
+	if err != nil || rep == nil {
+		return err
+	}
+	return massiveCharts(rep, opts, rows)
+}
+
+// massiveCharts adds the first broadcast's reliability and the RMR after
+// healing against the failure rate, one series per protocol.
+func massiveCharts(rep *report.Report, o scenario.MassiveOptions, rows []scenario.MassiveRow) error {
+	first := report.LineChart{
+		Title:  fmt.Sprintf("Reliability of the first broadcast after a massive failure (%d nodes)", o.Nodes),
+		XLabel: "nodes failed (%)", YLabel: "reliability (%)",
+	}
+	rmr := report.LineChart{
+		Title:  fmt.Sprintf("RMR after healing from a massive failure (%d nodes)", o.Nodes),
+		XLabel: "nodes failed (%)", YLabel: "RMR",
+	}
+	for _, p := range o.Protocols {
+		f := report.Series{Name: p.String()}
+		r := report.Series{Name: p.String()}
+		for _, row := range rows {
+			if row.Protocol != p {
+				continue
+			}
+			f.X, f.Y = append(f.X, 100*row.Rate), append(f.Y, 100*row.First)
+			y := row.RMR
+			if row.HealingCycles < 0 {
+				y = math.NaN() // never healed: no RMR after healing
+			}
+			r.X, r.Y = append(r.X, 100*row.Rate), append(r.Y, y)
+		}
+		first.Series = append(first.Series, f)
+		rmr.Series = append(rmr.Series, r)
+	}
+	if err := rep.AddLine("massive-first", first); err != nil {
+		return err
+	}
+	return rep.AddLine("massive-rmr", rmr)
 }
