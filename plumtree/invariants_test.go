@@ -18,7 +18,10 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 		return s
 	}
 	for name, corrupt := range map[string]func(s *State){
-		"self is a neighbour": func(s *State) { s.peers.eager[0].id = 1; s.peers.byID[1] = s.peers.eager[0] },
+		"self is a neighbour": func(s *State) {
+			s.peers.ids[s.peers.index(s.peers.eager[0].id)] = 1
+			s.peers.eager[0].id = 1
+		},
 		"eager and lazy":      func(s *State) { s.peers.lazy = append(s.peers.lazy, s.peers.eager[0]) },
 		"listed twice":        func(s *State) { s.peers.eager = append(s.peers.eager, s.peers.eager[0]) },
 		"wrong role":          func(s *State) { s.peers.eager[0].role = roleLazy },

@@ -18,29 +18,53 @@ type peer struct {
 	pending bool           // in lazyQueue.pending
 }
 
-// peerSet holds the neighbours. The slices give a stable iteration order
-// (the order in which peers entered each set); the map only finds them.
+// peerSet holds the neighbours. The eager and lazy slices give a stable
+// iteration order (the order in which peers entered each set); ids and
+// byIndex find a peer by identity. A node has a handful of neighbours, so a
+// scan of one contiguous slice of identities is cheaper than a map, and
+// keeps a simulated node small.
 type peerSet struct {
-	byID  map[PeerID]*peer
-	eager []*peer
-	lazy  []*peer
+	ids     []PeerID
+	byIndex []*peer // byIndex[i] is the peer whose identity is ids[i]
+	eager   []*peer
+	lazy    []*peer
 }
 
-func newPeerSet() peerSet { return peerSet{byID: make(map[PeerID]*peer)} }
+func newPeerSet() peerSet { return peerSet{} }
 
-func (ps *peerSet) get(id PeerID) *peer { return ps.byID[id] }
+func (ps *peerSet) index(id PeerID) int {
+	for i, x := range ps.ids {
+		if x == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (ps *peerSet) get(id PeerID) *peer {
+	if i := ps.index(id); i >= 0 {
+		return ps.byIndex[i]
+	}
+	return nil
+}
 
 // add makes id an eager neighbour (S2 Algorithm 3, NeighborUp).
 func (ps *peerSet) add(id PeerID) *peer {
 	p := &peer{id: id, role: roleEager}
-	ps.byID[id] = p
+	ps.ids = append(ps.ids, id)
+	ps.byIndex = append(ps.byIndex, p)
 	ps.eager = append(ps.eager, p)
 	return p
 }
 
 // remove forgets p (S2 Algorithm 3, NeighborDown).
 func (ps *peerSet) remove(p *peer) {
-	delete(ps.byID, p.id)
+	if i := ps.index(p.id); i >= 0 {
+		last := len(ps.ids) - 1
+		ps.ids[i], ps.byIndex[i] = ps.ids[last], ps.byIndex[last]
+		ps.byIndex[last] = nil
+		ps.ids, ps.byIndex = ps.ids[:last], ps.byIndex[:last]
+	}
 	if p.role == roleEager {
 		ps.eager = without(ps.eager, p)
 	} else {
@@ -90,11 +114,11 @@ func ids(list []*peer) []PeerID {
 	return out
 }
 
-// check verifies: eager ∩ lazy = ∅, no duplicates, no self, and the map and
+// check verifies: eager ∩ lazy = ∅, no duplicates, no self, and the index and
 // slices agree.
 func (ps *peerSet) check(self PeerID) error {
-	if len(ps.byID) != len(ps.eager)+len(ps.lazy) {
-		return fmt.Errorf("plumtree: %d neighbours indexed, %d eager + %d lazy", len(ps.byID), len(ps.eager), len(ps.lazy))
+	if len(ps.ids) != len(ps.eager)+len(ps.lazy) || len(ps.byIndex) != len(ps.ids) {
+		return fmt.Errorf("plumtree: %d neighbours indexed, %d eager + %d lazy", len(ps.ids), len(ps.eager), len(ps.lazy))
 	}
 	for _, set := range []struct {
 		list []*peer
@@ -104,7 +128,7 @@ func (ps *peerSet) check(self PeerID) error {
 			if p.id == self {
 				return fmt.Errorf("plumtree: self %d is its own neighbour", self)
 			}
-			if ps.byID[p.id] != p || p.role != set.role {
+			if ps.get(p.id) != p || p.role != set.role {
 				return fmt.Errorf("plumtree: neighbour %d is listed twice or in the wrong set", p.id)
 			}
 		}
