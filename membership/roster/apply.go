@@ -1,0 +1,205 @@
+package roster
+
+import (
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+)
+
+// applyAll applies received records in order.
+func (r *Roster) applyAll(now time.Time, recs []Record) {
+	for i := range recs {
+		r.apply(now, &recs[i])
+	}
+}
+
+// apply merges one received record: the record is kept if it supersedes the
+// one held (Compare), and the transition is reported. A record about this
+// node that supersedes our own is refuted instead.
+func (r *Roster) apply(now time.Time, rec *Record) {
+	if check(rec, r.cfg.MaxMetaBytes) != "" {
+		r.counters.Malformed++
+		return
+	}
+	if rec.ID == r.self {
+		r.applySelf(rec)
+		return
+	}
+	old, had := r.members[rec.ID]
+	if had && old.compareRecord(rec) <= 0 {
+		r.counters.Stale++
+		return
+	}
+	n := entry{addr: rec.Addr, meta: old.meta, inc: rec.Incarnation, state: rec.State, since: now.UnixNano()}
+	if string(rec.Meta) != n.meta {
+		n.meta = string(rec.Meta)
+	}
+	r.store(rec.ID, n)
+	r.counters.Applied++
+	r.transition(rec.ID, old, had, &n)
+}
+
+// applySelf refutes a record about this node that supersedes our own (a
+// suspicion, a failure, a stale Left from an earlier life, or anything else
+// we did not say): SWIM §4.2, the suspected member raises its incarnation
+// and announces itself Alive.
+func (r *Roster) applySelf(rec *Record) {
+	own := r.members[r.self]
+	if own.compareRecord(rec) <= 0 {
+		r.counters.Stale++
+		return
+	}
+	if rec.Incarnation >= MaxIncarnation {
+		r.counters.Unrefutable++
+		return
+	}
+	own.inc = rec.Incarnation + 1
+	r.store(r.self, own)
+	r.counters.Refutations++
+	r.broadcast(own.record(r.self))
+}
+
+// transition reports the change of member id from old (if had) to n as
+// events, starts a suspicion timer when n is a new suspicion and makes sure
+// a tombstone will expire.
+func (r *Roster) transition(id hyparview.PeerID, old entry, had bool, n *entry) {
+	if n.state == StateSuspect && !(had && old.state == StateSuspect && old.inc == n.inc) {
+		r.setTimer(Timer{Kind: TimerSuspicion, ID: id, Incarnation: n.inc}, r.cfg.SuspicionTimeout)
+	}
+	if !n.state.Present() {
+		r.armExpiry()
+	}
+	wasPresent := had && old.state.Present()
+	switch {
+	case !wasPresent && n.state.Present():
+		r.event(EventJoin, id, n)
+		if n.state == StateSuspect {
+			r.event(EventSuspect, id, n)
+		}
+	case wasPresent && n.state == StateSuspect && old.state == StateAlive:
+		r.event(EventSuspect, id, n)
+	case wasPresent && n.state.Present():
+		if old.state != n.state || old.addr != n.addr || old.meta != n.meta {
+			r.event(EventUpdate, id, n)
+		}
+	case wasPresent && n.state == StateFailed:
+		r.event(EventFail, id, n)
+	case n.state == StateLeft && (wasPresent || (had && old.state == StateFailed)):
+		r.event(EventLeave, id, n)
+	}
+}
+
+// neighborUp is evidence of life: a member we did not know is added as
+// Alive at incarnation 0 with the address HyParView knows (its own record,
+// with its real incarnation, supersedes it when it arrives). A member we
+// hold is left alone: only the member itself refutes a suspicion.
+func (r *Roster) neighborUp(now time.Time, p hyparview.Peer) {
+	if p.ID == 0 || p.ID == r.self || len(p.Addr) > MaxAddrBytes {
+		r.counters.IgnoredNeighbors++
+		return
+	}
+	if _, had := r.members[p.ID]; had {
+		return
+	}
+	n := entry{addr: p.Addr, state: StateAlive, since: now.UnixNano()}
+	r.store(p.ID, n)
+	r.event(EventJoin, p.ID, &n)
+}
+
+// neighborDown suspects a neighbour whose connection failed. A neighbour
+// that disconnected, was dropped or left is not suspected: its Left record,
+// if any, arrives by dissemination.
+func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.DownReason) error {
+	switch reason {
+	case hyparview.DownFailed:
+		r.suspect(now, p.ID)
+	case hyparview.DownDisconnected, hyparview.DownLeft, hyparview.DownDropped:
+	default:
+		return ErrUnknownReason
+	}
+	return nil
+}
+
+// suspect marks an Alive member Suspect at its current incarnation,
+// broadcasts the suspicion and starts its timer (SWIM §4.2).
+func (r *Roster) suspect(now time.Time, id hyparview.PeerID) {
+	old, ok := r.members[id]
+	if !ok || id == r.self || old.state != StateAlive {
+		r.counters.IgnoredNeighbors++
+		return
+	}
+	n := old
+	n.state = StateSuspect
+	n.since = now.UnixNano()
+	r.store(id, n)
+	r.counters.SuspicionsRaised++
+	r.broadcast(n.record(id))
+	r.transition(id, old, true, &n)
+}
+
+// onTimer dispatches a fired timer; one whose purpose is gone is counted
+// and ignored.
+func (r *Roster) onTimer(now time.Time, t Timer) {
+	switch t.Kind {
+	case TimerSuspicion:
+		if r.declareFailed(now, t) {
+			return
+		}
+	case TimerExpiry:
+		if r.expiryArmed && t.Nonce == r.expiryNonce {
+			r.expiryArmed = false
+			r.sweep(now)
+			if r.counts[StateFailed]+r.counts[StateLeft] > 0 {
+				r.armExpiry()
+			}
+			return
+		}
+	}
+	r.counters.StaleTimers++
+}
+
+// declareFailed ends an unrefuted suspicion: the member is still Suspect at
+// the incarnation the timer names, so it is declared Failed at that
+// incarnation and the declaration broadcast.
+func (r *Roster) declareFailed(now time.Time, t Timer) bool {
+	old, ok := r.members[t.ID]
+	if !ok || t.ID == r.self || old.state != StateSuspect || old.inc != t.Incarnation {
+		return false
+	}
+	n := old
+	n.state = StateFailed
+	n.since = now.UnixNano()
+	r.store(t.ID, n)
+	r.counters.FailuresDeclared++
+	r.broadcast(n.record(t.ID))
+	r.transition(t.ID, old, true, &n)
+	return true
+}
+
+// armExpiry sets the expiry timer unless one is pending.
+func (r *Roster) armExpiry() {
+	if r.expiryArmed {
+		return
+	}
+	r.expiryArmed = true
+	r.expiryNonce++
+	r.setTimer(Timer{Kind: TimerExpiry, Nonce: r.expiryNonce}, r.cfg.ExpiryInterval)
+}
+
+// sweep removes the tombstones older than RetainDead. Our own record stays.
+func (r *Roster) sweep(now time.Time) {
+	cutoff := now.UnixNano() - int64(r.cfg.RetainDead)
+	kept := r.ids[:0]
+	for _, id := range r.ids {
+		e := r.members[id]
+		if id != r.self && !e.state.Present() && e.since <= cutoff {
+			delete(r.members, id)
+			r.counts[e.state]--
+			r.counters.Expired++
+			continue
+		}
+		kept = append(kept, id)
+	}
+	clear(r.ids[len(kept):])
+	r.ids = kept
+}

@@ -1,0 +1,104 @@
+package roster
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config holds the roster's parameters. A zero field means its default;
+// DefaultConfig lists them with their origin.
+type Config struct {
+	// Incarnation is the node's first incarnation. The runtime seeds it
+	// from the wall clock (Unix nanoseconds) at start, so that a node that
+	// rejoins after failing or leaving supersedes its old records. Zero is
+	// a valid incarnation (the simulator uses it) and needs no default.
+	Incarnation uint64
+	// MaxMetaBytes bounds a member's metadata, ours and in received
+	// records. Default 512: HashiCorp memberlist's MetaMaxSize, so that a
+	// record stays far below one datagram or frame.
+	MaxMetaBytes int
+	// SuspicionTimeout is how long a member stays Suspect before a node
+	// that knows of the suspicion declares it Failed. SWIM (Das, Gupta,
+	// Motivala 2002, §4.2) leaves it a parameter. Default 5s is a guess to
+	// validate, of the order of memberlist's LAN profile (4 × 1s probe
+	// interval × log10(n), floor 4s). It must exceed the time a suspected
+	// member needs to hear of the suspicion and have its refutation
+	// disseminated: a few Plumtree hops, or one anti-entropy exchange.
+	SuspicionTimeout time.Duration
+	// RetainDead is how long Failed and Left records are kept as tombstones
+	// so that stale updates in flight cannot resurrect them. Default 1h is
+	// a guess to validate: far longer than dissemination takes, long enough
+	// for a partition of minutes to heal through anti-entropy (serf keeps
+	// tombstones of left members for 24h).
+	RetainDead time.Duration
+	// ExpiryInterval is the period of the sweep that removes expired
+	// tombstones; a tombstone lives between RetainDead and
+	// RetainDead+ExpiryInterval. Default 1min is a guess to validate (serf
+	// reaps every 15s).
+	ExpiryInterval time.Duration
+}
+
+// Defaults, with their origin (see Config).
+const (
+	defaultMaxMetaBytes     = 512             // memberlist's MetaMaxSize
+	defaultSuspicionTimeout = 5 * time.Second // a guess to validate
+	defaultRetainDead       = time.Hour       // a guess to validate
+	defaultExpiryInterval   = time.Minute     // a guess to validate
+	maxMetaBytesLimit       = 64 << 10        // bigger metadata belongs in an application message
+	maxDuration             = 365 * 24 * time.Hour
+)
+
+// DefaultConfig returns the defaults, each documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		MaxMetaBytes:     defaultMaxMetaBytes,
+		SuspicionTimeout: defaultSuspicionTimeout,
+		RetainDead:       defaultRetainDead,
+		ExpiryInterval:   defaultExpiryInterval,
+	}
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxMetaBytes == 0 {
+		c.MaxMetaBytes = d.MaxMetaBytes
+	}
+	if c.SuspicionTimeout == 0 {
+		c.SuspicionTimeout = d.SuspicionTimeout
+	}
+	if c.RetainDead == 0 {
+		c.RetainDead = d.RetainDead
+	}
+	if c.ExpiryInterval == 0 {
+		c.ExpiryInterval = d.ExpiryInterval
+	}
+	return c
+}
+
+// Validate reports every impossible setting of c, with its zero fields set
+// to their defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Incarnation > MaxIncarnation {
+		errs = append(errs, fmt.Errorf("roster: Incarnation %d exceeds %d", c.Incarnation, uint64(MaxIncarnation)))
+	}
+	if c.MaxMetaBytes < 0 || c.MaxMetaBytes > maxMetaBytesLimit {
+		errs = append(errs, fmt.Errorf("roster: MaxMetaBytes must be in [0, %d], got %d", maxMetaBytesLimit, c.MaxMetaBytes))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"SuspicionTimeout", c.SuspicionTimeout},
+		{"RetainDead", c.RetainDead},
+		{"ExpiryInterval", c.ExpiryInterval},
+	} {
+		if d.v < 0 || d.v > maxDuration {
+			errs = append(errs, fmt.Errorf("roster: %s must be in (0, %v], got %v", d.name, maxDuration, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,22 @@
+package roster
+
+// Counters are the roster's observability: cumulative counts since New.
+type Counters struct {
+	Received uint64 // records handed in by InputReceive
+	Merged   uint64 // records handed in by InputMerge
+	Applied  uint64 // received or merged records that replaced what we held
+	Stale    uint64 // received or merged records superseded by what we held (duplicates included)
+
+	Malformed        uint64 // received or merged records dropped as malformed
+	MalformedDigests uint64 // remote digests Diff refused as malformed
+
+	Refutations      uint64 // times we raised our incarnation to refute a record about us
+	Unrefutable      uint64 // records about us at MaxIncarnation, which cannot be refuted
+	SuspicionsRaised uint64 // neighbours we suspected after their connection failed
+	FailuresDeclared uint64 // suspicions we ended by declaring the member Failed
+	Expired          uint64 // tombstones removed after RetainDead
+
+	StaleTimers      uint64 // timers that fired after their purpose was gone
+	IgnoredNeighbors uint64 // NeighborUp/Down about self, id 0, or a member not Alive
+	IgnoredInputs    uint64 // inputs after Leave
+}

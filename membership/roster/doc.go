@@ -1,0 +1,105 @@
+// Package roster is the full, eventually consistent member list that a node
+// keeps on top of HyParView's partial views, as a pure state machine. Each
+// node holds one Record per member it knows of — ID, address, metadata,
+// incarnation and state (Alive, Suspect, Failed, Left) — including itself
+// and the tombstones of members that failed or left. The runtime
+// disseminates every change through Plumtree and repairs what was missed
+// with digest-based anti-entropy when two nodes become neighbours.
+//
+// # Model
+//
+// The design is SWIM's dissemination and suspicion component (A. Das,
+// I. Gupta, A. Motivala, "SWIM: Scalable Weakly-consistent Infection-style
+// Process Group Membership Protocol", DSN 2002, §4.2 and §4.3), with two
+// substitutions: failure detection is HyParView's (a connection to an
+// active neighbour failed), not SWIM's randomised probing; and
+// dissemination is Plumtree's broadcast tree, not piggybacking on pings.
+//
+// A Roster does no I/O and reads no clock. The driver feeds it one Input at
+// a time through Step — records received by dissemination or anti-entropy,
+// HyParView's NeighborUp and NeighborDown, a timer that fired, a local
+// command (UpdateMeta, Leave, Announce) — and Step appends Outputs: records
+// to broadcast, events for the application, timers to set. It uses no
+// randomness, and no output depends on map iteration order.
+//
+// # Precedence
+//
+// For the same member, a record supersedes another (Compare) when:
+//
+//  1. its incarnation is higher; or
+//  2. at equal incarnation, its state is higher: Left > Failed > Suspect >
+//     Alive (SWIM §4.2: "Suspect overrides Alive", "Confirm overrides
+//     anything"; Left, our addition, is final for its incarnation); or
+//  3. at equal incarnation and state, its Addr and then its Meta are
+//     bytewise greater. Honest members never produce such ties — only the
+//     member raises its incarnation, and it does so whenever its Addr or
+//     Meta change — but a total order makes merging a maximum, so it is
+//     commutative, associative and idempotent, and every node converges
+//     on the same records whatever order updates arrive in, duplicates
+//     included.
+//
+// Only the member raises its incarnation. It does so to change its Meta
+// (UpdateMeta) and to refute (SWIM §4.2): when it receives a record about
+// itself that supersedes its own — a suspicion, a failure, or anything it
+// did not say — it takes that record's incarnation plus one and broadcasts
+// itself Alive. A node that restarts after failing or leaving starts from a
+// larger incarnation (the runtime seeds Config.Incarnation from the wall
+// clock), so its Alive supersedes its old tombstone. Incarnations are at
+// most MaxIncarnation (an int64), so a refutation is always possible.
+//
+// # Suspicion
+//
+// When HyParView reports a neighbour down because its connection failed,
+// the node marks the member Suspect at its current incarnation, broadcasts
+// that, and sets a suspicion timer. Every node that learns of a suspicion
+// sets the same timer, so a Suspect record cannot outlive the suspected
+// member's silence. When the timer fires and the member is still Suspect at
+// that incarnation, the node declares it Failed and broadcasts that. Every
+// node may do so; the declarations are identical records, which a
+// content-derived Plumtree message ID deduplicates. A graceful leave, a
+// disconnect or a drop from the active view is not suspected. NeighborUp is
+// evidence of life, but only the member may refute a suspicion, so it only
+// adds a member we did not know (Alive at incarnation 0, superseded by the
+// member's own record when that arrives). We do not borrow Lifeguard's
+// (Dadgar, Phillips, Currey, 2018) local health or dynamic suspicion
+// timeouts; they are natural refinements once the simulator measures false
+// positives.
+//
+// # Tombstones and anti-entropy
+//
+// Failed and Left records are kept for Config.RetainDead so that stale
+// updates still in flight cannot resurrect the member, then removed by a
+// periodic sweep (an expiry timer set while tombstones exist). A stale
+// update that arrives after that window would bring the member back until
+// a node holding newer information corrects it.
+//
+// Digest summarises every record held (ID, incarnation, state) sorted by
+// ID; Diff compares a remote digest with ours and says which records to
+// send and which to ask for; Merge (InputMerge) applies the records
+// received. For clusters whose digest exceeds a frame, Chunks splits it
+// into ID ranges and DiffChunk compares one range. A tombstone held by one
+// side only is not exchanged (see Diff): otherwise two nodes that expire it
+// at different times would hand it back and forth for ever.
+//
+// # Events
+//
+// Each change of a member's record held by this node yields at most one
+// event (two for a member first seen as Suspect: Join, then Suspect):
+// Join when it becomes present (Alive or Suspect), Update when a present
+// member's Addr or Meta changes or its suspicion is refuted, Suspect, Fail,
+// and Leave. No events are emitted about this node itself.
+//
+// # Failures
+//
+// A malformed record from a peer (ID 0, unknown state, incarnation above
+// MaxIncarnation, Meta over Config.MaxMetaBytes, Addr over MaxAddrBytes) is
+// dropped and counted (Counters.Malformed); so is a malformed digest. Local
+// misuse (unknown input, metadata too large, commands after Leave) is an
+// error prefixed "roster:". Invariants checks the state at any moment.
+//
+// # Defaults
+//
+// MaxMetaBytes 512 is HashiCorp memberlist's MetaMaxSize. SuspicionTimeout
+// 5s, RetainDead 1h and ExpiryInterval 1min are guesses to validate in the
+// simulator; Config explains each.
+package roster

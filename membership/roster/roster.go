@@ -1,0 +1,229 @@
+package roster
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+)
+
+// Errors for local misuse, returned by Step and New.
+var (
+	// ErrUnknownInput: an Input whose Kind is not declared.
+	ErrUnknownInput = errors.New("roster: unknown input kind")
+	// ErrLeft: UpdateMeta, Leave or Announce after Leave.
+	ErrLeft = errors.New("roster: node has left")
+	// ErrMetaTooLarge: metadata over Config.MaxMetaBytes.
+	ErrMetaTooLarge = errors.New("roster: meta too large")
+	// ErrIncarnationExhausted: the incarnation cannot be raised further.
+	ErrIncarnationExhausted = errors.New("roster: incarnation exhausted")
+	// ErrUnknownReason: a NeighborDown whose Reason is not declared.
+	ErrUnknownReason = errors.New("roster: unknown down reason")
+)
+
+// Roster is one node's full member list: a record per known member,
+// including itself and the tombstones of Failed and Left members. Create it
+// with New; it is driven by Step and is not safe for concurrent use.
+type Roster struct {
+	self    hyparview.PeerID
+	cfg     Config
+	members map[hyparview.PeerID]entry
+	ids     []hyparview.PeerID // the keys of members; sorted when sorted is set
+	sorted  bool
+	counts  [stateCount]int // entries per State
+	left    bool
+
+	expiryArmed bool   // an expiry timer with expiryNonce is pending
+	expiryNonce uint64 // nonce of the latest expiry timer
+
+	counters Counters
+	out      []Output // the caller's slice while Step runs
+}
+
+// Counts is the number of records held in each state.
+type Counts struct {
+	Alive, Suspect, Failed, Left int
+}
+
+// New returns the roster of node self, holding its own Alive record with
+// cfg.Incarnation and a copy of meta. cfg's zero fields take their defaults.
+func New(self hyparview.Peer, meta []byte, cfg Config) (*Roster, error) {
+	if self.ID == 0 {
+		return nil, errors.New("roster: self id 0 is reserved")
+	}
+	if len(self.Addr) > MaxAddrBytes {
+		return nil, fmt.Errorf("roster: self addr of %d bytes exceeds %d", len(self.Addr), MaxAddrBytes)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if len(meta) > cfg.MaxMetaBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), cfg.MaxMetaBytes)
+	}
+	r := &Roster{self: self.ID, cfg: cfg, members: map[hyparview.PeerID]entry{}, sorted: true}
+	r.store(self.ID, entry{addr: self.Addr, meta: string(meta), inc: cfg.Incarnation, state: StateAlive})
+	return r, nil
+}
+
+// Step handles one input at time now and appends the resulting outputs to
+// out, which it returns. An error reports local misuse; outputs appended
+// before it are still valid. now is the driver's clock, used to age
+// tombstones; it must lie between the years 1678 and 2262 (Unix nanoseconds
+// in an int64).
+func (r *Roster) Step(now time.Time, in Input, out []Output) ([]Output, error) {
+	r.out = out
+	var err error
+	switch {
+	case in.Kind < InputReceive || in.Kind > InputAnnounce:
+		err = fmt.Errorf("%w: %d", ErrUnknownInput, in.Kind)
+	case r.left && (in.Kind == InputUpdateMeta || in.Kind == InputLeave || in.Kind == InputAnnounce):
+		err = ErrLeft
+	case r.left:
+		r.counters.IgnoredInputs++
+	default:
+		err = r.dispatch(now, in)
+	}
+	out = r.out
+	r.out = nil
+	return out, err
+}
+
+// dispatch handles one input of a node that has not left.
+func (r *Roster) dispatch(now time.Time, in Input) error {
+	switch in.Kind {
+	case InputReceive:
+		r.counters.Received += uint64(len(in.Records))
+		r.applyAll(now, in.Records)
+	case InputMerge:
+		r.counters.Merged += uint64(len(in.Records))
+		r.applyAll(now, in.Records)
+	case InputNeighborUp:
+		r.neighborUp(now, in.Peer)
+	case InputNeighborDown:
+		return r.neighborDown(now, in.Peer, in.Reason)
+	case InputTimer:
+		r.onTimer(now, in.Timer)
+	case InputUpdateMeta:
+		return r.updateMeta(in.Meta)
+	case InputLeave:
+		r.leave(now)
+	case InputAnnounce:
+		r.broadcast(r.Record())
+	}
+	return nil
+}
+
+// updateMeta replaces our metadata under a new incarnation and broadcasts
+// the new record.
+func (r *Roster) updateMeta(meta []byte) error {
+	if len(meta) > r.cfg.MaxMetaBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), r.cfg.MaxMetaBytes)
+	}
+	own := r.members[r.self]
+	if own.inc >= MaxIncarnation {
+		return ErrIncarnationExhausted
+	}
+	own.inc++
+	own.meta = string(meta)
+	r.store(r.self, own)
+	r.broadcast(own.record(r.self))
+	return nil
+}
+
+// leave marks our record Left at the current incarnation (Left supersedes
+// Alive at equal incarnation) and broadcasts it.
+func (r *Roster) leave(now time.Time) {
+	own := r.members[r.self]
+	own.state = StateLeft
+	own.since = now.UnixNano()
+	r.store(r.self, own)
+	r.left = true
+	r.broadcast(own.record(r.self))
+}
+
+// store puts e under id, keeping the index and the counts in step.
+func (r *Roster) store(id hyparview.PeerID, e entry) {
+	if old, had := r.members[id]; had {
+		r.counts[old.state]--
+	} else {
+		if r.sorted && len(r.ids) > 0 && r.ids[len(r.ids)-1] > id {
+			r.sorted = false
+		}
+		r.ids = append(r.ids, id)
+	}
+	r.counts[e.state]++
+	r.members[id] = e
+}
+
+// sortedIDs returns the index in ascending order, sorting it if needed.
+func (r *Roster) sortedIDs() []hyparview.PeerID {
+	if !r.sorted {
+		slices.Sort(r.ids)
+		r.sorted = true
+	}
+	return r.ids
+}
+
+func (r *Roster) broadcast(rec Record) {
+	r.out = append(r.out, Output{Kind: OutputBroadcast, Record: rec})
+}
+
+func (r *Roster) event(k EventKind, id hyparview.PeerID, e *entry) {
+	r.out = append(r.out, Output{Kind: OutputEvent, Event: k, Record: e.record(id)})
+}
+
+func (r *Roster) setTimer(t Timer, after time.Duration) {
+	r.out = append(r.out, Output{Kind: OutputSetTimer, Timer: t, After: after})
+}
+
+// Self returns this node's id.
+func (r *Roster) Self() hyparview.PeerID { return r.self }
+
+// Record returns this node's own record.
+func (r *Roster) Record() Record {
+	e := r.members[r.self]
+	return e.record(r.self)
+}
+
+// Left reports whether this node has left.
+func (r *Roster) Left() bool { return r.left }
+
+// Config returns the configuration in use, defaults applied.
+func (r *Roster) Config() Config { return r.cfg }
+
+// Counters returns a snapshot of the counters.
+func (r *Roster) Counters() Counters { return r.counters }
+
+// Len returns how many records are held, tombstones and self included.
+func (r *Roster) Len() int { return len(r.ids) }
+
+// Counts returns how many records are held in each state.
+func (r *Roster) Counts() Counts {
+	c := r.counts
+	return Counts{Alive: c[StateAlive], Suspect: c[StateSuspect], Failed: c[StateFailed], Left: c[StateLeft]}
+}
+
+// Get returns the record held for id.
+func (r *Roster) Get(id hyparview.PeerID) (Record, bool) {
+	e, ok := r.members[id]
+	if !ok {
+		return Record{}, false
+	}
+	return e.record(id), true
+}
+
+// Members returns a copy of every record held, tombstones and self
+// included, sorted by ID.
+func (r *Roster) Members() []Record { return r.AppendMembers(nil) }
+
+// AppendMembers appends every record held, sorted by ID, to dst.
+func (r *Roster) AppendMembers(dst []Record) []Record {
+	for _, id := range r.sortedIDs() {
+		e := r.members[id]
+		dst = append(dst, e.record(id))
+	}
+	return dst
+}
