@@ -32,24 +32,42 @@ type event struct {
 	timer membership.Timer
 }
 
-// queue is a min-heap of events by (at, seq). The heap itself holds small
-// keys; the events sit in a slab whose free slots are reused, so sifting
-// moves 24 bytes instead of a whole event and scheduling allocates only when
-// the slab or the heap grows.
+// maxLanes bounds the FIFO lanes of a queue; a handful of delays (the link
+// delay of the cycle model, each core's timer periods) carry almost every
+// event.
+const maxLanes = 8
+
+// queue holds the pending events in (at, seq) order.
+//
+// Most events are scheduled a fixed delay after the moment they are
+// scheduled: every message of the cycle model travels for the same link
+// delay, every GRAFT timer runs for the same timeout. Since the clock never
+// goes back, the events of one delay are due in the order they were
+// scheduled, so a FIFO lane per delay keeps them ordered at the cost of an
+// append and a read, touching memory in order. Events of other delays go
+// to a binary min-heap. pop takes the earliest of the lanes' heads and the
+// heap's top, so the order is exactly (at, seq) whatever the mix.
 type queue struct {
-	heap []key
-	slab []event
-	free []int32
+	lanes [maxLanes]lane
+	used  int // lanes[:used] have been given a delay
+	heap  minHeap
+	n     int
 }
 
-// key orders one event of the slab.
+// lane is a FIFO of events scheduled with the same delay.
+type lane struct {
+	delay  time.Duration
+	head   key // the first event's order, copied here so pop scans no ring
+	lastAt time.Duration
+	events ring
+}
+
+// key orders one event.
 type key struct {
 	at   time.Duration
 	seq  uint64
 	slot int32
 }
-
-func (q *queue) len() int { return len(q.heap) }
 
 func less(a, b *key) bool {
 	if a.at != b.at {
@@ -58,42 +76,162 @@ func less(a, b *key) bool {
 	return a.seq < b.seq
 }
 
-func (q *queue) push(e event) {
-	var slot int32
-	if n := len(q.free); n > 0 {
-		slot = q.free[n-1]
-		q.free = q.free[:n-1]
-		q.slab[slot] = e
-	} else {
-		slot = int32(len(q.slab))
-		q.slab = append(q.slab, e)
-	}
-	q.heap = append(q.heap, key{at: e.at, seq: e.seq, slot: slot})
-	h := q.heap
-	i := len(h) - 1
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !less(&h[i], &h[parent]) {
-			break
+func (q *queue) len() int { return q.n }
+
+// push adds e, scheduled at time now (e.at >= now).
+func (q *queue) push(e event, now time.Duration) {
+	q.n++
+	if l := q.laneFor(e.at-now, e.at); l != nil {
+		if l.events.len() == 0 {
+			l.head = key{at: e.at, seq: e.seq}
 		}
-		h[i], h[parent] = h[parent], h[i]
-		i = parent
+		l.lastAt = e.at
+		l.events.push(e)
+		return
 	}
+	q.heap.push(e)
+}
+
+// laneFor returns the lane for events of this delay, due at at, or nil if
+// none can take it in order.
+func (q *queue) laneFor(delay, at time.Duration) *lane {
+	var empty *lane
+	for i := 0; i < q.used; i++ {
+		l := &q.lanes[i]
+		if l.delay == delay {
+			if at >= l.lastAt {
+				return l
+			}
+			return nil
+		}
+		if empty == nil && l.events.len() == 0 {
+			empty = l
+		}
+	}
+	if q.used < maxLanes {
+		empty = &q.lanes[q.used]
+		q.used++
+	}
+	if empty != nil {
+		empty.delay = delay
+	}
+	return empty
+}
+
+// earliest returns the lane holding the earliest event, or nil if the
+// heap's top is earlier (or every lane is empty).
+func (q *queue) earliest() *lane {
+	var best *key
+	var bestLane *lane
+	if q.heap.len() > 0 {
+		best = &q.heap.keys[0]
+	}
+	for i := 0; i < q.used; i++ {
+		l := &q.lanes[i]
+		if l.events.len() > 0 && (best == nil || less(&l.head, best)) {
+			best, bestLane = &l.head, l
+		}
+	}
+	return bestLane
 }
 
 // peekAt returns the time of the earliest event; the queue must not be
 // empty.
-func (q *queue) peekAt() time.Duration { return q.heap[0].at }
+func (q *queue) peekAt() time.Duration {
+	if l := q.earliest(); l != nil {
+		return l.head.at
+	}
+	return q.heap.keys[0].at
+}
 
 // pop removes and returns the earliest event; the queue must not be empty.
 func (q *queue) pop() event {
-	h := q.heap
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	q.heap = h
-	n := len(h)
+	q.n--
+	l := q.earliest()
+	if l == nil {
+		return q.heap.pop()
+	}
+	e := l.events.pop()
+	if l.events.len() > 0 {
+		next := l.events.front()
+		l.head = key{at: next.at, seq: next.seq}
+	}
+	return e
+}
+
+// ring is a growable circular FIFO of events.
+type ring struct {
+	buf        []event
+	head, size int
+}
+
+func (r *ring) len() int { return r.size }
+
+func (r *ring) push(e event) {
+	if r.size == len(r.buf) {
+		grown := make([]event, max(64, 2*len(r.buf)))
+		for i := 0; i < r.size; i++ {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.size)%len(r.buf)] = e
+	r.size++
+}
+
+func (r *ring) front() *event { return &r.buf[r.head] }
+
+func (r *ring) pop() event {
+	e := r.buf[r.head]
+	r.buf[r.head] = event{} // release the message for the garbage collector
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+	return e
+}
+
+// minHeap is a binary min-heap of events by (at, seq). The heap itself
+// holds small keys; the events sit in a slab whose free slots are reused,
+// so sifting moves 24 bytes instead of a whole event and scheduling
+// allocates only when the slab or the heap grows.
+type minHeap struct {
+	keys []key
+	slab []event
+	free []int32
+}
+
+func (h *minHeap) len() int { return len(h.keys) }
+
+func (h *minHeap) push(e event) {
+	var slot int32
+	if n := len(h.free); n > 0 {
+		slot = h.free[n-1]
+		h.free = h.free[:n-1]
+		h.slab[slot] = e
+	} else {
+		slot = int32(len(h.slab))
+		h.slab = append(h.slab, e)
+	}
+	h.keys = append(h.keys, key{at: e.at, seq: e.seq, slot: slot})
+	k := h.keys
+	i := len(k) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !less(&k[i], &k[parent]) {
+			break
+		}
+		k[i], k[parent] = k[parent], k[i]
+		i = parent
+	}
+}
+
+func (h *minHeap) pop() event {
+	k := h.keys
+	top := k[0]
+	last := len(k) - 1
+	k[0] = k[last]
+	k = k[:last]
+	h.keys = k
+	n := len(k)
 	i := 0
 	for {
 		l := 2*i + 1
@@ -101,18 +239,18 @@ func (q *queue) pop() event {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && less(&h[r], &h[l]) {
+		if r := l + 1; r < n && less(&k[r], &k[l]) {
 			m = r
 		}
-		if !less(&h[m], &h[i]) {
+		if !less(&k[m], &k[i]) {
 			break
 		}
-		h[i], h[m] = h[m], h[i]
+		k[i], k[m] = k[m], k[i]
 		i = m
 	}
-	e := q.slab[top.slot]
-	q.slab[top.slot] = event{} // release the message for the garbage collector
-	q.free = append(q.free, top.slot)
+	e := h.slab[top.slot]
+	h.slab[top.slot] = event{} // release the message for the garbage collector
+	h.free = append(h.free, top.slot)
 	return e
 }
 

@@ -250,7 +250,7 @@ func (s *Sim) Pending() int { return s.queue.len() }
 func (s *Sim) schedule(e event) {
 	s.seq++
 	e.seq = s.seq
-	s.queue.push(e)
+	s.queue.push(e, s.now)
 }
 
 func (s *Sim) runEvent(e event) {

@@ -51,7 +51,7 @@ func TestQueueOrdersByTimeThenSequence(t *testing.T) {
 	seq := uint64(0)
 	push := func(at time.Duration) {
 		seq++
-		q.push(event{at: at, seq: seq})
+		q.push(event{at: at, seq: seq}, 0)
 	}
 	for _, at := range []time.Duration{5, 1, 3, 1, 5, 0, 2} {
 		push(at)
