@@ -282,3 +282,11 @@ func containsPeer(peers []plumtree.PeerID, id plumtree.PeerID) bool {
 	}
 	return false
 }
+
+// Clone returns an independent copy of the engine whose HyParView core
+// draws its random choices from rng: stepping either copy never affects the
+// other. A simulator clones a stabilised overlay to run several experiments
+// from it without building it again.
+func (e *Engine) Clone(rng *rand.Rand) *Engine {
+	return &Engine{hv: e.hv.Clone(rng), pt: e.pt.Clone(), counters: e.counters}
+}

@@ -2,6 +2,7 @@ package plumtree
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -23,6 +24,9 @@ type history struct {
 	headSeq uint64 // the number of items.front()
 	held    int    // the newest held items hold their payloads
 	bytes   int    // the total size of those payloads
+	// due is no later than the first moment expire has work to do, so
+	// that most calls return without touching the ring.
+	due time.Duration
 
 	seenTTL, payloadTTL       time.Duration
 	maxSeen, maxHeld, maxSize int
@@ -83,10 +87,14 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration) {
 	h.items.push(histItem{id: id, at: now, payload: payload})
 	h.held++
 	h.bytes += len(payload)
+	h.due = min(h.due, now+min(h.payloadTTL, h.seenTTL))
 }
 
 // expire forgets what has been kept for its retention by now.
 func (h *history) expire(now time.Duration) {
+	if now < h.due {
+		return
+	}
 	for h.held > 0 && h.items.at(h.items.len()-h.held).at+h.payloadTTL <= now {
 		h.releaseOldest()
 		h.heldExpired++
@@ -95,6 +103,19 @@ func (h *history) expire(now time.Duration) {
 		h.forgetOldest()
 		h.seenExpired++
 	}
+	h.due = h.nextDue()
+}
+
+// nextDue returns when the oldest held payload or remembered ID expires.
+func (h *history) nextDue() time.Duration {
+	due := time.Duration(math.MaxInt64)
+	if h.held > 0 {
+		due = h.items.at(h.items.len()-h.held).at + h.payloadTTL
+	}
+	if h.items.len() > 0 {
+		due = min(due, h.items.front().at+h.seenTTL)
+	}
+	return due
 }
 
 // releaseOldest drops the oldest held payload; held must be > 0.
@@ -120,6 +141,9 @@ func (h *history) check() error {
 	n := h.items.len()
 	if n > h.maxSeen || h.held > h.maxHeld || h.bytes > h.maxSize || h.held > n || h.held < 0 {
 		return fmt.Errorf("plumtree: history over its caps: %d ids, %d payloads, %d bytes", n, h.held, h.bytes)
+	}
+	if next := h.nextDue(); h.due > next {
+		return fmt.Errorf("plumtree: history expects its next expiry at %v, after the due %v", h.due, next)
 	}
 	if len(h.index) != n {
 		return fmt.Errorf("plumtree: history indexes %d ids, holds %d", len(h.index), n)
