@@ -36,6 +36,7 @@ type Config struct {
 // node is one simulated process.
 type node struct {
 	eng     *membership.Engine
+	src     *rand.PCG // eng's random source, kept so Clone can copy its state
 	alive   bool
 	group   int32           // partition group; messages cross groups only when equal
 	shuffle hyparview.Timer // the held periodic timer, with ManualShuffle
@@ -53,6 +54,8 @@ type Sim struct {
 	nodes   []node
 	rng     *rand.Rand // the run's own choices (which node broadcasts, fails...)
 	seeder  *rand.Rand // draws each node's seed, in creation order
+	rngSrc  *rand.PCG  // rng's and seeder's sources, kept for Clone
+	seedSrc *rand.PCG
 	out     []membership.Output
 	stats   Stats
 	bcasts  broadcasts
@@ -74,12 +77,15 @@ func New(cfg Config) (*Sim, error) {
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, err
 	}
+	rngSrc, seedSrc := rand.NewPCG(cfg.Seed, 0x5eed), rand.NewPCG(cfg.Seed, 0x0de5)
 	return &Sim{
-		cfg:    cfg,
-		epoch:  time.Unix(0, 0).UTC(),
-		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
-		seeder: rand.New(rand.NewPCG(cfg.Seed, 0x0de5)),
-		bcasts: newBroadcasts(),
+		cfg:     cfg,
+		epoch:   time.Unix(0, 0).UTC(),
+		rng:     rand.New(rngSrc),
+		seeder:  rand.New(seedSrc),
+		rngSrc:  rngSrc,
+		seedSrc: seedSrc,
+		bcasts:  newBroadcasts(),
 	}, nil
 }
 
@@ -108,17 +114,18 @@ func (s *Sim) Err() error { return s.err }
 // AddNode creates a node that is not yet joined and returns its index.
 func (s *Sim) AddNode() (int, error) {
 	n := len(s.nodes)
-	eng, err := s.newEngine(n)
+	eng, src, err := s.newEngine(n)
 	if err != nil {
 		return -1, err
 	}
-	s.nodes = append(s.nodes, node{eng: eng, alive: true})
+	s.nodes = append(s.nodes, node{eng: eng, src: src, alive: true})
 	return n, nil
 }
 
-func (s *Sim) newEngine(n int) (*membership.Engine, error) {
-	rng := rand.New(rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64()))
-	return membership.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rng)
+func (s *Sim) newEngine(n int) (*membership.Engine, *rand.PCG, error) {
+	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
+	eng, err := membership.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
+	return eng, src, err
 }
 
 // Join makes node n join through the given contacts (none for the first
@@ -176,11 +183,11 @@ func (s *Sim) Restart(n int, contacts ...int) error {
 	if s.nodes[n].alive {
 		return fmt.Errorf("engine: node %d is already alive", n)
 	}
-	eng, err := s.newEngine(n)
+	eng, src, err := s.newEngine(n)
 	if err != nil {
 		return err
 	}
-	s.nodes[n] = node{eng: eng, alive: true, group: s.nodes[n].group}
+	s.nodes[n] = node{eng: eng, src: src, alive: true, group: s.nodes[n].group}
 	s.Join(n, contacts...)
 	return nil
 }
