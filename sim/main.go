@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,7 @@ type options struct {
 	out            string
 	check          bool
 	quiet          bool
+	cpuProfile     string
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -107,6 +109,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usage)
 		fs.PrintDefaults()
@@ -151,6 +154,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var progress *scenario.Progress
 	if !o.quiet {
 		progress = scenario.NewProgress(stderr)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for i, e := range experiments {
 		if i > 0 {

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/plumview/plumview/membership"
 	"github.com/plumview/plumview/sim/engine"
 )
 
@@ -97,27 +98,36 @@ func (o *FailureOptions) validate() error {
 	return nil
 }
 
-// RunFailure runs the experiment once per rate, each on the same freshly
-// built and stabilised overlay (the same seed gives the same overlay).
-// After the failure it measures the reliability of Messages broadcasts sent
-// before the next membership round, with HyParView's reactive repair
-// running during them (S1 §5.1); then, on a second copy of the overlay
-// failed in the same way, the number of cycles until reliability heals.
+// RunFailure builds and stabilises the overlay once, measures the
+// reliability of PerCycle broadcasts on it, then runs two jobs per rate,
+// each on its own copy of that overlay: the Messages broadcasts sent
+// after the failure, before the next membership round, with HyParView's
+// reactive repair running during them (S1 §5.1); and the number of cycles
+// until reliability heals.
 func RunFailure(o FailureOptions) ([]FailureRow, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	base, err := o.stabilised()
+	if err != nil {
+		return nil, err
+	}
+	before, err := broadcasts(base, o.PerCycle, "before")
+	if err != nil {
+		return nil, err
+	}
+	target := meanReliability(before)
 	rows := make([]FailureRow, len(o.Rates))
-	// Two independent jobs per rate, each on its own copy of the overlay:
-	// the messages after the failure, and the healing cycles.
-	err := forEach(2*len(o.Rates), "failure experiment", o.Progress, func(j int) error {
+	err = forEach(2*len(o.Rates), "failure experiment", o.Progress, func(j int) error {
 		rate, row := o.Rates[j/2], &rows[j/2]
+		c := &CycleCluster{Sim: base.Clone()}
 		if j%2 == 1 {
 			var err error
-			row.HealingCycles, err = o.healing(rate)
+			row.HealingCycles, err = o.healing(c, rate, target)
 			return err
 		}
-		return o.messages(rate, row)
+		row.Before = target
+		return o.messages(c, rate, row)
 	})
 	if err != nil {
 		return nil, err
@@ -126,18 +136,9 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 }
 
 // messages fails a stabilised overlay at rate and records the reliability
-// of the broadcasts before and after.
-func (o *FailureOptions) messages(rate float64, row *FailureRow) error {
+// of the broadcasts after.
+func (o *FailureOptions) messages(c *CycleCluster, rate float64, row *FailureRow) error {
 	row.Rate = rate
-	c, err := o.stabilised()
-	if err != nil {
-		return err
-	}
-	before, err := broadcasts(c, o.PerCycle, "before")
-	if err != nil {
-		return err
-	}
-	row.Before = meanReliability(before)
 	row.Crashed = c.CrashFraction(rate)
 	after, err := broadcasts(c, o.Messages, "after")
 	if err != nil {
@@ -155,28 +156,27 @@ func (o *FailureOptions) messages(rate float64, row *FailureRow) error {
 // stabilised builds the overlay and runs the stabilisation cycles.
 func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, DetectAfter: o.DetectAfter,
-		Check: o.Check, Engine: PaperEngineConfig(o.Nodes, 0)})
+		Check: o.Check, Engine: o.engineConfig(), Progress: o.Progress})
 	if err != nil {
 		return nil, err
 	}
 	return c, c.Cycles(o.Cycles, "stabilising")
 }
 
-// healing fails a fresh copy of the overlay at rate and counts the cycles,
-// each followed by PerCycle broadcasts, until their mean reliability
-// reaches target (S1 §5.3).
-func (o *FailureOptions) healing(rate float64) (int, error) {
-	c, err := o.stabilised()
-	if err != nil {
-		return 0, err
-	}
-	// The same broadcasts as in messages, on the same overlay: the same
-	// reliability before the failure, and the same random stream after.
-	before, err := broadcasts(c, o.PerCycle, "before")
-	if err != nil {
-		return 0, err
-	}
-	target := meanReliability(before)
+// engineConfig is the paper's configuration for the experiment: its
+// gossip floods each message to every active neighbour but the one it came
+// from (fanout 4 with an active view of 5, S1 §5.1), which is Plumtree's
+// Flood mode.
+func (o *FailureOptions) engineConfig() membership.EngineConfig {
+	cfg := PaperEngineConfig(o.Nodes, 0)
+	cfg.Plumtree.Flood = true
+	return cfg
+}
+
+// healing fails a copy of the stabilised overlay at rate and counts the
+// cycles, each followed by PerCycle broadcasts, until their mean
+// reliability reaches target (S1 §5.3).
+func (o *FailureOptions) healing(c *CycleCluster, rate, target float64) (int, error) {
 	c.CrashFraction(rate)
 	for cycle := 0; cycle <= o.MaxHealingCycles; cycle++ {
 		if cycle > 0 {
