@@ -63,10 +63,21 @@ func RunMassive(o MassiveOptions) ([]MassiveRow, error) {
 			return nil, fmt.Errorf("scenario: failure rate %v is outside (0, 1)", r)
 		}
 	}
-	rows := make([]MassiveRow, len(o.Rates)*len(o.Protocols))
-	err := forEach(len(rows), "massive failure", o.Progress, func(i int) error {
+	// One stabilised overlay per protocol, then a copy of it per rate.
+	bases := make([]*CycleCluster, len(o.Protocols))
+	err := forEach(len(bases), "massive failure: stabilising", o.Progress, func(i int) error {
 		var err error
-		rows[i], err = o.run(o.Protocols[i%len(o.Protocols)], o.Rates[i/len(o.Protocols)])
+		bases[i], err = o.stabilised(o.Protocols[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]MassiveRow, len(o.Rates)*len(o.Protocols))
+	err = forEach(len(rows), "massive failure", o.Progress, func(i int) error {
+		var err error
+		base := bases[i%len(o.Protocols)]
+		rows[i], err = o.run(&CycleCluster{Sim: base.Clone()}, o.Protocols[i%len(o.Protocols)], o.Rates[i/len(o.Protocols)])
 		return err
 	})
 	if err != nil {
@@ -75,19 +86,27 @@ func RunMassive(o MassiveOptions) ([]MassiveRow, error) {
 	return rows, nil
 }
 
-func (o *MassiveOptions) run(p Protocol, rate float64) (MassiveRow, error) {
+// stabilised builds the overlay for protocol p and runs the stabilisation
+// cycles, one broadcast each.
+func (o *MassiveOptions) stabilised(p Protocol) (*CycleCluster, error) {
 	bo := BroadcastOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check}
 	c, err := bo.cluster(p, true)
 	if err != nil {
-		return MassiveRow{}, err
+		return nil, err
 	}
-	row := MassiveRow{Protocol: p, Rate: rate, HealingCycles: -1}
-	cycle := 0
-	for ; cycle < o.Stabilisation; cycle++ {
+	for cycle := 0; cycle < o.Stabilisation; cycle++ {
 		if _, err := c.broadcastCycle(c.pickSender(0, true), cycle); err != nil {
-			return MassiveRow{}, err
+			return nil, err
 		}
 	}
+	return c, nil
+}
+
+// run fails a copy of the stabilised overlay at rate and follows the
+// broadcasts until reliability heals and for AfterCycles more.
+func (o *MassiveOptions) run(c *CycleCluster, p Protocol, rate float64) (MassiveRow, error) {
+	row := MassiveRow{Protocol: p, Rate: rate, HealingCycles: -1}
+	cycle := o.Stabilisation
 	c.CrashFraction(rate)
 	var rmr float64
 	var nRMR, after int
