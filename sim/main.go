@@ -58,6 +58,7 @@ type options struct {
 	check          bool
 	quiet          bool
 	cpuProfile     string
+	baseline       bool
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -103,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.constant, "constant", 0, "broadcast: nodes that fail in each cycle after stabilisation (the paper: 50)")
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
 	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
+	fs.BoolVar(&o.baseline, "baseline", true, "failure: also run the Cyclon baseline of S1 §5.1")
 	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
@@ -211,13 +213,19 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	if err != nil {
 		return err
 	}
+	var cyclon []scenario.FailureRow
+	if o.baseline {
+		if cyclon, err = scenario.RunCyclonFailure(opts); err != nil {
+			return err
+		}
+	}
 	err = printTable(stdout, rep, "HyParView under massive failure", func(w io.Writer) error {
-		return scenario.WriteFailureTable(w, opts, rows)
+		return scenario.WriteFailureTable(w, opts, rows, cyclon)
 	})
 	if err != nil || rep == nil {
 		return err
 	}
-	return failureCharts(rep, opts, rows)
+	return failureCharts(rep, opts, rows, cyclon)
 }
 
 func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
@@ -277,11 +285,19 @@ const recoveryMessages = 200
 
 // failureCharts adds reliability against the failure rate, the recovery
 // curve of the first messages after the failure, and the healing cycles.
-func failureCharts(rep *report.Report, o scenario.FailureOptions, rows []scenario.FailureRow) error {
+func failureCharts(rep *report.Report, o scenario.FailureOptions, rows, cyclon []scenario.FailureRow) error {
 	byRate := report.LineChart{
 		Title:  fmt.Sprintf("Reliability after the failure (%d nodes, %d messages)", o.Nodes, o.Messages),
 		XLabel: "failed nodes (%)", YLabel: "reliability (%)",
-		Series: []report.Series{{Name: "mean after"}, {Name: "first message"}},
+		Series: []report.Series{{Name: "HyParView mean after"}, {Name: "HyParView first message"}},
+	}
+	if cyclon != nil {
+		mean, first := report.Series{Name: "Cyclon mean after"}, report.Series{Name: "Cyclon first message"}
+		for _, r := range cyclon {
+			mean.X, mean.Y = append(mean.X, 100*r.Rate), append(mean.Y, 100*r.Mean)
+			first.X, first.Y = append(first.X, 100*r.Rate), append(first.Y, 100*r.Series[0])
+		}
+		byRate.Series = append(byRate.Series, mean, first)
 	}
 	n := min(o.Messages, recoveryMessages)
 	recovery := report.LineChart{

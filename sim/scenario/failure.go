@@ -71,7 +71,7 @@ func PaperFailureOptions(n int) FailureOptions {
 		Messages:         1000,
 		FirstMessages:    5,
 		PerCycle:         10,
-		MaxHealingCycles: 30,
+		MaxHealingCycles: 100,
 	}
 }
 
@@ -209,14 +209,27 @@ func broadcasts(c *CycleCluster, k int, phase string) ([]engine.Broadcast, error
 	return out, nil
 }
 
-// WriteFailureTable prints the rows as a table.
-func WriteFailureTable(w io.Writer, o FailureOptions, rows []FailureRow) error {
+// WriteFailureTable prints HyParView's rows and, when given, the Cyclon
+// baseline's rows for the same experiment.
+func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow) error {
 	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
 		o.Nodes, o.Cycles, o.Messages)
 	if o.DetectAfter > 0 {
 		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
 	}
 	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
+	if err := writeFailureRows(w, o, rows); err != nil {
+		return err
+	}
+	if cyclon == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "\nCyclon baseline, the same experiment: view %d, shuffles of %d, joins by random walks of %d, gossip to %d random view entries, no failure detector\n\n",
+		cyclonViewSize, cyclonShuffleLen, cyclonWalkTTL, cyclonFanout)
+	return writeFailureRows(w, o, cyclon)
+}
+
+func writeFailureRows(w io.Writer, o FailureOptions, rows []FailureRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"failed", "crashed", "before", "mean after"}
 	for i := 0; i < o.FirstMessages; i++ {
