@@ -1,0 +1,132 @@
+package transport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"time"
+)
+
+// Transport opens and accepts authenticated connections to peers named by
+// address and public key.
+type Transport interface {
+	// Dial connects to addr and checks that the peer holds key; it fails
+	// with ErrWrongKey if not, ErrNotAdmitted if admission refuses either
+	// side.
+	Dial(ctx context.Context, addr string, key ed25519.PublicKey) (Conn, error)
+	// Accept returns the next inbound, authenticated connection.
+	Accept(ctx context.Context) (Conn, error)
+	// Addr returns the address other nodes dial.
+	Addr() string
+	// Stats returns a snapshot of the counters.
+	Stats() Stats
+	// Close closes the listener and every connection. It is idempotent.
+	Close() error
+}
+
+// Conn is one authenticated, bidirectional, ordered, reliable stream of
+// frames with one peer. Its methods are safe for concurrent use.
+type Conn interface {
+	// RemoteKey returns the peer's authenticated public key.
+	RemoteKey() ed25519.PublicKey
+	// RemoteAddr returns the peer's network address.
+	RemoteAddr() string
+	// Send queues one frame without blocking. It returns ErrSendQueueFull
+	// when the queue (Config.SendQueueFrames) is full, ErrFrameTooLarge
+	// above Config.MaxFrameBytes and ErrClosed after Close or failure. The
+	// caller must not modify frame afterwards.
+	Send(frame []byte) error
+	// Receive returns the next frame. Frames still buffered when the
+	// connection ends are returned before the error. A frame announced
+	// larger than MaxFrameBytes closes the connection with
+	// ErrFrameTooLarge before its body is read.
+	Receive(ctx context.Context) ([]byte, error)
+	// Close starts closing: the frames already queued are flushed
+	// (bounded by Config.CloseTimeout), then the connection closes with
+	// reason, which the peer reads from Err as a *CloseError. Close does
+	// not wait; Done closes when it is over. It is idempotent.
+	Close(reason string) error
+	// Done is closed when the connection is gone: closed, failed, peer
+	// gone or idle timeout.
+	Done() <-chan struct{}
+	// Err returns why the connection ended, once Done is closed, else nil.
+	Err() error
+}
+
+// Admission restricts which peers may connect. The zero value admits any
+// key. Otherwise a peer is admitted if its certificate is signed by CAKey
+// (see IssueCertificate) or its key is in AllowList; others are refused in
+// the TLS handshake, in both directions.
+type Admission struct {
+	CAKey     ed25519.PublicKey
+	AllowList []ed25519.PublicKey
+}
+
+func (a Admission) enabled() bool { return len(a.CAKey) != 0 || len(a.AllowList) != 0 }
+
+// Config configures ListenQUIC. The zero value of every field except
+// Identity means the default listed with it.
+type Config struct {
+	// Identity is the node's key pair and optional CA-issued certificate.
+	Identity Identity
+	// ListenAddr is the UDP address to listen on. Default "127.0.0.1:0".
+	ListenAddr string
+	// AdvertiseAddr is what Addr returns. Default: the bound address.
+	AdvertiseAddr string
+	// MaxFrameBytes bounds one frame, both ways. Default 1 MiB.
+	MaxFrameBytes int
+	// SendQueueFrames bounds each connection's send queue. Default 4096.
+	SendQueueFrames int
+	// KeepAlivePeriod is how often an idle connection sends a PING.
+	// Default 200ms.
+	KeepAlivePeriod time.Duration
+	// IdleTimeout ends a connection that received nothing for this long.
+	// Default 1s: with 200ms keep-alives a live peer stays well inside it,
+	// and a silently dead peer is noticed within about a second.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake and the stream set-up of
+	// Dial and Accept. Default 5s.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds how long Conn.Close flushes queued frames and
+	// waits for the peer to acknowledge. Default 500ms.
+	CloseTimeout time.Duration
+	// Admission restricts which peers may connect.
+	Admission Admission
+}
+
+// Defaults. Keep-alive and idle timeout are chosen so a silently dead peer
+// is noticed within about a second, which the membership layer relies on
+// for failure detection; quic-go's own defaults (keep-alive off, 30s idle)
+// suit clients, not a failure detector. The others are guesses to validate.
+const (
+	DefaultMaxFrameBytes    = 1 << 20
+	DefaultSendQueueFrames  = 4096
+	DefaultKeepAlivePeriod  = 200 * time.Millisecond
+	DefaultIdleTimeout      = time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultCloseTimeout     = 500 * time.Millisecond
+)
+
+func (c Config) withDefaults() Config {
+	if c.ListenAddr == "" {
+		c.ListenAddr = "127.0.0.1:0"
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.SendQueueFrames <= 0 {
+		c.SendQueueFrames = DefaultSendQueueFrames
+	}
+	if c.KeepAlivePeriod <= 0 {
+		c.KeepAlivePeriod = DefaultKeepAlivePeriod
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	return c
+}

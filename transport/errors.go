@@ -1,0 +1,84 @@
+package transport
+
+import (
+	"errors"
+	"sync/atomic"
+)
+
+// Errors returned by transports and connections. Returned errors may wrap
+// these with detail; test with errors.Is.
+var (
+	// ErrSendQueueFull: Send found the connection's bounded queue full.
+	ErrSendQueueFull = errors.New("transport: send queue full")
+	// ErrFrameTooLarge: a frame exceeded Config.MaxFrameBytes, on Send or
+	// on receipt (then the connection is closed).
+	ErrFrameTooLarge = errors.New("transport: frame too large")
+	// ErrClosed: the connection or transport was closed.
+	ErrClosed = errors.New("transport: closed")
+	// ErrWrongKey: the dialled peer does not hold the expected key.
+	ErrWrongKey = errors.New("transport: peer presented the wrong key")
+	// ErrNotAdmitted: admission refused the peer, or the peer refused us.
+	ErrNotAdmitted = errors.New("transport: peer not admitted")
+	// ErrIdleTimeout: nothing, not even a keep-alive, arrived from the peer
+	// within Config.IdleTimeout; the peer is presumed dead.
+	ErrIdleTimeout = errors.New("transport: peer silent past the idle timeout")
+	// ErrUnreachable: the peer could not be reached (no listener, network
+	// partition, handshake timeout).
+	ErrUnreachable = errors.New("transport: peer unreachable")
+	// ErrProtocol: the peer broke the framing protocol.
+	ErrProtocol = errors.New("transport: protocol violation")
+)
+
+// CloseError is the Err of a connection ended by Close, on either side.
+// Reason is the string given to Close; Remote tells whether the peer closed.
+// errors.Is(err, ErrClosed) holds for a CloseError.
+type CloseError struct {
+	Reason string
+	Remote bool
+}
+
+// Error returns a description naming the side that closed and the reason.
+func (e *CloseError) Error() string {
+	if e.Remote {
+		return "transport: closed by peer: " + e.Reason
+	}
+	return "transport: closed: " + e.Reason
+}
+
+// Is reports whether target is ErrClosed.
+func (e *CloseError) Is(target error) bool { return target == ErrClosed }
+
+// Stats is a snapshot of a transport's counters since it started.
+type Stats struct {
+	Dials           int64 // Dial calls
+	DialFailures    int64 // Dial calls that returned an error
+	Accepts         int64 // inbound connections handed to Accept
+	Rejected        int64 // peers refused for a wrong key or by admission
+	FramesSent      int64 // frames written to the network
+	FramesReceived  int64 // frames read from the network
+	BytesSent       int64 // frame bodies written (framing overhead excluded)
+	BytesReceived   int64 // frame bodies read
+	OversizedFrames int64 // frames refused above MaxFrameBytes, either way
+	SendQueueFull   int64 // Send calls refused with ErrSendQueueFull
+	FramesDropped   int64 // frames lost to injected faults (in-memory only)
+	ConnsOpen       int64 // connections currently open
+}
+
+// counters is the live, atomically updated form of Stats.
+type counters struct {
+	dials, dialFailures, accepts, rejected         atomic.Int64
+	framesSent, framesReceived                     atomic.Int64
+	bytesSent, bytesReceived                       atomic.Int64
+	oversized, queueFull, framesDropped, connsOpen atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Dials: c.dials.Load(), DialFailures: c.dialFailures.Load(),
+		Accepts: c.accepts.Load(), Rejected: c.rejected.Load(),
+		FramesSent: c.framesSent.Load(), FramesReceived: c.framesReceived.Load(),
+		BytesSent: c.bytesSent.Load(), BytesReceived: c.bytesReceived.Load(),
+		OversizedFrames: c.oversized.Load(), SendQueueFull: c.queueFull.Load(),
+		FramesDropped: c.framesDropped.Load(), ConnsOpen: c.connsOpen.Load(),
+	}
+}

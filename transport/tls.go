@@ -1,0 +1,103 @@
+package transport
+
+import (
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ALPN is the application protocol negotiated in the TLS handshake.
+const ALPN = "plumview/1"
+
+// peerVerdict records why the handshake's VerifyConnection refused a peer,
+// so Dial can return ErrWrongKey or ErrNotAdmitted instead of a TLS alert.
+type peerVerdict struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (v *peerVerdict) set(err error) {
+	v.mu.Lock()
+	v.err = err
+	v.mu.Unlock()
+}
+
+func (v *peerVerdict) get() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.err
+}
+
+// baseTLS is the part shared by both sides: TLS 1.3 only, our certificate,
+// the ALPN, and no session resumption (tickets off, no client session
+// cache) so every connection runs the full handshake and the checks below.
+func baseTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:             tls.VersionTLS13,
+		Certificates:           []tls.Certificate{cert},
+		NextProtos:             []string{ALPN},
+		SessionTicketsDisabled: true,
+	}
+}
+
+// serverTLS requires a client certificate and applies admission to it.
+func (t *QUIC) serverTLS() *tls.Config {
+	c := baseTLS(t.cert)
+	c.ClientAuth = tls.RequireAnyClientCert
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, err := t.verifyPeer(cs, nil)
+		return err
+	}
+	return c
+}
+
+// clientTLS pins the server's key to want and applies admission. The chain
+// is not verified against roots (InsecureSkipVerify); VerifyConnection, which
+// runs on every handshake including resumed ones, does the checking.
+func (t *QUIC) clientTLS(want ed25519.PublicKey, v *peerVerdict) *tls.Config {
+	c := baseTLS(t.cert)
+	c.InsecureSkipVerify = true
+	c.ServerName = "plumview"
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, err := t.verifyPeer(cs, want)
+		v.set(err)
+		return err
+	}
+	return c
+}
+
+// verifyPeer extracts the peer's ed25519 key from its certificate, checks it
+// against want (if non-nil) and applies admission. TLS itself proves the
+// peer holds the certificate's private key (CertificateVerify).
+func (t *QUIC) verifyPeer(cs tls.ConnectionState, want ed25519.PublicKey) (ed25519.PublicKey, error) {
+	pub, leaf, err := peerKey(cs)
+	if err == nil && want != nil && !pub.Equal(want) {
+		err = fmt.Errorf("%w: got %x, want %x", ErrWrongKey, pub[:8], want[:8])
+	}
+	if err == nil {
+		err = admit(t.cfg.Admission, pub, leaf)
+	}
+	if err != nil {
+		t.stats.rejected.Add(1)
+		return nil, err
+	}
+	return pub, nil
+}
+
+func peerKey(cs tls.ConnectionState) (ed25519.PublicKey, *x509.Certificate, error) {
+	if cs.Version != tls.VersionTLS13 {
+		return nil, nil, errors.New("transport: peer did not negotiate TLS 1.3")
+	}
+	if len(cs.PeerCertificates) == 0 {
+		return nil, nil, fmt.Errorf("%w: no certificate", ErrNotAdmitted)
+	}
+	leaf := cs.PeerCertificates[0]
+	pub, ok := leaf.PublicKey.(ed25519.PublicKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: certificate key is %T, want ed25519", ErrNotAdmitted, leaf.PublicKey)
+	}
+	return pub, leaf, nil
+}
