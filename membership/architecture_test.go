@@ -161,6 +161,8 @@ func TestImportDirection(t *testing.T) {
 		{"plumtree", "hyparview", "the cores are independent"},
 		{"sim", "transport", "the simulator never opens a socket"},
 		{"sim", "ice", "the simulator never opens a socket"},
+		{"membership/protocol", "transport", "the pure composition never opens a socket"},
+		{"membership/roster", "transport", "the member list is pure"},
 		{"membership", "cmd", "nothing below cmd/ imports cmd/"},
 		{"transport", "membership", "transport moves bytes and knows no protocol state"},
 	}
@@ -179,6 +181,7 @@ func TestImportDirection(t *testing.T) {
 	})
 	require.NoError(t, err)
 	checked := 0
+	graph := map[string][]string{} // package -> module packages it imports
 	for dir := range dirs {
 		rel, err := filepath.Rel(root, dir)
 		require.NoError(t, err)
@@ -190,6 +193,7 @@ func TestImportDirection(t *testing.T) {
 					continue
 				}
 				target := strings.TrimPrefix(p, modulePath+"/")
+				graph[rel] = append(graph[rel], target)
 				checked++
 				if !strings.HasPrefix(rel, "cmd") && strings.HasPrefix(target, "cmd/") {
 					t.Errorf("%s imports %s: nothing below cmd/ imports cmd/", fset.Position(f.Package), p)
@@ -203,6 +207,27 @@ func TestImportDirection(t *testing.T) {
 		}
 	}
 	require.NotZero(t, checked, "no intra-module imports found: the walk is broken")
+
+	// The simulator must not link a socket even indirectly.
+	for pkg := range graph {
+		if !under(pkg, "sim") {
+			continue
+		}
+		seen := map[string]bool{}
+		stack := []string{pkg}
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			if under(p, "transport") || under(p, "ice") {
+				t.Errorf("%s depends on %s: the simulator never links a socket", pkg, p)
+			}
+			stack = append(stack, graph[p]...)
+		}
+	}
 }
 
 func under(path, pkg string) bool {

@@ -1,13 +1,8 @@
-// Package membership composes the HyParView membership core and the Plumtree
-// broadcast core into the engine that drivers run.
+// Package membership is the embedded gossip library: a Node joins a cluster
+// through seed addresses, keeps a full member list and broadcasts messages
+// that every live node delivers once.
 //
-// Engine is the pure composition: like the cores it has one entry point,
-// Step, takes time and a seeded random source from its caller, and returns
-// what to send, which connections to close, which timers to set and which
-// payloads to deliver. The simulator drives Engines directly; the runtime
-// drives one per process over real connections.
-//
-// HyParView's active view is Plumtree's neighbour set: every neighbour that
-// comes up in HyParView becomes an eager push peer in Plumtree, and every
-// neighbour that goes down leaves both of Plumtree's push sets.
+// The protocol logic is pure and lives below: membership/protocol composes
+// the HyParView and Plumtree cores, membership/roster keeps the member list.
+// This package runs them over a transport.
 package membership

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 )
 
 // BenchmarkBroadcast1k measures the simulator with the real cores: one
@@ -19,7 +19,7 @@ func BenchmarkBroadcast1k(b *testing.B) { benchmarkBroadcast(b, 1000) }
 func BenchmarkBroadcast10k(b *testing.B) { benchmarkBroadcast(b, 10000) }
 
 func benchmarkBroadcast(b *testing.B, n int) {
-	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+	cfg := protocol.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
 	cfg.Plumtree.LazyPushDelay = -1
 	s, err := New(Config{Seed: 1, Engine: cfg, ManualShuffle: true, Network: NetworkConfig{DetectOnSend: true}})
 	if err != nil {

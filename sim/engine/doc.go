@@ -1,6 +1,6 @@
 // Package engine is the discrete-event simulator behind `go run ./sim`.
 //
-// A Sim holds many membership.Engines, the very cores that production runs,
+// A Sim holds many protocol.Engines (membership/protocol), the very cores that production runs,
 // and drives them with a virtual clock: a priority queue of events ordered by
 // (time, sequence number), one seeded random source for the run and one per
 // node drawn from it in creation order, and a network model with per-link

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 )
 
 // eventKind says what an event does when its time comes.
@@ -28,8 +28,8 @@ type event struct {
 	kind  eventKind
 	to    int32
 	from  int32
-	msg   membership.Message
-	timer membership.Timer
+	msg   protocol.Message
+	timer protocol.Timer
 }
 
 // maxLanes bounds the FIFO lanes of a queue; a handful of delays (the link

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -17,7 +17,7 @@ type Config struct {
 	// sequence of calls give the same events in the same order.
 	Seed uint64
 	// Engine configures every node's cores.
-	Engine membership.EngineConfig
+	Engine protocol.EngineConfig
 	// Network models latency, loss and failure detection.
 	Network NetworkConfig
 	// ManualShuffle holds every node's periodic HyParView timer instead of
@@ -35,7 +35,7 @@ type Config struct {
 
 // node is one simulated process.
 type node struct {
-	eng     *membership.Engine
+	eng     *protocol.Engine
 	src     *rand.PCG // eng's random source, kept so Clone can copy its state
 	alive   bool
 	group   int32           // partition group; messages cross groups only when equal
@@ -56,7 +56,7 @@ type Sim struct {
 	seeder  *rand.Rand // draws each node's seed, in creation order
 	rngSrc  *rand.PCG  // rng's and seeder's sources, kept for Clone
 	seedSrc *rand.PCG
-	out     []membership.Output
+	out     []protocol.Output
 	stats   Stats
 	bcasts  broadcasts
 	err     error
@@ -103,7 +103,7 @@ func (s *Sim) Len() int { return len(s.nodes) }
 func (s *Sim) Alive(n int) bool { return s.nodes[n].alive }
 
 // Engine returns node n's engine, for inspection.
-func (s *Sim) Engine(n int) *membership.Engine { return s.nodes[n].eng }
+func (s *Sim) Engine(n int) *protocol.Engine { return s.nodes[n].eng }
 
 // Stats returns the run's counters so far.
 func (s *Sim) Stats() Stats { return s.stats }
@@ -122,9 +122,9 @@ func (s *Sim) AddNode() (int, error) {
 	return n, nil
 }
 
-func (s *Sim) newEngine(n int) (*membership.Engine, *rand.PCG, error) {
+func (s *Sim) newEngine(n int) (*protocol.Engine, *rand.PCG, error) {
 	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
-	eng, err := membership.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
+	eng, err := protocol.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
 	return eng, src, err
 }
 
@@ -135,7 +135,7 @@ func (s *Sim) Join(n int, contacts ...int) {
 	for _, c := range contacts {
 		s.contact = append(s.contact, hyparview.Peer{ID: peerOf(c)})
 	}
-	s.step(n, membership.Input{Kind: membership.InputJoin, Contacts: s.contact})
+	s.step(n, protocol.Input{Kind: protocol.InputJoin, Contacts: s.contact})
 }
 
 // Broadcast makes node n broadcast payload and returns the message's ID.
@@ -144,7 +144,7 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 		return plumtree.MessageID{}, fmt.Errorf("engine: node %d is not alive", n)
 	}
 	s.bcasts.expectOrigin(n, s.now, s.live())
-	err := s.step(n, membership.Input{Kind: membership.InputBroadcast, Payload: payload})
+	err := s.step(n, protocol.Input{Kind: protocol.InputBroadcast, Payload: payload})
 	id, ok := s.bcasts.lastStarted()
 	if err == nil && !ok {
 		err = fmt.Errorf("engine: node %d delivered nothing for its broadcast", n)
@@ -154,7 +154,7 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 
 // Leave makes node n leave gracefully; it stops once its goodbyes are sent.
 func (s *Sim) Leave(n int) {
-	s.step(n, membership.Input{Kind: membership.InputLeave})
+	s.step(n, protocol.Input{Kind: protocol.InputLeave})
 	s.nodes[n].alive = false
 }
 
@@ -207,7 +207,7 @@ func (s *Sim) DetectFailures() {
 		for _, p := range s.nodes[i].eng.HyParView().Active() {
 			j := indexOf(p.ID, len(s.nodes))
 			if j >= 0 && !s.reachable(i, j) {
-				s.step(i, membership.Input{Kind: membership.InputConnectionFailed, From: p.ID})
+				s.step(i, protocol.Input{Kind: protocol.InputConnectionFailed, From: p.ID})
 			}
 		}
 	}
@@ -226,8 +226,8 @@ func (s *Sim) Cycle() error {
 			continue
 		}
 		nd.held = false
-		s.step(i, membership.Input{Kind: membership.InputTimer,
-			Timer: membership.Timer{Layer: membership.LayerHyParView, HyParView: nd.shuffle}})
+		s.step(i, protocol.Input{Kind: protocol.InputTimer,
+			Timer: protocol.Timer{Layer: protocol.LayerHyParView, HyParView: nd.shuffle}})
 	}
 	s.stats.Cycles++
 	return s.err
@@ -270,16 +270,16 @@ func (s *Sim) runEvent(e event) {
 	switch e.kind {
 	case eventDeliver:
 		s.stats.MessagesDelivered++
-		s.step(int(e.to), membership.Input{Kind: membership.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
+		s.step(int(e.to), protocol.Input{Kind: protocol.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
 	case eventTimer:
-		s.step(int(e.to), membership.Input{Kind: membership.InputTimer, Timer: e.timer})
+		s.step(int(e.to), protocol.Input{Kind: protocol.InputTimer, Timer: e.timer})
 	case eventConnectionFailed:
-		s.step(int(e.to), membership.Input{Kind: membership.InputConnectionFailed, From: peerOf(int(e.from))})
+		s.step(int(e.to), protocol.Input{Kind: protocol.InputConnectionFailed, From: peerOf(int(e.from))})
 	}
 }
 
 // step runs one input on node n and carries out its outputs.
-func (s *Sim) step(n int, in membership.Input) error {
+func (s *Sim) step(n int, in protocol.Input) error {
 	nd := &s.nodes[n]
 	if !nd.alive {
 		return fmt.Errorf("engine: node %d is not alive", n)
@@ -288,7 +288,7 @@ func (s *Sim) step(n int, in membership.Input) error {
 	out, err := nd.eng.Step(s.epoch.Add(s.now), in, s.out[:0])
 	for i := range out {
 		s.apply(n, &out[i])
-		out[i] = membership.Output{} // drop references held by the scratch buffer
+		out[i] = protocol.Output{} // drop references held by the scratch buffer
 	}
 	s.out = out[:0]
 	if s.cfg.CheckInvariants && s.err == nil {
@@ -299,32 +299,32 @@ func (s *Sim) step(n int, in membership.Input) error {
 	return err
 }
 
-func (s *Sim) apply(n int, o *membership.Output) {
+func (s *Sim) apply(n int, o *protocol.Output) {
 	switch o.Kind {
-	case membership.OutputSend:
+	case protocol.OutputSend:
 		s.send(n, o.Peer.ID, o.Msg)
-	case membership.OutputSetTimer:
-		if s.cfg.ManualShuffle && o.Timer.Layer == membership.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
+	case protocol.OutputSetTimer:
+		if s.cfg.ManualShuffle && o.Timer.Layer == protocol.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
 			s.nodes[n].shuffle, s.nodes[n].held = o.Timer.HyParView, true
 			return
 		}
 		s.schedule(event{at: s.now + o.After, kind: eventTimer, to: int32(n), timer: o.Timer})
-	case membership.OutputDeliver:
+	case protocol.OutputDeliver:
 		s.stats.Deliveries++
 		s.bcasts.delivered(n, o.Delivery, s.now)
 		if s.cfg.OnDeliver != nil {
 			s.cfg.OnDeliver(n, o.Delivery, s.now)
 		}
-	case membership.OutputNeighborUp:
+	case protocol.OutputNeighborUp:
 		s.stats.NeighborUps++
-	case membership.OutputNeighborDown:
+	case protocol.OutputNeighborDown:
 		s.stats.NeighborDowns++
-	case membership.OutputClose:
+	case protocol.OutputClose:
 		// Connections are not modelled: a link is reachable or not.
 	}
 }
 
-func (s *Sim) send(from int, to hyparview.PeerID, msg membership.Message) {
+func (s *Sim) send(from int, to hyparview.PeerID, msg protocol.Message) {
 	s.stats.countSend(msg)
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		s.bcasts.payloadSent(g.ID)
@@ -384,19 +384,19 @@ func (s *Sim) LiveNodes() []int {
 	return out
 }
 
-func describe(in membership.Input) string {
+func describe(in protocol.Input) string {
 	switch in.Kind {
-	case membership.InputReceive:
+	case protocol.InputReceive:
 		return fmt.Sprintf("receive %T from %d", in.Msg, in.From)
-	case membership.InputTimer:
+	case protocol.InputTimer:
 		return fmt.Sprintf("timer %+v", in.Timer)
-	case membership.InputConnectionFailed:
+	case protocol.InputConnectionFailed:
 		return fmt.Sprintf("connection to %d failed", in.From)
-	case membership.InputJoin:
+	case protocol.InputJoin:
 		return "join"
-	case membership.InputLeave:
+	case protocol.InputLeave:
 		return "leave"
-	case membership.InputBroadcast:
+	case protocol.InputBroadcast:
 		return "broadcast"
 	}
 	return fmt.Sprintf("input kind %d", in.Kind)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -26,7 +26,7 @@ type Stats struct {
 	NeighborDowns     uint64
 }
 
-func (st *Stats) countSend(msg membership.Message) {
+func (st *Stats) countSend(msg protocol.Message) {
 	st.MessagesSent++
 	switch msg.(type) {
 	case *plumtree.Gossip:

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -133,7 +133,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	var s *engine.Sim
 	var bytes uint64
 	measuring := false
-	cfg := membership.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes), Plumtree: o.Plumtree}
+	cfg := protocol.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes), Plumtree: o.Plumtree}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
 		Engine:          cfg,
@@ -147,7 +147,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 				latencies = append(latencies, at-b.Start)
 			}
 		},
-		Hook: func(_ time.Duration, _, _ int, msg membership.Message) engine.Verdict {
+		Hook: func(_ time.Duration, _, _ int, msg protocol.Message) engine.Verdict {
 			if measuring {
 				bytes += uint64(wireSize(msg))
 			}

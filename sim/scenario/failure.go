@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/sim/engine"
 )
 
@@ -167,7 +167,7 @@ func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 // gossip floods each message to every active neighbour but the one it came
 // from (fanout 4 with an active view of 5, S1 §5.1), which is Plumtree's
 // Flood mode.
-func (o *FailureOptions) engineConfig() membership.EngineConfig {
+func (o *FailureOptions) engineConfig() protocol.EngineConfig {
 	cfg := PaperEngineConfig(o.Nodes, 0)
 	cfg.Plumtree.Flood = true
 	return cfg

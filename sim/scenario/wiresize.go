@@ -2,7 +2,7 @@ package scenario
 
 import (
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -14,7 +14,7 @@ const frameOverhead = 6
 // compact integer encodings (identities and nonces as 9 bytes, small
 // integers as 1, message IDs as 18). The simulator never encodes; this
 // estimate makes "bytes per delivery" comparable between runs.
-func wireSize(msg membership.Message) int {
+func wireSize(msg protocol.Message) int {
 	const id, nonce, small, mid = 9, 9, 1, 18
 	peers := func(ps []hyparview.Peer) int {
 		n := 3

@@ -1,4 +1,4 @@
-package membership
+package protocol
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-package membership
+package protocol
 
 import (
 	"errors"
@@ -121,7 +121,7 @@ type EngineCounters struct {
 
 // ErrUnknownInput is returned for an Input whose Kind is not one of the
 // declared kinds.
-var ErrUnknownInput = errors.New("membership: unknown input kind")
+var ErrUnknownInput = errors.New("protocol: unknown input kind")
 
 // Engine is one node's HyParView and Plumtree cores, composed. It is pure
 // and deterministic and must be driven by one goroutine at a time.
@@ -137,7 +137,7 @@ type Engine struct {
 // engine owns it afterwards.
 func NewEngine(self hyparview.Peer, cfg EngineConfig, rng *rand.Rand) (*Engine, error) {
 	if rng == nil {
-		return nil, errors.New("membership: nil random source")
+		return nil, errors.New("protocol: nil random source")
 	}
 	hv, err := hyparview.New(self, cfg.HyParView, rng)
 	if err != nil {
@@ -263,12 +263,12 @@ func (e *Engine) Invariants() error {
 	active := e.hv.Active()
 	eager, lazy := e.pt.EagerPeers(), e.pt.LazyPeers()
 	if len(eager)+len(lazy) != len(active) {
-		return fmt.Errorf("membership: %d active neighbours but %d eager + %d lazy peers",
+		return fmt.Errorf("protocol: %d active neighbours but %d eager + %d lazy peers",
 			len(active), len(eager), len(lazy))
 	}
 	for _, p := range active {
 		if !containsPeer(eager, plumtree.PeerID(p.ID)) && !containsPeer(lazy, plumtree.PeerID(p.ID)) {
-			return fmt.Errorf("membership: active neighbour %d is neither eager nor lazy", p.ID)
+			return fmt.Errorf("protocol: active neighbour %d is neither eager nor lazy", p.ID)
 		}
 	}
 	return nil
