@@ -15,6 +15,9 @@ import (
 func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	opts := scenario.PaperlessContinuousOptions(o.nodes)
 	opts.Seed, opts.Duration, opts.Rate = o.seed, o.duration, o.rate
+	if o.graftTimeout > 0 {
+		opts.Plumtree.GraftTimeout1, opts.Plumtree.GraftTimeout2 = o.graftTimeout, o.graftTimeout/2
+	}
 	opts.Check, opts.Progress = o.check, progress
 	rows, err := scenario.RunContinuous(opts)
 	if err != nil {

@@ -59,6 +59,7 @@ type options struct {
 	quiet          bool
 	cpuProfile     string
 	baseline       bool
+	graftTimeout   time.Duration
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -107,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.baseline, "baseline", true, "failure: also run the Cyclon baseline of S1 §5.1")
 	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
+	fs.DurationVar(&o.graftTimeout, "graft-timeout", 0, "continuous: Plumtree's timeout1 before a GRAFT (timeout2 is half of it); 0 keeps the default, 80ms")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
@@ -128,8 +130,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
 		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
 	}
-	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 {
-		return fmt.Errorf("-duration and -rate must be positive, -keepalive not negative")
+	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 {
+		return fmt.Errorf("-duration and -rate must be positive, -keepalive and -graft-timeout not negative")
 	}
 	experiments := map[string][]experiment{
 		"failure":    {runFailure},
@@ -322,12 +324,7 @@ func failureCharts(rep *report.Report, o scenario.FailureOptions, rows, cyclon [
 		}
 		recovery.Series = append(recovery.Series, s)
 
-		bar := report.Bar{Label: number(rate), Value: float64(r.HealingCycles)}
-		if r.HealingCycles < 0 {
-			bar.Value = float64(o.MaxHealingCycles + 1)
-			bar.Note = fmt.Sprintf(">%d (not healed)", o.MaxHealingCycles)
-		}
-		healing.Bars = append(healing.Bars, bar)
+		healing.Bars = append(healing.Bars, healingBar(o, r))
 	}
 	if err := rep.AddLine("failure-reliability", byRate); err != nil {
 		return err
@@ -335,7 +332,25 @@ func failureCharts(rep *report.Report, o scenario.FailureOptions, rows, cyclon [
 	if err := rep.AddLine("failure-recovery", recovery); err != nil {
 		return err
 	}
-	return rep.AddBars("failure-healing", healing)
+	if err := rep.AddBars("failure-healing", healing); err != nil || cyclon == nil {
+		return err
+	}
+	healing.Title = "Cyclon baseline: " + healing.Title
+	healing.Bars = nil
+	for _, r := range cyclon {
+		healing.Bars = append(healing.Bars, healingBar(o, r))
+	}
+	return rep.AddBars("failure-healing-cyclon", healing)
+}
+
+// healingBar is one failure rate's bar in a healing chart.
+func healingBar(o scenario.FailureOptions, r scenario.FailureRow) report.Bar {
+	bar := report.Bar{Label: number(100 * r.Rate), Value: float64(r.HealingCycles)}
+	if r.HealingCycles < 0 {
+		bar.Value = float64(o.MaxHealingCycles + 1)
+		bar.Note = fmt.Sprintf(">%d (not healed)", o.MaxHealingCycles)
+	}
+	return bar
 }
 
 // broadcastCharts adds RMR, LDH and reliability per cycle, one series per

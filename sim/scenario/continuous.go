@@ -102,7 +102,24 @@ type ContinuousRow struct {
 	Components int
 	// RMR is the mean RMR of the broadcasts.
 	RMR float64
+	// ViewsHealed is, for a partition, the time from the heal until the
+	// active views form one connected overlay again (checked every
+	// second); -1 if they did not by the end of the run.
+	ViewsHealed time.Duration
+	// TreesSettled is the time from the end of the disruption (the start
+	// of the measured phase, or the heal of a partition) until the first
+	// of settleRun consecutive broadcasts whose RMR is at most settleRMR:
+	// the broadcast trees no longer carry redundant payloads. -1 if that
+	// never happened.
+	TreesSettled time.Duration
 }
+
+// A tree has settled once settleRun broadcasts in a row have an RMR of at
+// most settleRMR.
+const (
+	settleRun = 5
+	settleRMR = 0.1
+)
 
 // payloadSize is the size of each broadcast in the continuous experiment.
 const payloadSize = 256
@@ -128,7 +145,7 @@ func RunContinuous(o ContinuousOptions) ([]ContinuousRow, error) {
 }
 
 func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
-	row := ContinuousRow{Condition: cond, PayloadBytes: payloadSize, Connected: -1}
+	row := ContinuousRow{Condition: cond, PayloadBytes: payloadSize, Connected: -1, ViewsHealed: -1, TreesSettled: -1}
 	var latencies []time.Duration
 	var s *engine.Sim
 	var bytes uint64
@@ -208,9 +225,14 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 		if err := s.Run(at); err != nil {
 			return row, err
 		}
-		if cond.Partition && at >= start+cond.PartitionFor {
-			for n := 0; n < o.Nodes; n++ {
-				s.Partition(n, 0)
+		if healAt := start + cond.PartitionFor; cond.Partition && at >= healAt {
+			if at-gap < healAt { // the first broadcast after the heal
+				for n := 0; n < o.Nodes; n++ {
+					s.Partition(n, 0)
+				}
+			}
+			if row.ViewsHealed < 0 && (at-healAt)%time.Second < gap && components(s) == 1 {
+				row.ViewsHealed = at - healAt
 			}
 		}
 		live := s.LiveNodes()
@@ -225,6 +247,11 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	}
 	bs := s.Broadcasts()[first:]
 	row.Broadcasts = len(bs)
+	settleFrom := start
+	if cond.Partition {
+		settleFrom += cond.PartitionFor
+	}
+	row.TreesSettled = treesSettled(bs, settleFrom)
 	var delivered, expected, rmrs float64
 	var nRMR int
 	for _, b := range bs {
@@ -250,6 +277,27 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 		row.Max = latencies[len(latencies)-1]
 	}
 	return row, nil
+}
+
+// treesSettled returns the time from ref until the first of settleRun
+// consecutive broadcasts started after ref with an RMR of at most
+// settleRMR, or -1.
+func treesSettled(bs []engine.Broadcast, ref time.Duration) time.Duration {
+	run := 0
+	for i, b := range bs {
+		if b.Start < ref {
+			continue
+		}
+		if r := b.RMR(); r == r && r <= settleRMR {
+			run++
+		} else {
+			run = 0
+		}
+		if run == settleRun {
+			return bs[i-settleRun+1].Start - ref
+		}
+	}
+	return -1
 }
 
 // components counts the connected components of the live nodes' active
@@ -321,15 +369,26 @@ func WriteContinuousTable(w io.Writer, o ContinuousOptions, rows []ContinuousRow
 		o.Nodes, o.Latency.Min, o.Latency.Max, o.Rate, payloadSize, o.Duration, o.Drain)
 	fmt.Fprintf(w, "(delivery = deliveries / live nodes at each broadcast; latency from broadcast to delivery; bytes estimated from the messages' fields)\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, strings.Join([]string{"condition", "broadcasts", "delivery", "p50", "p90", "p99", "max", "RMR", "bytes/delivery", "connected after", "components"}, "\t")+"\t")
+	fmt.Fprintln(tw, strings.Join([]string{"condition", "broadcasts", "delivery", "p50", "p90", "p99", "max", "RMR", "bytes/delivery", "connected after", "components", "views healed", "trees settled"}, "\t")+"\t")
 	for _, r := range rows {
 		connected := fmt.Sprintf(">%v", o.Settle)
 		if r.Connected >= 0 {
 			connected = r.Connected.String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%v\t%v\t%v\t%.3f\t%.0f\t%s\t%d\t\n", r.Condition.Name, r.Broadcasts, pct(r.DeliveryRatio),
+		healed := "-"
+		if r.Condition.Partition {
+			healed = "never"
+			if r.ViewsHealed >= 0 {
+				healed = r.ViewsHealed.String()
+			}
+		}
+		settled := "never"
+		if r.TreesSettled >= 0 {
+			settled = r.TreesSettled.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%v\t%v\t%v\t%.3f\t%.0f\t%s\t%d\t%s\t%s\t\n", r.Condition.Name, r.Broadcasts, pct(r.DeliveryRatio),
 			r.P50.Round(time.Millisecond), r.P90.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond),
-			r.RMR, r.BytesPerDelivery, connected, r.Components)
+			r.RMR, r.BytesPerDelivery, connected, r.Components, healed, settled)
 	}
 	return tw.Flush()
 }
