@@ -19,6 +19,13 @@ import (
 // payload is found by one lookup and some arithmetic, releasing one touches
 // no map, and forgetting an ID is one delete.
 type history struct {
+	// recent holds the last few delivered IDs, so that the duplicates of a
+	// message, which mostly arrive just after its first copy, are found
+	// without probing the map. Every ID in it is also in index.
+	recent    [recentIDs]MessageID
+	recentLen uint8
+	recentPos uint8
+
 	index   map[MessageID]uint64
 	items   ring[histItem]
 	headSeq uint64 // the number of items.front()
@@ -53,10 +60,40 @@ func newHistory(c Config) history {
 	}
 }
 
+// recentIDs is the size of history.recent.
+const recentIDs = 4
+
 // has reports whether id was delivered and is still remembered.
 func (h *history) has(id MessageID) bool {
+	for i := uint8(0); i < h.recentLen; i++ {
+		if h.recent[i] == id {
+			return true
+		}
+	}
 	_, ok := h.index[id]
 	return ok
+}
+
+// rememberRecent puts a newly delivered id into recent, replacing the
+// oldest there.
+func (h *history) rememberRecent(id MessageID) {
+	h.recent[h.recentPos] = id
+	h.recentPos = (h.recentPos + 1) % recentIDs
+	h.recentLen = min(h.recentLen+1, recentIDs)
+}
+
+// forgetRecent removes id from recent, if there.
+func (h *history) forgetRecent(id MessageID) {
+	for i := uint8(0); i < h.recentLen; i++ {
+		if h.recent[i] == id {
+			// Keep the slots filled from 0; the next write goes to the
+			// freed one, which is the oldest since IDs expire oldest first.
+			h.recentLen--
+			h.recent[i] = h.recent[h.recentLen]
+			h.recentPos = h.recentLen
+			return
+		}
+	}
 }
 
 // payload returns the payload of id, if it is still held.
@@ -85,6 +122,7 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration) {
 	}
 	h.index[id] = h.headSeq + uint64(h.items.len())
 	h.items.push(histItem{id: id, at: now, payload: payload})
+	h.rememberRecent(id)
 	h.held++
 	h.bytes += len(payload)
 	h.due = min(h.due, now+min(h.payloadTTL, h.seenTTL))
@@ -134,6 +172,7 @@ func (h *history) forgetOldest() {
 	it := h.items.pop()
 	h.headSeq++
 	delete(h.index, it.id)
+	h.forgetRecent(it.id)
 }
 
 // check verifies the history's invariants.
@@ -144,6 +183,11 @@ func (h *history) check() error {
 	}
 	if next := h.nextDue(); h.due > next {
 		return fmt.Errorf("plumtree: history expects its next expiry at %v, after the due %v", h.due, next)
+	}
+	for _, id := range h.recent[:h.recentLen] {
+		if _, ok := h.index[id]; !ok {
+			return fmt.Errorf("plumtree: recent ID %v is not remembered", id)
+		}
 	}
 	if len(h.index) != n {
 		return fmt.Errorf("plumtree: history indexes %d ids, holds %d", len(h.index), n)
