@@ -98,4 +98,8 @@
 //  10. Bounds against misbehaving peers: at most 2·ActiveViewSize requests
 //     in flight (a join walk ending beyond that only fills the passive view),
 //     TTLs at most MaxTTL, peer lists at most 4·(1+ka+kp).
+//  11. InputContact (not in S1): a driver may ask one given peer for a link
+//     with high priority. The runtime's member list uses it to heal
+//     partitions, trying members it knows of but has no path to; the
+//     simulator's experiments never step it.
 package hyparview

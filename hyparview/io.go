@@ -34,6 +34,13 @@ const (
 	// InputConnectionFailed reports that the connection to From failed or
 	// could not be established.
 	InputConnectionFailed
+	// InputContact asks Contacts[0] with high priority to become a
+	// neighbour, unless it is this node, already active or being asked.
+	// Our addition for partition healing: a driver that suspects its
+	// overlay is split from nodes it knows of (their member records say
+	// they failed) tries one of them now and then, as serf's reconnect
+	// does, instead of waiting for a random refresh.
+	InputContact
 )
 
 // String returns a short lower-case name.
@@ -49,6 +56,8 @@ func (k InputKind) String() string {
 		return "timer"
 	case InputConnectionFailed:
 		return "connection-failed"
+	case InputContact:
+		return "contact"
 	}
 	return "InputKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -59,7 +68,7 @@ type Input struct {
 	From     PeerID  // InputReceive: the sender; InputConnectionFailed: the peer
 	Msg      Message // InputReceive
 	Timer    Timer   // InputTimer
-	Contacts []Peer  // InputJoin: seed contacts, tried in order
+	Contacts []Peer  // InputJoin: seed contacts, tried in order; InputContact: the peer to ask
 }
 
 // OutputKind names the kind of an Output. The zero value is not valid.

@@ -203,3 +203,12 @@ func (s *State) refreshFloor() float64 {
 	}
 	return p
 }
+
+// onContact forces one link to c with a high-priority request (InputContact).
+func (s *State) onContact(c Peer) {
+	if c.ID == s.self.ID || s.busy(c.ID) || len(s.pending) >= s.maxPending() {
+		s.counters.IgnoredInputs++
+		return
+	}
+	s.requestNeighbor(c, PriorityHigh)
+}

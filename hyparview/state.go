@@ -117,6 +117,8 @@ func (s *State) Step(now time.Time, in Input, out []Output) []Output {
 		s.onTimer(in.Timer)
 	case in.Kind == InputConnectionFailed:
 		s.onConnectionFailed(in.From)
+	case in.Kind == InputContact && len(in.Contacts) > 0:
+		s.onContact(in.Contacts[0])
 	default:
 		s.counters.IgnoredInputs++
 	}

@@ -98,6 +98,17 @@ type Config struct {
 	// MaxPayloadBytes caps one payload: a larger Broadcast is an error, a
 	// larger received Gossip is dropped and counted. Default 1 MiB, a guess.
 	MaxPayloadBytes int
+
+	// NeighborUpAnnouncements is anti-entropy for broadcasts, our addition
+	// to S2: when a neighbour comes up, the node announces to it (in IHaves
+	// of round 0) the IDs of up to this many of the most recent messages
+	// whose payloads it still holds, so a node that was cut off (a
+	// partition, a restart) GRAFTs what it missed while the payloads are
+	// retained. Zero, the default, turns it off so that the papers'
+	// experiments are unchanged; the runtime turns it on. A repaired
+	// message is delivered with Hops 1, as the announcement carries no
+	// round.
+	NeighborUpAnnouncements int
 }
 
 // Defaults. See the Config fields for where each value came from.
@@ -174,6 +185,7 @@ func (c Config) Validate() error {
 	positive("MaxSeenIDs", int64(c.MaxSeenIDs))
 	positive("MaxMissing", int64(c.MaxMissing))
 	positive("MaxPayloadBytes", int64(c.MaxPayloadBytes))
+	positive("NeighborUpAnnouncements", int64(c.NeighborUpAnnouncements))
 	if c.IDPolicy != IDOriginSequence && c.IDPolicy != IDContentHash {
 		errs = append(errs, fmt.Errorf("plumtree: unknown IDPolicy %d", c.IDPolicy))
 	}

@@ -15,6 +15,8 @@ type Counters struct {
 	AnnouncementsSent     uint64 // entries in IHave messages sent
 	AnnouncementsReceived uint64 // entries in IHave messages received and accepted
 
+	NeighborUpAnnouncements uint64 // entries sent to new neighbours (Config.NeighborUpAnnouncements)
+
 	OptimizationSwaps uint64 // S2 Algorithm 4 replaced an eager link by a lazy one
 
 	GraftsServed uint64 // GRAFTs answered with a payload

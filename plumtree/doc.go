@@ -88,6 +88,14 @@
 //     over MaxPayloadBytes, and IHAVEs that are empty or hold more than
 //     MaxIHaveEntries announcements are dropped and counted
 //     (DroppedInvalid).
+//  13. Anti-entropy on neighbour up (off by default). With
+//     NeighborUpAnnouncements > 0 a new neighbour is sent IHAVEs (round 0)
+//     for the newest payloads held, so a node that was cut off GRAFTs what
+//     it missed; the paper repairs only messages announced while the link
+//     existed. A message repaired this way is delivered with Hops 1.
+//  14. Caller-chosen IDs. BroadcastID broadcasts under an ID the driver
+//     derives (the member list uses a hash of the record), alongside
+//     IDPolicy for ordinary broadcasts.
 //
 // A duplicate GOSSIP is answered with PRUNE even when its sender is already
 // lazy here, as in the paper: the sender evidently still pushes to us (a

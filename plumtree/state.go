@@ -125,8 +125,7 @@ func (s *State) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 			return out, fmt.Errorf("plumtree: node %d cannot be its own neighbour", s.self)
 		}
 		s.tick(now)
-		s.neighborUp(in.Peer)
-		return out, nil
+		return s.neighborUp(in.Peer, out), nil
 	case InputNeighborDown:
 		s.tick(now)
 		s.neighborDown(in.Peer)
@@ -166,6 +165,25 @@ func (s *State) Broadcast(now time.Time, payload []byte, out []Output) (MessageI
 	out = s.deliver(t, id, payload, 0, s.self, out)
 	s.missing.remove(id) // a peer may have announced this ID before we used it
 	return id, out, nil
+}
+
+// BroadcastID is Broadcast under an ID the caller chose instead of
+// IDPolicy: a driver that derives IDs from content (identical member
+// records declared by many nodes) lets copies deduplicate. An ID already
+// delivered is ErrDuplicatePayload and nothing is sent.
+func (s *State) BroadcastID(now time.Time, id MessageID, payload []byte, out []Output) ([]Output, error) {
+	if len(payload) > s.cfg.MaxPayloadBytes {
+		return out, fmt.Errorf("plumtree: payload of %d bytes exceeds MaxPayloadBytes (%d)", len(payload), s.cfg.MaxPayloadBytes)
+	}
+	t := s.tick(now)
+	if s.hist.has(id) {
+		return out, ErrDuplicatePayload
+	}
+	s.c.Broadcasts++
+	out = s.push(t, id, payload, 0, s.self, out)
+	out = s.deliver(t, id, payload, 0, s.self, out)
+	s.missing.remove(id)
+	return out, nil
 }
 
 // newID names a new local broadcast. Under IDOriginSequence a sequence
@@ -217,11 +235,37 @@ func (s *State) send(out []Output, to PeerID, m Message) []Output {
 }
 
 // neighborUp adds a new neighbour to eagerPushPeers (S2 Algorithm 3). A peer
-// that already is a neighbour keeps its place.
-func (s *State) neighborUp(id PeerID) {
-	if s.peers.get(id) == nil {
-		s.peers.add(id)
+// that already is a neighbour keeps its place. With
+// NeighborUpAnnouncements set, a new neighbour is told of the recent
+// messages held (announceRecent).
+func (s *State) neighborUp(id PeerID, out []Output) []Output {
+	if s.peers.get(id) != nil {
+		return out
 	}
+	s.peers.add(id)
+	return s.announceRecent(id, out)
+}
+
+// announceRecent sends id IHaves naming the newest held payloads, at most
+// NeighborUpAnnouncements of them, oldest first, in batches of
+// MaxIHaveEntries. Our addition to S2 (Config.NeighborUpAnnouncements).
+func (s *State) announceRecent(id PeerID, out []Output) []Output {
+	n := min(s.cfg.NeighborUpAnnouncements, s.hist.held)
+	if n <= 0 {
+		return out
+	}
+	first := s.hist.items.len() - n
+	for n > 0 {
+		k := min(n, s.cfg.MaxIHaveEntries)
+		entries := make([]Announcement, k)
+		for i := range entries {
+			entries[i] = Announcement{ID: s.hist.items.at(first + i).id}
+		}
+		s.c.NeighborUpAnnouncements += uint64(k)
+		out = s.send(out, id, &IHave{Entries: entries})
+		first, n = first+k, n-k
+	}
+	return out
 }
 
 // neighborDown forgets a neighbour: its place in either set, the
