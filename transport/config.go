@@ -11,12 +11,17 @@ import (
 type Transport interface {
 	// Dial connects to addr and checks that the peer holds key; it fails
 	// with ErrWrongKey if not, ErrNotAdmitted if admission refuses either
-	// side.
+	// side. A nil key pins nothing: the peer's key is learned from the
+	// handshake (Conn.RemoteKey) and only admission applies. Use it only
+	// where trusting whoever answers at addr is acceptable (a seed given
+	// as host:port).
 	Dial(ctx context.Context, addr string, key ed25519.PublicKey) (Conn, error)
 	// Accept returns the next inbound, authenticated connection.
 	Accept(ctx context.Context) (Conn, error)
 	// Addr returns the address other nodes dial.
 	Addr() string
+	// PublicKey returns this node's public key, the one peers pin.
+	PublicKey() ed25519.PublicKey
 	// Stats returns a snapshot of the counters.
 	Stats() Stats
 	// Close closes the listener and every connection. It is idempotent.

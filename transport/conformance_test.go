@@ -293,3 +293,24 @@ func TestCloseNotBlockedByStalledPeer(t *testing.T) {
 		assert.Less(t, time.Since(start), 2*DefaultCloseTimeout)
 	})
 }
+
+// A dial with a nil key pins nothing: it reaches whoever listens at the
+// address and learns its key from the handshake; admission still applies.
+func TestDialUnpinnedLearnsKey(t *testing.T) {
+	bothTransports(t, func(t *testing.T, mk newFunc) {
+		a, b := mk(Config{}), mk(Config{})
+		require.True(t, a.PublicKey().Equal(keyOf(a)))
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		ca, err := a.Dial(ctx, b.Addr(), nil)
+		require.NoError(t, err)
+		assert.True(t, ca.RemoteKey().Equal(keyOf(b)), "the dialler learns the peer's key")
+		cb, err := b.Accept(ctx)
+		require.NoError(t, err)
+		assert.True(t, cb.RemoteKey().Equal(keyOf(a)))
+
+		strict := mk(Config{Admission: Admission{AllowList: []ed25519.PublicKey{mustIdentity(t).Public()}}})
+		_, err = a.Dial(ctx, strict.Addr(), nil)
+		require.ErrorIs(t, err, ErrNotAdmitted, "admission applies to unpinned dials")
+	})
+}

@@ -99,6 +99,9 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 // Addr returns the advertised address, or the bound one.
 func (t *QUIC) Addr() string { return t.addr }
 
+// PublicKey returns the public key of the transport's identity.
+func (t *QUIC) PublicKey() ed25519.PublicKey { return t.cfg.Identity.Public() }
+
 // Stats returns a snapshot of the counters.
 func (t *QUIC) Stats() Stats { return t.stats.snapshot() }
 
@@ -114,7 +117,7 @@ func (t *QUIC) Dial(ctx context.Context, addr string, key ed25519.PublicKey) (Co
 }
 
 func (t *QUIC) dial(ctx context.Context, addr string, key ed25519.PublicKey) (*conn, error) {
-	if len(key) != ed25519.PublicKeySize {
+	if key != nil && len(key) != ed25519.PublicKeySize {
 		return nil, errors.New("transport: dial: expected key is not an ed25519 public key")
 	}
 	if t.isClosed() {
@@ -153,6 +156,9 @@ func (t *QUIC) dial(ctx context.Context, addr string, key ed25519.PublicKey) (*c
 	if err != nil {
 		_ = qc.CloseWithError(codeError, "dial failed")
 		return nil, dialError(addr, err, verdict.get(), ctx)
+	}
+	if key == nil {
+		key = verdict.key() // unpinned: the key the handshake proved
 	}
 	c := newQUICConn(t, qc, st, key, addr)
 	if !t.register(c) {

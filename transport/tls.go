@@ -17,6 +17,19 @@ const ALPN = "plumview/1"
 type peerVerdict struct {
 	mu  sync.Mutex
 	err error
+	pub ed25519.PublicKey // the key the peer proved, for an unpinned dial
+}
+
+func (v *peerVerdict) setKey(pub ed25519.PublicKey) {
+	v.mu.Lock()
+	v.pub = pub
+	v.mu.Unlock()
+}
+
+func (v *peerVerdict) key() ed25519.PublicKey {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.pub
 }
 
 func (v *peerVerdict) set(err error) {
@@ -54,7 +67,8 @@ func (t *QUIC) serverTLS() *tls.Config {
 	return c
 }
 
-// clientTLS pins the server's key to want and applies admission. The chain
+// clientTLS pins the server's key to want (nil: no pin) and applies
+// admission. The chain
 // is not verified against roots (InsecureSkipVerify); VerifyConnection, which
 // runs on every handshake including resumed ones, does the checking.
 func (t *QUIC) clientTLS(want ed25519.PublicKey, v *peerVerdict) *tls.Config {
@@ -62,8 +76,9 @@ func (t *QUIC) clientTLS(want ed25519.PublicKey, v *peerVerdict) *tls.Config {
 	c.InsecureSkipVerify = true
 	c.ServerName = "plumview"
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		_, err := t.verifyPeer(cs, want)
+		pub, err := t.verifyPeer(cs, want)
 		v.set(err)
+		v.setKey(pub)
 		return err
 	}
 	return c
