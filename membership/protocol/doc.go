@@ -11,4 +11,15 @@
 // HyParView's active view is Plumtree's neighbour set: every neighbour that
 // comes up in HyParView becomes an eager push peer in Plumtree, and every
 // neighbour that goes down leaves both of Plumtree's push sets.
+//
+// With EngineConfig.Members set, the engine also keeps the full member
+// list (package roster) and every Plumtree payload becomes an Envelope: an
+// application message with its topic, or member records, which travel
+// under content-derived IDs. Neighbour up and down feed the member list;
+// a neighbour that comes up receives our member-list digest (Digest,
+// answered with Records), and with Plumtree's NeighborUpAnnouncements our
+// recent broadcasts, so what was missed during a partition is repaired.
+// InputRejoin is the driver's periodic partition-healing tick. Off, the
+// default, the engine is the two cores alone, as the simulator's
+// reproductions of the papers need.
 package protocol

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/roster"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -15,113 +16,26 @@ import (
 type EngineConfig struct {
 	HyParView hyparview.Config
 	Plumtree  plumtree.Config
+	// Members, when set, adds the full member list (see MembersConfig).
+	// Nil, the default, runs the two cores alone, as the simulator's
+	// experiments of the papers do.
+	Members *MembersConfig
 }
 
-// Validate reports the first impossible setting of either core.
+// Validate reports the first impossible setting of either core or of the
+// member list.
 func (c EngineConfig) Validate() error {
 	if err := c.HyParView.Validate(); err != nil {
 		return err
 	}
-	return c.Plumtree.Validate()
+	if err := c.Plumtree.Validate(); err != nil {
+		return err
+	}
+	if c.Members != nil {
+		return c.Members.Roster.Validate()
+	}
+	return nil
 }
-
-// Message is a protocol message of either core: a hyparview.Message or a
-// plumtree.Message.
-type Message any
-
-// Layer names the core a timer belongs to.
-type Layer uint8
-
-// The layers of an Engine.
-const (
-	LayerHyParView Layer = iota + 1
-	LayerPlumtree
-)
-
-// Timer is a timer of either core, tagged with its layer.
-type Timer struct {
-	Layer     Layer
-	HyParView hyparview.Timer
-	Plumtree  plumtree.Timer
-}
-
-// InputKind says which fields of an Input are set.
-type InputKind uint8
-
-// The inputs an Engine accepts.
-const (
-	// InputJoin starts the node and joins through Input.Contacts (none for
-	// the first node of a cluster).
-	InputJoin InputKind = iota + 1
-	// InputLeave leaves the cluster gracefully.
-	InputLeave
-	// InputBroadcast disseminates Input.Payload to every node.
-	InputBroadcast
-	// InputReceive hands over Input.Msg received from Input.From.
-	InputReceive
-	// InputTimer reports that Input.Timer fired.
-	InputTimer
-	// InputConnectionFailed reports that the connection to Input.From failed
-	// or could not be established.
-	InputConnectionFailed
-)
-
-// Input is one event for Engine.Step.
-type Input struct {
-	Kind     InputKind
-	From     hyparview.PeerID
-	Msg      Message
-	Timer    Timer
-	Contacts []hyparview.Peer
-	Payload  []byte
-}
-
-// OutputKind says which fields of an Output are set.
-type OutputKind uint8
-
-// The outputs an Engine produces.
-const (
-	// OutputSend asks the driver to send Output.Msg to Output.Peer, dialling
-	// Peer.Addr if no connection is open (an empty Addr means: only over an
-	// open connection).
-	OutputSend OutputKind = iota + 1
-	// OutputClose says the connection to Output.Peer is no longer needed once
-	// the messages sent before it are flushed.
-	OutputClose
-	// OutputSetTimer asks the driver to fire Output.Timer after Output.After.
-	OutputSetTimer
-	// OutputDeliver hands Output.Delivery to the application.
-	OutputDeliver
-	// OutputNeighborUp reports that Output.Peer joined the active view.
-	OutputNeighborUp
-	// OutputNeighborDown reports that Output.Peer left the active view, for
-	// Output.Reason.
-	OutputNeighborDown
-)
-
-// Output is one action an Engine asks its driver to carry out.
-type Output struct {
-	Kind     OutputKind
-	Peer     hyparview.Peer
-	Msg      Message
-	Timer    Timer
-	After    time.Duration
-	Delivery plumtree.Delivery
-	Reason   hyparview.DownReason
-}
-
-// EngineCounters counts what the Engine itself drops; each core keeps its
-// own counters.
-type EngineCounters struct {
-	// UnknownMessages counts received messages of neither core.
-	UnknownMessages uint64
-	// UnknownTimers counts timers with no valid layer.
-	UnknownTimers uint64
-}
-
-// ErrUnknownInput is returned for an Input whose Kind is not one of the
-// declared kinds.
-var ErrUnknownInput = errors.New("protocol: unknown input kind")
 
 // Engine is one node's HyParView and Plumtree cores, composed. It is pure
 // and deterministic and must be driven by one goroutine at a time.
@@ -131,6 +45,7 @@ type Engine struct {
 	counters EngineCounters
 	hvOut    []hyparview.Output
 	ptOut    []plumtree.Output
+	members  // the member list, when EngineConfig.Members is set
 }
 
 // NewEngine builds the engine of the node self. rng seeds both cores; the
@@ -147,7 +62,14 @@ func NewEngine(self hyparview.Peer, cfg EngineConfig, rng *rand.Rand) (*Engine, 
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{hv: hv, pt: pt}, nil
+	e := &Engine{hv: hv, pt: pt}
+	if cfg.Members != nil {
+		if e.roster, err = roster.New(self, cfg.Members.Meta, cfg.Members.Roster); err != nil {
+			return nil, err
+		}
+		e.rng = rng
+	}
+	return e, nil
 }
 
 // Step applies one input at time now and appends the resulting actions to
@@ -158,17 +80,39 @@ func (e *Engine) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 	case InputJoin:
 		return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: in.Contacts}, out)
 	case InputLeave:
+		if e.roster != nil && !e.roster.Left() {
+			var err error
+			if out, err = e.stepRoster(now, roster.Input{Kind: roster.InputLeave}, out); err != nil {
+				return out, err
+			}
+			out = e.tellLeft(out)
+		}
 		return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputLeave}, out)
 	case InputConnectionFailed:
 		return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: in.From}, out)
 	case InputBroadcast:
+		if e.roster != nil {
+			return e.broadcastApp(now, in.Topic, in.Payload, out)
+		}
 		return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputBroadcast, Payload: in.Payload}, out)
+	case InputUpdateMeta, InputRejoin:
+		if e.roster == nil {
+			return out, errNoMembers
+		}
+		if in.Kind == InputRejoin {
+			return e.rejoin(now, in.Contacts, out)
+		}
+		return e.stepRoster(now, roster.Input{Kind: roster.InputUpdateMeta, Meta: in.Meta}, out)
 	case InputReceive:
 		switch m := in.Msg.(type) {
 		case hyparview.Message:
 			return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputReceive, From: in.From, Msg: m}, out)
 		case plumtree.Message:
 			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(in.From), Msg: m}, out)
+		case *Digest:
+			return e.onDigest(in.From, m, out), nil
+		case *Records:
+			return e.onRecords(now, in.From, m, out)
 		default:
 			e.counters.UnknownMessages++
 			return out, nil
@@ -179,6 +123,12 @@ func (e *Engine) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 			return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputTimer, Timer: in.Timer.HyParView}, out)
 		case LayerPlumtree:
 			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputTimer, Timer: in.Timer.Plumtree}, out)
+		case LayerRoster:
+			if e.roster != nil {
+				return e.stepRoster(now, roster.Input{Kind: roster.InputTimer, Timer: in.Timer.Roster}, out)
+			}
+			e.counters.UnknownTimers++
+			return out, nil
 		default:
 			e.counters.UnknownTimers++
 			return out, nil
@@ -209,9 +159,15 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out []Output) 
 		case hyparview.OutputNeighborUp:
 			out = append(out, Output{Kind: OutputNeighborUp, Peer: o.Peer})
 			out, err = e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborUp, Peer: plumtree.PeerID(o.Peer.ID)}, out)
+			if err == nil && e.roster != nil {
+				out, err = e.membersUp(now, o.Peer, out)
+			}
 		case hyparview.OutputNeighborDown:
 			out = append(out, Output{Kind: OutputNeighborDown, Peer: o.Peer, Reason: o.Reason})
 			out, err = e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: plumtree.PeerID(o.Peer.ID)}, out)
+			if err == nil && e.roster != nil {
+				out, err = e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
+			}
 		}
 		if err != nil {
 			break
@@ -224,12 +180,24 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out []Output) 
 // stepPlumtree runs the broadcast core and translates its outputs.
 func (e *Engine) stepPlumtree(now time.Time, in plumtree.Input, out []Output) ([]Output, error) {
 	ptOut, err := e.pt.Step(now, in, e.ptOut[:0])
+	return e.translatePlumtree(now, ptOut, out, err)
+}
+
+// translatePlumtree turns the broadcast core's outputs into the engine's.
+// With the member list on, a delivery is unwrapped (members.deliver), which
+// may step the cores again, so the scratch buffer is detached meanwhile.
+func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out []Output, err error) ([]Output, error) {
+	e.ptOut = nil
 	for i := range ptOut {
 		o := &ptOut[i]
 		switch o.Kind {
 		case plumtree.OutputSend:
 			out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: hyparview.PeerID(o.Peer)}, Msg: o.Msg})
 		case plumtree.OutputDeliver:
+			if e.roster != nil {
+				out = e.deliver(now, o.Delivery, out)
+				continue
+			}
 			out = append(out, Output{Kind: OutputDeliver, Delivery: o.Delivery})
 		case plumtree.OutputSetTimer:
 			out = append(out, Output{Kind: OutputSetTimer, After: o.After,
@@ -248,6 +216,10 @@ func (e *Engine) HyParView() *hyparview.State { return e.hv }
 // invariants). Callers must not step it directly.
 func (e *Engine) Plumtree() *plumtree.State { return e.pt }
 
+// Roster gives read access to the member list, nil unless
+// EngineConfig.Members is set. Callers must not step it directly.
+func (e *Engine) Roster() *roster.Roster { return e.roster }
+
 // Counters returns what the engine itself dropped.
 func (e *Engine) Counters() EngineCounters { return e.counters }
 
@@ -259,6 +231,11 @@ func (e *Engine) Invariants() error {
 	}
 	if err := e.pt.Invariants(); err != nil {
 		return err
+	}
+	if e.roster != nil {
+		if err := e.roster.Invariants(); err != nil {
+			return err
+		}
 	}
 	active := e.hv.Active()
 	eager, lazy := e.pt.EagerPeers(), e.pt.LazyPeers()
@@ -288,5 +265,9 @@ func containsPeer(peers []plumtree.PeerID, id plumtree.PeerID) bool {
 // other. A simulator clones a stabilised overlay to run several experiments
 // from it without building it again.
 func (e *Engine) Clone(rng *rand.Rand) *Engine {
-	return &Engine{hv: e.hv.Clone(rng), pt: e.pt.Clone(), counters: e.counters}
+	c := &Engine{hv: e.hv.Clone(rng), pt: e.pt.Clone(), counters: e.counters}
+	if e.roster != nil {
+		c.members = members{roster: e.roster.Clone(), rng: rng, announced: e.announced}
+	}
+	return c
 }

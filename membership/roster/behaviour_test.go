@@ -290,3 +290,16 @@ func TestAnnounce(t *testing.T) {
 	out := step(t, r, t0, Input{Kind: InputAnnounce})
 	require.Equal(t, []Record{rec(1, StateAlive, 3)}, broadcasts(out))
 }
+
+// A clone is independent of its original.
+func TestCloneIsIndependent(t *testing.T) {
+	r, err := New(hyparview.Peer{ID: 1, Addr: "a"}, nil, Config{})
+	require.NoError(t, err)
+	c := r.Clone()
+	_, err = c.Step(time.Unix(0, 0), Input{Kind: InputReceive, Records: []Record{{ID: 2, Addr: "b", State: StateAlive}}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Len())
+	require.Equal(t, 2, c.Len())
+	require.NoError(t, r.Invariants())
+	require.NoError(t, c.Invariants())
+}

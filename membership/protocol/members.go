@@ -1,0 +1,214 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/plumtree"
+)
+
+// MembersConfig turns on the full member list (package roster) on top of
+// the two cores:
+//
+//   - every Plumtree payload is an Envelope: an application message with
+//     its topic, or member records;
+//   - member records are broadcast under a content-derived ID
+//     (plumtree.ContentHashID of the envelope), so the identical Failed
+//     declarations that many nodes make deduplicate;
+//   - HyParView's neighbour up and down feed the roster (suspicion on a
+//     failed connection); on neighbour up the two nodes exchange digests
+//     (Digest, Records) and pull the records they miss, and the first
+//     neighbour up makes the node announce its own record;
+//   - InputRejoin heals partitions (see rejoin).
+type MembersConfig struct {
+	Roster roster.Config
+	// Meta is this node's initial metadata.
+	Meta []byte
+}
+
+// members is the Engine's member-list state.
+type members struct {
+	roster    *roster.Roster
+	rng       *rand.Rand
+	announced bool // our record was broadcast once we had a neighbour
+}
+
+var errNoMembers = errors.New("protocol: the member list is off (EngineConfig.Members)")
+
+// broadcastApp wraps an application message in an Envelope and broadcasts
+// it.
+func (e *Engine) broadcastApp(now time.Time, topic string, data []byte, out []Output) ([]Output, error) {
+	if len(topic) > MaxTopicBytes {
+		return out, fmt.Errorf("protocol: topic of %d bytes exceeds %d", len(topic), MaxTopicBytes)
+	}
+	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: topic, Data: data})
+	if err != nil {
+		return out, err
+	}
+	return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputBroadcast, Payload: b}, out)
+}
+
+// deliver unwraps a delivered Envelope: application data goes to the
+// driver with its topic, member records into the roster (except our own
+// broadcasts, which the roster already holds).
+func (e *Engine) deliver(now time.Time, d plumtree.Delivery, out []Output) []Output {
+	env, err := DecodeEnvelope(d.Payload)
+	if err != nil {
+		e.counters.MalformedPayloads++
+		return out
+	}
+	if env.Kind == EnvelopeApp {
+		d.Payload = env.Data
+		return append(out, Output{Kind: OutputDeliver, Delivery: d, Topic: env.Topic})
+	}
+	if d.From == e.pt.Self() {
+		return out
+	}
+	out, _ = e.stepRoster(now, roster.Input{Kind: roster.InputReceive, Records: env.Records}, out)
+	return out
+}
+
+// stepRoster runs the member list and translates its outputs.
+func (e *Engine) stepRoster(now time.Time, in roster.Input, out []Output) ([]Output, error) {
+	rsOut, err := e.roster.Step(now, in, nil)
+	for i := range rsOut {
+		o := &rsOut[i]
+		switch o.Kind {
+		case roster.OutputBroadcast:
+			out = e.broadcastRecord(now, o.Record, out)
+		case roster.OutputEvent:
+			out = append(out, Output{Kind: OutputEvent, Event: o.Event, Record: o.Record})
+		case roster.OutputSetTimer:
+			out = append(out, Output{Kind: OutputSetTimer, After: o.After, Timer: Timer{Layer: LayerRoster, Roster: o.Timer}})
+		}
+	}
+	return out, err
+}
+
+// broadcastRecord disseminates one record under its content-derived ID. A
+// record already delivered (the same declaration made by another node) is
+// not sent again.
+func (e *Engine) broadcastRecord(now time.Time, rec roster.Record, out []Output) []Output {
+	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{rec}})
+	if err != nil {
+		return out // records are plain data: encoding cannot fail
+	}
+	ptOut, err := e.pt.BroadcastID(now, plumtree.ContentHashID(b), b, e.ptOut[:0])
+	out, _ = e.translatePlumtree(now, ptOut, out, err)
+	return out
+}
+
+// membersUp tells the roster of a new neighbour, announces our record on
+// the first one, and starts anti-entropy by sending our digest.
+func (e *Engine) membersUp(now time.Time, p hyparview.Peer, out []Output) ([]Output, error) {
+	if e.roster.Left() {
+		return out, nil
+	}
+	out, err := e.stepRoster(now, roster.Input{Kind: roster.InputNeighborUp, Peer: p}, out)
+	if err == nil && !e.announced {
+		e.announced = true
+		out, err = e.stepRoster(now, roster.Input{Kind: roster.InputAnnounce}, out)
+	}
+	for _, c := range roster.Chunks(e.roster.Digest(), MaxDigestEntries) {
+		out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: p.ID}, Msg: &Digest{From: c.From, To: c.To, Entries: c.Entries}})
+	}
+	return out, err
+}
+
+// onDigest answers a neighbour's digest chunk with the records it lacks
+// and the IDs we want from it.
+func (e *Engine) onDigest(from hyparview.PeerID, d *Digest, out []Output) []Output {
+	if e.roster.Left() {
+		return out
+	}
+	send, want := e.roster.DiffChunk(roster.DigestChunk{From: d.From, To: d.To, Entries: d.Entries})
+	return sendRecords(from, send, want, out)
+}
+
+// onRecords merges the records a neighbour sent and answers its want list.
+func (e *Engine) onRecords(now time.Time, from hyparview.PeerID, m *Records, out []Output) ([]Output, error) {
+	if e.roster.Left() {
+		return out, nil
+	}
+	if len(m.Want) > 0 {
+		out = sendRecords(from, e.roster.AppendRecords(nil, m.Want), nil, out)
+	}
+	if len(m.Records) == 0 {
+		return out, nil
+	}
+	out, err := e.stepRoster(now, roster.Input{Kind: roster.InputMerge, Records: m.Records}, out)
+	for _, r := range m.Records {
+		if r.ID == from && r.State == roster.StateLeft {
+			out = e.broadcastRecord(now, r, out) // see tellLeft
+		}
+	}
+	return out, err
+}
+
+// tellLeft sends our Left record to every neighbour directly, besides
+// broadcasting it: a neighbour relays it as a broadcast under the same
+// content-derived ID, so the cluster learns of the leave even when our
+// own broadcast reached no eager peer that is still alive, and copies
+// deduplicate.
+func (e *Engine) tellLeft(out []Output) []Output {
+	rec := e.roster.Record()
+	for _, p := range e.hv.Active() {
+		out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: p.ID}, Msg: &Records{Records: []roster.Record{rec}}})
+	}
+	return out
+}
+
+// sendRecords sends recs and want to a peer in messages within
+// MaxRecordsPerMessage.
+func sendRecords(to hyparview.PeerID, recs []roster.Record, want []hyparview.PeerID, out []Output) []Output {
+	for len(recs) > 0 || len(want) > 0 {
+		m := &Records{}
+		n := min(len(recs), MaxRecordsPerMessage)
+		m.Records, recs = recs[:n:n], recs[n:]
+		k := min(len(want), MaxRecordsPerMessage)
+		m.Want, want = want[:k:k], want[k:]
+		out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: to}, Msg: m})
+	}
+	return out
+}
+
+// rejoin is the partition-healing tick. An isolated node joins again
+// through contacts (the seeds, freshly resolved by the driver). A connected
+// node whose member list holds members it has no path to — Suspect or
+// Failed, not Left — asks one of them or one seed, chosen at random, to
+// become a neighbour with high priority: if the two sides of a partition
+// can reach each other again, one such link joins the overlays, and the
+// anti-entropy of its neighbour-up repairs broadcasts and records (a
+// member declared Failed while cut off then refutes). Serf retries failed
+// members in the same spirit (its reconnect interval); a member that
+// really died costs one failed dial per tick somewhere in the cluster
+// until its tombstone expires.
+func (e *Engine) rejoin(now time.Time, contacts []hyparview.Peer, out []Output) ([]Output, error) {
+	if e.roster.Left() {
+		return out, nil
+	}
+	if len(e.hv.Active()) == 0 {
+		return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: contacts}, out)
+	}
+	var lost []hyparview.Peer
+	self := e.roster.Self()
+	for _, r := range e.roster.Members() {
+		if r.ID != self && (r.State == roster.StateSuspect || r.State == roster.StateFailed) && !e.hv.IsActive(r.ID) {
+			lost = append(lost, hyparview.Peer{ID: r.ID, Addr: r.Addr})
+		}
+	}
+	if len(lost) == 0 {
+		return out, nil
+	}
+	for _, c := range contacts {
+		if c.ID != self && !e.hv.IsActive(c.ID) {
+			lost = append(lost, c)
+		}
+	}
+	pick := lost[e.rng.IntN(len(lost))]
+	return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{pick}}, out)
+}

@@ -1,0 +1,146 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+
+	msgpack "github.com/hashicorp/go-msgpack/v2/codec"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/roster"
+)
+
+// Limits of the membership layer's messages and envelopes. A received
+// message over them is malformed.
+const (
+	// MaxTopicBytes bounds an application message's topic.
+	MaxTopicBytes = 256
+	// MaxDigestEntries bounds the entries of one Digest; a larger digest
+	// travels in several (roster.Chunks). 1024 entries are about 17 KiB.
+	MaxDigestEntries = 1024
+	// MaxRecordsPerMessage bounds the records (and wanted IDs) of one
+	// Records message: 256 records of at most 512 B of metadata and 1 KiB
+	// of address stay well under the transport's 1 MiB frame.
+	MaxRecordsPerMessage = 256
+)
+
+// Extension tags of the membership layer's messages in the wire codec
+// (transport/codec reserves 64–255 for extensions).
+const (
+	TagDigest  byte = 64
+	TagRecords byte = 65
+)
+
+// Digest is one chunk of a node's member-list digest, sent to a neighbour
+// when it comes up (anti-entropy): the receiver answers with Records.
+type Digest struct {
+	From, To hyparview.PeerID
+	Entries  []roster.DigestEntry
+}
+
+// Records carries member records for the receiver to merge, and the IDs
+// whose records the sender wants back (the answer to a Digest). An answer
+// to a Records message never wants anything, so an exchange ends.
+type Records struct {
+	Records []roster.Record
+	Want    []hyparview.PeerID
+}
+
+// Validate bounds the digest's size; the roster checks its contents.
+func (d *Digest) Validate() error {
+	if len(d.Entries) > MaxDigestEntries {
+		return fmt.Errorf("digest of %d entries exceeds %d", len(d.Entries), MaxDigestEntries)
+	}
+	return nil
+}
+
+// Validate bounds the message's size; the roster checks each record.
+func (r *Records) Validate() error {
+	if len(r.Records) > MaxRecordsPerMessage || len(r.Want) > MaxRecordsPerMessage {
+		return fmt.Errorf("records message of %d records, %d wanted exceeds %d", len(r.Records), len(r.Want), MaxRecordsPerMessage)
+	}
+	return nil
+}
+
+// ExtensionType names a message type of this layer for the wire codec,
+// which the runtime registers (this package never imports the transport).
+type ExtensionType struct {
+	Tag byte
+	New func() any
+}
+
+// ExtensionTypes lists the membership layer's wire messages.
+func ExtensionTypes() []ExtensionType {
+	return []ExtensionType{
+		{TagDigest, func() any { return new(Digest) }},
+		{TagRecords, func() any { return new(Records) }},
+	}
+}
+
+// EnvelopeKind says what a Plumtree payload carries when the member list is
+// on.
+type EnvelopeKind uint8
+
+// The kinds of envelope.
+const (
+	// EnvelopeApp is an application message: Topic and Data.
+	EnvelopeApp EnvelopeKind = iota + 1
+	// EnvelopeRecords is a member-list update: Records.
+	EnvelopeRecords
+)
+
+// Envelope is the payload of every Plumtree broadcast when the member list
+// is on: an application message with its topic, or member records. It is
+// encoded with msgpack (structs as arrays).
+type Envelope struct {
+	Kind    EnvelopeKind
+	Topic   string
+	Data    []byte
+	Records []roster.Record
+}
+
+// ErrMalformedEnvelope wraps every envelope decoding failure.
+var ErrMalformedEnvelope = errors.New("protocol: malformed envelope")
+
+func envelopeHandle() *msgpack.MsgpackHandle {
+	h := &msgpack.MsgpackHandle{}
+	h.StructToArray = true
+	h.MaxDepth = 8
+	h.MaxInitLen = MaxRecordsPerMessage
+	return h
+}
+
+var theHandle = envelopeHandle()
+
+// EncodeEnvelope returns the msgpack encoding of e.
+func EncodeEnvelope(e *Envelope) ([]byte, error) {
+	var b []byte
+	if err := msgpack.NewEncoderBytes(&b, theHandle).Encode(e); err != nil {
+		return nil, fmt.Errorf("protocol: encode envelope: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeEnvelope parses a payload produced by EncodeEnvelope and checks its
+// kind and bounds. It never panics.
+func DecodeEnvelope(b []byte) (e Envelope, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: panic: %v", ErrMalformedEnvelope, r)
+		}
+	}()
+	d := msgpack.NewDecoderBytes(b, theHandle)
+	if err := d.Decode(&e); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformedEnvelope, err)
+	}
+	if d.NumBytesRead() != len(b) {
+		return Envelope{}, fmt.Errorf("%w: trailing bytes", ErrMalformedEnvelope)
+	}
+	switch {
+	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0:
+	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0:
+	default:
+		return Envelope{}, fmt.Errorf("%w: kind %d with %d records, topic of %d bytes", ErrMalformedEnvelope, e.Kind, len(e.Records), len(e.Topic))
+	}
+	return e, nil
+}
