@@ -3,6 +3,71 @@
 // that every live node delivers once.
 //
 // The protocol logic is pure and lives below: membership/protocol composes
-// the HyParView and Plumtree cores, membership/roster keeps the member list.
-// This package runs them over a transport.
+// the HyParView and Plumtree cores with the member list of
+// membership/roster; this package runs that composition over a transport
+// (QUIC in production, transport.MemNetwork in tests) and adds nothing to
+// the protocol.
+//
+// # The runtime
+//
+// One goroutine per Node owns the engine. It serialises API calls, frames
+// decoded by one reader goroutine per connection, connection events and
+// timers; timers come from one scheduler (a min-heap and one time.Timer).
+// Nothing blocks that goroutine: transport sends are queued, dials run in
+// their own goroutines, and subscribers are fed without waiting. Every
+// method of Node is safe for concurrent use; those that wait take a
+// context.Context. Close stops every goroutine the node started.
+//
+// # Identities and addresses
+//
+// A node is named by transport.KeyID of its ed25519 key, and its address
+// (Addr) is "<base64url key>@<transport address>": the key travels with the
+// address, so every peer the protocol introduces is pinned. Join also
+// accepts a bare "host:port" seed, whose key is learned on connecting:
+// such a seed trusts whoever answers there, which is acceptable behind
+// transport admission (a cluster CA or an allow-list, which still applies)
+// or on a trusted network, and is how operators usually name seeds (a DNS
+// name in a configuration file). Names are resolved again on every dial.
+//
+// # Connections
+//
+// The node keeps one connection per peer. When two nodes dial each other at
+// once, both keep the connection dialled by the smaller ID; the node that
+// dialled the other one closes it after flushing it. A frame the codec
+// refuses closes its connection (counted in metrics and logged) and counts
+// as a failure of that peer. A connection that fails or ends without our
+// asking is reported to the protocol, which is the failure detector:
+// HyParView repairs its view and the member list suspects the peer, and
+// declares it failed cluster-wide after Roster.SuspicionTimeout unless the
+// peer refutes. Over QUIC a silent peer is noticed within about a second
+// (transport.DefaultIdleTimeout).
+//
+// # Messages and subscribers
+//
+// A broadcast's MessageID is its origin's ID and a sequence number seeded
+// from the wall clock at start, so a restarted node does not reuse IDs;
+// member records travel under content-derived IDs so that identical
+// declarations from many nodes deduplicate. Subscriptions and Watchers have
+// bounded buffers (Config.SubscriberBuffer): when one is full the newest
+// item is dropped and counted, and a notice with the count (Message.Lagged,
+// Event.Lagged) precedes the next item delivered. Nothing is lost silently
+// and a slow subscriber never slows the node.
+//
+// # Partitions
+//
+// When a neighbour comes up the two nodes exchange member-list digests and
+// the node announces its recent broadcasts (Plumtree's
+// NeighborUpAnnouncements), so records and broadcasts missed during a
+// partition are repaired while they are retained (Plumtree's
+// PayloadRetention, default 30s). A node that joins thus also receives the
+// recent broadcasts its first neighbours still hold. Every
+// Config.RejoinInterval an isolated node rejoins through its seeds, and a
+// node whose member list shows members it has no path to asks one of them
+// or a seed to become a neighbour.
+//
+// # Observability
+//
+// Logs go to Config.Logger (zap, silent by default); counters go to
+// Config.Metrics (go-metrics, a private in-memory instance by default,
+// never the global one).
 package membership

@@ -1,0 +1,260 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/transport"
+)
+
+// Join connects the node to a cluster through seeds and returns once it has
+// a first neighbour, or at once when no seed is given (the first node of a
+// cluster). A seed is "key@host:port", as Addr returns, which pins the
+// seed's key; or "host:port", whose key is learned when connecting. An
+// unpinned seed trusts whoever answers at that address, so use it only
+// where that is acceptable: behind transport admission (a cluster CA or an
+// allow-list), which still applies, or on a trusted network. Every peer
+// learned through the protocol afterwards is pinned. If ctx ends first the
+// node keeps trying in the background and Join returns ctx's error; the
+// seeds are also what the node retries when it finds itself isolated
+// (Config.RejoinInterval).
+func (n *Node) Join(ctx context.Context, seeds ...string) error {
+	var contacts []hyparview.Peer
+	var conns []transport.Conn
+	var errs []error
+	for _, seed := range seeds {
+		key, addr, err := parseAddr(seed)
+		if err != nil {
+			return err
+		}
+		if key != nil {
+			contacts = append(contacts, peerOf(key, addr))
+			continue
+		}
+		c, err := n.dialUnpinned(ctx, addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("membership: join: seed %s: %w", seed, err))
+			continue
+		}
+		conns = append(conns, c)
+		contacts = append(contacts, peerOf(c.RemoteKey(), addr))
+	}
+	if len(seeds) > 0 && len(contacts) == 0 {
+		return errors.Join(errs...)
+	}
+	joined := make(chan struct{})
+	err := n.call(ctx, func() {
+		s := n.st
+		for _, c := range conns {
+			n.adopt(c, true)
+		}
+		s.seeds, s.pinned = seeds, contacts
+		_ = n.step(protocol.Input{Kind: protocol.InputJoin, Contacts: contacts})
+		if !s.rejoins {
+			s.rejoins = true
+			s.sched.add(scheduled{at: nowPlus(n.cfg.RejoinInterval), rejoin: true})
+		}
+		if len(contacts) == 0 || len(s.eng.HyParView().Active()) > 0 {
+			close(joined)
+		} else {
+			s.joined = append(s.joined, joined)
+		}
+	})
+	if err != nil {
+		for _, c := range conns {
+			_ = c.Close("join abandoned")
+		}
+		return err
+	}
+	select {
+	case <-joined:
+		if n.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (n *Node) dialUnpinned(ctx context.Context, addr string) (transport.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+	defer cancel()
+	return n.tr.Dial(ctx, addr, nil)
+}
+
+// rejoinTick is the periodic partition-healing step (Config.RejoinInterval).
+// An isolated node re-learns the keys of its unpinned seeds in the
+// background (re-resolving their names); the protocol decides whom to ask.
+func (n *Node) rejoinTick() {
+	s := n.st
+	s.sched.add(scheduled{at: nowPlus(n.cfg.RejoinInterval), rejoin: true})
+	if len(s.eng.HyParView().Active()) == 0 {
+		for _, seed := range s.seeds {
+			if key, addr, err := parseAddr(seed); err == nil && key == nil {
+				n.wg.Add(1)
+				go n.relearnSeed(addr)
+			}
+		}
+	}
+	_ = n.step(protocol.Input{Kind: protocol.InputRejoin, Contacts: s.pinned})
+}
+
+// relearnSeed dials an unpinned seed and records the key it holds now.
+func (n *Node) relearnSeed(addr string) {
+	defer n.wg.Done()
+	c, err := n.dialUnpinned(n.ctx, addr)
+	if err != nil {
+		n.log.Debug("seed unreachable", zap.String("seed", addr), zap.Error(err))
+		return
+	}
+	if !n.post(func() {
+		n.adopt(c, true)
+		p := peerOf(c.RemoteKey(), addr)
+		s := n.st
+		for i := range s.pinned {
+			if _, a, _ := parseAddr(s.pinned[i].Addr); a == addr {
+				s.pinned[i] = p
+				return
+			}
+		}
+		s.pinned = append(s.pinned, p)
+	}) {
+		_ = c.Close("node closed")
+	}
+}
+
+// Broadcast sends payload on topic to every member, itself included (its
+// own subscriptions receive it too), and returns the message's ID. The
+// payload is copied.
+func (n *Node) Broadcast(ctx context.Context, topic string, payload []byte) (MessageID, error) {
+	var id MessageID
+	var err error
+	cerr := n.call(ctx, func() {
+		n.st.sent = &id
+		err = n.step(protocol.Input{Kind: protocol.InputBroadcast, Topic: topic, Payload: payload})
+		n.st.sent = nil
+	})
+	if cerr != nil {
+		return id, cerr
+	}
+	if err != nil {
+		return id, fmt.Errorf("membership: broadcast: %w", err)
+	}
+	return id, nil
+}
+
+// Subscribe returns a subscription to the broadcasts on topics, or on
+// every topic if none is given, delivered from now on.
+func (n *Node) Subscribe(topics ...string) *Subscription {
+	sub := &Subscription{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Message { return Message{Lagged: k} })}
+	if len(topics) > 0 {
+		sub.topics = map[string]bool{}
+		for _, t := range topics {
+			sub.topics[t] = true
+		}
+	}
+	if n.call(context.Background(), func() { n.st.subs = append(n.st.subs, sub) }) != nil {
+		<-n.done
+		close(sub.f.ch)
+	}
+	return sub
+}
+
+// Watch returns a watcher of membership events from now on.
+func (n *Node) Watch() *Watcher {
+	w := &Watcher{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Event { return Event{Lagged: k} })}
+	if n.call(context.Background(), func() { n.st.watch = append(n.st.watch, w) }) != nil {
+		<-n.done
+		close(w.f.ch)
+	}
+	return w
+}
+
+// Members returns the member list, sorted by ID: this node and every
+// member it knows of, including those that failed or left (until their
+// records expire, Roster.RetainDead). It is nil once the node is closed.
+func (n *Node) Members() []Member {
+	var out []Member
+	_ = n.call(context.Background(), func() {
+		for _, r := range n.st.eng.Roster().Members() {
+			out = append(out, memberOf(r))
+		}
+	})
+	return out
+}
+
+// UpdateMetadata replaces this node's metadata and publishes it to the
+// cluster.
+func (n *Node) UpdateMetadata(ctx context.Context, meta []byte) error {
+	var err error
+	if cerr := n.call(ctx, func() { err = n.step(protocol.Input{Kind: protocol.InputUpdateMeta, Meta: meta}) }); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return fmt.Errorf("membership: update metadata: %w", err)
+	}
+	return nil
+}
+
+// Leave leaves the cluster gracefully: the node publishes that it left,
+// tells its neighbours, flushes its connections (until ctx ends) and then
+// closes as Close does. Other members list it as left, not failed.
+func (n *Node) Leave(ctx context.Context) error {
+	var open []transport.Conn
+	err := n.call(ctx, func() {
+		s := n.st
+		for _, pc := range s.conns {
+			open = append(open, pc.conn) // the protocol closes some of them
+		}
+		_ = n.step(protocol.Input{Kind: protocol.InputLeave})
+		for id := range s.conns {
+			n.closePeer(id, "left")
+		}
+	})
+	if err == nil {
+		for _, c := range open {
+			select {
+			case <-c.Done():
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	_ = n.Close()
+	return err
+}
+
+// Views returns the IDs of the node's HyParView active and passive views.
+func (n *Node) Views() (active, passive []uint64) {
+	_ = n.call(context.Background(), func() {
+		for _, p := range n.st.eng.HyParView().Active() {
+			active = append(active, uint64(p.ID))
+		}
+		for _, p := range n.st.eng.HyParView().Passive() {
+			passive = append(passive, uint64(p.ID))
+		}
+	})
+	return active, passive
+}
+
+// Trees returns the IDs of the node's Plumtree eager and lazy push peers.
+func (n *Node) Trees() (eager, lazy []uint64) {
+	_ = n.call(context.Background(), func() {
+		for _, p := range n.st.eng.Plumtree().EagerPeers() {
+			eager = append(eager, uint64(p))
+		}
+		for _, p := range n.st.eng.Plumtree().LazyPeers() {
+			lazy = append(lazy, uint64(p))
+		}
+	})
+	return eager, lazy
+}

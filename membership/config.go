@@ -1,0 +1,131 @@
+package membership
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	metrics "github.com/hashicorp/go-metrics"
+	"go.uber.org/zap"
+
+	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/transport"
+)
+
+// Config configures a Node. Only Transport is required; every zero field
+// means the default given with it.
+type Config struct {
+	// Transport carries the node's connections: transport.ListenQUIC in
+	// production, a transport.MemNetwork in tests. The node owns it and
+	// closes it on Close or Leave.
+	Transport transport.Transport
+	// Metadata is this node's application metadata, published in its
+	// member record; at most Roster.MaxMetaBytes (default 512).
+	Metadata []byte
+	// Protocol tunes HyParView and Plumtree; the zero value means the
+	// papers' defaults, except that the node sets
+	// Plumtree.NeighborUpAnnouncements to DefaultNeighborUpAnnouncements
+	// and Plumtree.FirstSequence to the wall clock in nanoseconds, so that
+	// a restarted node never reuses a message ID. Protocol.Members is set
+	// by the node from Metadata and Roster.
+	Protocol protocol.EngineConfig
+	// Roster tunes the member list (suspicion timeout, tombstone
+	// retention, metadata limit). Roster.Incarnation defaults to the wall
+	// clock in nanoseconds, so a restarted node supersedes its old records.
+	Roster roster.Config
+	// SubscriberBuffer bounds each Subscription's and Watcher's buffer.
+	// Default 1024.
+	SubscriberBuffer int
+	// Logger receives the node's logs. Default zap.NewNop().
+	Logger *zap.Logger
+	// Metrics receives the node's counters. Default: a private instance
+	// with an in-memory sink; never the global one.
+	Metrics *metrics.Metrics
+	// Seed seeds the protocol's random choices. Default: from crypto/rand.
+	Seed uint64
+	// RejoinInterval is how often an isolated node rejoins through its
+	// seeds, and a node whose member list shows members it has no path to
+	// (suspect or failed) asks one of them or a seed to become a neighbour,
+	// which heals partitions. Default 3s.
+	RejoinInterval time.Duration
+	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
+	DialTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultSubscriberBuffer = 1024
+	DefaultRejoinInterval   = 3 * time.Second
+	DefaultDialTimeout      = 5 * time.Second
+	// DefaultNeighborUpAnnouncements is how many recent broadcasts a node
+	// announces to a new neighbour (anti-entropy): a guess that covers a
+	// partition of a few seconds at a few hundred broadcasts per second
+	// while costing 16 IHaves per new link.
+	DefaultNeighborUpAnnouncements = 1024
+)
+
+// withDefaults validates c and fills in its defaults.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Transport == nil {
+		errs = append(errs, errors.New("membership: Config.Transport is required"))
+	}
+	if c.SubscriberBuffer < 0 || c.RejoinInterval < 0 || c.DialTimeout < 0 {
+		errs = append(errs, errors.New("membership: SubscriberBuffer, RejoinInterval and DialTimeout must not be negative"))
+	}
+	if err := c.Roster.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("membership: %w", err))
+	}
+	if c.Protocol.Members != nil {
+		errs = append(errs, errors.New("membership: Protocol.Members is set by the node; use Metadata and Roster"))
+	}
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	now := uint64(time.Now().UnixNano())
+	if c.SubscriberBuffer == 0 {
+		c.SubscriberBuffer = DefaultSubscriberBuffer
+	}
+	if c.RejoinInterval == 0 {
+		c.RejoinInterval = DefaultRejoinInterval
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.Seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	if c.Roster.Incarnation == 0 {
+		c.Roster.Incarnation = now & roster.MaxIncarnation
+	}
+	pt := &c.Protocol.Plumtree
+	if pt.NeighborUpAnnouncements == 0 {
+		pt.NeighborUpAnnouncements = DefaultNeighborUpAnnouncements
+	}
+	if pt.FirstSequence == 0 {
+		pt.FirstSequence = now
+	}
+	c.Protocol.Members = &protocol.MembersConfig{Roster: c.Roster, Meta: c.Metadata}
+	if err := c.Protocol.Validate(); err != nil {
+		return c, fmt.Errorf("membership: %w", err)
+	}
+	if c.Metrics == nil {
+		mc := metrics.DefaultConfig("plumview")
+		mc.EnableRuntimeMetrics = false // it would start a goroutine
+		mc.EnableHostname = false
+		m, err := metrics.New(mc, metrics.NewInmemSink(10*time.Second, time.Minute))
+		if err != nil {
+			return c, fmt.Errorf("membership: metrics: %w", err)
+		}
+		c.Metrics = m
+	}
+	return c, nil
+}

@@ -1,0 +1,261 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/transport"
+)
+
+// maxDialQueue bounds the frames held for a peer while it is dialled.
+const maxDialQueue = 1024
+
+// peerConn is one connection to a peer. The node uses one per peer (the
+// one in state.conns); a duplicate from simultaneous dials is retired.
+type peerConn struct {
+	id      hyparview.PeerID
+	conn    transport.Conn
+	dialled bool // we dialled it
+	retired bool // no longer in use: its end is not a failure
+}
+
+// dial is a connection attempt in progress and the frames waiting for it.
+type dial struct {
+	queue      [][]byte
+	closeAfter bool // the protocol closed the peer meanwhile
+}
+
+func nowPlus(d time.Duration) time.Time { return time.Now().Add(d) }
+
+// send encodes msg and sends it to p, dialling p.Addr if no connection is
+// open (an empty Addr means: only over an open connection).
+func (n *Node) send(p hyparview.Peer, msg protocol.Message) {
+	s := n.st
+	frame, err := n.codec.Encode(msg)
+	if err != nil {
+		n.count("frames", "unencodable")
+		n.log.Error("cannot encode a message", zap.Error(err))
+		return
+	}
+	if pc := s.conns[p.ID]; pc != nil {
+		n.sendOn(pc, frame)
+		return
+	}
+	if d := s.dials[p.ID]; d != nil {
+		d.closeAfter = false
+		if len(d.queue) < maxDialQueue {
+			d.queue = append(d.queue, frame)
+		} else {
+			n.count("frames", "dropped_dialling")
+		}
+		return
+	}
+	if p.Addr == "" {
+		n.count("frames", "dropped_no_connection")
+		return
+	}
+	key, addr, err := parseAddr(p.Addr)
+	if err != nil || key == nil || peerOf(key, addr).ID != p.ID {
+		n.count("dials", "bad_address")
+		n.log.Warn("peer address is not a pinned key@host:port of that peer", zap.String("addr", p.Addr))
+		n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: p.ID})
+		return
+	}
+	s.dials[p.ID] = &dial{queue: [][]byte{frame}}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout)
+		defer cancel()
+		c, err := n.tr.Dial(ctx, addr, key)
+		if !n.post(func() { n.dialDone(p.ID, c, err) }) && c != nil {
+			_ = c.Close("node closed")
+		}
+	}()
+}
+
+// dialDone adopts a dialled connection and flushes the frames that waited
+// for it, or reports the failure to the protocol.
+func (n *Node) dialDone(id hyparview.PeerID, c transport.Conn, err error) {
+	s := n.st
+	d := s.dials[id]
+	delete(s.dials, id)
+	if d == nil {
+		d = &dial{}
+	}
+	var pc *peerConn
+	if err == nil {
+		pc = n.adopt(c, true)
+	} else {
+		n.count("dials", "failed")
+		n.log.Debug("dial failed", zap.Uint64("peer", uint64(id)), zap.Error(err))
+		pc = s.conns[id] // the peer may have connected to us meanwhile
+		if pc == nil {
+			n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: id})
+			return
+		}
+	}
+	if pc == nil {
+		return
+	}
+	for _, f := range d.queue {
+		n.sendOn(pc, f)
+	}
+	if d.closeAfter {
+		n.closePeer(id, "not needed by the protocol")
+	}
+}
+
+// adopt starts reading c and makes it the peer's connection unless one is
+// already in use. Of two connections dialled by both ends at once, both
+// ends keep the one dialled by the smaller ID; of two dialled by the same
+// end, the newer. The end that dialled a retired duplicate closes it after
+// flushing it; the other end reads it until then.
+func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
+	s := n.st
+	id := hyparview.PeerID(transport.KeyID(c.RemoteKey()))
+	if id == n.self.ID {
+		_ = c.Close("connected to itself")
+		return nil
+	}
+	pc := &peerConn{id: id, conn: c, dialled: dialled}
+	n.count("conns", "opened")
+	n.wg.Add(1)
+	go n.read(pc)
+	old := s.conns[id]
+	if old == nil {
+		s.conns[id] = pc
+		return pc
+	}
+	if pc.dialled == old.dialled || n.keeps(pc) {
+		s.conns[id] = pc
+		n.retire(old)
+		return pc
+	}
+	n.retire(pc)
+	return old
+}
+
+// keeps reports whether pc was dialled by the smaller of the two IDs.
+func (n *Node) keeps(pc *peerConn) bool {
+	return pc.dialled == (n.self.ID < pc.id)
+}
+
+func (n *Node) retire(pc *peerConn) {
+	pc.retired = true
+	n.count("conns", "duplicate")
+	if pc.dialled {
+		_ = pc.conn.Close("duplicate connection")
+	}
+}
+
+// read decodes the peer's frames and hands them to the state goroutine.
+// A malformed frame ends the connection.
+func (n *Node) read(pc *peerConn) {
+	defer n.wg.Done()
+	for {
+		f, err := pc.conn.Receive(n.ctx)
+		if err != nil {
+			n.post(func() { n.connEnded(pc, err) })
+			return
+		}
+		msg, err := n.codec.Decode(f)
+		if err != nil {
+			n.post(func() { n.malformed(pc, err) })
+			return
+		}
+		if !n.post(func() { n.step(protocol.Input{Kind: protocol.InputReceive, From: pc.id, Msg: msg}) }) {
+			return
+		}
+	}
+}
+
+// connEnded reports a connection that ended without our asking.
+func (n *Node) connEnded(pc *peerConn, err error) {
+	if n.st.conns[pc.id] == pc {
+		delete(n.st.conns, pc.id)
+	}
+	if pc.retired {
+		return
+	}
+	n.count("conns", "failed")
+	n.log.Debug("connection ended", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
+	n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: pc.id})
+}
+
+// malformed drops a peer that sent a frame the codec refused.
+func (n *Node) malformed(pc *peerConn, err error) {
+	n.count("frames", "malformed")
+	n.log.Warn("malformed frame: closing the connection", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
+	n.fail(pc, "malformed frame")
+}
+
+// fail closes pc for a reason of ours and reports it to the protocol.
+func (n *Node) fail(pc *peerConn, reason string) {
+	if n.st.conns[pc.id] == pc {
+		delete(n.st.conns, pc.id)
+	}
+	wasRetired := pc.retired
+	pc.retired = true
+	_ = pc.conn.Close(reason)
+	if !wasRetired {
+		n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: pc.id})
+	}
+}
+
+// sendOn queues frame on pc. A full queue means the peer cannot keep up:
+// the connection is dropped as failed.
+func (n *Node) sendOn(pc *peerConn, frame []byte) {
+	err := pc.conn.Send(frame)
+	switch {
+	case err == nil:
+	case errors.Is(err, transport.ErrSendQueueFull):
+		n.count("frames", "queue_full")
+		n.log.Warn("send queue full: dropping the connection", zap.Uint64("peer", uint64(pc.id)))
+		n.fail(pc, "send queue full")
+	default:
+		n.count("frames", "dropped_closed") // connEnded reports the failure
+	}
+}
+
+// closePeer closes the connection to id once what was sent is flushed.
+func (n *Node) closePeer(id hyparview.PeerID, reason string) {
+	s := n.st
+	if d := s.dials[id]; d != nil {
+		d.closeAfter = true
+		return
+	}
+	if pc := s.conns[id]; pc != nil {
+		delete(s.conns, id)
+		pc.retired = true
+		_ = pc.conn.Close(reason)
+	}
+}
+
+// acceptLoop hands inbound connections to the state goroutine.
+func (n *Node) acceptLoop() {
+	defer n.wg.Done()
+	for {
+		c, err := n.tr.Accept(n.ctx)
+		if err != nil {
+			if n.ctx.Err() != nil || errors.Is(err, transport.ErrClosed) {
+				return
+			}
+			n.log.Warn("accept failed", zap.Error(err))
+			continue
+		}
+		if !n.post(func() { n.adopt(c, false) }) {
+			_ = c.Close("node closed")
+			return
+		}
+	}
+}
+
+func (n *Node) count(what ...string) {
+	n.metrics.IncrCounter(append([]string{"membership"}, what...), 1)
+}

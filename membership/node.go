@@ -1,0 +1,229 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	metrics "github.com/hashicorp/go-metrics"
+	"go.uber.org/zap"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/transport"
+	"github.com/plumview/plumview/transport/codec"
+)
+
+// Errors returned by the Node's methods.
+var (
+	// ErrClosed: the node was closed, or left.
+	ErrClosed = errors.New("membership: node closed")
+)
+
+// Node is one member of a cluster: it joins through seeds, keeps the full
+// member list, and broadcasts messages that every live member delivers
+// once. Its methods are safe for concurrent use.
+type Node struct {
+	cfg     Config
+	tr      transport.Transport
+	codec   *codec.Codec
+	log     *zap.Logger
+	metrics *metrics.Metrics
+	self    hyparview.Peer
+
+	inbox  chan func()     // work for the state goroutine
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node started
+	once   sync.Once
+	done   chan struct{} // closed when the state goroutine has exited
+
+	st *state // owned by the state goroutine
+}
+
+// state is everything the state goroutine owns.
+type state struct {
+	eng     *protocol.Engine
+	sched   *scheduler
+	out     []protocol.Output
+	conns   map[hyparview.PeerID]*peerConn
+	dials   map[hyparview.PeerID]*dial
+	subs    []*Subscription
+	watch   []*Watcher
+	seeds   []string         // as given to Join
+	pinned  []hyparview.Peer // seeds whose key is known
+	joined  []chan struct{}  // Join calls waiting for a first neighbour
+	rejoins bool             // the rejoin tick is scheduled
+	later   []protocol.Input // inputs raised while applying outputs
+	sent    *MessageID       // set by deliver to the ID of a local broadcast
+}
+
+// New starts a node on cfg.Transport. It does not contact anyone until
+// Join. A bad Config is an error.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	types := make([]codec.Type, 0, 2)
+	for _, t := range protocol.ExtensionTypes() {
+		types = append(types, codec.Type{Tag: t.Tag, New: t.New})
+	}
+	cd, err := codec.New(types...)
+	if err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	self := peerOf(cfg.Transport.PublicKey(), cfg.Transport.Addr())
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	eng, err := protocol.NewEngine(self, cfg.Protocol, rng)
+	if err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.Uint64("node", uint64(self.ID))),
+		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}),
+		st: &state{eng: eng, sched: newScheduler(), conns: map[hyparview.PeerID]*peerConn{}, dials: map[hyparview.PeerID]*dial{}},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.wg.Add(2)
+	go n.run()
+	go n.acceptLoop()
+	return n, nil
+}
+
+// ID returns the node's identity: transport.KeyID of its public key.
+func (n *Node) ID() uint64 { return uint64(n.self.ID) }
+
+// Addr returns the address other nodes pass to Join:
+// "<base64url key>@<transport address>".
+func (n *Node) Addr() string { return n.self.Addr }
+
+// Close stops the node abruptly, as a crash would (other members detect a
+// failure): it closes the transport, every subscription and watcher, and
+// waits for the node's goroutines. It is idempotent.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		n.cancel()
+		_ = n.tr.Close()
+		n.wg.Wait()
+	})
+	return nil
+}
+
+// post hands f to the state goroutine; it is dropped if the node stopped.
+func (n *Node) post(f func()) bool {
+	select {
+	case n.inbox <- f:
+		return true
+	case <-n.ctx.Done():
+		return false
+	}
+}
+
+// call runs f on the state goroutine and waits for it, or for ctx.
+func (n *Node) call(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	select {
+	case n.inbox <- func() { f(); close(ran) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.ctx.Done():
+		return ErrClosed
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
+// run is the state goroutine: it serialises API calls, frames, connection
+// events and timers into the engine.
+func (n *Node) run() {
+	defer n.wg.Done()
+	defer close(n.done)
+	defer n.shutdown()
+	s := n.st
+	var due []scheduled
+	for {
+		select {
+		case f := <-n.inbox:
+			f()
+		case <-s.sched.timer.C:
+			now := time.Now()
+			due = s.sched.due(now, due[:0])
+			for _, t := range due {
+				if t.rejoin {
+					n.rejoinTick()
+					continue
+				}
+				n.step(protocol.Input{Kind: protocol.InputTimer, Timer: t.timer})
+			}
+		case <-n.ctx.Done():
+			return
+		}
+		n.flushNotices()
+	}
+}
+
+// shutdown releases what the state goroutine owns once it stops.
+func (n *Node) shutdown() {
+	s := n.st
+	s.sched.stop()
+	for _, pc := range s.conns {
+		_ = pc.conn.Close("node closed")
+	}
+	for _, sub := range s.subs {
+		close(sub.f.ch)
+	}
+	for _, w := range s.watch {
+		close(w.f.ch)
+	}
+	s.subs, s.watch = nil, nil
+	for _, ch := range s.joined {
+		close(ch)
+	}
+	s.joined = nil
+}
+
+// later queues an input raised while outputs are being applied (a dial
+// that failed at once, a connection dropped); step runs it next.
+func (n *Node) later(in protocol.Input) { n.st.later = append(n.st.later, in) }
+
+// step runs one input, then the inputs its outputs raised, through the
+// engine.
+func (n *Node) step(in protocol.Input) error {
+	err := n.stepOne(in)
+	for s := n.st; len(s.later) > 0; {
+		next := s.later[0]
+		s.later = s.later[1:]
+		if lerr := n.stepOne(next); lerr != nil {
+			n.log.Warn("protocol refused an input", zap.Error(lerr))
+		}
+	}
+	return err
+}
+
+// stepOne runs one input through the engine and carries out its outputs.
+func (n *Node) stepOne(in protocol.Input) error {
+	s := n.st
+	out, err := s.eng.Step(time.Now(), in, s.out[:0])
+	for i := range out {
+		n.apply(&out[i])
+		out[i] = protocol.Output{}
+	}
+	s.out = out[:0]
+	if len(s.joined) > 0 && len(s.eng.HyParView().Active()) > 0 {
+		for _, ch := range s.joined {
+			close(ch)
+		}
+		s.joined = nil
+	}
+	return err
+}

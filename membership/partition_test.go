@@ -1,0 +1,86 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A partition into halves lasts long enough for each half to declare the
+// other failed. Broadcasts and metadata updates made on both sides during
+// it reach every node after it heals (anti-entropy on neighbour up), every
+// member list shows every node alive again with the new metadata, and no
+// broadcast is delivered twice.
+func TestMemPartitionHeals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 16
+		c := newMemCluster(t, n)
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		subs := make([]*Subscription, n)
+		for i, nd := range c.nodes {
+			subs[i] = nd.Subscribe("p")
+		}
+
+		left, right := c.nodes[:n/2], c.nodes[n/2:]
+		c.net.Partition(c.addrs[:n/2], c.addrs[n/2:])
+		// Failure detection is HyParView's: the members adjacent to the cut
+		// are declared failed on the other side; the others stay alive there.
+		waitFor(t, 30*time.Second, "each half declares members of the other failed", func() bool {
+			return anyFailed(left, right) && anyFailed(right, left)
+		})
+
+		ctx := context.Background()
+		for i, nd := range c.nodes {
+			_, err := nd.Broadcast(ctx, "p", []byte(fmt.Sprint(i)))
+			require.NoError(t, err)
+		}
+		require.NoError(t, c.nodes[1].UpdateMetadata(ctx, []byte("left-side")))
+		require.NoError(t, c.nodes[n-1].UpdateMetadata(ctx, []byte("right-side")))
+		time.Sleep(2 * time.Second)
+
+		c.net.Heal()
+		waitFor(t, 60*time.Second, "member lists converge after healing", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		waitFor(t, 30*time.Second, "metadata converges", func() bool {
+			for _, nd := range c.nodes {
+				meta := map[uint64][]byte{}
+				for _, m := range nd.Members() {
+					meta[m.ID] = m.Meta
+				}
+				if !bytes.Equal(meta[c.nodes[1].ID()], []byte("left-side")) || !bytes.Equal(meta[c.nodes[n-1].ID()], []byte("right-side")) {
+					return false
+				}
+			}
+			return true
+		})
+		for i := range c.nodes {
+			got := receiveN(t, subs[i], n, 30*time.Second)
+			require.Len(t, got, n, "node %d", i)
+		}
+		time.Sleep(5 * time.Second)
+		for i := range c.nodes {
+			require.Empty(t, subs[i].C(), "node %d: a duplicate arrived", i)
+		}
+	})
+}
+
+// anyFailed reports whether every node of by lists some node of of as
+// failed.
+func anyFailed(by, of []*Node) bool {
+	for _, nd := range by {
+		s := states(nd)
+		found := false
+		for _, o := range of {
+			found = found || s[o.ID()] == StateFailed
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
