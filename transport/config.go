@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/ed25519"
+	"net"
 	"time"
 )
 
@@ -75,6 +76,10 @@ type Config struct {
 	Identity Identity
 	// ListenAddr is the UDP address to listen on. Default "127.0.0.1:0".
 	ListenAddr string
+	// PacketConn, if set, is the socket to use instead of listening on
+	// ListenAddr: one with options of its own, or a wrapper that counts
+	// bytes for a measurement. The transport closes it on Close.
+	PacketConn net.PacketConn
 	// AdvertiseAddr is what Addr returns. Default: the bound address.
 	AdvertiseAddr string
 	// MaxFrameBytes bounds one frame, both ways. Default 1 MiB.

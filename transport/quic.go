@@ -25,7 +25,7 @@ const acceptBacklog = 64
 type QUIC struct {
 	cfg        Config
 	cert       tls.Certificate
-	udp        *net.UDPConn
+	udp        net.PacketConn
 	tr         *quic.Transport
 	ln         *quic.Listener
 	serverQUIC *quic.Config
@@ -55,13 +55,15 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	if err != nil {
 		return nil, err
 	}
-	uaddr, err := net.ResolveUDPAddr("udp", cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("transport: listen address: %w", err)
-	}
-	udp, err := net.ListenUDP("udp", uaddr)
-	if err != nil {
-		return nil, fmt.Errorf("transport: listen: %w", err)
+	udp := cfg.PacketConn
+	if udp == nil {
+		uaddr, err := net.ResolveUDPAddr("udp", cfg.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen address: %w", err)
+		}
+		if udp, err = net.ListenUDP("udp", uaddr); err != nil {
+			return nil, fmt.Errorf("transport: listen: %w", err)
+		}
 	}
 	t := &QUIC{
 		cfg:     cfg,
