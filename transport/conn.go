@@ -43,7 +43,7 @@ type conn struct {
 	remoteKey  ed25519.PublicKey
 	remoteAddr string
 
-	sendq chan outFrame
+	sendq *frameQueue
 	inq   chan []byte
 
 	closing   atomic.Bool // Send refuses new frames
@@ -67,7 +67,7 @@ func newConn(l link, stats *counters, maxFrame, queue int, closeAfter time.Durat
 	return &conn{
 		link: l, stats: stats, maxFrame: maxFrame, closeAfter: closeAfter,
 		remoteKey: key, remoteAddr: addr,
-		sendq:    make(chan outFrame, queue),
+		sendq:    newFrameQueue(queue),
 		inq:      make(chan []byte, inboundBuffer),
 		closeReq: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -95,13 +95,11 @@ func (c *conn) Send(frame []byte) error {
 		c.stats.oversized.Add(1)
 		return fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, len(frame), c.maxFrame)
 	}
-	select {
-	case c.sendq <- outFrame{b: frame, at: time.Now()}:
-		return nil
-	default:
+	if !c.sendq.push(outFrame{b: frame, at: time.Now()}) {
 		c.stats.queueFull.Add(1)
 		return ErrSendQueueFull
 	}
+	return nil
 }
 
 func (c *conn) Receive(ctx context.Context) ([]byte, error) {
@@ -185,9 +183,14 @@ func (c *conn) fail(err error) {
 func (c *conn) writeLoop() {
 	for {
 		select {
-		case f := <-c.sendq:
-			if !c.write(f) {
-				return
+		case <-c.sendq.ready:
+			for f, ok := c.sendq.pop(); ok; f, ok = c.sendq.pop() {
+				if !c.write(f) {
+					return
+				}
+				if c.closeRequested() {
+					break // drain below sends the rest within the deadline
+				}
 			}
 		case <-c.closeReq:
 			c.drain()
@@ -206,7 +209,7 @@ func (c *conn) write(f outFrame) bool {
 		c.fail(err)
 		return false
 	}
-	if len(c.sendq) == 0 {
+	if c.sendq.len() == 0 {
 		if err := c.link.flush(); err != nil {
 			c.fail(err)
 			return false
@@ -224,14 +227,16 @@ func (c *conn) drain() {
 loop:
 	for time.Now().Before(deadline) {
 		select {
-		case f := <-c.sendq:
-			if c.link.write(f) != nil {
-				flushed = false
-				break loop
-			}
 		case <-c.done:
 			return
 		default:
+		}
+		f, ok := c.sendq.pop()
+		if !ok {
+			break loop
+		}
+		if c.link.write(f) != nil {
+			flushed = false
 			break loop
 		}
 	}
