@@ -1,0 +1,238 @@
+package systems
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plumview/plumview/bench/harness"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/transport"
+)
+
+func init() { harness.Register("plumview", func() harness.System { return &Plumview{} }) }
+
+// benchTopic is the one topic the comparison broadcasts on.
+const benchTopic = "bench"
+
+// Plumview is the adapter for this project's library: membership.Node over
+// QUIC on 127.0.0.1 with default settings, every node joining through node
+// 0, one subscription per node.
+type Plumview struct {
+	cfg    harness.Config
+	nodes  []*pvNode
+	lagged atomic.Uint64
+}
+
+// pvNode is one node, its counted socket and its subscription reader.
+type pvNode struct {
+	idx    int
+	node   *membership.Node
+	socket *countedPacketConn
+	sub    *membership.Subscription
+	done   chan struct{}
+	killed atomic.Bool
+}
+
+// countedPacketConn counts the UDP payload bytes a node writes.
+type countedPacketConn struct {
+	net.PacketConn
+	written atomic.Uint64
+}
+
+func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	n, err := c.PacketConn.WriteTo(p, addr)
+	c.written.Add(uint64(n))
+	return n, err
+}
+
+// SetReadBuffer and SetWriteBuffer pass quic-go's socket buffer sizing
+// through to the UDP socket, as it does for a bare *net.UDPConn.
+func (c *countedPacketConn) SetReadBuffer(bytes int) error {
+	return c.PacketConn.(*net.UDPConn).SetReadBuffer(bytes)
+}
+
+// SetWriteBuffer: see SetReadBuffer.
+func (c *countedPacketConn) SetWriteBuffer(bytes int) error {
+	return c.PacketConn.(*net.UDPConn).SetWriteBuffer(bytes)
+}
+
+// Name implements harness.System.
+func (s *Plumview) Name() string { return "plumview" }
+
+// Notes implements harness.Noter.
+func (s *Plumview) Notes() []string {
+	n := []string{"membership.Node over QUIC with default settings (HyParView active 5 / passive 30, Plumtree, " +
+		"keep-alive 200 ms, idle timeout 1 s, suspicion 5 s); bytes = UDP payloads passed to WriteTo " +
+		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
+		"the version go-libp2p compiles with"}
+	if l := s.lagged.Load(); l > 0 {
+		n = append(n, fmt.Sprintf("subscriptions dropped %d messages for slow reading (Lagged)", l))
+	}
+	return n
+}
+
+// Start implements harness.System.
+func (s *Plumview) Start(ctx context.Context, cfg harness.Config) error {
+	s.cfg = cfg
+	for i := range cfg.Nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := s.startNode(i)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		s.nodes = append(s.nodes, n)
+	}
+	return nil
+}
+
+func (s *Plumview) startNode(i int) (*pvNode, error) {
+	id, err := transport.GenerateIdentity()
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	socket := &countedPacketConn{PacketConn: udp}
+	tr, err := transport.ListenQUIC(transport.Config{Identity: id, PacketConn: socket,
+		MaxFrameBytes: max(transport.DefaultMaxFrameBytes, 2*s.cfg.MaxPayload)})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	node, err := membership.New(membership.Config{Transport: tr, Seed: uint64(s.cfg.Seed)*1000 + uint64(i) + 1})
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	n := &pvNode{idx: i, node: node, socket: socket, sub: node.Subscribe(benchTopic), done: make(chan struct{})}
+	go s.read(n)
+	return n, nil
+}
+
+// read reports every delivery of node n to the harness.
+func (s *Plumview) read(n *pvNode) {
+	defer close(n.done)
+	for m := range n.sub.C() {
+		if m.Lagged > 0 {
+			s.lagged.Add(m.Lagged)
+			continue
+		}
+		if len(m.Payload) >= 8 {
+			s.cfg.Deliver(n.idx, binary.BigEndian.Uint64(m.Payload), time.Now())
+		}
+	}
+}
+
+// Join implements harness.System: every node joins through node 0.
+func (s *Plumview) Join(ctx context.Context) error {
+	if err := s.nodes[0].node.Join(ctx); err != nil {
+		return err
+	}
+	seed := s.nodes[0].node.Addr()
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.nodes))
+	for _, n := range s.nodes[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.node.Join(ctx, seed); err != nil {
+				errs[n.idx] = fmt.Errorf("node %d: %w", n.idx, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Converged implements harness.System: every live node's member list holds
+// every live node as alive.
+func (s *Plumview) Converged() (bool, string) {
+	for _, obs := range s.nodes {
+		if obs.killed.Load() {
+			continue
+		}
+		for _, target := range s.nodes {
+			if !target.killed.Load() && !s.alive(obs, target) {
+				return false, fmt.Sprintf("node %d does not see node %d alive", obs.idx, target.idx)
+			}
+		}
+	}
+	return true, ""
+}
+
+func (s *Plumview) alive(obs, target *pvNode) bool {
+	if obs == target {
+		return true
+	}
+	for _, m := range obs.node.Members() {
+		if m.ID == target.node.ID() {
+			return m.State == membership.StateAlive
+		}
+	}
+	return false
+}
+
+// Broadcast implements harness.System: the id travels as the payload's
+// first 8 bytes.
+func (s *Plumview) Broadcast(from int, id uint64, payload []byte) error {
+	msg := make([]byte, 8+len(payload))
+	binary.BigEndian.PutUint64(msg, id)
+	copy(msg[8:], payload)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.nodes[from].node.Broadcast(ctx, benchTopic, msg)
+	return err
+}
+
+// BytesSent implements harness.System.
+func (s *Plumview) BytesSent() uint64 {
+	var total uint64
+	for _, n := range s.nodes {
+		total += n.socket.written.Load()
+	}
+	return total
+}
+
+// Kill implements harness.Membership: Close stops the node without a
+// leave; the others notice through the QUIC idle timeout.
+func (s *Plumview) Kill(node int) error {
+	n := s.nodes[node]
+	if n.killed.Swap(true) {
+		return nil
+	}
+	err := n.node.Close()
+	<-n.done
+	return err
+}
+
+// Sees implements harness.Membership: target is in observer's member list
+// as alive or suspect.
+func (s *Plumview) Sees(observer, target int) bool {
+	id := s.nodes[target].node.ID()
+	for _, m := range s.nodes[observer].node.Members() {
+		if m.ID == id {
+			return m.State == membership.StateAlive || m.State == membership.StateSuspect
+		}
+	}
+	return false
+}
+
+// Stop implements harness.System.
+func (s *Plumview) Stop() error {
+	var errs []error
+	for i := range s.nodes {
+		errs = append(errs, s.Kill(i))
+	}
+	s.nodes = nil
+	return errors.Join(errs...)
+}
