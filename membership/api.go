@@ -166,8 +166,10 @@ func (n *Node) Subscribe(topics ...string) *Subscription {
 	return sub
 }
 
-// Watch returns a watcher of membership events from now on.
-func (n *Node) Watch() *Watcher {
+// Events returns a watcher of membership events (join, update, suspect,
+// fail, leave) from now on, with the same bounded buffer and lag notices as
+// a Subscription.
+func (n *Node) Events() *Watcher {
 	w := &Watcher{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Event { return Event{Lagged: k} })}
 	if n.call(context.Background(), func() { n.st.watch = append(n.st.watch, w) }) != nil {
 		<-n.done

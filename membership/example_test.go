@@ -95,7 +95,7 @@ func ExampleNode_Leave() {
 	defer a.Close()
 	ctx := context.Background()
 	_ = a.Join(ctx)
-	w := a.Watch()
+	w := a.Events()
 	defer w.Close()
 	_ = b.Join(ctx, a.Addr())
 	if err := b.Leave(ctx); err != nil {

@@ -58,7 +58,7 @@ func TestMemCrashFailsLeaveLeft(t *testing.T) {
 		c := newMemCluster(t, 12)
 		c.joinAll()
 		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
-		w := c.nodes[0].Watch()
+		w := c.nodes[0].Events()
 		defer w.Close()
 
 		crashed, leaver := c.nodes[5], c.nodes[7]
