@@ -24,11 +24,16 @@ func newQUICNode(t *testing.T, seed uint64) *Node {
 	return nd
 }
 
-// Six nodes over QUIC on loopback join (one through an unpinned
-// host:port seed), deliver every broadcast exactly once, declare an
-// abruptly closed node failed and show a node that left as left.
+// Clusters of 6 and 30 nodes over QUIC on loopback join (one node through
+// an unpinned host:port seed), deliver every broadcast exactly once,
+// declare an abruptly closed node failed and show a node that left as left.
 func TestQUICCluster(t *testing.T) {
-	const n = 6
+	for _, n := range []int{6, 30} {
+		t.Run(fmt.Sprint(n, " nodes"), func(t *testing.T) { testQUICCluster(t, n) })
+	}
+}
+
+func testQUICCluster(t *testing.T, n int) {
 	nodes := make([]*Node, n)
 	for i := range nodes {
 		nodes[i] = newQUICNode(t, uint64(i+1))
@@ -62,7 +67,12 @@ func TestQUICCluster(t *testing.T) {
 	crashed, leaver := nodes[2], nodes[4]
 	require.NoError(t, leaver.Leave(ctx))
 	require.NoError(t, crashed.Close())
-	rest := []*Node{nodes[0], nodes[1], nodes[3], nodes[5]}
+	var rest []*Node
+	for i, nd := range nodes {
+		if i != 2 && i != 4 {
+			rest = append(rest, nd)
+		}
+	}
 	require.Eventually(t, func() bool { return allSee(rest, []*Node{leaver}, StateLeft) }, 10*time.Second, 50*time.Millisecond, "leave shown")
 	require.Eventually(t, func() bool { return allSee(rest, []*Node{crashed}, StateFailed) }, 20*time.Second, 50*time.Millisecond, "close detected as failure")
 	require.True(t, allSee(rest, rest, StateAlive), "no false failure")
