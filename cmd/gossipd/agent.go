@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/plumview/plumview/cmd/gossipd/internal/server"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/transport"
+)
+
+// runAgent runs the agent until SIGTERM or SIGINT, or a Leave call.
+func runAgent(args []string, _, stderr io.Writer) error {
+	var c agentConfig
+	if err := parseFlags(agentFlags(&c), args, stderr); err != nil {
+		return err
+	}
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	adm, err := c.admission()
+	if err != nil {
+		return err
+	}
+	if c.maxPayload <= 0 || c.maxPayload > transport.DefaultMaxFrameBytes/2 {
+		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", transport.DefaultMaxFrameBytes/2)
+	}
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	lis, err := listenUnix(c.grpcSocket)
+	if err != nil {
+		return err
+	}
+	listeners = append(listeners, lis)
+	id, err := transport.LoadOrCreateIdentity(c.keyFile)
+	if err != nil {
+		return fmt.Errorf("gossipd: key file: %w", err)
+	}
+	if c.grpcAddr != "" {
+		tl, err := listenLoopback(c.grpcAddr)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, tl)
+	}
+	tr, err := transport.ListenQUIC(transport.Config{Identity: id, ListenAddr: c.bind, AdvertiseAddr: c.advertise, Admission: adm})
+	if err != nil {
+		return fmt.Errorf("gossipd: bind %s: %w", c.bind, err)
+	}
+	m, gatherer, err := newMetrics()
+	if err != nil {
+		_ = tr.Close()
+		return err
+	}
+	node, err := membership.New(membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m})
+	if err != nil {
+		_ = tr.Close()
+		return fmt.Errorf("gossipd: %w", err)
+	}
+	defer func() { _ = node.Close() }()
+	left := make(chan struct{})
+	var leftOnce sync.Once
+	srv, err := server.New(server.Config{
+		Node: node, Transport: tr, BindAddr: c.bind, MaxPayloadBytes: c.maxPayload,
+		Logger: log, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
+	})
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	for _, l := range listeners {
+		go func() { _ = g.Serve(l) }()
+	}
+	var hs *http.Server
+	if c.metricsAddr != "" {
+		hl, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			g.Stop()
+			srv.Shutdown()
+			return fmt.Errorf("gossipd: -metrics-addr: %w", err)
+		}
+		hs = &http.Server{Handler: httpHandler(gatherer, node, srv), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(hl) }()
+	}
+	log.Info("agent started", zap.String("id", fmt.Sprintf("%016x", node.ID())), zap.String("addr", node.Addr()),
+		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr), zap.String("metrics_addr", c.metricsAddr))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go joinLoop(ctx, log, node, srv, splitList(c.seeds))
+	select {
+	case <-ctx.Done():
+		log.Info("signal received: leaving the cluster")
+	case <-left:
+		log.Info("left the cluster on request")
+	}
+	return shutdown(log, c.shutdownTimeout, node, srv, g, hs)
+}
+
+// joinLoop joins through the seeds, retrying until it succeeds or ctx
+// ends; health turns SERVING when it has.
+func joinLoop(ctx context.Context, log *zap.Logger, node *membership.Node, srv *server.Server, seeds []string) {
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := node.Join(jctx, seeds...)
+		cancel()
+		if err == nil {
+			log.Info("joined the cluster", zap.Strings("seeds", seeds))
+			srv.MarkJoined()
+			return
+		}
+		if ctx.Err() != nil || errors.Is(err, membership.ErrClosed) {
+			return
+		}
+		log.Warn("join failed; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// shutdown marks the server not serving, leaves the cluster, ends the
+// streams and stops the servers, all within timeout.
+func shutdown(log *zap.Logger, timeout time.Duration, node *membership.Node, srv *server.Server, g *grpc.Server, hs *http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	srv.Draining()
+	if err := node.Leave(ctx); err != nil && !errors.Is(err, membership.ErrClosed) {
+		log.Warn("leave did not complete", zap.Error(err))
+	}
+	srv.Shutdown()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		g.Stop()
+	}
+	if hs != nil {
+		_ = hs.Shutdown(ctx)
+	}
+	log.Info("agent stopped")
+	return nil
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// exitCode returns the exit status of a finished command's error.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestBadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "s.sock")
+	key := filepath.Join(dir, "k.key")
+	badKey := filepath.Join(dir, "bad.key")
+	require.NoError(t, os.WriteFile(badKey, []byte("not a key"), 0o600))
+	openKey := filepath.Join(dir, "open.key")
+	_, _, err := cli(t, "keygen", "-out", openKey)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(openKey, 0o644))
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	require.NoError(t, os.WriteFile(unknownKey, []byte("bind: 127.0.0.1:0\nbogus_key: 1\n"), 0o600))
+	dashKey := filepath.Join(dir, "dash.json")
+	require.NoError(t, os.WriteFile(dashKey, []byte(`{"key-file": "x"}`), 0o600))
+	agent := []string{"agent", "-bind", "127.0.0.1:0", "-grpc-socket", sock}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"agent", "-bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"unknown config key", append(agent, "-key-file", key, "-config", unknownKey), 1, `unknown key "bogus_key"`},
+		{"config key not in snake case", append(agent, "-key-file", key, "-config", dashKey), 1, `unknown key "key-file"`},
+		{"missing config file", append(agent, "-key-file", key, "-config", filepath.Join(dir, "none.yaml")), 1, "gossipd: config file"},
+		{"garbage key file", append(agent, "-key-file", badKey), 1, "no PEM"},
+		{"key file readable by others", append(agent, "-key-file", openKey), 1, "chmod 600"},
+		{"key file is a directory", append(agent, "-key-file", dir), 1, "not a regular file"},
+		{"non-loopback API", append(agent, "-key-file", key, "-grpc-addr", "0.0.0.0:9999"), 1, "not a loopback address"},
+		{"bad log level", append(agent, "-key-file", key, "-log-level", "loud"), 1, "-log-level"},
+		{"no agent", []string{"members", "-socket", filepath.Join(dir, "none.sock")}, 1, "no agent running at"},
+		{"keygen over a key", []string{"keygen", "-out", openKey}, 1, "already exists"},
+		{"broadcast without topic", []string{"broadcast", "-socket", sock, "x"}, 1, "-topic is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := cli(t, tc.args...)
+			require.Equal(t, tc.code, exitCode(err), stderr)
+			require.Contains(t, stderr, tc.want)
+		})
+	}
+}
+
+func TestEnvironmentOverridesConfigFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := shortDir(t)
+	cfg := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("log_level: debug\n"), 0o600))
+	t.Setenv("GOSSIPD_LOG_LEVEL", "nonsense")
+	_, stderr, err := cli(t, "agent", "-config", cfg, "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
+	require.Equal(t, 1, exitCode(err))
+	require.Contains(t, stderr, `-log-level "nonsense"`)
+}

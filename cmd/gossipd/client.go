@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+)
+
+// clientFlags are the flags every client command takes.
+type clientFlags struct {
+	socket, addr, output string
+	timeout              time.Duration
+}
+
+func newClientFlags(name string, c *clientFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.socket, "socket", "/tmp/gossipd.sock", "Unix socket `path` of the agent")
+	fs.StringVar(&c.addr, "addr", "", "loopback TCP `address` of the agent, instead of -socket")
+	fs.StringVar(&c.output, "o", "table", "output `format`: table or json")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long a call may take")
+	return fs
+}
+
+// dial connects to the agent, failing clearly when nothing answers.
+func (c *clientFlags) dial() (gossipdv1.GossipServiceClient, func(), error) {
+	if c.output != "table" && c.output != "json" {
+		return nil, nil, fmt.Errorf("gossipd: -o %q: want table or json", c.output)
+	}
+	network, where, target := "unix", c.socket, "unix://"+c.socket
+	if c.addr != "" {
+		network, where, target = "tcp", c.addr, "passthrough:///"+c.addr
+	}
+	probe, err := net.DialTimeout(network, where, 2*time.Second)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gossipd: no agent running at %s (%v)", where, err)
+	}
+	_ = probe.Close()
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("gossipd: connect to %s: %w", where, err)
+	}
+	return gossipdv1.NewGossipServiceClient(conn), func() { _ = conn.Close() }, nil
+}
+
+// callErr renders a call's error.
+func callErr(op string, err error) error {
+	if st, ok := status.FromError(err); ok {
+		msg := strings.TrimPrefix(st.Message(), "gossipd: ")
+		if st.Code() == codes.Unavailable && strings.Contains(msg, "connection") {
+			return fmt.Errorf("gossipd: %s: the agent is not answering: %s", op, msg)
+		}
+		return fmt.Errorf("gossipd: %s: %s (%s)", op, msg, st.Code())
+	}
+	return fmt.Errorf("gossipd: %s: %w", op, err)
+}
+
+// printJSON writes m as one JSON object per line.
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("gossipd: encode: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// runStatus prints the agent's status.
+func runStatus(args []string, stdout, stderr io.Writer) error {
+	var c clientFlags
+	if err := parseFlags(newClientFlags("status", &c), args, stderr); err != nil {
+		return err
+	}
+	cl, closeFn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	st, err := cl.Status(ctx, &gossipdv1.StatusRequest{})
+	if err != nil {
+		return callErr("status", err)
+	}
+	if c.output == "json" {
+		return printJSON(stdout, st)
+	}
+	return printStatus(stdout, st)
+}
+
+// runLeave asks the agent to leave the cluster and stop.
+func runLeave(args []string, stdout, stderr io.Writer) error {
+	var c clientFlags
+	if err := parseFlags(newClientFlags("leave", &c), args, stderr); err != nil {
+		return err
+	}
+	cl, closeFn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if _, err := cl.Leave(ctx, &gossipdv1.LeaveRequest{}); err != nil {
+		return callErr("leave", err)
+	}
+	if c.output == "json" {
+		return printJSON(stdout, &gossipdv1.LeaveResponse{})
+	}
+	_, err = fmt.Fprintln(stdout, "left the cluster; the agent is stopping")
+	return err
+}
+
+// isEOF reports whether a stream ended normally.
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }

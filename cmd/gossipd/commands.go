@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+)
+
+// runMembers prints the member list.
+func runMembers(args []string, stdout, stderr io.Writer) error {
+	var c clientFlags
+	fs := newClientFlags("members", &c)
+	state := fs.String("state", "", "comma-separated states to list: alive, suspect, failed, left (default all)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	req := &gossipdv1.MembersRequest{}
+	for _, s := range splitList(*state) {
+		v, ok := gossipdv1.MemberState_value["MEMBER_STATE_"+strings.ToUpper(s)]
+		if !ok || v == 0 {
+			return fmt.Errorf("gossipd: -state %q: want alive, suspect, failed or left", s)
+		}
+		req.States = append(req.States, gossipdv1.MemberState(v))
+	}
+	cl, closeFn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	resp, err := cl.Members(ctx, req)
+	if err != nil {
+		return callErr("members", err)
+	}
+	if c.output == "json" {
+		return printJSON(stdout, resp)
+	}
+	return printMembers(stdout, resp.GetMembers())
+}
+
+// runBroadcast broadcasts the payload given as an argument, in -file, or
+// on standard input ("-").
+func runBroadcast(args []string, stdout, stderr io.Writer) error {
+	var c clientFlags
+	fs := newClientFlags("broadcast", &c)
+	topic := fs.String("topic", "", "`topic` to broadcast on (required)")
+	file := fs.String("file", "", "read the payload from `file` (- for standard input)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *topic == "" {
+		return fmt.Errorf("gossipd: broadcast: -topic is required")
+	}
+	var payload []byte
+	switch {
+	case *file != "" && fs.NArg() > 0:
+		return fmt.Errorf("gossipd: broadcast: give the payload as an argument or -file, not both")
+	case *file == "-":
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return fmt.Errorf("gossipd: broadcast: read standard input: %w", err)
+		}
+		payload = b
+	case *file != "":
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return fmt.Errorf("gossipd: broadcast: %w", err)
+		}
+		payload = b
+	case fs.NArg() == 1:
+		payload = []byte(fs.Arg(0))
+	default:
+		return fmt.Errorf("gossipd: broadcast: give one payload argument (quote it) or -file")
+	}
+	cl, closeFn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	resp, err := cl.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: *topic, Payload: payload})
+	if err != nil {
+		return callErr("broadcast", err)
+	}
+	if c.output == "json" {
+		return printJSON(stdout, resp)
+	}
+	_, err = fmt.Fprintln(stdout, resp.GetMessageId())
+	return err
+}
+
+// runSubscribe prints the messages of some topics until interrupted, or
+// until -count messages were printed.
+func runSubscribe(args []string, stdout, stderr io.Writer) error {
+	var c clientFlags
+	fs := newClientFlags("subscribe", &c)
+	topics := fs.String("topics", "", "comma-separated `topics` (default all)")
+	resume := fs.Uint64("resume-from", 0, "replay the retained messages after this `sequence` number")
+	count := fs.Int("count", 0, "exit after this many messages (default: never)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cl, closeFn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, stop := signalContext()
+	defer stop()
+	stream, err := cl.Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: splitList(*topics), ResumeFrom: *resume})
+	if err != nil {
+		return callErr("subscribe", err)
+	}
+	for n := 0; *count == 0 || n < *count; {
+		ev, err := stream.Recv()
+		if err != nil {
+			if isEOF(err) || ctx.Err() != nil {
+				return nil
+			}
+			return callErr("subscribe", err)
+		}
+		if c.output == "json" {
+			if err := printJSON(stdout, ev); err != nil {
+				return err
+			}
+		} else if m := ev.GetMessage(); m != nil {
+			fmt.Fprintf(stdout, "%d\t%s\t%s\t%q\n", m.GetSequence(), m.GetMessageId(), m.GetTopic(), m.GetPayload())
+		} else {
+			fmt.Fprintf(stdout, "lagged\tmissed %d messages\n", ev.GetLagged().GetMissed())
+		}
+		if ev.GetMessage() != nil {
+			n++
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/plumview/plumview/transport"
+)
+
+// agentConfig is the agent's configuration: every field is a flag, an
+// environment variable and a config file key.
+type agentConfig struct {
+	config, bind, advertise, seeds, keyFile string
+	grpcSocket, grpcAddr, metricsAddr, meta string
+	logLevel, logFormat, clusterCA, allow   string
+	shutdownTimeout                         time.Duration
+	maxPayload                              int
+}
+
+func agentFlags(c *agentConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(&c.config, "config", "", "YAML or JSON `file` with any of these flags in snake_case (key_file: ...)")
+	fs.StringVar(&c.bind, "bind", "0.0.0.0:7946", "QUIC (UDP) `address` to bind")
+	fs.StringVar(&c.advertise, "advertise", "", "`address` other nodes dial (default: the bound address)")
+	fs.StringVar(&c.seeds, "seeds", "", "comma-separated seeds: key@host:port or host:port (DNS names are re-resolved)")
+	fs.StringVar(&c.keyFile, "key-file", "./gossipd.key", "identity key `file`, created (mode 0600) on first start")
+	fs.StringVar(&c.grpcSocket, "grpc-socket", "/tmp/gossipd.sock", "Unix socket `path` of the gRPC API")
+	fs.StringVar(&c.grpcAddr, "grpc-addr", "", "optional loopback TCP `address` of the gRPC API")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "optional HTTP `address` serving /metrics and /debug/")
+	fs.StringVar(&c.meta, "metadata", "", "this node's metadata `string`")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or console")
+	fs.StringVar(&c.clusterCA, "cluster-ca", "", "`file` with the cluster CA public key: admit only certified peers")
+	fs.StringVar(&c.allow, "allow", "", "comma-separated public keys to admit")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
+	fs.IntVar(&c.maxPayload, "max-payload", 512<<10, "largest broadcast payload, in `bytes`")
+	return fs
+}
+
+// logger builds the zap logger the flags ask for.
+func (c *agentConfig) logger() (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil || lvl > zapcore.ErrorLevel {
+		return nil, fmt.Errorf("gossipd: -log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	var zc zap.Config
+	switch c.logFormat {
+	case "json":
+		zc = zap.NewProductionConfig()
+	case "console":
+		zc = zap.NewDevelopmentConfig()
+		zc.Development = false
+	default:
+		return nil, fmt.Errorf("gossipd: -log-format %q: want json or console", c.logFormat)
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	zc.Sampling = nil
+	l, err := zc.Build()
+	if err != nil {
+		return nil, fmt.Errorf("gossipd: logger: %w", err)
+	}
+	return l, nil
+}
+
+// admission builds the transport admission from -cluster-ca and -allow.
+func (c *agentConfig) admission() (transport.Admission, error) {
+	var adm transport.Admission
+	if c.clusterCA != "" {
+		data, err := os.ReadFile(c.clusterCA)
+		if err != nil {
+			return adm, fmt.Errorf("gossipd: -cluster-ca: %w", err)
+		}
+		key, err := parsePublicKey(string(data))
+		if err != nil {
+			return adm, fmt.Errorf("gossipd: -cluster-ca %s: %w", c.clusterCA, err)
+		}
+		adm.CAKey = key
+	}
+	for _, s := range splitList(c.allow) {
+		key, err := parsePublicKey(s)
+		if err != nil {
+			return adm, fmt.Errorf("gossipd: -allow %q: %w", s, err)
+		}
+		adm.AllowList = append(adm.AllowList, key)
+	}
+	return adm, nil
+}
+
+// parsePublicKey reads an ed25519 public key: base64url (as keygen prints
+// it, optionally followed by "@host:port") or a PEM "PUBLIC KEY" block.
+func parsePublicKey(s string) (ed25519.PublicKey, error) {
+	if block, _ := pem.Decode([]byte(s)); block != nil {
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		if pub, ok := k.(ed25519.PublicKey); ok {
+			return pub, nil
+		}
+		return nil, fmt.Errorf("key is %T, want ed25519", k)
+	}
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "@")
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("not a base64url ed25519 public key")
+	}
+	return ed25519.PublicKey(b), nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds gossipd once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gossipd-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gossipd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// proc is one agent process.
+type proc struct {
+	cmd    *exec.Cmd
+	socket string
+	port   int
+	log    *bytes.Buffer
+	done   chan error
+}
+
+// freePort returns a UDP port free on loopback now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// shortDir returns a temporary directory short enough for socket paths.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gd")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// startAgent starts agent name in dir with extra flags.
+func startAgent(t *testing.T, dir, name string, extra ...string) *proc {
+	t.Helper()
+	p := &proc{socket: filepath.Join(dir, name+".sock"), port: freePort(t), log: &bytes.Buffer{}, done: make(chan error, 1)}
+	args := append([]string{"agent", "-bind", fmt.Sprintf("127.0.0.1:%d", p.port),
+		"-key-file", filepath.Join(dir, name+".key"), "-grpc-socket", p.socket, "-log-format", "console",
+		"-shutdown-timeout", "5s"}, extra...)
+	p.cmd = exec.Command(binary(t), args...)
+	p.cmd.Stderr = p.log
+	p.cmd.Stdout = p.log
+	require.NoError(t, p.cmd.Start())
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", name, p.log.String())
+		}
+	})
+	waitFor(t, 10*time.Second, "agent "+name+" answers", func() bool {
+		_, _, err := cli(t, "status", "-socket", p.socket)
+		return err == nil
+	})
+	return p
+}
+
+// stop sends sig and waits (bounded) for the process to exit.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(sig))
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("agent did not exit within 15s of %v", sig)
+		return nil
+	}
+}
+
+// cli runs the binary with args and returns its stdout and stderr.
+func cli(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// members returns the state of every member p lists, by address port.
+func (p *proc) members(t *testing.T) map[string]string {
+	t.Helper()
+	out, stderr, err := cli(t, "members", "-socket", p.socket, "-o", "json")
+	require.NoError(t, err, stderr)
+	var resp struct {
+		Members []struct{ Addr, State string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &resp))
+	got := map[string]string{}
+	for _, m := range resp.Members {
+		_, hostport, _ := strings.Cut(m.Addr, "@")
+		got[hostport] = strings.ToLower(strings.TrimPrefix(m.State, "MEMBER_STATE_"))
+	}
+	return got
+}
+
+func (p *proc) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+
+// conn returns a gRPC connection to p's API.
+func (p *proc) conn(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+p.socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// client returns a gRPC client of p's API.
+func (p *proc) client(t *testing.T) gossipdv1.GossipServiceClient {
+	return gossipdv1.NewGossipServiceClient(p.conn(t))
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

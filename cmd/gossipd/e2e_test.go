@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+)
+
+// TestEndToEnd starts five agents as processes on loopback and drives
+// them with the CLI and a gRPC client.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary")
+	}
+	dir := shortDir(t)
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	metricsAddr := ml.Addr().String()
+	require.NoError(t, ml.Close())
+	ps := []*proc{startAgent(t, dir, "a0", "-metadata", "first", "-metrics-addr", metricsAddr)}
+	// One agent configured by a YAML file, one by a JSON file, one by the
+	// environment: the same names everywhere.
+	yamlCfg := filepath.Join(dir, "a1.yaml")
+	require.NoError(t, os.WriteFile(yamlCfg, []byte("seeds:\n  - "+ps[0].addr()+"\nmetadata: from-yaml\n"), 0o600))
+	jsonCfg := filepath.Join(dir, "a2.json")
+	require.NoError(t, os.WriteFile(jsonCfg, []byte(`{"seeds": "`+ps[0].addr()+`", "metadata": "from-json"}`), 0o600))
+	ps = append(ps, startAgent(t, dir, "a1", "-config", yamlCfg))
+	ps = append(ps, startAgent(t, dir, "a2", "-config", jsonCfg))
+	t.Setenv("GOSSIPD_SEEDS", ps[0].addr())
+	ps = append(ps, startAgent(t, dir, "a3"), startAgent(t, dir, "a4"))
+	os.Unsetenv("GOSSIPD_SEEDS")
+
+	waitFor(t, 20*time.Second, "5 alive members everywhere", func() bool {
+		for _, p := range ps {
+			n := 0
+			for _, st := range p.members(t) {
+				if st == "alive" {
+					n++
+				}
+			}
+			if n != 5 {
+				return false
+			}
+		}
+		return true
+	})
+	hc := healthpb.NewHealthClient(ps[0].conn(t))
+	hr, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "plumview.gossipd.v1.GossipService"})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.GetStatus())
+	for path, want := range map[string]string{"/metrics": "plumview_membership_", "/debug/": "Active view"} {
+		resp, err := http.Get("http://" + metricsAddr + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		require.Contains(t, string(body), want, path)
+	}
+	out, _, err := cli(t, "members", "-socket", ps[0].socket)
+	require.NoError(t, err)
+	require.Contains(t, out, "from-yaml")
+	require.Contains(t, out, "from-json")
+
+	// A gRPC subscriber on a4 and a CLI subscriber on a3.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c4 := ps[4].client(t)
+	sctx, scancel := context.WithCancel(ctx)
+	stream, err := c4.Subscribe(sctx, &gossipdv1.SubscribeRequest{Topics: []string{"news"}})
+	require.NoError(t, err)
+	sub := exec.CommandContext(ctx, binary(t), "subscribe", "-socket", ps[3].socket, "-topics", "news", "-count", "3")
+	var subOut strings.Builder
+	sub.Stdout = &subOut
+	require.NoError(t, sub.Start())
+	time.Sleep(300 * time.Millisecond) // both subscriptions registered
+	for i := range 3 {
+		out, stderr, err := cli(t, "broadcast", "-socket", ps[1].socket, "-topic", "news", fmt.Sprintf("msg-%d", i))
+		require.NoError(t, err, stderr)
+		require.NotEmpty(t, strings.TrimSpace(out))
+	}
+	var last uint64
+	for i := range 3 {
+		ev, err := stream.Recv()
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("msg-%d", i), string(ev.GetMessage().GetPayload()))
+		last = ev.GetMessage().GetSequence()
+	}
+	require.NoError(t, sub.Wait())
+	require.Contains(t, subOut.String(), `"msg-2"`)
+	scancel()
+
+	// While the gRPC subscriber is away, two more; resume_from replays them.
+	for i := 3; i < 5; i++ {
+		_, err := ps[2].client(t).Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "news", Payload: fmt.Appendf(nil, "msg-%d", i)})
+		require.NoError(t, err)
+	}
+	waitFor(t, 10*time.Second, "a4 delivered the two", func() bool {
+		st, err := c4.Status(ctx, &gossipdv1.StatusRequest{})
+		return err == nil && st.GetLastSequence() >= last+2
+	})
+	stream, err = c4.Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: []string{"news"}, ResumeFrom: last})
+	require.NoError(t, err)
+	for i := 3; i < 5; i++ {
+		ev, err := stream.Recv()
+		require.NoError(t, err)
+		require.Nil(t, ev.GetLagged(), "nothing retained is missed")
+		require.Equal(t, fmt.Sprintf("msg-%d", i), string(ev.GetMessage().GetPayload()))
+	}
+
+	// Over the payload limit: a clear error and a non-zero exit.
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, make([]byte, 600<<10), 0o600))
+	_, stderr, err := cli(t, "broadcast", "-socket", ps[0].socket, "-topic", "news", "-file", big)
+	require.Error(t, err)
+	require.Contains(t, stderr, "exceeds the limit")
+
+	// A second agent on a live agent's socket is refused.
+	_, stderr, err = cli(t, "agent", "-bind", "127.0.0.1:0", "-key-file", filepath.Join(dir, "x.key"), "-grpc-socket", ps[0].socket)
+	require.Error(t, err)
+	require.Contains(t, stderr, "in use by a running agent")
+
+	// SIGKILL a3: reported failed. SIGTERM a4: reported left, exit 0.
+	require.Error(t, ps[3].stop(t, syscall.SIGKILL))
+	require.NoError(t, ps[4].stop(t, syscall.SIGTERM))
+	waitFor(t, 30*time.Second, "a3 failed and a4 left, seen by a0", func() bool {
+		m := ps[0].members(t)
+		return m[ps[3].addr()] == "failed" && m[ps[4].addr()] == "left"
+	})
+	_, err = os.Stat(ps[4].socket)
+	require.True(t, os.IsNotExist(err), "a stopped agent removes its socket")
+
+	// The CLI says clearly when no agent answers.
+	_, stderr, err = cli(t, "status", "-socket", ps[4].socket)
+	require.Error(t, err)
+	require.Contains(t, stderr, "no agent running at "+ps[4].socket)
+}

@@ -1,0 +1,160 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/membership/protocol"
+)
+
+// Join joins the cluster through the seeds; health turns SERVING once the
+// node has a first neighbour (at once without seeds).
+func (s *Server) Join(ctx context.Context, req *gossipdv1.JoinRequest) (*gossipdv1.JoinResponse, error) {
+	for _, seed := range req.GetSeeds() {
+		if strings.TrimSpace(seed) == "" {
+			return nil, status.Error(codes.InvalidArgument, "gossipd: empty seed")
+		}
+	}
+	if err := s.node.Join(ctx, req.GetSeeds()...); err != nil {
+		return nil, statusOf("join", err)
+	}
+	s.MarkJoined()
+	return &gossipdv1.JoinResponse{}, nil
+}
+
+// Leave leaves the cluster gracefully and then calls Config.OnLeave.
+func (s *Server) Leave(ctx context.Context, _ *gossipdv1.LeaveRequest) (*gossipdv1.LeaveResponse, error) {
+	s.markLeft()
+	err := s.node.Leave(ctx)
+	if s.cfg.OnLeave != nil {
+		go s.cfg.OnLeave()
+	}
+	if err != nil && !errors.Is(err, membership.ErrClosed) {
+		return nil, statusOf("leave", err)
+	}
+	return &gossipdv1.LeaveResponse{}, nil
+}
+
+// Broadcast sends one message and returns its ID.
+func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest) (*gossipdv1.BroadcastResponse, error) {
+	if n := len(req.GetPayload()); n > s.cfg.MaxPayloadBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "gossipd: payload of %d bytes exceeds the limit of %d bytes", n, s.cfg.MaxPayloadBytes)
+	}
+	if req.GetTopic() == "" {
+		return nil, status.Error(codes.InvalidArgument, "gossipd: topic is required")
+	}
+	if n := len(req.GetTopic()); n > protocol.MaxTopicBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "gossipd: topic of %d bytes exceeds the limit of %d bytes", n, protocol.MaxTopicBytes)
+	}
+	if !s.Joined() {
+		return nil, status.Error(codes.FailedPrecondition, "gossipd: the node has not joined a cluster (or has left)")
+	}
+	id, err := s.node.Broadcast(ctx, req.GetTopic(), req.GetPayload())
+	if err != nil {
+		return nil, statusOf("broadcast", err)
+	}
+	return &gossipdv1.BroadcastResponse{MessageId: id.String()}, nil
+}
+
+// Members returns the member list, filtered by state if states are given.
+func (s *Server) Members(_ context.Context, req *gossipdv1.MembersRequest) (*gossipdv1.MembersResponse, error) {
+	want := map[gossipdv1.MemberState]bool{}
+	for _, st := range req.GetStates() {
+		if st != gossipdv1.MemberState_MEMBER_STATE_UNSPECIFIED {
+			want[st] = true
+		}
+	}
+	out := &gossipdv1.MembersResponse{}
+	for _, m := range s.node.Members() {
+		pm := s.memberPB(m)
+		if len(want) == 0 || want[pm.GetState()] {
+			out.Members = append(out.Members, pm)
+		}
+	}
+	return out, nil
+}
+
+// UpdateMetadata replaces this node's metadata.
+func (s *Server) UpdateMetadata(ctx context.Context, req *gossipdv1.UpdateMetadataRequest) (*gossipdv1.UpdateMetadataResponse, error) {
+	if err := s.node.UpdateMetadata(ctx, req.GetMetadata()); err != nil {
+		if errors.Is(err, membership.ErrClosed) || ctx.Err() != nil {
+			return nil, statusOf("update metadata", err)
+		}
+		return nil, status.Errorf(codes.InvalidArgument, "gossipd: update metadata: %v", err)
+	}
+	return &gossipdv1.UpdateMetadataResponse{}, nil
+}
+
+// Status reports the node's identity, addresses, views, trees and counters.
+func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.StatusResponse, error) {
+	active, passive := s.node.Views()
+	eager, lazy := s.node.Trees()
+	last, oldest, subs, lagged := s.hub.stats()
+	key, _, _ := strings.Cut(s.node.Addr(), "@")
+	out := &gossipdv1.StatusResponse{
+		Id: idString(s.node.ID()), PublicKey: key, Addr: s.node.Addr(), BindAddr: s.cfg.BindAddr,
+		Joined: s.Joined(), ActiveView: ids(active), PassiveView: ids(passive),
+		EagerPeers: ids(eager), LazyPeers: ids(lazy),
+		LastSequence: last, OldestRetainedSequence: oldest,
+		UptimeSeconds: int64(time.Since(s.started) / time.Second),
+		Counters:      map[string]int64{"subscribers": int64(subs), "subscriber_lagged": int64(lagged)},
+	}
+	for _, m := range s.node.Members() {
+		out.Counters["members_"+m.State.String()]++
+	}
+	if s.cfg.Transport != nil {
+		st := s.cfg.Transport.Stats()
+		for k, v := range map[string]int64{
+			"dials": st.Dials, "dial_failures": st.DialFailures, "accepts": st.Accepts,
+			"rejected": st.Rejected, "frames_sent": st.FramesSent, "frames_received": st.FramesReceived,
+			"bytes_sent": st.BytesSent, "bytes_received": st.BytesReceived,
+			"oversized_frames": st.OversizedFrames, "send_queue_full": st.SendQueueFull,
+			"conns_open": st.ConnsOpen,
+		} {
+			out.Counters["transport_"+k] = v
+		}
+	}
+	return out, nil
+}
+
+// statusOf maps a node error to a gRPC status.
+func statusOf(op string, err error) error {
+	code := codes.Unavailable
+	switch {
+	case errors.Is(err, membership.ErrClosed):
+		code = codes.FailedPrecondition
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case strings.Contains(err.Error(), "membership: address"), strings.Contains(err.Error(), "empty address"):
+		code = codes.InvalidArgument
+	}
+	return status.Error(code, fmt.Sprintf("gossipd: %s: %v", op, err))
+}
+
+func idString(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+func ids(in []uint64) []string {
+	out := make([]string, 0, len(in))
+	for _, id := range in {
+		out = append(out, idString(id))
+	}
+	return out
+}
+
+// memberPB converts a member.
+func (s *Server) memberPB(m membership.Member) *gossipdv1.Member {
+	return &gossipdv1.Member{
+		Id: idString(m.ID), Addr: m.Addr, Metadata: m.Meta, Incarnation: m.Incarnation,
+		State: gossipdv1.MemberState(m.State), Self: m.ID == s.node.ID(),
+	}
+}

@@ -1,0 +1,217 @@
+// Package server implements the gossipd gRPC API (plumview.gossipd.v1)
+// over a membership.Node, with the standard health service and server
+// reflection.
+package server
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/transport"
+)
+
+// Config configures a Server. Node is required.
+type Config struct {
+	// Node is the node the API serves. The server does not own it, except
+	// that a Leave call leaves (and so closes) it.
+	Node *membership.Node
+	// Transport is the node's transport, for its counters in Status.
+	// Optional.
+	Transport transport.Transport
+	// BindAddr is the QUIC address bound, reported by Status.
+	BindAddr string
+	// MaxPayloadBytes caps a broadcast's payload. Default
+	// DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
+	// Retain is how many recent deliveries are kept for resume_from.
+	// Default DefaultRetain.
+	Retain int
+	// StreamBuffer bounds each stream's buffer. Default DefaultStreamBuffer.
+	StreamBuffer int
+	// RecentEvents is how many membership events are kept for the debug
+	// page. Default DefaultRecentEvents.
+	RecentEvents int
+	// Logger receives the server's logs. Default zap.NewNop().
+	Logger *zap.Logger
+	// OnLeave is called (in its own goroutine) after a Leave call left the
+	// cluster: the agent stops then.
+	OnLeave func()
+}
+
+// Defaults of Config.
+const (
+	// DefaultMaxPayloadBytes leaves room under the transport's 1 MiB frame
+	// for the envelope and the Plumtree header.
+	DefaultMaxPayloadBytes = 512 << 10
+	DefaultRetain          = 4096
+	DefaultStreamBuffer    = 1024
+	DefaultRecentEvents    = 100
+)
+
+// ServiceName is the name the health service reports the API under (the
+// empty name reports the same status).
+const ServiceName = "plumview.gossipd.v1.GossipService"
+
+// Server implements gossipdv1.GossipServiceServer.
+type Server struct {
+	gossipdv1.UnimplementedGossipServiceServer
+	cfg     Config
+	node    *membership.Node
+	hub     *hub
+	health  *health.Server
+	started time.Time
+	log     *zap.Logger
+
+	mu     sync.Mutex
+	joined bool
+	left   bool
+	events []membership.Event // recent membership events, oldest first
+
+	done     chan struct{} // closed by Shutdown: streams end
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// New returns a server for cfg.Node and starts numbering its deliveries.
+// Its health is NOT_SERVING until the node has joined (MarkJoined or a
+// Join call).
+func New(cfg Config) (*Server, error) {
+	if cfg.Node == nil {
+		return nil, errors.New("gossipd: server: Config.Node is required")
+	}
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if cfg.Retain <= 0 {
+		cfg.Retain = DefaultRetain
+	}
+	if cfg.StreamBuffer <= 0 {
+		cfg.StreamBuffer = DefaultStreamBuffer
+	}
+	if cfg.RecentEvents <= 0 {
+		cfg.RecentEvents = DefaultRecentEvents
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Server{
+		cfg: cfg, node: cfg.Node, hub: newHub(cfg.Retain, cfg.StreamBuffer),
+		health: health.NewServer(), started: time.Now(), log: cfg.Logger,
+		done: make(chan struct{}),
+	}
+	s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+	sub := s.node.Subscribe()
+	w := s.node.Events()
+	s.wg.Add(2)
+	go s.pump(sub)
+	go s.record(w)
+	return s, nil
+}
+
+// Register registers the API, the health service and reflection on g.
+func (s *Server) Register(g *grpc.Server) {
+	gossipdv1.RegisterGossipServiceServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+}
+
+// pump numbers every delivery of the node.
+func (s *Server) pump(sub *membership.Subscription) {
+	defer s.wg.Done()
+	defer sub.Close()
+	for {
+		select {
+		case m, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			s.hub.publish(m)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// record keeps the recent membership events for the debug page.
+func (s *Server) record(w *membership.Watcher) {
+	defer s.wg.Done()
+	defer w.Close()
+	for {
+		select {
+		case e, ok := <-w.C():
+			if !ok {
+				return
+			}
+			s.mu.Lock()
+			s.events = append(s.events, e)
+			if len(s.events) > s.cfg.RecentEvents {
+				s.events = s.events[len(s.events)-s.cfg.RecentEvents:]
+			}
+			s.mu.Unlock()
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(ServiceName, st)
+}
+
+// MarkJoined records that the node has joined: health turns SERVING.
+func (s *Server) MarkJoined() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.left {
+		return
+	}
+	s.joined = true
+	s.setHealth(healthpb.HealthCheckResponse_SERVING)
+}
+
+// Joined reports whether the node has joined and not left.
+func (s *Server) Joined() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.joined && !s.left
+}
+
+// markLeft records that the node left: health turns NOT_SERVING.
+func (s *Server) markLeft() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.left = true
+	s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+// Draining marks the server NOT_SERVING, before a shutdown.
+func (s *Server) Draining() { s.markLeft() }
+
+// RecentEvents returns the recent membership events, oldest first.
+func (s *Server) RecentEvents() []membership.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]membership.Event(nil), s.events...)
+}
+
+// Shutdown marks the server NOT_SERVING, ends every stream and stops the
+// server's goroutines. It does not close the node. It is idempotent.
+func (s *Server) Shutdown() {
+	s.stopOnce.Do(func() {
+		s.markLeft()
+		s.health.Shutdown()
+		close(s.done)
+		s.hub.close()
+	})
+	s.wg.Wait()
+}

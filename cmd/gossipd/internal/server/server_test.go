@@ -1,0 +1,165 @@
+package server
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/transport"
+)
+
+func TestBroadcastSubscribeRoundTrip(t *testing.T) {
+	as := cluster(t, 3, Config{})
+	require.Eventually(t, func() bool { return alive(t, as[2]) == 3 }, 10*time.Second, 20*time.Millisecond)
+	stream, err := as[2].client.Subscribe(ctxT(t), &gossipdv1.SubscribeRequest{Topics: []string{"t"}})
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // let the subscription register
+	_, err = as[0].client.Broadcast(ctxT(t), &gossipdv1.BroadcastRequest{Topic: "other", Payload: []byte("no")})
+	require.NoError(t, err)
+	resp, err := as[0].client.Broadcast(ctxT(t), &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte("hello")})
+	require.NoError(t, err)
+	require.NotEmpty(t, resp.GetMessageId())
+	got, err := stream.Recv()
+	require.NoError(t, err)
+	m := got.GetMessage()
+	require.NotNil(t, m)
+	require.Equal(t, resp.GetMessageId(), m.GetMessageId())
+	require.Equal(t, "t", m.GetTopic())
+	require.Equal(t, []byte("hello"), m.GetPayload())
+	require.Equal(t, uint64(2), m.GetSequence(), "the message on another topic took sequence 1")
+}
+
+func TestResumeFromMissesNothingRetained(t *testing.T) {
+	as := cluster(t, 2, Config{Retain: 8})
+	require.Eventually(t, func() bool { return alive(t, as[1]) == 2 }, 10*time.Second, 20*time.Millisecond)
+	for i := range 5 {
+		_, err := as[0].client.Broadcast(ctxT(t), &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte{byte(i)}})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { last, _, _, _ := as[1].srv.hub.stats(); return last == 5 }, 10*time.Second, 10*time.Millisecond)
+	stream, err := as[1].client.Subscribe(ctxT(t), &gossipdv1.SubscribeRequest{ResumeFrom: 2})
+	require.NoError(t, err)
+	for want := uint64(3); want <= 5; want++ {
+		got, err := stream.Recv()
+		require.NoError(t, err)
+		require.Equal(t, want, got.GetMessage().GetSequence())
+		require.Equal(t, []byte{byte(want - 1)}, got.GetMessage().GetPayload())
+	}
+	// Past the ring: a lag notice counts what is gone, then the rest.
+	for i := 5; i < 12; i++ {
+		_, err := as[0].client.Broadcast(ctxT(t), &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte{byte(i)}})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { last, _, _, _ := as[1].srv.hub.stats(); return last == 12 }, 10*time.Second, 10*time.Millisecond)
+	stream, err = as[1].client.Subscribe(ctxT(t), &gossipdv1.SubscribeRequest{ResumeFrom: 1})
+	require.NoError(t, err)
+	got, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), got.GetLagged().GetMissed(), "sequences 2, 3 and 4 left the ring of 8")
+	for want := uint64(5); want <= 12; want++ {
+		got, err := stream.Recv()
+		require.NoError(t, err)
+		require.Equal(t, want, got.GetMessage().GetSequence())
+	}
+}
+
+func TestLagNotice(t *testing.T) {
+	h := newHub(16, 2)
+	s, _, _ := h.subscribe(nil, 0)
+	for range 5 {
+		h.publish(msg("t"))
+	}
+	require.Equal(t, uint64(1), (<-s.ch).d.seq)
+	require.Equal(t, uint64(2), (<-s.ch).d.seq)
+	h.publish(msg("t")) // sequence 6: the notice of 3 missed fits, then 6 does
+	require.Equal(t, uint64(3), (<-s.ch).lagged)
+	require.Equal(t, uint64(6), (<-s.ch).d.seq)
+	h.close()
+	<-s.done
+}
+
+func TestErrorCodes(t *testing.T) {
+	a := newAgent(t, transport.NewMemNetwork(1), "solo", Config{MaxPayloadBytes: 10})
+	ctx := ctxT(t)
+	_, err := a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte("x")})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "not joined: %v", err)
+	_, err = a.client.Join(ctx, &gossipdv1.JoinRequest{})
+	require.NoError(t, err)
+	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "t", Payload: bytes.Repeat([]byte("x"), 11)})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "too large: %v", err)
+	require.Contains(t, err.Error(), "exceeds the limit of 10 bytes")
+	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Payload: []byte("x")})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "no topic: %v", err)
+	_, err = a.client.Join(ctx, &gossipdv1.JoinRequest{Seeds: []string{"!!!@x:1"}})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "bad seed: %v", err)
+	_, err = a.client.Leave(ctx, &gossipdv1.LeaveRequest{})
+	require.NoError(t, err)
+	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte("x")})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "left: %v", err)
+}
+
+func TestMembersFilterAndStatus(t *testing.T) {
+	as := cluster(t, 3, Config{})
+	require.Eventually(t, func() bool { return alive(t, as[0]) == 3 }, 10*time.Second, 20*time.Millisecond)
+	_, err := as[2].client.Leave(ctxT(t), &gossipdv1.LeaveRequest{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		resp, err := as[0].client.Members(ctxT(t), &gossipdv1.MembersRequest{States: []gossipdv1.MemberState{gossipdv1.MemberState_MEMBER_STATE_LEFT}})
+		require.NoError(t, err)
+		return len(resp.GetMembers()) == 1 && resp.GetMembers()[0].GetAddr() == as[2].node.Addr()
+	}, 10*time.Second, 20*time.Millisecond)
+	all, err := as[0].client.Members(ctxT(t), &gossipdv1.MembersRequest{})
+	require.NoError(t, err)
+	require.Len(t, all.GetMembers(), 3)
+	st, err := as[0].client.Status(ctxT(t), &gossipdv1.StatusRequest{})
+	require.NoError(t, err)
+	require.Equal(t, as[0].node.Addr(), st.GetAddr())
+	require.Equal(t, idString(as[0].node.ID()), st.GetId())
+	require.True(t, st.GetJoined())
+	require.Equal(t, "node0", st.GetBindAddr())
+	require.NotZero(t, st.GetCounters()["transport_frames_sent"])
+	require.Equal(t, int64(1), st.GetCounters()["members_left"])
+	require.Eventually(t, func() bool {
+		st, err := as[0].client.Status(ctxT(t), &gossipdv1.StatusRequest{})
+		require.NoError(t, err)
+		return len(st.GetActiveView()) == 1 && len(st.GetEagerPeers())+len(st.GetLazyPeers()) == 1
+	}, 10*time.Second, 20*time.Millisecond, "node1 is node0's neighbour")
+}
+
+func TestHealthTransitions(t *testing.T) {
+	a := newAgent(t, transport.NewMemNetwork(1), "solo", Config{})
+	check := func() healthpb.HealthCheckResponse_ServingStatus {
+		resp, err := a.health.Check(ctxT(t), &healthpb.HealthCheckRequest{Service: ServiceName})
+		require.NoError(t, err)
+		return resp.GetStatus()
+	}
+	require.Equal(t, healthpb.HealthCheckResponse_NOT_SERVING, check())
+	_, err := a.client.Join(ctxT(t), &gossipdv1.JoinRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, check())
+	a.srv.Draining()
+	require.Equal(t, healthpb.HealthCheckResponse_NOT_SERVING, check())
+}
+
+func TestWatchMembers(t *testing.T) {
+	as := cluster(t, 2, Config{})
+	stream, err := as[0].client.WatchMembers(ctxT(t), &gossipdv1.WatchMembersRequest{})
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	_, err = as[1].client.UpdateMetadata(ctxT(t), &gossipdv1.UpdateMetadataRequest{Metadata: []byte("role=db")})
+	require.NoError(t, err)
+	for {
+		ev, err := stream.Recv()
+		require.NoError(t, err)
+		if e := ev.GetMemberEvent(); e.GetKind() == gossipdv1.MemberEventKind_MEMBER_EVENT_KIND_UPDATE {
+			require.Equal(t, []byte("role=db"), e.GetMember().GetMetadata())
+			return
+		}
+	}
+}

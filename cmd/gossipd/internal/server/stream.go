@@ -1,0 +1,89 @@
+package server
+
+import (
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/membership"
+)
+
+// Subscribe streams the deliveries on the chosen topics: first, after a
+// reconnect, the retained ones after resume_from (preceded by a lag notice
+// if some are no longer retained), then the new ones. The stream ends when
+// the client goes away or the server shuts down.
+func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerStreamingServer[gossipdv1.SubscribeResponse]) error {
+	sub, replay, gone := s.hub.subscribe(req.GetTopics(), req.GetResumeFrom())
+	defer s.hub.unsubscribe(sub)
+	if gone > 0 {
+		if err := stream.Send(lagPB(gone)); err != nil {
+			return err
+		}
+	}
+	for _, d := range replay {
+		if err := stream.Send(messagePB(d)); err != nil {
+			return err
+		}
+	}
+	ctx := stream.Context()
+	for {
+		select {
+		case it := <-sub.ch:
+			resp := messagePB(it.d)
+			if it.lagged > 0 {
+				resp = lagPB(it.lagged)
+			}
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		case <-sub.done:
+			return status.Error(codes.Unavailable, "gossipd: the agent is shutting down")
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// WatchMembers streams membership events from now on.
+func (s *Server) WatchMembers(_ *gossipdv1.WatchMembersRequest, stream grpc.ServerStreamingServer[gossipdv1.WatchMembersResponse]) error {
+	w := s.node.Events()
+	defer w.Close()
+	ctx := stream.Context()
+	for {
+		select {
+		case e, ok := <-w.C():
+			if !ok {
+				return status.Error(codes.Unavailable, "gossipd: the node has stopped")
+			}
+			if err := stream.Send(s.eventPB(e)); err != nil {
+				return err
+			}
+		case <-s.done:
+			return status.Error(codes.Unavailable, "gossipd: the agent is shutting down")
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func lagPB(n uint64) *gossipdv1.SubscribeResponse {
+	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Lagged{Lagged: &gossipdv1.Lagged{Missed: n}}}
+}
+
+func messagePB(d delivery) *gossipdv1.SubscribeResponse {
+	m := d.msg
+	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Message{Message: &gossipdv1.Message{
+		Sequence: d.seq, MessageId: m.ID.String(), Origin: idString(m.Origin),
+		Topic: m.Topic, Payload: m.Payload, Hops: m.Hops,
+	}}}
+}
+
+func (s *Server) eventPB(e membership.Event) *gossipdv1.WatchMembersResponse {
+	if e.Lagged > 0 {
+		return &gossipdv1.WatchMembersResponse{Event: &gossipdv1.WatchMembersResponse_Lagged{Lagged: &gossipdv1.Lagged{Missed: e.Lagged}}}
+	}
+	return &gossipdv1.WatchMembersResponse{Event: &gossipdv1.WatchMembersResponse_MemberEvent{MemberEvent: &gossipdv1.MemberEvent{
+		Kind: gossipdv1.MemberEventKind(e.Kind), Member: s.memberPB(e.Member),
+	}}}
+}
