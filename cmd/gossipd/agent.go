@@ -89,11 +89,26 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	for _, l := range listeners {
 		go func() { _ = g.Serve(l) }()
 	}
+	var hg *grpc.Server // health only, for probes from outside the host
+	if c.healthAddr != "" {
+		hl, err := net.Listen("tcp", c.healthAddr)
+		if err != nil {
+			g.Stop()
+			srv.Shutdown()
+			return fmt.Errorf("gossipd: -health-addr: %w", err)
+		}
+		hg = grpc.NewServer()
+		srv.RegisterHealth(hg)
+		go func() { _ = hg.Serve(hl) }()
+	}
 	var hs *http.Server
 	if c.metricsAddr != "" {
 		hl, err := net.Listen("tcp", c.metricsAddr)
 		if err != nil {
 			g.Stop()
+			if hg != nil {
+				hg.Stop()
+			}
 			srv.Shutdown()
 			return fmt.Errorf("gossipd: -metrics-addr: %w", err)
 		}
@@ -101,7 +116,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		go func() { _ = hs.Serve(hl) }()
 	}
 	log.Info("agent started", zap.String("id", fmt.Sprintf("%016x", node.ID())), zap.String("addr", node.Addr()),
-		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr), zap.String("metrics_addr", c.metricsAddr))
+		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr), zap.String("metrics_addr", c.metricsAddr), zap.String("health_addr", c.healthAddr))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -112,7 +127,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	case <-left:
 		log.Info("left the cluster on request")
 	}
-	return shutdown(log, c.shutdownTimeout, node, srv, g, hs)
+	return shutdown(log, c.shutdownTimeout, node, srv, g, hg, hs)
 }
 
 // joinLoop joins through the seeds, retrying until it succeeds or ctx
@@ -141,7 +156,7 @@ func joinLoop(ctx context.Context, log *zap.Logger, node *membership.Node, srv *
 
 // shutdown marks the server not serving, leaves the cluster, ends the
 // streams and stops the servers, all within timeout.
-func shutdown(log *zap.Logger, timeout time.Duration, node *membership.Node, srv *server.Server, g *grpc.Server, hs *http.Server) error {
+func shutdown(log *zap.Logger, timeout time.Duration, node *membership.Node, srv *server.Server, g, hg *grpc.Server, hs *http.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	srv.Draining()
@@ -155,6 +170,9 @@ func shutdown(log *zap.Logger, timeout time.Duration, node *membership.Node, srv
 	case <-stopped:
 	case <-ctx.Done():
 		g.Stop()
+	}
+	if hg != nil {
+		hg.Stop()
 	}
 	if hs != nil {
 		_ = hs.Shutdown(ctx)

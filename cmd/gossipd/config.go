@@ -22,6 +22,7 @@ import (
 type agentConfig struct {
 	config, bind, advertise, seeds, keyFile string
 	grpcSocket, grpcAddr, metricsAddr, meta string
+	healthAddr                              string
 	logLevel, logFormat, clusterCA, allow   string
 	shutdownTimeout                         time.Duration
 	maxPayload                              int
@@ -36,7 +37,8 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.keyFile, "key-file", "./gossipd.key", "identity key `file`, created (mode 0600) on first start")
 	fs.StringVar(&c.grpcSocket, "grpc-socket", "/tmp/gossipd.sock", "Unix socket `path` of the gRPC API")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", "", "optional loopback TCP `address` of the gRPC API")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "optional HTTP `address` serving /metrics and /debug/")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "optional HTTP `address` serving /metrics, /debug/ and /healthz (liveness)")
+	fs.StringVar(&c.healthAddr, "health-addr", "", "optional TCP `address` serving only the gRPC health service, for readiness probes")
 	fs.StringVar(&c.meta, "metadata", "", "this node's metadata `string`")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or console")

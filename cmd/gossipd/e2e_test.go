@@ -15,7 +15,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
 )
@@ -31,7 +35,11 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	metricsAddr := ml.Addr().String()
 	require.NoError(t, ml.Close())
-	ps := []*proc{startAgent(t, dir, "a0", "-metadata", "first", "-metrics-addr", metricsAddr)}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	healthAddr := hl.Addr().String()
+	require.NoError(t, hl.Close())
+	ps := []*proc{startAgent(t, dir, "a0", "-metadata", "first", "-metrics-addr", metricsAddr, "-health-addr", healthAddr)}
 	// One agent configured by a YAML file, one by a JSON file, one by the
 	// environment: the same names everywhere.
 	yamlCfg := filepath.Join(dir, "a1.yaml")
@@ -62,7 +70,16 @@ func TestEndToEnd(t *testing.T) {
 	hr, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "plumview.gossipd.v1.GossipService"})
 	require.NoError(t, err)
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.GetStatus())
-	for path, want := range map[string]string{"/metrics": "plumview_membership_", "/debug/": "Active view"} {
+	// The probes' port serves the health service alone, over TCP.
+	probe, err := grpc.NewClient(healthAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer probe.Close()
+	hr, err = healthpb.NewHealthClient(probe).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.GetStatus())
+	_, err = gossipdv1.NewGossipServiceClient(probe).Status(context.Background(), &gossipdv1.StatusRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err), "the probes' port must not serve the API")
+	for path, want := range map[string]string{"/metrics": "plumview_membership_", "/debug/": "Active view", "/healthz": "ok"} {
 		resp, err := http.Get("http://" + metricsAddr + path)
 		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"time"
 
@@ -33,10 +34,24 @@ func newMetrics() (*metrics.Metrics, prometheus.Gatherer, error) {
 	return m, reg, nil
 }
 
-// httpHandler serves /metrics (Prometheus text format) and /debug/ (an
-// HTML page of the node's views, trees, members and recent events).
+// livenessTimeout bounds how long /healthz waits for the node's loop.
+const livenessTimeout = 2 * time.Second
+
+// httpHandler serves /metrics (Prometheus text format), /debug/ (an HTML
+// page of the node's views, trees, members and recent events) and /healthz
+// (liveness: whether the node's own loop answers, whatever its peers do).
 func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		answered := make(chan struct{})
+		go func() { node.Views(); close(answered) }() // Views goes through the node's loop
+		select {
+		case <-answered:
+			_, _ = io.WriteString(w, "ok\n")
+		case <-time.After(livenessTimeout):
+			http.Error(w, "gossipd: the node's loop did not answer", http.StatusServiceUnavailable)
+		}
+	})
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/", func(w http.ResponseWriter, _ *http.Request) {
 		active, passive := node.Views()

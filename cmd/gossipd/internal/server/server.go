@@ -124,6 +124,13 @@ func (s *Server) Register(g *grpc.Server) {
 	reflection.Register(g)
 }
 
+// RegisterHealth registers only the health service on g: for a listener
+// that probes (Kubernetes gRPC probes) may reach from outside the host,
+// while the API itself stays on the local socket.
+func (s *Server) RegisterHealth(g *grpc.Server) {
+	healthpb.RegisterHealthServer(g, s.health)
+}
+
 // pump numbers every delivery of the node.
 func (s *Server) pump(sub *membership.Subscription) {
 	defer s.wg.Done()
