@@ -47,7 +47,11 @@ func TestEndToEnd(t *testing.T) {
 	jsonCfg := filepath.Join(dir, "a2.json")
 	require.NoError(t, os.WriteFile(jsonCfg, []byte(`{"seeds": "`+ps[0].addr()+`", "metadata": "from-json"}`), 0o600))
 	ps = append(ps, startAgent(t, dir, "a1", "-config", yamlCfg))
-	ps = append(ps, startAgent(t, dir, "a2", "-config", jsonCfg))
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	grpcAddr := gl.Addr().String()
+	require.NoError(t, gl.Close())
+	ps = append(ps, startAgent(t, dir, "a2", "-config", jsonCfg, "-grpc-addr", grpcAddr))
 	t.Setenv("GOSSIPD_SEEDS", ps[0].addr())
 	ps = append(ps, startAgent(t, dir, "a3"), startAgent(t, dir, "a4"))
 	os.Unsetenv("GOSSIPD_SEEDS")
@@ -158,6 +162,19 @@ func TestEndToEnd(t *testing.T) {
 	})
 	_, err = os.Stat(ps[4].socket)
 	require.True(t, os.IsNotExist(err), "a stopped agent removes its socket")
+
+	// The leave command, over the loopback TCP listener: a2 leaves, is
+	// reported left, and its process ends by itself.
+	_, stderr, err = cli(t, "leave", "-addr", grpcAddr)
+	require.NoError(t, err, stderr)
+	select {
+	case err := <-ps[2].done:
+		ps[2].done <- err
+		require.NoError(t, err, "an agent that left on request exits 0")
+	case <-time.After(15 * time.Second):
+		t.Fatal("a2 did not exit after leave")
+	}
+	waitFor(t, 30*time.Second, "a2 left, seen by a0", func() bool { return ps[0].members(t)[ps[2].addr()] == "left" })
 
 	// The CLI says clearly when no agent answers.
 	_, stderr, err = cli(t, "status", "-socket", ps[4].socket)
