@@ -1,0 +1,50 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// keygen makes a key file in dir and returns its public key.
+func keygen(t *testing.T, dir, name string) (file, pub string) {
+	t.Helper()
+	file = filepath.Join(dir, name+".key")
+	out, stderr, err := cli(t, "keygen", "-out", file)
+	require.NoError(t, err, stderr)
+	m := regexp.MustCompile(`public key:\s+(\S+)`).FindStringSubmatch(out)
+	require.NotNil(t, m, "keygen printed no public key: %q", out)
+	return file, m[1]
+}
+
+// With -allow, agents admit only the listed keys: two agents that list
+// each other form a cluster, and a third with an unlisted key is refused
+// and never appears in their member lists.
+func TestAdmissionThroughTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary")
+	}
+	dir := shortDir(t)
+	_, pubA := keygen(t, dir, "a")
+	_, pubB := keygen(t, dir, "b")
+	a := startAgent(t, dir, "a", "-allow", pubB)
+	b := startAgent(t, dir, "b", "-allow", pubA, "-seeds", a.addr())
+	waitFor(t, 20*time.Second, "a and b see each other", func() bool {
+		return a.members(t)[b.addr()] == "alive" && b.members(t)[a.addr()] == "alive"
+	})
+
+	c := startAgent(t, dir, "c", "-seeds", a.addr())
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) { // c retries its join all along
+		require.NotContains(t, a.members(t), c.addr(), "a admitted an unlisted key")
+		require.NotContains(t, b.members(t), c.addr(), "b learned of an unlisted key")
+		require.Len(t, c.members(t), 1, "c got into the cluster")
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, stderr, err := cli(t, "status", "-socket", a.socket)
+	require.NoError(t, err, stderr)
+	require.Regexp(t, `transport_rejected:\s+[1-9]`, out, "refusals are counted")
+}
