@@ -79,7 +79,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	var leftOnce sync.Once
 	srv, err := server.New(server.Config{
 		Node: node, Transport: tr, BindAddr: c.bind, MaxPayloadBytes: c.maxPayload,
-		Logger: log, OnLeave: func() { leftOnce.Do(func() { close(left) }) },
+		Logger: log, OnLeave: func() { leftOnce.Do(func() { close(left) }) }, Topics: splitList(c.topics),
 	})
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ import (
 type agentConfig struct {
 	config, bind, advertise, seeds, keyFile string
 	grpcSocket, grpcAddr, metricsAddr, meta string
-	healthAddr                              string
+	healthAddr, topics                      string
 	logLevel, logFormat, clusterCA, allow   string
 	shutdownTimeout                         time.Duration
 	maxPayload                              int
@@ -46,6 +46,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.allow, "allow", "", "comma-separated public keys to admit")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	fs.IntVar(&c.maxPayload, "max-payload", 512<<10, "largest broadcast payload, in `bytes`")
+	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
 	return fs
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,10 @@ func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest)
 	}
 	if n := len(req.GetTopic()); n > protocol.MaxTopicBytes {
 		return nil, status.Errorf(codes.InvalidArgument, "gossipd: topic of %d bytes exceeds the limit of %d bytes", n, protocol.MaxTopicBytes)
+	}
+	if len(s.cfg.Topics) > 0 && !slices.Contains(s.cfg.Topics, req.GetTopic()) {
+		return nil, status.Errorf(codes.InvalidArgument, "gossipd: unknown topic %q: this agent accepts broadcasts on %s only (-topics)",
+			req.GetTopic(), strings.Join(s.cfg.Topics, ", "))
 	}
 	if !s.Joined() {
 		return nil, status.Error(codes.FailedPrecondition, "gossipd: the node has not joined a cluster (or has left)")

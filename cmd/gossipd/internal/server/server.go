@@ -45,6 +45,10 @@ type Config struct {
 	// OnLeave is called (in its own goroutine) after a Leave call left the
 	// cluster: the agent stops then.
 	OnLeave func()
+	// Topics, when not empty, are the only topics Broadcast accepts: a
+	// cluster's operators can name the topics in use so that a typo is an
+	// error rather than a message nobody reads.
+	Topics []string
 }
 
 // Defaults of Config.

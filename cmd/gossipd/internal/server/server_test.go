@@ -104,6 +104,20 @@ func TestErrorCodes(t *testing.T) {
 	require.Equal(t, codes.FailedPrecondition, status.Code(err), "left: %v", err)
 }
 
+// With Config.Topics set, a broadcast on another topic is refused with a
+// clear error; a listed topic goes through.
+func TestUnknownTopicRefused(t *testing.T) {
+	a := newAgent(t, transport.NewMemNetwork(1), "solo", Config{Topics: []string{"orders", "prices"}})
+	ctx := ctxT(t)
+	_, err := a.client.Join(ctx, &gossipdv1.JoinRequest{})
+	require.NoError(t, err)
+	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "order", Payload: []byte("x")})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "unknown topic: %v", err)
+	require.Contains(t, err.Error(), `unknown topic "order"`)
+	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "prices", Payload: []byte("x")})
+	require.NoError(t, err)
+}
+
 func TestMembersFilterAndStatus(t *testing.T) {
 	as := cluster(t, 3, Config{})
 	require.Eventually(t, func() bool { return alive(t, as[0]) == 3 }, 10*time.Second, 20*time.Millisecond)
