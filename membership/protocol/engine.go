@@ -42,8 +42,8 @@ func (c EngineConfig) Validate() error {
 type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
 	// in turn, and each pointer less to follow is a cache miss less.
-	hv hyparview.State
-	pt plumtree.State
+	hv       hyparview.State
+	pt       plumtree.State
 	counters EngineCounters
 	hvOut    []hyparview.Output
 	ptOut    []plumtree.Output
