@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -47,4 +48,33 @@ func TestAdmissionThroughTheBinary(t *testing.T) {
 	out, stderr, err := cli(t, "status", "-socket", a.socket)
 	require.NoError(t, err, stderr)
 	require.Regexp(t, `transport_rejected:\s+[1-9]`, out, "refusals are counted")
+}
+
+// With -cluster-ca, agents admit only peers whose key file carries a
+// certificate signed by the cluster CA (made by keygen -ca): two certified
+// agents form a cluster, an uncertified one is refused.
+func TestClusterCAThroughTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary")
+	}
+	dir := shortDir(t)
+	caKey, caPub := keygen(t, dir, "ca")
+	caPubFile := filepath.Join(dir, "ca.pub")
+	require.NoError(t, os.WriteFile(caPubFile, []byte(caPub+"\n"), 0o600))
+	for _, name := range []string{"a", "b"} {
+		_, stderr, err := cli(t, "keygen", "-out", filepath.Join(dir, name+".key"), "-ca", caKey)
+		require.NoError(t, err, stderr)
+	}
+	a := startAgent(t, dir, "a", "-cluster-ca", caPubFile)
+	b := startAgent(t, dir, "b", "-cluster-ca", caPubFile, "-seeds", a.addr())
+	waitFor(t, 20*time.Second, "a and b see each other", func() bool {
+		return a.members(t)[b.addr()] == "alive" && b.members(t)[a.addr()] == "alive"
+	})
+	c := startAgent(t, dir, "c", "-cluster-ca", caPubFile, "-seeds", a.addr()) // its key has no certificate
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		require.NotContains(t, a.members(t), c.addr(), "a admitted an uncertified key")
+		require.Len(t, c.members(t), 1, "c got into the cluster")
+		time.Sleep(200 * time.Millisecond)
+	}
 }
