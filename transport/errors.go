@@ -82,3 +82,14 @@ func (c *counters) snapshot() Stats {
 		FramesDropped: c.framesDropped.Load(), ConnsOpen: c.connsOpen.Load(),
 	}
 }
+
+// countDial counts one dial and, if it failed, one failure, and hands its
+// result on as a Conn (a nil *conn becomes a nil Conn).
+func (c *counters) countDial(cn *conn, err error) (Conn, error) {
+	c.dials.Add(1)
+	if err != nil {
+		c.dialFailures.Add(1)
+		return nil, err
+	}
+	return cn, nil
+}

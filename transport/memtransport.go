@@ -41,13 +41,7 @@ func (t *memTransport) Stats() Stats { return t.stats.snapshot() }
 
 // Dial connects to the transport at addr, which must hold key.
 func (t *memTransport) Dial(ctx context.Context, addr string, key ed25519.PublicKey) (Conn, error) {
-	t.stats.dials.Add(1)
-	c, err := t.dial(ctx, addr, key)
-	if err != nil {
-		t.stats.dialFailures.Add(1)
-		return nil, err
-	}
-	return c, nil
+	return t.stats.countDial(t.dial(ctx, addr, key))
 }
 
 func (t *memTransport) dial(ctx context.Context, addr string, key ed25519.PublicKey) (*conn, error) {

@@ -109,13 +109,7 @@ func (t *QUIC) Stats() Stats { return t.stats.snapshot() }
 
 // Dial connects to addr and checks that the peer holds key.
 func (t *QUIC) Dial(ctx context.Context, addr string, key ed25519.PublicKey) (Conn, error) {
-	t.stats.dials.Add(1)
-	c, err := t.dial(ctx, addr, key)
-	if err != nil {
-		t.stats.dialFailures.Add(1)
-		return nil, err
-	}
-	return c, nil
+	return t.stats.countDial(t.dial(ctx, addr, key))
 }
 
 func (t *QUIC) dial(ctx context.Context, addr string, key ed25519.PublicKey) (*conn, error) {
