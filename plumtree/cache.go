@@ -26,7 +26,7 @@ type history struct {
 	recentLen uint8
 	recentPos uint8
 
-	index   map[MessageID]uint64
+	index   idIndex // the sequence number of each item
 	items   ring[histItem]
 	headSeq uint64 // the number of items.front()
 	held    int    // the newest held items hold their payloads
@@ -50,7 +50,7 @@ type histItem struct {
 
 func newHistory(c Config) history {
 	return history{
-		index:      make(map[MessageID]uint64),
+		index:      newIDIndex(),
 		items:      newRing[histItem](c.MaxSeenIDs),
 		seenTTL:    c.SeenRetention,
 		payloadTTL: c.PayloadRetention,
@@ -61,7 +61,7 @@ func newHistory(c Config) history {
 }
 
 // recentIDs is the size of history.recent.
-const recentIDs = 4
+const recentIDs = 3
 
 // has reports whether id was delivered and is still remembered.
 func (h *history) has(id MessageID) bool {
@@ -70,7 +70,7 @@ func (h *history) has(id MessageID) bool {
 			return true
 		}
 	}
-	_, ok := h.index[id]
+	_, _, ok := h.index.find(id, &h.items, h.headSeq)
 	return ok
 }
 
@@ -98,12 +98,8 @@ func (h *history) forgetRecent(id MessageID) {
 
 // payload returns the payload of id, if it is still held.
 func (h *history) payload(id MessageID) ([]byte, bool) {
-	seq, ok := h.index[id]
-	if !ok {
-		return nil, false
-	}
-	pos := int(seq - h.headSeq)
-	if pos < h.items.len()-h.held {
+	pos, _, ok := h.index.find(id, &h.items, h.headSeq)
+	if !ok || pos < h.items.len()-h.held {
 		return nil, false
 	}
 	return h.items.at(pos).payload, true
@@ -120,7 +116,7 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration) {
 		h.releaseOldest()
 		h.heldEvicted++
 	}
-	h.index[id] = h.headSeq + uint64(h.items.len())
+	h.index.insert(id, h.headSeq+uint64(h.items.len()))
 	h.items.push(histItem{id: id, at: now, payload: payload})
 	h.rememberRecent(id)
 	h.held++
@@ -169,10 +165,13 @@ func (h *history) forgetOldest() {
 	if h.held == h.items.len() {
 		h.releaseOldest()
 	}
-	it := h.items.pop()
+	id := h.items.front().id
+	if _, slot, ok := h.index.find(id, &h.items, h.headSeq); ok {
+		h.index.removeSlot(slot)
+	}
+	h.items.pop()
 	h.headSeq++
-	delete(h.index, it.id)
-	h.forgetRecent(it.id)
+	h.forgetRecent(id)
 }
 
 // check verifies the history's invariants.
@@ -185,17 +184,17 @@ func (h *history) check() error {
 		return fmt.Errorf("plumtree: history expects its next expiry at %v, after the due %v", h.due, next)
 	}
 	for _, id := range h.recent[:h.recentLen] {
-		if _, ok := h.index[id]; !ok {
+		if _, _, ok := h.index.find(id, &h.items, h.headSeq); !ok {
 			return fmt.Errorf("plumtree: recent ID %v is not remembered", id)
 		}
 	}
-	if len(h.index) != n {
-		return fmt.Errorf("plumtree: history indexes %d ids, holds %d", len(h.index), n)
+	if h.index.len() != n {
+		return fmt.Errorf("plumtree: history indexes %d ids, holds %d", h.index.len(), n)
 	}
 	bytes := 0
 	for i := 0; i < n; i++ {
 		it := h.items.at(i)
-		if seq, ok := h.index[it.id]; !ok || seq != h.headSeq+uint64(i) {
+		if pos, _, ok := h.index.find(it.id, &h.items, h.headSeq); !ok || pos != i {
 			return fmt.Errorf("plumtree: history item %v is not indexed", it.id)
 		}
 		if i < n-h.held && it.payload != nil {

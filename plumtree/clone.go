@@ -27,24 +27,20 @@ func (ps *peerSet) clone(lq lazyQueue) (peerSet, lazyQueue) {
 		c.byIndex[i] = &q
 		copies[p] = &q
 	}
-	remap := func(list []*peer) []*peer {
-		if list == nil {
-			return nil
+	c.eager, c.lazy = slices.Clone(ps.eager), slices.Clone(ps.lazy)
+	if lq.pending != nil {
+		pending := make([]*peer, len(lq.pending))
+		for i, p := range lq.pending {
+			pending[i] = copies[p]
 		}
-		out := make([]*peer, len(list))
-		for i, p := range list {
-			out[i] = copies[p]
-		}
-		return out
+		lq.pending = pending
 	}
-	c.eager, c.lazy = remap(ps.eager), remap(ps.lazy)
-	lq.pending = remap(lq.pending)
 	return c, lq
 }
 
 func (h *history) clone() history {
 	c := *h
-	c.index = maps.Clone(h.index)
+	c.index.slots = slices.Clone(h.index.slots)
 	c.items = h.items.clone()
 	return c
 }

@@ -86,7 +86,7 @@ type Config struct {
 
 	// MaxSeenIDs caps the remembered IDs; the oldest is forgotten first (and
 	// a copy of it arriving later would be delivered again). Default 100,000,
-	// a guess. Must be >= MaxCachedPayloads.
+	// a guess. Must be >= MaxCachedPayloads and at most 2^30.
 	MaxSeenIDs int
 
 	// MaxMissing caps the announcements held for messages not yet received,
@@ -194,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSeenIDs < c.MaxCachedPayloads {
 		errs = append(errs, fmt.Errorf("plumtree: MaxSeenIDs (%d) must be >= MaxCachedPayloads (%d)", c.MaxSeenIDs, c.MaxCachedPayloads))
+	}
+	if c.MaxSeenIDs > maxIndexSlots/2 {
+		errs = append(errs, fmt.Errorf("plumtree: MaxSeenIDs (%d) must be <= %d", c.MaxSeenIDs, maxIndexSlots/2))
 	}
 	if c.MaxCachedBytes < c.MaxPayloadBytes {
 		errs = append(errs, fmt.Errorf("plumtree: MaxCachedBytes (%d) must be >= MaxPayloadBytes (%d)", c.MaxCachedBytes, c.MaxPayloadBytes))

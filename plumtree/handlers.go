@@ -15,8 +15,8 @@ func (s *State) receive(now time.Duration, from PeerID, m Message, out []Output)
 	}
 	switch m := m.(type) {
 	case *Gossip:
-		if m != nil && len(m.Payload) <= s.cfg.MaxPayloadBytes {
-			s.c.PayloadReceived++
+		if m != nil && len(m.Payload) <= int(s.maxPayload) {
+			s.received++
 			return s.onGossip(now, from, m, out)
 		}
 	case *IHave:
@@ -42,13 +42,15 @@ func (s *State) receive(now time.Duration, from PeerID, m Message, out []Output)
 
 // onGossip handles a payload (S2 Algorithm 1, Receive GOSSIP; Algorithm 4).
 func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output) []Output {
-	p := s.peers.get(from)
 	if s.hist.has(g.ID) {
 		// Duplicate: the link it came on is redundant, make it lazy on both
 		// ends. Like the paper we PRUNE on every duplicate, even from a peer
 		// already lazy here: that peer still pushes to us eagerly.
-		s.c.Duplicates++
-		if p != nil && !s.cfg.Flood {
+		s.duplicates++
+		if s.flood {
+			return out
+		}
+		if p := s.peers.get(from); p != nil {
 			s.peers.makeLazy(p)
 			out = s.send(out, from, thePrune)
 		}
@@ -61,7 +63,7 @@ func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output
 	out = s.deliver(now, g.ID, g.Payload, next, from, out)
 	// Relay excluding the sender, not myself (PROTOCOL pitfall 1).
 	out = s.push(now, g.ID, g.Payload, next, from, out)
-	if p != nil && !s.cfg.Flood {
+	if p := s.peers.get(from); p != nil && !s.flood {
 		s.peers.makeEager(p) // S2 Algorithm 1 line 32
 		out = s.optimize(g, p, out)
 	}
@@ -108,6 +110,7 @@ func (s *State) onIHave(now time.Duration, from PeerID, m *IHave, out []Output) 
 			continue
 		}
 		created, kept := s.missing.add(e.ID, from, e.Round, now, due)
+		s.expiresAt(now + s.cfg.SeenRetention)
 		if kept {
 			s.c.AnnouncementsReceived++
 		}

@@ -56,34 +56,34 @@ func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint
 	}
 	if g != nil {
 		*g = Gossip{ID: id, Round: round, Payload: payload}
-		for _, p := range s.peers.eager {
-			if p.id != except {
-				out = s.send(out, p.id, g)
+		for _, id := range s.peers.eager {
+			if id != except {
+				out = s.send(out, id, g)
 			}
 		}
 	}
 	if immediate {
 		if ih != nil {
 			ih.Entries[0] = Announcement{ID: id, Round: round}
-			for _, p := range s.peers.lazy {
-				if p.id != except {
-					out = s.send(out, p.id, ih)
+			for _, id := range s.peers.lazy {
+				if id != except {
+					out = s.send(out, id, ih)
 				}
 			}
 		}
 		return out
 	}
 	a := Announcement{ID: id, Round: round}
-	for _, p := range s.peers.lazy {
-		if p.id != except {
-			out = s.enqueue(now, p, a, out)
+	for _, id := range s.peers.lazy {
+		if id != except {
+			out = s.enqueue(now, s.peers.get(id), a, out)
 		}
 	}
 	return out
 }
 
-func hasOther(list []*peer, except PeerID) bool {
-	return len(list) > 1 || (len(list) == 1 && list[0].id != except)
+func hasOther(list []PeerID, except PeerID) bool {
+	return len(list) > 1 || (len(list) == 1 && list[0] != except)
 }
 
 // enqueue queues a for p, flushing p's queue when it is full and arming the
@@ -166,11 +166,9 @@ func (q *lazyQueue) check(ps *peerSet, maxEntries int) error {
 	if n > 0 && !q.armed {
 		return fmt.Errorf("plumtree: %d announcements queued and no dispatch timer", n)
 	}
-	for _, list := range [][]*peer{ps.eager, ps.lazy} {
-		for _, p := range list {
-			if len(p.queue) > 0 && !p.pending {
-				return fmt.Errorf("plumtree: announcements for %d are queued but not pending", p.id)
-			}
+	for _, p := range ps.byIndex {
+		if len(p.queue) > 0 && !p.pending {
+			return fmt.Errorf("plumtree: announcements for %d are queued but not pending", p.id)
 		}
 	}
 	return nil

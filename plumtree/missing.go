@@ -2,6 +2,7 @@ package plumtree
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -53,6 +54,9 @@ func entryCost(e *missingEntry) int { return max(1, len(e.anns)) }
 
 // lookup returns the slot of id, or -1.
 func (m *missingSet) lookup(id MessageID) int32 {
+	if m.head < 0 {
+		return -1 // empty: spare the map a probe
+	}
 	if i, ok := m.index[id]; ok {
 		return i
 	}
@@ -225,6 +229,14 @@ func (m *missingSet) expire(now, maxAge time.Duration) {
 		m.removeAt(m.head)
 		m.expired++
 	}
+}
+
+// nextDue returns when expire(_, maxAge) next has work to do.
+func (m *missingSet) nextDue(maxAge time.Duration) time.Duration {
+	if m.head < 0 {
+		return math.MaxInt64
+	}
+	return m.slab[m.head].created + maxAge
 }
 
 // check verifies the set's invariants; isPeer tells current neighbours,

@@ -1,6 +1,9 @@
 package plumtree
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // role is a neighbour's place in the paper's two peer sets (S2 §3.3).
 type role uint8
@@ -19,15 +22,16 @@ type peer struct {
 }
 
 // peerSet holds the neighbours. The eager and lazy slices give a stable
-// iteration order (the order in which peers entered each set); ids and
-// byIndex find a peer by identity. A node has a handful of neighbours, so a
-// scan of one contiguous slice of identities is cheaper than a map, and
-// keeps a simulated node small.
+// iteration order (the order in which peers entered each set) and hold
+// identities, so a push reads one small array; ids and byIndex find a peer
+// by identity. A node has a handful of neighbours, so a scan of one
+// contiguous slice of identities is cheaper than a map, and keeps a
+// simulated node small.
 type peerSet struct {
 	ids     []PeerID
 	byIndex []*peer // byIndex[i] is the peer whose identity is ids[i]
-	eager   []*peer
-	lazy    []*peer
+	eager   []PeerID
+	lazy    []PeerID
 }
 
 func newPeerSet() peerSet { return peerSet{} }
@@ -53,7 +57,7 @@ func (ps *peerSet) add(id PeerID) *peer {
 	p := &peer{id: id, role: roleEager}
 	ps.ids = append(ps.ids, id)
 	ps.byIndex = append(ps.byIndex, p)
-	ps.eager = append(ps.eager, p)
+	ps.eager = append(ps.eager, id)
 	return p
 }
 
@@ -66,9 +70,9 @@ func (ps *peerSet) remove(p *peer) {
 		ps.ids, ps.byIndex = ps.ids[:last], ps.byIndex[:last]
 	}
 	if p.role == roleEager {
-		ps.eager = without(ps.eager, p)
+		ps.eager = without(ps.eager, p.id)
 	} else {
-		ps.lazy = without(ps.lazy, p)
+		ps.lazy = without(ps.lazy, p.id)
 	}
 }
 
@@ -77,8 +81,8 @@ func (ps *peerSet) makeEager(p *peer) bool {
 	if p.role == roleEager {
 		return false
 	}
-	ps.lazy = without(ps.lazy, p)
-	ps.eager = append(ps.eager, p)
+	ps.lazy = without(ps.lazy, p.id)
+	ps.eager = append(ps.eager, p.id)
 	p.role = roleEager
 	return true
 }
@@ -88,30 +92,23 @@ func (ps *peerSet) makeLazy(p *peer) bool {
 	if p.role == roleLazy {
 		return false
 	}
-	ps.eager = without(ps.eager, p)
-	ps.lazy = append(ps.lazy, p)
+	ps.eager = without(ps.eager, p.id)
+	ps.lazy = append(ps.lazy, p.id)
 	p.role = roleLazy
 	return true
 }
 
-// without removes p from list, keeping the order of the others.
-func without(list []*peer, p *peer) []*peer {
+// without removes x from list, keeping the order of the others.
+func without[T comparable](list []T, x T) []T {
 	for i, q := range list {
-		if q == p {
+		if q == x {
 			copy(list[i:], list[i+1:])
-			list[len(list)-1] = nil
+			var zero T
+			list[len(list)-1] = zero
 			return list[:len(list)-1]
 		}
 	}
 	return list
-}
-
-func ids(list []*peer) []PeerID {
-	out := make([]PeerID, len(list))
-	for i, p := range list {
-		out[i] = p.id
-	}
-	return out
 }
 
 // check verifies: eager ∩ lazy = ∅, no duplicates, no self, and the index and
@@ -120,17 +117,25 @@ func (ps *peerSet) check(self PeerID) error {
 	if len(ps.ids) != len(ps.eager)+len(ps.lazy) || len(ps.byIndex) != len(ps.ids) {
 		return fmt.Errorf("plumtree: %d neighbours indexed, %d eager + %d lazy", len(ps.ids), len(ps.eager), len(ps.lazy))
 	}
+	listed := 0
 	for _, set := range []struct {
-		list []*peer
+		list []PeerID
 		role role
 	}{{ps.eager, roleEager}, {ps.lazy, roleLazy}} {
-		for _, p := range set.list {
-			if p.id == self {
+		for i, id := range set.list {
+			if id == self {
 				return fmt.Errorf("plumtree: self %d is its own neighbour", self)
 			}
-			if ps.get(p.id) != p || p.role != set.role {
-				return fmt.Errorf("plumtree: neighbour %d is listed twice or in the wrong set", p.id)
+			p := ps.get(id)
+			if p == nil || p.role != set.role || slices.Contains(set.list[:i], id) {
+				return fmt.Errorf("plumtree: neighbour %d is listed twice or in the wrong set", id)
 			}
+			listed++
+		}
+	}
+	for i, p := range ps.byIndex {
+		if p.id != ps.ids[i] || slices.Contains(ps.ids[:i], p.id) {
+			return fmt.Errorf("plumtree: neighbour %d is indexed twice or under another identity", p.id)
 		}
 	}
 	return nil

@@ -248,11 +248,12 @@ func checkCaps(t require.TestingT, s *State) {
 	require.LessOrEqual(t, len(s.missing.free), c.MaxMissing)
 	require.LessOrEqual(t, len(s.missing.index), c.MaxMissing)
 	require.LessOrEqual(t, z.SeenIDs, c.MaxSeenIDs)
-	require.LessOrEqual(t, len(s.hist.index), c.MaxSeenIDs)
+	require.LessOrEqual(t, s.hist.index.len(), c.MaxSeenIDs)
+	require.LessOrEqual(t, len(s.hist.index.slots), max(16, 4*c.MaxSeenIDs))
 	require.LessOrEqual(t, len(s.hist.items.buf), c.MaxSeenIDs)
 	require.LessOrEqual(t, z.CachedPayloads, c.MaxCachedPayloads)
 	require.LessOrEqual(t, z.CachedBytes, c.MaxCachedBytes)
-	for _, p := range append(append([]*peer{}, s.peers.eager...), s.peers.lazy...) {
+	for _, p := range s.peers.byIndex {
 		require.LessOrEqual(t, cap(p.queue), 2*c.MaxIHaveEntries)
 	}
 }

@@ -3,23 +3,33 @@ package plumtree
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
 // State is one node's Plumtree core. It is not safe for concurrent use: one
 // driver goroutine owns it and feeds it inputs one at a time.
 type State struct {
-	self    PeerID
+	// What a received payload reads comes first: these fields fill one
+	// 64-byte cache line and the history's recent IDs start the next, so a
+	// duplicate touches two lines of the state. A simulator steps thousands
+	// of states in turn, and each line is a cache miss.
+	self       PeerID
+	epoch      time.Time     // the now of the first step; internal times are offsets from it
+	due        time.Duration // no expiry is due before this (tick)
+	received   uint64        // Counters.PayloadReceived
+	duplicates uint64        // Counters.Duplicates
+	maxPayload uint32        // cfg.MaxPayloadBytes, capped to fit
+	started    bool
+	flood      bool // cfg.Flood
+
+	hist    history
 	cfg     Config
 	nextSeq uint64
-
-	started bool
-	epoch   time.Time // the now of the first step; internal times are offsets from it
-
 	peers   peerSet
 	lazy    lazyQueue
-	hist    history
 	missing missingSet
 	c       Counters
 }
@@ -41,12 +51,15 @@ func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &State{
-		self:    self,
-		cfg:     cfg,
-		nextSeq: cfg.FirstSequence,
-		peers:   newPeerSet(),
-		hist:    newHistory(cfg),
-		missing: newMissingSet(cfg.MaxMissing),
+		self:       self,
+		due:        math.MaxInt64,
+		maxPayload: uint32(min(cfg.MaxPayloadBytes, math.MaxUint32)),
+		flood:      cfg.Flood,
+		cfg:        cfg,
+		nextSeq:    cfg.FirstSequence,
+		peers:      newPeerSet(),
+		hist:       newHistory(cfg),
+		missing:    newMissingSet(cfg.MaxMissing),
 	}, nil
 }
 
@@ -57,14 +70,15 @@ func (s *State) Self() PeerID { return s.self }
 func (s *State) Config() Config { return s.cfg }
 
 // EagerPeers returns the paper's eagerPushPeers, in the order they joined it.
-func (s *State) EagerPeers() []PeerID { return ids(s.peers.eager) }
+func (s *State) EagerPeers() []PeerID { return slices.Clone(s.peers.eager) }
 
 // LazyPeers returns the paper's lazyPushPeers, in the order they joined it.
-func (s *State) LazyPeers() []PeerID { return ids(s.peers.lazy) }
+func (s *State) LazyPeers() []PeerID { return slices.Clone(s.peers.lazy) }
 
 // Counters returns what the core observed since New.
 func (s *State) Counters() Counters {
 	c := s.c
+	c.PayloadReceived, c.Duplicates = s.received, s.duplicates
 	c.PayloadsExpired, c.PayloadsEvicted = s.hist.heldExpired, s.hist.heldEvicted
 	c.SeenExpired, c.SeenEvicted = s.hist.seenExpired, s.hist.seenEvicted
 	c.MissingExpired, c.MissingEvicted = s.missing.expired, s.missing.evicted
@@ -140,10 +154,16 @@ func (s *State) tick(now time.Time) time.Duration {
 		s.started, s.epoch = true, now
 	}
 	t := now.Sub(s.epoch)
-	s.hist.expire(t)
-	s.missing.expire(t, s.cfg.SeenRetention)
+	if t >= s.due {
+		s.hist.expire(t)
+		s.missing.expire(t, s.cfg.SeenRetention)
+		s.due = min(s.hist.nextDue(), s.missing.nextDue(s.cfg.SeenRetention))
+	}
 	return t
 }
+
+// expiresAt lowers due to t, when something added now will expire at t.
+func (s *State) expiresAt(t time.Duration) { s.due = min(s.due, t) }
 
 // Broadcast sends payload to every node (S2 Algorithm 1, Broadcast): it
 // names the message by IDPolicy, pushes it with round 0 (payload to eager
@@ -211,6 +231,7 @@ func (s *State) newID(payload []byte) (MessageID, error) {
 func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops uint32, from PeerID, out []Output) []Output {
 	s.c.Delivered++
 	s.hist.add(id, payload, now)
+	s.expiresAt(s.hist.due)
 	return append(out, Output{
 		Kind:     OutputDeliver,
 		Peer:     from,
@@ -295,6 +316,9 @@ func (s *State) Invariants() error {
 	}
 	if err := s.hist.check(); err != nil {
 		return err
+	}
+	if next := min(s.hist.nextDue(), s.missing.nextDue(s.cfg.SeenRetention)); s.started && s.due > next {
+		return fmt.Errorf("plumtree: next expiry expected at %v, after the due %v", s.due, next)
 	}
 	return s.missing.check(
 		func(p PeerID) bool { return s.peers.get(p) != nil },

@@ -41,14 +41,22 @@ func (c EngineConfig) Validate() error {
 // and deterministic and must be driven by one goroutine at a time.
 type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
-	// in turn, and each pointer less to follow is a cache miss less.
-	hv       hyparview.State
+	// in turn, and each pointer less to follow is a cache miss less. The
+	// broadcast core comes first, so that a received payload reads the
+	// first lines of the engine; its outputs go through a scratch buffer
+	// on the stack (scratchOutputs), not in the engine, for the same
+	// reason.
 	pt       plumtree.State
-	counters EngineCounters
-	hvOut    []hyparview.Output
-	ptOut    []plumtree.Output
 	members  // the member list, when EngineConfig.Members is set
+	counters EngineCounters
+	hv       hyparview.State
+	hvOut    []hyparview.Output
 }
+
+// scratchOutputs is how many outputs of one broadcast step fit in the
+// stack buffer that receives them; more spill to the heap. A relay to a full
+// active view with its delivery and timers fits.
+const scratchOutputs = 8
 
 // NewEngine builds the engine of the node self. rng seeds both cores; the
 // engine owns it afterwards.
@@ -144,7 +152,8 @@ func (e *Engine) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 // into the broadcast core.
 func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out []Output) ([]Output, error) {
 	// The scratch buffer is detached while in use, so a nested step (none
-	// today) could not overwrite it.
+	// today) could not overwrite it. (The membership core keeps the buffer
+	// during its step, so it cannot live on the stack.)
 	hvOut := e.hv.Step(now, in, e.hvOut[:0])
 	e.hvOut = nil
 	var err error
@@ -181,15 +190,15 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out []Output) 
 
 // stepPlumtree runs the broadcast core and translates its outputs.
 func (e *Engine) stepPlumtree(now time.Time, in plumtree.Input, out []Output) ([]Output, error) {
-	ptOut, err := e.pt.Step(now, in, e.ptOut[:0])
+	var scratch [scratchOutputs]plumtree.Output
+	ptOut, err := e.pt.Step(now, in, scratch[:0])
 	return e.translatePlumtree(now, ptOut, out, err)
 }
 
 // translatePlumtree turns the broadcast core's outputs into the engine's.
 // With the member list on, a delivery is unwrapped (members.deliver), which
-// may step the cores again, so the scratch buffer is detached meanwhile.
+// may step the cores again (each step has its own scratch buffer).
 func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out []Output, err error) ([]Output, error) {
-	e.ptOut = nil
 	for i := range ptOut {
 		o := &ptOut[i]
 		switch o.Kind {
@@ -206,7 +215,6 @@ func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out [
 				Timer: Timer{Layer: LayerPlumtree, Plumtree: o.Timer}})
 		}
 	}
-	e.ptOut = ptOut[:0]
 	return out, err
 }
 

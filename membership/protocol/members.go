@@ -97,7 +97,8 @@ func (e *Engine) broadcastRecord(now time.Time, rec roster.Record, out []Output)
 	if err != nil {
 		return out // records are plain data: encoding cannot fail
 	}
-	ptOut, err := e.pt.BroadcastID(now, plumtree.ContentHashID(b), b, e.ptOut[:0])
+	var scratch [scratchOutputs]plumtree.Output
+	ptOut, err := e.pt.BroadcastID(now, plumtree.ContentHashID(b), b, scratch[:0])
 	out, _ = e.translatePlumtree(now, ptOut, out, err)
 	return out
 }
