@@ -37,7 +37,7 @@ type pushBundle struct {
 // payload to every eager peer, an announcement to every lazy peer, except
 // the peer it came from (PROTOCOL pitfall 1).
 func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint32, except PeerID, out []Output) []Output {
-	immediate := s.cfg.LazyPushDelay < 0
+	immediate := s.immediate
 	needGossip := hasOther(s.peers.eager, except)
 	needIHave := immediate && hasOther(s.peers.lazy, except)
 	var g *Gossip

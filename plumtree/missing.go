@@ -16,10 +16,10 @@ import (
 // FIFO for eviction and age expiry) and are found through index, so steady
 // traffic allocates nothing.
 type missingSet struct {
+	head, tail int32 // oldest and newest entry; -1 when empty (first: every payload checks it)
 	index      map[MessageID]int32
 	slab       []missingEntry
 	free       []int32
-	head, tail int32 // oldest and newest entry; -1 when empty
 	cost       int
 	max        int
 

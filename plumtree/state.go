@@ -24,14 +24,17 @@ type State struct {
 	maxPayload uint32        // cfg.MaxPayloadBytes, capped to fit
 	started    bool
 	flood      bool // cfg.Flood
+	immediate  bool // cfg.LazyPushDelay < 0: IHAVEs go out at once
 
+	// Then what a new payload reads besides, in the order it reads it.
 	hist    history
-	cfg     Config
-	nextSeq uint64
 	peers   peerSet
-	lazy    lazyQueue
 	missing missingSet
 	c       Counters
+
+	lazy    lazyQueue
+	nextSeq uint64
+	cfg     Config
 }
 
 // ErrDuplicatePayload is returned by Broadcast under IDContentHash when an
@@ -55,6 +58,7 @@ func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
 		due:        math.MaxInt64,
 		maxPayload: uint32(min(cfg.MaxPayloadBytes, math.MaxUint32)),
 		flood:      cfg.Flood,
+		immediate:  cfg.LazyPushDelay < 0,
 		cfg:        cfg,
 		nextSeq:    cfg.FirstSequence,
 		peers:      newPeerSet(),

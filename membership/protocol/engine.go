@@ -114,6 +114,11 @@ func (e *Engine) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 		}
 		return e.stepRoster(now, roster.Input{Kind: roster.InputUpdateMeta, Meta: in.Meta}, out)
 	case InputReceive:
+		if g, ok := in.Msg.(*plumtree.Gossip); ok {
+			// The most frequent message first, by a concrete type check
+			// rather than an interface assertion.
+			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(in.From), Msg: g}, out)
+		}
 		switch m := in.Msg.(type) {
 		case hyparview.Message:
 			return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputReceive, From: in.From, Msg: m}, out)

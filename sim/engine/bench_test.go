@@ -12,15 +12,24 @@ import (
 // BenchmarkBroadcast1k measures the simulator with the real cores: one
 // broadcast on a settled 1,000-node overlay, run to quiescence. It reports
 // simulated events per second of wall time.
-func BenchmarkBroadcast1k(b *testing.B) { benchmarkBroadcast(b, 1000) }
+func BenchmarkBroadcast1k(b *testing.B) { benchmarkBroadcast(b, 1000, false) }
 
 // BenchmarkBroadcast10k is the same on 10,000 nodes, where the nodes' state
 // no longer fits in the processor's caches.
-func BenchmarkBroadcast10k(b *testing.B) { benchmarkBroadcast(b, 10000) }
+func BenchmarkBroadcast10k(b *testing.B) { benchmarkBroadcast(b, 10000, false) }
 
-func benchmarkBroadcast(b *testing.B, n int) {
+// BenchmarkFlood1k is BenchmarkBroadcast1k with the HyParView paper's
+// dissemination (experiment 1): every node relays every message to all its
+// active neighbours but the sender, so most events are duplicates.
+func BenchmarkFlood1k(b *testing.B) { benchmarkBroadcast(b, 1000, true) }
+
+// BenchmarkFlood10k is BenchmarkFlood1k on 10,000 nodes.
+func BenchmarkFlood10k(b *testing.B) { benchmarkBroadcast(b, 10000, true) }
+
+func benchmarkBroadcast(b *testing.B, n int, flood bool) {
 	cfg := protocol.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
 	cfg.Plumtree.LazyPushDelay = -1
+	cfg.Plumtree.Flood = flood
 	s, err := New(Config{Seed: 1, Engine: cfg, ManualShuffle: true, Network: NetworkConfig{DetectOnSend: true}})
 	if err != nil {
 		b.Fatal(err)

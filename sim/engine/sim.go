@@ -288,8 +288,10 @@ func (s *Sim) step(n int, in protocol.Input) error {
 	out, err := nd.eng.Step(s.epoch.Add(s.now), in, s.out[:0])
 	for i := range out {
 		s.apply(n, &out[i])
-		out[i] = protocol.Output{} // drop references held by the scratch buffer
 	}
+	// The scratch buffer keeps references to its last outputs until they
+	// are overwritten: a few messages at most, not worth clearing each
+	// output.
 	s.out = out[:0]
 	if s.cfg.CheckInvariants && s.err == nil {
 		if ierr := nd.eng.Invariants(); ierr != nil {

@@ -83,6 +83,10 @@ func (b Broadcast) RMR() float64 {
 type broadcasts struct {
 	list    []Broadcast
 	byID    map[plumtree.MessageID]int
+	// lastID and last are the most recently recorded broadcast: a run
+	// records each message's sends and deliveries one after another.
+	lastID  plumtree.MessageID
+	last    int
 	origin  int // the node whose Broadcast call is running, or -1
 	start   time.Duration
 	live    int
@@ -90,7 +94,7 @@ type broadcasts struct {
 }
 
 func newBroadcasts() broadcasts {
-	return broadcasts{byID: make(map[plumtree.MessageID]int), origin: -1}
+	return broadcasts{byID: make(map[plumtree.MessageID]int), origin: -1, last: -1}
 }
 
 func (b *broadcasts) expectOrigin(n int, now time.Duration, live int) {
@@ -108,12 +112,17 @@ func (b *broadcasts) lastStarted() (plumtree.MessageID, bool) {
 
 // record returns the entry of id, creating it on first sight.
 func (b *broadcasts) record(id plumtree.MessageID) *Broadcast {
-	if i, ok := b.byID[id]; ok {
-		return &b.list[i]
+	if b.last >= 0 && b.lastID == id {
+		return &b.list[b.last]
 	}
-	b.byID[id] = len(b.list)
-	b.list = append(b.list, Broadcast{ID: id, Origin: -1})
-	return &b.list[len(b.list)-1]
+	i, ok := b.byID[id]
+	if !ok {
+		i = len(b.list)
+		b.byID[id] = i
+		b.list = append(b.list, Broadcast{ID: id, Origin: -1})
+	}
+	b.lastID, b.last = id, i
+	return &b.list[i]
 }
 
 func (b *broadcasts) payloadSent(id plumtree.MessageID) { b.record(id).PayloadSent++ }
