@@ -81,8 +81,8 @@ func (b Broadcast) RMR() float64 {
 
 // broadcasts records every broadcast of a run, in the order they started.
 type broadcasts struct {
-	list    []Broadcast
-	byID    map[plumtree.MessageID]int
+	list []Broadcast
+	byID map[plumtree.MessageID]int
 	// lastID and last are the most recently recorded broadcast: a run
 	// records each message's sends and deliveries one after another.
 	lastID  plumtree.MessageID
