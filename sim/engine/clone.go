@@ -20,6 +20,7 @@ func (s *Sim) Clone() *Sim {
 	c.rngSrc, c.seedSrc = clonePCG(s.rngSrc), clonePCG(s.seedSrc)
 	c.rng, c.seeder = rand.New(c.rngSrc), rand.New(c.seedSrc)
 	c.queue = s.queue.clone()
+	c.timers = timerTable{slots: slices.Clone(s.timers.slots), free: slices.Clone(s.timers.free)}
 	c.nodes = slices.Clone(s.nodes)
 	for i := range c.nodes {
 		nd := &c.nodes[i]

@@ -28,8 +28,36 @@ type event struct {
 	kind  eventKind
 	to    int32
 	from  int32
+	timer int32 // eventTimer: the timer's slot in the run's timer table
 	msg   protocol.Message
-	timer protocol.Timer
+}
+
+// timerTable holds the timers of pending timer events, so that an event
+// carries a slot number instead of a whole timer and the queue moves
+// 48-byte events. Free slots are reused.
+type timerTable struct {
+	slots []protocol.Timer
+	free  []int32
+}
+
+// put stores t and returns its slot.
+func (tt *timerTable) put(t protocol.Timer) int32 {
+	if n := len(tt.free); n > 0 {
+		i := tt.free[n-1]
+		tt.free = tt.free[:n-1]
+		tt.slots[i] = t
+		return i
+	}
+	tt.slots = append(tt.slots, t)
+	return int32(len(tt.slots) - 1)
+}
+
+// take returns the timer in slot i and frees the slot.
+func (tt *timerTable) take(i int32) protocol.Timer {
+	t := tt.slots[i]
+	tt.slots[i] = protocol.Timer{}
+	tt.free = append(tt.free, i)
+	return t
 }
 
 // maxLanes bounds the FIFO lanes of a queue; a handful of delays (the link
@@ -159,7 +187,8 @@ func (q *queue) pop() event {
 	return e
 }
 
-// ring is a growable circular FIFO of events.
+// ring is a growable circular FIFO of events; its size is a power of two,
+// so positions wrap with a mask.
 type ring struct {
 	buf        []event
 	head, size int
@@ -171,11 +200,11 @@ func (r *ring) push(e event) {
 	if r.size == len(r.buf) {
 		grown := make([]event, max(64, 2*len(r.buf)))
 		for i := 0; i < r.size; i++ {
-			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+			grown[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
 		}
 		r.buf, r.head = grown, 0
 	}
-	r.buf[(r.head+r.size)%len(r.buf)] = e
+	r.buf[(r.head+r.size)&(len(r.buf)-1)] = e
 	r.size++
 }
 
@@ -183,8 +212,8 @@ func (r *ring) front() *event { return &r.buf[r.head] }
 
 func (r *ring) pop() event {
 	e := r.buf[r.head]
-	r.buf[r.head] = event{} // release the message for the garbage collector
-	r.head = (r.head + 1) % len(r.buf)
+	r.buf[r.head].msg = nil // release the message for the garbage collector
+	r.head = (r.head + 1) & (len(r.buf) - 1)
 	r.size--
 	return e
 }

@@ -51,6 +51,7 @@ type Sim struct {
 	now     time.Duration
 	seq     uint64
 	queue   queue
+	timers  timerTable // the timers of pending timer events
 	nodes   []node
 	rng     *rand.Rand // the run's own choices (which node broadcasts, fails...)
 	seeder  *rand.Rand // draws each node's seed, in creation order
@@ -263,6 +264,10 @@ func (s *Sim) schedule(e event) {
 func (s *Sim) runEvent(e event) {
 	s.now = e.at
 	s.stats.Events++
+	var timer protocol.Timer
+	if e.kind == eventTimer {
+		timer = s.timers.take(e.timer)
+	}
 	nd := &s.nodes[e.to]
 	if !nd.alive {
 		return
@@ -272,7 +277,7 @@ func (s *Sim) runEvent(e event) {
 		s.stats.MessagesDelivered++
 		s.step(int(e.to), protocol.Input{Kind: protocol.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
 	case eventTimer:
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputTimer, Timer: e.timer})
+		s.step(int(e.to), protocol.Input{Kind: protocol.InputTimer, Timer: timer})
 	case eventConnectionFailed:
 		s.step(int(e.to), protocol.Input{Kind: protocol.InputConnectionFailed, From: peerOf(int(e.from))})
 	}
@@ -310,7 +315,7 @@ func (s *Sim) apply(n int, o *protocol.Output) {
 			s.nodes[n].shuffle, s.nodes[n].held = o.Timer.HyParView, true
 			return
 		}
-		s.schedule(event{at: s.now + o.After, kind: eventTimer, to: int32(n), timer: o.Timer})
+		s.schedule(event{at: s.now + o.After, kind: eventTimer, to: int32(n), timer: s.timers.put(o.Timer)})
 	case protocol.OutputDeliver:
 		s.stats.Deliveries++
 		s.bcasts.delivered(n, o.Delivery, s.now)
