@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,4 +96,29 @@ func TestCloneBehavesAsTheOriginal(t *testing.T) {
 	require.NoError(t, clone.Err())
 	require.Equal(t, want, fingerprint(clone))
 	require.NotEqual(t, want, fingerprint(original), "the scripts should differ")
+}
+
+// A run adds its events to its EventMeter, and a clone adds only the events
+// it runs after the copy.
+func TestEventMeterCountsRunsAndClones(t *testing.T) {
+	var meter atomic.Uint64
+	s, err := New(Config{Seed: 3, ManualShuffle: true, EventMeter: &meter})
+	require.NoError(t, err)
+	for i := 0; i < 30; i++ {
+		n, err := s.AddNode()
+		require.NoError(t, err)
+		if n == 0 {
+			s.Join(n)
+		} else {
+			s.Join(n, 0)
+		}
+		require.NoError(t, s.Quiesce(time.Minute))
+	}
+	require.NotZero(t, s.Stats().Events)
+	require.Equal(t, s.Stats().Events, meter.Load())
+
+	clone := s.Clone()
+	before := clone.Stats().Events
+	script(t, clone, 0)
+	require.Equal(t, s.Stats().Events+clone.Stats().Events-before, meter.Load())
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
@@ -31,6 +32,10 @@ type Config struct {
 	Hook MessageHook
 	// OnDeliver, if set, sees every delivery to an application.
 	OnDeliver func(node int, d plumtree.Delivery, at time.Duration)
+	// EventMeter, if set, receives the run's event count as it grows (in
+	// batches, and whenever Run returns), so that another goroutine can
+	// report the progress of runs going on in parallel. Clones share it.
+	EventMeter *atomic.Uint64
 }
 
 // node is one simulated process.
@@ -62,6 +67,7 @@ type Sim struct {
 	bcasts  broadcasts
 	err     error
 	steps   uint64
+	metered uint64 // events already added to cfg.EventMeter
 	contact []hyparview.Peer // scratch for Join
 }
 
@@ -243,8 +249,24 @@ func (s *Sim) Run(until time.Duration) error {
 			break
 		}
 		s.runEvent(s.queue.pop())
+		if s.stats.Events-s.metered >= meterBatch {
+			s.meter()
+		}
 	}
+	s.meter()
 	return s.err
+}
+
+// meterBatch is how many events a run counts before adding them to its
+// EventMeter.
+const meterBatch = 1 << 16
+
+// meter adds the events not yet counted to cfg.EventMeter.
+func (s *Sim) meter() {
+	if s.cfg.EventMeter != nil && s.stats.Events != s.metered {
+		s.cfg.EventMeter.Add(s.stats.Events - s.metered)
+		s.metered = s.stats.Events
+	}
 }
 
 // Quiesce runs events until none is left or limit of virtual time has

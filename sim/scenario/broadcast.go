@@ -156,7 +156,7 @@ func (o *BroadcastOptions) cluster(p Protocol, multi bool) (*CycleCluster, error
 	}
 	cfg := PaperEngineConfig(o.Nodes, threshold)
 	cfg.Plumtree.Flood = p == Eager
-	return NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg})
+	return NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Meter: o.Progress.Meter()})
 }
 
 // broadcastCycle runs the broadcast and membership steps of one cycle of

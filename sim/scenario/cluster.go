@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
@@ -38,6 +39,9 @@ type CycleOptions struct {
 	Engine protocol.EngineConfig
 	// Progress, if set, reports long phases.
 	Progress *Progress
+	// Meter, if set, counts the run's events and those of its clones,
+	// for the progress of parallel jobs (Progress.Meter).
+	Meter *atomic.Uint64
 }
 
 // PaperEngineConfig is the cores' configuration the papers simulate for
@@ -66,6 +70,7 @@ func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 		ManualShuffle:   true,
 		CheckInvariants: opts.Check,
 		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend, DetectAfter: opts.DetectAfter},
+		EventMeter:      opts.Meter,
 	})
 	if err != nil {
 		return nil, err

@@ -156,6 +156,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 		Engine:          cfg,
 		CheckInvariants: o.Check,
 		Network:         engine.NetworkConfig{Latency: o.Latency, DetectOnSend: true, DetectAfter: time.Second},
+		EventMeter:      o.Progress.Meter(),
 		OnDeliver: func(n int, d plumtree.Delivery, at time.Duration) {
 			if d.Hops == 0 {
 				return

@@ -156,7 +156,7 @@ func (o *FailureOptions) messages(c *CycleCluster, rate float64, row *FailureRow
 // stabilised builds the overlay and runs the stabilisation cycles.
 func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, DetectAfter: o.DetectAfter,
-		Check: o.Check, Engine: o.engineConfig(), Progress: o.Progress})
+		Check: o.Check, Engine: o.engineConfig(), Progress: o.Progress, Meter: o.Progress.Meter()})
 	if err != nil {
 		return nil, err
 	}

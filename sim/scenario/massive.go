@@ -89,7 +89,7 @@ func RunMassive(o MassiveOptions) ([]MassiveRow, error) {
 // stabilised builds the overlay for protocol p and runs the stabilisation
 // cycles, one broadcast each.
 func (o *MassiveOptions) stabilised(p Protocol) (*CycleCluster, error) {
-	bo := BroadcastOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check}
+	bo := BroadcastOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Progress: o.Progress}
 	c, err := bo.cluster(p, true)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,8 @@ package scenario
 import (
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumview/plumview/sim/engine"
@@ -22,6 +24,24 @@ type Progress struct {
 	events uint64 // the event count at the phase's first tick
 	based  bool
 	shown  bool
+
+	// Phases of parallel jobs: the runs add their events to meter, the
+	// jobs count themselves in jobsDone, and a ticker goroutine writes
+	// the line under mu.
+	meter    atomic.Uint64
+	jobsDone atomic.Int64
+	mu       sync.Mutex
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+// Meter returns the counter that runs going on in parallel add their
+// events to (engine.Config.EventMeter), or nil for a nil Progress.
+func (p *Progress) Meter() *atomic.Uint64 {
+	if p == nil {
+		return nil
+	}
+	return &p.meter
 }
 
 // NewProgress reports to w (usually os.Stderr).
@@ -65,18 +85,58 @@ func (p *Progress) Done() {
 	p.shown = false
 }
 
-// TickJobs reports that done of the phase's independent jobs are complete,
-// for phases that run several simulations at once.
-func (p *Progress) TickJobs(done int) {
+// StartJobs begins a phase of total independent jobs run in parallel: once
+// a second, until JobsDone, it writes how many jobs are done, the events
+// per second of all runs together (as they report them to Meter) and an
+// estimate of the time left from the jobs done so far.
+func (p *Progress) StartJobs(phase string, total int) {
 	if p == nil {
 		return
 	}
-	now := time.Now()
-	if now.Sub(p.start) < time.Second || now.Sub(p.last) < time.Second {
+	p.Start(phase, total)
+	p.jobsDone.Store(0)
+	p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+	go p.tickJobs(p.meter.Load())
+}
+
+// JobDone counts one finished job of the phase started by StartJobs.
+func (p *Progress) JobDone() {
+	if p != nil {
+		p.jobsDone.Add(1)
+	}
+}
+
+// JobsDone ends the phase started by StartJobs.
+func (p *Progress) JobsDone() {
+	if p == nil {
 		return
 	}
-	eta := time.Duration(float64(now.Sub(p.start)) / float64(max(done, 1)) * float64(p.total-done))
-	fmt.Fprintf(p.w, "\r%-24s %7d/%-7d jobs  elapsed %-8v  eta %-8v", p.phase, done, p.total,
-		now.Sub(p.start).Truncate(time.Second), eta.Truncate(time.Second))
-	p.last, p.shown = now, true
+	close(p.stop)
+	<-p.stopped
+	p.Done()
+}
+
+func (p *Progress) tickJobs(events0 uint64) {
+	defer close(p.stopped)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			elapsed := now.Sub(p.start)
+			done := int(p.jobsDone.Load())
+			rate := float64(p.meter.Load()-events0) / elapsed.Seconds()
+			eta := "-"
+			if done > 0 {
+				eta = (time.Duration(float64(elapsed) / float64(done) * float64(p.total-done))).Truncate(time.Second).String()
+			}
+			p.mu.Lock()
+			fmt.Fprintf(p.w, "\r%-24s %7d/%-7d jobs  %6.2fM events/s  elapsed %-8v  eta %-8s", p.phase, done, p.total,
+				rate/1e6, elapsed.Truncate(time.Second), eta)
+			p.shown = true
+			p.mu.Unlock()
+		}
+	}
 }
