@@ -67,7 +67,7 @@ type Sim struct {
 	bcasts  broadcasts
 	err     error
 	steps   uint64
-	metered uint64 // events already added to cfg.EventMeter
+	metered uint64           // events already added to cfg.EventMeter
 	contact []hyparview.Peer // scratch for Join
 }
 
