@@ -65,16 +65,7 @@ func TestCloneBehavesAsTheOriginal(t *testing.T) {
 		s, err := New(Config{Seed: 7, ManualShuffle: true, CheckInvariants: true,
 			Network: NetworkConfig{Latency: Latency{Min: time.Millisecond, Max: 30 * time.Millisecond}, DetectOnSend: true}})
 		require.NoError(t, err)
-		for i := 0; i < 60; i++ {
-			n, err := s.AddNode()
-			require.NoError(t, err)
-			if n == 0 {
-				s.Join(n)
-			} else {
-				s.Join(n, 0)
-			}
-			require.NoError(t, s.Run(s.Now()+5*time.Millisecond))
-		}
+		joinThroughFirst(t, s, 60, func() error { return s.Run(s.Now() + 5*time.Millisecond) })
 		script(t, s, 0)
 		for i := 0; i < 3; i++ { // stop with messages in flight
 			_, err := s.Broadcast(s.LiveNodes()[i], []byte(fmt.Sprint("inflight", i)))
@@ -104,16 +95,7 @@ func TestEventMeterCountsRunsAndClones(t *testing.T) {
 	var meter atomic.Uint64
 	s, err := New(Config{Seed: 3, ManualShuffle: true, EventMeter: &meter})
 	require.NoError(t, err)
-	for i := 0; i < 30; i++ {
-		n, err := s.AddNode()
-		require.NoError(t, err)
-		if n == 0 {
-			s.Join(n)
-		} else {
-			s.Join(n, 0)
-		}
-		require.NoError(t, s.Quiesce(time.Minute))
-	}
+	joinThroughFirst(t, s, 30, func() error { return s.Quiesce(time.Minute) })
 	require.NotZero(t, s.Stats().Events)
 	require.Equal(t, s.Stats().Events, meter.Load())
 

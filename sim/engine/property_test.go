@@ -270,15 +270,7 @@ func TestMostBroadcastsUndisturbed(t *testing.T) {
 		s, err := New(Config{Seed: seed, Engine: smallConfig(30), OnDeliver: log.record,
 			Network: NetworkConfig{Latency: Latency{Min: time.Millisecond, Max: 20 * time.Millisecond}, DetectOnSend: true}})
 		require.NoError(t, err)
-		for i := 0; i < 30; i++ {
-			n, err := s.AddNode()
-			require.NoError(t, err)
-			if n == 0 {
-				s.Join(n)
-			} else {
-				s.Join(n, 0)
-			}
-		}
+		joinThroughFirst(t, s, 30, nil)
 		require.NoError(t, s.Run(60*time.Second))
 		for i := 0; i < 10; i++ {
 			before := s.Stats().NeighborUps + s.Stats().NeighborDowns

@@ -8,13 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildCluster joins n nodes one by one through node 0 and runs the given
-// number of membership cycles, checking invariants throughout.
-func buildCluster(t *testing.T, n, cycles int, seed uint64) *Sim {
+// joinThroughFirst adds n nodes to s, the first alone and each other
+// through the first, running settle (if not nil) after each join.
+func joinThroughFirst(t *testing.T, s *Sim, n int, settle func() error) {
 	t.Helper()
-	s, err := New(Config{Seed: seed, ManualShuffle: true, CheckInvariants: true,
-		Network: NetworkConfig{DetectOnSend: true}})
-	require.NoError(t, err)
 	for i := 0; i < n; i++ {
 		id, err := s.AddNode()
 		require.NoError(t, err)
@@ -23,8 +20,20 @@ func buildCluster(t *testing.T, n, cycles int, seed uint64) *Sim {
 		} else {
 			s.Join(id, 0)
 		}
-		require.NoError(t, s.Quiesce(time.Minute))
+		if settle != nil {
+			require.NoError(t, settle())
+		}
 	}
+}
+
+// buildCluster joins n nodes one by one through node 0 and runs the given
+// number of membership cycles, checking invariants throughout.
+func buildCluster(t *testing.T, n, cycles int, seed uint64) *Sim {
+	t.Helper()
+	s, err := New(Config{Seed: seed, ManualShuffle: true, CheckInvariants: true,
+		Network: NetworkConfig{DetectOnSend: true}})
+	require.NoError(t, err)
+	joinThroughFirst(t, s, n, func() error { return s.Quiesce(time.Minute) })
 	for c := 0; c < cycles; c++ {
 		require.NoError(t, s.Cycle())
 		require.NoError(t, s.Quiesce(time.Minute))
