@@ -63,9 +63,12 @@ func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output
 	out = s.deliver(now, g.ID, g.Payload, next, from, out)
 	// Relay excluding the sender, not myself (PROTOCOL pitfall 1).
 	out = s.push(now, g.ID, g.Payload, next, from, out)
-	if p := s.peers.get(from); p != nil && !s.flood {
-		s.peers.makeEager(p) // S2 Algorithm 1 line 32
-		out = s.optimize(g, p, out)
+	// Flooding builds no tree: it skips the sender's lookup.
+	if !s.flood {
+		if p := s.peers.get(from); p != nil {
+			s.peers.makeEager(p) // S2 Algorithm 1 line 32
+			out = s.optimize(g, p, out)
+		}
 	}
 	// Forget the announcements only now: the optimisation reads them. Their
 	// timer will find nothing to do (S2 Algorithm 1 cancels it).

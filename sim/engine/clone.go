@@ -22,10 +22,11 @@ func (s *Sim) Clone() *Sim {
 	c.queue = s.queue.clone()
 	c.timers = timerTable{slots: slices.Clone(s.timers.slots), free: slices.Clone(s.timers.free)}
 	c.nodes = slices.Clone(s.nodes)
+	c.spare = slices.Clone(s.spare)
 	for i := range c.nodes {
-		nd := &c.nodes[i]
-		nd.src = clonePCG(nd.src)
-		nd.eng = nd.eng.Clone(rand.New(nd.src))
+		src := clonePCG(c.spare[i].src)
+		c.spare[i].src = src
+		c.nodes[i].eng = c.nodes[i].eng.Clone(rand.New(src))
 	}
 	c.bcasts.list = slices.Clone(s.bcasts.list)
 	c.bcasts.byID = maps.Clone(s.bcasts.byID)

@@ -80,6 +80,7 @@ type queue struct {
 	used  int // lanes[:used] have been given a delay
 	heap  minHeap
 	n     int
+	last  *lane // the lane of the last event popped; nil for the heap
 }
 
 // lane is a FIFO of events scheduled with the same delay.
@@ -176,6 +177,7 @@ func (q *queue) peekAt() time.Duration {
 func (q *queue) pop() event {
 	q.n--
 	l := q.earliest()
+	q.last = l
 	if l == nil {
 		return q.heap.pop()
 	}
@@ -185,6 +187,18 @@ func (q *queue) pop() event {
 		l.head = key{at: next.at, seq: next.seq}
 	}
 	return e
+}
+
+// upcoming returns the event k places after the next one in the lane of
+// the last event popped, a good guess of an event soon to run (that lane
+// holds almost all of them in the cycle model), or nil.
+func (q *queue) upcoming(k int) *event {
+	l := q.last
+	if l == nil || k >= l.events.size {
+		return nil
+	}
+	r := &l.events
+	return &r.buf[(r.head+k)&(len(r.buf)-1)]
 }
 
 // ring is a growable circular FIFO of events; its size is a power of two,
