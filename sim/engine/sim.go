@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/membership/protocol"
@@ -277,12 +278,19 @@ const prefetchDistance = 4
 func (s *Sim) prefetchUpcoming() {
 	if e := s.queue.upcoming(prefetchDistance); e != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
-			eng.PrefetchState()
+			p := unsafe.Pointer(eng)
+			prefetch(p)
+			prefetch(unsafe.Add(p, 64))
 		}
 	}
 	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.kind == eventDeliver {
-		if eng := s.nodes[e.to].eng; eng != nil {
-			eng.PrefetchInput(protocol.Input{Kind: protocol.InputReceive, Msg: e.msg})
+		g, ok := e.msg.(*plumtree.Gossip)
+		if eng := s.nodes[e.to].eng; ok && eng != nil {
+			if slot, item, eager := eng.Plumtree().PayloadFootprint(g.ID); slot != nil {
+				prefetch(unsafe.Pointer(slot))
+				prefetch(unsafe.Pointer(item))
+				prefetch(unsafe.Pointer(eager))
+			}
 		}
 	}
 }

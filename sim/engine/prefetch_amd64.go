@@ -1,4 +1,4 @@
-package plumtree
+package engine
 
 import "unsafe"
 

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package engine
+
+import "unsafe"
+
+// prefetch does nothing where the simulator has no prefetch instruction.
+func prefetch(addr unsafe.Pointer) {}
