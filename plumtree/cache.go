@@ -25,12 +25,14 @@ type history struct {
 	recent    [recentIDs]MessageID
 	recentLen uint8
 	recentPos uint8
+	headSeq   uint64 // the number of items.front()
 
-	index   idIndex // the sequence number of each item
-	items   ring[histItem]
-	headSeq uint64 // the number of items.front()
-	held    int    // the newest held items hold their payloads
-	bytes   int    // the total size of those payloads
+	// Then, in the next three cache lines, what recording a new payload
+	// reads and writes.
+	index idIndex // the sequence number of each item
+	items ring[histItem]
+	held  int // the newest held items hold their payloads
+	bytes int // the total size of those payloads
 	// due is no later than the first moment expire has work to do, so
 	// that most calls return without touching the ring.
 	due time.Duration

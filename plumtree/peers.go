@@ -28,10 +28,10 @@ type peer struct {
 // contiguous slice of identities is cheaper than a map, and keeps a
 // simulated node small.
 type peerSet struct {
+	eager   []PeerID // first: a relay reads them
+	lazy    []PeerID
 	ids     []PeerID
 	byIndex []*peer // byIndex[i] is the peer whose identity is ids[i]
-	eager   []PeerID
-	lazy    []PeerID
 }
 
 func newPeerSet() peerSet { return peerSet{} }

@@ -26,11 +26,14 @@ type State struct {
 	flood      bool // cfg.Flood
 	immediate  bool // cfg.LazyPushDelay < 0: IHAVEs go out at once
 
-	// Then what a new payload reads besides, in the order it reads it.
-	hist    history
-	peers   peerSet
-	missing missingSet
-	c       Counters
+	// Then what a new payload reads besides, in the order it reads it:
+	// with the lines above, the first six lines of the state.
+	hist        history
+	delivered   uint64 // Counters.Delivered
+	payloadSent uint64 // Counters.PayloadSent
+	peers       peerSet
+	missing     missingSet
+	c           Counters
 
 	lazy    lazyQueue
 	nextSeq uint64
@@ -83,6 +86,7 @@ func (s *State) LazyPeers() []PeerID { return slices.Clone(s.peers.lazy) }
 func (s *State) Counters() Counters {
 	c := s.c
 	c.PayloadReceived, c.Duplicates = s.received, s.duplicates
+	c.Delivered, c.PayloadSent = s.delivered, s.payloadSent
 	c.PayloadsExpired, c.PayloadsEvicted = s.hist.heldExpired, s.hist.heldEvicted
 	c.SeenExpired, c.SeenEvicted = s.hist.seenExpired, s.hist.seenEvicted
 	c.MissingExpired, c.MissingEvicted = s.missing.expired, s.missing.evicted
@@ -233,7 +237,7 @@ func (s *State) newID(payload []byte) (MessageID, error) {
 // deliver hands a new message to the application and remembers it in
 // receivedMsgs and the payload cache.
 func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops uint32, from PeerID, out []Output) []Output {
-	s.c.Delivered++
+	s.delivered++
 	s.hist.add(id, payload, now)
 	s.expiresAt(s.hist.due)
 	return append(out, Output{
@@ -247,7 +251,7 @@ func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops ui
 func (s *State) send(out []Output, to PeerID, m Message) []Output {
 	switch m := m.(type) {
 	case *Gossip:
-		s.c.PayloadSent++
+		s.payloadSent++
 	case *IHave:
 		s.c.IHaveSent++
 		s.c.AnnouncementsSent += uint64(len(m.Entries))

@@ -278,9 +278,13 @@ const prefetchDistance = 4
 func (s *Sim) prefetchUpcoming() {
 	if e := s.queue.upcoming(prefetchDistance); e != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
-			p := unsafe.Pointer(eng)
-			prefetch(p)
-			prefetch(unsafe.Add(p, 64))
+			p, lines := unsafe.Pointer(eng), 2
+			if _, ok := e.msg.(*plumtree.Gossip); ok {
+				lines = 7
+			}
+			for i := 0; i < lines; i++ {
+				prefetch(unsafe.Add(p, 64*i))
+			}
 		}
 	}
 	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.kind == eventDeliver {
