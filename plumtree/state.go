@@ -59,7 +59,7 @@ func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
 	return &State{
 		self:       self,
 		due:        math.MaxInt64,
-		maxPayload: uint32(min(cfg.MaxPayloadBytes, math.MaxUint32)),
+		maxPayload: uint32(min(uint64(cfg.MaxPayloadBytes), math.MaxUint32)),
 		flood:      cfg.Flood,
 		immediate:  cfg.LazyPushDelay < 0,
 		cfg:        cfg,

@@ -58,6 +58,7 @@ type options struct {
 	check          bool
 	quiet          bool
 	cpuProfile     string
+	hugePages      bool
 	baseline       bool
 	graftTimeout   time.Duration
 }
@@ -113,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	fs.BoolVar(&o.hugePages, "hugepages", true, "ask the kernel to back the heap with transparent huge pages where it gives them only on request (Linux; faster above a few thousand nodes)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usage)
@@ -158,6 +160,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var progress *scenario.Progress
 	if !o.quiet {
 		progress = scenario.NewProgress(stderr)
+	}
+	if o.hugePages {
+		startHugePages(100 * time.Millisecond)
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
