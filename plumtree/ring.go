@@ -30,9 +30,8 @@ func (r *ring[T]) grow() {
 	size := max(2*len(r.buf), 16)
 	size = max(min(size, r.max), r.n+1)
 	buf := make([]T, size)
-	for i := 0; i < r.n; i++ {
-		buf[i] = *r.at(i)
-	}
+	k := copy(buf, r.buf[r.head:min(r.head+r.n, len(r.buf))])
+	copy(buf[k:r.n], r.buf)
 	r.buf, r.head = buf, 0
 }
 
