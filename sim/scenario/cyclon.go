@@ -276,7 +276,7 @@ func RunCyclonFailure(o FailureOptions) ([]FailureRow, error) {
 	o.Progress.Done()
 	before := mean(base.broadcasts(o.PerCycle))
 	rows := make([]FailureRow, len(o.Rates))
-	err := forEach(2*len(o.Rates), "cyclon baseline", o.Progress, func(j int) error {
+	err := forEachWeighted(o.jobWeights(), "cyclon baseline", o.Progress, func(j int, _ func(float64)) error {
 		rate, row, c := o.Rates[j/2], &rows[j/2], base.clone()
 		if j%2 == 1 {
 			row.HealingCycles = -1

@@ -112,22 +112,22 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	before, err := broadcasts(base, o.PerCycle, "before")
+	before, err := broadcasts(base, o.PerCycle, "before", nil)
 	if err != nil {
 		return nil, err
 	}
 	target := meanReliability(before)
 	rows := make([]FailureRow, len(o.Rates))
-	err = forEach(2*len(o.Rates), "failure experiment", o.Progress, func(j int) error {
+	err = forEachWeighted(o.jobWeights(), "failure experiment", o.Progress, func(j int, report func(float64)) error {
 		rate, row := o.Rates[j/2], &rows[j/2]
 		c := &CycleCluster{Sim: base.Clone()}
 		if j%2 == 1 {
 			var err error
-			row.HealingCycles, err = o.healing(c, rate, target)
+			row.HealingCycles, err = o.healing(c, rate, target, report)
 			return err
 		}
 		row.Before = target
-		return o.messages(c, rate, row)
+		return o.messages(c, rate, row, report)
 	})
 	if err != nil {
 		return nil, err
@@ -135,12 +135,26 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 	return rows, nil
 }
 
+// jobWeights returns the expected share of the work of each of the
+// experiment's jobs, for the progress line: job 2i sends the messages after
+// failure rate i, job 2i+1 measures its healing; both cost about the number
+// of live nodes times the broadcasts, healing taking a few cycles.
+func (o *FailureOptions) jobWeights() []float64 {
+	const typicalHealingCycles = 5
+	w := make([]float64, 2*len(o.Rates))
+	for i, rate := range o.Rates {
+		w[2*i] = (1 - rate) * float64(o.Messages)
+		w[2*i+1] = (1 - rate) * float64(o.PerCycle*typicalHealingCycles)
+	}
+	return w
+}
+
 // messages fails a stabilised overlay at rate and records the reliability
-// of the broadcasts after.
-func (o *FailureOptions) messages(c *CycleCluster, rate float64, row *FailureRow) error {
+// of the broadcasts after, reporting the share sent.
+func (o *FailureOptions) messages(c *CycleCluster, rate float64, row *FailureRow, report func(float64)) error {
 	row.Rate = rate
 	row.Crashed = c.CrashFraction(rate)
-	after, err := broadcasts(c, o.Messages, "after")
+	after, err := broadcasts(c, o.Messages, "after", report)
 	if err != nil {
 		return err
 	}
@@ -175,8 +189,9 @@ func (o *FailureOptions) engineConfig() protocol.EngineConfig {
 
 // healing fails a copy of the stabilised overlay at rate and counts the
 // cycles, each followed by PerCycle broadcasts, until their mean
-// reliability reaches target (S1 §5.3).
-func (o *FailureOptions) healing(c *CycleCluster, rate, target float64) (int, error) {
+// reliability reaches target (S1 §5.3), reporting the share of
+// MaxHealingCycles run.
+func (o *FailureOptions) healing(c *CycleCluster, rate, target float64, report func(float64)) (int, error) {
 	c.CrashFraction(rate)
 	for cycle := 0; cycle <= o.MaxHealingCycles; cycle++ {
 		if cycle > 0 {
@@ -184,9 +199,12 @@ func (o *FailureOptions) healing(c *CycleCluster, rate, target float64) (int, er
 				return 0, err
 			}
 		}
-		bs, err := broadcasts(c, o.PerCycle, fmt.Sprint("heal", cycle))
+		bs, err := broadcasts(c, o.PerCycle, fmt.Sprint("heal", cycle), nil)
 		if err != nil {
 			return 0, err
+		}
+		if report != nil {
+			report(float64(cycle+1) / float64(o.MaxHealingCycles+1))
 		}
 		if meanReliability(bs) >= target {
 			return cycle, nil
@@ -196,8 +214,8 @@ func (o *FailureOptions) healing(c *CycleCluster, rate, target float64) (int, er
 }
 
 // broadcasts sends k broadcasts from random live nodes, each run to
-// quiescence.
-func broadcasts(c *CycleCluster, k int, phase string) ([]engine.Broadcast, error) {
+// quiescence, and reports the share sent to report if it is not nil.
+func broadcasts(c *CycleCluster, k int, phase string, report func(float64)) ([]engine.Broadcast, error) {
 	out := make([]engine.Broadcast, 0, k)
 	for i := 0; i < k; i++ {
 		b, err := c.BroadcastFromRandom(payload(phase, i))
@@ -205,6 +223,9 @@ func broadcasts(c *CycleCluster, k int, phase string) ([]engine.Broadcast, error
 			return nil, err
 		}
 		out = append(out, b)
+		if report != nil {
+			report(float64(i+1) / float64(k))
+		}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -12,17 +13,27 @@ import (
 // many. progress, if set, reports the phase: the jobs' runs add their
 // events to progress.Meter() (engine.Config.EventMeter).
 func forEach(n int, phase string, progress *Progress, job func(i int) error) error {
+	weights := slices.Repeat([]float64{1}, n)
+	return forEachWeighted(weights, phase, progress, func(i int, _ func(float64)) error { return job(i) })
+}
+
+// forEachWeighted is forEach for jobs of unequal size: weights[i] is job
+// i's expected share of the work, and job i may call report with the share
+// of its own work done (0 to 1), so that the progress line's estimate of
+// the time left counts the work inside running jobs.
+func forEachWeighted(weights []float64, phase string, progress *Progress, job func(i int, report func(done float64)) error) error {
+	n := len(weights)
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	progress.StartJobs(phase, n)
+	progress.StartWeightedJobs(phase, weights)
 	for w := 0; w < min(n, runtime.GOMAXPROCS(0)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = job(i)
-				progress.JobDone()
+				errs[i] = job(i, func(done float64) { progress.JobProgress(i, done) })
+				progress.JobDone(i)
 			}
 		}()
 	}

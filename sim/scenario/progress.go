@@ -3,6 +3,8 @@ package scenario
 import (
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +28,13 @@ type Progress struct {
 	shown  bool
 
 	// Phases of parallel jobs: the runs add their events to meter, the
-	// jobs count themselves in jobsDone, and a ticker goroutine writes
-	// the line under mu.
+	// jobs count themselves in jobsDone and report the share of their work
+	// done in jobShare (float64 bits), weighed by weights, and a ticker
+	// goroutine writes the line under mu.
 	meter    atomic.Uint64
 	jobsDone atomic.Int64
+	weights  []float64
+	jobShare []atomic.Uint64
 	mu       sync.Mutex
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -85,25 +90,55 @@ func (p *Progress) Done() {
 	p.shown = false
 }
 
-// StartJobs begins a phase of total independent jobs run in parallel: once
-// a second, until JobsDone, it writes how many jobs are done, the events
-// per second of all runs together (as they report them to Meter) and an
-// estimate of the time left from the jobs done so far.
+// StartJobs begins a phase of total independent jobs of about the same size
+// run in parallel: once a second, until JobsDone, it writes how many jobs
+// are done, the events per second of all runs together (as they report
+// them to Meter) and an estimate of the time left from the work done so
+// far.
 func (p *Progress) StartJobs(phase string, total int) {
+	p.StartWeightedJobs(phase, slices.Repeat([]float64{1}, total))
+}
+
+// StartWeightedJobs is StartJobs for jobs of unequal size: weights[i] is job
+// i's expected share of the work.
+func (p *Progress) StartWeightedJobs(phase string, weights []float64) {
 	if p == nil {
 		return
 	}
-	p.Start(phase, total)
+	p.Start(phase, len(weights))
 	p.jobsDone.Store(0)
+	p.weights, p.jobShare = weights, make([]atomic.Uint64, len(weights))
 	p.stop, p.stopped = make(chan struct{}), make(chan struct{})
 	go p.tickJobs(p.meter.Load())
 }
 
-// JobDone counts one finished job of the phase started by StartJobs.
-func (p *Progress) JobDone() {
+// JobProgress reports that job i has done this share (0 to 1) of its work.
+func (p *Progress) JobProgress(i int, done float64) {
+	if p != nil && i >= 0 && i < len(p.jobShare) {
+		p.jobShare[i].Store(math.Float64bits(min(max(done, 0), 1)))
+	}
+}
+
+// JobDone counts job i of the phase as finished.
+func (p *Progress) JobDone(i int) {
 	if p != nil {
+		p.JobProgress(i, 1)
 		p.jobsDone.Add(1)
 	}
+}
+
+// shareDone returns the share of the phase's work done, by the jobs'
+// weights and reports.
+func (p *Progress) shareDone() float64 {
+	var done, total float64
+	for i, w := range p.weights {
+		done += w * math.Float64frombits(p.jobShare[i].Load())
+		total += w
+	}
+	if total <= 0 {
+		return 0
+	}
+	return done / total
 }
 
 // JobsDone ends the phase started by StartJobs.
@@ -129,8 +164,8 @@ func (p *Progress) tickJobs(events0 uint64) {
 			done := int(p.jobsDone.Load())
 			rate := float64(p.meter.Load()-events0) / elapsed.Seconds()
 			eta := "-"
-			if done > 0 {
-				eta = (time.Duration(float64(elapsed) / float64(done) * float64(p.total-done))).Truncate(time.Second).String()
+			if share := p.shareDone(); share > 0 {
+				eta = (time.Duration(float64(elapsed) * (1 - share) / share)).Truncate(time.Second).String()
 			}
 			p.mu.Lock()
 			fmt.Fprintf(p.w, "\r%-24s %7d/%-7d jobs  %6.2fM events/s  elapsed %-8v  eta %-8s", p.phase, done, p.total,
