@@ -92,14 +92,15 @@ func (h *hugePager) scan() {
 }
 
 // anonymousMapping parses one line of /proc/self/maps and returns the
-// range of a private read-write mapping backed by no file (the heap, or
-// an unnamed mapping); not the stack.
+// range of a private read-write mapping backed by no file: unnamed, the
+// brk heap, or named by the process (the Go runtime names its heap
+// "[anon: Go: heap]" where the kernel allows it); not the stack.
 func anonymousMapping(line string) (start, end uintptr, ok bool) {
 	f := strings.Fields(line)
-	if len(f) < 5 || len(f) > 6 || f[1] != "rw-p" || f[4] != "0" {
+	if len(f) < 5 || f[1] != "rw-p" || f[4] != "0" {
 		return 0, 0, false
 	}
-	if len(f) == 6 && f[5] != "[heap]" {
+	if name := strings.Join(f[5:], " "); name != "" && name != "[heap]" && !strings.HasPrefix(name, "[anon:") {
 		return 0, 0, false
 	}
 	return addressRange(f[0])
