@@ -56,6 +56,22 @@ func (c *clientFlags) dial() (gossipdv1.GossipServiceClient, func(), error) {
 	return gossipdv1.NewGossipServiceClient(conn), func() { _ = conn.Close() }, nil
 }
 
+// unary dials the agent and makes one call under the -timeout deadline; a
+// failed call's error is rendered by callErr, naming op.
+func (c *clientFlags) unary(op string, call func(ctx context.Context, cl gossipdv1.GossipServiceClient) error) error {
+	cl, closeFn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if err := call(ctx, cl); err != nil {
+		return callErr(op, err)
+	}
+	return nil
+}
+
 // callErr renders a call's error.
 func callErr(op string, err error) error {
 	if st, ok := status.FromError(err); ok {
@@ -84,16 +100,13 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(newClientFlags("status", &c), args, stderr); err != nil {
 		return err
 	}
-	cl, closeFn, err := c.dial()
+	var st *gossipdv1.StatusResponse
+	err := c.unary("status", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {
+		st, err = cl.Status(ctx, &gossipdv1.StatusRequest{})
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	defer closeFn()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	st, err := cl.Status(ctx, &gossipdv1.StatusRequest{})
-	if err != nil {
-		return callErr("status", err)
 	}
 	if c.output == "json" {
 		return printJSON(stdout, st)
@@ -107,15 +120,12 @@ func runLeave(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(newClientFlags("leave", &c), args, stderr); err != nil {
 		return err
 	}
-	cl, closeFn, err := c.dial()
+	err := c.unary("leave", func(ctx context.Context, cl gossipdv1.GossipServiceClient) error {
+		_, err := cl.Leave(ctx, &gossipdv1.LeaveRequest{})
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	defer closeFn()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	if _, err := cl.Leave(ctx, &gossipdv1.LeaveRequest{}); err != nil {
-		return callErr("leave", err)
 	}
 	if c.output == "json" {
 		return printJSON(stdout, &gossipdv1.LeaveResponse{})

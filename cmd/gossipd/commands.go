@@ -26,16 +26,13 @@ func runMembers(args []string, stdout, stderr io.Writer) error {
 		}
 		req.States = append(req.States, gossipdv1.MemberState(v))
 	}
-	cl, closeFn, err := c.dial()
+	var resp *gossipdv1.MembersResponse
+	err := c.unary("members", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {
+		resp, err = cl.Members(ctx, req)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	defer closeFn()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	resp, err := cl.Members(ctx, req)
-	if err != nil {
-		return callErr("members", err)
 	}
 	if c.output == "json" {
 		return printJSON(stdout, resp)
@@ -77,16 +74,13 @@ func runBroadcast(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("gossipd: broadcast: give one payload argument (quote it) or -file")
 	}
-	cl, closeFn, err := c.dial()
+	var resp *gossipdv1.BroadcastResponse
+	err := c.unary("broadcast", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {
+		resp, err = cl.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: *topic, Payload: payload})
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	defer closeFn()
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	resp, err := cl.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: *topic, Payload: payload})
-	if err != nil {
-		return callErr("broadcast", err)
 	}
 	if c.output == "json" {
 		return printJSON(stdout, resp)
