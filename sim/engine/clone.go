@@ -49,5 +49,6 @@ func (q *queue) clone() queue {
 	c.heap.keys = slices.Clone(q.heap.keys)
 	c.heap.slab = slices.Clone(q.heap.slab)
 	c.heap.free = slices.Clone(q.heap.free)
+	c.last = nil // it pointed into q's lanes
 	return c
 }
