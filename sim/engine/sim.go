@@ -60,6 +60,9 @@ type Sim struct {
 	cfg     Config
 	epoch   time.Time
 	now     time.Duration
+	clock   time.Time     // epoch + clockAt, kept since most events share their time with the last one
+	clockAt time.Duration // the virtual time clock stands for
+	live    int           // the number of running nodes
 	seq     uint64
 	queue   queue
 	timers  timerTable // the timers of pending timer events
@@ -95,6 +98,7 @@ func New(cfg Config) (*Sim, error) {
 	return &Sim{
 		cfg:     cfg,
 		epoch:   time.Unix(0, 0).UTC(),
+		clock:   time.Unix(0, 0).UTC(),
 		rng:     rand.New(rngSrc),
 		seeder:  rand.New(seedSrc),
 		rngSrc:  rngSrc,
@@ -134,6 +138,7 @@ func (s *Sim) AddNode() (int, error) {
 	}
 	s.nodes = append(s.nodes, node{eng: eng, alive: true})
 	s.spare = append(s.spare, nodeSpare{src: src})
+	s.live++
 	return n, nil
 }
 
@@ -158,7 +163,7 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 	if !s.nodes[n].alive {
 		return plumtree.MessageID{}, fmt.Errorf("engine: node %d is not alive", n)
 	}
-	s.bcasts.expectOrigin(n, s.now, s.live())
+	s.bcasts.expectOrigin(n, s.now, s.live)
 	err := s.step(n, protocol.Input{Kind: protocol.InputBroadcast, Payload: payload})
 	id, ok := s.bcasts.lastStarted()
 	if err == nil && !ok {
@@ -169,8 +174,12 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 
 // Leave makes node n leave gracefully; it stops once its goodbyes are sent.
 func (s *Sim) Leave(n int) {
+	if !s.nodes[n].alive {
+		return
+	}
 	s.step(n, protocol.Input{Kind: protocol.InputLeave})
 	s.nodes[n].alive = false
+	s.live--
 }
 
 // Crash stops node n at once. Its neighbours learn of it as the network
@@ -182,6 +191,7 @@ func (s *Sim) Crash(n int) {
 		return
 	}
 	nd.alive = false
+	s.live--
 	s.stats.Crashes++
 	if s.cfg.Network.DetectAfter > 0 {
 		for _, p := range nd.eng.HyParView().Active() {
@@ -204,6 +214,7 @@ func (s *Sim) Restart(n int, contacts ...int) error {
 	}
 	s.nodes[n] = node{eng: eng, alive: true, group: s.nodes[n].group}
 	s.spare[n] = nodeSpare{src: src}
+	s.live++
 	s.Join(n, contacts...)
 	return nil
 }
@@ -354,7 +365,10 @@ func (s *Sim) step(n int, in protocol.Input) error {
 		return fmt.Errorf("engine: node %d is not alive", n)
 	}
 	s.steps++
-	out, err := nd.eng.Step(s.epoch.Add(s.now), in, s.out[:0])
+	if s.now != s.clockAt {
+		s.clock, s.clockAt = s.epoch.Add(s.now), s.now
+	}
+	out, err := nd.eng.Step(s.clock, in, s.out[:0])
 	for i := range out {
 		s.apply(n, &out[i])
 	}
@@ -433,15 +447,31 @@ func (s *Sim) reachable(a, b int) bool {
 	return s.nodes[b].alive && s.nodes[a].group == s.nodes[b].group
 }
 
-// live counts the running nodes.
-func (s *Sim) live() int {
-	c := 0
+// LiveCount is the number of running nodes.
+func (s *Sim) LiveCount() int { return s.live }
+
+// LiveNode returns the index of the k-th running node in increasing order
+// of index, counting from 0, or -1 when fewer than k+1 nodes run.
+func (s *Sim) LiveNode(k int) int {
+	if k < 0 || k >= s.live {
+		return -1
+	}
 	for i := range s.nodes {
-		if s.nodes[i].alive {
-			c++
+		// Counting without a branch on liveness, which is random after a
+		// massive failure.
+		k -= int(b2i(s.nodes[i].alive))
+		if k < 0 {
+			return i
 		}
 	}
-	return c
+	return -1
+}
+
+func b2i(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // LiveNodes returns the indexes of the running nodes in increasing order.

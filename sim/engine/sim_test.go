@@ -72,3 +72,38 @@ func TestQueueOrdersByTimeThenSequence(t *testing.T) {
 	}
 	require.Equal(t, []string{"0/6", "1/2", "1/4", "2/7", "3/3", "5/1", "5/5"}, got)
 }
+
+// TestLiveCountFollowsEveryChangeOfLiveness checks the kept count of running
+// nodes and LiveNode against a scan, through crashes, a leave, a restart
+// and a clone.
+func TestLiveCountFollowsEveryChangeOfLiveness(t *testing.T) {
+	s := buildCluster(t, 30, 2, 3)
+	check := func(s *Sim) {
+		t.Helper()
+		live := s.LiveNodes()
+		require.Equal(t, len(live), s.LiveCount())
+		for k, n := range live {
+			require.Equal(t, n, s.LiveNode(k), "live node %d", k)
+		}
+		require.Equal(t, -1, s.LiveNode(len(live)))
+		require.Equal(t, -1, s.LiveNode(-1))
+	}
+	check(s)
+	for _, n := range []int{0, 7, 8, 29} {
+		s.Crash(n)
+	}
+	s.Crash(7) // a second crash changes nothing
+	check(s)
+	require.Equal(t, 26, s.LiveCount())
+	s.Leave(3)
+	s.Leave(3)
+	check(s)
+	require.NoError(t, s.Restart(8, 1))
+	require.NoError(t, s.Quiesce(time.Minute))
+	check(s)
+	c := s.Clone()
+	c.Crash(1)
+	check(c)
+	check(s)
+	require.Equal(t, s.LiveCount()-1, c.LiveCount())
+}

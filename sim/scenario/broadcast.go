@@ -186,8 +186,7 @@ func (c *CycleCluster) pickSender(sender int, multi bool) int {
 	if !multi {
 		return sender
 	}
-	live := c.LiveNodes()
-	return live[c.Rand().IntN(len(live))]
+	return c.LiveNode(c.Rand().IntN(c.LiveCount()))
 }
 
 func (o *BroadcastOptions) run(p Protocol, multi bool) (BroadcastRow, error) {

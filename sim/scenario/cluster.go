@@ -115,11 +115,11 @@ func (c *CycleCluster) Cycles(k int, phase string) error {
 // BroadcastFromRandom broadcasts one message from a random live node and
 // runs to quiescence; it returns what the run observed of it.
 func (c *CycleCluster) BroadcastFromRandom(payload []byte) (engine.Broadcast, error) {
-	live := c.LiveNodes()
-	if len(live) == 0 {
+	live := c.LiveCount()
+	if live == 0 {
 		return engine.Broadcast{}, fmt.Errorf("scenario: no live node to broadcast from")
 	}
-	return c.BroadcastFrom(live[c.Rand().IntN(len(live))], payload)
+	return c.BroadcastFrom(c.LiveNode(c.Rand().IntN(live)), payload)
 }
 
 // BroadcastFrom broadcasts one message from node n and runs to quiescence.
