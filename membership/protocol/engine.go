@@ -42,16 +42,22 @@ func (c EngineConfig) Validate() error {
 type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
 	// in turn, and each pointer less to follow is a cache miss less. The
-	// broadcast core comes first, so that a received payload reads the
-	// first lines of the engine; its outputs go through a scratch buffer
-	// on the stack (scratchOutputs), not in the engine, for the same
-	// reason.
-	pt       plumtree.State
+	// first cache line holds what every delivery reads besides the
+	// broadcast core (whether the member list is on); the broadcast core
+	// starts on the second, so that a received payload reads the first
+	// lines of the engine. Its outputs go through a scratch buffer on the
+	// stack (scratchOutputs), not in the engine, for the same reason.
 	members  // the member list, when EngineConfig.Members is set
 	counters EngineCounters
+	_        [engineLinePad]byte
+	pt       plumtree.State
 	hv       hyparview.State
 	hvOut    []hyparview.Output
 }
+
+// engineLinePad fills the engine's first cache line after the member list
+// and the counters (a test checks that the broadcast core starts at 64).
+const engineLinePad = 16
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
 // stack buffer that receives them; more spill to the heap. A relay to a full
@@ -198,6 +204,27 @@ func (e *Engine) stepPlumtree(now time.Time, in plumtree.Input, out []Output) ([
 	var scratch [scratchOutputs]plumtree.Output
 	ptOut, err := e.pt.Step(now, in, scratch[:0])
 	return e.translatePlumtree(now, ptOut, out, err)
+}
+
+// ErrNotForPlumtreeAlone is returned by StepPlumtree for an input it must
+// not take: any on an engine with the member list, whose deliveries Step
+// unwraps, and neighbour changes, which come from HyParView.
+var ErrNotForPlumtreeAlone = errors.New("protocol: input must go through Step")
+
+// StepPlumtree runs one input of the broadcast core alone (a received
+// Plumtree message or a Plumtree timer, as plumtree.Input) and appends the
+// core's own outputs to out: what Step does with the same input, before
+// it turns the outputs into the Engine's. It serves a caller that steps
+// many engines and reads the core's outputs directly, the simulator; the
+// outputs' peers are HyParView's PeerIDs, and a timer set is Step's
+// Timer{Layer: LayerPlumtree}. On an engine with the member list, or for
+// another kind of input, it returns ErrNotForPlumtreeAlone and changes
+// nothing.
+func (e *Engine) StepPlumtree(now time.Time, in plumtree.Input, out []plumtree.Output) ([]plumtree.Output, error) {
+	if e.roster != nil || (in.Kind != plumtree.InputReceive && in.Kind != plumtree.InputTimer) {
+		return out, ErrNotForPlumtreeAlone
+	}
+	return e.pt.Step(now, in, out)
 }
 
 // translatePlumtree turns the broadcast core's outputs into the engine's.

@@ -31,6 +31,7 @@ func (s *Sim) Clone() *Sim {
 	c.bcasts.list = slices.Clone(s.bcasts.list)
 	c.bcasts.byID = maps.Clone(s.bcasts.byID)
 	c.out = nil
+	c.ptOut = nil
 	c.contact = nil
 	return &c
 }

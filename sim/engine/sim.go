@@ -72,13 +72,17 @@ type Sim struct {
 	seeder  *rand.Rand  // draws each node's seed, in creation order
 	rngSrc  *rand.PCG   // rng's and seeder's sources, kept for Clone
 	seedSrc *rand.PCG
-	out     []protocol.Output
-	stats   Stats
-	bcasts  broadcasts
-	err     error
-	steps   uint64
-	metered uint64           // events already added to cfg.EventMeter
-	contact []hyparview.Peer // scratch for Join
+	out     []protocol.Output // step's scratch
+	ptOut   []plumtree.Output // stepPlumtree's scratch
+	// plumtreeAlone says the engines run without the member list, so the
+	// broadcast core's inputs go through Engine.StepPlumtree.
+	plumtreeAlone bool
+	stats         Stats
+	bcasts        broadcasts
+	err           error
+	steps         uint64
+	metered       uint64           // events already added to cfg.EventMeter
+	contact       []hyparview.Peer // scratch for Join
 }
 
 // ErrInvariant wraps the first invariant violation found with
@@ -104,6 +108,8 @@ func New(cfg Config) (*Sim, error) {
 		rngSrc:  rngSrc,
 		seedSrc: seedSrc,
 		bcasts:  newBroadcasts(),
+
+		plumtreeAlone: cfg.Engine.Members == nil,
 	}, nil
 }
 
@@ -289,9 +295,12 @@ const prefetchDistance = 4
 func (s *Sim) prefetchUpcoming() {
 	if e := s.queue.upcoming(prefetchDistance); e != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
-			p, lines := unsafe.Pointer(eng), 2
+			// The engine's first line, then the broadcast core's first two
+			// lines, or its first seven for a payload (protocol.Engine's
+			// layout).
+			p, lines := unsafe.Pointer(eng), 3
 			if _, ok := e.msg.(*plumtree.Gossip); ok {
-				lines = 7
+				lines = 8
 			}
 			for i := 0; i < lines; i++ {
 				prefetch(unsafe.Add(p, 64*i))
@@ -334,79 +343,6 @@ func (s *Sim) schedule(e event) {
 	s.seq++
 	e.seq = s.seq
 	s.queue.push(e, s.now)
-}
-
-func (s *Sim) runEvent(e event) {
-	s.now = e.at
-	s.stats.Events++
-	var timer protocol.Timer
-	if e.kind == eventTimer {
-		timer = s.timers.take(e.timer)
-	}
-	nd := &s.nodes[e.to]
-	if !nd.alive {
-		return
-	}
-	switch e.kind {
-	case eventDeliver:
-		s.stats.MessagesDelivered++
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
-	case eventTimer:
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputTimer, Timer: timer})
-	case eventConnectionFailed:
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputConnectionFailed, From: peerOf(int(e.from))})
-	}
-}
-
-// step runs one input on node n and carries out its outputs.
-func (s *Sim) step(n int, in protocol.Input) error {
-	nd := &s.nodes[n]
-	if !nd.alive {
-		return fmt.Errorf("engine: node %d is not alive", n)
-	}
-	s.steps++
-	if s.now != s.clockAt {
-		s.clock, s.clockAt = s.epoch.Add(s.now), s.now
-	}
-	out, err := nd.eng.Step(s.clock, in, s.out[:0])
-	for i := range out {
-		s.apply(n, &out[i])
-	}
-	// The scratch buffer keeps references to its last outputs until they
-	// are overwritten: a few messages at most, not worth clearing each
-	// output.
-	s.out = out[:0]
-	if s.cfg.CheckInvariants && s.err == nil {
-		if ierr := nd.eng.Invariants(); ierr != nil {
-			s.err = fmt.Errorf("%w: node %d at %v after %s: %v", ErrInvariant, n, s.now, describe(in), ierr)
-		}
-	}
-	return err
-}
-
-func (s *Sim) apply(n int, o *protocol.Output) {
-	switch o.Kind {
-	case protocol.OutputSend:
-		s.send(n, o.Peer.ID, o.Msg)
-	case protocol.OutputSetTimer:
-		if s.cfg.ManualShuffle && o.Timer.Layer == protocol.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
-			s.spare[n].shuffle, s.nodes[n].held = o.Timer.HyParView, true
-			return
-		}
-		s.schedule(event{at: s.now + o.After, kind: eventTimer, to: int32(n), timer: s.timers.put(o.Timer)})
-	case protocol.OutputDeliver:
-		s.stats.Deliveries++
-		s.bcasts.delivered(n, o.Delivery, s.now)
-		if s.cfg.OnDeliver != nil {
-			s.cfg.OnDeliver(n, o.Delivery, s.now)
-		}
-	case protocol.OutputNeighborUp:
-		s.stats.NeighborUps++
-	case protocol.OutputNeighborDown:
-		s.stats.NeighborDowns++
-	case protocol.OutputClose:
-		// Connections are not modelled: a link is reachable or not.
-	}
 }
 
 func (s *Sim) send(from int, to hyparview.PeerID, msg protocol.Message) {
