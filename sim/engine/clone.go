@@ -30,6 +30,7 @@ func (s *Sim) Clone() *Sim {
 	}
 	c.bcasts.list = slices.Clone(s.bcasts.list)
 	c.bcasts.byID = maps.Clone(s.bcasts.byID)
+	c.linkLoss = maps.Clone(s.linkLoss)
 	c.out = nil
 	c.ptOut = nil
 	c.contact = nil

@@ -63,17 +63,19 @@ type Sim struct {
 	clock   time.Time     // epoch + clockAt, kept since most events share their time with the last one
 	clockAt time.Duration // the virtual time clock stands for
 	live    int           // the number of running nodes
-	seq     uint64
-	queue   queue
-	timers  timerTable // the timers of pending timer events
-	nodes   []node
-	spare   []nodeSpare // spare[i] belongs to nodes[i]
-	rng     *rand.Rand  // the run's own choices (which node broadcasts, fails...)
-	seeder  *rand.Rand  // draws each node's seed, in creation order
-	rngSrc  *rand.PCG   // rng's and seeder's sources, kept for Clone
-	seedSrc *rand.PCG
-	out     []protocol.Output // step's scratch
-	ptOut   []plumtree.Output // stepPlumtree's scratch
+	// linkLoss is the loss probability of the links given one (SetLinkLoss).
+	linkLoss map[link]float64
+	seq      uint64
+	queue    queue
+	timers   timerTable // the timers of pending timer events
+	nodes    []node
+	spare    []nodeSpare // spare[i] belongs to nodes[i]
+	rng      *rand.Rand  // the run's own choices (which node broadcasts, fails...)
+	seeder   *rand.Rand  // draws each node's seed, in creation order
+	rngSrc   *rand.PCG   // rng's and seeder's sources, kept for Clone
+	seedSrc  *rand.PCG
+	out      []protocol.Output // step's scratch
+	ptOut    []plumtree.Output // stepPlumtree's scratch
 	// plumtreeAlone says the engines run without the member list, so the
 	// broadcast core's inputs go through Engine.StepPlumtree.
 	plumtreeAlone bool
@@ -225,6 +227,33 @@ func (s *Sim) Restart(n int, contacts ...int) error {
 	return nil
 }
 
+// SetLinkLoss makes the link between nodes a and b lose each message, both
+// ways, with probability p in [0, 1], on top of NetworkConfig.Loss; p = 0
+// restores the link. A loss of 1 cuts the link silently: unlike a partition
+// or a crash, the senders are not told.
+func (s *Sim) SetLinkLoss(a, b int, p float64) error {
+	if a < 0 || b < 0 || a >= len(s.nodes) || b >= len(s.nodes) || a == b {
+		return fmt.Errorf("engine: no link between nodes %d and %d (%d nodes)", a, b, len(s.nodes))
+	}
+	if !(p >= 0 && p <= 1) {
+		return fmt.Errorf("engine: link loss %v is not a probability in [0, 1]", p)
+	}
+	if p == 0 {
+		delete(s.linkLoss, linkOf(a, b))
+		return nil
+	}
+	if s.linkLoss == nil {
+		s.linkLoss = make(map[link]float64)
+	}
+	s.linkLoss[linkOf(a, b)] = p
+	return nil
+}
+
+// link names the link between two nodes, the lower index first.
+type link struct{ a, b int32 }
+
+func linkOf(a, b int) link { return link{int32(min(a, b)), int32(max(a, b))} }
+
 // Partition assigns node n to a partition group: messages pass only between
 // nodes of the same group. All nodes start in group 0.
 func (s *Sim) Partition(n int, group int32) { s.nodes[n].group = group }
@@ -371,7 +400,13 @@ func (s *Sim) send(from int, to hyparview.PeerID, msg protocol.Message) {
 		}
 		delay += v.Delay
 	}
-	if s.cfg.Network.Loss > 0 && s.rng.Float64() < s.cfg.Network.Loss {
+	loss := s.cfg.Network.Loss
+	if s.linkLoss != nil {
+		if p, ok := s.linkLoss[linkOf(from, j)]; ok {
+			loss = 1 - (1-loss)*(1-p)
+		}
+	}
+	if loss > 0 && s.rng.Float64() < loss {
 		s.stats.MessagesLost++
 		return
 	}

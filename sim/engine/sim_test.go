@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -106,4 +107,44 @@ func TestLiveCountFollowsEveryChangeOfLiveness(t *testing.T) {
 	check(c)
 	check(s)
 	require.Equal(t, s.LiveCount()-1, c.LiveCount())
+}
+
+// A link's own loss drops about that share of the messages on it, both
+// ways, on top of the network's; 0 restores the link; a clone keeps its
+// own copy of the setting.
+func TestLinkLossDropsItsShareOfTheLinksMessages(t *testing.T) {
+	s := buildCluster(t, 2, 1, 5)
+	require.Error(t, s.SetLinkLoss(0, 0, 0.5), "a node has no link to itself")
+	require.Error(t, s.SetLinkLoss(0, 2, 0.5), "no node 2")
+	require.Error(t, s.SetLinkLoss(-1, 1, 0.5))
+	require.Error(t, s.SetLinkLoss(0, 1, 1.5))
+	require.Error(t, s.SetLinkLoss(0, 1, -0.1))
+	require.Error(t, s.SetLinkLoss(0, 1, math.NaN()))
+
+	c := s.Clone()
+	require.NoError(t, s.SetLinkLoss(1, 0, 0.3))
+	const messages = 2000
+	deliveredAt1 := func(s *Sim, from int) int {
+		n := 0
+		for i := 0; i < messages; i++ {
+			id, err := s.Broadcast(from, []byte(fmt.Sprint("m", from, i)))
+			require.NoError(t, err)
+			require.NoError(t, s.Quiesce(time.Minute))
+			b, _ := s.BroadcastByID(id)
+			n += b.Delivered - 1 // the origin delivers its own
+		}
+		return n
+	}
+	// With two nodes every payload crosses the one link, once.
+	got := deliveredAt1(s, 0) + deliveredAt1(s, 1)
+	require.InDelta(t, 0.7, float64(got)/(2*messages), 0.03, "delivered %d of %d", got, 2*messages)
+	require.InDelta(t, 0.3*2*messages, float64(s.Stats().MessagesLost), 0.03*2*messages)
+
+	require.Equal(t, messages, deliveredAt1(c, 0), "the clone's link is not lossy")
+	require.Zero(t, c.Stats().MessagesLost)
+
+	lost := s.Stats().MessagesLost
+	require.NoError(t, s.SetLinkLoss(0, 1, 0))
+	require.Equal(t, messages, deliveredAt1(s, 1))
+	require.Equal(t, lost, s.Stats().MessagesLost)
 }
