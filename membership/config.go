@@ -53,6 +53,11 @@ type Config struct {
 	RejoinInterval time.Duration
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration
+	// SyncInterval is the mean time between two exchanges of member-list
+	// digests with a random neighbour, which spread records that a burst
+	// of joins or a lost broadcast left some nodes without. Default
+	// protocol.DefaultSyncInterval (30s).
+	SyncInterval time.Duration
 }
 
 // Defaults of Config.
@@ -73,8 +78,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Transport == nil {
 		errs = append(errs, errors.New("membership: Config.Transport is required"))
 	}
-	if c.SubscriberBuffer < 0 || c.RejoinInterval < 0 || c.DialTimeout < 0 {
-		errs = append(errs, errors.New("membership: SubscriberBuffer, RejoinInterval and DialTimeout must not be negative"))
+	if c.SubscriberBuffer < 0 || c.RejoinInterval < 0 || c.DialTimeout < 0 || c.SyncInterval < 0 {
+		errs = append(errs, errors.New("membership: SubscriberBuffer, RejoinInterval, DialTimeout and SyncInterval must not be negative"))
 	}
 	if err := c.Roster.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("membership: %w", err))
@@ -113,7 +118,10 @@ func (c Config) withDefaults() (Config, error) {
 	if pt.FirstSequence == 0 {
 		pt.FirstSequence = now
 	}
-	c.Protocol.Members = &protocol.MembersConfig{Roster: c.Roster, Meta: c.Metadata}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = protocol.DefaultSyncInterval
+	}
+	c.Protocol.Members = &protocol.MembersConfig{Roster: c.Roster, Meta: c.Metadata, SyncInterval: c.SyncInterval}
 	if err := c.Protocol.Validate(); err != nil {
 		return c, fmt.Errorf("membership: %w", err)
 	}

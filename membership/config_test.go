@@ -24,6 +24,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		for name, cfg := range map[string]Config{
 			"no transport":     {},
 			"negative buffer":  {Transport: tr, SubscriberBuffer: -1},
+			"negative sync":    {Transport: tr, SyncInterval: -time.Second},
 			"members set":      {Transport: tr, Protocol: protocol.EngineConfig{Members: &protocol.MembersConfig{}}},
 			"bad plumtree":     {Transport: tr, Protocol: protocol.EngineConfig{Plumtree: plumtree.Config{GraftTimeout1: -time.Second}}},
 			"metadata too big": {Transport: tr, Metadata: make([]byte, 513)},

@@ -61,7 +61,12 @@
 // partition are repaired while they are retained (Plumtree's
 // PayloadRetention, default 30s). A node that joins thus also receives the
 // recent broadcasts its first neighbours still hold. Every
-// Config.RejoinInterval an isolated node rejoins through its seeds, and a
+// Config.SyncInterval on average (30s) a node also exchanges digests with
+// one random neighbour, so that records some nodes never received (a
+// burst of joins into a young overlay, where announcements reach few
+// nodes) or learned only through a digest spread to every node even when
+// no new link forms. Every Config.RejoinInterval an isolated node rejoins
+// through its seeds, and a
 // node whose member list shows members it has no path to asks one of them
 // or a seed to become a neighbour.
 //

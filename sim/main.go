@@ -62,6 +62,7 @@ type options struct {
 	hugePages      bool
 	baseline       bool
 	graftTimeout   time.Duration
+	syncInterval   time.Duration
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -83,6 +84,10 @@ scenarios:
              delays of 5..100 ms, no loss, 1%% and 5%% loss, a partition into
              halves healed after 30 s, steady churn: delivery ratio, latency
              percentiles, RMR, bytes per delivery, time to a connected overlay
+  members    the member list (ours; the papers keep none): time until every
+             node lists every node after a burst of joins, until a metadata
+             change reaches all, until 10%% crashed nodes are suspected and
+             declared failed everywhere; bytes per node
   scale      join -nodes nodes, five cycles, one broadcast: time and memory
              (wall-clock figures: not part of all, not reproducible bytes)
   all        failure, broadcast, massive, graph and continuous (the default)
@@ -97,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, scale or all")
+	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, members, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
@@ -112,6 +117,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
 	fs.DurationVar(&o.graftTimeout, "graft-timeout", 0, "continuous: Plumtree's timeout1 before a GRAFT (timeout2 is half of it); 0 keeps the default, 80ms")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
+	fs.DurationVar(&o.syncInterval, "sync-interval", 0, "members: mean time between a node's periodic digest exchanges with a random neighbour; 0 keeps the default, 30s")
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
@@ -133,8 +139,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
 		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
 	}
-	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 {
-		return fmt.Errorf("-duration and -rate must be positive, -keepalive and -graft-timeout not negative")
+	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 || o.syncInterval < 0 {
+		return fmt.Errorf("-duration and -rate must be positive, -keepalive, -graft-timeout and -sync-interval not negative")
 	}
 	experiments := map[string][]experiment{
 		"failure":    {runFailure},
@@ -143,10 +149,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"massive":    {runMassive},
 		"continuous": {runContinuous},
 		"scale":      {runScale},
+		"members":    {runMembers},
 		"all":        {runFailure, runBroadcast, runMassive, runGraph, runContinuous},
 	}[o.scenario]
 	if experiments == nil {
-		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, massive, graph, continuous, scale or all", o.scenario)
+		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, massive, graph, continuous, members, scale or all", o.scenario)
 	}
 	if _, err := parsePercentages(o.fail); err != nil {
 		return err

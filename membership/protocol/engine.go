@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -32,7 +33,7 @@ func (c EngineConfig) Validate() error {
 		return err
 	}
 	if c.Members != nil {
-		return c.Members.Roster.Validate()
+		return c.Members.Validate()
 	}
 	return nil
 }
@@ -43,21 +44,18 @@ type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
 	// in turn, and each pointer less to follow is a cache miss less. The
 	// first cache line holds what every delivery reads besides the
-	// broadcast core (whether the member list is on); the broadcast core
-	// starts on the second, so that a received payload reads the first
-	// lines of the engine. Its outputs go through a scratch buffer on the
-	// stack (scratchOutputs), not in the engine, for the same reason.
+	// broadcast core (whether the member list is on) and the engine's
+	// counters, 32 bytes each; the broadcast core starts on the second (a
+	// test checks it starts at byte 64: pad here if those two change
+	// size), so that a received payload reads the first lines of the
+	// engine. Its outputs go through a scratch buffer on the stack
+	// (scratchOutputs), not in the engine, for the same reason.
 	members  // the member list, when EngineConfig.Members is set
 	counters EngineCounters
-	_        [engineLinePad]byte
 	pt       plumtree.State
 	hv       hyparview.State
 	hvOut    []hyparview.Output
 }
-
-// engineLinePad fills the engine's first cache line after the member list
-// and the counters (a test checks that the broadcast core starts at 64).
-const engineLinePad = 16
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
 // stack buffer that receives them; more spill to the heap. A relay to a full
@@ -80,10 +78,14 @@ func NewEngine(self hyparview.Peer, cfg EngineConfig, rng *rand.Rand) (*Engine, 
 	}
 	e := &Engine{hv: *hv, pt: *pt}
 	if cfg.Members != nil {
+		if err := cfg.Members.Validate(); err != nil {
+			return nil, err
+		}
 		if e.roster, err = roster.New(self, cfg.Members.Meta, cfg.Members.Roster); err != nil {
 			return nil, err
 		}
 		e.rng = rng
+		e.syncInterval = cmp.Or(cfg.Members.SyncInterval, DefaultSyncInterval)
 	}
 	return e, nil
 }
@@ -147,6 +149,12 @@ func (e *Engine) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 		case LayerRoster:
 			if e.roster != nil {
 				return e.stepRoster(now, roster.Input{Kind: roster.InputTimer, Timer: in.Timer.Roster}, out)
+			}
+			e.counters.UnknownTimers++
+			return out, nil
+		case LayerMemberSync:
+			if e.roster != nil {
+				return e.sync(out), nil
 			}
 			e.counters.UnknownTimers++
 			return out, nil
@@ -309,7 +317,7 @@ func containsPeer(peers []plumtree.PeerID, id plumtree.PeerID) bool {
 func (e *Engine) Clone(rng *rand.Rand) *Engine {
 	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(), counters: e.counters}
 	if e.roster != nil {
-		c.members = members{roster: e.roster.Clone(), rng: rng, announced: e.announced}
+		c.members = members{roster: e.roster.Clone(), rng: rng, announced: e.announced, syncInterval: e.syncInterval}
 	}
 	return c
 }

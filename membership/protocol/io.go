@@ -21,6 +21,10 @@ const (
 	LayerHyParView Layer = iota + 1
 	LayerPlumtree
 	LayerRoster
+	// LayerMemberSync is the member list's periodic anti-entropy with a
+	// random neighbour (MembersConfig.SyncInterval); the timer carries
+	// nothing else.
+	LayerMemberSync
 )
 
 // Timer is a timer of either core, tagged with its layer.
@@ -126,6 +130,9 @@ type EngineCounters struct {
 	// MalformedPayloads counts delivered broadcasts that were not a valid
 	// Envelope (member list only).
 	MalformedPayloads uint64
+	// MemberSyncs counts the periodic anti-entropy exchanges started
+	// (member list only).
+	MemberSyncs uint64
 }
 
 // ErrUnknownInput is returned for an Input whose Kind is not one of the

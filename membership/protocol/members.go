@@ -23,18 +23,43 @@ import (
 //     failed connection); on neighbour up the two nodes exchange digests
 //     (Digest, Records) and pull the records they miss, and the first
 //     neighbour up makes the node announce its own record;
+//   - every SyncInterval or so a node sends its digest to a random active
+//     neighbour as well;
 //   - InputRejoin heals partitions (see rejoin).
 type MembersConfig struct {
 	Roster roster.Config
 	// Meta is this node's initial metadata.
 	Meta []byte
+	// SyncInterval is the mean time between two anti-entropy exchanges of
+	// a node with a random active neighbour, besides the exchange on every
+	// new link (each interval is drawn between half and one and a half
+	// times it). Without them, a record that a node learned by
+	// anti-entropy after its neighbours' links were made, or whose
+	// broadcast missed it (a burst of joins, when each node has one or two
+	// neighbours), stays unknown to them until a new link forms, which a
+	// stable overlay may never do. Zero means DefaultSyncInterval; it must
+	// not be negative.
+	SyncInterval time.Duration
+}
+
+// DefaultSyncInterval is MembersConfig.SyncInterval's default: 30 s, the
+// push-pull interval of HashiCorp memberlist's LAN configuration.
+const DefaultSyncInterval = 30 * time.Second
+
+// Validate reports an impossible setting of the member list.
+func (c *MembersConfig) Validate() error {
+	if c.SyncInterval < 0 {
+		return fmt.Errorf("protocol: negative SyncInterval %v", c.SyncInterval)
+	}
+	return c.Roster.Validate()
 }
 
 // members is the Engine's member-list state.
 type members struct {
-	roster    *roster.Roster
-	rng       *rand.Rand
-	announced bool // our record was broadcast once we had a neighbour
+	roster       *roster.Roster
+	rng          *rand.Rand
+	announced    bool          // our record was broadcast once we had a neighbour
+	syncInterval time.Duration // MembersConfig.SyncInterval, defaulted
 }
 
 var errNoMembers = errors.New("protocol: the member list is off (EngineConfig.Members)")
@@ -113,11 +138,37 @@ func (e *Engine) membersUp(now time.Time, p hyparview.Peer, out []Output) ([]Out
 	if err == nil && !e.announced {
 		e.announced = true
 		out, err = e.stepRoster(now, roster.Input{Kind: roster.InputAnnounce}, out)
+		out = e.armSync(out)
 	}
+	return e.sendDigest(p.ID, out), err
+}
+
+// sendDigest starts an anti-entropy exchange with a neighbour: our digest,
+// which it answers with the records we lack and the IDs it wants.
+func (e *Engine) sendDigest(to hyparview.PeerID, out []Output) []Output {
 	for _, c := range roster.Chunks(e.roster.Digest(), MaxDigestEntries) {
-		out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: p.ID}, Msg: &Digest{From: c.From, To: c.To, Entries: c.Entries}})
+		out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: to}, Msg: &Digest{From: c.From, To: c.To, Entries: c.Entries}})
 	}
-	return out, err
+	return out
+}
+
+// armSync sets the timer of the next periodic anti-entropy exchange.
+func (e *Engine) armSync(out []Output) []Output {
+	after := e.syncInterval/2 + time.Duration(e.rng.Int64N(int64(e.syncInterval)))
+	return append(out, Output{Kind: OutputSetTimer, After: after, Timer: Timer{Layer: LayerMemberSync}})
+}
+
+// sync is the periodic anti-entropy exchange: our digest to a random
+// active neighbour, then the next timer. A node that left stops.
+func (e *Engine) sync(out []Output) []Output {
+	if e.roster.Left() {
+		return out
+	}
+	e.counters.MemberSyncs++
+	if active := e.hv.Active(); len(active) > 0 {
+		out = e.sendDigest(active[e.rng.IntN(len(active))].ID, out)
+	}
+	return e.armSync(out)
 }
 
 // onDigest answers a neighbour's digest chunk with the records it lacks

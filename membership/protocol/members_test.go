@@ -229,3 +229,52 @@ func TestRejoin(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, hyparview.PriorityHigh, nb.Priority)
 }
+
+// The periodic exchange spreads what anti-entropy taught one node to its
+// neighbours, which no new link would do: here a record node 1 merged from
+// a Records message, never broadcast. Each interval is drawn between half
+// and one and a half SyncInterval; a node that left stops exchanging.
+func TestPeriodicSyncSpreadsMergedRecords(t *testing.T) {
+	n := newNet(t, 1, 2)
+	n.step(1, Input{Kind: InputJoin})
+	n.step(2, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
+	n.run(time.Second)
+	for _, tm := range n.timers {
+		if tm.tm.Layer == LayerMemberSync {
+			after := tm.at.Sub(t0)
+			require.True(t, after >= DefaultSyncInterval/2 && after < DefaultSyncInterval*3/2+time.Second, "sync in %v", after)
+		}
+	}
+	nine := roster.Record{ID: 9, Addr: "z", Incarnation: 1, State: roster.StateAlive}
+	n.step(1, Input{Kind: InputReceive, From: 2, Msg: &Records{Records: []roster.Record{nine}}})
+	n.run(time.Second)
+	_, ok := n.eng[2].Roster().Get(9)
+	require.False(t, ok, "a merged record is not broadcast")
+
+	n.run(DefaultSyncInterval * 3 / 2)
+	got, ok := n.eng[2].Roster().Get(9)
+	require.True(t, ok, "the periodic exchange brought node 9's record to node 2")
+	require.Equal(t, nine.Addr, got.Addr)
+	require.NotZero(t, n.eng[1].Counters().MemberSyncs+n.eng[2].Counters().MemberSyncs)
+
+	n.step(1, Input{Kind: InputLeave})
+	n.run(time.Second)
+	syncs := n.eng[1].Counters().MemberSyncs
+	out, err := n.eng[1].Step(n.now, Input{Kind: InputTimer, Timer: Timer{Layer: LayerMemberSync}}, nil)
+	require.NoError(t, err)
+	require.Empty(t, out, "a node that left neither exchanges nor re-arms")
+	require.Equal(t, syncs, n.eng[1].Counters().MemberSyncs)
+}
+
+// Without the member list a sync timer is unknown; a negative interval is
+// refused.
+func TestSyncTimerNeedsTheMemberList(t *testing.T) {
+	e := newEngine(t, 1)
+	out, err := e.Step(t0, Input{Kind: InputTimer, Timer: Timer{Layer: LayerMemberSync}}, nil)
+	require.NoError(t, err)
+	require.Empty(t, out)
+	require.Equal(t, uint64(1), e.Counters().UnknownTimers)
+
+	_, err = NewEngine(hyparview.Peer{ID: 1}, EngineConfig{Members: &MembersConfig{SyncInterval: -time.Second}}, rand.New(rand.NewPCG(1, 1)))
+	require.ErrorContains(t, err, "SyncInterval")
+}

@@ -180,6 +180,12 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 	return id, err
 }
 
+// UpdateMeta makes node n replace its metadata in the member list
+// (EngineConfig.Members must be set).
+func (s *Sim) UpdateMeta(n int, meta []byte) error {
+	return s.step(n, protocol.Input{Kind: protocol.InputUpdateMeta, Meta: meta})
+}
+
 // Leave makes node n leave gracefully; it stops once its goodbyes are sent.
 func (s *Sim) Leave(n int) {
 	if !s.nodes[n].alive {

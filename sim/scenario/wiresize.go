@@ -46,6 +46,13 @@ func wireSize(msg protocol.Message) int {
 	case *plumtree.Graft:
 		n += mid + small + small
 	case *plumtree.Prune:
+	case *protocol.Digest:
+		n += 2*id + 3 + len(m.Entries)*(1+id+nonce+small)
+	case *protocol.Records:
+		n += 3 + 3 + len(m.Want)*id
+		for _, r := range m.Records {
+			n += 1 + id + 1 + len(r.Addr) + 3 + len(r.Meta) + nonce + small
+		}
 	}
 	return n
 }

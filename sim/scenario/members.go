@@ -1,0 +1,246 @@
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/sim/engine"
+)
+
+// MembersOptions sets up the member-list experiment (ours; the papers keep
+// no full member list): nodes join in continuous time with the member list
+// on, one node changes its metadata, then a share of the nodes crashes at
+// once. Each phase is timed until every live node's list agrees.
+type MembersOptions struct {
+	Nodes int
+	Seed  uint64
+	// Latency is the range of one-way link delays.
+	Latency engine.Latency
+	// JoinEvery spaces the joins (all through node 0).
+	JoinEvery time.Duration
+	// DetectAfter is when a crashed node's neighbours notice it (a
+	// keep-alive timeout); sends to it fail at once too.
+	DetectAfter time.Duration
+	// Fail is the share of the nodes that crash at once.
+	Fail float64
+	// Quiet is how long the converged cluster runs with nothing happening,
+	// to measure its background traffic.
+	Quiet time.Duration
+	// Limit bounds each phase: a list that has not converged by then is
+	// reported as never.
+	Limit time.Duration
+	// Roster configures the member list (the zero value: its defaults).
+	Roster roster.Config
+	// SyncInterval is the member list's periodic anti-entropy
+	// (protocol.MembersConfig; zero: its default, 30 s).
+	SyncInterval time.Duration
+	Check        bool
+	Progress     *Progress
+}
+
+// PaperlessMembersOptions returns the default setting: links of 5 to 100 ms
+// as in the continuous experiment, joins 5 ms apart, crashes noticed by
+// neighbours after 1 s, 10 % of the nodes crashing, the member list's
+// defaults (suspicion timeout 5 s).
+func PaperlessMembersOptions(n int) MembersOptions {
+	return MembersOptions{
+		Nodes:       n,
+		Latency:     engine.Latency{Min: 5 * time.Millisecond, Max: 100 * time.Millisecond},
+		JoinEvery:   5 * time.Millisecond,
+		DetectAfter: time.Second,
+		Fail:        0.1,
+		Quiet:       30 * time.Second,
+		Limit:       5 * time.Minute,
+	}
+}
+
+// MembersResult is what the member-list experiment measured. Times are -1
+// when the lists did not agree within Limit.
+type MembersResult struct {
+	Nodes, Crashed int
+	// Joined is the time from the last join until every node lists every
+	// node alive.
+	Joined time.Duration
+	// MetaSpread is the time from one node's metadata change until every
+	// live node holds the new metadata.
+	MetaSpread time.Duration
+	// Suspected is the time from the crash until no live node lists a
+	// crashed node alive; Failed, until every live node lists every crashed
+	// node failed and every live node alive.
+	Suspected, Failed time.Duration
+	// Bytes per node (estimated from the messages' fields, as in the
+	// continuous experiment) sent while joining until Joined, per second
+	// while nothing happens, and from the crash until Failed.
+	JoinBytesPerNode, QuietBytesPerNodeSecond, FailBytesPerNode float64
+	// Refutations counts the times a live node had to refute a suspicion
+	// of itself, over the whole run and all nodes.
+	Refutations uint64
+}
+
+// memberCheckEvery is how often the lists are compared.
+const memberCheckEvery = 100 * time.Millisecond
+
+// RunMembers runs the member-list experiment.
+func RunMembers(o MembersOptions) (MembersResult, error) {
+	if o.Nodes < 4 || !(o.Fail > 0 && o.Fail < 1) || o.Limit <= 0 || o.Quiet <= 0 {
+		return MembersResult{}, fmt.Errorf("scenario: the member-list run needs at least 4 nodes, a failing share in (0, 1) and positive limit and quiet time")
+	}
+	res := MembersResult{Nodes: o.Nodes, Joined: -1, MetaSpread: -1, Suspected: -1, Failed: -1}
+	var sent uint64
+	cfg := protocol.EngineConfig{
+		HyParView: hyparview.ConfigForClusterSize(o.Nodes),
+		Members:   &protocol.MembersConfig{Roster: o.Roster, SyncInterval: o.SyncInterval},
+	}
+	s, err := engine.New(engine.Config{
+		Seed:            o.Seed,
+		Engine:          cfg,
+		CheckInvariants: o.Check,
+		Network:         engine.NetworkConfig{Latency: o.Latency, DetectOnSend: true, DetectAfter: o.DetectAfter},
+		EventMeter:      o.Progress.Meter(),
+		Hook: func(_ time.Duration, _, _ int, msg protocol.Message) engine.Verdict {
+			sent += uint64(wireSize(msg))
+			return engine.Verdict{}
+		},
+	})
+	if err != nil {
+		return res, err
+	}
+	o.Progress.Start("members: joining", o.Nodes)
+	for i := 0; i < o.Nodes; i++ {
+		n, err := s.AddNode()
+		if err != nil {
+			return res, err
+		}
+		if n == 0 {
+			s.Join(0)
+		} else {
+			s.Join(n, 0)
+		}
+		if err := s.Run(s.Now() + o.JoinEvery); err != nil {
+			return res, err
+		}
+		o.Progress.Tick(i+1, s)
+	}
+	o.Progress.Done()
+
+	// now is the experiment's clock: Run stops at the last event before
+	// its target, so s.Now() may lag behind it.
+	now := s.Now()
+	phase := func(name string, agreed func() bool) (time.Duration, error) {
+		start := now
+		o.Progress.Start("members: "+name, int(o.Limit/memberCheckEvery))
+		defer o.Progress.Done()
+		for t := time.Duration(0); t <= o.Limit; t += memberCheckEvery {
+			now = start + t
+			if err := s.Run(now); err != nil {
+				return -1, err
+			}
+			if agreed() {
+				return t, nil
+			}
+			o.Progress.Tick(int(t/memberCheckEvery)+1, s)
+		}
+		return -1, nil
+	}
+	everyLive := func(ok func(r *roster.Roster) bool) func() bool {
+		return func() bool {
+			for k := 0; k < s.LiveCount(); k++ {
+				if !ok(s.Engine(s.LiveNode(k)).Roster()) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+
+	joinStart := sent
+	if res.Joined, err = phase("converging", everyLive(func(r *roster.Roster) bool {
+		return r.Counts().Alive == o.Nodes
+	})); err != nil {
+		return res, err
+	}
+	res.JoinBytesPerNode = float64(sent-joinStart) / float64(o.Nodes)
+
+	quietFrom := sent
+	now += o.Quiet
+	if err := s.Run(now); err != nil {
+		return res, err
+	}
+	res.QuietBytesPerNodeSecond = float64(sent-quietFrom) / float64(o.Nodes) / o.Quiet.Seconds()
+
+	changer := s.LiveNode(s.Rand().IntN(s.LiveCount()))
+	id := s.Engine(changer).HyParView().Self().ID
+	meta := []byte("zone=b")
+	if err := s.UpdateMeta(changer, meta); err != nil {
+		return res, err
+	}
+	if res.MetaSpread, err = phase("spreading metadata", everyLive(func(r *roster.Roster) bool {
+		rec, ok := r.Get(id)
+		return ok && bytes.Equal(rec.Meta, meta)
+	})); err != nil {
+		return res, err
+	}
+
+	perm := s.Rand().Perm(o.Nodes)
+	for _, n := range perm[:int(o.Fail*float64(o.Nodes)+0.5)] {
+		s.Crash(n)
+		res.Crashed++
+	}
+	failStart, failFrom := now, sent
+	if res.Suspected, err = phase("suspecting", everyLive(func(r *roster.Roster) bool {
+		return r.Counts().Alive == s.LiveCount()
+	})); err != nil {
+		return res, err
+	}
+	failed, err := phase("declaring failed", everyLive(func(r *roster.Roster) bool {
+		c := r.Counts()
+		return c.Alive == s.LiveCount() && c.Failed == res.Crashed
+	}))
+	if err != nil {
+		return res, err
+	}
+	if failed >= 0 {
+		res.Failed = now - failStart // counted from the crash, not from Suspected
+	}
+	res.FailBytesPerNode = float64(sent-failFrom) / float64(s.LiveCount())
+	for k := 0; k < s.LiveCount(); k++ {
+		res.Refutations += s.Engine(s.LiveNode(k)).Roster().Counters().Refutations
+	}
+	return res, nil
+}
+
+// WriteMembersTable prints the member-list experiment's result.
+func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
+	fmt.Fprintf(w, "Member list: %d nodes join %v apart through one contact over links of %v..%v, one changes its metadata, then %d crash at once\n",
+		o.Nodes, o.JoinEvery, o.Latency.Min, o.Latency.Max, r.Crashed)
+	fmt.Fprintf(w, "(times until every live node's list agrees, checked every %v; bytes estimated from the messages' fields)\n\n", memberCheckEvery)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(what string, d time.Duration, extra string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", what, never(d), extra)
+	}
+	fmt.Fprintf(tw, "phase\ttime\ttraffic\t\n")
+	row("every node lists every node alive, after the last join", r.Joined, fmt.Sprintf("%.0f B/node", r.JoinBytesPerNode))
+	fmt.Fprintf(tw, "nothing happening\t-\t%.0f B/node/s\t\n", r.QuietBytesPerNodeSecond)
+	row("a metadata change reaches every live node", r.MetaSpread, "")
+	row(fmt.Sprintf("no live node lists the %d crashed alive", r.Crashed), r.Suspected, "")
+	row("every live node lists them failed", r.Failed, fmt.Sprintf("%.0f B/node", r.FailBytesPerNode))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\n", r.Refutations)
+	return err
+}
+
+// never renders a phase time, or "never" for -1.
+func never(d time.Duration) string {
+	if d < 0 {
+		return "never"
+	}
+	return d.String()
+}
