@@ -54,6 +54,7 @@ func TestMembersRejectsBadOptions(t *testing.T) {
 		{Nodes: 10, Fail: 1, Limit: time.Minute, Quiet: time.Second},
 		{Nodes: 10, Fail: 0.1, Quiet: time.Second},
 		{Nodes: 10, Fail: 0.1, Limit: time.Minute},
+		{Nodes: MaxMembersNodes + 1, Fail: 0.1, Limit: time.Minute, Quiet: time.Second},
 	} {
 		_, err := RunMembers(o)
 		require.Error(t, err, "%+v", o)
