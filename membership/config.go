@@ -66,10 +66,9 @@ const (
 	DefaultRejoinInterval   = 3 * time.Second
 	DefaultDialTimeout      = 5 * time.Second
 	// DefaultNeighborUpAnnouncements is how many recent broadcasts a node
-	// announces to a new neighbour (anti-entropy): a guess that covers a
-	// partition of a few seconds at a few hundred broadcasts per second
-	// while costing 16 IHaves per new link.
-	DefaultNeighborUpAnnouncements = 1024
+	// announces to a new neighbour (anti-entropy):
+	// protocol.DefaultNeighborUpAnnouncements.
+	DefaultNeighborUpAnnouncements = protocol.DefaultNeighborUpAnnouncements
 )
 
 // withDefaults validates c and fills in its defaults.

@@ -42,6 +42,14 @@ type MembersConfig struct {
 	SyncInterval time.Duration
 }
 
+// DefaultNeighborUpAnnouncements is the Plumtree NeighborUpAnnouncements
+// that goes with the member list (the runtime sets it): how many recent
+// broadcasts a node announces to a new neighbour, a guess that covers a
+// partition of a few seconds at a few hundred broadcasts per second while
+// costing 16 IHaves per new link. Member records are broadcasts too, so
+// this also repairs the ones a new neighbour missed.
+const DefaultNeighborUpAnnouncements = 1024
+
 // DefaultSyncInterval is MembersConfig.SyncInterval's default: 30 s, the
 // push-pull interval of HashiCorp memberlist's LAN configuration.
 const DefaultSyncInterval = 30 * time.Second

@@ -10,6 +10,7 @@ import (
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/sim/engine"
 )
 
@@ -47,7 +48,9 @@ type MembersOptions struct {
 // PaperlessMembersOptions returns the default setting: links of 5 to 100 ms
 // as in the continuous experiment, joins 5 ms apart, crashes noticed by
 // neighbours after 1 s, 10 % of the nodes crashing, the member list's
-// defaults (suspicion timeout 5 s).
+// defaults (suspicion timeout 5 s, a digest exchange every 30 s) and the
+// runtime's Plumtree setting with it (recent broadcasts announced to each
+// new neighbour).
 func PaperlessMembersOptions(n int) MembersOptions {
 	return MembersOptions{
 		Nodes:       n,
@@ -85,8 +88,8 @@ type MembersResult struct {
 
 // MaxMembersNodes bounds the member-list experiment: every node holds a
 // record of every node, so its memory grows with the square of the nodes
-// (1.5 GB of peak RSS at 2,000 nodes, 5.5 GB at 4,000; 10,000 would need
-// about 35 GB).
+// (2.4 GB of peak RSS at 2,000 nodes, 8.4 GB at 4,000; 10,000 would need
+// about 50 GB).
 const MaxMembersNodes = 5000
 
 // memberCheckEvery is how often the lists are compared.
@@ -95,7 +98,7 @@ const memberCheckEvery = 100 * time.Millisecond
 // RunMembers runs the member-list experiment.
 func RunMembers(o MembersOptions) (MembersResult, error) {
 	if o.Nodes > MaxMembersNodes {
-		return MembersResult{}, fmt.Errorf("scenario: the member-list run holds every node's record at every node, memory that grows with the square of the nodes: at most %d nodes (about 9 GB), got %d", MaxMembersNodes, o.Nodes)
+		return MembersResult{}, fmt.Errorf("scenario: the member-list run holds every node's record at every node, memory that grows with the square of the nodes: at most %d nodes (about 13 GB), got %d", MaxMembersNodes, o.Nodes)
 	}
 	if o.Nodes < 4 || !(o.Fail > 0 && o.Fail < 1) || o.Limit <= 0 || o.Quiet <= 0 {
 		return MembersResult{}, fmt.Errorf("scenario: the member-list run needs at least 4 nodes, a failing share in (0, 1) and positive limit and quiet time")
@@ -104,7 +107,9 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	var sent uint64
 	cfg := protocol.EngineConfig{
 		HyParView: hyparview.ConfigForClusterSize(o.Nodes),
-		Members:   &protocol.MembersConfig{Roster: o.Roster, SyncInterval: o.SyncInterval},
+		// The runtime's setting with the member list.
+		Plumtree: plumtree.Config{NeighborUpAnnouncements: protocol.DefaultNeighborUpAnnouncements},
+		Members:  &protocol.MembersConfig{Roster: o.Roster, SyncInterval: o.SyncInterval},
 	}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
