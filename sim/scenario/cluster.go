@@ -76,24 +76,33 @@ func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 		return nil, err
 	}
 	c := &CycleCluster{Sim: s, progress: opts.Progress}
-	c.progress.Start("joining", opts.Nodes)
-	for i := 0; i < opts.Nodes; i++ {
-		n, err := s.AddNode()
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			s.Join(n)
-		} else {
-			s.Join(n, 0)
-		}
-		if err := s.Quiesce(quiesceLimit); err != nil {
-			return nil, err
-		}
-		c.progress.Tick(i+1, s)
+	if err := joinOneByOne(s, opts.Nodes, opts.Progress, "joining", func() error { return s.Quiesce(quiesceLimit) }); err != nil {
+		return nil, err
 	}
-	c.progress.Done()
 	return c, nil
+}
+
+// joinOneByOne adds n nodes to s, the first alone and each other through
+// node 0 (the papers' single contact), running wait after each join.
+func joinOneByOne(s *engine.Sim, n int, progress *Progress, phase string, wait func() error) error {
+	progress.Start(phase, n)
+	defer progress.Done()
+	for i := 0; i < n; i++ {
+		id, err := s.AddNode()
+		if err != nil {
+			return err
+		}
+		if id == 0 {
+			s.Join(id)
+		} else {
+			s.Join(id, 0)
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+		progress.Tick(i+1, s)
+	}
+	return nil
 }
 
 // Cycles runs k membership rounds, each followed by quiescence.

@@ -175,19 +175,8 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	if err != nil {
 		return row, err
 	}
-	for i := 0; i < o.Nodes; i++ {
-		n, err := s.AddNode()
-		if err != nil {
-			return row, err
-		}
-		if n == 0 {
-			s.Join(0)
-		} else {
-			s.Join(n, 0)
-		}
-		if err := s.Run(s.Now() + o.JoinEvery); err != nil {
-			return row, err
-		}
+	if err := joinOneByOne(s, o.Nodes, nil, "", func() error { return s.Run(s.Now() + o.JoinEvery) }); err != nil {
+		return row, err
 	}
 	lastJoin := s.Now()
 	for t := time.Duration(0); t <= o.Settle; t += time.Second {

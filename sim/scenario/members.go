@@ -125,23 +125,9 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	if err != nil {
 		return res, err
 	}
-	o.Progress.Start("members: joining", o.Nodes)
-	for i := 0; i < o.Nodes; i++ {
-		n, err := s.AddNode()
-		if err != nil {
-			return res, err
-		}
-		if n == 0 {
-			s.Join(0)
-		} else {
-			s.Join(n, 0)
-		}
-		if err := s.Run(s.Now() + o.JoinEvery); err != nil {
-			return res, err
-		}
-		o.Progress.Tick(i+1, s)
+	if err := joinOneByOne(s, o.Nodes, o.Progress, "members: joining", func() error { return s.Run(s.Now() + o.JoinEvery) }); err != nil {
+		return res, err
 	}
-	o.Progress.Done()
 
 	// now is the experiment's clock: Run stops at the last event before
 	// its target, so s.Now() may lag behind it.
