@@ -150,8 +150,8 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	}
 	everyLive := func(ok func(r *roster.Roster) bool) func() bool {
 		return func() bool {
-			for k := 0; k < s.LiveCount(); k++ {
-				if !ok(s.Engine(s.LiveNode(k)).Roster()) {
+			for n := 0; n < s.Len(); n++ {
+				if s.Alive(n) && !ok(s.Engine(n).Roster()) {
 					return false
 				}
 			}
@@ -209,8 +209,10 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		res.Failed = now - failStart // counted from the crash, not from Suspected
 	}
 	res.FailBytesPerNode = float64(sent-failFrom) / float64(s.LiveCount())
-	for k := 0; k < s.LiveCount(); k++ {
-		res.Refutations += s.Engine(s.LiveNode(k)).Roster().Counters().Refutations
+	for n := 0; n < s.Len(); n++ {
+		if s.Alive(n) {
+			res.Refutations += s.Engine(n).Roster().Counters().Refutations
+		}
 	}
 	return res, nil
 }
