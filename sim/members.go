@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/plumview/plumview/sim/report"
 	"github.com/plumview/plumview/sim/scenario"
@@ -17,7 +19,38 @@ func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	if err != nil {
 		return err
 	}
-	return printTable(stdout, rep, "Member list", func(w io.Writer) error {
+	err = printTable(stdout, rep, "Member list", func(w io.Writer) error {
 		return scenario.WriteMembersTable(w, opts, res)
 	})
+	if err != nil || rep == nil {
+		return err
+	}
+	return membersCharts(rep, opts, res)
+}
+
+// membersCharts adds how the share of complete lists grows after the joins
+// and after the crash.
+func membersCharts(rep *report.Report, o scenario.MembersOptions, r scenario.MembersResult) error {
+	curve := func(name string, ys []float64) report.Series {
+		s := report.Series{Name: name}
+		for i, y := range ys {
+			s.X = append(s.X, (time.Duration(i) * scenario.MemberCheckEvery).Seconds())
+			s.Y = append(s.Y, 100*y)
+		}
+		return s
+	}
+	join := report.LineChart{
+		Title:  fmt.Sprintf("Nodes listing every node after a burst of joins (%d nodes)", o.Nodes),
+		XLabel: "seconds after the last join", YLabel: "nodes with a complete list (%)",
+		Series: []report.Series{curve("complete lists", r.JoinCurve)},
+	}
+	if err := rep.AddLine("members-join", join); err != nil {
+		return err
+	}
+	fail := report.LineChart{
+		Title:  fmt.Sprintf("Live nodes listing every crashed node failed (%d of %d crashed)", r.Crashed, o.Nodes),
+		XLabel: "seconds after the crash", YLabel: "live nodes (%)",
+		Series: []report.Series{curve("all crashed listed failed", r.FailCurve)},
+	}
+	return rep.AddLine("members-fail", fail)
 }

@@ -84,6 +84,11 @@ type MembersResult struct {
 	// Refutations counts the times a live node had to refute a suspicion
 	// of itself, over the whole run and all nodes.
 	Refutations uint64
+	// JoinCurve is the share of the nodes whose list is complete at each
+	// check after the last join (every MemberCheckEvery, from 0), until
+	// all are; FailCurve, the share of the live nodes that list every
+	// crashed node failed, at each check after the crash.
+	JoinCurve, FailCurve []float64
 }
 
 // MaxMembersNodes bounds the member-list experiment: every node holds a
@@ -92,8 +97,9 @@ type MembersResult struct {
 // about 50 GB).
 const MaxMembersNodes = 5000
 
-// memberCheckEvery is how often the lists are compared.
-const memberCheckEvery = 100 * time.Millisecond
+// MemberCheckEvery is how often the member-list experiment compares the
+// lists.
+const MemberCheckEvery = 100 * time.Millisecond
 
 // RunMembers runs the member-list experiment.
 func RunMembers(o MembersOptions) (MembersResult, error) {
@@ -132,35 +138,41 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	// now is the experiment's clock: Run stops at the last event before
 	// its target, so s.Now() may lag behind it.
 	now := s.Now()
-	phase := func(name string, agreed func() bool) (time.Duration, error) {
+	// phase runs until share() is 1 or Limit has passed, and returns the
+	// time it took (-1: never) and share() at each check.
+	phase := func(name string, share func() float64) (time.Duration, []float64, error) {
 		start := now
-		o.Progress.Start("members: "+name, int(o.Limit/memberCheckEvery))
+		var curve []float64
+		o.Progress.Start("members: "+name, int(o.Limit/MemberCheckEvery))
 		defer o.Progress.Done()
-		for t := time.Duration(0); t <= o.Limit; t += memberCheckEvery {
+		for t := time.Duration(0); t <= o.Limit; t += MemberCheckEvery {
 			now = start + t
 			if err := s.Run(now); err != nil {
-				return -1, err
+				return -1, curve, err
 			}
-			if agreed() {
-				return t, nil
+			curve = append(curve, share())
+			if curve[len(curve)-1] == 1 {
+				return t, curve, nil
 			}
-			o.Progress.Tick(int(t/memberCheckEvery)+1, s)
+			o.Progress.Tick(int(t/MemberCheckEvery)+1, s)
 		}
-		return -1, nil
+		return -1, curve, nil
 	}
-	everyLive := func(ok func(r *roster.Roster) bool) func() bool {
-		return func() bool {
+	// liveShare is the share of the live nodes whose list satisfies ok.
+	liveShare := func(ok func(r *roster.Roster) bool) func() float64 {
+		return func() float64 {
+			yes := 0
 			for n := 0; n < s.Len(); n++ {
-				if s.Alive(n) && !ok(s.Engine(n).Roster()) {
-					return false
+				if s.Alive(n) && ok(s.Engine(n).Roster()) {
+					yes++
 				}
 			}
-			return true
+			return float64(yes) / float64(s.LiveCount())
 		}
 	}
 
 	joinStart := sent
-	if res.Joined, err = phase("converging", everyLive(func(r *roster.Roster) bool {
+	if res.Joined, res.JoinCurve, err = phase("converging", liveShare(func(r *roster.Roster) bool {
 		return r.Counts().Alive == o.Nodes
 	})); err != nil {
 		return res, err
@@ -180,7 +192,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	if err := s.UpdateMeta(changer, meta); err != nil {
 		return res, err
 	}
-	if res.MetaSpread, err = phase("spreading metadata", everyLive(func(r *roster.Roster) bool {
+	if res.MetaSpread, _, err = phase("spreading metadata", liveShare(func(r *roster.Roster) bool {
 		rec, ok := r.Get(id)
 		return ok && bytes.Equal(rec.Meta, meta)
 	})); err != nil {
@@ -193,18 +205,26 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		res.Crashed++
 	}
 	failStart, failFrom := now, sent
-	if res.Suspected, err = phase("suspecting", everyLive(func(r *roster.Roster) bool {
-		return r.Counts().Alive == s.LiveCount()
-	})); err != nil {
-		return res, err
-	}
-	failed, err := phase("declaring failed", everyLive(func(r *roster.Roster) bool {
+	allFailed := liveShare(func(r *roster.Roster) bool {
 		c := r.Counts()
 		return c.Alive == s.LiveCount() && c.Failed == res.Crashed
-	}))
+	})
+	suspected := liveShare(func(r *roster.Roster) bool {
+		return r.Counts().Alive == s.LiveCount()
+	})
+	// The failure curve runs from the crash, through both phases; the
+	// second phase's first check is the first's last.
+	if res.Suspected, _, err = phase("suspecting", func() float64 {
+		res.FailCurve = append(res.FailCurve, allFailed())
+		return suspected()
+	}); err != nil {
+		return res, err
+	}
+	failed, rest, err := phase("declaring failed", allFailed)
 	if err != nil {
 		return res, err
 	}
+	res.FailCurve = append(res.FailCurve, rest[1:]...)
 	if failed >= 0 {
 		res.Failed = now - failStart // counted from the crash, not from Suspected
 	}
@@ -221,7 +241,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	fmt.Fprintf(w, "Member list: %d nodes join %v apart through one contact over links of %v..%v, one changes its metadata, then %d crash at once\n",
 		o.Nodes, o.JoinEvery, o.Latency.Min, o.Latency.Max, r.Crashed)
-	fmt.Fprintf(w, "(times until every live node's list agrees, checked every %v; bytes estimated from the messages' fields)\n\n", memberCheckEvery)
+	fmt.Fprintf(w, "(times until every live node's list agrees, checked every %v; bytes estimated from the messages' fields)\n\n", MemberCheckEvery)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(what string, d time.Duration, extra string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", what, never(d), extra)

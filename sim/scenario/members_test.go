@@ -28,6 +28,17 @@ func TestMembersConvergeAndDetectFailures(t *testing.T) {
 	require.Less(t, r.Failed, 15*time.Second)
 	require.Zero(t, r.Refutations)
 	require.Positive(t, r.QuietBytesPerNodeSecond)
+	for name, c := range map[string]struct {
+		curve []float64
+		took  time.Duration
+	}{"join": {r.JoinCurve, r.Joined}, "fail": {r.FailCurve, r.Failed}} {
+		require.Len(t, c.curve, int(c.took/MemberCheckEvery)+1, "%s: a share per check until the last", name)
+		require.Equal(t, 1.0, c.curve[len(c.curve)-1], name)
+		for i, v := range c.curve[:len(c.curve)-1] {
+			require.True(t, v >= 0 && v < 1, "%s: share %v at check %d before agreement", name, v, i)
+		}
+	}
+	require.Zero(t, r.FailCurve[0], "nobody lists the crashed failed at the crash")
 
 	var a, b bytes.Buffer
 	require.NoError(t, WriteMembersTable(&a, o, r))
