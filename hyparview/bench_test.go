@@ -3,6 +3,8 @@ package hyparview
 import (
 	"testing"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // benchState is a node in steady state at the paper's sizes (S1 §5.1): a
@@ -10,7 +12,7 @@ import (
 func benchState(b *testing.B) *State {
 	s := started(newState(b, 1, Config{}, 1))
 	withActive(s, 2, 3, 4, 5, 6)
-	for id := PeerID(100); id < 130; id++ {
+	for id := peer.ID(100); id < 130; id++ {
 		withPassive(s, id)
 	}
 	return s
@@ -39,7 +41,7 @@ func BenchmarkStepShuffleAccept(b *testing.B) {
 	for i := range shuffles {
 		peers := make([]Peer, 8)
 		for j := range peers {
-			peers[j] = peer(PeerID(200 + (i*8+j)%300))
+			peers[j] = testPeer(peer.ID(200 + (i*8+j)%300))
 		}
 		shuffles[i] = recv(2, &Shuffle{Origin: peers[0], TTL: 1, Peers: peers})
 	}
@@ -49,14 +51,14 @@ func BenchmarkStepShuffleAccept(b *testing.B) {
 // BenchmarkStepShuffleForward: a Shuffle passed on to a random neighbour.
 func BenchmarkStepShuffleForward(b *testing.B) {
 	s := benchState(b)
-	in := recv(2, &Shuffle{Origin: peer(300), TTL: 5, Peers: []Peer{peer(300), peer(301), peer(302)}})
+	in := recv(2, &Shuffle{Origin: testPeer(300), TTL: 5, Peers: []Peer{testPeer(300), testPeer(301), testPeer(302)}})
 	benchStep(b, s, func(int) Input { return in })
 }
 
 // BenchmarkStepForwardJoin: a ForwardJoin passed on along the walk.
 func BenchmarkStepForwardJoin(b *testing.B) {
 	s := benchState(b)
-	in := recv(2, &ForwardJoin{NewNode: peer(300), TTL: 5})
+	in := recv(2, &ForwardJoin{NewNode: testPeer(300), TTL: 5})
 	benchStep(b, s, func(int) Input { return in })
 }
 

@@ -31,11 +31,11 @@ func TestDefaultConfigIsThePapers(t *testing.T) {
 // view defaults to six times the active view, and ka and kp never exceed the
 // views they sample.
 func TestZeroConfigMeansDefaults(t *testing.T) {
-	s, err := New(peer(1), Config{}, rand.New(rand.NewPCG(1, 1)))
+	s, err := New(testPeer(1), Config{}, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	require.Equal(t, DefaultConfig(), s.Config())
 
-	s, err = New(peer(1), Config{ActiveViewSize: 2, PassiveViewSize: 3}, rand.New(rand.NewPCG(1, 1)))
+	s, err = New(testPeer(1), Config{ActiveViewSize: 2, PassiveViewSize: 3}, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	require.Equal(t, 2, s.Config().ShuffleActiveCount)
 	require.Equal(t, 3, s.Config().ShufflePassiveCount)
@@ -83,14 +83,14 @@ func TestValidateRejectsBadConfig(t *testing.T) {
 		err := tc.cfg.Validate()
 		require.ErrorContains(t, err, tc.want, "%+v", tc.cfg)
 		require.ErrorContains(t, err, "hyparview: ")
-		_, err = New(peer(1), tc.cfg, rand.New(rand.NewPCG(1, 1)))
+		_, err = New(testPeer(1), tc.cfg, rand.New(rand.NewPCG(1, 1)))
 		require.Error(t, err)
 	}
 }
 
 // TestNewRejectsNilRandomSource: randomness must be injected.
 func TestNewRejectsNilRandomSource(t *testing.T) {
-	_, err := New(peer(1), Config{}, nil)
+	_, err := New(testPeer(1), Config{}, nil)
 	require.EqualError(t, err, "hyparview: nil random source")
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // TestTraces runs the scripts in testdata/: multi-node scenarios on the
@@ -51,10 +53,10 @@ type tracer struct {
 
 func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 	tr.buf.Reset()
-	node := func() PeerID {
+	node := func() peer.ID {
 		var n int
 		d.ScanArgs(t, "node", &n)
-		return PeerID(n)
+		return peer.ID(n)
 	}
 	switch d.Cmd {
 	case "init":
@@ -72,7 +74,7 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "contacts", &contacts)
 		var ps []Peer
 		for _, c := range contacts {
-			ps = append(ps, tr.net.peer(PeerID(c)))
+			ps = append(ps, tr.net.peer(peer.ID(c)))
 		}
 		tr.net.step(node(), Input{Kind: InputJoin, Contacts: ps})
 	case "deliver":
@@ -96,7 +98,7 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 	case "timeout":
 		var p int
 		d.ScanArgs(t, "peer", &p)
-		tr.fire(t, node(), func(tt testTimer) bool { return tt.t.Kind != TimerShuffle && tt.t.Peer == PeerID(p) })
+		tr.fire(t, node(), func(tt testTimer) bool { return tt.t.Kind != TimerShuffle && tt.t.Peer == peer.ID(p) })
 	case "crash":
 		tr.net.crash(node())
 		fmt.Fprintf(&tr.buf, "%d crashed\n", node())
@@ -134,7 +136,7 @@ func (tr *tracer) deliver(t *testing.T, d *datadriven.TestData) {
 	for range n {
 		found := false
 		for _, q := range tr.net.queues {
-			if (from != 0 && q.from != PeerID(from)) || (to != 0 && q.to != PeerID(to)) {
+			if (from != 0 && q.from != peer.ID(from)) || (to != 0 && q.to != peer.ID(to)) {
 				continue
 			}
 			for i, m := range q.msgs {
@@ -155,7 +157,7 @@ func (tr *tracer) deliver(t *testing.T, d *datadriven.TestData) {
 }
 
 // fire fires the latest timer of node matching ok.
-func (tr *tracer) fire(t *testing.T, node PeerID, ok func(testTimer) bool) {
+func (tr *tracer) fire(t *testing.T, node peer.ID, ok func(testTimer) bool) {
 	for i := len(tr.net.timers) - 1; i >= 0; i-- {
 		tt := tr.net.timers[i]
 		if tt.node == node && ok(tt) {
@@ -167,7 +169,7 @@ func (tr *tracer) fire(t *testing.T, node PeerID, ok func(testTimer) bool) {
 	t.Fatalf("node %d has no such timer", node)
 }
 
-func (tr *tracer) trace(id PeerID, in Input, out []Output) {
+func (tr *tracer) trace(id peer.ID, in Input, out []Output) {
 	switch in.Kind {
 	case InputJoin:
 		fmt.Fprintf(&tr.buf, "%d: join contacts=%v\n", id, ids(in.Contacts))

@@ -24,7 +24,7 @@
 // *rand.Rand given to New, and no output depends on map iteration order, so
 // a run is reproducible from its seeds.
 //
-// Peers are named by a compact PeerID; their address travels beside the id
+// Peers are named by a compact peer.ID; their address travels beside the id
 // in the messages that introduce them, and is learned only from the peer
 // itself.
 //

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // FuzzStep decodes bytes into a sequence of inputs for one node (messages
@@ -22,7 +24,7 @@ func FuzzStep(f *testing.F) {
 			ActiveViewSize:  1 + int(d.byte()%5),
 			PassiveViewSize: 1 + int(d.byte()%8),
 		}
-		s, err := New(peer(1), cfg, rand.New(rand.NewPCG(uint64(d.byte()), 0)))
+		s, err := New(testPeer(1), cfg, rand.New(rand.NewPCG(uint64(d.byte()), 0)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,14 +74,14 @@ func (d *fuzzDecoder) uint64() uint64 {
 }
 
 // peerID returns one of eight peers; 1 is the node itself.
-func (d *fuzzDecoder) peerID() PeerID { return PeerID(1 + d.byte()%8) }
+func (d *fuzzDecoder) peerID() peer.ID { return peer.ID(1 + d.byte()%8) }
 
 func (d *fuzzDecoder) peer() Peer {
 	id := d.peerID()
 	if d.byte()%4 == 0 {
 		return Peer{ID: id, Addr: "moved"}
 	}
-	return peer(id)
+	return testPeer(id)
 }
 
 // nonce picks a nonce the node knows (a request's or a link's) or any.

@@ -3,16 +3,14 @@ package hyparview
 import (
 	"strconv"
 	"time"
-)
 
-// PeerID is the compact, comparable identity of a node. The driver maps it to
-// whatever authenticates the node (a public key, for instance).
-type PeerID uint64
+	"github.com/plumview/plumview/peer"
+)
 
 // Peer is a node's identity together with what a real node needs to dial it.
 // Addr is opaque to this package and may be empty in simulation.
 type Peer struct {
-	ID   PeerID
+	ID   peer.ID
 	Addr string
 }
 
@@ -65,7 +63,7 @@ func (k InputKind) String() string {
 // Input is one event handed to Step. Which fields matter depends on Kind.
 type Input struct {
 	Kind     InputKind
-	From     PeerID  // InputReceive: the sender; InputConnectionFailed: the peer
+	From     peer.ID // InputReceive: the sender; InputConnectionFailed: the peer
 	Msg      Message // InputReceive
 	Timer    Timer   // InputTimer
 	Contacts []Peer  // InputJoin: seed contacts, tried in order; InputContact: the peer to ask
@@ -177,6 +175,6 @@ func (k TimerKind) String() string {
 // ignored.
 type Timer struct {
 	Kind  TimerKind
-	Peer  PeerID
+	Peer  peer.ID
 	Nonce uint64
 }

@@ -1,5 +1,7 @@
 package hyparview
 
+import "github.com/plumview/plumview/peer"
+
 // onJoinInput starts the node (S1 §4.2): it remembers the seed contacts,
 // starts the shuffle timer once, and sends Join to the first contact unless
 // the node already has neighbours.
@@ -20,7 +22,7 @@ func (s *State) onJoinInput(contacts []Peer) {
 	}
 }
 
-func containsPeer(ps []Peer, id PeerID) bool {
+func containsPeer(ps []Peer, id peer.ID) bool {
 	for i := range ps {
 		if ps[i].ID == id {
 			return true
@@ -65,7 +67,7 @@ func (s *State) startJoin() bool {
 // joiner, then sends FORWARDJOIN(joiner, ARWL) to every other active member.
 // The ForwardJoins go out after the drop, so the dropped member is not asked
 // to take the joiner (PROTOCOL.md §5, pitfall 6).
-func (s *State) onJoin(from PeerID, m *Join) bool {
+func (s *State) onJoin(from peer.ID, m *Join) bool {
 	s.learnAddr(from, m.Addr)
 	joiner := s.peerFor(from, m.Addr)
 	s.counters.JoinsAccepted++
@@ -109,7 +111,7 @@ func (s *State) acceptLink(p Peer, theirs uint64) {
 // view holds one node; we follow the text, as a walk cannot continue from a
 // node whose only neighbour is the sender (PROTOCOL.md §5, pitfall 2). If no
 // member is left to forward to, the walk also ends here.
-func (s *State) onForwardJoin(from PeerID, m *ForwardJoin) bool {
+func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {
 	if m.TTL < 0 || m.TTL > MaxTTL {
 		return false
 	}

@@ -1,6 +1,10 @@
 package hyparview
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/plumview/plumview/peer"
+)
 
 // requestNeighbor sends Neighbor(prio) to p, records the request and arms
 // its timeout.
@@ -16,7 +20,7 @@ func (s *State) requestNeighbor(p Peer, prio Priority) {
 // is always accepted, dropping a random member if the view is full; a
 // low-priority one only if the active view has a free slot. A request from a
 // peer we are ourselves asking is a crossed handshake and is accepted.
-func (s *State) onNeighbor(from PeerID, m *Neighbor) bool {
+func (s *State) onNeighbor(from peer.ID, m *Neighbor) bool {
 	if m.Priority != PriorityLow && m.Priority != PriorityHigh {
 		return false
 	}
@@ -48,7 +52,7 @@ func (s *State) onNeighbor(from PeerID, m *Neighbor) bool {
 // the refuser in the passive view. A reply matching no request is answered
 // with a Disconnect if it accepted, so the peer does not keep a half-link
 // (PROTOCOL.md §5, pitfall 3).
-func (s *State) onNeighborReply(from PeerID, m *NeighborReply) bool {
+func (s *State) onNeighborReply(from peer.ID, m *NeighborReply) bool {
 	s.learnAddr(from, m.Addr)
 	if i := s.pendingIndex(from); i >= 0 && s.pending[i].nonce == m.Nonce {
 		r := s.pending[i]
@@ -114,7 +118,7 @@ func (s *State) replyRefused(r request) {
 // from the passive view, never with the peer that just left us (PROTOCOL.md
 // §5, pitfall 5). A Disconnect naming an older link is stale and ignored
 // (pitfall 4).
-func (s *State) onDisconnect(from PeerID, m *Disconnect) bool {
+func (s *State) onDisconnect(from peer.ID, m *Disconnect) bool {
 	if i := s.activeIndex(from); i >= 0 && s.active[i].matches(m.Nonce) {
 		l := s.removeActiveAt(i)
 		s.counters.Disconnects++
@@ -173,7 +177,7 @@ func (s *State) onRequestTimeout(t Timer, join bool) bool {
 // detector of S1 §4.1. An active peer is removed, not kept as passive since
 // it is unreachable, and the view is repaired (S1 §4.3). A request target
 // leaves the passive view and the next candidate is tried.
-func (s *State) onConnectionFailed(id PeerID) {
+func (s *State) onConnectionFailed(id peer.ID) {
 	if i := s.activeIndex(id); i >= 0 {
 		l := s.removeActiveAt(i)
 		s.counters.ConnectionFailures++

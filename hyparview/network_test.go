@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // testNet wires cores together in memory: a FIFO queue per ordered pair of
@@ -21,9 +23,9 @@ import (
 // peer's events would report it.
 type testNet struct {
 	cfg    Config
-	nodes  []*testNode // index = PeerID-1
+	nodes  []*testNode // index = peer.ID-1
 	queues []*pairQueue
-	qIndex map[[2]PeerID]int
+	qIndex map[[2]peer.ID]int
 	timers []testTimer
 	now    time.Time
 	seq    uint64
@@ -31,19 +33,19 @@ type testNet struct {
 	out    []Output
 
 	// trace, if set, sees every input and the outputs it produced.
-	trace func(node PeerID, in Input, out []Output)
+	trace func(node peer.ID, in Input, out []Output)
 }
 
 type testNode struct {
-	id    PeerID
+	id    peer.ID
 	st    *State
-	down  bool            // crashed or left: the network drops messages to it
-	conns map[PeerID]bool // NeighborUp/Down as the driver sees them
-	err   error           // first broken invariant seen after a step
+	down  bool             // crashed or left: the network drops messages to it
+	conns map[peer.ID]bool // NeighborUp/Down as the driver sees them
+	err   error            // first broken invariant seen after a step
 }
 
 type pairQueue struct {
-	from, to PeerID
+	from, to peer.ID
 	msgs     []Message
 }
 
@@ -56,7 +58,7 @@ func (failureMarker) Type() MessageType { return 0 }
 type testTimer struct {
 	at   time.Time
 	seq  uint64
-	node PeerID
+	node peer.ID
 	t    Timer
 }
 
@@ -64,7 +66,7 @@ type testTimer struct {
 func newTestNet(n int, cfg Config, seed uint64) *testNet {
 	net := &testNet{
 		cfg:    cfg,
-		qIndex: map[[2]PeerID]int{},
+		qIndex: map[[2]peer.ID]int{},
 		now:    time.Unix(0, 0),
 		sched:  rand.New(rand.NewPCG(seed, 0x5eed)),
 	}
@@ -75,24 +77,24 @@ func newTestNet(n int, cfg Config, seed uint64) *testNet {
 }
 
 func (net *testNet) addNode(seed uint64) *testNode {
-	id := PeerID(len(net.nodes) + 1)
+	id := peer.ID(len(net.nodes) + 1)
 	st, err := New(Peer{ID: id, Addr: addrOf(id)}, net.cfg, rand.New(rand.NewPCG(seed, uint64(id))))
 	if err != nil {
 		panic(err)
 	}
-	nd := &testNode{id: id, st: st, conns: map[PeerID]bool{}}
+	nd := &testNode{id: id, st: st, conns: map[peer.ID]bool{}}
 	net.nodes = append(net.nodes, nd)
 	return nd
 }
 
-func addrOf(id PeerID) string { return fmt.Sprintf("n%d", id) }
+func addrOf(id peer.ID) string { return fmt.Sprintf("n%d", id) }
 
-func (net *testNet) node(id PeerID) *testNode { return net.nodes[id-1] }
+func (net *testNet) node(id peer.ID) *testNode { return net.nodes[id-1] }
 
-func (net *testNet) peer(id PeerID) Peer { return Peer{ID: id, Addr: addrOf(id)} }
+func (net *testNet) peer(id peer.ID) Peer { return Peer{ID: id, Addr: addrOf(id)} }
 
 // step hands one input to a live node and routes its outputs.
-func (net *testNet) step(id PeerID, in Input) {
+func (net *testNet) step(id peer.ID, in Input) {
 	nd := net.node(id)
 	if nd.down {
 		return
@@ -153,8 +155,8 @@ func (nd *testNode) check() error {
 	return nil
 }
 
-func (net *testNet) enqueue(from, to PeerID, m Message) {
-	k := [2]PeerID{from, to}
+func (net *testNet) enqueue(from, to peer.ID, m Message) {
+	k := [2]peer.ID{from, to}
 	i, ok := net.qIndex[k]
 	if !ok {
 		i = len(net.queues)
@@ -252,7 +254,7 @@ func (net *testNet) runFor(d time.Duration) error {
 // crash stops a node: messages to it are lost, and every live node holding
 // a connection to it (an active link, a request, or messages in flight)
 // learns of the failure after the messages the node sent before crashing.
-func (net *testNet) crash(id PeerID) {
+func (net *testNet) crash(id peer.ID) {
 	nd := net.node(id)
 	if nd.down {
 		return
@@ -268,7 +270,7 @@ func (net *testNet) crash(id PeerID) {
 
 // leave makes a node leave gracefully; afterwards it is down like a crashed
 // node, but its Disconnects are on their way.
-func (net *testNet) leave(id PeerID) {
+func (net *testNet) leave(id peer.ID) {
 	if net.node(id).down {
 		return
 	}
@@ -279,7 +281,7 @@ func (net *testNet) leave(id PeerID) {
 
 // dropTo loses the messages queued to a node that went down; each sender
 // learns that its connection failed.
-func (net *testNet) dropTo(id PeerID) {
+func (net *testNet) dropTo(id peer.ID) {
 	for _, q := range net.queues {
 		if q.to == id && len(q.msgs) > 0 {
 			q.msgs = nil
@@ -292,11 +294,11 @@ func (net *testNet) dropTo(id PeerID) {
 // flight between them are lost and both learn of the failure at once,
 // before they send anything else to each other, as the driver contract
 // requires (doc.go).
-func (net *testNet) breakLink(a, b PeerID) {
+func (net *testNet) breakLink(a, b peer.ID) {
 	if a == b || net.node(a).down || net.node(b).down {
 		return
 	}
-	for _, k := range [][2]PeerID{{a, b}, {b, a}} {
+	for _, k := range [][2]peer.ID{{a, b}, {b, a}} {
 		if i, ok := net.qIndex[k]; ok {
 			net.queues[i].msgs = nil
 		}
@@ -352,14 +354,14 @@ func (net *testNet) checkSettled() error {
 
 // components returns the connected components of the live nodes' active
 // view graph, each sorted, in order of their smallest id.
-func (net *testNet) components() [][]PeerID {
-	seen := map[PeerID]bool{}
-	var comps [][]PeerID
+func (net *testNet) components() [][]peer.ID {
+	seen := map[peer.ID]bool{}
+	var comps [][]peer.ID
 	for _, nd := range net.live() {
 		if seen[nd.id] {
 			continue
 		}
-		comp := []PeerID{nd.id}
+		comp := []peer.ID{nd.id}
 		seen[nd.id] = true
 		for k := 0; k < len(comp); k++ {
 			for _, p := range net.node(comp[k]).st.Active() {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // --- Join (S1 §4.2) ---
@@ -23,7 +25,7 @@ import (
 // Reference: S1 §4.2.
 func TestJoinSendsJoinToFirstContact(t *testing.T) {
 	s := newState(t, 1, Config{}, 1)
-	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{peer(2), peer(3)}})
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2), testPeer(3)}})
 	require.Len(t, out, 3)
 	require.Equal(t, OutputSetTimer, out[0].Kind)
 	require.Equal(t, TimerShuffle, out[0].Timer.Kind)
@@ -65,10 +67,10 @@ func TestContactAcceptsJoinAndForwardsIt(t *testing.T) {
 	require.Equal(t, []Output{
 		sendOut(2, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 77}),
 		upOut(2),
-		sendOut(3, &ForwardJoin{NewNode: peer(2), TTL: 6}),
-		sendOut(4, &ForwardJoin{NewNode: peer(2), TTL: 6}),
+		sendOut(3, &ForwardJoin{NewNode: testPeer(2), TTL: 6}),
+		sendOut(4, &ForwardJoin{NewNode: testPeer(2), TTL: 6}),
 	}, out)
-	require.Equal(t, []PeerID{3, 4, 2}, activeIDs(s))
+	require.Equal(t, []peer.ID{3, 4, 2}, activeIDs(s))
 	require.Equal(t, uint64(77), s.active[2].nonce)
 }
 
@@ -92,8 +94,8 @@ func TestContactDropsBeforeForwardingJoin(t *testing.T) {
 	fj := sends[*ForwardJoin](out[5:])
 	require.Len(t, fj, 4)
 	require.NotContains(t, fj, dropped)
-	require.NotContains(t, fj, PeerID(9))
-	require.Equal(t, []PeerID{dropped}, passiveIDs(s))
+	require.NotContains(t, fj, peer.ID(9))
+	require.Equal(t, []peer.ID{dropped}, passiveIDs(s))
 	require.Len(t, activeIDs(s), 5)
 	require.True(t, s.IsActive(9))
 }
@@ -104,11 +106,11 @@ func TestContactDropsBeforeForwardingJoin(t *testing.T) {
 // we wait for the contact's acknowledgement so the link is symmetric.
 func TestJoinerAddsContactOnAcceptedReply(t *testing.T) {
 	s := newState(t, 1, Config{}, 1)
-	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{peer(2)}})
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2)}})
 	nonce := sentNonce(t, out, 1)
 	out = step(t, s, recv(2, &NeighborReply{Accepted: true, Addr: addrOf(2), Nonce: nonce}))
 	require.Equal(t, []Output{upOut(2)}, out)
-	require.Equal(t, []PeerID{2}, activeIDs(s))
+	require.Equal(t, []peer.ID{2}, activeIDs(s))
 	require.Zero(t, s.Pending())
 	require.Equal(t, uint64(1), s.Counters().JoinsCompleted)
 }
@@ -119,7 +121,7 @@ func TestJoinerAddsContactOnAcceptedReply(t *testing.T) {
 // Deviation: S1 assumes the contact is reachable; the retry is ours.
 func TestJoinTimeoutTriesNextContact(t *testing.T) {
 	s := newState(t, 1, Config{}, 1)
-	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{peer(2), peer(3)}})
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2), testPeer(3)}})
 	nonce := sentNonce(t, out, 1)
 	out = step(t, s, timerInput(Timer{Kind: TimerJoin, Peer: 2, Nonce: nonce}))
 	require.Len(t, out, 4)
@@ -138,14 +140,14 @@ func TestJoinTimeoutTriesNextContact(t *testing.T) {
 // Deviation: S1 has no timers (it relies on TCP); this is our rule.
 func TestLateTimerDoesNothing(t *testing.T) {
 	s := newState(t, 1, Config{}, 1)
-	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{peer(2)}})
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2)}})
 	nonce := sentNonce(t, out, 1)
 	step(t, s, recv(2, &NeighborReply{Accepted: true, Addr: addrOf(2), Nonce: nonce}))
 	for range 2 {
 		require.Empty(t, step(t, s, timerInput(Timer{Kind: TimerJoin, Peer: 2, Nonce: nonce})))
 		require.Empty(t, step(t, s, timerInput(Timer{Kind: TimerNeighborRequest, Peer: 2, Nonce: nonce})))
 	}
-	require.Equal(t, []PeerID{2}, activeIDs(s))
+	require.Equal(t, []peer.ID{2}, activeIDs(s))
 	require.Equal(t, uint64(4), s.Counters().StaleTimers)
 }
 
@@ -158,14 +160,14 @@ func TestLateTimerDoesNothing(t *testing.T) {
 // handshake keeps the link symmetric (PROTOCOL.md §5 pitfall 3).
 func TestForwardJoinWithZeroTTLEndsWalk(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
-	out := step(t, s, recv(2, &ForwardJoin{NewNode: peer(9), TTL: 0}))
+	out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 0}))
 	nonce := sentNonce(t, out, 0)
 	require.Equal(t, requestOut(9, PriorityHigh, nonce, 1), out)
-	require.Equal(t, []PeerID{2, 3}, activeIDs(s), "added only when 9 accepts")
+	require.Equal(t, []peer.ID{2, 3}, activeIDs(s), "added only when 9 accepts")
 
 	out = step(t, s, recv(9, &NeighborReply{Accepted: true, Addr: addrOf(9), Nonce: nonce}))
 	require.Equal(t, []Output{upOut(9)}, out)
-	require.Equal(t, []PeerID{2, 3, 9}, activeIDs(s))
+	require.Equal(t, []peer.ID{2, 3, 9}, activeIDs(s))
 	require.Equal(t, uint64(1), s.Counters().ForwardJoinsAccepted)
 }
 
@@ -176,7 +178,7 @@ func TestForwardJoinWithZeroTTLEndsWalk(t *testing.T) {
 // (PROTOCOL.md §5 pitfall 2).
 func TestForwardJoinWithOneNeighbourEndsWalk(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
-	out := step(t, s, recv(2, &ForwardJoin{NewNode: peer(9), TTL: 5}))
+	out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 5}))
 	nonce := sentNonce(t, out, 0)
 	require.Equal(t, requestOut(9, PriorityHigh, nonce, 1), out)
 }
@@ -187,9 +189,9 @@ func TestForwardJoinWithOneNeighbourEndsWalk(t *testing.T) {
 // Reference: S1 §4.2, Algorithm 1.
 func TestForwardJoinAtPRWLAddsToPassive(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
-	out := step(t, s, recv(2, &ForwardJoin{NewNode: peer(9), TTL: 3}))
-	require.Equal(t, []Output{sendOut(3, &ForwardJoin{NewNode: peer(9), TTL: 2})}, out)
-	require.Equal(t, []PeerID{9}, passiveIDs(s))
+	out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 3}))
+	require.Equal(t, []Output{sendOut(3, &ForwardJoin{NewNode: testPeer(9), TTL: 2})}, out)
+	require.Equal(t, []peer.ID{9}, passiveIDs(s))
 }
 
 // TestForwardJoinGoesToRandomOtherNeighbour: otherwise "p will forward the
@@ -197,16 +199,16 @@ func TestForwardJoinAtPRWLAddsToPassive(t *testing.T) {
 // which the request was received)". We also never forward to the new node.
 // Reference: S1 §4.2.
 func TestForwardJoinGoesToRandomOtherNeighbour(t *testing.T) {
-	seen := map[PeerID]bool{}
+	seen := map[peer.ID]bool{}
 	for seed := range uint64(40) {
 		s := withActive(newState(t, 1, Config{}, seed), 2, 3, 4, 9)
-		out := step(t, s, recv(2, &ForwardJoin{NewNode: peer(9), TTL: 5}))
+		out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 5}))
 		require.Len(t, out, 1)
-		require.Equal(t, &ForwardJoin{NewNode: peer(9), TTL: 4}, out[0].Msg)
+		require.Equal(t, &ForwardJoin{NewNode: testPeer(9), TTL: 4}, out[0].Msg)
 		seen[out[0].Peer.ID] = true
 		require.Empty(t, passiveIDs(s), "TTL 5 is not PRWL")
 	}
-	require.Equal(t, map[PeerID]bool{3: true, 4: true}, seen)
+	require.Equal(t, map[peer.ID]bool{3: true, 4: true}, seen)
 }
 
 // TestForwardJoinOfSelfIsIgnored: a walk carrying our own join back to us
@@ -214,7 +216,7 @@ func TestForwardJoinGoesToRandomOtherNeighbour(t *testing.T) {
 // Reference: S1 §4.2 (a node is never in its own views).
 func TestForwardJoinOfSelfIsIgnored(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
-	require.Empty(t, step(t, s, recv(2, &ForwardJoin{NewNode: peer(1), TTL: 0})))
+	require.Empty(t, step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(1), TTL: 0})))
 	require.Zero(t, s.Pending())
 }
 
@@ -238,7 +240,7 @@ func TestHighPriorityNeighborIsAlwaysAccepted(t *testing.T) {
 	}, out)
 	require.True(t, s.IsActive(9))
 	require.False(t, s.IsActive(dropped))
-	require.Equal(t, []PeerID{dropped}, passiveIDs(s))
+	require.Equal(t, []peer.ID{dropped}, passiveIDs(s))
 }
 
 // TestLowPriorityNeighborAcceptedWithFreeSlot: "If the priority is low, q
@@ -251,7 +253,7 @@ func TestLowPriorityNeighborAcceptedWithFreeSlot(t *testing.T) {
 		sendOut(9, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 55}),
 		upOut(9),
 	}, out)
-	require.Equal(t, []PeerID{2, 9}, activeIDs(s))
+	require.Equal(t, []peer.ID{2, 9}, activeIDs(s))
 	require.Empty(t, passiveIDs(s), "a peer moves from passive to active")
 }
 
@@ -265,7 +267,7 @@ func TestLowPriorityNeighborRefusedWhenFull(t *testing.T) {
 		sendOut(9, &NeighborReply{Accepted: false, Addr: addrOf(1), Nonce: 55}),
 		closeOut(9),
 	}, out)
-	require.Equal(t, []PeerID{2, 3, 4, 5, 6}, activeIDs(s))
+	require.Equal(t, []peer.ID{2, 3, 4, 5, 6}, activeIDs(s))
 	require.Equal(t, uint64(1), s.Counters().NeighborRequestsRefused)
 }
 
@@ -280,7 +282,7 @@ func TestRepairAsksPassivePeerWithHighPriorityWhenIsolated(t *testing.T) {
 	nonce := sentNonce(t, out, 1)
 	require.Equal(t, append([]Output{downOut(2, DownFailed)}, requestOut(5, PriorityHigh, nonce, 1)...), out)
 	require.Empty(t, activeIDs(s))
-	require.Equal(t, []PeerID{5}, passiveIDs(s), "kept until it answers")
+	require.Equal(t, []peer.ID{5}, passiveIDs(s), "kept until it answers")
 }
 
 // TestRepairAsksWithLowPriorityWhenNotIsolated: with other neighbours left,
@@ -301,7 +303,7 @@ func TestAcceptedRepairMovesPeerToActive(t *testing.T) {
 	nonce := sentNonce(t, step(t, s, failed(2)), 1)
 	out := step(t, s, recv(5, &NeighborReply{Accepted: true, Addr: addrOf(5), Nonce: nonce}))
 	require.Equal(t, []Output{upOut(5)}, out)
-	require.Equal(t, []PeerID{3, 5}, activeIDs(s))
+	require.Equal(t, []peer.ID{3, 5}, activeIDs(s))
 	require.Empty(t, passiveIDs(s))
 }
 
@@ -314,11 +316,11 @@ func TestRefusedRepairKeepsRefuserAndTriesAnother(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{ActiveViewSize: 2}, 1), 2, 3), 5, 6)
 	out := step(t, s, failed(2))
 	first := out[1].Peer.ID
-	other := PeerID(11) - first // 5 <-> 6
+	other := peer.ID(11) - first // 5 <-> 6
 	out = step(t, s, recv(first, &NeighborReply{Accepted: false, Addr: addrOf(first), Nonce: sentNonce(t, out, 1)}))
 	nonce := sentNonce(t, out, 1)
 	require.Equal(t, append([]Output{closeOut(first)}, requestOut(other, PriorityLow, nonce, 1)...), out)
-	require.Equal(t, []PeerID{5, 6}, passiveIDs(s))
+	require.Equal(t, []peer.ID{5, 6}, passiveIDs(s))
 
 	out = step(t, s, recv(other, &NeighborReply{Accepted: false, Addr: addrOf(other), Nonce: nonce}))
 	require.Equal(t, []Output{closeOut(other)}, out, "both refused: no one left to ask before the next tick")
@@ -334,14 +336,14 @@ func TestUnansweredRequestDropsCandidate(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{ActiveViewSize: 2}, 1), 2, 3), 5, 6)
 	out := step(t, s, failed(2))
 	first, nonce := out[1].Peer.ID, sentNonce(t, out, 1)
-	other := PeerID(11) - first
+	other := peer.ID(11) - first
 	out = step(t, s, timerInput(Timer{Kind: TimerNeighborRequest, Peer: first, Nonce: nonce}))
 	next := sentNonce(t, out, 2)
 	require.Equal(t, append([]Output{
 		sendOut(first, &Disconnect{Alive: true, Nonce: nonce}),
 		closeOut(first),
 	}, requestOut(other, PriorityLow, next, 1)...), out)
-	require.Equal(t, []PeerID{other}, passiveIDs(s))
+	require.Equal(t, []peer.ID{other}, passiveIDs(s))
 	require.Equal(t, uint64(1), s.Counters().NeighborRequestsTimedOut)
 }
 
@@ -352,10 +354,10 @@ func TestFailedDialDropsCandidate(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{ActiveViewSize: 2}, 1), 2, 3), 5, 6)
 	out := step(t, s, failed(2))
 	first := out[1].Peer.ID
-	other := PeerID(11) - first
+	other := peer.ID(11) - first
 	out = step(t, s, failed(first))
 	require.Equal(t, requestOut(other, PriorityLow, sentNonce(t, out, 0), 1), out)
-	require.Equal(t, []PeerID{other}, passiveIDs(s))
+	require.Equal(t, []peer.ID{other}, passiveIDs(s))
 }
 
 // TestUnmatchedAcceptanceIsUndone: a reply that accepts a request we no
@@ -366,7 +368,7 @@ func TestUnmatchedAcceptanceIsUndone(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
 	out := step(t, s, recv(7, &NeighborReply{Accepted: true, Addr: addrOf(7), Nonce: 99}))
 	require.Equal(t, []Output{sendOut(7, &Disconnect{Alive: true, Nonce: 99}), closeOut(7)}, out)
-	require.Equal(t, []PeerID{2}, activeIDs(s))
+	require.Equal(t, []peer.ID{2}, activeIDs(s))
 	require.Empty(t, step(t, s, recv(7, &NeighborReply{Accepted: false, Nonce: 98})), "a refusal needs no undoing")
 	require.Equal(t, uint64(2), s.Counters().StaleReplies)
 }
@@ -425,8 +427,8 @@ func TestDisconnectMovesPeerToPassiveAndRefills(t *testing.T) {
 		nonce := sentNonce(t, out, 2)
 		require.Equal(t, append([]Output{downOut(2, DownDisconnected), closeOut(2)},
 			requestOut(5, PriorityLow, nonce, 1)...), out)
-		require.Equal(t, []PeerID{3}, activeIDs(s))
-		require.Equal(t, []PeerID{5, 2}, passiveIDs(s))
+		require.Equal(t, []peer.ID{3}, activeIDs(s))
+		require.Equal(t, []peer.ID{5, 2}, passiveIDs(s))
 	}
 }
 
@@ -437,7 +439,7 @@ func TestDisconnectMovesPeerToPassiveAndRefills(t *testing.T) {
 func TestDisconnectForOldLinkIsIgnored(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
 	require.Empty(t, step(t, s, recv(2, &Disconnect{Alive: true, Nonce: 12345})))
-	require.Equal(t, []PeerID{2, 3}, activeIDs(s))
+	require.Equal(t, []peer.ID{2, 3}, activeIDs(s))
 	require.Equal(t, uint64(1), s.Counters().StaleDisconnects)
 }
 
@@ -449,7 +451,7 @@ func TestDisconnectFromLeaverForgetsIt(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
 	out := step(t, s, recv(2, &Disconnect{Alive: false, Nonce: linkNonce(2)}))
 	require.Equal(t, []Output{downOut(2, DownLeft), closeOut(2)}, out)
-	require.Equal(t, []PeerID{3}, activeIDs(s))
+	require.Equal(t, []peer.ID{3}, activeIDs(s))
 	require.Empty(t, passiveIDs(s))
 }
 
@@ -487,7 +489,7 @@ func TestActiveFailureRemovesPeer(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
 	out := step(t, s, failed(2))
 	require.Equal(t, []Output{downOut(2, DownFailed)}, out, "nothing in the passive view to ask")
-	require.Equal(t, []PeerID{3}, activeIDs(s))
+	require.Equal(t, []peer.ID{3}, activeIDs(s))
 	require.Empty(t, passiveIDs(s))
 }
 
@@ -498,7 +500,7 @@ func TestActiveFailureRemovesPeer(t *testing.T) {
 func TestUnrelatedFailureIsIgnored(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{}, 1), 2), 5)
 	require.Empty(t, step(t, s, failed(5)))
-	require.Equal(t, []PeerID{5}, passiveIDs(s))
+	require.Equal(t, []peer.ID{5}, passiveIDs(s))
 	require.Equal(t, uint64(1), s.Counters().IgnoredConnectionFailures)
 }
 
@@ -510,7 +512,7 @@ func TestUnrelatedFailureIsIgnored(t *testing.T) {
 // Deviation: not in S1, whose overlays never isolate a node in simulation.
 func TestIsolatedNodeRejoinsThroughContacts(t *testing.T) {
 	s := newState(t, 1, Config{}, 1)
-	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{peer(2), peer(3)}})
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2), testPeer(3)}})
 	step(t, s, recv(2, &NeighborReply{Accepted: true, Addr: addrOf(2), Nonce: sentNonce(t, out, 1)}))
 	out = step(t, s, recv(2, &Disconnect{Alive: false, Nonce: s.active[0].nonce}))
 	require.Len(t, out, 4)
@@ -558,7 +560,7 @@ func TestStarvedNodeEscalates(t *testing.T) {
 // ours.
 func TestRefusersAreAskedAgainOnShuffleTick(t *testing.T) {
 	s := started(withActive(newState(t, 1, Config{ActiveViewSize: 3}, 1), 2, 3))
-	for id := PeerID(10); id < 28; id++ {
+	for id := peer.ID(10); id < 28; id++ {
 		withPassive(s, id) // a full passive view: no refresh boost
 		s.rejected = append(s.rejected, id)
 	}
@@ -579,12 +581,12 @@ func TestRefreshForcesALinkNowAndThen(t *testing.T) {
 	count := func(young, sparse bool) (n int) {
 		for seed := range uint64(400) {
 			s := started(withActive(newState(t, 1, Config{}, seed), 2, 3, 4, 5, 6))
-			s.contacts = []Peer{peer(7)}
-			last := PeerID(40)
+			s.contacts = []Peer{testPeer(7)}
+			last := peer.ID(40)
 			if sparse {
 				last = 12
 			}
-			for id := PeerID(10); id < last; id++ {
+			for id := peer.ID(10); id < last; id++ {
 				withPassive(s, id)
 			}
 			if young {
@@ -615,7 +617,7 @@ func TestRefreshForcesALinkNowAndThen(t *testing.T) {
 // Reference: S1 §4.4; ka = 3, kp = 4 from S1 §5.1.
 func TestShuffleTickSendsSample(t *testing.T) {
 	s := started(withActive(newState(t, 1, Config{}, 1), 2, 3, 4, 5, 6))
-	for id := PeerID(10); id < 40; id++ {
+	for id := peer.ID(10); id < 40; id++ {
 		withPassive(s, id)
 	}
 	s.shuffleNonce = 7
@@ -625,10 +627,10 @@ func TestShuffleTickSendsSample(t *testing.T) {
 	sh := out[1].Msg.(*Shuffle)
 	target := out[1].Peer.ID
 	require.True(t, s.IsActive(target))
-	require.Equal(t, peer(1), sh.Origin)
+	require.Equal(t, testPeer(1), sh.Origin)
 	require.Equal(t, 6, sh.TTL)
 	require.Len(t, sh.Peers, 8)
-	require.Equal(t, peer(1), sh.Peers[0])
+	require.Equal(t, testPeer(1), sh.Peers[0])
 	for _, p := range sh.Peers[1:4] {
 		require.True(t, s.IsActive(p.ID))
 		require.NotEqual(t, target, p.ID)
@@ -657,17 +659,17 @@ func TestDuplicateShuffleTimerDoesNotFork(t *testing.T) {
 // simply forwards the Shuffle request." We also avoid the origin.
 // Reference: S1 §4.4; PROTOCOL.md §5 pitfall 8.
 func TestShuffleIsForwardedWhileTTLPositive(t *testing.T) {
-	seen := map[PeerID]bool{}
+	seen := map[peer.ID]bool{}
 	for seed := range uint64(40) {
 		s := withActive(newState(t, 1, Config{}, seed), 2, 3, 4, 9)
-		sh := &Shuffle{Origin: peer(9), TTL: 2, Peers: []Peer{peer(9), peer(20)}}
+		sh := &Shuffle{Origin: testPeer(9), TTL: 2, Peers: []Peer{testPeer(9), testPeer(20)}}
 		out := step(t, s, recv(2, sh))
 		require.Len(t, out, 1)
-		require.Equal(t, &Shuffle{Origin: peer(9), TTL: 1, Peers: sh.Peers}, out[0].Msg)
+		require.Equal(t, &Shuffle{Origin: testPeer(9), TTL: 1, Peers: sh.Peers}, out[0].Msg)
 		seen[out[0].Peer.ID] = true
 		require.Empty(t, passiveIDs(s))
 	}
-	require.Equal(t, map[PeerID]bool{3: true, 4: true}, seen)
+	require.Equal(t, map[peer.ID]bool{3: true, 4: true}, seen)
 }
 
 // TestShuffleIsAcceptedWhenTTLRunsOut: otherwise q accepts: it "will send
@@ -678,17 +680,17 @@ func TestShuffleIsForwardedWhileTTLPositive(t *testing.T) {
 // Reference: S1 §4.4.
 func TestShuffleIsAcceptedWhenTTLRunsOut(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{}, 1), 2, 3), 30, 31, 32, 33)
-	sh := &Shuffle{Origin: peer(9), TTL: 1, Peers: []Peer{peer(9), peer(20), peer(21)}}
+	sh := &Shuffle{Origin: testPeer(9), TTL: 1, Peers: []Peer{testPeer(9), testPeer(20), testPeer(21)}}
 	out := step(t, s, recv(2, sh))
 	require.Len(t, out, 2)
-	require.Equal(t, peer(9), out[0].Peer)
+	require.Equal(t, testPeer(9), out[0].Peer)
 	reply := out[0].Msg.(*ShuffleReply)
 	require.Len(t, reply.Peers, 3)
 	for _, p := range reply.Peers {
-		require.Contains(t, []PeerID{30, 31, 32, 33}, p.ID)
+		require.Contains(t, []peer.ID{30, 31, 32, 33}, p.ID)
 	}
 	require.Equal(t, closeOut(9), out[1])
-	require.Equal(t, []PeerID{30, 31, 32, 33, 9, 20, 21}, passiveIDs(s))
+	require.Equal(t, []peer.ID{30, 31, 32, 33, 9, 20, 21}, passiveIDs(s))
 }
 
 // TestShuffleIsAcceptedWithOneNeighbour: with a single neighbour the shuffle
@@ -696,10 +698,10 @@ func TestShuffleIsAcceptedWhenTTLRunsOut(t *testing.T) {
 // Reference: S1 §4.4.
 func TestShuffleIsAcceptedWithOneNeighbour(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 9)
-	out := step(t, s, recv(9, &Shuffle{Origin: peer(9), TTL: 5, Peers: []Peer{peer(9), peer(20)}}))
+	out := step(t, s, recv(9, &Shuffle{Origin: testPeer(9), TTL: 5, Peers: []Peer{testPeer(9), testPeer(20)}}))
 	require.Equal(t, []Output{sendOut(9, &ShuffleReply{Peers: []Peer{}})}, out,
 		"no close: the origin is a neighbour; nothing to send but the origin itself, left out")
-	require.Equal(t, []PeerID{20}, passiveIDs(s))
+	require.Equal(t, []peer.ID{20}, passiveIDs(s))
 }
 
 // TestShuffleReplyIsPaddedFromActiveView: when the passive view holds fewer
@@ -707,9 +709,9 @@ func TestShuffleIsAcceptedWithOneNeighbour(t *testing.T) {
 // Deviation: S1 §4.4 speaks only of the passive view.
 func TestShuffleReplyIsPaddedFromActiveView(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{}, 1), 2, 3), 30)
-	out := step(t, s, recv(2, &Shuffle{Origin: peer(9), TTL: 1, Peers: []Peer{peer(9), peer(20), peer(21)}}))
+	out := step(t, s, recv(2, &Shuffle{Origin: testPeer(9), TTL: 1, Peers: []Peer{testPeer(9), testPeer(20), testPeer(21)}}))
 	reply := out[0].Msg.(*ShuffleReply)
-	require.ElementsMatch(t, []PeerID{30, 2, 3}, ids(reply.Peers))
+	require.ElementsMatch(t, []peer.ID{30, 2, 3}, ids(reply.Peers))
 }
 
 // TestShuffleMergeSkipsKnownPeers: received ids are added to the passive
@@ -717,8 +719,8 @@ func TestShuffleReplyIsPaddedFromActiveView(t *testing.T) {
 // Reference: S1 §4.4.
 func TestShuffleMergeSkipsKnownPeers(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{}, 1), 2), 30)
-	step(t, s, recv(2, &Shuffle{Origin: peer(2), TTL: 1, Peers: []Peer{peer(2), peer(1), peer(30), peer(31), peer(31)}}))
-	require.Equal(t, []PeerID{30, 31}, passiveIDs(s))
+	step(t, s, recv(2, &Shuffle{Origin: testPeer(2), TTL: 1, Peers: []Peer{testPeer(2), testPeer(1), testPeer(30), testPeer(31), testPeer(31)}}))
+	require.Equal(t, []peer.ID{30, 31}, passiveIDs(s))
 }
 
 // TestShuffleMergeEvictsRepliedPeersFirst: with a full passive view, the
@@ -729,11 +731,11 @@ func TestShuffleMergeSkipsKnownPeers(t *testing.T) {
 func TestShuffleMergeEvictsRepliedPeersFirst(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{PassiveViewSize: 6}, 1), 2),
 		30, 31, 32, 33, 34, 35)
-	out := step(t, s, recv(2, &Shuffle{Origin: peer(9), TTL: 0, Peers: []Peer{peer(9), peer(20)}}))
+	out := step(t, s, recv(2, &Shuffle{Origin: testPeer(9), TTL: 0, Peers: []Peer{testPeer(9), testPeer(20)}}))
 	sent := ids(out[0].Msg.(*ShuffleReply).Peers)
 	require.Len(t, sent, 2)
-	want := []PeerID{9, 20}
-	for _, id := range []PeerID{30, 31, 32, 33, 34, 35} {
+	want := []peer.ID{9, 20}
+	for _, id := range []peer.ID{30, 31, 32, 33, 34, 35} {
 		if id != sent[0] && id != sent[1] {
 			want = append(want, id)
 		}
@@ -751,9 +753,9 @@ func TestShuffleReplyEvictsShuffledPeersFirst(t *testing.T) {
 	sh := out[1].Msg.(*Shuffle)
 	require.Len(t, sh.Peers, 3, "self, no active member (2 is the target), 2 passive")
 	sentPassive := ids(sh.Peers[1:])
-	step(t, s, recv(2, &ShuffleReply{Peers: []Peer{peer(40), peer(41)}}))
+	step(t, s, recv(2, &ShuffleReply{Peers: []Peer{testPeer(40), testPeer(41)}}))
 	require.Len(t, passiveIDs(s), 4)
-	require.Subset(t, passiveIDs(s), []PeerID{40, 41})
+	require.Subset(t, passiveIDs(s), []peer.ID{40, 41})
 	for _, id := range sentPassive {
 		require.NotContains(t, passiveIDs(s), id)
 	}
@@ -764,7 +766,7 @@ func TestShuffleReplyEvictsShuffledPeersFirst(t *testing.T) {
 // Reference: S1 §4.4 (a node never adds itself).
 func TestOwnShuffleIsDropped(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
-	require.Empty(t, step(t, s, recv(2, &Shuffle{Origin: peer(1), TTL: 1, Peers: []Peer{peer(1)}})))
+	require.Empty(t, step(t, s, recv(2, &Shuffle{Origin: testPeer(1), TTL: 1, Peers: []Peer{testPeer(1)}})))
 	require.Equal(t, uint64(1), s.Counters().DroppedMessages)
 }
 
@@ -775,9 +777,9 @@ func TestOwnShuffleIsDropped(t *testing.T) {
 // Reference: S1 Algorithm 1.
 func TestPassiveViewEvictsRandomWhenFull(t *testing.T) {
 	s := withActive(withPassive(newState(t, 1, Config{PassiveViewSize: 2}, 1), 30, 31), 2, 3)
-	step(t, s, recv(2, &ForwardJoin{NewNode: peer(9), TTL: 3}))
+	step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 3}))
 	require.Len(t, passiveIDs(s), 2)
-	require.Contains(t, passiveIDs(s), PeerID(9))
+	require.Contains(t, passiveIDs(s), peer.ID(9))
 	require.Equal(t, uint64(1), s.Counters().Evictions)
 }
 
@@ -801,17 +803,17 @@ func TestAddressLearnedOnlyFromPeerItself(t *testing.T) {
 func TestMalformedMessagesAreDropped(t *testing.T) {
 	big := make([]Peer, 4*(1+3+4)+1)
 	for i := range big {
-		big[i] = peer(PeerID(100 + i))
+		big[i] = testPeer(peer.ID(100 + i))
 	}
 	for _, in := range []Input{
 		recv(1, &Join{Nonce: 1}),
 		recv(2, nil),
 		recv(2, (*Join)(nil)),
 		recv(2, bogusMessage{}),
-		recv(2, &ForwardJoin{NewNode: peer(9), TTL: -1}),
-		recv(2, &ForwardJoin{NewNode: peer(9), TTL: MaxTTL + 1}),
-		recv(2, &Shuffle{Origin: peer(9), TTL: MaxTTL + 1}),
-		recv(2, &Shuffle{Origin: peer(9), TTL: 1, Peers: big}),
+		recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: -1}),
+		recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: MaxTTL + 1}),
+		recv(2, &Shuffle{Origin: testPeer(9), TTL: MaxTTL + 1}),
+		recv(2, &Shuffle{Origin: testPeer(9), TTL: 1, Peers: big}),
 		recv(2, &ShuffleReply{Peers: big}),
 		recv(2, &Neighbor{Priority: 0, Nonce: 1}),
 		recv(2, &Neighbor{Priority: 7, Nonce: 1}),
@@ -819,8 +821,8 @@ func TestMalformedMessagesAreDropped(t *testing.T) {
 		s := withPassive(withActive(newState(t, 1, Config{}, 1), 2, 3), 5)
 		require.Empty(t, step(t, s, in), "%#v", in.Msg)
 		require.Equal(t, uint64(1), s.Counters().DroppedMessages)
-		require.Equal(t, []PeerID{2, 3}, activeIDs(s))
-		require.Equal(t, []PeerID{5}, passiveIDs(s))
+		require.Equal(t, []peer.ID{2, 3}, activeIDs(s))
+		require.Equal(t, []peer.ID{5}, passiveIDs(s))
 	}
 }
 

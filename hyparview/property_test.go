@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // shuffleRounds runs the network for rounds shuffle periods.
@@ -31,15 +33,15 @@ func TestPropertyRandomOperations(t *testing.T) {
 		}
 		net := newTestNet(n, cfg, rapid.Uint64().Draw(rt, "seed"))
 		net.step(1, Input{Kind: InputJoin})
-		joined := map[PeerID]bool{1: true}
+		joined := map[peer.ID]bool{1: true}
 		nodeGen := rapid.IntRange(1, n)
 		for range rapid.IntRange(1, 300).Draw(rt, "steps") {
 			switch rapid.IntRange(0, 11).Draw(rt, "op") {
 			case 0, 1:
-				id := PeerID(nodeGen.Draw(rt, "joiner"))
+				id := peer.ID(nodeGen.Draw(rt, "joiner"))
 				contacts := []Peer{net.peer(1)}
 				if rapid.Bool().Draw(rt, "random contacts") {
-					contacts = []Peer{net.peer(PeerID(nodeGen.Draw(rt, "c1"))), net.peer(PeerID(nodeGen.Draw(rt, "c2")))}
+					contacts = []Peer{net.peer(peer.ID(nodeGen.Draw(rt, "c1"))), net.peer(peer.ID(nodeGen.Draw(rt, "c2")))}
 				}
 				if !joined[id] {
 					joined[id] = true
@@ -52,11 +54,11 @@ func TestPropertyRandomOperations(t *testing.T) {
 			case 6, 7:
 				net.fireNext()
 			case 8:
-				net.crash(PeerID(nodeGen.Draw(rt, "crash")))
+				net.crash(peer.ID(nodeGen.Draw(rt, "crash")))
 			case 9:
-				net.leave(PeerID(nodeGen.Draw(rt, "leave")))
+				net.leave(peer.ID(nodeGen.Draw(rt, "leave")))
 			case 10:
-				net.breakLink(PeerID(nodeGen.Draw(rt, "a")), PeerID(nodeGen.Draw(rt, "b")))
+				net.breakLink(peer.ID(nodeGen.Draw(rt, "a")), peer.ID(nodeGen.Draw(rt, "b")))
 			case 11:
 				mustDrain(rt, net)
 			}
@@ -79,7 +81,7 @@ func TestPropertyBurstJoinsConnect(t *testing.T) {
 		net := newTestNet(n, Config{ActiveViewSize: size}, rapid.Uint64().Draw(rt, "seed"))
 		net.step(1, Input{Kind: InputJoin})
 		for i := 2; i <= n; i++ {
-			net.step(PeerID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
+			net.step(peer.ID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
 			for range rapid.IntRange(0, 30).Draw(rt, "deliveries") {
 				net.deliverOne()
 			}
@@ -108,11 +110,11 @@ func TestPropertyCrashesAreForgotten(t *testing.T) {
 		net := newTestNet(n, Config{ActiveViewSize: size}, rapid.Uint64().Draw(rt, "seed"))
 		net.step(1, Input{Kind: InputJoin})
 		for i := 2; i <= n; i++ {
-			net.step(PeerID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
+			net.step(peer.ID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
 		}
 		shuffleRounds(rt, net, 10)
 		for range rapid.IntRange(1, n/3).Draw(rt, "crashes") {
-			net.crash(PeerID(rapid.IntRange(2, n).Draw(rt, "crashed")))
+			net.crash(peer.ID(rapid.IntRange(2, n).Draw(rt, "crashed")))
 		}
 		mustDrain(rt, net)
 		require.NoError(rt, net.firstError())
@@ -132,7 +134,7 @@ func TestSameSeedSameOutputs(t *testing.T) {
 	run := func(seed uint64) string {
 		var b strings.Builder
 		net := newTestNet(40, Config{ActiveViewSize: 4}, seed)
-		net.trace = func(id PeerID, in Input, out []Output) {
+		net.trace = func(id peer.ID, in Input, out []Output) {
 			fmt.Fprintf(&b, "%d %v %d %v\n", id, in.Kind, in.From, in.Timer)
 			for _, o := range out {
 				fmt.Fprintf(&b, "  %v %v %#v %v %v %v\n", o.Kind, o.Peer, o.Msg, o.Timer, o.After, o.Reason)
@@ -140,7 +142,7 @@ func TestSameSeedSameOutputs(t *testing.T) {
 		}
 		net.step(1, Input{Kind: InputJoin})
 		for i := 2; i <= 40; i++ {
-			net.step(PeerID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
+			net.step(peer.ID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
 			net.deliverOne()
 		}
 		shuffleRounds(t, net, 5)

@@ -1,5 +1,7 @@
 package hyparview
 
+import "github.com/plumview/plumview/peer"
+
 // repair refills the active view from the passive view (S1 §4.3) while
 // active members plus requests in flight are fewer than ActiveViewSize.
 // Candidates are random passive peers other than exclude, not yet asked,
@@ -12,7 +14,7 @@ package hyparview
 // Isolation recovery: with no neighbour, no request in flight and an empty
 // passive view, the node joins again through its seed contacts (PROTOCOL.md
 // §5, pitfall 7).
-func (s *State) repair(exclude PeerID) { s.refill(exclude, true) }
+func (s *State) repair(exclude peer.ID) { s.refill(exclude, true) }
 
 // repairAfterDisconnect refills after a live peer disconnected us
 // (PROTOCOL.md §5, pitfall 5), with low priority only. S1's DISCONNECT
@@ -20,9 +22,9 @@ func (s *State) repair(exclude PeerID) { s.refill(exclude, true) }
 // a dropped node force another node to drop, which forces another: with
 // more nodes than free slots the drop would circle the overlay at network
 // speed. An isolated node escalates on its next shuffle tick instead.
-func (s *State) repairAfterDisconnect(exclude PeerID) { s.refill(exclude, false) }
+func (s *State) repairAfterDisconnect(exclude peer.ID) { s.refill(exclude, false) }
 
-func (s *State) refill(exclude PeerID, high bool) {
+func (s *State) refill(exclude peer.ID, high bool) {
 	for len(s.active)+len(s.pending) < s.cfg.ActiveViewSize && len(s.pending) < s.maxPending() {
 		prio := PriorityLow
 		if high && len(s.active) == 0 && !s.highPending() {
@@ -50,8 +52,8 @@ func (s *State) highPending() bool {
 
 // repairCandidate returns the index of a random passive peer fit for a
 // request of priority prio, or -1.
-func (s *State) repairCandidate(exclude PeerID, prio Priority) int {
-	fit := func(p PeerID) bool {
+func (s *State) repairCandidate(exclude peer.ID, prio Priority) int {
+	fit := func(p peer.ID) bool {
 		return p != exclude && s.pendingIndex(p) < 0 && (prio == PriorityHigh || !s.isRejected(p))
 	}
 	n := 0

@@ -1,5 +1,7 @@
 package hyparview
 
+import "github.com/plumview/plumview/peer"
+
 // armShuffle sets the next shuffle timer. Only the timer carrying the latest
 // nonce is live, so a duplicated or late timer cannot fork the chain.
 func (s *State) armShuffle() {
@@ -68,7 +70,7 @@ func (s *State) startShuffle() {
 // Deviations: the walk also avoids the origin, which would drop its own
 // shuffle; when the passive view is short, the reply is padded from the
 // active view; the origin's own id is left out of the reply.
-func (s *State) onShuffle(from PeerID, m *Shuffle) bool {
+func (s *State) onShuffle(from peer.ID, m *Shuffle) bool {
 	if m.TTL < 0 || m.TTL > MaxTTL || len(m.Peers) > s.cfg.maxPeerList() || m.Origin.ID == s.self.ID {
 		return false
 	}
@@ -95,7 +97,7 @@ func (s *State) onShuffle(from PeerID, m *Shuffle) bool {
 // shuffleReply builds a reply of n random passive peers, padded from the
 // active view, leaving out the origin, and records the passive ids it sent in
 // s.replySent.
-func (s *State) shuffleReply(n int, origin PeerID) *ShuffleReply {
+func (s *State) shuffleReply(n int, origin peer.ID) *ShuffleReply {
 	msg := newShuffleReply(n)
 	reply := msg.Peers
 	s.replySent = s.replySent[:0]
@@ -137,7 +139,7 @@ func (s *State) onShuffleReply(m *ShuffleReply) bool {
 // identifiers sent to the peer. If no such identifiers remain in the passive
 // view, it will remove identifiers at random" (S1 §4.4): sent lists those,
 // and they are evicted in the order they were sent.
-func (s *State) mergePassive(peers []Peer, sent []PeerID) {
+func (s *State) mergePassive(peers []Peer, sent []peer.ID) {
 	next := 0 // sent[:next] are no longer candidates for eviction
 	for _, p := range peers {
 		if p.ID == s.self.ID || s.activeIndex(p.ID) >= 0 || s.passiveIndex(p.ID) >= 0 {

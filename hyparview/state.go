@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // State is one node's HyParView membership: its active and passive views and
@@ -18,19 +20,19 @@ type State struct {
 	active   []link    // symmetric neighbours, at most cfg.ActiveViewSize
 	passive  []Peer    // backup peers, at most cfg.PassiveViewSize
 	pending  []request // our Join and Neighbor requests awaiting a reply
-	rejected []PeerID  // refused our low-priority request since the last shuffle tick
+	rejected []peer.ID // refused our low-priority request since the last shuffle tick
 
 	contacts    []Peer // seed contacts from InputJoin
 	nextContact int    // round-robin position in contacts
 	joinTries   int    // contacts tried since the last success or shuffle tick
 
-	started      bool     // InputJoin seen: the shuffle timer runs
-	ticks        uint64   // shuffle periods since InputJoin
-	left         bool     // InputLeave seen: inputs are ignored
-	shuffleNonce uint64   // nonce of the one live shuffle timer
-	shuffleSent  []PeerID // ids in our last Shuffle (S1 §4.4 eviction order)
-	replySent    []PeerID // scratch: ids in the ShuffleReply being built
-	idx          []int    // scratch: indices for random sampling
+	started      bool      // InputJoin seen: the shuffle timer runs
+	ticks        uint64    // shuffle periods since InputJoin
+	left         bool      // InputLeave seen: inputs are ignored
+	shuffleNonce uint64    // nonce of the one live shuffle timer
+	shuffleSent  []peer.ID // ids in our last Shuffle (S1 §4.4 eviction order)
+	replySent    []peer.ID // scratch: ids in the ShuffleReply being built
+	idx          []int     // scratch: indices for random sampling
 
 	counters Counters
 	out      []Output // the caller's slice while Step runs
@@ -92,8 +94,8 @@ func New(self Peer, cfg Config, rng *rand.Rand) (*State, error) {
 		active:      make([]link, 0, cfg.ActiveViewSize+1),
 		passive:     make([]Peer, 0, cfg.PassiveViewSize+1),
 		pending:     make([]request, 0, 2*cfg.ActiveViewSize+1),
-		shuffleSent: make([]PeerID, 0, 1+cfg.ShuffleActiveCount+cfg.ShufflePassiveCount),
-		replySent:   make([]PeerID, 0, cfg.maxPeerList()),
+		shuffleSent: make([]peer.ID, 0, 1+cfg.ShuffleActiveCount+cfg.ShufflePassiveCount),
+		replySent:   make([]peer.ID, 0, cfg.maxPeerList()),
 		idx:         make([]int, 0, n),
 	}, nil
 }
@@ -129,7 +131,7 @@ func (s *State) Step(now time.Time, in Input, out []Output) []Output {
 
 // receive validates a message and dispatches it to its handler. A
 // malformed message is dropped and counted, never trusted.
-func (s *State) receive(from PeerID, m Message) {
+func (s *State) receive(from peer.ID, m Message) {
 	if from == s.self.ID || m == nil {
 		s.counters.DroppedMessages++
 		return
@@ -199,7 +201,7 @@ func (s *State) Passive() []Peer { return s.AppendPassive(nil) }
 func (s *State) AppendPassive(dst []Peer) []Peer { return append(dst, s.passive...) }
 
 // IsActive reports whether id is in the active view.
-func (s *State) IsActive(id PeerID) bool { return s.activeIndex(id) >= 0 }
+func (s *State) IsActive(id peer.ID) bool { return s.activeIndex(id) >= 0 }
 
 // Pending returns how many Join and Neighbor requests await a reply.
 func (s *State) Pending() int { return len(s.pending) }

@@ -3,13 +3,15 @@ package hyparview
 import (
 	"slices"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // Views are small slices scanned linearly: at the paper's sizes (5 and 30,
 // S1 §5.1) this beats a map, and iteration order never depends on Go's map
 // randomisation.
 
-func (s *State) activeIndex(id PeerID) int {
+func (s *State) activeIndex(id peer.ID) int {
 	for i := range s.active {
 		if s.active[i].peer.ID == id {
 			return i
@@ -18,7 +20,7 @@ func (s *State) activeIndex(id PeerID) int {
 	return -1
 }
 
-func (s *State) passiveIndex(id PeerID) int {
+func (s *State) passiveIndex(id peer.ID) int {
 	for i := range s.passive {
 		if s.passive[i].ID == id {
 			return i
@@ -27,7 +29,7 @@ func (s *State) passiveIndex(id PeerID) int {
 	return -1
 }
 
-func (s *State) pendingIndex(id PeerID) int {
+func (s *State) pendingIndex(id peer.ID) int {
 	for i := range s.pending {
 		if s.pending[i].peer.ID == id {
 			return i
@@ -36,17 +38,17 @@ func (s *State) pendingIndex(id PeerID) int {
 	return -1
 }
 
-func (s *State) isRejected(id PeerID) bool { return slices.Contains(s.rejected, id) }
+func (s *State) isRejected(id peer.ID) bool { return slices.Contains(s.rejected, id) }
 
 // busy reports whether id is active or has a request pending: a peer we still
 // hold a connection to.
-func (s *State) busy(id PeerID) bool {
+func (s *State) busy(id peer.ID) bool {
 	return s.activeIndex(id) >= 0 || s.pendingIndex(id) >= 0
 }
 
 // learnAddr records the address a peer announced for itself. Only a
 // message from the peer itself may change it.
-func (s *State) learnAddr(id PeerID, addr string) {
+func (s *State) learnAddr(id peer.ID, addr string) {
 	if addr == "" {
 		return
 	}
@@ -63,7 +65,7 @@ func (s *State) learnAddr(id PeerID, addr string) {
 
 // peerFor returns id with the best address we know: addr if given, else the
 // stored one.
-func (s *State) peerFor(id PeerID, addr string) Peer {
+func (s *State) peerFor(id peer.ID, addr string) Peer {
 	if addr != "" {
 		return Peer{ID: id, Addr: addr}
 	}
@@ -132,7 +134,7 @@ func (s *State) addPassive(p Peer) {
 	s.passive = append(s.passive, p)
 }
 
-func (s *State) removePassive(id PeerID) {
+func (s *State) removePassive(id peer.ID) {
 	if i := s.passiveIndex(id); i >= 0 {
 		s.removePassiveAt(i)
 	}
@@ -150,7 +152,7 @@ func (s *State) removePassiveAt(i int) {
 // addRejected remembers a refuser until the next shuffle tick. The list is
 // bounded by the passive view's size: past that, the oldest refusal is
 // forgotten, so peers feeding us fresh ids cannot make it grow.
-func (s *State) addRejected(id PeerID) {
+func (s *State) addRejected(id peer.ID) {
 	if s.isRejected(id) {
 		return
 	}
@@ -160,7 +162,7 @@ func (s *State) addRejected(id PeerID) {
 	s.rejected = append(s.rejected, id)
 }
 
-func (s *State) removeRejected(id PeerID) {
+func (s *State) removeRejected(id peer.ID) {
 	if i := slices.Index(s.rejected, id); i >= 0 {
 		s.rejected = slices.Delete(s.rejected, i, i+1)
 	}
@@ -168,7 +170,7 @@ func (s *State) removeRejected(id PeerID) {
 
 // randomActiveExcept returns the index of a random active member other than
 // a and b, or -1 if there is none.
-func (s *State) randomActiveExcept(a, b PeerID) int {
+func (s *State) randomActiveExcept(a, b peer.ID) int {
 	n := 0
 	for i := range s.active {
 		if id := s.active[i].peer.ID; id != a && id != b {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -38,5 +39,5 @@ func parseAddr(s string) (ed25519.PublicKey, string, error) {
 
 // peerOf returns the protocol's view of a peer with key key at addr.
 func peerOf(key ed25519.PublicKey, addr string) hyparview.Peer {
-	return hyparview.Peer{ID: hyparview.PeerID(transport.KeyID(key)), Addr: formatAddr(key, addr)}
+	return hyparview.Peer{ID: peer.ID(transport.KeyID(key)), Addr: formatAddr(key, addr)}
 }

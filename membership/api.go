@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -54,7 +54,7 @@ func (n *Node) Join(ctx context.Context, seeds ...string) error {
 			n.adopt(c, true)
 		}
 		s.seeds, s.pinned = seeds, contacts
-		_ = n.step(protocol.Input{Kind: protocol.InputJoin, Contacts: contacts})
+		_ = n.step(gossip.Input{Kind: gossip.InputJoin, Contacts: contacts})
 		if !s.rejoins {
 			s.rejoins = true
 			s.sched.add(scheduled{at: nowPlus(n.cfg.RejoinInterval), rejoin: true})
@@ -102,7 +102,7 @@ func (n *Node) rejoinTick() {
 			}
 		}
 	}
-	_ = n.step(protocol.Input{Kind: protocol.InputRejoin, Contacts: s.pinned})
+	_ = n.step(gossip.Input{Kind: gossip.InputRejoin, Contacts: s.pinned})
 }
 
 // relearnSeed dials an unpinned seed and records the key it holds now.
@@ -137,7 +137,7 @@ func (n *Node) Broadcast(ctx context.Context, topic string, payload []byte) (Mes
 	var err error
 	cerr := n.call(ctx, func() {
 		n.st.sent = &id
-		err = n.step(protocol.Input{Kind: protocol.InputBroadcast, Topic: topic, Payload: payload})
+		err = n.step(gossip.Input{Kind: gossip.InputBroadcast, Topic: topic, Payload: payload})
 		n.st.sent = nil
 	})
 	if cerr != nil {
@@ -195,7 +195,7 @@ func (n *Node) Members() []Member {
 // cluster.
 func (n *Node) UpdateMetadata(ctx context.Context, meta []byte) error {
 	var err error
-	if cerr := n.call(ctx, func() { err = n.step(protocol.Input{Kind: protocol.InputUpdateMeta, Meta: meta}) }); cerr != nil {
+	if cerr := n.call(ctx, func() { err = n.step(gossip.Input{Kind: gossip.InputUpdateMeta, Meta: meta}) }); cerr != nil {
 		return cerr
 	}
 	if err != nil {
@@ -214,7 +214,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		for _, pc := range s.conns {
 			open = append(open, pc.conn) // the protocol closes some of them
 		}
-		_ = n.step(protocol.Input{Kind: protocol.InputLeave})
+		_ = n.step(gossip.Input{Kind: gossip.InputLeave})
 		for id := range s.conns {
 			n.closePeer(id, "left")
 		}

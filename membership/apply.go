@@ -3,45 +3,43 @@ package membership
 import (
 	"go.uber.org/zap"
 
-	"github.com/plumview/plumview/plumtree"
-
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 )
 
 // apply carries out one engine output.
-func (n *Node) apply(o *protocol.Output) {
+func (n *Node) apply(o *gossip.Output) {
 	s := n.st
 	switch o.Kind {
-	case protocol.OutputSend:
+	case gossip.OutputSend:
 		n.send(o.Peer, o.Msg)
-	case protocol.OutputClose:
+	case gossip.OutputClose:
 		n.closePeer(o.Peer.ID, "not needed by the protocol")
-	case protocol.OutputSetTimer:
+	case gossip.OutputSetTimer:
 		s.sched.add(scheduled{at: nowPlus(o.After), timer: o.Timer})
-	case protocol.OutputDeliver:
+	case gossip.OutputDeliver:
 		n.deliver(o)
-	case protocol.OutputEvent:
+	case gossip.OutputEvent:
 		n.metrics.IncrCounter([]string{"membership", "events", o.Event.String()}, 1)
 		ev := Event{Kind: EventKind(o.Event), Member: memberOf(o.Record)}
 		n.log.Debug("member event", zap.Stringer("event", ev))
 		for _, w := range s.watch {
 			w.f.offer(ev)
 		}
-	case protocol.OutputNeighborUp:
+	case gossip.OutputNeighborUp:
 		n.metrics.IncrCounter([]string{"membership", "neighbor", "up"}, 1)
 		n.log.Debug("neighbour up", zap.Uint64("peer", uint64(o.Peer.ID)))
-	case protocol.OutputNeighborDown:
+	case gossip.OutputNeighborDown:
 		n.metrics.IncrCounter([]string{"membership", "neighbor", "down"}, 1)
 		n.log.Debug("neighbour down", zap.Uint64("peer", uint64(o.Peer.ID)), zap.Stringer("reason", o.Reason))
 	}
 }
 
 // deliver hands an application message to the matching subscriptions.
-func (n *Node) deliver(o *protocol.Output) {
+func (n *Node) deliver(o *gossip.Output) {
 	n.metrics.IncrCounter([]string{"membership", "messages", "delivered"}, 1)
 	d := &o.Delivery
 	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: o.Topic, Payload: d.Payload, Hops: d.Hops}
-	if d.From == plumtree.PeerID(n.self.ID) && n.st.sent != nil {
+	if d.From == n.self.ID && n.st.sent != nil {
 		*n.st.sent = m.ID
 	}
 	for _, sub := range n.st.subs {

@@ -10,8 +10,8 @@ import (
 	metrics "github.com/hashicorp/go-metrics"
 	"go.uber.org/zap"
 
-	"github.com/plumview/plumview/membership/protocol"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -31,7 +31,7 @@ type Config struct {
 	// and Plumtree.FirstSequence to the wall clock in nanoseconds, so that
 	// a restarted node never reuses a message ID. Protocol.Members is set
 	// by the node from Metadata and Roster.
-	Protocol protocol.EngineConfig
+	Protocol gossip.EngineConfig
 	// Roster tunes the member list (suspicion timeout, tombstone
 	// retention, metadata limit). Roster.Incarnation defaults to the wall
 	// clock in nanoseconds, so a restarted node supersedes its old records.
@@ -56,7 +56,7 @@ type Config struct {
 	// SyncInterval is the mean time between two exchanges of member-list
 	// digests with a random neighbour, which spread records that a burst
 	// of joins or a lost broadcast left some nodes without. Default
-	// protocol.DefaultSyncInterval (30s).
+	// gossip.DefaultSyncInterval (30s).
 	SyncInterval time.Duration
 }
 
@@ -67,8 +67,8 @@ const (
 	DefaultDialTimeout      = 5 * time.Second
 	// DefaultNeighborUpAnnouncements is how many recent broadcasts a node
 	// announces to a new neighbour (anti-entropy):
-	// protocol.DefaultNeighborUpAnnouncements.
-	DefaultNeighborUpAnnouncements = protocol.DefaultNeighborUpAnnouncements
+	// gossip.DefaultNeighborUpAnnouncements.
+	DefaultNeighborUpAnnouncements = gossip.DefaultNeighborUpAnnouncements
 )
 
 // withDefaults validates c and fills in its defaults.
@@ -118,9 +118,9 @@ func (c Config) withDefaults() (Config, error) {
 		pt.FirstSequence = now
 	}
 	if c.SyncInterval == 0 {
-		c.SyncInterval = protocol.DefaultSyncInterval
+		c.SyncInterval = gossip.DefaultSyncInterval
 	}
-	c.Protocol.Members = &protocol.MembersConfig{Roster: c.Roster, Meta: c.Metadata, SyncInterval: c.SyncInterval}
+	c.Protocol.Members = &gossip.MembersConfig{Roster: c.Roster, Meta: c.Metadata, SyncInterval: c.SyncInterval}
 	if err := c.Protocol.Validate(); err != nil {
 		return c, fmt.Errorf("membership: %w", err)
 	}

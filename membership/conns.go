@@ -7,8 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -18,7 +19,7 @@ const maxDialQueue = 1024
 // peerConn is one connection to a peer. The node uses one per peer (the
 // one in state.conns); a duplicate from simultaneous dials is retired.
 type peerConn struct {
-	id      hyparview.PeerID
+	id      peer.ID
 	conn    transport.Conn
 	dialled bool // we dialled it
 	retired bool // no longer in use: its end is not a failure
@@ -34,7 +35,7 @@ func nowPlus(d time.Duration) time.Time { return time.Now().Add(d) }
 
 // send encodes msg and sends it to p, dialling p.Addr if no connection is
 // open (an empty Addr means: only over an open connection).
-func (n *Node) send(p hyparview.Peer, msg protocol.Message) {
+func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 	s := n.st
 	frame, err := n.codec.Encode(msg)
 	if err != nil {
@@ -63,7 +64,7 @@ func (n *Node) send(p hyparview.Peer, msg protocol.Message) {
 	if err != nil || key == nil || peerOf(key, addr).ID != p.ID {
 		n.count("dials", "bad_address")
 		n.log.Warn("peer address is not a pinned key@host:port of that peer", zap.String("addr", p.Addr))
-		n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: p.ID})
+		n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: p.ID})
 		return
 	}
 	s.dials[p.ID] = &dial{queue: [][]byte{frame}}
@@ -80,8 +81,8 @@ func (n *Node) send(p hyparview.Peer, msg protocol.Message) {
 }
 
 // dialDone adopts a dialled connection and flushes the frames that waited
-// for it, or reports the failure to the protocol.
-func (n *Node) dialDone(id hyparview.PeerID, c transport.Conn, err error) {
+// for it, or reports the failure to the gossip.
+func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 	s := n.st
 	d := s.dials[id]
 	delete(s.dials, id)
@@ -96,7 +97,7 @@ func (n *Node) dialDone(id hyparview.PeerID, c transport.Conn, err error) {
 		n.log.Debug("dial failed", zap.Uint64("peer", uint64(id)), zap.Error(err))
 		pc = s.conns[id] // the peer may have connected to us meanwhile
 		if pc == nil {
-			n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: id})
+			n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: id})
 			return
 		}
 	}
@@ -118,7 +119,7 @@ func (n *Node) dialDone(id hyparview.PeerID, c transport.Conn, err error) {
 // flushing it; the other end reads it until then.
 func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
 	s := n.st
-	id := hyparview.PeerID(transport.KeyID(c.RemoteKey()))
+	id := peer.ID(transport.KeyID(c.RemoteKey()))
 	if id == n.self.ID {
 		_ = c.Close("connected to itself")
 		return nil
@@ -169,7 +170,7 @@ func (n *Node) read(pc *peerConn) {
 			n.post(func() { n.malformed(pc, err) })
 			return
 		}
-		if !n.post(func() { n.step(protocol.Input{Kind: protocol.InputReceive, From: pc.id, Msg: msg}) }) {
+		if !n.post(func() { n.step(gossip.Input{Kind: gossip.InputReceive, From: pc.id, Msg: msg}) }) {
 			return
 		}
 	}
@@ -185,7 +186,7 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 	}
 	n.count("conns", "failed")
 	n.log.Debug("connection ended", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
-	n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: pc.id})
+	n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: pc.id})
 }
 
 // malformed drops a peer that sent a frame the codec refused.
@@ -195,7 +196,7 @@ func (n *Node) malformed(pc *peerConn, err error) {
 	n.fail(pc, "malformed frame")
 }
 
-// fail closes pc for a reason of ours and reports it to the protocol.
+// fail closes pc for a reason of ours and reports it to the gossip.
 func (n *Node) fail(pc *peerConn, reason string) {
 	if n.st.conns[pc.id] == pc {
 		delete(n.st.conns, pc.id)
@@ -204,7 +205,7 @@ func (n *Node) fail(pc *peerConn, reason string) {
 	pc.retired = true
 	_ = pc.conn.Close(reason)
 	if !wasRetired {
-		n.later(protocol.Input{Kind: protocol.InputConnectionFailed, From: pc.id})
+		n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: pc.id})
 	}
 }
 
@@ -224,7 +225,7 @@ func (n *Node) sendOn(pc *peerConn, frame []byte) {
 }
 
 // closePeer closes the connection to id once what was sent is flushed.
-func (n *Node) closePeer(id hyparview.PeerID, reason string) {
+func (n *Node) closePeer(id peer.ID, reason string) {
 	s := n.st
 	if d := s.dials[id]; d != nil {
 		d.closeAfter = true

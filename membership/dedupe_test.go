@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // When two nodes dial each other at once, both keep the connection dialled
@@ -31,7 +31,7 @@ func TestSimultaneousDialsKeepOneConnection(t *testing.T) {
 		smallerDials := a.ID() < b.ID()
 		for _, p := range [][2]*Node{{a, b}, {b, a}} {
 			require.NoError(t, p[0].call(ctx, func() {
-				pc := p[0].st.conns[hyparview.PeerID(p[1].ID())]
+				pc := p[0].st.conns[peer.ID(p[1].ID())]
 				require.NotNil(t, pc)
 				require.Equal(t, smallerDials == (p[0] == a), pc.dialled, "the kept one was dialled by the smaller ID")
 				require.Zero(t, p[0].st.eng.HyParView().Counters().ConnectionFailures+p[0].st.eng.HyParView().Counters().IgnoredConnectionFailures,

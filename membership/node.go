@@ -11,10 +11,11 @@ import (
 	metrics "github.com/hashicorp/go-metrics"
 	"go.uber.org/zap"
 
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
-	"github.com/plumview/plumview/transport/codec"
+	"github.com/plumview/plumview/wire"
 )
 
 // Errors returned by the Node's methods.
@@ -29,7 +30,7 @@ var (
 type Node struct {
 	cfg     Config
 	tr      transport.Transport
-	codec   *codec.Codec
+	codec   *wire.Codec
 	log     *zap.Logger
 	metrics *metrics.Metrics
 	self    hyparview.Peer
@@ -46,18 +47,18 @@ type Node struct {
 
 // state is everything the state goroutine owns.
 type state struct {
-	eng     *protocol.Engine
+	eng     *gossip.Engine
 	sched   *scheduler
-	out     []protocol.Output
-	conns   map[hyparview.PeerID]*peerConn
-	dials   map[hyparview.PeerID]*dial
+	out     []gossip.Output
+	conns   map[peer.ID]*peerConn
+	dials   map[peer.ID]*dial
 	subs    []*Subscription
 	watch   []*Watcher
 	seeds   []string         // as given to Join
 	pinned  []hyparview.Peer // seeds whose key is known
 	joined  []chan struct{}  // Join calls waiting for a first neighbour
 	rejoins bool             // the rejoin tick is scheduled
-	later   []protocol.Input // inputs raised while applying outputs
+	later   []gossip.Input   // inputs raised while applying outputs
 	sent    *MessageID       // set by deliver to the ID of a local broadcast
 }
 
@@ -68,24 +69,24 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	types := make([]codec.Type, 0, 2)
-	for _, t := range protocol.ExtensionTypes() {
-		types = append(types, codec.Type{Tag: t.Tag, New: t.New})
+	types := make([]wire.Type, 0, 2)
+	for _, t := range gossip.ExtensionTypes() {
+		types = append(types, wire.Type{Tag: t.Tag, New: t.New})
 	}
-	cd, err := codec.New(types...)
+	cd, err := wire.New(types...)
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	self := peerOf(cfg.Transport.PublicKey(), cfg.Transport.Addr())
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	eng, err := protocol.NewEngine(self, cfg.Protocol, rng)
+	eng, err := gossip.NewEngine(self, cfg.Protocol, rng)
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n := &Node{
 		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.Uint64("node", uint64(self.ID))),
 		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}),
-		st: &state{eng: eng, sched: newScheduler(), conns: map[hyparview.PeerID]*peerConn{}, dials: map[hyparview.PeerID]*dial{}},
+		st: &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(2)
@@ -163,7 +164,7 @@ func (n *Node) run() {
 					n.rejoinTick()
 					continue
 				}
-				n.step(protocol.Input{Kind: protocol.InputTimer, Timer: t.timer})
+				n.step(gossip.Input{Kind: gossip.InputTimer, Timer: t.timer})
 			}
 		case <-n.ctx.Done():
 			return
@@ -194,11 +195,11 @@ func (n *Node) shutdown() {
 
 // later queues an input raised while outputs are being applied (a dial
 // that failed at once, a connection dropped); step runs it next.
-func (n *Node) later(in protocol.Input) { n.st.later = append(n.st.later, in) }
+func (n *Node) later(in gossip.Input) { n.st.later = append(n.st.later, in) }
 
 // step runs one input, then the inputs its outputs raised, through the
 // engine.
-func (n *Node) step(in protocol.Input) error {
+func (n *Node) step(in gossip.Input) error {
 	err := n.stepOne(in)
 	for s := n.st; len(s.later) > 0; {
 		next := s.later[0]
@@ -211,12 +212,12 @@ func (n *Node) step(in protocol.Input) error {
 }
 
 // stepOne runs one input through the engine and carries out its outputs.
-func (n *Node) stepOne(in protocol.Input) error {
+func (n *Node) stepOne(in gossip.Input) error {
 	s := n.st
 	out, err := s.eng.Step(time.Now(), in, s.out[:0])
 	for i := range out {
 		n.apply(&out[i])
-		out[i] = protocol.Output{}
+		out[i] = gossip.Output{}
 	}
 	s.out = out[:0]
 	if len(s.joined) > 0 && len(s.eng.HyParView().Active()) > 0 {

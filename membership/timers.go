@@ -4,7 +4,7 @@ import (
 	"container/heap"
 	"time"
 
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 )
 
 // scheduled is one pending timer: a protocol timer, or the node's own
@@ -13,7 +13,7 @@ type scheduled struct {
 	at     time.Time
 	seq    uint64
 	rejoin bool
-	timer  protocol.Timer
+	timer  gossip.Timer
 }
 
 // timerHeap orders timers by (at, seq), so timers due at the same instant

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"strconv"
 
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/plumtree"
 )
 

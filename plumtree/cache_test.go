@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
 )
 
 func testHistory(maxSeen, maxHeld, maxBytes int) history {
@@ -124,7 +126,7 @@ func TestMissingFIFOEvictionAndCost(t *testing.T) {
 	require.Equal(t, int32(-1), m.lookup(mid(1)))
 	require.Equal(t, 2, m.cost)
 	require.Equal(t, uint64(1), m.evicted)
-	require.NoError(t, m.check(func(PeerID) bool { return true }, func(MessageID) bool { return false }))
+	require.NoError(t, m.check(func(peer.ID) bool { return true }, func(MessageID) bool { return false }))
 }
 
 func TestMissingNeverEvictsTheEntryItGrows(t *testing.T) {
@@ -152,7 +154,7 @@ func TestMissingPopFirstAndRemovePeer(t *testing.T) {
 	require.Equal(t, int32(-1), m.lookup(mid(2)), "no announcer left, no GRAFT in flight")
 	require.GreaterOrEqual(t, m.lookup(mid(1)), int32(0), "a GRAFT is in flight")
 	require.Equal(t, 1, m.cost)
-	require.NoError(t, m.check(func(PeerID) bool { return true }, func(MessageID) bool { return false }))
+	require.NoError(t, m.check(func(peer.ID) bool { return true }, func(MessageID) bool { return false }))
 }
 
 func TestMissingExpireByAge(t *testing.T) {

@@ -19,8 +19,8 @@ func (s *State) Clone() *State {
 
 // clone copies the neighbours and the lazy queue that points into them.
 func (ps *peerSet) clone(lq lazyQueue) (peerSet, lazyQueue) {
-	copies := make(map[*peer]*peer, len(ps.byIndex))
-	c := peerSet{ids: slices.Clone(ps.ids), byIndex: make([]*peer, len(ps.byIndex))}
+	copies := make(map[*neighbor]*neighbor, len(ps.byIndex))
+	c := peerSet{ids: slices.Clone(ps.ids), byIndex: make([]*neighbor, len(ps.byIndex))}
 	for i, p := range ps.byIndex {
 		q := *p
 		q.queue = slices.Clone(p.queue)
@@ -29,7 +29,7 @@ func (ps *peerSet) clone(lq lazyQueue) (peerSet, lazyQueue) {
 	}
 	c.eager, c.lazy = slices.Clone(ps.eager), slices.Clone(ps.lazy)
 	if lq.pending != nil {
-		pending := make([]*peer, len(lq.pending))
+		pending := make([]*neighbor, len(lq.pending))
 		for i, p := range lq.pending {
 			pending[i] = copies[p]
 		}

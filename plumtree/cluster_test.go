@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // cluster wires cores in memory: a virtual clock, one event queue ordered by
@@ -15,20 +17,20 @@ import (
 type cluster struct {
 	cfg      Config
 	now      time.Duration
-	nodes    map[PeerID]*State
-	ids      []PeerID // every node, in creation order
-	down     map[PeerID]bool
-	adj      map[PeerID][]PeerID // the overlay: NeighborUp was given both ways
+	nodes    map[peer.ID]*State
+	ids      []peer.ID // every node, in creation order
+	down     map[peer.ID]bool
+	adj      map[peer.ID][]peer.ID // the overlay: NeighborUp was given both ways
 	events   eventQueue
 	seq      uint64
-	latency  func(from, to PeerID) time.Duration
-	linkTail map[[2]PeerID]time.Duration
+	latency  func(from, to peer.ID) time.Duration
+	linkTail map[[2]peer.ID]time.Duration
 	drops    []dropRule
 	trace    *strings.Builder // nil: no trace
 	fatalf   func(format string, args ...any)
 	out      []Output
 
-	delivered map[PeerID]map[MessageID]int
+	delivered map[peer.ID]map[MessageID]int
 	payloads  map[MessageID]int // Gossip messages sent, per ID
 	steps     int
 }
@@ -36,8 +38,8 @@ type cluster struct {
 type event struct {
 	at    time.Duration
 	seq   uint64
-	to    PeerID
-	from  PeerID // 0 for a timer
+	to    peer.ID
+	from  peer.ID // 0 for a timer
 	msg   Message
 	timer Timer
 }
@@ -62,24 +64,24 @@ func (q *eventQueue) Pop() any {
 
 // dropRule loses the next message of type typ from one node to another.
 type dropRule struct {
-	from, to PeerID
+	from, to peer.ID
 	typ      MessageType
 }
 
 func newCluster(cfg Config, n int, fatalf func(string, ...any)) *cluster {
 	c := &cluster{
 		cfg:       cfg,
-		nodes:     map[PeerID]*State{},
-		down:      map[PeerID]bool{},
-		adj:       map[PeerID][]PeerID{},
-		linkTail:  map[[2]PeerID]time.Duration{},
-		latency:   func(PeerID, PeerID) time.Duration { return time.Millisecond },
+		nodes:     map[peer.ID]*State{},
+		down:      map[peer.ID]bool{},
+		adj:       map[peer.ID][]peer.ID{},
+		linkTail:  map[[2]peer.ID]time.Duration{},
+		latency:   func(peer.ID, peer.ID) time.Duration { return time.Millisecond },
 		fatalf:    fatalf,
-		delivered: map[PeerID]map[MessageID]int{},
+		delivered: map[peer.ID]map[MessageID]int{},
 		payloads:  map[MessageID]int{},
 	}
 	for i := 1; i <= n; i++ {
-		id := PeerID(i)
+		id := peer.ID(i)
 		s, err := New(id, cfg, nil)
 		if err != nil {
 			fatalf("new: %v", err)
@@ -98,7 +100,7 @@ func (c *cluster) tracef(format string, args ...any) {
 }
 
 // link makes a and b neighbours (NeighborUp on both ends).
-func (c *cluster) link(a, b PeerID) {
+func (c *cluster) link(a, b peer.ID) {
 	c.adj[a] = append(c.adj[a], b)
 	c.adj[b] = append(c.adj[b], a)
 	c.input(a, Input{Kind: InputNeighborUp, Peer: b})
@@ -107,7 +109,7 @@ func (c *cluster) link(a, b PeerID) {
 
 // fail crashes node x: its pending messages are lost, and its live
 // neighbours learn NeighborDown.
-func (c *cluster) fail(x PeerID) {
+func (c *cluster) fail(x peer.ID) {
 	c.down[x] = true
 	c.tracef("t=%v %d fails\n", c.now, x)
 	for _, y := range c.adj[x] {
@@ -118,7 +120,7 @@ func (c *cluster) fail(x PeerID) {
 	}
 }
 
-func (c *cluster) broadcast(from PeerID, payload []byte) MessageID {
+func (c *cluster) broadcast(from peer.ID, payload []byte) MessageID {
 	id, out, err := c.nodes[from].Broadcast(t0.Add(c.now), payload, c.out[:0])
 	if err != nil {
 		c.fatalf("broadcast: %v", err)
@@ -129,7 +131,7 @@ func (c *cluster) broadcast(from PeerID, payload []byte) MessageID {
 }
 
 // input steps node with in and handles its outputs.
-func (c *cluster) input(node PeerID, in Input) {
+func (c *cluster) input(node peer.ID, in Input) {
 	out, err := c.nodes[node].Step(t0.Add(c.now), in, c.out[:0])
 	if err != nil {
 		c.fatalf("node %d: step %v: %v", node, in.Kind, err)
@@ -137,7 +139,7 @@ func (c *cluster) input(node PeerID, in Input) {
 	c.after(node, out)
 }
 
-func (c *cluster) after(node PeerID, out []Output) {
+func (c *cluster) after(node peer.ID, out []Output) {
 	c.steps++
 	s := c.nodes[node]
 	if err := s.Invariants(); err != nil {
@@ -168,12 +170,12 @@ func (c *cluster) after(node PeerID, out []Output) {
 	c.out = out[:0]
 }
 
-func (c *cluster) send(from, to PeerID, m Message) {
+func (c *cluster) send(from, to peer.ID, m Message) {
 	if _, ok := m.(*Gossip); ok {
 		c.payloads[m.(*Gossip).ID]++
 	}
 	at := c.now + c.latency(from, to)
-	link := [2]PeerID{from, to}
+	link := [2]peer.ID{from, to}
 	at = max(at, c.linkTail[link]) // FIFO per pair
 	c.linkTail[link] = at
 	c.push(event{at: at, to: to, from: from, msg: m})
@@ -222,8 +224,8 @@ func (c *cluster) run(limit int) {
 }
 
 // live returns the nodes that have not failed, in order.
-func (c *cluster) live() []PeerID {
-	var out []PeerID
+func (c *cluster) live() []peer.ID {
+	var out []peer.ID
 	for _, id := range c.ids {
 		if !c.down[id] {
 			out = append(out, id)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
 )
 
 func TestDefaultConfigIsZeroConfig(t *testing.T) {
@@ -18,7 +20,7 @@ func TestDefaultConfigIsZeroConfig(t *testing.T) {
 	s, err := New(1, Config{}, nil)
 	require.NoError(t, err)
 	require.Equal(t, d, s.Config())
-	require.Equal(t, PeerID(1), s.Self())
+	require.Equal(t, peer.ID(1), s.Self())
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -51,7 +53,7 @@ func TestNames(t *testing.T) {
 	require.Equal(t, "PRUNE", (&Prune{}).Type().String())
 	require.Equal(t, "MessageType(9)", MessageType(9).String())
 	require.Equal(t, "0-0", MessageID{}.String())
-	require.Equal(t, "ffffffffffffffff-1", OriginSequenceID(^PeerID(0), 1).String())
+	require.Equal(t, "ffffffffffffffff-1", OriginSequenceID(^peer.ID(0), 1).String())
 	require.Equal(t, "content-hash", IDContentHash.String())
 	require.Equal(t, "graft", TimerGraft.String())
 	require.Equal(t, "receive", InputReceive.String())

@@ -3,6 +3,8 @@ package plumtree
 import (
 	"strconv"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // InputKind tells what happened to the node.
@@ -48,7 +50,7 @@ type Input struct {
 	Kind InputKind
 	// Peer is the authenticated sender of Msg (InputReceive) or the
 	// neighbour that came up or went down.
-	Peer PeerID
+	Peer peer.ID
 	// Msg is the received message (InputReceive). The core keeps a received
 	// Gossip's Payload slice: the driver must not modify it afterwards.
 	Msg Message
@@ -93,7 +95,7 @@ type Output struct {
 	// Peer is the destination of Msg (OutputSend) or the neighbour a
 	// delivered message came from (OutputDeliver; the node itself for a
 	// local broadcast).
-	Peer PeerID
+	Peer peer.ID
 	// Msg is the message to send (OutputSend). It is read-only and may be
 	// shared with other outputs.
 	Msg Message
@@ -116,7 +118,7 @@ type Delivery struct {
 	Hops uint32
 	// From is the neighbour the payload came from (the node itself for a
 	// local broadcast).
-	From PeerID
+	From peer.ID
 }
 
 // TimerKind tells which timer fired.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // byteReader hands out the fuzzer's bytes, zeros once they run out.
@@ -85,7 +87,7 @@ func FuzzStep(f *testing.F) {
 
 func fuzzInput(r *byteReader, now *time.Duration) Input {
 	op := r.next()
-	peer := PeerID(r.next() % 6) // 1 is self
+	peer := peer.ID(r.next() % 6) // 1 is self
 	switch op % 10 {
 	case 0:
 		return Input{Kind: InputNeighborUp, Peer: peer}
@@ -147,6 +149,6 @@ func checkOutput(t *testing.T, s *State, o Output) {
 }
 
 // isNeighbour reports whether p is in either push set of s.
-func isNeighbour(s *State, p PeerID) bool {
+func isNeighbour(s *State, p peer.ID) bool {
 	return s.peers.get(p) != nil
 }

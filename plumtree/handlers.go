@@ -3,12 +3,14 @@ package plumtree
 import (
 	"math"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // receive handles one message from a peer. A message the protocol cannot
 // accept (nil, of an unknown type, from the node itself, over a cap) is
 // dropped and counted.
-func (s *State) receive(now time.Duration, from PeerID, m Message, out []Output) []Output {
+func (s *State) receive(now time.Duration, from peer.ID, m Message, out []Output) []Output {
 	if from == s.self {
 		s.c.DroppedInvalid++
 		return out
@@ -41,7 +43,7 @@ func (s *State) receive(now time.Duration, from PeerID, m Message, out []Output)
 }
 
 // onGossip handles a payload (S2 Algorithm 1, Receive GOSSIP; Algorithm 4).
-func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output) []Output {
+func (s *State) onGossip(now time.Duration, from peer.ID, g *Gossip, out []Output) []Output {
 	if s.hist.has(g.ID) {
 		// Duplicate: the link it came on is redundant, make it lazy on both
 		// ends. Like the paper we PRUNE on every duplicate, even from a peer
@@ -79,7 +81,7 @@ func (s *State) onGossip(now time.Duration, from PeerID, g *Gossip, out []Output
 // optimize is S2 Algorithm 4: if a lazy peer announced this message at a
 // round at least OptimizationThreshold lower than the round it came with, the
 // lazy link is the shorter path: GRAFT(null) it and PRUNE the sender.
-func (s *State) optimize(g *Gossip, sender *peer, out []Output) []Output {
+func (s *State) optimize(g *Gossip, sender *neighbor, out []Output) []Output {
 	if s.cfg.DisableOptimization {
 		return out
 	}
@@ -102,7 +104,7 @@ func (s *State) optimize(g *Gossip, sender *peer, out []Output) []Output {
 // Timer(mID) for each newly missing one (S2 Algorithm 2, Receive IHAVE).
 // An IHAVE from a peer that is not a neighbour is ignored: we could not
 // GRAFT it over a link, and it could fill missing unchecked.
-func (s *State) onIHave(now time.Duration, from PeerID, m *IHave, out []Output) []Output {
+func (s *State) onIHave(now time.Duration, from peer.ID, m *IHave, out []Output) []Output {
 	if s.peers.get(from) == nil {
 		s.c.IgnoredNonNeighbor++
 		return out
@@ -153,7 +155,7 @@ func (s *State) graftTimer(now time.Duration, id MessageID, out []Output) []Outp
 // pitfall 10). A GRAFT(null) asks for no payload (pitfall 12). A GRAFT from
 // a peer that is not a neighbour is ignored: the core sends only to
 // neighbours.
-func (s *State) onGraft(from PeerID, m *Graft, out []Output) []Output {
+func (s *State) onGraft(from peer.ID, m *Graft, out []Output) []Output {
 	p := s.peers.get(from)
 	if p == nil {
 		s.c.IgnoredNonNeighbor++
@@ -173,7 +175,7 @@ func (s *State) onGraft(from PeerID, m *Graft, out []Output) []Output {
 }
 
 // onPrune makes the sender lazy (S2 Algorithm 1, Receive PRUNE).
-func (s *State) onPrune(from PeerID) {
+func (s *State) onPrune(from peer.ID) {
 	p := s.peers.get(from)
 	if p == nil {
 		s.c.IgnoredNonNeighbor++

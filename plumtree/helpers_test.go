@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // tb is what the helpers need of a *testing.T, *testing.B or *rapid.T.
@@ -21,7 +23,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 func immediate() Config { return Config{LazyPushDelay: -1} }
 
 // newNode returns node self with the given neighbours, all eager.
-func newNode(t tb, self PeerID, cfg Config, neighbours ...PeerID) *State {
+func newNode(t tb, self peer.ID, cfg Config, neighbours ...peer.ID) *State {
 	t.Helper()
 	s, err := New(self, cfg, nil)
 	require.NoError(t, err)
@@ -42,22 +44,22 @@ func step(t tb, s *State, now time.Time, in Input) []Output {
 }
 
 // makeLazy makes each peer lazy at s by a PRUNE from it.
-func makeLazy(t tb, s *State, peers ...PeerID) {
+func makeLazy(t tb, s *State, peers ...peer.ID) {
 	t.Helper()
 	for _, p := range peers {
 		require.Empty(t, step(t, s, at(0), recv(p, &Prune{})))
 	}
 }
 
-func recv(from PeerID, m Message) Input { return Input{Kind: InputReceive, Peer: from, Msg: m} }
+func recv(from peer.ID, m Message) Input { return Input{Kind: InputReceive, Peer: from, Msg: m} }
 
 func fire(kind TimerKind, id MessageID) Input {
 	return Input{Kind: InputTimer, Timer: Timer{Kind: kind, ID: id}}
 }
 
-func sendTo(to PeerID, m Message) Output { return Output{Kind: OutputSend, Peer: to, Msg: m} }
+func sendTo(to peer.ID, m Message) Output { return Output{Kind: OutputSend, Peer: to, Msg: m} }
 
-func delivered(id MessageID, payload []byte, hops uint32, from PeerID) Output {
+func delivered(id MessageID, payload []byte, hops uint32, from peer.ID) Output {
 	return Output{Kind: OutputDeliver, Peer: from, Delivery: Delivery{ID: id, Payload: payload, Hops: hops, From: from}}
 }
 

@@ -4,11 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
-)
 
-// PeerID names a node. It is a compact comparable identity: what a real node
-// needs to reach a peer (addresses, keys) lives with the driver, not here.
-type PeerID uint64
+	"github.com/plumview/plumview/peer"
+)
 
 // MessageID names one broadcast. Two payloads with the same MessageID are the
 // same broadcast: the second is a duplicate and is never delivered.
@@ -32,7 +30,7 @@ func (id MessageID) String() string {
 type IDPolicy uint8
 
 const (
-	// IDOriginSequence (the default) names a broadcast by the origin's PeerID
+	// IDOriginSequence (the default) names a broadcast by the origin's peer.ID
 	// (8 bytes, big-endian) followed by a per-origin sequence number (8 bytes,
 	// big-endian). Two broadcasts of the same payload are two messages.
 	IDOriginSequence IDPolicy = iota
@@ -55,7 +53,7 @@ func (p IDPolicy) String() string {
 
 // OriginSequenceID returns the IDOriginSequence name of the seq-th broadcast
 // of origin.
-func OriginSequenceID(origin PeerID, seq uint64) MessageID {
+func OriginSequenceID(origin peer.ID, seq uint64) MessageID {
 	var id MessageID
 	binary.BigEndian.PutUint64(id[:8], uint64(origin))
 	binary.BigEndian.PutUint64(id[8:], seq)

@@ -3,6 +3,8 @@ package plumtree
 import (
 	"fmt"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // lazyQueue is the paper's lazyQueue with its scheduling policy (S2 §3.4,
@@ -13,9 +15,9 @@ import (
 // for a peer are sent even if it has become eager meanwhile; they are dropped
 // only when it stops being a neighbour.
 type lazyQueue struct {
-	pending []*peer // peers that queued announcements since the last dispatch, in order
-	queued  int     // announcements waiting, over all peers
-	armed   bool    // a dispatch timer is set
+	pending []*neighbor // peers that queued announcements since the last dispatch, in order
+	queued  int         // announcements waiting, over all peers
+	armed   bool        // a dispatch timer is set
 	due     time.Duration
 }
 
@@ -36,7 +38,7 @@ type pushBundle struct {
 // push is the paper's EagerPush followed by LazyPush (S2 Algorithm 1): the
 // payload to every eager peer, an announcement to every lazy peer, except
 // the peer it came from (PROTOCOL pitfall 1).
-func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint32, except PeerID, out []Output) []Output {
+func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint32, except peer.ID, out []Output) []Output {
 	immediate := s.immediate
 	needGossip := hasOther(s.peers.eager, except)
 	needIHave := immediate && hasOther(s.peers.lazy, except)
@@ -82,13 +84,13 @@ func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint
 	return out
 }
 
-func hasOther(list []PeerID, except PeerID) bool {
+func hasOther(list []peer.ID, except peer.ID) bool {
 	return len(list) > 1 || (len(list) == 1 && list[0] != except)
 }
 
 // enqueue queues a for p, flushing p's queue when it is full and arming the
 // dispatch timer when it is not armed.
-func (s *State) enqueue(now time.Duration, p *peer, a Announcement, out []Output) []Output {
+func (s *State) enqueue(now time.Duration, p *neighbor, a Announcement, out []Output) []Output {
 	q := &s.lazy
 	p.queue = append(p.queue, a)
 	q.queued++
@@ -107,7 +109,7 @@ func (s *State) enqueue(now time.Duration, p *peer, a Announcement, out []Output
 }
 
 // flushPeer sends p one IHave holding its queued announcements.
-func (s *State) flushPeer(p *peer, out []Output) []Output {
+func (s *State) flushPeer(p *neighbor, out []Output) []Output {
 	if len(p.queue) == 0 {
 		return out
 	}
@@ -137,7 +139,7 @@ func (s *State) dispatch(now time.Duration, out []Output) []Output {
 }
 
 // dropQueue forgets the announcements queued for p, which is going away.
-func (s *State) dropQueue(p *peer) {
+func (s *State) dropQueue(p *neighbor) {
 	q := &s.lazy
 	q.queued -= len(p.queue)
 	p.queue = nil

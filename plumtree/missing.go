@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // missingSet is the paper's missing set (S2 Algorithm 2): for each message
@@ -39,7 +41,7 @@ type missingEntry struct {
 
 // ann is one announcement (mID, node, round) of the paper, less the ID.
 type ann struct {
-	peer  PeerID
+	peer  peer.ID
 	round uint32
 }
 
@@ -70,7 +72,7 @@ func (m *missingSet) entry(i int32) *missingEntry { return &m.slab[i] }
 // the announcement was kept: a second announcement of id by the same peer
 // is not (the first one is the one a GRAFT would use), nor one that does not
 // fit even after evicting every other entry.
-func (m *missingSet) add(id MessageID, peer PeerID, round uint32, now, due time.Duration) (created, kept bool) {
+func (m *missingSet) add(id MessageID, peer peer.ID, round uint32, now, due time.Duration) (created, kept bool) {
 	i := m.lookup(id)
 	if i >= 0 {
 		for _, a := range m.slab[i].anns {
@@ -185,7 +187,7 @@ func (m *missingSet) popFirst(i int32) ann {
 
 // best returns the announcement of entry i with the lowest round r such that
 // r < round and round-r >= threshold, not made by except (S2 Algorithm 4).
-func (m *missingSet) best(i int32, round uint32, threshold int, except PeerID) (ann, bool) {
+func (m *missingSet) best(i int32, round uint32, threshold int, except peer.ID) (ann, bool) {
 	var found ann
 	ok := false
 	for _, a := range m.slab[i].anns {
@@ -202,7 +204,7 @@ func (m *missingSet) best(i int32, round uint32, threshold int, except PeerID) (
 // removePeer forgets every announcement made by peer (S2 Algorithm 3,
 // NeighborDown). An entry left with no announcement and no GRAFT in flight
 // is forgotten too: its timer would have nothing to do.
-func (m *missingSet) removePeer(peer PeerID) {
+func (m *missingSet) removePeer(peer peer.ID) {
 	for i := m.head; i >= 0; {
 		e := &m.slab[i]
 		next := e.next
@@ -241,7 +243,7 @@ func (m *missingSet) nextDue(maxAge time.Duration) time.Duration {
 
 // check verifies the set's invariants; isPeer tells current neighbours,
 // delivered tells remembered delivered IDs.
-func (m *missingSet) check(isPeer func(PeerID) bool, delivered func(MessageID) bool) error {
+func (m *missingSet) check(isPeer func(peer.ID) bool, delivered func(MessageID) bool) error {
 	if len(m.slab) > m.max {
 		return fmt.Errorf("plumtree: missing has %d slots, max %d", len(m.slab), m.max)
 	}

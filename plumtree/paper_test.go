@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // Each test below states one rule of the paper (or a deliberate deviation),
@@ -130,9 +132,9 @@ func TestPaperGossipFirstReceiptRelaysExcludingSender(t *testing.T) {
 func TestPaperGossipFirstReceiptMakesSenderEager(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2, 3)
 	makeLazy(t, s, 2)
-	require.Equal(t, []PeerID{2}, s.LazyPeers())
+	require.Equal(t, []peer.ID{2}, s.LazyPeers())
 	step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Payload: []byte("m")}))
-	require.Equal(t, []PeerID{3, 2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{3, 2}, s.EagerPeers())
 	require.Empty(t, s.LazyPeers())
 }
 
@@ -144,7 +146,7 @@ func TestPaperGossipFromNonNeighbourMovesNoLink(t *testing.T) {
 	p := []byte("m")
 	out := step(t, s, at(0), recv(8, &Gossip{ID: mid(1), Payload: p}))
 	require.Equal(t, []Output{delivered(mid(1), p, 1, 8), sendTo(2, &Gossip{ID: mid(1), Round: 1, Payload: p})}, out)
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
 }
 
 // On first receipt, if mID is in missing, Timer(mID) is cancelled. Our timers
@@ -172,8 +174,8 @@ func TestPaperGossipDuplicatePrunesSender(t *testing.T) {
 	step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Payload: p}))
 	out := step(t, s, at(0), recv(3, &Gossip{ID: mid(1), Payload: p}))
 	require.Equal(t, []Output{sendTo(3, &Prune{})}, out)
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
-	require.Equal(t, []PeerID{3}, s.LazyPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{3}, s.LazyPeers())
 	c := s.Counters()
 	require.Equal(t, uint64(1), c.Duplicates)
 	require.Equal(t, uint64(1), c.Delivered)
@@ -193,7 +195,7 @@ func TestPaperGossipDuplicateFromLazyPeerStillPrunes(t *testing.T) {
 	step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Payload: p}))
 	out := step(t, s, at(0), recv(3, &Gossip{ID: mid(1), Payload: p}))
 	require.Equal(t, []Output{sendTo(3, &Prune{})}, out)
-	require.Equal(t, []PeerID{3}, s.LazyPeers())
+	require.Equal(t, []peer.ID{3}, s.LazyPeers())
 }
 
 // Deviation: a duplicate from a peer that is not a neighbour is counted and
@@ -212,8 +214,8 @@ func TestPaperPruneMakesSenderLazy(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2, 3)
 	out := step(t, s, at(0), recv(2, &Prune{}))
 	require.Empty(t, out)
-	require.Equal(t, []PeerID{3}, s.EagerPeers())
-	require.Equal(t, []PeerID{2}, s.LazyPeers())
+	require.Equal(t, []peer.ID{3}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.LazyPeers())
 }
 
 // Deviation: a PRUNE from a peer that is not a neighbour is ignored and
@@ -285,8 +287,8 @@ func TestPaperTimerGraftsFirstAnnouncer(t *testing.T) {
 		timerOut(TimerGraft, mid(1), DefaultGraftTimeout2),
 		sendTo(3, &Graft{ID: mid(1), HasID: true, Round: 5}),
 	}, out)
-	require.Equal(t, []PeerID{4, 3}, s.EagerPeers())
-	require.Equal(t, []PeerID{2}, s.LazyPeers())
+	require.Equal(t, []peer.ID{4, 3}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.LazyPeers())
 
 	// timeout2 later, the next announcer.
 	out = step(t, s, at(DefaultGraftTimeout1+DefaultGraftTimeout2), fire(TimerGraft, mid(1)))
@@ -336,7 +338,7 @@ func TestPaperGraftMakesSenderEagerAndResends(t *testing.T) {
 
 	out := step(t, s, at(time.Second), recv(3, &Graft{ID: mid(1), HasID: true, Round: 6}))
 	require.Equal(t, []Output{sendTo(3, &Gossip{ID: mid(1), Round: 6, Payload: p})}, out)
-	require.Equal(t, []PeerID{2, 3}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2, 3}, s.EagerPeers())
 	require.Equal(t, uint64(1), s.Counters().GraftsServed)
 }
 
@@ -351,7 +353,7 @@ func TestPaperGraftForExpiredPayloadCountsMiss(t *testing.T) {
 
 	out := step(t, s, at(DefaultPayloadRetention), recv(3, &Graft{ID: mid(1), HasID: true}))
 	require.Empty(t, out)
-	require.Equal(t, []PeerID{2, 3}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2, 3}, s.EagerPeers())
 	require.Equal(t, uint64(1), s.Counters().GraftsMissed)
 	require.Equal(t, Sizes{SeenIDs: 1}, s.Sizes(), "the ID is still remembered")
 }
@@ -365,7 +367,7 @@ func TestPaperGraftNullSendsNoPayload(t *testing.T) {
 	step(t, s, at(0), Input{Kind: InputBroadcast, Payload: []byte("m")})
 	out := step(t, s, at(0), recv(2, &Graft{ID: OriginSequenceID(1, 1), HasID: false, Round: 0}))
 	require.Empty(t, out)
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
 	require.Zero(t, s.Counters().GraftsMissed)
 }
 
@@ -376,7 +378,7 @@ func TestPaperGraftFromNonNeighbourIgnored(t *testing.T) {
 	p := []byte("m")
 	step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Payload: p}))
 	require.Empty(t, step(t, s, at(0), recv(8, &Graft{ID: mid(1), HasID: true, Round: 1})))
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
 	require.Equal(t, uint64(1), s.Counters().IgnoredNonNeighbor)
 }
 
@@ -388,8 +390,8 @@ func TestPaperNeighborUpAddsEager(t *testing.T) {
 	makeLazy(t, s, 2)
 	require.Empty(t, step(t, s, at(0), Input{Kind: InputNeighborUp, Peer: 3}))
 	require.Empty(t, step(t, s, at(0), Input{Kind: InputNeighborUp, Peer: 2}))
-	require.Equal(t, []PeerID{3}, s.EagerPeers())
-	require.Equal(t, []PeerID{2}, s.LazyPeers())
+	require.Equal(t, []peer.ID{3}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.LazyPeers())
 
 	_, err := s.Step(at(0), Input{Kind: InputNeighborUp, Peer: 1}, nil)
 	require.ErrorContains(t, err, "plumtree: ")
@@ -407,8 +409,8 @@ func TestPaperNeighborDownForgetsPeer(t *testing.T) {
 	require.Equal(t, Sizes{SeenIDs: 1, CachedPayloads: 1, CachedBytes: 1, MissingIDs: 2, Missing: 3, Queued: 2}, s.Sizes())
 
 	require.Empty(t, step(t, s, at(0), Input{Kind: InputNeighborDown, Peer: 3}))
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
-	require.Equal(t, []PeerID{4}, s.LazyPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{4}, s.LazyPeers())
 	require.Equal(t, Sizes{SeenIDs: 1, CachedPayloads: 1, CachedBytes: 1, MissingIDs: 1, Missing: 1, Queued: 1}, s.Sizes())
 	// mID(1) had no other announcer: its timer does nothing; mID(2) grafts 4.
 	require.Empty(t, step(t, s, at(DefaultGraftTimeout1), fire(TimerGraft, mid(1))))
@@ -436,8 +438,8 @@ func TestPaperOptimizationSwapsAtThreshold(t *testing.T) {
 		sendTo(3, &Graft{HasID: false, Round: 1}),
 		sendTo(2, &Prune{}),
 	}, out)
-	require.Equal(t, []PeerID{3}, s.EagerPeers())
-	require.Equal(t, []PeerID{2}, s.LazyPeers())
+	require.Equal(t, []peer.ID{3}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.LazyPeers())
 	require.Equal(t, uint64(1), s.Counters().OptimizationSwaps)
 	require.Zero(t, s.Sizes().MissingIDs)
 }
@@ -452,7 +454,7 @@ func TestPaperOptimizationBelowThreshold(t *testing.T) {
 	step(t, s, at(0), recv(3, ihave(Announcement{ID: mid(1), Round: 2})))
 	out := step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Round: 4, Payload: []byte("m")}))
 	require.Len(t, out, 2) // deliver, IHAVE to 3
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
 	require.Zero(t, s.Counters().OptimizationSwaps)
 }
 
@@ -481,7 +483,7 @@ func TestPaperOptimizationDisabled(t *testing.T) {
 	makeLazy(t, s, 3)
 	step(t, s, at(0), recv(3, ihave(Announcement{ID: mid(1), Round: 0})))
 	step(t, s, at(0), recv(2, &Gossip{ID: mid(1), Round: 9, Payload: []byte("m")}))
-	require.Equal(t, []PeerID{2}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2}, s.EagerPeers())
 	require.Zero(t, s.Counters().OptimizationSwaps)
 }
 
@@ -573,7 +575,7 @@ func TestPaperInvalidMessagesDropped(t *testing.T) {
 			s := newNode(t, 1, cfg, 2)
 			require.Empty(t, step(t, s, at(0), in))
 			require.Equal(t, Counters{DroppedInvalid: 1}, s.Counters())
-			require.Equal(t, []PeerID{2}, s.EagerPeers())
+			require.Equal(t, []peer.ID{2}, s.EagerPeers())
 		})
 	}
 }
@@ -610,7 +612,7 @@ func TestFloodNeverPrunes(t *testing.T) {
 	require.Empty(t, out, "a duplicate is dropped without a PRUNE")
 
 	step(t, s, at(0), recv(4, &Prune{}))
-	require.Equal(t, []PeerID{2, 3, 4}, s.EagerPeers())
+	require.Equal(t, []peer.ID{2, 3, 4}, s.EagerPeers())
 	require.Empty(t, s.LazyPeers())
 	require.Equal(t, uint64(1), s.Counters().Duplicates)
 	require.Zero(t, s.Counters().PruneSent)

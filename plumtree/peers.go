@@ -3,6 +3,8 @@ package plumtree
 import (
 	"fmt"
 	"slices"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // role is a neighbour's place in the paper's two peer sets (S2 §3.3).
@@ -13,9 +15,9 @@ const (
 	roleLazy                  // in lazyPushPeers: gets IHAVEs
 )
 
-// peer is one neighbour.
-type peer struct {
-	id      PeerID
+// neighbor is one neighbour.
+type neighbor struct {
+	id      peer.ID
 	role    role
 	queue   []Announcement // announcements waiting for the next IHave (lazy.go)
 	pending bool           // in lazyQueue.pending
@@ -28,15 +30,15 @@ type peer struct {
 // contiguous slice of identities is cheaper than a map, and keeps a
 // simulated node small.
 type peerSet struct {
-	eager   []PeerID // first: a relay reads them
-	lazy    []PeerID
-	ids     []PeerID
-	byIndex []*peer // byIndex[i] is the peer whose identity is ids[i]
+	eager   []peer.ID // first: a relay reads them
+	lazy    []peer.ID
+	ids     []peer.ID
+	byIndex []*neighbor // byIndex[i] is the peer whose identity is ids[i]
 }
 
 func newPeerSet() peerSet { return peerSet{} }
 
-func (ps *peerSet) index(id PeerID) int {
+func (ps *peerSet) index(id peer.ID) int {
 	for i, x := range ps.ids {
 		if x == id {
 			return i
@@ -45,7 +47,7 @@ func (ps *peerSet) index(id PeerID) int {
 	return -1
 }
 
-func (ps *peerSet) get(id PeerID) *peer {
+func (ps *peerSet) get(id peer.ID) *neighbor {
 	if i := ps.index(id); i >= 0 {
 		return ps.byIndex[i]
 	}
@@ -53,8 +55,8 @@ func (ps *peerSet) get(id PeerID) *peer {
 }
 
 // add makes id an eager neighbour (S2 Algorithm 3, NeighborUp).
-func (ps *peerSet) add(id PeerID) *peer {
-	p := &peer{id: id, role: roleEager}
+func (ps *peerSet) add(id peer.ID) *neighbor {
+	p := &neighbor{id: id, role: roleEager}
 	ps.ids = append(ps.ids, id)
 	ps.byIndex = append(ps.byIndex, p)
 	ps.eager = append(ps.eager, id)
@@ -62,7 +64,7 @@ func (ps *peerSet) add(id PeerID) *peer {
 }
 
 // remove forgets p (S2 Algorithm 3, NeighborDown).
-func (ps *peerSet) remove(p *peer) {
+func (ps *peerSet) remove(p *neighbor) {
 	if i := ps.index(p.id); i >= 0 {
 		last := len(ps.ids) - 1
 		ps.ids[i], ps.byIndex[i] = ps.ids[last], ps.byIndex[last]
@@ -77,7 +79,7 @@ func (ps *peerSet) remove(p *peer) {
 }
 
 // makeEager moves p to eagerPushPeers; it reports whether p moved.
-func (ps *peerSet) makeEager(p *peer) bool {
+func (ps *peerSet) makeEager(p *neighbor) bool {
 	if p.role == roleEager {
 		return false
 	}
@@ -88,7 +90,7 @@ func (ps *peerSet) makeEager(p *peer) bool {
 }
 
 // makeLazy moves p to lazyPushPeers; it reports whether p moved.
-func (ps *peerSet) makeLazy(p *peer) bool {
+func (ps *peerSet) makeLazy(p *neighbor) bool {
 	if p.role == roleLazy {
 		return false
 	}
@@ -113,13 +115,13 @@ func without[T comparable](list []T, x T) []T {
 
 // check verifies: eager ∩ lazy = ∅, no duplicates, no self, and the index and
 // slices agree.
-func (ps *peerSet) check(self PeerID) error {
+func (ps *peerSet) check(self peer.ID) error {
 	if len(ps.ids) != len(ps.eager)+len(ps.lazy) || len(ps.byIndex) != len(ps.ids) {
 		return fmt.Errorf("plumtree: %d neighbours indexed, %d eager + %d lazy", len(ps.ids), len(ps.eager), len(ps.lazy))
 	}
 	listed := 0
 	for _, set := range []struct {
-		list []PeerID
+		list []peer.ID
 		role role
 	}{{ps.eager, roleEager}, {ps.lazy, roleLazy}} {
 		for i, id := range set.list {

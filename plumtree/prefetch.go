@@ -1,5 +1,7 @@
 package plumtree
 
+import "github.com/plumview/plumview/peer"
+
 // PayloadFootprint says where recording a new payload with this ID would
 // first read and write: the ID's home slot in the seen-ID table, the
 // history's next item and the list of eager peers. A caller that steps many
@@ -10,7 +12,7 @@ package plumtree
 // caller must neither read nor write through them, and they are stale
 // after the next step. PayloadFootprint reads the first lines of the state
 // and changes nothing.
-func (s *State) PayloadFootprint(id MessageID) (slot *uint64, item *MessageID, eager *PeerID) {
+func (s *State) PayloadFootprint(id MessageID) (slot *uint64, item *MessageID, eager *peer.ID) {
 	h := &s.hist
 	for i := uint8(0); i < h.recentLen; i++ {
 		if h.recent[i] == id {

@@ -9,20 +9,22 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // randomGraph returns the edges of a random connected symmetric graph on
 // nodes 1..n: a random spanning tree plus extra random edges, no node above
 // maxDegree through the extra edges.
-func randomGraph(rng *rand.Rand, n, extra, maxDegree int) [][2]PeerID {
+func randomGraph(rng *rand.Rand, n, extra, maxDegree int) [][2]peer.ID {
 	deg := make([]int, n+1)
-	has := map[[2]PeerID]bool{}
-	var edges [][2]PeerID
+	has := map[[2]peer.ID]bool{}
+	var edges [][2]peer.ID
 	add := func(a, b int) {
 		if a > b {
 			a, b = b, a
 		}
-		e := [2]PeerID{PeerID(a), PeerID(b)}
+		e := [2]peer.ID{peer.ID(a), peer.ID(b)}
 		if a == b || has[e] {
 			return
 		}
@@ -45,8 +47,8 @@ func randomGraph(rng *rand.Rand, n, extra, maxDegree int) [][2]PeerID {
 }
 
 // connected reports whether the live nodes of c form one component.
-func connected(c *cluster, down map[PeerID]bool) bool {
-	var live []PeerID
+func connected(c *cluster, down map[peer.ID]bool) bool {
+	var live []peer.ID
 	for _, id := range c.ids {
 		if !down[id] {
 			live = append(live, id)
@@ -55,8 +57,8 @@ func connected(c *cluster, down map[PeerID]bool) bool {
 	if len(live) == 0 {
 		return true
 	}
-	seen := map[PeerID]bool{live[0]: true}
-	stack := []PeerID{live[0]}
+	seen := map[peer.ID]bool{live[0]: true}
+	stack := []peer.ID{live[0]}
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -89,7 +91,7 @@ func newRandomCluster(rt *rapid.T, cfg Config) (*cluster, *rand.Rand) {
 	for _, e := range randomGraph(rng, n, n, 6) {
 		c.link(e[0], e[1])
 	}
-	c.latency = func(PeerID, PeerID) time.Duration {
+	c.latency = func(peer.ID, peer.ID) time.Duration {
 		return time.Millisecond + time.Duration(rng.Int64N(int64(9*time.Millisecond)))
 	}
 	return c, rng
@@ -165,7 +167,7 @@ func TestPropertyRepairAfterFailures(t *testing.T) {
 			if c.down[x] {
 				continue
 			}
-			trial := map[PeerID]bool{x: true}
+			trial := map[peer.ID]bool{x: true}
 			for id := range c.down {
 				trial[id] = true
 			}
@@ -210,9 +212,9 @@ func TestPropertyFloodStaysWithinCaps(t *testing.T) {
 				entries := rapid.SliceOfN(rapid.Custom(func(rt *rapid.T) Announcement {
 					return Announcement{ID: id.Draw(rt, "ann"), Round: rapid.Uint32().Draw(rt, "round")}
 				}), 1, cfg.MaxIHaveEntries).Draw(rt, "entries")
-				in = recv(PeerID(rapid.IntRange(2, 5).Draw(rt, "from")), &IHave{Entries: entries})
+				in = recv(peer.ID(rapid.IntRange(2, 5).Draw(rt, "from")), &IHave{Entries: entries})
 			case 2:
-				in = recv(PeerID(rapid.IntRange(2, 5).Draw(rt, "from")), &Gossip{ID: id.Draw(rt, "gossip"), Payload: make([]byte, rapid.IntRange(0, 20).Draw(rt, "size"))})
+				in = recv(peer.ID(rapid.IntRange(2, 5).Draw(rt, "from")), &Gossip{ID: id.Draw(rt, "gossip"), Payload: make([]byte, rapid.IntRange(0, 20).Draw(rt, "size"))})
 			case 3:
 				now += time.Duration(rapid.Int64Range(0, int64(2*time.Second)).Draw(rt, "advance"))
 				if len(timers) > 0 {
@@ -223,9 +225,9 @@ func TestPropertyFloodStaysWithinCaps(t *testing.T) {
 					in = Input{Kind: InputTimer, Timer: Timer{Kind: TimerDispatch}}
 				}
 			case 4:
-				in = Input{Kind: InputNeighborDown, Peer: PeerID(rapid.IntRange(2, 5).Draw(rt, "down"))}
+				in = Input{Kind: InputNeighborDown, Peer: peer.ID(rapid.IntRange(2, 5).Draw(rt, "down"))}
 			case 5:
-				in = Input{Kind: InputNeighborUp, Peer: PeerID(rapid.IntRange(2, 5).Draw(rt, "up"))}
+				in = Input{Kind: InputNeighborUp, Peer: peer.ID(rapid.IntRange(2, 5).Draw(rt, "up"))}
 			}
 			out := step(rt, s, at(now), in)
 			for _, o := range out {
@@ -295,7 +297,7 @@ func TestDeterminism(t *testing.T) {
 		for _, e := range randomGraph(rng, 25, 30, 6) {
 			c.link(e[0], e[1])
 		}
-		c.latency = func(PeerID, PeerID) time.Duration { return time.Duration(1 + rng.IntN(5_000_000)) }
+		c.latency = func(peer.ID, peer.ID) time.Duration { return time.Duration(1 + rng.IntN(5_000_000)) }
 		for i := 0; i < 10; i++ {
 			c.broadcast(c.ids[rng.IntN(25)], fmt.Appendf(nil, "%d", i))
 			for k := rng.IntN(40); k > 0 && c.next(); k-- {

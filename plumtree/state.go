@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // State is one node's Plumtree core. It is not safe for concurrent use: one
@@ -16,7 +18,7 @@ type State struct {
 	// 64-byte cache line and the history's recent IDs start the next, so a
 	// duplicate touches two lines of the state. A simulator steps thousands
 	// of states in turn, and each line is a cache miss.
-	self       PeerID
+	self       peer.ID
 	epoch      time.Time     // the now of the first step; internal times are offsets from it
 	due        time.Duration // no expiry is due before this (tick)
 	received   uint64        // Counters.PayloadReceived
@@ -50,7 +52,7 @@ var ErrDuplicatePayload = errors.New("plumtree: identical payload already delive
 // random choice (the paper's Plumtree has none), so rng is not used yet and
 // may be nil; it is part of the signature so that a future policy stays
 // deterministic under the caller's seed.
-func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
+func New(self peer.ID, cfg Config, rng *rand.Rand) (*State, error) {
 	_ = rng
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -71,16 +73,16 @@ func New(self PeerID, cfg Config, rng *rand.Rand) (*State, error) {
 }
 
 // Self returns the node's own identity.
-func (s *State) Self() PeerID { return s.self }
+func (s *State) Self() peer.ID { return s.self }
 
 // Config returns the configuration in force, defaults filled in.
 func (s *State) Config() Config { return s.cfg }
 
 // EagerPeers returns the paper's eagerPushPeers, in the order they joined it.
-func (s *State) EagerPeers() []PeerID { return slices.Clone(s.peers.eager) }
+func (s *State) EagerPeers() []peer.ID { return slices.Clone(s.peers.eager) }
 
 // LazyPeers returns the paper's lazyPushPeers, in the order they joined it.
-func (s *State) LazyPeers() []PeerID { return slices.Clone(s.peers.lazy) }
+func (s *State) LazyPeers() []peer.ID { return slices.Clone(s.peers.lazy) }
 
 // Counters returns what the core observed since New.
 func (s *State) Counters() Counters {
@@ -236,7 +238,7 @@ func (s *State) newID(payload []byte) (MessageID, error) {
 
 // deliver hands a new message to the application and remembers it in
 // receivedMsgs and the payload cache.
-func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops uint32, from PeerID, out []Output) []Output {
+func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops uint32, from peer.ID, out []Output) []Output {
 	s.delivered++
 	s.hist.add(id, payload, now)
 	s.expiresAt(s.hist.due)
@@ -248,7 +250,7 @@ func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops ui
 }
 
 // send appends one OutputSend and counts it.
-func (s *State) send(out []Output, to PeerID, m Message) []Output {
+func (s *State) send(out []Output, to peer.ID, m Message) []Output {
 	switch m := m.(type) {
 	case *Gossip:
 		s.payloadSent++
@@ -267,7 +269,7 @@ func (s *State) send(out []Output, to PeerID, m Message) []Output {
 // that already is a neighbour keeps its place. With
 // NeighborUpAnnouncements set, a new neighbour is told of the recent
 // messages held (announceRecent).
-func (s *State) neighborUp(id PeerID, out []Output) []Output {
+func (s *State) neighborUp(id peer.ID, out []Output) []Output {
 	if s.peers.get(id) != nil {
 		return out
 	}
@@ -278,7 +280,7 @@ func (s *State) neighborUp(id PeerID, out []Output) []Output {
 // announceRecent sends id IHaves naming the newest held payloads, at most
 // NeighborUpAnnouncements of them, oldest first, in batches of
 // MaxIHaveEntries. Our addition to S2 (Config.NeighborUpAnnouncements).
-func (s *State) announceRecent(id PeerID, out []Output) []Output {
+func (s *State) announceRecent(id peer.ID, out []Output) []Output {
 	n := min(s.cfg.NeighborUpAnnouncements, s.hist.held)
 	if n <= 0 {
 		return out
@@ -300,7 +302,7 @@ func (s *State) announceRecent(id PeerID, out []Output) []Output {
 // neighborDown forgets a neighbour: its place in either set, the
 // announcements queued for it, and every announcement it made (S2
 // Algorithm 3).
-func (s *State) neighborDown(id PeerID) {
+func (s *State) neighborDown(id peer.ID) {
 	p := s.peers.get(id)
 	if p == nil {
 		return
@@ -329,7 +331,7 @@ func (s *State) Invariants() error {
 		return fmt.Errorf("plumtree: next expiry expected at %v, after the due %v", s.due, next)
 	}
 	return s.missing.check(
-		func(p PeerID) bool { return s.peers.get(p) != nil },
+		func(p peer.ID) bool { return s.peers.get(p) != nil },
 		s.hist.has,
 	)
 }

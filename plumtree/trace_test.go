@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // TestTrace runs the scripts in testdata/: small clusters wired in memory,
@@ -37,7 +39,7 @@ func TestTrace(t *testing.T) {
 
 func runTrace(t *testing.T, path string) {
 	var c *cluster
-	lat := map[[2]PeerID]time.Duration{}
+	lat := map[[2]peer.ID]time.Duration{}
 	datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 		fatalf := func(f string, a ...any) { t.Fatalf("%s: %s", d.Pos, fmt.Sprintf(f, a...)) }
 		if d.Cmd != "cluster" && c == nil {
@@ -58,9 +60,9 @@ func runTrace(t *testing.T, path string) {
 				OptimizationThreshold: intArg(t, d, "threshold"),
 			}
 			c = newCluster(cfg, n, fatalf)
-			lat = map[[2]PeerID]time.Duration{}
-			c.latency = func(a, b PeerID) time.Duration {
-				if l, ok := lat[[2]PeerID{a, b}]; ok {
+			lat = map[[2]peer.ID]time.Duration{}
+			c.latency = func(a, b peer.ID) time.Duration {
+				if l, ok := lat[[2]peer.ID{a, b}]; ok {
 					return l
 				}
 				return time.Millisecond
@@ -78,7 +80,7 @@ func runTrace(t *testing.T, path string) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				lat[[2]PeerID{x, y}], lat[[2]PeerID{y, x}] = l, l
+				lat[[2]peer.ID{x, y}], lat[[2]peer.ID{y, x}] = l, l
 			}
 			return ""
 		case "broadcast":
@@ -86,14 +88,14 @@ func runTrace(t *testing.T, path string) {
 			var payload string
 			d.ScanArgs(t, "node", &node)
 			d.ScanArgs(t, "payload", &payload)
-			c.broadcast(PeerID(node), []byte(payload))
+			c.broadcast(peer.ID(node), []byte(payload))
 		case "drop":
 			var from, to int
 			var typ string
 			d.ScanArgs(t, "from", &from)
 			d.ScanArgs(t, "to", &to)
 			d.ScanArgs(t, "type", &typ)
-			r := dropRule{from: PeerID(from), to: PeerID(to)}
+			r := dropRule{from: peer.ID(from), to: peer.ID(to)}
 			for mt := MessageGossip; mt <= MessagePrune; mt++ {
 				if mt.String() == typ {
 					r.typ = mt
@@ -107,7 +109,7 @@ func runTrace(t *testing.T, path string) {
 		case "fail":
 			var node int
 			d.ScanArgs(t, "node", &node)
-			c.fail(PeerID(node))
+			c.fail(peer.ID(node))
 		case "run":
 			c.run(100_000)
 		case "views":
@@ -131,14 +133,14 @@ func runTrace(t *testing.T, path string) {
 	})
 }
 
-func parseLink(t *testing.T, s string) (PeerID, PeerID) {
+func parseLink(t *testing.T, s string) (peer.ID, peer.ID) {
 	a, b, ok := strings.Cut(s, "-")
 	x, err1 := strconv.Atoi(a)
 	y, err2 := strconv.Atoi(b)
 	if !ok || err1 != nil || err2 != nil {
 		t.Fatalf("bad pair %q", s)
 	}
-	return PeerID(x), PeerID(y)
+	return peer.ID(x), peer.ID(y)
 }
 
 func durArg(t *testing.T, d *datadriven.TestData, key string) time.Duration {

@@ -63,7 +63,7 @@ func (id Identity) validate() error {
 }
 
 // KeyID maps a public key to the compact identity the cores use
-// (hyparview.PeerID, plumtree.PeerID): the first 8 bytes of SHA-256(pub),
+// (peer.ID, peer.ID): the first 8 bytes of SHA-256(pub),
 // big-endian.
 func KeyID(pub ed25519.PublicKey) uint64 {
 	sum := sha256.Sum256(pub)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 )
 
 // BenchmarkBroadcast1k measures the simulator with the real cores: one
@@ -27,7 +27,7 @@ func BenchmarkFlood1k(b *testing.B) { benchmarkBroadcast(b, 1000, true) }
 func BenchmarkFlood10k(b *testing.B) { benchmarkBroadcast(b, 10000, true) }
 
 func benchmarkBroadcast(b *testing.B, n int, flood bool) {
-	cfg := protocol.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
 	cfg.Plumtree.LazyPushDelay = -1
 	cfg.Plumtree.Flood = flood
 	s, err := New(Config{Seed: 1, Engine: cfg, ManualShuffle: true, Network: NetworkConfig{DetectOnSend: true}})

@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 )
 
 // Latency draws the one-way delay of each link. A link keeps its delay for
@@ -66,7 +66,7 @@ type Verdict struct {
 
 // MessageHook inspects every message before it enters the network; it may
 // drop or delay it (say, every GRAFT sent to one node).
-type MessageHook func(now time.Duration, from, to int, msg protocol.Message) Verdict
+type MessageHook func(now time.Duration, from, to int, msg gossip.Message) Verdict
 
 // NetworkConfig models the network between simulated nodes.
 type NetworkConfig struct {

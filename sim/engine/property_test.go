@@ -9,7 +9,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -30,8 +30,8 @@ func (l deliveryLog) record(n int, d plumtree.Delivery, _ time.Duration) {
 // smallConfig is the cores' configuration for clusters of a few dozen
 // nodes: views sized for the cluster, faster timers so a test covers many
 // rounds.
-func smallConfig(n int) protocol.EngineConfig {
-	cfg := protocol.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+func smallConfig(n int) gossip.EngineConfig {
+	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
 	// With two neighbours each, a handful of nodes can settle into two
 	// full triangles that never meet: HyParView's connectivity is
 	// probabilistic (PROTOCOL.md §5, pitfall 7). Three makes it rare

@@ -3,8 +3,8 @@ package engine
 import (
 	"time"
 
-	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/peer"
 )
 
 // eventKind says what an event does when its time comes.
@@ -29,19 +29,19 @@ type event struct {
 	to    int32
 	from  int32
 	timer int32 // eventTimer: the timer's slot in the run's timer table
-	msg   protocol.Message
+	msg   gossip.Message
 }
 
 // timerTable holds the timers of pending timer events, so that an event
 // carries a slot number instead of a whole timer and the queue moves
 // 48-byte events. Free slots are reused.
 type timerTable struct {
-	slots []protocol.Timer
+	slots []gossip.Timer
 	free  []int32
 }
 
 // put stores t and returns its slot.
-func (tt *timerTable) put(t protocol.Timer) int32 {
+func (tt *timerTable) put(t gossip.Timer) int32 {
 	if n := len(tt.free); n > 0 {
 		i := tt.free[n-1]
 		tt.free = tt.free[:n-1]
@@ -53,9 +53,9 @@ func (tt *timerTable) put(t protocol.Timer) int32 {
 }
 
 // take returns the timer in slot i and frees the slot.
-func (tt *timerTable) take(i int32) protocol.Timer {
+func (tt *timerTable) take(i int32) gossip.Timer {
 	t := tt.slots[i]
-	tt.slots[i] = protocol.Timer{}
+	tt.slots[i] = gossip.Timer{}
 	tt.free = append(tt.free, i)
 	return t
 }
@@ -299,11 +299,11 @@ func (h *minHeap) pop() event {
 
 // peerOf maps a node index to its identity in the cores. Identity 0 is left
 // unused so that a zero PeerID never names a real node.
-func peerOf(n int) hyparview.PeerID { return hyparview.PeerID(n + 1) }
+func peerOf(n int) peer.ID { return peer.ID(n + 1) }
 
 // indexOf is the inverse of peerOf; it returns -1 for an identity that
 // names no node.
-func indexOf(id hyparview.PeerID, nodes int) int {
+func indexOf(id peer.ID, nodes int) int {
 	i := int(id) - 1
 	if i < 0 || i >= nodes {
 		return -1

@@ -8,8 +8,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -19,7 +20,7 @@ type Config struct {
 	// sequence of calls give the same events in the same order.
 	Seed uint64
 	// Engine configures every node's cores.
-	Engine protocol.EngineConfig
+	Engine gossip.EngineConfig
 	// Network models latency, loss and failure detection.
 	Network NetworkConfig
 	// ManualShuffle holds every node's periodic HyParView timer instead of
@@ -42,7 +43,7 @@ type Config struct {
 // node is what every event reads of one simulated process, 16 bytes so
 // that the nodes of a large run stay in cache; the rest is in nodeSpare.
 type node struct {
-	eng   *protocol.Engine
+	eng   *gossip.Engine
 	group int32 // partition group; messages cross groups only when equal
 	alive bool
 	held  bool // nodeSpare.shuffle holds a live timer
@@ -74,7 +75,7 @@ type Sim struct {
 	seeder   *rand.Rand  // draws each node's seed, in creation order
 	rngSrc   *rand.PCG   // rng's and seeder's sources, kept for Clone
 	seedSrc  *rand.PCG
-	out      []protocol.Output // step's scratch
+	out      []gossip.Output   // step's scratch
 	ptOut    []plumtree.Output // stepPlumtree's scratch
 	// plumtreeAlone says the engines run without the member list, so the
 	// broadcast core's inputs go through Engine.StepPlumtree.
@@ -129,7 +130,7 @@ func (s *Sim) Len() int { return len(s.nodes) }
 func (s *Sim) Alive(n int) bool { return s.nodes[n].alive }
 
 // Engine returns node n's engine, for inspection.
-func (s *Sim) Engine(n int) *protocol.Engine { return s.nodes[n].eng }
+func (s *Sim) Engine(n int) *gossip.Engine { return s.nodes[n].eng }
 
 // Stats returns the run's counters so far.
 func (s *Sim) Stats() Stats { return s.stats }
@@ -150,9 +151,9 @@ func (s *Sim) AddNode() (int, error) {
 	return n, nil
 }
 
-func (s *Sim) newEngine(n int) (*protocol.Engine, *rand.PCG, error) {
+func (s *Sim) newEngine(n int) (*gossip.Engine, *rand.PCG, error) {
 	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
-	eng, err := protocol.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
+	eng, err := gossip.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
 	return eng, src, err
 }
 
@@ -163,7 +164,7 @@ func (s *Sim) Join(n int, contacts ...int) {
 	for _, c := range contacts {
 		s.contact = append(s.contact, hyparview.Peer{ID: peerOf(c)})
 	}
-	s.step(n, protocol.Input{Kind: protocol.InputJoin, Contacts: s.contact})
+	s.step(n, gossip.Input{Kind: gossip.InputJoin, Contacts: s.contact})
 }
 
 // Broadcast makes node n broadcast payload and returns the message's ID.
@@ -172,7 +173,7 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 		return plumtree.MessageID{}, fmt.Errorf("engine: node %d is not alive", n)
 	}
 	s.bcasts.expectOrigin(n, s.now, s.live)
-	err := s.step(n, protocol.Input{Kind: protocol.InputBroadcast, Payload: payload})
+	err := s.step(n, gossip.Input{Kind: gossip.InputBroadcast, Payload: payload})
 	id, ok := s.bcasts.lastStarted()
 	if err == nil && !ok {
 		err = fmt.Errorf("engine: node %d delivered nothing for its broadcast", n)
@@ -183,7 +184,7 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 // UpdateMeta makes node n replace its metadata in the member list
 // (EngineConfig.Members must be set).
 func (s *Sim) UpdateMeta(n int, meta []byte) error {
-	return s.step(n, protocol.Input{Kind: protocol.InputUpdateMeta, Meta: meta})
+	return s.step(n, gossip.Input{Kind: gossip.InputUpdateMeta, Meta: meta})
 }
 
 // Leave makes node n leave gracefully; it stops once its goodbyes are sent.
@@ -191,7 +192,7 @@ func (s *Sim) Leave(n int) {
 	if !s.nodes[n].alive {
 		return
 	}
-	s.step(n, protocol.Input{Kind: protocol.InputLeave})
+	s.step(n, gossip.Input{Kind: gossip.InputLeave})
 	s.nodes[n].alive = false
 	s.live--
 }
@@ -275,7 +276,7 @@ func (s *Sim) DetectFailures() {
 		for _, p := range s.nodes[i].eng.HyParView().Active() {
 			j := indexOf(p.ID, len(s.nodes))
 			if j >= 0 && !s.reachable(i, j) {
-				s.step(i, protocol.Input{Kind: protocol.InputConnectionFailed, From: p.ID})
+				s.step(i, gossip.Input{Kind: gossip.InputConnectionFailed, From: p.ID})
 			}
 		}
 	}
@@ -294,8 +295,8 @@ func (s *Sim) Cycle() error {
 			continue
 		}
 		nd.held = false
-		s.step(i, protocol.Input{Kind: protocol.InputTimer,
-			Timer: protocol.Timer{Layer: protocol.LayerHyParView, HyParView: s.spare[i].shuffle}})
+		s.step(i, gossip.Input{Kind: gossip.InputTimer,
+			Timer: gossip.Timer{Layer: gossip.LayerHyParView, HyParView: s.spare[i].shuffle}})
 	}
 	s.stats.Cycles++
 	return s.err
@@ -331,7 +332,7 @@ func (s *Sim) prefetchUpcoming() {
 	if e := s.queue.upcoming(prefetchDistance); e != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
 			// The engine's first line, then the broadcast core's first two
-			// lines, or its first seven for a payload (protocol.Engine's
+			// lines, or its first seven for a payload (gossip.Engine's
 			// layout).
 			p, lines := unsafe.Pointer(eng), 3
 			if _, ok := e.msg.(*plumtree.Gossip); ok {
@@ -380,7 +381,7 @@ func (s *Sim) schedule(e event) {
 	s.queue.push(e, s.now)
 }
 
-func (s *Sim) send(from int, to hyparview.PeerID, msg protocol.Message) {
+func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 	s.stats.countSend(msg)
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		s.bcasts.payloadSent(g.ID)
@@ -462,19 +463,19 @@ func (s *Sim) LiveNodes() []int {
 	return out
 }
 
-func describe(in protocol.Input) string {
+func describe(in gossip.Input) string {
 	switch in.Kind {
-	case protocol.InputReceive:
+	case gossip.InputReceive:
 		return fmt.Sprintf("receive %T from %d", in.Msg, in.From)
-	case protocol.InputTimer:
+	case gossip.InputTimer:
 		return fmt.Sprintf("timer %+v", in.Timer)
-	case protocol.InputConnectionFailed:
+	case gossip.InputConnectionFailed:
 		return fmt.Sprintf("connection to %d failed", in.From)
-	case protocol.InputJoin:
+	case gossip.InputJoin:
 		return "join"
-	case protocol.InputLeave:
+	case gossip.InputLeave:
 		return "leave"
-	case protocol.InputBroadcast:
+	case gossip.InputBroadcast:
 		return "broadcast"
 	}
 	return fmt.Sprintf("input kind %d", in.Kind)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -26,7 +26,7 @@ type Stats struct {
 	NeighborDowns     uint64
 }
 
-func (st *Stats) countSend(msg protocol.Message) {
+func (st *Stats) countSend(msg gossip.Message) {
 	st.MessagesSent++
 	switch msg.(type) {
 	case *plumtree.Gossip:

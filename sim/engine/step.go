@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -13,7 +13,7 @@ import (
 func (s *Sim) runEvent(e event) {
 	s.now = e.at
 	s.stats.Events++
-	var timer protocol.Timer
+	var timer gossip.Timer
 	if e.kind == eventTimer {
 		timer = s.timers.take(e.timer)
 	}
@@ -27,23 +27,23 @@ func (s *Sim) runEvent(e event) {
 		if s.plumtreeAlone {
 			// The most frequent message first, by a concrete type check.
 			if g, ok := e.msg.(*plumtree.Gossip); ok {
-				s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(peerOf(int(e.from))), Msg: g})
+				s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputReceive, Peer: peerOf(int(e.from)), Msg: g})
 				return
 			}
 			if m, ok := e.msg.(plumtree.Message); ok {
-				s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(peerOf(int(e.from))), Msg: m})
+				s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputReceive, Peer: peerOf(int(e.from)), Msg: m})
 				return
 			}
 		}
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
+		s.step(int(e.to), gossip.Input{Kind: gossip.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
 	case eventTimer:
-		if s.plumtreeAlone && timer.Layer == protocol.LayerPlumtree {
+		if s.plumtreeAlone && timer.Layer == gossip.LayerPlumtree {
 			s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputTimer, Timer: timer.Plumtree})
 			return
 		}
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputTimer, Timer: timer})
+		s.step(int(e.to), gossip.Input{Kind: gossip.InputTimer, Timer: timer})
 	case eventConnectionFailed:
-		s.step(int(e.to), protocol.Input{Kind: protocol.InputConnectionFailed, From: peerOf(int(e.from))})
+		s.step(int(e.to), gossip.Input{Kind: gossip.InputConnectionFailed, From: peerOf(int(e.from))})
 	}
 }
 
@@ -56,7 +56,7 @@ func (s *Sim) clockTime() time.Time {
 }
 
 // step runs one input on node n and carries out its outputs.
-func (s *Sim) step(n int, in protocol.Input) error {
+func (s *Sim) step(n int, in gossip.Input) error {
 	nd := &s.nodes[n]
 	if !nd.alive {
 		return fmt.Errorf("engine: node %d is not alive", n)
@@ -87,25 +87,25 @@ func (s *Sim) stepPlumtree(n int, in plumtree.Input) {
 		o := &out[i]
 		switch o.Kind {
 		case plumtree.OutputSend:
-			s.send(n, hyparview.PeerID(o.Peer), o.Msg)
+			s.send(n, o.Peer, o.Msg)
 		case plumtree.OutputDeliver:
 			s.delivered(n, o.Delivery)
 		case plumtree.OutputSetTimer:
-			s.setTimer(n, o.After, protocol.Timer{Layer: protocol.LayerPlumtree, Plumtree: o.Timer})
+			s.setTimer(n, o.After, gossip.Timer{Layer: gossip.LayerPlumtree, Plumtree: o.Timer})
 		}
 	}
 	s.ptOut = out[:0] // as s.out in step
 	if s.cfg.CheckInvariants {
 		if in.Kind == plumtree.InputTimer {
-			s.check(n, protocol.Input{Kind: protocol.InputTimer, Timer: protocol.Timer{Layer: protocol.LayerPlumtree, Plumtree: in.Timer}})
+			s.check(n, gossip.Input{Kind: gossip.InputTimer, Timer: gossip.Timer{Layer: gossip.LayerPlumtree, Plumtree: in.Timer}})
 		} else {
-			s.check(n, protocol.Input{Kind: protocol.InputReceive, From: hyparview.PeerID(in.Peer), Msg: in.Msg})
+			s.check(n, gossip.Input{Kind: gossip.InputReceive, From: in.Peer, Msg: in.Msg})
 		}
 	}
 }
 
 // check records the first invariant violation of node n, found after in.
-func (s *Sim) check(n int, in protocol.Input) {
+func (s *Sim) check(n int, in gossip.Input) {
 	if s.err != nil {
 		return
 	}
@@ -114,28 +114,28 @@ func (s *Sim) check(n int, in protocol.Input) {
 	}
 }
 
-func (s *Sim) apply(n int, o *protocol.Output) {
+func (s *Sim) apply(n int, o *gossip.Output) {
 	switch o.Kind {
-	case protocol.OutputSend:
+	case gossip.OutputSend:
 		s.send(n, o.Peer.ID, o.Msg)
-	case protocol.OutputSetTimer:
-		if s.cfg.ManualShuffle && o.Timer.Layer == protocol.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
+	case gossip.OutputSetTimer:
+		if s.cfg.ManualShuffle && o.Timer.Layer == gossip.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
 			s.spare[n].shuffle, s.nodes[n].held = o.Timer.HyParView, true
 			return
 		}
 		s.setTimer(n, o.After, o.Timer)
-	case protocol.OutputDeliver:
+	case gossip.OutputDeliver:
 		s.delivered(n, o.Delivery)
-	case protocol.OutputNeighborUp:
+	case gossip.OutputNeighborUp:
 		s.stats.NeighborUps++
-	case protocol.OutputNeighborDown:
+	case gossip.OutputNeighborDown:
 		s.stats.NeighborDowns++
-	case protocol.OutputClose:
+	case gossip.OutputClose:
 		// Connections are not modelled: a link is reachable or not.
 	}
 }
 
-func (s *Sim) setTimer(n int, after time.Duration, t protocol.Timer) {
+func (s *Sim) setTimer(n int, after time.Duration, t gossip.Timer) {
 	s.schedule(event{at: s.now + after, kind: eventTimer, to: int32(n), timer: s.timers.put(t)})
 }
 

@@ -8,8 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -150,7 +151,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 	var s *engine.Sim
 	var bytes uint64
 	measuring := false
-	cfg := protocol.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes), Plumtree: o.Plumtree}
+	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(o.Nodes), Plumtree: o.Plumtree}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
 		Engine:          cfg,
@@ -165,7 +166,7 @@ func (o *ContinuousOptions) run(cond Condition) (ContinuousRow, error) {
 				latencies = append(latencies, at-b.Start)
 			}
 		},
-		Hook: func(_ time.Duration, _, _ int, msg protocol.Message) engine.Verdict {
+		Hook: func(_ time.Duration, _, _ int, msg gossip.Message) engine.Verdict {
 			if measuring {
 				bytes += uint64(wireSize(msg))
 			}
@@ -294,7 +295,7 @@ func treesSettled(bs []engine.Broadcast, ref time.Duration) time.Duration {
 // views, read as an undirected graph.
 func components(s *engine.Sim) int {
 	live := s.LiveNodes()
-	index := make(map[hyparview.PeerID]int, len(live))
+	index := make(map[peer.ID]int, len(live))
 	for i, n := range live {
 		index[s.Engine(n).HyParView().Self().ID] = i
 	}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/sim/engine"
 )
 
@@ -181,7 +181,7 @@ func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 // gossip floods each message to every active neighbour but the one it came
 // from (fanout 4 with an active view of 5, S1 §5.1), which is Plumtree's
 // Flood mode.
-func (o *FailureOptions) engineConfig() protocol.EngineConfig {
+func (o *FailureOptions) engineConfig() gossip.EngineConfig {
 	cfg := PaperEngineConfig(o.Nodes, 0)
 	cfg.Plumtree.Flood = true
 	return cfg

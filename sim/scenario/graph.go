@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/sim/engine"
 )
 
@@ -166,7 +167,7 @@ type digraph [][]int
 // nodes numbered in the order of the live nodes' indexes.
 func activeGraph(s *engine.Sim) digraph {
 	live := s.LiveNodes()
-	index := make(map[hyparview.PeerID]int, len(live)) // lookups only
+	index := make(map[peer.ID]int, len(live)) // lookups only
 	for i, n := range live {
 		index[s.Engine(n).HyParView().Self().ID] = i
 	}

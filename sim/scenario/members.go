@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -39,7 +39,7 @@ type MembersOptions struct {
 	// Roster configures the member list (the zero value: its defaults).
 	Roster roster.Config
 	// SyncInterval is the member list's periodic anti-entropy
-	// (protocol.MembersConfig; zero: its default, 30 s).
+	// (gossip.MembersConfig; zero: its default, 30 s).
 	SyncInterval time.Duration
 	Check        bool
 	Progress     *Progress
@@ -111,11 +111,11 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	}
 	res := MembersResult{Nodes: o.Nodes, Joined: -1, MetaSpread: -1, Suspected: -1, Failed: -1}
 	var sent uint64
-	cfg := protocol.EngineConfig{
+	cfg := gossip.EngineConfig{
 		HyParView: hyparview.ConfigForClusterSize(o.Nodes),
 		// The runtime's setting with the member list.
-		Plumtree: plumtree.Config{NeighborUpAnnouncements: protocol.DefaultNeighborUpAnnouncements},
-		Members:  &protocol.MembersConfig{Roster: o.Roster, SyncInterval: o.SyncInterval},
+		Plumtree: plumtree.Config{NeighborUpAnnouncements: gossip.DefaultNeighborUpAnnouncements},
+		Members:  &gossip.MembersConfig{Roster: o.Roster, SyncInterval: o.SyncInterval},
 	}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
@@ -123,7 +123,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		CheckInvariants: o.Check,
 		Network:         engine.NetworkConfig{Latency: o.Latency, DetectOnSend: true, DetectAfter: o.DetectAfter},
 		EventMeter:      o.Progress.Meter(),
-		Hook: func(_ time.Duration, _, _ int, msg protocol.Message) engine.Verdict {
+		Hook: func(_ time.Duration, _, _ int, msg gossip.Message) engine.Verdict {
 			sent += uint64(wireSize(msg))
 			return engine.Verdict{}
 		},

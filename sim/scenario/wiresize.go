@@ -2,7 +2,7 @@ package scenario
 
 import (
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -14,7 +14,7 @@ const frameOverhead = 6
 // compact integer encodings (identities and nonces as 9 bytes, small
 // integers as 1, message IDs as 18). The simulator never encodes; this
 // estimate makes "bytes per delivery" comparable between runs.
-func wireSize(msg protocol.Message) int {
+func wireSize(msg gossip.Message) int {
 	const id, nonce, small, mid = 9, 9, 1, 18
 	peers := func(ps []hyparview.Peer) int {
 		n := 3
@@ -46,9 +46,9 @@ func wireSize(msg protocol.Message) int {
 	case *plumtree.Graft:
 		n += mid + small + small
 	case *plumtree.Prune:
-	case *protocol.Digest:
+	case *gossip.Digest:
 		n += 2*id + 3 + len(m.Entries)*(1+id+nonce+small)
-	case *protocol.Records:
+	case *gossip.Records:
 		n += 3 + 3 + len(m.Want)*id
 		for _, r := range m.Records {
 			n += 1 + id + 1 + len(r.Addr) + 3 + len(r.Meta) + nonce + small

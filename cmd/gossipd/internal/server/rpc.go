@@ -13,7 +13,7 @@ import (
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
 	"github.com/plumview/plumview/membership"
-	"github.com/plumview/plumview/membership/protocol"
+	"github.com/plumview/plumview/gossip"
 )
 
 // Join joins the cluster through the seeds; health turns SERVING once the
@@ -52,8 +52,8 @@ func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest)
 	if req.GetTopic() == "" {
 		return nil, status.Error(codes.InvalidArgument, "gossipd: topic is required")
 	}
-	if n := len(req.GetTopic()); n > protocol.MaxTopicBytes {
-		return nil, status.Errorf(codes.InvalidArgument, "gossipd: topic of %d bytes exceeds the limit of %d bytes", n, protocol.MaxTopicBytes)
+	if n := len(req.GetTopic()); n > gossip.MaxTopicBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "gossipd: topic of %d bytes exceeds the limit of %d bytes", n, gossip.MaxTopicBytes)
 	}
 	if len(s.cfg.Topics) > 0 && !slices.Contains(s.cfg.Topics, req.GetTopic()) {
 		return nil, status.Errorf(codes.InvalidArgument, "gossipd: unknown topic %q: this agent accepts broadcasts on %s only (-topics)",

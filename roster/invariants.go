@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // Invariants returns an error describing every broken invariant, or nil:
@@ -30,7 +30,7 @@ func (r *Roster) Invariants() error {
 		bad("index has %d ids for %d members", len(r.ids), len(r.members))
 	}
 	var counts [stateCount]int
-	seen := make(map[hyparview.PeerID]bool, len(r.ids))
+	seen := make(map[peer.ID]bool, len(r.ids))
 	tombstones := 0
 	for k, id := range r.ids {
 		e, ok := r.members[id]

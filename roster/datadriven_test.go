@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // TestTraces runs the scripts in testdata/: a few nodes whose broadcasts
@@ -48,23 +50,23 @@ func TestTraces(t *testing.T) {
 }
 
 type queued struct {
-	to  hyparview.PeerID
+	to  peer.ID
 	rec Record
 }
 
 type pendingTimer struct {
 	at    time.Time
 	seq   int
-	node  hyparview.PeerID
+	node  peer.ID
 	timer Timer
 }
 
 type tracer struct {
 	cfg     Config
 	now     time.Time
-	nodes   map[hyparview.PeerID]*Roster
-	order   []hyparview.PeerID
-	crashed map[hyparview.PeerID]bool
+	nodes   map[peer.ID]*Roster
+	order   []peer.ID
+	crashed map[peer.ID]bool
 	queue   []queued
 	timers  []pendingTimer
 	seq     int
@@ -73,10 +75,10 @@ type tracer struct {
 
 func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 	tr.buf.Reset()
-	arg := func(key string) hyparview.PeerID {
+	arg := func(key string) peer.ID {
 		var n int
 		d.ScanArgs(t, key, &n)
-		return hyparview.PeerID(n)
+		return peer.ID(n)
 	}
 	dur := func(key string, v *time.Duration) {
 		var s string
@@ -96,9 +98,9 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 		dur("suspicion", &tr.cfg.SuspicionTimeout)
 		dur("retain", &tr.cfg.RetainDead)
 		dur("sweep", &tr.cfg.ExpiryInterval)
-		tr.now, tr.nodes, tr.crashed = time.Unix(0, 0).UTC(), map[hyparview.PeerID]*Roster{}, map[hyparview.PeerID]bool{}
+		tr.now, tr.nodes, tr.crashed = time.Unix(0, 0).UTC(), map[peer.ID]*Roster{}, map[peer.ID]bool{}
 		tr.order = nil
-		for id := hyparview.PeerID(1); id <= hyparview.PeerID(n); id++ {
+		for id := peer.ID(1); id <= peer.ID(n); id++ {
 			tr.nodes[id] = newRoster(t, id, uint64(inc), tr.cfg)
 			tr.order = append(tr.order, id)
 		}
@@ -123,7 +125,7 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 	case "deliver":
 		var to int
 		d.MaybeScanArgs(t, "to", &to)
-		tr.deliver(t, hyparview.PeerID(to))
+		tr.deliver(t, peer.ID(to))
 	case "inject":
 		var state string
 		var inc int
@@ -189,7 +191,7 @@ func parseReason(t *testing.T, s string) hyparview.DownReason {
 }
 
 // step steps node id, prints what happened and routes its outputs.
-func (tr *tracer) step(t *testing.T, id hyparview.PeerID, in Input) {
+func (tr *tracer) step(t *testing.T, id peer.ID, in Input) {
 	r := tr.nodes[id]
 	out, err := r.Step(tr.now, in, nil)
 	if err != nil {
@@ -242,7 +244,7 @@ func describe(in Input) string {
 
 // deliver hands queued broadcasts to their nodes: all of them, including
 // those they cause, or one pass of those queued for to.
-func (tr *tracer) deliver(t *testing.T, to hyparview.PeerID) {
+func (tr *tracer) deliver(t *testing.T, to peer.ID) {
 	if to != 0 {
 		var mine []queued
 		tr.queue = slices.DeleteFunc(tr.queue, func(q queued) bool {
@@ -284,7 +286,7 @@ func (tr *tracer) advance(t *testing.T, until time.Time) {
 }
 
 // sync runs one anti-entropy exchange between a and b.
-func (tr *tracer) sync(t *testing.T, a, b hyparview.PeerID) {
+func (tr *tracer) sync(t *testing.T, a, b peer.ID) {
 	ra, rb := tr.nodes[a], tr.nodes[b]
 	sendB, _ := rb.Diff(ra.Digest())
 	sendA, _ := ra.Diff(rb.Digest())

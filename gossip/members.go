@@ -1,4 +1,4 @@
-package protocol
+package gossip
 
 import (
 	"errors"
@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // MembersConfig turns on the full member list (package roster) on top of
@@ -57,7 +58,7 @@ const DefaultSyncInterval = 30 * time.Second
 // Validate reports an impossible setting of the member list.
 func (c *MembersConfig) Validate() error {
 	if c.SyncInterval < 0 {
-		return fmt.Errorf("protocol: negative SyncInterval %v", c.SyncInterval)
+		return fmt.Errorf("gossip: negative SyncInterval %v", c.SyncInterval)
 	}
 	return c.Roster.Validate()
 }
@@ -70,13 +71,13 @@ type members struct {
 	syncInterval time.Duration // MembersConfig.SyncInterval, defaulted
 }
 
-var errNoMembers = errors.New("protocol: the member list is off (EngineConfig.Members)")
+var errNoMembers = errors.New("gossip: the member list is off (EngineConfig.Members)")
 
 // broadcastApp wraps an application message in an Envelope and broadcasts
 // it.
 func (e *Engine) broadcastApp(now time.Time, topic string, data []byte, out []Output) ([]Output, error) {
 	if len(topic) > MaxTopicBytes {
-		return out, fmt.Errorf("protocol: topic of %d bytes exceeds %d", len(topic), MaxTopicBytes)
+		return out, fmt.Errorf("gossip: topic of %d bytes exceeds %d", len(topic), MaxTopicBytes)
 	}
 	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: topic, Data: data})
 	if err != nil {
@@ -153,7 +154,7 @@ func (e *Engine) membersUp(now time.Time, p hyparview.Peer, out []Output) ([]Out
 
 // sendDigest starts an anti-entropy exchange with a neighbour: our digest,
 // which it answers with the records we lack and the IDs it wants.
-func (e *Engine) sendDigest(to hyparview.PeerID, out []Output) []Output {
+func (e *Engine) sendDigest(to peer.ID, out []Output) []Output {
 	for _, c := range roster.Chunks(e.roster.Digest(), MaxDigestEntries) {
 		out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: to}, Msg: &Digest{From: c.From, To: c.To, Entries: c.Entries}})
 	}
@@ -181,7 +182,7 @@ func (e *Engine) sync(out []Output) []Output {
 
 // onDigest answers a neighbour's digest chunk with the records it lacks
 // and the IDs we want from it.
-func (e *Engine) onDigest(from hyparview.PeerID, d *Digest, out []Output) []Output {
+func (e *Engine) onDigest(from peer.ID, d *Digest, out []Output) []Output {
 	if e.roster.Left() {
 		return out
 	}
@@ -190,7 +191,7 @@ func (e *Engine) onDigest(from hyparview.PeerID, d *Digest, out []Output) []Outp
 }
 
 // onRecords merges the records a neighbour sent and answers its want list.
-func (e *Engine) onRecords(now time.Time, from hyparview.PeerID, m *Records, out []Output) ([]Output, error) {
+func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out []Output) ([]Output, error) {
 	if e.roster.Left() {
 		return out, nil
 	}
@@ -224,7 +225,7 @@ func (e *Engine) tellLeft(out []Output) []Output {
 
 // sendRecords sends recs and want to a peer in messages within
 // MaxRecordsPerMessage.
-func sendRecords(to hyparview.PeerID, recs []roster.Record, want []hyparview.PeerID, out []Output) []Output {
+func sendRecords(to peer.ID, recs []roster.Record, want []peer.ID, out []Output) []Output {
 	for len(recs) > 0 || len(want) > 0 {
 		m := &Records{}
 		n := min(len(recs), MaxRecordsPerMessage)

@@ -1,4 +1,4 @@
-package protocol
+package gossip
 
 import (
 	"math/rand/v2"
@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // net is a tiny deterministic driver: engines with the member list, one
@@ -17,28 +18,28 @@ import (
 type net struct {
 	t      *testing.T
 	now    time.Time
-	eng    map[hyparview.PeerID]*Engine
+	eng    map[peer.ID]*Engine
 	queue  []msg
 	timers []timer
-	down   map[hyparview.PeerID]bool
-	deliv  map[hyparview.PeerID][]Output
-	events map[hyparview.PeerID][]Output
+	down   map[peer.ID]bool
+	deliv  map[peer.ID][]Output
+	events map[peer.ID][]Output
 }
 
 type msg struct {
-	from, to hyparview.PeerID
+	from, to peer.ID
 	m        Message
 }
 
 type timer struct {
 	at time.Time
-	to hyparview.PeerID
+	to peer.ID
 	tm Timer
 }
 
-func newNet(t *testing.T, ids ...hyparview.PeerID) *net {
-	n := &net{t: t, now: t0, eng: map[hyparview.PeerID]*Engine{}, down: map[hyparview.PeerID]bool{},
-		deliv: map[hyparview.PeerID][]Output{}, events: map[hyparview.PeerID][]Output{}}
+func newNet(t *testing.T, ids ...peer.ID) *net {
+	n := &net{t: t, now: t0, eng: map[peer.ID]*Engine{}, down: map[peer.ID]bool{},
+		deliv: map[peer.ID][]Output{}, events: map[peer.ID][]Output{}}
 	for _, id := range ids {
 		cfg := EngineConfig{Members: &MembersConfig{Roster: roster.Config{Incarnation: 1}, Meta: []byte{byte(id)}}}
 		e, err := NewEngine(hyparview.Peer{ID: id, Addr: string(rune('a' + id))}, cfg, rand.New(rand.NewPCG(uint64(id), 2)))
@@ -48,7 +49,7 @@ func newNet(t *testing.T, ids ...hyparview.PeerID) *net {
 	return n
 }
 
-func (n *net) step(id hyparview.PeerID, in Input) {
+func (n *net) step(id peer.ID, in Input) {
 	out, err := n.eng[id].Step(n.now, in, nil)
 	require.NoError(n.t, err)
 	require.NoError(n.t, n.eng[id].Invariants())
@@ -101,7 +102,7 @@ func (n *net) run(d time.Duration) {
 	}
 }
 
-func (n *net) state(at, of hyparview.PeerID) roster.State {
+func (n *net) state(at, of peer.ID) roster.State {
 	r, _ := n.eng[at].Roster().Get(of)
 	return r.State
 }
@@ -113,12 +114,12 @@ func (n *net) state(at, of hyparview.PeerID) roster.State {
 func TestMembersComposition(t *testing.T) {
 	n := newNet(t, 1, 2, 3, 4)
 	n.step(1, Input{Kind: InputJoin})
-	for id := hyparview.PeerID(2); id <= 4; id++ {
+	for id := peer.ID(2); id <= 4; id++ {
 		n.step(id, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
 		n.run(time.Second)
 	}
-	for at := hyparview.PeerID(1); at <= 4; at++ {
-		for of := hyparview.PeerID(1); of <= 4; of++ {
+	for at := peer.ID(1); at <= 4; at++ {
+		for of := peer.ID(1); of <= 4; of++ {
 			r, ok := n.eng[at].Roster().Get(of)
 			require.True(t, ok, "%d knows %d", at, of)
 			require.Equal(t, roster.StateAlive, r.State)
@@ -128,20 +129,20 @@ func TestMembersComposition(t *testing.T) {
 
 	n.step(2, Input{Kind: InputBroadcast, Topic: "news", Payload: []byte("hi")})
 	n.run(time.Second)
-	for id := hyparview.PeerID(1); id <= 4; id++ {
+	for id := peer.ID(1); id <= 4; id++ {
 		require.Len(t, n.deliv[id], 1, "node %d", id)
 		require.Equal(t, "news", n.deliv[id][0].Topic)
 		require.Equal(t, []byte("hi"), n.deliv[id][0].Delivery.Payload)
 	}
 
 	n.down[4] = true
-	for id := hyparview.PeerID(1); id <= 3; id++ {
+	for id := peer.ID(1); id <= 3; id++ {
 		if n.eng[id].HyParView().IsActive(4) {
 			n.step(id, Input{Kind: InputConnectionFailed, From: 4})
 		}
 	}
 	n.run(30 * time.Second)
-	for id := hyparview.PeerID(1); id <= 3; id++ {
+	for id := peer.ID(1); id <= 3; id++ {
 		require.Equal(t, roster.StateFailed, n.state(id, 4), "node %d", id)
 		require.Equal(t, roster.StateAlive, n.state(id, 1))
 	}

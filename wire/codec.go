@@ -1,4 +1,4 @@
-package codec
+package wire
 
 import (
 	"errors"
@@ -26,17 +26,17 @@ const (
 // Errors returned by Decode, Encode and New. Returned errors wrap one of these
 // and add detail; test with errors.Is.
 var (
-	ErrUnknownVersion = errors.New("codec: unknown version")
-	ErrUnknownTag     = errors.New("codec: unknown message tag")
-	ErrUnknownType    = errors.New("codec: unregistered message type")
-	ErrTruncated      = errors.New("codec: truncated frame")
-	ErrTrailingBytes  = errors.New("codec: trailing bytes after message")
-	ErrTooLarge       = errors.New("codec: frame exceeds MaxFrameBytes")
-	ErrLimit          = errors.New("codec: message exceeds a decoding limit")
-	ErrMalformed      = errors.New("codec: malformed message body")
-	ErrReservedTag    = errors.New("codec: tag is reserved for core messages")
-	ErrDuplicateTag   = errors.New("codec: tag registered twice")
-	ErrBadType        = errors.New("codec: bad extension type")
+	ErrUnknownVersion = errors.New("wire: unknown version")
+	ErrUnknownTag     = errors.New("wire: unknown message tag")
+	ErrUnknownType    = errors.New("wire: unregistered message type")
+	ErrTruncated      = errors.New("wire: truncated frame")
+	ErrTrailingBytes  = errors.New("wire: trailing bytes after message")
+	ErrTooLarge       = errors.New("wire: frame exceeds MaxFrameBytes")
+	ErrLimit          = errors.New("wire: message exceeds a decoding limit")
+	ErrMalformed      = errors.New("wire: malformed message body")
+	ErrReservedTag    = errors.New("wire: tag is reserved for core messages")
+	ErrDuplicateTag   = errors.New("wire: tag registered twice")
+	ErrBadType        = errors.New("wire: bad extension type")
 )
 
 // Type registers an extension message type. New returns a fresh pointer to
@@ -195,7 +195,7 @@ func (c *Codec) AppendEncode(dst []byte, msg any) ([]byte, error) {
 		c.encs.Put(e)
 	}
 	if err != nil {
-		return dst, fmt.Errorf("codec: encode %T: %w", msg, err)
+		return dst, fmt.Errorf("wire: encode %T: %w", msg, err)
 	}
 	return dst, nil
 }

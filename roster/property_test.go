@@ -5,9 +5,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // anyRecord draws a valid record about members 1..6, with ties on
@@ -16,7 +17,7 @@ import (
 func anyRecord() *rapid.Generator[Record] {
 	return rapid.Custom(func(t *rapid.T) Record {
 		r := Record{
-			ID:          hyparview.PeerID(rapid.IntRange(1, 6).Draw(t, "id")),
+			ID:          peer.ID(rapid.IntRange(1, 6).Draw(t, "id")),
 			Incarnation: rapid.Uint64Range(0, 3).Draw(t, "inc"),
 			State:       State(rapid.IntRange(1, 4).Draw(t, "state")),
 			Addr:        rapid.SampledFrom([]string{"a", "b"}).Draw(t, "addr"),
@@ -32,7 +33,7 @@ func anyRecord() *rapid.Generator[Record] {
 // incarnation, as honest members produce them.
 func honestRecord() *rapid.Generator[Record] {
 	return rapid.Custom(func(t *rapid.T) Record {
-		id := hyparview.PeerID(rapid.IntRange(1, 8).Draw(t, "id"))
+		id := peer.ID(rapid.IntRange(1, 8).Draw(t, "id"))
 		inc := rapid.Uint64Range(0, 3).Draw(t, "inc")
 		return Record{ID: id, Addr: addr(id), Meta: []byte(fmt.Sprint("m", inc)),
 			Incarnation: inc, State: State(rapid.IntRange(1, 4).Draw(t, "state"))}
@@ -49,7 +50,7 @@ func TestPropertyMergeConverges(t *testing.T) {
 		n := rapid.IntRange(2, 5).Draw(rt, "nodes")
 		var held [][]Record
 		for i := range n {
-			r := newRoster(rt, hyparview.PeerID(100+i), 1, Config{})
+			r := newRoster(rt, peer.ID(100+i), 1, Config{})
 			order := rapid.Permutation(recs).Draw(rt, "order")
 			order = append(order, rapid.SliceOfN(rapid.SampledFrom(recs), 0, 10).Draw(rt, "dups")...)
 			for len(order) > 0 {
@@ -65,7 +66,7 @@ func TestPropertyMergeConverges(t *testing.T) {
 		for i := 1; i < n; i++ {
 			require.Equal(rt, held[0], held[i], "node %d differs from node 0", i)
 		}
-		want := map[hyparview.PeerID]Record{}
+		want := map[peer.ID]Record{}
 		for _, x := range recs {
 			if w, ok := want[x.ID]; !ok || Compare(x, w) > 0 {
 				want[x.ID] = x
@@ -99,7 +100,7 @@ func TestPropertyAntiEntropy(t *testing.T) {
 		b := newRoster(rt, 200, 1, Config{})
 		step(rt, a, t0, receive(rapid.SliceOf(honestRecord()).Draw(rt, "a")...))
 		step(rt, b, t0, receive(rapid.SliceOf(honestRecord()).Draw(rt, "b")...))
-		before := map[hyparview.PeerID][2]bool{} // held present by a, b
+		before := map[peer.ID][2]bool{} // held present by a, b
 		for i, r := range []*Roster{a, b} {
 			for _, m := range r.Members() {
 				p := before[m.ID]
@@ -114,7 +115,7 @@ func TestPropertyAntiEntropy(t *testing.T) {
 		require.Equal(rt, ids(sendA), wantB)
 		max := rapid.IntRange(1, 5).Draw(rt, "chunk")
 		var chunkSend []Record
-		var chunkWant []hyparview.PeerID
+		var chunkWant []peer.ID
 		for _, c := range Chunks(a.Digest(), max) {
 			s, w := b.DiffChunk(c)
 			chunkSend, chunkWant = append(chunkSend, s...), append(chunkWant, w...)
@@ -141,8 +142,8 @@ func TestPropertyAntiEntropy(t *testing.T) {
 	})
 }
 
-func ids(recs []Record) []hyparview.PeerID {
-	var out []hyparview.PeerID
+func ids(recs []Record) []peer.ID {
+	var out []peer.ID
 	for _, r := range recs {
 		out = append(out, r.ID)
 	}
@@ -174,22 +175,22 @@ func TestDiffRefusesMalformedDigest(t *testing.T) {
 	require.Equal(t, uint64(7), r.Counters().MalformedDigests)
 	// A well-formed one works: the remote lacks 1 and 2 and holds 3.
 	s, w = r.Diff([]DigestEntry{{ID: 3, State: StateAlive}})
-	require.Equal(t, []hyparview.PeerID{1, 2}, ids(s))
-	require.Equal(t, []hyparview.PeerID{3}, w)
-	require.Equal(t, []Record{rec(2, StateAlive, 1)}, r.AppendRecords(nil, []hyparview.PeerID{2, 9}))
+	require.Equal(t, []peer.ID{1, 2}, ids(s))
+	require.Equal(t, []peer.ID{3}, w)
+	require.Equal(t, []Record{rec(2, StateAlive, 1)}, r.AppendRecords(nil, []peer.ID{2, 9}))
 }
 
 // TestChunksCoverEverything: chunks are contiguous, start at 0, end at the
 // largest ID, and hold at most the requested entries.
 func TestChunksCoverEverything(t *testing.T) {
 	var d []DigestEntry
-	for id := hyparview.PeerID(1); id <= 10; id++ {
+	for id := peer.ID(1); id <= 10; id++ {
 		d = append(d, DigestEntry{ID: id * 3, State: StateAlive})
 	}
 	cs := Chunks(d, 4)
 	require.Len(t, cs, 3)
-	require.Equal(t, hyparview.PeerID(0), cs[0].From)
-	require.Equal(t, ^hyparview.PeerID(0), cs[2].To)
+	require.Equal(t, peer.ID(0), cs[0].From)
+	require.Equal(t, ^peer.ID(0), cs[2].To)
 	var all []DigestEntry
 	for i, c := range cs {
 		require.LessOrEqual(t, len(c.Entries), 4)

@@ -18,4 +18,4 @@
 // sentinel errors, naming the reason (unknown version or tag, truncated,
 // trailing bytes, limit, malformed body). What to do with a bad frame
 // (close, count, log) is the runtime's decision.
-package codec
+package wire

@@ -5,8 +5,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 var t0 = time.Unix(1_000, 0)
@@ -19,11 +21,11 @@ type tb interface {
 	FailNow()
 }
 
-func addr(id hyparview.PeerID) string { return fmt.Sprintf("n%d", id) }
+func addr(id peer.ID) string { return fmt.Sprintf("n%d", id) }
 
 // newRoster returns node id's roster with incarnation inc and the default
 // configuration but cfg's non-zero fields.
-func newRoster(t tb, id hyparview.PeerID, inc uint64, cfg Config) *Roster {
+func newRoster(t tb, id peer.ID, inc uint64, cfg Config) *Roster {
 	t.Helper()
 	cfg.Incarnation = inc
 	r, err := New(hyparview.Peer{ID: id, Addr: addr(id)}, nil, cfg)
@@ -42,13 +44,13 @@ func step(t tb, r *Roster, now time.Time, in Input) []Output {
 
 func receive(recs ...Record) Input { return Input{Kind: InputReceive, Records: recs} }
 
-func rec(id hyparview.PeerID, s State, inc uint64) Record {
+func rec(id peer.ID, s State, inc uint64) Record {
 	return Record{ID: id, Addr: addr(id), Incarnation: inc, State: s}
 }
 
 func fire(t Timer) Input { return Input{Kind: InputTimer, Timer: t} }
 
-func down(id hyparview.PeerID, reason hyparview.DownReason) Input {
+func down(id peer.ID, reason hyparview.DownReason) Input {
 	return Input{Kind: InputNeighborDown, Peer: hyparview.Peer{ID: id, Addr: addr(id)}, Reason: reason}
 }
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // MaxIncarnation is the largest valid incarnation. Incarnations fit in an
@@ -70,7 +70,7 @@ func (s State) String() string {
 // them in anti-entropy.
 type Record struct {
 	// ID names the member. 0 is reserved and never valid.
-	ID hyparview.PeerID
+	ID peer.ID
 	// Addr is what a node needs to dial the member, opaque here (what
 	// hyparview.Peer.Addr carries).
 	Addr string
@@ -133,7 +133,7 @@ type entry struct {
 	state State
 }
 
-func (e *entry) record(id hyparview.PeerID) Record {
+func (e *entry) record(id peer.ID) Record {
 	r := Record{ID: id, Addr: e.addr, Incarnation: e.inc, State: e.state}
 	if e.meta != "" {
 		r.Meta = []byte(e.meta)

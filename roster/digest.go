@@ -6,13 +6,13 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // DigestEntry summarises one record for anti-entropy: enough to tell which
 // side holds the newer record, without Addr or Meta.
 type DigestEntry struct {
-	ID          hyparview.PeerID
+	ID          peer.ID
 	Incarnation uint64
 	State       State
 }
@@ -25,7 +25,7 @@ func (d DigestEntry) String() string {
 // DigestChunk is a part of a digest: the entries of every record held with
 // an ID in [From, To].
 type DigestChunk struct {
-	From, To hyparview.PeerID
+	From, To peer.ID
 	Entries  []DigestEntry
 }
 
@@ -53,7 +53,7 @@ func Chunks(d []DigestEntry, maxEntries int) []DigestChunk {
 		return []DigestChunk{{From: 0, To: math.MaxUint64, Entries: d}}
 	}
 	var out []DigestChunk
-	from := hyparview.PeerID(0)
+	from := peer.ID(0)
 	for len(d) > maxEntries {
 		last := d[maxEntries-1].ID
 		out = append(out, DigestChunk{From: from, To: last, Entries: d[:maxEntries:maxEntries]})
@@ -71,12 +71,12 @@ func Chunks(d []DigestEntry, maxEntries int) []DigestChunk {
 // tombstone for it, and tombstones must not circulate past RetainDead by
 // being handed back and forth. A malformed digest (unsorted, duplicate IDs,
 // invalid fields) is refused: Diff returns nothing and counts it.
-func (r *Roster) Diff(remote []DigestEntry) (send []Record, want []hyparview.PeerID) {
+func (r *Roster) Diff(remote []DigestEntry) (send []Record, want []peer.ID) {
 	return r.DiffChunk(DigestChunk{From: 0, To: math.MaxUint64, Entries: remote})
 }
 
 // DiffChunk is Diff restricted to the IDs a chunk covers.
-func (r *Roster) DiffChunk(c DigestChunk) (send []Record, want []hyparview.PeerID) {
+func (r *Roster) DiffChunk(c DigestChunk) (send []Record, want []peer.ID) {
 	if !r.validChunk(&c) {
 		r.counters.MalformedDigests++
 		return nil, nil
@@ -131,7 +131,7 @@ func (r *Roster) validChunk(c *DigestChunk) bool {
 
 // AppendRecords appends the records held for ids to dst, skipping IDs not
 // held: the answer to a remote node's want list.
-func (r *Roster) AppendRecords(dst []Record, ids []hyparview.PeerID) []Record {
+func (r *Roster) AppendRecords(dst []Record, ids []peer.ID) []Record {
 	for _, id := range ids {
 		if e, ok := r.members[id]; ok {
 			dst = append(dst, e.record(id))

@@ -1,16 +1,17 @@
-package codec
+package wire
 
 import (
 	"testing"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 )
 
 func benchMessages() map[string]any {
 	peers := make([]hyparview.Peer, 8) // the paper's ka+kp shuffle sample
 	for i := range peers {
-		peers[i] = hyparview.Peer{ID: hyparview.PeerID(i + 1), Addr: "10.0.0.1:7946"}
+		peers[i] = hyparview.Peer{ID: peer.ID(i + 1), Addr: "10.0.0.1:7946"}
 	}
 	return map[string]any{
 		"Gossip256": &plumtree.Gossip{ID: plumtree.OriginSequenceID(1, 2), Round: 3, Payload: make([]byte, 256)},

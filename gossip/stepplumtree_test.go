@@ -1,4 +1,4 @@
-package protocol
+package gossip
 
 import (
 	"math/rand/v2"
@@ -10,8 +10,9 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // The broadcast core starts on the engine's second cache line, as the
@@ -28,7 +29,7 @@ func asEngineOutputs(pt []plumtree.Output) []Output {
 	for _, o := range pt {
 		switch o.Kind {
 		case plumtree.OutputSend:
-			out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: hyparview.PeerID(o.Peer)}, Msg: o.Msg})
+			out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: o.Peer}, Msg: o.Msg})
 		case plumtree.OutputDeliver:
 			out = append(out, Output{Kind: OutputDeliver, Delivery: o.Delivery})
 		case plumtree.OutputSetTimer:
@@ -45,7 +46,7 @@ func withNeighbours(t require.TestingT, seed uint64) *Engine {
 	require.NoError(t, err)
 	_, err = e.Step(t0, Input{Kind: InputJoin}, nil)
 	require.NoError(t, err)
-	for id := hyparview.PeerID(2); id <= 4; id++ {
+	for id := peer.ID(2); id <= 4; id++ {
 		_, err = e.Step(t0, Input{Kind: InputReceive, From: id, Msg: &hyparview.Join{Addr: "n", Nonce: uint64(id)}}, nil)
 		require.NoError(t, err)
 	}
@@ -65,10 +66,10 @@ func TestStepPlumtreeMatchesStep(t *testing.T) {
 		now := t0
 		for i, n := 0, rapid.IntRange(1, 60).Draw(rt, "steps"); i < n; i++ {
 			now = now.Add(time.Duration(rapid.IntRange(0, 3000).Draw(rt, "ms")) * time.Millisecond)
-			from := hyparview.PeerID(rapid.SampledFrom([]uint64{2, 3, 4, 9}).Draw(rt, "from"))
+			from := peer.ID(rapid.SampledFrom([]uint64{2, 3, 4, 9}).Draw(rt, "from"))
 			id := rapid.SampledFrom(ids).Draw(rt, "id")
 			round := uint32(rapid.IntRange(0, 4).Draw(rt, "round"))
-			in := plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(from)}
+			in := plumtree.Input{Kind: plumtree.InputReceive, Peer: from}
 			switch rapid.IntRange(0, 4).Draw(rt, "kind") {
 			case 0:
 				in.Msg = &plumtree.Gossip{ID: id, Round: round, Payload: []byte{id[0]}}

@@ -1,13 +1,12 @@
-package protocol
+package gossip
 
 import (
 	"errors"
 	"fmt"
 
-	msgpack "github.com/hashicorp/go-msgpack/v2/codec"
-
-	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/roster"
+	"github.com/plumview/plumview/wire"
 )
 
 // Limits of the membership layer's messages and envelopes. A received
@@ -34,7 +33,7 @@ const (
 // Digest is one chunk of a node's member-list digest, sent to a neighbour
 // when it comes up (anti-entropy): the receiver answers with Records.
 type Digest struct {
-	From, To hyparview.PeerID
+	From, To peer.ID
 	Entries  []roster.DigestEntry
 }
 
@@ -43,7 +42,7 @@ type Digest struct {
 // to a Records message never wants anything, so an exchange ends.
 type Records struct {
 	Records []roster.Record
-	Want    []hyparview.PeerID
+	Want    []peer.ID
 }
 
 // Validate bounds the digest's size; the roster checks its contents.
@@ -100,41 +99,22 @@ type Envelope struct {
 }
 
 // ErrMalformedEnvelope wraps every envelope decoding failure.
-var ErrMalformedEnvelope = errors.New("protocol: malformed envelope")
+var ErrMalformedEnvelope = errors.New("gossip: malformed envelope")
 
-func envelopeHandle() *msgpack.MsgpackHandle {
-	h := &msgpack.MsgpackHandle{}
-	h.StructToArray = true
-	h.MaxDepth = 8
-	h.MaxInitLen = MaxRecordsPerMessage
-	return h
-}
-
-var theHandle = envelopeHandle()
+// envelopeLimits bound a received envelope: records nest four deep, and
+// no list is longer than MaxRecordsPerMessage.
+var envelopeLimits = wire.ValueLimits{MaxDepth: 8, MaxCollectionLen: MaxRecordsPerMessage}
 
 // EncodeEnvelope returns the msgpack encoding of e.
 func EncodeEnvelope(e *Envelope) ([]byte, error) {
-	var b []byte
-	if err := msgpack.NewEncoderBytes(&b, theHandle).Encode(e); err != nil {
-		return nil, fmt.Errorf("protocol: encode envelope: %w", err)
-	}
-	return b, nil
+	return wire.MarshalValue(e)
 }
 
 // DecodeEnvelope parses a payload produced by EncodeEnvelope and checks its
 // kind and bounds. It never panics.
 func DecodeEnvelope(b []byte) (e Envelope, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: panic: %v", ErrMalformedEnvelope, r)
-		}
-	}()
-	d := msgpack.NewDecoderBytes(b, theHandle)
-	if err := d.Decode(&e); err != nil {
+	if err := wire.UnmarshalValue(b, &e, envelopeLimits); err != nil {
 		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformedEnvelope, err)
-	}
-	if d.NumBytesRead() != len(b) {
-		return Envelope{}, fmt.Errorf("%w: trailing bytes", ErrMalformedEnvelope)
 	}
 	switch {
 	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0:

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // InputKind names the kind of an Input. The zero value is not valid.
@@ -172,7 +173,7 @@ func (k TimerKind) String() string {
 // its Incarnation; an expiry timer while its Nonce is the latest.
 type Timer struct {
 	Kind        TimerKind
-	ID          hyparview.PeerID // Suspicion
-	Incarnation uint64           // Suspicion
-	Nonce       uint64           // Expiry
+	ID          peer.ID // Suspicion
+	Incarnation uint64  // Suspicion
+	Nonce       uint64  // Expiry
 }

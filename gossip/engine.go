@@ -1,4 +1,4 @@
-package protocol
+package gossip
 
 import (
 	"cmp"
@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // EngineConfig configures both cores of an Engine. The zero value means the
@@ -66,13 +67,13 @@ const scratchOutputs = 8
 // engine owns it afterwards.
 func NewEngine(self hyparview.Peer, cfg EngineConfig, rng *rand.Rand) (*Engine, error) {
 	if rng == nil {
-		return nil, errors.New("protocol: nil random source")
+		return nil, errors.New("gossip: nil random source")
 	}
 	hv, err := hyparview.New(self, cfg.HyParView, rng)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := plumtree.New(plumtree.PeerID(self.ID), cfg.Plumtree, rng)
+	pt, err := plumtree.New(self.ID, cfg.Plumtree, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -125,13 +126,13 @@ func (e *Engine) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 		if g, ok := in.Msg.(*plumtree.Gossip); ok {
 			// The most frequent message first, by a concrete type check
 			// rather than an interface assertion.
-			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(in.From), Msg: g}, out)
+			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: in.From, Msg: g}, out)
 		}
 		switch m := in.Msg.(type) {
 		case hyparview.Message:
 			return e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputReceive, From: in.From, Msg: m}, out)
 		case plumtree.Message:
-			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: plumtree.PeerID(in.From), Msg: m}, out)
+			return e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: in.From, Msg: m}, out)
 		case *Digest:
 			return e.onDigest(in.From, m, out), nil
 		case *Records:
@@ -188,13 +189,13 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out []Output) 
 				Timer: Timer{Layer: LayerHyParView, HyParView: o.Timer}})
 		case hyparview.OutputNeighborUp:
 			out = append(out, Output{Kind: OutputNeighborUp, Peer: o.Peer})
-			out, err = e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborUp, Peer: plumtree.PeerID(o.Peer.ID)}, out)
+			out, err = e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborUp, Peer: o.Peer.ID}, out)
 			if err == nil && e.roster != nil {
 				out, err = e.membersUp(now, o.Peer, out)
 			}
 		case hyparview.OutputNeighborDown:
 			out = append(out, Output{Kind: OutputNeighborDown, Peer: o.Peer, Reason: o.Reason})
-			out, err = e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: plumtree.PeerID(o.Peer.ID)}, out)
+			out, err = e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: o.Peer.ID}, out)
 			if err == nil && e.roster != nil {
 				out, err = e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
 			}
@@ -217,7 +218,7 @@ func (e *Engine) stepPlumtree(now time.Time, in plumtree.Input, out []Output) ([
 // ErrNotForPlumtreeAlone is returned by StepPlumtree for an input it must
 // not take: any on an engine with the member list, whose deliveries Step
 // unwraps, and neighbour changes, which come from HyParView.
-var ErrNotForPlumtreeAlone = errors.New("protocol: input must go through Step")
+var ErrNotForPlumtreeAlone = errors.New("gossip: input must go through Step")
 
 // StepPlumtree runs one input of the broadcast core alone (a received
 // Plumtree message or a Plumtree timer, as plumtree.Input) and appends the
@@ -243,7 +244,7 @@ func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out [
 		o := &ptOut[i]
 		switch o.Kind {
 		case plumtree.OutputSend:
-			out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: hyparview.PeerID(o.Peer)}, Msg: o.Msg})
+			out = append(out, Output{Kind: OutputSend, Peer: hyparview.Peer{ID: o.Peer}, Msg: o.Msg})
 		case plumtree.OutputDeliver:
 			if e.roster != nil {
 				out = e.deliver(now, o.Delivery, out)
@@ -290,18 +291,18 @@ func (e *Engine) Invariants() error {
 	active := e.hv.Active()
 	eager, lazy := e.pt.EagerPeers(), e.pt.LazyPeers()
 	if len(eager)+len(lazy) != len(active) {
-		return fmt.Errorf("protocol: %d active neighbours but %d eager + %d lazy peers",
+		return fmt.Errorf("gossip: %d active neighbours but %d eager + %d lazy peers",
 			len(active), len(eager), len(lazy))
 	}
 	for _, p := range active {
-		if !containsPeer(eager, plumtree.PeerID(p.ID)) && !containsPeer(lazy, plumtree.PeerID(p.ID)) {
-			return fmt.Errorf("protocol: active neighbour %d is neither eager nor lazy", p.ID)
+		if !containsPeer(eager, p.ID) && !containsPeer(lazy, p.ID) {
+			return fmt.Errorf("gossip: active neighbour %d is neither eager nor lazy", p.ID)
 		}
 	}
 	return nil
 }
 
-func containsPeer(peers []plumtree.PeerID, id plumtree.PeerID) bool {
+func containsPeer(peers []peer.ID, id peer.ID) bool {
 	for _, p := range peers {
 		if p == id {
 			return true

@@ -1,4 +1,4 @@
-package protocol
+package gossip
 
 import (
 	"math/rand/v2"
@@ -8,12 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 )
 
 var t0 = time.Unix(0, 0).UTC()
 
-func newEngine(t *testing.T, id hyparview.PeerID) *Engine {
+func newEngine(t *testing.T, id peer.ID) *Engine {
 	t.Helper()
 	e, err := NewEngine(hyparview.Peer{ID: id, Addr: "addr"}, EngineConfig{}, rand.New(rand.NewPCG(uint64(id), 1)))
 	require.NoError(t, err)
@@ -43,7 +44,7 @@ func TestNeighborUpFeedsPlumtree(t *testing.T) {
 	step(t, contact, Input{Kind: InputJoin})
 	out := step(t, contact, Input{Kind: InputReceive, From: 2, Msg: &hyparview.Join{Addr: "b", Nonce: 7}})
 	require.Contains(t, kinds(out), OutputNeighborUp)
-	require.Equal(t, []plumtree.PeerID{2}, contact.Plumtree().EagerPeers())
+	require.Equal(t, []peer.ID{2}, contact.Plumtree().EagerPeers())
 
 	out = step(t, contact, Input{Kind: InputBroadcast, Payload: []byte("hello")})
 	var sent, delivered bool

@@ -1,4 +1,4 @@
-package codec
+package wire
 
 import (
 	"encoding/hex"
@@ -11,6 +11,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -23,7 +24,7 @@ func mustNew(t testing.TB, extra ...Type) *Codec {
 
 var (
 	genPeer = rapid.Custom(func(t *rapid.T) hyparview.Peer {
-		return hyparview.Peer{ID: hyparview.PeerID(rapid.Uint64().Draw(t, "id")), Addr: rapid.String().Draw(t, "addr")}
+		return hyparview.Peer{ID: peer.ID(rapid.Uint64().Draw(t, "id")), Addr: rapid.String().Draw(t, "addr")}
 	})
 	genPeers = rapid.SliceOfN(genPeer, 0, 10)
 	genMID   = rapid.Custom(func(t *rapid.T) (id plumtree.MessageID) {
@@ -167,7 +168,7 @@ func TestDecodeMalformed(t *testing.T) {
 			}
 			assert.ErrorIs(t, err, tc.want)
 			assert.Nil(t, msg)
-			assert.Contains(t, err.Error(), "codec:")
+			assert.Contains(t, err.Error(), "wire:")
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // Errors for local misuse, returned by Step and New.
@@ -27,10 +28,10 @@ var (
 // including itself and the tombstones of Failed and Left members. Create it
 // with New; it is driven by Step and is not safe for concurrent use.
 type Roster struct {
-	self    hyparview.PeerID
+	self    peer.ID
 	cfg     Config
-	members map[hyparview.PeerID]entry
-	ids     []hyparview.PeerID // the keys of members; sorted when sorted is set
+	members map[peer.ID]entry
+	ids     []peer.ID // the keys of members; sorted when sorted is set
 	sorted  bool
 	counts  [stateCount]int // entries per State
 	left    bool
@@ -63,7 +64,7 @@ func New(self hyparview.Peer, meta []byte, cfg Config) (*Roster, error) {
 	if len(meta) > cfg.MaxMetaBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), cfg.MaxMetaBytes)
 	}
-	r := &Roster{self: self.ID, cfg: cfg, members: map[hyparview.PeerID]entry{}, sorted: true}
+	r := &Roster{self: self.ID, cfg: cfg, members: map[peer.ID]entry{}, sorted: true}
 	r.store(self.ID, entry{addr: self.Addr, meta: string(meta), inc: cfg.Incarnation, state: StateAlive})
 	return r, nil
 }
@@ -145,7 +146,7 @@ func (r *Roster) leave(now time.Time) {
 }
 
 // store puts e under id, keeping the index and the counts in step.
-func (r *Roster) store(id hyparview.PeerID, e entry) {
+func (r *Roster) store(id peer.ID, e entry) {
 	if old, had := r.members[id]; had {
 		r.counts[old.state]--
 	} else {
@@ -159,7 +160,7 @@ func (r *Roster) store(id hyparview.PeerID, e entry) {
 }
 
 // sortedIDs returns the index in ascending order, sorting it if needed.
-func (r *Roster) sortedIDs() []hyparview.PeerID {
+func (r *Roster) sortedIDs() []peer.ID {
 	if !r.sorted {
 		slices.Sort(r.ids)
 		r.sorted = true
@@ -171,7 +172,7 @@ func (r *Roster) broadcast(rec Record) {
 	r.out = append(r.out, Output{Kind: OutputBroadcast, Record: rec})
 }
 
-func (r *Roster) event(k EventKind, id hyparview.PeerID, e *entry) {
+func (r *Roster) event(k EventKind, id peer.ID, e *entry) {
 	r.out = append(r.out, Output{Kind: OutputEvent, Event: k, Record: e.record(id)})
 }
 
@@ -180,7 +181,7 @@ func (r *Roster) setTimer(t Timer, after time.Duration) {
 }
 
 // Self returns this node's id.
-func (r *Roster) Self() hyparview.PeerID { return r.self }
+func (r *Roster) Self() peer.ID { return r.self }
 
 // Record returns this node's own record.
 func (r *Roster) Record() Record {
@@ -207,7 +208,7 @@ func (r *Roster) Counts() Counts {
 }
 
 // Get returns the record held for id.
-func (r *Roster) Get(id hyparview.PeerID) (Record, bool) {
+func (r *Roster) Get(id peer.ID) (Record, bool) {
 	e, ok := r.members[id]
 	if !ok {
 		return Record{}, false

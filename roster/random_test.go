@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // byteSource turns bytes into choices; it yields zeros once exhausted. The
@@ -33,7 +34,7 @@ func (d *byteSource) byte() byte {
 // or an incarnation above MaxIncarnation.
 func (d *byteSource) record() Record {
 	r := Record{
-		ID:          hyparview.PeerID(1 + d.byte()%5),
+		ID:          peer.ID(1 + d.byte()%5),
 		State:       State(1 + d.byte()%4),
 		Incarnation: uint64(d.byte() % 5),
 		Meta:        make([]byte, d.byte()%4),
@@ -54,7 +55,7 @@ func (d *byteSource) record() Record {
 
 // input draws one input; timers are often ones the node set.
 func (d *byteSource) input(timers []Timer) Input {
-	peer := hyparview.Peer{ID: hyparview.PeerID(d.byte() % 6)}
+	peer := hyparview.Peer{ID: peer.ID(d.byte() % 6)}
 	peer.Addr = addr(peer.ID)
 	switch d.byte() % 10 {
 	case 0, 1:
@@ -103,7 +104,7 @@ func driveRandom(t tb, data []byte) *Roster {
 	}
 	now := t0
 	var pending []Timer
-	present := map[hyparview.PeerID]bool{}
+	present := map[peer.ID]bool{}
 	for !d.done() {
 		in := d.input(pending)
 		wasLeft := r.Left()

@@ -3,19 +3,19 @@ package roster
 import (
 	"testing"
 
-	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 const benchMembers = 10_000
 
 // benchRoster returns node self holding benchMembers other Alive members with
 // 32 bytes of metadata each, received in a scattered ID order.
-func benchRoster(b *testing.B, self hyparview.PeerID, skew uint64) *Roster {
+func benchRoster(b *testing.B, self peer.ID, skew uint64) *Roster {
 	r := newRoster(b, self, 1, Config{})
 	meta := make([]byte, 32)
 	recs := make([]Record, 0, benchMembers)
 	for i := range benchMembers {
-		id := hyparview.PeerID(2 + (i*7919)%benchMembers)
+		id := peer.ID(2 + (i*7919)%benchMembers)
 		inc := uint64(1)
 		if uint64(id)%100 == skew {
 			inc = 2 // 1% of the members differ between two rosters
@@ -38,7 +38,7 @@ func BenchmarkApplyUpdate(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		in.Records[0].ID = hyparview.PeerID(2 + i%benchMembers)
+		in.Records[0].ID = peer.ID(2 + i%benchMembers)
 		in.Records[0].Incarnation = uint64(3 + i/benchMembers)
 		out, _ = r.Step(t0, in, out[:0])
 	}
@@ -70,7 +70,7 @@ func BenchmarkDigestDiff10k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var send []Record
-	var want []hyparview.PeerID
+	var want []peer.ID
 	for b.Loop() {
 		buf = r.AppendDigest(buf[:0])
 		send, want = r.Diff(remote)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 )
 
 // applyAll applies received records in order.
@@ -62,7 +63,7 @@ func (r *Roster) applySelf(rec *Record) {
 // transition reports the change of member id from old (if had) to n as
 // events, starts a suspicion timer when n is a new suspicion and makes sure
 // a tombstone will expire.
-func (r *Roster) transition(id hyparview.PeerID, old entry, had bool, n *entry) {
+func (r *Roster) transition(id peer.ID, old entry, had bool, n *entry) {
 	if n.state == StateSuspect && !(had && old.state == StateSuspect && old.inc == n.inc) {
 		r.setTimer(Timer{Kind: TimerSuspicion, ID: id, Incarnation: n.inc}, r.cfg.SuspicionTimeout)
 	}
@@ -122,7 +123,7 @@ func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.
 
 // suspect marks an Alive member Suspect at its current incarnation,
 // broadcasts the suspicion and starts its timer (SWIM §4.2).
-func (r *Roster) suspect(now time.Time, id hyparview.PeerID) {
+func (r *Roster) suspect(now time.Time, id peer.ID) {
 	old, ok := r.members[id]
 	if !ok || id == r.self || old.state != StateAlive {
 		r.counters.IgnoredNeighbors++

@@ -22,4 +22,4 @@
 // InputRejoin is the driver's periodic partition-healing tick. Off, the
 // default, the engine is the two cores alone, as the simulator's
 // reproductions of the papers need.
-package protocol
+package gossip

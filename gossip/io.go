@@ -1,12 +1,13 @@
-package protocol
+package gossip
 
 import (
 	"errors"
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/membership/roster"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // Message is a protocol message of either core: a hyparview.Message or a
@@ -66,7 +67,7 @@ const (
 // Input is one event for Engine.Step.
 type Input struct {
 	Kind     InputKind
-	From     hyparview.PeerID
+	From     peer.ID
 	Msg      Message
 	Timer    Timer
 	Contacts []hyparview.Peer
@@ -137,4 +138,4 @@ type EngineCounters struct {
 
 // ErrUnknownInput is returned for an Input whose Kind is not one of the
 // declared kinds.
-var ErrUnknownInput = errors.New("protocol: unknown input kind")
+var ErrUnknownInput = errors.New("gossip: unknown input kind")
