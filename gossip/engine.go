@@ -73,7 +73,7 @@ func NewEngine(self hyparview.Peer, cfg EngineConfig, rng *rand.Rand) (*Engine, 
 	if err != nil {
 		return nil, err
 	}
-	pt, err := plumtree.New(self.ID, cfg.Plumtree, rng)
+	pt, err := plumtree.New(self.ID, cfg.Plumtree)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out []Output) 
 	// The scratch buffer is detached while in use, so a nested step (none
 	// today) could not overwrite it. (The membership core keeps the buffer
 	// during its step, so it cannot live on the stack.)
-	hvOut := e.hv.Step(now, in, e.hvOut[:0])
+	hvOut := e.hv.Step(in, e.hvOut[:0])
 	e.hvOut = nil
 	var err error
 	for i := range hvOut {

@@ -2,7 +2,6 @@ package hyparview
 
 import (
 	"testing"
-	"time"
 
 	"github.com/plumview/plumview/peer"
 )
@@ -22,11 +21,10 @@ func benchState(b *testing.B) *State {
 // would.
 func benchStep(b *testing.B, s *State, in func(i int) Input) {
 	out := make([]Output, 0, 16)
-	now := time.Unix(0, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		out = s.Step(now, in(i), out[:0])
+		out = s.Step(in(i), out[:0])
 	}
 	if err := s.Invariants(); err != nil {
 		b.Fatal(err)

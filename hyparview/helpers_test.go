@@ -52,7 +52,7 @@ func started(s *State) *State {
 // step hands one input to s and checks its invariants afterwards.
 func step(t testing.TB, s *State, in Input) []Output {
 	t.Helper()
-	out := s.Step(time.Time{}, in, nil)
+	out := s.Step(in, nil)
 	require.NoError(t, s.Invariants())
 	return out
 }

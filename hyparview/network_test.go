@@ -99,7 +99,7 @@ func (net *testNet) step(id peer.ID, in Input) {
 	if nd.down {
 		return
 	}
-	net.out = nd.st.Step(net.now, in, net.out[:0])
+	net.out = nd.st.Step(in, net.out[:0])
 	if net.trace != nil {
 		net.trace(id, in, net.out)
 	}

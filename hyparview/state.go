@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"time"
 
 	"github.com/plumview/plumview/peer"
 )
@@ -102,9 +101,9 @@ func New(self Peer, cfg Config, rng *rand.Rand) (*State, error) {
 
 // Step handles one input and appends the resulting outputs to out, which it
 // returns. It does not allocate beyond the messages it emits when out has
-// room. now is the driver's clock; the core keeps no other notion of time.
-func (s *State) Step(now time.Time, in Input, out []Output) []Output {
-	_ = now // timers are relative; now is part of the contract for drivers and future use
+// room. HyParView's rules never read the clock (S1 §4): time reaches the
+// core only as timers that fire, so Step takes no time.
+func (s *State) Step(in Input, out []Output) []Output {
 	s.out = out
 	switch {
 	case s.left:

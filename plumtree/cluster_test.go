@@ -82,7 +82,7 @@ func newCluster(cfg Config, n int, fatalf func(string, ...any)) *cluster {
 	}
 	for i := 1; i <= n; i++ {
 		id := peer.ID(i)
-		s, err := New(id, cfg, nil)
+		s, err := New(id, cfg)
 		if err != nil {
 			fatalf("new: %v", err)
 		}

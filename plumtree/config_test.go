@@ -17,7 +17,7 @@ func TestDefaultConfigIsZeroConfig(t *testing.T) {
 	require.Equal(t, 5*time.Millisecond, d.LazyPushDelay)
 	require.Equal(t, 7, d.OptimizationThreshold)
 	require.Equal(t, uint64(1), d.FirstSequence)
-	s, err := New(1, Config{}, nil)
+	s, err := New(1, Config{})
 	require.NoError(t, err)
 	require.Equal(t, d, s.Config())
 	require.Equal(t, peer.ID(1), s.Self())
@@ -39,7 +39,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			err := c.Validate()
 			require.ErrorContains(t, err, "plumtree: ")
-			_, err = New(1, c, nil)
+			_, err = New(1, c)
 			require.Error(t, err)
 		})
 	}

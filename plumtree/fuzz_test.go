@@ -45,7 +45,7 @@ func FuzzStep(f *testing.F) {
 			MaxPayloadBytes:       8,
 			MaxSeenIDs:            8,
 		}
-		s, err := New(1, cfg, nil)
+		s, err := New(1, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,7 +25,7 @@ func immediate() Config { return Config{LazyPushDelay: -1} }
 // newNode returns node self with the given neighbours, all eager.
 func newNode(t tb, self peer.ID, cfg Config, neighbours ...peer.ID) *State {
 	t.Helper()
-	s, err := New(self, cfg, nil)
+	s, err := New(self, cfg)
 	require.NoError(t, err)
 	for _, p := range neighbours {
 		step(t, s, at(0), Input{Kind: InputNeighborUp, Peer: p})

@@ -593,7 +593,7 @@ func TestPaperLocalMisuseIsError(t *testing.T) {
 		require.ErrorContains(t, err, "plumtree: ")
 		require.Empty(t, out)
 	}
-	_, err := New(1, Config{SeenRetention: time.Second, PayloadRetention: 2 * time.Second}, nil)
+	_, err := New(1, Config{SeenRetention: time.Second, PayloadRetention: 2 * time.Second})
 	require.ErrorContains(t, err, "plumtree: SeenRetention")
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -47,13 +46,10 @@ type State struct {
 var ErrDuplicatePayload = errors.New("plumtree: identical payload already delivered")
 
 // New returns the core of node self with no neighbours. Zero fields of cfg
-// take their defaults; an invalid cfg is an error. rng is the node's source
-// of randomness, seeded by the caller. The protocol as implemented makes no
-// random choice (the paper's Plumtree has none), so rng is not used yet and
-// may be nil; it is part of the signature so that a future policy stays
-// deterministic under the caller's seed.
-func New(self peer.ID, cfg Config, rng *rand.Rand) (*State, error) {
-	_ = rng
+// take their defaults; an invalid cfg is an error. The protocol makes no
+// random choice (the paper's Plumtree has none), so it takes no random
+// source.
+func New(self peer.ID, cfg Config) (*State, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
