@@ -97,7 +97,7 @@ func TestTimersCarryTheirLayer(t *testing.T) {
 // input kind is an error.
 func TestBadInputs(t *testing.T) {
 	e := newEngine(t, 1)
-	out := step(t, e, Input{Kind: InputReceive, From: 2, Msg: "not a message"})
+	out := step(t, e, Input{Kind: InputReceive, From: 2, Msg: &strayMessage{}})
 	require.Empty(t, out)
 	out = step(t, e, Input{Kind: InputTimer, Timer: Timer{Layer: 9}})
 	require.Empty(t, out)
@@ -119,3 +119,6 @@ func TestNewEngineRejectsBadConfig(t *testing.T) {
 	_, err = NewEngine(hyparview.Peer{ID: 1}, EngineConfig{}, nil)
 	require.Error(t, err)
 }
+
+// strayMessage is a sealed message of no layer of the engine.
+type strayMessage struct{ peer.Sealed }

@@ -10,9 +10,9 @@ import (
 	"github.com/plumview/plumview/roster"
 )
 
-// Message is a protocol message of either core: a hyparview.Message or a
-// plumtree.Message.
-type Message any
+// Message is a message of the pure stack: a hyparview.Message, a
+// plumtree.Message, a *Digest or a *Records (peer.Message, sealed).
+type Message = peer.Message
 
 // Layer names the core a timer belongs to.
 type Layer uint8

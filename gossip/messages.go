@@ -24,7 +24,7 @@ const (
 )
 
 // Extension tags of the membership layer's messages in the wire codec
-// (transport/codec reserves 64–255 for extensions).
+// (wire reserves 64–255 for extensions).
 const (
 	TagDigest  byte = 64
 	TagRecords byte = 65
@@ -33,6 +33,7 @@ const (
 // Digest is one chunk of a node's member-list digest, sent to a neighbour
 // when it comes up (anti-entropy): the receiver answers with Records.
 type Digest struct {
+	peer.Sealed
 	From, To peer.ID
 	Entries  []roster.DigestEntry
 }
@@ -41,6 +42,7 @@ type Digest struct {
 // whose records the sender wants back (the answer to a Digest). An answer
 // to a Records message never wants anything, so an exchange ends.
 type Records struct {
+	peer.Sealed
 	Records []roster.Record
 	Want    []peer.ID
 }
@@ -61,19 +63,14 @@ func (r *Records) Validate() error {
 	return nil
 }
 
-// ExtensionType names a message type of this layer for the wire codec,
-// which the runtime registers (this package never imports the transport).
-type ExtensionType struct {
-	Tag byte
-	New func() any
-}
-
-// ExtensionTypes lists the membership layer's wire messages.
-func ExtensionTypes() []ExtensionType {
-	return []ExtensionType{
-		{TagDigest, func() any { return new(Digest) }},
-		{TagRecords, func() any { return new(Records) }},
-	}
+// NewCodec returns the wire codec of every message of the pure stack: the
+// cores' messages and the composition's own (Digest, Records), registered
+// here once. Zero limits take wire's defaults.
+func NewCodec(limits wire.Limits) (*wire.Codec, error) {
+	return wire.NewWithLimits(limits,
+		wire.Type{Tag: TagDigest, New: func() peer.Message { return new(Digest) }},
+		wire.Type{Tag: TagRecords, New: func() peer.Message { return new(Records) }},
+	)
 }
 
 // EnvelopeKind says what a Plumtree payload carries when the member list is

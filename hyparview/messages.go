@@ -1,6 +1,10 @@
 package hyparview
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/plumview/plumview/peer"
+)
 
 // MessageType names the kind of a Message. The wire codec uses it as the
 // message tag, and Counters index their per-type arrays by it. The zero value
@@ -53,6 +57,7 @@ func (t MessageType) String() string {
 // Step never modifies a received message. Messages it emits may share slices
 // with the messages it received, so neither side may modify them afterwards.
 type Message interface {
+	peer.Message
 	Type() MessageType
 }
 
@@ -81,6 +86,7 @@ func (p Priority) String() string {
 // Join asks a contact node to take the sender into its active view (S1 §4.2).
 // The contact answers with a NeighborReply carrying the same Nonce.
 type Join struct {
+	peer.Sealed
 	Addr  string // the joiner's own address
 	Nonce uint64 // the link nonce chosen by the joiner
 }
@@ -89,6 +95,7 @@ type Join struct {
 // (S1 §4.2). The walk ends when TTL reaches zero or at a node with at most one
 // active neighbour.
 type ForwardJoin struct {
+	peer.Sealed
 	NewNode Peer
 	TTL     int
 }
@@ -96,6 +103,7 @@ type ForwardJoin struct {
 // Neighbor asks the receiver to add the sender to its active view (S1 §4.3).
 // It is also how the end of a join walk reaches the new node.
 type Neighbor struct {
+	peer.Sealed
 	Priority Priority
 	Addr     string // the sender's own address
 	Nonce    uint64 // the link nonce chosen by the sender
@@ -103,6 +111,7 @@ type Neighbor struct {
 
 // NeighborReply answers a Neighbor or a Join with the request's Nonce.
 type NeighborReply struct {
+	peer.Sealed
 	Accepted bool
 	Addr     string // the replier's own address
 	Nonce    uint64
@@ -113,6 +122,7 @@ type NeighborReply struct {
 // the receiver should not keep it in its passive view. Nonce names the link
 // being torn down; a Disconnect for an older link is ignored.
 type Disconnect struct {
+	peer.Sealed
 	Alive bool
 	Nonce uint64
 }
@@ -120,6 +130,7 @@ type Disconnect struct {
 // Shuffle carries a sample of the origin's views on a random walk (S1 §4.4).
 // Peers holds the origin itself, some active and some passive members.
 type Shuffle struct {
+	peer.Sealed
 	Origin Peer
 	TTL    int
 	Peers  []Peer
@@ -128,6 +139,7 @@ type Shuffle struct {
 // ShuffleReply answers a Shuffle with a sample of the acceptor's passive view
 // (S1 §4.4). It is sent straight to the shuffle's origin.
 type ShuffleReply struct {
+	peer.Sealed
 	Peers []Peer
 }
 

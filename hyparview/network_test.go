@@ -51,7 +51,7 @@ type pairQueue struct {
 
 // failureMarker in the queue from A to B reports to B that its connection
 // to A failed.
-type failureMarker struct{}
+type failureMarker struct{ peer.Sealed }
 
 func (failureMarker) Type() MessageType { return 0 }
 

@@ -826,7 +826,7 @@ func TestMalformedMessagesAreDropped(t *testing.T) {
 	}
 }
 
-type bogusMessage struct{}
+type bogusMessage struct{ peer.Sealed }
 
 func (bogusMessage) Type() MessageType { return 200 }
 

@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/transport"
 )
 

@@ -69,11 +69,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	types := make([]wire.Type, 0, 2)
-	for _, t := range gossip.ExtensionTypes() {
-		types = append(types, wire.Type{Tag: t.Tag, New: t.New})
-	}
-	cd, err := wire.New(types...)
+	cd, err := gossip.NewCodec(wire.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"strconv"
 
-	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // MessageID names one broadcast: its origin's ID and a sequence number

@@ -14,3 +14,16 @@ package peer
 // public key (transport.KeyID), the simulator numbers its nodes.
 type ID uint64
 
+// Message is a message one node sends another through the pure stack: one
+// of HyParView's (hyparview.Join …), Plumtree's (plumtree.Gossip …), or the
+// composition's own (gossip.Digest, gossip.Records). The set is sealed: a
+// type is a Message only by embedding Sealed, which only those message
+// types do, so a driver cannot hand the engine anything else, and the wire
+// codec decodes only the types registered with it.
+type Message interface{ sealedMessage() }
+
+// Sealed makes the struct that embeds it a Message. It has no fields: it
+// adds nothing to a message's size or to its encoding.
+type Sealed struct{}
+
+func (Sealed) sealedMessage() {}

@@ -1,6 +1,10 @@
 package plumtree
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/plumview/plumview/peer"
+)
 
 // MessageType tells which of the four protocol messages a Message is.
 type MessageType uint8
@@ -30,18 +34,20 @@ func (t MessageType) String() string {
 }
 
 // Message is one protocol message: *Gossip, *IHave, *Graft or *Prune. The
-// core never sees bytes; a codec elsewhere encodes these structs.
+// core never sees bytes; the wire package encodes these structs.
 //
 // Messages the core emits may be shared between several outputs (the same
 // *Gossip goes to every eager peer) and may share their Payload with the
 // core's cache: drivers must treat them as read-only.
 type Message interface {
+	peer.Message
 	Type() MessageType
 }
 
 // Gossip carries a payload (S2 Algorithm 1, GOSSIP). Round is the number of
 // hops the payload travelled before this one: 0 from the origin.
 type Gossip struct {
+	peer.Sealed
 	ID      MessageID
 	Round   uint32
 	Payload []byte
@@ -58,6 +64,7 @@ type Announcement struct {
 // announcement per IHAVE in its simulations; it allows piggybacking several
 // (S2 §3.4), which is what Config.LazyPushDelay and MaxIHaveEntries control.
 type IHave struct {
+	peer.Sealed
 	Entries []Announcement
 }
 
@@ -67,13 +74,16 @@ type IHave struct {
 // optimisation's GRAFT(null) (S2 Algorithm 4): the link changes, no payload
 // is wanted.
 type Graft struct {
+	peer.Sealed
 	ID    MessageID
 	HasID bool
 	Round uint32
 }
 
 // Prune asks a peer to make its link to the sender lazy (S2 Algorithm 1).
-type Prune struct{}
+type Prune struct {
+	peer.Sealed
+}
 
 // Type returns MessageGossip.
 func (*Gossip) Type() MessageType { return MessageGossip }

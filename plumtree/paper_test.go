@@ -580,7 +580,7 @@ func TestPaperInvalidMessagesDropped(t *testing.T) {
 	}
 }
 
-type otherMessage struct{}
+type otherMessage struct{ peer.Sealed }
 
 func (otherMessage) Type() MessageType { return 99 }
 

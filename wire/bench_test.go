@@ -8,12 +8,12 @@ import (
 	"github.com/plumview/plumview/plumtree"
 )
 
-func benchMessages() map[string]any {
+func benchMessages() map[string]peer.Message {
 	peers := make([]hyparview.Peer, 8) // the paper's ka+kp shuffle sample
 	for i := range peers {
 		peers[i] = hyparview.Peer{ID: peer.ID(i + 1), Addr: "10.0.0.1:7946"}
 	}
-	return map[string]any{
+	return map[string]peer.Message{
 		"Gossip256": &plumtree.Gossip{ID: plumtree.OriginSequenceID(1, 2), Round: 3, Payload: make([]byte, 256)},
 		"Shuffle8":  &hyparview.Shuffle{Origin: peers[0], TTL: 3, Peers: peers},
 	}

@@ -10,6 +10,7 @@ import (
 	msgpack "github.com/hashicorp/go-msgpack/v2/codec"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 )
 
@@ -40,7 +41,7 @@ var (
 )
 
 // Type registers an extension message type. New returns a fresh pointer to
-// the message's struct (for instance func() any { return new(MemberRecord) });
+// the message's struct (for instance func() peer.Message { return new(gossip.Digest) });
 // Decode returns values of exactly that pointer type, and Encode accepts them.
 //
 // The struct must hold only concrete types (no interface fields) so decoding
@@ -49,7 +50,7 @@ var (
 // fails; use it to bound collection lengths, as the core types do.
 type Type struct {
 	Tag byte
-	New func() any
+	New func() peer.Message
 }
 
 // Limits bound what Decode accepts from a peer. Zero fields take the
@@ -93,7 +94,7 @@ func (l Limits) withDefaults() Limits {
 // Codec encodes and decodes framed messages. It is safe for concurrent use.
 type Codec struct {
 	limits Limits
-	byTag  [256]func() any
+	byTag  [256]func() peer.Message
 	byType map[reflect.Type]byte
 	handle *msgpack.MsgpackHandle
 	decs   sync.Pool // *msgpack.Decoder
@@ -161,20 +162,20 @@ func (c *Codec) register(t Type) error {
 func (c *Codec) Limits() Limits { return c.limits }
 
 // Tag returns the tag msg is encoded with, and whether its type is registered.
-func (c *Codec) Tag(msg any) (byte, bool) {
+func (c *Codec) Tag(msg peer.Message) (byte, bool) {
 	tag, ok := c.byType[reflect.TypeOf(msg)]
 	return tag, ok
 }
 
 // Encode returns the frame for msg: Version, the type's tag, then the
 // msgpack body. msg must be a registered pointer type.
-func (c *Codec) Encode(msg any) ([]byte, error) {
+func (c *Codec) Encode(msg peer.Message) ([]byte, error) {
 	return c.AppendEncode(nil, msg)
 }
 
 // AppendEncode appends the frame for msg to dst and returns the extended
 // slice. On error dst is returned unchanged.
-func (c *Codec) AppendEncode(dst []byte, msg any) ([]byte, error) {
+func (c *Codec) AppendEncode(dst []byte, msg peer.Message) ([]byte, error) {
 	tag, ok := c.Tag(msg)
 	if !ok || reflect.ValueOf(msg).IsNil() {
 		return dst, fmt.Errorf("%w: %T", ErrUnknownType, msg)
@@ -204,7 +205,7 @@ func (c *Codec) AppendEncode(dst []byte, msg any) ([]byte, error) {
 // the type registered for its tag (for instance *hyparview.Shuffle). It never
 // panics; the error wraps one of the package's sentinel errors. The returned
 // message does not alias frame.
-func (c *Codec) Decode(frame []byte) (msg any, err error) {
+func (c *Codec) Decode(frame []byte) (msg peer.Message, err error) {
 	if len(frame) > c.limits.MaxFrameBytes {
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrTooLarge, len(frame), c.limits.MaxFrameBytes)
 	}
@@ -255,23 +256,23 @@ func coreTypes() []Type {
 	hv := func(t hyparview.MessageType) byte { return FirstHyParViewTag + byte(t) - 1 }
 	pt := func(t plumtree.MessageType) byte { return FirstPlumtreeTag + byte(t) - 1 }
 	return []Type{
-		{hv(hyparview.TypeJoin), func() any { return new(hyparview.Join) }},
-		{hv(hyparview.TypeForwardJoin), func() any { return new(hyparview.ForwardJoin) }},
-		{hv(hyparview.TypeNeighbor), func() any { return new(hyparview.Neighbor) }},
-		{hv(hyparview.TypeNeighborReply), func() any { return new(hyparview.NeighborReply) }},
-		{hv(hyparview.TypeDisconnect), func() any { return new(hyparview.Disconnect) }},
-		{hv(hyparview.TypeShuffle), func() any { return new(hyparview.Shuffle) }},
-		{hv(hyparview.TypeShuffleReply), func() any { return new(hyparview.ShuffleReply) }},
-		{pt(plumtree.MessageGossip), func() any { return new(plumtree.Gossip) }},
-		{pt(plumtree.MessageIHave), func() any { return new(plumtree.IHave) }},
-		{pt(plumtree.MessageGraft), func() any { return new(plumtree.Graft) }},
-		{pt(plumtree.MessagePrune), func() any { return new(plumtree.Prune) }},
+		{hv(hyparview.TypeJoin), func() peer.Message { return new(hyparview.Join) }},
+		{hv(hyparview.TypeForwardJoin), func() peer.Message { return new(hyparview.ForwardJoin) }},
+		{hv(hyparview.TypeNeighbor), func() peer.Message { return new(hyparview.Neighbor) }},
+		{hv(hyparview.TypeNeighborReply), func() peer.Message { return new(hyparview.NeighborReply) }},
+		{hv(hyparview.TypeDisconnect), func() peer.Message { return new(hyparview.Disconnect) }},
+		{hv(hyparview.TypeShuffle), func() peer.Message { return new(hyparview.Shuffle) }},
+		{hv(hyparview.TypeShuffleReply), func() peer.Message { return new(hyparview.ShuffleReply) }},
+		{pt(plumtree.MessageGossip), func() peer.Message { return new(plumtree.Gossip) }},
+		{pt(plumtree.MessageIHave), func() peer.Message { return new(plumtree.IHave) }},
+		{pt(plumtree.MessageGraft), func() peer.Message { return new(plumtree.Graft) }},
+		{pt(plumtree.MessagePrune), func() peer.Message { return new(plumtree.Prune) }},
 	}
 }
 
 // validate applies the collection limit to the core messages and calls an
 // extension's Validate method.
-func (c *Codec) validate(msg any) error {
+func (c *Codec) validate(msg peer.Message) error {
 	limit := c.limits.MaxCollectionLen
 	n := 0
 	switch m := msg.(type) {

@@ -32,34 +32,34 @@ var (
 		return id
 	})
 	genMessage = rapid.OneOf(
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.Join{Addr: rapid.String().Draw(t, "addr"), Nonce: rapid.Uint64().Draw(t, "nonce")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.ForwardJoin{NewNode: genPeer.Draw(t, "new"), TTL: rapid.Int().Draw(t, "ttl")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.Neighbor{Priority: hyparview.Priority(rapid.Uint8().Draw(t, "prio")),
 				Addr: rapid.String().Draw(t, "addr"), Nonce: rapid.Uint64().Draw(t, "nonce")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.NeighborReply{Accepted: rapid.Bool().Draw(t, "ok"),
 				Addr: rapid.String().Draw(t, "addr"), Nonce: rapid.Uint64().Draw(t, "nonce")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.Disconnect{Alive: rapid.Bool().Draw(t, "alive"), Nonce: rapid.Uint64().Draw(t, "nonce")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.Shuffle{Origin: genPeer.Draw(t, "origin"), TTL: rapid.Int().Draw(t, "ttl"), Peers: genPeers.Draw(t, "peers")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &hyparview.ShuffleReply{Peers: genPeers.Draw(t, "peers")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &plumtree.Gossip{ID: genMID.Draw(t, "id"), Round: rapid.Uint32().Draw(t, "round"),
 				Payload: rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "payload")}
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			n := rapid.IntRange(0, 8).Draw(t, "n")
 			m := &plumtree.IHave{}
 			for range n {
@@ -67,16 +67,16 @@ var (
 			}
 			return m
 		}),
-		rapid.Custom(func(t *rapid.T) any {
+		rapid.Custom(func(t *rapid.T) peer.Message {
 			return &plumtree.Graft{ID: genMID.Draw(t, "id"), HasID: rapid.Bool().Draw(t, "has"), Round: rapid.Uint32().Draw(t, "round")}
 		}),
-		rapid.Just[any](&plumtree.Prune{}),
+		rapid.Just[peer.Message](&plumtree.Prune{}),
 	)
 )
 
 // normalize maps empty slices to nil: msgpack cannot tell them apart and the
 // cores treat them alike.
-func normalize(v any) any {
+func normalize(v peer.Message) peer.Message {
 	rv := reflect.ValueOf(v).Elem()
 	for i := range rv.NumField() {
 		f := rv.Field(i)
@@ -107,17 +107,17 @@ func TestRoundTripEveryMessage(t *testing.T) {
 // with deployed nodes and needs a new Version.
 func TestGoldenFrames(t *testing.T) {
 	mid := plumtree.OriginSequenceID(1, 2)
-	peer := hyparview.Peer{ID: 7, Addr: "10.0.0.1:7946"}
+	p7 := hyparview.Peer{ID: 7, Addr: "10.0.0.1:7946"}
 	for _, tc := range []struct {
-		msg  any
+		msg  peer.Message
 		want string
 	}{
 		{&hyparview.Join{Addr: "h:1", Nonce: 42}, "010192a3683a312a"},
-		{&hyparview.ForwardJoin{NewNode: peer, TTL: 6}, "0102929207ad31302e302e302e313a3739343606"},
+		{&hyparview.ForwardJoin{NewNode: p7, TTL: 6}, "0102929207ad31302e302e302e313a3739343606"},
 		{&hyparview.Neighbor{Priority: hyparview.PriorityHigh, Addr: "h:1", Nonce: 300}, "01039302a3683a31cd012c"},
 		{&hyparview.NeighborReply{Accepted: true, Addr: "h:2", Nonce: 1}, "010493c3a3683a3201"},
 		{&hyparview.Disconnect{Alive: false, Nonce: 9}, "010592c209"},
-		{&hyparview.Shuffle{Origin: peer, TTL: 3, Peers: []hyparview.Peer{{ID: 8, Addr: "b"}}}, "0106939207ad31302e302e302e313a373934360391920" + "8a162"},
+		{&hyparview.Shuffle{Origin: p7, TTL: 3, Peers: []hyparview.Peer{{ID: 8, Addr: "b"}}}, "0106939207ad31302e302e302e313a373934360391920" + "8a162"},
 		{&hyparview.ShuffleReply{Peers: []hyparview.Peer{{ID: 8, Addr: "b"}}}, "010791919208a162"},
 		{&plumtree.Gossip{ID: mid, Round: 1, Payload: []byte("hi")}, "012093c410000000000000000100000000000000020" + "1c4026869"},
 		{&plumtree.IHave{Entries: []plumtree.Announcement{{ID: mid, Round: 5}}}, "01219191" + "92c41000000000000000010000000000000002" + "05"},
@@ -174,6 +174,7 @@ func TestDecodeMalformed(t *testing.T) {
 }
 
 type memberRecord struct {
+	peer.Sealed
 	Key  []byte
 	Meta map[string]string
 }
@@ -185,12 +186,15 @@ func (m *memberRecord) Validate() error {
 	return nil
 }
 
-type digest struct{ IDs []uint64 }
+type digest struct {
+	peer.Sealed
+	IDs []uint64
+}
 
 func TestExtensions(t *testing.T) {
 	c := mustNew(t,
-		Type{Tag: 64, New: func() any { return new(memberRecord) }},
-		Type{Tag: 65, New: func() any { return new(digest) }},
+		Type{Tag: 64, New: func() peer.Message { return new(memberRecord) }},
+		Type{Tag: 65, New: func() peer.Message { return new(digest) }},
 	)
 	frame, err := c.Encode(&memberRecord{Key: []byte{1}, Meta: map[string]string{"dc": "x"}})
 	require.NoError(t, err)
@@ -203,7 +207,10 @@ func TestExtensions(t *testing.T) {
 	_, err = c.Decode(frame)
 	assert.ErrorIs(t, err, ErrLimit, "Validate is applied")
 
-	_, err = c.Encode(&struct{ X int }{})
+	_, err = c.Encode(&struct {
+		peer.Sealed
+		X int
+	}{})
 	assert.ErrorIs(t, err, ErrUnknownType)
 	_, err = c.Encode((*digest)(nil))
 	assert.ErrorIs(t, err, ErrUnknownType)
@@ -213,12 +220,12 @@ func TestExtensions(t *testing.T) {
 		types []Type
 		want  error
 	}{
-		{"core tag", []Type{{Tag: 1, New: func() any { return new(digest) }}}, ErrReservedTag},
-		{"reserved tag", []Type{{Tag: 63, New: func() any { return new(digest) }}}, ErrReservedTag},
-		{"duplicate tag", []Type{{Tag: 70, New: func() any { return new(digest) }}, {Tag: 70, New: func() any { return new(memberRecord) }}}, ErrDuplicateTag},
-		{"duplicate type", []Type{{Tag: 70, New: func() any { return new(digest) }}, {Tag: 71, New: func() any { return new(digest) }}}, ErrDuplicateTag},
-		{"core type again", []Type{{Tag: 70, New: func() any { return new(plumtree.Prune) }}}, ErrDuplicateTag},
-		{"not a pointer", []Type{{Tag: 70, New: func() any { return digest{} }}}, ErrBadType},
+		{"core tag", []Type{{Tag: 1, New: func() peer.Message { return new(digest) }}}, ErrReservedTag},
+		{"reserved tag", []Type{{Tag: 63, New: func() peer.Message { return new(digest) }}}, ErrReservedTag},
+		{"duplicate tag", []Type{{Tag: 70, New: func() peer.Message { return new(digest) }}, {Tag: 70, New: func() peer.Message { return new(memberRecord) }}}, ErrDuplicateTag},
+		{"duplicate type", []Type{{Tag: 70, New: func() peer.Message { return new(digest) }}, {Tag: 71, New: func() peer.Message { return new(digest) }}}, ErrDuplicateTag},
+		{"core type again", []Type{{Tag: 70, New: func() peer.Message { return new(plumtree.Prune) }}}, ErrDuplicateTag},
+		{"not a pointer", []Type{{Tag: 70, New: func() peer.Message { return digest{} }}}, ErrBadType},
 		{"nil New", []Type{{Tag: 70}}, ErrBadType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,8 +236,8 @@ func TestExtensions(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	c := mustNew(f, Type{Tag: 64, New: func() any { return new(memberRecord) }})
-	for _, m := range []any{
+	c := mustNew(f, Type{Tag: 64, New: func() peer.Message { return new(memberRecord) }})
+	for _, m := range []peer.Message{
 		&hyparview.Shuffle{Origin: hyparview.Peer{ID: 1, Addr: "a"}, TTL: 3, Peers: []hyparview.Peer{{ID: 2, Addr: "b"}}},
 		&plumtree.Gossip{Round: 1, Payload: []byte("payload")},
 		&plumtree.IHave{Entries: []plumtree.Announcement{{Round: 1}}},

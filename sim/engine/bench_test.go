@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
 )
 
 // BenchmarkBroadcast1k measures the simulator with the real cores: one

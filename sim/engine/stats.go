@@ -4,8 +4,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/plumtree"
 )
 

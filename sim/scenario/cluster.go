@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/sim/engine"
 )
 

@@ -7,10 +7,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
-	"github.com/plumview/plumview/roster"
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/sim/engine"
 )
 

@@ -1,8 +1,8 @@
 package scenario
 
 import (
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/plumtree"
 )
 

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
-	"github.com/plumview/plumview/membership"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/membership"
 )
 
 // Join joins the cluster through the seeds; health turns SERVING once the
