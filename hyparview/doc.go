@@ -54,20 +54,28 @@
 //     when the contact acknowledges the Join with a NeighborReply; the node
 //     where a join walk ends sends the new node Neighbor(high) and adds it
 //     when it accepts. A link is active at both ends or at neither once the
-//     messages in flight are delivered (PROTOCOL.md §5, pitfall 3).
+//     messages in flight are delivered. S1 never says how the far end learns
+//     of the link; Partisan and iroh-gossip also confirm it with an explicit
+//     neighbour message.
 //  2. Link nonces. Every link is named by a random nonce chosen by the
 //     requester. A Disconnect or refusal naming another link is stale and
-//     ignored (pitfall 4); an acceptance matching no request is undone with
-//     a Disconnect; when two nodes ask each other at once both accept and
-//     keep the larger nonce; a Neighbor or Join from a current neighbour
-//     renews the link, since the peer no longer holds it.
+//     ignored, so one delayed in flight cannot tear down a link made again
+//     since (Partisan tags its disconnects for the same reason); an
+//     acceptance matching no request is undone with a Disconnect, so no
+//     half-link is left; when two nodes ask each other at once both accept
+//     and keep the larger nonce; a Neighbor or Join from a current
+//     neighbour renews the link, since the peer no longer holds it.
 //  3. FORWARDJOIN ends at a node with at most one neighbour, as the text of
-//     S1 §4.2 says; Algorithm 1 writes "#activeView = 0" (pitfall 2). The
+//     S1 §4.2 says; Algorithm 1 writes "#activeView = 0". With symmetric
+//     views a node's only neighbour is the sender, so the walk could not go
+//     on anyway; Partisan and iroh-gossip also stop at one neighbour. The
 //     walk also ends where no neighbour other than the sender and the new
 //     node is left.
 //  4. Refill after DISCONNECT. S1's handler only moves the peer to the
 //     passive view; we also refill from the passive view, never with that
-//     peer (pitfall 5), and with low priority only, so that a dropped node
+//     peer (hashicorp/hyparview added the same refill when its simulator
+//     left peers disconnected; Partisan also skips the peer that
+//     disconnected it), and with low priority only, so that a dropped node
 //     does not force another to drop in a chain that would circle the
 //     overlay at network speed.
 //  5. Repair asks for every missing slot at once instead of one candidate at
@@ -78,7 +86,9 @@
 //     within NeighborRequestTimeout counts as an unreachable peer (S1 §4.3),
 //     and is cancelled with a Disconnect in case it arrives late. A Join
 //     unanswered within JoinTimeout moves on to the next seed contact.
-//  7. Isolation and islands (pitfall 7). A node with no neighbour asks a
+//  7. Isolation and islands. S1 makes connectivity likely, not certain:
+//     Partisan's users saw burst joins through one contact leave a small
+//     island cut off from the rest. A node with no neighbour asks a
 //     passive peer with high priority on every shuffle tick, and joins again
 //     through its seed contacts, round-robin, when its passive view is
 //     empty. A node with at most half its slots filled whose passive peers

@@ -43,7 +43,7 @@ func (s *State) joinPending() bool {
 // startJoin sends Join to the next seed contact, round-robin, and arms
 // TimerJoin. Each contact is tried at most once between successes or
 // shuffle ticks, so an unreachable seed list costs one round per tick.
-// Re-joining when isolated is our addition (PROTOCOL.md §5, pitfall 7).
+// Re-joining when isolated is our addition (doc.go, deviation 7).
 func (s *State) startJoin() bool {
 	for s.joinTries < len(s.contacts) && len(s.pending) < s.maxPending() {
 		c := s.contacts[s.nextContact%len(s.contacts)]
@@ -65,8 +65,8 @@ func (s *State) startJoin() bool {
 // onJoin handles a Join at the contact node (S1 §4.2, Algorithm 1): the
 // contact always accepts, dropping a random member if full, acknowledges the
 // joiner, then sends FORWARDJOIN(joiner, ARWL) to every other active member.
-// The ForwardJoins go out after the drop, so the dropped member is not asked
-// to take the joiner (PROTOCOL.md §5, pitfall 6).
+// The ForwardJoins go out after the drop, as in Algorithm 1, so the dropped
+// member is not asked to take the joiner.
 func (s *State) onJoin(from peer.ID, m *Join) bool {
 	s.learnAddr(from, m.Addr)
 	joiner := s.peerFor(from, m.Addr)
@@ -109,7 +109,7 @@ func (s *State) acceptLink(p Peer, theirs uint64) {
 //
 // Deviation: Algorithm 1 tests "#activeView == 0" where the text says the
 // view holds one node; we follow the text, as a walk cannot continue from a
-// node whose only neighbour is the sender (PROTOCOL.md §5, pitfall 2). If no
+// node whose only neighbour is the sender (doc.go, deviation 3). If no
 // member is left to forward to, the walk also ends here.
 func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {
 	if m.TTL < 0 || m.TTL > MaxTTL {
@@ -139,7 +139,7 @@ func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {
 // acceptForwardJoin ends a join walk here. Deviation: Algorithm 1 adds the
 // new node to the active view at once, leaving the new node unaware of the
 // link; we send it Neighbor(high) and add it when it accepts, so the link is
-// symmetric (PROTOCOL.md §5, pitfall 3).
+// symmetric (doc.go, deviation 1).
 func (s *State) acceptForwardJoin(n Peer) {
 	if s.busy(n.ID) {
 		return

@@ -12,8 +12,8 @@ import (
 type MessageType uint8
 
 // The six message types of S1 §4 and Algorithm 1, plus NeighborReply, which
-// answers NEIGHBOR and JOIN and closes the symmetry handshake (PROTOCOL.md §5,
-// pitfall 3).
+// answers NEIGHBOR and JOIN and closes the symmetry handshake (doc.go,
+// deviation 1).
 const (
 	TypeJoin MessageType = iota + 1
 	TypeForwardJoin

@@ -51,7 +51,7 @@ func (s *State) onNeighbor(from peer.ID, m *Neighbor) bool {
 // peer joins the active view. Refused: we try another passive peer and keep
 // the refuser in the passive view. A reply matching no request is answered
 // with a Disconnect if it accepted, so the peer does not keep a half-link
-// (PROTOCOL.md §5, pitfall 3).
+// (doc.go, deviation 2).
 func (s *State) onNeighborReply(from peer.ID, m *NeighborReply) bool {
 	s.learnAddr(from, m.Addr)
 	if i := s.pendingIndex(from); i >= 0 && s.pending[i].nonce == m.Nonce {
@@ -115,9 +115,9 @@ func (s *State) replyRefused(r request) {
 
 // onDisconnect handles DISCONNECT (S1 Algorithm 1): the peer leaves the
 // active view and, if still alive, enters the passive view; then we refill
-// from the passive view, never with the peer that just left us (PROTOCOL.md
-// §5, pitfall 5). A Disconnect naming an older link is stale and ignored
-// (pitfall 4).
+// from the passive view, never with the peer that just left us (doc.go,
+// deviation 4). A Disconnect naming an older link is stale and ignored
+// (doc.go, deviation 2).
 func (s *State) onDisconnect(from peer.ID, m *Disconnect) bool {
 	if i := s.activeIndex(from); i >= 0 && s.active[i].matches(m.Nonce) {
 		l := s.removeActiveAt(i)

@@ -3,9 +3,9 @@ package hyparview
 // Tests that hold the core against the HyParView report (S1: Leitão, Pereira,
 // Rodrigues, "HyParView: a membership protocol for reliable gossip-based
 // broadcast", DSN 2007 / TR DI-FCUL TR-07-13) and against the rules we added
-// where the report is silent or wrong (PROTOCOL.md §5). Each test restates
-// one rule, steps one input into a node set up by hand, and checks the exact
-// outputs and the new views.
+// where the report is silent or wrong (the deviations listed in doc.go).
+// Each test restates one rule, steps one input into a node set up by hand,
+// and checks the exact outputs and the new views.
 
 import (
 	"testing"
@@ -78,7 +78,7 @@ func TestContactAcceptsJoinAndForwardsIt(t *testing.T) {
 // member, sending it DISCONNECT and moving it to the passive view, and only
 // then forwards the join to the other members, so the dropped node is not
 // asked to take the joiner.
-// Reference: S1 §4.2, Algorithm 1; PROTOCOL.md §5 pitfall 6.
+// Reference: S1 §4.2, Algorithm 1 (the drop comes before the forwarding).
 func TestContactDropsBeforeForwardingJoin(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 3), 2, 3, 4, 5, 6)
 	out := step(t, s, recv(9, &Join{Addr: addrOf(9), Nonce: 77}))
@@ -157,7 +157,7 @@ func TestLateTimerDoesNothing(t *testing.T) {
 // ... it will add the new node to its active view." We ask the new node with
 // Neighbor(high) and add it when it accepts.
 // Reference: S1 §4.2. Deviation: Algorithm 1 adds the node at once; our
-// handshake keeps the link symmetric (PROTOCOL.md §5 pitfall 3).
+// handshake keeps the link symmetric (doc.go, deviation 1).
 func TestForwardJoinWithZeroTTLEndsWalk(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
 	out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 0}))
@@ -175,7 +175,7 @@ func TestForwardJoinWithZeroTTLEndsWalk(t *testing.T) {
 // number of nodes in p's active view is equal to one": the only neighbour is
 // the sender, so the walk could not go on.
 // Deviation: Algorithm 1 tests #activeView == 0; we follow the text
-// (PROTOCOL.md §5 pitfall 2).
+// (doc.go, deviation 3).
 func TestForwardJoinWithOneNeighbourEndsWalk(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
 	out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 5}))
@@ -363,7 +363,7 @@ func TestFailedDialDropsCandidate(t *testing.T) {
 // TestUnmatchedAcceptanceIsUndone: a reply that accepts a request we no
 // longer wait for (it timed out, or is a duplicate) is answered with a
 // Disconnect carrying its nonce, so the peer drops the link it just made.
-// Deviation: not in S1; PROTOCOL.md §5 pitfall 3.
+// Deviation: not in S1 (doc.go, deviation 2).
 func TestUnmatchedAcceptanceIsUndone(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
 	out := step(t, s, recv(7, &NeighborReply{Accepted: true, Addr: addrOf(7), Nonce: 99}))
@@ -376,7 +376,7 @@ func TestUnmatchedAcceptanceIsUndone(t *testing.T) {
 // TestCrossedRequestsMakeOneLink: when two nodes ask each other at once,
 // each accepts the other's request; both keep the link under the larger of
 // the two nonces, and the replies that arrive afterwards change nothing.
-// Deviation: not in S1 (PROTOCOL.md §5 pitfalls 3 and 4).
+// Deviation: not in S1 (doc.go, deviations 1 and 2).
 func TestCrossedRequestsMakeOneLink(t *testing.T) {
 	a := withPassive(withActive(newState(t, 1, Config{ActiveViewSize: 2}, 1), 3, 4), 2)
 	b := withPassive(withActive(newState(t, 2, Config{ActiveViewSize: 2}, 2), 5, 6), 1)
@@ -413,13 +413,12 @@ func TestNeighborFromActivePeerRenewsLink(t *testing.T) {
 	require.Equal(t, uint64(55), s.active[0].nonce)
 }
 
-// --- Disconnect (S1 Algorithm 1; PROTOCOL.md §5 pitfalls 4, 5) ---
+// --- Disconnect (S1 Algorithm 1; doc.go, deviations 2 and 4) ---
 
 // TestDisconnectMovesPeerToPassiveAndRefills: on DISCONNECT "if peer is in
 // the active view, remove it and add it to the passive view". We then refill
 // from the passive view, never asking the peer that just left us.
-// Reference: S1 Algorithm 1. Deviation: the refill (PROTOCOL.md §5
-// pitfall 5).
+// Reference: S1 Algorithm 1. Deviation: the refill (doc.go, deviation 4).
 func TestDisconnectMovesPeerToPassiveAndRefills(t *testing.T) {
 	for seed := range uint64(10) {
 		s := withPassive(withActive(newState(t, 1, Config{}, seed), 2, 3), 5)
@@ -435,7 +434,7 @@ func TestDisconnectMovesPeerToPassiveAndRefills(t *testing.T) {
 // TestDisconnectForOldLinkIsIgnored: a Disconnect names the link it tears
 // down; one naming an older link (overtaken by a newer handshake) is stale
 // and ignored.
-// Deviation: not in S1; PROTOCOL.md §5 pitfall 4.
+// Deviation: not in S1 (doc.go, deviation 2).
 func TestDisconnectForOldLinkIsIgnored(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2, 3)
 	require.Empty(t, step(t, s, recv(2, &Disconnect{Alive: true, Nonce: 12345})))
@@ -504,7 +503,7 @@ func TestUnrelatedFailureIsIgnored(t *testing.T) {
 	require.Equal(t, uint64(1), s.Counters().IgnoredConnectionFailures)
 }
 
-// --- Isolation (PROTOCOL.md §5 pitfall 7) ---
+// --- Isolation (doc.go, deviation 7) ---
 
 // TestIsolatedNodeRejoinsThroughContacts: a node left with no neighbour, no
 // request in flight and an empty passive view joins again through its seed
@@ -528,7 +527,7 @@ func TestIsolatedNodeRejoinsThroughContacts(t *testing.T) {
 // TestIsolatedNodeAsksPassiveOnShuffleTick: on each shuffle tick an
 // isolated node with passive peers asks one with high priority, including a
 // peer it had excluded right after that peer disconnected it.
-// Deviation: periodic isolation recovery is ours (PROTOCOL.md §5 pitfall 7).
+// Deviation: periodic isolation recovery is ours (doc.go, deviation 7).
 func TestIsolatedNodeAsksPassiveOnShuffleTick(t *testing.T) {
 	s := started(withActive(newState(t, 1, Config{}, 1), 2))
 	out := step(t, s, recv(2, &Disconnect{Alive: true, Nonce: linkNonce(2)}))
@@ -576,7 +575,7 @@ func TestRefusersAreAskedAgainOnShuffleTick(t *testing.T) {
 // seed contact or a passive peer with high priority, more often while it is
 // young or knows few peers, so that islands whose members all have full
 // views are linked back.
-// Deviation: not in S1 (PROTOCOL.md §5 pitfall 7).
+// Deviation: not in S1 (doc.go, deviation 7).
 func TestRefreshForcesALinkNowAndThen(t *testing.T) {
 	count := func(young, sparse bool) (n int) {
 		for seed := range uint64(400) {
@@ -657,7 +656,7 @@ func TestDuplicateShuffleTimerDoesNotFork(t *testing.T) {
 // view is greater than 1, the node will select a random node from its active
 // view, different from the one he received this shuffle message from, and
 // simply forwards the Shuffle request." We also avoid the origin.
-// Reference: S1 §4.4; PROTOCOL.md §5 pitfall 8.
+// Reference: S1 §4.4 (decrement first, then test; doc.go, deviation 8).
 func TestShuffleIsForwardedWhileTTLPositive(t *testing.T) {
 	seen := map[peer.ID]bool{}
 	for seed := range uint64(40) {
@@ -799,7 +798,8 @@ func TestAddressLearnedOnlyFromPeerItself(t *testing.T) {
 // TestMalformedMessagesAreDropped: a message from ourselves, a nil or
 // unknown message, a walk with a TTL out of range, an oversized peer list or
 // an unknown priority is dropped and counted, and changes nothing.
-// Reference: DESIGN.md, "a misbehaving peer is dropped and counted".
+// Reference: doc.go ("a malformed message from a peer is dropped and
+// counted"); docs/architecture.md, "three kinds of failure".
 func TestMalformedMessagesAreDropped(t *testing.T) {
 	big := make([]Peer, 4*(1+3+4)+1)
 	for i := range big {
@@ -832,7 +832,8 @@ func (bogusMessage) Type() MessageType { return 200 }
 
 // TestUnknownInputIsIgnored: an input or timer of unknown kind is counted
 // and ignored.
-// Reference: DESIGN.md habit 5 (closed set of inputs).
+// Reference: docs/architecture.md, "The event/action model of a core"
+// (inputs and outputs are closed sets).
 func TestUnknownInputIsIgnored(t *testing.T) {
 	s := withActive(newState(t, 1, Config{}, 1), 2)
 	require.Empty(t, step(t, s, Input{}))

@@ -73,7 +73,7 @@ func TestPropertyRandomOperations(t *testing.T) {
 // TestPropertyBurstJoinsConnect: 30 to 60 nodes join through one contact,
 // in bursts (joins interleaved with random deliveries), with active views of
 // 3 to 5. After some shuffle rounds and with no failures, the active-view
-// graph is connected: no island is left (PROTOCOL.md §5, pitfall 7).
+// graph is connected: no island is left (doc.go, deviation 7).
 func TestPropertyBurstJoinsConnect(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(30, 60).Draw(rt, "nodes")

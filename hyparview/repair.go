@@ -12,12 +12,12 @@ import "github.com/plumview/plumview/peer"
 // isolated node forces at most one peer to drop a neighbour.
 //
 // Isolation recovery: with no neighbour, no request in flight and an empty
-// passive view, the node joins again through its seed contacts (PROTOCOL.md
-// §5, pitfall 7).
+// passive view, the node joins again through its seed contacts (doc.go,
+// deviation 7).
 func (s *State) repair(exclude peer.ID) { s.refill(exclude, true) }
 
 // repairAfterDisconnect refills after a live peer disconnected us
-// (PROTOCOL.md §5, pitfall 5), with low priority only. S1's DISCONNECT
+// (doc.go, deviation 4), with low priority only. S1's DISCONNECT
 // handler does not refill at all. Asking with high priority here would let
 // a dropped node force another node to drop, which forces another: with
 // more nodes than free slots the drop would circle the overlay at network
@@ -93,7 +93,7 @@ func (s *State) starved() bool {
 	return true
 }
 
-// escalate is our addition for starved nodes (PROTOCOL.md §5, pitfall 7):
+// escalate is our addition for starved nodes (doc.go, deviation 7):
 // one high-priority request to a random passive peer, which must accept, or
 // if the passive view is empty a Join through the seed contacts. S1 §4.3
 // uses high priority only for an empty active view; a starved node is
@@ -187,7 +187,7 @@ func (s *State) shouldRefresh() bool {
 // A node refreshes more often in its first youngTicks shuffle periods, with
 // a chance falling linearly from youngRefreshChance: joins rewire the overlay
 // most (each Join and each walk's end forces a drop somewhere), and that is
-// when islands form (PROTOCOL.md §5, pitfall 7). It costs each node about one
+// when islands form (doc.go, deviation 7). It costs each node about one
 // extra forced link after joining. Measured: in 3,000 runs of 30 to 60 nodes
 // joining through one contact in bursts (ActiveViewSize 3 to 5), the overlay
 // was split after 10 shuffle periods in 5 runs without this and 1 with it,

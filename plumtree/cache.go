@@ -10,7 +10,7 @@ import (
 // paper's receivedMsgs, S2 Algorithm 1) and its payload for payloadTTL, to
 // answer GRAFTs (S2 Algorithm 2). The paper keeps both forever and calls
 // purging out of scope; we bound both in time and in size, evicting the
-// oldest first (PROTOCOL pitfall 15).
+// oldest first (doc.go, deviation 7).
 //
 // One ring holds an item per remembered ID in delivery order, numbered by a
 // sequence that grows by one per item; index maps an ID to its item's

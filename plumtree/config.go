@@ -65,7 +65,7 @@ type Config struct {
 	FirstSequence uint64
 
 	// PayloadRetention is how long a delivered payload stays cached to answer
-	// GRAFTs (S2 treats purging as out of scope; PROTOCOL pitfall 15). A
+	// GRAFTs (S2 treats purging as out of scope; doc.go, deviation 7). A
 	// GRAFT that arrives later is counted as missed. Default 30s, a guess to
 	// validate: far above any repair delay (timeout1 plus a few timeout2).
 	PayloadRetention time.Duration

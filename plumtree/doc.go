@@ -34,15 +34,15 @@
 // # Deviations from the paper
 //
 //  1. Relays exclude the sender. The 2007 Algorithm 1 passes myself as the
-//     node to exclude when relaying, which sends the payload straight back
-//     and prunes the link just used; the report was re-issued in 2019 to fix
-//     "a minor bug on Algorithm 1". We exclude the sender (PROTOCOL
-//     pitfall 1).
+//     node to exclude when relaying (line 30, and the LazyPush call beside
+//     it), which sends the payload straight back and prunes the link just
+//     used; the report was re-issued in 2019 to fix "a minor bug on
+//     Algorithm 1". We exclude the sender, as iroh-gossip and Partisan do.
 //  2. Messages from peers that are not neighbours move no link and get no
 //     answer. The paper assumes every sender is a neighbour. We still
 //     deliver and relay (to neighbours) a payload from such a peer, but never
-//     add it to a set (S2 Algorithm 1 line 32 is applied only to neighbours:
-//     pitfall 11), and ignore its IHAVEs, GRAFTs and PRUNEs: the core sends
+//     add it to a set (S2 Algorithm 1 line 32 is applied only to
+//     neighbours), and ignore its IHAVEs, GRAFTs and PRUNEs: the core sends
 //     only to neighbours, over the links the peer sampling service keeps, and
 //     a stranger's IHAVEs could otherwise fill the missing set unchecked.
 //  3. Timers end. The paper re-arms Timer(mID) with timeout2 every time it
@@ -60,11 +60,13 @@
 //     make the announcer eager and the sender lazy here, so both ends of
 //     each link agree at once. Among several qualifying announcements we
 //     take the one with the lowest round (the paper takes any), and we use
-//     the pseudo-code's round − r >= threshold, not the text's strict
-//     "greater than" (pitfall 12). GRAFT(null) is a Graft with HasID false.
+//     the pseudo-code's round − r >= threshold, not the strict "greater
+//     than" of the text (S2 §3.8). GRAFT(null) is a Graft with HasID false,
+//     and its receiver sends no payload back.
 //  7. Bounded memory. The paper keeps receivedMsgs and every payload forever
-//     and calls purging out of scope (pitfall 15). We remember delivered IDs
-//     for SeenRetention and payloads for PayloadRetention, within count and
+//     and calls purging out of scope; iroh-gossip, like us, keeps payloads
+//     and IDs for a limited time only. We remember delivered IDs for
+//     SeenRetention and payloads for PayloadRetention, within count and
 //     byte caps, oldest first. Consequences: a GRAFT for a payload no longer
 //     held goes unanswered (counted as GraftsMissed), and a copy of a
 //     message that arrives after its ID was forgotten is delivered again.
@@ -102,8 +104,10 @@
 // PRUNE and a GRAFT that cross leave the two ends disagreeing), and staying
 // silent could leave that redundant link eager on its far end indefinitely.
 //
-// Not deviations but choices the paper leaves open: the GRAFT reply carries
-// the GRAFT's round (pitfall 10), so Delivery.Hops of a repaired message
-// counts the lazy path; and the first receipt moves the sender to eager
-// (line 32), as the paper does (pitfall 11).
+// Not deviations but choices where implementations differ: the GRAFT reply
+// carries the GRAFT's round, as in S2 Algorithm 2 (iroh-gossip resends the
+// round it cached instead), so Delivery.Hops of a repaired message counts
+// the lazy path; and the first receipt moves the sender to eager (S2
+// Algorithm 1 line 32), as the paper does (iroh-gossip leaves that to GRAFT
+// and NeighborUp). RMR and LDH measured under the other choices differ.
 package plumtree

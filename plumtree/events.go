@@ -113,8 +113,9 @@ type Delivery struct {
 	// Payload is read-only: the core keeps it to answer GRAFTs.
 	Payload []byte
 	// Hops is 0 at the origin and round+1 at a receiver, the paper's hop
-	// count (S2 §2.3, LDH; PROTOCOL §1): the number of links the payload
-	// crossed on the path that delivered it.
+	// count (S2 §2.3, LDH; the origin sends round 0, and S2 counts the
+	// first send as hop 1): the number of links the payload crossed on the
+	// path that delivered it.
 	Hops uint32
 	// From is the neighbour the payload came from (the node itself for a
 	// local broadcast).

@@ -63,7 +63,8 @@ func (s *State) onGossip(now time.Duration, from peer.ID, g *Gossip, out []Outpu
 		next++
 	}
 	out = s.deliver(now, g.ID, g.Payload, next, from, out)
-	// Relay excluding the sender, not myself (PROTOCOL pitfall 1).
+	// Relay excluding the sender, not myself (S2 Algorithm 1, line 30;
+	// doc.go, deviation 1).
 	out = s.push(now, g.ID, g.Payload, next, from, out)
 	// Flooding builds no tree: it skips the sender's lookup.
 	if !s.flood {
@@ -151,10 +152,10 @@ func (s *State) graftTimer(now time.Duration, id MessageID, out []Output) []Outp
 }
 
 // onGraft makes the sender eager and, if it asks for a payload still held,
-// sends it with the GRAFT's round (S2 Algorithm 2, Receive GRAFT; PROTOCOL
-// pitfall 10). A GRAFT(null) asks for no payload (pitfall 12). A GRAFT from
-// a peer that is not a neighbour is ignored: the core sends only to
-// neighbours.
+// sends it with the GRAFT's round (S2 Algorithm 2, Receive GRAFT; iroh-gossip
+// uses the cached round). A GRAFT(null) asks for no payload (S2 Algorithm 4;
+// doc.go, deviation 6). A GRAFT from a peer that is not a neighbour is
+// ignored: the core sends only to neighbours.
 func (s *State) onGraft(from peer.ID, m *Graft, out []Output) []Output {
 	p := s.peers.get(from)
 	if p == nil {

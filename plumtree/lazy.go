@@ -37,7 +37,7 @@ type pushBundle struct {
 
 // push is the paper's EagerPush followed by LazyPush (S2 Algorithm 1): the
 // payload to every eager peer, an announcement to every lazy peer, except
-// the peer it came from (PROTOCOL pitfall 1).
+// the peer it came from (doc.go, deviation 1).
 func (s *State) push(now time.Duration, id MessageID, payload []byte, round uint32, except peer.ID, out []Output) []Output {
 	immediate := s.immediate
 	needGossip := hasOther(s.peers.eager, except)

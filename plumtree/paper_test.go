@@ -109,8 +109,9 @@ func TestPaperGossipFirstReceiptDelivers(t *testing.T) {
 
 // On first receipt the node relays: EagerPush(m, mID, round+1) to every eager
 // peer and LazyPush(mID, round+1) to every lazy peer, excluding the sender.
-// Deviation (PROTOCOL pitfall 1): the 2007 pseudo-code excludes myself; we
-// exclude the sender, as the 2019 fix does.
+// Deviation (doc.go, deviation 1): the 2007 pseudo-code excludes myself; we
+// exclude the sender, as iroh-gossip and Partisan do. The report's 2019
+// re-issue fixes "a minor bug on Algorithm 1", most likely this one.
 // Reference: S2 Algorithm 1 line 30.
 func TestPaperGossipFirstReceiptRelaysExcludingSender(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2, 3, 4, 5, 6)
@@ -127,8 +128,8 @@ func TestPaperGossipFirstReceiptRelaysExcludingSender(t *testing.T) {
 }
 
 // On first receipt the sender joins eagerPushPeers and leaves lazyPushPeers.
-// Reference: S2 Algorithm 1 line 32 (PROTOCOL pitfall 11: we follow the
-// paper).
+// Reference: S2 Algorithm 1 line 32 (we follow the paper; iroh-gossip does
+// not move the sender here).
 func TestPaperGossipFirstReceiptMakesSenderEager(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2, 3)
 	makeLazy(t, s, 2)
@@ -329,7 +330,8 @@ func TestPaperDuplicateTimerDoesNothing(t *testing.T) {
 // On GRAFT(mID, round, sender) the node moves the sender to eagerPushPeers
 // and, if it has the message, sends GOSSIP(m, mID, round) with the GRAFT's
 // round.
-// Reference: S2 Algorithm 2, upon Receive(GRAFT); PROTOCOL pitfall 10.
+// Reference: S2 Algorithm 2, upon Receive(GRAFT) (iroh-gossip resends the
+// cached round instead).
 func TestPaperGraftMakesSenderEagerAndResends(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2, 3)
 	makeLazy(t, s, 3)
@@ -345,7 +347,7 @@ func TestPaperGraftMakesSenderEagerAndResends(t *testing.T) {
 // Deviation: payloads are held for PayloadRetention only (the paper keeps
 // them forever); a GRAFT for an expired payload moves the link but is
 // counted as missed and sends nothing.
-// Reference: PROTOCOL pitfall 15.
+// Reference: doc.go, deviation 7 (S2 leaves purging out of scope).
 func TestPaperGraftForExpiredPayloadCountsMiss(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2, 3)
 	makeLazy(t, s, 3)
@@ -360,7 +362,7 @@ func TestPaperGraftForExpiredPayloadCountsMiss(t *testing.T) {
 
 // The optimisation's GRAFT(null) only makes the link eager: the receiver
 // must not try to send a payload.
-// Reference: S2 Algorithm 4; PROTOCOL pitfall 12.
+// Reference: S2 Algorithm 4 (GRAFT with a null mID); doc.go, deviation 6.
 func TestPaperGraftNullSendsNoPayload(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2)
 	makeLazy(t, s, 2)
@@ -539,7 +541,7 @@ func TestPaperLazyQueueSurvivesRoleChange(t *testing.T) {
 
 // Deviation: received IDs are remembered for SeenRetention only, so a copy
 // arriving later is delivered again.
-// Reference: PROTOCOL pitfall 15.
+// Reference: doc.go, deviation 7 (S2 leaves purging out of scope).
 func TestPaperSeenRetentionExpires(t *testing.T) {
 	s := newNode(t, 1, immediate(), 2)
 	p := []byte("m")

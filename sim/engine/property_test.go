@@ -34,7 +34,7 @@ func smallConfig(n int) gossip.EngineConfig {
 	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
 	// With two neighbours each, a handful of nodes can settle into two
 	// full triangles that never meet: HyParView's connectivity is
-	// probabilistic (PROTOCOL.md §5, pitfall 7). Three makes it rare
+	// probabilistic (hyparview/doc.go, deviation 7). Three makes it rare
 	// enough to assert.
 	cfg.HyParView.ActiveViewSize = max(cfg.HyParView.ActiveViewSize, 3)
 	cfg.HyParView.PassiveViewSize = 6 * cfg.HyParView.ActiveViewSize

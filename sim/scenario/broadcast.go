@@ -35,7 +35,7 @@ func (p Protocol) String() string {
 }
 
 // BroadcastOptions sets up the Plumtree paper's experiment (S2 §4.1;
-// PROTOCOL.md §3.3).
+// docs/simulation.md, Experiment 3).
 type BroadcastOptions struct {
 	Nodes int
 	Seed  uint64

@@ -12,7 +12,7 @@ import (
 )
 
 // FailureOptions sets up the HyParView massive-failure experiment
-// (S1 §5.3; PROTOCOL.md §2.3).
+// (S1 §5.1 to §5.3; docs/simulation.md, Experiment 1).
 type FailureOptions struct {
 	Nodes int
 	Seed  uint64

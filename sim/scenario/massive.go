@@ -8,9 +8,10 @@ import (
 )
 
 // MassiveOptions sets up the Plumtree paper's massive-failure scenario
-// (S2 §4, PROTOCOL.md §3.3): after stabilisation a share of the nodes fails
-// at once, then the cycles go on, one broadcast from a random live node
-// each, failures detected in the membership step.
+// (S2 §4; docs/simulation.md, Experiment 3, "Massive failure"): after
+// stabilisation a share of the nodes fails at once, then the cycles go on,
+// one broadcast from a random live node each, failures detected in the
+// membership step.
 type MassiveOptions struct {
 	Nodes         int
 	Seed          uint64
