@@ -1,25 +1,44 @@
-// Package protocol composes the HyParView membership core and the Plumtree
-// broadcast core into the engine that drivers run.
+// Package gossip composes the pure stack into the engine that both
+// drivers run: the HyParView membership core (package hyparview), the
+// Plumtree broadcast core (package plumtree) and, when Config.Members is
+// set, the full member list (package roster). The simulator (sim/) drives
+// thousands of Engines over a virtual network; the runtime (membership/)
+// drives one per process over QUIC. Neither reaches into a core behind it.
 //
-// Engine is the pure composition: like the cores it has one entry point,
-// Step, takes time and a seeded random source from its caller, and returns
-// what to send, which connections to close, which timers to set and which
-// payloads to deliver. The simulator drives Engines directly; the runtime
-// (package membership) drives one per process over real connections. It
-// lives apart from the runtime so that the simulator never links a socket.
+// # The contract
 //
-// HyParView's active view is Plumtree's neighbour set: every neighbour that
-// comes up in HyParView becomes an eager push peer in Plumtree, and every
-// neighbour that goes down leaves both of Plumtree's push sets.
+// Like the cores, an Engine is pure and deterministic: time and a seeded
+// random source come from its caller; it does no I/O, starts no goroutine
+// and reads no clock. Its contract is narrow, in the style of etcd raft's
+// Ready:
 //
-// With EngineConfig.Members set, the engine also keeps the full member
-// list (package roster) and every Plumtree payload becomes an Envelope: an
+//   - what comes in: Join, Leave, Broadcast (which returns the message's
+//     ID), UpdateMeta, Receive, TimerFired, ConnectionFailed and
+//     ContactsResolved;
+//   - what goes out: one Ready batch that the driver owns, with typed
+//     slices of messages to send, connections to close, timers to set,
+//     deliveries, member events and neighbour changes, and a request to
+//     resolve the seed contacts afresh.
+//
+// The engine owns every protocol timer, the member list's periodic
+// exchange and the rejoin tick included: a Timer is an eight-byte handle
+// that the driver hands back when it fires. Messages are peer.Message, a
+// sealed interface; NewCodec returns the wire codec of all of them.
+//
+// # The composition
+//
+// HyParView's active view is Plumtree's neighbour set (S2 §3.1): every
+// neighbour that comes up in HyParView becomes an eager push peer, and
+// every neighbour that goes down leaves both push sets.
+//
+// With the member list, every Plumtree payload is an Envelope: an
 // application message with its topic, or member records, which travel
-// under content-derived IDs. Neighbour up and down feed the member list;
-// a neighbour that comes up receives our member-list digest (Digest,
-// answered with Records), and with Plumtree's NeighborUpAnnouncements our
-// recent broadcasts, so what was missed during a partition is repaired.
-// InputRejoin is the driver's periodic partition-healing tick. Off, the
+// under content-derived IDs. Neighbour up and down feed the member list; a
+// neighbour that comes up receives our digest (Digest, answered with
+// Records), and with Plumtree's NeighborUpAnnouncements our recent
+// broadcasts, so what was missed during a partition is repaired. The
+// rejoin tick heals partitions (see MembersConfig). Without it, the
 // default, the engine is the two cores alone, as the simulator's
-// reproductions of the papers need.
+// reproductions of the papers need. ProductionConfig is the one place the
+// configuration of a deployment is assembled.
 package gossip

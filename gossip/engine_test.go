@@ -10,114 +10,163 @@ import (
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 var t0 = time.Unix(0, 0).UTC()
 
 func newEngine(t *testing.T, id peer.ID) *Engine {
 	t.Helper()
-	e, err := NewEngine(hyparview.Peer{ID: id, Addr: "addr"}, EngineConfig{}, rand.New(rand.NewPCG(uint64(id), 1)))
+	e, err := New(hyparview.Peer{ID: id, Addr: "addr"}, Config{}, rand.New(rand.NewPCG(uint64(id), 1)))
 	require.NoError(t, err)
 	return e
 }
 
-func step(t *testing.T, e *Engine, in Input) []Output {
+// do runs one input against a fresh batch, checks the invariants and
+// returns the batch.
+func do(t *testing.T, e *Engine, input func(out *Ready)) *Ready {
 	t.Helper()
-	out, err := e.Step(t0, in, nil)
-	require.NoError(t, err)
+	out := &Ready{}
+	input(out)
 	require.NoError(t, e.Invariants())
 	return out
 }
 
-func kinds(out []Output) []OutputKind {
-	var k []OutputKind
-	for _, o := range out {
-		k = append(k, o.Kind)
-	}
-	return k
-}
-
 // A neighbour that comes up in HyParView becomes an eager peer in Plumtree,
-// and a broadcast then goes to it.
+// and a broadcast then goes to it; Broadcast returns the ID it delivers
+// under.
 func TestNeighborUpFeedsPlumtree(t *testing.T) {
 	contact := newEngine(t, 1)
-	step(t, contact, Input{Kind: InputJoin})
-	out := step(t, contact, Input{Kind: InputReceive, From: 2, Msg: &hyparview.Join{Addr: "b", Nonce: 7}})
-	require.Contains(t, kinds(out), OutputNeighborUp)
-	require.Equal(t, []peer.ID{2}, contact.Plumtree().EagerPeers())
+	do(t, contact, func(out *Ready) { contact.Join(t0, nil, out) })
+	out := do(t, contact, func(out *Ready) { contact.Receive(t0, 2, &hyparview.Join{Addr: "b", Nonce: 7}, out) })
+	require.Equal(t, []NeighborChange{{Peer: hyparview.Peer{ID: 2, Addr: "b"}, Up: true}}, out.Neighbors)
+	eager, _ := contact.PushPeers()
+	require.Equal(t, []peer.ID{2}, eager)
 
-	out = step(t, contact, Input{Kind: InputBroadcast, Payload: []byte("hello")})
-	var sent, delivered bool
-	for _, o := range out {
-		if g, ok := o.Msg.(*plumtree.Gossip); ok && o.Kind == OutputSend && o.Peer.ID == 2 {
-			sent = string(g.Payload) == "hello"
-		}
-		if o.Kind == OutputDeliver && o.Delivery.Hops == 0 {
-			delivered = true
-		}
-	}
-	require.True(t, sent, "the broadcast goes to the new neighbour")
-	require.True(t, delivered, "the origin delivers its own broadcast")
+	var id plumtree.MessageID
+	out = do(t, contact, func(out *Ready) {
+		var err error
+		id, err = contact.Broadcast(t0, "", []byte("hello"), out)
+		require.NoError(t, err)
+	})
+	require.Len(t, out.Sends, 1)
+	require.Equal(t, peer.ID(2), out.Sends[0].To.ID, "the broadcast goes to the new neighbour")
+	require.Equal(t, "hello", string(out.Sends[0].Msg.(*plumtree.Gossip).Payload))
+	require.Equal(t, []Delivery{{ID: id, Payload: []byte("hello"), From: 1}}, out.Deliveries, "the origin delivers its own broadcast, under the returned ID")
 }
 
 // A neighbour whose connection fails leaves both of Plumtree's push sets.
 func TestNeighborDownLeavesPlumtree(t *testing.T) {
 	contact := newEngine(t, 1)
-	step(t, contact, Input{Kind: InputJoin})
-	step(t, contact, Input{Kind: InputReceive, From: 2, Msg: &hyparview.Join{Addr: "b", Nonce: 7}})
-	out := step(t, contact, Input{Kind: InputConnectionFailed, From: 2})
-	require.Contains(t, kinds(out), OutputNeighborDown)
-	for _, o := range out {
-		if o.Kind == OutputNeighborDown {
-			require.Equal(t, hyparview.DownFailed, o.Reason)
-		}
-	}
-	require.Empty(t, contact.Plumtree().EagerPeers())
-	require.Empty(t, contact.Plumtree().LazyPeers())
+	do(t, contact, func(out *Ready) { contact.Join(t0, nil, out) })
+	do(t, contact, func(out *Ready) { contact.Receive(t0, 2, &hyparview.Join{Addr: "b", Nonce: 7}, out) })
+	out := do(t, contact, func(out *Ready) { contact.ConnectionFailed(t0, 2, out) })
+	require.Equal(t, []NeighborChange{{Peer: hyparview.Peer{ID: 2, Addr: "b"}, Reason: hyparview.DownFailed}}, out.Neighbors)
+	eager, lazy := contact.PushPeers()
+	require.Empty(t, eager)
+	require.Empty(t, lazy)
 }
 
-// Timers come out tagged with their layer and go back to the right core.
-func TestTimersCarryTheirLayer(t *testing.T) {
+// A timer carries what it is for and goes back to the core that set it; a
+// timer that fires twice does no harm (the core checks), and the zero
+// Timer is ignored and counted.
+func TestTimersGoBackToTheirCore(t *testing.T) {
 	e := newEngine(t, 1)
-	out := step(t, e, Input{Kind: InputJoin})
-	var shuffle *Timer
-	for i := range out {
-		if out[i].Kind == OutputSetTimer {
-			shuffle = &out[i].Timer
-		}
-	}
-	require.NotNil(t, shuffle)
-	require.Equal(t, LayerHyParView, shuffle.Layer)
-	require.Equal(t, hyparview.TimerShuffle, shuffle.HyParView.Kind)
-	out = step(t, e, Input{Kind: InputTimer, Timer: *shuffle})
-	require.Contains(t, kinds(out), OutputSetTimer, "the shuffle timer re-arms itself")
+	out := do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	require.Len(t, out.Timers, 1)
+	shuffle := out.Timers[0]
+	require.Equal(t, TimerShuffle, shuffle.Timer.Kind())
+	require.Positive(t, shuffle.After)
+
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0, shuffle.Timer, out) })
+	require.Len(t, out.Timers, 1, "the shuffle timer re-arms itself")
+	require.Equal(t, TimerShuffle, out.Timers[0].Timer.Kind())
+	require.NotEqual(t, shuffle.Timer, out.Timers[0].Timer, "under a new nonce")
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0, shuffle.Timer, out) })
+	require.True(t, out.Empty(), "the old shuffle timer, fired again, is stale")
+
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0, Timer{}, out) })
+	require.True(t, out.Empty())
+	require.Equal(t, uint64(1), e.Counters().Engine.UnknownTimers)
 }
 
-// Messages and timers of neither core are counted and dropped; an unknown
-// input kind is an error.
+// Every core's timer survives the round trip through Timer.
+func TestTimerRoundTrip(t *testing.T) {
+	id := plumtree.OriginSequenceID(7, 1<<40+3)
+	for _, tc := range []struct {
+		kind TimerKind
+		tm   Timer
+		back func(Timer) any
+		want any
+	}{
+		{TimerNeighborRequest, hyparviewTimer(hyparview.Timer{Kind: hyparview.TimerNeighborRequest, Peer: 9, Nonce: 1 << 63}), func(t Timer) any { return t.hyparview() },
+			hyparview.Timer{Kind: hyparview.TimerNeighborRequest, Peer: 9, Nonce: 1 << 63}},
+		{TimerGraft, plumtreeTimer(plumtree.Timer{Kind: plumtree.TimerGraft, ID: id}), func(t Timer) any { return t.plumtree() },
+			plumtree.Timer{Kind: plumtree.TimerGraft, ID: id}},
+		{TimerDispatch, plumtreeTimer(plumtree.Timer{Kind: plumtree.TimerDispatch}), func(t Timer) any { return t.plumtree() },
+			plumtree.Timer{Kind: plumtree.TimerDispatch}},
+		{TimerSuspicion, rosterTimer(roster.Timer{Kind: roster.TimerSuspicion, ID: 4, Incarnation: 5}), func(t Timer) any { return t.roster() },
+			roster.Timer{Kind: roster.TimerSuspicion, ID: 4, Incarnation: 5}},
+		{TimerExpiry, rosterTimer(roster.Timer{Kind: roster.TimerExpiry, Nonce: 6}), func(t Timer) any { return t.roster() },
+			roster.Timer{Kind: roster.TimerExpiry, Nonce: 6}},
+	} {
+		require.Equal(t, tc.kind, tc.tm.Kind())
+		require.Equal(t, tc.want, tc.back(tc.tm), "%v", tc.kind)
+		require.NotEqual(t, "", tc.kind.String())
+	}
+}
+
+// Messages of no layer are counted and dropped; misuse is an error.
 func TestBadInputs(t *testing.T) {
 	e := newEngine(t, 1)
-	out := step(t, e, Input{Kind: InputReceive, From: 2, Msg: &strayMessage{}})
-	require.Empty(t, out)
-	out = step(t, e, Input{Kind: InputTimer, Timer: Timer{Layer: 9}})
-	require.Empty(t, out)
-	require.Equal(t, EngineCounters{UnknownMessages: 1, UnknownTimers: 1}, e.Counters())
+	for _, m := range []Message{&strayMessage{}, &Digest{}, &Records{}} {
+		out := do(t, e, func(out *Ready) { e.Receive(t0, 2, m, out) })
+		require.True(t, out.Empty())
+	}
+	require.Equal(t, EngineCounters{UnknownMessages: 3}, e.Counters().Engine)
 
-	_, err := e.Step(t0, Input{Kind: 99}, nil)
-	require.ErrorIs(t, err, ErrUnknownInput)
-
-	_, err = e.Step(t0, Input{Kind: InputBroadcast, Payload: make([]byte, plumtree.DefaultMaxPayloadBytes+1)}, nil)
+	out := &Ready{}
+	_, err := e.Broadcast(t0, "", make([]byte, plumtree.DefaultMaxPayloadBytes+1), out)
 	require.Error(t, err, "a payload over the limit is refused")
+	_, err = e.Broadcast(t0, "news", []byte("x"), out)
+	require.ErrorIs(t, err, ErrNoMembers, "topics need the member list")
+	require.ErrorIs(t, e.UpdateMeta(t0, nil, out), ErrNoMembers)
+	require.True(t, out.Empty())
 }
 
 // A bad configuration is an error at construction.
-func TestNewEngineRejectsBadConfig(t *testing.T) {
-	_, err := NewEngine(hyparview.Peer{ID: 1}, EngineConfig{HyParView: hyparview.Config{ActiveViewSize: -1}}, rand.New(rand.NewPCG(1, 1)))
+func TestNewRejectsBadConfig(t *testing.T) {
+	rng := func() *rand.Rand { return rand.New(rand.NewPCG(1, 1)) }
+	for _, cfg := range []Config{
+		{HyParView: hyparview.Config{ActiveViewSize: -1}},
+		{Plumtree: plumtree.Config{GraftTimeout1: -time.Second}},
+		{Members: &MembersConfig{SyncInterval: -time.Second}},
+		{Members: &MembersConfig{RejoinInterval: -time.Second}},
+	} {
+		_, err := New(hyparview.Peer{ID: 1}, cfg, rng())
+		require.Error(t, err, "%+v", cfg)
+	}
+	_, err := New(hyparview.Peer{ID: 1}, Config{}, nil)
 	require.Error(t, err)
-	_, err = NewEngine(hyparview.Peer{ID: 1}, EngineConfig{Plumtree: plumtree.Config{GraftTimeout1: -time.Second}}, rand.New(rand.NewPCG(1, 1)))
-	require.Error(t, err)
-	_, err = NewEngine(hyparview.Peer{ID: 1}, EngineConfig{}, nil)
-	require.Error(t, err)
+	require.NoError(t, ProductionConfig([]byte("meta")).Validate())
+}
+
+// Reset empties a batch and Empty tells.
+func TestReadyReset(t *testing.T) {
+	r := &Ready{Sends: []Send{{}}, Closes: []peer.ID{1}, Timers: []TimerSet{{}}, Deliveries: []Delivery{{}},
+		Events: []MemberEvent{{}}, Neighbors: []NeighborChange{{}}, ResolveContacts: true}
+	for _, clearOne := range []func(){
+		func() { r.Sends = nil }, func() { r.Closes = nil }, func() { r.Timers = nil }, func() { r.Deliveries = nil },
+		func() { r.Events = nil }, func() { r.Neighbors = nil }, func() { r.ResolveContacts = false },
+	} {
+		require.False(t, r.Empty())
+		clearOne()
+	}
+	require.True(t, r.Empty())
+	r.Sends = append(r.Sends, Send{Msg: &plumtree.Prune{}})
+	r.Reset()
+	require.True(t, r.Empty())
+	require.Nil(t, r.Sends[:1][0].Msg, "Reset drops its references")
 }
 
 // strayMessage is a sealed message of no layer of the engine.

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,8 +23,8 @@ type net struct {
 	queue  []msg
 	timers []timer
 	down   map[peer.ID]bool
-	deliv  map[peer.ID][]Output
-	events map[peer.ID][]Output
+	deliv  map[peer.ID][]Delivery
+	events map[peer.ID][]MemberEvent
 }
 
 type msg struct {
@@ -32,39 +33,38 @@ type msg struct {
 }
 
 type timer struct {
-	at time.Time
-	to peer.ID
-	tm Timer
+	at   time.Time
+	to   peer.ID
+	tm   Timer
+	kind TimerKind
 }
 
 func newNet(t *testing.T, ids ...peer.ID) *net {
 	n := &net{t: t, now: t0, eng: map[peer.ID]*Engine{}, down: map[peer.ID]bool{},
-		deliv: map[peer.ID][]Output{}, events: map[peer.ID][]Output{}}
+		deliv: map[peer.ID][]Delivery{}, events: map[peer.ID][]MemberEvent{}}
 	for _, id := range ids {
-		cfg := EngineConfig{Members: &MembersConfig{Roster: roster.Config{Incarnation: 1}, Meta: []byte{byte(id)}}}
-		e, err := NewEngine(hyparview.Peer{ID: id, Addr: string(rune('a' + id))}, cfg, rand.New(rand.NewPCG(uint64(id), 2)))
+		cfg := Config{Members: &MembersConfig{Roster: roster.Config{Incarnation: 1}, Meta: []byte{byte(id)}}}
+		e, err := New(hyparview.Peer{ID: id, Addr: string(rune('a' + id))}, cfg, rand.New(rand.NewPCG(uint64(id), 2)))
 		require.NoError(t, err)
 		n.eng[id] = e
 	}
 	return n
 }
 
-func (n *net) step(id peer.ID, in Input) {
-	out, err := n.eng[id].Step(n.now, in, nil)
-	require.NoError(n.t, err)
+// step runs one input on node id and carries out its batch.
+func (n *net) step(id peer.ID, input func(e *Engine, out *Ready)) *Ready {
+	out := &Ready{}
+	input(n.eng[id], out)
 	require.NoError(n.t, n.eng[id].Invariants())
-	for _, o := range out {
-		switch o.Kind {
-		case OutputSend:
-			n.queue = append(n.queue, msg{id, o.Peer.ID, o.Msg})
-		case OutputSetTimer:
-			n.timers = append(n.timers, timer{n.now.Add(o.After), id, o.Timer})
-		case OutputDeliver:
-			n.deliv[id] = append(n.deliv[id], o)
-		case OutputEvent:
-			n.events[id] = append(n.events[id], o)
-		}
+	for _, s := range out.Sends {
+		n.queue = append(n.queue, msg{id, s.To.ID, s.Msg})
 	}
+	for _, tm := range out.Timers {
+		n.timers = append(n.timers, timer{n.now.Add(tm.After), id, tm.Timer, tm.Timer.Kind()})
+	}
+	n.deliv[id] = append(n.deliv[id], out.Deliveries...)
+	n.events[id] = append(n.events[id], out.Events...)
+	return out
 }
 
 // run delivers messages and fires timers until d of virtual time passed.
@@ -76,11 +76,11 @@ func (n *net) run(d time.Duration) {
 			n.queue = n.queue[1:]
 			if n.down[m.to] || n.down[m.from] {
 				if !n.down[m.from] {
-					n.step(m.from, Input{Kind: InputConnectionFailed, From: m.to})
+					n.step(m.from, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, m.to, out) })
 				}
 				continue
 			}
-			n.step(m.to, Input{Kind: InputReceive, From: m.from, Msg: m.m})
+			n.step(m.to, func(e *Engine, out *Ready) { e.Receive(n.now, m.from, m.m, out) })
 			continue
 		}
 		best := -1
@@ -97,13 +97,22 @@ func (n *net) run(d time.Duration) {
 		n.timers = append(n.timers[:best], n.timers[best+1:]...)
 		n.now = tm.at
 		if !n.down[tm.to] {
-			n.step(tm.to, Input{Kind: InputTimer, Timer: tm.tm})
+			n.step(tm.to, func(e *Engine, out *Ready) { e.TimerFired(n.now, tm.tm, out) })
 		}
 	}
 }
 
+// join makes node id join through contacts.
+func (n *net) join(id peer.ID, contacts ...peer.ID) {
+	var cs []hyparview.Peer
+	for _, c := range contacts {
+		cs = append(cs, hyparview.Peer{ID: c, Addr: string(rune('a' + c))})
+	}
+	n.step(id, func(e *Engine, out *Ready) { e.Join(n.now, cs, out) })
+}
+
 func (n *net) state(at, of peer.ID) roster.State {
-	r, _ := n.eng[at].Roster().Get(of)
+	r, _ := n.eng[at].Member(of)
 	return r.State
 }
 
@@ -113,44 +122,51 @@ func (n *net) state(at, of peer.ID) roster.State {
 // everywhere; a malformed envelope is counted and dropped.
 func TestMembersComposition(t *testing.T) {
 	n := newNet(t, 1, 2, 3, 4)
-	n.step(1, Input{Kind: InputJoin})
+	n.join(1)
 	for id := peer.ID(2); id <= 4; id++ {
-		n.step(id, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
+		n.join(id, 1)
 		n.run(time.Second)
 	}
 	for at := peer.ID(1); at <= 4; at++ {
 		for of := peer.ID(1); of <= 4; of++ {
-			r, ok := n.eng[at].Roster().Get(of)
+			r, ok := n.eng[at].Member(of)
 			require.True(t, ok, "%d knows %d", at, of)
 			require.Equal(t, roster.StateAlive, r.State)
 			require.Equal(t, []byte{byte(of)}, r.Meta, "%d has %d's metadata", at, of)
 		}
 	}
 
-	n.step(2, Input{Kind: InputBroadcast, Topic: "news", Payload: []byte("hi")})
+	var id plumtree.MessageID
+	n.step(2, func(e *Engine, out *Ready) {
+		var err error
+		id, err = e.Broadcast(n.now, "news", []byte("hi"), out)
+		require.NoError(t, err)
+	})
 	n.run(time.Second)
-	for id := peer.ID(1); id <= 4; id++ {
-		require.Len(t, n.deliv[id], 1, "node %d", id)
-		require.Equal(t, "news", n.deliv[id][0].Topic)
-		require.Equal(t, []byte("hi"), n.deliv[id][0].Delivery.Payload)
+	for node := peer.ID(1); node <= 4; node++ {
+		require.Len(t, n.deliv[node], 1, "node %d", node)
+		require.Equal(t, "news", n.deliv[node][0].Topic)
+		require.Equal(t, []byte("hi"), n.deliv[node][0].Payload)
+		require.Equal(t, id, n.deliv[node][0].ID, "delivered under the ID Broadcast returned")
 	}
 
 	n.down[4] = true
-	for id := peer.ID(1); id <= 3; id++ {
-		if n.eng[id].HyParView().IsActive(4) {
-			n.step(id, Input{Kind: InputConnectionFailed, From: 4})
+	for node := peer.ID(1); node <= 3; node++ {
+		if slices.ContainsFunc(n.eng[node].AppendActive(nil), func(p hyparview.Peer) bool { return p.ID == 4 }) {
+			n.step(node, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, 4, out) })
 		}
 	}
 	n.run(30 * time.Second)
-	for id := peer.ID(1); id <= 3; id++ {
-		require.Equal(t, roster.StateFailed, n.state(id, 4), "node %d", id)
-		require.Equal(t, roster.StateAlive, n.state(id, 1))
+	for node := peer.ID(1); node <= 3; node++ {
+		require.Equal(t, roster.StateFailed, n.state(node, 4), "node %d", node)
+		require.Equal(t, roster.StateAlive, n.state(node, 1))
 	}
 
-	before := n.eng[1].Counters().MalformedPayloads
-	_, err := n.eng[1].Step(n.now, Input{Kind: InputReceive, From: 2, Msg: &plumtree.Gossip{ID: plumtree.ContentHashID([]byte("x")), Payload: []byte("x")}}, nil)
-	require.NoError(t, err)
-	require.Equal(t, before+1, n.eng[1].Counters().MalformedPayloads)
+	before := n.eng[1].Counters().Engine.MalformedPayloads
+	n.step(1, func(e *Engine, out *Ready) {
+		e.Receive(n.now, 2, &plumtree.Gossip{ID: plumtree.ContentHashID([]byte("x")), Payload: []byte("x")}, out)
+	})
+	require.Equal(t, before+1, n.eng[1].Counters().Engine.MalformedPayloads)
 }
 
 // Anti-entropy: a node that missed a record (here: a metadata update
@@ -158,15 +174,15 @@ func TestMembersComposition(t *testing.T) {
 // digest exchange when a neighbour comes up.
 func TestDigestExchangeRepairsRecords(t *testing.T) {
 	n := newNet(t, 1, 2)
-	n.step(1, Input{Kind: InputJoin})
-	n.step(1, Input{Kind: InputUpdateMeta, Meta: []byte("new")})
+	n.join(1)
+	n.step(1, func(e *Engine, out *Ready) { require.NoError(t, e.UpdateMeta(n.now, []byte("new"), out)) })
 	n.run(time.Second)
-	n.step(2, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
+	n.join(2, 1)
 	n.run(time.Second)
-	r, ok := n.eng[2].Roster().Get(1)
+	r, ok := n.eng[2].Member(1)
 	require.True(t, ok)
 	require.Equal(t, []byte("new"), r.Meta)
-	require.Positive(t, n.eng[2].Roster().Counters().Merged, "it came by anti-entropy")
+	require.Positive(t, n.eng[2].Counters().Roster.Merged, "it came by anti-entropy")
 }
 
 // Envelopes round-trip, and malformed ones are refused.
@@ -180,8 +196,6 @@ func TestEnvelope(t *testing.T) {
 		_, err := DecodeEnvelope(bad)
 		require.ErrorIs(t, err, ErrMalformedEnvelope, "%x", bad)
 	}
-	_, err = NewEngine(hyparview.Peer{ID: 1}, EngineConfig{}, rand.New(rand.NewPCG(1, 1)))
-	require.NoError(t, err)
 }
 
 func mustEncode(t *testing.T, e *Envelope) []byte {
@@ -190,45 +204,84 @@ func mustEncode(t *testing.T, e *Envelope) []byte {
 	return b
 }
 
-// Without the member list, the commands that need it are errors.
-func TestMembersOff(t *testing.T) {
-	e := newEngine(t, 1)
-	_, err := e.Step(t0, Input{Kind: InputUpdateMeta}, nil)
-	require.Error(t, err)
-	_, err = e.Step(t0, Input{Kind: InputRejoin}, nil)
-	require.Error(t, err)
-	require.Nil(t, e.Roster())
+// timersOf returns node id's pending timers of one kind.
+func (n *net) timersOf(id peer.ID, kind TimerKind) []timer {
+	var out []timer
+	for _, tm := range n.timers {
+		if tm.to == id && tm.kind == kind {
+			out = append(out, tm)
+		}
+	}
+	return out
 }
 
-// The partition-healing tick: an isolated node joins through the contacts;
-// a connected node whose member list holds a failed member asks it (or a
-// contact) to become a neighbour; with nothing lost it does nothing.
-func TestRejoin(t *testing.T) {
+// fire fires node id's pending timer of one kind now.
+func (n *net) fire(id peer.ID, kind TimerKind) *Ready {
+	for i, tm := range n.timers {
+		if tm.to == id && tm.kind == kind {
+			n.timers = append(n.timers[:i], n.timers[i+1:]...)
+			return n.step(id, func(e *Engine, out *Ready) { e.TimerFired(n.now, tm.tm, out) })
+		}
+	}
+	n.t.Fatalf("node %d has no %v timer", id, kind)
+	return nil
+}
+
+// The partition-healing tick belongs to the engine: Join arms it, once,
+// and it re-arms itself. An isolated node joins again through its
+// contacts and asks its driver to resolve them afresh, and the contacts
+// handed back replace the old ones; a connected node whose member list
+// holds a failed member asks it (or a contact) to become a neighbour; with
+// nothing lost it does nothing.
+func TestRejoinTick(t *testing.T) {
 	n := newNet(t, 1, 2)
-	n.step(2, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
+	n.join(2, 1)
 	n.queue = nil // node 1 never answers: 2 stays isolated
-	out, err := n.eng[2].Step(n.now, Input{Kind: InputRejoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}}, nil)
-	require.NoError(t, err)
-	require.Empty(t, out, "a join to the contact is already pending")
+	require.Len(t, n.timersOf(2, TimerRejoin), 1)
+	out := n.fire(2, TimerRejoin)
+	require.True(t, out.ResolveContacts, "an isolated node asks for its contacts afresh")
+	require.Len(t, n.timersOf(2, TimerRejoin), 1, "the tick re-arms itself")
+	require.Equal(t, DefaultRejoinInterval, out.Timers[0].After)
+	require.Empty(t, out.Sends, "a join to the contact is already pending")
+
+	moved := hyparview.Peer{ID: 1, Addr: "b-moved"}
+	out = n.step(2, func(e *Engine, out *Ready) { e.ContactsResolved(n.now, []hyparview.Peer{moved}, out) })
+	n.queue = nil
+	out = n.fire(2, TimerRejoin)
+	require.True(t, out.ResolveContacts)
 
 	n = newNet(t, 1, 2, 3)
-	n.step(1, Input{Kind: InputJoin})
-	n.step(2, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
+	n.join(1)
+	n.join(2, 1)
 	n.run(time.Second)
-	out, err = n.eng[1].Step(n.now, Input{Kind: InputRejoin}, nil)
-	require.NoError(t, err)
-	require.Empty(t, out, "nothing is lost")
+	out = n.fire(1, TimerRejoin)
+	require.False(t, out.ResolveContacts)
+	require.Empty(t, out.Sends, "nothing is lost")
 
 	failed := roster.Record{ID: 3, Addr: "d", Incarnation: 5, State: roster.StateFailed}
-	n.step(1, Input{Kind: InputReceive, From: 2, Msg: &Records{Records: []roster.Record{failed}}})
-	out, err = n.eng[1].Step(n.now, Input{Kind: InputRejoin}, nil)
-	require.NoError(t, err)
-	require.NotEmpty(t, out)
-	require.Equal(t, OutputSend, out[0].Kind)
-	require.Equal(t, hyparview.Peer{ID: 3, Addr: "d"}, out[0].Peer)
-	nb, ok := out[0].Msg.(*hyparview.Neighbor)
+	n.step(1, func(e *Engine, out *Ready) { e.Receive(n.now, 2, &Records{Records: []roster.Record{failed}}, out) })
+	out = n.fire(1, TimerRejoin)
+	require.NotEmpty(t, out.Sends)
+	require.Equal(t, hyparview.Peer{ID: 3, Addr: "d"}, out.Sends[0].To)
+	nb, ok := out.Sends[0].Msg.(*hyparview.Neighbor)
 	require.True(t, ok)
 	require.Equal(t, hyparview.PriorityHigh, nb.Priority)
+}
+
+// ContactsResolved replaces the contacts and joins through them at once
+// while the node is isolated; the next tick uses them too.
+func TestContactsResolvedJoinsAnIsolatedNode(t *testing.T) {
+	n := newNet(t, 1, 2)
+	n.join(2, 1)
+	n.queue = nil        // node 1 never answers
+	n.fire(2, TimerJoin) // the join times out: no request is pending
+	n.queue = nil
+	moved := hyparview.Peer{ID: 9, Addr: "z"}
+	out := n.step(2, func(e *Engine, out *Ready) { e.ContactsResolved(n.now, []hyparview.Peer{moved}, out) })
+	require.NotEmpty(t, out.Sends)
+	require.Equal(t, moved, out.Sends[0].To, "the isolated node joins through the fresh contact")
+	_, isJoin := out.Sends[0].Msg.(*hyparview.Join)
+	require.True(t, isJoin)
 }
 
 // The periodic exchange spreads what anti-entropy taught one node to its
@@ -237,45 +290,31 @@ func TestRejoin(t *testing.T) {
 // and one and a half SyncInterval; a node that left stops exchanging.
 func TestPeriodicSyncSpreadsMergedRecords(t *testing.T) {
 	n := newNet(t, 1, 2)
-	n.step(1, Input{Kind: InputJoin})
-	n.step(2, Input{Kind: InputJoin, Contacts: []hyparview.Peer{{ID: 1, Addr: "b"}}})
+	n.join(1)
+	n.join(2, 1)
 	n.run(time.Second)
-	for _, tm := range n.timers {
-		if tm.tm.Layer == LayerMemberSync {
-			after := tm.at.Sub(t0)
-			require.True(t, after >= DefaultSyncInterval/2 && after < DefaultSyncInterval*3/2+time.Second, "sync in %v", after)
-		}
+	syncs := append(n.timersOf(1, TimerMemberSync), n.timersOf(2, TimerMemberSync)...)
+	require.Len(t, syncs, 2)
+	for _, tm := range syncs {
+		after := tm.at.Sub(t0)
+		require.True(t, after >= DefaultSyncInterval/2 && after < DefaultSyncInterval*3/2+time.Second, "sync in %v", after)
 	}
 	nine := roster.Record{ID: 9, Addr: "z", Incarnation: 1, State: roster.StateAlive}
-	n.step(1, Input{Kind: InputReceive, From: 2, Msg: &Records{Records: []roster.Record{nine}}})
+	n.step(1, func(e *Engine, out *Ready) { e.Receive(n.now, 2, &Records{Records: []roster.Record{nine}}, out) })
 	n.run(time.Second)
-	_, ok := n.eng[2].Roster().Get(9)
+	_, ok := n.eng[2].Member(9)
 	require.False(t, ok, "a merged record is not broadcast")
 
 	n.run(DefaultSyncInterval * 3 / 2)
-	got, ok := n.eng[2].Roster().Get(9)
+	got, ok := n.eng[2].Member(9)
 	require.True(t, ok, "the periodic exchange brought node 9's record to node 2")
 	require.Equal(t, nine.Addr, got.Addr)
-	require.NotZero(t, n.eng[1].Counters().MemberSyncs+n.eng[2].Counters().MemberSyncs)
+	require.NotZero(t, n.eng[1].Counters().Engine.MemberSyncs+n.eng[2].Counters().Engine.MemberSyncs)
 
-	n.step(1, Input{Kind: InputLeave})
-	n.run(time.Second)
-	syncs := n.eng[1].Counters().MemberSyncs
-	out, err := n.eng[1].Step(n.now, Input{Kind: InputTimer, Timer: Timer{Layer: LayerMemberSync}}, nil)
-	require.NoError(t, err)
-	require.Empty(t, out, "a node that left neither exchanges nor re-arms")
-	require.Equal(t, syncs, n.eng[1].Counters().MemberSyncs)
-}
-
-// Without the member list a sync timer is unknown; a negative interval is
-// refused.
-func TestSyncTimerNeedsTheMemberList(t *testing.T) {
-	e := newEngine(t, 1)
-	out, err := e.Step(t0, Input{Kind: InputTimer, Timer: Timer{Layer: LayerMemberSync}}, nil)
-	require.NoError(t, err)
-	require.Empty(t, out)
-	require.Equal(t, uint64(1), e.Counters().UnknownTimers)
-
-	_, err = NewEngine(hyparview.Peer{ID: 1}, EngineConfig{Members: &MembersConfig{SyncInterval: -time.Second}}, rand.New(rand.NewPCG(1, 1)))
-	require.ErrorContains(t, err, "SyncInterval")
+	n.step(1, func(e *Engine, out *Ready) { e.Leave(n.now, out) })
+	count := n.eng[1].Counters().Engine.MemberSyncs
+	n.run(2 * DefaultSyncInterval)
+	require.Equal(t, count, n.eng[1].Counters().Engine.MemberSyncs, "a node that left exchanges no more")
+	require.Empty(t, n.timersOf(1, TimerMemberSync), "nor re-arms the exchange")
+	require.Empty(t, n.timersOf(1, TimerRejoin), "nor the rejoin tick")
 }

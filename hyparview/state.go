@@ -202,6 +202,12 @@ func (s *State) AppendPassive(dst []Peer) []Peer { return append(dst, s.passive.
 // IsActive reports whether id is in the active view.
 func (s *State) IsActive(id peer.ID) bool { return s.activeIndex(id) >= 0 }
 
+// ActiveLen is the size of the active view.
+func (s *State) ActiveLen() int { return len(s.active) }
+
+// ActiveAt returns the i-th member of the active view, 0 ≤ i < ActiveLen.
+func (s *State) ActiveAt(i int) Peer { return s.active[i].peer }
+
 // Pending returns how many Join and Neighbor requests await a reply.
 func (s *State) Pending() int { return len(s.pending) }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -54,15 +56,14 @@ func (n *Node) Join(ctx context.Context, seeds ...string) error {
 			n.adopt(c, true)
 		}
 		s.seeds, s.pinned = seeds, contacts
-		_ = n.step(gossip.Input{Kind: gossip.InputJoin, Contacts: contacts})
-		if !s.rejoins {
-			s.rejoins = true
-			s.sched.add(scheduled{at: nowPlus(n.cfg.RejoinInterval), rejoin: true})
-		}
-		if len(contacts) == 0 || len(s.eng.HyParView().Active()) > 0 {
-			close(joined)
-		} else {
-			s.joined = append(s.joined, joined)
+		// The first neighbour that comes up ends the wait (carryOut).
+		s.joined = append(s.joined, joined)
+		n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Join(now, contacts, rd) })
+		if len(contacts) == 0 || len(s.eng.AppendActive(nil)) > 0 {
+			for _, ch := range s.joined {
+				close(ch)
+			}
+			s.joined = nil
 		}
 	})
 	if err != nil {
@@ -88,42 +89,49 @@ func (n *Node) dialUnpinned(ctx context.Context, addr string) (transport.Conn, e
 	return n.tr.Dial(ctx, addr, nil)
 }
 
-// rejoinTick is the periodic partition-healing step (Config.RejoinInterval).
-// An isolated node re-learns the keys of its unpinned seeds in the
-// background (re-resolving their names); the protocol decides whom to ask.
-func (n *Node) rejoinTick() {
+// resolveSeeds answers the engine's request to resolve the seeds afresh
+// (an isolated node's rejoin tick): each unpinned seed is dialled in the
+// background to learn the key it holds now, and the contacts go back to
+// the engine as each answers. A round still dialling is not doubled.
+func (n *Node) resolveSeeds() {
 	s := n.st
-	s.sched.add(scheduled{at: nowPlus(n.cfg.RejoinInterval), rejoin: true})
-	if len(s.eng.HyParView().Active()) == 0 {
-		for _, seed := range s.seeds {
-			if key, addr, err := parseAddr(seed); err == nil && key == nil {
-				n.wg.Add(1)
-				go n.relearnSeed(addr)
-			}
+	if s.resolving > 0 {
+		return
+	}
+	for _, seed := range s.seeds {
+		if key, addr, err := parseAddr(seed); err == nil && key == nil {
+			s.resolving++
+			n.wg.Add(1)
+			go n.relearnSeed(addr)
 		}
 	}
-	_ = n.step(gossip.Input{Kind: gossip.InputRejoin, Contacts: s.pinned})
 }
 
-// relearnSeed dials an unpinned seed and records the key it holds now.
+// relearnSeed dials an unpinned seed, records the key it holds now and
+// hands the contacts to the engine.
 func (n *Node) relearnSeed(addr string) {
 	defer n.wg.Done()
 	c, err := n.dialUnpinned(n.ctx, addr)
 	if err != nil {
 		n.log.Debug("seed unreachable", zap.String("seed", addr), zap.Error(err))
+		n.post(func() { n.st.resolving-- })
 		return
 	}
 	if !n.post(func() {
+		s := n.st
+		s.resolving--
 		n.adopt(c, true)
 		p := peerOf(c.RemoteKey(), addr)
-		s := n.st
+		replaced := false
 		for i := range s.pinned {
 			if _, a, _ := parseAddr(s.pinned[i].Addr); a == addr {
-				s.pinned[i] = p
-				return
+				s.pinned[i], replaced = p, true
 			}
 		}
-		s.pinned = append(s.pinned, p)
+		if !replaced {
+			s.pinned = append(s.pinned, p)
+		}
+		n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ContactsResolved(now, s.pinned, rd) })
 	}) {
 		_ = c.Close("node closed")
 	}
@@ -136,9 +144,11 @@ func (n *Node) Broadcast(ctx context.Context, topic string, payload []byte) (Mes
 	var id MessageID
 	var err error
 	cerr := n.call(ctx, func() {
-		n.st.sent = &id
-		err = n.step(gossip.Input{Kind: gossip.InputBroadcast, Topic: topic, Payload: payload})
-		n.st.sent = nil
+		n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) {
+			var mid plumtree.MessageID
+			mid, err = e.Broadcast(now, topic, payload, rd)
+			id = MessageID(mid)
+		})
 	})
 	if cerr != nil {
 		return id, cerr
@@ -184,7 +194,7 @@ func (n *Node) Events() *Watcher {
 func (n *Node) Members() []Member {
 	var out []Member
 	_ = n.call(context.Background(), func() {
-		for _, r := range n.st.eng.Roster().Members() {
+		for _, r := range n.st.eng.Members() {
 			out = append(out, memberOf(r))
 		}
 	})
@@ -195,7 +205,9 @@ func (n *Node) Members() []Member {
 // cluster.
 func (n *Node) UpdateMetadata(ctx context.Context, meta []byte) error {
 	var err error
-	if cerr := n.call(ctx, func() { err = n.step(gossip.Input{Kind: gossip.InputUpdateMeta, Meta: meta}) }); cerr != nil {
+	if cerr := n.call(ctx, func() {
+		n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { err = e.UpdateMeta(now, meta, rd) })
+	}); cerr != nil {
 		return cerr
 	}
 	if err != nil {
@@ -214,7 +226,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		for _, pc := range s.conns {
 			open = append(open, pc.conn) // the protocol closes some of them
 		}
-		_ = n.step(gossip.Input{Kind: gossip.InputLeave})
+		n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Leave(now, rd) })
 		for id := range s.conns {
 			n.closePeer(id, "left")
 		}
@@ -238,10 +250,10 @@ func (n *Node) Leave(ctx context.Context) error {
 // Views returns the IDs of the node's HyParView active and passive views.
 func (n *Node) Views() (active, passive []uint64) {
 	_ = n.call(context.Background(), func() {
-		for _, p := range n.st.eng.HyParView().Active() {
+		for _, p := range n.st.eng.AppendActive(nil) {
 			active = append(active, uint64(p.ID))
 		}
-		for _, p := range n.st.eng.HyParView().Passive() {
+		for _, p := range n.st.eng.Passive() {
 			passive = append(passive, uint64(p.ID))
 		}
 	})
@@ -251,10 +263,11 @@ func (n *Node) Views() (active, passive []uint64) {
 // Trees returns the IDs of the node's Plumtree eager and lazy push peers.
 func (n *Node) Trees() (eager, lazy []uint64) {
 	_ = n.call(context.Background(), func() {
-		for _, p := range n.st.eng.Plumtree().EagerPeers() {
+		e, l := n.st.eng.PushPeers()
+		for _, p := range e {
 			eager = append(eager, uint64(p))
 		}
-		for _, p := range n.st.eng.Plumtree().LazyPeers() {
+		for _, p := range l {
 			lazy = append(lazy, uint64(p))
 		}
 	})

@@ -6,44 +6,56 @@ import (
 	"github.com/plumview/plumview/gossip"
 )
 
-// apply carries out one engine output.
-func (n *Node) apply(o *gossip.Output) {
+// carryOut carries out the engine's batch, in the order Ready gives, and
+// empties it.
+func (n *Node) carryOut() {
 	s := n.st
-	switch o.Kind {
-	case gossip.OutputSend:
-		n.send(o.Peer, o.Msg)
-	case gossip.OutputClose:
-		n.closePeer(o.Peer.ID, "not needed by the protocol")
-	case gossip.OutputSetTimer:
-		s.sched.add(scheduled{at: nowPlus(o.After), timer: o.Timer})
-	case gossip.OutputDeliver:
-		n.deliver(o)
-	case gossip.OutputEvent:
-		n.metrics.IncrCounter([]string{"membership", "events", o.Event.String()}, 1)
-		ev := Event{Kind: EventKind(o.Event), Member: memberOf(o.Record)}
-		n.log.Debug("member event", zap.Stringer("event", ev))
-		for _, w := range s.watch {
-			w.f.offer(ev)
-		}
-	case gossip.OutputNeighborUp:
-		n.metrics.IncrCounter([]string{"membership", "neighbor", "up"}, 1)
-		n.log.Debug("neighbour up", zap.Uint64("peer", uint64(o.Peer.ID)))
-	case gossip.OutputNeighborDown:
-		n.metrics.IncrCounter([]string{"membership", "neighbor", "down"}, 1)
-		n.log.Debug("neighbour down", zap.Uint64("peer", uint64(o.Peer.ID)), zap.Stringer("reason", o.Reason))
+	rd := &s.rd
+	for i := range rd.Sends {
+		n.send(rd.Sends[i].To, rd.Sends[i].Msg)
 	}
+	for _, id := range rd.Closes {
+		n.closePeer(id, "not needed by the protocol")
+	}
+	for _, t := range rd.Timers {
+		s.sched.add(scheduled{at: nowPlus(t.After), timer: t.Timer})
+	}
+	for i := range rd.Deliveries {
+		n.deliver(&rd.Deliveries[i])
+	}
+	for _, ev := range rd.Events {
+		n.metrics.IncrCounter([]string{"membership", "events", ev.Kind.String()}, 1)
+		e := Event{Kind: EventKind(ev.Kind), Member: memberOf(ev.Member)}
+		n.log.Debug("member event", zap.Stringer("event", e))
+		for _, w := range s.watch {
+			w.f.offer(e)
+		}
+	}
+	for _, c := range rd.Neighbors {
+		if !c.Up {
+			n.metrics.IncrCounter([]string{"membership", "neighbor", "down"}, 1)
+			n.log.Debug("neighbour down", zap.Uint64("peer", uint64(c.Peer.ID)), zap.Stringer("reason", c.Reason))
+			continue
+		}
+		n.metrics.IncrCounter([]string{"membership", "neighbor", "up"}, 1)
+		n.log.Debug("neighbour up", zap.Uint64("peer", uint64(c.Peer.ID)))
+		for _, ch := range s.joined { // the first neighbour ends every Join call waiting
+			close(ch)
+		}
+		s.joined = nil
+	}
+	if rd.ResolveContacts {
+		n.resolveSeeds()
+	}
+	rd.Reset()
 }
 
 // deliver hands an application message to the matching subscriptions.
-func (n *Node) deliver(o *gossip.Output) {
+func (n *Node) deliver(d *gossip.Delivery) {
 	n.metrics.IncrCounter([]string{"membership", "messages", "delivered"}, 1)
-	d := &o.Delivery
-	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: o.Topic, Payload: d.Payload, Hops: d.Hops}
-	if d.From == n.self.ID && n.st.sent != nil {
-		*n.st.sent = m.ID
-	}
+	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: d.Topic, Payload: d.Payload, Hops: d.Hops}
 	for _, sub := range n.st.subs {
-		if sub.wants(o.Topic) {
+		if sub.wants(d.Topic) {
 			sub.f.offer(m)
 		}
 	}

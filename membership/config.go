@@ -25,13 +25,14 @@ type Config struct {
 	// Metadata is this node's application metadata, published in its
 	// member record; at most Roster.MaxMetaBytes (default 512).
 	Metadata []byte
-	// Protocol tunes HyParView and Plumtree; the zero value means the
-	// papers' defaults, except that the node sets
-	// Plumtree.NeighborUpAnnouncements to DefaultNeighborUpAnnouncements
-	// and Plumtree.FirstSequence to the wall clock in nanoseconds, so that
-	// a restarted node never reuses a message ID. Protocol.Members is set
-	// by the node from Metadata and Roster.
-	Protocol gossip.EngineConfig
+	// Protocol tunes HyParView and Plumtree; the zero value means
+	// gossip.ProductionConfig: the papers' defaults, with
+	// Plumtree.NeighborUpAnnouncements at DefaultNeighborUpAnnouncements.
+	// The node sets Plumtree.FirstSequence to the wall clock in
+	// nanoseconds, so that a restarted node never reuses a message ID.
+	// Protocol.Members is set by the node from Metadata, Roster,
+	// SyncInterval and RejoinInterval.
+	Protocol gossip.Config
 	// Roster tunes the member list (suspicion timeout, tombstone
 	// retention, metadata limit). Roster.Incarnation defaults to the wall
 	// clock in nanoseconds, so a restarted node supersedes its old records.
@@ -49,7 +50,7 @@ type Config struct {
 	// RejoinInterval is how often an isolated node rejoins through its
 	// seeds, and a node whose member list shows members it has no path to
 	// (suspect or failed) asks one of them or a seed to become a neighbour,
-	// which heals partitions. Default 3s.
+	// which heals partitions. Default gossip.DefaultRejoinInterval (3s).
 	RejoinInterval time.Duration
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration
@@ -63,7 +64,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultSubscriberBuffer = 1024
-	DefaultRejoinInterval   = 3 * time.Second
+	DefaultRejoinInterval   = gossip.DefaultRejoinInterval
 	DefaultDialTimeout      = 5 * time.Second
 	// DefaultNeighborUpAnnouncements is how many recent broadcasts a node
 	// announces to a new neighbour (anti-entropy):
@@ -93,9 +94,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SubscriberBuffer == 0 {
 		c.SubscriberBuffer = DefaultSubscriberBuffer
 	}
-	if c.RejoinInterval == 0 {
-		c.RejoinInterval = DefaultRejoinInterval
-	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
@@ -110,17 +108,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Roster.Incarnation == 0 {
 		c.Roster.Incarnation = now & roster.MaxIncarnation
 	}
-	pt := &c.Protocol.Plumtree
-	if pt.NeighborUpAnnouncements == 0 {
-		pt.NeighborUpAnnouncements = DefaultNeighborUpAnnouncements
-	}
-	if pt.FirstSequence == 0 {
-		pt.FirstSequence = now
-	}
-	if c.SyncInterval == 0 {
-		c.SyncInterval = gossip.DefaultSyncInterval
-	}
-	c.Protocol.Members = &gossip.MembersConfig{Roster: c.Roster, Meta: c.Metadata, SyncInterval: c.SyncInterval}
+	c.Protocol = c.engineConfig(now)
 	if err := c.Protocol.Validate(); err != nil {
 		return c, fmt.Errorf("membership: %w", err)
 	}
@@ -135,4 +123,28 @@ func (c Config) withDefaults() (Config, error) {
 		c.Metrics = m
 	}
 	return c, nil
+}
+
+// engineConfig is the engine's configuration: gossip.ProductionConfig with
+// the node's own settings and what only a real process has (its wall
+// clock, now, as the first message sequence).
+func (c Config) engineConfig(now uint64) gossip.Config {
+	p := gossip.ProductionConfig(c.Metadata)
+	p.HyParView = c.Protocol.HyParView
+	pt := c.Protocol.Plumtree
+	if pt.NeighborUpAnnouncements == 0 {
+		pt.NeighborUpAnnouncements = p.Plumtree.NeighborUpAnnouncements
+	}
+	if pt.FirstSequence == 0 {
+		pt.FirstSequence = now
+	}
+	p.Plumtree = pt
+	p.Members.Roster = c.Roster
+	if c.SyncInterval != 0 {
+		p.Members.SyncInterval = c.SyncInterval
+	}
+	if c.RejoinInterval != 0 {
+		p.Members.RejoinInterval = c.RejoinInterval
+	}
+	return p
 }

@@ -25,8 +25,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			"no transport":     {},
 			"negative buffer":  {Transport: tr, SubscriberBuffer: -1},
 			"negative sync":    {Transport: tr, SyncInterval: -time.Second},
-			"members set":      {Transport: tr, Protocol: gossip.EngineConfig{Members: &gossip.MembersConfig{}}},
-			"bad plumtree":     {Transport: tr, Protocol: gossip.EngineConfig{Plumtree: plumtree.Config{GraftTimeout1: -time.Second}}},
+			"members set":      {Transport: tr, Protocol: gossip.Config{Members: &gossip.MembersConfig{}}},
+			"bad plumtree":     {Transport: tr, Protocol: gossip.Config{Plumtree: plumtree.Config{GraftTimeout1: -time.Second}}},
 			"metadata too big": {Transport: tr, Metadata: make([]byte, 513)},
 		} {
 			_, err := New(cfg)

@@ -64,7 +64,7 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 	if err != nil || key == nil || peerOf(key, addr).ID != p.ID {
 		n.count("dials", "bad_address")
 		n.log.Warn("peer address is not a pinned key@host:port of that peer", zap.String("addr", p.Addr))
-		n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: p.ID})
+		n.connectionFailed(p.ID)
 		return
 	}
 	s.dials[p.ID] = &dial{queue: [][]byte{frame}}
@@ -81,7 +81,7 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 }
 
 // dialDone adopts a dialled connection and flushes the frames that waited
-// for it, or reports the failure to the gossip.
+// for it, or reports the failure to the engine.
 func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 	s := n.st
 	d := s.dials[id]
@@ -97,7 +97,7 @@ func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 		n.log.Debug("dial failed", zap.Uint64("peer", uint64(id)), zap.Error(err))
 		pc = s.conns[id] // the peer may have connected to us meanwhile
 		if pc == nil {
-			n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: id})
+			n.connectionFailed(id)
 			return
 		}
 	}
@@ -170,7 +170,9 @@ func (n *Node) read(pc *peerConn) {
 			n.post(func() { n.malformed(pc, err) })
 			return
 		}
-		if !n.post(func() { n.step(gossip.Input{Kind: gossip.InputReceive, From: pc.id, Msg: msg}) }) {
+		if !n.post(func() {
+			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, pc.id, msg, rd) })
+		}) {
 			return
 		}
 	}
@@ -186,7 +188,7 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 	}
 	n.count("conns", "failed")
 	n.log.Debug("connection ended", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
-	n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: pc.id})
+	n.connectionFailed(pc.id)
 }
 
 // malformed drops a peer that sent a frame the codec refused.
@@ -196,7 +198,7 @@ func (n *Node) malformed(pc *peerConn, err error) {
 	n.fail(pc, "malformed frame")
 }
 
-// fail closes pc for a reason of ours and reports it to the gossip.
+// fail closes pc for a reason of ours and reports it to the engine.
 func (n *Node) fail(pc *peerConn, reason string) {
 	if n.st.conns[pc.id] == pc {
 		delete(n.st.conns, pc.id)
@@ -205,7 +207,7 @@ func (n *Node) fail(pc *peerConn, reason string) {
 	pc.retired = true
 	_ = pc.conn.Close(reason)
 	if !wasRetired {
-		n.later(gossip.Input{Kind: gossip.InputConnectionFailed, From: pc.id})
+		n.connectionFailed(pc.id)
 	}
 }
 

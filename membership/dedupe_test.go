@@ -34,7 +34,7 @@ func TestSimultaneousDialsKeepOneConnection(t *testing.T) {
 				pc := p[0].st.conns[peer.ID(p[1].ID())]
 				require.NotNil(t, pc)
 				require.Equal(t, smallerDials == (p[0] == a), pc.dialled, "the kept one was dialled by the smaller ID")
-				require.Zero(t, p[0].st.eng.HyParView().Counters().ConnectionFailures+p[0].st.eng.HyParView().Counters().IgnoredConnectionFailures,
+				require.Zero(t, p[0].st.eng.Counters().HyParView.ConnectionFailures+p[0].st.eng.Counters().HyParView.IgnoredConnectionFailures,
 					"retiring a duplicate is no failure")
 			}))
 		}

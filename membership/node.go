@@ -47,19 +47,22 @@ type Node struct {
 
 // state is everything the state goroutine owns.
 type state struct {
-	eng     *gossip.Engine
-	sched   *scheduler
-	out     []gossip.Output
-	conns   map[peer.ID]*peerConn
-	dials   map[peer.ID]*dial
-	subs    []*Subscription
-	watch   []*Watcher
-	seeds   []string         // as given to Join
-	pinned  []hyparview.Peer // seeds whose key is known
-	joined  []chan struct{}  // Join calls waiting for a first neighbour
-	rejoins bool             // the rejoin tick is scheduled
-	later   []gossip.Input   // inputs raised while applying outputs
-	sent    *MessageID       // set by deliver to the ID of a local broadcast
+	eng   *gossip.Engine
+	rd    gossip.Ready // the engine's batch being carried out
+	sched *scheduler
+	conns map[peer.ID]*peerConn
+	dials map[peer.ID]*dial
+	subs  []*Subscription
+	watch []*Watcher
+	seeds []string // as given to Join
+	// pinned are the seeds whose key is known: the contacts the engine
+	// joins through.
+	pinned    []hyparview.Peer
+	resolving int             // seeds being dialled to learn their keys afresh
+	joined    []chan struct{} // Join calls waiting for a first neighbour
+	// failed are peers whose connection failed while a batch was being
+	// carried out; step reports them to the engine next.
+	failed []peer.ID
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until
@@ -75,7 +78,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	self := peerOf(cfg.Transport.PublicKey(), cfg.Transport.Addr())
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	eng, err := gossip.NewEngine(self, cfg.Protocol, rng)
+	eng, err := gossip.New(self, cfg.Protocol, rng)
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
@@ -156,11 +159,7 @@ func (n *Node) run() {
 			now := time.Now()
 			due = s.sched.due(now, due[:0])
 			for _, t := range due {
-				if t.rejoin {
-					n.rejoinTick()
-					continue
-				}
-				n.step(gossip.Input{Kind: gossip.InputTimer, Timer: t.timer})
+				n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.TimerFired(now, t.timer, rd) })
 			}
 		case <-n.ctx.Done():
 			return
@@ -189,38 +188,22 @@ func (n *Node) shutdown() {
 	s.joined = nil
 }
 
-// later queues an input raised while outputs are being applied (a dial
-// that failed at once, a connection dropped); step runs it next.
-func (n *Node) later(in gossip.Input) { n.st.later = append(n.st.later, in) }
+// connectionFailed notes that the connection to id failed while a batch
+// was being carried out (a dial that failed at once, a connection
+// dropped); step reports it to the engine next.
+func (n *Node) connectionFailed(id peer.ID) { n.st.failed = append(n.st.failed, id) }
 
-// step runs one input, then the inputs its outputs raised, through the
-// engine.
-func (n *Node) step(in gossip.Input) error {
-	err := n.stepOne(in)
-	for s := n.st; len(s.later) > 0; {
-		next := s.later[0]
-		s.later = s.later[1:]
-		if lerr := n.stepOne(next); lerr != nil {
-			n.log.Warn("protocol refused an input", zap.Error(lerr))
-		}
-	}
-	return err
-}
-
-// stepOne runs one input through the engine and carries out its outputs.
-func (n *Node) stepOne(in gossip.Input) error {
+// step runs one input through the engine, carries out its batch, then
+// reports the connection failures that carrying it out raised, each with
+// its own batch.
+func (n *Node) step(input func(e *gossip.Engine, now time.Time, rd *gossip.Ready)) {
 	s := n.st
-	out, err := s.eng.Step(time.Now(), in, s.out[:0])
-	for i := range out {
-		n.apply(&out[i])
-		out[i] = gossip.Output{}
+	input(s.eng, time.Now(), &s.rd)
+	n.carryOut()
+	for len(s.failed) > 0 {
+		id := s.failed[0]
+		s.failed = s.failed[1:]
+		s.eng.ConnectionFailed(time.Now(), id, &s.rd)
+		n.carryOut()
 	}
-	s.out = out[:0]
-	if len(s.joined) > 0 && len(s.eng.HyParView().Active()) > 0 {
-		for _, ch := range s.joined {
-			close(ch)
-		}
-		s.joined = nil
-	}
-	return err
 }

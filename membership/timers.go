@@ -7,13 +7,11 @@ import (
 	"github.com/plumview/plumview/gossip"
 )
 
-// scheduled is one pending timer: a protocol timer, or the node's own
-// rejoin tick.
+// scheduled is one pending timer of the engine.
 type scheduled struct {
-	at     time.Time
-	seq    uint64
-	rejoin bool
-	timer  gossip.Timer
+	at    time.Time
+	seq   uint64
+	timer gossip.Timer
 }
 
 // timerHeap orders timers by (at, seq), so timers due at the same instant

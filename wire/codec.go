@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -291,4 +292,13 @@ func (c *Codec) validate(msg peer.Message) error {
 		return fmt.Errorf("%w: %T has %d entries > %d", ErrLimit, msg, n, limit)
 	}
 	return nil
+}
+
+// StreamBytes is how many bytes a frame of frameLen bytes occupies on a
+// connection: the transport's record header (a uvarint of frameLen<<1,
+// see transport's framing) and the frame itself. The simulator counts
+// traffic with it.
+func StreamBytes(frameLen int) int {
+	var hdr [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(hdr[:], uint64(frameLen)<<1) + frameLen
 }

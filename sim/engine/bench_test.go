@@ -27,7 +27,7 @@ func BenchmarkFlood1k(b *testing.B) { benchmarkBroadcast(b, 1000, true) }
 func BenchmarkFlood10k(b *testing.B) { benchmarkBroadcast(b, 10000, true) }
 
 func benchmarkBroadcast(b *testing.B, n int, flood bool) {
-	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+	cfg := gossip.Config{HyParView: hyparview.ConfigForClusterSize(n)}
 	cfg.Plumtree.LazyPushDelay = -1
 	cfg.Plumtree.Flood = flood
 	s, err := New(Config{Seed: 1, Engine: cfg, ManualShuffle: true, Network: NetworkConfig{DetectOnSend: true}})

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/plumview/plumview/gossip"
 )
 
 // Clone returns an independent copy of the simulation in its current
@@ -20,19 +22,17 @@ func (s *Sim) Clone() *Sim {
 	c.rngSrc, c.seedSrc = clonePCG(s.rngSrc), clonePCG(s.seedSrc)
 	c.rng, c.seeder = rand.New(c.rngSrc), rand.New(c.seedSrc)
 	c.queue = s.queue.clone()
-	c.timers = timerTable{slots: slices.Clone(s.timers.slots), free: slices.Clone(s.timers.free)}
 	c.nodes = slices.Clone(s.nodes)
 	c.spare = slices.Clone(s.spare)
 	for i := range c.nodes {
 		src := clonePCG(c.spare[i].src)
 		c.spare[i].src = src
-		c.nodes[i].eng = c.nodes[i].eng.Clone(rand.New(src))
+		c.nodes[i].eng, _ = c.nodes[i].eng.Clone(rand.New(src)) // never nil: src is a fresh source
 	}
 	c.bcasts.list = slices.Clone(s.bcasts.list)
 	c.bcasts.byID = maps.Clone(s.bcasts.byID)
 	c.linkLoss = maps.Clone(s.linkLoss)
-	c.out = nil
-	c.ptOut = nil
+	c.rd = gossip.Ready{}
 	c.contact = nil
 	return &c
 }

@@ -20,9 +20,10 @@ func fingerprint(s *Sim) string {
 	}
 	for n := 0; n < s.Len(); n++ {
 		e := s.Engine(n)
+		eager, lazy := e.PushPeers()
+		c := e.Counters()
 		fmt.Fprintf(&b, "%d %v active %v passive %v eager %v lazy %v hv %+v pt %+v\n", n, s.Alive(n),
-			e.HyParView().Active(), e.HyParView().Passive(), e.Plumtree().EagerPeers(), e.Plumtree().LazyPeers(),
-			e.HyParView().Counters(), e.Plumtree().Counters())
+			e.AppendActive(nil), e.Passive(), eager, lazy, c.HyParView, c.Plumtree)
 	}
 	return b.String()
 }

@@ -20,7 +20,7 @@ const connectPeriods = 150
 // deliveryLog records which node delivered which message, and how often.
 type deliveryLog map[plumtree.MessageID]map[int]int
 
-func (l deliveryLog) record(n int, d plumtree.Delivery, _ time.Duration) {
+func (l deliveryLog) record(n int, d gossip.Delivery, _ time.Duration) {
 	if l[d.ID] == nil {
 		l[d.ID] = map[int]int{}
 	}
@@ -30,8 +30,8 @@ func (l deliveryLog) record(n int, d plumtree.Delivery, _ time.Duration) {
 // smallConfig is the cores' configuration for clusters of a few dozen
 // nodes: views sized for the cluster, faster timers so a test covers many
 // rounds.
-func smallConfig(n int) gossip.EngineConfig {
-	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+func smallConfig(n int) gossip.Config {
+	cfg := gossip.Config{HyParView: hyparview.ConfigForClusterSize(n)}
 	// With two neighbours each, a handful of nodes can settle into two
 	// full triangles that never meet: HyParView's connectivity is
 	// probabilistic (hyparview/doc.go, deviation 7). Three makes it rare
@@ -54,7 +54,7 @@ func activeGraphConnected(s *Sim) bool {
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, p := range s.Engine(n).HyParView().Active() {
+		for _, p := range s.Engine(n).AppendActive(nil) {
 			j := indexOf(p.ID, s.Len())
 			if j >= 0 && s.Alive(j) && !seen[j] {
 				seen[j] = true
@@ -99,7 +99,7 @@ func liveGraphConnected(s *Sim, crash map[int]bool) bool {
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, p := range s.Engine(n).HyParView().Active() {
+		for _, p := range s.Engine(n).AppendActive(nil) {
 			j := indexOf(p.ID, s.Len())
 			if j >= 0 && s.Alive(j) && !crash[j] && !seen[j] {
 				seen[j] = true
@@ -251,7 +251,7 @@ func TestPropertyFailuresStillDeliver(t *testing.T) {
 		checkDeliveries(t, s, log, sent)
 		live := s.LiveNodes()
 		for _, l := range live {
-			for _, p := range s.Engine(l).HyParView().Active() {
+			for _, p := range s.Engine(l).AppendActive(nil) {
 				require.False(t, crash[indexOf(p.ID, s.Len())], "node %d still has crashed node %d active", l, p.ID)
 			}
 		}

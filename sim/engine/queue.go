@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/plumview/plumview/gossip"
@@ -27,37 +28,22 @@ type event struct {
 	seq   uint64
 	kind  eventKind
 	to    int32
-	from  int32
-	timer int32 // eventTimer: the timer's slot in the run's timer table
+	from  int32 // eventDeliver, eventConnectionFailed: the peer
 	msg   gossip.Message
+	timer gossip.Timer // eventTimer
 }
 
-// timerTable holds the timers of pending timer events, so that an event
-// carries a slot number instead of a whole timer and the queue moves
-// 48-byte events. Free slots are reused.
-type timerTable struct {
-	slots []gossip.Timer
-	free  []int32
-}
-
-// put stores t and returns its slot.
-func (tt *timerTable) put(t gossip.Timer) int32 {
-	if n := len(tt.free); n > 0 {
-		i := tt.free[n-1]
-		tt.free = tt.free[:n-1]
-		tt.slots[i] = t
-		return i
+// describe names the event for an invariant violation.
+func (e *event) describe() string {
+	switch e.kind {
+	case eventDeliver:
+		return fmt.Sprintf("receive %T from node %d", e.msg, e.from)
+	case eventTimer:
+		return fmt.Sprintf("%v timer", e.timer.Kind())
+	case eventConnectionFailed:
+		return fmt.Sprintf("connection to node %d failed", e.from)
 	}
-	tt.slots = append(tt.slots, t)
-	return int32(len(tt.slots) - 1)
-}
-
-// take returns the timer in slot i and frees the slot.
-func (tt *timerTable) take(i int32) gossip.Timer {
-	t := tt.slots[i]
-	tt.slots[i] = gossip.Timer{}
-	tt.free = append(tt.free, i)
-	return t
+	return fmt.Sprintf("event kind %d", e.kind)
 }
 
 // maxLanes bounds the FIFO lanes of a queue; a handful of delays (the link

@@ -20,7 +20,7 @@ type Config struct {
 	// sequence of calls give the same events in the same order.
 	Seed uint64
 	// Engine configures every node's cores.
-	Engine gossip.EngineConfig
+	Engine gossip.Config
 	// Network models latency, loss and failure detection.
 	Network NetworkConfig
 	// ManualShuffle holds every node's periodic HyParView timer instead of
@@ -33,7 +33,7 @@ type Config struct {
 	// Hook, if set, sees every message before it enters the network.
 	Hook MessageHook
 	// OnDeliver, if set, sees every delivery to an application.
-	OnDeliver func(node int, d plumtree.Delivery, at time.Duration)
+	OnDeliver func(node int, d gossip.Delivery, at time.Duration)
 	// EventMeter, if set, receives the run's event count as it grows (in
 	// batches, and whenever Run returns), so that another goroutine can
 	// report the progress of runs going on in parallel. Clones share it.
@@ -51,8 +51,8 @@ type node struct {
 
 // nodeSpare is what one simulated process needs beside its node, seldom.
 type nodeSpare struct {
-	src     *rand.PCG       // eng's random source, kept so Clone can copy its state
-	shuffle hyparview.Timer // the held periodic timer, with ManualShuffle
+	src     *rand.PCG    // eng's random source, kept so Clone can copy its state
+	shuffle gossip.Timer // the held periodic timer, with ManualShuffle
 }
 
 // Sim is a deterministic discrete-event simulation of a cluster of Engines.
@@ -68,24 +68,22 @@ type Sim struct {
 	linkLoss map[link]float64
 	seq      uint64
 	queue    queue
-	timers   timerTable // the timers of pending timer events
 	nodes    []node
 	spare    []nodeSpare // spare[i] belongs to nodes[i]
 	rng      *rand.Rand  // the run's own choices (which node broadcasts, fails...)
 	seeder   *rand.Rand  // draws each node's seed, in creation order
 	rngSrc   *rand.PCG   // rng's and seeder's sources, kept for Clone
 	seedSrc  *rand.PCG
-	out      []gossip.Output   // step's scratch
-	ptOut    []plumtree.Output // stepPlumtree's scratch
-	// plumtreeAlone says the engines run without the member list, so the
-	// broadcast core's inputs go through Engine.StepPlumtree.
-	plumtreeAlone bool
-	stats         Stats
-	bcasts        broadcasts
-	err           error
-	steps         uint64
-	metered       uint64           // events already added to cfg.EventMeter
-	contact       []hyparview.Peer // scratch for Join
+	rd       gossip.Ready // the batch of the node being stepped
+	// inputName names the scenario's input being carried out, for an
+	// invariant violation.
+	inputName string
+	stats     Stats
+	bcasts    broadcasts
+	err       error
+	steps     uint64
+	metered   uint64           // events already added to cfg.EventMeter
+	contact   []hyparview.Peer // scratch for Join and the active views
 }
 
 // ErrInvariant wraps the first invariant violation found with
@@ -111,8 +109,6 @@ func New(cfg Config) (*Sim, error) {
 		rngSrc:  rngSrc,
 		seedSrc: seedSrc,
 		bcasts:  newBroadcasts(),
-
-		plumtreeAlone: cfg.Engine.Members == nil,
 	}, nil
 }
 
@@ -153,7 +149,7 @@ func (s *Sim) AddNode() (int, error) {
 
 func (s *Sim) newEngine(n int) (*gossip.Engine, *rand.PCG, error) {
 	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
-	eng, err := gossip.NewEngine(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
+	eng, err := gossip.New(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
 	return eng, src, err
 }
 
@@ -164,7 +160,7 @@ func (s *Sim) Join(n int, contacts ...int) {
 	for _, c := range contacts {
 		s.contact = append(s.contact, hyparview.Peer{ID: peerOf(c)})
 	}
-	s.step(n, gossip.Input{Kind: gossip.InputJoin, Contacts: s.contact})
+	_ = s.input(n, "join", func(eng *gossip.Engine, rd *gossip.Ready) { eng.Join(s.clockTime(), s.contact, rd) })
 }
 
 // Broadcast makes node n broadcast payload and returns the message's ID.
@@ -172,19 +168,23 @@ func (s *Sim) Broadcast(n int, payload []byte) (plumtree.MessageID, error) {
 	if !s.nodes[n].alive {
 		return plumtree.MessageID{}, fmt.Errorf("engine: node %d is not alive", n)
 	}
-	s.bcasts.expectOrigin(n, s.now, s.live)
-	err := s.step(n, gossip.Input{Kind: gossip.InputBroadcast, Payload: payload})
-	id, ok := s.bcasts.lastStarted()
-	if err == nil && !ok {
-		err = fmt.Errorf("engine: node %d delivered nothing for its broadcast", n)
+	id, err := s.nodes[n].eng.Broadcast(s.clockTime(), "", payload, &s.rd)
+	if err == nil {
+		s.bcasts.started(id, n, s.now, s.live)
 	}
+	s.inputName = "broadcast"
+	s.carryOut(n, nil)
 	return id, err
 }
 
 // UpdateMeta makes node n replace its metadata in the member list
 // (EngineConfig.Members must be set).
 func (s *Sim) UpdateMeta(n int, meta []byte) error {
-	return s.step(n, gossip.Input{Kind: gossip.InputUpdateMeta, Meta: meta})
+	var err error
+	if ierr := s.input(n, "update metadata", func(eng *gossip.Engine, rd *gossip.Ready) { err = eng.UpdateMeta(s.clockTime(), meta, rd) }); ierr != nil {
+		return ierr
+	}
+	return err
 }
 
 // Leave makes node n leave gracefully; it stops once its goodbyes are sent.
@@ -192,7 +192,7 @@ func (s *Sim) Leave(n int) {
 	if !s.nodes[n].alive {
 		return
 	}
-	s.step(n, gossip.Input{Kind: gossip.InputLeave})
+	_ = s.input(n, "leave", func(eng *gossip.Engine, rd *gossip.Ready) { eng.Leave(s.clockTime(), rd) })
 	s.nodes[n].alive = false
 	s.live--
 }
@@ -209,7 +209,8 @@ func (s *Sim) Crash(n int) {
 	s.live--
 	s.stats.Crashes++
 	if s.cfg.Network.DetectAfter > 0 {
-		for _, p := range nd.eng.HyParView().Active() {
+		s.contact = nd.eng.AppendActive(s.contact[:0])
+		for _, p := range s.contact {
 			if i := indexOf(p.ID, len(s.nodes)); i >= 0 {
 				s.schedule(event{at: s.now + s.cfg.Network.DetectAfter, kind: eventConnectionFailed, to: int32(i), from: int32(n)})
 			}
@@ -273,10 +274,11 @@ func (s *Sim) DetectFailures() {
 		if !s.nodes[i].alive {
 			continue
 		}
-		for _, p := range s.nodes[i].eng.HyParView().Active() {
+		s.contact = s.nodes[i].eng.AppendActive(s.contact[:0])
+		for _, p := range s.contact {
 			j := indexOf(p.ID, len(s.nodes))
-			if j >= 0 && !s.reachable(i, j) {
-				s.step(i, gossip.Input{Kind: gossip.InputConnectionFailed, From: p.ID})
+			if j >= 0 && !s.reachable(i, j) && s.nodes[i].alive {
+				_ = s.input(i, "failure detection", func(eng *gossip.Engine, rd *gossip.Ready) { eng.ConnectionFailed(s.clockTime(), p.ID, rd) })
 			}
 		}
 	}
@@ -295,8 +297,7 @@ func (s *Sim) Cycle() error {
 			continue
 		}
 		nd.held = false
-		s.step(i, gossip.Input{Kind: gossip.InputTimer,
-			Timer: gossip.Timer{Layer: gossip.LayerHyParView, HyParView: s.spare[i].shuffle}})
+		_ = s.input(i, "membership cycle", func(eng *gossip.Engine, rd *gossip.Ready) { eng.TimerFired(s.clockTime(), s.spare[i].shuffle, rd) })
 	}
 	s.stats.Cycles++
 	return s.err
@@ -340,16 +341,6 @@ func (s *Sim) prefetchUpcoming() {
 			}
 			for i := 0; i < lines; i++ {
 				prefetch(unsafe.Add(p, 64*i))
-			}
-		}
-	}
-	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.kind == eventDeliver {
-		g, ok := e.msg.(*plumtree.Gossip)
-		if eng := s.nodes[e.to].eng; ok && eng != nil {
-			if slot, item, eager := eng.Plumtree().PayloadFootprint(g.ID); slot != nil {
-				prefetch(unsafe.Pointer(slot))
-				prefetch(unsafe.Pointer(item))
-				prefetch(unsafe.Pointer(eager))
 			}
 		}
 	}
@@ -461,24 +452,6 @@ func (s *Sim) LiveNodes() []int {
 		}
 	}
 	return out
-}
-
-func describe(in gossip.Input) string {
-	switch in.Kind {
-	case gossip.InputReceive:
-		return fmt.Sprintf("receive %T from %d", in.Msg, in.From)
-	case gossip.InputTimer:
-		return fmt.Sprintf("timer %+v", in.Timer)
-	case gossip.InputConnectionFailed:
-		return fmt.Sprintf("connection to %d failed", in.From)
-	case gossip.InputJoin:
-		return "join"
-	case gossip.InputLeave:
-		return "leave"
-	case gossip.InputBroadcast:
-		return "broadcast"
-	}
-	return fmt.Sprintf("input kind %d", in.Kind)
 }
 
 // SetLoss changes the probability that any one message is lost, from now

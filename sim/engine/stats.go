@@ -85,29 +85,20 @@ type broadcasts struct {
 	byID map[plumtree.MessageID]int
 	// lastID and last are the most recently recorded broadcast: a run
 	// records each message's sends and deliveries one after another.
-	lastID  plumtree.MessageID
-	last    int
-	origin  int // the node whose Broadcast call is running, or -1
-	start   time.Duration
-	live    int
-	started bool
+	lastID plumtree.MessageID
+	last   int
 }
 
 func newBroadcasts() broadcasts {
-	return broadcasts{byID: make(map[plumtree.MessageID]int), origin: -1, last: -1}
+	return broadcasts{byID: make(map[plumtree.MessageID]int), last: -1}
 }
 
-func (b *broadcasts) expectOrigin(n int, now time.Duration, live int) {
-	b.origin, b.start, b.live, b.started = n, now, live, false
-}
-
-func (b *broadcasts) lastStarted() (plumtree.MessageID, bool) {
-	ok := b.started
-	b.origin, b.started = -1, false
-	if !ok || len(b.list) == 0 {
-		return plumtree.MessageID{}, false
-	}
-	return b.list[len(b.list)-1].ID, true
+// started records that node n broadcast id at now, with live nodes
+// running; the run then carries out the broadcast's batch, its own
+// delivery included.
+func (b *broadcasts) started(id plumtree.MessageID, n int, now time.Duration, live int) {
+	r := b.record(id)
+	r.Origin, r.Start, r.LiveAtStart = n, now, live
 }
 
 // record returns the entry of id, creating it on first sight.
@@ -127,12 +118,8 @@ func (b *broadcasts) record(id plumtree.MessageID) *Broadcast {
 
 func (b *broadcasts) payloadSent(id plumtree.MessageID) { b.record(id).PayloadSent++ }
 
-func (b *broadcasts) delivered(n int, d plumtree.Delivery, now time.Duration) {
+func (b *broadcasts) delivered(n int, d *gossip.Delivery, now time.Duration) {
 	r := b.record(d.ID)
-	if d.Hops == 0 && n == b.origin {
-		r.Origin, r.Start, r.LiveAtStart = n, b.start, b.live
-		b.started = true
-	}
 	r.Delivered++
 	if d.Hops > r.LastHop {
 		r.LastHop = d.Hops

@@ -5,45 +5,27 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/gossip"
-	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/plumtree"
 )
 
 // runEvent carries out one event taken from the queue.
 func (s *Sim) runEvent(e event) {
 	s.now = e.at
 	s.stats.Events++
-	var timer gossip.Timer
-	if e.kind == eventTimer {
-		timer = s.timers.take(e.timer)
-	}
-	nd := &s.nodes[e.to]
-	if !nd.alive {
+	n := int(e.to)
+	if !s.nodes[n].alive {
 		return
 	}
 	switch e.kind {
 	case eventDeliver:
 		s.stats.MessagesDelivered++
-		if s.plumtreeAlone {
-			// The most frequent message first, by a concrete type check.
-			if g, ok := e.msg.(*plumtree.Gossip); ok {
-				s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputReceive, Peer: peerOf(int(e.from)), Msg: g})
-				return
-			}
-			if m, ok := e.msg.(plumtree.Message); ok {
-				s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputReceive, Peer: peerOf(int(e.from)), Msg: m})
-				return
-			}
-		}
-		s.step(int(e.to), gossip.Input{Kind: gossip.InputReceive, From: peerOf(int(e.from)), Msg: e.msg})
+		s.nodes[n].eng.Receive(s.clockTime(), peerOf(int(e.from)), e.msg, &s.rd)
+		s.carryOut(n, &e)
 	case eventTimer:
-		if s.plumtreeAlone && timer.Layer == gossip.LayerPlumtree {
-			s.stepPlumtree(int(e.to), plumtree.Input{Kind: plumtree.InputTimer, Timer: timer.Plumtree})
-			return
-		}
-		s.step(int(e.to), gossip.Input{Kind: gossip.InputTimer, Timer: timer})
+		s.nodes[n].eng.TimerFired(s.clockTime(), e.timer, &s.rd)
+		s.carryOut(n, &e)
 	case eventConnectionFailed:
-		s.step(int(e.to), gossip.Input{Kind: gossip.InputConnectionFailed, From: peerOf(int(e.from))})
+		s.nodes[n].eng.ConnectionFailed(s.clockTime(), peerOf(int(e.from)), &s.rd)
+		s.carryOut(n, &e)
 	}
 }
 
@@ -55,94 +37,73 @@ func (s *Sim) clockTime() time.Time {
 	return s.clock
 }
 
-// step runs one input on node n and carries out its outputs.
-func (s *Sim) step(n int, in gossip.Input) error {
-	nd := &s.nodes[n]
-	if !nd.alive {
+// input runs one input of the scenario (name says which, for an invariant
+// violation) on node n, which must be alive, and carries out its batch.
+func (s *Sim) input(n int, name string, input func(eng *gossip.Engine, rd *gossip.Ready)) error {
+	if !s.nodes[n].alive {
 		return fmt.Errorf("engine: node %d is not alive", n)
 	}
-	s.steps++
-	out, err := nd.eng.Step(s.clockTime(), in, s.out[:0])
-	for i := range out {
-		s.apply(n, &out[i])
-	}
-	// The scratch buffer keeps references to its last outputs until they
-	// are overwritten: a few messages at most, not worth clearing each
-	// output.
-	s.out = out[:0]
-	if s.cfg.CheckInvariants {
-		s.check(n, in)
-	}
-	return err
+	input(s.nodes[n].eng, &s.rd)
+	s.inputName = name
+	s.carryOut(n, nil)
+	return nil
 }
 
-// stepPlumtree runs an input of the broadcast core on live node n, as step
-// does, through Engine.StepPlumtree: the same core step without turning
-// its outputs into the Engine's, which is most of the run's events
-// (engines without the member list only).
-func (s *Sim) stepPlumtree(n int, in plumtree.Input) {
+// carryOut carries out node n's batch, in the order Ready gives, then
+// empties it. cause is the event that ran, nil for an input of the
+// scenario.
+func (s *Sim) carryOut(n int, cause *event) {
 	s.steps++
-	out, _ := s.nodes[n].eng.StepPlumtree(s.clockTime(), in, s.ptOut[:0])
-	for i := range out {
-		o := &out[i]
-		switch o.Kind {
-		case plumtree.OutputSend:
-			s.send(n, o.Peer, o.Msg)
-		case plumtree.OutputDeliver:
-			s.delivered(n, o.Delivery)
-		case plumtree.OutputSetTimer:
-			s.setTimer(n, o.After, gossip.Timer{Layer: gossip.LayerPlumtree, Plumtree: o.Timer})
-		}
+	rd := &s.rd
+	for i := range rd.Sends {
+		s.send(n, rd.Sends[i].To.ID, rd.Sends[i].Msg)
 	}
-	s.ptOut = out[:0] // as s.out in step
-	if s.cfg.CheckInvariants {
-		if in.Kind == plumtree.InputTimer {
-			s.check(n, gossip.Input{Kind: gossip.InputTimer, Timer: gossip.Timer{Layer: gossip.LayerPlumtree, Plumtree: in.Timer}})
+	// Closes: connections are not modelled; a link is reachable or not.
+	for i := range rd.Timers {
+		t := &rd.Timers[i]
+		if s.cfg.ManualShuffle && t.Timer.Kind() == gossip.TimerShuffle {
+			s.spare[n].shuffle, s.nodes[n].held = t.Timer, true
+			continue
+		}
+		s.schedule(event{at: s.now + t.After, kind: eventTimer, to: int32(n), timer: t.Timer})
+	}
+	for i := range rd.Deliveries {
+		s.delivered(n, &rd.Deliveries[i])
+	}
+	for i := range rd.Neighbors {
+		if rd.Neighbors[i].Up {
+			s.stats.NeighborUps++
 		} else {
-			s.check(n, gossip.Input{Kind: gossip.InputReceive, From: in.Peer, Msg: in.Msg})
+			s.stats.NeighborDowns++
 		}
+	}
+	// ResolveContacts: a simulated node's contacts never move; the engine
+	// rejoins through the ones it was given.
+	rd.Reset()
+	if s.cfg.CheckInvariants {
+		s.check(n, cause)
 	}
 }
 
-// check records the first invariant violation of node n, found after in.
-func (s *Sim) check(n int, in gossip.Input) {
+// check records the first invariant violation of node n, found after the
+// event cause (nil: the scenario's input s.inputName).
+func (s *Sim) check(n int, cause *event) {
 	if s.err != nil {
 		return
 	}
 	if err := s.nodes[n].eng.Invariants(); err != nil {
-		s.err = fmt.Errorf("%w: node %d at %v after %s: %v", ErrInvariant, n, s.now, describe(in), err)
-	}
-}
-
-func (s *Sim) apply(n int, o *gossip.Output) {
-	switch o.Kind {
-	case gossip.OutputSend:
-		s.send(n, o.Peer.ID, o.Msg)
-	case gossip.OutputSetTimer:
-		if s.cfg.ManualShuffle && o.Timer.Layer == gossip.LayerHyParView && o.Timer.HyParView.Kind == hyparview.TimerShuffle {
-			s.spare[n].shuffle, s.nodes[n].held = o.Timer.HyParView, true
-			return
+		what := s.inputName
+		if cause != nil {
+			what = cause.describe()
 		}
-		s.setTimer(n, o.After, o.Timer)
-	case gossip.OutputDeliver:
-		s.delivered(n, o.Delivery)
-	case gossip.OutputNeighborUp:
-		s.stats.NeighborUps++
-	case gossip.OutputNeighborDown:
-		s.stats.NeighborDowns++
-	case gossip.OutputClose:
-		// Connections are not modelled: a link is reachable or not.
+		s.err = fmt.Errorf("%w: node %d at %v after %s: %v", ErrInvariant, n, s.now, what, err)
 	}
 }
 
-func (s *Sim) setTimer(n int, after time.Duration, t gossip.Timer) {
-	s.schedule(event{at: s.now + after, kind: eventTimer, to: int32(n), timer: s.timers.put(t)})
-}
-
-func (s *Sim) delivered(n int, d plumtree.Delivery) {
+func (s *Sim) delivered(n int, d *gossip.Delivery) {
 	s.stats.Deliveries++
 	s.bcasts.delivered(n, d, s.now)
 	if s.cfg.OnDeliver != nil {
-		s.cfg.OnDeliver(n, d, s.now)
+		s.cfg.OnDeliver(n, *d, s.now)
 	}
 }

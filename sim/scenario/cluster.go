@@ -36,7 +36,7 @@ type CycleOptions struct {
 	Check bool
 	// Engine configures the cores; the zero value gives the papers'
 	// settings for Nodes nodes.
-	Engine gossip.EngineConfig
+	Engine gossip.Config
 	// Progress, if set, reports long phases.
 	Progress *Progress
 	// Meter, if set, counts the run's events and those of its clones,
@@ -47,8 +47,8 @@ type CycleOptions struct {
 // PaperEngineConfig is the cores' configuration the papers simulate for
 // n nodes: active log10(n)+1, passive 6 times that, ARWL 6, PRWL 3
 // (S1 §5.1), and IHAVEs sent at once without batching (S2 §4.1).
-func PaperEngineConfig(n int, optimizationThreshold int) gossip.EngineConfig {
-	cfg := gossip.EngineConfig{HyParView: hyparview.ConfigForClusterSize(n)}
+func PaperEngineConfig(n int, optimizationThreshold int) gossip.Config {
+	cfg := gossip.Config{HyParView: hyparview.ConfigForClusterSize(n)}
 	cfg.Plumtree.LazyPushDelay = -1
 	if optimizationThreshold > 0 {
 		cfg.Plumtree.OptimizationThreshold = optimizationThreshold

@@ -181,7 +181,7 @@ func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 // gossip floods each message to every active neighbour but the one it came
 // from (fanout 4 with an active view of 5, S1 §5.1), which is Plumtree's
 // Flood mode.
-func (o *FailureOptions) engineConfig() gossip.EngineConfig {
+func (o *FailureOptions) engineConfig() gossip.Config {
 	cfg := PaperEngineConfig(o.Nodes, 0)
 	cfg.Plumtree.Flood = true
 	return cfg

@@ -169,12 +169,12 @@ func activeGraph(s *engine.Sim) digraph {
 	live := s.LiveNodes()
 	index := make(map[peer.ID]int, len(live)) // lookups only
 	for i, n := range live {
-		index[s.Engine(n).HyParView().Self().ID] = i
+		index[s.Engine(n).Self().ID] = i
 	}
 	g := make(digraph, len(live))
 	var view []hyparview.Peer
 	for i, n := range live {
-		view = s.Engine(n).HyParView().AppendActive(view[:0])
+		view = s.Engine(n).AppendActive(view[:0])
 		for _, p := range view {
 			if j, ok := index[p.ID]; ok && j != i {
 				g[i] = append(g[i], j)

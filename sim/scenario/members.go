@@ -9,7 +9,6 @@ import (
 
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -110,12 +109,17 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return MembersResult{}, fmt.Errorf("scenario: the member-list run needs at least 4 nodes, a failing share in (0, 1) and positive limit and quiet time")
 	}
 	res := MembersResult{Nodes: o.Nodes, Joined: -1, MetaSpread: -1, Suspected: -1, Failed: -1}
-	var sent uint64
-	cfg := gossip.EngineConfig{
-		HyParView: hyparview.ConfigForClusterSize(o.Nodes),
-		// The runtime's setting with the member list.
-		Plumtree: plumtree.Config{NeighborUpAnnouncements: gossip.DefaultNeighborUpAnnouncements},
-		Members:  &gossip.MembersConfig{Roster: o.Roster, SyncInterval: o.SyncInterval},
+	counter, err := newByteCounter()
+	if err != nil {
+		return res, err
+	}
+	// What a deployment runs (the runtime starts from the same function),
+	// with views sized for the simulated cluster as in the papers.
+	cfg := gossip.ProductionConfig(nil)
+	cfg.HyParView = hyparview.ConfigForClusterSize(o.Nodes)
+	cfg.Members.Roster = o.Roster
+	if o.SyncInterval != 0 {
+		cfg.Members.SyncInterval = o.SyncInterval
 	}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
@@ -124,7 +128,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		Network:         engine.NetworkConfig{Latency: o.Latency, DetectOnSend: true, DetectAfter: o.DetectAfter},
 		EventMeter:      o.Progress.Meter(),
 		Hook: func(_ time.Duration, _, _ int, msg gossip.Message) engine.Verdict {
-			sent += uint64(wireSize(msg))
+			counter.add(msg)
 			return engine.Verdict{}
 		},
 	})
@@ -159,11 +163,11 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return -1, curve, nil
 	}
 	// liveShare is the share of the live nodes whose list satisfies ok.
-	liveShare := func(ok func(r *roster.Roster) bool) func() float64 {
+	liveShare := func(ok func(e *gossip.Engine) bool) func() float64 {
 		return func() float64 {
 			yes := 0
 			for n := 0; n < s.Len(); n++ {
-				if s.Alive(n) && ok(s.Engine(n).Roster()) {
+				if s.Alive(n) && ok(s.Engine(n)) {
 					yes++
 				}
 			}
@@ -171,29 +175,29 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		}
 	}
 
-	joinStart := sent
-	if res.Joined, res.JoinCurve, err = phase("converging", liveShare(func(r *roster.Roster) bool {
-		return r.Counts().Alive == o.Nodes
+	joinStart := counter.total
+	if res.Joined, res.JoinCurve, err = phase("converging", liveShare(func(e *gossip.Engine) bool {
+		return e.MemberCounts().Alive == o.Nodes
 	})); err != nil {
 		return res, err
 	}
-	res.JoinBytesPerNode = float64(sent-joinStart) / float64(o.Nodes)
+	res.JoinBytesPerNode = float64(counter.total-joinStart) / float64(o.Nodes)
 
-	quietFrom := sent
+	quietFrom := counter.total
 	now += o.Quiet
 	if err := s.Run(now); err != nil {
 		return res, err
 	}
-	res.QuietBytesPerNodeSecond = float64(sent-quietFrom) / float64(o.Nodes) / o.Quiet.Seconds()
+	res.QuietBytesPerNodeSecond = float64(counter.total-quietFrom) / float64(o.Nodes) / o.Quiet.Seconds()
 
 	changer := s.LiveNode(s.Rand().IntN(s.LiveCount()))
-	id := s.Engine(changer).HyParView().Self().ID
+	id := s.Engine(changer).Self().ID
 	meta := []byte("zone=b")
 	if err := s.UpdateMeta(changer, meta); err != nil {
 		return res, err
 	}
-	if res.MetaSpread, _, err = phase("spreading metadata", liveShare(func(r *roster.Roster) bool {
-		rec, ok := r.Get(id)
+	if res.MetaSpread, _, err = phase("spreading metadata", liveShare(func(e *gossip.Engine) bool {
+		rec, ok := e.Member(id)
 		return ok && bytes.Equal(rec.Meta, meta)
 	})); err != nil {
 		return res, err
@@ -204,13 +208,13 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		s.Crash(n)
 		res.Crashed++
 	}
-	failStart, failFrom := now, sent
-	allFailed := liveShare(func(r *roster.Roster) bool {
-		c := r.Counts()
+	failStart, failFrom := now, counter.total
+	allFailed := liveShare(func(e *gossip.Engine) bool {
+		c := e.MemberCounts()
 		return c.Alive == s.LiveCount() && c.Failed == res.Crashed
 	})
-	suspected := liveShare(func(r *roster.Roster) bool {
-		return r.Counts().Alive == s.LiveCount()
+	suspected := liveShare(func(e *gossip.Engine) bool {
+		return e.MemberCounts().Alive == s.LiveCount()
 	})
 	// The failure curve runs from the crash, through both phases; the
 	// second phase's first check is the first's last.
@@ -228,10 +232,10 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	if failed >= 0 {
 		res.Failed = now - failStart // counted from the crash, not from Suspected
 	}
-	res.FailBytesPerNode = float64(sent-failFrom) / float64(s.LiveCount())
+	res.FailBytesPerNode = float64(counter.total-failFrom) / float64(s.LiveCount())
 	for n := 0; n < s.Len(); n++ {
 		if s.Alive(n) {
-			res.Refutations += s.Engine(n).Roster().Counters().Refutations
+			res.Refutations += s.Engine(n).Counters().Roster.Refutations
 		}
 	}
 	return res, nil
@@ -241,7 +245,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	fmt.Fprintf(w, "Member list: %d nodes join %v apart through one contact over links of %v..%v, one changes its metadata, then %d crash at once\n",
 		o.Nodes, o.JoinEvery, o.Latency.Min, o.Latency.Max, r.Crashed)
-	fmt.Fprintf(w, "(times until every live node's list agrees, checked every %v; bytes estimated from the messages' fields)\n\n", MemberCheckEvery)
+	fmt.Fprintf(w, "(times until every live node's list agrees, checked every %v; bytes as the runtime encodes and frames them)\n\n", MemberCheckEvery)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(what string, d time.Duration, extra string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", what, never(d), extra)

@@ -1,58 +1,41 @@
 package scenario
 
 import (
+	"fmt"
+
 	"github.com/plumview/plumview/gossip"
-	"github.com/plumview/plumview/hyparview"
-	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/wire"
 )
 
-// frameOverhead is the bytes every message costs besides its fields: a
-// 4-byte length prefix, a version byte and a type tag.
-const frameOverhead = 6
+// byteCounter counts the bytes that messages occupy on a connection,
+// encoded by the runtime's own codec (gossip.NewCodec) and framed as the
+// transport frames them (wire.StreamBytes). One message sent to several
+// peers (a relayed GOSSIP to every eager peer) is encoded once.
+type byteCounter struct {
+	codec    *wire.Codec
+	buf      []byte
+	last     gossip.Message
+	lastSize int
+	total    uint64
+}
 
-// wireSize estimates the encoded size of a message from its fields, with
-// compact integer encodings (identities and nonces as 9 bytes, small
-// integers as 1, message IDs as 18). The simulator never encodes; this
-// estimate makes "bytes per delivery" comparable between runs.
-func wireSize(msg gossip.Message) int {
-	const id, nonce, small, mid = 9, 9, 1, 18
-	peers := func(ps []hyparview.Peer) int {
-		n := 3
-		for _, p := range ps {
-			n += id + 1 + len(p.Addr)
-		}
-		return n
+func newByteCounter() (*byteCounter, error) {
+	c, err := gossip.NewCodec(wire.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
 	}
-	n := frameOverhead
-	switch m := msg.(type) {
-	case *hyparview.Join:
-		n += 1 + len(m.Addr) + nonce
-	case *hyparview.ForwardJoin:
-		n += id + 1 + len(m.NewNode.Addr) + small
-	case *hyparview.Neighbor:
-		n += small + 1 + len(m.Addr) + nonce
-	case *hyparview.NeighborReply:
-		n += small + 1 + len(m.Addr) + nonce
-	case *hyparview.Disconnect:
-		n += small + nonce
-	case *hyparview.Shuffle:
-		n += id + 1 + len(m.Origin.Addr) + small + peers(m.Peers)
-	case *hyparview.ShuffleReply:
-		n += peers(m.Peers)
-	case *plumtree.Gossip:
-		n += mid + small + 3 + len(m.Payload)
-	case *plumtree.IHave:
-		n += 3 + len(m.Entries)*(mid+small)
-	case *plumtree.Graft:
-		n += mid + small + small
-	case *plumtree.Prune:
-	case *gossip.Digest:
-		n += 2*id + 3 + len(m.Entries)*(1+id+nonce+small)
-	case *gossip.Records:
-		n += 3 + 3 + len(m.Want)*id
-		for _, r := range m.Records {
-			n += 1 + id + 1 + len(r.Addr) + 3 + len(r.Meta) + nonce + small
+	return &byteCounter{codec: c}, nil
+}
+
+// add counts one message sent.
+func (b *byteCounter) add(msg gossip.Message) {
+	if msg != b.last {
+		var err error
+		b.buf, err = b.codec.AppendEncode(b.buf[:0], msg)
+		if err != nil {
+			panic(fmt.Sprintf("scenario: the engine sent a message its codec cannot encode: %v", err))
 		}
+		b.last, b.lastSize = msg, wire.StreamBytes(len(b.buf))
 	}
-	return n
+	b.total += uint64(b.lastSize)
 }

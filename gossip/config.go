@@ -1,0 +1,122 @@
+package gossip
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
+)
+
+// Config configures an Engine. The zero value runs the two cores alone
+// with the papers' defaults, as the simulator's reproductions of the papers
+// need; ProductionConfig is what a deployment runs.
+type Config struct {
+	HyParView hyparview.Config
+	Plumtree  plumtree.Config
+	// Members, when set, adds the full member list (see MembersConfig).
+	Members *MembersConfig
+}
+
+// MembersConfig turns on the full member list (package roster) on top of
+// the two cores:
+//
+//   - every Plumtree payload is an Envelope: an application message with
+//     its topic, or member records;
+//   - member records are broadcast under a content-derived ID
+//     (plumtree.ContentHashID of the envelope), so the identical Failed
+//     declarations that many nodes make deduplicate;
+//   - HyParView's neighbour up and down feed the roster (suspicion on a
+//     failed connection); on neighbour up the two nodes exchange digests
+//     (Digest, Records) and pull the records they miss, and the first
+//     neighbour up makes the node announce its own record;
+//   - every SyncInterval or so a node sends its digest to a random active
+//     neighbour as well;
+//   - every RejoinInterval the node heals partitions (see rejoin).
+type MembersConfig struct {
+	Roster roster.Config
+	// Meta is this node's initial metadata.
+	Meta []byte
+	// SyncInterval is the mean time between two anti-entropy exchanges of
+	// a node with a random active neighbour, besides the exchange on every
+	// new link (each interval is drawn between half and one and a half
+	// times it). Without them, a record that a node learned by
+	// anti-entropy after its neighbours' links were made, or whose
+	// broadcast missed it (a burst of joins, when each node has one or two
+	// neighbours), stays unknown to them until a new link forms, which a
+	// stable overlay may never do. Zero means DefaultSyncInterval; it must
+	// not be negative.
+	SyncInterval time.Duration
+	// RejoinInterval is the period of the partition-healing tick: an
+	// isolated node joins again through its contacts (and asks its driver
+	// to resolve them afresh, Ready.ResolveContacts), and a node whose
+	// member list shows members it has no path to asks one of them, or a
+	// contact, to become a neighbour. Zero means DefaultRejoinInterval; it
+	// must not be negative.
+	RejoinInterval time.Duration
+}
+
+// Defaults of the member list.
+const (
+	// DefaultNeighborUpAnnouncements is the Plumtree NeighborUpAnnouncements
+	// that ProductionConfig sets: how many recent broadcasts a node
+	// announces to a new neighbour, a guess that covers a partition of a
+	// few seconds at a few hundred broadcasts per second while costing 16
+	// IHaves per new link. Member records are broadcasts too, so this also
+	// repairs the ones a new neighbour missed.
+	DefaultNeighborUpAnnouncements = 1024
+	// DefaultSyncInterval is MembersConfig.SyncInterval's default: 30 s,
+	// the push-pull interval of HashiCorp memberlist's LAN configuration.
+	DefaultSyncInterval = 30 * time.Second
+	// DefaultRejoinInterval is MembersConfig.RejoinInterval's default: 3 s,
+	// a guess: a few dials per node per minute while cut off, and a healed
+	// partition noticed within seconds.
+	DefaultRejoinInterval = 3 * time.Second
+)
+
+// ProductionConfig returns the configuration a deployment runs, the one
+// place it is assembled: the papers' defaults for both cores, recent
+// broadcasts announced to every new neighbour
+// (DefaultNeighborUpAnnouncements), and the member list with metadata
+// meta and its defaults (suspicion, tombstones, periodic anti-entropy,
+// rejoin ticks). The runtime (package membership) starts from it and adds
+// what only a real process has (its wall clock as the first message
+// sequence and incarnation); the simulator's production-like experiments
+// start from it too.
+func ProductionConfig(meta []byte) Config {
+	return Config{
+		Plumtree: plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements},
+		Members: &MembersConfig{
+			Meta:           meta,
+			SyncInterval:   DefaultSyncInterval,
+			RejoinInterval: DefaultRejoinInterval,
+		},
+	}
+}
+
+// Validate reports the first impossible setting of either core or of the
+// member list.
+func (c Config) Validate() error {
+	if err := c.HyParView.Validate(); err != nil {
+		return err
+	}
+	if err := c.Plumtree.Validate(); err != nil {
+		return err
+	}
+	if c.Members != nil {
+		return c.Members.Validate()
+	}
+	return nil
+}
+
+// Validate reports an impossible setting of the member list.
+func (c *MembersConfig) Validate() error {
+	if c.SyncInterval < 0 {
+		return fmt.Errorf("gossip: negative SyncInterval %v", c.SyncInterval)
+	}
+	if c.RejoinInterval < 0 {
+		return fmt.Errorf("gossip: negative RejoinInterval %v", c.RejoinInterval)
+	}
+	return c.Roster.Validate()
+}

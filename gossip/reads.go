@@ -1,0 +1,134 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
+)
+
+// Self returns this node's identity and address.
+func (e *Engine) Self() hyparview.Peer { return e.hv.Self() }
+
+// AppendActive appends HyParView's active view, the node's neighbours, to
+// dst.
+func (e *Engine) AppendActive(dst []hyparview.Peer) []hyparview.Peer { return e.hv.AppendActive(dst) }
+
+// Passive returns HyParView's passive view.
+func (e *Engine) Passive() []hyparview.Peer { return e.hv.Passive() }
+
+// PushPeers returns Plumtree's eager and lazy push peers (S2 §3.3).
+func (e *Engine) PushPeers() (eager, lazy []peer.ID) { return e.pt.EagerPeers(), e.pt.LazyPeers() }
+
+// Members returns the member list sorted by ID, nil without it.
+func (e *Engine) Members() []roster.Record {
+	if e.roster == nil {
+		return nil
+	}
+	return e.roster.Members()
+}
+
+// Member returns the record of member id, if the member list holds it.
+func (e *Engine) Member(id peer.ID) (roster.Record, bool) {
+	if e.roster == nil {
+		return roster.Record{}, false
+	}
+	return e.roster.Get(id)
+}
+
+// MemberCounts counts the member list's records by state; zero without
+// it.
+func (e *Engine) MemberCounts() roster.Counts {
+	if e.roster == nil {
+		return roster.Counts{}
+	}
+	return e.roster.Counts()
+}
+
+// Counters are what each layer of an engine counted.
+type Counters struct {
+	HyParView hyparview.Counters
+	Plumtree  plumtree.Counters
+	Roster    roster.Counters // zero without the member list
+	Engine    EngineCounters
+}
+
+// EngineCounters counts what the composition itself dropped or did.
+type EngineCounters struct {
+	// UnknownMessages counts received messages of no layer of the engine
+	// (a Digest or Records without the member list).
+	UnknownMessages uint64
+	// UnknownTimers counts timers handed back that no layer set (the zero
+	// Timer).
+	UnknownTimers uint64
+	// MalformedPayloads counts delivered broadcasts that were not a valid
+	// Envelope (member list only).
+	MalformedPayloads uint64
+	// MemberSyncs counts the periodic anti-entropy exchanges started
+	// (member list only).
+	MemberSyncs uint64
+	// StepErrors counts inputs that the engine derived and a core refused;
+	// each is a bug, and Invariants reports it.
+	StepErrors uint64
+}
+
+// Counters returns every layer's counters.
+func (e *Engine) Counters() Counters {
+	c := Counters{HyParView: e.hv.Counters(), Plumtree: e.pt.Counters(), Engine: e.counters}
+	if e.roster != nil {
+		c.Roster = e.roster.Counters()
+	}
+	return c
+}
+
+// Invariants checks every layer, and that Plumtree's neighbours are
+// exactly HyParView's active view. Tests and the simulator call it after
+// every step.
+func (e *Engine) Invariants() error {
+	if err := e.hv.Invariants(); err != nil {
+		return err
+	}
+	if err := e.pt.Invariants(); err != nil {
+		return err
+	}
+	if e.roster != nil {
+		if err := e.roster.Invariants(); err != nil {
+			return err
+		}
+	}
+	if e.counters.StepErrors > 0 {
+		return fmt.Errorf("gossip: a core refused %d inputs the engine derived", e.counters.StepErrors)
+	}
+	eager, lazy := e.pt.EagerPeers(), e.pt.LazyPeers()
+	if len(eager)+len(lazy) != e.hv.ActiveLen() {
+		return fmt.Errorf("gossip: %d active neighbours but %d eager + %d lazy peers", e.hv.ActiveLen(), len(eager), len(lazy))
+	}
+	for i := range e.hv.ActiveLen() {
+		if id := e.hv.ActiveAt(i).ID; !slices.Contains(eager, id) && !slices.Contains(lazy, id) {
+			return fmt.Errorf("gossip: active neighbour %d is neither eager nor lazy", id)
+		}
+	}
+	return nil
+}
+
+// Clone returns an independent copy of the engine that draws its random
+// choices from rng: stepping either copy never affects the other. A
+// simulator clones a stabilised overlay to run several experiments from it
+// without building it again.
+func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
+	if rng == nil {
+		return nil, errors.New("gossip: nil random source")
+	}
+	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(), counters: e.counters,
+		contacts: slices.Clone(e.contacts)}
+	if e.roster != nil {
+		c.members = e.members
+		c.roster, c.rng = e.roster.Clone(), rng
+	}
+	return c, nil
+}

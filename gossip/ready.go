@@ -1,0 +1,109 @@
+package gossip
+
+import (
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
+)
+
+// Ready is one batch of what the engine asks its driver to do, appended to
+// by every input method. The driver owns it: it carries out the batch, in
+// the order of the fields below, then calls Reset before the next input
+// (or lets several inputs accumulate first). Messages and payloads in a
+// batch are read-only and may be shared with the engine's caches.
+type Ready struct {
+	// Sends are the messages to send, in order. A driver dials Send.To.Addr
+	// when no connection to the peer is open (an empty Addr means: only
+	// over an open connection).
+	Sends []Send
+	// Closes are the peers whose connection the protocol no longer needs,
+	// once the Sends before them are flushed: carry them out after Sends.
+	Closes []peer.ID
+	// Timers are the timers to set: hand each back to TimerFired after its
+	// delay. Timers are never cancelled; one that fires late, twice or after
+	// its purpose is gone does nothing.
+	Timers []TimerSet
+	// Deliveries are the broadcasts to hand to the application, each once.
+	Deliveries []Delivery
+	// Events are the member list's transitions (member list only).
+	Events []MemberEvent
+	// Neighbors are the changes of HyParView's active view: the peers the
+	// node is now linked with, or no longer.
+	Neighbors []NeighborChange
+	// ResolveContacts asks the driver to resolve the contacts it joined
+	// through afresh (seed names, keys learned by dialling) and hand them to
+	// ContactsResolved; set by an isolated node's rejoin tick.
+	ResolveContacts bool
+}
+
+// Send is a message to send.
+type Send struct {
+	To  hyparview.Peer
+	Msg Message
+}
+
+// TimerSet is a timer to set. Timer.Kind says what it is for, for logs and
+// for a driver that holds the periodic shuffle itself (the papers' cycle
+// model).
+type TimerSet struct {
+	Timer Timer
+	After time.Duration
+}
+
+// Delivery is a broadcast handed to the application, once per ID.
+type Delivery struct {
+	ID plumtree.MessageID
+	// Topic is the application message's topic (member list only: the
+	// engine then unwraps the Envelope; without the member list it is
+	// empty and Payload is the broadcast payload).
+	Topic string
+	// Payload is read-only: the engine keeps it to answer GRAFTs.
+	Payload []byte
+	// Hops is 0 at the origin and the number of links the payload crossed
+	// elsewhere (S2 §2.3, the hop count of the Last Delivery Hop).
+	Hops uint32
+	// From is the neighbour the payload came from (this node for its own
+	// broadcast).
+	From peer.ID
+}
+
+// MemberEvent is one transition of a member, as the application sees it.
+type MemberEvent struct {
+	Kind   roster.EventKind
+	Member roster.Record
+}
+
+// NeighborChange reports that Peer entered (Up) or left HyParView's active
+// view, and why it left.
+type NeighborChange struct {
+	Peer   hyparview.Peer
+	Up     bool
+	Reason hyparview.DownReason // when !Up
+}
+
+// Reset empties the batch, keeping its storage for the next input.
+func (r *Ready) Reset() {
+	clear(r.Sends) // drop references to messages and payloads
+	r.Sends = r.Sends[:0]
+	r.Closes = r.Closes[:0]
+	r.Timers = r.Timers[:0]
+	clear(r.Deliveries)
+	r.Deliveries = r.Deliveries[:0]
+	clear(r.Events)
+	r.Events = r.Events[:0]
+	r.Neighbors = r.Neighbors[:0]
+	r.ResolveContacts = false
+}
+
+// Empty reports whether the batch asks for nothing.
+func (r *Ready) Empty() bool {
+	return len(r.Sends) == 0 && len(r.Closes) == 0 && len(r.Timers) == 0 && len(r.Deliveries) == 0 &&
+		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts
+}
+
+// Message is a message of the pure stack: a hyparview.Message, a
+// plumtree.Message, a *Digest or a *Records (peer.Message, sealed).
+type Message = peer.Message
