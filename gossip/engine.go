@@ -168,14 +168,14 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 
 // TimerFired hands back a timer of an earlier Ready.Timers. The zero
 // Timer is ignored and counted.
-func (e *Engine) TimerFired(now time.Time, p Timer, out *Ready) {
-	switch p.kind {
+func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
+	switch t.kind {
 	case TimerShuffle, TimerNeighborRequest, TimerJoin:
-		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputTimer, Timer: p.hyparview()}, out)
+		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputTimer, Timer: t.hyparview()}, out)
 	case TimerGraft, TimerDispatch:
-		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputTimer, Timer: p.plumtree()}, out)
+		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputTimer, Timer: t.plumtree()}, out)
 	case TimerSuspicion, TimerExpiry:
-		e.stepRoster(now, roster.Input{Kind: roster.InputTimer, Timer: p.roster()}, out)
+		e.stepRoster(now, roster.Input{Kind: roster.InputTimer, Timer: t.roster()}, out)
 	case TimerMemberSync:
 		e.sync(out)
 	case TimerRejoin:
