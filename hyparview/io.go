@@ -34,10 +34,10 @@ const (
 	InputConnectionFailed
 	// InputContact asks Contacts[0] with high priority to become a
 	// neighbour, unless it is this node, already active or being asked.
-	// Our addition for partition healing: a driver that suspects its
-	// overlay is split from nodes it knows of (their member records say
-	// they failed) tries one of them now and then, as serf's reconnect
-	// does, instead of waiting for a random refresh.
+	// Our addition for partition healing: the composition (package
+	// gossip), whose member list shows nodes it has no path to (their
+	// records say they failed), tries one of them now and then, as serf's
+	// reconnect does, instead of waiting for a random refresh.
 	InputContact
 )
 
