@@ -244,11 +244,13 @@ func TestRejoinTick(t *testing.T) {
 	require.Equal(t, DefaultRejoinInterval, out.Timers[0].After)
 	require.Empty(t, out.Sends, "a join to the contact is already pending")
 
+	// The contacts resolved afresh are what the next tick joins through.
 	moved := hyparview.Peer{ID: 1, Addr: "b-moved"}
-	out = n.step(2, func(e *Engine, out *Ready) { e.ContactsResolved(n.now, []hyparview.Peer{moved}, out) })
+	n.step(2, func(e *Engine, out *Ready) { e.ContactsResolved(n.now, []hyparview.Peer{moved}, out) })
 	n.queue = nil
-	out = n.fire(2, TimerRejoin)
-	require.True(t, out.ResolveContacts)
+	out = n.fire(2, TimerJoin) // the pending join to the old address times out
+	require.NotEmpty(t, out.Sends)
+	require.Equal(t, moved, out.Sends[0].To, "the retry goes to the fresh address")
 
 	n = newNet(t, 1, 2, 3)
 	n.join(1)
