@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -152,30 +152,14 @@ func (n *Node) Broadcast(ctx context.Context, topic string, payload []byte) (Mes
 // Subscribe returns a subscription to the broadcasts on topics, or on
 // every topic if none is given, delivered from now on.
 func (n *Node) Subscribe(topics ...string) *Subscription {
-	sub := &Subscription{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Message { return Message{Lagged: k} })}
-	if len(topics) > 0 {
-		sub.topics = map[string]bool{}
-		for _, t := range topics {
-			sub.topics[t] = true
-		}
-	}
-	if n.call(context.Background(), func() { n.st.subs = append(n.st.subs, sub) }) != nil {
-		<-n.done
-		close(sub.f.ch)
-	}
-	return sub
+	return &Subscription{newStream(n.messages.Subscribe(topics...), func(k uint64) Message { return Message{Lagged: k} })}
 }
 
 // Events returns a watcher of membership events (join, update, suspect,
 // fail, leave) from now on, with the same bounded buffer and lag notices as
 // a Subscription.
 func (n *Node) Events() *Watcher {
-	w := &Watcher{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Event { return Event{Lagged: k} })}
-	if n.call(context.Background(), func() { n.st.watch = append(n.st.watch, w) }) != nil {
-		<-n.done
-		close(w.f.ch)
-	}
-	return w
+	return &Watcher{newStream(n.events.Subscribe(), func(k uint64) Event { return Event{Lagged: k} })}
 }
 
 // Members returns the member list, sorted by ID: this node and every

@@ -22,9 +22,7 @@ func (n *Node) apply(o *gossip.Output) {
 		n.metrics.IncrCounter([]string{"membership", "events", o.Event.String()}, 1)
 		ev := Event{Kind: EventKind(o.Event), Member: memberOf(o.Record)}
 		n.log.Debug("member event", zap.Stringer("event", ev))
-		for _, w := range s.watch {
-			w.f.offer(ev)
-		}
+		n.events.Publish(ev)
 	case gossip.OutputNeighborUp:
 		n.metrics.IncrCounter([]string{"membership", "neighbor", "up"}, 1)
 		n.log.Debug("neighbour up", zap.Uint64("peer", uint64(o.Peer.ID)))
@@ -42,42 +40,5 @@ func (n *Node) deliver(o *gossip.Output) {
 	if d.From == n.self.ID && n.st.sent != nil {
 		*n.st.sent = m.ID
 	}
-	for _, sub := range n.st.subs {
-		if sub.wants(o.Topic) {
-			sub.f.offer(m)
-		}
-	}
-}
-
-// flushNotices retries the lag notices of full feeds, so a subscriber
-// that catches up learns what it missed without waiting for a new message.
-func (n *Node) flushNotices() {
-	for _, sub := range n.st.subs {
-		sub.f.flush()
-	}
-	for _, w := range n.st.watch {
-		w.f.flush()
-	}
-}
-
-func (n *Node) dropSubscription(sub *Subscription) {
-	s := n.st
-	for i, x := range s.subs {
-		if x == sub {
-			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			close(sub.f.ch)
-			return
-		}
-	}
-}
-
-func (n *Node) dropWatcher(w *Watcher) {
-	s := n.st
-	for i, x := range s.watch {
-		if x == w {
-			s.watch = append(s.watch[:i], s.watch[i+1:]...)
-			close(w.f.ch)
-			return
-		}
-	}
+	n.messages.Publish(m)
 }

@@ -48,10 +48,13 @@
 // from the wall clock at start, so a restarted node does not reuse IDs;
 // member records travel under content-derived IDs so that identical
 // declarations from many nodes deduplicate. Subscriptions and Watchers have
-// bounded buffers (Config.SubscriberBuffer): when one is full the newest
-// item is dropped and counted, and a notice with the count (Message.Lagged,
-// Event.Lagged) precedes the next item delivered. Nothing is lost silently
-// and a slow subscriber never slows the node.
+// bounded buffers (Config.SubscriberBuffer, one per subscriber, see
+// fanout/): when one is full the newest item is dropped for that subscriber
+// alone and counted, and a notice with the exact count (Message.Lagged,
+// Event.Lagged) takes the place of what it missed: before the next item
+// delivered, or, when none comes, once the buffer has been read. Nothing
+// is lost silently and a slow subscriber never slows the node nor costs
+// another subscriber anything.
 //
 // # Partitions
 //
