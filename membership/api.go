@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -160,6 +161,25 @@ func (n *Node) Subscribe(topics ...string) *Subscription {
 // a Subscription.
 func (n *Node) Events() *Watcher {
 	return &Watcher{newStream(n.events.Subscribe(), func(k uint64) Event { return Event{Lagged: k} })}
+}
+
+// OnMessage calls fn for every broadcast this node delivers from now on,
+// on the node's goroutine, in delivery order, before the subscriptions
+// receive it: a path that never drops, for a caller that numbers or
+// retains every delivery (gossipd's Subscribe streams). fn must return
+// quickly and must not call the Node's methods; the node waits for it.
+// The returned stop unregisters fn: once stop has returned, fn is not
+// called again. stop must not be called from fn.
+func (n *Node) OnMessage(fn func(Message)) (stop func()) {
+	h := &messageHook{fn: fn}
+	if n.call(context.Background(), func() { n.st.hooks = append(n.st.hooks, h) }) != nil {
+		return func() {}
+	}
+	return func() {
+		if n.call(context.Background(), func() { n.st.hooks = slices.DeleteFunc(n.st.hooks, func(x *messageHook) bool { return x == h }) }) != nil {
+			<-n.done // the node stopped: its goroutine calls no hook any more
+		}
+	}
 }
 
 // Members returns the member list, sorted by ID: this node and every

@@ -32,7 +32,8 @@ func (n *Node) apply(o *gossip.Output) {
 	}
 }
 
-// deliver hands an application message to the matching subscriptions.
+// deliver hands an application message to the OnMessage hooks and the
+// matching subscriptions.
 func (n *Node) deliver(o *gossip.Output) {
 	n.metrics.IncrCounter([]string{"membership", "messages", "delivered"}, 1)
 	d := &o.Delivery
@@ -40,5 +41,11 @@ func (n *Node) deliver(o *gossip.Output) {
 	if d.From == n.self.ID && n.st.sent != nil {
 		*n.st.sent = m.ID
 	}
+	for _, h := range n.st.hooks {
+		h.fn(m)
+	}
 	n.messages.Publish(m)
 }
+
+// messageHook is one function registered with OnMessage.
+type messageHook struct{ fn func(Message) }

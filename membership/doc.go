@@ -54,7 +54,9 @@
 // Event.Lagged) takes the place of what it missed: before the next item
 // delivered, or, when none comes, once the buffer has been read. Nothing
 // is lost silently and a slow subscriber never slows the node nor costs
-// another subscriber anything.
+// another subscriber anything. Node.OnMessage registers a function called
+// for every delivery, which never drops: for a caller that numbers or
+// retains deliveries itself.
 //
 // # Partitions
 //

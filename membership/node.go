@@ -57,6 +57,7 @@ type state struct {
 	out     []gossip.Output
 	conns   map[peer.ID]*peerConn
 	dials   map[peer.ID]*dial
+	hooks   []*messageHook   // registered with OnMessage
 	seeds   []string         // as given to Join
 	pinned  []hyparview.Peer // seeds whose key is known
 	joined  []chan struct{}  // Join calls waiting for a first neighbour
@@ -186,6 +187,7 @@ func (n *Node) shutdown() {
 	}
 	n.messages.Close()
 	n.events.Close()
+	s.hooks = nil
 	for _, ch := range s.joined {
 		close(ch)
 	}

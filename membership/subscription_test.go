@@ -101,6 +101,40 @@ func TestSubscriptionEndsWithNode(t *testing.T) {
 	})
 }
 
+// OnMessage sees every delivery, in order, however far the subscriptions
+// lag; after stop it sees none.
+func TestOnMessageMissesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nd := soloNode(t, 1)
+		sub := nd.Subscribe()
+		defer sub.Close()
+		var seen []string // written on the node's goroutine, read after stop
+		stop := nd.OnMessage(func(m Message) { seen = append(seen, string(m.Payload)) })
+		ctx := context.Background()
+		var want []string
+		for i := range 20 {
+			_, err := nd.Broadcast(ctx, "t", []byte(fmt.Sprint(i)))
+			require.NoError(t, err)
+			want = append(want, fmt.Sprint(i))
+		}
+		stop()
+		_, err := nd.Broadcast(ctx, "t", []byte("after"))
+		require.NoError(t, err)
+		require.Equal(t, want, seen)
+
+		m, err := sub.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "0", string(m.Payload))
+		m, err = sub.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, Message{Lagged: 20}, m, "19 from the burst and the one after stop")
+		stopAfterClose := nd.OnMessage(func(Message) {})
+		require.NoError(t, nd.Close())
+		stopAfterClose() // returns once the node has stopped
+		nd.OnMessage(func(Message) {})()
+	})
+}
+
 // done returns a context that has ended: Next(done()) takes what is
 // waiting without waiting.
 func done() context.Context {
