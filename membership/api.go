@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -162,30 +163,33 @@ func (n *Node) Broadcast(ctx context.Context, topic string, payload []byte) (Mes
 // Subscribe returns a subscription to the broadcasts on topics, or on
 // every topic if none is given, delivered from now on.
 func (n *Node) Subscribe(topics ...string) *Subscription {
-	sub := &Subscription{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Message { return Message{Lagged: k} })}
-	if len(topics) > 0 {
-		sub.topics = map[string]bool{}
-		for _, t := range topics {
-			sub.topics[t] = true
-		}
-	}
-	if n.call(context.Background(), func() { n.st.subs = append(n.st.subs, sub) }) != nil {
-		<-n.done
-		close(sub.f.ch)
-	}
-	return sub
+	return &Subscription{newStream(n.messages.Subscribe(topics...), func(k uint64) Message { return Message{Lagged: k} })}
 }
 
 // Events returns a watcher of membership events (join, update, suspect,
 // fail, leave) from now on, with the same bounded buffer and lag notices as
 // a Subscription.
 func (n *Node) Events() *Watcher {
-	w := &Watcher{n: n, f: newFeed(n.cfg.SubscriberBuffer, func(k uint64) Event { return Event{Lagged: k} })}
-	if n.call(context.Background(), func() { n.st.watch = append(n.st.watch, w) }) != nil {
-		<-n.done
-		close(w.f.ch)
+	return &Watcher{newStream(n.events.Subscribe(), func(k uint64) Event { return Event{Lagged: k} })}
+}
+
+// OnMessage calls fn for every broadcast this node delivers from now on,
+// on the node's goroutine, in delivery order, before the subscriptions
+// receive it: a path that never drops, for a caller that numbers or
+// retains every delivery (gossipd's Subscribe streams). fn must return
+// quickly and must not call the Node's methods; the node waits for it.
+// The returned stop unregisters fn: once stop has returned, fn is not
+// called again. stop must not be called from fn.
+func (n *Node) OnMessage(fn func(Message)) (stop func()) {
+	h := &messageHook{fn: fn}
+	if n.call(context.Background(), func() { n.st.hooks = append(n.st.hooks, h) }) != nil {
+		return func() {}
 	}
-	return w
+	return func() {
+		if n.call(context.Background(), func() { n.st.hooks = slices.DeleteFunc(n.st.hooks, func(x *messageHook) bool { return x == h }) }) != nil {
+			<-n.done // the node stopped: its goroutine calls no hook any more
+		}
+	}
 }
 
 // Members returns the member list, sorted by ID: this node and every

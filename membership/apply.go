@@ -27,9 +27,7 @@ func (n *Node) carryOut() {
 		n.metrics.IncrCounter([]string{"membership", "events", ev.Kind.String()}, 1)
 		e := Event{Kind: EventKind(ev.Kind), Member: memberOf(ev.Member)}
 		n.log.Debug("member event", zap.Stringer("event", e))
-		for _, w := range s.watch {
-			w.f.offer(e)
-		}
+		n.events.Publish(e)
 	}
 	for _, c := range rd.Neighbors {
 		if !c.Up {
@@ -50,46 +48,16 @@ func (n *Node) carryOut() {
 	rd.Reset()
 }
 
-// deliver hands an application message to the matching subscriptions.
+// deliver hands an application message to the OnMessage hooks and the
+// matching subscriptions.
 func (n *Node) deliver(d *gossip.Delivery) {
 	n.metrics.IncrCounter([]string{"membership", "messages", "delivered"}, 1)
 	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: d.Topic, Payload: d.Payload, Hops: d.Hops}
-	for _, sub := range n.st.subs {
-		if sub.wants(d.Topic) {
-			sub.f.offer(m)
-		}
+	for _, h := range n.st.hooks {
+		h.fn(m)
 	}
+	n.messages.Publish(m)
 }
 
-// flushNotices retries the lag notices of full feeds, so a subscriber
-// that catches up learns what it missed without waiting for a new message.
-func (n *Node) flushNotices() {
-	for _, sub := range n.st.subs {
-		sub.f.flush()
-	}
-	for _, w := range n.st.watch {
-		w.f.flush()
-	}
-}
-
-func (n *Node) dropSubscription(sub *Subscription) {
-	s := n.st
-	for i, x := range s.subs {
-		if x == sub {
-			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			close(sub.f.ch)
-			return
-		}
-	}
-}
-
-func (n *Node) dropWatcher(w *Watcher) {
-	s := n.st
-	for i, x := range s.watch {
-		if x == w {
-			s.watch = append(s.watch[:i], s.watch[i+1:]...)
-			close(w.f.ch)
-			return
-		}
-	}
-}
+// messageHook is one function registered with OnMessage.
+type messageHook struct{ fn func(Message) }

@@ -2,11 +2,12 @@
 // through seed addresses, keeps a full member list and broadcasts messages
 // that every live node delivers once.
 //
-// The protocol logic is pure and lives below: membership/protocol composes
-// the HyParView and Plumtree cores with the member list of
-// membership/roster; this package runs that composition over a transport
-// (QUIC in production, transport.MemNetwork in tests) and adds nothing to
-// the protocol.
+// The protocol logic is pure and lives below: package gossip composes the
+// HyParView and Plumtree cores with the member list of package roster into
+// one engine; this package drives that engine over a transport (QUIC in
+// production, transport.MemNetwork in tests), carrying out each batch it
+// returns, and adds nothing to the protocol. The simulator drives the same
+// engine, configured by the same gossip.ProductionConfig.
 //
 // # The runtime
 //
@@ -48,10 +49,15 @@
 // from the wall clock at start, so a restarted node does not reuse IDs;
 // member records travel under content-derived IDs so that identical
 // declarations from many nodes deduplicate. Subscriptions and Watchers have
-// bounded buffers (Config.SubscriberBuffer): when one is full the newest
-// item is dropped and counted, and a notice with the count (Message.Lagged,
-// Event.Lagged) precedes the next item delivered. Nothing is lost silently
-// and a slow subscriber never slows the node.
+// bounded buffers (Config.SubscriberBuffer, one per subscriber, see
+// fanout/): when one is full the newest item is dropped for that subscriber
+// alone and counted, and a notice with the exact count (Message.Lagged,
+// Event.Lagged) takes the place of what it missed: before the next item
+// delivered, or, when none comes, once the buffer has been read. Nothing
+// is lost silently and a slow subscriber never slows the node nor costs
+// another subscriber anything. Node.OnMessage registers a function called
+// for every delivery, which never drops: for a caller that numbers or
+// retains deliveries itself.
 //
 // # Partitions
 //

@@ -11,6 +11,7 @@ import (
 	metrics "github.com/hashicorp/go-metrics"
 	"go.uber.org/zap"
 
+	"github.com/plumview/plumview/fanout"
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
@@ -20,7 +21,8 @@ import (
 
 // Errors returned by the Node's methods.
 var (
-	// ErrClosed: the node was closed, or left.
+	// ErrClosed: the node was closed, or left; from Subscription.Next and
+	// Watcher.Next, the subscription ended.
 	ErrClosed = errors.New("membership: node closed")
 )
 
@@ -42,6 +44,9 @@ type Node struct {
 	once   sync.Once
 	done   chan struct{} // closed when the state goroutine has exited
 
+	messages *fanout.Fanout[Message] // to the Subscriptions
+	events   *fanout.Fanout[Event]   // to the Watchers
+
 	st *state // owned by the state goroutine
 }
 
@@ -52,9 +57,8 @@ type state struct {
 	sched *scheduler
 	conns map[peer.ID]*peerConn
 	dials map[peer.ID]*dial
-	subs  []*Subscription
-	watch []*Watcher
-	seeds []string // as given to Join
+	hooks []*messageHook // registered with OnMessage
+	seeds []string       // as given to Join
 	// pinned are the seeds whose key is known: the contacts the engine
 	// joins through.
 	pinned    []hyparview.Peer
@@ -85,7 +89,9 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.Uint64("node", uint64(self.ID))),
 		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}),
-		st: &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},
+		messages: fanout.New(cfg.SubscriberBuffer, func(m Message) string { return m.Topic }),
+		events:   fanout.New[Event](cfg.SubscriberBuffer, nil),
+		st:       &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.wg.Add(2)
@@ -164,7 +170,6 @@ func (n *Node) run() {
 		case <-n.ctx.Done():
 			return
 		}
-		n.flushNotices()
 	}
 }
 
@@ -175,13 +180,9 @@ func (n *Node) shutdown() {
 	for _, pc := range s.conns {
 		_ = pc.conn.Close("node closed")
 	}
-	for _, sub := range s.subs {
-		close(sub.f.ch)
-	}
-	for _, w := range s.watch {
-		close(w.f.ch)
-	}
-	s.subs, s.watch = nil, nil
+	n.messages.Close()
+	n.events.Close()
+	s.hooks = nil
 	for _, ch := range s.joined {
 		close(ch)
 	}

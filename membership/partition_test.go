@@ -64,7 +64,7 @@ func TestMemPartitionHeals(t *testing.T) {
 		}
 		time.Sleep(5 * time.Second)
 		for i := range c.nodes {
-			require.Empty(t, subs[i].C(), "node %d: a duplicate arrived", i)
+			requireNothingWaiting(t, subs[i], "node ", i, ": a duplicate arrived")
 		}
 	})
 }

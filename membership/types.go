@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"context"
 	"encoding/binary"
 	"strconv"
 
@@ -28,8 +29,8 @@ type Message struct {
 	Payload []byte // shared by every subscription: read-only
 	Hops    uint32 // links crossed: 0 at the origin
 	// Lagged, when non-zero, marks a notice instead of a message: this
-	// many messages were dropped because the buffer was full. The other
-	// fields are then empty.
+	// many messages were dropped here because the subscription's buffer
+	// was full. The other fields are then empty.
 	Lagged uint64
 }
 
@@ -100,41 +101,44 @@ func (e Event) String() string {
 
 // Subscription receives the broadcasts of some topics (all if none were
 // given). Its buffer is bounded (Config.SubscriberBuffer): when it is full
-// the newest messages are dropped and a Message with Lagged set reports
-// how many, before the next message that fits. The node never waits for a
-// subscriber.
-type Subscription struct {
-	n      *Node
-	topics map[string]bool // nil: every topic
-	f      *feed[Message]
-}
+// the newest messages are dropped for this subscription alone and counted,
+// and a Message with Lagged set reports exactly how many, in their place:
+// before the next message that fitted, or, when none came, as soon as the
+// buffered messages have been read. The node never waits for a subscriber.
+// Read it with Next or through C, not both: once C has been called, the
+// goroutine feeding C takes the messages. Its methods are safe for
+// concurrent use.
+type Subscription struct{ s *stream[Message] }
 
-// C returns the channel of messages. It is closed after Close, or when the
-// node stops.
-func (s *Subscription) C() <-chan Message { return s.f.ch }
+// C returns the channel of messages and lag notices. The channel is
+// unbuffered (messages wait in the subscription's buffer): the first call
+// starts a goroutine that feeds it until Close, or until the node stops
+// and every buffered message has been read; the channel is then closed.
+// Call Close when you stop reading.
+func (s *Subscription) C() <-chan Message { return s.s.channel() }
 
-// Close ends the subscription; its channel is closed soon after.
-// It is idempotent.
-func (s *Subscription) Close() {
-	s.f.markClosed()
-	s.n.post(func() { s.n.dropSubscription(s) })
-}
+// Next returns the next message or lag notice, waiting until there is one
+// or ctx ends. A message already waiting is returned even when ctx is done,
+// so Next with a done context does not block. Once the subscription is
+// closed, or the node stopped and every buffered message was read, it
+// returns ErrClosed.
+func (s *Subscription) Next(ctx context.Context) (Message, error) { return s.s.next(ctx) }
 
-func (s *Subscription) wants(topic string) bool { return s.topics == nil || s.topics[topic] }
+// Close ends the subscription and drops what it holds; C's channel is
+// closed soon after. It is idempotent.
+func (s *Subscription) Close() { s.s.close() }
 
 // Watcher receives membership events, with the same bounded buffer and lag
 // policy as a Subscription.
-type Watcher struct {
-	n *Node
-	f *feed[Event]
-}
+type Watcher struct{ s *stream[Event] }
 
-// C returns the channel of events. It is closed after Close, or when the
-// node stops.
-func (w *Watcher) C() <-chan Event { return w.f.ch }
+// C returns the channel of events and lag notices, fed as a Subscription's
+// is (see Subscription.C).
+func (w *Watcher) C() <-chan Event { return w.s.channel() }
 
-// Close ends the watch; its channel is closed soon after. It is idempotent.
-func (w *Watcher) Close() {
-	w.f.markClosed()
-	w.n.post(func() { w.n.dropWatcher(w) })
-}
+// Next returns the next event or lag notice, as Subscription.Next does.
+func (w *Watcher) Next(ctx context.Context) (Event, error) { return w.s.next(ctx) }
+
+// Close ends the watch and drops what it holds; C's channel is closed soon
+// after. It is idempotent.
+func (w *Watcher) Close() { w.s.close() }

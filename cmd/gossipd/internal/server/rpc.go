@@ -102,7 +102,7 @@ func (s *Server) UpdateMetadata(ctx context.Context, req *gossipdv1.UpdateMetada
 func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.StatusResponse, error) {
 	active, passive := s.node.Views()
 	eager, lazy := s.node.Trees()
-	last, oldest, subs, lagged := s.hub.stats()
+	last, oldest, subs, delivered, lagged := s.hub.stats()
 	key, _, _ := strings.Cut(s.node.Addr(), "@")
 	out := &gossipdv1.StatusResponse{
 		Id: idString(s.node.ID()), PublicKey: key, Addr: s.node.Addr(), BindAddr: s.cfg.BindAddr,
@@ -110,7 +110,9 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		EagerPeers: ids(eager), LazyPeers: ids(lazy),
 		LastSequence: last, OldestRetainedSequence: oldest,
 		UptimeSeconds: int64(time.Since(s.started) / time.Second),
-		Counters:      map[string]int64{"subscribers": int64(subs), "subscriber_lagged": int64(lagged)},
+		Counters: map[string]int64{
+			"subscribers": int64(subs), "subscriber_delivered": int64(delivered), "subscriber_lagged": int64(lagged),
+		},
 	}
 	for _, m := range s.node.Members() {
 		out.Counters["members_"+m.State.String()]++

@@ -80,9 +80,10 @@ type Server struct {
 	left   bool
 	events []membership.Event // recent membership events, oldest first
 
-	done     chan struct{} // closed by Shutdown: streams end
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	stopNumbering func()        // unregisters the hub from the node
+	done          chan struct{} // closed by Shutdown: streams end
+	stopOnce      sync.Once
+	wg            sync.WaitGroup
 }
 
 // New returns a server for cfg.Node and starts numbering its deliveries.
@@ -113,10 +114,9 @@ func New(cfg Config) (*Server, error) {
 		done: make(chan struct{}),
 	}
 	s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
-	sub := s.node.Subscribe()
+	s.stopNumbering = s.node.OnMessage(s.hub.publish)
 	w := s.node.Events()
-	s.wg.Add(2)
-	go s.pump(sub)
+	s.wg.Add(1)
 	go s.record(w)
 	return s, nil
 }
@@ -133,23 +133,6 @@ func (s *Server) Register(g *grpc.Server) {
 // while the API itself stays on the local socket.
 func (s *Server) RegisterHealth(g *grpc.Server) {
 	healthpb.RegisterHealthServer(g, s.health)
-}
-
-// pump numbers every delivery of the node.
-func (s *Server) pump(sub *membership.Subscription) {
-	defer s.wg.Done()
-	defer sub.Close()
-	for {
-		select {
-		case m, ok := <-sub.C():
-			if !ok {
-				return
-			}
-			s.hub.publish(m)
-		case <-s.done:
-			return
-		}
-	}
 }
 
 // record keeps the recent membership events for the debug page.
@@ -222,6 +205,7 @@ func (s *Server) Shutdown() {
 		s.markLeft()
 		s.health.Shutdown()
 		close(s.done)
+		s.stopNumbering()
 		s.hub.close()
 	})
 	s.wg.Wait()

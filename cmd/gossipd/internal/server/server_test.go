@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/fanout"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -42,7 +43,7 @@ func TestResumeFromMissesNothingRetained(t *testing.T) {
 		_, err := as[0].client.Broadcast(ctxT(t), &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte{byte(i)}})
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { last, _, _, _ := as[1].srv.hub.stats(); return last == 5 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { last, _, _, _, _ := as[1].srv.hub.stats(); return last == 5 }, 10*time.Second, 10*time.Millisecond)
 	stream, err := as[1].client.Subscribe(ctxT(t), &gossipdv1.SubscribeRequest{ResumeFrom: 2})
 	require.NoError(t, err)
 	for want := uint64(3); want <= 5; want++ {
@@ -56,7 +57,7 @@ func TestResumeFromMissesNothingRetained(t *testing.T) {
 		_, err := as[0].client.Broadcast(ctxT(t), &gossipdv1.BroadcastRequest{Topic: "t", Payload: []byte{byte(i)}})
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { last, _, _, _ := as[1].srv.hub.stats(); return last == 12 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { last, _, _, _, _ := as[1].srv.hub.stats(); return last == 12 }, 10*time.Second, 10*time.Millisecond)
 	stream, err = as[1].client.Subscribe(ctxT(t), &gossipdv1.SubscribeRequest{ResumeFrom: 1})
 	require.NoError(t, err)
 	got, err := stream.Recv()
@@ -69,19 +70,30 @@ func TestResumeFromMissesNothingRetained(t *testing.T) {
 	}
 }
 
+// A stream's buffer that overflows yields what fitted, then the exact
+// count of what it missed, though nothing more is delivered; the counters
+// add up what the stream was told.
 func TestLagNotice(t *testing.T) {
 	h := newHub(16, 2)
 	s, _, _ := h.subscribe(nil, 0)
 	for range 5 {
 		h.publish(msg("t"))
 	}
-	require.Equal(t, uint64(1), (<-s.ch).d.seq)
-	require.Equal(t, uint64(2), (<-s.ch).d.seq)
-	h.publish(msg("t")) // sequence 6: the notice of 3 missed fits, then 6 does
-	require.Equal(t, uint64(3), (<-s.ch).lagged)
-	require.Equal(t, uint64(6), (<-s.ch).d.seq)
+	recv := func() fanout.Item[*delivery] {
+		it, err := s.Recv(ctxT(t))
+		require.NoError(t, err)
+		return it
+	}
+	require.Equal(t, uint64(1), recv().Value.seq)
+	require.Equal(t, uint64(2), recv().Value.seq)
+	require.Equal(t, uint64(3), recv().Missed, "the end of the burst is reported")
+	h.publish(msg("t"))
+	require.Equal(t, uint64(6), recv().Value.seq)
+	last, oldest, subs, delivered, lagged := h.stats()
+	require.Equal(t, []uint64{6, 1, 1, 3, 3}, []uint64{last, oldest, uint64(subs), delivered, lagged})
 	h.close()
-	<-s.done
+	_, err := s.Recv(ctxT(t))
+	require.ErrorIs(t, err, fanout.ErrClosed)
 }
 
 func TestErrorCodes(t *testing.T) {

@@ -1,25 +1,30 @@
 package server
 
 import (
+	"errors"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/fanout"
 	"github.com/plumview/plumview/membership"
 )
 
 // Subscribe streams the deliveries on the chosen topics: first, after a
 // reconnect, the retained ones after resume_from (preceded by a lag notice
-// if some are no longer retained), then the new ones. The stream ends when
+// if some are no longer retained), then the new ones, with a lag notice in
+// place of those this stream's buffer could not hold. The stream ends when
 // the client goes away or the server shuts down.
 func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerStreamingServer[gossipdv1.SubscribeResponse]) error {
 	sub, replay, gone := s.hub.subscribe(req.GetTopics(), req.GetResumeFrom())
-	defer s.hub.unsubscribe(sub)
+	defer sub.Close()
 	if gone > 0 {
 		if err := stream.Send(lagPB(gone)); err != nil {
 			return err
 		}
+		s.hub.resumeLagged.Add(gone)
 	}
 	for _, d := range replay {
 		if err := stream.Send(messagePB(d)); err != nil {
@@ -28,19 +33,24 @@ func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerSt
 	}
 	ctx := stream.Context()
 	for {
-		select {
-		case it := <-sub.ch:
-			resp := messagePB(it.d)
-			if it.lagged > 0 {
-				resp = lagPB(it.lagged)
-			}
-			if err := stream.Send(resp); err != nil {
-				return err
-			}
-		case <-sub.done:
+		it, err := sub.Recv(ctx)
+		switch {
+		case errors.Is(err, fanout.ErrClosed):
 			return status.Error(codes.Unavailable, "gossipd: the agent is shutting down")
-		case <-ctx.Done():
-			return nil
+		case err != nil:
+			return nil // the client went away
+		}
+		select {
+		case <-s.done: // do not drain the buffer into a stream that is ending
+			return status.Error(codes.Unavailable, "gossipd: the agent is shutting down")
+		default:
+		}
+		resp := lagPB(it.Missed)
+		if it.Missed == 0 {
+			resp = messagePB(it.Value)
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
 		}
 	}
 }
@@ -71,7 +81,7 @@ func lagPB(n uint64) *gossipdv1.SubscribeResponse {
 	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Lagged{Lagged: &gossipdv1.Lagged{Missed: n}}}
 }
 
-func messagePB(d delivery) *gossipdv1.SubscribeResponse {
+func messagePB(d *delivery) *gossipdv1.SubscribeResponse {
 	m := d.msg
 	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Message{Message: &gossipdv1.Message{
 		Sequence: d.seq, MessageId: m.ID.String(), Origin: idString(m.Origin),
