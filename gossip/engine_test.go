@@ -171,3 +171,23 @@ func TestReadyReset(t *testing.T) {
 
 // strayMessage is a sealed message of no layer of the engine.
 type strayMessage struct{ peer.Sealed }
+
+// Footprint names memory for a payload not seen lately, and nothing for
+// any other message or a recent duplicate.
+func TestFootprintNamesWhatAPayloadTouches(t *testing.T) {
+	e := newEngine(t, 1)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	do(t, e, func(out *Ready) { e.Receive(t0, 2, &hyparview.Join{Addr: "b", Nonce: 7}, out) })
+	first := &plumtree.Gossip{ID: plumtree.OriginSequenceID(2, 1), Payload: []byte("x")}
+	do(t, e, func(out *Ready) { e.Receive(t0, 2, first, out) }) // the seen-ID table exists from the first payload
+	g := &plumtree.Gossip{ID: plumtree.OriginSequenceID(2, 2), Payload: []byte("y")}
+	seen, next, eager := e.Footprint(g)
+	require.NotNil(t, seen)
+	require.NotNil(t, next)
+	require.NotNil(t, eager)
+	do(t, e, func(out *Ready) { e.Receive(t0, 2, g, out) })
+	seen, next, eager = e.Footprint(g)
+	require.True(t, seen == nil && next == nil && eager == nil, "a recent duplicate")
+	seen, next, eager = e.Footprint(&plumtree.Prune{})
+	require.True(t, seen == nil && next == nil && eager == nil, "not a payload")
+}

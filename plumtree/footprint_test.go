@@ -1,0 +1,36 @@
+package plumtree
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestPayloadFootprintNamesWhatANewPayloadTouches checks the prefetch hint:
+// nothing for a duplicate of a recent message, and for a new one the memory
+// that recording it then writes.
+func TestPayloadFootprintNamesWhatANewPayloadTouches(t *testing.T) {
+	s := newNode(t, 1, Config{Flood: true}, 2, 3)
+	for seq := uint64(1); seq <= 5; seq++ {
+		step(t, s, at(0), recv(2, &Gossip{ID: mid(seq), Payload: []byte("x")}))
+	}
+
+	slot, item, eager := s.PayloadFootprint(mid(5))
+	require.Nil(t, slot, "a recent duplicate reads only the first lines")
+	require.Nil(t, item)
+	require.Nil(t, eager)
+
+	slot, item, eager = s.PayloadFootprint(mid(100))
+	x, r := &s.hist.index, &s.hist.items
+	home := x.tag(mid(100)) & uint32(len(x.slots)-1)
+	require.Same(t, &x.slots[home], slot)
+	require.Same(t, &s.peers.eager[0], eager)
+	require.NotNil(t, item)
+
+	step(t, s, at(0), recv(2, &Gossip{ID: mid(100), Payload: []byte("y")}))
+	require.Same(t, &r.at(r.len()-1).id, item, "the new payload's item is where the hint pointed")
+	require.Equal(t, mid(100), *item)
+	pos, _, ok := x.find(mid(100), r, s.hist.headSeq)
+	require.True(t, ok)
+	require.Equal(t, r.len()-1, pos)
+}
