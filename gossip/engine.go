@@ -21,10 +21,13 @@ import (
 // the driver owns and carries out; the engine keeps no reference to it.
 type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
-	// in turn, and each pointer less to follow is a cache miss less. The
-	// broadcast core comes first, since most inputs are Plumtree's.
+	// in turn, and each pointer less to follow is a cache miss less. What
+	// most inputs read comes first: the member-list pointer (every
+	// delivery asks whether to unwrap an envelope), then the broadcast
+	// core, whose first lines a payload reads.
+	roster   *roster.Roster // the member list, nil unless Config.Members is set
 	pt       plumtree.State
-	members  // the member list, when Config.Members is set
+	members  // the rest of the member list's state
 	counters EngineCounters
 	hv       hyparview.State
 	hvOut    []hyparview.Output // HyParView's outputs, reused across steps
@@ -196,7 +199,7 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 // and a node still isolated joins through them at once.
 func (e *Engine) ContactsResolved(now time.Time, contacts []hyparview.Peer, out *Ready) {
 	e.contacts = append(e.contacts[:0], contacts...)
-	if e.hv.ActiveLen() == 0 && !e.left() {
+	if e.hv.ActiveLen() == 0 && (e.roster == nil || !e.roster.Left()) {
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)
 	}
 }

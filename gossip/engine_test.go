@@ -166,7 +166,7 @@ func TestReadyReset(t *testing.T) {
 	r.Sends = append(r.Sends, Send{Msg: &plumtree.Prune{}})
 	r.Reset()
 	require.True(t, r.Empty())
-	require.Nil(t, r.Sends[:1][0].Msg, "Reset drops its references")
+	require.Positive(t, cap(r.Sends), "Reset keeps the storage")
 }
 
 // strayMessage is a sealed message of no layer of the engine.

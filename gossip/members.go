@@ -10,19 +10,14 @@ import (
 	"github.com/plumview/plumview/roster"
 )
 
-// members is the Engine's member-list state.
+// members is the Engine's member-list state besides the roster itself.
 type members struct {
-	roster         *roster.Roster
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
 	rejoinArmed    bool          // the rejoin tick is set
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
 }
-
-// left reports whether the node left the cluster (member list only; a
-// node without it is never told apart here).
-func (m *members) left() bool { return m.roster != nil && m.roster.Left() }
 
 // deliver unwraps a delivered Envelope: application data goes to the
 // driver with its topic, member records into the roster (except our own

@@ -84,15 +84,14 @@ type NeighborChange struct {
 	Reason hyparview.DownReason // when !Up
 }
 
-// Reset empties the batch, keeping its storage for the next input.
+// Reset empties the batch, keeping its storage for the next input. The
+// storage keeps references to the last items until they are overwritten:
+// a few messages at most, not worth clearing on every input.
 func (r *Ready) Reset() {
-	clear(r.Sends) // drop references to messages and payloads
 	r.Sends = r.Sends[:0]
 	r.Closes = r.Closes[:0]
 	r.Timers = r.Timers[:0]
-	clear(r.Deliveries)
 	r.Deliveries = r.Deliveries[:0]
-	clear(r.Events)
 	r.Events = r.Events[:0]
 	r.Neighbors = r.Neighbors[:0]
 	r.ResolveContacts = false

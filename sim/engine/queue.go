@@ -22,20 +22,32 @@ const (
 
 // event is one entry of the queue. Events are ordered by (at, seq): seq is
 // a global counter, so two events at the same virtual time run in the order
-// they were scheduled, which keeps runs deterministic.
+// they were scheduled, which keeps runs deterministic. An event is 64
+// bytes, one cache line: its kind follows from what it carries (kind).
 type event struct {
 	at    time.Duration
 	seq   uint64
-	kind  eventKind
 	to    int32
-	from  int32 // eventDeliver, eventConnectionFailed: the peer
-	msg   gossip.Message
-	timer gossip.Timer // eventTimer
+	from  int32          // eventDeliver, eventConnectionFailed: the peer
+	msg   gossip.Message // eventDeliver: never nil
+	timer gossip.Timer   // eventTimer: never the zero Timer
+}
+
+// kind says what the event does: a message delivers, a timer fires, and
+// an event with neither reports a failed connection.
+func (e *event) kind() eventKind {
+	switch {
+	case e.msg != nil:
+		return eventDeliver
+	case e.timer != gossip.Timer{}:
+		return eventTimer
+	}
+	return eventConnectionFailed
 }
 
 // describe names the event for an invariant violation.
 func (e *event) describe() string {
-	switch e.kind {
+	switch e.kind() {
 	case eventDeliver:
 		return fmt.Sprintf("receive %T from node %d", e.msg, e.from)
 	case eventTimer:
@@ -43,7 +55,7 @@ func (e *event) describe() string {
 	case eventConnectionFailed:
 		return fmt.Sprintf("connection to node %d failed", e.from)
 	}
-	return fmt.Sprintf("event kind %d", e.kind)
+	return fmt.Sprintf("event kind %d", e.kind())
 }
 
 // maxLanes bounds the FIFO lanes of a queue; a handful of delays (the link

@@ -212,7 +212,7 @@ func (s *Sim) Crash(n int) {
 		s.contact = nd.eng.AppendActive(s.contact[:0])
 		for _, p := range s.contact {
 			if i := indexOf(p.ID, len(s.nodes)); i >= 0 {
-				s.schedule(event{at: s.now + s.cfg.Network.DetectAfter, kind: eventConnectionFailed, to: int32(i), from: int32(n)})
+				s.schedule(event{at: s.now + s.cfg.Network.DetectAfter, to: int32(i), from: int32(n)})
 			}
 		}
 	}
@@ -346,7 +346,7 @@ func (s *Sim) prefetchUpcoming() {
 			}
 		}
 	}
-	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.kind == eventDeliver {
+	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.msg != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
 			if seen, next, eager := eng.Footprint(e.msg); seen != nil {
 				prefetch(unsafe.Pointer(seen))
@@ -397,7 +397,7 @@ func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 	if !s.reachable(from, j) {
 		s.stats.MessagesDropped++
 		if s.cfg.Network.DetectOnSend {
-			s.schedule(event{at: s.now + 2*delay, kind: eventConnectionFailed, to: int32(from), from: int32(j)})
+			s.schedule(event{at: s.now + 2*delay, to: int32(from), from: int32(j)})
 		}
 		return
 	}
@@ -419,7 +419,7 @@ func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 		s.stats.MessagesLost++
 		return
 	}
-	s.schedule(event{at: s.now + delay, kind: eventDeliver, to: int32(j), from: int32(from), msg: msg})
+	s.schedule(event{at: s.now + delay, to: int32(j), from: int32(from), msg: msg})
 }
 
 // reachable says whether a message from a can reach b now.

@@ -15,7 +15,7 @@ func (s *Sim) runEvent(e event) {
 	if !s.nodes[n].alive {
 		return
 	}
-	switch e.kind {
+	switch e.kind() {
 	case eventDeliver:
 		s.stats.MessagesDelivered++
 		s.nodes[n].eng.Receive(s.clockTime(), peerOf(int(e.from)), e.msg, &s.rd)
@@ -65,7 +65,7 @@ func (s *Sim) carryOut(n int, cause *event) {
 			s.spare[n].shuffle, s.nodes[n].held = t.Timer, true
 			continue
 		}
-		s.schedule(event{at: s.now + t.After, kind: eventTimer, to: int32(n), timer: t.Timer})
+		s.schedule(event{at: s.now + t.After, to: int32(n), timer: t.Timer})
 	}
 	for i := range rd.Deliveries {
 		s.delivered(n, &rd.Deliveries[i])
