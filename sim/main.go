@@ -63,6 +63,7 @@ type options struct {
 	baseline       bool
 	graftTimeout   time.Duration
 	syncInterval   time.Duration
+	rejoinInterval time.Duration
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -118,6 +119,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.graftTimeout, "graft-timeout", 0, "continuous: Plumtree's timeout1 before a GRAFT (timeout2 is half of it); 0 keeps the default, 80ms")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
 	fs.DurationVar(&o.syncInterval, "sync-interval", 0, "members: mean time between a node's periodic digest exchanges with a random neighbour; 0 keeps the default, 30s")
+	fs.DurationVar(&o.rejoinInterval, "rejoin-interval", 0, "members: period of the partition-healing tick (an isolated node rejoins, a connected one contacts members it lost); 0 keeps the default, 3s")
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
@@ -139,8 +141,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
 		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
 	}
-	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 || o.syncInterval < 0 {
-		return fmt.Errorf("-duration and -rate must be positive, -keepalive, -graft-timeout and -sync-interval not negative")
+	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 || o.syncInterval < 0 || o.rejoinInterval < 0 {
+		return fmt.Errorf("-duration and -rate must be positive, -keepalive, -graft-timeout, -sync-interval and -rejoin-interval not negative")
 	}
 	experiments := map[string][]experiment{
 		"failure":    {runFailure},

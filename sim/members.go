@@ -14,7 +14,7 @@ import (
 // agrees.
 func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	opts := scenario.PaperlessMembersOptions(o.nodes)
-	opts.Seed, opts.SyncInterval, opts.Check, opts.Progress = o.seed, o.syncInterval, o.check, progress
+	opts.Seed, opts.SyncInterval, opts.RejoinInterval, opts.Check, opts.Progress = o.seed, o.syncInterval, o.rejoinInterval, o.check, progress
 	res, err := scenario.RunMembers(opts)
 	if err != nil {
 		return err

@@ -40,8 +40,11 @@ type MembersOptions struct {
 	// SyncInterval is the member list's periodic anti-entropy
 	// (gossip.MembersConfig; zero: its default, 30 s).
 	SyncInterval time.Duration
-	Check        bool
-	Progress     *Progress
+	// RejoinInterval is the member list's partition-healing tick
+	// (gossip.MembersConfig; zero: its default, 3 s).
+	RejoinInterval time.Duration
+	Check          bool
+	Progress       *Progress
 }
 
 // PaperlessMembersOptions returns the default setting: links of 5 to 100 ms
@@ -120,6 +123,9 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	cfg.Members.Roster = o.Roster
 	if o.SyncInterval != 0 {
 		cfg.Members.SyncInterval = o.SyncInterval
+	}
+	if o.RejoinInterval != 0 {
+		cfg.Members.RejoinInterval = o.RejoinInterval
 	}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
