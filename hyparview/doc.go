@@ -112,4 +112,20 @@
 //     with high priority. The runtime's member list uses it to heal
 //     partitions, trying members it knows of but has no path to; the
 //     simulator's experiments never step it.
+//  12. Join eviction budget (our addition). S1 Algorithm 1 has a contact
+//     accept every JOIN, dropping a random neighbour when full, so a burst
+//     of fresh identities joining through one node replaces all of its
+//     established neighbours. With Config.JoinEvictionsPerShuffle set, a
+//     node drops at most that many neighbours per shuffle period for
+//     newcomers; the budget refills when the shuffle timer fires. Once it
+//     is spent, a full contact refuses the Join with
+//     NeighborReply(accepted false) but still sends FORWARDJOIN to every
+//     neighbour, so the joiner is asked where the walks end (S1 §4.2); a
+//     join walk ending at a full node only puts the newcomer in its
+//     passive view, and an acceptance that would now need a drop is undone
+//     with a Disconnect. A refused joiner also tries its next contact, and
+//     joins again on its shuffle ticks while isolated (deviation 7).
+//     High-priority Neighbor requests, S1's repair (§4.3), are not limited:
+//     an isolated node must get in. Zero, the default, is S1's unlimited
+//     behaviour.
 package hyparview
