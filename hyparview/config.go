@@ -56,12 +56,12 @@ type Config struct {
 	// neighbours dropped per shuffle period: the budget refills to this
 	// value whenever the shuffle timer fires (every ShuffleInterval), so
 	// no clock is read. A newcomer that would need a drop once the budget
-	// is spent is served without one: a Join is refused but still walked
-	// on, a join walk ending here puts the newcomer in the passive view
-	// (doc.go, deviation 12). High-priority Neighbor requests, the repair
+	// is spent is served without one: a Join is refused and the joiner
+	// handed a sample of the passive view, a join walk ending here puts the
+	// newcomer in the passive view (doc.go, deviation 12). High-priority Neighbor requests, the repair
 	// of isolated nodes (S1 §4.3), are not limited. Zero means unlimited,
 	// S1's behaviour and the default, which the simulator's reproductions
-	// of the paper run; gossip.ProductionConfig sets a budget.
+	// of the paper run.
 	JoinEvictionsPerShuffle int
 }
 

@@ -69,19 +69,13 @@ func (s *State) startJoin() bool {
 // member is not asked to take the joiner.
 //
 // Deviation: a full contact whose join eviction budget is spent refuses the
-// link instead of dropping a neighbour, and still sends FORWARDJOIN to
-// every active member, so the joiner gets its neighbours where the walks end
-// (doc.go, deviation 12).
+// link instead of dropping a neighbour (doc.go, deviation 12); see
+// refuseJoin.
 func (s *State) onJoin(from peer.ID, m *Join) bool {
 	s.learnAddr(from, m.Addr)
 	joiner := s.peerFor(from, m.Addr)
 	if s.activeIndex(from) < 0 && len(s.active) >= s.cfg.ActiveViewSize && !s.spendJoinEviction() {
-		s.counters.JoinsRefused++
-		s.send(joiner, &NeighborReply{Accepted: false, Addr: s.self.Addr, Nonce: m.Nonce})
-		if !s.busy(from) {
-			s.emitClose(joiner)
-		}
-		s.forwardJoin(joiner)
+		s.refuseJoin(joiner, m.Nonce)
 		return true
 	}
 	s.counters.JoinsAccepted++
@@ -94,6 +88,39 @@ func (s *State) onJoin(from peer.ID, m *Join) bool {
 	}
 	s.forwardJoin(joiner)
 	return true
+}
+
+// refuseJoin serves a joiner without a link when the join eviction budget
+// is spent (doc.go, deviation 12). The joiner gets a ShuffleReply with a
+// random sample of our passive view, then NeighborReply(accepted false):
+// it takes the sample as its passive view and repairs from it (S1 §4.3),
+// asking one peer with high priority, as an isolated node does, and the
+// others with low priority. The sample leaves out our active view, so the
+// drops the joiner may force never cut one of our links. Starting the join
+// walks instead would not protect our neighbours: the walks of a burst end
+// mostly near us, at our neighbours, which would drop links to us to take
+// the newcomers. With an empty passive view (a young cluster) there is no
+// sample, and we start the walks of S1 Algorithm 1 without joining the
+// joiner ourselves.
+func (s *State) refuseJoin(joiner Peer, nonce uint64) {
+	s.counters.JoinsRefused++
+	if len(s.passive) > 0 {
+		n := 1 + s.cfg.ShuffleActiveCount + s.cfg.ShufflePassiveCount
+		msg := newShuffleReply(n)
+		for _, i := range s.sample(len(s.passive), n, -1) {
+			if p := s.passive[i]; p.ID != joiner.ID {
+				msg.Peers = append(msg.Peers, p)
+			}
+		}
+		s.send(joiner, msg)
+	}
+	s.send(joiner, &NeighborReply{Accepted: false, Addr: s.self.Addr, Nonce: nonce})
+	if !s.busy(joiner.ID) {
+		s.emitClose(joiner)
+	}
+	if len(s.passive) == 0 {
+		s.forwardJoin(joiner)
+	}
 }
 
 // forwardJoin starts the join walks: FORWARDJOIN(joiner, ARWL) to every

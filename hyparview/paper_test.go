@@ -157,34 +157,46 @@ func TestLateTimerDoesNothing(t *testing.T) {
 // n per shuffle period.
 func budgetConfig(n int) Config { return Config{JoinEvictionsPerShuffle: n} }
 
-// TestJoinOverBudgetIsRefusedButWalked: a full contact whose join eviction
-// budget is spent refuses the Join, dropping nobody, and still sends
-// FORWARDJOIN to every neighbour so the joiner is asked where the walks end.
+// TestJoinOverBudgetIsRefusedWithPassiveSample: a full contact whose join
+// eviction budget is spent refuses the Join, dropping nobody and starting no
+// walk: it hands the joiner a sample of its passive view (a ShuffleReply),
+// then the refusal, so the joiner repairs from peers that are not the
+// contact's neighbours. With an empty passive view it starts S1's walks
+// instead, without taking the joiner itself.
 // Deviation: S1 Algorithm 1 accepts every JOIN, dropping a random neighbour
 // (doc.go, deviation 12).
-func TestJoinOverBudgetIsRefusedButWalked(t *testing.T) {
+func TestJoinOverBudgetIsRefusedWithPassiveSample(t *testing.T) {
 	s := withActive(newState(t, 1, budgetConfig(1), 3), 2, 3, 4, 5, 6)
 	out := step(t, s, recv(9, &Join{Addr: addrOf(9), Nonce: 77}))
 	require.Equal(t, sendOut(9, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 77}), out[0])
 	require.True(t, s.IsActive(9), "the first Join spends the budget")
 	before := activeIDs(s)
+	dropped := passiveIDs(s)
+	require.Len(t, dropped, 1)
 
 	out = step(t, s, recv(10, &Join{Addr: addrOf(10), Nonce: 78}))
 	require.Equal(t, []Output{
+		sendOut(10, &ShuffleReply{Peers: []Peer{testPeer(dropped[0])}}),
 		sendOut(10, &NeighborReply{Accepted: false, Addr: addrOf(1), Nonce: 78}),
 		closeOut(10),
+	}, out)
+	require.Equal(t, before, activeIDs(s))
+	require.Equal(t, dropped, passiveIDs(s))
+
+	s.passive = s.passive[:0]
+	out = step(t, s, recv(11, &Join{Addr: addrOf(11), Nonce: 79}))
+	require.Equal(t, []Output{
+		sendOut(11, &NeighborReply{Accepted: false, Addr: addrOf(1), Nonce: 79}),
+		closeOut(11),
 	}, out[:2])
 	fj := sends[*ForwardJoin](out[2:])
 	require.Len(t, out, 2+5)
-	require.Len(t, fj, 5, "every neighbour starts a walk")
 	for _, id := range before {
-		require.Equal(t, &ForwardJoin{NewNode: testPeer(10), TTL: 6}, fj[id])
+		require.Equal(t, &ForwardJoin{NewNode: testPeer(11), TTL: 6}, fj[id])
 	}
-	require.Equal(t, before, activeIDs(s))
-	require.NotContains(t, passiveIDs(s), peer.ID(10))
 	c := s.Counters()
 	require.Equal(t, uint64(1), c.JoinsAccepted)
-	require.Equal(t, uint64(1), c.JoinsRefused)
+	require.Equal(t, uint64(2), c.JoinsRefused)
 	require.Equal(t, uint64(1), c.Drops)
 }
 
