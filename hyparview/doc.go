@@ -129,8 +129,8 @@
 //     undone with a Disconnect. A refused joiner also tries its next
 //     contact, and joins again on its shuffle ticks while isolated
 //     (deviation 7). Not yet validated for large honest bursts through one
-//     contact: see docs (a 1,000-node burst within one period left most
-//     joiners isolated with a budget of 1), so no configuration sets it yet.
+//     contact: a 1,000-node burst within one shuffle period left most
+//     joiners isolated with a budget of 1, so no configuration sets it yet.
 //     High-priority Neighbor requests, S1's repair (§4.3), are not limited:
 //     an isolated node must get in. Zero, the default, is S1's unlimited
 //     behaviour.
