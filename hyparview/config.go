@@ -49,6 +49,20 @@ type Config struct {
 	// JoinTimeout bounds the wait for a contact's answer to Join before the
 	// next contact is tried. Default 1s is a guess to validate.
 	JoinTimeout time.Duration
+	// JoinEvictionsPerShuffle is the node's join eviction budget: how many
+	// established neighbours it may drop, per shuffle period, to make room
+	// for newcomers, that is for a Join it receives as a contact or for a
+	// join walk that ends here (S1 §4.2, Algorithm 1). The unit is
+	// neighbours dropped per shuffle period: the budget refills to this
+	// value whenever the shuffle timer fires (every ShuffleInterval), so
+	// no clock is read. A newcomer that would need a drop once the budget
+	// is spent is served without one: a Join is refused and the joiner
+	// handed a sample of the passive view, a join walk ending here puts the
+	// newcomer in the passive view (doc.go, deviation 12). High-priority Neighbor requests, the repair
+	// of isolated nodes (S1 §4.3), are not limited. Zero means unlimited,
+	// S1's behaviour and the default, which the simulator's reproductions
+	// of the paper run.
+	JoinEvictionsPerShuffle int
 }
 
 // Defaults, with their origin.
@@ -153,6 +167,7 @@ func (c Config) Validate() error {
 	positive("ShuffleActiveCount", c.ShuffleActiveCount)
 	positive("ShufflePassiveCount", c.ShufflePassiveCount)
 	positive("ShuffleTTL", c.ShuffleTTL)
+	positive("JoinEvictionsPerShuffle", c.JoinEvictionsPerShuffle)
 	for _, d := range []struct {
 		name string
 		v    time.Duration

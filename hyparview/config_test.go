@@ -25,6 +25,7 @@ func TestDefaultConfigIsThePapers(t *testing.T) {
 		JoinTimeout:             time.Second,
 	}, DefaultConfig())
 	require.NoError(t, DefaultConfig().Validate())
+	require.Zero(t, DefaultConfig().JoinEvictionsPerShuffle, "unlimited, as in S1 Algorithm 1")
 }
 
 // TestZeroConfigMeansDefaults: a zero field takes its default; the passive
@@ -78,6 +79,7 @@ func TestValidateRejectsBadConfig(t *testing.T) {
 		{Config{ShuffleInterval: -time.Second}, "ShuffleInterval"},
 		{Config{NeighborRequestTimeout: -1}, "NeighborRequestTimeout"},
 		{Config{JoinTimeout: -1}, "JoinTimeout"},
+		{Config{JoinEvictionsPerShuffle: -1}, "JoinEvictionsPerShuffle"},
 		{Config{ActiveViewSize: 1 << 20}, "view sizes must be at most"},
 	} {
 		err := tc.cfg.Validate()

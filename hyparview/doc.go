@@ -112,4 +112,26 @@
 //     with high priority. The runtime's member list uses it to heal
 //     partitions, trying members it knows of but has no path to; the
 //     simulator's experiments never step it.
+//  12. Join eviction budget (our addition). S1 Algorithm 1 has a contact
+//     accept every JOIN, dropping a random neighbour when full, so a burst
+//     of fresh identities joining through one node replaces all of its
+//     established neighbours. With Config.JoinEvictionsPerShuffle set, a
+//     node drops at most that many neighbours per shuffle period for
+//     newcomers; the budget refills when the shuffle timer fires. Once it
+//     is spent, a full contact refuses the Join with
+//     NeighborReply(accepted false), first handing the joiner a sample of
+//     its passive view in a ShuffleReply: the joiner repairs from it as an
+//     isolated node does (S1 §4.3). It starts no join walk, since a burst's
+//     walks end mostly at its own neighbours, which would drop their links
+//     to it; only with an empty passive view does it start S1's walks. A
+//     join walk ending at a full node over budget only puts the newcomer
+//     in its passive view, and an acceptance that would now need a drop is
+//     undone with a Disconnect. A refused joiner also tries its next
+//     contact, and joins again on its shuffle ticks while isolated
+//     (deviation 7). Not yet validated for large honest bursts through one
+//     contact: a 1,000-node burst within one shuffle period left most
+//     joiners isolated with a budget of 1, so no configuration sets it yet.
+//     High-priority Neighbor requests, S1's repair (§4.3), are not limited:
+//     an isolated node must get in. Zero, the default, is S1's unlimited
+//     behaviour.
 package hyparview

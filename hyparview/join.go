@@ -67,9 +67,17 @@ func (s *State) startJoin() bool {
 // joiner, then sends FORWARDJOIN(joiner, ARWL) to every other active member.
 // The ForwardJoins go out after the drop, as in Algorithm 1, so the dropped
 // member is not asked to take the joiner.
+//
+// Deviation: a full contact whose join eviction budget is spent refuses the
+// link instead of dropping a neighbour (doc.go, deviation 12); see
+// refuseJoin.
 func (s *State) onJoin(from peer.ID, m *Join) bool {
 	s.learnAddr(from, m.Addr)
 	joiner := s.peerFor(from, m.Addr)
+	if s.activeIndex(from) < 0 && len(s.active) >= s.cfg.ActiveViewSize && !s.spendJoinEviction() {
+		s.refuseJoin(joiner, m.Nonce)
+		return true
+	}
 	s.counters.JoinsAccepted++
 	s.send(joiner, &NeighborReply{Accepted: true, Addr: s.self.Addr, Nonce: m.Nonce})
 	if i := s.activeIndex(from); i >= 0 {
@@ -78,12 +86,72 @@ func (s *State) onJoin(from peer.ID, m *Join) bool {
 	} else {
 		s.acceptLink(joiner, m.Nonce)
 	}
+	s.forwardJoin(joiner)
+	return true
+}
+
+// refuseJoin serves a joiner without a link when the join eviction budget
+// is spent (doc.go, deviation 12). The joiner gets a ShuffleReply with a
+// random sample of our passive view, then NeighborReply(accepted false):
+// it takes the sample as its passive view and repairs from it (S1 §4.3),
+// asking one peer with high priority, as an isolated node does, and the
+// others with low priority. The sample leaves out our active view, so the
+// drops the joiner may force never cut one of our links. Starting the join
+// walks instead would not protect our neighbours: the walks of a burst end
+// mostly near us, at our neighbours, which would drop links to us to take
+// the newcomers. With an empty passive view (a young cluster) there is no
+// sample, and we start the walks of S1 Algorithm 1 without joining the
+// joiner ourselves.
+func (s *State) refuseJoin(joiner Peer, nonce uint64) {
+	s.counters.JoinsRefused++
+	if len(s.passive) > 0 {
+		n := 1 + s.cfg.ShuffleActiveCount + s.cfg.ShufflePassiveCount
+		msg := newShuffleReply(n)
+		for _, i := range s.sample(len(s.passive), n, -1) {
+			if p := s.passive[i]; p.ID != joiner.ID {
+				msg.Peers = append(msg.Peers, p)
+			}
+		}
+		s.send(joiner, msg)
+	}
+	s.send(joiner, &NeighborReply{Accepted: false, Addr: s.self.Addr, Nonce: nonce})
+	if !s.busy(joiner.ID) {
+		s.emitClose(joiner)
+	}
+	if len(s.passive) == 0 {
+		s.forwardJoin(joiner)
+	}
+}
+
+// forwardJoin starts the join walks: FORWARDJOIN(joiner, ARWL) to every
+// active member other than the joiner (S1 §4.2, Algorithm 1).
+func (s *State) forwardJoin(joiner Peer) {
 	for i := range s.active {
-		if p := s.active[i].peer; p.ID != from {
+		if p := s.active[i].peer; p.ID != joiner.ID {
 			s.send(p, &ForwardJoin{NewNode: joiner, TTL: s.cfg.ActiveRandomWalkLength})
 		}
 	}
-	return true
+}
+
+// spendJoinEviction reports whether the node may drop an established
+// neighbour for a newcomer, and if so spends one unit of the join eviction
+// budget. The budget is unlimited when JoinEvictionsPerShuffle is zero (S1);
+// otherwise it refills on every shuffle tick (doc.go, deviation 12).
+func (s *State) spendJoinEviction() bool {
+	if s.cfg.JoinEvictionsPerShuffle == 0 {
+		return true
+	}
+	if s.joinEvictions > 0 {
+		s.joinEvictions--
+		return true
+	}
+	return false
+}
+
+// joinEvictionsSpent reports whether the join eviction budget is limited
+// and spent for this shuffle period.
+func (s *State) joinEvictionsSpent() bool {
+	return s.cfg.JoinEvictionsPerShuffle > 0 && s.joinEvictions == 0
 }
 
 // acceptLink adds p to the active view for a request carrying theirs. If we
@@ -140,8 +208,18 @@ func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {
 // new node to the active view at once, leaving the new node unaware of the
 // link; we send it Neighbor(high) and add it when it accepts, so the link is
 // symmetric (doc.go, deviation 1).
+//
+// Deviation: a full node whose join eviction budget is spent does not ask;
+// the new node only enters the passive view, as when too many requests are
+// in flight (doc.go, deviations 10 and 12). The budget is charged when the
+// acceptance arrives, in replyAccepted, since only then is a member dropped.
 func (s *State) acceptForwardJoin(n Peer) {
 	if s.busy(n.ID) {
+		return
+	}
+	if len(s.active) >= s.cfg.ActiveViewSize && s.joinEvictionsSpent() {
+		s.counters.ForwardJoinsRefused++
+		s.addPassive(n)
 		return
 	}
 	if len(s.pending) >= s.maxPending() {
@@ -150,4 +228,5 @@ func (s *State) acceptForwardJoin(n Peer) {
 	}
 	s.counters.ForwardJoinsAccepted++
 	s.requestNeighbor(n, PriorityHigh)
+	s.pending[len(s.pending)-1].walk = true
 }

@@ -97,7 +97,18 @@ func (s *State) replyFromNeighbour(i int, m *NeighborReply) {
 	s.repairAfterDisconnect(l.peer.ID)
 }
 
+// replyAccepted adds the peer that accepted our request. If the request
+// ended a join walk and the view is full, the drop it forces is charged to
+// the join eviction budget; with the budget spent, the link is undone with a
+// Disconnect and the new node kept as passive (doc.go, deviation 12).
 func (s *State) replyAccepted(r request) {
+	if r.walk && len(s.active) >= s.cfg.ActiveViewSize && !s.spendJoinEviction() {
+		s.counters.ForwardJoinsRefused++
+		s.send(r.peer, &Disconnect{Alive: true, Nonce: r.nonce})
+		s.emitClose(r.peer)
+		s.addPassive(r.peer)
+		return
+	}
 	if r.join {
 		s.counters.JoinsCompleted++
 	} else {
@@ -106,8 +117,18 @@ func (s *State) replyAccepted(r request) {
 	s.addActive(link{peer: r.peer, nonce: r.nonce})
 }
 
+// replyRefused handles a refusal: of a Neighbor request by a full peer
+// (S1 §4.3), or of our Join by a contact whose join eviction budget is
+// spent (doc.go, deviation 12). Either way we try another passive peer;
+// a refused joiner waits for the contact's join walks, which end at nodes
+// that ask it, and otherwise tries its next contact, or joins again on
+// its next shuffle tick (doc.go, deviation 7).
 func (s *State) replyRefused(r request) {
-	s.counters.NeighborRequestsRejected++
+	if r.join {
+		s.counters.JoinsRejected++
+	} else {
+		s.counters.NeighborRequestsRejected++
+	}
 	s.addRejected(r.peer.ID)
 	s.emitClose(r.peer)
 	s.repair(r.peer.ID)

@@ -151,6 +151,199 @@ func TestLateTimerDoesNothing(t *testing.T) {
 	require.Equal(t, uint64(4), s.Counters().StaleTimers)
 }
 
+// --- Join eviction budget (doc.go, deviation 12) ---
+
+// budgetConfig is the default configuration with a join eviction budget of
+// n per shuffle period.
+func budgetConfig(n int) Config { return Config{JoinEvictionsPerShuffle: n} }
+
+// TestJoinOverBudgetIsRefusedWithPassiveSample: a full contact whose join
+// eviction budget is spent refuses the Join, dropping nobody and starting no
+// walk: it hands the joiner a sample of its passive view (a ShuffleReply),
+// then the refusal, so the joiner repairs from peers that are not the
+// contact's neighbours. With an empty passive view it starts S1's walks
+// instead, without taking the joiner itself.
+// Deviation: S1 Algorithm 1 accepts every JOIN, dropping a random neighbour
+// (doc.go, deviation 12).
+func TestJoinOverBudgetIsRefusedWithPassiveSample(t *testing.T) {
+	s := withActive(newState(t, 1, budgetConfig(1), 3), 2, 3, 4, 5, 6)
+	out := step(t, s, recv(9, &Join{Addr: addrOf(9), Nonce: 77}))
+	require.Equal(t, sendOut(9, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 77}), out[0])
+	require.True(t, s.IsActive(9), "the first Join spends the budget")
+	before := activeIDs(s)
+	dropped := passiveIDs(s)
+	require.Len(t, dropped, 1)
+
+	out = step(t, s, recv(10, &Join{Addr: addrOf(10), Nonce: 78}))
+	require.Equal(t, []Output{
+		sendOut(10, &ShuffleReply{Peers: []Peer{testPeer(dropped[0])}}),
+		sendOut(10, &NeighborReply{Accepted: false, Addr: addrOf(1), Nonce: 78}),
+		closeOut(10),
+	}, out)
+	require.Equal(t, before, activeIDs(s))
+	require.Equal(t, dropped, passiveIDs(s))
+
+	s.passive = s.passive[:0]
+	out = step(t, s, recv(11, &Join{Addr: addrOf(11), Nonce: 79}))
+	require.Equal(t, []Output{
+		sendOut(11, &NeighborReply{Accepted: false, Addr: addrOf(1), Nonce: 79}),
+		closeOut(11),
+	}, out[:2])
+	fj := sends[*ForwardJoin](out[2:])
+	require.Len(t, out, 2+5)
+	for _, id := range before {
+		require.Equal(t, &ForwardJoin{NewNode: testPeer(11), TTL: 6}, fj[id])
+	}
+	c := s.Counters()
+	require.Equal(t, uint64(1), c.JoinsAccepted)
+	require.Equal(t, uint64(2), c.JoinsRefused)
+	require.Equal(t, uint64(1), c.Drops)
+}
+
+// TestJoinOverBudgetWithFreeSlotIsAccepted: the budget limits drops, not
+// joins: a contact with a free slot accepts a joiner whatever its budget.
+// Deviation: doc.go, deviation 12.
+func TestJoinOverBudgetWithFreeSlotIsAccepted(t *testing.T) {
+	s := withActive(newState(t, 1, budgetConfig(1), 3), 2, 3)
+	s.joinEvictions = 0
+	out := step(t, s, recv(9, &Join{Addr: addrOf(9), Nonce: 77}))
+	require.Equal(t, sendOut(9, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 77}), out[0])
+	require.Equal(t, []peer.ID{2, 3, 9}, activeIDs(s))
+	require.Zero(t, s.Counters().JoinsRefused)
+}
+
+// TestJoinBurstKeepsEstablishedNeighbours: 20 fresh identities join a node
+// with a full active view of honest neighbours within one shuffle period.
+// With a budget of 2, at most 2 neighbours are dropped: at least half the
+// view is still the honest neighbours, and the counters show 18 refusals.
+// When the shuffle timer fires the budget refills and a Join is accepted
+// again. (With no budget, S1's behaviour, the burst leaves the view to the
+// newcomers: checked too.)
+// Deviation: doc.go, deviation 12.
+func TestJoinBurstKeepsEstablishedNeighbours(t *testing.T) {
+	honest := []peer.ID{2, 3, 4, 5, 6}
+	burst := func(s *State) {
+		for i := range 20 {
+			id := peer.ID(100 + i)
+			step(t, s, recv(id, &Join{Addr: addrOf(id), Nonce: uint64(1000 + i)}))
+		}
+	}
+	kept := func(s *State) int {
+		n := 0
+		for _, id := range honest {
+			if s.IsActive(id) {
+				n++
+			}
+		}
+		return n
+	}
+	for seed := range uint64(20) {
+		s := started(withActive(newState(t, 1, budgetConfig(2), seed), honest...))
+		burst(s)
+		require.GreaterOrEqual(t, kept(s), 3, "seed %d: %v", seed, activeIDs(s))
+		c := s.Counters()
+		require.Equal(t, uint64(2), c.JoinsAccepted)
+		require.Equal(t, uint64(18), c.JoinsRefused)
+		require.Equal(t, uint64(2), c.Drops)
+
+		step(t, s, timerInput(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce}))
+		out := step(t, s, recv(200, &Join{Addr: addrOf(200), Nonce: 2000}))
+		require.Equal(t, sendOut(200, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 2000}), out[0])
+		require.True(t, s.IsActive(200), "the shuffle tick refilled the budget")
+
+		paper := withActive(newState(t, 1, Config{}, seed), honest...)
+		burst(paper)
+		require.Less(t, kept(paper), 3, "seed %d: S1's contact keeps %v", seed, activeIDs(paper))
+	}
+}
+
+// TestForwardJoinOverBudgetEndsInPassive: a join walk ending at a full node
+// whose budget is spent does not ask the new node, which only enters the
+// passive view.
+// Deviation: S1 Algorithm 1 adds the new node, dropping a neighbour (doc.go,
+// deviation 12).
+func TestForwardJoinOverBudgetEndsInPassive(t *testing.T) {
+	s := withActive(newState(t, 1, budgetConfig(1), 1), 2, 3, 4, 5, 6)
+	s.joinEvictions = 0
+	require.Empty(t, step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 0})))
+	require.Equal(t, []peer.ID{9}, passiveIDs(s))
+	require.Equal(t, uint64(1), s.Counters().ForwardJoinsRefused)
+	require.Zero(t, s.Pending())
+}
+
+// TestWalkAcceptanceOverBudgetIsUndone: the budget is charged when a walk's
+// Neighbor is accepted, since only then is a member dropped. If a Join spent
+// the budget in the meantime, the new link is undone with a Disconnect and
+// the new node kept as passive.
+// Deviation: doc.go, deviation 12.
+func TestWalkAcceptanceOverBudgetIsUndone(t *testing.T) {
+	s := withActive(newState(t, 1, budgetConfig(1), 1), 2, 3, 4, 5, 6)
+	out := step(t, s, recv(2, &ForwardJoin{NewNode: testPeer(9), TTL: 0}))
+	nonce := sentNonce(t, out, 0)
+	require.Equal(t, requestOut(9, PriorityHigh, nonce, 1), out)
+	step(t, s, recv(10, &Join{Addr: addrOf(10), Nonce: 78}))
+	require.True(t, s.IsActive(10), "the Join spent the budget")
+	before := activeIDs(s)
+
+	out = step(t, s, recv(9, &NeighborReply{Accepted: true, Addr: addrOf(9), Nonce: nonce}))
+	require.Equal(t, []Output{
+		sendOut(9, &Disconnect{Alive: true, Nonce: nonce}),
+		closeOut(9),
+	}, out)
+	require.Equal(t, before, activeIDs(s))
+	require.Contains(t, passiveIDs(s), peer.ID(9))
+	require.Equal(t, uint64(1), s.Counters().ForwardJoinsRefused)
+}
+
+// TestRefusedJoinerIsAskedByTheWalk: a joiner refused by its only contact
+// counts the refusal and waits; the Neighbor(high) from a node where a join
+// walk ended gives it its first neighbour.
+// Deviation: doc.go, deviation 12.
+func TestRefusedJoinerIsAskedByTheWalk(t *testing.T) {
+	s := newState(t, 1, budgetConfig(1), 1)
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2)}})
+	nonce := sentNonce(t, out, 1)
+	out = step(t, s, recv(2, &NeighborReply{Accepted: false, Addr: addrOf(2), Nonce: nonce}))
+	require.Equal(t, []Output{closeOut(2)}, out)
+	require.Equal(t, uint64(1), s.Counters().JoinsRejected)
+	require.Zero(t, s.Pending())
+
+	out = step(t, s, recv(5, &Neighbor{Priority: PriorityHigh, Addr: addrOf(5), Nonce: 42}))
+	require.Equal(t, []Output{
+		sendOut(5, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 42}),
+		upOut(5),
+	}, out)
+	require.Equal(t, []peer.ID{5}, activeIDs(s))
+}
+
+// TestRefusedJoinerTriesNextContact: with several seed contacts, a refused
+// joiner tries the next one at once.
+// Deviation: doc.go, deviations 7 and 12.
+func TestRefusedJoinerTriesNextContact(t *testing.T) {
+	s := newState(t, 1, budgetConfig(1), 1)
+	out := step(t, s, Input{Kind: InputJoin, Contacts: []Peer{testPeer(2), testPeer(3)}})
+	out = step(t, s, recv(2, &NeighborReply{Accepted: false, Addr: addrOf(2), Nonce: sentNonce(t, out, 1)}))
+	nonce := sentNonce(t, out, 1)
+	require.Equal(t, []Output{
+		closeOut(2),
+		sendOut(3, &Join{Addr: addrOf(1), Nonce: nonce}),
+		timerOut(TimerJoin, 3, nonce, time.Second),
+	}, out)
+}
+
+// TestHighPriorityNeighborIgnoresBudget: S1's repair is not limited by the
+// join eviction budget: an isolated node's Neighbor(high) is accepted,
+// dropping a member, even with the budget spent.
+// Reference: S1 §4.3; doc.go, deviation 12.
+func TestHighPriorityNeighborIgnoresBudget(t *testing.T) {
+	s := withActive(newState(t, 1, budgetConfig(1), 1), 2, 3, 4, 5, 6)
+	s.joinEvictions = 0
+	out := step(t, s, recv(9, &Neighbor{Priority: PriorityHigh, Addr: addrOf(9), Nonce: 42}))
+	require.Equal(t, sendOut(9, &NeighborReply{Accepted: true, Addr: addrOf(1), Nonce: 42}), out[0])
+	require.True(t, s.IsActive(9))
+	require.Equal(t, uint64(1), s.Counters().Drops)
+}
+
 // --- ForwardJoin (S1 §4.2) ---
 
 // TestForwardJoinWithZeroTTLEndsWalk: "If the time to live is equal to zero

@@ -9,8 +9,9 @@ func (s *State) armShuffle() {
 	s.setTimer(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce}, s.jitter(s.cfg.ShuffleInterval))
 }
 
-// onShuffleTimer runs the periodic step: re-arm, start a shuffle (S1 §4.4),
-// forget which peers refused us, and repair the active view. Repairing here
+// onShuffleTimer runs the periodic step: re-arm, refill the join eviction
+// budget (doc.go, deviation 12), start a shuffle (S1 §4.4), forget which
+// peers refused us, and repair the active view. Repairing here
 // is our addition: S1 repairs only on failure, but a node refused by full
 // peers would otherwise stay short of neighbours, and an isolated node must
 // recover (doc.go, deviation 7).
@@ -20,6 +21,7 @@ func (s *State) onShuffleTimer(t Timer) bool {
 	}
 	s.armShuffle()
 	s.ticks++
+	s.joinEvictions = s.cfg.JoinEvictionsPerShuffle
 	starved := s.starved()
 	s.rejected = s.rejected[:0]
 	s.joinTries = 0

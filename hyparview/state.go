@@ -21,6 +21,8 @@ type State struct {
 	pending  []request // our Join and Neighbor requests awaiting a reply
 	rejected []peer.ID // refused our low-priority request since the last shuffle tick
 
+	joinEvictions int // join eviction budget left this shuffle period (Config.JoinEvictionsPerShuffle)
+
 	contacts    []Peer // seed contacts from InputJoin
 	nextContact int    // round-robin position in contacts
 	joinTries   int    // contacts tried since the last success or shuffle tick
@@ -68,6 +70,7 @@ type request struct {
 	nonce uint64
 	prio  Priority
 	join  bool
+	walk  bool // a Neighbor ending a join walk (acceptForwardJoin)
 }
 
 // maxPending bounds the requests in flight, so a flood of ForwardJoins
@@ -87,15 +90,16 @@ func New(self Peer, cfg Config, rng *rand.Rand) (*State, error) {
 	cfg = cfg.withDefaults()
 	n := max(cfg.ActiveViewSize, cfg.PassiveViewSize, cfg.maxPeerList())
 	return &State{
-		self:        self,
-		cfg:         cfg,
-		rng:         rng,
-		active:      make([]link, 0, cfg.ActiveViewSize+1),
-		passive:     make([]Peer, 0, cfg.PassiveViewSize+1),
-		pending:     make([]request, 0, 2*cfg.ActiveViewSize+1),
-		shuffleSent: make([]peer.ID, 0, 1+cfg.ShuffleActiveCount+cfg.ShufflePassiveCount),
-		replySent:   make([]peer.ID, 0, cfg.maxPeerList()),
-		idx:         make([]int, 0, n),
+		self:          self,
+		cfg:           cfg,
+		rng:           rng,
+		joinEvictions: cfg.JoinEvictionsPerShuffle,
+		active:        make([]link, 0, cfg.ActiveViewSize+1),
+		passive:       make([]Peer, 0, cfg.PassiveViewSize+1),
+		pending:       make([]request, 0, 2*cfg.ActiveViewSize+1),
+		shuffleSent:   make([]peer.ID, 0, 1+cfg.ShuffleActiveCount+cfg.ShufflePassiveCount),
+		replySent:     make([]peer.ID, 0, cfg.maxPeerList()),
+		idx:           make([]int, 0, n),
 	}, nil
 }
 
