@@ -215,14 +215,17 @@ func admit(adm Admission, pub ed25519.PublicKey, cert *x509.Certificate) error {
 			return nil
 		}
 	}
-	if len(adm.CAKey) == ed25519.PublicKeySize && cert != nil &&
-		cert.SignatureAlgorithm == x509.PureEd25519 &&
-		ed25519.Verify(adm.CAKey, cert.RawTBSCertificate, cert.Signature) {
-		now := time.Now()
-		if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-			return fmt.Errorf("%w: certificate outside its validity period", ErrNotAdmitted)
+	if cert != nil && cert.SignatureAlgorithm == x509.PureEd25519 {
+		for _, ca := range append([]ed25519.PublicKey{adm.CAKey}, adm.ExtraCAKeys...) {
+			if len(ca) != ed25519.PublicKeySize || !ed25519.Verify(ca, cert.RawTBSCertificate, cert.Signature) {
+				continue
+			}
+			now := time.Now()
+			if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+				return fmt.Errorf("%w: certificate outside its validity period", ErrNotAdmitted)
+			}
+			return nil
 		}
-		return nil
 	}
 	return fmt.Errorf("%w: key %x neither CA-certified nor allow-listed", ErrNotAdmitted, pub[:8])
 }
