@@ -156,7 +156,9 @@ func createIdentity(path string) (Identity, error) {
 
 // IssueCertificate returns a DER certificate for nodePub, valid for
 // validFor from now, signed by the cluster CA key ca. A node presents it
-// (Identity.CACert) to peers whose Admission names ca's public key.
+// (Identity.CACert) to peers whose Admission names ca's public key. Its
+// validity starts an hour in the past, so a peer whose clock is behind
+// (by less than that) admits a certificate issued just now.
 func IssueCertificate(ca ed25519.PrivateKey, nodePub ed25519.PublicKey, validFor time.Duration) ([]byte, error) {
 	if len(ca) != ed25519.PrivateKeySize || len(nodePub) != ed25519.PublicKeySize {
 		return nil, errors.New("transport: issue certificate: bad key length")
@@ -169,7 +171,7 @@ func IssueCertificate(ca ed25519.PrivateKey, nodePub ed25519.PublicKey, validFor
 		Subject:   pkix.Name{CommonName: "plumview cluster CA"},
 		PublicKey: ca.Public(),
 	}
-	tmpl := certTemplate(nodePub, now.Add(-time.Minute), now.Add(validFor))
+	tmpl := certTemplate(nodePub, now.Add(-time.Hour), now.Add(validFor))
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, nodePub, ca)
 	if err != nil {
 		return nil, fmt.Errorf("transport: issue certificate: %w", err)
