@@ -128,6 +128,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		go func() { _ = hs.Serve(hl) }()
 	}
 	log.Info("agent started", zap.String("id", fmt.Sprintf("%016x", node.ID())), zap.String("addr", node.Addr()),
+		zap.String("admits", describeAdmission(adm, signer != nil)),
 		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr), zap.String("metrics_addr", c.metricsAddr), zap.String("health_addr", c.healthAddr))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/plumview/plumview/transport"
@@ -128,4 +129,24 @@ func checkExposure(bind string, adm transport.Admission, insecure bool) error {
   (a) give every agent the same cluster secret: -cluster-secret-file FILE, or the secret itself in $%s (make one with: openssl rand -base64 32); or
   (b) admit only certified or listed keys: -cluster-ca FILE (a CA public key, see gossipd keygen -ca) or -allow KEY,KEY.
 A loopback -bind (127.0.0.1:7946) needs neither; -insecure admits anyone, for a lab only. See docs/operations.md, "Cluster admission"`, bind, clusterSecretEnv)
+}
+
+// describeAdmission names, for the start-up log, what an agent admits.
+func describeAdmission(adm transport.Admission, bySecret bool) string {
+	var parts []string
+	switch {
+	case bySecret && len(adm.ExtraCAKeys) > 0:
+		parts = append(parts, "cluster secret (and the previous one)")
+	case bySecret:
+		parts = append(parts, "cluster secret")
+	case len(adm.CAKey) != 0:
+		parts = append(parts, "cluster CA")
+	}
+	if len(adm.AllowList) > 0 {
+		parts = append(parts, fmt.Sprintf("%d allow-listed keys", len(adm.AllowList)))
+	}
+	if len(parts) == 0 {
+		return "any key"
+	}
+	return strings.Join(parts, " + ")
 }

@@ -111,3 +111,12 @@ func TestClusterSecretAdmission(t *testing.T) {
 	assert.True(t, adm.ExtraCAKeys[0].Equal(old.CAKey), "the second secret is trusted")
 	assert.False(t, adm.CAKey.Equal(old.CAKey), "two secrets, two CAs")
 }
+
+func TestDescribeAdmission(t *testing.T) {
+	key := ed25519.PublicKey(make([]byte, ed25519.PublicKeySize))
+	assert.Equal(t, "any key", describeAdmission(transport.Admission{}, false))
+	assert.Equal(t, "cluster secret", describeAdmission(transport.Admission{CAKey: key}, true))
+	assert.Equal(t, "cluster secret (and the previous one) + 1 allow-listed keys",
+		describeAdmission(transport.Admission{CAKey: key, ExtraCAKeys: []ed25519.PublicKey{key}, AllowList: []ed25519.PublicKey{key}}, true))
+	assert.Equal(t, "cluster CA", describeAdmission(transport.Admission{CAKey: key}, false))
+}
