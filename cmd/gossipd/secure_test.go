@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ed25519"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -119,4 +120,14 @@ func TestDescribeAdmission(t *testing.T) {
 	assert.Equal(t, "cluster secret (and the previous one) + 1 allow-listed keys",
 		describeAdmission(transport.Admission{CAKey: key, ExtraCAKeys: []ed25519.PublicKey{key}, AllowList: []ed25519.PublicKey{key}}, true))
 	assert.Equal(t, "cluster CA", describeAdmission(transport.Admission{CAKey: key}, false))
+}
+
+// A config file names the secret file (cluster_secret_file), like any flag.
+func TestClusterSecretFileFromConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("cluster_secret_file: /etc/gossipd/secret\ninsecure: false\n"), 0o600))
+	var c agentConfig
+	require.NoError(t, parseFlags(agentFlags(&c), []string{"-config", cfg}, io.Discard))
+	assert.Equal(t, "/etc/gossipd/secret", c.clusterSecretFile)
 }
