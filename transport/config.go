@@ -60,14 +60,22 @@ type Conn interface {
 
 // Admission restricts which peers may connect. The zero value admits any
 // key. Otherwise a peer is admitted if its certificate is signed by CAKey
-// (see IssueCertificate) or its key is in AllowList; others are refused in
-// the TLS handshake, in both directions.
+// or by one of ExtraCAKeys (see IssueCertificate), or its key is in
+// AllowList; others are refused in the TLS handshake, in both directions.
 type Admission struct {
-	CAKey     ed25519.PublicKey
+	// CAKey is the cluster CA's public key.
+	CAKey ed25519.PublicKey
+	// ExtraCAKeys are further CA keys trusted like CAKey: during a
+	// rotation, the previous CA's key (docs/operations.md, "Rotating the
+	// cluster secret").
+	ExtraCAKeys []ed25519.PublicKey
+	// AllowList holds the public keys admitted without a certificate.
 	AllowList []ed25519.PublicKey
 }
 
-func (a Admission) enabled() bool { return len(a.CAKey) != 0 || len(a.AllowList) != 0 }
+func (a Admission) enabled() bool {
+	return len(a.CAKey) != 0 || len(a.ExtraCAKeys) != 0 || len(a.AllowList) != 0
+}
 
 // Config configures ListenQUIC. The zero value of every field except
 // Identity means the default listed with it.

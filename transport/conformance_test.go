@@ -107,6 +107,7 @@ func TestAdmission(t *testing.T) {
 	}
 	caAdm := Admission{CAKey: caKey.Public().(ed25519.PublicKey)}
 	listAdm := Admission{AllowList: []ed25519.PublicKey{listed.Public()}}
+	rotAdm := Admission{CAKey: caAdm.CAKey, ExtraCAKeys: []ed25519.PublicKey{otherCA.Public().(ed25519.PublicKey)}}
 	for _, tc := range []struct {
 		name             string
 		dialer, listener string
@@ -121,6 +122,8 @@ func TestAdmission(t *testing.T) {
 		{"allow-listed dialler accepted", "listed", "plain", Admission{}, listAdm, nil, false},
 		{"unlisted dialler refused", "plain", "plain", Admission{}, listAdm, ErrNotAdmitted, false},
 		{"zero admission admits anyone", "plain", "other-ca", Admission{}, Admission{}, nil, false},
+		{"extra CA key accepted", "other-ca", "ca", Admission{}, rotAdm, nil, false},
+		{"extra CA key alone accepted", "other-ca", "plain", Admission{}, Admission{ExtraCAKeys: rotAdm.ExtraCAKeys}, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bothTransports(t, func(t *testing.T, mk newFunc) {

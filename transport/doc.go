@@ -23,10 +23,12 @@
 // # Admission
 //
 // The zero Admission admits any key: pinning alone tells the dialler whom it
-// reached. With Admission.CAKey or Admission.AllowList set, a peer must
-// present a certificate signed by the CA key (within its validity period) or
-// hold an allow-listed key; others are refused inside the handshake, in both
-// directions, and counted in Stats.Rejected.
+// reached. With Admission.CAKey, Admission.ExtraCAKeys or
+// Admission.AllowList set, a peer must present a certificate signed by one
+// of the CA keys (within its validity period) or hold an allow-listed key;
+// others are refused inside the handshake, in both directions, and counted
+// in Stats.Rejected. ClusterCAFromSecret derives a CA key pair from a
+// shared secret, so every holder of the secret can certify its own key.
 //
 // # Streams and framing
 //

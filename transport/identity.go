@@ -156,7 +156,9 @@ func createIdentity(path string) (Identity, error) {
 
 // IssueCertificate returns a DER certificate for nodePub, valid for
 // validFor from now, signed by the cluster CA key ca. A node presents it
-// (Identity.CACert) to peers whose Admission names ca's public key.
+// (Identity.CACert) to peers whose Admission names ca's public key. Its
+// validity starts an hour in the past, so a peer whose clock is behind
+// (by less than that) admits a certificate issued just now.
 func IssueCertificate(ca ed25519.PrivateKey, nodePub ed25519.PublicKey, validFor time.Duration) ([]byte, error) {
 	if len(ca) != ed25519.PrivateKeySize || len(nodePub) != ed25519.PublicKeySize {
 		return nil, errors.New("transport: issue certificate: bad key length")
@@ -169,7 +171,7 @@ func IssueCertificate(ca ed25519.PrivateKey, nodePub ed25519.PublicKey, validFor
 		Subject:   pkix.Name{CommonName: "plumview cluster CA"},
 		PublicKey: ca.Public(),
 	}
-	tmpl := certTemplate(nodePub, now.Add(-time.Minute), now.Add(validFor))
+	tmpl := certTemplate(nodePub, now.Add(-time.Hour), now.Add(validFor))
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, nodePub, ca)
 	if err != nil {
 		return nil, fmt.Errorf("transport: issue certificate: %w", err)
@@ -215,14 +217,17 @@ func admit(adm Admission, pub ed25519.PublicKey, cert *x509.Certificate) error {
 			return nil
 		}
 	}
-	if len(adm.CAKey) == ed25519.PublicKeySize && cert != nil &&
-		cert.SignatureAlgorithm == x509.PureEd25519 &&
-		ed25519.Verify(adm.CAKey, cert.RawTBSCertificate, cert.Signature) {
-		now := time.Now()
-		if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-			return fmt.Errorf("%w: certificate outside its validity period", ErrNotAdmitted)
+	if cert != nil && cert.SignatureAlgorithm == x509.PureEd25519 {
+		for _, ca := range append([]ed25519.PublicKey{adm.CAKey}, adm.ExtraCAKeys...) {
+			if len(ca) != ed25519.PublicKeySize || !ed25519.Verify(ca, cert.RawTBSCertificate, cert.Signature) {
+				continue
+			}
+			now := time.Now()
+			if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+				return fmt.Errorf("%w: certificate outside its validity period", ErrNotAdmitted)
+			}
+			return nil
 		}
-		return nil
 	}
 	return fmt.Errorf("%w: key %x neither CA-certified nor allow-listed", ErrNotAdmitted, pub[:8])
 }

@@ -31,9 +31,16 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	adm, err := c.admission()
+	adm, signer, err := c.admission()
 	if err != nil {
 		return err
+	}
+	if err := checkExposure(c.bind, adm, c.insecure); err != nil {
+		return err
+	}
+	if c.insecure {
+		log.Warn("INSECURE: -insecure is set, so this agent admits ANY peer that reaches " + c.bind +
+			"; anyone can join the cluster, read its broadcasts and send their own. Use a cluster secret (-cluster-secret-file) outside a lab.")
 	}
 	if c.maxPayload <= 0 || c.maxPayload > transport.DefaultMaxFrameBytes/2 {
 		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", transport.DefaultMaxFrameBytes/2)
@@ -52,6 +59,11 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	id, err := transport.LoadOrCreateIdentity(c.keyFile)
 	if err != nil {
 		return fmt.Errorf("gossipd: key file: %w", err)
+	}
+	if signer != nil { // certify this agent's key with the CA derived from the cluster secret
+		if id.CACert, err = transport.IssueCertificate(signer, id.Public(), clusterCertValidity); err != nil {
+			return fmt.Errorf("gossipd: cluster secret: %w", err)
+		}
 	}
 	if c.grpcAddr != "" {
 		tl, err := listenLoopback(c.grpcAddr)
@@ -116,6 +128,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		go func() { _ = hs.Serve(hl) }()
 	}
 	log.Info("agent started", zap.String("id", fmt.Sprintf("%016x", node.ID())), zap.String("addr", node.Addr()),
+		zap.String("admits", describeAdmission(adm, signer != nil)),
 		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr), zap.String("metrics_addr", c.metricsAddr), zap.String("health_addr", c.healthAddr))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -39,6 +39,10 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(unknownKey, []byte("bind: 127.0.0.1:0\nbogus_key: 1\n"), 0o600))
 	dashKey := filepath.Join(dir, "dash.json")
 	require.NoError(t, os.WriteFile(dashKey, []byte(`{"key-file": "x"}`), 0o600))
+	shortSecret := filepath.Join(dir, "short.secret")
+	require.NoError(t, os.WriteFile(shortSecret, []byte("CHANGE-ME\n"), 0o600))
+	goodSecret := filepath.Join(dir, "good.secret")
+	require.NoError(t, os.WriteFile(goodSecret, []byte("a-long-enough-cluster-secret\n"), 0o600))
 	agent := []string{"agent", "-bind", "127.0.0.1:0", "-grpc-socket", sock}
 	for _, tc := range []struct {
 		name string
@@ -55,6 +59,11 @@ func TestBadInput(t *testing.T) {
 		{"key file readable by others", append(agent, "-key-file", openKey), 1, "chmod 600"},
 		{"key file is a directory", append(agent, "-key-file", dir), 1, "not a regular file"},
 		{"non-loopback API", append(agent, "-key-file", key, "-grpc-addr", "0.0.0.0:9999"), 1, "not a loopback address"},
+		{"non-loopback bind, no admission", []string{"agent", "-bind", "0.0.0.0:0", "-grpc-socket", sock, "-key-file", key}, 1, "gossipd: refusing to listen on 0.0.0.0:0 with no cluster admission"},
+		{"default bind, no admission", []string{"agent", "-grpc-socket", sock, "-key-file", key}, 1, "(b) admit only certified or listed keys: -cluster-ca FILE"},
+		{"short cluster secret", append(agent, "-key-file", key, "-cluster-secret-file", shortSecret), 1, "at least 16 are needed"},
+		{"cluster secret and CA", append(agent, "-key-file", key, "-cluster-secret-file", goodSecret, "-cluster-ca", goodSecret), 1, "use one"},
+		{"insecure beside an admission", append(agent, "-key-file", key, "-cluster-secret-file", goodSecret, "-insecure"), 1, "-insecure admits any peer"},
 		{"bad log level", append(agent, "-key-file", key, "-log-level", "loud"), 1, "-log-level"},
 		{"no agent", []string{"members", "-socket", filepath.Join(dir, "none.sock")}, 1, "no agent running at"},
 		{"keygen over a key", []string{"keygen", "-out", openKey}, 1, "already exists"},
@@ -79,4 +88,16 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	_, stderr, err := cli(t, "agent", "-config", cfg, "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
 	require.Equal(t, 1, exitCode(err))
 	require.Contains(t, stderr, `-log-level "nonsense"`)
+}
+
+// The secret may come from the environment, and its errors name it.
+func TestClusterSecretFromTheEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := shortDir(t)
+	t.Setenv(clusterSecretEnv, "CHANGE-ME")
+	_, stderr, err := cli(t, "agent", "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
+	require.Equal(t, 1, exitCode(err), stderr)
+	require.Contains(t, stderr, "$GOSSIPD_CLUSTER_SECRET: secret on line 1 is 9 bytes")
 }

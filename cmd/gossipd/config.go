@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +25,8 @@ type agentConfig struct {
 	grpcSocket, grpcAddr, metricsAddr, meta string
 	healthAddr, topics                      string
 	logLevel, logFormat, clusterCA, allow   string
+	clusterSecretFile                       string
+	insecure                                bool
 	shutdownTimeout                         time.Duration
 	maxPayload                              int
 }
@@ -31,7 +34,7 @@ type agentConfig struct {
 func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.StringVar(&c.config, "config", "", "YAML or JSON `file` with any of these flags in snake_case (key_file: ...)")
-	fs.StringVar(&c.bind, "bind", "0.0.0.0:7946", "QUIC (UDP) `address` to bind")
+	fs.StringVar(&c.bind, "bind", "0.0.0.0:7946", "QUIC (UDP) `address` to bind; a non-loopback one needs an admission (-cluster-secret-file, $"+clusterSecretEnv+", -cluster-ca or -allow) or -insecure")
 	fs.StringVar(&c.advertise, "advertise", "", "`address` other nodes dial (default: the bound address)")
 	fs.StringVar(&c.seeds, "seeds", "", "comma-separated seeds: key@host:port or host:port (DNS names are re-resolved)")
 	fs.StringVar(&c.keyFile, "key-file", "./gossipd.key", "identity key `file`, created (mode 0600) on first start")
@@ -44,6 +47,8 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or console")
 	fs.StringVar(&c.clusterCA, "cluster-ca", "", "`file` with the cluster CA public key: admit only certified peers")
 	fs.StringVar(&c.allow, "allow", "", "comma-separated public keys to admit")
+	fs.StringVar(&c.clusterSecretFile, "cluster-secret-file", "", "`file` with the cluster secret (one per line: the current one, then the previous one during a rotation): admit only agents given the same secret; or set $"+clusterSecretEnv+" to the secret itself")
+	fs.BoolVar(&c.insecure, "insecure", false, "admit any peer even on a non-loopback -bind (a lab only)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	fs.IntVar(&c.maxPayload, "max-payload", 512<<10, "largest broadcast payload, in `bytes`")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
@@ -76,28 +81,44 @@ func (c *agentConfig) logger() (*zap.Logger, error) {
 	return l, nil
 }
 
-// admission builds the transport admission from -cluster-ca and -allow.
-func (c *agentConfig) admission() (transport.Admission, error) {
+// admission builds the transport admission from the cluster secret
+// (-cluster-secret-file or $GOSSIPD_CLUSTER_SECRET), -cluster-ca and
+// -allow. With a cluster secret it also returns the CA key that signs this
+// agent's certificate; otherwise that key is nil.
+func (c *agentConfig) admission() (transport.Admission, ed25519.PrivateKey, error) {
 	var adm transport.Admission
+	var signer ed25519.PrivateKey
+	secrets, err := clusterSecrets(c.clusterSecretFile, os.LookupEnv)
+	switch {
+	case errors.Is(err, errNoSecretSource):
+	case err != nil:
+		return adm, nil, err
+	case c.clusterCA != "":
+		return adm, nil, errors.New("gossipd: a cluster secret and -cluster-ca are two ways to certify agents; use one")
+	default:
+		if adm, signer, err = clusterSecretAdmission(secrets); err != nil {
+			return adm, nil, err
+		}
+	}
 	if c.clusterCA != "" {
 		data, err := os.ReadFile(c.clusterCA)
 		if err != nil {
-			return adm, fmt.Errorf("gossipd: -cluster-ca: %w", err)
+			return adm, nil, fmt.Errorf("gossipd: -cluster-ca: %w", err)
 		}
 		key, err := parsePublicKey(string(data))
 		if err != nil {
-			return adm, fmt.Errorf("gossipd: -cluster-ca %s: %w", c.clusterCA, err)
+			return adm, nil, fmt.Errorf("gossipd: -cluster-ca %s: %w", c.clusterCA, err)
 		}
 		adm.CAKey = key
 	}
 	for _, s := range splitList(c.allow) {
 		key, err := parsePublicKey(s)
 		if err != nil {
-			return adm, fmt.Errorf("gossipd: -allow %q: %w", s, err)
+			return adm, nil, fmt.Errorf("gossipd: -allow %q: %w", s, err)
 		}
 		adm.AllowList = append(adm.AllowList, key)
 	}
-	return adm, nil
+	return adm, signer, nil
 }
 
 // parsePublicKey reads an ed25519 public key: base64url (as keygen prints
