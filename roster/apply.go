@@ -31,6 +31,10 @@ func (r *Roster) apply(now time.Time, rec *Record) {
 		r.counters.Stale++
 		return
 	}
+	if !had && r.full() {
+		r.counters.RefusedFull++
+		return
+	}
 	n := entry{addr: rec.Addr, meta: old.meta, inc: rec.Incarnation, state: rec.State, since: now.UnixNano()}
 	if string(rec.Meta) != n.meta {
 		n.meta = string(rec.Meta)
@@ -100,6 +104,10 @@ func (r *Roster) neighborUp(now time.Time, p hyparview.Peer) {
 		return
 	}
 	if _, had := r.members[p.ID]; had {
+		return
+	}
+	if r.full() {
+		r.counters.RefusedFull++
 		return
 	}
 	n := entry{addr: p.Addr, state: StateAlive, since: now.UnixNano()}
@@ -204,3 +212,7 @@ func (r *Roster) sweep(now time.Time) {
 	clear(r.ids[len(kept):])
 	r.ids = kept
 }
+
+// full reports whether the roster holds MaxMembers records: a new identity
+// is then refused, and no record held is evicted for it.
+func (r *Roster) full() bool { return len(r.members) >= r.cfg.MaxMembers }

@@ -37,6 +37,14 @@ type Config struct {
 	// RetainDead+ExpiryInterval. Default 1min is a guess to validate (serf
 	// reaps every 15s).
 	ExpiryInterval time.Duration
+	// MaxMembers bounds the records the roster holds, this node's own and
+	// tombstones included. A record of a new identity that would exceed it
+	// is refused and counted (Counters.RefusedFull); records already held
+	// are never evicted to make room, so a peer that invents identities
+	// cannot push honest members out. Default 100,000: the largest cluster
+	// the project claims a full member list for, about 60 MB of records at
+	// the default metadata limit.
+	MaxMembers int
 }
 
 // Defaults, with their origin (see Config).
@@ -45,6 +53,7 @@ const (
 	defaultSuspicionTimeout = 5 * time.Second // a guess to validate
 	defaultRetainDead       = time.Hour       // a guess to validate
 	defaultExpiryInterval   = time.Minute     // a guess to validate
+	defaultMaxMembers       = 100_000         // the largest cluster claimed
 	maxMetaBytesLimit       = 64 << 10        // bigger metadata belongs in an application message
 	maxDuration             = 365 * 24 * time.Hour
 )
@@ -56,6 +65,7 @@ func DefaultConfig() Config {
 		SuspicionTimeout: defaultSuspicionTimeout,
 		RetainDead:       defaultRetainDead,
 		ExpiryInterval:   defaultExpiryInterval,
+		MaxMembers:       defaultMaxMembers,
 	}
 }
 
@@ -74,6 +84,9 @@ func (c Config) withDefaults() Config {
 	if c.ExpiryInterval == 0 {
 		c.ExpiryInterval = d.ExpiryInterval
 	}
+	if c.MaxMembers == 0 {
+		c.MaxMembers = d.MaxMembers
+	}
 	return c
 }
 
@@ -87,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMetaBytes < 0 || c.MaxMetaBytes > maxMetaBytesLimit {
 		errs = append(errs, fmt.Errorf("roster: MaxMetaBytes must be in [0, %d], got %d", maxMetaBytesLimit, c.MaxMetaBytes))
+	}
+	if c.MaxMembers < 1 {
+		errs = append(errs, fmt.Errorf("roster: MaxMembers must be at least 1, got %d", c.MaxMembers))
 	}
 	for _, d := range []struct {
 		name string

@@ -8,6 +8,7 @@ type Counters struct {
 	Stale    uint64 // received or merged records superseded by what we held (duplicates included)
 
 	Malformed        uint64 // received or merged records dropped as malformed
+	RefusedFull      uint64 // records of new identities refused because the roster held MaxMembers
 	MalformedDigests uint64 // remote digests Diff refused as malformed
 
 	Refutations      uint64 // times we raised our incarnation to refute a record about us
