@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 )
@@ -55,6 +56,27 @@ type MembersConfig struct {
 	// contact, to become a neighbour. Zero means DefaultRejoinInterval; it
 	// must not be negative.
 	RejoinInterval time.Duration
+	// Origins, when set, signs every application broadcast of this node
+	// and verifies the origin of every one received before the broadcast
+	// core delivers or relays it (see Authenticator). The runtime sets it
+	// from the node's identity key unless told that every admitted member
+	// is trusted; nil, the simulator's setting, turns origin signatures
+	// off. It needs the IDOriginSequence policy (Plumtree's default).
+	Origins Authenticator
+}
+
+// Authenticator signs this node's broadcasts and verifies the origins of
+// others'. The driver provides it (the runtime's uses ed25519 identity
+// keys), so that the pure stack holds no key and links no cryptography.
+type Authenticator interface {
+	// PublicKey returns this node's public key, carried with each of its
+	// broadcasts.
+	PublicKey() []byte
+	// Sign returns this node's signature of msg.
+	Sign(msg []byte) []byte
+	// Verify reports whether key is origin's key and sig a valid
+	// signature of msg by it.
+	Verify(origin peer.ID, key, msg, sig []byte) bool
 }
 
 // Defaults of the member list.
@@ -105,6 +127,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if c.Members != nil {
+		if c.Members.Origins != nil && c.Plumtree.IDPolicy == plumtree.IDContentHash {
+			return ErrOriginsNeedSequenceIDs
+		}
 		return c.Members.Validate()
 	}
 	return nil

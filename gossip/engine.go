@@ -63,7 +63,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		if e.roster, err = roster.New(self, m.Meta, m.Roster); err != nil {
 			return nil, err
 		}
-		e.rng = rng
+		e.rng, e.origins = rng, m.Origins
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 	}
@@ -76,6 +76,10 @@ var (
 	ErrNoMembers = errors.New("gossip: the member list is off (Config.Members)")
 	// ErrTopicTooLong: a topic over MaxTopicBytes.
 	ErrTopicTooLong = errors.New("gossip: topic too long")
+	// ErrOriginsNeedSequenceIDs: origin signatures with Plumtree's
+	// IDContentHash policy, where the ID cannot be signed before the
+	// payload exists.
+	ErrOriginsNeedSequenceIDs = errors.New("gossip: origin signatures need the origin-sequence ID policy")
 )
 
 // Join starts the node and joins the cluster through contacts, tried in
@@ -115,11 +119,28 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if len(topic) > MaxTopicBytes {
 		return plumtree.MessageID{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTopicTooLong, len(topic), MaxTopicBytes)
 	}
-	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload})
+	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload}
+	if e.origins == nil {
+		b, err := EncodeEnvelope(env)
+		if err != nil {
+			return plumtree.MessageID{}, err
+		}
+		return e.broadcast(now, b, out)
+	}
+	// The signature covers the ID, so the ID is reserved first.
+	id, ok := e.pt.NextID()
+	if !ok {
+		return plumtree.MessageID{}, ErrOriginsNeedSequenceIDs
+	}
+	env.Key, env.Sig = e.origins.PublicKey(), e.origins.Sign(SignedOriginBytes(id, topic, payload))
+	b, err := EncodeEnvelope(env)
 	if err != nil {
 		return plumtree.MessageID{}, err
 	}
-	return e.broadcast(now, b, out)
+	var scratch [scratchOutputs]plumtree.Output
+	ptOut, err := e.pt.BroadcastID(now, id, b, scratch[:0])
+	e.translatePlumtree(now, ptOut, out)
+	return id, err
 }
 
 func (e *Engine) broadcast(now time.Time, payload []byte, out *Ready) (plumtree.MessageID, error) {
@@ -144,6 +165,9 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		// The most frequent message first, by a concrete type check
 		// rather than an interface assertion.
+		if e.origins != nil && !e.pt.Seen(g.ID) && !e.originValid(g) {
+			return
+		}
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: from, Msg: g}, out)
 		return
 	}

@@ -191,3 +191,70 @@ func TestFootprintNamesWhatAPayloadTouches(t *testing.T) {
 	seen, next, eager = e.Footprint(&plumtree.Prune{})
 	require.True(t, seen == nil && next == nil && eager == nil, "not a payload")
 }
+
+// fakeOrigins signs with a key that names the origin: the signature is the
+// key followed by the message's length, enough to tell forgeries apart.
+type fakeOrigins struct{ self peer.ID }
+
+func (f fakeOrigins) PublicKey() []byte { return []byte{byte(f.self)} }
+func (f fakeOrigins) Sign(msg []byte) []byte {
+	return []byte{byte(f.self), byte(len(msg))}
+}
+func (fakeOrigins) Verify(origin peer.ID, key, msg, sig []byte) bool {
+	return len(key) == 1 && peer.ID(key[0]) == origin && len(sig) == 2 && sig[0] == key[0] && sig[1] == byte(len(msg))
+}
+
+// With origin signatures on, a node signs its broadcasts (the receiver
+// delivers them) and drops, before delivery and relay, a payload whose
+// origin did not sign it or that is not an envelope; records pass.
+// Content-hash IDs cannot be signed ahead and are refused.
+func TestOriginSignatures(t *testing.T) {
+	mk := func(id peer.ID) *Engine {
+		cfg := Config{Members: &MembersConfig{Origins: fakeOrigins{id}}}
+		e, err := New(hyparview.Peer{ID: id, Addr: "a"}, cfg, rand.New(rand.NewPCG(uint64(id), 1)))
+		require.NoError(t, err)
+		return e
+	}
+	origin, receiver := mk(1), mk(2)
+	do(t, origin, func(out *Ready) { origin.Join(t0, nil, out) })
+	do(t, origin, func(out *Ready) { origin.Receive(t0, 2, &hyparview.Join{Addr: "b", Nonce: 7}, out) })
+	out := &Ready{}
+	id, err := origin.Broadcast(t0, "news", []byte("hi"), out)
+	require.NoError(t, err)
+	var sent []byte
+	for _, s := range out.Sends {
+		if g, ok := s.Msg.(*plumtree.Gossip); ok && g.ID == id {
+			sent = g.Payload
+		}
+	}
+	require.NotNil(t, sent, "the broadcast goes to the neighbour")
+	got := do(t, receiver, func(out *Ready) { receiver.Receive(t0, 1, &plumtree.Gossip{ID: id, Payload: sent}, out) })
+	require.Len(t, got.Deliveries, 1, "a signed broadcast is delivered")
+
+	forge := func(key byte, data string) []byte {
+		return mustEncode(t, &Envelope{Kind: EnvelopeApp, Topic: "news", Data: []byte(data), Key: []byte{key},
+			Sig: fakeOrigins{peer.ID(key)}.Sign(SignedOriginBytes(plumtree.OriginSequenceID(1, 9), "news", []byte(data)))})
+	}
+	for i, p := range [][]byte{
+		forge(3, "signed by 3 under 1's ID"),
+		mustEncode(t, &Envelope{Kind: EnvelopeApp, Topic: "news", Data: []byte("unsigned")}),
+		[]byte("not an envelope"),
+	} {
+		got = do(t, receiver, func(out *Ready) {
+			receiver.Receive(t0, 1, &plumtree.Gossip{ID: plumtree.OriginSequenceID(1, uint64(10+i)), Payload: p}, out)
+		})
+		require.True(t, got.Empty(), "payload %d is neither delivered nor relayed", i)
+	}
+	require.Equal(t, uint64(2), receiver.Counters().Engine.ForgedOrigins)
+	require.Equal(t, uint64(1), receiver.Counters().Engine.MalformedPayloads)
+
+	rec := mustEncode(t, &Envelope{Kind: EnvelopeRecords, Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 1, State: roster.StateAlive}}})
+	do(t, receiver, func(out *Ready) {
+		receiver.Receive(t0, 1, &plumtree.Gossip{ID: plumtree.ContentHashID(rec), Payload: rec}, out)
+	})
+	_, ok := receiver.Member(5)
+	require.True(t, ok, "member records are not signed yet and pass")
+
+	cfg := Config{Plumtree: plumtree.Config{IDPolicy: plumtree.IDContentHash}, Members: &MembersConfig{Origins: fakeOrigins{1}}}
+	require.ErrorIs(t, cfg.Validate(), ErrOriginsNeedSequenceIDs)
+}

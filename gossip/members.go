@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"time"
 
@@ -12,11 +13,33 @@ import (
 
 // members is the Engine's member-list state besides the roster itself.
 type members struct {
+	origins        Authenticator // MembersConfig.Origins
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
 	rejoinArmed    bool          // the rejoin tick is set
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
+}
+
+// originValid checks a payload not seen before, when origin signatures
+// are on: an application message must carry its origin's key and a valid
+// signature; a malformed envelope is dropped here too, so that neither is
+// delivered nor relayed. Member records are not signed yet and pass.
+func (e *Engine) originValid(g *plumtree.Gossip) bool {
+	env, err := DecodeEnvelope(g.Payload)
+	if err != nil {
+		e.counters.MalformedPayloads++
+		return false
+	}
+	if env.Kind != EnvelopeApp {
+		return true
+	}
+	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
+	if len(env.Key) == 0 || !e.origins.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {
+		e.counters.ForgedOrigins++
+		return false
+	}
+	return true
 }
 
 // deliver unwraps a delivered Envelope: application data goes to the

@@ -1,10 +1,12 @@
 package gossip
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/wire"
 )
@@ -93,7 +95,33 @@ type Envelope struct {
 	Topic   string
 	Data    []byte
 	Records []roster.Record
+	// Key and Sig are the origin's public key and its signature over the
+	// message's ID, topic and data (SignedOriginBytes), on an application
+	// message when origin signatures are on (MembersConfig.Origins).
+	Key, Sig []byte
 }
+
+// Bounds of an envelope's origin key and signature: an ed25519 key is 32
+// bytes and its signature 64; a little room for other schemes.
+const (
+	MaxOriginKeyBytes = 64
+	MaxOriginSigBytes = 128
+)
+
+// SignedOriginBytes returns the bytes an origin signs for an application
+// message: a domain tag, the message ID, the topic's length and the topic,
+// then the data.
+func SignedOriginBytes(id plumtree.MessageID, topic string, data []byte) []byte {
+	b := make([]byte, 0, len(originDomain)+len(id)+binary.MaxVarintLen64+len(topic)+len(data))
+	b = append(b, originDomain...)
+	b = append(b, id[:]...)
+	b = binary.AppendUvarint(b, uint64(len(topic)))
+	b = append(b, topic...)
+	return append(b, data...)
+}
+
+// originDomain separates origin signatures from any other use of a key.
+const originDomain = "plumview/origin/v1\x00"
 
 // ErrMalformedEnvelope wraps every envelope decoding failure.
 var ErrMalformedEnvelope = errors.New("gossip: malformed envelope")
@@ -114,8 +142,10 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformedEnvelope, err)
 	}
 	switch {
-	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0:
-	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0:
+	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0 &&
+		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes:
+	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0 &&
+		len(e.Key) == 0 && len(e.Sig) == 0:
 	default:
 		return Envelope{}, fmt.Errorf("%w: kind %d with %d records, topic of %d bytes", ErrMalformedEnvelope, e.Kind, len(e.Records), len(e.Topic))
 	}

@@ -87,6 +87,10 @@ type EngineCounters struct {
 	// MemberSyncs counts the periodic anti-entropy exchanges started
 	// (member list only).
 	MemberSyncs uint64
+	// ForgedOrigins counts application payloads dropped before delivery
+	// and relay because their origin's signature was missing or invalid
+	// (MembersConfig.Origins).
+	ForgedOrigins uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

@@ -215,6 +215,22 @@ func (s *State) BroadcastID(now time.Time, id MessageID, payload []byte, out []O
 // newID names a new local broadcast. Under IDOriginSequence a sequence
 // number whose ID is already remembered (a peer announced or sent it, or a
 // previous run of this node used it) is skipped.
+// NextID reserves and returns the ID of this node's next broadcast under
+// IDOriginSequence, for a caller that must sign or embed the ID in the
+// payload before broadcasting it with BroadcastID. Under IDContentHash it
+// returns false: the ID is the payload's hash.
+func (s *State) NextID() (MessageID, bool) {
+	if s.cfg.IDPolicy == IDContentHash {
+		return MessageID{}, false
+	}
+	id, _ := s.newID(nil)
+	return id, true
+}
+
+// Seen reports whether a payload with this ID was delivered within
+// SeenRetention: a GOSSIP carrying it would be a duplicate.
+func (s *State) Seen(id MessageID) bool { return s.hist.has(id) }
+
 func (s *State) newID(payload []byte) (MessageID, error) {
 	if s.cfg.IDPolicy == IDContentHash {
 		id := ContentHashID(payload)

@@ -23,6 +23,10 @@ type Transport interface {
 	Addr() string
 	// PublicKey returns this node's public key, the one peers pin.
 	PublicKey() ed25519.PublicKey
+	// Sign signs msg with this node's identity key (ed25519), so that a
+	// layer above can vouch for what this node says (the runtime signs its
+	// broadcasts' origins).
+	Sign(msg []byte) []byte
 	// Stats returns a snapshot of the counters.
 	Stats() Stats
 	// Close closes the listener and every connection. It is idempotent.

@@ -36,6 +36,9 @@ func (t *memTransport) Addr() string { return t.addr }
 // PublicKey returns the transport's public key.
 func (t *memTransport) PublicKey() ed25519.PublicKey { return t.pub }
 
+// Sign signs msg with the transport's identity key.
+func (t *memTransport) Sign(msg []byte) []byte { return ed25519.Sign(t.id.Key, msg) }
+
 // Stats returns a snapshot of the counters.
 func (t *memTransport) Stats() Stats { return t.stats.snapshot() }
 

@@ -104,6 +104,9 @@ func (t *QUIC) Addr() string { return t.addr }
 // PublicKey returns the public key of the transport's identity.
 func (t *QUIC) PublicKey() ed25519.PublicKey { return t.cfg.Identity.Public() }
 
+// Sign signs msg with the transport's identity key.
+func (t *QUIC) Sign(msg []byte) []byte { return ed25519.Sign(t.cfg.Identity.Key, msg) }
+
 // Stats returns a snapshot of the counters.
 func (t *QUIC) Stats() Stats { return t.stats.snapshot() }
 

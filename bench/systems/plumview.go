@@ -15,18 +15,24 @@ import (
 	"github.com/plumview/plumview/transport"
 )
 
-func init() { harness.Register("plumview", func() harness.System { return &Plumview{} }) }
+func init() {
+	harness.Register("plumview", func() harness.System { return &Plumview{} })
+	harness.Register("plumview-trusted", func() harness.System { return &Plumview{trustMembers: true} })
+}
 
 // benchTopic is the one topic the comparison broadcasts on.
 const benchTopic = "bench"
 
 // Plumview is the adapter for this project's library: membership.Node over
-// QUIC on 127.0.0.1 with default settings, every node joining through node
-// 0, one subscription per node.
+// QUIC on 127.0.0.1 with default settings (origin signatures on), every
+// node joining through node 0, one subscription per node. As
+// "plumview-trusted" it turns origin signatures off
+// (membership.Config.TrustMembers), to show what they cost.
 type Plumview struct {
-	cfg    harness.Config
-	nodes  []*pvNode
-	lagged atomic.Uint64
+	trustMembers bool
+	cfg          harness.Config
+	nodes        []*pvNode
+	lagged       atomic.Uint64
 }
 
 // pvNode is one node, its counted socket and its subscription reader.
@@ -109,7 +115,7 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 		udp.Close()
 		return nil, err
 	}
-	node, err := membership.New(membership.Config{Transport: tr, Seed: uint64(s.cfg.Seed)*1000 + uint64(i) + 1})
+	node, err := membership.New(membership.Config{Transport: tr, Seed: uint64(s.cfg.Seed)*1000 + uint64(i) + 1, TrustMembers: s.trustMembers})
 	if err != nil {
 		tr.Close()
 		return nil, err
