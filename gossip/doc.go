@@ -37,7 +37,11 @@
 // neighbour that comes up receives our digest (Digest, answered with
 // Records), and with Plumtree's NeighborUpAnnouncements our recent
 // broadcasts, so what was missed during a partition is repaired. The
-// rejoin tick heals partitions (see MembersConfig). Without it, the
+// rejoin tick heals partitions (see MembersConfig). With
+// MembersConfig.Origins, an Authenticator the driver provides, every
+// application broadcast is signed by its origin and checked on first
+// receipt, before the broadcast core delivers or relays it: the pure stack
+// itself holds no key and links no cryptography. Without it, the
 // default, the engine is the two cores alone, as the simulator's
 // reproductions of the papers need. ProductionConfig is the one place the
 // configuration of a deployment is assembled.
