@@ -69,12 +69,21 @@ func (c *countedPacketConn) SetWriteBuffer(bytes int) error {
 }
 
 // Name implements harness.System.
-func (s *Plumview) Name() string { return "plumview" }
+func (s *Plumview) Name() string {
+	if s.trustMembers {
+		return "plumview-trusted"
+	}
+	return "plumview"
+}
 
 // Notes implements harness.Noter.
 func (s *Plumview) Notes() []string {
+	signing := "origin signatures on (ed25519: every broadcast signed, every first receipt verified)"
+	if s.trustMembers {
+		signing = "origin signatures off (membership.Config.TrustMembers)"
+	}
 	n := []string{"membership.Node over QUIC with default settings (HyParView active 5 / passive 30, Plumtree, " +
-		"keep-alive 200 ms, idle timeout 1 s, suspicion 5 s); bytes = UDP payloads passed to WriteTo " +
+		"keep-alive 200 ms, idle timeout 1 s, suspicion 5 s), " + signing + "; bytes = UDP payloads passed to WriteTo " +
 		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
 	if l := s.lagged.Load(); l > 0 {
