@@ -24,7 +24,7 @@ func (id MessageID) Origin() uint64 { return binary.BigEndian.Uint64(id[:8]) }
 // subscription missed messages.
 type Message struct {
 	ID      MessageID
-	Origin  uint64 // the ID of the node that broadcast it
+	Origin  uint64 // the ID of the node that broadcast it: verified by its signature unless Config.TrustMembers
 	Topic   string
 	Payload []byte // shared by every subscription: read-only
 	Hops    uint32 // links crossed: 0 at the origin
