@@ -26,13 +26,26 @@ func runMembers(args []string, stdout, stderr io.Writer) error {
 		}
 		req.States = append(req.States, gossipdv1.MemberState(v))
 	}
-	var resp *gossipdv1.MembersResponse
-	err := c.unary("members", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {
-		resp, err = cl.Members(ctx, req)
-		return err
-	})
-	if err != nil {
-		return err
+	// The list comes in pages (MembersRequest.after_id); the command
+	// gathers them all.
+	resp := &gossipdv1.MembersResponse{}
+	for {
+		var page *gossipdv1.MembersResponse
+		err := c.unary("members", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {
+			page, err = cl.Members(ctx, req)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		resp.Members = append(resp.Members, page.GetMembers()...)
+		if page.GetNextAfterId() == 0 {
+			break
+		}
+		if page.GetNextAfterId() <= req.GetAfterId() {
+			return fmt.Errorf("gossipd: members: the agent's pages do not advance (after %d)", req.GetAfterId())
+		}
+		req.AfterId = page.GetNextAfterId()
 	}
 	if c.output == "json" {
 		return printJSON(stdout, resp)

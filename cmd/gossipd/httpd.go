@@ -56,16 +56,22 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 	mux.HandleFunc("/debug/", func(w http.ResponseWriter, _ *http.Request) {
 		active, passive := node.Views()
 		eager, lazy := node.Trees()
+		members := node.Members()
+		more := max(len(members)-debugMembers, 0)
 		data := map[string]any{
 			"ID": fmt.Sprintf("%016x", node.ID()), "Addr": node.Addr(), "Joined": srv.Joined(),
 			"Active": hexIDs(active), "Passive": hexIDs(passive), "Eager": hexIDs(eager), "Lazy": hexIDs(lazy),
-			"Members": node.Members(), "Events": srv.RecentEvents(),
+			"Members": members[:len(members)-more], "MoreMembers": more, "Events": srv.RecentEvents(),
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = debugPage.Execute(w, data)
 	})
 	return mux
 }
+
+// debugMembers bounds the members the debug page lists, so that its size
+// does not grow with the cluster; `gossipd members` pages through all.
+const debugMembers = 1000
 
 func hexIDs(ids []uint64) []string {
 	out := make([]string, 0, len(ids))
@@ -89,6 +95,7 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 <h2>Members</h2><table><tr><th>ID</th><th>State</th><th>Incarnation</th><th>Address</th><th>Metadata</th></tr>
 {{range .Members}}<tr><td><code>{{hex .ID}}</code></td><td>{{.State}}</td><td>{{.Incarnation}}</td><td><code>{{.Addr}}</code></td><td>{{printf "%s" .Meta}}</td></tr>
 {{end}}</table>
+{{if .MoreMembers}}<p>{{.MoreMembers}} more members not shown: <code>gossipd members</code> lists them all.</p>{{end}}
 <h2>Recent events</h2><ul>{{range .Events}}<li>{{.}}</li>{{end}}</ul>
 </body></html>
 `))

@@ -782,11 +782,20 @@ func (x *Member) GetSelf() bool {
 	return false
 }
 
-// MembersRequest filters the member list.
+// MembersRequest asks for one page of the member list, filtered by state.
+// A member list can hold far more members than one response may carry, so
+// it comes in pages: ask again with after_id set to the response's
+// next_after_id until that is 0.
 type MembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// States to list; every state if empty.
-	States        []MemberState `protobuf:"varint,1,rep,packed,name=states,proto3,enum=plumview.gossipd.v1.MemberState" json:"states,omitempty"`
+	States []MemberState `protobuf:"varint,1,rep,packed,name=states,proto3,enum=plumview.gossipd.v1.MemberState" json:"states,omitempty"`
+	// List members whose ID is greater than this one: 0 for the first page,
+	// then the previous response's next_after_id.
+	AfterId uint64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// Members per page; 0 means the default, 1000, which is also the
+	// largest page served.
+	PageSize      uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -828,11 +837,27 @@ func (x *MembersRequest) GetStates() []MemberState {
 	return nil
 }
 
-// MembersResponse is the member list, sorted by ID.
+func (x *MembersRequest) GetAfterId() uint64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
+func (x *MembersRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// MembersResponse is one page of the member list, sorted by ID.
 type MembersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Members.
-	Members       []*Member `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	Members []*Member `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// The after_id of the next page; 0 when this page is the last.
+	NextAfterId   uint64 `protobuf:"varint,2,opt,name=next_after_id,json=nextAfterId,proto3" json:"next_after_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -872,6 +897,13 @@ func (x *MembersResponse) GetMembers() []*Member {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *MembersResponse) GetNextAfterId() uint64 {
+	if x != nil {
+		return x.NextAfterId
+	}
+	return 0
 }
 
 // WatchMembersRequest starts a watch of membership events.
@@ -1367,11 +1399,14 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\bmetadata\x18\x03 \x01(\fR\bmetadata\x12 \n" +
 	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x126\n" +
 	"\x05state\x18\x05 \x01(\x0e2 .plumview.gossipd.v1.MemberStateR\x05state\x12\x12\n" +
-	"\x04self\x18\x06 \x01(\bR\x04self\"J\n" +
+	"\x04self\x18\x06 \x01(\bR\x04self\"\x82\x01\n" +
 	"\x0eMembersRequest\x128\n" +
-	"\x06states\x18\x01 \x03(\x0e2 .plumview.gossipd.v1.MemberStateR\x06states\"H\n" +
+	"\x06states\x18\x01 \x03(\x0e2 .plumview.gossipd.v1.MemberStateR\x06states\x12\x19\n" +
+	"\bafter_id\x18\x02 \x01(\x04R\aafterId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\"l\n" +
 	"\x0fMembersResponse\x125\n" +
-	"\amembers\x18\x01 \x03(\v2\x1b.plumview.gossipd.v1.MemberR\amembers\"\x15\n" +
+	"\amembers\x18\x01 \x03(\v2\x1b.plumview.gossipd.v1.MemberR\amembers\x12\"\n" +
+	"\rnext_after_id\x18\x02 \x01(\x04R\vnextAfterId\"\x15\n" +
 	"\x13WatchMembersRequest\"|\n" +
 	"\vMemberEvent\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.plumview.gossipd.v1.MemberEventKindR\x04kind\x123\n" +

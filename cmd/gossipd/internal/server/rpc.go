@@ -69,7 +69,14 @@ func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest)
 	return &gossipdv1.BroadcastResponse{MessageId: id.String()}, nil
 }
 
-// Members returns the member list, filtered by state if states are given.
+// MembersPageSize is the default and the largest page of Members: 1000
+// members of at most 512 B of metadata and 1 KiB of address stay well
+// under gRPC's 4 MiB message limit, whatever the size of the cluster.
+const MembersPageSize = 1000
+
+// Members returns one page of the member list, filtered by state if states
+// are given: the members after req.AfterId, and the AfterId of the next
+// page (0 after the last).
 func (s *Server) Members(_ context.Context, req *gossipdv1.MembersRequest) (*gossipdv1.MembersResponse, error) {
 	want := map[gossipdv1.MemberState]bool{}
 	for _, st := range req.GetStates() {
@@ -77,12 +84,22 @@ func (s *Server) Members(_ context.Context, req *gossipdv1.MembersRequest) (*gos
 			want[st] = true
 		}
 	}
+	size := int(req.GetPageSize())
+	if size <= 0 || size > MembersPageSize {
+		size = MembersPageSize
+	}
 	out := &gossipdv1.MembersResponse{}
-	for _, m := range s.node.Members() {
-		pm := s.memberPB(m)
-		if len(want) == 0 || want[pm.GetState()] {
-			out.Members = append(out.Members, pm)
+	var last uint64
+	for _, m := range s.node.Members() { // sorted by ID
+		if m.ID <= req.GetAfterId() || (len(want) > 0 && !want[gossipdv1.MemberState(m.State)]) {
+			continue
 		}
+		if len(out.Members) == size {
+			out.NextAfterId = last
+			break
+		}
+		out.Members = append(out.Members, s.memberPB(m))
+		last = m.ID
 	}
 	return out, nil
 }

@@ -189,3 +189,41 @@ func TestWatchMembers(t *testing.T) {
 		}
 	}
 }
+
+// The member list comes in pages of at most page_size (MembersPageSize by
+// default and at most): following next_after_id yields every member once,
+// in ID order, and the last page says there is no more.
+func TestMembersPages(t *testing.T) {
+	as := cluster(t, 4, Config{})
+	require.Eventually(t, func() bool { return alive(t, as[0]) == 4 }, 10*time.Second, 20*time.Millisecond)
+	all, err := as[0].client.Members(ctxT(t), &gossipdv1.MembersRequest{})
+	require.NoError(t, err)
+	require.Len(t, all.GetMembers(), 4)
+	require.Zero(t, all.GetNextAfterId(), "one page holds them all")
+
+	var got []string
+	req := &gossipdv1.MembersRequest{PageSize: 3}
+	for pages := 1; ; pages++ {
+		resp, err := as[0].client.Members(ctxT(t), req)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(resp.GetMembers()), 3)
+		for _, m := range resp.GetMembers() {
+			got = append(got, m.GetId())
+		}
+		if resp.GetNextAfterId() == 0 {
+			require.Equal(t, 2, pages)
+			break
+		}
+		require.Greater(t, resp.GetNextAfterId(), req.GetAfterId())
+		req.AfterId = resp.GetNextAfterId()
+	}
+	var want []string
+	for _, m := range all.GetMembers() {
+		want = append(want, m.GetId())
+	}
+	require.Equal(t, want, got, "every member once, in order")
+
+	huge, err := as[0].client.Members(ctxT(t), &gossipdv1.MembersRequest{PageSize: 1 << 30})
+	require.NoError(t, err)
+	require.Len(t, huge.GetMembers(), 4, "a page size over the limit is served as the limit")
+}
