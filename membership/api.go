@@ -251,6 +251,16 @@ func (n *Node) Leave(ctx context.Context) error {
 	return err
 }
 
+// Counters returns what each layer of the node's protocol engine counted:
+// HyParView's, Plumtree's and the member list's counters, and the
+// engine's own (forged origins, malformed payloads...). It is the zero
+// value once the node is closed.
+func (n *Node) Counters() gossip.Counters {
+	var c gossip.Counters
+	_ = n.call(context.Background(), func() { c = n.st.eng.Counters() })
+	return c
+}
+
 // Views returns the IDs of the node's HyParView active and passive views.
 func (n *Node) Views() (active, passive []uint64) {
 	_ = n.call(context.Background(), func() {

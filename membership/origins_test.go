@@ -61,15 +61,11 @@ func TestForgedOriginIsNotDelivered(t *testing.T) {
 		m, err := sub.Next(ctx)
 		require.NoError(t, err)
 		require.Equal(t, "the rogue's own", string(m.Payload), "only the correctly signed broadcast is delivered")
-		var forged uint64
-		require.NoError(t, a.call(ctx, func() { forged = a.st.eng.Counters().Engine.ForgedOrigins }))
-		require.Equal(t, uint64(2), forged)
+		require.Equal(t, uint64(2), a.Counters().Engine.ForgedOrigins)
 
 		// b never saw the forgeries either: a relays only what it delivers.
 		synctest.Wait()
-		var bForged uint64
-		require.NoError(t, b.call(ctx, func() { bForged = b.st.eng.Counters().Engine.ForgedOrigins }))
-		require.Zero(t, bForged)
+		require.Zero(t, b.Counters().Engine.ForgedOrigins)
 	})
 }
 

@@ -81,7 +81,11 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		_ = tr.Close()
 		return err
 	}
-	node, err := membership.New(membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m})
+	if c.trustMembers {
+		log.Warn("origin signatures off (-trust-members): any admitted member can broadcast in another's name")
+	}
+	node, err := membership.New(membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
+		TrustMembers: c.trustMembers})
 	if err != nil {
 		_ = tr.Close()
 		return fmt.Errorf("gossipd: %w", err)

@@ -134,6 +134,15 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 	for _, m := range s.node.Members() {
 		out.Counters["members_"+m.State.String()]++
 	}
+	// What peers sent that the protocol refused (docs/security.md).
+	pc := s.node.Counters()
+	for k, v := range map[string]uint64{
+		"forged_origins": pc.Engine.ForgedOrigins, "malformed_payloads": pc.Engine.MalformedPayloads,
+		"unknown_messages": pc.Engine.UnknownMessages, "malformed_records": pc.Roster.Malformed,
+		"members_refused_full": pc.Roster.RefusedFull, "joins_refused": pc.HyParView.JoinsRefused,
+	} {
+		out.Counters["protocol_"+k] = int64(v)
+	}
 	if s.cfg.Transport != nil {
 		st := s.cfg.Transport.Stats()
 		for k, v := range map[string]int64{

@@ -148,6 +148,11 @@ func TestMembersFilterAndStatus(t *testing.T) {
 	require.Equal(t, as[0].node.Addr(), st.GetAddr())
 	require.Equal(t, idString(as[0].node.ID()), st.GetId())
 	require.True(t, st.GetJoined())
+	for _, k := range []string{"protocol_forged_origins", "protocol_malformed_payloads", "protocol_members_refused_full", "protocol_joins_refused"} {
+		v, ok := st.GetCounters()[k]
+		require.True(t, ok, "status reports %s", k)
+		require.Zero(t, v, "%s in an honest cluster", k)
+	}
 	require.Equal(t, "node0", st.GetBindAddr())
 	require.NotZero(t, st.GetCounters()["transport_frames_sent"])
 	require.Equal(t, int64(1), st.GetCounters()["members_left"])
