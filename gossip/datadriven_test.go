@@ -3,7 +3,6 @@ package gossip
 import (
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -36,18 +35,12 @@ import (
 //	leave node=N
 //	members node=N | views
 func TestTraces(t *testing.T) {
-	paths, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no trace scripts: %v", err)
-	}
-	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			tr := &tracer{}
-			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-				return tr.run(t, d)
-			})
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		tr := &tracer{}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return tr.run(t, d)
 		})
-	}
+	})
 }
 
 // tracer drives the engines of one script.

@@ -2,7 +2,6 @@ package hyparview
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,18 +30,12 @@ import (
 //	crash node=N | leave node=N
 //	views | queue | check
 func TestTraces(t *testing.T) {
-	paths, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no trace scripts: %v", err)
-	}
-	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			tr := &tracer{}
-			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-				return tr.run(t, d)
-			})
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		tr := &tracer{}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return tr.run(t, d)
 		})
-	}
+	})
 }
 
 type tracer struct {

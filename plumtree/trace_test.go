@@ -2,7 +2,6 @@ package plumtree
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,13 +27,7 @@ import (
 //	views                   every node's eager and lazy peers
 //	payloads id=O-S         payload messages sent for one broadcast and who delivered it
 func TestTrace(t *testing.T) {
-	paths, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) { runTrace(t, path) })
-	}
+	datadriven.Walk(t, "testdata", runTrace)
 }
 
 func runTrace(t *testing.T, path string) {

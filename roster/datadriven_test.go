@@ -3,7 +3,6 @@ package roster
 import (
 	"cmp"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -35,18 +34,12 @@ import (
 //	sync a=N b=M        anti-entropy: exchange digests, send, merge
 //	members
 func TestTraces(t *testing.T) {
-	paths, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no trace scripts: %v", err)
-	}
-	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			tr := &tracer{}
-			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-				return tr.run(t, d)
-			})
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		tr := &tracer{}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return tr.run(t, d)
 		})
-	}
+	})
 }
 
 type queued struct {
