@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,27 +57,16 @@ type MembersConfig struct {
 	// contact, to become a neighbour. Zero means DefaultRejoinInterval; it
 	// must not be negative.
 	RejoinInterval time.Duration
-	// Origins, when set, signs every application broadcast of this node
-	// and verifies the origin of every one received before the broadcast
-	// core delivers or relays it (see Authenticator). The runtime sets it
-	// from the node's identity key unless told that every admitted member
-	// is trusted; nil, the simulator's setting, turns origin signatures
-	// off. It needs the IDOriginSequence policy (Plumtree's default).
-	Origins Authenticator
-}
-
-// Authenticator signs this node's broadcasts and verifies the origins of
-// others'. The driver provides it (the runtime's uses ed25519 identity
-// keys), so that the pure stack holds no key and links no cryptography.
-type Authenticator interface {
-	// PublicKey returns this node's public key, carried with each of its
-	// broadcasts.
-	PublicKey() []byte
-	// Sign returns this node's signature of msg.
-	Sign(msg []byte) []byte
-	// Verify reports whether key is origin's key and sig a valid
-	// signature of msg by it.
-	Verify(origin peer.ID, key, msg, sig []byte) bool
+	// Auth, when set, turns signatures on (see peer.Authenticator). The
+	// node signs every application broadcast and verifies the origin of
+	// every one received before the broadcast core delivers or relays it;
+	// and the member list takes only records signed by their member and
+	// failure declarations signed by their declarer (roster.Config.Auth,
+	// which the engine sets from this field). The runtime sets it from
+	// the node's identity key unless told that every admitted member is
+	// trusted; nil, the simulator's setting, turns signatures off. It
+	// needs the IDOriginSequence policy (Plumtree's default).
+	Auth peer.Authenticator
 }
 
 // Defaults of the member list.
@@ -127,7 +117,7 @@ func (c Config) Validate() error {
 		return err
 	}
 	if c.Members != nil {
-		if c.Members.Origins != nil && c.Plumtree.IDPolicy == plumtree.IDContentHash {
+		if c.Members.Auth != nil && c.Plumtree.IDPolicy == plumtree.IDContentHash {
 			return ErrOriginsNeedSequenceIDs
 		}
 		return c.Members.Validate()
@@ -142,6 +132,9 @@ func (c *MembersConfig) Validate() error {
 	}
 	if c.RejoinInterval < 0 {
 		return fmt.Errorf("gossip: negative RejoinInterval %v", c.RejoinInterval)
+	}
+	if c.Roster.Auth != nil {
+		return errors.New("gossip: set MembersConfig.Auth, which the engine hands to the roster, not Roster.Auth")
 	}
 	return c.Roster.Validate()
 }

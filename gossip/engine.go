@@ -60,10 +60,12 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 	}
 	e := &Engine{hv: *hv, pt: *pt}
 	if m := cfg.Members; m != nil {
-		if e.roster, err = roster.New(self, m.Meta, m.Roster); err != nil {
+		rc := m.Roster
+		rc.Auth = m.Auth
+		if e.roster, err = roster.New(self, m.Meta, rc); err != nil {
 			return nil, err
 		}
-		e.rng, e.origins = rng, m.Origins
+		e.rng, e.auth = rng, m.Auth
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 	}
@@ -120,7 +122,7 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 		return plumtree.MessageID{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTopicTooLong, len(topic), MaxTopicBytes)
 	}
 	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload}
-	if e.origins == nil {
+	if e.auth == nil {
 		b, err := EncodeEnvelope(env)
 		if err != nil {
 			return plumtree.MessageID{}, err
@@ -132,7 +134,7 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if !ok {
 		return plumtree.MessageID{}, ErrOriginsNeedSequenceIDs
 	}
-	env.Key, env.Sig = e.origins.PublicKey(), e.origins.Sign(SignedOriginBytes(id, topic, payload))
+	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginBytes(id, topic, payload))
 	b, err := EncodeEnvelope(env)
 	if err != nil {
 		return plumtree.MessageID{}, err
@@ -165,7 +167,7 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		// The most frequent message first, by a concrete type check
 		// rather than an interface assertion.
-		if e.origins != nil && !e.pt.Seen(g.ID) && !e.originValid(g) {
+		if e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(from, g) {
 			return
 		}
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: from, Msg: g}, out)
@@ -201,7 +203,7 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputTimer, Timer: t.hyparview()}, out)
 	case TimerGraft, TimerDispatch:
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputTimer, Timer: t.plumtree()}, out)
-	case TimerSuspicion, TimerExpiry:
+	case TimerSuspicion, TimerExpiry, TimerRefresh:
 		e.stepRoster(now, roster.Input{Kind: roster.InputTimer, Timer: t.roster()}, out)
 	case TimerMemberSync:
 		e.sync(out)

@@ -204,13 +204,14 @@ func (fakeOrigins) Verify(origin peer.ID, key, msg, sig []byte) bool {
 	return len(key) == 1 && peer.ID(key[0]) == origin && len(sig) == 2 && sig[0] == key[0] && sig[1] == byte(len(msg))
 }
 
-// With origin signatures on, a node signs its broadcasts (the receiver
-// delivers them) and drops, before delivery and relay, a payload whose
-// origin did not sign it or that is not an envelope; records pass.
+// With signatures on, a node signs its broadcasts (the receiver delivers
+// them) and drops, before delivery and relay, a payload whose origin did
+// not sign it or that is not an envelope, and a broadcast record its
+// member did not sign.
 // Content-hash IDs cannot be signed ahead and are refused.
 func TestOriginSignatures(t *testing.T) {
 	mk := func(id peer.ID) *Engine {
-		cfg := Config{Members: &MembersConfig{Origins: fakeOrigins{id}}}
+		cfg := Config{Members: &MembersConfig{Auth: fakeOrigins{id}}}
 		e, err := New(hyparview.Peer{ID: id, Addr: "a"}, cfg, rand.New(rand.NewPCG(uint64(id), 1)))
 		require.NoError(t, err)
 		return e
@@ -248,13 +249,25 @@ func TestOriginSignatures(t *testing.T) {
 	require.Equal(t, uint64(2), receiver.Counters().Engine.ForgedOrigins)
 	require.Equal(t, uint64(1), receiver.Counters().Engine.MalformedPayloads)
 
-	rec := mustEncode(t, &Envelope{Kind: EnvelopeRecords, Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 1, State: roster.StateAlive}}})
+	unsigned := roster.Record{ID: 5, Addr: "e", Incarnation: 1, State: roster.StateAlive}
+	rec := mustEncode(t, &Envelope{Kind: EnvelopeRecords, Records: []roster.Record{unsigned}})
+	got = do(t, receiver, func(out *Ready) {
+		receiver.Receive(t0, 1, &plumtree.Gossip{ID: plumtree.ContentHashID(rec), Payload: rec}, out)
+	})
+	require.True(t, got.Empty(), "an unsigned record is neither applied nor relayed")
+	_, ok := receiver.Member(5)
+	require.False(t, ok)
+	require.Equal(t, uint64(1), receiver.Counters().Engine.ForgedRecords)
+
+	signed := unsigned
+	signed.Proof = &roster.Proof{Key: fakeOrigins{5}.PublicKey(), Sig: fakeOrigins{5}.Sign(roster.StatementBytes(&unsigned))}
+	rec = mustEncode(t, &Envelope{Kind: EnvelopeRecords, Records: []roster.Record{signed}})
 	do(t, receiver, func(out *Ready) {
 		receiver.Receive(t0, 1, &plumtree.Gossip{ID: plumtree.ContentHashID(rec), Payload: rec}, out)
 	})
-	_, ok := receiver.Member(5)
-	require.True(t, ok, "member records are not signed yet and pass")
+	_, ok = receiver.Member(5)
+	require.True(t, ok, "a record its member signed is applied")
 
-	cfg := Config{Plumtree: plumtree.Config{IDPolicy: plumtree.IDContentHash}, Members: &MembersConfig{Origins: fakeOrigins{1}}}
+	cfg := Config{Plumtree: plumtree.Config{IDPolicy: plumtree.IDContentHash}, Members: &MembersConfig{Auth: fakeOrigins{1}}}
 	require.ErrorIs(t, cfg.Validate(), ErrOriginsNeedSequenceIDs)
 }

@@ -22,7 +22,7 @@ func FuzzReceivePayload(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		cfg := Config{Members: &MembersConfig{Origins: fakeOrigins{2}}}
+		cfg := Config{Members: &MembersConfig{Auth: fakeOrigins{2}}}
 		e, err := New(hyparview.Peer{ID: 2, Addr: "b"}, cfg, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 // members is the Engine's member-list state besides the roster itself.
 type members struct {
-	origins        Authenticator // MembersConfig.Origins
+	auth           peer.Authenticator // MembersConfig.Auth
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
 	rejoinArmed    bool          // the rejoin tick is set
@@ -21,21 +21,29 @@ type members struct {
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
 }
 
-// originValid checks a payload not seen before, when origin signatures
-// are on: an application message must carry its origin's key and a valid
-// signature; a malformed envelope is dropped here too, so that neither is
-// delivered nor relayed. Member records are not signed yet and pass.
-func (e *Engine) originValid(g *plumtree.Gossip) bool {
+// payloadValid checks a payload not seen before, when signatures are on,
+// before the broadcast core delivers or relays it: an application message
+// must carry its origin's key and a valid signature, and every member
+// record its proof (roster.VerifyRecord). A malformed envelope is dropped
+// here too. What fails is neither delivered nor relayed, and is charged
+// to the neighbour that sent it.
+func (e *Engine) payloadValid(from peer.ID, g *plumtree.Gossip) bool {
 	env, err := DecodeEnvelope(g.Payload)
 	if err != nil {
 		e.counters.MalformedPayloads++
 		return false
 	}
-	if env.Kind != EnvelopeApp {
+	if env.Kind == EnvelopeRecords {
+		for i := range env.Records {
+			if roster.VerifyRecord(e.auth, &env.Records[i]) != nil {
+				e.counters.ForgedRecords++
+				return false
+			}
+		}
 		return true
 	}
 	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
-	if len(env.Key) == 0 || !e.origins.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {
+	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {
 		e.counters.ForgedOrigins++
 		return false
 	}
@@ -59,7 +67,8 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 	if d.From == e.pt.Self() {
 		return
 	}
-	e.stepRoster(now, roster.Input{Kind: roster.InputReceive, Records: env.Records}, out)
+	// With signatures on, payloadValid verified every record already.
+	e.stepRoster(now, roster.Input{Kind: roster.InputReceive, Records: env.Records, Verified: e.auth != nil}, out)
 }
 
 // stepRoster runs the member list and translates its outputs. Its error
@@ -160,7 +169,9 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 	if len(m.Records) == 0 {
 		return
 	}
+	forged := e.roster.Counters().Forged
 	e.stepRoster(now, roster.Input{Kind: roster.InputMerge, Records: m.Records}, out)
+	e.counters.ForgedRecords += e.roster.Counters().Forged - forged
 	for _, r := range m.Records {
 		if r.ID == from && r.State == roster.StateLeft {
 			e.broadcastRecord(now, r, out) // see tellLeft

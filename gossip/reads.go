@@ -89,8 +89,13 @@ type EngineCounters struct {
 	MemberSyncs uint64
 	// ForgedOrigins counts application payloads dropped before delivery
 	// and relay because their origin's signature was missing or invalid
-	// (MembersConfig.Origins).
+	// (MembersConfig.Auth).
 	ForgedOrigins uint64
+	// ForgedRecords counts member records whose proof did not verify
+	// (roster.VerifyRecord): a broadcast of records dropped before
+	// delivery and relay, or a record of an anti-entropy exchange that the
+	// roster dropped (MembersConfig.Auth).
+	ForgedRecords uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

@@ -48,6 +48,9 @@ const (
 	TimerMemberSync
 	// TimerRejoin is the partition-healing tick.
 	TimerRejoin
+	// TimerRefresh re-announces this node's member record
+	// (roster.Config.RefreshInterval).
+	TimerRefresh
 )
 
 // String returns a short lower-case name.
@@ -71,6 +74,8 @@ func (k TimerKind) String() string {
 		return "member-sync"
 	case TimerRejoin:
 		return "rejoin"
+	case TimerRefresh:
+		return "refresh"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -94,8 +99,11 @@ func plumtreeTimer(t plumtree.Timer) Timer {
 }
 
 func rosterTimer(t roster.Timer) Timer {
-	if t.Kind == roster.TimerSuspicion {
+	switch t.Kind {
+	case roster.TimerSuspicion:
 		return Timer{kind: TimerSuspicion, sub: uint8(t.Kind), a: uint64(t.ID), b: t.Incarnation}
+	case roster.TimerRefresh:
+		return Timer{kind: TimerRefresh, sub: uint8(t.Kind)}
 	}
 	return Timer{kind: TimerExpiry, sub: uint8(t.Kind), b: t.Nonce}
 }

@@ -52,13 +52,17 @@ type Config struct {
 	// (suspect or failed) asks one of them or a seed to become a neighbour,
 	// which heals partitions. Default gossip.DefaultRejoinInterval (3s).
 	RejoinInterval time.Duration
-	// TrustMembers turns origin signatures off. By default every
-	// application broadcast is signed with the node's identity key and
-	// every node checks the origin of each one it receives before
-	// delivering or relaying it, so that no member can broadcast in
-	// another's name (gossipsub signs by default too). Set it only in a
-	// cluster that trusts every admitted member: it saves a signature per
-	// broadcast, a verification per delivery and 96 bytes per message.
+	// TrustMembers turns signatures off. By default every application
+	// broadcast is signed with the node's identity key and every node
+	// checks the origin of each one it receives before delivering or
+	// relaying it, so that no member can broadcast in another's name
+	// (gossipsub signs by default too); and member records are signed by
+	// their member, suspicions by their declarer, so that no member can
+	// rewrite another's record or keep a live one shown as failed (see
+	// docs/security.md). Set it only in a cluster that trusts every
+	// admitted member: it saves a signature per broadcast, a verification
+	// per delivery and 96 bytes per message, and about 100 bytes per
+	// member record.
 	TrustMembers bool
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration
@@ -155,7 +159,7 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 		p.Members.RejoinInterval = c.RejoinInterval
 	}
 	if !c.TrustMembers {
-		p.Members.Origins = originSigner{tr: c.Transport}
+		p.Members.Auth = identitySigner{tr: c.Transport}
 	}
 	return p
 }

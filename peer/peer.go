@@ -27,3 +27,21 @@ type Message interface{ sealedMessage() }
 type Sealed struct{}
 
 func (Sealed) sealedMessage() {}
+
+// Authenticator signs this node's statements and verifies other nodes'.
+// The driver provides it (the runtime's uses the ed25519 identity key from
+// which it derives each node's ID), so that the pure stack holds no key
+// and links no cryptography; nil, the simulator's setting, turns
+// signatures off. The composition (package gossip) signs application
+// broadcasts with it and the member list (package roster) signs member
+// records and failure declarations.
+type Authenticator interface {
+	// PublicKey returns this node's public key, carried with each of its
+	// signatures.
+	PublicKey() []byte
+	// Sign returns this node's signature of msg.
+	Sign(msg []byte) []byte
+	// Verify reports whether key is signer's key (signer's ID derives
+	// from it) and sig a valid signature of msg by it.
+	Verify(signer ID, key, msg, sig []byte) bool
+}

@@ -7,23 +7,26 @@ import (
 	"github.com/plumview/plumview/peer"
 )
 
-// applyAll applies received records in order.
-func (r *Roster) applyAll(now time.Time, recs []Record) {
+// applyAll applies received records in order; verified says their proofs
+// were checked already (Input.Verified).
+func (r *Roster) applyAll(now time.Time, recs []Record, verified bool) {
 	for i := range recs {
-		r.apply(now, &recs[i])
+		r.apply(now, &recs[i], verified)
 	}
 }
 
 // apply merges one received record: the record is kept if it supersedes the
-// one held (Compare), and the transition is reported. A record about this
-// node that supersedes our own is refuted instead.
-func (r *Roster) apply(now time.Time, rec *Record) {
+// one held (Compare) and, with signatures on, its proof verifies; the
+// transition is reported. A record about this node that supersedes our own
+// is refuted instead. Signatures are checked last, so that duplicates and
+// stale records, the bulk of what arrives, cost no verification.
+func (r *Roster) apply(now time.Time, rec *Record, verified bool) {
 	if check(rec, r.cfg.MaxMetaBytes) != "" {
 		r.counters.Malformed++
 		return
 	}
 	if rec.ID == r.self {
-		r.applySelf(rec)
+		r.applySelf(rec, verified)
 		return
 	}
 	old, had := r.members[rec.ID]
@@ -35,11 +38,18 @@ func (r *Roster) apply(now time.Time, rec *Record) {
 		r.counters.RefusedFull++
 		return
 	}
+	if !verified && VerifyRecord(r.cfg.Auth, rec) != nil {
+		r.counters.Forged++
+		return
+	}
 	n := entry{addr: rec.Addr, meta: old.meta, inc: rec.Incarnation, state: rec.State, since: now.UnixNano()}
 	if string(rec.Meta) != n.meta {
 		n.meta = string(rec.Meta)
 	}
 	r.store(rec.ID, n)
+	if r.proofs != nil {
+		r.proofs[rec.ID] = rec.Proof.clone()
+	}
 	r.counters.Applied++
 	r.transition(rec.ID, old, had, &n)
 }
@@ -48,10 +58,18 @@ func (r *Roster) apply(now time.Time, rec *Record) {
 // suspicion, a failure, a stale Left from an earlier life, or anything else
 // we did not say): SWIM §4.2, the suspected member raises its incarnation
 // and announces itself Alive.
-func (r *Roster) applySelf(rec *Record) {
+//
+// With signatures on, only a record that verifies is refuted: a forged
+// one is dropped and counted, and a genuine one names an incarnation we
+// signed, never above our own.
+func (r *Roster) applySelf(rec *Record, verified bool) {
 	own := r.members[r.self]
 	if own.compareRecord(rec) <= 0 {
 		r.counters.Stale++
+		return
+	}
+	if !verified && VerifyRecord(r.cfg.Auth, rec) != nil {
+		r.counters.Forged++
 		return
 	}
 	if rec.Incarnation >= MaxIncarnation {
@@ -59,9 +77,9 @@ func (r *Roster) applySelf(rec *Record) {
 		return
 	}
 	own.inc = rec.Incarnation + 1
-	r.store(r.self, own)
+	r.storeOwn(own)
 	r.counters.Refutations++
-	r.broadcast(own.record(r.self))
+	r.broadcast(r.Record())
 }
 
 // transition reports the change of member id from old (if had) to n as
@@ -111,7 +129,7 @@ func (r *Roster) neighborUp(now time.Time, p hyparview.Peer) {
 		return
 	}
 	n := entry{addr: p.Addr, state: StateAlive, since: now.UnixNano()}
-	r.store(p.ID, n)
+	r.store(p.ID, n) // with signatures on, no proof: it stays here (sendable)
 	r.event(EventJoin, p.ID, &n)
 }
 
@@ -130,7 +148,9 @@ func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.
 }
 
 // suspect marks an Alive member Suspect at its current incarnation,
-// broadcasts the suspicion and starts its timer (SWIM §4.2).
+// broadcasts the suspicion and starts its timer (SWIM §4.2). With
+// signatures on, we sign the suspicion; a member whose own record we do
+// not hold yet (only its link told us of it) is suspected here alone.
 func (r *Roster) suspect(now time.Time, id peer.ID) {
 	old, ok := r.members[id]
 	if !ok || id == r.self || old.state != StateAlive {
@@ -142,7 +162,12 @@ func (r *Roster) suspect(now time.Time, id peer.ID) {
 	n.since = now.UnixNano()
 	r.store(id, n)
 	r.counters.SuspicionsRaised++
-	r.broadcast(n.record(id))
+	if r.proofs != nil {
+		r.proofs[id] = r.declare(id, n.inc, r.proofs[id])
+	}
+	if r.shareable(id, &n) {
+		r.broadcast(r.record(id, &n))
+	}
 	r.transition(id, old, true, &n)
 }
 
@@ -158,9 +183,14 @@ func (r *Roster) onTimer(now time.Time, t Timer) {
 		if r.expiryArmed && t.Nonce == r.expiryNonce {
 			r.expiryArmed = false
 			r.sweep(now)
-			if r.counts[StateFailed]+r.counts[StateLeft] > 0 {
+			if len(r.ids) > 1 {
 				r.armExpiry()
 			}
+			return
+		}
+	case TimerRefresh:
+		if r.refreshArmed {
+			r.refresh()
 			return
 		}
 	}
@@ -169,7 +199,10 @@ func (r *Roster) onTimer(now time.Time, t Timer) {
 
 // declareFailed ends an unrefuted suspicion: the member is still Suspect at
 // the incarnation the timer names, so it is declared Failed at that
-// incarnation and the declaration broadcast.
+// incarnation and the declaration broadcast. With signatures on, the
+// Failed record carries the suspicion's proof unchanged (DeclarationBytes),
+// so every node that times the same suspicion broadcasts the same record,
+// which the content-derived broadcast ID deduplicates.
 func (r *Roster) declareFailed(now time.Time, t Timer) bool {
 	old, ok := r.members[t.ID]
 	if !ok || t.ID == r.self || old.state != StateSuspect || old.inc != t.Incarnation {
@@ -180,7 +213,9 @@ func (r *Roster) declareFailed(now time.Time, t Timer) bool {
 	n.since = now.UnixNano()
 	r.store(t.ID, n)
 	r.counters.FailuresDeclared++
-	r.broadcast(n.record(t.ID))
+	if r.shareable(t.ID, &n) {
+		r.broadcast(r.record(t.ID, &n))
+	}
 	r.transition(t.ID, old, true, &n)
 	return true
 }
@@ -195,7 +230,8 @@ func (r *Roster) armExpiry() {
 	r.setTimer(Timer{Kind: TimerExpiry, Nonce: r.expiryNonce}, r.cfg.ExpiryInterval)
 }
 
-// sweep removes the tombstones older than RetainDead. Our own record stays.
+// sweep removes the tombstones older than RetainDead, then silences the
+// members not heard from for SilenceTimeout. Our own record stays.
 func (r *Roster) sweep(now time.Time) {
 	cutoff := now.UnixNano() - int64(r.cfg.RetainDead)
 	kept := r.ids[:0]
@@ -203,6 +239,7 @@ func (r *Roster) sweep(now time.Time) {
 		e := r.members[id]
 		if id != r.self && !e.state.Present() && e.since <= cutoff {
 			delete(r.members, id)
+			delete(r.proofs, id)
 			r.counts[e.state]--
 			r.counters.Expired++
 			continue
@@ -211,6 +248,37 @@ func (r *Roster) sweep(now time.Time) {
 	}
 	clear(r.ids[len(kept):])
 	r.ids = kept
+	r.silence(now)
+}
+
+// silence marks Failed, here only, every Alive member of which no new
+// record arrived for SilenceTimeout: a live member refreshes its record
+// every RefreshInterval, so one that stays silent is dead or was never
+// there (a record a peer invented, signed with a key no running node
+// holds). The Failed record is local: it is not broadcast, and with
+// signatures on it names no declarer, so it is never sent (sendable); it
+// keeps anti-entropy from bringing the silent record back, until it
+// expires after RetainDead like any tombstone. A new record of the member
+// (a refresh) supersedes it.
+func (r *Roster) silence(now time.Time) {
+	cutoff := now.UnixNano() - int64(r.cfg.SilenceTimeout)
+	for _, id := range r.ids {
+		old := r.members[id]
+		if id == r.self || old.state != StateAlive || old.since > cutoff {
+			continue
+		}
+		n := old
+		n.state = StateFailed
+		n.since = now.UnixNano()
+		r.store(id, n)
+		if r.proofs != nil && r.proofs[id] != nil {
+			p := *r.proofs[id]
+			p.Declarer, p.DeclarerKey, p.DeclarerSig = 0, nil, nil
+			r.proofs[id] = &p
+		}
+		r.counters.Silenced++
+		r.transition(id, old, true, &n)
+	}
 }
 
 // full reports whether the roster holds MaxMembers records: a new identity

@@ -15,9 +15,10 @@ import (
 // broadcast. Reference: SWIM §4.2.
 func TestSuspectThenFailAfterTimeout(t *testing.T) {
 	r := newRoster(t, 1, 1, Config{})
-	step(t, r, t0, receive(rec(2, StateAlive, 5)))
+	out := step(t, r, t0, receive(rec(2, StateAlive, 5)))
+	require.Equal(t, []Timer{{Kind: TimerExpiry, Nonce: 1}}, timers(out), "the sweep runs while another member is held")
 
-	out := step(t, r, t0, down(2, hyparview.DownFailed))
+	out = step(t, r, t0, down(2, hyparview.DownFailed))
 	require.Equal(t, []Record{rec(2, StateSuspect, 5)}, broadcasts(out))
 	require.Equal(t, []string{"suspect 2:suspect@5 addr=n2"}, events(out))
 	tm := timers(out)
@@ -27,7 +28,7 @@ func TestSuspectThenFailAfterTimeout(t *testing.T) {
 	out = step(t, r, t0.Add(5*time.Second), fire(tm[0]))
 	require.Equal(t, []Record{rec(2, StateFailed, 5)}, broadcasts(out))
 	require.Equal(t, []string{"fail 2:failed@5 addr=n2"}, events(out))
-	require.Equal(t, TimerExpiry, timers(out)[0].Kind)
+	require.Empty(t, timers(out), "the sweep is already armed")
 	require.Equal(t, Counts{Alive: 1, Failed: 1}, r.Counts())
 	require.Equal(t, uint64(1), r.Counters().FailuresDeclared)
 }
@@ -84,11 +85,10 @@ func TestRefuteFailedAndStaleAlive(t *testing.T) {
 // expiry timer with an old nonce.
 func TestLateTimerHarmless(t *testing.T) {
 	r := newRoster(t, 1, 1, Config{})
-	step(t, r, t0, receive(rec(2, StateAlive, 1), rec(3, StateAlive, 1)))
+	expiry := timers(step(t, r, t0, receive(rec(2, StateAlive, 1), rec(3, StateAlive, 1))))[0]
 	tm := timers(step(t, r, t0, down(2, hyparview.DownFailed)))[0]
 	out := step(t, r, t0, fire(tm))
 	require.Len(t, broadcasts(out), 1)
-	expiry := timers(out)[0]
 	require.Empty(t, step(t, r, t0, fire(tm)), "second firing")
 
 	tm3 := timers(step(t, r, t0, down(3, hyparview.DownFailed)))[0]
@@ -109,11 +109,11 @@ func TestSuspicionFromOthersIsTimed(t *testing.T) {
 	r := newRoster(t, 1, 1, Config{SuspicionTimeout: 3 * time.Second})
 	out := step(t, r, t0, receive(rec(2, StateSuspect, 4)))
 	require.Equal(t, []string{"join 2:suspect@4 addr=n2", "suspect 2:suspect@4 addr=n2"}, events(out))
-	require.Equal(t, []Timer{{Kind: TimerSuspicion, ID: 2, Incarnation: 4}}, timers(out))
-	require.Equal(t, 3*time.Second, ofKind(out, OutputSetTimer)[0].After)
+	require.Equal(t, []Timer{{Kind: TimerExpiry, Nonce: 1}, {Kind: TimerSuspicion, ID: 2, Incarnation: 4}}, timers(out))
+	require.Equal(t, 3*time.Second, ofKind(out, OutputSetTimer)[1].After)
 	require.Empty(t, broadcasts(out), "received records are not rebroadcast")
 	require.Empty(t, step(t, r, t0, receive(rec(2, StateSuspect, 4))))
-	out = step(t, r, t0.Add(3*time.Second), fire(timers(out)[0]))
+	out = step(t, r, t0.Add(3*time.Second), fire(timers(out)[1]))
 	require.Equal(t, []Record{rec(2, StateFailed, 4)}, broadcasts(out))
 }
 
@@ -169,7 +169,8 @@ func TestRejoinIsJoin(t *testing.T) {
 }
 
 // TestTombstoneExpiry: a tombstone is swept once RetainDead has passed, by
-// the expiry timer, which re-arms while tombstones remain and stops after.
+// the expiry timer, which re-arms while other members remain and stops
+// after.
 func TestTombstoneExpiry(t *testing.T) {
 	cfg := Config{RetainDead: time.Hour, ExpiryInterval: 10 * time.Minute}
 	r := newRoster(t, 1, 1, cfg)

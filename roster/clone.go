@@ -12,6 +12,9 @@ func (r *Roster) Clone() *Roster {
 	c := *r
 	c.members = maps.Clone(r.members)
 	c.ids = slices.Clone(r.ids)
+	if r.proofs != nil {
+		c.proofs = maps.Clone(r.proofs) // proofs are immutable: sharing them is safe
+	}
 	c.out = nil
 	return &c
 }

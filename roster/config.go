@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // Config holds the roster's parameters. A zero field means its default;
@@ -45,16 +47,36 @@ type Config struct {
 	// the project claims a full member list for, about 60 MB of records at
 	// the default metadata limit.
 	MaxMembers int
+	// RefreshInterval is how often this node re-announces its record under
+	// a new incarnation, so that every node hears from it and keeps it
+	// (SilenceTimeout). Default 15min, a guess: in a cluster of 10,000
+	// members, about 11 record broadcasts a second in all.
+	RefreshInterval time.Duration
+	// SilenceTimeout is how long an Alive member may go without a new
+	// record of its own before this node marks it Failed, without telling
+	// anyone: a record that no live member stands behind (one invented by
+	// a peer, or a member that died unnoticed) does not stay for ever.
+	// Default 1h, four refreshes; it must exceed RefreshInterval.
+	SilenceTimeout time.Duration
+	// Auth, when set, turns signatures on (doc.go, "Signatures"): this
+	// node signs its own records and its suspicions, and a received record
+	// whose proof does not verify (VerifyRecord) is dropped and counted
+	// (Counters.Forged). Nil, the default and the simulator's setting,
+	// turns them off. The composition (package gossip) sets it from its
+	// own configuration.
+	Auth peer.Authenticator
 }
 
 // Defaults, with their origin (see Config).
 const (
-	defaultMaxMetaBytes     = 512             // memberlist's MetaMaxSize
-	defaultSuspicionTimeout = 5 * time.Second // a guess to validate
-	defaultRetainDead       = time.Hour       // a guess to validate
-	defaultExpiryInterval   = time.Minute     // a guess to validate
-	defaultMaxMembers       = 100_000         // the largest cluster claimed
-	maxMetaBytesLimit       = 64 << 10        // bigger metadata belongs in an application message
+	defaultMaxMetaBytes     = 512              // memberlist's MetaMaxSize
+	defaultSuspicionTimeout = 5 * time.Second  // a guess to validate
+	defaultRetainDead       = time.Hour        // a guess to validate
+	defaultExpiryInterval   = time.Minute      // a guess to validate
+	defaultMaxMembers       = 100_000          // the largest cluster claimed
+	defaultRefreshInterval  = 15 * time.Minute // a guess to validate
+	defaultSilenceTimeout   = time.Hour        // four refreshes
+	maxMetaBytesLimit       = 64 << 10         // bigger metadata belongs in an application message
 	maxDuration             = 365 * 24 * time.Hour
 )
 
@@ -66,6 +88,8 @@ func DefaultConfig() Config {
 		RetainDead:       defaultRetainDead,
 		ExpiryInterval:   defaultExpiryInterval,
 		MaxMembers:       defaultMaxMembers,
+		RefreshInterval:  defaultRefreshInterval,
+		SilenceTimeout:   defaultSilenceTimeout,
 	}
 }
 
@@ -86,6 +110,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMembers == 0 {
 		c.MaxMembers = d.MaxMembers
+	}
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = d.RefreshInterval
+	}
+	if c.SilenceTimeout == 0 {
+		c.SilenceTimeout = d.SilenceTimeout
 	}
 	return c
 }
@@ -111,10 +141,15 @@ func (c Config) Validate() error {
 		{"SuspicionTimeout", c.SuspicionTimeout},
 		{"RetainDead", c.RetainDead},
 		{"ExpiryInterval", c.ExpiryInterval},
+		{"RefreshInterval", c.RefreshInterval},
+		{"SilenceTimeout", c.SilenceTimeout},
 	} {
 		if d.v < 0 || d.v > maxDuration {
 			errs = append(errs, fmt.Errorf("roster: %s must be in (0, %v], got %v", d.name, maxDuration, d.v))
 		}
+	}
+	if c.SilenceTimeout <= c.RefreshInterval {
+		errs = append(errs, fmt.Errorf("roster: SilenceTimeout %v must exceed RefreshInterval %v", c.SilenceTimeout, c.RefreshInterval))
 	}
 	return errors.Join(errs...)
 }

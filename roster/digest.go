@@ -34,12 +34,16 @@ type DigestChunk struct {
 // a runtime whose frames are smaller sends it in Chunks.
 func (r *Roster) Digest() []DigestEntry { return r.AppendDigest(nil) }
 
-// AppendDigest appends the digest to dst and returns it.
+// AppendDigest appends the digest to dst and returns it. With signatures
+// on, it leaves out the records this node may not send (sendable), as
+// Diff and AppendRecords do.
 func (r *Roster) AppendDigest(dst []DigestEntry) []DigestEntry {
 	dst = slices.Grow(dst, len(r.ids))
 	for _, id := range r.sortedIDs() {
 		e := r.members[id]
-		dst = append(dst, DigestEntry{ID: id, Incarnation: e.inc, State: e.state})
+		if r.shareable(id, &e) {
+			dst = append(dst, DigestEntry{ID: id, Incarnation: e.inc, State: e.state})
+		}
 	}
 	return dst
 }
@@ -88,8 +92,8 @@ func (r *Roster) DiffChunk(c DigestChunk) (send []Record, want []peer.ID) {
 		switch {
 		case len(remote) == 0 || (i < len(ids) && ids[i] <= c.To && ids[i] < remote[0].ID):
 			e := r.members[ids[i]]
-			if e.state.Present() {
-				send = append(send, e.record(ids[i]))
+			if e.state.Present() && r.shareable(ids[i], &e) {
+				send = append(send, r.record(ids[i], &e))
 			}
 			i++
 		case i >= len(ids) || ids[i] > c.To || remote[0].ID < ids[i]:
@@ -101,7 +105,9 @@ func (r *Roster) DiffChunk(c DigestChunk) (send []Record, want []peer.ID) {
 			e := r.members[ids[i]]
 			switch cmp.Or(cmp.Compare(e.inc, remote[0].Incarnation), cmp.Compare(e.state, remote[0].State)) {
 			case 1:
-				send = append(send, e.record(ids[i]))
+				if r.shareable(ids[i], &e) {
+					send = append(send, r.record(ids[i], &e))
+				}
 			case -1:
 				want = append(want, ids[i])
 			}
@@ -133,8 +139,8 @@ func (r *Roster) validChunk(c *DigestChunk) bool {
 // held: the answer to a remote node's want list.
 func (r *Roster) AppendRecords(dst []Record, ids []peer.ID) []Record {
 	for _, id := range ids {
-		if e, ok := r.members[id]; ok {
-			dst = append(dst, e.record(id))
+		if e, ok := r.members[id]; ok && r.shareable(id, &e) {
+			dst = append(dst, r.record(id, &e))
 		}
 	}
 	return dst

@@ -68,6 +68,11 @@ type Input struct {
 	Reason  hyparview.DownReason // NeighborDown
 	Timer   Timer                // Timer
 	Meta    []byte               // UpdateMeta: copied, the caller keeps it
+	// Verified says that the driver checked every record's proof with
+	// VerifyRecord and this roster's Config.Auth (Receive, Merge), as the
+	// composition does for a broadcast before relaying it, so that Step
+	// does not verify the signatures again.
+	Verified bool
 }
 
 // OutputKind names the kind of an Output. The zero value is not valid.
@@ -152,8 +157,11 @@ type TimerKind uint8
 const (
 	// TimerSuspicion ends the suspicion of member ID at Incarnation.
 	TimerSuspicion TimerKind = iota + 1
-	// TimerExpiry sweeps expired tombstones.
+	// TimerExpiry sweeps expired tombstones and silent members.
 	TimerExpiry
+	// TimerRefresh re-announces this node's record under a new
+	// incarnation (Config.RefreshInterval).
+	TimerRefresh
 )
 
 // String returns a short lower-case name.
@@ -163,6 +171,8 @@ func (k TimerKind) String() string {
 		return "suspicion"
 	case TimerExpiry:
 		return "expiry"
+	case TimerRefresh:
+		return "refresh"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -82,6 +82,14 @@ type Record struct {
 	Incarnation uint64
 	// State is where the member stands at this incarnation.
 	State State
+	// Proof carries the signatures that make the record believable when
+	// signatures are on (Config.Auth); nil when they are off. It is not
+	// compared (Compare): honest nodes never hold two records equal in
+	// everything else with different proofs but for a suspicion declared
+	// by two nodes at once, where either declaration will do. Records
+	// handed out by the Roster share their Proof with it: do not modify
+	// it.
+	Proof *Proof
 }
 
 // String renders the record compactly, as "7:alive@3" with " addr=" and
@@ -171,5 +179,5 @@ func check(r *Record, maxMeta int) string {
 	case len(r.Addr) > MaxAddrBytes:
 		return "addr too large"
 	}
-	return ""
+	return checkProof(r.Proof)
 }

@@ -35,6 +35,11 @@ type Roster struct {
 	sorted  bool
 	counts  [stateCount]int // entries per State
 	left    bool
+	// proofs holds each member's proof when signatures are on
+	// (Config.Auth); nil when they are off, so that they cost nothing.
+	proofs map[peer.ID]*Proof
+
+	refreshArmed bool // the refresh timer is set
 
 	expiryArmed bool   // an expiry timer with expiryNonce is pending
 	expiryNonce uint64 // nonce of the latest expiry timer
@@ -65,7 +70,10 @@ func New(self hyparview.Peer, meta []byte, cfg Config) (*Roster, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), cfg.MaxMetaBytes)
 	}
 	r := &Roster{self: self.ID, cfg: cfg, members: map[peer.ID]entry{}, sorted: true}
-	r.store(self.ID, entry{addr: self.Addr, meta: string(meta), inc: cfg.Incarnation, state: StateAlive})
+	if cfg.Auth != nil {
+		r.proofs = map[peer.ID]*Proof{}
+	}
+	r.storeOwn(entry{addr: self.Addr, meta: string(meta), inc: cfg.Incarnation, state: StateAlive})
 	return r, nil
 }
 
@@ -97,10 +105,10 @@ func (r *Roster) dispatch(now time.Time, in Input) error {
 	switch in.Kind {
 	case InputReceive:
 		r.counters.Received += uint64(len(in.Records))
-		r.applyAll(now, in.Records)
+		r.applyAll(now, in.Records, in.Verified)
 	case InputMerge:
 		r.counters.Merged += uint64(len(in.Records))
-		r.applyAll(now, in.Records)
+		r.applyAll(now, in.Records, in.Verified)
 	case InputNeighborUp:
 		r.neighborUp(now, in.Peer)
 	case InputNeighborDown:
@@ -113,8 +121,27 @@ func (r *Roster) dispatch(now time.Time, in Input) error {
 		r.leave(now)
 	case InputAnnounce:
 		r.broadcast(r.Record())
+		if !r.refreshArmed {
+			r.refreshArmed = true
+			r.setTimer(Timer{Kind: TimerRefresh}, r.cfg.RefreshInterval)
+		}
 	}
 	return nil
+}
+
+// refresh re-announces our record under a new incarnation, so that every
+// node hears from us within SilenceTimeout, and sets the next refresh.
+func (r *Roster) refresh() {
+	r.setTimer(Timer{Kind: TimerRefresh}, r.cfg.RefreshInterval)
+	own := r.members[r.self]
+	if own.inc >= MaxIncarnation {
+		r.counters.Unrefutable++
+		return
+	}
+	own.inc++
+	r.storeOwn(own)
+	r.counters.Refreshes++
+	r.broadcast(r.Record())
 }
 
 // updateMeta replaces our metadata under a new incarnation and broadcasts
@@ -129,8 +156,8 @@ func (r *Roster) updateMeta(meta []byte) error {
 	}
 	own.inc++
 	own.meta = string(meta)
-	r.store(r.self, own)
-	r.broadcast(own.record(r.self))
+	r.storeOwn(own)
+	r.broadcast(r.Record())
 	return nil
 }
 
@@ -140,9 +167,9 @@ func (r *Roster) leave(now time.Time) {
 	own := r.members[r.self]
 	own.state = StateLeft
 	own.since = now.UnixNano()
-	r.store(r.self, own)
+	r.storeOwn(own)
 	r.left = true
-	r.broadcast(own.record(r.self))
+	r.broadcast(r.Record())
 }
 
 // store puts e under id, keeping the index and the counts in step.
@@ -157,6 +184,35 @@ func (r *Roster) store(id peer.ID, e entry) {
 	}
 	r.counts[e.state]++
 	r.members[id] = e
+	if id != r.self {
+		r.armExpiry()
+	}
+}
+
+// storeOwn stores our own record, signing it when signatures are on.
+func (r *Roster) storeOwn(e entry) {
+	r.store(r.self, e)
+	if r.proofs != nil {
+		rec := e.record(r.self)
+		r.proofs[r.self] = r.ownProof(&rec)
+	}
+}
+
+// record returns the record held in e for id, with its proof when
+// signatures are on.
+func (r *Roster) record(id peer.ID, e *entry) Record {
+	rec := e.record(id)
+	if r.proofs != nil {
+		rec.Proof = r.proofs[id]
+	}
+	return rec
+}
+
+// shareable reports whether the record held in e for id may be sent to
+// others: always when signatures are off; when they are on, only a record
+// others can verify (sendable).
+func (r *Roster) shareable(id peer.ID, e *entry) bool {
+	return r.proofs == nil || sendable(r.proofs[id], e.state)
 }
 
 // sortedIDs returns the index in ascending order, sorting it if needed.
@@ -173,7 +229,7 @@ func (r *Roster) broadcast(rec Record) {
 }
 
 func (r *Roster) event(k EventKind, id peer.ID, e *entry) {
-	r.out = append(r.out, Output{Kind: OutputEvent, Event: k, Record: e.record(id)})
+	r.out = append(r.out, Output{Kind: OutputEvent, Event: k, Record: r.record(id, e)})
 }
 
 func (r *Roster) setTimer(t Timer, after time.Duration) {
@@ -186,7 +242,7 @@ func (r *Roster) Self() peer.ID { return r.self }
 // Record returns this node's own record.
 func (r *Roster) Record() Record {
 	e := r.members[r.self]
-	return e.record(r.self)
+	return r.record(r.self, &e)
 }
 
 // Left reports whether this node has left.
@@ -213,7 +269,7 @@ func (r *Roster) Get(id peer.ID) (Record, bool) {
 	if !ok {
 		return Record{}, false
 	}
-	return e.record(id), true
+	return r.record(id, &e), true
 }
 
 // Members returns a copy of every record held, tombstones and self
@@ -224,7 +280,7 @@ func (r *Roster) Members() []Record { return r.AppendMembers(nil) }
 func (r *Roster) AppendMembers(dst []Record) []Record {
 	for _, id := range r.sortedIDs() {
 		e := r.members[id]
-		dst = append(dst, e.record(id))
+		dst = append(dst, r.record(id, &e))
 	}
 	return dst
 }
