@@ -19,6 +19,10 @@ type Config struct {
 	Plumtree  plumtree.Config
 	// Members, when set, adds the full member list (see MembersConfig).
 	Members *MembersConfig
+	// Budgets, when set, bounds what each peer may ask of this node per
+	// period (see Budgets). Nil, the papers' setting, sets no limit;
+	// ProductionConfig sets DefaultBudgets.
+	Budgets *Budgets
 }
 
 // MembersConfig turns on the full member list (package roster) on top of
@@ -90,14 +94,17 @@ const (
 // ProductionConfig returns the configuration a deployment runs, the one
 // place it is assembled: the papers' defaults for both cores, recent
 // broadcasts announced to every new neighbour
-// (DefaultNeighborUpAnnouncements), and the member list with metadata
+// (DefaultNeighborUpAnnouncements), per-peer budgets (DefaultBudgets), and
+// the member list with metadata
 // meta and its defaults (suspicion, tombstones, periodic anti-entropy,
 // rejoin ticks). The runtime (package membership) starts from it and adds
 // what only a real process has (its wall clock as the first message
 // sequence and incarnation); the simulator's production-like experiments
 // start from it too.
 func ProductionConfig(meta []byte) Config {
+	b := DefaultBudgets()
 	return Config{
+		Budgets:  &b,
 		Plumtree: plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements},
 		Members: &MembersConfig{
 			Meta:           meta,
@@ -115,6 +122,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Plumtree.Validate(); err != nil {
 		return err
+	}
+	if c.Budgets != nil {
+		if err := c.Budgets.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.Members != nil {
 		if c.Members.Auth != nil && c.Plumtree.IDPolicy == plumtree.IDContentHash {

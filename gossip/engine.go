@@ -34,6 +34,8 @@ type Engine struct {
 	// contacts are the contacts of the last Join or ContactsResolved: what
 	// the rejoin tick joins through.
 	contacts []hyparview.Peer
+	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
+	budgets *budgets
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
@@ -59,6 +61,9 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{hv: *hv, pt: *pt}
+	if cfg.Budgets != nil {
+		e.budgets = &budgets{cfg: *cfg.Budgets, peers: map[peer.ID]*usage{}}
+	}
 	if m := cfg.Members; m != nil {
 		rc := m.Roster
 		rc.Auth = m.Auth
@@ -167,11 +172,16 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		// The most frequent message first, by a concrete type check
 		// rather than an interface assertion.
-		if e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(from, g) {
+		if e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(now, from, g, out) {
 			return
 		}
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: from, Msg: g}, out)
 		return
+	}
+	if e.budgets != nil {
+		if k, ok := budgetOf(msg); ok && !e.spend(now, from, k, 1, out) {
+			return
+		}
 	}
 	switch m := msg.(type) {
 	case hyparview.Message:

@@ -27,24 +27,27 @@ type members struct {
 // record its proof (roster.VerifyRecord). A malformed envelope is dropped
 // here too. What fails is neither delivered nor relayed, and is charged
 // to the neighbour that sent it.
-func (e *Engine) payloadValid(from peer.ID, g *plumtree.Gossip) bool {
+func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, out *Ready) bool {
 	env, err := DecodeEnvelope(g.Payload)
 	if err != nil {
 		e.counters.MalformedPayloads++
+		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
 	if env.Kind == EnvelopeRecords {
 		for i := range env.Records {
 			if roster.VerifyRecord(e.auth, &env.Records[i]) != nil {
 				e.counters.ForgedRecords++
+				e.spend(now, from, BudgetForged, 1, out)
 				return false
 			}
 		}
-		return true
+		return e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
 	}
 	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
 	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {
 		e.counters.ForgedOrigins++
+		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
 	return true
@@ -169,10 +172,16 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 	if len(m.Records) == 0 {
 		return
 	}
+	recs := m.Records
+	if e.budgets != nil && !e.spend(now, from, BudgetNewMembers, e.newMembers(recs), out) {
+		recs = e.knownOnly(recs)
+	}
 	forged := e.roster.Counters().Forged
-	e.stepRoster(now, roster.Input{Kind: roster.InputMerge, Records: m.Records}, out)
-	e.counters.ForgedRecords += e.roster.Counters().Forged - forged
-	for _, r := range m.Records {
+	e.stepRoster(now, roster.Input{Kind: roster.InputMerge, Records: recs}, out)
+	forged = e.roster.Counters().Forged - forged
+	e.counters.ForgedRecords += forged
+	e.spend(now, from, BudgetForged, int(forged), out)
+	for _, r := range recs {
 		if r.ID == from && r.State == roster.StateLeft {
 			e.broadcastRecord(now, r, out) // see tellLeft
 		}

@@ -96,6 +96,14 @@ type EngineCounters struct {
 	// delivery and relay, or a record of an anti-entropy exchange that the
 	// roster dropped (MembersConfig.Auth).
 	ForgedRecords uint64
+	// OverBudget counts, per Budget, the requests dropped because their
+	// peer had spent that budget for the period (Config.Budgets).
+	OverBudget [budgetCount]uint64
+	// BannedDrops counts the messages dropped because their peer was
+	// banned after an eviction.
+	BannedDrops uint64
+	// Evictions counts the peers evicted for going over their budgets.
+	Evictions uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64
@@ -153,6 +161,9 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 	if e.roster != nil {
 		c.members = e.members
 		c.roster, c.rng = e.roster.Clone(), rng
+	}
+	if e.budgets != nil {
+		c.budgets = e.budgets.clone()
 	}
 	return c, nil
 }

@@ -37,6 +37,10 @@ type Ready struct {
 	// through afresh (seed names, keys learned by dialling) and hand them to
 	// ContactsResolved; set by an isolated node's rejoin tick.
 	ResolveContacts bool
+	// Evictions are the peers evicted for going over a budget
+	// (Config.Budgets), for the driver's log; their connections are in
+	// Closes already.
+	Evictions []Eviction
 }
 
 // Send is a message to send.
@@ -95,12 +99,13 @@ func (r *Ready) Reset() {
 	r.Events = r.Events[:0]
 	r.Neighbors = r.Neighbors[:0]
 	r.ResolveContacts = false
+	r.Evictions = r.Evictions[:0]
 }
 
 // Empty reports whether the batch asks for nothing.
 func (r *Ready) Empty() bool {
 	return len(r.Sends) == 0 && len(r.Closes) == 0 && len(r.Timers) == 0 && len(r.Deliveries) == 0 &&
-		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts
+		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts && len(r.Evictions) == 0
 }
 
 // Message is a message of the pure stack: a hyparview.Message, a

@@ -14,6 +14,10 @@ func (n *Node) carryOut() {
 	for i := range rd.Sends {
 		n.send(rd.Sends[i].To, rd.Sends[i].Msg)
 	}
+	for _, ev := range rd.Evictions {
+		n.metrics.IncrCounter([]string{"membership", "peers", "evicted"}, 1)
+		n.log.Warn("peer evicted: over its budget", zap.Uint64("peer", uint64(ev.Peer)), zap.Stringer("budget", ev.Budget))
+	}
 	for _, id := range rd.Closes {
 		n.closePeer(id, "not needed by the protocol")
 	}

@@ -31,7 +31,8 @@ type Config struct {
 	// The node sets Plumtree.FirstSequence to the wall clock in
 	// nanoseconds, so that a restarted node never reuses a message ID.
 	// Protocol.Members is set by the node from Metadata, Roster,
-	// SyncInterval and RejoinInterval.
+	// SyncInterval and RejoinInterval. Protocol.Budgets, the per-peer
+	// limits, defaults to gossip.DefaultBudgets.
 	Protocol gossip.Config
 	// Roster tunes the member list (suspicion timeout, tombstone
 	// retention, metadata limit). Roster.Incarnation defaults to the wall
@@ -151,6 +152,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 		pt.FirstSequence = now
 	}
 	p.Plumtree = pt
+	if c.Protocol.Budgets != nil {
+		p.Budgets = c.Protocol.Budgets
+	}
 	p.Members.Roster = c.Roster
 	if c.SyncInterval != 0 {
 		p.Members.SyncInterval = c.SyncInterval

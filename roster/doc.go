@@ -65,6 +65,53 @@
 // timeouts; they are natural refinements once the simulator measures false
 // positives.
 //
+// # Signatures
+//
+// With Config.Auth set (the runtime's default; the simulator runs without),
+// no node can speak for another. Every record carries a Proof:
+//
+//   - an Alive or Left record is valid only with its member's signature of
+//     it (StatementBytes: ID, incarnation, state, address, metadata), so
+//     only the member raises its incarnation, changes its metadata or
+//     leaves;
+//   - a Suspect or Failed record carries the member's signed Alive
+//     statement at that incarnation — a suspicion can name only an
+//     incarnation the member reached — and the signature of the node that
+//     declared the suspicion (DeclarationBytes). A Failed record carries
+//     the suspicion it ended unchanged: every node that holds the suspicion
+//     times it itself, so all of them broadcast the same record, which the
+//     content-derived broadcast ID deduplicates.
+//
+// A received record whose proof does not verify (VerifyRecord) is dropped
+// and counted (Counters.Forged); the composition checks a broadcast's
+// records before relaying it and charges the neighbour that sent them.
+// Verification comes last, after the precedence check, so that the
+// duplicates and stale records that make up most of the traffic cost
+// none. What a node holds on local evidence only — a neighbour whose own
+// record has not arrived, a suspicion of it, a silenced member — carries
+// no verifiable proof and never leaves the node (not in the digest, not
+// sent, not broadcast).
+//
+// The bound: one member, malicious or wrong, can make every node show an
+// honest live member Suspect, or Failed once the suspicion is relayed as
+// such, only at the member's current incarnation. The member refutes as
+// soon as the declaration reaches it (SWIM §4.2), and its refutation
+// supersedes the declaration everywhere; to do it again the declarer must
+// declare anew, and each declaration names it. A live member is therefore
+// shown failed no longer than its refutation takes to spread, per
+// declaration; docs/security.md gives the measured figure.
+//
+// # Refresh and silence
+//
+// Every member re-announces its record under a new incarnation every
+// Config.RefreshInterval. A node marks Failed, for itself alone, an Alive
+// member of which no new record arrived for Config.SilenceTimeout: a
+// record no running member stands behind (a peer invented it, with a key
+// of its own making, or the member died unnoticed) leaves every member
+// list within SilenceTimeout plus ExpiryInterval, and its tombstone keeps
+// anti-entropy from bringing the same record back. The member's next
+// refresh supersedes it.
+//
 // # Tombstones and anti-entropy
 //
 // Failed and Left records are kept for Config.RetainDead so that stale
@@ -92,14 +139,18 @@
 // # Failures
 //
 // A malformed record from a peer (ID 0, unknown state, incarnation above
-// MaxIncarnation, Meta over Config.MaxMetaBytes, Addr over MaxAddrBytes) is
-// dropped and counted (Counters.Malformed); so is a malformed digest. Local
+// MaxIncarnation, Meta over Config.MaxMetaBytes, Addr over MaxAddrBytes, a
+// proof over MaxKeyBytes or MaxSigBytes) is dropped and counted
+// (Counters.Malformed); so is a malformed digest. A record over
+// Config.MaxMembers new identities is refused (Counters.RefusedFull) and
+// one whose proof fails, dropped (Counters.Forged). Local
 // misuse (unknown input, metadata too large, commands after Leave) is an
 // error prefixed "roster:". Invariants checks the state at any moment.
 //
 // # Defaults
 //
 // MaxMetaBytes 512 is HashiCorp memberlist's MetaMaxSize. SuspicionTimeout
-// 5s, RetainDead 1h and ExpiryInterval 1min are guesses to validate in the
-// simulator; Config explains each.
+// 5s, RetainDead 1h, ExpiryInterval 1min, RefreshInterval 15min and
+// SilenceTimeout 1h are guesses to validate in the simulator; MaxMembers
+// 100,000 is the largest cluster the project claims. Config explains each.
 package roster

@@ -86,6 +86,10 @@ type MembersResult struct {
 	// Refutations counts the times a live node had to refute a suspicion
 	// of itself, over the whole run and all nodes.
 	Refutations uint64
+	// OverBudget counts the requests live nodes dropped because a peer
+	// was over its budget (gossip.Budgets), and Evictions the peers they
+	// evicted for it: an honest burst must leave both at zero.
+	OverBudget, Evictions uint64
 	// JoinCurve is the share of the nodes whose list is complete at each
 	// check after the last join (every MemberCheckEvery, from 0), until
 	// all are; FailCurve, the share of the live nodes that list every
@@ -241,7 +245,12 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	res.FailBytesPerNode = float64(counter.total-failFrom) / float64(s.LiveCount())
 	for n := 0; n < s.Len(); n++ {
 		if s.Alive(n) {
-			res.Refutations += s.Engine(n).Counters().Roster.Refutations
+			c := s.Engine(n).Counters()
+			res.Refutations += c.Roster.Refutations
+			for _, v := range c.Engine.OverBudget {
+				res.OverBudget += v
+			}
+			res.Evictions += c.Engine.Evictions
 		}
 	}
 	return res, nil
@@ -265,7 +274,7 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\n", r.Refutations)
+	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d; peers evicted: %d\n", r.Refutations, r.OverBudget, r.Evictions)
 	return err
 }
 

@@ -140,8 +140,13 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		"forged_origins": pc.Engine.ForgedOrigins, "malformed_payloads": pc.Engine.MalformedPayloads,
 		"unknown_messages": pc.Engine.UnknownMessages, "malformed_records": pc.Roster.Malformed,
 		"members_refused_full": pc.Roster.RefusedFull, "joins_refused": pc.HyParView.JoinsRefused,
+		"forged_records": pc.Engine.ForgedRecords, "members_silenced": pc.Roster.Silenced,
+		"peers_evicted": pc.Engine.Evictions, "banned_drops": pc.Engine.BannedDrops,
 	} {
 		out.Counters["protocol_"+k] = int64(v)
+	}
+	for b, v := range pc.Engine.OverBudget {
+		out.Counters["protocol_over_budget_"+strings.ReplaceAll(gossip.Budget(b).String(), "-", "_")] = int64(v)
 	}
 	if s.cfg.Transport != nil {
 		st := s.cfg.Transport.Stats()
