@@ -25,7 +25,10 @@ const (
 	BudgetShuffle
 	// BudgetNeighbor limits NEIGHBOR requests.
 	BudgetNeighbor
-	// BudgetRecords limits the member list's Digest and Records messages.
+	// BudgetRecords limits the member list's Digest messages and the
+	// records a peer sends, by anti-entropy or broadcast: each record
+	// costs a signature verification. Going over it only drops them (a
+	// later exchange repairs what was lost); it earns no strike.
 	BudgetRecords
 	// BudgetNewMembers limits the records of members new to this node
 	// that a peer hands over, by anti-entropy or broadcast. Going over it
@@ -73,8 +76,9 @@ func (b Budget) String() string {
 type Budgets struct {
 	// Period is the window over which each budget is counted.
 	Period time.Duration
-	// PerPeriod is each budget, in requests (records for BudgetNewMembers
-	// and BudgetForged) per Period and peer; indexed by Budget.
+	// PerPeriod is each budget, in requests (records for BudgetRecords,
+	// BudgetNewMembers and BudgetForged) per Period and peer; indexed by
+	// Budget.
 	PerPeriod [budgetCount]int
 	// Strikes is how many requests over budget in one period a peer may
 	// send before it is evicted.
@@ -87,14 +91,18 @@ type Budgets struct {
 	MaxPeers int
 }
 
-// DefaultBudgets returns the budgets ProductionConfig sets. Each is a
-// guess, an order of magnitude above what an honest peer sends in a 10 s
-// period: one JOIN per restart; the join walks of a burst of 1,000
-// newcomers through one contact reach each of its neighbours as 1,000
-// FORWARDJOINs within seconds; a shuffle per period per walk crossing the
-// node; a few NEIGHBOR requests while repairing; the anti-entropy of a
-// newcomer to a cluster of 100,000 members (about 100 Digest chunks and
-// 400 Records messages) with room to spare.
+// DefaultBudgets returns the budgets ProductionConfig sets, per 10 s
+// period. Each is a guess above what an honest peer sends: one JOIN per
+// restart; the join walks of a burst of 1,000 newcomers through one
+// contact reach each of its neighbours as 1,000 FORWARDJOINs within
+// seconds; a shuffle per period per walk crossing the node; a few
+// NEIGHBOR requests while repairing. Records and new members are the
+// exception: a newcomer to a cluster of 100,000 members gets every record
+// from its first neighbours; past 20,000 records and 10,000 new members
+// per neighbour and period the rest waits for the next exchanges (each
+// neighbour's on the link, then one every SyncInterval), so that a peer
+// cannot make a node verify more than 2,000 signatures a second, nor
+// grow its member list faster than 1,000 members a second.
 func DefaultBudgets() Budgets {
 	var b Budgets
 	b.Period = 10 * time.Second
@@ -102,8 +110,8 @@ func DefaultBudgets() Budgets {
 	b.PerPeriod[BudgetForwardJoin] = 2_000
 	b.PerPeriod[BudgetShuffle] = 100
 	b.PerPeriod[BudgetNeighbor] = 20
-	b.PerPeriod[BudgetRecords] = 2_000
-	b.PerPeriod[BudgetNewMembers] = 100_000
+	b.PerPeriod[BudgetRecords] = 20_000
+	b.PerPeriod[BudgetNewMembers] = 10_000
 	b.PerPeriod[BudgetForged] = 10
 	b.Strikes = 100
 	b.BanPeriod = time.Minute
@@ -147,21 +155,23 @@ type budgets struct {
 	shared usage // the peers beyond MaxPeers
 }
 
-// budgetOf says which budget a message of the cores' spends, if any.
-func budgetOf(msg Message) (Budget, bool) {
-	switch msg.(type) {
+// budgetOf says which budget a message spends, if any, and how much.
+func budgetOf(msg Message) (Budget, int, bool) {
+	switch m := msg.(type) {
 	case *hyparview.Join:
-		return BudgetJoin, true
+		return BudgetJoin, 1, true
 	case *hyparview.ForwardJoin:
-		return BudgetForwardJoin, true
+		return BudgetForwardJoin, 1, true
 	case *hyparview.Shuffle, *hyparview.ShuffleReply:
-		return BudgetShuffle, true
+		return BudgetShuffle, 1, true
 	case *hyparview.Neighbor:
-		return BudgetNeighbor, true
-	case *Digest, *Records:
-		return BudgetRecords, true
+		return BudgetNeighbor, 1, true
+	case *Digest:
+		return BudgetRecords, 1, true
+	case *Records:
+		return BudgetRecords, 1 + len(m.Records), true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // usageOf returns p's usage at now, starting a new period when the last
@@ -210,7 +220,7 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 		return true
 	}
 	e.counters.OverBudget[k]++
-	if k == BudgetNewMembers {
+	if k == BudgetNewMembers || k == BudgetRecords {
 		// An honest newcomer to a large cluster may get more records in
 		// its first exchanges than one period allows: they are dropped
 		// and fetched again by a later exchange, with no strike.

@@ -179,7 +179,7 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 		return
 	}
 	if e.budgets != nil {
-		if k, ok := budgetOf(msg); ok && !e.spend(now, from, k, 1, out) {
+		if k, n, ok := budgetOf(msg); ok && !e.spend(now, from, k, n, out) {
 			return
 		}
 	}

@@ -42,7 +42,8 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 				return false
 			}
 		}
-		return e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
+		return e.spend(now, from, BudgetRecords, len(env.Records), out) &&
+			e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
 	}
 	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
 	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {

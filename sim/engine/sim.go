@@ -187,6 +187,13 @@ func (s *Sim) UpdateMeta(n int, meta []byte) error {
 	return err
 }
 
+// Inject hands node n a message as if node from had sent it, outside the
+// network: how an experiment plays an adversary, or a node that lies,
+// without changing the protocol code the nodes run.
+func (s *Sim) Inject(n, from int, msg gossip.Message) error {
+	return s.input(n, "inject", func(eng *gossip.Engine, rd *gossip.Ready) { eng.Receive(s.clockTime(), peerOf(from), msg, rd) })
+}
+
 // Leave makes node n leave gracefully; it stops once its goodbyes are sent.
 func (s *Sim) Leave(n int) {
 	if !s.nodes[n].alive {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -83,8 +84,15 @@ type MembersResult struct {
 	// continuous experiment) sent while joining until Joined, per second
 	// while nothing happens, and from the crash until Failed.
 	JoinBytesPerNode, QuietBytesPerNodeSecond, FailBytesPerNode float64
+	// Refuted is the time from a false declaration that a live node
+	// failed — a Failed record at its current incarnation, injected at
+	// another node as one member that lies would broadcast it — until every
+	// live node lists it alive again: the bound on how long one member can
+	// show an honest node failed (roster's doc, "Signatures").
+	Refuted time.Duration
 	// Refutations counts the times a live node had to refute a suspicion
-	// of itself, over the whole run and all nodes.
+	// of itself, over the whole run and all nodes (the false declaration's
+	// included).
 	Refutations uint64
 	// OverBudget counts the requests live nodes dropped because a peer
 	// was over its budget (gossip.Budgets), and Evictions the peers they
@@ -213,6 +221,10 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return res, err
 	}
 
+	if res.Refuted, err = refuteFalseFailure(s, phase, liveShare); err != nil {
+		return res, err
+	}
+
 	perm := s.Rand().Perm(o.Nodes)
 	for _, n := range perm[:int(o.Fail*float64(o.Nodes)+0.5)] {
 		s.Crash(n)
@@ -243,6 +255,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		res.Failed = now - failStart // counted from the crash, not from Suspected
 	}
 	res.FailBytesPerNode = float64(counter.total-failFrom) / float64(s.LiveCount())
+
 	for n := 0; n < s.Len(); n++ {
 		if s.Alive(n) {
 			c := s.Engine(n).Counters()
@@ -269,6 +282,7 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	row("every node lists every node alive, after the last join", r.Joined, fmt.Sprintf("%.0f B/node", r.JoinBytesPerNode))
 	fmt.Fprintf(tw, "nothing happening\t-\t%.0f B/node/s\t\n", r.QuietBytesPerNodeSecond)
 	row("a metadata change reaches every live node", r.MetaSpread, "")
+	row("a false failure declaration is refuted everywhere", r.Refuted, "")
 	row(fmt.Sprintf("no live node lists the %d crashed alive", r.Crashed), r.Suspected, "")
 	row("every live node lists them failed", r.Failed, fmt.Sprintf("%.0f B/node", r.FailBytesPerNode))
 	if err := tw.Flush(); err != nil {
@@ -276,6 +290,36 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	}
 	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d; peers evicted: %d\n", r.Refutations, r.OverBudget, r.Evictions)
 	return err
+}
+
+// refuteFalseFailure plays one member that lies: a broadcast that declares
+// the second live node failed, at its current incarnation, reaches the
+// first from one of its neighbours, the liar; it returns the time until
+// every live node lists the victim alive again.
+// The simulator runs without signatures, but a signed declaration at the
+// victim's incarnation is just as valid, so the time is the same.
+func refuteFalseFailure(s *engine.Sim, phase func(string, func() float64) (time.Duration, []float64, error),
+	liveShare func(func(*gossip.Engine) bool) func() float64) (time.Duration, error) {
+	first, victim := s.LiveNode(0), s.LiveNode(1)
+	rec, ok := s.Engine(first).Member(s.Engine(victim).Self().ID)
+	active := s.Engine(first).AppendActive(nil)
+	if !ok || len(active) == 0 {
+		return -1, fmt.Errorf("members: node %d does not list node %d or has no neighbour", first, victim)
+	}
+	liar := int(active[0].ID) - 1 // the simulator numbers node n as peer n+1
+	rec.State = roster.StateFailed
+	payload, err := gossip.EncodeEnvelope(&gossip.Envelope{Kind: gossip.EnvelopeRecords, Records: []roster.Record{rec}})
+	if err != nil {
+		return -1, err
+	}
+	if err := s.Inject(first, liar, &plumtree.Gossip{ID: plumtree.ContentHashID(payload), Payload: payload}); err != nil {
+		return -1, err
+	}
+	refuted, _, err := phase("refuting a false failure", liveShare(func(e *gossip.Engine) bool {
+		r, ok := e.Member(rec.ID)
+		return ok && r.State == roster.StateAlive && r.Incarnation > rec.Incarnation
+	}))
+	return refuted, err
 }
 
 // never renders a phase time, or "never" for -1.
