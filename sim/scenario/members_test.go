@@ -12,7 +12,9 @@ import (
 // burst of joins, a metadata change reaches every node within a second,
 // and a crash of a tenth of the nodes is suspected and then declared
 // failed everywhere, after the suspicion timeout (5 s) and within a few
-// seconds more; no live node is falsely suspected. Invariants hold
+// seconds more; no live node is falsely suspected, and a false failure
+// declaration is refuted everywhere within the suspicion timeout; the
+// join burst spends no peer's budget. Invariants hold
 // throughout, and the same seed gives the same table.
 func TestMembersConvergeAndDetectFailures(t *testing.T) {
 	o := PaperlessMembersOptions(150)
@@ -26,7 +28,11 @@ func TestMembersConvergeAndDetectFailures(t *testing.T) {
 	require.GreaterOrEqual(t, r.Suspected, time.Duration(0))
 	require.GreaterOrEqual(t, r.Failed, 5*time.Second, "not before the suspicion timeout")
 	require.Less(t, r.Failed, 15*time.Second)
-	require.Zero(t, r.Refutations)
+	require.Equal(t, uint64(1), r.Refutations, "only the false declaration's: no honest node was suspected")
+	require.GreaterOrEqual(t, r.Refuted, time.Duration(0), "the false declaration is refuted")
+	require.Less(t, r.Refuted, 5*time.Second, "within the suspicion timeout")
+	require.Zero(t, r.OverBudget, "an honest burst stays within every budget")
+	require.Zero(t, r.Evictions)
 	require.Positive(t, r.QuietBytesPerNodeSecond)
 	for name, c := range map[string]struct {
 		curve []float64
