@@ -36,7 +36,8 @@ const (
 	// earns no strike.
 	BudgetNewMembers
 	// BudgetForged limits the records and broadcasts whose signature did
-	// not verify: each is charged to the peer that sent it.
+	// not verify: each is charged to the peer that sent it, and a peer
+	// over this budget is evicted at once.
 	BudgetForged
 
 	budgetCount = iota
@@ -227,7 +228,9 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 		return false
 	}
 	u.over++
-	if int(u.over) > b.cfg.Strikes && u != &b.shared {
+	// No honest peer sends forgeries: past the small allowance for a bug
+	// or a version skew, the first one is enough.
+	if (k == BudgetForged || int(u.over) > b.cfg.Strikes) && u != &b.shared {
 		e.evict(now, p, k, u, out)
 	}
 	return false

@@ -17,6 +17,7 @@ func (n *Node) carryOut() {
 	for _, ev := range rd.Evictions {
 		n.metrics.IncrCounter([]string{"membership", "peers", "evicted"}, 1)
 		n.log.Warn("peer evicted: over its budget", zap.Uint64("peer", uint64(ev.Peer)), zap.Stringer("budget", ev.Budget))
+		n.closePeer(ev.Peer, "evicted: over its "+ev.Budget.String()+" budget")
 	}
 	for _, id := range rd.Closes {
 		n.closePeer(id, "not needed by the protocol")

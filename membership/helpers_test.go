@@ -23,6 +23,8 @@ type memCluster struct {
 	net   *transport.MemNetwork
 	nodes []*Node
 	addrs []string // transport addresses, for partitions and crashes
+	// configure, when set, adjusts each node's configuration.
+	configure func(*Config)
 }
 
 // testConfig is the configuration the tests use: short suspicion and
@@ -35,7 +37,14 @@ func testConfig(tr transport.Transport, seed uint64) Config {
 
 func newMemCluster(t *testing.T, n int) *memCluster {
 	t.Helper()
-	c := &memCluster{t: t, net: transport.NewMemNetwork(1)}
+	return newMemClusterWith(t, n, nil)
+}
+
+// newMemClusterWith is newMemCluster with each node's configuration
+// adjusted by configure.
+func newMemClusterWith(t *testing.T, n int, configure func(*Config)) *memCluster {
+	t.Helper()
+	c := &memCluster{t: t, net: transport.NewMemNetwork(1), configure: configure}
 	for i := range n {
 		c.add(i)
 	}
@@ -55,7 +64,11 @@ func (c *memCluster) add(i int) *Node {
 	addr := fmt.Sprintf("node%d", i)
 	tr, err := c.net.Listen(addr, id, transport.MemConfig{})
 	require.NoError(c.t, err)
-	nd, err := New(testConfig(tr, uint64(i+1)))
+	cfg := testConfig(tr, uint64(i+1))
+	if c.configure != nil {
+		c.configure(&cfg)
+	}
+	nd, err := New(cfg)
 	require.NoError(c.t, err)
 	c.nodes = append(c.nodes, nd)
 	c.addrs = append(c.addrs, addr)

@@ -1,0 +1,256 @@
+package membership
+
+import (
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/roster"
+	"github.com/plumview/plumview/transport"
+)
+
+// The attack tests: one admitted peer that does not follow the protocol
+// (adversary) against a small cluster on the in-memory network, one test
+// per row of docs/security.md's table of attacks, each asserting its
+// bound. The forged origin row is TestForgedOriginIsNotDelivered
+// (signer_test.go).
+
+// startCluster joins n nodes configured by configure and waits until every
+// node lists every node alive.
+func startCluster(t *testing.T, n int, configure func(*Config)) *memCluster {
+	t.Helper()
+	c := newMemClusterWith(t, n, configure)
+	c.joinAll()
+	waitFor(t, time.Minute, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+	return c
+}
+
+// rogueOn starts an adversary on c's network.
+func rogueOn(t *testing.T, c *memCluster) *adversary {
+	t.Helper()
+	id, err := transport.GenerateIdentity()
+	require.NoError(t, err)
+	tr, err := c.net.Listen("rogue", id, transport.MemConfig{})
+	require.NoError(t, err)
+	return newAdversary(t, tr)
+}
+
+// memberOn returns nd's record of member id.
+func memberOn(t *testing.T, nd *Node, id uint64) Member {
+	t.Helper()
+	for _, m := range nd.Members() {
+		if m.ID == id {
+			return m
+		}
+	}
+	require.Fail(t, "member not listed", "node %x does not list %x", nd.ID(), id)
+	return Member{}
+}
+
+// Row 1: one peer says honest node b failed at incarnation 2^63−1, which
+// b could never refute. Every form of the claim — unsigned; with b's real
+// statement at another incarnation; claiming Alive with the rogue's key —
+// is dropped and counted by the node it reaches, by anti-entropy or as a
+// broadcast, relayed nowhere, and the rogue evicted; b stays Alive at its
+// own incarnation everywhere and never has to refute.
+func TestAttackFailureAtMaxIncarnation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 3, nil)
+		a, b := c.nodes[0], c.nodes[1]
+		rogue := rogueOn(t, c)
+		real := rogue.recordOf(a, b)
+		require.NotNil(t, real.Proof, "b's record is signed by b")
+
+		lie := rogue.declare(real, roster.StateFailed)
+		lie.Incarnation = math.MaxInt64
+		unsigned := lie
+		unsigned.Proof = nil
+		asAlive := real
+		asAlive.Incarnation = math.MaxInt64
+		asAlive.Proof = &roster.Proof{Key: rogue.tr.PublicKey(), Sig: rogue.tr.Sign(roster.StatementBytes(&asAlive))}
+		require.NoError(t, rogue.broadcast(a, lie))
+		require.NoError(t, rogue.broadcast(a, unsigned))
+		require.NoError(t, rogue.send(a, &gossip.Records{Records: []roster.Record{asAlive, lie}}))
+		time.Sleep(10 * time.Second)
+		require.Zero(t, a.Counters().Engine.Evictions, "four forgeries are within the allowance")
+		for range 20 { // repeated, the lie gets the rogue evicted
+			if rogue.broadcast(a, lie) != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		for _, nd := range c.nodes {
+			m := memberOn(t, nd, b.ID())
+			require.Equal(t, StateAlive, m.State, "on node %x", nd.ID())
+			require.Equal(t, real.Incarnation, m.Incarnation, "on node %x", nd.ID())
+		}
+		require.Zero(t, b.Counters().Roster.Refutations)
+		ca := a.Counters()
+		require.GreaterOrEqual(t, ca.Engine.ForgedRecords, uint64(3))
+		require.Equal(t, uint64(1), ca.Engine.Evictions, "the rogue is evicted")
+		reason, closed := rogue.closedBy(a)
+		require.True(t, closed, "a closed the rogue's connection")
+		require.Equal(t, "evicted: over its forged budget", reason)
+		t.Logf("a closed the rogue's connection: %q; counters: forged records %d, banned drops %d",
+			reason, ca.Engine.ForgedRecords, ca.Engine.BannedDrops)
+		for _, nd := range c.nodes[1:] {
+			require.Zero(t, nd.Counters().Engine.ForgedRecords, "nothing forged was relayed to node %x", nd.ID())
+		}
+	})
+}
+
+// Row 2, without keys: 200 Records messages inventing 51,200 members with
+// 512 bytes of metadata each. No invented member is listed anywhere: the
+// first message's forgeries evict the rogue, the rest is never read.
+func TestAttackInventedMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 3, nil)
+		a := c.nodes[0]
+		rogue := rogueOn(t, c)
+		sent := 0
+		for i := range 200 {
+			recs := make([]roster.Record, gossip.MaxRecordsPerMessage)
+			for k := range recs {
+				recs[k] = roster.Record{ID: peer.ID(1<<40 | uint64(i)<<8 | uint64(k)), Addr: "x", Meta: make([]byte, 512), Incarnation: 1, State: roster.StateAlive}
+			}
+			if rogue.send(a, &gossip.Records{Records: recs}) != nil {
+				break
+			}
+			sent++
+		}
+		time.Sleep(time.Minute)
+		for _, nd := range c.nodes {
+			require.Len(t, nd.Members(), 3, "on node %x", nd.ID())
+		}
+		reason, closed := rogue.closedBy(a)
+		require.True(t, closed)
+		require.Equal(t, "evicted: over its forged budget", reason)
+		require.Equal(t, uint64(1), a.Counters().Engine.Evictions)
+		t.Logf("the rogue sent %d messages before its connection closed; a verified %d records", sent, a.Counters().Engine.ForgedRecords)
+	})
+}
+
+// Row 2, with keys: the rogue signs invented members with keys of its own
+// making, which no running node holds. Each node takes at most its
+// new-members budget per period from the rogue and at most MaxMembers in
+// all, never evicting an honest member; and since no invented member ever
+// refreshes its record, every node has forgotten them all once
+// SilenceTimeout, RetainDead and a sweep have passed, while the honest
+// members, which refresh, stay.
+func TestAttackSybilMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const maxMembers, budget = 200, 300
+		c := startCluster(t, 3, func(cfg *Config) {
+			b := gossip.DefaultBudgets()
+			b.PerPeriod[gossip.BudgetNewMembers] = budget
+			cfg.Protocol.Budgets = &b
+			cfg.Roster.MaxMembers = maxMembers
+			cfg.Roster.RefreshInterval = time.Minute
+			cfg.Roster.SilenceTimeout = 3 * time.Minute
+			cfg.Roster.RetainDead = time.Minute
+			cfg.Roster.ExpiryInterval = 30 * time.Second
+		})
+		a := c.nodes[0]
+		rogue := rogueOn(t, c)
+		for range 3 {
+			recs := make([]roster.Record, gossip.MaxRecordsPerMessage)
+			for k := range recs {
+				recs[k] = rogue.sybil(512)
+			}
+			require.NoError(t, rogue.send(a, &gossip.Records{Records: recs}))
+		}
+		time.Sleep(time.Minute) // anti-entropy spreads them to b and c
+		for _, nd := range c.nodes {
+			require.LessOrEqual(t, len(nd.Members()), maxMembers, "on node %x", nd.ID())
+			require.True(t, allSee([]*Node{nd}, c.nodes, StateAlive), "no honest member lost on node %x", nd.ID())
+		}
+		ca := a.Counters()
+		require.NotZero(t, ca.Engine.OverBudget[gossip.BudgetNewMembers], "the budget dropped some")
+		require.NotZero(t, ca.Roster.RefusedFull, "the cap refused some")
+		require.Zero(t, ca.Engine.Evictions, "signed records earn no strike")
+		t.Logf("a holds %d members; %d refused at the cap, %d requests over the new-members budget",
+			len(a.Members()), ca.Roster.RefusedFull, ca.Engine.OverBudget[gossip.BudgetNewMembers])
+
+		waitFor(t, 10*time.Minute, "every invented member forgotten", func() bool {
+			for _, nd := range c.nodes {
+				if len(nd.Members()) != len(c.nodes) {
+					return false
+				}
+			}
+			return true
+		})
+		require.True(t, allSee(c.nodes, c.nodes, StateAlive), "the honest members, which refresh, stay")
+		require.NotZero(t, a.Counters().Roster.Silenced)
+	})
+}
+
+// A suspicion is valid from any admitted peer at the incarnation the
+// subject signed: one peer declares honest node b suspect, then failed.
+// Every node may list b so for a moment, but b refutes with its next
+// incarnation, which every node takes; replayed, the declarations are
+// stale. (The simulator's members experiment measures how long the
+// refutation takes to spread.)
+func TestAttackFalseSuspicionIsRefuted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 5, nil)
+		a, b := c.nodes[0], c.nodes[1]
+		rogue := rogueOn(t, c)
+		real := rogue.recordOf(a, b)
+		suspicion, failure := rogue.declare(real, roster.StateSuspect), rogue.declare(real, roster.StateFailed)
+		require.NoError(t, rogue.broadcast(a, suspicion))
+		require.NoError(t, rogue.broadcast(a, failure))
+		refuted := func() bool {
+			for _, nd := range c.nodes {
+				if m := memberOn(t, nd, b.ID()); m.State != StateAlive || m.Incarnation <= real.Incarnation {
+					return false
+				}
+			}
+			return true
+		}
+		waitFor(t, time.Minute, "b's refutation reaches every node", refuted)
+		require.Equal(t, uint64(1), b.Counters().Roster.Refutations)
+		require.Zero(t, a.Counters().Engine.ForgedRecords, "the declarations were valid")
+
+		require.NoError(t, rogue.broadcast(c.nodes[2], suspicion, failure))
+		require.NoError(t, rogue.send(a, &gossip.Records{Records: []roster.Record{failure}}))
+		time.Sleep(10 * time.Second)
+		require.True(t, refuted(), "replayed, the declarations are stale")
+		require.Equal(t, uint64(1), b.Counters().Roster.Refutations)
+	})
+}
+
+// A flood of SHUFFLEs (the budget of every HyParView request works the
+// same way), redialled each time the node closes the connection, is
+// slowed, then its sender evicted with the budget named and banned; the
+// node keeps its honest neighbours and members.
+func TestAttackShuffleFloodIsEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 4, nil)
+		a := c.nodes[0]
+		before, _ := a.Views()
+		rogue := rogueOn(t, c)
+		self := hyparview.Peer{ID: rogue.id(), Addr: "rogue"}
+		d := gossip.DefaultBudgets()
+		for i := range 2 * (d.PerPeriod[gossip.BudgetShuffle] + d.Strikes) {
+			msg := &hyparview.Shuffle{Origin: self, TTL: 0, Peers: []hyparview.Peer{self, {ID: peer.ID(1<<40 + i), Addr: "x"}}}
+			_ = rogue.send(a, msg)
+			synctest.Wait()
+			rogue.redial(a)
+		}
+		require.Contains(t, rogue.closes, "evicted: over its shuffle budget")
+		ca := a.Counters()
+		require.Equal(t, uint64(1), ca.Engine.Evictions)
+		require.Equal(t, uint64(d.Strikes+1), ca.Engine.OverBudget[gossip.BudgetShuffle])
+		require.NotZero(t, ca.Engine.BannedDrops, "banned: what it sends after is dropped")
+		after, _ := a.Views()
+		require.ElementsMatch(t, before, after, "the honest neighbours are kept")
+		require.True(t, allSee(c.nodes, c.nodes, StateAlive))
+	})
+}
