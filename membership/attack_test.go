@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"context"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -253,4 +254,54 @@ func TestAttackShuffleFloodIsEvicted(t *testing.T) {
 		require.ElementsMatch(t, before, after, "the honest neighbours are kept")
 		require.True(t, allSee(c.nodes, c.nodes, StateAlive))
 	})
+}
+
+// Row 1 over QUIC on loopback: the same forged failure, sent by a rogue
+// with its own identity over a real connection, is dropped by the node it
+// reaches, relayed nowhere, and gets the rogue evicted.
+func TestAttackFailureAtMaxIncarnationOverQUIC(t *testing.T) {
+	nodes := []*Node{newQUICNode(t, 1), newQUICNode(t, 2), newQUICNode(t, 3)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, nodes[0].Join(ctx))
+	for _, nd := range nodes[1:] {
+		require.NoError(t, nd.Join(ctx, nodes[0].Addr()))
+	}
+	waitForWall(t, time.Minute, "member lists converge", func() bool { return allSee(nodes, nodes, StateAlive) })
+	a, b := nodes[0], nodes[1]
+	id, err := transport.GenerateIdentity()
+	require.NoError(t, err)
+	tr, err := transport.ListenQUIC(transport.Config{Identity: id})
+	require.NoError(t, err)
+	rogue := newAdversary(t, tr)
+	real := rogue.recordOf(a, b)
+	lie := rogue.declare(real, roster.StateFailed)
+	lie.Incarnation = math.MaxInt64
+	for range 20 {
+		if rogue.broadcast(a, lie) != nil {
+			break
+		}
+	}
+	waitForWall(t, time.Minute, "the rogue evicted", func() bool { return a.Counters().Engine.Evictions == 1 })
+	for _, nd := range nodes {
+		m := memberOn(t, nd, b.ID())
+		require.Equal(t, StateAlive, m.State)
+		require.Equal(t, real.Incarnation, m.Incarnation)
+		require.Zero(t, nd.Counters().Roster.Refutations)
+	}
+	require.NotZero(t, a.Counters().Engine.ForgedRecords)
+}
+
+// waitForWall polls cond on the wall clock, for tests outside a synctest
+// bubble (real sockets): it waits for the condition, failing only after a
+// limit far above what it needs on a loaded machine.
+func waitForWall(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
