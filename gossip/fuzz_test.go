@@ -5,8 +5,10 @@ import (
 	"testing"
 
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
+	"github.com/plumview/plumview/wire"
 )
 
 // FuzzReceivePayload hands arbitrary bytes, as a Plumtree payload, to an
@@ -40,6 +42,64 @@ func FuzzReceivePayload(f *testing.F) {
 			env, err := DecodeEnvelope(payload)
 			if err != nil || !(fakeOrigins{}).Verify(1, env.Key, SignedOriginBytes(id, env.Topic, env.Data), env.Sig) || d.Topic != env.Topic {
 				t.Fatalf("delivered a payload whose origin is not valid: %x", payload)
+			}
+		}
+	})
+}
+
+// FuzzReceiveRecords hands arbitrary bytes to an engine with signatures
+// and budgets on, twice: as the payload of a broadcast of records and, if
+// the codec takes them, as a Records message. Nothing may panic, the
+// invariants must hold, the member list must stay within MaxMembers, and
+// every record the engine would hand another node must carry a proof that
+// verifies: one that does not is never taken, by either path, and what
+// the node holds on local evidence alone (a peer that linked to it) it
+// keeps to itself.
+func FuzzReceiveRecords(f *testing.F) {
+	valid := roster.Record{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}
+	valid.Proof = &roster.Proof{Key: fakeOrigins{3}.PublicKey(), Sig: fakeOrigins{3}.Sign(roster.StatementBytes(&valid))}
+	suspect := valid
+	suspect.State = roster.StateSuspect
+	suspect.Proof = &roster.Proof{Key: valid.Proof.Key, Sig: valid.Proof.Sig, Declarer: 4, DeclarerKey: fakeOrigins{4}.PublicKey(),
+		DeclarerSig: fakeOrigins{4}.Sign(roster.DeclarationBytes(3, 1, 4))}
+	unsigned := valid
+	unsigned.Proof = nil
+	for _, recs := range [][]roster.Record{{valid}, {suspect}, {unsigned}, {valid, suspect, unsigned}} {
+		b, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: recs})
+		f.Add(b)
+	}
+	codec, err := NewCodec(wire.Limits{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	frame, _ := codec.Encode(&Records{Records: []roster.Record{valid, suspect}})
+	f.Add(frame)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := DefaultBudgets()
+		cfg := Config{Budgets: &b, Members: &MembersConfig{Auth: fakeOrigins{2}, Roster: roster.Config{MaxMembers: 8}}}
+		e, err := New(hyparview.Peer{ID: 2, Addr: "b"}, cfg, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := &Ready{}
+		e.Receive(t0, 1, &plumtree.Gossip{ID: plumtree.ContentHashID(data), Payload: data}, out)
+		if msg, err := codec.Decode(data); err == nil {
+			e.Receive(t0, 1, msg, out)
+		}
+		if err := e.Invariants(); err != nil {
+			t.Fatal(err)
+		}
+		members := e.Members()
+		if len(members) > 8 {
+			t.Fatalf("%d members held, over MaxMembers", len(members))
+		}
+		ids := make([]peer.ID, len(members))
+		for i, m := range members {
+			ids[i] = m.ID
+		}
+		for _, m := range e.roster.AppendRecords(nil, ids) {
+			if roster.VerifyRecord(fakeOrigins{}, &m) != nil {
+				t.Fatalf("would send a record whose proof does not verify: %v %+v", m, m.Proof)
 			}
 		}
 	})

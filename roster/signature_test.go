@@ -11,6 +11,7 @@ import (
 
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/wire"
 )
 
 // testAuth is a peer.Authenticator with real ed25519 keys, derived from
@@ -239,4 +240,44 @@ func TestSilentMembersExpire(t *testing.T) {
 func TestSilenceNeedsMoreThanARefresh(t *testing.T) {
 	err := Config{RefreshInterval: time.Hour, SilenceTimeout: time.Hour}.Validate()
 	require.ErrorContains(t, err, "SilenceTimeout")
+}
+
+// FuzzApplySigned decodes arbitrary bytes as a list of records (msgpack,
+// as the wire carries them) and merges them into a roster with real
+// ed25519 signatures on. Nothing may panic, the invariants must hold, and
+// every record the roster would send must verify: the fuzzer, holding no
+// key but the seeds', can only ever get back what was validly signed.
+func FuzzApplySigned(f *testing.F) {
+	valid := signedBy(rec(2, StateAlive, 3), 2, 0)
+	suspicion := signedBy(rec(2, StateSuspect, 3), 2, 4)
+	forged := signedBy(rec(2, StateFailed, math.MaxInt64), 5, 5)
+	for _, recs := range [][]Record{{valid}, {valid, suspicion}, {forged}, {valid, forged, suspicion}} {
+		b, err := wire.MarshalValue(recs)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var recs []Record
+		if wire.UnmarshalValue(data, &recs, wire.ValueLimits{MaxDepth: 6, MaxCollectionLen: 64}) != nil {
+			return
+		}
+		r := signedRoster(t, 1, 1)
+		if _, err := r.Step(t0, Input{Kind: InputMerge, Records: recs}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Invariants(); err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]peer.ID, 0, r.Len())
+		for _, m := range r.Members() {
+			ids = append(ids, m.ID)
+		}
+		for _, m := range r.AppendRecords(nil, ids) {
+			if err := VerifyRecord(testAuth{9}, &m); err != nil {
+				t.Fatalf("would send %v: %v", m, err)
+			}
+		}
+	})
 }
