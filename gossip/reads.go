@@ -48,6 +48,15 @@ func (e *Engine) Members() []roster.Record {
 	return e.roster.Members()
 }
 
+// MembersAfter appends to dst a page of the member list: the records with
+// an ID above after, sorted by ID, at most limit (all if limit <= 0).
+func (e *Engine) MembersAfter(dst []roster.Record, after peer.ID, limit int) []roster.Record {
+	if e.roster == nil {
+		return dst
+	}
+	return e.roster.AppendMembersAfter(dst, after, limit)
+}
+
 // Member returns the record of member id, if the member list holds it.
 func (e *Engine) Member(id peer.ID) (roster.Record, bool) {
 	if e.roster == nil {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/transport"
@@ -201,6 +202,32 @@ func (n *Node) Members() []Member {
 		for _, r := range n.st.eng.Members() {
 			out = append(out, memberOf(r))
 		}
+	})
+	return out
+}
+
+// MembersAfter returns a page of the member list: the members with an ID
+// above after, sorted by ID, at most limit of them (all if limit <= 0).
+// Start from after 0 and pass the last ID of each page to get the next;
+// a short page is the last. A cluster of any size can then be read
+// without holding its whole list at once.
+func (n *Node) MembersAfter(after uint64, limit int) []Member {
+	var out []Member
+	_ = n.call(context.Background(), func() {
+		for _, r := range n.st.eng.MembersAfter(nil, peer.ID(after), limit) {
+			out = append(out, memberOf(r))
+		}
+	})
+	return out
+}
+
+// MemberCounts returns how many members the list holds in each state,
+// this node included.
+func (n *Node) MemberCounts() map[State]int {
+	out := map[State]int{}
+	_ = n.call(context.Background(), func() {
+		c := n.st.eng.MemberCounts()
+		out[StateAlive], out[StateSuspect], out[StateFailed], out[StateLeft] = c.Alive, c.Suspect, c.Failed, c.Left
 	})
 	return out
 }

@@ -56,3 +56,41 @@ func TestMaxMembersMustBePositive(t *testing.T) {
 	require.NoError(t, Config{MaxMembers: 1}.Validate())
 	require.Equal(t, 100_000, DefaultConfig().MaxMembers)
 }
+
+// AppendMembersAfter pages through the member list in ID order: the pages
+// of any size, chained by their last ID, hold every record once.
+func TestAppendMembersAfterPages(t *testing.T) {
+	r := newRoster(t, 5, 1, Config{})
+	for _, id := range []peer.ID{9, 2, 7, 3} {
+		step(t, r, t0, receive(rec(id, StateAlive, 1)))
+	}
+	for _, tc := range []struct {
+		after peer.ID
+		limit int
+		want  []peer.ID
+	}{
+		{0, 0, []peer.ID{2, 3, 5, 7, 9}},
+		{0, 2, []peer.ID{2, 3}},
+		{3, 2, []peer.ID{5, 7}},
+		{4, 10, []peer.ID{5, 7, 9}},
+		{9, 3, nil},
+	} {
+		var got []peer.ID
+		for _, m := range r.AppendMembersAfter(nil, tc.after, tc.limit) {
+			got = append(got, m.ID)
+		}
+		require.Equal(t, tc.want, got, "after %d limit %d", tc.after, tc.limit)
+	}
+	for size := 1; size <= 6; size++ {
+		var all []Record
+		for after := peer.ID(0); ; {
+			page := r.AppendMembersAfter(nil, after, size)
+			all = append(all, page...)
+			if len(page) < size {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		require.Equal(t, r.Members(), all, "pages of %d", size)
+	}
+}

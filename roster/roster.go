@@ -276,6 +276,26 @@ func (r *Roster) Get(id peer.ID) (Record, bool) {
 // included, sorted by ID.
 func (r *Roster) Members() []Record { return r.AppendMembers(nil) }
 
+// AppendMembersAfter appends to dst, sorted by ID, the records held with
+// an ID above after, at most limit of them (all if limit <= 0): a page of
+// the member list, for a caller that cannot take it whole.
+func (r *Roster) AppendMembersAfter(dst []Record, after peer.ID, limit int) []Record {
+	ids := r.sortedIDs()
+	i, found := slices.BinarySearch(ids, after)
+	if found {
+		i++
+	}
+	end := len(ids)
+	if limit > 0 && limit < end-i {
+		end = i + limit
+	}
+	for _, id := range ids[i:end] {
+		e := r.members[id]
+		dst = append(dst, r.record(id, &e))
+	}
+	return dst
+}
+
 // AppendMembers appends every record held, sorted by ID, to dst.
 func (r *Roster) AppendMembers(dst []Record) []Record {
 	for _, id := range r.sortedIDs() {

@@ -56,12 +56,16 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 	mux.HandleFunc("/debug/", func(w http.ResponseWriter, _ *http.Request) {
 		active, passive := node.Views()
 		eager, lazy := node.Trees()
-		members := node.Members()
-		more := max(len(members)-debugMembers, 0)
+		members := node.MembersAfter(0, debugMembers)
+		total := 0
+		for _, n := range node.MemberCounts() {
+			total += n
+		}
+		more := max(total-len(members), 0)
 		data := map[string]any{
 			"ID": fmt.Sprintf("%016x", node.ID()), "Addr": node.Addr(), "Joined": srv.Joined(),
 			"Active": hexIDs(active), "Passive": hexIDs(passive), "Eager": hexIDs(eager), "Lazy": hexIDs(lazy),
-			"Members": members[:len(members)-more], "MoreMembers": more, "Events": srv.RecentEvents(),
+			"Members": members, "MoreMembers": more, "Events": srv.RecentEvents(),
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = debugPage.Execute(w, data)

@@ -90,18 +90,27 @@ func (s *Server) Members(_ context.Context, req *gossipdv1.MembersRequest) (*gos
 	}
 	out := &gossipdv1.MembersResponse{}
 	var last uint64
-	for _, m := range s.node.Members() { // sorted by ID
-		if m.ID <= req.GetAfterId() || (len(want) > 0 && !want[gossipdv1.MemberState(m.State)]) {
-			continue
+	// Read the list a page at a time, so that no size of cluster is held
+	// whole; a state filter may need several pages to fill one answer,
+	// and one member past a full answer says whether another follows.
+	for after := req.GetAfterId(); ; {
+		page := s.node.MembersAfter(after, size+1)
+		for _, m := range page {
+			after = m.ID
+			if len(want) > 0 && !want[gossipdv1.MemberState(m.State)] {
+				continue
+			}
+			if len(out.Members) == size {
+				out.NextAfterId = last
+				return out, nil
+			}
+			out.Members = append(out.Members, s.memberPB(m))
+			last = m.ID
 		}
-		if len(out.Members) == size {
-			out.NextAfterId = last
-			break
+		if len(page) <= size {
+			return out, nil
 		}
-		out.Members = append(out.Members, s.memberPB(m))
-		last = m.ID
 	}
-	return out, nil
 }
 
 // UpdateMetadata replaces this node's metadata.
@@ -131,8 +140,8 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 			"subscribers": int64(subs), "subscriber_delivered": int64(delivered), "subscriber_lagged": int64(lagged),
 		},
 	}
-	for _, m := range s.node.Members() {
-		out.Counters["members_"+m.State.String()]++
+	for st, n := range s.node.MemberCounts() {
+		out.Counters["members_"+st.String()] = int64(n)
 	}
 	// What peers sent that the protocol refused (docs/security.md).
 	pc := s.node.Counters()
