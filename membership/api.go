@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/gossip"
-	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/transport"
 )
