@@ -236,6 +236,21 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 	return false
 }
 
+// banned reports whether p is banned at now, counting the message it sent
+// as dropped: checked before a broadcast's signatures are, so that a
+// banned peer's broadcasts still in flight cost no verification.
+func (e *Engine) banned(now time.Time, p peer.ID) bool {
+	if e.budgets == nil {
+		return false
+	}
+	u, ok := e.budgets.peers[p]
+	if !ok || now.UnixNano() >= u.bannedUntil {
+		return false
+	}
+	e.counters.BannedDrops++
+	return true
+}
+
 // evict closes an over-budget peer's connection, drops it from the views
 // and bans it for BanPeriod.
 func (e *Engine) evict(now time.Time, p peer.ID, k Budget, u *usage, out *Ready) {

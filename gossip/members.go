@@ -28,6 +28,9 @@ type members struct {
 // here too. What fails is neither delivered nor relayed, and is charged
 // to the neighbour that sent it.
 func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, out *Ready) bool {
+	if e.banned(now, from) {
+		return false
+	}
 	env, err := DecodeEnvelope(g.Payload)
 	if err != nil {
 		e.counters.MalformedPayloads++

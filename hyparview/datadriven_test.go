@@ -30,7 +30,7 @@ import (
 //	crash node=N | leave node=N
 //	views | queue | check
 func TestTraces(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/traces", func(t *testing.T, path string) {
 		tr := &tracer{}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return tr.run(t, d)

@@ -27,7 +27,7 @@ import (
 //	views                   every node's eager and lazy peers
 //	payloads id=O-S         payload messages sent for one broadcast and who delivered it
 func TestTrace(t *testing.T) {
-	datadriven.Walk(t, "testdata", runTrace)
+	datadriven.Walk(t, "testdata/traces", runTrace)
 }
 
 func runTrace(t *testing.T, path string) {

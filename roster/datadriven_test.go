@@ -34,7 +34,7 @@ import (
 //	sync a=N b=M        anti-entropy: exchange digests, send, merge
 //	members
 func TestTraces(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/traces", func(t *testing.T, path string) {
 		tr := &tracer{}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return tr.run(t, d)
