@@ -226,8 +226,22 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 
 // ConnectionFailed reports that the connection to p failed or could not
 // be established.
+//
+// With the member list, a failed connection to a member that is not an
+// active neighbour — one we were asking to become a neighbour, or one we
+// had just dropped to make room for another, whose failure HyParView then
+// ignores — is also evidence of failure: the member is suspected as a
+// failed neighbour is. Without it, a crashed node whose neighbours all
+// dropped it before they noticed the crash would be listed alive for ever
+// (until SilenceTimeout).
 func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
+	wasActive := e.hv.IsActive(p)
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
+	if e.roster != nil && !wasActive && !e.roster.Left() {
+		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive {
+			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: hyparview.Peer{ID: p}, Reason: hyparview.DownFailed}, out)
+		}
+	}
 }
 
 // ContactsResolved hands over the contacts resolved afresh after a
