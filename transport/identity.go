@@ -75,10 +75,17 @@ func KeyID(pub ed25519.PublicKey) uint64 {
 // CA-issued certificate). If the file does not exist it creates one with a
 // new key and mode 0600. A file readable by group or others is refused.
 func LoadOrCreateIdentity(path string) (Identity, error) {
-	info, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return createIdentity(path)
 	}
+	return LoadIdentity(path)
+}
+
+// LoadIdentity reads an identity file as LoadOrCreateIdentity does, with
+// the same checks, but never creates one: a missing file is an error
+// (wrapping fs.ErrNotExist).
+func LoadIdentity(path string) (Identity, error) {
+	info, err := os.Stat(path)
 	if err != nil {
 		return Identity{}, fmt.Errorf("transport: identity file: %w", err)
 	}

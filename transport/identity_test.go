@@ -55,6 +55,25 @@ func TestLoadOrCreateIdentity(t *testing.T) {
 	}
 }
 
+// LoadIdentity loads what LoadOrCreateIdentity wrote and never creates a
+// file.
+func TestLoadIdentity(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.key")
+	_, err := LoadIdentity(path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "LoadIdentity created the file")
+	created, err := LoadOrCreateIdentity(path)
+	require.NoError(t, err)
+	loaded, err := LoadIdentity(path)
+	require.NoError(t, err)
+	assert.True(t, created.Key.Equal(loaded.Key))
+	require.NoError(t, os.Chmod(path, 0o640))
+	_, err = LoadIdentity(path)
+	assert.ErrorContains(t, err, "chmod 600")
+}
+
 func TestIssueCertificateAdmits(t *testing.T) {
 	_, ca, err := ed25519.GenerateKey(nil)
 	require.NoError(t, err)

@@ -45,7 +45,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.meta, "metadata", "", "this node's metadata `string`")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or console")
-	fs.StringVar(&c.clusterCA, "cluster-ca", "", "`file` with the cluster CA public key: admit only certified peers")
+	fs.StringVar(&c.clusterCA, "cluster-ca", "", "`file` with the cluster CA public key, or two (one per line, both trusted) while the CA is rotated: admit only peers whose key file carries a certificate signed by one of them (gossipd keygen -ca, gossipd certify)")
 	fs.StringVar(&c.allow, "allow", "", "comma-separated public keys to admit")
 	fs.StringVar(&c.clusterSecretFile, "cluster-secret-file", "", "`file` with the cluster secret (one per line: the current one, then the previous one during a rotation): admit only agents given the same secret; or set $"+clusterSecretEnv+" to the secret itself")
 	fs.BoolVar(&c.insecure, "insecure", false, "admit any peer even on a non-loopback -bind (a lab only)")
@@ -83,8 +83,8 @@ func (c *agentConfig) logger() (*zap.Logger, error) {
 }
 
 // admission builds the transport admission from the cluster secret
-// (-cluster-secret-file or $GOSSIPD_CLUSTER_SECRET), -cluster-ca and
-// -allow. With a cluster secret it also returns the CA key that signs this
+// (-cluster-secret-file or $GOSSIPD_CLUSTER_SECRET), -cluster-ca (its
+// first key is the CAKey, a second one an ExtraCAKeys) and -allow. With a cluster secret it also returns the CA key that signs this
 // agent's certificate; otherwise that key is nil.
 func (c *agentConfig) admission() (transport.Admission, ed25519.PrivateKey, error) {
 	var adm transport.Admission
@@ -102,15 +102,11 @@ func (c *agentConfig) admission() (transport.Admission, ed25519.PrivateKey, erro
 		}
 	}
 	if c.clusterCA != "" {
-		data, err := os.ReadFile(c.clusterCA)
+		keys, err := clusterCAKeys(c.clusterCA)
 		if err != nil {
-			return adm, nil, fmt.Errorf("gossipd: -cluster-ca: %w", err)
+			return adm, nil, err
 		}
-		key, err := parsePublicKey(string(data))
-		if err != nil {
-			return adm, nil, fmt.Errorf("gossipd: -cluster-ca %s: %w", c.clusterCA, err)
-		}
-		adm.CAKey = key
+		adm.CAKey, adm.ExtraCAKeys = keys[0], keys[1:]
 	}
 	for _, s := range splitList(c.allow) {
 		key, err := parsePublicKey(s)

@@ -77,7 +77,14 @@ func shortDir(t *testing.T) string {
 // startAgent starts agent name in dir with extra flags.
 func startAgent(t *testing.T, dir, name string, extra ...string) *proc {
 	t.Helper()
-	p := &proc{socket: filepath.Join(dir, name+".sock"), port: freePort(t), log: &bytes.Buffer{}, done: make(chan error, 1)}
+	return startAgentAt(t, dir, name, freePort(t), extra...)
+}
+
+// startAgentAt starts agent name in dir on UDP port port of loopback with
+// extra flags; a restarted agent keeps its port, so its address.
+func startAgentAt(t *testing.T, dir, name string, port int, extra ...string) *proc {
+	t.Helper()
+	p := &proc{socket: filepath.Join(dir, name+".sock"), port: port, log: &bytes.Buffer{}, done: make(chan error, 1)}
 	args := append([]string{"agent", "-bind", fmt.Sprintf("127.0.0.1:%d", p.port),
 		"-key-file", filepath.Join(dir, name+".key"), "-grpc-socket", p.socket, "-log-format", "console",
 		"-shutdown-timeout", "5s"}, extra...)

@@ -19,8 +19,8 @@ import (
 func runKeygen(args []string, stdout, stderr io.Writer) error {
 	f := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	out := f.String("out", "", "`file` to write the new key to (mode 0600; must not exist)")
-	caFile := f.String("ca", "", "cluster CA key `file` (itself made by keygen): also write a certificate of the new key signed by it, for agents started with -cluster-ca")
-	valid := f.Duration("valid", 365*24*time.Hour, "with -ca: how long the certificate is valid")
+	caFile := f.String("ca", "", "cluster CA key `file` (itself made by keygen): also write a certificate of the new key signed by it, for agents started with -cluster-ca (gossipd certify re-certifies an existing key)")
+	valid := f.Duration("valid", defaultCertValidity, "with -ca: how long the certificate is valid")
 	if err := parseFlags(f, args, stderr); err != nil {
 		return err
 	}
@@ -34,12 +34,9 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	}
 	var ca transport.Identity
 	if *caFile != "" {
-		if _, err := os.Stat(*caFile); err != nil {
-			return fmt.Errorf("gossipd: keygen: -ca: %w", err)
-		}
 		var err error
-		if ca, err = transport.LoadOrCreateIdentity(*caFile); err != nil {
-			return fmt.Errorf("gossipd: keygen: -ca: %w", err)
+		if ca, err = loadCAKeyFile("keygen", *caFile); err != nil {
+			return err
 		}
 	}
 	id, err := transport.LoadOrCreateIdentity(*out)

@@ -8,7 +8,8 @@
 //	gossipd subscribe [-topics A,B] [-resume-from N] [-count N]   print messages
 //	gossipd status    [-o json]                                   this node's status
 //	gossipd leave                                                 leave and stop the agent
-//	gossipd keygen    -out FILE                                   write a new key
+//	gossipd keygen    -out FILE [-ca CA.key]                      write a new key
+//	gossipd certify   -key-file FILE -ca CA.key                   re-certify a key
 //
 // Every flag may also be given in the environment as GOSSIPD_<NAME> in
 // upper snake case (GOSSIPD_SEEDS, GOSSIPD_KEY_FILE), and the agent's in a
@@ -34,6 +35,7 @@ commands:
   status      print the local agent's status
   leave       leave the cluster gracefully and stop the agent
   keygen      write a new identity key file
+  certify     replace the certificate in a key file, keeping the key
 
 Client commands reach the agent at -socket (default /tmp/gossipd.sock) or
 -addr. Every flag can be set as GOSSIPD_<FLAG_IN_UPPER_SNAKE_CASE>.
@@ -55,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
 		"agent": runAgent, "members": runMembers, "broadcast": runBroadcast,
 		"subscribe": runSubscribe, "status": runStatus, "leave": runLeave, "keygen": runKeygen,
+		"certify": runCertify,
 	}
 	name := args[0]
 	if name == "-h" || name == "-help" || name == "--help" || name == "help" {

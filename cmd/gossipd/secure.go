@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -28,6 +30,10 @@ const clusterCertValidity = 10 * 365 * 24 * time.Hour
 // maxClusterSecrets is how many secrets a secret source may list: the
 // current one, and the previous one while a rotation is under way.
 const maxClusterSecrets = 2
+
+// maxClusterCAKeys is how many CA public keys a -cluster-ca file may list:
+// the cluster CA, and the other one while a rotation is under way.
+const maxClusterCAKeys = 2
 
 // errNoSecretSource marks the absence of any cluster secret source.
 var errNoSecretSource = errors.New("gossipd: no cluster secret given")
@@ -75,6 +81,70 @@ func parseClusterSecrets(source string, data []byte) ([][]byte, error) {
 		}
 	}
 	return secrets, nil
+}
+
+// clusterCAKeys reads the -cluster-ca file and parses it with
+// parseClusterCAKeys.
+func clusterCAKeys(file string) ([]ed25519.PublicKey, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && strings.Contains(file, ",") {
+			return nil, fmt.Errorf("gossipd: -cluster-ca: %w (it names one file, which lists the CA public keys one per line)", err)
+		}
+		return nil, fmt.Errorf("gossipd: -cluster-ca: %w", err)
+	}
+	return parseClusterCAKeys("-cluster-ca "+file, data)
+}
+
+// parseClusterCAKeys reads the CA public keys of a -cluster-ca file: one
+// or two ed25519 keys, each on a line of its own as keygen prints them
+// (base64url) or as a PEM "PUBLIC KEY" block; surrounding white space and
+// blank lines are ignored. All of them are trusted; the file lists two
+// while the cluster CA is rotated. source names where data came from, for
+// the errors.
+func parseClusterCAKeys(source string, data []byte) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	var lines []int // the line each key starts on
+	line := 1
+	for {
+		trimmed := bytes.TrimLeft(data, " \t\r\n")
+		line += bytes.Count(data[:len(data)-len(trimmed)], []byte("\n"))
+		if data = trimmed; len(data) == 0 {
+			break
+		}
+		var chunk, rest []byte
+		if bytes.HasPrefix(data, []byte("-----BEGIN ")) {
+			block, after := pem.Decode(data)
+			switch {
+			case block == nil:
+				return nil, fmt.Errorf("gossipd: %s: line %d: a PEM block that does not decode", source, line)
+			case strings.Contains(block.Type, "PRIVATE KEY"):
+				return nil, fmt.Errorf("gossipd: %s: line %d: a private key; list the CA's public key (the public key line keygen printed) and keep its private key off the agents' hosts", source, line)
+			}
+			chunk, rest = data[:len(data)-len(after)], after
+		} else {
+			chunk, rest, _ = bytes.Cut(data, []byte("\n"))
+		}
+		key, err := parsePublicKey(string(chunk))
+		if err != nil {
+			return nil, fmt.Errorf("gossipd: %s: line %d: %w", source, line, err)
+		}
+		for i, k := range keys {
+			if k.Equal(key) {
+				return nil, fmt.Errorf("gossipd: %s: lines %d and %d hold the same key; list the cluster CA once, or the old and the new one during a rotation", source, lines[i], line)
+			}
+		}
+		keys, lines = append(keys, key), append(lines, line)
+		line += bytes.Count(data[:len(data)-len(rest)], []byte("\n"))
+		data = rest
+	}
+	switch {
+	case len(keys) == 0:
+		return nil, fmt.Errorf("gossipd: %s: no CA public key in it", source)
+	case len(keys) > maxClusterCAKeys:
+		return nil, fmt.Errorf("gossipd: %s: %d CA public keys; at most %d (the old and the new CA during a rotation, see docs/operations.md, \"Rotating the cluster CA\")", source, len(keys), maxClusterCAKeys)
+	}
+	return keys, nil
 }
 
 // clusterSecretAdmission derives the admission of secrets: the first
@@ -139,6 +209,8 @@ func describeAdmission(adm transport.Admission, bySecret bool) string {
 		parts = append(parts, "cluster secret (and the previous one)")
 	case bySecret:
 		parts = append(parts, "cluster secret")
+	case len(adm.CAKey) != 0 && len(adm.ExtraCAKeys) > 0:
+		parts = append(parts, fmt.Sprintf("%d cluster CAs", 1+len(adm.ExtraCAKeys)))
 	case len(adm.CAKey) != 0:
 		parts = append(parts, "cluster CA")
 	}

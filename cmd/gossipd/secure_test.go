@@ -2,6 +2,9 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
@@ -120,6 +123,7 @@ func TestDescribeAdmission(t *testing.T) {
 	assert.Equal(t, "cluster secret (and the previous one) + 1 allow-listed keys",
 		describeAdmission(transport.Admission{CAKey: key, ExtraCAKeys: []ed25519.PublicKey{key}, AllowList: []ed25519.PublicKey{key}}, true))
 	assert.Equal(t, "cluster CA", describeAdmission(transport.Admission{CAKey: key}, false))
+	assert.Equal(t, "2 cluster CAs", describeAdmission(transport.Admission{CAKey: key, ExtraCAKeys: []ed25519.PublicKey{key}}, false))
 }
 
 // A config file names the secret file (cluster_secret_file), like any flag.
@@ -130,4 +134,99 @@ func TestClusterSecretFileFromConfigFile(t *testing.T) {
 	var c agentConfig
 	require.NoError(t, parseFlags(agentFlags(&c), []string{"-config", cfg}, io.Discard))
 	assert.Equal(t, "/etc/gossipd/secret", c.clusterSecretFile)
+}
+
+// newPublicKey returns a fresh ed25519 public key and its base64url form,
+// as keygen prints it.
+func newPublicKey(t *testing.T) (ed25519.PublicKey, string) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	return pub, base64.RawURLEncoding.EncodeToString(pub)
+}
+
+// A -cluster-ca file lists one or two CA public keys, one per line (or as
+// PEM blocks); white space and blank lines around them are ignored.
+func TestParseClusterCAKeys(t *testing.T) {
+	k1, s1 := newPublicKey(t)
+	k2, s2 := newPublicKey(t)
+	_, s3 := newPublicKey(t)
+	der, err := x509.MarshalPKIXPublicKey(k2)
+	require.NoError(t, err)
+	pem2 := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	_, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	privPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))
+
+	for _, tc := range []struct {
+		name, data string
+		want       []ed25519.PublicKey
+	}{
+		{"one key", s1 + "\n", []ed25519.PublicKey{k1}},
+		{"one key, no newline, white space", "  \t" + s1 + "  ", []ed25519.PublicKey{k1}},
+		{"two keys, in order", s1 + "\n" + s2 + "\n", []ed25519.PublicKey{k1, k2}},
+		{"two keys, blank lines and CRLF", "\r\n\n  " + s2 + "  \r\n\r\n\t" + s1 + "\r\n\n", []ed25519.PublicKey{k2, k1}},
+		{"a PEM block and a line", pem2 + "\n" + s1 + "\n", []ed25519.PublicKey{k2, k1}},
+	} {
+		got, err := parseClusterCAKeys("-cluster-ca f", []byte(tc.data))
+		if assert.NoError(t, err, tc.name) {
+			assert.Equal(t, tc.want, got, tc.name)
+		}
+	}
+
+	for _, tc := range []struct{ name, data, want string }{
+		{"three keys", s1 + "\n" + s2 + "\n" + s3 + "\n", "-cluster-ca f: 3 CA public keys; at most 2"},
+		{"garbage", "hello, world\n", "-cluster-ca f: line 1: not a base64url ed25519 public key"},
+		{"garbage after a key", s1 + "\n\n" + s2 + "x\n", "line 3: not a base64url ed25519 public key"},
+		{"garbage after a PEM block", pem2 + "\n" + s1[:20] + "\n", "line 5: not a base64url"},
+		{"two keys on one line", s1 + " " + s2 + "\n", "line 1: not a base64url"},
+		{"empty", " \n\n", "-cluster-ca f: no CA public key in it"},
+		{"the same key twice", s1 + "\n" + s1 + "\n", "lines 1 and 2 hold the same key"},
+		{"a private key", privPEM, "line 1: a private key"},
+		{"a broken PEM block", "-----BEGIN PUBLIC KEY-----\nAAAA\n", "line 1: a PEM block that does not decode"},
+	} {
+		_, err := parseClusterCAKeys("-cluster-ca f", []byte(tc.data))
+		assert.ErrorContains(t, err, tc.want, tc.name)
+	}
+
+	dir := t.TempDir()
+	_, err = clusterCAKeys(filepath.Join(dir, "none.pub"))
+	assert.ErrorContains(t, err, "gossipd: -cluster-ca: open")
+	_, err = clusterCAKeys(filepath.Join(dir, "old.pub") + "," + filepath.Join(dir, "new.pub"))
+	assert.ErrorContains(t, err, "it names one file, which lists the CA public keys one per line")
+}
+
+// A config file names the CA file (cluster_ca), like any flag, and the
+// file's keys become the admission's: the first CAKey, the second an extra
+// CA key.
+func TestClusterCAFromConfigFile(t *testing.T) {
+	k1, s1 := newPublicKey(t)
+	k2, s2 := newPublicKey(t)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pub")
+	require.NoError(t, os.WriteFile(caFile, []byte(s1+"\n"+s2+"\n"), 0o644))
+	for name, content := range map[string]string{
+		"c.yaml": "cluster_ca: " + caFile + "\n",
+		"c.json": `{"cluster_ca": "` + caFile + `"}`,
+	} {
+		cfg := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(cfg, []byte(content), 0o600))
+		var c agentConfig
+		require.NoError(t, parseFlags(agentFlags(&c), []string{"-config", cfg}, io.Discard), name)
+		assert.Equal(t, caFile, c.clusterCA, name)
+		adm, signer, err := c.admission()
+		require.NoError(t, err, name)
+		assert.Nil(t, signer, name)
+		assert.Equal(t, k1, adm.CAKey, name)
+		assert.Equal(t, []ed25519.PublicKey{k2}, adm.ExtraCAKeys, name)
+	}
+	one := filepath.Join(dir, "one.pub")
+	require.NoError(t, os.WriteFile(one, []byte(s1+"\n"), 0o644))
+	c := agentConfig{clusterCA: one}
+	adm, _, err := c.admission()
+	require.NoError(t, err)
+	assert.Equal(t, k1, adm.CAKey)
+	assert.Empty(t, adm.ExtraCAKeys)
 }
