@@ -321,3 +321,30 @@ func TestPeriodicSyncSpreadsMergedRecords(t *testing.T) {
 	require.Empty(t, n.timersOf(1, TimerMemberSync), "nor re-arms the exchange")
 	require.Empty(t, n.timersOf(1, TimerRejoin), "nor the rejoin tick")
 }
+
+// A failed connection to a member that is not an active neighbour (here
+// one known from its record only, as a neighbour just dropped for room or
+// a peer being asked would be) is evidence of failure: the member is
+// suspected and the suspicion broadcast. A failed connection to a member
+// already suspected, or unknown, changes nothing. Before this rule a
+// crashed node whose neighbours had all dropped it first stayed alive in
+// every list (the simulator's members experiment at 1,000 nodes showed
+// it).
+func TestConnectionFailedToANonNeighbourSuspects(t *testing.T) {
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+	})
+	out := do(t, e, func(out *Ready) { e.ConnectionFailed(t0, 5, out) })
+	require.Len(t, out.Events, 1)
+	require.Equal(t, roster.EventSuspect, out.Events[0].Kind)
+	m, _ := e.Member(5)
+	require.Equal(t, roster.StateSuspect, m.State)
+	require.Equal(t, uint64(1), e.Counters().Roster.SuspicionsRaised)
+
+	require.Empty(t, do(t, e, func(out *Ready) { e.ConnectionFailed(t0, 5, out) }).Events, "already suspected")
+	require.Empty(t, do(t, e, func(out *Ready) { e.ConnectionFailed(t0, 9, out) }).Events, "unknown")
+	require.Equal(t, uint64(1), e.Counters().Roster.SuspicionsRaised)
+}
