@@ -49,7 +49,9 @@
 //
 // # Suspicion
 //
-// When HyParView reports a neighbour down because its connection failed,
+// When HyParView reports a neighbour down because its connection failed
+// (or the composition reports a failed connection to a member that is no
+// longer a neighbour: one it was asking, or had just dropped for room),
 // the node marks the member Suspect at its current incarnation, broadcasts
 // that, and sets a suspicion timer. Every node that learns of a suspicion
 // sets the same timer, so a Suspect record cannot outlive the suspected

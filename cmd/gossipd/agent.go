@@ -82,7 +82,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	if c.trustMembers {
-		log.Warn("origin signatures off (-trust-members): any admitted member can broadcast in another's name")
+		log.Warn("signatures off (-trust-members): any admitted member can broadcast in another's name and rewrite another's member record")
 	}
 	node, err := membership.New(membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
 		TrustMembers: c.trustMembers})

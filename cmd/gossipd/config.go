@@ -49,7 +49,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.allow, "allow", "", "comma-separated public keys to admit")
 	fs.StringVar(&c.clusterSecretFile, "cluster-secret-file", "", "`file` with the cluster secret (one per line: the current one, then the previous one during a rotation): admit only agents given the same secret; or set $"+clusterSecretEnv+" to the secret itself")
 	fs.BoolVar(&c.insecure, "insecure", false, "admit any peer even on a non-loopback -bind (a lab only)")
-	fs.BoolVar(&c.trustMembers, "trust-members", false, "neither sign broadcasts nor check their origins' signatures: only where every admitted member is trusted, and on every agent of the cluster alike")
+	fs.BoolVar(&c.trustMembers, "trust-members", false, "neither sign broadcasts and member records nor check others' signatures: only where every admitted member is trusted, and on every agent of the cluster alike")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	fs.IntVar(&c.maxPayload, "max-payload", 512<<10, "largest broadcast payload, in `bytes`")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
