@@ -157,3 +157,40 @@ func TestBudgetsValidate(t *testing.T) {
 		require.Error(t, Config{Budgets: &b}.Validate(), name)
 	}
 }
+
+// Every request a peer can repeat spends its budget: for each kind, the
+// requests within budget reach the protocol and the first one over it is
+// dropped and counted under that budget.
+func TestEveryRequestHasABudget(t *testing.T) {
+	self := hyparview.Peer{ID: 7, Addr: "x"}
+	for _, tc := range []struct {
+		budget Budget
+		msg    func(i int) Message
+	}{
+		{BudgetJoin, func(i int) Message { return &hyparview.Join{Addr: "x", Nonce: uint64(i + 1)} }},
+		{BudgetForwardJoin, func(i int) Message {
+			return &hyparview.ForwardJoin{NewNode: hyparview.Peer{ID: peer.ID(100 + i), Addr: "n"}, TTL: 3}
+		}},
+		{BudgetShuffle, func(int) Message { return &hyparview.Shuffle{Origin: self, TTL: 0, Peers: []hyparview.Peer{self}} }},
+		{BudgetShuffle, func(int) Message { return &hyparview.ShuffleReply{Peers: []hyparview.Peer{self}} }},
+		{BudgetNeighbor, func(i int) Message {
+			return &hyparview.Neighbor{Priority: hyparview.PriorityLow, Addr: "x", Nonce: uint64(i + 1)}
+		}},
+		{BudgetRecords, func(int) Message { return &Digest{To: ^peer.ID(0)} }},
+		{BudgetRecords, func(int) Message { return &Records{Want: []peer.ID{9}} }},
+	} {
+		b := DefaultBudgets()
+		for k := range b.PerPeriod {
+			b.PerPeriod[k] = 1_000_000
+		}
+		b.PerPeriod[tc.budget] = 3
+		e := budgetEngine(t, 1, b)
+		for i := range 3 {
+			do(t, e, func(out *Ready) { e.Receive(t0, 7, tc.msg(i), out) })
+		}
+		require.Zero(t, e.Counters().Engine.OverBudget[tc.budget], "%T within budget", tc.msg(0))
+		out := do(t, e, func(out *Ready) { e.Receive(t0, 7, tc.msg(3), out) })
+		require.True(t, out.Empty(), "%T over budget is dropped", tc.msg(0))
+		require.Equal(t, uint64(1), e.Counters().Engine.OverBudget[tc.budget], "%T", tc.msg(0))
+	}
+}

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -304,4 +305,56 @@ func waitForWall(t *testing.T, limit time.Duration, what string, cond func() boo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// An honest burst passes every budget: a rolling restart of a whole
+// cluster of 10 nodes — each leaves, comes back with the same key and
+// address and joins through another, one after the other — ends with every
+// node listing every node alive, and no node ever dropped a request for
+// being over a peer's budget or evicted anyone.
+func TestRollingRestartStaysWithinBudgets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 10
+		c := newMemCluster(t, 0)
+		ids := make([]transport.Identity, n)
+		start := func(i int) *Node {
+			tr, err := c.net.Listen(fmt.Sprintf("node%d", i), ids[i], transport.MemConfig{})
+			require.NoError(t, err)
+			nd, err := New(testConfig(tr, uint64(i+1)))
+			require.NoError(t, err)
+			return nd
+		}
+		for i := range n {
+			var err error
+			ids[i], err = transport.GenerateIdentity()
+			require.NoError(t, err)
+			c.nodes = append(c.nodes, start(i))
+		}
+		c.joinAll()
+		waitFor(t, time.Minute, "the cluster converges", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+
+		var over, evicted uint64
+		tally := func(nd *Node) {
+			ec := nd.Counters().Engine
+			for _, v := range ec.OverBudget {
+				over += v
+			}
+			evicted += ec.Evictions
+		}
+		ctx := context.Background()
+		for i := range n {
+			old := c.nodes[i]
+			tally(old)
+			require.NoError(t, old.Leave(ctx))
+			require.NoError(t, old.Close())
+			c.nodes[i] = start(i)
+			require.NoError(t, c.nodes[i].Join(ctx, c.nodes[(i+1)%n].Addr()))
+			waitFor(t, time.Minute, fmt.Sprintf("node %d back everywhere", i), func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		}
+		for _, nd := range c.nodes {
+			tally(nd)
+		}
+		require.Zero(t, over, "no request over a peer's budget")
+		require.Zero(t, evicted, "no peer evicted")
+	})
 }
