@@ -17,12 +17,12 @@
 //     ContactsResolved;
 //   - what goes out: one Ready batch that the driver owns, with typed
 //     slices of messages to send, connections to close, timers to set,
-//     deliveries, member events and neighbour changes, and a request to
-//     resolve the seed contacts afresh.
+//     deliveries, member events, neighbour changes and peers evicted, and
+//     a request to resolve the seed contacts afresh.
 //
 // The engine owns every protocol timer, the member list's periodic
-// exchange and the rejoin tick included: a Timer is an eight-byte handle
-// that the driver hands back when it fires. Messages are peer.Message, a
+// exchange, refresh and the rejoin tick included: a Timer is a 24-byte
+// value that the driver hands back when it fires. Messages are peer.Message, a
 // sealed interface; NewCodec returns the wire codec of all of them.
 //
 // # The composition
@@ -37,12 +37,27 @@
 // neighbour that comes up receives our digest (Digest, answered with
 // Records), and with Plumtree's NeighborUpAnnouncements our recent
 // broadcasts, so what was missed during a partition is repaired. The
-// rejoin tick heals partitions (see MembersConfig). With
-// MembersConfig.Origins, an Authenticator the driver provides, every
-// application broadcast is signed by its origin and checked on first
-// receipt, before the broadcast core delivers or relays it: the pure stack
-// itself holds no key and links no cryptography. Without it, the
-// default, the engine is the two cores alone, as the simulator's
-// reproductions of the papers need. ProductionConfig is the one place the
-// configuration of a deployment is assembled.
+// rejoin tick heals partitions (see MembersConfig). A failed connection to
+// a member that is no longer a neighbour is evidence of failure too
+// (ConnectionFailed).
+//
+// # Trust
+//
+// With MembersConfig.Auth, a peer.Authenticator the driver provides, no
+// node can speak for another: every application broadcast is signed by
+// its origin, every member record by its member and every suspicion by its
+// declarer (roster's doc, "Signatures"), and a broadcast is checked on
+// first receipt, before the broadcast core delivers or relays it. The pure
+// stack itself holds no key and links no cryptography. With
+// Config.Budgets, every request a peer can repeat is counted per peer and
+// period; a peer over a budget is slowed (its requests dropped), then
+// evicted (Ready.Evictions, its connection closed, its link dropped) and
+// ignored for a while (Budgets). Forgeries are charged to the neighbour
+// that sent them.
+//
+// Without the member list, signatures and budgets, the defaults, the
+// engine is the two cores alone, as the simulator's reproductions of the
+// papers need. ProductionConfig is the one place the configuration of a
+// deployment is assembled; it turns the member list and budgets on, and
+// the runtime adds signatures.
 package gossip
