@@ -13,10 +13,10 @@ import (
 )
 
 // budgetEngine returns node id's engine with the member list, signatures
-// (fakeOrigins) and the budgets b.
+// (fakeAuth) and the budgets b.
 func budgetEngine(t *testing.T, id peer.ID, b Budgets) *Engine {
 	t.Helper()
-	cfg := Config{Budgets: &b, Members: &MembersConfig{Auth: fakeOrigins{id}}}
+	cfg := Config{Budgets: &b, Members: &MembersConfig{Auth: fakeAuth{id}}}
 	e, err := New(hyparview.Peer{ID: id, Addr: "a"}, cfg, rand.New(rand.NewPCG(uint64(id), 1)))
 	require.NoError(t, err)
 	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
@@ -97,7 +97,7 @@ func TestNewMembersOverBudgetAreDropped(t *testing.T) {
 	e := budgetEngine(t, 1, b)
 	signed := func(id peer.ID, inc uint64) roster.Record {
 		r := roster.Record{ID: id, Addr: "x", Incarnation: inc, State: roster.StateAlive}
-		r.Proof = &roster.Proof{Key: fakeOrigins{id}.PublicKey(), Sig: fakeOrigins{id}.Sign(roster.StatementBytes(&r))}
+		r.Proof = &roster.Proof{Key: fakeAuth{id}.PublicKey(), Sig: fakeAuth{id}.Sign(roster.StatementBytes(&r))}
 		return r
 	}
 	do(t, e, func(out *Ready) {

@@ -192,15 +192,15 @@ func TestFootprintNamesWhatAPayloadTouches(t *testing.T) {
 	require.True(t, seen == nil && next == nil && eager == nil, "not a payload")
 }
 
-// fakeOrigins signs with a key that names the origin: the signature is the
+// fakeAuth signs with a key that names the signer: the signature is the
 // key followed by the message's length, enough to tell forgeries apart.
-type fakeOrigins struct{ self peer.ID }
+type fakeAuth struct{ self peer.ID }
 
-func (f fakeOrigins) PublicKey() []byte { return []byte{byte(f.self)} }
-func (f fakeOrigins) Sign(msg []byte) []byte {
+func (f fakeAuth) PublicKey() []byte { return []byte{byte(f.self)} }
+func (f fakeAuth) Sign(msg []byte) []byte {
 	return []byte{byte(f.self), byte(len(msg))}
 }
-func (fakeOrigins) Verify(origin peer.ID, key, msg, sig []byte) bool {
+func (fakeAuth) Verify(origin peer.ID, key, msg, sig []byte) bool {
 	return len(key) == 1 && peer.ID(key[0]) == origin && len(sig) == 2 && sig[0] == key[0] && sig[1] == byte(len(msg))
 }
 
@@ -211,7 +211,7 @@ func (fakeOrigins) Verify(origin peer.ID, key, msg, sig []byte) bool {
 // Content-hash IDs cannot be signed ahead and are refused.
 func TestOriginSignatures(t *testing.T) {
 	mk := func(id peer.ID) *Engine {
-		cfg := Config{Members: &MembersConfig{Auth: fakeOrigins{id}}}
+		cfg := Config{Members: &MembersConfig{Auth: fakeAuth{id}}}
 		e, err := New(hyparview.Peer{ID: id, Addr: "a"}, cfg, rand.New(rand.NewPCG(uint64(id), 1)))
 		require.NoError(t, err)
 		return e
@@ -234,7 +234,7 @@ func TestOriginSignatures(t *testing.T) {
 
 	forge := func(key byte, data string) []byte {
 		return mustEncode(t, &Envelope{Kind: EnvelopeApp, Topic: "news", Data: []byte(data), Key: []byte{key},
-			Sig: fakeOrigins{peer.ID(key)}.Sign(SignedOriginBytes(plumtree.OriginSequenceID(1, 9), "news", []byte(data)))})
+			Sig: fakeAuth{peer.ID(key)}.Sign(SignedOriginBytes(plumtree.OriginSequenceID(1, 9), "news", []byte(data)))})
 	}
 	for i, p := range [][]byte{
 		forge(3, "signed by 3 under 1's ID"),
@@ -260,7 +260,7 @@ func TestOriginSignatures(t *testing.T) {
 	require.Equal(t, uint64(1), receiver.Counters().Engine.ForgedRecords)
 
 	signed := unsigned
-	signed.Proof = &roster.Proof{Key: fakeOrigins{5}.PublicKey(), Sig: fakeOrigins{5}.Sign(roster.StatementBytes(&unsigned))}
+	signed.Proof = &roster.Proof{Key: fakeAuth{5}.PublicKey(), Sig: fakeAuth{5}.Sign(roster.StatementBytes(&unsigned))}
 	rec = mustEncode(t, &Envelope{Kind: EnvelopeRecords, Records: []roster.Record{signed}})
 	do(t, receiver, func(out *Ready) {
 		receiver.Receive(t0, 1, &plumtree.Gossip{ID: plumtree.ContentHashID(rec), Payload: rec}, out)
@@ -268,6 +268,6 @@ func TestOriginSignatures(t *testing.T) {
 	_, ok = receiver.Member(5)
 	require.True(t, ok, "a record its member signed is applied")
 
-	cfg := Config{Plumtree: plumtree.Config{IDPolicy: plumtree.IDContentHash}, Members: &MembersConfig{Auth: fakeOrigins{1}}}
+	cfg := Config{Plumtree: plumtree.Config{IDPolicy: plumtree.IDContentHash}, Members: &MembersConfig{Auth: fakeAuth{1}}}
 	require.ErrorIs(t, cfg.Validate(), ErrOriginsNeedSequenceIDs)
 }

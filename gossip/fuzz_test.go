@@ -18,13 +18,13 @@ import (
 func FuzzReceivePayload(f *testing.F) {
 	id := plumtree.OriginSequenceID(1, 1)
 	signed, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("d"), Key: []byte{1},
-		Sig: fakeOrigins{1}.Sign(SignedOriginBytes(id, "t", []byte("d")))})
+		Sig: fakeAuth{1}.Sign(SignedOriginBytes(id, "t", []byte("d")))})
 	records, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}}})
 	for _, seed := range [][]byte{signed, records, nil, {0x90}, {0x96, 1, 0xa1, 't', 0xc4, 0, 0x90, 0xc4, 1, 1, 0xc4, 0}} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		cfg := Config{Members: &MembersConfig{Auth: fakeOrigins{2}}}
+		cfg := Config{Members: &MembersConfig{Auth: fakeAuth{2}}}
 		e, err := New(hyparview.Peer{ID: 2, Addr: "b"}, cfg, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)
@@ -40,7 +40,7 @@ func FuzzReceivePayload(f *testing.F) {
 		}
 		for _, d := range out.Deliveries {
 			env, err := DecodeEnvelope(payload)
-			if err != nil || !(fakeOrigins{}).Verify(1, env.Key, SignedOriginBytes(id, env.Topic, env.Data), env.Sig) || d.Topic != env.Topic {
+			if err != nil || !(fakeAuth{}).Verify(1, env.Key, SignedOriginBytes(id, env.Topic, env.Data), env.Sig) || d.Topic != env.Topic {
 				t.Fatalf("delivered a payload whose origin is not valid: %x", payload)
 			}
 		}
@@ -57,11 +57,11 @@ func FuzzReceivePayload(f *testing.F) {
 // keeps to itself.
 func FuzzReceiveRecords(f *testing.F) {
 	valid := roster.Record{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}
-	valid.Proof = &roster.Proof{Key: fakeOrigins{3}.PublicKey(), Sig: fakeOrigins{3}.Sign(roster.StatementBytes(&valid))}
+	valid.Proof = &roster.Proof{Key: fakeAuth{3}.PublicKey(), Sig: fakeAuth{3}.Sign(roster.StatementBytes(&valid))}
 	suspect := valid
 	suspect.State = roster.StateSuspect
-	suspect.Proof = &roster.Proof{Key: valid.Proof.Key, Sig: valid.Proof.Sig, Declarer: 4, DeclarerKey: fakeOrigins{4}.PublicKey(),
-		DeclarerSig: fakeOrigins{4}.Sign(roster.DeclarationBytes(3, 1, 4))}
+	suspect.Proof = &roster.Proof{Key: valid.Proof.Key, Sig: valid.Proof.Sig, Declarer: 4, DeclarerKey: fakeAuth{4}.PublicKey(),
+		DeclarerSig: fakeAuth{4}.Sign(roster.DeclarationBytes(3, 1, 4))}
 	unsigned := valid
 	unsigned.Proof = nil
 	for _, recs := range [][]roster.Record{{valid}, {suspect}, {unsigned}, {valid, suspect, unsigned}} {
@@ -76,7 +76,7 @@ func FuzzReceiveRecords(f *testing.F) {
 	f.Add(frame)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b := DefaultBudgets()
-		cfg := Config{Budgets: &b, Members: &MembersConfig{Auth: fakeOrigins{2}, Roster: roster.Config{MaxMembers: 8}}}
+		cfg := Config{Budgets: &b, Members: &MembersConfig{Auth: fakeAuth{2}, Roster: roster.Config{MaxMembers: 8}}}
 		e, err := New(hyparview.Peer{ID: 2, Addr: "b"}, cfg, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +98,7 @@ func FuzzReceiveRecords(f *testing.F) {
 			ids[i] = m.ID
 		}
 		for _, m := range e.roster.AppendRecords(nil, ids) {
-			if roster.VerifyRecord(fakeOrigins{}, &m) != nil {
+			if roster.VerifyRecord(fakeAuth{}, &m) != nil {
 				t.Fatalf("would send a record whose proof does not verify: %v %+v", m, m.Proof)
 			}
 		}
