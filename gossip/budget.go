@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -151,9 +152,10 @@ type usage struct {
 
 // budgets is the engine's per-peer accounting, when Config.Budgets is set.
 type budgets struct {
-	cfg    Budgets
-	peers  map[peer.ID]*usage
-	shared usage // the peers beyond MaxPeers
+	cfg       Budgets
+	peers     map[peer.ID]*usage
+	shared    usage // the peers beyond MaxPeers
+	nextSweep int64 // Unix nanoseconds before which a full table is not swept
 }
 
 // budgetOf says which budget a message spends, if any, and how much.
@@ -182,7 +184,10 @@ func budgetOf(msg Message) (Budget, int, bool) {
 func (b *budgets) usageOf(now int64, p peer.ID) *usage {
 	u, ok := b.peers[p]
 	if !ok {
-		if len(b.peers) >= b.cfg.MaxPeers {
+		if len(b.peers) >= b.cfg.MaxPeers && now >= b.nextSweep {
+			// At most one sweep per quarter period, so that a crowd of
+			// new keys cannot make every message cost a scan.
+			b.nextSweep = now + int64(b.cfg.Period)/4
 			for id, v := range b.peers {
 				if now-v.start >= int64(b.cfg.Period) && now >= v.bannedUntil {
 					delete(b.peers, id)
@@ -216,8 +221,8 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 		e.counters.BannedDrops++
 		return false
 	}
-	u.spent[k] += uint32(n)
-	if int(u.spent[k]) <= b.cfg.PerPeriod[k] {
+	u.spent[k] = uint32(min(int64(u.spent[k])+int64(n), math.MaxUint32))
+	if int64(u.spent[k]) <= int64(b.cfg.PerPeriod[k]) {
 		return true
 	}
 	e.counters.OverBudget[k]++
@@ -264,7 +269,7 @@ func (e *Engine) evict(now time.Time, p peer.ID, k Budget, u *usage, out *Ready)
 
 // clone returns an independent copy.
 func (b *budgets) clone() *budgets {
-	c := &budgets{cfg: b.cfg, peers: make(map[peer.ID]*usage, len(b.peers)), shared: b.shared}
+	c := &budgets{cfg: b.cfg, peers: make(map[peer.ID]*usage, len(b.peers)), shared: b.shared, nextSweep: b.nextSweep}
 	for id, u := range b.peers {
 		v := *u
 		c.peers[id] = &v

@@ -30,9 +30,15 @@ func (r *Roster) apply(now time.Time, rec *Record, verified bool) {
 		return
 	}
 	old, had := r.members[rec.ID]
-	if had && old.compareRecord(rec) <= 0 {
-		r.counters.Stale++
-		return
+	if had {
+		c := old.compareRecord(rec)
+		if c == 0 {
+			r.takeProof(rec, verified)
+		}
+		if c <= 0 {
+			r.counters.Stale++
+			return
+		}
 	}
 	if !had && r.full() {
 		r.counters.RefusedFull++
@@ -52,6 +58,21 @@ func (r *Roster) apply(now time.Time, rec *Record, verified bool) {
 	}
 	r.counters.Applied++
 	r.transition(rec.ID, old, had, &n)
+}
+
+// takeProof keeps the proof of a received record equal to one held
+// without a proof, such as the entry a neighbour's link made before its
+// own record arrived at the same incarnation (in a simulation, where
+// incarnations start at 0), so that the record may then be sent on.
+func (r *Roster) takeProof(rec *Record, verified bool) {
+	if r.proofs == nil || r.proofs[rec.ID] != nil {
+		return
+	}
+	if !verified && VerifyRecord(r.cfg.Auth, rec) != nil {
+		r.counters.Forged++
+		return
+	}
+	r.proofs[rec.ID] = rec.Proof.clone()
 }
 
 // applySelf refutes a record about this node that supersedes our own (a

@@ -281,3 +281,21 @@ func FuzzApplySigned(f *testing.F) {
 		}
 	})
 }
+
+// A record equal to one held on local evidence only (a neighbour's entry,
+// made at incarnation 0 before its own record arrived at incarnation 0
+// too) lends it its proof, so that the record may then be sent on; a
+// forged one does not.
+func TestEqualSignedRecordLendsItsProof(t *testing.T) {
+	r := signedRoster(t, 1, 1)
+	step(t, r, t0, Input{Kind: InputNeighborUp, Peer: hyparview.Peer{ID: 2, Addr: addr(2)}})
+	require.Empty(t, r.AppendRecords(nil, []peer.ID{2}))
+	forged := signedBy(rec(2, StateAlive, 0), 3, 0)
+	require.Empty(t, step(t, r, t0, receive(forged)))
+	require.Equal(t, uint64(1), r.Counters().Forged)
+	require.Empty(t, r.AppendRecords(nil, []peer.ID{2}))
+	require.Empty(t, step(t, r, t0, receive(signedBy(rec(2, StateAlive, 0), 2, 0))), "no change to report")
+	sent := r.AppendRecords(nil, []peer.ID{2})
+	require.Len(t, sent, 1)
+	require.NoError(t, VerifyRecord(testAuth{9}, &sent[0]))
+}
