@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +20,19 @@ import (
 // signature verifies only under the key of the ID it claims.
 type testAuth struct{ self peer.ID }
 
+// testKeys caches the keys, so that a verification costs what the
+// runtime's does (a signature check), not a key derivation.
+var testKeys sync.Map // peer.ID → ed25519.PrivateKey
+
 func testKey(id peer.ID) ed25519.PrivateKey {
+	if k, ok := testKeys.Load(id); ok {
+		return k.(ed25519.PrivateKey)
+	}
 	seed := make([]byte, ed25519.SeedSize)
 	binary.BigEndian.PutUint64(seed, uint64(id))
-	return ed25519.NewKeyFromSeed(seed)
+	k := ed25519.NewKeyFromSeed(seed)
+	testKeys.Store(id, k)
+	return k
 }
 
 func (a testAuth) PublicKey() []byte { return testKey(a.self).Public().(ed25519.PublicKey) }
