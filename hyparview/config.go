@@ -56,14 +56,16 @@ type Config struct {
 	// here (S1 §4.2, Algorithm 1). The budget refills to this value
 	// whenever the shuffle timer fires (every ShuffleInterval), so no clock
 	// is read. Setting it also changes which neighbour a full node drops:
-	// a link made since the last tick goes first, at no cost, and never a
-	// neighbour that started a join walk through us since then (a
-	// newcomer's contact). A newcomer that would need an established
-	// neighbour dropped once the budget is spent is served without a link:
-	// a Join is refused but its join walks still start, a join walk ending
-	// here puts the newcomer in the passive view. High-priority Neighbor
-	// requests, the repair of isolated nodes (S1 §4.3), are not limited.
-	// See doc.go, deviation 12, for the rules and their measurements.
+	// for a newcomer, a link made since the last tick goes first, at no
+	// cost; no drop takes a neighbour that started a join walk through us
+	// since then (a newcomer's contact) while another can go. A newcomer
+	// that would need an established neighbour dropped once the budget is
+	// spent is served without a link: a Join is refused but its join walks
+	// still start, a join walk ending here puts the newcomer in the passive
+	// view. High-priority Neighbor requests, the repair of isolated nodes
+	// (S1 §4.3), are never refused; they spend the budget too, and once it
+	// is spent drop a link made since the last tick first. See doc.go,
+	// deviation 12, for the rules and their measurements.
 	// Zero means unlimited, S1's behaviour and the default, which the
 	// simulator's reproductions of the papers run; gossip.ProductionConfig
 	// sets 1.

@@ -8,7 +8,7 @@ type Counters struct {
 	JoinsSent      uint64 // Join messages we sent to a contact
 	JoinsAccepted  uint64 // Join messages we accepted as a contact
 	JoinsRefused   uint64 // Joins we walked on without a link: no young link to drop and the join eviction budget spent
-	JoinEvictions  uint64 // established neighbours dropped for newcomers, each spending a unit of the join eviction budget
+	JoinEvictions  uint64 // established neighbours dropped within the join eviction budget, each spending a unit
 	JoinsRejected  uint64 // our Join refused by a contact with no room under its join eviction budget
 	JoinsCompleted uint64 // our Join acknowledged by a contact
 	JoinTimeouts   uint64 // contacts that did not answer within JoinTimeout

@@ -136,24 +136,50 @@ func (s *State) forwardJoin(joiner Peer) {
 // Algorithm 1 drops a random neighbour). It returns the index of:
 //   - a random young link, one made since the last shuffle tick, at no
 //     cost: the newcomers of a burst displace one another, as in S1;
-//   - else a random established link, spending one unit of the budget;
+//   - else a random established link, spending a unit of the budget;
 //   - else -1: the budget is spent, there is no room.
 //
 // A neighbour marked as a contact (it started a join walk through us this
 // shuffle period) is never chosen, so a walk ending next to the contact
 // that started it does not cut the contact's link to us.
 func (s *State) newcomerDrop() int {
-	if i := s.randomLink(true); i >= 0 {
+	if i := s.randomLink(youngLink); i >= 0 {
 		return i
 	}
 	if s.joinEvictions > 0 {
-		if i := s.randomLink(false); i >= 0 {
-			s.joinEvictions--
-			s.counters.JoinEvictions++
+		if i := s.randomLink(establishedLink); i >= 0 {
+			s.spendJoinEviction()
 			return i
 		}
 	}
 	return -1
+}
+
+// forcedDrop chooses which neighbour a full node drops for a link it must
+// take, when the join eviction budget is on (doc.go, deviation 12): while
+// budget is left, a random link as in S1, spending a unit if it is
+// established; once it is spent, a random young link, else a random
+// established one all the same. A neighbour marked as a contact is never
+// chosen. It returns -1 only if every neighbour is marked.
+func (s *State) forcedDrop() int {
+	if s.joinEvictions > 0 {
+		if i := s.randomLink(anyLink); i >= 0 {
+			if !s.active[i].young {
+				s.spendJoinEviction()
+			}
+			return i
+		}
+	}
+	if i := s.randomLink(youngLink); i >= 0 {
+		return i
+	}
+	return s.randomLink(establishedLink)
+}
+
+// spendJoinEviction spends a unit of the join eviction budget.
+func (s *State) spendJoinEviction() {
+	s.joinEvictions--
+	s.counters.JoinEvictions++
 }
 
 // newcomerRoom reports, without choosing, whether newcomerDrop would find
@@ -167,13 +193,19 @@ func (s *State) newcomerRoom() bool {
 	return false
 }
 
-// randomLink returns the index of a random active link that is not marked
-// as a contact and is young or established as asked, or -1 if there is
-// none.
-func (s *State) randomLink(young bool) int {
+// Kinds of link for randomLink.
+const (
+	anyLink = iota
+	youngLink
+	establishedLink
+)
+
+// randomLink returns the index of a random active link of the given kind
+// that is not marked as a contact, or -1 if there is none.
+func (s *State) randomLink(kind int) int {
 	n := 0
 	for i := range s.active {
-		if l := &s.active[i]; !l.contact && l.young == young {
+		if s.linkOfKind(i, kind) {
 			n++
 		}
 	}
@@ -182,7 +214,7 @@ func (s *State) randomLink(young bool) int {
 	}
 	k := s.rng.IntN(n)
 	for i := range s.active {
-		if l := &s.active[i]; !l.contact && l.young == young {
+		if s.linkOfKind(i, kind) {
 			if k == 0 {
 				return i
 			}
@@ -190,6 +222,13 @@ func (s *State) randomLink(young bool) int {
 		}
 	}
 	return -1
+}
+
+// linkOfKind reports whether the i-th active link is of the given kind and
+// not marked as a contact.
+func (s *State) linkOfKind(i, kind int) bool {
+	l := &s.active[i]
+	return !l.contact && (kind == anyLink || l.young == (kind == youngLink))
 }
 
 // acceptLink adds p to the active view for a request carrying theirs. If we

@@ -366,10 +366,31 @@ func TestWalkEndNeverDropsTheContact(t *testing.T) {
 	}
 }
 
-// TestHighPriorityNeighborDropsYoungLinkFirst: with a budget, a node
-// accepting a high-priority request (S1 §4.3: always accepted) drops a link
-// made since the last shuffle tick first, so newcomers that end up isolated
-// do not force out established neighbours; the budget is not charged.
+// TestHighPriorityNeighborWithinBudgetDropsAtRandom: a node accepting a
+// high-priority request (S1 §4.3: always accepted) with budget left drops a
+// random member, as in S1, spending a unit of the budget if the member is
+// established; a neighbour marked as a contact is spared.
+// Deviation: doc.go, deviation 12.
+func TestHighPriorityNeighborWithinBudgetDropsAtRandom(t *testing.T) {
+	dropped := map[peer.ID]bool{}
+	for seed := range uint64(40) {
+		s := withActive(newState(t, 1, budgetConfig(1), seed), 2, 3, 4, 5, 6)
+		s.active[0].contact = true
+		step(t, s, recv(9, &Neighbor{Priority: PriorityHigh, Addr: addrOf(9), Nonce: 42}))
+		require.True(t, s.IsActive(9) && s.IsActive(2))
+		gone := passiveIDs(s)
+		require.Len(t, gone, 1)
+		dropped[gone[0]] = true
+		require.Zero(t, s.joinEvictions, "an established member spent the budget")
+		require.Equal(t, uint64(1), s.Counters().JoinEvictions)
+	}
+	require.Equal(t, map[peer.ID]bool{3: true, 4: true, 5: true, 6: true}, dropped)
+}
+
+// TestHighPriorityNeighborDropsYoungLinkFirst: once the budget is spent, a
+// node accepting a high-priority request drops a link made since the last
+// shuffle tick first, so newcomers that end up isolated do not force out
+// more established neighbours.
 // Deviation: S1 drops a random member (doc.go, deviation 12).
 func TestHighPriorityNeighborDropsYoungLinkFirst(t *testing.T) {
 	s := withActive(newState(t, 1, budgetConfig(1), 1), 2, 3, 4, 5, 6)
@@ -417,9 +438,10 @@ func TestRefusedJoinerTriesNextContact(t *testing.T) {
 	}, out)
 }
 
-// TestHighPriorityNeighborIgnoresBudget: S1's repair is not limited by the
+// TestHighPriorityNeighborIgnoresBudget: S1's repair is not refused for the
 // join eviction budget: an isolated node's Neighbor(high) is accepted,
-// dropping a member, even with the budget spent and no young link.
+// dropping an established member, even with the budget spent and no young
+// link.
 // Reference: S1 §4.3; doc.go, deviation 12.
 func TestHighPriorityNeighborIgnoresBudget(t *testing.T) {
 	s := withActive(newState(t, 1, budgetConfig(1), 1), 2, 3, 4, 5, 6)

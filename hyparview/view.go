@@ -103,19 +103,15 @@ func (s *State) addActive(l link) {
 // (dropRandomElementFromActiveView, S1 Algorithm 1): the dropped peer is told
 // with a Disconnect and kept in the passive view.
 //
-// Deviation: with a join eviction budget, the member dropped is not any
-// random one: a random young link (made since the last shuffle tick) goes
-// first, then a random established one, and a neighbour marked as a
-// newcomer's contact only if every member is one (doc.go, deviation 12).
-// No budget is spent: this is the drop of S1's high-priority requests and
-// of acceptances that arrive when the view has filled meanwhile, which must
-// go through; the drops for newcomers are newcomerDrop's.
+// Deviation: with a join eviction budget, the member is chosen by
+// forcedDrop (doc.go, deviation 12). This is the drop of S1's high-priority
+// requests and of acceptances that arrive when the view has filled
+// meanwhile, which must go through; the drops for newcomers are
+// newcomerDrop's.
 func (s *State) dropRandomActive() {
 	i := -1
 	if s.cfg.JoinEvictionsPerShuffle > 0 {
-		if i = s.randomLink(true); i < 0 {
-			i = s.randomLink(false)
-		}
+		i = s.forcedDrop()
 	}
 	if i < 0 {
 		i = s.rng.IntN(len(s.active))
