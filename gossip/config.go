@@ -92,7 +92,8 @@ const (
 )
 
 // ProductionConfig returns the configuration a deployment runs, the one
-// place it is assembled: the papers' defaults for both cores, recent
+// place it is assembled: the papers' defaults for both cores but a join
+// eviction budget of 1 (hyparview.Config.JoinEvictionsPerShuffle), recent
 // broadcasts announced to every new neighbour
 // (DefaultNeighborUpAnnouncements), per-peer budgets (DefaultBudgets), and
 // the member list with metadata
@@ -104,8 +105,9 @@ const (
 func ProductionConfig(meta []byte) Config {
 	b := DefaultBudgets()
 	return Config{
-		Budgets:  &b,
-		Plumtree: plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements},
+		Budgets:   &b,
+		HyParView: hyparview.Config{JoinEvictionsPerShuffle: 1}, // hyparview/doc.go, deviation 12
+		Plumtree:  plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements},
 		Members: &MembersConfig{
 			Meta:           meta,
 			SyncInterval:   DefaultSyncInterval,

@@ -50,18 +50,25 @@ type Config struct {
 	// next contact is tried. Default 1s is a guess to validate.
 	JoinTimeout time.Duration
 	// JoinEvictionsPerShuffle is the node's join eviction budget: how many
-	// established neighbours it may drop, per shuffle period, to make room
-	// for newcomers, that is for a Join it receives as a contact or for a
-	// join walk that ends here (S1 §4.2, Algorithm 1). The unit is
-	// neighbours dropped per shuffle period: the budget refills to this
-	// value whenever the shuffle timer fires (every ShuffleInterval), so
-	// no clock is read. A newcomer that would need a drop once the budget
-	// is spent is served without one: a Join is refused and the joiner
-	// handed a sample of the passive view, a join walk ending here puts the
-	// newcomer in the passive view (doc.go, deviation 12). High-priority Neighbor requests, the repair
-	// of isolated nodes (S1 §4.3), are not limited. Zero means unlimited,
-	// S1's behaviour and the default, which the simulator's reproductions
-	// of the paper run.
+	// established neighbours, links older than the node's last shuffle
+	// tick, it may drop per shuffle period to make room for newcomers, that
+	// is for a Join it receives as a contact or for a join walk that ends
+	// here (S1 §4.2, Algorithm 1). The budget refills to this value
+	// whenever the shuffle timer fires (every ShuffleInterval), so no clock
+	// is read. Setting it also changes which neighbour a full node drops:
+	// for a newcomer, a link made since the last tick goes first, at no
+	// cost; no drop takes a neighbour that started a join walk through us
+	// since then (a newcomer's contact) while another can go. A newcomer
+	// that would need an established neighbour dropped once the budget is
+	// spent is served without a link: a Join is refused but its join walks
+	// still start, a join walk ending here puts the newcomer in the passive
+	// view. High-priority Neighbor requests, the repair of isolated nodes
+	// (S1 §4.3), are never refused; they spend the budget too, and once it
+	// is spent drop a link made since the last tick first. See doc.go,
+	// deviation 12, for the rules and their measurements.
+	// Zero means unlimited, S1's behaviour and the default, which the
+	// simulator's reproductions of the papers run; gossip.ProductionConfig
+	// sets 1.
 	JoinEvictionsPerShuffle int
 }
 

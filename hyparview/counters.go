@@ -7,14 +7,15 @@ type Counters struct {
 
 	JoinsSent      uint64 // Join messages we sent to a contact
 	JoinsAccepted  uint64 // Join messages we accepted as a contact
-	JoinsRefused   uint64 // Joins we walked on without a link: the join eviction budget was spent
-	JoinsRejected  uint64 // our Join refused by a contact whose join eviction budget was spent
+	JoinsRefused   uint64 // Joins we walked on without a link: no young link to drop and the join eviction budget spent
+	JoinEvictions  uint64 // established neighbours dropped within the join eviction budget, each spending a unit
+	JoinsRejected  uint64 // our Join refused by a contact with no room under its join eviction budget
 	JoinsCompleted uint64 // our Join acknowledged by a contact
 	JoinTimeouts   uint64 // contacts that did not answer within JoinTimeout
 
 	ForwardJoinsAccepted  uint64 // join walks that ended here with a Neighbor to the new node
 	ForwardJoinsForwarded uint64 // join walks we passed on
-	ForwardJoinsRefused   uint64 // join walks that ended here without a link: the join eviction budget was spent
+	ForwardJoinsRefused   uint64 // join walks that ended here without a link: no young link to drop and the join eviction budget spent
 
 	NeighborRequestsSent     uint64 // Neighbor messages we sent
 	NeighborRequestsAccepted uint64 // our Neighbor requests that peers accepted

@@ -19,9 +19,13 @@ func FuzzStep(f *testing.F) {
 	f.Add([]byte{1, 9, 1, 8, 3, 2, 2, 3, 5, 4, 4, 6, 6, 7, 1, 1, 1, 8, 8, 8, 8, 9})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := &fuzzDecoder{data: data}
+		active, passive := d.byte(), d.byte()
 		cfg := Config{
-			ActiveViewSize:  1 + int(d.byte()%5),
-			PassiveViewSize: 1 + int(d.byte()%8),
+			ActiveViewSize:  1 + int(active%5),
+			PassiveViewSize: 1 + int(passive%8),
+			// The high bits choose a join eviction budget of 0 (S1) to 2
+			// (doc.go, deviation 12).
+			JoinEvictionsPerShuffle: int(passive/8) % 3,
 		}
 		s, err := New(testPeer(1), cfg, rand.New(rand.NewPCG(uint64(d.byte()), 0)))
 		if err != nil {

@@ -68,59 +68,56 @@ func (s *State) startJoin() bool {
 // The ForwardJoins go out after the drop, as in Algorithm 1, so the dropped
 // member is not asked to take the joiner.
 //
-// Deviation: a full contact whose join eviction budget is spent refuses the
-// link instead of dropping a neighbour (doc.go, deviation 12); see
-// refuseJoin.
+// Deviation: with a join eviction budget, a full contact makes room by
+// newcomerDrop's rule rather than at random, and refuses the link when
+// that rule finds no room (doc.go, deviation 12); see refuseJoin.
 func (s *State) onJoin(from peer.ID, m *Join) bool {
 	s.learnAddr(from, m.Addr)
 	joiner := s.peerFor(from, m.Addr)
-	if s.activeIndex(from) < 0 && len(s.active) >= s.cfg.ActiveViewSize && !s.spendJoinEviction() {
-		s.refuseJoin(joiner, m.Nonce)
-		return true
+	drop := -1
+	if s.cfg.JoinEvictionsPerShuffle > 0 && s.activeIndex(from) < 0 && len(s.active) >= s.cfg.ActiveViewSize {
+		if drop = s.newcomerDrop(); drop < 0 {
+			s.refuseJoin(joiner, m.Nonce)
+			return true
+		}
 	}
 	s.counters.JoinsAccepted++
 	s.send(joiner, &NeighborReply{Accepted: true, Addr: s.self.Addr, Nonce: m.Nonce})
 	if i := s.activeIndex(from); i >= 0 {
 		// The joiner lost its side of our link (a restart): renew it.
-		s.active[i] = link{peer: joiner, nonce: m.Nonce}
+		s.renewLink(i, joiner, m.Nonce)
 	} else {
+		if drop >= 0 {
+			s.dropActiveAt(drop)
+		}
 		s.acceptLink(joiner, m.Nonce)
 	}
 	s.forwardJoin(joiner)
 	return true
 }
 
-// refuseJoin serves a joiner without a link when the join eviction budget
-// is spent (doc.go, deviation 12). The joiner gets a ShuffleReply with a
-// random sample of our passive view, then NeighborReply(accepted false):
-// it takes the sample as its passive view and repairs from it (S1 §4.3),
-// asking one peer with high priority, as an isolated node does, and the
-// others with low priority. The sample leaves out our active view, so the
-// drops the joiner may force never cut one of our links. Starting the join
-// walks instead would not protect our neighbours: the walks of a burst end
-// mostly near us, at our neighbours, which would drop links to us to take
-// the newcomers. With an empty passive view (a young cluster) there is no
-// sample, and we start the walks of S1 Algorithm 1 without joining the
-// joiner ourselves.
+// refuseJoin serves a joiner without a link when newcomerDrop finds no
+// room (doc.go, deviation 12): NeighborReply(accepted false), then the join
+// walks of S1 Algorithm 1 as for an accepted joiner. The walks end at
+// random nodes away from us, which ask the joiner to be their neighbour
+// (acceptForwardJoin), so the joiner is placed in the overlay as S1 places
+// it, minus the link to us. Where a walk ends at one of our neighbours,
+// that neighbour does not drop us for the joiner: our ForwardJoin marked us
+// as a contact there (onForwardJoin).
 func (s *State) refuseJoin(joiner Peer, nonce uint64) {
 	s.counters.JoinsRefused++
-	if len(s.passive) > 0 {
-		n := 1 + s.cfg.ShuffleActiveCount + s.cfg.ShufflePassiveCount
-		msg := newShuffleReply(n)
-		for _, i := range s.sample(len(s.passive), n, -1) {
-			if p := s.passive[i]; p.ID != joiner.ID {
-				msg.Peers = append(msg.Peers, p)
-			}
-		}
-		s.send(joiner, msg)
-	}
 	s.send(joiner, &NeighborReply{Accepted: false, Addr: s.self.Addr, Nonce: nonce})
 	if !s.busy(joiner.ID) {
 		s.emitClose(joiner)
 	}
-	if len(s.passive) == 0 {
-		s.forwardJoin(joiner)
-	}
+	s.forwardJoin(joiner)
+}
+
+// renewLink renews the i-th link under a new nonce, for a peer that asks
+// again because it lost its side (a restart). The link keeps its flags.
+func (s *State) renewLink(i int, p Peer, nonce uint64) {
+	l := &s.active[i]
+	l.peer, l.nonce, l.alt, l.own = p, nonce, 0, 0
 }
 
 // forwardJoin starts the join walks: FORWARDJOIN(joiner, ARWL) to every
@@ -133,25 +130,105 @@ func (s *State) forwardJoin(joiner Peer) {
 	}
 }
 
-// spendJoinEviction reports whether the node may drop an established
-// neighbour for a newcomer, and if so spends one unit of the join eviction
-// budget. The budget is unlimited when JoinEvictionsPerShuffle is zero (S1);
-// otherwise it refills on every shuffle tick (doc.go, deviation 12).
-func (s *State) spendJoinEviction() bool {
-	if s.cfg.JoinEvictionsPerShuffle == 0 {
-		return true
+// newcomerDrop chooses which neighbour a full node drops to make room for
+// a newcomer, a joiner at its contact or the new node at the end of a join
+// walk, when the join eviction budget is on (doc.go, deviation 12; S1
+// Algorithm 1 drops a random neighbour). It returns the index of:
+//   - a random young link, one made since the last shuffle tick, at no
+//     cost: the newcomers of a burst displace one another, as in S1;
+//   - else a random established link, spending a unit of the budget;
+//   - else -1: the budget is spent, there is no room.
+//
+// A neighbour marked as a contact (it started a join walk through us this
+// shuffle period) is never chosen, so a walk ending next to the contact
+// that started it does not cut the contact's link to us.
+func (s *State) newcomerDrop() int {
+	if i := s.randomLink(youngLink); i >= 0 {
+		return i
 	}
 	if s.joinEvictions > 0 {
-		s.joinEvictions--
-		return true
+		if i := s.randomLink(establishedLink); i >= 0 {
+			s.spendJoinEviction()
+			return i
+		}
+	}
+	return -1
+}
+
+// forcedDrop chooses which neighbour a full node drops for a link it must
+// take, when the join eviction budget is on (doc.go, deviation 12): while
+// budget is left, a random link as in S1, spending a unit if it is
+// established; once it is spent, a random young link, else a random
+// established one all the same. A neighbour marked as a contact is never
+// chosen. It returns -1 only if every neighbour is marked.
+func (s *State) forcedDrop() int {
+	if s.joinEvictions > 0 {
+		if i := s.randomLink(anyLink); i >= 0 {
+			if !s.active[i].young {
+				s.spendJoinEviction()
+			}
+			return i
+		}
+	}
+	if i := s.randomLink(youngLink); i >= 0 {
+		return i
+	}
+	return s.randomLink(establishedLink)
+}
+
+// spendJoinEviction spends a unit of the join eviction budget.
+func (s *State) spendJoinEviction() {
+	s.joinEvictions--
+	s.counters.JoinEvictions++
+}
+
+// newcomerRoom reports, without choosing, whether newcomerDrop would find
+// room.
+func (s *State) newcomerRoom() bool {
+	for i := range s.active {
+		if l := &s.active[i]; !l.contact && (l.young || s.joinEvictions > 0) {
+			return true
+		}
 	}
 	return false
 }
 
-// joinEvictionsSpent reports whether the join eviction budget is limited
-// and spent for this shuffle period.
-func (s *State) joinEvictionsSpent() bool {
-	return s.cfg.JoinEvictionsPerShuffle > 0 && s.joinEvictions == 0
+// Kinds of link for randomLink.
+const (
+	anyLink = iota
+	youngLink
+	establishedLink
+)
+
+// randomLink returns the index of a random active link of the given kind
+// that is not marked as a contact, or -1 if there is none.
+func (s *State) randomLink(kind int) int {
+	n := 0
+	for i := range s.active {
+		if s.linkOfKind(i, kind) {
+			n++
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	k := s.rng.IntN(n)
+	for i := range s.active {
+		if s.linkOfKind(i, kind) {
+			if k == 0 {
+				return i
+			}
+			k--
+		}
+	}
+	return -1
+}
+
+// linkOfKind reports whether the i-th active link is of the given kind and
+// not marked as a contact.
+func (s *State) linkOfKind(i, kind int) bool {
+	l := &s.active[i]
+	return !l.contact && (kind == anyLink || l.young == (kind == youngLink))
 }
 
 // acceptLink adds p to the active view for a request carrying theirs. If we
@@ -179,9 +256,19 @@ func (s *State) acceptLink(p Peer, theirs uint64) {
 // view holds one node; we follow the text, as a walk cannot continue from a
 // node whose only neighbour is the sender (doc.go, deviation 3). If no
 // member is left to forward to, the walk also ends here.
+//
+// A walk's first hop (TTL ARWL) comes from the new node's contact, which
+// we mark as such until our next shuffle tick: with a join eviction
+// budget, no walk ending here drops it (newcomerDrop; doc.go, deviation
+// 12).
 func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {
 	if m.TTL < 0 || m.TTL > MaxTTL {
 		return false
+	}
+	if m.TTL == s.cfg.ActiveRandomWalkLength {
+		if i := s.activeIndex(from); i >= 0 {
+			s.active[i].contact = true
+		}
 	}
 	n := m.NewNode
 	if n.ID == s.self.ID {
@@ -209,15 +296,16 @@ func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {
 // link; we send it Neighbor(high) and add it when it accepts, so the link is
 // symmetric (doc.go, deviation 1).
 //
-// Deviation: a full node whose join eviction budget is spent does not ask;
-// the new node only enters the passive view, as when too many requests are
-// in flight (doc.go, deviations 10 and 12). The budget is charged when the
-// acceptance arrives, in replyAccepted, since only then is a member dropped.
+// Deviation: with a join eviction budget, a full node where newcomerDrop
+// finds no room does not ask; the new node only enters the passive view, as
+// when too many requests are in flight (doc.go, deviations 10 and 12). The
+// drop is chosen, and the budget charged, when the acceptance arrives, in
+// replyAccepted, since only then is a member dropped.
 func (s *State) acceptForwardJoin(n Peer) {
 	if s.busy(n.ID) {
 		return
 	}
-	if len(s.active) >= s.cfg.ActiveViewSize && s.joinEvictionsSpent() {
+	if s.cfg.JoinEvictionsPerShuffle > 0 && len(s.active) >= s.cfg.ActiveViewSize && !s.newcomerRoom() {
 		s.counters.ForwardJoinsRefused++
 		s.addPassive(n)
 		return

@@ -29,7 +29,7 @@ func (s *State) onNeighbor(from peer.ID, m *Neighbor) bool {
 	if i := s.activeIndex(from); i >= 0 {
 		// The peer asks because it no longer holds the link; ours is a
 		// leftover. Renew it under the new nonce; the view is unchanged.
-		s.active[i] = link{peer: p, nonce: m.Nonce}
+		s.renewLink(i, p, m.Nonce)
 		s.counters.NeighborRequestsGranted++
 		s.send(p, &NeighborReply{Accepted: true, Addr: s.self.Addr, Nonce: m.Nonce})
 		return true
@@ -98,16 +98,21 @@ func (s *State) replyFromNeighbour(i int, m *NeighborReply) {
 }
 
 // replyAccepted adds the peer that accepted our request. If the request
-// ended a join walk and the view is full, the drop it forces is charged to
-// the join eviction budget; with the budget spent, the link is undone with a
-// Disconnect and the new node kept as passive (doc.go, deviation 12).
+// ended a join walk, the view is full and the join eviction budget is on,
+// the member to drop is chosen by newcomerDrop; if it finds no room, the
+// link is undone with a Disconnect and the new node kept as passive (doc.go,
+// deviation 12).
 func (s *State) replyAccepted(r request) {
-	if r.walk && len(s.active) >= s.cfg.ActiveViewSize && !s.spendJoinEviction() {
-		s.counters.ForwardJoinsRefused++
-		s.send(r.peer, &Disconnect{Alive: true, Nonce: r.nonce})
-		s.emitClose(r.peer)
-		s.addPassive(r.peer)
-		return
+	if r.walk && s.cfg.JoinEvictionsPerShuffle > 0 && len(s.active) >= s.cfg.ActiveViewSize {
+		i := s.newcomerDrop()
+		if i < 0 {
+			s.counters.ForwardJoinsRefused++
+			s.send(r.peer, &Disconnect{Alive: true, Nonce: r.nonce})
+			s.emitClose(r.peer)
+			s.addPassive(r.peer)
+			return
+		}
+		s.dropActiveAt(i)
 	}
 	if r.join {
 		s.counters.JoinsCompleted++
@@ -118,8 +123,8 @@ func (s *State) replyAccepted(r request) {
 }
 
 // replyRefused handles a refusal: of a Neighbor request by a full peer
-// (S1 §4.3), or of our Join by a contact whose join eviction budget is
-// spent (doc.go, deviation 12). Either way we try another passive peer;
+// (S1 §4.3), or of our Join by a contact with no room under its join
+// eviction budget (doc.go, deviation 12). Either way we try another passive peer;
 // a refused joiner waits for the contact's join walks, which end at nodes
 // that ask it, and otherwise tries its next contact, or joins again on
 // its next shuffle tick (doc.go, deviation 7).

@@ -28,8 +28,9 @@ func TestPropertyRandomOperations(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(2, 10).Draw(rt, "nodes")
 		cfg := Config{
-			ActiveViewSize:  rapid.IntRange(1, 4).Draw(rt, "active"),
-			PassiveViewSize: rapid.IntRange(1, 8).Draw(rt, "passive"),
+			ActiveViewSize:          rapid.IntRange(1, 4).Draw(rt, "active"),
+			PassiveViewSize:         rapid.IntRange(1, 8).Draw(rt, "passive"),
+			JoinEvictionsPerShuffle: rapid.IntRange(0, 2).Draw(rt, "budget"),
 		}
 		net := newTestNet(n, cfg, rapid.Uint64().Draw(rt, "seed"))
 		net.step(1, Input{Kind: InputJoin})
@@ -72,13 +73,15 @@ func TestPropertyRandomOperations(t *testing.T) {
 
 // TestPropertyBurstJoinsConnect: 30 to 60 nodes join through one contact,
 // in bursts (joins interleaved with random deliveries), with active views of
-// 3 to 5. After some shuffle rounds and with no failures, the active-view
-// graph is connected: no island is left (doc.go, deviation 7).
+// 3 to 5 and a join eviction budget of 0 (S1) to 2. After some shuffle
+// rounds and with no failures, the active-view graph is connected: no
+// island is left (doc.go, deviations 7 and 12).
 func TestPropertyBurstJoinsConnect(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(30, 60).Draw(rt, "nodes")
 		size := rapid.IntRange(3, 5).Draw(rt, "active")
-		net := newTestNet(n, Config{ActiveViewSize: size}, rapid.Uint64().Draw(rt, "seed"))
+		budget := rapid.IntRange(0, 2).Draw(rt, "budget")
+		net := newTestNet(n, Config{ActiveViewSize: size, JoinEvictionsPerShuffle: budget}, rapid.Uint64().Draw(rt, "seed"))
 		net.step(1, Input{Kind: InputJoin})
 		for i := 2; i <= n; i++ {
 			net.step(peer.ID(i), Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})

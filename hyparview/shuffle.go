@@ -10,11 +10,13 @@ func (s *State) armShuffle() {
 }
 
 // onShuffleTimer runs the periodic step: re-arm, refill the join eviction
-// budget (doc.go, deviation 12), start a shuffle (S1 §4.4), forget which
+// budget and mark every link established and no neighbour a contact
+// (doc.go, deviation 12), start a shuffle (S1 §4.4), forget which
 // peers refused us, and repair the active view. Repairing here
 // is our addition: S1 repairs only on failure, but a node refused by full
 // peers would otherwise stay short of neighbours, and an isolated node must
-// recover (doc.go, deviation 7).
+// recover (doc.go, deviation 7); with a join eviction budget, an isolated
+// node first joins again through its seed contacts (deviation 12).
 func (s *State) onShuffleTimer(t Timer) bool {
 	if t.Nonce != s.shuffleNonce || !s.started {
 		return false
@@ -22,11 +24,20 @@ func (s *State) onShuffleTimer(t Timer) bool {
 	s.armShuffle()
 	s.ticks++
 	s.joinEvictions = s.cfg.JoinEvictionsPerShuffle
+	for i := range s.active {
+		s.active[i].young, s.active[i].contact = false, false
+	}
 	starved := s.starved()
 	s.rejected = s.rejected[:0]
 	s.joinTries = 0
 	if len(s.active) > 0 {
 		s.startShuffle()
+	}
+	if s.cfg.JoinEvictionsPerShuffle > 0 && len(s.active) == 0 && len(s.pending) == 0 {
+		// With a join eviction budget, an isolated node joins again
+		// through its seed contacts before it repairs (doc.go, deviation
+		// 12): the contact's walks place it where the budgets allow.
+		s.startJoin()
 	}
 	switch {
 	case starved:

@@ -42,11 +42,18 @@ type State struct {
 // link is one active-view entry. nonce names the link in Disconnect and
 // NeighborReply. When both ends asked for the link at once, it carries both
 // requests' nonces: nonce is the larger, alt the smaller, and own is ours.
+//
+// young and contact serve the join eviction budget (doc.go, deviation 12)
+// and are cleared on every shuffle tick: young marks a link made since the
+// last tick, contact a neighbour that started a join walk through us since
+// then (a ForwardJoin from it with TTL ARWL: it is a newcomer's contact).
 type link struct {
-	peer  Peer
-	nonce uint64
-	alt   uint64
-	own   uint64
+	peer    Peer
+	nonce   uint64
+	alt     uint64
+	own     uint64
+	young   bool
+	contact bool
 }
 
 // matches reports whether n names this link.

@@ -93,6 +93,7 @@ func (s *State) addActive(l link) {
 	if len(s.active) >= s.cfg.ActiveViewSize {
 		s.dropRandomActive()
 	}
+	l.young = true
 	s.active = append(s.active, l)
 	s.joinTries = 0
 	s.emitUp(l.peer)
@@ -101,8 +102,26 @@ func (s *State) addActive(l link) {
 // dropRandomActive makes room in a full active view
 // (dropRandomElementFromActiveView, S1 Algorithm 1): the dropped peer is told
 // with a Disconnect and kept in the passive view.
+//
+// Deviation: with a join eviction budget, the member is chosen by
+// forcedDrop (doc.go, deviation 12). This is the drop of S1's high-priority
+// requests and of acceptances that arrive when the view has filled
+// meanwhile, which must go through; the drops for newcomers are
+// newcomerDrop's.
 func (s *State) dropRandomActive() {
-	i := s.rng.IntN(len(s.active))
+	i := -1
+	if s.cfg.JoinEvictionsPerShuffle > 0 {
+		i = s.forcedDrop()
+	}
+	if i < 0 {
+		i = s.rng.IntN(len(s.active))
+	}
+	s.dropActiveAt(i)
+}
+
+// dropActiveAt drops the i-th active member: it is told with a Disconnect
+// and kept in the passive view.
+func (s *State) dropActiveAt(i int) {
 	l := s.active[i]
 	s.active = slices.Delete(s.active, i, i+1)
 	s.counters.Drops++

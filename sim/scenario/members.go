@@ -129,9 +129,12 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return res, err
 	}
 	// What a deployment runs (the runtime starts from the same function),
-	// with views sized for the simulated cluster as in the papers.
+	// with views sized for the simulated cluster as in the papers and the
+	// production join eviction budget kept.
 	cfg := gossip.ProductionConfig(nil)
-	cfg.HyParView = hyparview.ConfigForClusterSize(o.Nodes)
+	hv := hyparview.ConfigForClusterSize(o.Nodes)
+	hv.JoinEvictionsPerShuffle = cfg.HyParView.JoinEvictionsPerShuffle
+	cfg.HyParView = hv
 	cfg.Members.Roster = o.Roster
 	if o.SyncInterval != 0 {
 		cfg.Members.SyncInterval = o.SyncInterval
