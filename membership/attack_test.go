@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -356,5 +357,37 @@ func TestRollingRestartStaysWithinBudgets(t *testing.T) {
 		}
 		require.Zero(t, over, "no request over a peer's budget")
 		require.Zero(t, evicted, "no peer evicted")
+	})
+}
+
+// JOINs from 20 fresh keys to one node whose view is full of established
+// neighbours: with the join eviction budget of gossip.ProductionConfig,
+// the node keeps at least half of the honest neighbours it had (S1's rule
+// would let the newcomers take them all; hyparview's tests measure both).
+func TestAttackJoinBurstKeepsHonestNeighbours(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 12, nil)
+		a := c.nodes[0]
+		time.Sleep(2 * time.Minute) // a few shuffle periods: the links are established
+		before, _ := a.Views()
+		require.NotEmpty(t, before)
+		for i := range 20 {
+			id, err := transport.GenerateIdentity()
+			require.NoError(t, err)
+			tr, err := c.net.Listen(fmt.Sprintf("fresh%d", i), id, transport.MemConfig{})
+			require.NoError(t, err)
+			rogue := newAdversary(t, tr)
+			require.NoError(t, rogue.send(a, &hyparview.Join{Addr: fmt.Sprintf("fresh%d", i), Nonce: uint64(i + 1)}))
+		}
+		time.Sleep(time.Second)
+		after, _ := a.Views()
+		kept := 0
+		for _, id := range before {
+			if slices.Contains(after, id) {
+				kept++
+			}
+		}
+		t.Logf("a kept %d of its %d honest neighbours; its view is now %d links", kept, len(before), len(after))
+		require.GreaterOrEqual(t, 2*kept, len(before), "at least half of the honest neighbours kept")
 	})
 }

@@ -32,7 +32,8 @@ type Config struct {
 	// nanoseconds, so that a restarted node never reuses a message ID.
 	// Protocol.Members is set by the node from Metadata, Roster,
 	// SyncInterval and RejoinInterval. Protocol.Budgets, the per-peer
-	// limits, defaults to gossip.DefaultBudgets.
+	// limits, defaults to gossip.DefaultBudgets, and
+	// HyParView.JoinEvictionsPerShuffle to ProductionConfig's.
 	Protocol gossip.Config
 	// Roster tunes the member list (suspicion timeout, tombstone
 	// retention, metadata limit). Roster.Incarnation defaults to the wall
@@ -143,7 +144,11 @@ func (c Config) withDefaults() (Config, error) {
 // clock, now, as the first message sequence).
 func (c Config) engineConfig(now uint64) gossip.Config {
 	p := gossip.ProductionConfig(c.Metadata)
-	p.HyParView = c.Protocol.HyParView
+	hv := c.Protocol.HyParView
+	if hv.JoinEvictionsPerShuffle == 0 {
+		hv.JoinEvictionsPerShuffle = p.HyParView.JoinEvictionsPerShuffle
+	}
+	p.HyParView = hv
 	pt := c.Protocol.Plumtree
 	if pt.NeighborUpAnnouncements == 0 {
 		pt.NeighborUpAnnouncements = p.Plumtree.NeighborUpAnnouncements
