@@ -391,3 +391,31 @@ func TestAttackJoinBurstKeepsHonestNeighbours(t *testing.T) {
 		require.GreaterOrEqual(t, 2*kept, len(before), "at least half of the honest neighbours kept")
 	})
 }
+
+// A peer that closes its connection deliberately, with a reason (it no
+// longer needs it, it keeps a duplicate, it evicted us), is alive: the
+// node does not report the close as a failure, so it does not suspect the
+// peer. Before, every such close was a connection failure, and a live
+// member was suspected (and had to refute) after a routine close.
+func TestGracefulCloseIsNotAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 2, nil)
+		a := c.nodes[0]
+		peerNode := rogueOn(t, c)
+		own := roster.Record{ID: peerNode.id(), Addr: "rogue", Incarnation: 1, State: roster.StateAlive}
+		own.Proof = &roster.Proof{Key: peerNode.tr.PublicKey(), Sig: peerNode.tr.Sign(roster.StatementBytes(&own))}
+		require.NoError(t, peerNode.send(a, &gossip.Records{Records: []roster.Record{own}}))
+		waitFor(t, time.Minute, "a lists the peer", func() bool {
+			for _, m := range a.Members() {
+				if m.ID == uint64(own.ID) {
+					return m.State == StateAlive
+				}
+			}
+			return false
+		})
+		require.NoError(t, peerNode.conn(a).Close("not needed by the protocol"))
+		time.Sleep(10 * time.Second)
+		require.Equal(t, StateAlive, memberOn(t, a, uint64(own.ID)).State, "a peer that closed gracefully is not suspected")
+		require.Zero(t, a.Counters().Roster.SuspicionsRaised)
+	})
+}

@@ -186,6 +186,19 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 	if pc.retired {
 		return
 	}
+	var ce *transport.CloseError
+	if errors.As(err, &ce) && ce.Remote && (n.st.conns[pc.id] != nil || !n.st.eng.IsNeighbor(pc.id)) {
+		// The peer closed it deliberately, with a reason: it is alive.
+		// It kept another connection to us (a duplicate), or it closed
+		// one that carries no link of ours (it no longer needs it): a
+		// later send dials anew. Reporting a failure would make us
+		// suspect a live member. A deliberate close of the connection of
+		// a link we still hold is reported as before, so that HyParView
+		// repairs the link.
+		n.count("conns", "closed_by_peer")
+		n.log.Debug("connection closed by the peer", zap.Uint64("peer", uint64(pc.id)), zap.String("reason", ce.Reason))
+		return
+	}
 	n.count("conns", "failed")
 	n.log.Debug("connection ended", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
 	n.connectionFailed(pc.id)
