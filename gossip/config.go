@@ -56,7 +56,8 @@ type MembersConfig struct {
 	SyncInterval time.Duration
 	// RejoinInterval is the period of the partition-healing tick: an
 	// isolated node joins again through its contacts (and asks its driver
-	// to resolve them afresh, Ready.ResolveContacts), and a node whose
+	// to resolve them afresh, Ready.ResolveContacts) and asks a member it
+	// lists alive for a link, and a node whose
 	// member list shows members it has no path to asks one of them, or a
 	// contact, to become a neighbour. Zero means DefaultRejoinInterval; it
 	// must not be negative.

@@ -220,7 +220,9 @@ func sendRecords(to peer.ID, recs []roster.Record, want []peer.ID, out *Ready) {
 // rejoinTick is the partition-healing tick, every RejoinInterval. An
 // isolated node joins again through its contacts and asks its driver to
 // resolve them afresh (a seed's name may point elsewhere now, or its key
-// may have changed). A connected node whose member list holds members it
+// may have changed), and asks one member it lists alive, at random, for a
+// link: on the side of a partition without the seeds, the members around
+// it are what it can reach. A connected node whose member list holds members it
 // has no path to — Suspect or Failed, not Left — asks one of them or one
 // contact, chosen at random, to become a neighbour with high priority: if
 // the two sides of a partition can reach each other again, one such link
@@ -237,6 +239,11 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	if e.hv.ActiveLen() == 0 {
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)
+		// The contacts may all be out of reach (across a partition, or
+		// gone) while members we know alive are not: ask one of them too.
+		if p, ok := e.randomAliveMember(); ok {
+			e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{p}}, out)
+		}
 		return
 	}
 	var lost []hyparview.Peer
@@ -256,4 +263,23 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	}
 	pick := lost[e.rng.IntN(len(lost))]
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{pick}}, out)
+}
+
+// randomAliveMember picks a member listed Alive, other than this node and
+// with an address to dial, at random; reservoir sampling keeps it one pass
+// without a copy of the list.
+func (e *Engine) randomAliveMember() (hyparview.Peer, bool) {
+	var pick hyparview.Peer
+	n := 0
+	self := e.roster.Self()
+	for _, r := range e.roster.Members() {
+		if r.ID == self || r.State != roster.StateAlive || r.Addr == "" {
+			continue
+		}
+		n++
+		if e.rng.IntN(n) == 0 {
+			pick = hyparview.Peer{ID: r.ID, Addr: r.Addr}
+		}
+	}
+	return pick, n > 0
 }

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -74,7 +75,7 @@ func (n *net) run(d time.Duration) {
 		if len(n.queue) > 0 {
 			m := n.queue[0]
 			n.queue = n.queue[1:]
-			if n.down[m.to] || n.down[m.from] {
+			if n.down[m.to] || n.down[m.from] || n.eng[m.to] == nil { // down, or no such node
 				if !n.down[m.from] {
 					n.step(m.from, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, m.to, out) })
 				}
@@ -347,4 +348,31 @@ func TestConnectionFailedToANonNeighbourSuspects(t *testing.T) {
 	require.Empty(t, do(t, e, func(out *Ready) { e.ConnectionFailed(t0, 5, out) }).Events, "already suspected")
 	require.Empty(t, do(t, e, func(out *Ready) { e.ConnectionFailed(t0, 9, out) }).Events, "unknown")
 	require.Equal(t, uint64(1), e.Counters().Roster.SuspicionsRaised)
+}
+
+// An isolated node's rejoin tick asks a member it lists alive for a link,
+// besides joining through its contacts: on the side of a partition without
+// the seeds, those members are what it can reach. Before, it only ever
+// tried the contacts.
+func TestIsolatedNodeAsksAMemberItKnowsAlive(t *testing.T) {
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	var rejoin Timer
+	out := do(t, e, func(out *Ready) { e.Join(t0, []hyparview.Peer{{ID: 9, Addr: "seed"}}, out) })
+	for _, ts := range out.Timers {
+		if ts.Timer.Kind() == TimerRejoin {
+			rejoin = ts.Timer
+		}
+	}
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+	})
+	do(t, e, func(out *Ready) { e.ConnectionFailed(t0, 9, out) }) // the seed is out of reach
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(time.Minute), rejoin, out) })
+	asked := map[peer.ID]string{}
+	for _, s := range out.Sends {
+		asked[s.To.ID] = fmt.Sprintf("%T", s.Msg)
+	}
+	require.Equal(t, "*hyparview.Neighbor", asked[5], "the member it knows alive is asked for a link: %v", asked)
+	require.True(t, out.ResolveContacts)
 }
