@@ -244,6 +244,15 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	}
 }
 
+// ConnectionClosed reports that the peer p closed its connection
+// deliberately, with a reason: it is alive. A link over the connection
+// ends without suspicion (hyparview.InputConnectionClosed), as if p had
+// disconnected; a driver whose connection to p failed, or that closed it
+// itself, reports ConnectionFailed instead.
+func (e *Engine) ConnectionClosed(now time.Time, p peer.ID, out *Ready) {
+	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionClosed, From: p}, out)
+}
+
 // ContactsResolved hands over the contacts resolved afresh after a
 // Ready.ResolveContacts: they replace the ones the node joined through,
 // and a node still isolated joins through them at once.

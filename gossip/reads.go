@@ -19,9 +19,6 @@ func (e *Engine) Self() hyparview.Peer { return e.hv.Self() }
 // dst.
 func (e *Engine) AppendActive(dst []hyparview.Peer) []hyparview.Peer { return e.hv.AppendActive(dst) }
 
-// IsNeighbor reports whether p is in HyParView's active view.
-func (e *Engine) IsNeighbor(p peer.ID) bool { return e.hv.IsActive(p) }
-
 // Passive returns HyParView's passive view.
 func (e *Engine) Passive() []hyparview.Peer { return e.hv.Passive() }
 

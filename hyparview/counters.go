@@ -36,7 +36,8 @@ type Counters struct {
 	ShufflesAccepted  uint64 // shuffles that ended here and were answered
 
 	ConnectionFailures        uint64 // failures of an active peer or a request target
-	IgnoredConnectionFailures uint64 // failures of a peer we had no business with
+	IgnoredConnectionFailures uint64 // failures and closes of a peer we had no business with
+	ConnectionsClosedByPeer   uint64 // deliberate closes by a live active peer or request target (InputConnectionClosed)
 
 	DroppedMessages uint64 // malformed messages, or messages from self
 	StaleTimers     uint64 // timers that fired after their purpose was gone

@@ -168,4 +168,10 @@
 //     which the simulator's reproductions of the papers run;
 //     gossip.ProductionConfig sets 1 (docs/simulation.md, experiment 5, for
 //     the member list's figures with it).
+//  13. InputConnectionClosed (not in S1): a driver may report that a peer
+//     closed its connection deliberately, with a reason (the runtime's
+//     transport carries it). The peer is alive: an active link over the
+//     connection ends as a Disconnect(alive) ends it (the peer moves to
+//     the passive view, NeighborDown with DownDisconnected, repair), with
+//     no failure reported, so the member list suspects no one.
 package hyparview

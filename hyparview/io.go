@@ -39,6 +39,13 @@ const (
 	// records say they failed), tries one of them now and then, as serf's
 	// reconnect does, instead of waiting for a random refresh.
 	InputContact
+	// InputConnectionClosed reports that From closed its connection to
+	// this node deliberately, with a reason: it is alive, so this is not
+	// a failure. An active link over the connection is gone as if From
+	// had sent Disconnect (alive): From moves to the passive view and the
+	// node repairs. A request pending to From is given up. Our addition
+	// (doc.go, deviation 13).
+	InputConnectionClosed
 )
 
 // String returns a short lower-case name.
@@ -56,6 +63,8 @@ func (k InputKind) String() string {
 		return "connection-failed"
 	case InputContact:
 		return "contact"
+	case InputConnectionClosed:
+		return "connection-closed"
 	}
 	return "InputKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -63,7 +72,7 @@ func (k InputKind) String() string {
 // Input is one event handed to Step. Which fields matter depends on Kind.
 type Input struct {
 	Kind     InputKind
-	From     peer.ID // InputReceive: the sender; InputConnectionFailed: the peer
+	From     peer.ID // InputReceive: the sender; InputConnectionFailed, InputConnectionClosed: the peer
 	Msg      Message // InputReceive
 	Timer    Timer   // InputTimer
 	Contacts []Peer  // InputJoin: seed contacts, tried in order; InputContact: the peer to ask

@@ -221,6 +221,28 @@ func (s *State) onConnectionFailed(id peer.ID) {
 	s.counters.IgnoredConnectionFailures++
 }
 
+// onConnectionClosed handles a deliberate close by a live peer
+// (InputConnectionClosed; doc.go, deviation 13): an active link over it
+// ends as a Disconnect(alive) would end it, without suspicion, and a
+// request pending to it is given up, the peer staying in the passive view.
+func (s *State) onConnectionClosed(id peer.ID) {
+	if i := s.activeIndex(id); i >= 0 {
+		l := s.removeActiveAt(i)
+		s.counters.ConnectionsClosedByPeer++
+		s.addPassive(l.peer)
+		s.emitDown(l.peer, DownDisconnected)
+		s.repairAfterDisconnect(id)
+		return
+	}
+	if i := s.pendingIndex(id); i >= 0 {
+		s.pending = slices.Delete(s.pending, i, i+1)
+		s.counters.ConnectionsClosedByPeer++
+		s.repair(id)
+		return
+	}
+	s.counters.IgnoredConnectionFailures++
+}
+
 // leave tells every neighbour and every peer we are asking that we are
 // leaving (Alive false, so they forget us), then clears the views. Leaving
 // is not in S1; it spares the neighbours a failure detection.

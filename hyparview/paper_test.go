@@ -8,6 +8,7 @@ package hyparview
 // and checks the exact outputs and the new views.
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -1142,4 +1143,33 @@ func TestUnknownInputIsIgnored(t *testing.T) {
 	c := s.Counters()
 	require.Equal(t, uint64(1), c.IgnoredInputs)
 	require.Equal(t, uint64(1), c.StaleTimers)
+}
+
+// Deviation 13: a deliberate close by a live active peer ends the link as
+// a Disconnect(alive) does — the peer moves to the passive view, the
+// neighbour goes down as disconnected, not failed — and a close by a peer
+// we have no business with is only counted.
+func TestConnectionClosedIsADisconnect(t *testing.T) {
+	net := newTestNet(3, Config{}, 1)
+	net.step(1, Input{Kind: InputJoin})
+	net.step(2, Input{Kind: InputJoin, Contacts: []Peer{net.peer(1)}})
+	require.NoError(t, net.drain(1_000))
+	require.True(t, net.node(1).st.IsActive(2))
+	out := net.node(1).st.Step(Input{Kind: InputConnectionClosed, From: 2}, nil)
+	var downs []DownReason
+	for _, o := range out {
+		if o.Kind == OutputNeighborDown {
+			downs = append(downs, o.Reason)
+		}
+	}
+	require.Equal(t, []DownReason{DownDisconnected}, downs)
+	st := net.node(1).st
+	require.False(t, st.IsActive(2))
+	require.True(t, slices.ContainsFunc(st.Passive(), func(p Peer) bool { return p.ID == 2 }), "kept in the passive view")
+	c := st.Counters()
+	require.Equal(t, uint64(1), c.ConnectionsClosedByPeer)
+	require.Zero(t, c.ConnectionFailures)
+	st.Step(Input{Kind: InputConnectionClosed, From: 3}, nil)
+	require.Equal(t, uint64(1), st.Counters().IgnoredConnectionFailures)
+	require.NoError(t, st.Invariants())
 }

@@ -129,6 +129,8 @@ func (s *State) Step(in Input, out []Output) []Output {
 		s.onTimer(in.Timer)
 	case in.Kind == InputConnectionFailed:
 		s.onConnectionFailed(in.From)
+	case in.Kind == InputConnectionClosed:
+		s.onConnectionClosed(in.From)
 	case in.Kind == InputContact && len(in.Contacts) > 0:
 		s.onContact(in.Contacts[0])
 	default:

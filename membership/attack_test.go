@@ -419,3 +419,28 @@ func TestGracefulCloseIsNotAFailure(t *testing.T) {
 		require.Zero(t, a.Counters().Roster.SuspicionsRaised)
 	})
 }
+
+// A neighbour that closes the connection carrying our link, deliberately,
+// is alive: the link ends as a disconnect does (the peer leaves the active
+// view) and no one is suspected. Before, the close was reported as a
+// failure and the neighbour suspected.
+func TestNeighbourClosingItsConnectionIsNotSuspected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 2, nil)
+		a := c.nodes[0]
+		nb := rogueOn(t, c)
+		require.NoError(t, nb.send(a, &hyparview.Join{Addr: "rogue", Nonce: 7}))
+		waitFor(t, time.Minute, "a links to the newcomer", func() bool {
+			active, _ := a.Views()
+			return slices.Contains(active, uint64(nb.id()))
+		})
+		require.NoError(t, nb.conn(a).Close("done with this link"))
+		waitFor(t, time.Minute, "the link ends", func() bool {
+			active, _ := a.Views()
+			return !slices.Contains(active, uint64(nb.id()))
+		})
+		time.Sleep(5 * time.Second)
+		require.Zero(t, a.Counters().Roster.SuspicionsRaised, "a live neighbour that closed its connection is not suspected")
+		require.NotZero(t, a.Counters().HyParView.ConnectionsClosedByPeer)
+	})
+}

@@ -187,16 +187,17 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 		return
 	}
 	var ce *transport.CloseError
-	if errors.As(err, &ce) && ce.Remote && (n.st.conns[pc.id] != nil || !n.st.eng.IsNeighbor(pc.id)) {
-		// The peer closed it deliberately, with a reason: it is alive.
-		// It kept another connection to us (a duplicate), or it closed
-		// one that carries no link of ours (it no longer needs it): a
-		// later send dials anew. Reporting a failure would make us
-		// suspect a live member. A deliberate close of the connection of
-		// a link we still hold is reported as before, so that HyParView
-		// repairs the link.
+	if errors.As(err, &ce) && ce.Remote {
+		// The peer closed it deliberately, with a reason: it is alive,
+		// and reporting a failure would make us suspect a live member.
+		// If it kept another connection to us (a duplicate), nothing
+		// changed; otherwise a link we held over it ends as a disconnect
+		// does (Engine.ConnectionClosed), and a later send dials anew.
 		n.count("conns", "closed_by_peer")
 		n.log.Debug("connection closed by the peer", zap.Uint64("peer", uint64(pc.id)), zap.String("reason", ce.Reason))
+		if n.st.conns[pc.id] == nil {
+			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ConnectionClosed(now, pc.id, rd) })
+		}
 		return
 	}
 	n.count("conns", "failed")
