@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -23,23 +22,6 @@ func writeCAFile(t *testing.T, dir, name string, pubs ...string) string {
 	path := filepath.Join(dir, name+".ca")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Join(pubs, "\n")+"\n"), 0o644))
 	return path
-}
-
-// fullMembers returns the state of every member p lists, by full address
-// (key@host:port).
-func fullMembers(t *testing.T, p *proc) map[string]string {
-	t.Helper()
-	out, stderr, err := cli(t, "members", "-socket", p.socket, "-o", "json")
-	require.NoError(t, err, stderr)
-	var resp struct {
-		Members []struct{ Addr, State string }
-	}
-	require.NoError(t, json.Unmarshal([]byte(out), &resp))
-	got := map[string]string{}
-	for _, m := range resp.Members {
-		got[m.Addr] = strings.ToLower(strings.TrimPrefix(m.State, "MEMBER_STATE_"))
-	}
-	return got
 }
 
 // counter returns one counter of p's status.

@@ -136,8 +136,20 @@ func cli(t *testing.T, args ...string) (string, string, error) {
 	return stdout.String(), stderr.String(), err
 }
 
-// members returns the state of every member p lists, by address port.
+// members returns the state of every member p lists, by host:port.
 func (p *proc) members(t *testing.T) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for addr, st := range fullMembers(t, p) {
+		_, hostport, _ := strings.Cut(addr, "@")
+		got[hostport] = st
+	}
+	return got
+}
+
+// fullMembers returns the state of every member p lists, by full address
+// (key@host:port), as `gossipd members -o json` prints them.
+func fullMembers(t *testing.T, p *proc) map[string]string {
 	t.Helper()
 	out, stderr, err := cli(t, "members", "-socket", p.socket, "-o", "json")
 	require.NoError(t, err, stderr)
@@ -147,8 +159,7 @@ func (p *proc) members(t *testing.T) map[string]string {
 	require.NoError(t, json.Unmarshal([]byte(out), &resp))
 	got := map[string]string{}
 	for _, m := range resp.Members {
-		_, hostport, _ := strings.Cut(m.Addr, "@")
-		got[hostport] = strings.ToLower(strings.TrimPrefix(m.State, "MEMBER_STATE_"))
+		got[m.Addr] = strings.ToLower(strings.TrimPrefix(m.State, "MEMBER_STATE_"))
 	}
 	return got
 }
