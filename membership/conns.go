@@ -147,11 +147,17 @@ func (n *Node) keeps(pc *peerConn) bool {
 	return pc.dialled == (n.self.ID < pc.id)
 }
 
+// reasonDuplicate is the reason a node gives when it closes a duplicate
+// it dialled: it keeps another connection to the peer, which may still be
+// on its way to the peer (a dial the peer has not yet seen complete).
+const reasonDuplicate = "duplicate connection"
+
+// retire marks pc as a duplicate; the end that dialled it closes it.
 func (n *Node) retire(pc *peerConn) {
 	pc.retired = true
 	n.count("conns", "duplicate")
 	if pc.dialled {
-		_ = pc.conn.Close("duplicate connection")
+		_ = pc.conn.Close(reasonDuplicate)
 	}
 }
 
@@ -193,9 +199,12 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 		// If it kept another connection to us (a duplicate), nothing
 		// changed; otherwise a link we held over it ends as a disconnect
 		// does (Engine.ConnectionClosed), and a later send dials anew.
+		// A duplicate's close says the peer keeps the other connection,
+		// even if our end has not adopted it yet (our dial to it still in
+		// flight): no link of ours ends.
 		n.count("conns", "closed_by_peer")
 		n.log.Debug("connection closed by the peer", zap.Uint64("peer", uint64(pc.id)), zap.String("reason", ce.Reason))
-		if n.st.conns[pc.id] == nil {
+		if n.st.conns[pc.id] == nil && ce.Reason != reasonDuplicate {
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ConnectionClosed(now, pc.id, rd) })
 		}
 		return
