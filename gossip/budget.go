@@ -40,6 +40,11 @@ const (
 	// not verify: each is charged to the peer that sent it, and a peer
 	// over this budget is evicted at once.
 	BudgetForged
+	// BudgetProbe limits the liveness probes a peer sends (Ping and
+	// PingReq, probe.go): each costs an answer, and a PingReq a probe of
+	// a third node. An honest node probes one member per ProbeInterval,
+	// and asks each neighbour to relay now and then.
+	BudgetProbe
 
 	budgetCount = iota
 )
@@ -61,6 +66,8 @@ func (b Budget) String() string {
 		return "new-members"
 	case BudgetForged:
 		return "forged"
+	case BudgetProbe:
+		return "probe"
 	}
 	return "Budget(" + strconv.Itoa(int(b)) + ")"
 }
@@ -115,6 +122,7 @@ func DefaultBudgets() Budgets {
 	b.PerPeriod[BudgetRecords] = 20_000
 	b.PerPeriod[BudgetNewMembers] = 10_000
 	b.PerPeriod[BudgetForged] = 10
+	b.PerPeriod[BudgetProbe] = 200
 	b.Strikes = 100
 	b.BanPeriod = time.Minute
 	b.MaxPeers = 4096
@@ -173,6 +181,8 @@ func budgetOf(msg Message) (Budget, int, bool) {
 		return BudgetRecords, 1, true
 	case *Records:
 		return BudgetRecords, 1 + len(m.Records), true
+	case *Ping, *PingReq:
+		return BudgetProbe, 1, true
 	}
 	return 0, 0, false
 }

@@ -62,6 +62,19 @@ type MembersConfig struct {
 	// contact, to become a neighbour. Zero means DefaultRejoinInterval; it
 	// must not be negative.
 	RejoinInterval time.Duration
+	// ProbeInterval is the period of the liveness probes (probe.go): every
+	// interval the node pings one member, in a shuffled round-robin, so
+	// that every member is watched, not only neighbours. Zero means
+	// DefaultProbeInterval; negative turns probing off.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a direct ping waits before the member is
+	// probed through neighbours, which get twice as long. Zero means
+	// DefaultProbeTimeout; it must not be negative.
+	ProbeTimeout time.Duration
+	// IndirectProbes is how many neighbours are asked to probe a member
+	// that did not answer directly. Zero means DefaultIndirectProbes; it
+	// must not be negative.
+	IndirectProbes int
 	// Auth, when set, turns signatures on (see peer.Authenticator). The
 	// node signs every application broadcast and verifies the origin of
 	// every one received before the broadcast core delivers or relays it;
@@ -147,6 +160,9 @@ func (c *MembersConfig) Validate() error {
 	}
 	if c.RejoinInterval < 0 {
 		return fmt.Errorf("gossip: negative RejoinInterval %v", c.RejoinInterval)
+	}
+	if c.ProbeTimeout < 0 || c.IndirectProbes < 0 {
+		return fmt.Errorf("gossip: negative ProbeTimeout %v or IndirectProbes %d", c.ProbeTimeout, c.IndirectProbes)
 	}
 	if c.Roster.Auth != nil {
 		return errors.New("gossip: set MembersConfig.Auth, which the engine hands to the roster, not Roster.Auth")

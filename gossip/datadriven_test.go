@@ -306,6 +306,12 @@ func describe(m Message) string {
 		return fmt.Sprintf("Digest %d entries", len(m.Entries))
 	case *Records:
 		return fmt.Sprintf("Records %s want=%v", records(m.Records), m.Want)
+	case *Ping:
+		return "Ping"
+	case *PingReq:
+		return fmt.Sprintf("PingReq target=%d", m.Target)
+	case *Ack:
+		return "Ack"
 	}
 	return fmt.Sprintf("%T", m)
 }

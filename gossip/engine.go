@@ -36,6 +36,9 @@ type Engine struct {
 	contacts []hyparview.Peer
 	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
 	budgets *budgets
+	// live is the probing and evidence-of-life state (probe.go,
+	// evidence.go), nil unless Config.Members is set.
+	live *liveness
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
@@ -73,6 +76,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		e.rng, e.auth = rng, m.Auth
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
+		e.live = newLiveness(m)
 	}
 	return e, nil
 }
@@ -98,6 +102,7 @@ func (e *Engine) Join(now time.Time, contacts []hyparview.Peer, out *Ready) {
 	if e.roster != nil && !e.rejoinArmed {
 		e.rejoinArmed = true
 		e.setTimer(Timer{kind: TimerRejoin}, e.rejoinInterval, out)
+		e.armProbe(out)
 	}
 }
 
@@ -183,6 +188,9 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 	}
+	if e.live != nil {
+		e.heardFrom(now, from)
+	}
 	switch m := msg.(type) {
 	case hyparview.Message:
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputReceive, From: from, Msg: m}, out)
@@ -200,6 +208,24 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onRecords(now, from, m, out)
+	case *Ping:
+		if e.live == nil {
+			e.counters.UnknownMessages++
+			return
+		}
+		e.onPing(from, m, out)
+	case *PingReq:
+		if e.live == nil {
+			e.counters.UnknownMessages++
+			return
+		}
+		e.onPingReq(from, m, out)
+	case *Ack:
+		if e.live == nil {
+			e.counters.UnknownMessages++
+			return
+		}
+		e.onAck(now, from, m, out)
 	default:
 		e.counters.UnknownMessages++
 	}
@@ -219,6 +245,18 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 		e.sync(out)
 	case TimerRejoin:
 		e.rejoinTick(now, out)
+	case TimerProbe:
+		e.probeTick(now, out)
+	case TimerProbeTimeout:
+		e.probeTimeout(now, t, out)
+	case TimerProbeRelay:
+		if e.live != nil {
+			e.relayTimeout(t, out)
+		}
+	case TimerWithheld:
+		if e.live != nil {
+			e.withheldTimeout(now, t, out)
+		}
 	default:
 		e.counters.UnknownTimers++
 	}
@@ -237,6 +275,9 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	wasActive := e.hv.IsActive(p)
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
+	if !wasActive && e.probeConnectionFailed(p, out) {
+		return // the probe goes on indirectly (probe.go)
+	}
 	if e.roster != nil && !wasActive && !e.roster.Left() {
 		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive {
 			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: hyparview.Peer{ID: p}, Reason: hyparview.DownFailed}, out)

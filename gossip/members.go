@@ -67,6 +67,7 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 		return
 	}
 	if env.Kind == EnvelopeApp {
+		e.heardFrom(now, peer.ID(binary.BigEndian.Uint64(d.ID[:8])))
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
 		return
@@ -88,6 +89,9 @@ func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 		case roster.OutputBroadcast:
 			e.broadcastRecord(now, o.Record, out)
 		case roster.OutputEvent:
+			if e.live != nil && e.withhold(now, in.Kind, o, out) {
+				continue
+			}
 			out.Events = append(out.Events, MemberEvent{Kind: o.Event, Member: o.Record})
 		case roster.OutputSetTimer:
 			e.setTimer(rosterTimer(o.Timer), o.After, out)

@@ -26,6 +26,9 @@ type net struct {
 	down   map[peer.ID]bool
 	deliv  map[peer.ID][]Delivery
 	events map[peer.ID][]MemberEvent
+	// cut, when set, drops the messages it is true for silently: no
+	// connection failure is reported (a partition's firewall).
+	cut func(from, to peer.ID) bool
 }
 
 type msg struct {
@@ -75,6 +78,9 @@ func (n *net) run(d time.Duration) {
 		if len(n.queue) > 0 {
 			m := n.queue[0]
 			n.queue = n.queue[1:]
+			if n.cut != nil && n.cut(m.from, m.to) {
+				continue
+			}
 			if n.down[m.to] || n.down[m.from] || n.eng[m.to] == nil { // down, or no such node
 				if !n.down[m.from] {
 					n.step(m.from, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, m.to, out) })

@@ -72,6 +72,9 @@ func NewCodec(limits wire.Limits) (*wire.Codec, error) {
 	return wire.NewWithLimits(limits,
 		wire.Type{Tag: TagDigest, New: func() peer.Message { return new(Digest) }},
 		wire.Type{Tag: TagRecords, New: func() peer.Message { return new(Records) }},
+		wire.Type{Tag: TagPing, New: func() peer.Message { return new(Ping) }},
+		wire.Type{Tag: TagPingReq, New: func() peer.Message { return new(PingReq) }},
+		wire.Type{Tag: TagAck, New: func() peer.Message { return new(Ack) }},
 	)
 }
 

@@ -45,7 +45,7 @@ func (e *Engine) Members() []roster.Record {
 	if e.roster == nil {
 		return nil
 	}
-	return e.roster.Members()
+	return e.shownRecords(e.roster.Members())
 }
 
 // MembersAfter appends to dst a page of the member list: the records with
@@ -54,7 +54,10 @@ func (e *Engine) MembersAfter(dst []roster.Record, after peer.ID, limit int) []r
 	if e.roster == nil {
 		return dst
 	}
-	return e.roster.AppendMembersAfter(dst, after, limit)
+	n := len(dst)
+	dst = e.roster.AppendMembersAfter(dst, after, limit)
+	e.shownRecords(dst[n:])
+	return dst
 }
 
 // Member returns the record of member id, if the member list holds it.
@@ -62,7 +65,9 @@ func (e *Engine) Member(id peer.ID) (roster.Record, bool) {
 	if e.roster == nil {
 		return roster.Record{}, false
 	}
-	return e.roster.Get(id)
+	r, ok := e.roster.Get(id)
+	e.shownRecord(&r)
+	return r, ok
 }
 
 // MemberCounts counts the member list's records by state; zero without
@@ -71,7 +76,20 @@ func (e *Engine) MemberCounts() roster.Counts {
 	if e.roster == nil {
 		return roster.Counts{}
 	}
-	return e.roster.Counts()
+	c := e.roster.Counts()
+	if e.live != nil {
+		for id := range e.live.withheld {
+			switch r, _ := e.roster.Get(id); r.State {
+			case roster.StateSuspect:
+				c.Suspect--
+				c.Alive++
+			case roster.StateFailed:
+				c.Failed--
+				c.Alive++
+			}
+		}
+	}
+	return c
 }
 
 // Counters are what each layer of an engine counted.
@@ -113,6 +131,23 @@ type EngineCounters struct {
 	BannedDrops uint64
 	// Evictions counts the peers evicted for going over their budgets.
 	Evictions uint64
+	// Probes counts the members this node probed (probe.go);
+	// ProbesAnswered those that answered, directly or through a
+	// neighbour; ProbesFailed those that answered neither and were
+	// suspected if listed alive; IndirectProbes the PingReqs sent.
+	Probes, ProbesAnswered, ProbesFailed, IndirectProbes uint64
+	// ProbeRelaysRefused counts PingReqs not carried out: an unknown
+	// target, or too many relays at once. StaleAcks counts Acks of no
+	// probe in progress.
+	ProbeRelaysRefused, StaleAcks uint64
+	// SuspicionsTold counts the declarations sent directly to the member
+	// they name, which answered us, so that it refutes at once.
+	SuspicionsTold uint64
+	// EventsWithheld counts the suspicions and failures learned from
+	// others not shown to the application on evidence of life
+	// (evidence.go); WithheldRefuted those the member refuted meanwhile;
+	// WithheldShown those shown after all.
+	EventsWithheld, WithheldRefuted, WithheldShown uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64
@@ -170,6 +205,7 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 	if e.roster != nil {
 		c.members = e.members
 		c.roster, c.rng = e.roster.Clone(), rng
+		c.live = e.live.clone()
 	}
 	if e.budgets != nil {
 		c.budgets = e.budgets.clone()

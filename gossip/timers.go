@@ -51,6 +51,15 @@ const (
 	// TimerRefresh re-announces this node's member record
 	// (roster.Config.RefreshInterval).
 	TimerRefresh
+	// TimerProbe starts the probe of the next member (probe.go).
+	TimerProbe
+	// TimerProbeTimeout ends a stage of the current probe.
+	TimerProbeTimeout
+	// TimerProbeRelay ends an indirect probe carried out for a peer.
+	TimerProbeRelay
+	// TimerWithheld ends the wait of an event withheld on evidence of
+	// life (evidence.go).
+	TimerWithheld
 )
 
 // String returns a short lower-case name.
@@ -76,6 +85,14 @@ func (k TimerKind) String() string {
 		return "rejoin"
 	case TimerRefresh:
 		return "refresh"
+	case TimerProbe:
+		return "probe"
+	case TimerProbeTimeout:
+		return "probe-timeout"
+	case TimerProbeRelay:
+		return "probe-relay"
+	case TimerWithheld:
+		return "withheld"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -29,6 +29,10 @@ func (s *State) passiveIndex(id peer.ID) int {
 	return -1
 }
 
+// IsPending reports whether id is being asked to become a neighbour (a
+// NEIGHBOR or JOIN request in flight).
+func (s *State) IsPending(id peer.ID) bool { return s.pendingIndex(id) >= 0 }
+
 func (s *State) pendingIndex(id peer.ID) int {
 	for i := range s.pending {
 		if s.pending[i].peer.ID == id {

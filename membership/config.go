@@ -66,6 +66,13 @@ type Config struct {
 	// per delivery and 96 bytes per message, and about 100 bytes per
 	// member record.
 	TrustMembers bool
+	// ProbeInterval is the period of the liveness probes: every interval
+	// the node pings one member, round-robin, so that every member is
+	// watched, not only its neighbours. Default gossip.DefaultProbeInterval
+	// (1s); negative turns probing off, leaving failure detection to the
+	// neighbours' connections (a member nobody links to is then found only
+	// by Roster.SilenceTimeout).
+	ProbeInterval time.Duration
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration
 	// SyncInterval is the mean time between two exchanges of member-list
@@ -166,6 +173,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	}
 	if c.RejoinInterval != 0 {
 		p.Members.RejoinInterval = c.RejoinInterval
+	}
+	if c.ProbeInterval != 0 {
+		p.Members.ProbeInterval = c.ProbeInterval
 	}
 	if !c.TrustMembers {
 		p.Members.Auth = identitySigner{tr: c.Transport}

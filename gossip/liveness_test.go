@@ -1,0 +1,225 @@
+package gossip
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/roster"
+)
+
+// newJoinedNet joins nodes 1..size through node 1 and runs until every
+// node lists every other alive.
+func newJoinedNet(t *testing.T, size int) *net {
+	t.Helper()
+	ids := make([]peer.ID, size)
+	for i := range ids {
+		ids[i] = peer.ID(i + 1)
+	}
+	n := newNet(t, ids...)
+	n.join(1)
+	for _, id := range ids[1:] {
+		n.join(id, 1)
+		n.run(200 * time.Millisecond)
+	}
+	n.run(10 * time.Second)
+	for _, at := range ids {
+		require.Equal(t, size, n.eng[at].MemberCounts().Alive, "node %d lists every member alive", at)
+	}
+	return n
+}
+
+// A member that stops answering without any connection failing (a
+// firewall drops its packets) is found by the probes of nodes that are
+// not its neighbours, and declared failed everywhere. Before the probes,
+// only a failed connection of a neighbour raised a suspicion: with the
+// packets dropped silently, nothing did, and the member stayed alive in
+// every list.
+func TestProbesFindASilentMember(t *testing.T) {
+	n := newJoinedNet(t, 8)
+	n.cut = func(from, to peer.ID) bool { return from == 8 || to == 8 }
+	n.run(30 * time.Second)
+	for at := peer.ID(1); at <= 7; at++ {
+		require.Equal(t, roster.StateFailed, n.state(at, 8), "node %d", at)
+		require.Equal(t, 7, n.eng[at].MemberCounts().Alive, "node %d", at)
+	}
+	var probes, failed uint64
+	for at := peer.ID(1); at <= 7; at++ {
+		c := n.eng[at].Counters().Engine
+		probes, failed = probes+c.Probes, failed+c.ProbesFailed
+	}
+	require.NotZero(t, failed, "the probes found it")
+	require.Greater(t, probes, failed)
+}
+
+// A partition by halves: each side declares every member of the other
+// failed (a probe finds each, whether a neighbour across the cut or not),
+// no member is ever shown suspected or failed on its own side, and after
+// the heal every list shows every member alive again. Before the
+// withholding of declarations learned from others (evidence.go), the
+// other side's failure records made nodes show their own side's members
+// failed at the heal.
+func TestPartitionByHalvesTellsTheTruth(t *testing.T) {
+	n := newJoinedNet(t, 8)
+	side := func(id peer.ID) int { return int(id-1) / 4 }
+	for id := range n.events {
+		n.events[id] = nil
+	}
+	n.cut = func(from, to peer.ID) bool { return side(from) != side(to) }
+	// The links across the cut fail, as the transport's idle timeout
+	// ends a connection whose packets are dropped.
+	for at := peer.ID(1); at <= 8; at++ {
+		for _, p := range n.eng[at].AppendActive(nil) {
+			if side(p.ID) != side(at) {
+				n.step(at, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, p.ID, out) })
+			}
+		}
+	}
+	// Traffic on each side, as a live cluster has: every node broadcasts
+	// now and then, so each hears of the others.
+	for round := range 30 {
+		for id := peer.ID(1); id <= 8; id++ {
+			n.step(id, func(e *Engine, out *Ready) {
+				_, err := e.Broadcast(n.now, "t", []byte{byte(round)}, out)
+				require.NoError(t, err)
+			})
+		}
+		n.run(time.Second)
+	}
+	for at := peer.ID(1); at <= 8; at++ {
+		for of := peer.ID(1); of <= 8; of++ {
+			want := roster.StateAlive
+			if side(at) != side(of) {
+				want = roster.StateFailed
+			}
+			require.Equal(t, want, n.state(at, of), "during the cut, %d lists %d", at, of)
+		}
+	}
+	n.cut = nil
+	for round := range 20 {
+		for id := peer.ID(1); id <= 8; id++ {
+			n.step(id, func(e *Engine, out *Ready) {
+				_, err := e.Broadcast(n.now, "t", []byte{byte(round)}, out)
+				require.NoError(t, err)
+			})
+		}
+		n.run(time.Second)
+	}
+	for at := peer.ID(1); at <= 8; at++ {
+		require.Equal(t, 8, n.eng[at].MemberCounts().Alive, "after the heal, node %d lists every member alive", at)
+		for _, ev := range n.events[at] {
+			if side(ev.Member.ID) == side(at) {
+				require.NotContains(t, []roster.EventKind{roster.EventSuspect, roster.EventFail}, ev.Kind,
+					"node %d was shown %s of %d, on its own side", at, ev.Kind, ev.Member.ID)
+			}
+		}
+	}
+}
+
+// The probe messages: a ping is answered; a PingReq makes the receiver
+// ping the target at the address its own list holds and pass the answer
+// back; a PingReq for an unknown target, or beyond the relay bound, is
+// refused and counted; an Ack of nothing is counted.
+func TestProbeMessages(t *testing.T) {
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+	})
+
+	out := do(t, e, func(out *Ready) { e.Receive(t0, 3, &Ping{Nonce: 7}, out) })
+	require.Equal(t, []Send{{To: hyparview.Peer{ID: 3}, Msg: &Ack{Nonce: 7}}}, out.Sends)
+
+	out = do(t, e, func(out *Ready) { e.Receive(t0, 3, &PingReq{Target: 5, Nonce: 9}, out) })
+	require.Len(t, out.Sends, 1)
+	require.Equal(t, hyparview.Peer{ID: 5, Addr: "e"}, out.Sends[0].To, "dialled at the address of its own list")
+	ping := out.Sends[0].Msg.(*Ping)
+	out = do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ack{Nonce: ping.Nonce}, out) })
+	require.Contains(t, out.Sends, Send{To: hyparview.Peer{ID: 3}, Msg: &Ack{Nonce: 9}}, "the answer goes back under the requester's nonce")
+	require.Contains(t, out.Closes, peer.ID(5), "the probe's connection is closed")
+
+	do(t, e, func(out *Ready) { e.Receive(t0, 3, &PingReq{Target: 6, Nonce: 1}, out) })
+	require.Equal(t, uint64(1), e.Counters().Engine.ProbeRelaysRefused, "unknown target")
+	for i := range maxProbeRelays + 1 {
+		do(t, e, func(out *Ready) { e.Receive(t0, 3, &PingReq{Target: 5, Nonce: uint64(i)}, out) })
+	}
+	require.Equal(t, uint64(2), e.Counters().Engine.ProbeRelaysRefused, "beyond the relay bound")
+	do(t, e, func(out *Ready) { e.Receive(t0, 3, &Ack{Nonce: 12345}, out) })
+	require.Equal(t, uint64(1), e.Counters().Engine.StaleAcks)
+}
+
+// A suspicion learned from others about a member this node heard from
+// within the suspicion timeout is not shown: the member is told, and its
+// refutation ends the matter with no event. Without the evidence, the same
+// record is shown at once; a suspicion of this node's own making is shown
+// whatever the evidence.
+func TestSuspicionOfAMemberHeardFromIsWithheld(t *testing.T) {
+	newEngine := func() *Engine {
+		e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+		require.NoError(t, err)
+		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+		do(t, e, func(out *Ready) {
+			e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+		})
+		return e
+	}
+	suspicion := &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateSuspect}}}
+	now := t0.Add(time.Second)
+
+	e := newEngine()
+	do(t, e, func(out *Ready) { e.Receive(now, 5, &Ping{Nonce: 1}, out) }) // 5 talks to us
+	out := do(t, e, func(out *Ready) { e.Receive(now, 3, suspicion, out) })
+	require.Empty(t, out.Events, "withheld")
+	require.Contains(t, out.Sends, Send{To: hyparview.Peer{ID: 5, Addr: "e"}, Msg: &Records{Records: []roster.Record{suspicion.Records[0]}}}, "5 is told")
+	m, _ := e.Member(5)
+	require.Equal(t, roster.StateAlive, m.State, "the application's view")
+	require.Equal(t, 2, e.MemberCounts().Alive)
+	out = do(t, e, func(out *Ready) {
+		e.Receive(now, 5, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 3, State: roster.StateAlive}}}, out)
+	})
+	require.Empty(t, out.Events, "the refutation needs no event")
+	require.Equal(t, uint64(1), e.Counters().Engine.WithheldRefuted)
+
+	e = newEngine()
+	out = do(t, e, func(out *Ready) { e.Receive(now.Add(time.Minute), 3, suspicion, out) })
+	require.Len(t, out.Events, 1, "no evidence: shown")
+	require.Equal(t, roster.EventSuspect, out.Events[0].Kind)
+
+	e = newEngine()
+	do(t, e, func(out *Ready) { e.Receive(now, 5, &Ping{Nonce: 1}, out) })
+	out = do(t, e, func(out *Ready) { e.ConnectionFailed(now, 5, out) })
+	require.Len(t, out.Events, 1, "its own suspicion: shown")
+}
+
+// A withheld event whose member neither refutes nor shows any more signs
+// of life is shown when the suspicion timeout passes.
+func TestWithheldEventShownWhenEvidenceGoesStale(t *testing.T) {
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+	})
+	do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
+	out := do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateFailed}}}, out)
+	})
+	require.Empty(t, out.Events)
+	var w Timer
+	for _, ts := range out.Timers {
+		if ts.Timer.Kind() == TimerWithheld {
+			w = ts.Timer
+		}
+	}
+	require.Equal(t, TimerWithheld, w.Kind())
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(time.Minute), w, out) })
+	require.Len(t, out.Events, 1)
+	require.Equal(t, roster.EventFail, out.Events[0].Kind)
+	m, _ := e.Member(5)
+	require.Equal(t, roster.StateFailed, m.State)
+}

@@ -1,0 +1,361 @@
+package gossip
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/roster"
+)
+
+// Liveness beyond the active view. HyParView watches only a node's few
+// neighbours (their connections fail); a member that is nobody's
+// neighbour across a partition would stay listed alive on the other side
+// until SilenceTimeout. So every node also probes the other members, as
+// SWIM's failure detector does (A. Das, I. Gupta, A. Motivala, DSN 2002,
+// §3.1 and §4.3): every ProbeInterval it pings the next member of a
+// shuffled round-robin list (§4.3, "round-robin probe target selection",
+// which bounds the time until each member is probed by a given node); a
+// member that does not answer within ProbeTimeout is probed indirectly
+// through IndirectProbes active neighbours (PingReq, §3.1); one that
+// answers neither within two more ProbeTimeouts is suspected, and the
+// member list's suspicion, refutation and failure take over. Members
+// this node heard from within the last ProbeInterval, and its active
+// neighbours, are skipped: they have just shown they are alive, or their
+// connection is watched.
+//
+// A probe travels over a connection of its own when none is open: the
+// engine closes it once the probe is over (Ready.Closes) unless the member
+// is an active neighbour.
+
+// Ping asks the receiver to answer with an Ack of the same Nonce.
+type Ping struct {
+	peer.Sealed
+	Nonce uint64
+}
+
+// PingReq asks the receiver to ping Target and to pass its Ack back under
+// Nonce: the indirect probe of SWIM (§3.1). The receiver dials Target at
+// the address its own member list holds, never one a peer names.
+type PingReq struct {
+	peer.Sealed
+	Target peer.ID
+	Nonce  uint64
+}
+
+// Ack answers a Ping (or, relayed, a PingReq).
+type Ack struct {
+	peer.Sealed
+	Nonce uint64
+}
+
+// Validate refuses a PingReq without a target.
+func (m *PingReq) Validate() error {
+	if m.Target == 0 {
+		return fmt.Errorf("ping-req without a target")
+	}
+	return nil
+}
+
+// Extension tags of the probe messages in the wire codec.
+const (
+	TagPing    byte = 66
+	TagPingReq byte = 67
+	TagAck     byte = 68
+)
+
+// Defaults of the probes (MembersConfig).
+const (
+	// DefaultProbeInterval is MembersConfig.ProbeInterval's default: 1 s,
+	// SWIM's protocol period as HashiCorp memberlist's LAN configuration
+	// sets it. Each node sends one probe a second whatever the cluster's
+	// size; during a partition, each member of the other side is probed
+	// by some node of this side within a few periods.
+	DefaultProbeInterval = time.Second
+	// DefaultProbeTimeout is MembersConfig.ProbeTimeout's default: 500 ms,
+	// memberlist's LAN probe timeout. It covers a connection's set-up (a
+	// QUIC handshake) besides the round trip.
+	DefaultProbeTimeout = 500 * time.Millisecond
+	// DefaultIndirectProbes is MembersConfig.IndirectProbes's default: 3,
+	// memberlist's and SWIM's k.
+	DefaultIndirectProbes = 3
+	// maxProbeRelays bounds the PingReqs this node relays at once; more
+	// are refused and counted.
+	maxProbeRelays = 64
+	// maxProbeChecks bounds the candidates one probe tick looks at before
+	// it gives up until the next tick.
+	maxProbeChecks = 16
+)
+
+// probeStage is where the current probe stands.
+type probeStage uint8
+
+const (
+	probeIdle     probeStage = iota
+	probeDirect              // Ping sent, waiting ProbeTimeout
+	probeIndirect            // PingReqs sent, waiting 2·ProbeTimeout
+)
+
+// relay is a PingReq this node is carrying out.
+type relay struct {
+	requester peer.ID
+	nonce     uint64 // the requester's
+	target    peer.ID
+}
+
+// liveness is the probing and evidence-of-life state (probe.go,
+// evidence.go), present with the member list.
+type liveness struct {
+	interval, timeout time.Duration // <= 0 interval: probing is off
+	indirect          int
+	order             []peer.ID // the round-robin list, shuffled
+	next              int
+	target            hyparview.Peer // the current probe's
+	nonce             uint64
+	stage             probeStage
+	relays            map[uint64]relay
+	// heard holds when this node last heard from a member directly (a
+	// message it sent us, an Ack) or delivered a fresh broadcast it
+	// originated, in Unix nanoseconds: evidence of life (evidence.go).
+	heard map[peer.ID]int64
+	// withheld holds the members whose suspicion or failure, learned
+	// from others, is not shown to the application while this node has
+	// evidence they live (evidence.go).
+	withheld map[peer.ID]withheldEvent
+}
+
+func newLiveness(m *MembersConfig) *liveness {
+	l := &liveness{interval: m.ProbeInterval, timeout: m.ProbeTimeout, indirect: m.IndirectProbes,
+		relays: map[uint64]relay{}, heard: map[peer.ID]int64{}, withheld: map[peer.ID]withheldEvent{}}
+	if l.interval == 0 {
+		l.interval = DefaultProbeInterval
+	}
+	if l.timeout == 0 {
+		l.timeout = DefaultProbeTimeout
+	}
+	if l.indirect == 0 {
+		l.indirect = DefaultIndirectProbes
+	}
+	return l
+}
+
+func (l *liveness) clone() *liveness {
+	c := *l
+	c.order = append([]peer.ID(nil), l.order...)
+	c.relays = make(map[uint64]relay, len(l.relays))
+	for k, v := range l.relays {
+		c.relays[k] = v
+	}
+	c.heard = make(map[peer.ID]int64, len(l.heard))
+	for k, v := range l.heard {
+		c.heard[k] = v
+	}
+	c.withheld = make(map[peer.ID]withheldEvent, len(l.withheld))
+	for k, v := range l.withheld {
+		c.withheld[k] = v
+	}
+	return &c
+}
+
+// armProbe sets the next probe tick.
+func (e *Engine) armProbe(out *Ready) {
+	if e.live.interval > 0 {
+		e.setTimer(Timer{kind: TimerProbe}, e.live.interval, out)
+	}
+}
+
+// probeTick starts the probe of the next member.
+func (e *Engine) probeTick(now time.Time, out *Ready) {
+	if e.live == nil || e.roster.Left() {
+		return
+	}
+	e.armProbe(out)
+	l := e.live
+	if l.stage != probeIdle {
+		return // still waiting on the last one: it ends on its own timer
+	}
+	target, ok := e.nextProbeTarget(now)
+	if !ok {
+		return
+	}
+	l.target, l.nonce, l.stage = target, e.rng.Uint64()|1, probeDirect
+	e.counters.Probes++
+	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce}})
+	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: l.nonce}, l.timeout, out)
+}
+
+// nextProbeTarget takes the next member of the round-robin list that is
+// worth probing: listed Alive or Suspect, dialable, not an active
+// neighbour, not heard from within the last interval. The list is
+// rebuilt, shuffled, when it runs out (SWIM §4.3).
+func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
+	l := e.live
+	for range maxProbeChecks {
+		if l.next >= len(l.order) {
+			e.rebuildProbeOrder(now)
+			if len(l.order) == 0 {
+				return hyparview.Peer{}, false
+			}
+		}
+		id := l.order[l.next]
+		l.next++
+		r, ok := e.roster.Get(id)
+		if !ok || r.Addr == "" || (r.State != roster.StateAlive && r.State != roster.StateSuspect) || e.hv.IsActive(id) {
+			continue
+		}
+		if t, ok := l.heard[id]; ok && now.UnixNano()-t < int64(l.interval) {
+			continue
+		}
+		return hyparview.Peer{ID: id, Addr: r.Addr}, true
+	}
+	return hyparview.Peer{}, false
+}
+
+// rebuildProbeOrder lists the members other than this node, shuffled, and
+// forgets evidence older than the suspicion timeout, which no decision
+// reads any more.
+func (e *Engine) rebuildProbeOrder(now time.Time) {
+	l := e.live
+	l.order, l.next = l.order[:0], 0
+	self := e.roster.Self()
+	for _, r := range e.roster.Members() {
+		if r.ID != self && (r.State == roster.StateAlive || r.State == roster.StateSuspect) {
+			l.order = append(l.order, r.ID)
+		}
+	}
+	e.rng.Shuffle(len(l.order), func(i, j int) { l.order[i], l.order[j] = l.order[j], l.order[i] })
+	stale := now.UnixNano() - int64(e.roster.Config().SuspicionTimeout)
+	for id, t := range l.heard {
+		if t < stale {
+			delete(l.heard, id)
+		}
+	}
+}
+
+// probeTimeout moves an unanswered probe on: from the direct ping to the
+// indirect ones, and from those to a suspicion.
+func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
+	l := e.live
+	if l == nil || l.stage == probeIdle || t.b != l.nonce || e.roster.Left() {
+		return
+	}
+	if l.stage == probeDirect {
+		e.probeIndirectly(out)
+		return
+	}
+	e.counters.ProbesFailed++
+	target := l.target
+	l.stage = probeIdle
+	e.closeUnlessNeighbour(target.ID, out)
+	if r, ok := e.roster.Get(target.ID); ok && r.State == roster.StateAlive {
+		e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: target, Reason: hyparview.DownFailed}, out)
+	}
+}
+
+// probeIndirectly asks up to IndirectProbes active neighbours to ping the
+// target for us.
+func (e *Engine) probeIndirectly(out *Ready) {
+	l := e.live
+	l.stage = probeIndirect
+	n := e.hv.ActiveLen()
+	start := 0
+	if n > 0 {
+		start = e.rng.IntN(n)
+	}
+	asked := 0
+	for i := 0; i < n && asked < l.indirect; i++ {
+		p := e.hv.ActiveAt((start + i) % n)
+		if p.ID == l.target.ID {
+			continue
+		}
+		asked++
+		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce}})
+	}
+	e.counters.IndirectProbes += uint64(asked)
+	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(l.target.ID), b: l.nonce}, 2*l.timeout, out)
+}
+
+// probeConnectionFailed is a failed connection to the member being probed
+// directly: the probe goes indirect at once, rather than suspecting a
+// member whom only this node cannot reach.
+func (e *Engine) probeConnectionFailed(p peer.ID, out *Ready) bool {
+	l := e.live
+	if l == nil || l.stage == probeIdle || l.target.ID != p {
+		return false
+	}
+	if l.stage == probeDirect {
+		e.probeIndirectly(out)
+	}
+	return true
+}
+
+// onPing answers over the connection the ping came on.
+func (e *Engine) onPing(from peer.ID, m *Ping, out *Ready) {
+	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: from}, Msg: &Ack{Nonce: m.Nonce}})
+}
+
+// onPingReq pings the target for a peer, at the address this node's member
+// list holds.
+func (e *Engine) onPingReq(from peer.ID, m *PingReq, out *Ready) {
+	l := e.live
+	r, ok := e.roster.Get(m.Target)
+	if !ok || r.Addr == "" || m.Target == e.roster.Self() || len(l.relays) >= maxProbeRelays {
+		e.counters.ProbeRelaysRefused++
+		return
+	}
+	nonce := e.rng.Uint64() | 1
+	l.relays[nonce] = relay{requester: from, nonce: m.Nonce, target: m.Target}
+	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: r.ID, Addr: r.Addr}, Msg: &Ping{Nonce: nonce}})
+	e.setTimer(Timer{kind: TimerProbeRelay, a: uint64(m.Target), b: nonce}, 2*l.timeout, out)
+}
+
+// relayTimeout gives up a relayed probe the target never answered.
+func (e *Engine) relayTimeout(t Timer, out *Ready) {
+	if r, ok := e.live.relays[t.b]; ok {
+		delete(e.live.relays, t.b)
+		e.closeUnlessNeighbour(r.target, out)
+	}
+}
+
+// onAck ends the current probe, or passes a relayed one's answer back.
+func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
+	l := e.live
+	if l.stage != probeIdle && m.Nonce == l.nonce {
+		target := l.target
+		l.stage = probeIdle
+		e.counters.ProbesAnswered++
+		e.heardFrom(now, target.ID)
+		e.closeUnlessNeighbour(target.ID, out)
+		e.tellSuspected(target, out)
+		return
+	}
+	if r, ok := l.relays[m.Nonce]; ok && from == r.target {
+		delete(l.relays, m.Nonce)
+		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: r.requester}, Msg: &Ack{Nonce: r.nonce}})
+		e.closeUnlessNeighbour(r.target, out)
+		return
+	}
+	e.counters.StaleAcks++
+}
+
+// closeUnlessNeighbour closes the connection a probe opened, unless the
+// member is a neighbour (its link needs it) or is being asked to become one.
+func (e *Engine) closeUnlessNeighbour(id peer.ID, out *Ready) {
+	if !e.hv.IsActive(id) && !e.hv.IsPending(id) {
+		out.Closes = append(out.Closes, id)
+	}
+}
+
+// tellSuspected sends a member that answered us the suspicion or failure
+// this node holds of it, if any, so that it refutes (roster: a record
+// about itself that supersedes its own) without waiting for the
+// declaration to reach it by dissemination.
+func (e *Engine) tellSuspected(p hyparview.Peer, out *Ready) {
+	r, ok := e.roster.Get(p.ID)
+	if !ok || (r.State != roster.StateSuspect && r.State != roster.StateFailed) || r.Proof == nil && e.auth != nil {
+		return
+	}
+	e.counters.SuspicionsTold++
+	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID, Addr: p.Addr}, Msg: &Records{Records: []roster.Record{r}}})
+}
