@@ -223,3 +223,33 @@ func TestWithheldEventShownWhenEvidenceGoesStale(t *testing.T) {
 	m, _ := e.Member(5)
 	require.Equal(t, roster.StateFailed, m.State)
 }
+
+// A connected node with at most half its slots filled and no passive peer
+// to refill them from asks a member it lists alive for a link on its
+// rejoin tick. Before, only an isolated node did, and a node left with one
+// neighbour by a partition stayed so.
+func TestNodeWithFreeSlotsAsksAMemberItKnowsAlive(t *testing.T) {
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	var rejoin Timer
+	out := do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	for _, ts := range out.Timers {
+		if ts.Timer.Kind() == TimerRejoin {
+			rejoin = ts.Timer
+		}
+	}
+	do(t, e, func(out *Ready) { e.Receive(t0, 3, &hyparview.Join{Addr: "c", Nonce: 1}, out) })
+	require.Equal(t, 1, len(e.AppendActive(nil)))
+	require.Empty(t, e.Passive())
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+	})
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(3*time.Second), rejoin, out) })
+	var asked []peer.ID
+	for _, s := range out.Sends {
+		if _, ok := s.Msg.(*hyparview.Neighbor); ok {
+			asked = append(asked, s.To.ID)
+		}
+	}
+	require.Equal(t, []peer.ID{5}, asked)
+}

@@ -232,7 +232,9 @@ func sendRecords(to peer.ID, recs []roster.Record, want []peer.ID, out *Ready) {
 // the two sides of a partition can reach each other again, one such link
 // joins the overlays, and the anti-entropy of its neighbour-up repairs
 // broadcasts and records (a member declared Failed while cut off then
-// refutes). Serf retries failed members in the same spirit (its reconnect
+// refutes). A connected node with at most half its slots filled and an
+// empty passive view, which HyParView's repair would refill from, asks a
+// member it lists alive. Serf retries failed members in the same spirit (its reconnect
 // interval); a member that really died costs one failed dial per tick
 // somewhere in the cluster until its tombstone expires.
 func (e *Engine) rejoinTick(now time.Time, out *Ready) {
@@ -249,6 +251,15 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 			e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{p}}, out)
 		}
 		return
+	}
+	if e.hv.ActiveLen() <= e.hv.Config().ActiveViewSize/2 && len(e.hv.Passive()) == 0 {
+		// Half the slots free and no passive peer left to fill them
+		// with (HyParView's own repair draws on the passive view only):
+		// a member listed alive is the next best candidate.
+		if p, ok := e.randomAliveMember(); ok && !e.hv.IsActive(p.ID) {
+			e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{p}}, out)
+			return
+		}
 	}
 	var lost []hyparview.Peer
 	self := e.roster.Self()

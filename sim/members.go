@@ -15,6 +15,7 @@ import (
 func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	opts := scenario.PaperlessMembersOptions(o.nodes)
 	opts.Seed, opts.SyncInterval, opts.RejoinInterval, opts.Check, opts.Progress = o.seed, o.syncInterval, o.rejoinInterval, o.check, progress
+	opts.ProbeInterval = o.probeInterval
 	res, err := scenario.RunMembers(opts)
 	if err != nil {
 		return err

@@ -44,8 +44,11 @@ type MembersOptions struct {
 	// RejoinInterval is the member list's partition-healing tick
 	// (gossip.MembersConfig; zero: its default, 3 s).
 	RejoinInterval time.Duration
-	Check          bool
-	Progress       *Progress
+	// ProbeInterval is the member list's liveness probe period
+	// (gossip.MembersConfig; zero: its default, 1 s; negative: off).
+	ProbeInterval time.Duration
+	Check         bool
+	Progress      *Progress
 }
 
 // PaperlessMembersOptions returns the default setting: links of 5 to 100 ms
@@ -98,6 +101,12 @@ type MembersResult struct {
 	// was over its budget (gossip.Budgets), and Evictions the peers they
 	// evicted for it: an honest burst must leave both at zero.
 	OverBudget, Evictions uint64
+	// ProbesPerNodeSecond is the liveness probes a live node started per
+	// second of the run (gossip.MembersConfig.ProbeInterval), and
+	// ProbesFailed those that ended in a suspicion (members that crashed,
+	// or a false one); IndirectPerProbe the PingReqs per probe.
+	ProbesPerNodeSecond, IndirectPerProbe float64
+	ProbesFailed                          uint64
 	// JoinCurve is the share of the nodes whose list is complete at each
 	// check after the last join (every MemberCheckEvery, from 0), until
 	// all are; FailCurve, the share of the live nodes that list every
@@ -141,6 +150,9 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	}
 	if o.RejoinInterval != 0 {
 		cfg.Members.RejoinInterval = o.RejoinInterval
+	}
+	if o.ProbeInterval != 0 {
+		cfg.Members.ProbeInterval = o.ProbeInterval
 	}
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
@@ -267,8 +279,15 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 				res.OverBudget += v
 			}
 			res.Evictions += c.Engine.Evictions
+			res.ProbesPerNodeSecond += float64(c.Engine.Probes)
+			res.IndirectPerProbe += float64(c.Engine.IndirectProbes)
+			res.ProbesFailed += c.Engine.ProbesFailed
 		}
 	}
+	if res.ProbesPerNodeSecond > 0 {
+		res.IndirectPerProbe /= res.ProbesPerNodeSecond
+	}
+	res.ProbesPerNodeSecond /= float64(s.LiveCount()) * now.Seconds()
 	return res, nil
 }
 
@@ -292,6 +311,11 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d; peers evicted: %d\n", r.Refutations, r.OverBudget, r.Evictions)
+	if err != nil || r.ProbesPerNodeSecond == 0 {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "liveness probes: %.2f per node per second, %.3f indirect pings per probe, %d ended in a suspicion\n",
+		r.ProbesPerNodeSecond, r.IndirectPerProbe, r.ProbesFailed)
 	return err
 }
 
