@@ -154,6 +154,17 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 	} {
 		out.Counters["protocol_"+k] = int64(v)
 	}
+	// Liveness: probes of members and declarations withheld on evidence
+	// of life (docs/reliability.md).
+	for k, v := range map[string]uint64{
+		"probes": pc.Engine.Probes, "probes_answered": pc.Engine.ProbesAnswered,
+		"probes_failed": pc.Engine.ProbesFailed, "indirect_probes": pc.Engine.IndirectProbes,
+		"events_withheld": pc.Engine.EventsWithheld, "withheld_refuted": pc.Engine.WithheldRefuted,
+		"withheld_shown": pc.Engine.WithheldShown, "suspicions_raised": pc.Roster.SuspicionsRaised,
+		"refutations": pc.Roster.Refutations,
+	} {
+		out.Counters["liveness_"+k] = int64(v)
+	}
 	for b, v := range pc.Engine.OverBudget {
 		out.Counters["protocol_over_budget_"+strings.ReplaceAll(gossip.Budget(b).String(), "-", "_")] = int64(v)
 	}
