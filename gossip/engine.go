@@ -275,6 +275,9 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	wasActive := e.hv.IsActive(p)
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
+	if e.live != nil {
+		e.confirmFailed(p, 0, out) // evidence.go
+	}
 	if !wasActive && e.probeConnectionFailed(p, out) {
 		return // the probe goes on indirectly (probe.go)
 	}

@@ -24,8 +24,12 @@ import (
 // shown after all. The member list itself holds the declaration as every
 // node does (precedence stays a maximum, so nodes converge); only what the
 // application sees — events, and Members, Member and MemberCounts — waits.
-// A suspicion this node declares itself (its own connection or probe
-// failed) is shown at once.
+// The evidence is checked at once: the node pings the member (a confirming
+// probe, besides the declaration it sends); if no answer comes within two
+// ProbeTimeouts, or the connection fails, the evidence was stale (a member
+// that crashed just after we heard from it) and the event is shown then,
+// not a suspicion timeout later. A suspicion this node declares itself
+// (its own connection or probe failed) is shown at once.
 
 // withheldEvent is an event about a member not shown to the application.
 type withheldEvent struct {
@@ -33,7 +37,15 @@ type withheldEvent struct {
 	shown  roster.Record    // what the application saw last: Alive
 	inc    uint64           // the declaration's incarnation
 	rounds uint8            // times the wait was renewed
+	// confirm is the nonce of the confirming ping still unanswered, 0
+	// when it was answered or none was sent.
+	confirm uint64
 }
+
+// maxConfirming bounds the confirming pings in flight; beyond it, an event
+// waits on the evidence alone (a heal that brings many declarations at
+// once).
+const maxConfirming = 32
 
 // maxWithheldRounds bounds how many suspicion timeouts an event waits
 // while the evidence stays fresh but no refutation comes (a member that
@@ -71,6 +83,11 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 	w, held := l.withheld[id]
 	switch o.Event {
 	case roster.EventSuspect, roster.EventFail:
+		if held && in == roster.InputNeighborDown {
+			// Our own link to it failed: that evidence is fresher.
+			e.forgetWithheld(id, w)
+			return false
+		}
 		if held {
 			w.kind, w.inc = o.Event, o.Record.Incarnation
 			l.withheld[id] = w
@@ -82,24 +99,89 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 		}
 		shown := o.Record
 		shown.State, shown.Proof = roster.StateAlive, nil
-		l.withheld[id] = withheldEvent{kind: o.Event, shown: shown, inc: o.Record.Incarnation}
+		w := withheldEvent{kind: o.Event, shown: shown, inc: o.Record.Incarnation}
+		to := hyparview.Peer{ID: id, Addr: o.Record.Addr}
+		if len(l.confirming) < maxConfirming {
+			w.confirm = e.rng.Uint64() | 1
+			l.confirming[w.confirm] = id
+			out.Sends = append(out.Sends, Send{To: to, Msg: &Ping{Nonce: w.confirm}})
+			e.setTimer(Timer{kind: TimerWithheld, sub: 1, a: uint64(id), b: w.confirm}, 2*l.timeout, out)
+		}
+		l.withheld[id] = w
 		e.counters.EventsWithheld++
-		e.tellSuspected(hyparview.Peer{ID: id, Addr: o.Record.Addr}, out)
+		e.tellSuspected(to, out)
 		e.setTimer(Timer{kind: TimerWithheld, a: uint64(id), b: o.Record.Incarnation}, e.roster.Config().SuspicionTimeout, out)
 		return true
 	case roster.EventUpdate, roster.EventJoin:
 		if !held {
 			return false
 		}
-		delete(l.withheld, id)
+		e.forgetWithheld(id, w)
 		e.counters.WithheldRefuted++
 		// A refutation the application never needed: it saw the member
 		// alive throughout. A change of address or metadata is shown.
 		return o.Record.State == roster.StateAlive && o.Record.Addr == w.shown.Addr && bytes.Equal(o.Record.Meta, w.shown.Meta)
 	default:
-		delete(l.withheld, id)
+		if held {
+			e.forgetWithheld(id, w)
+		}
 		return false
 	}
+}
+
+// forgetWithheld drops a withheld event and its confirming ping.
+func (e *Engine) forgetWithheld(id peer.ID, w withheldEvent) {
+	delete(e.live.withheld, id)
+	if w.confirm != 0 {
+		delete(e.live.confirming, w.confirm)
+	}
+}
+
+// confirmAnswered records the answer to a confirming ping: the member
+// lives, and its event keeps waiting for the refutation.
+func (e *Engine) confirmAnswered(now time.Time, nonce uint64, out *Ready) bool {
+	l := e.live
+	id, ok := l.confirming[nonce]
+	if !ok {
+		return false
+	}
+	delete(l.confirming, nonce)
+	if w, held := l.withheld[id]; held && w.confirm == nonce {
+		w.confirm = 0
+		l.withheld[id] = w
+	}
+	e.heardFrom(now, id)
+	e.counters.ProbesAnswered++
+	e.closeUnlessNeighbour(id, out)
+	return true
+}
+
+// confirmFailed shows at once a withheld event whose member did not answer
+// the confirming ping (timer) or whose connection failed: the evidence of
+// life was stale.
+func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
+	l := e.live
+	w, held := l.withheld[id]
+	if !held || w.confirm == 0 || (nonce != 0 && w.confirm != nonce) {
+		return
+	}
+	e.forgetWithheld(id, w)
+	e.showWithheld(id, out)
+}
+
+// showWithheld emits the event the member list's current record of id
+// calls for, after its wait.
+func (e *Engine) showWithheld(id peer.ID, out *Ready) {
+	r, known := e.roster.Get(id)
+	if !known || (r.State != roster.StateSuspect && r.State != roster.StateFailed) {
+		return
+	}
+	e.counters.WithheldShown++
+	kind := roster.EventSuspect
+	if r.State == roster.StateFailed {
+		kind = roster.EventFail
+	}
+	out.Events = append(out.Events, MemberEvent{Kind: kind, Member: r})
 }
 
 // withheldTimeout shows a withheld event whose member neither refuted nor
@@ -107,13 +189,17 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 func (e *Engine) withheldTimeout(now time.Time, t Timer, out *Ready) {
 	l := e.live
 	id := peer.ID(t.a)
+	if t.sub == 1 {
+		e.confirmFailed(id, t.b, out)
+		return
+	}
 	w, ok := l.withheld[id]
 	if !ok || w.inc != t.b {
 		return
 	}
 	r, known := e.roster.Get(id)
 	if !known || (r.State != roster.StateSuspect && r.State != roster.StateFailed) {
-		delete(l.withheld, id)
+		e.forgetWithheld(id, w)
 		return
 	}
 	if e.evidentlyAlive(now, id) && w.rounds < maxWithheldRounds {
@@ -123,13 +209,8 @@ func (e *Engine) withheldTimeout(now time.Time, t Timer, out *Ready) {
 		e.setTimer(Timer{kind: TimerWithheld, a: uint64(id), b: w.inc}, e.roster.Config().SuspicionTimeout, out)
 		return
 	}
-	delete(l.withheld, id)
-	e.counters.WithheldShown++
-	kind := roster.EventSuspect
-	if r.State == roster.StateFailed {
-		kind = roster.EventFail
-	}
-	out.Events = append(out.Events, MemberEvent{Kind: kind, Member: r})
+	e.forgetWithheld(id, w)
+	e.showWithheld(id, out)
 }
 
 // shownRecord replaces, in place, a record whose event waits by the one the

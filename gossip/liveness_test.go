@@ -253,3 +253,47 @@ func TestNodeWithFreeSlotsAsksAMemberItKnowsAlive(t *testing.T) {
 	}
 	require.Equal(t, []peer.ID{5}, asked)
 }
+
+// A withheld event is shown as soon as the evidence of life proves stale:
+// the member does not answer the confirming ping, or the connection to it
+// fails. Before the confirming ping, a member that crashed just after we
+// heard from it was shown failed a whole suspicion timeout late.
+func TestWithheldEventShownWhenTheMemberDoesNotAnswer(t *testing.T) {
+	for _, how := range []string{"no answer", "connection failed"} {
+		t.Run(how, func(t *testing.T) {
+			e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+			require.NoError(t, err)
+			do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+			do(t, e, func(out *Ready) {
+				e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+			})
+			do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
+			out := do(t, e, func(out *Ready) {
+				e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateSuspect}}}, out)
+			})
+			require.Empty(t, out.Events)
+			var confirm Timer
+			pinged := false
+			for _, ts := range out.Timers {
+				if ts.Timer.Kind() == TimerWithheld && ts.After == 2*DefaultProbeTimeout {
+					confirm = ts.Timer
+				}
+			}
+			for _, s := range out.Sends {
+				_, isPing := s.Msg.(*Ping)
+				pinged = pinged || isPing && s.To.ID == 5
+			}
+			require.True(t, pinged, "the member is pinged")
+			require.Equal(t, TimerWithheld, confirm.Kind())
+			at := t0.Add(2 * DefaultProbeTimeout)
+			if how == "no answer" {
+				out = do(t, e, func(out *Ready) { e.TimerFired(at, confirm, out) })
+			} else {
+				out = do(t, e, func(out *Ready) { e.ConnectionFailed(at, 5, out) })
+			}
+			require.Len(t, out.Events, 1)
+			require.Equal(t, roster.EventSuspect, out.Events[0].Kind)
+			require.Equal(t, uint64(1), e.Counters().Engine.WithheldShown)
+		})
+	}
+}

@@ -123,11 +123,15 @@ type liveness struct {
 	// from others, is not shown to the application while this node has
 	// evidence they live (evidence.go).
 	withheld map[peer.ID]withheldEvent
+	// confirming maps the nonce of each confirming ping in flight to its
+	// member (evidence.go).
+	confirming map[uint64]peer.ID
 }
 
 func newLiveness(m *MembersConfig) *liveness {
 	l := &liveness{interval: m.ProbeInterval, timeout: m.ProbeTimeout, indirect: m.IndirectProbes,
-		relays: map[uint64]relay{}, heard: map[peer.ID]int64{}, withheld: map[peer.ID]withheldEvent{}}
+		relays: map[uint64]relay{}, heard: map[peer.ID]int64{}, withheld: map[peer.ID]withheldEvent{},
+		confirming: map[uint64]peer.ID{}}
 	if l.interval == 0 {
 		l.interval = DefaultProbeInterval
 	}
@@ -154,6 +158,10 @@ func (l *liveness) clone() *liveness {
 	c.withheld = make(map[peer.ID]withheldEvent, len(l.withheld))
 	for k, v := range l.withheld {
 		c.withheld[k] = v
+	}
+	c.confirming = make(map[uint64]peer.ID, len(l.confirming))
+	for k, v := range l.confirming {
+		c.confirming[k] = v
 	}
 	return &c
 }
@@ -328,6 +336,9 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 		e.heardFrom(now, target.ID)
 		e.closeUnlessNeighbour(target.ID, out)
 		e.tellSuspected(target, out)
+		return
+	}
+	if e.confirmAnswered(now, m.Nonce, out) {
 		return
 	}
 	if r, ok := l.relays[m.Nonce]; ok && from == r.target {
