@@ -36,6 +36,12 @@ type Engine struct {
 	contacts []hyparview.Peer
 	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
 	budgets *budgets
+	// gaps is the gap detector, nil unless Config.Gaps is set (and the
+	// member list on, under the IDOriginSequence policy).
+	gaps *gaps
+	// run is the first sequence of this run of the node, carried in its
+	// application envelopes (Envelope.Run); 0 under IDContentHash.
+	run uint64
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
@@ -63,6 +69,12 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 	e := &Engine{hv: *hv, pt: *pt}
 	if cfg.Budgets != nil {
 		e.budgets = &budgets{cfg: *cfg.Budgets, peers: map[peer.ID]*usage{}}
+	}
+	if cfg.Plumtree.IDPolicy == plumtree.IDOriginSequence {
+		e.run = cmp.Or(cfg.Plumtree.FirstSequence, plumtree.DefaultFirstSequence)
+		if cfg.Gaps != nil && cfg.Members != nil {
+			e.gaps = newGaps(*cfg.Gaps, cmp.Or(cfg.Plumtree.PayloadRetention, plumtree.DefaultPayloadRetention))
+		}
 	}
 	if m := cfg.Members; m != nil {
 		rc := m.Roster
@@ -126,7 +138,7 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if len(topic) > MaxTopicBytes {
 		return plumtree.MessageID{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTopicTooLong, len(topic), MaxTopicBytes)
 	}
-	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload}
+	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload, Run: e.run}
 	if e.auth == nil {
 		b, err := EncodeEnvelope(env)
 		if err != nil {
@@ -139,7 +151,7 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if !ok {
 		return plumtree.MessageID{}, ErrOriginsNeedSequenceIDs
 	}
-	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginBytes(id, topic, payload))
+	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginRunBytes(id, e.run, topic, payload))
 	b, err := EncodeEnvelope(env)
 	if err != nil {
 		return plumtree.MessageID{}, err
@@ -219,6 +231,8 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 		e.sync(out)
 	case TimerRejoin:
 		e.rejoinTick(now, out)
+	case TimerGaps:
+		e.gapTimer(now, t, out)
 	default:
 		e.counters.UnknownTimers++
 	}

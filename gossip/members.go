@@ -49,7 +49,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 			e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
 	}
 	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
-	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {
+	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, SignedOriginRunBytes(g.ID, env.Run, env.Topic, env.Data), env.Sig) {
 		e.counters.ForgedOrigins++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
@@ -69,6 +69,7 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 	if env.Kind == EnvelopeApp {
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
+		e.noteDelivery(now, &d, env.Run, out)
 		return
 	}
 	if d.From == e.pt.Self() {

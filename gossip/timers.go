@@ -51,6 +51,9 @@ const (
 	// TimerRefresh re-announces this node's member record
 	// (roster.Config.RefreshInterval).
 	TimerRefresh
+	// TimerGaps reports the holes of the gap detector whose grace has run
+	// out (Config.Gaps).
+	TimerGaps
 )
 
 // String returns a short lower-case name.
@@ -76,6 +79,8 @@ func (k TimerKind) String() string {
 		return "rejoin"
 	case TimerRefresh:
 		return "refresh"
+	case TimerGaps:
+		return "gaps"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }
