@@ -266,3 +266,85 @@ func TestEnvelopeRunEncoding(t *testing.T) {
 	require.NotEqual(t, SignedOriginRunBytes(plumtree.MessageID{}, 9, "t", nil), SignedOriginBytes(plumtree.MessageID{}, "t", nil))
 	require.Equal(t, SignedOriginRunBytes(plumtree.MessageID{}, 0, "t", nil), SignedOriginBytes(plumtree.MessageID{}, "t", nil))
 }
+
+// FuzzGapDetector feeds one origin's deliveries, in any order, with gaps,
+// duplicates and sweeps at any time, to detectors with room for every
+// hole and with tight bounds. Nothing is lost silently: once every grace
+// has run out, each sequence between the base and the highest delivered
+// was either delivered or reported, and reported at most once. With room
+// for every hole nothing is reported once delivered (a late copy may be
+// delivered after its report). The bounds hold throughout.
+func FuzzGapDetector(f *testing.F) {
+	f.Add([]byte{0, 2, 1, 5, 0xff, 3, 4})
+	f.Add([]byte{10, 0, 20, 0xff, 5, 15, 0xff, 30})
+	f.Add([]byte{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 2, 6, 10})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		for _, maxHoles := range []int{len(ops) + 1, 2} {
+			const grace = 10 * time.Second
+			g := newGaps(GapsConfig{Grace: grace, MaxHoles: maxHoles, MaxJump: 1 << 10}, grace)
+			now := t0
+			base, high := uint64(0), uint64(0)
+			delivered := map[uint64]bool{}
+			var gaps []Gap
+			checked := 0
+			checkNew := func() {
+				for _, gp := range gaps[checked:] {
+					for s := gp.First; s <= gp.Last && maxHoles > len(ops); s++ {
+						if delivered[s] {
+							t.Fatalf("delivered sequence %d reported", s)
+						}
+					}
+				}
+				checked = len(gaps)
+			}
+			for _, op := range ops {
+				now = now.Add(time.Second)
+				if op == 0xff {
+					gaps, _ = g.sweep(now, gaps)
+					checkNew()
+					continue
+				}
+				seq := 1000 + uint64(op)
+				if len(delivered) == 0 {
+					base = seq
+				}
+				if seq < base || delivered[seq] {
+					continue // before the base, or a copy Plumtree would not deliver
+				}
+				delivered[seq], high = true, max(high, seq)
+				gaps, _ = g.deliver(now, 1, seq, 0, gaps)
+				checkNew()
+				if o := g.origins[1]; len(o.holes) > maxHoles {
+					t.Fatalf("%d holes, bound %d", len(o.holes), maxHoles)
+				}
+			}
+			gaps, _ = g.sweep(now.Add(grace), gaps)
+			checkNew()
+			if g.open() != 0 {
+				t.Fatalf("%d holes open after every grace", g.open())
+			}
+			reported := map[uint64]bool{}
+			var missed uint64
+			for _, gp := range gaps {
+				if gp.Count != gp.Last-gp.First+1 || gp.Origin != 1 {
+					t.Fatalf("bad notice %+v", gp)
+				}
+				missed += gp.Count
+				for s := gp.First; s <= gp.Last; s++ {
+					if reported[s] {
+						t.Fatalf("sequence %d reported twice", s)
+					}
+					reported[s] = true
+				}
+			}
+			for s := base; s <= high && len(delivered) > 0; s++ {
+				if !delivered[s] && !reported[s] {
+					t.Fatalf("sequence %d lost silently (maxHoles %d, gaps %+v)", s, maxHoles, gaps)
+				}
+			}
+			if g.c.reported != uint64(len(gaps)) || g.c.missed != missed {
+				t.Fatalf("counters %+v for %d notices of %d", g.c, len(gaps), missed)
+			}
+		}
+	})
+}
