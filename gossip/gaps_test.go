@@ -348,3 +348,32 @@ func FuzzGapDetector(f *testing.F) {
 		}
 	})
 }
+
+// A restarted origin starts a new run far ahead (the runtime seeds it
+// from the wall clock): the receiver reports no gap for the sequences
+// between the runs, but does for the first broadcasts of the new run it
+// missed.
+func TestEngineTellsARestartFromAGap(t *testing.T) {
+	const grace = time.Second
+	e := signedEngine(t, 2, grace)
+	const run2 = 1_700_000_000_000_000_000
+	var timers []Timer
+	for _, g := range []*plumtree.Gossip{
+		signedGossip(1, 1, 1, "a"), signedGossip(1, 2, 1, "b"),
+		signedGossip(1, run2, run2, "restarted"), signedGossip(1, run2+1, run2, "next"),
+		signedGossip(1, run2+1000, run2+1000, "again"), // another restart, no gap
+		signedGossip(1, run2+2003, run2+2000, "missed three"),
+	} {
+		got := do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) })
+		require.Len(t, got.Deliveries, 1)
+		for _, ts := range got.Timers {
+			if ts.Timer.Kind() == TimerGaps {
+				timers = append(timers, ts.Timer)
+			}
+		}
+	}
+	require.Len(t, timers, 1, "one hole, one timer")
+	got := do(t, e, func(out *Ready) { e.TimerFired(t0.Add(grace), timers[0], out) })
+	require.Equal(t, []Gap{{Origin: 1, First: run2 + 2000, Last: run2 + 2002, Count: 3}}, got.Gaps)
+	require.Zero(t, e.Counters().Engine.GapResets, "the runs told the restarts apart")
+}
