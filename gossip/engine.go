@@ -151,7 +151,10 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if !ok {
 		return plumtree.MessageID{}, ErrOriginsNeedSequenceIDs
 	}
-	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginRunBytes(id, e.run, topic, payload))
+	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginBytes(id, topic, payload))
+	if e.run != 0 {
+		env.RunSig = e.auth.Sign(SignedOriginRunBytes(id, e.run, topic, payload))
+	}
 	b, err := EncodeEnvelope(env)
 	if err != nil {
 		return plumtree.MessageID{}, err

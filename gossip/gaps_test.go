@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	"bytes"
+	"hash/fnv"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -129,21 +131,37 @@ func TestGapDefaultsAndRearm(t *testing.T) {
 	require.Error(t, (&GapsConfig{Grace: -1}).Validate())
 }
 
-// signedEngine is an engine with the member list, signatures (fakeAuth)
+// sumAuth signs with a key that names the signer and a checksum of the
+// message (FNV-1a): unlike fakeAuth, a change of a byte is a forgery.
+type sumAuth struct{ self peer.ID }
+
+func (s sumAuth) PublicKey() []byte { return []byte{byte(s.self)} }
+func (s sumAuth) Sign(msg []byte) []byte {
+	h := fnv.New64a()
+	h.Write(msg)
+	return h.Sum([]byte{byte(s.self)})
+}
+func (sumAuth) Verify(origin peer.ID, key, msg, sig []byte) bool {
+	return len(key) == 1 && peer.ID(key[0]) == origin && bytes.Equal(sig, sumAuth{origin}.Sign(msg))
+}
+
+// signedEngine is an engine with the member list, signatures (sumAuth)
 // and gap detection with a grace of grace.
 func signedEngine(t *testing.T, id peer.ID, grace time.Duration) *Engine {
 	t.Helper()
-	cfg := Config{Members: &MembersConfig{Auth: fakeAuth{id}}, Gaps: &GapsConfig{Grace: grace}}
+	cfg := Config{Members: &MembersConfig{Auth: sumAuth{id}}, Gaps: &GapsConfig{Grace: grace}}
 	e, err := New(hyparview.Peer{ID: id, Addr: "a"}, cfg, rand.New(rand.NewPCG(uint64(id), 1)))
 	require.NoError(t, err)
 	return e
 }
 
-// signedGossip is origin's broadcast seq of the run run, signed.
+// signedGossip is origin's broadcast seq of the run run, signed as
+// Engine.Broadcast signs it.
 func signedGossip(origin peer.ID, seq, run uint64, data string) *plumtree.Gossip {
 	id := plumtree.OriginSequenceID(origin, seq)
-	env := &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte(data), Run: run, Key: fakeAuth{origin}.PublicKey(),
-		Sig: fakeAuth{origin}.Sign(SignedOriginRunBytes(id, run, "t", []byte(data)))}
+	a := sumAuth{origin}
+	env := &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte(data), Run: run, Key: a.PublicKey(),
+		Sig: a.Sign(SignedOriginBytes(id, "t", []byte(data))), RunSig: a.Sign(SignedOriginRunBytes(id, run, "t", []byte(data)))}
 	b, err := EncodeEnvelope(env)
 	if err != nil {
 		panic(err)
@@ -161,19 +179,24 @@ func TestEngineReportsGapsOfVerifiedBroadcastsOnly(t *testing.T) {
 	require.Len(t, got.Deliveries, 1)
 
 	unsigned := mustEncode(t, &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("x"), Run: 1})
-	badRun := signedGossip(1, 1<<40, 1, "x")
-	env, err := DecodeEnvelope(badRun.Payload)
-	require.NoError(t, err)
-	env.Run = 0 // the signature covers the run: stripped, it fails
-	badRun.Payload = mustEncode(t, &env)
-	for _, g := range []*plumtree.Gossip{
+	tamper := func(change func(*Envelope)) *plumtree.Gossip {
+		g := signedGossip(1, 1<<40, 1, "x")
+		env, err := DecodeEnvelope(g.Payload)
+		require.NoError(t, err)
+		change(&env)
+		g.Payload = mustEncode(t, &env)
+		return g
+	}
+	for i, g := range []*plumtree.Gossip{
 		{ID: plumtree.OriginSequenceID(1, 1<<40), Payload: unsigned},
-		badRun,
+		tamper(func(env *Envelope) { env.Run = 1 << 40 }), // a run that would hide the hole: RunSig covers it
+		tamper(func(env *Envelope) { env.RunSig = nil }),  // a run without its signature
+		tamper(func(env *Envelope) { env.Sig, env.RunSig = env.RunSig, env.Sig }),
 	} {
 		got = do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) })
-		require.True(t, got.Empty(), "a forgery is neither delivered nor fed to the detector")
+		require.True(t, got.Empty(), "forgery %d is neither delivered nor fed to the detector", i)
 	}
-	require.Equal(t, uint64(2), e.Counters().Engine.ForgedOrigins)
+	require.Equal(t, uint64(4), e.Counters().Engine.ForgedOrigins)
 	require.Zero(t, e.gaps.open(), "no hole from a forgery")
 
 	got = do(t, e, func(out *Ready) { e.Receive(t0, 1, signedGossip(1, 13, 1, "ahead"), out) })
@@ -222,7 +245,7 @@ func TestGapDetectorOnlyWhereSequencesAre(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, e.gaps)
 
-	cfg := Config{Members: &MembersConfig{Auth: fakeAuth{1}}, Plumtree: plumtree.Config{FirstSequence: 500}}
+	cfg := Config{Members: &MembersConfig{Auth: sumAuth{1}}, Plumtree: plumtree.Config{FirstSequence: 500}}
 	origin, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	do(t, origin, func(out *Ready) { origin.Join(t0, nil, out) })
@@ -241,8 +264,24 @@ func TestGapDetectorOnlyWhereSequencesAre(t *testing.T) {
 	env, err := DecodeEnvelope(g.Payload)
 	require.NoError(t, err)
 	require.Equal(t, uint64(500), env.Run, "the envelope names the run")
-	require.True(t, fakeAuth{}.Verify(1, env.Key, SignedOriginRunBytes(id, 500, "t", []byte("hi")), env.Sig))
-	require.False(t, fakeAuth{}.Verify(1, env.Key, SignedOriginBytes(id, "t", []byte("hi")), env.Sig), "the signature covers the run")
+	require.True(t, sumAuth{}.Verify(1, env.Key, SignedOriginRunBytes(id, 500, "t", []byte("hi")), env.RunSig), "RunSig covers the run")
+	require.True(t, sumAuth{}.Verify(1, env.Key, SignedOriginBytes(id, "t", []byte("hi")), env.Sig), "Sig is what earlier versions check")
+
+	// A node of an earlier version, which knows neither Run nor RunSig,
+	// decodes the envelope and verifies Sig: a rolling upgrade loses
+	// nothing.
+	var old envelopeV1
+	require.NoError(t, wire.UnmarshalValue(g.Payload, &old, envelopeLimits))
+	require.True(t, sumAuth{}.Verify(1, old.Key, SignedOriginBytes(id, old.Topic, old.Data), old.Sig))
+
+	// An envelope stripped of its run is an earlier version's: delivered
+	// (Sig is valid), and followed without a run.
+	r := signedEngine(t, 2, time.Second)
+	old.Sig = env.Sig
+	stripped, err := wire.MarshalValue(&old)
+	require.NoError(t, err)
+	got := do(t, r, func(out *Ready) { r.Receive(t0, 1, &plumtree.Gossip{ID: id, Payload: stripped}, out) })
+	require.Len(t, got.Deliveries, 1)
 }
 
 // An envelope without a run is encoded as before Run existed, so member

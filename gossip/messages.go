@@ -102,15 +102,24 @@ type Envelope struct {
 	// Run is the sequence of the origin's first broadcast in its current
 	// run (plumtree.Config.FirstSequence), on an application message under
 	// the IDOriginSequence policy: it tells a receiver's gap detector a
-	// restart from a loss (GapsConfig). It is covered by the signature.
-	// Zero (an envelope of an earlier version, or a member record) names
-	// no run, and is encoded as before, without the field.
+	// restart from a loss (GapsConfig). Zero (an envelope of an earlier
+	// version, or a member record) names no run; such an envelope is
+	// encoded as before the field existed.
 	Run uint64
+	// RunSig is the origin's signature over the message's ID, run, topic
+	// and data (SignedOriginRunBytes), when signatures are on and Run is
+	// set: the one a node of this version verifies. Sig, over the same
+	// without the run (SignedOriginBytes), is kept for the nodes of earlier
+	// versions, which ignore Run and RunSig, so that a rolling upgrade
+	// loses no broadcast; it can go once no such node is left. An envelope
+	// that names a run without a valid RunSig is a forgery: the run must
+	// not be changed on the way, since a forged run could hide a gap.
+	RunSig []byte
 }
 
-// envelopeV1 is an Envelope without Run: how an envelope that names no run
-// is encoded, byte for byte as before Run existed, so that the
-// content-derived IDs of member records do not change.
+// envelopeV1 is an Envelope without Run and RunSig: how an envelope that
+// names no run is encoded, byte for byte as before they existed, so that
+// the content-derived IDs of member records do not change.
 type envelopeV1 struct {
 	Kind     EnvelopeKind
 	Topic    string
@@ -169,7 +178,7 @@ var envelopeLimits = wire.ValueLimits{MaxDepth: 8, MaxCollectionLen: MaxRecordsP
 
 // EncodeEnvelope returns the msgpack encoding of e.
 func EncodeEnvelope(e *Envelope) ([]byte, error) {
-	if e.Run == 0 {
+	if e.Run == 0 && len(e.RunSig) == 0 {
 		return wire.MarshalValue(&envelopeV1{Kind: e.Kind, Topic: e.Topic, Data: e.Data, Records: e.Records, Key: e.Key, Sig: e.Sig})
 	}
 	return wire.MarshalValue(e)
@@ -183,9 +192,9 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 	}
 	switch {
 	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0 &&
-		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes:
+		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes && len(e.RunSig) <= MaxOriginSigBytes:
 	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0 &&
-		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0:
+		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0 && len(e.RunSig) == 0:
 	default:
 		return Envelope{}, fmt.Errorf("%w: kind %d with %d records, topic of %d bytes", ErrMalformedEnvelope, e.Kind, len(e.Records), len(e.Topic))
 	}
