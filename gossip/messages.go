@@ -114,6 +114,11 @@ type Envelope struct {
 	// loses no broadcast; it can go once no such node is left. An envelope
 	// that names a run without a valid RunSig is a forgery: the run must
 	// not be changed on the way, since a forged run could hide a gap.
+	// Only RunSig is verified then (one verification per broadcast, as
+	// before): a member that signs RunSig but not Sig has its broadcast
+	// relayed by the nodes of this version and refused, as a forgery
+	// charged to the relaying neighbour, by those of earlier versions,
+	// which is possible only while both run.
 	RunSig []byte
 }
 
