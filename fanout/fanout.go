@@ -82,6 +82,17 @@ func (f *Fanout[T]) Publish(v T) {
 	}
 }
 
+// PublishAll offers v to every subscriber, whatever topics it chose: for
+// a notice that concerns every topic (a subscriber filtered by topic
+// receives it too). Otherwise it is Publish.
+func (f *Fanout[T]) PublishAll(v T) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for s := range f.subs {
+		s.offer(v)
+	}
+}
+
 // Close ends every subscriber: each can still receive what its buffer
 // holds, then Recv returns ErrClosed. Later Publish calls do nothing. It
 // is idempotent.

@@ -109,6 +109,25 @@ func TestTopics(t *testing.T) {
 	untopiced.Close()
 }
 
+// PublishAll reaches every subscriber whatever its topics, in order with
+// the values published around it, and counts against full buffers as
+// Publish does.
+func TestPublishAll(t *testing.T) {
+	f := New(2, func(p post) string { return p.topic })
+	a, b := f.Subscribe("a"), f.Subscribe("b")
+	f.Publish(post{"a", 0})
+	f.PublishAll(post{"", 1})
+	f.Publish(post{"b", 2})
+	require.Equal(t, []Item[post]{value(post{"a", 0}), value(post{"", 1})}, drain(t, a))
+	require.Equal(t, []Item[post]{value(post{"", 1}), value(post{"b", 2})}, drain(t, b))
+	f.PublishAll(post{"", 3})
+	f.PublishAll(post{"", 4})
+	f.PublishAll(post{"", 5})
+	require.Equal(t, []Item[post]{value(post{"", 3}), value(post{"", 4}), notice[post](1)}, drain(t, a))
+	f.Close()
+	f.PublishAll(post{"", 6})
+}
+
 func TestCloseSubscriber(t *testing.T) {
 	f := New[int](4, nil)
 	s, other := f.Subscribe(), f.Subscribe()

@@ -23,6 +23,10 @@ type Config struct {
 	// period (see Budgets). Nil, the papers' setting, sets no limit;
 	// ProductionConfig sets DefaultBudgets.
 	Budgets *Budgets
+	// Gaps, when set with the member list, reports the application
+	// broadcasts missed for good (see GapsConfig). Nil, the papers'
+	// setting, reports none; ProductionConfig sets the defaults.
+	Gaps *GapsConfig
 }
 
 // MembersConfig turns on the full member list (package roster) on top of
@@ -120,6 +124,7 @@ func ProductionConfig(meta []byte) Config {
 	b := DefaultBudgets()
 	return Config{
 		Budgets:   &b,
+		Gaps:      &GapsConfig{},
 		HyParView: hyparview.Config{JoinEvictionsPerShuffle: 1}, // hyparview/doc.go, deviation 12
 		Plumtree:  plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements},
 		Members: &MembersConfig{
@@ -141,6 +146,11 @@ func (c Config) Validate() error {
 	}
 	if c.Budgets != nil {
 		if err := c.Budgets.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.Gaps != nil {
+		if err := c.Gaps.Validate(); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,7 @@ import (
 //
 // Commands:
 //
-//	init nodes=N                           N engines, ProductionConfig, incarnation 1
+//	init nodes=N [probes=false]            N engines, ProductionConfig, incarnation 1 (liveness probes off)
 //	join node=N [contacts=(A,B,...)]
 //	broadcast node=N topic=T payload=P
 //	meta node=N meta=M                     UpdateMeta
@@ -32,6 +32,8 @@ import (
 //	fire node=N timer=KIND                 advance the clock to N's earliest KIND timer and fire it
 //	fail node=N peer=P                     N's connection to P fails (P stays alive)
 //	crash node=N                           N stops; messages to it fail at their sender
+//	partition node=N                       N is cut off: messages to or from it fail at their sender
+//	heal node=N                            ends N's partition
 //	leave node=N
 //	members node=N | views
 func TestTraces(t *testing.T) {
@@ -49,6 +51,7 @@ type tracer struct {
 	ids     []peer.ID
 	eng     map[peer.ID]*Engine
 	crashed map[peer.ID]bool
+	cut     map[peer.ID]bool
 	queue   []msg
 	timers  []timer
 	buf     strings.Builder
@@ -66,10 +69,18 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 		var n int
 		d.ScanArgs(t, "nodes", &n)
 		tr.now, tr.ids, tr.eng, tr.crashed, tr.queue, tr.timers = t0, nil, map[peer.ID]*Engine{}, map[peer.ID]bool{}, nil, nil
+		tr.cut = map[peer.ID]bool{}
 		for i := 1; i <= n; i++ {
 			id := peer.ID(i)
 			cfg := ProductionConfig([]byte(fmt.Sprintf("m%d", i)))
 			cfg.Members.Roster.Incarnation = 1
+			if d.HasArg("probes") {
+				var on bool
+				d.ScanArgs(t, "probes", &on)
+				if !on {
+					cfg.Members.ProbeInterval = -1
+				}
+			}
 			e, err := New(hyparview.Peer{ID: id, Addr: addrOf(id)}, cfg, rand.New(rand.NewPCG(uint64(i), 7)))
 			if err != nil {
 				t.Fatal(err)
@@ -132,6 +143,12 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 	case "crash":
 		tr.crashed[node()] = true
 		return "ok"
+	case "partition":
+		tr.cut[node()] = true
+		return "ok"
+	case "heal":
+		delete(tr.cut, node())
+		return "ok"
 	case "leave":
 		id := node()
 		tr.input(t, id, fmt.Sprintf("%d: leave", id), func(e *Engine, out *Ready) { e.Leave(tr.now, out) })
@@ -182,7 +199,7 @@ func (tr *tracer) stabilize(t *testing.T) {
 		if tr.crashed[m.from] {
 			continue
 		}
-		if tr.crashed[m.to] {
+		if tr.crashed[m.to] || tr.cut[m.to] || tr.cut[m.from] {
 			tr.input(t, m.from, fmt.Sprintf("%d: connection to %d failed (%s)", m.from, m.to, describe(m.m)),
 				func(e *Engine, out *Ready) { e.ConnectionFailed(tr.now, m.to, out) })
 			continue
@@ -270,6 +287,9 @@ func (tr *tracer) print(out *Ready) {
 	}
 	if out.ResolveContacts {
 		fmt.Fprintln(&tr.buf, "  resolve contacts")
+	}
+	for _, g := range out.Gaps {
+		fmt.Fprintf(&tr.buf, "  gap origin=%d %x..%x count=%d\n", g.Origin, g.First, g.Last, g.Count)
 	}
 }
 

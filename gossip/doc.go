@@ -17,8 +17,8 @@
 //     ContactsResolved;
 //   - what goes out: one Ready batch that the driver owns, with typed
 //     slices of messages to send, connections to close, timers to set,
-//     deliveries, member events, neighbour changes and peers evicted, and
-//     a request to resolve the seed contacts afresh.
+//     deliveries, member events, neighbour changes, peers evicted and
+//     gap notices, and a request to resolve the seed contacts afresh.
 //
 // The engine owns every protocol timer, the member list's periodic
 // exchange, refresh and the rejoin tick included: a Timer is a 24-byte
@@ -37,7 +37,11 @@
 // neighbour that comes up receives our digest (Digest, answered with
 // Records), and with Plumtree's NeighborUpAnnouncements our recent
 // broadcasts, so what was missed during a partition is repaired. The
-// rejoin tick heals partitions (see MembersConfig). A failed connection to
+// rejoin tick heals partitions (see MembersConfig). What Plumtree can no
+// longer repair, a broadcast missed for longer than its payloads are
+// retained, is reported (Config.Gaps, Ready.Gaps): each origin's sequence
+// is followed from the deliveries, and a hole that outlives every repair
+// becomes a gap notice (see GapsConfig). A failed connection to
 // a member that is no longer a neighbour is evidence of failure too
 // (ConnectionFailed).
 //

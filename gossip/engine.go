@@ -39,6 +39,12 @@ type Engine struct {
 	// live is the probing and evidence-of-life state (probe.go,
 	// evidence.go), nil unless Config.Members is set.
 	live *liveness
+	// gaps is the gap detector, nil unless Config.Gaps is set (and the
+	// member list on, under the IDOriginSequence policy).
+	gaps *gaps
+	// run is the first sequence of this run of the node, carried in its
+	// application envelopes (Envelope.Run); 0 under IDContentHash.
+	run uint64
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
@@ -66,6 +72,12 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 	e := &Engine{hv: *hv, pt: *pt}
 	if cfg.Budgets != nil {
 		e.budgets = &budgets{cfg: *cfg.Budgets, peers: map[peer.ID]*usage{}}
+	}
+	if cfg.Plumtree.IDPolicy == plumtree.IDOriginSequence {
+		e.run = cmp.Or(cfg.Plumtree.FirstSequence, plumtree.DefaultFirstSequence)
+		if cfg.Gaps != nil && cfg.Members != nil {
+			e.gaps = newGaps(*cfg.Gaps, cmp.Or(cfg.Plumtree.PayloadRetention, plumtree.DefaultPayloadRetention))
+		}
 	}
 	if m := cfg.Members; m != nil {
 		rc := m.Roster
@@ -131,7 +143,7 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if len(topic) > MaxTopicBytes {
 		return plumtree.MessageID{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTopicTooLong, len(topic), MaxTopicBytes)
 	}
-	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload}
+	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload, Run: e.run}
 	if e.auth == nil {
 		b, err := EncodeEnvelope(env)
 		if err != nil {
@@ -145,6 +157,9 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 		return plumtree.MessageID{}, ErrOriginsNeedSequenceIDs
 	}
 	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginBytes(id, topic, payload))
+	if e.run != 0 {
+		env.RunSig = e.auth.Sign(SignedOriginRunBytes(id, e.run, topic, payload))
+	}
 	b, err := EncodeEnvelope(env)
 	if err != nil {
 		return plumtree.MessageID{}, err
@@ -257,6 +272,8 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 		if e.live != nil {
 			e.withheldTimeout(now, t, out)
 		}
+	case TimerGaps:
+		e.gapTimer(now, t, out)
 	default:
 		e.counters.UnknownTimers++
 	}

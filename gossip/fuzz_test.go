@@ -19,12 +19,14 @@ func FuzzReceivePayload(f *testing.F) {
 	id := plumtree.OriginSequenceID(1, 1)
 	signed, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("d"), Key: []byte{1},
 		Sig: fakeAuth{1}.Sign(SignedOriginBytes(id, "t", []byte("d")))})
+	signedRun, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("d"), Key: []byte{1}, Run: 1,
+		Sig: fakeAuth{1}.Sign(SignedOriginBytes(id, "t", []byte("d"))), RunSig: fakeAuth{1}.Sign(SignedOriginRunBytes(id, 1, "t", []byte("d")))})
 	records, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}}})
-	for _, seed := range [][]byte{signed, records, nil, {0x90}, {0x96, 1, 0xa1, 't', 0xc4, 0, 0x90, 0xc4, 1, 1, 0xc4, 0}} {
+	for _, seed := range [][]byte{signed, signedRun, records, nil, {0x90}, {0x96, 1, 0xa1, 't', 0xc4, 0, 0x90, 0xc4, 1, 1, 0xc4, 0}} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		cfg := Config{Members: &MembersConfig{Auth: fakeAuth{2}}}
+		cfg := Config{Members: &MembersConfig{Auth: fakeAuth{2}}, Gaps: &GapsConfig{}}
 		e, err := New(hyparview.Peer{ID: 2, Addr: "b"}, cfg, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
 			t.Fatal(err)
@@ -40,7 +42,11 @@ func FuzzReceivePayload(f *testing.F) {
 		}
 		for _, d := range out.Deliveries {
 			env, err := DecodeEnvelope(payload)
-			if err != nil || !(fakeAuth{}).Verify(1, env.Key, SignedOriginBytes(id, env.Topic, env.Data), env.Sig) || d.Topic != env.Topic {
+			signed, sig := SignedOriginBytes(id, env.Topic, env.Data), env.Sig
+			if env.Run != 0 {
+				signed, sig = SignedOriginRunBytes(id, env.Run, env.Topic, env.Data), env.RunSig
+			}
+			if err != nil || !(fakeAuth{}).Verify(1, env.Key, signed, sig) || d.Topic != env.Topic {
 				t.Fatalf("delivered a payload whose origin is not valid: %x", payload)
 			}
 		}

@@ -49,7 +49,13 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 			e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
 	}
 	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
-	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig) {
+	// An envelope naming a run carries the signature that covers it too
+	// (Envelope.RunSig); it alone is checked, as it covers what Sig does.
+	signed, sig := SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig
+	if env.Run != 0 {
+		signed, sig = SignedOriginRunBytes(g.ID, env.Run, env.Topic, env.Data), env.RunSig
+	}
+	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, signed, sig) {
 		e.counters.ForgedOrigins++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
@@ -70,6 +76,7 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 		e.heardFrom(now, peer.ID(binary.BigEndian.Uint64(d.ID[:8])))
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
+		e.noteDelivery(now, &d, env.Run, out)
 		return
 	}
 	if d.From == e.pt.Self() {

@@ -102,6 +102,38 @@ type Envelope struct {
 	// message's ID, topic and data (SignedOriginBytes), on an application
 	// message when origin signatures are on (MembersConfig.Origins).
 	Key, Sig []byte
+	// Run is the sequence of the origin's first broadcast in its current
+	// run (plumtree.Config.FirstSequence), on an application message under
+	// the IDOriginSequence policy: it tells a receiver's gap detector a
+	// restart from a loss (GapsConfig). Zero (an envelope of an earlier
+	// version, or a member record) names no run; such an envelope is
+	// encoded as before the field existed.
+	Run uint64
+	// RunSig is the origin's signature over the message's ID, run, topic
+	// and data (SignedOriginRunBytes), when signatures are on and Run is
+	// set: the one a node of this version verifies. Sig, over the same
+	// without the run (SignedOriginBytes), is kept for the nodes of earlier
+	// versions, which ignore Run and RunSig, so that a rolling upgrade
+	// loses no broadcast; it can go once no such node is left. An envelope
+	// that names a run without a valid RunSig is a forgery: the run must
+	// not be changed on the way, since a forged run could hide a gap.
+	// Only RunSig is verified then (one verification per broadcast, as
+	// before): a member that signs RunSig but not Sig has its broadcast
+	// relayed by the nodes of this version and refused, as a forgery
+	// charged to the relaying neighbour, by those of earlier versions,
+	// which is possible only while both run.
+	RunSig []byte
+}
+
+// envelopeV1 is an Envelope without Run and RunSig: how an envelope that
+// names no run is encoded, byte for byte as before they existed, so that
+// the content-derived IDs of member records do not change.
+type envelopeV1 struct {
+	Kind     EnvelopeKind
+	Topic    string
+	Data     []byte
+	Records  []roster.Record
+	Key, Sig []byte
 }
 
 // Bounds of an envelope's origin key and signature: an ed25519 key is 32
@@ -115,16 +147,35 @@ const (
 // message: a domain tag, the message ID, the topic's length and the topic,
 // then the data.
 func SignedOriginBytes(id plumtree.MessageID, topic string, data []byte) []byte {
-	b := make([]byte, 0, len(originDomain)+len(id)+binary.MaxVarintLen64+len(topic)+len(data))
-	b = append(b, originDomain...)
-	b = append(b, id[:]...)
+	return SignedOriginRunBytes(id, 0, topic, data)
+}
+
+// SignedOriginRunBytes returns the bytes an origin signs for an
+// application message of the run that started at run (Envelope.Run): with
+// run 0, SignedOriginBytes; otherwise a second domain tag, the message ID,
+// the run (8 bytes, big-endian), the topic's length and the topic, then
+// the data. The two domains keep a signature of one form from passing for
+// the other.
+func SignedOriginRunBytes(id plumtree.MessageID, run uint64, topic string, data []byte) []byte {
+	b := make([]byte, 0, len(originRunDomain)+len(id)+8+binary.MaxVarintLen64+len(topic)+len(data))
+	if run == 0 {
+		b = append(b, originDomain...)
+		b = append(b, id[:]...)
+	} else {
+		b = append(b, originRunDomain...)
+		b = append(b, id[:]...)
+		b = binary.BigEndian.AppendUint64(b, run)
+	}
 	b = binary.AppendUvarint(b, uint64(len(topic)))
 	b = append(b, topic...)
 	return append(b, data...)
 }
 
 // originDomain separates origin signatures from any other use of a key.
-const originDomain = "plumview/origin/v1\x00"
+const (
+	originDomain    = "plumview/origin/v1\x00"
+	originRunDomain = "plumview/origin/v2\x00"
+)
 
 // ErrMalformedEnvelope wraps every envelope decoding failure.
 var ErrMalformedEnvelope = errors.New("gossip: malformed envelope")
@@ -135,6 +186,9 @@ var envelopeLimits = wire.ValueLimits{MaxDepth: 8, MaxCollectionLen: MaxRecordsP
 
 // EncodeEnvelope returns the msgpack encoding of e.
 func EncodeEnvelope(e *Envelope) ([]byte, error) {
+	if e.Run == 0 && len(e.RunSig) == 0 {
+		return wire.MarshalValue(&envelopeV1{Kind: e.Kind, Topic: e.Topic, Data: e.Data, Records: e.Records, Key: e.Key, Sig: e.Sig})
+	}
 	return wire.MarshalValue(e)
 }
 
@@ -146,9 +200,9 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 	}
 	switch {
 	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0 &&
-		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes:
+		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes && len(e.RunSig) <= MaxOriginSigBytes:
 	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0 &&
-		len(e.Key) == 0 && len(e.Sig) == 0:
+		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0 && len(e.RunSig) == 0:
 	default:
 		return Envelope{}, fmt.Errorf("%w: kind %d with %d records, topic of %d bytes", ErrMalformedEnvelope, e.Kind, len(e.Records), len(e.Topic))
 	}

@@ -148,6 +148,18 @@ type EngineCounters struct {
 	// (evidence.go); WithheldRefuted those the member refuted meanwhile;
 	// WithheldShown those shown after all.
 	EventsWithheld, WithheldRefuted, WithheldShown uint64
+	// GapsReported counts the gap notices reported (Ready.Gaps), and
+	// MessagesReportedMissed the broadcasts they cover (Config.Gaps).
+	GapsReported, MessagesReportedMissed uint64
+	// GapsReportedEarly counts the gap notices reported before their grace
+	// ran out, because a bound of the detector was reached (GapsConfig).
+	GapsReportedEarly uint64
+	// GapResets counts the jumps over GapsConfig.MaxJump within a run,
+	// taken for a new run of their origin without a gap notice.
+	GapResets uint64
+	// GapOriginsEvicted counts the origins the detector stopped following
+	// for GapsConfig.MaxOrigins.
+	GapOriginsEvicted uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64
@@ -156,6 +168,10 @@ type EngineCounters struct {
 // Counters returns every layer's counters.
 func (e *Engine) Counters() Counters {
 	c := Counters{HyParView: e.hv.Counters(), Plumtree: e.pt.Counters(), Engine: e.counters}
+	if g := e.gaps; g != nil {
+		c.Engine.GapsReported, c.Engine.MessagesReportedMissed = g.c.reported, g.c.missed
+		c.Engine.GapsReportedEarly, c.Engine.GapResets, c.Engine.GapOriginsEvicted = g.c.early, g.c.resets, g.c.evicted
+	}
 	if e.roster != nil {
 		c.Roster = e.roster.Counters()
 	}
@@ -201,7 +217,7 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 		return nil, errors.New("gossip: nil random source")
 	}
 	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(), counters: e.counters,
-		contacts: slices.Clone(e.contacts)}
+		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run}
 	if e.roster != nil {
 		c.members = e.members
 		c.roster, c.rng = e.roster.Clone(), rng

@@ -41,6 +41,9 @@ type Ready struct {
 	// (Config.Budgets), for the driver's log; their connections are in
 	// Closes already.
 	Evictions []Eviction
+	// Gaps are the application broadcasts missed for good, one notice per
+	// range of an origin (Config.Gaps).
+	Gaps []Gap
 }
 
 // Send is a message to send.
@@ -100,12 +103,14 @@ func (r *Ready) Reset() {
 	r.Neighbors = r.Neighbors[:0]
 	r.ResolveContacts = false
 	r.Evictions = r.Evictions[:0]
+	r.Gaps = r.Gaps[:0]
 }
 
 // Empty reports whether the batch asks for nothing.
 func (r *Ready) Empty() bool {
 	return len(r.Sends) == 0 && len(r.Closes) == 0 && len(r.Timers) == 0 && len(r.Deliveries) == 0 &&
-		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts && len(r.Evictions) == 0
+		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts && len(r.Evictions) == 0 &&
+		len(r.Gaps) == 0
 }
 
 // Message is a message of the pure stack: a hyparview.Message, a

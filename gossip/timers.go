@@ -60,6 +60,9 @@ const (
 	// TimerWithheld ends the wait of an event withheld on evidence of
 	// life (evidence.go).
 	TimerWithheld
+	// TimerGaps reports the holes of the gap detector whose grace has run
+	// out (Config.Gaps).
+	TimerGaps
 )
 
 // String returns a short lower-case name.
@@ -93,6 +96,8 @@ func (k TimerKind) String() string {
 		return "probe-relay"
 	case TimerWithheld:
 		return "withheld"
+	case TimerGaps:
+		return "gaps"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -175,6 +175,7 @@ func (n *Node) Events() *Watcher {
 }
 
 // OnMessage calls fn for every broadcast this node delivers from now on,
+// and every gap notice (Message.Gap),
 // on the node's goroutine, in delivery order, before the subscriptions
 // receive it: a path that never drops, for a caller that numbers or
 // retains every delivery (gossipd's Subscribe streams). fn must return

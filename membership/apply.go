@@ -50,6 +50,9 @@ func (n *Node) carryOut() {
 	if rd.ResolveContacts {
 		n.resolveSeeds()
 	}
+	for _, g := range rd.Gaps {
+		n.gap(g)
+	}
 	rd.Reset()
 }
 
@@ -62,6 +65,19 @@ func (n *Node) deliver(d *gossip.Delivery) {
 		h.fn(m)
 	}
 	n.messages.Publish(m)
+}
+
+// gap hands a gap notice to the OnMessage hooks and to every
+// subscription, whatever its topics.
+func (n *Node) gap(g gossip.Gap) {
+	n.metrics.IncrCounter([]string{"membership", "gaps", "reported"}, 1)
+	n.metrics.IncrCounter([]string{"membership", "messages", "missed"}, float32(g.Count))
+	m := Message{Gap: Gap{Origin: uint64(g.Origin), First: g.First, Last: g.Last, Count: g.Count}}
+	n.log.Warn("broadcasts missed for good", zap.Stringer("gap", m.Gap))
+	for _, h := range n.st.hooks {
+		h.fn(m)
+	}
+	n.messages.PublishAll(m)
 }
 
 // messageHook is one function registered with OnMessage.

@@ -33,7 +33,8 @@ type Config struct {
 	// Protocol.Members is set by the node from Metadata, Roster,
 	// SyncInterval and RejoinInterval. Protocol.Budgets, the per-peer
 	// limits, defaults to gossip.DefaultBudgets, and
-	// HyParView.JoinEvictionsPerShuffle to ProductionConfig's.
+	// HyParView.JoinEvictionsPerShuffle to ProductionConfig's, and
+	// Protocol.Gaps, gap detection (Message.Gap), to ProductionConfig's.
 	Protocol gossip.Config
 	// Roster tunes the member list (suspicion timeout, tombstone
 	// retention, metadata limit). Roster.Incarnation defaults to the wall
@@ -166,6 +167,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	p.Plumtree = pt
 	if c.Protocol.Budgets != nil {
 		p.Budgets = c.Protocol.Budgets
+	}
+	if c.Protocol.Gaps != nil {
+		p.Gaps = c.Protocol.Gaps
 	}
 	p.Members.Roster = c.Roster
 	if c.SyncInterval != 0 {

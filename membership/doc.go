@@ -59,6 +59,13 @@
 // for every delivery, which never drops: for a caller that numbers or
 // retains deliveries itself.
 //
+// A broadcast missed for good is not lost silently either: when the node
+// missed broadcasts of an origin and Plumtree could no longer repair them
+// (a partition longer than its PayloadRetention), every subscription and
+// OnMessage function receives a gap notice (Message.Gap: the origin and
+// the range of sequences missed; gossip.GapsConfig). A gap has no topic,
+// so every subscription receives it, whatever topics it chose.
+//
 // # Partitions
 //
 // When a neighbour comes up the two nodes exchange member-list digests and

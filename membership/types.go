@@ -32,6 +32,34 @@ type Message struct {
 	// many messages were dropped here because the subscription's buffer
 	// was full. The other fields are then empty.
 	Lagged uint64
+	// Gap, when its Count is non-zero, marks a gap notice instead of a
+	// message: broadcasts this node missed for good (see Gap). The other
+	// fields are then empty.
+	Gap Gap
+}
+
+// Gap is a notice that this node never delivered Count broadcasts of the
+// member Origin, its sequences First to Last (the second half of their
+// MessageIDs), and that they can no longer be repaired: they were missed
+// for longer than the protocol retains payloads (a long partition, say;
+// gossip.GapsConfig). A gap has no topic, since the missed messages are
+// unknown: every Subscription receives it, whatever topics it chose, as do
+// the OnMessage functions. A broadcast of a gap that arrives after all is
+// delivered as usual. Only broadcasts are followed whose origin this node
+// had heard from before: what an origin broadcast before the first of its
+// messages delivered here, and the last broadcasts of an origin that
+// broadcasts nothing more, are not reported.
+type Gap struct {
+	Origin      uint64
+	First, Last uint64
+	Count       uint64
+}
+
+// String renders the gap for logs: "origin first-last (count)" in
+// hexadecimal, as MessageID.String.
+func (g Gap) String() string {
+	return strconv.FormatUint(g.Origin, 16) + " " + strconv.FormatUint(g.First, 16) + "-" + strconv.FormatUint(g.Last, 16) +
+		" (" + strconv.FormatUint(g.Count, 10) + ")"
 }
 
 // State is where a member stands.

@@ -138,6 +138,9 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 			}
 		} else if m := ev.GetMessage(); m != nil {
 			fmt.Fprintf(stdout, "%d\t%s\t%s\t%q\n", m.GetSequence(), m.GetMessageId(), m.GetTopic(), m.GetPayload())
+		} else if g := ev.GetGap(); g != nil {
+			fmt.Fprintf(stdout, "%d\tgap\t%s\tmissed %d messages for good, sequences %x to %x\n",
+				g.GetSequence(), g.GetOrigin(), g.GetCount(), g.GetFirst(), g.GetLast())
 		} else {
 			fmt.Fprintf(stdout, "lagged\tmissed %d messages\n", ev.GetLagged().GetMissed())
 		}

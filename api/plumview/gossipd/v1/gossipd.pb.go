@@ -467,7 +467,7 @@ func (x *SubscribeRequest) GetResumeFrom() uint64 {
 	return 0
 }
 
-// SubscribeResponse is one message or one lag notice.
+// SubscribeResponse is one message, one lag notice or one gap notice.
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event.
@@ -476,6 +476,7 @@ type SubscribeResponse struct {
 	//
 	//	*SubscribeResponse_Message
 	//	*SubscribeResponse_Lagged
+	//	*SubscribeResponse_Gap
 	Event         isSubscribeResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -536,6 +537,15 @@ func (x *SubscribeResponse) GetLagged() *Lagged {
 	return nil
 }
 
+func (x *SubscribeResponse) GetGap() *GapNotice {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Gap); ok {
+			return x.Gap
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Event interface {
 	isSubscribeResponse_Event()
 }
@@ -550,9 +560,17 @@ type SubscribeResponse_Lagged struct {
 	Lagged *Lagged `protobuf:"bytes,2,opt,name=lagged,proto3,oneof"`
 }
 
+type SubscribeResponse_Gap struct {
+	// Broadcasts this node missed for good. Sent on every stream,
+	// whatever its topics.
+	Gap *GapNotice `protobuf:"bytes,3,opt,name=gap,proto3,oneof"`
+}
+
 func (*SubscribeResponse_Message) isSubscribeResponse_Event() {}
 
 func (*SubscribeResponse_Lagged) isSubscribeResponse_Event() {}
+
+func (*SubscribeResponse_Gap) isSubscribeResponse_Event() {}
 
 // Message is a broadcast delivered by this node.
 type Message struct {
@@ -645,6 +663,92 @@ func (x *Message) GetHops() uint32 {
 	return 0
 }
 
+// GapNotice tells a stream that this node never delivered some broadcasts
+// of one origin and that they can no longer be repaired: they were missed
+// for longer than the nodes retain payloads (a long partition). The missed
+// messages, and so their topics, are unknown.
+type GapNotice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// This node's sequence number of the notice, in the numbering of the
+	// deliveries (Message.sequence), for resume_from.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// ID of the member whose broadcasts were missed (16 hexadecimal digits).
+	Origin string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The first message sequence missed: the second half of its message ID.
+	First uint64 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
+	// The last message sequence missed, inclusive.
+	Last uint64 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	// How many broadcasts were missed: last - first + 1.
+	Count         uint64 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GapNotice) Reset() {
+	*x = GapNotice{}
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GapNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GapNotice) ProtoMessage() {}
+
+func (x *GapNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GapNotice.ProtoReflect.Descriptor instead.
+func (*GapNotice) Descriptor() ([]byte, []int) {
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GapNotice) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *GapNotice) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *GapNotice) GetFirst() uint64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *GapNotice) GetLast() uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+func (x *GapNotice) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // Lagged tells a stream that items were dropped.
 type Lagged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -656,7 +760,7 @@ type Lagged struct {
 
 func (x *Lagged) Reset() {
 	*x = Lagged{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +772,7 @@ func (x *Lagged) String() string {
 func (*Lagged) ProtoMessage() {}
 
 func (x *Lagged) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +785,7 @@ func (x *Lagged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lagged.ProtoReflect.Descriptor instead.
 func (*Lagged) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{9}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Lagged) GetMissed() uint64 {
@@ -712,7 +816,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +828,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +841,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{10}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Member) GetId() string {
@@ -802,7 +906,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +918,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +931,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{11}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MembersRequest) GetStates() []MemberState {
@@ -864,7 +968,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +980,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +993,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{12}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -915,7 +1019,7 @@ type WatchMembersRequest struct {
 
 func (x *WatchMembersRequest) Reset() {
 	*x = WatchMembersRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1031,7 @@ func (x *WatchMembersRequest) String() string {
 func (*WatchMembersRequest) ProtoMessage() {}
 
 func (x *WatchMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1044,7 @@ func (x *WatchMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchMembersRequest.ProtoReflect.Descriptor instead.
 func (*WatchMembersRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{13}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{14}
 }
 
 // MemberEvent is one change of the member list.
@@ -956,7 +1060,7 @@ type MemberEvent struct {
 
 func (x *MemberEvent) Reset() {
 	*x = MemberEvent{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1072,7 @@ func (x *MemberEvent) String() string {
 func (*MemberEvent) ProtoMessage() {}
 
 func (x *MemberEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1085,7 @@ func (x *MemberEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberEvent.ProtoReflect.Descriptor instead.
 func (*MemberEvent) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{14}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MemberEvent) GetKind() MemberEventKind {
@@ -1014,7 +1118,7 @@ type WatchMembersResponse struct {
 
 func (x *WatchMembersResponse) Reset() {
 	*x = WatchMembersResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1130,7 @@ func (x *WatchMembersResponse) String() string {
 func (*WatchMembersResponse) ProtoMessage() {}
 
 func (x *WatchMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1143,7 @@ func (x *WatchMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchMembersResponse.ProtoReflect.Descriptor instead.
 func (*WatchMembersResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{15}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchMembersResponse) GetEvent() isWatchMembersResponse_Event {
@@ -1096,7 +1200,7 @@ type UpdateMetadataRequest struct {
 
 func (x *UpdateMetadataRequest) Reset() {
 	*x = UpdateMetadataRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1212,7 @@ func (x *UpdateMetadataRequest) String() string {
 func (*UpdateMetadataRequest) ProtoMessage() {}
 
 func (x *UpdateMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1225,7 @@ func (x *UpdateMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMetadataRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{16}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateMetadataRequest) GetMetadata() []byte {
@@ -1140,7 +1244,7 @@ type UpdateMetadataResponse struct {
 
 func (x *UpdateMetadataResponse) Reset() {
 	*x = UpdateMetadataResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1256,7 @@ func (x *UpdateMetadataResponse) String() string {
 func (*UpdateMetadataResponse) ProtoMessage() {}
 
 func (x *UpdateMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1269,7 @@ func (x *UpdateMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMetadataResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{17}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{18}
 }
 
 // StatusRequest asks for the node's status.
@@ -1177,7 +1281,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1293,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1306,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{18}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{19}
 }
 
 // StatusResponse is the node's status.
@@ -1240,7 +1344,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1356,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1369,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{19}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1378,10 +1482,11 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\x10SubscribeRequest\x12\x16\n" +
 	"\x06topics\x18\x01 \x03(\tR\x06topics\x12\x1f\n" +
 	"\vresume_from\x18\x02 \x01(\x04R\n" +
-	"resumeFrom\"\x8d\x01\n" +
+	"resumeFrom\"\xc1\x01\n" +
 	"\x11SubscribeResponse\x128\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.plumview.gossipd.v1.MessageH\x00R\amessage\x125\n" +
-	"\x06lagged\x18\x02 \x01(\v2\x1b.plumview.gossipd.v1.LaggedH\x00R\x06laggedB\a\n" +
+	"\x06lagged\x18\x02 \x01(\v2\x1b.plumview.gossipd.v1.LaggedH\x00R\x06lagged\x122\n" +
+	"\x03gap\x18\x03 \x01(\v2\x1e.plumview.gossipd.v1.GapNoticeH\x00R\x03gapB\a\n" +
 	"\x05event\"\xa0\x01\n" +
 	"\aMessage\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
@@ -1390,7 +1495,13 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\x06origin\x18\x03 \x01(\tR\x06origin\x12\x14\n" +
 	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x18\n" +
 	"\apayload\x18\x05 \x01(\fR\apayload\x12\x12\n" +
-	"\x04hops\x18\x06 \x01(\rR\x04hops\" \n" +
+	"\x04hops\x18\x06 \x01(\rR\x04hops\"\x7f\n" +
+	"\tGapNotice\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x14\n" +
+	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\x04R\x04last\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\x04R\x05count\" \n" +
 	"\x06Lagged\x12\x16\n" +
 	"\x06missed\x18\x01 \x01(\x04R\x06missed\"\xb6\x01\n" +
 	"\x06Member\x12\x0e\n" +
@@ -1477,7 +1588,7 @@ func file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP() []byte {
 }
 
 var file_plumview_gossipd_v1_gossipd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plumview_gossipd_v1_gossipd_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_plumview_gossipd_v1_gossipd_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_plumview_gossipd_v1_gossipd_proto_goTypes = []any{
 	(MemberState)(0),               // 0: plumview.gossipd.v1.MemberState
 	(MemberEventKind)(0),           // 1: plumview.gossipd.v1.MemberEventKind
@@ -1490,51 +1601,53 @@ var file_plumview_gossipd_v1_gossipd_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),       // 8: plumview.gossipd.v1.SubscribeRequest
 	(*SubscribeResponse)(nil),      // 9: plumview.gossipd.v1.SubscribeResponse
 	(*Message)(nil),                // 10: plumview.gossipd.v1.Message
-	(*Lagged)(nil),                 // 11: plumview.gossipd.v1.Lagged
-	(*Member)(nil),                 // 12: plumview.gossipd.v1.Member
-	(*MembersRequest)(nil),         // 13: plumview.gossipd.v1.MembersRequest
-	(*MembersResponse)(nil),        // 14: plumview.gossipd.v1.MembersResponse
-	(*WatchMembersRequest)(nil),    // 15: plumview.gossipd.v1.WatchMembersRequest
-	(*MemberEvent)(nil),            // 16: plumview.gossipd.v1.MemberEvent
-	(*WatchMembersResponse)(nil),   // 17: plumview.gossipd.v1.WatchMembersResponse
-	(*UpdateMetadataRequest)(nil),  // 18: plumview.gossipd.v1.UpdateMetadataRequest
-	(*UpdateMetadataResponse)(nil), // 19: plumview.gossipd.v1.UpdateMetadataResponse
-	(*StatusRequest)(nil),          // 20: plumview.gossipd.v1.StatusRequest
-	(*StatusResponse)(nil),         // 21: plumview.gossipd.v1.StatusResponse
-	nil,                            // 22: plumview.gossipd.v1.StatusResponse.CountersEntry
+	(*GapNotice)(nil),              // 11: plumview.gossipd.v1.GapNotice
+	(*Lagged)(nil),                 // 12: plumview.gossipd.v1.Lagged
+	(*Member)(nil),                 // 13: plumview.gossipd.v1.Member
+	(*MembersRequest)(nil),         // 14: plumview.gossipd.v1.MembersRequest
+	(*MembersResponse)(nil),        // 15: plumview.gossipd.v1.MembersResponse
+	(*WatchMembersRequest)(nil),    // 16: plumview.gossipd.v1.WatchMembersRequest
+	(*MemberEvent)(nil),            // 17: plumview.gossipd.v1.MemberEvent
+	(*WatchMembersResponse)(nil),   // 18: plumview.gossipd.v1.WatchMembersResponse
+	(*UpdateMetadataRequest)(nil),  // 19: plumview.gossipd.v1.UpdateMetadataRequest
+	(*UpdateMetadataResponse)(nil), // 20: plumview.gossipd.v1.UpdateMetadataResponse
+	(*StatusRequest)(nil),          // 21: plumview.gossipd.v1.StatusRequest
+	(*StatusResponse)(nil),         // 22: plumview.gossipd.v1.StatusResponse
+	nil,                            // 23: plumview.gossipd.v1.StatusResponse.CountersEntry
 }
 var file_plumview_gossipd_v1_gossipd_proto_depIdxs = []int32{
 	10, // 0: plumview.gossipd.v1.SubscribeResponse.message:type_name -> plumview.gossipd.v1.Message
-	11, // 1: plumview.gossipd.v1.SubscribeResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
-	0,  // 2: plumview.gossipd.v1.Member.state:type_name -> plumview.gossipd.v1.MemberState
-	0,  // 3: plumview.gossipd.v1.MembersRequest.states:type_name -> plumview.gossipd.v1.MemberState
-	12, // 4: plumview.gossipd.v1.MembersResponse.members:type_name -> plumview.gossipd.v1.Member
-	1,  // 5: plumview.gossipd.v1.MemberEvent.kind:type_name -> plumview.gossipd.v1.MemberEventKind
-	12, // 6: plumview.gossipd.v1.MemberEvent.member:type_name -> plumview.gossipd.v1.Member
-	16, // 7: plumview.gossipd.v1.WatchMembersResponse.member_event:type_name -> plumview.gossipd.v1.MemberEvent
-	11, // 8: plumview.gossipd.v1.WatchMembersResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
-	22, // 9: plumview.gossipd.v1.StatusResponse.counters:type_name -> plumview.gossipd.v1.StatusResponse.CountersEntry
-	2,  // 10: plumview.gossipd.v1.GossipService.Join:input_type -> plumview.gossipd.v1.JoinRequest
-	4,  // 11: plumview.gossipd.v1.GossipService.Leave:input_type -> plumview.gossipd.v1.LeaveRequest
-	6,  // 12: plumview.gossipd.v1.GossipService.Broadcast:input_type -> plumview.gossipd.v1.BroadcastRequest
-	8,  // 13: plumview.gossipd.v1.GossipService.Subscribe:input_type -> plumview.gossipd.v1.SubscribeRequest
-	13, // 14: plumview.gossipd.v1.GossipService.Members:input_type -> plumview.gossipd.v1.MembersRequest
-	15, // 15: plumview.gossipd.v1.GossipService.WatchMembers:input_type -> plumview.gossipd.v1.WatchMembersRequest
-	18, // 16: plumview.gossipd.v1.GossipService.UpdateMetadata:input_type -> plumview.gossipd.v1.UpdateMetadataRequest
-	20, // 17: plumview.gossipd.v1.GossipService.Status:input_type -> plumview.gossipd.v1.StatusRequest
-	3,  // 18: plumview.gossipd.v1.GossipService.Join:output_type -> plumview.gossipd.v1.JoinResponse
-	5,  // 19: plumview.gossipd.v1.GossipService.Leave:output_type -> plumview.gossipd.v1.LeaveResponse
-	7,  // 20: plumview.gossipd.v1.GossipService.Broadcast:output_type -> plumview.gossipd.v1.BroadcastResponse
-	9,  // 21: plumview.gossipd.v1.GossipService.Subscribe:output_type -> plumview.gossipd.v1.SubscribeResponse
-	14, // 22: plumview.gossipd.v1.GossipService.Members:output_type -> plumview.gossipd.v1.MembersResponse
-	17, // 23: plumview.gossipd.v1.GossipService.WatchMembers:output_type -> plumview.gossipd.v1.WatchMembersResponse
-	19, // 24: plumview.gossipd.v1.GossipService.UpdateMetadata:output_type -> plumview.gossipd.v1.UpdateMetadataResponse
-	21, // 25: plumview.gossipd.v1.GossipService.Status:output_type -> plumview.gossipd.v1.StatusResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	12, // 1: plumview.gossipd.v1.SubscribeResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
+	11, // 2: plumview.gossipd.v1.SubscribeResponse.gap:type_name -> plumview.gossipd.v1.GapNotice
+	0,  // 3: plumview.gossipd.v1.Member.state:type_name -> plumview.gossipd.v1.MemberState
+	0,  // 4: plumview.gossipd.v1.MembersRequest.states:type_name -> plumview.gossipd.v1.MemberState
+	13, // 5: plumview.gossipd.v1.MembersResponse.members:type_name -> plumview.gossipd.v1.Member
+	1,  // 6: plumview.gossipd.v1.MemberEvent.kind:type_name -> plumview.gossipd.v1.MemberEventKind
+	13, // 7: plumview.gossipd.v1.MemberEvent.member:type_name -> plumview.gossipd.v1.Member
+	17, // 8: plumview.gossipd.v1.WatchMembersResponse.member_event:type_name -> plumview.gossipd.v1.MemberEvent
+	12, // 9: plumview.gossipd.v1.WatchMembersResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
+	23, // 10: plumview.gossipd.v1.StatusResponse.counters:type_name -> plumview.gossipd.v1.StatusResponse.CountersEntry
+	2,  // 11: plumview.gossipd.v1.GossipService.Join:input_type -> plumview.gossipd.v1.JoinRequest
+	4,  // 12: plumview.gossipd.v1.GossipService.Leave:input_type -> plumview.gossipd.v1.LeaveRequest
+	6,  // 13: plumview.gossipd.v1.GossipService.Broadcast:input_type -> plumview.gossipd.v1.BroadcastRequest
+	8,  // 14: plumview.gossipd.v1.GossipService.Subscribe:input_type -> plumview.gossipd.v1.SubscribeRequest
+	14, // 15: plumview.gossipd.v1.GossipService.Members:input_type -> plumview.gossipd.v1.MembersRequest
+	16, // 16: plumview.gossipd.v1.GossipService.WatchMembers:input_type -> plumview.gossipd.v1.WatchMembersRequest
+	19, // 17: plumview.gossipd.v1.GossipService.UpdateMetadata:input_type -> plumview.gossipd.v1.UpdateMetadataRequest
+	21, // 18: plumview.gossipd.v1.GossipService.Status:input_type -> plumview.gossipd.v1.StatusRequest
+	3,  // 19: plumview.gossipd.v1.GossipService.Join:output_type -> plumview.gossipd.v1.JoinResponse
+	5,  // 20: plumview.gossipd.v1.GossipService.Leave:output_type -> plumview.gossipd.v1.LeaveResponse
+	7,  // 21: plumview.gossipd.v1.GossipService.Broadcast:output_type -> plumview.gossipd.v1.BroadcastResponse
+	9,  // 22: plumview.gossipd.v1.GossipService.Subscribe:output_type -> plumview.gossipd.v1.SubscribeResponse
+	15, // 23: plumview.gossipd.v1.GossipService.Members:output_type -> plumview.gossipd.v1.MembersResponse
+	18, // 24: plumview.gossipd.v1.GossipService.WatchMembers:output_type -> plumview.gossipd.v1.WatchMembersResponse
+	20, // 25: plumview.gossipd.v1.GossipService.UpdateMetadata:output_type -> plumview.gossipd.v1.UpdateMetadataResponse
+	22, // 26: plumview.gossipd.v1.GossipService.Status:output_type -> plumview.gossipd.v1.StatusResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_plumview_gossipd_v1_gossipd_proto_init() }
@@ -1545,8 +1658,9 @@ func file_plumview_gossipd_v1_gossipd_proto_init() {
 	file_plumview_gossipd_v1_gossipd_proto_msgTypes[7].OneofWrappers = []any{
 		(*SubscribeResponse_Message)(nil),
 		(*SubscribeResponse_Lagged)(nil),
+		(*SubscribeResponse_Gap)(nil),
 	}
-	file_plumview_gossipd_v1_gossipd_proto_msgTypes[15].OneofWrappers = []any{
+	file_plumview_gossipd_v1_gossipd_proto_msgTypes[16].OneofWrappers = []any{
 		(*WatchMembersResponse_MemberEvent)(nil),
 		(*WatchMembersResponse_Lagged)(nil),
 	}
@@ -1556,7 +1670,7 @@ func file_plumview_gossipd_v1_gossipd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plumview_gossipd_v1_gossipd_proto_rawDesc), len(file_plumview_gossipd_v1_gossipd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,12 +33,22 @@ type agent struct {
 // server (its Node and Transport are filled in).
 func newAgent(t *testing.T, mn *transport.MemNetwork, name string, cfg Config) *agent {
 	t.Helper()
+	return newAgentWith(t, mn, name, cfg, nil)
+}
+
+// newAgentWith is newAgent with the node's configuration adjusted by
+// configure, when set.
+func newAgentWith(t *testing.T, mn *transport.MemNetwork, name string, cfg Config, configure func(*membership.Config)) *agent {
+	t.Helper()
 	id, err := transport.GenerateIdentity()
 	require.NoError(t, err)
 	tr, err := mn.Listen(name, id, transport.MemConfig{})
 	require.NoError(t, err)
 	mc := membership.Config{Transport: tr, RejoinInterval: time.Second}
 	mc.Roster.SuspicionTimeout = time.Second
+	if configure != nil {
+		configure(&mc)
+	}
 	node, err := membership.New(mc)
 	require.NoError(t, err)
 	cfg.Node, cfg.Transport, cfg.BindAddr = node, tr, name

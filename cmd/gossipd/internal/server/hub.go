@@ -58,6 +58,10 @@ func (h *hub) publish(m membership.Message) {
 		}
 		h.ring[i] = d
 	}
+	if m.Gap.Count > 0 {
+		h.out.PublishAll(d) // a gap has no topic: every stream is told
+		return
+	}
 	h.out.Publish(d)
 }
 
@@ -83,7 +87,7 @@ func (h *hub) subscribe(topics []string, resumeFrom uint64) (sub *fanout.Subscri
 		if i == 0 {
 			oldest = d.seq
 		}
-		if d.seq > resumeFrom && (len(topics) == 0 || wanted[d.msg.Topic]) {
+		if d.seq > resumeFrom && (len(topics) == 0 || wanted[d.msg.Topic] || d.msg.Gap.Count > 0) {
 			replay = append(replay, d)
 		}
 	}

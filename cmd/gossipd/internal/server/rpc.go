@@ -165,6 +165,10 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 	} {
 		out.Counters["liveness_"+k] = int64(v)
 	}
+	// Broadcasts this node missed for good (gossip.GapsConfig): the gap
+	// notices sent to every stream, and the broadcasts they cover.
+	out.Counters["gaps_reported"] = int64(pc.Engine.GapsReported)
+	out.Counters["messages_reported_missed"] = int64(pc.Engine.MessagesReportedMissed)
 	for b, v := range pc.Engine.OverBudget {
 		out.Counters["protocol_over_budget_"+strings.ReplaceAll(gossip.Budget(b).String(), "-", "_")] = int64(v)
 	}

@@ -15,7 +15,9 @@ import (
 // Subscribe streams the deliveries on the chosen topics: first, after a
 // reconnect, the retained ones after resume_from (preceded by a lag notice
 // if some are no longer retained), then the new ones, with a lag notice in
-// place of those this stream's buffer could not hold. The stream ends when
+// place of those this stream's buffer could not hold, and a gap notice for
+// broadcasts the node missed for good (membership.Gap; on every stream,
+// whatever its topics). The stream ends when
 // the client goes away or the server shuts down.
 func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerStreamingServer[gossipdv1.SubscribeResponse]) error {
 	sub, replay, gone := s.hub.subscribe(req.GetTopics(), req.GetResumeFrom())
@@ -83,6 +85,11 @@ func lagPB(n uint64) *gossipdv1.SubscribeResponse {
 
 func messagePB(d *delivery) *gossipdv1.SubscribeResponse {
 	m := d.msg
+	if g := m.Gap; g.Count > 0 {
+		return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Gap{Gap: &gossipdv1.GapNotice{
+			Sequence: d.seq, Origin: idString(g.Origin), First: g.First, Last: g.Last, Count: g.Count,
+		}}}
+	}
 	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Message{Message: &gossipdv1.Message{
 		Sequence: d.seq, MessageId: m.ID.String(), Origin: idString(m.Origin),
 		Topic: m.Topic, Payload: m.Payload, Hops: m.Hops,
