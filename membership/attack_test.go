@@ -402,9 +402,11 @@ func TestAttackJoinBurstKeepsHonestNeighbours(t *testing.T) {
 // member was suspected (and had to refute) after a routine close.
 func TestGracefulCloseIsNotAFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// The peer answers no probe (it is a raw transport): probing,
-		// which would rightly suspect it, is off.
-		c := startCluster(t, 2, func(cfg *Config) { cfg.ProbeInterval = -1 })
+		// The peer answers no probe and takes no link (it is a raw
+		// transport at an address no one can dial): probing and the
+		// rejoin tick's requests for links, which would rightly suspect
+		// it, are off.
+		c := startCluster(t, 2, func(cfg *Config) { cfg.ProbeInterval, cfg.RejoinInterval = -1, time.Hour })
 		a := c.nodes[0]
 		peerNode := rogueOn(t, c)
 		own := roster.Record{ID: peerNode.id(), Addr: "rogue", Incarnation: 1, State: roster.StateAlive}
@@ -431,9 +433,11 @@ func TestGracefulCloseIsNotAFailure(t *testing.T) {
 // failure and the neighbour suspected.
 func TestNeighbourClosingItsConnectionIsNotSuspected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// The peer answers no probe (it is a raw transport): probing,
-		// which would rightly suspect it, is off.
-		c := startCluster(t, 2, func(cfg *Config) { cfg.ProbeInterval = -1 })
+		// The peer answers no probe and takes no link (it is a raw
+		// transport at an address no one can dial): probing and the
+		// rejoin tick's requests for links, which would rightly suspect
+		// it, are off.
+		c := startCluster(t, 2, func(cfg *Config) { cfg.ProbeInterval, cfg.RejoinInterval = -1, time.Hour })
 		a := c.nodes[0]
 		nb := rogueOn(t, c)
 		require.NoError(t, nb.send(a, &hyparview.Join{Addr: "rogue", Nonce: 7}))
