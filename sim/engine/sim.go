@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -34,6 +35,14 @@ type Config struct {
 	Hook MessageHook
 	// OnDeliver, if set, sees every delivery to an application.
 	OnDeliver func(node int, d gossip.Delivery, at time.Duration)
+	// Addresses gives every node an address, a short placeholder ("n"
+	// and its index) that the simulator never reads: messages are routed
+	// by ID. The papers' experiments run without, as the papers' nodes
+	// carry none; the production-like experiments need it, because the
+	// engine probes and asks for links only members it could dial
+	// (gossip.MembersConfig.ProbeInterval). A deployment's address, a key
+	// and a host:port, is longer: bytes stay an underestimate.
+	Addresses bool
 	// EventMeter, if set, receives the run's event count as it grows (in
 	// batches, and whenever Run returns), so that another goroutine can
 	// report the progress of runs going on in parallel. Clones share it.
@@ -149,8 +158,17 @@ func (s *Sim) AddNode() (int, error) {
 
 func (s *Sim) newEngine(n int) (*gossip.Engine, *rand.PCG, error) {
 	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
-	eng, err := gossip.New(hyparview.Peer{ID: peerOf(n)}, s.cfg.Engine, rand.New(src))
+	eng, err := gossip.New(s.peerAt(n), s.cfg.Engine, rand.New(src))
 	return eng, src, err
+}
+
+// peerAt is node n as a peer: its ID, and its address with
+// Config.Addresses.
+func (s *Sim) peerAt(n int) hyparview.Peer {
+	if !s.cfg.Addresses {
+		return hyparview.Peer{ID: peerOf(n)}
+	}
+	return hyparview.Peer{ID: peerOf(n), Addr: "n" + strconv.Itoa(n)}
 }
 
 // Join makes node n join through the given contacts (none for the first
@@ -158,7 +176,7 @@ func (s *Sim) newEngine(n int) (*gossip.Engine, *rand.PCG, error) {
 func (s *Sim) Join(n int, contacts ...int) {
 	s.contact = s.contact[:0]
 	for _, c := range contacts {
-		s.contact = append(s.contact, hyparview.Peer{ID: peerOf(c)})
+		s.contact = append(s.contact, s.peerAt(c))
 	}
 	_ = s.input(n, "join", func(eng *gossip.Engine, rd *gossip.Ready) { eng.Join(s.clockTime(), s.contact, rd) })
 }

@@ -158,6 +158,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		Seed:            o.Seed,
 		Engine:          cfg,
 		CheckInvariants: o.Check,
+		Addresses:       true,
 		Network:         engine.NetworkConfig{Latency: o.Latency, DetectOnSend: true, DetectAfter: o.DetectAfter},
 		EventMeter:      o.Progress.Meter(),
 		Hook: func(_ time.Duration, _, _ int, msg gossip.Message) engine.Verdict {
@@ -314,7 +315,7 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	if err != nil || r.ProbesPerNodeSecond == 0 {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "liveness probes: %.2f per node per second, %.3f indirect pings per probe, %d ended in a suspicion\n",
+	_, err = fmt.Fprintf(w, "liveness probes: %.2f per node per second, %.3f indirect pings per probe, %d unanswered (directly and through neighbours)\n",
 		r.ProbesPerNodeSecond, r.IndirectPerProbe, r.ProbesFailed)
 	return err
 }
