@@ -31,11 +31,14 @@ func TestMain(m *testing.M) {
 	go func() {
 		s := <-sigs
 		fmt.Fprintf(os.Stderr, "faultlab: %v: removing the lab's processes and namespaces\n", s)
-		reg.removeAll()
+		reg.removeAll(true)
 		os.Exit(1)
 	}()
 	code := m.Run()
-	reg.removeAll()
+	reg.removeAll(true)
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
 	os.Exit(code)
 }
 
@@ -91,7 +94,7 @@ func TestFaultLab(t *testing.T) {
 		t.Fatalf("-faultlab.scenarios: %v", err)
 	}
 	bin := binary(t)
-	t.Cleanup(reg.removeAll)
+	t.Cleanup(func() { reg.removeAll(false) })
 	t.Logf("N=%d soak=%v settle=%v\n%s", *nFlag, *soakFlag, *settleFlag, tableHeader)
 	for k, sc := range scenarios() {
 		if !filter.MatchString(sc.name) {

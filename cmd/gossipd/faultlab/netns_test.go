@@ -3,6 +3,7 @@ package faultlab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,30 +23,56 @@ var nsPrefix = fmt.Sprintf("pvfl%d-", os.Getpid())
 var staleNS = regexp.MustCompile(`^pvfl([0-9]+)-`)
 
 // registry holds what the lab created that must not outlive it, so that
-// t.Cleanup and the signal handler can remove it.
+// t.Cleanup and the signal handler can remove it. Once the signal handler
+// has closed it, what the test goroutines go on creating is removed at
+// once.
 type registry struct {
-	mu     sync.Mutex
-	pids   map[int]bool
-	spaces []string // in creation order
+	removing sync.Mutex // held for a whole removeAll, so that exit waits for it
+	mu       sync.Mutex
+	closed   bool
+	pids     map[int]bool
+	spaces   []string // in creation order
 }
 
 var reg = &registry{pids: map[int]bool{}}
 
-func (r *registry) addPID(pid int) { r.mu.Lock(); r.pids[pid] = true; r.mu.Unlock() }
-func (r *registry) delPID(pid int) { r.mu.Lock(); delete(r.pids, pid); r.mu.Unlock() }
-func (r *registry) addNS(name string) {
+// errClosed refuses what a test creates after an interruption.
+var errClosed = errors.New("faultlab: interrupted, removing everything")
+
+func (r *registry) addPID(pid int) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return
+	}
+	r.pids[pid] = true
+}
+
+func (r *registry) delPID(pid int) { r.mu.Lock(); delete(r.pids, pid); r.mu.Unlock() }
+
+func (r *registry) addNS(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		_ = run("ip", "netns", "del", name)
+		return errClosed
+	}
 	r.spaces = append(r.spaces, name)
-	r.mu.Unlock()
+	return nil
 }
 
 // removeAll kills every process the lab started and is still tracking,
 // then deletes every namespace it created (iptables rules go with them).
-func (r *registry) removeAll() {
+// With close set, it also refuses whatever comes next.
+func (r *registry) removeAll(close bool) {
+	r.removing.Lock()
+	defer r.removing.Unlock()
 	r.mu.Lock()
 	pids := r.pids
 	spaces := r.spaces
 	r.pids, r.spaces = map[int]bool{}, nil
+	r.closed = r.closed || close
 	r.mu.Unlock()
 	for pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -180,8 +207,7 @@ func addNS(name string) error {
 	if err := run("ip", "netns", "add", name); err != nil {
 		return err
 	}
-	reg.addNS(name)
-	return nil
+	return reg.addNS(name)
 }
 
 // iptablesRestore applies rules (iptables-restore syntax, without

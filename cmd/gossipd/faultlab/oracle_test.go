@@ -44,8 +44,9 @@ func evaluate(c *cluster, f *figures, final string) []check {
 
 // deliveryCheck checks that every broadcast an agent accepted is
 // delivered exactly once by every agent live at the end, or reported
-// missed to that agent's subscriber, and that no process delivers a
-// message twice. A broadcast whose origin was then killed is owed only if
+// missed to that agent's subscriber, and that no agent delivers a message
+// twice, neither within one process (f.dups) nor across a restart
+// (f.redelivered). A broadcast whose origin was then killed is owed only if
 // some agent live at the end delivered it: a crashed sender's last
 // message may die with it, and reliable broadcast's agreement property
 // (Hadzilacos and Toueg, "A Modular Approach to Fault-Tolerant
@@ -91,7 +92,14 @@ func deliveryCheck(c *cluster, f *figures) string {
 		}
 		if len(procs) > 1 {
 			f.redelivered += len(procs) - 1
+			if f.redelivered == len(procs)-1 {
+				problems = append(problems, fmt.Sprintf("agent %d delivered %s in %d of its processes (a restart redelivers; "+
+					"a sidecar's application, which outlives the agent, sees it twice)", k.agent, k.key, len(procs)))
+			}
 		}
+	}
+	if f.redelivered > 0 {
+		problems = append(problems, fmt.Sprintf("%d deliveries repeated by restarted agents' new processes", f.redelivered))
 	}
 	live := c.liveAgents()
 	var lat []time.Duration

@@ -52,6 +52,14 @@ func TestDeliveryOracle(t *testing.T) {
 	require.Contains(t, deliveryCheck(c, f), "agent 2 (process 0) delivered 1:1 2 times")
 	require.Equal(t, 1, f.dups)
 
+	// A restarted agent's new process delivers 0:1 again.
+	c.rec.deliveries = c.rec.deliveries[:len(c.rec.deliveries)-1]
+	c.fakeDeliver(1, 1, "0:1", t0)
+	f = newFigures("", 3)
+	require.Contains(t, deliveryCheck(c, f), "agent 1 delivered 0:1 in 2 of its processes")
+	require.Equal(t, 1, f.redelivered)
+	require.Zero(t, f.dups)
+
 	// Agent 2 broadcasts and is killed: what no live agent delivered is
 	// not owed; what one did is owed by all.
 	c = fakeCluster(3)

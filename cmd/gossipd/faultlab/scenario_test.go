@@ -91,6 +91,10 @@ func runScenario(t *testing.T, bin string, k int, sc scenario) {
 			t.Errorf("%s: %s", ch.name, ch.failure)
 		}
 	}
+	if f.eventsLagged > 0 || f.unknownEvents > 0 {
+		t.Logf("the member watchers missed %d events (lag notices) and saw %d about members the lab does not know: the false event counts may be low",
+			f.eventsLagged, f.unknownEvents)
+	}
 	row := f.row()
 	t.Logf("\n%s%s", tableHeader, row)
 	if err := results.add(row); err != nil {
