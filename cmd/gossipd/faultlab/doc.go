@@ -19,8 +19,9 @@
 //
 // Flags: -faultlab.n (agents), -faultlab.scenarios (a regular expression
 // over scenario names), -faultlab.soak (length of the fault phases),
-// -faultlab.settle (bound on every wait for a condition) and -faultlab.out
-// (a Markdown file receiving the table of figures).
+// -faultlab.settle (bound on every wait for a condition), -faultlab.out
+// (a Markdown file receiving the table of figures) and -faultlab.logs (a
+// directory receiving the agents' logs of every failing scenario).
 //
 // Everything the lab creates (namespaces, the bridge, processes, iptables
 // rules, which live inside the namespaces) is removed by t.Cleanup and on

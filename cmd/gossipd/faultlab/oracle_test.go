@@ -224,6 +224,7 @@ func eventCheck(c *cluster, f *figures) string {
 		}
 	}
 	f.eventsLagged = int(c.rec.eventsLagged)
+	f.suspects = sample(suspects, 12)
 	if f.falseFail == 0 {
 		return ""
 	}

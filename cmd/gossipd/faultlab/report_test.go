@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// span of time measured by a scenario: unset ("-"), or how long a
-// condition took, or that it did not hold within the bound (">bound").
+// measure is a time a scenario measured: unset ("-"), how long a
+// condition took to hold, or that it did not hold within the bound
+// (">bound").
 type measure struct {
 	d      time.Duration
 	set    bool
@@ -41,6 +42,7 @@ type figures struct {
 	unexplained                       int // owed deliveries missing and not reported missed
 	falseFail, falseSuspect           int
 	unknownEvents, eventsLagged       int
+	suspects                          string // a sample of the false suspect events
 	p50, p99                          time.Duration
 	maxRSS, maxGoroutines             int64
 	failed                            []string

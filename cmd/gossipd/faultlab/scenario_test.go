@@ -91,6 +91,9 @@ func runScenario(t *testing.T, bin string, k int, sc scenario) {
 			t.Errorf("%s: %s", ch.name, ch.failure)
 		}
 	}
+	if f.falseSuspect > 0 {
+		t.Logf("%d false suspect events (counted, not a failure): %s", f.falseSuspect, f.suspects)
+	}
 	if f.eventsLagged > 0 || f.unknownEvents > 0 {
 		t.Logf("the member watchers missed %d events (lag notices) and saw %d about members the lab does not know: the false event counts may be low",
 			f.eventsLagged, f.unknownEvents)
