@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -138,6 +139,8 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		UptimeSeconds: int64(time.Since(s.started) / time.Second),
 		Counters: map[string]int64{
 			"subscribers": int64(subs), "subscriber_delivered": int64(delivered), "subscriber_lagged": int64(lagged),
+			// The agent's goroutines, so that a test or an operator sees a leak.
+			"runtime_goroutines": int64(runtime.NumGoroutine()),
 		},
 	}
 	for st, n := range s.node.MemberCounts() {

@@ -155,6 +155,7 @@ func TestMembersFilterAndStatus(t *testing.T) {
 	}
 	require.Equal(t, "node0", st.GetBindAddr())
 	require.NotZero(t, st.GetCounters()["transport_frames_sent"])
+	require.Positive(t, st.GetCounters()["runtime_goroutines"], "status reports the agent's goroutines")
 	require.Equal(t, int64(1), st.GetCounters()["members_left"])
 	require.Eventually(t, func() bool {
 		st, err := as[0].client.Status(ctxT(t), &gossipdv1.StatusRequest{})

@@ -1,0 +1,105 @@
+package faultlab
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	nFlag        = flag.Int("faultlab.n", 8, "agents per scenario")
+	scenarioFlag = flag.String("faultlab.scenarios", "", "regular expression choosing the scenarios to run (default all)")
+	soakFlag     = flag.Duration("faultlab.soak", 6*time.Second, "length of the fault phases")
+	settleFlag   = flag.Duration("faultlab.settle", 30*time.Second, "bound on every wait for a condition (convergence, detection, deliveries)")
+	outFlag      = flag.String("faultlab.out", "", "Markdown `file` receiving the table of figures")
+	logsFlag     = flag.String("faultlab.logs", "", "`directory` receiving the agents' logs of every failing scenario")
+)
+
+// TestMain removes what the lab created when the test process is
+// interrupted (SIGINT, SIGTERM) as well as when it ends.
+func TestMain(m *testing.M) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "faultlab: %v: removing the lab's processes and namespaces\n", s)
+		reg.removeAll(true)
+		os.Exit(1)
+	}()
+	code := m.Run()
+	reg.removeAll(true)
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds gossipd once per run into a temporary directory.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "faultlab-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gossipd")
+		cmd := exec.Command("go", "build", "-o", binPath, "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// requireLab skips the test unless the lab can run here.
+func requireLab(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("faultlab: needs root (network namespaces, veth pairs, iptables): run as root, e.g. sudo go test ./cmd/gossipd/faultlab")
+	}
+	for _, tool := range []string{"ip", "iptables", "iptables-restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("faultlab: needs %s on the PATH (Debian: apt-get install iproute2 iptables)", tool)
+		}
+	}
+}
+
+// TestFaultLab runs every scenario (or those -faultlab.scenarios chooses),
+// each on a fresh cluster of -faultlab.n agents.
+func TestFaultLab(t *testing.T) {
+	requireLab(t)
+	if removed := removeStale(); len(removed) > 0 {
+		t.Logf("removed %d namespaces left by an earlier run: %v", len(removed), removed)
+	}
+	filter, err := regexp.Compile(*scenarioFlag)
+	if err != nil {
+		t.Fatalf("-faultlab.scenarios: %v", err)
+	}
+	bin := binary(t)
+	t.Cleanup(func() { reg.removeAll(false) })
+	t.Logf("N=%d soak=%v settle=%v\n%s", *nFlag, *soakFlag, *settleFlag, tableHeader)
+	for k, sc := range scenarios() {
+		if !filter.MatchString(sc.name) {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) { runScenario(t, bin, k, sc) })
+	}
+}
