@@ -89,12 +89,15 @@ func (r *recorder) problem(s string) {
 }
 
 // missedOf reads a subscriber's notice of missed messages: the origin it
-// names ("" if none) and how many. Lag notices name no origin; a notice
-// kind that names one (a gap in an origin's sequence) plugs in here, and
-// the oracle then matches the count against that origin's messages.
+// names ("" if none) and how many. Lag notices name no origin; a gap
+// notice (broadcasts missed for good) names it, and the oracle matches its
+// count against that origin's messages.
 func missedOf(resp *gossipdv1.SubscribeResponse) (origin string, n uint64, ok bool) {
 	if l := resp.GetLagged(); l != nil {
 		return "", l.GetMissed(), true
+	}
+	if g := resp.GetGap(); g != nil {
+		return g.GetOrigin(), g.GetCount(), true
 	}
 	return "", 0, false
 }
