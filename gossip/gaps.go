@@ -139,6 +139,7 @@ type hole struct {
 type originGaps struct {
 	run      uint64 // the first sequence of the origin's current run, 0 if unknown
 	next     uint64 // the next sequence expected
+	floor    uint64 // below it, outside holes: delivered by an earlier run of this node (marks.go)
 	lastSeen time.Time
 	holes    []hole // sorted by first, disjoint, at most maxHoles
 }

@@ -73,7 +73,12 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 		return
 	}
 	if env.Kind == EnvelopeApp {
-		e.heardFrom(now, peer.ID(binary.BigEndian.Uint64(d.ID[:8])))
+		origin, seq := originSequence(d.ID)
+		if e.gaps != nil && e.gaps.redelivery(origin, seq, env.Run) {
+			e.counters.RedeliveriesSuppressed++ // marks.go
+			return
+		}
+		e.heardFrom(now, origin)
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
 		e.noteDelivery(now, &d, env.Run, out)

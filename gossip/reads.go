@@ -157,6 +157,9 @@ type EngineCounters struct {
 	// GapResets counts the jumps over GapsConfig.MaxJump within a run,
 	// taken for a new run of their origin without a gap notice.
 	GapResets uint64
+	// RedeliveriesSuppressed counts the broadcasts not delivered because
+	// an earlier run of this node delivered them (RestoreDeliveryMarks).
+	RedeliveriesSuppressed uint64
 	// GapOriginsEvicted counts the origins the detector stopped following
 	// for GapsConfig.MaxOrigins.
 	GapOriginsEvicted uint64

@@ -279,6 +279,17 @@ func (n *Node) Leave(ctx context.Context) error {
 	return err
 }
 
+// DeliveryMarks returns what the node knows of the broadcasts it
+// delivered, per origin (gossip.DeliveryMark): a process that saves them
+// before it stops and hands them to Config.DeliveryMarks when it starts
+// again does not deliver twice what its earlier run delivered. Nil when
+// the node is closed.
+func (n *Node) DeliveryMarks() []gossip.DeliveryMark {
+	var m []gossip.DeliveryMark
+	_ = n.call(context.Background(), func() { m = n.st.eng.DeliveryMarks() })
+	return m
+}
+
 // Counters returns what each layer of the node's protocol engine counted:
 // HyParView's, Plumtree's and the member list's counters, and the
 // engine's own (forged origins, malformed payloads...). It is the zero

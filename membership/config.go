@@ -67,6 +67,12 @@ type Config struct {
 	// per delivery and 96 bytes per message, and about 100 bytes per
 	// member record.
 	TrustMembers bool
+	// DeliveryMarks are the marks an earlier run of this node saved
+	// (Node.DeliveryMarks): broadcasts they cover are not delivered
+	// again when neighbours announce them after the restart. A process
+	// that keeps none may deliver again what it delivered within
+	// Plumtree's PayloadRetention before it stopped.
+	DeliveryMarks []gossip.DeliveryMark
 	// ProbeInterval is the period of the liveness probes: every interval
 	// the node pings one member, round-robin, so that every member is
 	// watched, not only its neighbours. Default gossip.DefaultProbeInterval

@@ -83,6 +83,9 @@ func New(cfg Config) (*Node, error) {
 	self := peerOf(cfg.Transport.PublicKey(), cfg.Transport.Addr())
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	eng, err := gossip.New(self, cfg.Protocol, rng)
+	if err == nil {
+		eng.RestoreDeliveryMarks(time.Now(), cfg.DeliveryMarks)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}

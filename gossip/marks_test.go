@@ -1,0 +1,66 @@
+package gossip
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/plumtree"
+)
+
+// A node that restarts with the delivery marks its earlier run saved does
+// not deliver again what that run delivered, when neighbours announce it
+// anew, but delivers what it missed: the broadcasts in a hole, and the
+// later ones. Without the marks, every one of them is delivered again (the
+// fault lab's rolling restart saw each agent deliver about 30 s of
+// broadcasts twice).
+func TestDeliveryMarksSurviveARestart(t *testing.T) {
+	const origin, run = peer.ID(9), uint64(100)
+	newNode := func() *Engine {
+		cfg := ProductionConfig(nil)
+		cfg.Members.ProbeInterval = -1
+		e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
+		require.NoError(t, err)
+		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+		return e
+	}
+	receive := func(e *Engine, seq uint64) int {
+		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+		require.NoError(t, err)
+		out := do(t, e, func(out *Ready) {
+			e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
+		})
+		return len(out.Deliveries)
+	}
+
+	before := newNode()
+	for _, seq := range []uint64{100, 101, 103} { // 102 is late
+		require.Equal(t, 1, receive(before, seq))
+	}
+	marks := before.DeliveryMarks()
+	require.Equal(t, []DeliveryMark{{Origin: origin, Run: run, Next: 104, Holes: [][2]uint64{{102, 102}}}}, marks)
+
+	after := newNode()
+	after.RestoreDeliveryMarks(t0, marks)
+	for _, seq := range []uint64{100, 101, 103} {
+		require.Zero(t, receive(after, seq), "sequence %d was delivered before the restart", seq)
+	}
+	require.Equal(t, 1, receive(after, 102), "the one missed before the restart")
+	require.Equal(t, 1, receive(after, 104), "a new one")
+	require.Equal(t, uint64(3), after.Counters().Engine.RedeliveriesSuppressed)
+
+	fresh := newNode()
+	for _, seq := range []uint64{100, 101, 103} {
+		require.Equal(t, 1, receive(fresh, seq), "without marks, delivered again")
+	}
+
+	damaged := newNode()
+	damaged.RestoreDeliveryMarks(t0, []DeliveryMark{
+		{Origin: 1, Run: 1, Next: 50}, // this node itself
+		{Origin: origin, Run: run, Next: 104, Holes: [][2]uint64{{200, 300}, {5, 1}}}, // holes not below the mark, reversed
+	})
+	require.Equal(t, []DeliveryMark{{Origin: origin, Run: run, Next: 104}}, damaged.DeliveryMarks())
+}
