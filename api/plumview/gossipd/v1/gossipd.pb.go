@@ -597,8 +597,8 @@ type Restarted struct {
 	PreviousEpoch uint64 `protobuf:"varint,1,opt,name=previous_epoch,json=previousEpoch,proto3" json:"previous_epoch,omitempty"`
 	// The agent's current epoch, which the messages that follow carry.
 	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// The oldest sequence number of the current epoch still retained: the
-	// replay that follows starts there (0 if nothing is retained).
+	// The sequence number the replay that follows starts at: the oldest of
+	// the current epoch still retained on the stream's topics (0 if none).
 	OldestRetainedSequence uint64 `protobuf:"varint,3,opt,name=oldest_retained_sequence,json=oldestRetainedSequence,proto3" json:"oldest_retained_sequence,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
