@@ -17,9 +17,7 @@ import (
 	"github.com/plumview/plumview/cmd/gossipd/internal/datadir"
 )
 
-// selfIncarnation returns the incarnation p reports for itself, and
-// whether p lists every one of others alive with an incarnation above
-// floor for p.
+// selfIncarnation returns the incarnation p reports for itself.
 func selfIncarnation(t *testing.T, p *proc) uint64 {
 	t.Helper()
 	resp, err := p.client(t).Members(context.Background(), &gossipdv1.MembersRequest{})
@@ -103,7 +101,10 @@ func TestDataDirRestart(t *testing.T) {
 	defer cancel()
 	sub, err := a0.client(t).Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: []string{"t"}})
 	require.NoError(t, err)
-	time.Sleep(300 * time.Millisecond) // the subscription is registered
+	waitFor(t, 10*time.Second, "the subscription is registered", func() bool {
+		st, err := a0.client(t).Status(ctx, &gossipdv1.StatusRequest{})
+		return err == nil && st.GetCounters()["subscribers"] == 1
+	})
 	inc := selfIncarnation(t, a2)
 	seq := broadcastSeq(t, a2, "before")
 	for range 3 { // a few more, still within the first reservation

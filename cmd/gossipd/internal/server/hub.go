@@ -101,9 +101,9 @@ func (h *hub) retain(d *delivery) {
 // nothing is missed or repeated.
 //
 // resumeFrom is a sequence number of epoch resumeEpoch (0: the current
-// one). If that is another epoch, or resumeFrom is beyond the last number
-// assigned (which only a previous epoch can have given), the agent
-// restarted since: restarted is true, and the replay is every retained
+// one). If that is another epoch, or no epoch is given and resumeFrom is
+// beyond the last number assigned (which only a previous epoch can have
+// given), the agent restarted since: restarted is true, and the replay is every retained
 // delivery of this epoch on the topics, since nobody knows what the
 // stream missed.
 func (h *hub) subscribe(topics []string, resumeFrom, resumeEpoch uint64) (sub *fanout.Subscriber[*delivery], replay []*delivery, gone uint64, restarted bool) {
@@ -113,7 +113,7 @@ func (h *hub) subscribe(topics []string, resumeFrom, resumeEpoch uint64) (sub *f
 	if h.closed || resumeFrom == 0 {
 		return sub, nil, 0, false
 	}
-	if (resumeEpoch != 0 && resumeEpoch != h.epoch) || resumeFrom > h.seq {
+	if (resumeEpoch != 0 && resumeEpoch != h.epoch) || (resumeEpoch == 0 && resumeFrom > h.seq) {
 		restarted, resumeFrom = true, 0
 	}
 	if resumeFrom >= h.seq {

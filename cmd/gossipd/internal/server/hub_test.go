@@ -83,6 +83,13 @@ func TestResumeWithinEpochUnchanged(t *testing.T) {
 		require.Empty(t, replay, "up to date")
 		sub.Close()
 	}
+	// A number beyond the last, given with the current epoch, is a
+	// client's mistake: served from now on, as before epochs.
+	sub, replay, gone, restarted := h.subscribe(nil, 900, 42)
+	require.False(t, restarted)
+	require.Zero(t, gone)
+	require.Empty(t, replay)
+	sub.Close()
 	h.close()
 }
 
