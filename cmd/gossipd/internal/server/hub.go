@@ -103,9 +103,9 @@ func (h *hub) retain(d *delivery) {
 // resumeFrom is a sequence number of epoch resumeEpoch (0: the current
 // one). If that is another epoch, or no epoch is given and resumeFrom is
 // beyond the last number assigned (which only a previous epoch can have
-// given), the agent restarted since: restarted is true, and the replay is every retained
-// delivery of this epoch on the topics, since nobody knows what the
-// stream missed.
+// given), the agent restarted since: restarted is true, and the replay is
+// every retained delivery of this epoch on the topics, since nobody knows
+// what the stream missed.
 func (h *hub) subscribe(topics []string, resumeFrom, resumeEpoch uint64) (sub *fanout.Subscriber[*delivery], replay []*delivery, gone uint64, restarted bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
