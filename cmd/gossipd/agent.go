@@ -131,7 +131,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("gossipd: %w", err)
 		}
-		pers = &persister{store: store, seq: seq, node: node, log: log}
+		pers = &persister{store: store, seq: seq, node: node, log: log, joined: func() bool { return false }}
 		pers.save() // the new incarnation, at once
 		scfg.BeforeBroadcast, scfg.AfterBroadcast = pers.beforeBroadcast, pers.afterBroadcast
 		log.Info("data directory", zap.String("data_dir", c.dataDir), zap.Bool("restored", saved != nil),
@@ -144,6 +144,9 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	srv, err := server.New(scfg)
 	if err != nil {
 		return err
+	}
+	if pers != nil {
+		pers.joined = srv.Joined
 	}
 	g := grpc.NewServer()
 	srv.Register(g)

@@ -88,11 +88,15 @@ type persister struct {
 	seq   *datadir.Sequencer
 	node  *membership.Node
 	log   *zap.Logger
+	// joined reports whether the node has joined; until it has, the
+	// saved members are kept, since the node knows nobody yet and an
+	// agent that stops before it joins must still find them next time.
+	joined func() bool
 }
 
 // save writes the node's incarnation, next sequence number and alive
-// members, if they changed since the last save. It does nothing once the
-// node is closed.
+// members (once joined), if they changed since the last save. It does
+// nothing once the node is closed.
 func (p *persister) save() {
 	if p == nil {
 		return
@@ -101,13 +105,16 @@ func (p *persister) save() {
 	if inc == 0 { // closed
 		return
 	}
-	var members []string
-	for _, m := range p.node.Members() {
-		if m.State == membership.StateAlive && m.ID != p.node.ID() && m.Addr != "" {
-			members = append(members, m.Addr)
+	cur := p.store.Saved()
+	members := cur.Members
+	if p.joined() {
+		members = nil
+		for _, m := range p.node.Members() {
+			if m.State == membership.StateAlive && m.ID != p.node.ID() && m.Addr != "" {
+				members = append(members, m.Addr)
+			}
 		}
 	}
-	cur := p.store.Saved()
 	if inc <= cur.Incarnation && next <= cur.SequenceReserved && slices.Equal(members, cur.Members) {
 		return
 	}

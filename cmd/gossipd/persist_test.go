@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/cmd/gossipd/internal/datadir"
+	"github.com/plumview/plumview/membership"
 	"github.com/plumview/plumview/roster"
+	"github.com/plumview/plumview/transport"
 )
 
 func testKey(t *testing.T) ed25519.PublicKey {
@@ -79,4 +83,41 @@ func TestRetentionFlagDefaults(t *testing.T) {
 	require.Equal(t, 64<<20, c.resumeRetainBytes)
 	require.Equal(t, 4096, c.resumeRetain)
 	require.Equal(t, "30s", c.retention.String())
+}
+
+// Before the node has joined, a save keeps the saved members (the node
+// knows nobody yet: an agent stopped before it rejoins must find them
+// again) while it records the new incarnation; once joined, the members it
+// lists alive replace them.
+func TestPersisterKeepsSavedMembersUntilJoined(t *testing.T) {
+	dir := t.TempDir()
+	store, _, err := datadir.Open(dir)
+	require.NoError(t, err)
+	other := addrOf(testKey(t), 1)
+	require.NoError(t, store.Save(datadir.State{Incarnation: 10, Members: []string{other}}))
+	id, err := transport.GenerateIdentity()
+	require.NoError(t, err)
+	tr, err := transport.NewMemNetwork(1).Listen("n", id, transport.MemConfig{})
+	require.NoError(t, err)
+	mc := membership.Config{Transport: tr}
+	mc.Roster.Incarnation = 11
+	node, err := membership.New(mc)
+	require.NoError(t, err)
+	defer node.Close()
+	joined := false
+	p := &persister{store: store, node: node, log: zap.NewNop(), joined: func() bool { return joined }}
+
+	p.save()
+	_, st, err := datadir.Open(dir)
+	require.NoError(t, err)
+	require.Equal(t, uint64(11), st.Incarnation)
+	require.Equal(t, []string{other}, st.Members)
+	require.Equal(t, fmt.Sprintf("%016x", node.ID()), st.NodeID)
+
+	require.NoError(t, node.Join(context.Background()))
+	joined = true
+	p.save()
+	_, st, err = datadir.Open(dir)
+	require.NoError(t, err)
+	require.Empty(t, st.Members, "alone in its cluster now")
 }
