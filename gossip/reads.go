@@ -40,6 +40,22 @@ func (e *Engine) Footprint(msg Message) (seen *uint64, next *plumtree.MessageID,
 	return nil, nil, nil
 }
 
+// NextSequence returns the sequence number of this node's next broadcast
+// (plumtree.State.NextSequence): every message ID it named so far has a
+// lower one. A driver persists it so that a restarted node starts above.
+func (e *Engine) NextSequence() uint64 { return e.pt.NextSequence() }
+
+// Incarnation returns the incarnation of this node's own member record,
+// zero without the member list. A driver persists it so that a restarted
+// node starts above.
+func (e *Engine) Incarnation() uint64 {
+	if e.roster == nil {
+		return 0
+	}
+	r, _ := e.roster.Get(e.hv.Self().ID)
+	return r.Incarnation
+}
+
 // Members returns the member list sorted by ID, nil without it.
 func (e *Engine) Members() []roster.Record {
 	if e.roster == nil {

@@ -290,6 +290,28 @@ func (n *Node) DeliveryMarks() []gossip.DeliveryMark {
 	return m
 }
 
+// Incarnation returns the incarnation of this node's own member record,
+// which it raises to refute a suspicion, to publish new metadata and on
+// every refresh. A process that persists it passes a larger one as
+// Config.Roster.Incarnation when it restarts. It is 0 once the node is
+// closed.
+func (n *Node) Incarnation() uint64 {
+	var inc uint64
+	_ = n.call(context.Background(), func() { inc = n.st.eng.Incarnation() })
+	return inc
+}
+
+// NextSequence returns the sequence number of this node's next broadcast:
+// every MessageID it named so far has a lower one. A process that persists
+// it passes it (or more) as Config.Protocol.Plumtree.FirstSequence when it
+// restarts, so that no message ID is ever reused, whatever the wall clock
+// says. It is 0 once the node is closed.
+func (n *Node) NextSequence() uint64 {
+	var seq uint64
+	_ = n.call(context.Background(), func() { seq = n.st.eng.NextSequence() })
+	return seq
+}
+
 // Counters returns what each layer of the node's protocol engine counted:
 // HyParView's, Plumtree's and the member list's counters, and the
 // engine's own (forged origins, malformed payloads...). It is the zero

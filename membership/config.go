@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/transport"
 )
@@ -30,6 +31,13 @@ type Config struct {
 	// Plumtree.NeighborUpAnnouncements at DefaultNeighborUpAnnouncements.
 	// The node sets Plumtree.FirstSequence to the wall clock in
 	// nanoseconds, so that a restarted node never reuses a message ID.
+	// How long and how much a node keeps of what it delivered, to answer
+	// its neighbours' GRAFTs and to repair a neighbour that comes up, is
+	// Plumtree.PayloadRetention (age, default 30s),
+	// Plumtree.MaxCachedBytes (bytes, default 64 MiB) and
+	// Plumtree.MaxCachedPayloads (count, default 10,000), the oldest
+	// going first; a zero Plumtree.SeenRetention is set to three times
+	// PayloadRetention when that is above its default of 90s.
 	// Protocol.Members is set by the node from Metadata, Roster,
 	// SyncInterval and RejoinInterval. Protocol.Budgets, the per-peer
 	// limits, defaults to gossip.DefaultBudgets, and
@@ -169,6 +177,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	}
 	if pt.FirstSequence == 0 {
 		pt.FirstSequence = now
+	}
+	if pt.SeenRetention == 0 && 3*pt.PayloadRetention > plumtree.DefaultSeenRetention {
+		pt.SeenRetention = 3 * pt.PayloadRetention
 	}
 	p.Plumtree = pt
 	if c.Protocol.Budgets != nil {

@@ -53,3 +53,46 @@ func TestJoinAndClosedErrors(t *testing.T) {
 		require.False(t, open, "a subscription of a closed node is closed")
 	})
 }
+
+// A node reports its incarnation and next sequence number, which start
+// where its Config says (what a restarted process passes to never reuse
+// either), and grow as it broadcasts and republishes its record.
+func TestIncarnationAndNextSequence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemClusterWith(t, 1, func(cfg *Config) {
+			cfg.Roster.Incarnation = 5
+			cfg.Protocol.Plumtree.FirstSequence = 100
+		})
+		nd := c.nodes[0]
+		ctx := context.Background()
+		require.NoError(t, nd.Join(ctx))
+		require.Equal(t, uint64(5), nd.Incarnation())
+		require.Equal(t, uint64(100), nd.NextSequence())
+		id, err := nd.Broadcast(ctx, "t", []byte("x"))
+		require.NoError(t, err)
+		require.Equal(t, uint64(100), id.Sequence())
+		require.Equal(t, nd.ID(), id.Origin())
+		require.Equal(t, uint64(101), nd.NextSequence())
+		require.NoError(t, nd.UpdateMetadata(ctx, []byte("m")))
+		require.Equal(t, uint64(6), nd.Incarnation())
+		require.NoError(t, nd.Close())
+		require.Zero(t, nd.Incarnation())
+		require.Zero(t, nd.NextSequence())
+	})
+}
+
+// Plumtree's retention of delivered payloads, by age and by bytes, passes
+// through Protocol.Plumtree; a retention above the default seen-ID
+// retention raises that one with it (it failed validation before); the
+// other Plumtree defaults stay the production ones.
+func TestRetentionReachesTheEngine(t *testing.T) {
+	c := Config{Transport: nil}
+	c.Protocol.Plumtree.PayloadRetention = 5 * time.Minute
+	c.Protocol.Plumtree.MaxCachedBytes = 8 << 20
+	p := c.engineConfig(1)
+	require.Equal(t, 5*time.Minute, p.Plumtree.PayloadRetention)
+	require.Equal(t, 15*time.Minute, p.Plumtree.SeenRetention, "IDs outlive payloads")
+	require.Equal(t, 8<<20, p.Plumtree.MaxCachedBytes)
+	require.Equal(t, gossip.DefaultNeighborUpAnnouncements, p.Plumtree.NeighborUpAnnouncements)
+	require.NoError(t, p.Validate())
+}

@@ -46,7 +46,10 @@
 // # Messages and subscribers
 //
 // A broadcast's MessageID is its origin's ID and a sequence number seeded
-// from the wall clock at start, so a restarted node does not reuse IDs;
+// from the wall clock at start, so a restarted node does not reuse IDs (a
+// process that cannot trust its clock persists Node.NextSequence and
+// Node.Incarnation and passes larger ones back in its Config, as gossipd's
+// data directory does);
 // member records travel under content-derived IDs so that identical
 // declarations from many nodes deduplicate. Subscriptions and Watchers have
 // bounded buffers (Config.SubscriberBuffer, one per subscriber, see

@@ -20,6 +20,9 @@ func (id MessageID) String() string { return plumtree.MessageID(id).String() }
 // Origin returns the ID of the node that broadcast the message.
 func (id MessageID) Origin() uint64 { return binary.BigEndian.Uint64(id[:8]) }
 
+// Sequence returns the origin's sequence number of the message.
+func (id MessageID) Sequence() uint64 { return binary.BigEndian.Uint64(id[8:]) }
+
 // Message is a broadcast delivered to a Subscription, or a notice that the
 // subscription missed messages.
 type Message struct {

@@ -74,6 +74,12 @@ func (s *State) Self() peer.ID { return s.self }
 // Config returns the configuration in force, defaults filled in.
 func (s *State) Config() Config { return s.cfg }
 
+// NextSequence returns the sequence number the next broadcast under
+// IDOriginSequence will try first: every sequence number this core used is
+// below it. A driver that persists it lets a restarted node start above
+// (Config.FirstSequence).
+func (s *State) NextSequence() uint64 { return s.nextSeq }
+
 // EagerPeers returns the paper's eagerPushPeers, in the order they joined it.
 func (s *State) EagerPeers() []peer.ID { return slices.Clone(s.peers.eager) }
 

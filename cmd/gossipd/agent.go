@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/plumview/plumview/cmd/gossipd/internal/datadir"
 	"github.com/plumview/plumview/cmd/gossipd/internal/server"
 	"github.com/plumview/plumview/membership"
 	"github.com/plumview/plumview/transport"
@@ -44,6 +45,20 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	}
 	if c.maxPayload <= 0 || c.maxPayload > transport.DefaultMaxFrameBytes/2 {
 		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", transport.DefaultMaxFrameBytes/2)
+	}
+	if err := c.checkRetention(); err != nil {
+		return err
+	}
+	var store *datadir.Store
+	var saved *datadir.State
+	if c.dataDir != "" {
+		if store, saved, err = datadir.Open(c.dataDir); err != nil {
+			return fmt.Errorf("gossipd: %w", err)
+		}
+	}
+	wall, err := wallClock()
+	if err != nil {
+		return err
 	}
 	var listeners []net.Listener
 	defer func() {
@@ -84,21 +99,54 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	if c.trustMembers {
 		log.Warn("signatures off (-trust-members): any admitted member can broadcast in another's name and rewrite another's member record")
 	}
-	node, err := membership.New(membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
-		TrustMembers: c.trustMembers})
+	start, err := restore(saved, wall, id.Public())
+	if err != nil {
+		_ = tr.Close()
+		return err
+	}
+	mc := membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
+		TrustMembers: c.trustMembers}
+	mc.Roster.Incarnation = start.incarnation
+	mc.Protocol.Plumtree.FirstSequence = start.firstSequence
+	mc.Protocol.Plumtree.PayloadRetention = c.retention
+	mc.Protocol.Plumtree.MaxCachedBytes = c.retentionBytes
+	node, err := membership.New(mc)
 	if err != nil {
 		_ = tr.Close()
 		return fmt.Errorf("gossipd: %w", err)
 	}
 	defer func() { _ = node.Close() }()
+	var pers *persister
+	scfg := server.Config{
+		Node: node, Transport: tr, BindAddr: c.bind, MaxPayloadBytes: c.maxPayload,
+		Retain: c.resumeRetain, RetainBytes: c.resumeRetainBytes,
+		Logger: log, Topics: splitList(c.topics),
+	}
+	if store != nil {
+		if saved != nil && saved.NodeID != fmt.Sprintf("%016x", node.ID()) {
+			log.Warn("the data directory was saved by another identity: its members are used as contacts, its incarnation and reservation as floors",
+				zap.String("data_dir", c.dataDir), zap.String("saved_id", saved.NodeID))
+		}
+		seq, err := datadir.NewSequencer(store, start.firstSequence, 0)
+		if err != nil {
+			return fmt.Errorf("gossipd: %w", err)
+		}
+		pers = &persister{store: store, seq: seq, node: node, log: log, joined: func() bool { return false }}
+		pers.save() // the new incarnation, at once
+		scfg.BeforeBroadcast, scfg.AfterBroadcast = pers.beforeBroadcast, pers.afterBroadcast
+		log.Info("data directory", zap.String("data_dir", c.dataDir), zap.Bool("restored", saved != nil),
+			zap.Uint64("incarnation", start.incarnation), zap.Uint64("first_sequence", start.firstSequence),
+			zap.Int("saved_contacts", len(start.contacts)))
+	}
 	left := make(chan struct{})
 	var leftOnce sync.Once
-	srv, err := server.New(server.Config{
-		Node: node, Transport: tr, BindAddr: c.bind, MaxPayloadBytes: c.maxPayload,
-		Logger: log, OnLeave: func() { leftOnce.Do(func() { close(left) }) }, Topics: splitList(c.topics),
-	})
+	scfg.OnLeave = func() { leftOnce.Do(func() { close(left) }) }
+	srv, err := server.New(scfg)
 	if err != nil {
 		return err
+	}
+	if pers != nil {
+		pers.joined = srv.Joined
 	}
 	g := grpc.NewServer()
 	srv.Register(g)
@@ -137,13 +185,15 @@ func runAgent(args []string, _, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go joinLoop(ctx, log, node, srv, splitList(c.seeds))
+	go joinLoop(ctx, log, node, srv, append(splitList(c.seeds), start.contacts...))
+	go pers.loop(ctx)
 	select {
 	case <-ctx.Done():
 		log.Info("signal received: leaving the cluster")
 	case <-left:
 		log.Info("left the cluster on request")
 	}
+	pers.save() // before leaving, while the node still answers
 	return shutdown(log, c.shutdownTimeout, node, srv, g, hg, hs)
 }
 

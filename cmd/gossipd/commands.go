@@ -109,6 +109,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	fs := newClientFlags("subscribe", &c)
 	topics := fs.String("topics", "", "comma-separated `topics` (default all)")
 	resume := fs.Uint64("resume-from", 0, "replay the retained messages after this `sequence` number")
+	epoch := fs.Uint64("resume-epoch", 0, "the `epoch` of -resume-from (each message's epoch in -o json; gossipd status): if the agent restarted since, it says so first")
 	count := fs.Int("count", 0, "exit after this many messages (default: never)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -120,7 +121,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	defer closeFn()
 	ctx, stop := signalContext()
 	defer stop()
-	stream, err := cl.Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: splitList(*topics), ResumeFrom: *resume})
+	stream, err := cl.Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: splitList(*topics), ResumeFrom: *resume, ResumeEpoch: *epoch})
 	if err != nil {
 		return callErr("subscribe", err)
 	}
@@ -141,6 +142,9 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 		} else if g := ev.GetGap(); g != nil {
 			fmt.Fprintf(stdout, "%d\tgap\t%s\tmissed %d messages for good, sequences %x to %x\n",
 				g.GetSequence(), g.GetOrigin(), g.GetCount(), g.GetFirst(), g.GetLast())
+		} else if r := ev.GetRestarted(); r != nil {
+			fmt.Fprintf(stdout, "restarted\tresumed across an agent restart (epoch %d, now %d): unknown number of messages missed\n",
+				r.GetPreviousEpoch(), r.GetEpoch())
 		} else {
 			fmt.Fprintf(stdout, "lagged\tmissed %d messages\n", ev.GetLagged().GetMissed())
 		}

@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/plumview/plumview/cmd/gossipd/internal/server"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -25,10 +27,11 @@ type agentConfig struct {
 	grpcSocket, grpcAddr, metricsAddr, meta string
 	healthAddr, topics                      string
 	logLevel, logFormat, clusterCA, allow   string
-	clusterSecretFile                       string
+	clusterSecretFile, dataDir              string
 	insecure, trustMembers                  bool
-	shutdownTimeout                         time.Duration
-	maxPayload                              int
+	shutdownTimeout, retention              time.Duration
+	maxPayload, retentionBytes              int
+	resumeRetain, resumeRetainBytes         int
 }
 
 func agentFlags(c *agentConfig) *flag.FlagSet {
@@ -53,7 +56,25 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	fs.IntVar(&c.maxPayload, "max-payload", 512<<10, "largest broadcast payload, in `bytes`")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
+	fs.DurationVar(&c.retention, "retention", plumtree.DefaultPayloadRetention, "how long delivered broadcasts are kept to repair neighbours that missed them (Plumtree GRAFTs, a neighbour back from a partition)")
+	fs.IntVar(&c.retentionBytes, "retention-bytes", plumtree.DefaultMaxCachedBytes, "the most `bytes` of payloads kept for -retention, oldest dropped first; at least 1 MiB")
+	fs.IntVar(&c.resumeRetain, "resume-retain", server.DefaultRetain, "how many recent deliveries are kept for subscribers that resume (resume_from)")
+	fs.IntVar(&c.resumeRetainBytes, "resume-retain-bytes", server.DefaultRetainBytes, "the most `bytes` of deliveries kept for -resume-retain, oldest dropped first")
+	fs.StringVar(&c.dataDir, "data-dir", "", "optional `directory` where the agent keeps, across restarts, the members it last saw alive (to rejoin without seeds), its incarnation and its message ID reservation (never reused, whatever the clock)")
 	return fs
+}
+
+// checkRetention reports a retention flag out of range.
+func (c *agentConfig) checkRetention() error {
+	switch {
+	case c.retention <= 0:
+		return fmt.Errorf("gossipd: -retention must be positive, got %v", c.retention)
+	case c.retentionBytes < plumtree.DefaultMaxPayloadBytes:
+		return fmt.Errorf("gossipd: -retention-bytes must be at least %d (the largest payload a node relays), got %d", plumtree.DefaultMaxPayloadBytes, c.retentionBytes)
+	case c.resumeRetain <= 0 || c.resumeRetainBytes <= 0:
+		return fmt.Errorf("gossipd: -resume-retain and -resume-retain-bytes must be positive")
+	}
+	return nil
 }
 
 // logger builds the zap logger the flags ask for.

@@ -52,8 +52,27 @@ type proc struct {
 	cmd    *exec.Cmd
 	socket string
 	port   int
-	log    *bytes.Buffer
+	log    *lockedBuffer
 	done   chan error
+}
+
+// lockedBuffer is a process's output, which a test may read while the
+// process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // freePort returns a UDP port free on loopback now.
@@ -84,7 +103,7 @@ func startAgent(t *testing.T, dir, name string, extra ...string) *proc {
 // extra flags; a restarted agent keeps its port, so its address.
 func startAgentAt(t *testing.T, dir, name string, port int, extra ...string) *proc {
 	t.Helper()
-	p := &proc{socket: filepath.Join(dir, name+".sock"), port: port, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{socket: filepath.Join(dir, name+".sock"), port: port, log: &lockedBuffer{}, done: make(chan error, 1)}
 	args := append([]string{"agent", "-bind", fmt.Sprintf("127.0.0.1:%d", p.port),
 		"-key-file", filepath.Join(dir, name+".key"), "-grpc-socket", p.socket, "-log-format", "console",
 		"-shutdown-timeout", "5s"}, extra...)

@@ -5,7 +5,7 @@
 //	gossipd agent     [-config FILE] [-bind ADDR] [-seeds A,B] ...  run the agent
 //	gossipd members   [-state alive,failed] [-o json]             list members
 //	gossipd broadcast -topic T [PAYLOAD|-file F]                  send a message
-//	gossipd subscribe [-topics A,B] [-resume-from N] [-count N]   print messages
+//	gossipd subscribe [-topics A,B] [-resume-from N [-resume-epoch E]] [-count N]   print messages
 //	gossipd status    [-o json]                                   this node's status
 //	gossipd leave                                                 leave and stop the agent
 //	gossipd keygen    -out FILE [-ca CA.key]                      write a new key

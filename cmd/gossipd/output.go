@@ -50,7 +50,7 @@ func printStatus(w io.Writer, st *gossipdv1.StatusResponse) error {
 	fmt.Fprintf(tw, "passive view:\t%s\n", strings.Join(st.GetPassiveView(), " "))
 	fmt.Fprintf(tw, "eager peers:\t%s\n", strings.Join(st.GetEagerPeers(), " "))
 	fmt.Fprintf(tw, "lazy peers:\t%s\n", strings.Join(st.GetLazyPeers(), " "))
-	fmt.Fprintf(tw, "sequence:\t%d (oldest retained %d)\n", st.GetLastSequence(), st.GetOldestRetainedSequence())
+	fmt.Fprintf(tw, "sequence:\t%d (oldest retained %d, epoch %d)\n", st.GetLastSequence(), st.GetOldestRetainedSequence(), st.GetEpoch())
 	keys := make([]string, 0, len(st.GetCounters()))
 	for k := range st.GetCounters() {
 		keys = append(keys, k)

@@ -418,7 +418,14 @@ type SubscribeRequest struct {
 	// When non-zero, the sequence number of the last message received before
 	// a reconnect: the retained messages after it are replayed first. When
 	// some of them are no longer retained, a lag notice says how many.
-	ResumeFrom    uint64 `protobuf:"varint,2,opt,name=resume_from,json=resumeFrom,proto3" json:"resume_from,omitempty"`
+	ResumeFrom uint64 `protobuf:"varint,2,opt,name=resume_from,json=resumeFrom,proto3" json:"resume_from,omitempty"`
+	// The epoch of the message resume_from names (Message.epoch). When it is
+	// not the agent's current epoch, the agent restarted since: the stream
+	// begins with a restart notice, then replays every message the new
+	// epoch still retains. Zero (a client that predates epochs) is taken as
+	// the current epoch, except that a resume_from beyond the last sequence
+	// number assigned also gets the restart notice.
+	ResumeEpoch   uint64 `protobuf:"varint,3,opt,name=resume_epoch,json=resumeEpoch,proto3" json:"resume_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -467,6 +474,13 @@ func (x *SubscribeRequest) GetResumeFrom() uint64 {
 	return 0
 }
 
+func (x *SubscribeRequest) GetResumeEpoch() uint64 {
+	if x != nil {
+		return x.ResumeEpoch
+	}
+	return 0
+}
+
 // SubscribeResponse is one message, one lag notice or one gap notice.
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -477,6 +491,7 @@ type SubscribeResponse struct {
 	//	*SubscribeResponse_Message
 	//	*SubscribeResponse_Lagged
 	//	*SubscribeResponse_Gap
+	//	*SubscribeResponse_Restarted
 	Event         isSubscribeResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -546,6 +561,15 @@ func (x *SubscribeResponse) GetGap() *GapNotice {
 	return nil
 }
 
+func (x *SubscribeResponse) GetRestarted() *Restarted {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Restarted); ok {
+			return x.Restarted
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Event interface {
 	isSubscribeResponse_Event()
 }
@@ -566,16 +590,94 @@ type SubscribeResponse_Gap struct {
 	Gap *GapNotice `protobuf:"bytes,3,opt,name=gap,proto3,oneof"`
 }
 
+type SubscribeResponse_Restarted struct {
+	// The agent restarted since the message resumed from: an unknown
+	// number of messages were missed.
+	Restarted *Restarted `protobuf:"bytes,4,opt,name=restarted,proto3,oneof"`
+}
+
 func (*SubscribeResponse_Message) isSubscribeResponse_Event() {}
 
 func (*SubscribeResponse_Lagged) isSubscribeResponse_Event() {}
 
 func (*SubscribeResponse_Gap) isSubscribeResponse_Event() {}
 
+func (*SubscribeResponse_Restarted) isSubscribeResponse_Event() {}
+
+// Restarted tells a resuming stream that the agent restarted after the
+// message it resumed from: the deliveries between that message and the
+// restart, and those of the new epoch no longer retained, were missed, and
+// nobody can say how many ("resumed across an agent restart: unknown number
+// of deliveries missed"). Sequence numbers start again at 1 in each epoch.
+type Restarted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The epoch the client resumed from (0 if it did not say).
+	PreviousEpoch uint64 `protobuf:"varint,1,opt,name=previous_epoch,json=previousEpoch,proto3" json:"previous_epoch,omitempty"`
+	// The agent's current epoch, which the messages that follow carry.
+	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The sequence number the replay that follows starts at: the oldest of
+	// the current epoch still retained on the stream's topics (0 if none).
+	OldestRetainedSequence uint64 `protobuf:"varint,3,opt,name=oldest_retained_sequence,json=oldestRetainedSequence,proto3" json:"oldest_retained_sequence,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *Restarted) Reset() {
+	*x = Restarted{}
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Restarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Restarted) ProtoMessage() {}
+
+func (x *Restarted) ProtoReflect() protoreflect.Message {
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Restarted.ProtoReflect.Descriptor instead.
+func (*Restarted) Descriptor() ([]byte, []int) {
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Restarted) GetPreviousEpoch() uint64 {
+	if x != nil {
+		return x.PreviousEpoch
+	}
+	return 0
+}
+
+func (x *Restarted) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Restarted) GetOldestRetainedSequence() uint64 {
+	if x != nil {
+		return x.OldestRetainedSequence
+	}
+	return 0
+}
+
 // Message is a broadcast delivered by this node.
 type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// This node's sequence number of the delivery, increasing from 1.
+	// This node's sequence number of the delivery, increasing from 1 in
+	// each epoch.
 	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// Message ID, "origin-sequence" in hexadecimal.
 	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
@@ -586,14 +688,17 @@ type Message struct {
 	// Payload.
 	Payload []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Links crossed: 0 at the origin.
-	Hops          uint32 `protobuf:"varint,6,opt,name=hops,proto3" json:"hops,omitempty"`
+	Hops uint32 `protobuf:"varint,6,opt,name=hops,proto3" json:"hops,omitempty"`
+	// The agent's epoch: a random value chosen when the agent starts, which
+	// scopes sequence. Pass it back as resume_epoch.
+	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[8]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +710,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[8]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +723,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{8}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Message) GetSequence() uint64 {
@@ -663,6 +768,13 @@ func (x *Message) GetHops() uint32 {
 	return 0
 }
 
+func (x *Message) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 // GapNotice tells a stream that this node never delivered some broadcasts
 // of one origin and that they can no longer be repaired: they were missed
 // for longer than the nodes retain payloads (a long partition). The missed
@@ -686,7 +798,7 @@ type GapNotice struct {
 
 func (x *GapNotice) Reset() {
 	*x = GapNotice{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +810,7 @@ func (x *GapNotice) String() string {
 func (*GapNotice) ProtoMessage() {}
 
 func (x *GapNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[9]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +823,7 @@ func (x *GapNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GapNotice.ProtoReflect.Descriptor instead.
 func (*GapNotice) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{9}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GapNotice) GetSequence() uint64 {
@@ -760,7 +872,7 @@ type Lagged struct {
 
 func (x *Lagged) Reset() {
 	*x = Lagged{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +884,7 @@ func (x *Lagged) String() string {
 func (*Lagged) ProtoMessage() {}
 
 func (x *Lagged) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[10]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +897,7 @@ func (x *Lagged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lagged.ProtoReflect.Descriptor instead.
 func (*Lagged) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{10}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Lagged) GetMissed() uint64 {
@@ -816,7 +928,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +940,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[11]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +953,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{11}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Member) GetId() string {
@@ -906,7 +1018,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1030,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[12]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1043,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{12}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MembersRequest) GetStates() []MemberState {
@@ -968,7 +1080,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1092,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[13]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1105,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{13}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1019,7 +1131,7 @@ type WatchMembersRequest struct {
 
 func (x *WatchMembersRequest) Reset() {
 	*x = WatchMembersRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1143,7 @@ func (x *WatchMembersRequest) String() string {
 func (*WatchMembersRequest) ProtoMessage() {}
 
 func (x *WatchMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[14]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1156,7 @@ func (x *WatchMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchMembersRequest.ProtoReflect.Descriptor instead.
 func (*WatchMembersRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{14}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{15}
 }
 
 // MemberEvent is one change of the member list.
@@ -1060,7 +1172,7 @@ type MemberEvent struct {
 
 func (x *MemberEvent) Reset() {
 	*x = MemberEvent{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1184,7 @@ func (x *MemberEvent) String() string {
 func (*MemberEvent) ProtoMessage() {}
 
 func (x *MemberEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[15]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1197,7 @@ func (x *MemberEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberEvent.ProtoReflect.Descriptor instead.
 func (*MemberEvent) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{15}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MemberEvent) GetKind() MemberEventKind {
@@ -1118,7 +1230,7 @@ type WatchMembersResponse struct {
 
 func (x *WatchMembersResponse) Reset() {
 	*x = WatchMembersResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1242,7 @@ func (x *WatchMembersResponse) String() string {
 func (*WatchMembersResponse) ProtoMessage() {}
 
 func (x *WatchMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[16]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1255,7 @@ func (x *WatchMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchMembersResponse.ProtoReflect.Descriptor instead.
 func (*WatchMembersResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{16}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchMembersResponse) GetEvent() isWatchMembersResponse_Event {
@@ -1200,7 +1312,7 @@ type UpdateMetadataRequest struct {
 
 func (x *UpdateMetadataRequest) Reset() {
 	*x = UpdateMetadataRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1324,7 @@ func (x *UpdateMetadataRequest) String() string {
 func (*UpdateMetadataRequest) ProtoMessage() {}
 
 func (x *UpdateMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[17]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1337,7 @@ func (x *UpdateMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMetadataRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{17}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateMetadataRequest) GetMetadata() []byte {
@@ -1244,7 +1356,7 @@ type UpdateMetadataResponse struct {
 
 func (x *UpdateMetadataResponse) Reset() {
 	*x = UpdateMetadataResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1368,7 @@ func (x *UpdateMetadataResponse) String() string {
 func (*UpdateMetadataResponse) ProtoMessage() {}
 
 func (x *UpdateMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[18]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1381,7 @@ func (x *UpdateMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMetadataResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{18}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{19}
 }
 
 // StatusRequest asks for the node's status.
@@ -1281,7 +1393,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1405,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[19]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1418,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{19}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{20}
 }
 
 // StatusResponse is the node's status.
@@ -1338,13 +1450,15 @@ type StatusResponse struct {
 	OldestRetainedSequence uint64 `protobuf:"varint,12,opt,name=oldest_retained_sequence,json=oldestRetainedSequence,proto3" json:"oldest_retained_sequence,omitempty"`
 	// Seconds since the agent started.
 	UptimeSeconds int64 `protobuf:"varint,13,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
+	// The agent's epoch, which scopes last_sequence (see Message.epoch).
+	Epoch         uint64 `protobuf:"varint,14,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[20]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1470,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[20]
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1483,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{20}
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1463,6 +1577,13 @@ func (x *StatusResponse) GetUptimeSeconds() int64 {
 	return 0
 }
 
+func (x *StatusResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_plumview_gossipd_v1_gossipd_proto protoreflect.FileDescriptor
 
 const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
@@ -1478,16 +1599,22 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\apayload\x18\x02 \x01(\fR\apayload\"2\n" +
 	"\x11BroadcastResponse\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x01 \x01(\tR\tmessageId\"K\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\"n\n" +
 	"\x10SubscribeRequest\x12\x16\n" +
 	"\x06topics\x18\x01 \x03(\tR\x06topics\x12\x1f\n" +
 	"\vresume_from\x18\x02 \x01(\x04R\n" +
-	"resumeFrom\"\xc1\x01\n" +
+	"resumeFrom\x12!\n" +
+	"\fresume_epoch\x18\x03 \x01(\x04R\vresumeEpoch\"\x81\x02\n" +
 	"\x11SubscribeResponse\x128\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.plumview.gossipd.v1.MessageH\x00R\amessage\x125\n" +
 	"\x06lagged\x18\x02 \x01(\v2\x1b.plumview.gossipd.v1.LaggedH\x00R\x06lagged\x122\n" +
-	"\x03gap\x18\x03 \x01(\v2\x1e.plumview.gossipd.v1.GapNoticeH\x00R\x03gapB\a\n" +
-	"\x05event\"\xa0\x01\n" +
+	"\x03gap\x18\x03 \x01(\v2\x1e.plumview.gossipd.v1.GapNoticeH\x00R\x03gap\x12>\n" +
+	"\trestarted\x18\x04 \x01(\v2\x1e.plumview.gossipd.v1.RestartedH\x00R\trestartedB\a\n" +
+	"\x05event\"\x82\x01\n" +
+	"\tRestarted\x12%\n" +
+	"\x0eprevious_epoch\x18\x01 \x01(\x04R\rpreviousEpoch\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x128\n" +
+	"\x18oldest_retained_sequence\x18\x03 \x01(\x04R\x16oldestRetainedSequence\"\xb6\x01\n" +
 	"\aMessage\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -1495,7 +1622,8 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\x06origin\x18\x03 \x01(\tR\x06origin\x12\x14\n" +
 	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x18\n" +
 	"\apayload\x18\x05 \x01(\fR\apayload\x12\x12\n" +
-	"\x04hops\x18\x06 \x01(\rR\x04hops\"\x7f\n" +
+	"\x04hops\x18\x06 \x01(\rR\x04hops\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\"\x7f\n" +
 	"\tGapNotice\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x14\n" +
@@ -1529,7 +1657,7 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\x15UpdateMetadataRequest\x12\x1a\n" +
 	"\bmetadata\x18\x01 \x01(\fR\bmetadata\"\x18\n" +
 	"\x16UpdateMetadataResponse\"\x0f\n" +
-	"\rStatusRequest\"\x9e\x04\n" +
+	"\rStatusRequest\"\xb4\x04\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1548,7 +1676,8 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	" \x03(\v21.plumview.gossipd.v1.StatusResponse.CountersEntryR\bcounters\x12#\n" +
 	"\rlast_sequence\x18\v \x01(\x04R\flastSequence\x128\n" +
 	"\x18oldest_retained_sequence\x18\f \x01(\x04R\x16oldestRetainedSequence\x12%\n" +
-	"\x0euptime_seconds\x18\r \x01(\x03R\ruptimeSeconds\x1a;\n" +
+	"\x0euptime_seconds\x18\r \x01(\x03R\ruptimeSeconds\x12\x14\n" +
+	"\x05epoch\x18\x0e \x01(\x04R\x05epoch\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\x8d\x01\n" +
@@ -1588,7 +1717,7 @@ func file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP() []byte {
 }
 
 var file_plumview_gossipd_v1_gossipd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plumview_gossipd_v1_gossipd_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_plumview_gossipd_v1_gossipd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_plumview_gossipd_v1_gossipd_proto_goTypes = []any{
 	(MemberState)(0),               // 0: plumview.gossipd.v1.MemberState
 	(MemberEventKind)(0),           // 1: plumview.gossipd.v1.MemberEventKind
@@ -1600,54 +1729,56 @@ var file_plumview_gossipd_v1_gossipd_proto_goTypes = []any{
 	(*BroadcastResponse)(nil),      // 7: plumview.gossipd.v1.BroadcastResponse
 	(*SubscribeRequest)(nil),       // 8: plumview.gossipd.v1.SubscribeRequest
 	(*SubscribeResponse)(nil),      // 9: plumview.gossipd.v1.SubscribeResponse
-	(*Message)(nil),                // 10: plumview.gossipd.v1.Message
-	(*GapNotice)(nil),              // 11: plumview.gossipd.v1.GapNotice
-	(*Lagged)(nil),                 // 12: plumview.gossipd.v1.Lagged
-	(*Member)(nil),                 // 13: plumview.gossipd.v1.Member
-	(*MembersRequest)(nil),         // 14: plumview.gossipd.v1.MembersRequest
-	(*MembersResponse)(nil),        // 15: plumview.gossipd.v1.MembersResponse
-	(*WatchMembersRequest)(nil),    // 16: plumview.gossipd.v1.WatchMembersRequest
-	(*MemberEvent)(nil),            // 17: plumview.gossipd.v1.MemberEvent
-	(*WatchMembersResponse)(nil),   // 18: plumview.gossipd.v1.WatchMembersResponse
-	(*UpdateMetadataRequest)(nil),  // 19: plumview.gossipd.v1.UpdateMetadataRequest
-	(*UpdateMetadataResponse)(nil), // 20: plumview.gossipd.v1.UpdateMetadataResponse
-	(*StatusRequest)(nil),          // 21: plumview.gossipd.v1.StatusRequest
-	(*StatusResponse)(nil),         // 22: plumview.gossipd.v1.StatusResponse
-	nil,                            // 23: plumview.gossipd.v1.StatusResponse.CountersEntry
+	(*Restarted)(nil),              // 10: plumview.gossipd.v1.Restarted
+	(*Message)(nil),                // 11: plumview.gossipd.v1.Message
+	(*GapNotice)(nil),              // 12: plumview.gossipd.v1.GapNotice
+	(*Lagged)(nil),                 // 13: plumview.gossipd.v1.Lagged
+	(*Member)(nil),                 // 14: plumview.gossipd.v1.Member
+	(*MembersRequest)(nil),         // 15: plumview.gossipd.v1.MembersRequest
+	(*MembersResponse)(nil),        // 16: plumview.gossipd.v1.MembersResponse
+	(*WatchMembersRequest)(nil),    // 17: plumview.gossipd.v1.WatchMembersRequest
+	(*MemberEvent)(nil),            // 18: plumview.gossipd.v1.MemberEvent
+	(*WatchMembersResponse)(nil),   // 19: plumview.gossipd.v1.WatchMembersResponse
+	(*UpdateMetadataRequest)(nil),  // 20: plumview.gossipd.v1.UpdateMetadataRequest
+	(*UpdateMetadataResponse)(nil), // 21: plumview.gossipd.v1.UpdateMetadataResponse
+	(*StatusRequest)(nil),          // 22: plumview.gossipd.v1.StatusRequest
+	(*StatusResponse)(nil),         // 23: plumview.gossipd.v1.StatusResponse
+	nil,                            // 24: plumview.gossipd.v1.StatusResponse.CountersEntry
 }
 var file_plumview_gossipd_v1_gossipd_proto_depIdxs = []int32{
-	10, // 0: plumview.gossipd.v1.SubscribeResponse.message:type_name -> plumview.gossipd.v1.Message
-	12, // 1: plumview.gossipd.v1.SubscribeResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
-	11, // 2: plumview.gossipd.v1.SubscribeResponse.gap:type_name -> plumview.gossipd.v1.GapNotice
-	0,  // 3: plumview.gossipd.v1.Member.state:type_name -> plumview.gossipd.v1.MemberState
-	0,  // 4: plumview.gossipd.v1.MembersRequest.states:type_name -> plumview.gossipd.v1.MemberState
-	13, // 5: plumview.gossipd.v1.MembersResponse.members:type_name -> plumview.gossipd.v1.Member
-	1,  // 6: plumview.gossipd.v1.MemberEvent.kind:type_name -> plumview.gossipd.v1.MemberEventKind
-	13, // 7: plumview.gossipd.v1.MemberEvent.member:type_name -> plumview.gossipd.v1.Member
-	17, // 8: plumview.gossipd.v1.WatchMembersResponse.member_event:type_name -> plumview.gossipd.v1.MemberEvent
-	12, // 9: plumview.gossipd.v1.WatchMembersResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
-	23, // 10: plumview.gossipd.v1.StatusResponse.counters:type_name -> plumview.gossipd.v1.StatusResponse.CountersEntry
-	2,  // 11: plumview.gossipd.v1.GossipService.Join:input_type -> plumview.gossipd.v1.JoinRequest
-	4,  // 12: plumview.gossipd.v1.GossipService.Leave:input_type -> plumview.gossipd.v1.LeaveRequest
-	6,  // 13: plumview.gossipd.v1.GossipService.Broadcast:input_type -> plumview.gossipd.v1.BroadcastRequest
-	8,  // 14: plumview.gossipd.v1.GossipService.Subscribe:input_type -> plumview.gossipd.v1.SubscribeRequest
-	14, // 15: plumview.gossipd.v1.GossipService.Members:input_type -> plumview.gossipd.v1.MembersRequest
-	16, // 16: plumview.gossipd.v1.GossipService.WatchMembers:input_type -> plumview.gossipd.v1.WatchMembersRequest
-	19, // 17: plumview.gossipd.v1.GossipService.UpdateMetadata:input_type -> plumview.gossipd.v1.UpdateMetadataRequest
-	21, // 18: plumview.gossipd.v1.GossipService.Status:input_type -> plumview.gossipd.v1.StatusRequest
-	3,  // 19: plumview.gossipd.v1.GossipService.Join:output_type -> plumview.gossipd.v1.JoinResponse
-	5,  // 20: plumview.gossipd.v1.GossipService.Leave:output_type -> plumview.gossipd.v1.LeaveResponse
-	7,  // 21: plumview.gossipd.v1.GossipService.Broadcast:output_type -> plumview.gossipd.v1.BroadcastResponse
-	9,  // 22: plumview.gossipd.v1.GossipService.Subscribe:output_type -> plumview.gossipd.v1.SubscribeResponse
-	15, // 23: plumview.gossipd.v1.GossipService.Members:output_type -> plumview.gossipd.v1.MembersResponse
-	18, // 24: plumview.gossipd.v1.GossipService.WatchMembers:output_type -> plumview.gossipd.v1.WatchMembersResponse
-	20, // 25: plumview.gossipd.v1.GossipService.UpdateMetadata:output_type -> plumview.gossipd.v1.UpdateMetadataResponse
-	22, // 26: plumview.gossipd.v1.GossipService.Status:output_type -> plumview.gossipd.v1.StatusResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 0: plumview.gossipd.v1.SubscribeResponse.message:type_name -> plumview.gossipd.v1.Message
+	13, // 1: plumview.gossipd.v1.SubscribeResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
+	12, // 2: plumview.gossipd.v1.SubscribeResponse.gap:type_name -> plumview.gossipd.v1.GapNotice
+	10, // 3: plumview.gossipd.v1.SubscribeResponse.restarted:type_name -> plumview.gossipd.v1.Restarted
+	0,  // 4: plumview.gossipd.v1.Member.state:type_name -> plumview.gossipd.v1.MemberState
+	0,  // 5: plumview.gossipd.v1.MembersRequest.states:type_name -> plumview.gossipd.v1.MemberState
+	14, // 6: plumview.gossipd.v1.MembersResponse.members:type_name -> plumview.gossipd.v1.Member
+	1,  // 7: plumview.gossipd.v1.MemberEvent.kind:type_name -> plumview.gossipd.v1.MemberEventKind
+	14, // 8: plumview.gossipd.v1.MemberEvent.member:type_name -> plumview.gossipd.v1.Member
+	18, // 9: plumview.gossipd.v1.WatchMembersResponse.member_event:type_name -> plumview.gossipd.v1.MemberEvent
+	13, // 10: plumview.gossipd.v1.WatchMembersResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
+	24, // 11: plumview.gossipd.v1.StatusResponse.counters:type_name -> plumview.gossipd.v1.StatusResponse.CountersEntry
+	2,  // 12: plumview.gossipd.v1.GossipService.Join:input_type -> plumview.gossipd.v1.JoinRequest
+	4,  // 13: plumview.gossipd.v1.GossipService.Leave:input_type -> plumview.gossipd.v1.LeaveRequest
+	6,  // 14: plumview.gossipd.v1.GossipService.Broadcast:input_type -> plumview.gossipd.v1.BroadcastRequest
+	8,  // 15: plumview.gossipd.v1.GossipService.Subscribe:input_type -> plumview.gossipd.v1.SubscribeRequest
+	15, // 16: plumview.gossipd.v1.GossipService.Members:input_type -> plumview.gossipd.v1.MembersRequest
+	17, // 17: plumview.gossipd.v1.GossipService.WatchMembers:input_type -> plumview.gossipd.v1.WatchMembersRequest
+	20, // 18: plumview.gossipd.v1.GossipService.UpdateMetadata:input_type -> plumview.gossipd.v1.UpdateMetadataRequest
+	22, // 19: plumview.gossipd.v1.GossipService.Status:input_type -> plumview.gossipd.v1.StatusRequest
+	3,  // 20: plumview.gossipd.v1.GossipService.Join:output_type -> plumview.gossipd.v1.JoinResponse
+	5,  // 21: plumview.gossipd.v1.GossipService.Leave:output_type -> plumview.gossipd.v1.LeaveResponse
+	7,  // 22: plumview.gossipd.v1.GossipService.Broadcast:output_type -> plumview.gossipd.v1.BroadcastResponse
+	9,  // 23: plumview.gossipd.v1.GossipService.Subscribe:output_type -> plumview.gossipd.v1.SubscribeResponse
+	16, // 24: plumview.gossipd.v1.GossipService.Members:output_type -> plumview.gossipd.v1.MembersResponse
+	19, // 25: plumview.gossipd.v1.GossipService.WatchMembers:output_type -> plumview.gossipd.v1.WatchMembersResponse
+	21, // 26: plumview.gossipd.v1.GossipService.UpdateMetadata:output_type -> plumview.gossipd.v1.UpdateMetadataResponse
+	23, // 27: plumview.gossipd.v1.GossipService.Status:output_type -> plumview.gossipd.v1.StatusResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_plumview_gossipd_v1_gossipd_proto_init() }
@@ -1659,8 +1790,9 @@ func file_plumview_gossipd_v1_gossipd_proto_init() {
 		(*SubscribeResponse_Message)(nil),
 		(*SubscribeResponse_Lagged)(nil),
 		(*SubscribeResponse_Gap)(nil),
+		(*SubscribeResponse_Restarted)(nil),
 	}
-	file_plumview_gossipd_v1_gossipd_proto_msgTypes[16].OneofWrappers = []any{
+	file_plumview_gossipd_v1_gossipd_proto_msgTypes[17].OneofWrappers = []any{
 		(*WatchMembersResponse_MemberEvent)(nil),
 		(*WatchMembersResponse_Lagged)(nil),
 	}
@@ -1670,7 +1802,7 @@ func file_plumview_gossipd_v1_gossipd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plumview_gossipd_v1_gossipd_proto_rawDesc), len(file_plumview_gossipd_v1_gossipd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,9 +50,11 @@ type GossipServiceClient interface {
 	// bad topic, FAILED_PRECONDITION when the node has not joined or has left.
 	Broadcast(ctx context.Context, in *BroadcastRequest, opts ...grpc.CallOption) (*BroadcastResponse, error)
 	// Subscribe streams the messages of chosen topics (all if none). Every
-	// message carries this node's sequence number; resume_from replays the
-	// retained messages after that number. A lag notice says how many
-	// messages this subscriber missed.
+	// message carries this node's sequence number and the agent's epoch;
+	// resume_from (with resume_epoch) replays the retained messages after
+	// that number. A lag notice says how many messages this subscriber
+	// missed; a restart notice says that the agent restarted since, so an
+	// unknown number were missed.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 	// Members lists the member list, optionally filtered by state.
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
@@ -187,9 +189,11 @@ type GossipServiceServer interface {
 	// bad topic, FAILED_PRECONDITION when the node has not joined or has left.
 	Broadcast(context.Context, *BroadcastRequest) (*BroadcastResponse, error)
 	// Subscribe streams the messages of chosen topics (all if none). Every
-	// message carries this node's sequence number; resume_from replays the
-	// retained messages after that number. A lag notice says how many
-	// messages this subscriber missed.
+	// message carries this node's sequence number and the agent's epoch;
+	// resume_from (with resume_epoch) replays the retained messages after
+	// that number. A lag notice says how many messages this subscriber
+	// missed; a restart notice says that the agent restarted since, so an
+	// unknown number were missed.
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	// Members lists the member list, optionally filtered by state.
 	Members(context.Context, *MembersRequest) (*MembersResponse, error)

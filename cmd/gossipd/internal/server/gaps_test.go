@@ -18,9 +18,9 @@ import (
 // A gap notice is numbered like a delivery, reaches a stream of any
 // topics, and is replayed on resume_from whatever the topics.
 func TestHubGapNoticeReachesEveryStream(t *testing.T) {
-	h := newHub(16, 4)
+	h := newHub(1, 16, DefaultRetainBytes, 4)
 	defer h.close()
-	sub, _, _ := h.subscribe([]string{"a"}, 0)
+	sub, _, _, _ := h.subscribe([]string{"a"}, 0, 0)
 	defer sub.Close()
 	h.publish(msg("b"))
 	gap := membership.Message{Gap: membership.Gap{Origin: 7, First: 3, Last: 4, Count: 2}}
@@ -29,9 +29,9 @@ func TestHubGapNoticeReachesEveryStream(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, proto.Equal(&gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Gap{Gap: &gossipdv1.GapNotice{
 		Sequence: 2, Origin: "0000000000000007", First: 3, Last: 4, Count: 2,
-	}}}, messagePB(it.Value)), "got %v", messagePB(it.Value))
+	}}}, messagePB(it.Value, 1)), "got %v", messagePB(it.Value, 1))
 
-	resumed, replay, gone := h.subscribe([]string{"a"}, 1)
+	resumed, replay, gone, _ := h.subscribe([]string{"a"}, 1, 1)
 	defer resumed.Close()
 	require.Zero(t, gone)
 	require.Len(t, replay, 1, "the gap notice is replayed to a stream of another topic")

@@ -63,9 +63,17 @@ func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest)
 	if !s.Joined() {
 		return nil, status.Error(codes.FailedPrecondition, "gossipd: the node has not joined a cluster (or has left)")
 	}
+	if s.cfg.BeforeBroadcast != nil {
+		if err := s.cfg.BeforeBroadcast(); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "gossipd: broadcast: %v", err)
+		}
+	}
 	id, err := s.node.Broadcast(ctx, req.GetTopic(), req.GetPayload())
 	if err != nil {
 		return nil, statusOf("broadcast", err)
+	}
+	if s.cfg.AfterBroadcast != nil {
+		s.cfg.AfterBroadcast(id)
 	}
 	return &gossipdv1.BroadcastResponse{MessageId: id.String()}, nil
 }
@@ -136,11 +144,12 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		Joined: s.Joined(), ActiveView: ids(active), PassiveView: ids(passive),
 		EagerPeers: ids(eager), LazyPeers: ids(lazy),
 		LastSequence: last, OldestRetainedSequence: oldest,
-		UptimeSeconds: int64(time.Since(s.started) / time.Second),
+		UptimeSeconds: int64(time.Since(s.started) / time.Second), Epoch: s.hub.epoch,
 		Counters: map[string]int64{
 			"subscribers": int64(subs), "subscriber_delivered": int64(delivered), "subscriber_lagged": int64(lagged),
 			// The agent's goroutines, so that a test or an operator sees a leak.
-			"runtime_goroutines": int64(runtime.NumGoroutine()),
+			"runtime_goroutines":                int64(runtime.NumGoroutine()),
+			"subscriber_resumed_across_restart": int64(s.hub.resumeRestarted.Load()),
 		},
 	}
 	for st, n := range s.node.MemberCounts() {

@@ -4,6 +4,8 @@
 package server
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -35,6 +37,14 @@ type Config struct {
 	// Retain is how many recent deliveries are kept for resume_from.
 	// Default DefaultRetain.
 	Retain int
+	// RetainBytes bounds the size of the deliveries kept for resume_from
+	// (payload, topic and about 128 bytes each); the oldest go first.
+	// Default DefaultRetainBytes.
+	RetainBytes int
+	// Epoch scopes the sequence numbers of this run of the agent: a client
+	// resuming with another epoch is told that the agent restarted.
+	// Default: a random non-zero value.
+	Epoch uint64
 	// StreamBuffer bounds each stream's buffer. Default DefaultStreamBuffer.
 	StreamBuffer int
 	// RecentEvents is how many membership events are kept for the debug
@@ -45,6 +55,13 @@ type Config struct {
 	// OnLeave is called (in its own goroutine) after a Leave call left the
 	// cluster: the agent stops then.
 	OnLeave func()
+	// BeforeBroadcast, when set, is called before each broadcast; an error
+	// refuses it (UNAVAILABLE). The agent's data directory reserves the
+	// message's sequence number with it.
+	BeforeBroadcast func() error
+	// AfterBroadcast, when set, is called with the ID of each broadcast
+	// sent.
+	AfterBroadcast func(membership.MessageID)
 	// Topics, when not empty, are the only topics Broadcast accepts: a
 	// cluster's operators can name the topics in use so that a typo is an
 	// error rather than a message nobody reads.
@@ -57,8 +74,11 @@ const (
 	// for the envelope and the Plumtree header.
 	DefaultMaxPayloadBytes = 512 << 10
 	DefaultRetain          = 4096
-	DefaultStreamBuffer    = 1024
-	DefaultRecentEvents    = 100
+	// DefaultRetainBytes bounds the resume ring to 64 MiB, where 4,096
+	// deliveries of the largest payload would take 2 GiB.
+	DefaultRetainBytes  = 64 << 20
+	DefaultStreamBuffer = 1024
+	DefaultRecentEvents = 100
 )
 
 // ServiceName is the name the health service reports the API under (the
@@ -99,6 +119,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retain <= 0 {
 		cfg.Retain = DefaultRetain
 	}
+	if cfg.RetainBytes <= 0 {
+		cfg.RetainBytes = DefaultRetainBytes
+	}
+	for cfg.Epoch == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		cfg.Epoch = binary.LittleEndian.Uint64(b[:])
+	}
 	if cfg.StreamBuffer <= 0 {
 		cfg.StreamBuffer = DefaultStreamBuffer
 	}
@@ -109,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	s := &Server{
-		cfg: cfg, node: cfg.Node, hub: newHub(cfg.Retain, cfg.StreamBuffer),
+		cfg: cfg, node: cfg.Node, hub: newHub(cfg.Epoch, cfg.Retain, cfg.RetainBytes, cfg.StreamBuffer),
 		health: health.NewServer(), started: time.Now(), log: cfg.Logger,
 		done: make(chan struct{}),
 	}
@@ -190,6 +218,9 @@ func (s *Server) markLeft() {
 
 // Draining marks the server NOT_SERVING, before a shutdown.
 func (s *Server) Draining() { s.markLeft() }
+
+// Epoch returns the epoch that scopes this server's sequence numbers.
+func (s *Server) Epoch() uint64 { return s.hub.epoch }
 
 // RecentEvents returns the recent membership events, oldest first.
 func (s *Server) RecentEvents() []membership.Event {

@@ -74,8 +74,8 @@ func TestResumeFromMissesNothingRetained(t *testing.T) {
 // count of what it missed, though nothing more is delivered; the counters
 // add up what the stream was told.
 func TestLagNotice(t *testing.T) {
-	h := newHub(16, 2)
-	s, _, _ := h.subscribe(nil, 0)
+	h := newHub(1, 16, DefaultRetainBytes, 2)
+	s, _, _, _ := h.subscribe(nil, 0, 0)
 	for range 5 {
 		h.publish(msg("t"))
 	}

@@ -14,14 +14,28 @@ import (
 
 // Subscribe streams the deliveries on the chosen topics: first, after a
 // reconnect, the retained ones after resume_from (preceded by a lag notice
-// if some are no longer retained), then the new ones, with a lag notice in
-// place of those this stream's buffer could not hold, and a gap notice for
-// broadcasts the node missed for good (membership.Gap; on every stream,
-// whatever its topics). The stream ends when
-// the client goes away or the server shuts down.
+// if some are no longer retained, or by a restart notice and all of this
+// epoch's retained ones if resume_from is of an earlier epoch), then the
+// new ones, with a lag notice in place of those this stream's buffer could
+// not hold, and a gap notice for broadcasts the node missed for good
+// (membership.Gap; on every stream, whatever its topics). The stream ends
+// when the client goes away or the server shuts down.
 func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerStreamingServer[gossipdv1.SubscribeResponse]) error {
-	sub, replay, gone := s.hub.subscribe(req.GetTopics(), req.GetResumeFrom())
+	sub, replay, gone, restarted := s.hub.subscribe(req.GetTopics(), req.GetResumeFrom(), req.GetResumeEpoch())
 	defer sub.Close()
+	if restarted {
+		var oldest uint64
+		if len(replay) > 0 {
+			oldest = replay[0].seq
+		}
+		notice := &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Restarted{Restarted: &gossipdv1.Restarted{
+			PreviousEpoch: req.GetResumeEpoch(), Epoch: s.hub.epoch, OldestRetainedSequence: oldest,
+		}}}
+		if err := stream.Send(notice); err != nil {
+			return err
+		}
+		s.hub.resumeRestarted.Add(1)
+	}
 	if gone > 0 {
 		if err := stream.Send(lagPB(gone)); err != nil {
 			return err
@@ -29,7 +43,7 @@ func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerSt
 		s.hub.resumeLagged.Add(gone)
 	}
 	for _, d := range replay {
-		if err := stream.Send(messagePB(d)); err != nil {
+		if err := stream.Send(messagePB(d, s.hub.epoch)); err != nil {
 			return err
 		}
 	}
@@ -49,7 +63,7 @@ func (s *Server) Subscribe(req *gossipdv1.SubscribeRequest, stream grpc.ServerSt
 		}
 		resp := lagPB(it.Missed)
 		if it.Missed == 0 {
-			resp = messagePB(it.Value)
+			resp = messagePB(it.Value, s.hub.epoch)
 		}
 		if err := stream.Send(resp); err != nil {
 			return err
@@ -83,7 +97,7 @@ func lagPB(n uint64) *gossipdv1.SubscribeResponse {
 	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Lagged{Lagged: &gossipdv1.Lagged{Missed: n}}}
 }
 
-func messagePB(d *delivery) *gossipdv1.SubscribeResponse {
+func messagePB(d *delivery, epoch uint64) *gossipdv1.SubscribeResponse {
 	m := d.msg
 	if g := m.Gap; g.Count > 0 {
 		return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Gap{Gap: &gossipdv1.GapNotice{
@@ -92,7 +106,7 @@ func messagePB(d *delivery) *gossipdv1.SubscribeResponse {
 	}
 	return &gossipdv1.SubscribeResponse{Event: &gossipdv1.SubscribeResponse_Message{Message: &gossipdv1.Message{
 		Sequence: d.seq, MessageId: m.ID.String(), Origin: idString(m.Origin),
-		Topic: m.Topic, Payload: m.Payload, Hops: m.Hops,
+		Topic: m.Topic, Payload: m.Payload, Hops: m.Hops, Epoch: epoch,
 	}}}
 }
 
