@@ -90,7 +90,9 @@ type Config struct {
 	ListenAddr string
 	// PacketConn, if set, is the socket to use instead of listening on
 	// ListenAddr: one with options of its own, or a wrapper that counts
-	// bytes for a measurement. The transport closes it on Close.
+	// bytes for a measurement. The transport closes it on Close. Like the
+	// socket it opens itself, it is wrapped so that transient send errors
+	// are loss (doc.go, "Send errors").
 	PacketConn net.PacketConn
 	// AdvertiseAddr is what Addr returns. Default: the bound address.
 	AdvertiseAddr string

@@ -53,6 +53,35 @@
 // Simultaneous dials in both directions give two valid connections; the
 // runtime chooses which to keep.
 //
+// # Send errors
+//
+// The host may refuse to send a datagram although nothing is wrong with the
+// connection: its own firewall drops it (sendmsg fails with EPERM), the
+// queue discipline or socket memory is full (ENOBUFS, EAGAIN), an ICMP
+// error is pending on the socket (ECONNREFUSED) or a route is missing for a
+// moment (EHOSTUNREACH, ENETUNREACH, ENETDOWN). quic-go ends the connection
+// on any error writing to its socket, so one such refusal cut every
+// connection it hit ("connection failed: write udp …: sendmsg: operation
+// not permitted"). The QUIC transport therefore hands quic-go its socket
+// wrapped (sendloss.go): a write refused with one of these errors is
+// counted in Stats.SendErrors (by errno, summed in SendErrorsDropped) and
+// reported as done, so the datagram is simply lost and QUIC's loss recovery
+// resends what it carried. A refusal that lasts (a firewall rule dropping
+// everything to a peer) looks like lasting loss and ends the connection
+// through the idle timeout, or fails the dial through the handshake timeout,
+// as an unreachable peer would; the dial no longer fails at once on a
+// missing route.
+//
+// Other errors pass through unchanged, in particular EMSGSIZE, which
+// quic-go's path MTU discovery relies on, and EIO, on which it stops using
+// segmentation offload. The wrapper keeps every interface quic-go looks for
+// on a *net.UDPConn (quic.OOBCapablePacketConn, SetWriteBuffer, ReadBatch),
+// so segmentation offload, ECN, the don't-fragment bit and batched reads
+// stay on; a Config.PacketConn without them is wrapped plainly. A read that
+// returns ECONNREFUSED, EHOSTUNREACH or ENETUNREACH (reported only on a
+// socket with IP_RECVERR) is retried and counted in
+// Stats.ReceiveErrorsIgnored instead of closing the whole transport.
+//
 // # Defaults
 //
 // MaxFrameBytes 1 MiB and SendQueueFrames 4096 are guesses to validate.

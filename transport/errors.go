@@ -62,6 +62,28 @@ type Stats struct {
 	SendQueueFull   int64 // Send calls refused with ErrSendQueueFull
 	FramesDropped   int64 // frames lost to injected faults (in-memory only)
 	ConnsOpen       int64 // connections currently open
+	// SendErrorsDropped counts datagram writes the host refused with a
+	// transient error, which the QUIC transport dropped as lost instead of
+	// ending the connection (doc.go, "Send errors"); the sum of SendErrors.
+	// With segmentation offload one write may carry several packets.
+	SendErrorsDropped int64
+	// SendErrors splits SendErrorsDropped by error.
+	SendErrors SendErrorCounts
+	// ReceiveErrorsIgnored counts reads that returned an error reported by
+	// ICMP (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH) and were retried.
+	ReceiveErrorsIgnored int64
+}
+
+// SendErrorCounts counts datagram writes dropped, by the error the host
+// refused them with.
+type SendErrorCounts struct {
+	EPERM        int64 // refused by the host's firewall
+	ENOBUFS      int64 // no buffer space (queue discipline or memory)
+	EAGAIN       int64 // send buffer full (EWOULDBLOCK)
+	ECONNREFUSED int64 // ICMP port unreachable reported on the socket
+	EHOSTUNREACH int64 // no route to the host
+	ENETUNREACH  int64 // no route to the network
+	ENETDOWN     int64 // outgoing interface down
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -70,17 +92,30 @@ type counters struct {
 	framesSent, framesReceived                     atomic.Int64
 	bytesSent, bytesReceived                       atomic.Int64
 	oversized, queueFull, framesDropped, connsOpen atomic.Int64
+	sendDropped                                    [len(transientSendErrnos)]atomic.Int64
+	recvIgnored                                    atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
-	return Stats{
+	s := Stats{
 		Dials: c.dials.Load(), DialFailures: c.dialFailures.Load(),
 		Accepts: c.accepts.Load(), Rejected: c.rejected.Load(),
 		FramesSent: c.framesSent.Load(), FramesReceived: c.framesReceived.Load(),
 		BytesSent: c.bytesSent.Load(), BytesReceived: c.bytesReceived.Load(),
 		OversizedFrames: c.oversized.Load(), SendQueueFull: c.queueFull.Load(),
 		FramesDropped: c.framesDropped.Load(), ConnsOpen: c.connsOpen.Load(),
+		ReceiveErrorsIgnored: c.recvIgnored.Load(),
 	}
+	// In the order of transientSendErrnos.
+	for i, p := range []*int64{
+		&s.SendErrors.EPERM, &s.SendErrors.ENOBUFS, &s.SendErrors.EAGAIN,
+		&s.SendErrors.ECONNREFUSED, &s.SendErrors.EHOSTUNREACH,
+		&s.SendErrors.ENETUNREACH, &s.SendErrors.ENETDOWN,
+	} {
+		*p = c.sendDropped[i].Load()
+		s.SendErrorsDropped += *p
+	}
+	return s
 }
 
 // countDial counts one dial and, if it failed, one failure, and hands its

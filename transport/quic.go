@@ -68,12 +68,14 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	t := &QUIC{
 		cfg:     cfg,
 		cert:    tls.Certificate{Certificate: [][]byte{der}, PrivateKey: cfg.Identity.Key},
-		udp:     udp,
-		tr:      &quic.Transport{Conn: udp},
 		acceptq: make(chan *conn, acceptBacklog),
 		conns:   make(map[*conn]struct{}),
 		addr:    cfg.AdvertiseAddr,
 	}
+	// A transient send error is a lost datagram, not the end of the
+	// connection that sent it (doc.go, "Send errors").
+	t.udp = wrapSocket(udp, &t.stats)
+	t.tr = &quic.Transport{Conn: t.udp}
 	if t.addr == "" {
 		t.addr = udp.LocalAddr().String()
 	}
