@@ -110,6 +110,9 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	mc.Protocol.Plumtree.FirstSequence = start.firstSequence
 	mc.Protocol.Plumtree.PayloadRetention = c.retention
 	mc.Protocol.Plumtree.MaxCachedBytes = c.retentionBytes
+	if saved != nil && saved.NodeID == fmt.Sprintf("%016x", transport.KeyID(id.Public())) {
+		mc.DeliveryMarks = saved.Delivered // not delivered again (gossip.DeliveryMark)
+	}
 	node, err := membership.New(mc)
 	if err != nil {
 		_ = tr.Close()

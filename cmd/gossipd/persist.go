@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -94,9 +95,9 @@ type persister struct {
 	joined func() bool
 }
 
-// save writes the node's incarnation, next sequence number and alive
-// members (once joined), if they changed since the last save. It does
-// nothing once the node is closed.
+// save writes the node's incarnation, next sequence number, alive members
+// (once joined) and delivery marks, if they changed since the last save.
+// It does nothing once the node is closed.
 func (p *persister) save() {
 	if p == nil {
 		return
@@ -115,11 +116,14 @@ func (p *persister) save() {
 			}
 		}
 	}
-	if inc <= cur.Incarnation && next <= cur.SequenceReserved && slices.Equal(members, cur.Members) {
+	delivered := p.node.DeliveryMarks()
+	if inc <= cur.Incarnation && next <= cur.SequenceReserved && slices.Equal(members, cur.Members) &&
+		reflect.DeepEqual(delivered, cur.Delivered) {
 		return
 	}
 	if err := p.store.Save(datadir.State{
 		NodeID: fmt.Sprintf("%016x", p.node.ID()), Incarnation: inc, SequenceReserved: next, Members: members,
+		Delivered: delivered,
 	}); err != nil {
 		p.log.Warn("could not save the data directory", zap.Error(err))
 	}

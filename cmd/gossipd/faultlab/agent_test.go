@@ -108,7 +108,10 @@ func (a *agent) start(seeds []string) error {
 	a.mu.Unlock()
 	args := []string{"netns", "exec", a.ns(), c.bin, "agent", "-bind", a.addr(),
 		"-key-file", filepath.Join(c.dir, fmt.Sprintf("a%d.key", a.i)), "-grpc-socket", a.socket(),
-		"-cluster-secret-file", filepath.Join(c.dir, "secret"), "-log-format", "console", "-shutdown-timeout", "5s"}
+		"-cluster-secret-file", filepath.Join(c.dir, "secret"), "-log-format", "console", "-shutdown-timeout", "5s",
+		// As an operator runs it: the data directory keeps the delivery
+		// marks, so a restarted agent delivers nothing twice.
+		"-data-dir", filepath.Join(c.dir, fmt.Sprintf("a%d.data", a.i))}
 	if len(seeds) > 0 {
 		args = append(args, "-seeds", strings.Join(seeds, ","))
 	}

@@ -1,6 +1,8 @@
 // Package datadir keeps what a gossipd agent remembers across restarts in
 // its data directory (-data-dir): the addresses of the members it last saw
-// alive, its incarnation and a reservation of message sequence numbers.
+// alive, its incarnation, a reservation of message sequence numbers, and
+// the marks of the broadcasts it delivered (gossip.DeliveryMark), so that
+// a restarted agent does not deliver them again.
 // A restarted agent rejoins through those members without seeds, and
 // starts above its saved incarnation and reservation, so that it never
 // reuses either even if the wall clock went backwards (docs/operations.md,
@@ -21,6 +23,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/plumview/plumview/gossip"
 )
 
 // FileName is the state file's name in the data directory.
@@ -37,6 +41,8 @@ const (
 	MaxMembers = 10_000
 	// MaxAddrBytes bounds one saved address.
 	MaxAddrBytes = 1024
+	// MaxDelivered bounds the delivery marks saved and read.
+	MaxDelivered = gossip.MaxDeliveryMarks
 )
 
 // State is what the data directory holds.
@@ -56,6 +62,10 @@ type State struct {
 	// Members are the addresses ("key@host:port") of the members that were
 	// alive when saved, this agent excluded.
 	Members []string `json:"members"`
+	// Delivered are the marks of the broadcasts the agent delivered, per
+	// origin (membership.Node.DeliveryMarks): what they cover is not
+	// delivered again after a restart.
+	Delivered []gossip.DeliveryMark `json:"delivered,omitempty"`
 	// SavedAt is when the file was written, for operators.
 	SavedAt time.Time `json:"saved_at"`
 }
@@ -116,6 +126,8 @@ func decode(data []byte) (*State, error) {
 		return nil, fmt.Errorf("%w: format version %d, this agent reads %d", ErrCorrupt, st.Version, Version)
 	case len(st.Members) > MaxMembers:
 		return nil, fmt.Errorf("%w: %d members, at most %d", ErrCorrupt, len(st.Members), MaxMembers)
+	case len(st.Delivered) > MaxDelivered:
+		return nil, fmt.Errorf("%w: %d delivery marks, at most %d", ErrCorrupt, len(st.Delivered), MaxDelivered)
 	}
 	for _, m := range st.Members {
 		if len(m) > MaxAddrBytes {
@@ -136,7 +148,7 @@ func (s *Store) Saved() State {
 
 // Save writes st, except that the incarnation and the reservation saved
 // never go down: each is the larger of st's and the file's. Members are
-// capped at MaxMembers.
+// capped at MaxMembers, delivery marks at MaxDelivered.
 func (s *Store) Save(st State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,6 +157,9 @@ func (s *Store) Save(st State) error {
 	st.SequenceReserved = max(st.SequenceReserved, s.cur.SequenceReserved)
 	if len(st.Members) > MaxMembers {
 		st.Members = st.Members[:MaxMembers]
+	}
+	if len(st.Delivered) > MaxDelivered {
+		st.Delivered = st.Delivered[:MaxDelivered]
 	}
 	st.SavedAt = time.Now().UTC()
 	if err := s.write(&st); err != nil {

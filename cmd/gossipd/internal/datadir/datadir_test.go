@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
 )
 
 func TestFirstStartHasNoState(t *testing.T) {
@@ -25,7 +27,8 @@ func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s, _, err := Open(dir)
 	require.NoError(t, err)
-	want := State{NodeID: "00000000000000ab", Incarnation: 7, SequenceReserved: 99, Members: []string{"k1@127.0.0.1:1", "k2@127.0.0.1:2"}}
+	want := State{NodeID: "00000000000000ab", Incarnation: 7, SequenceReserved: 99, Members: []string{"k1@127.0.0.1:1", "k2@127.0.0.1:2"},
+		Delivered: []gossip.DeliveryMark{{Origin: 1<<63 + 5, Run: 1<<62 + 1, Next: 1<<62 + 90, Holes: [][2]uint64{{1<<62 + 7, 1<<62 + 9}}}}}
 	require.NoError(t, s.Save(want))
 	_, got, err := Open(dir)
 	require.NoError(t, err)
@@ -34,6 +37,7 @@ func TestRoundTrip(t *testing.T) {
 	require.Equal(t, want.Incarnation, got.Incarnation)
 	require.Equal(t, want.SequenceReserved, got.SequenceReserved)
 	require.Equal(t, want.Members, got.Members)
+	require.Equal(t, want.Delivered, got.Delivered, "64-bit IDs and sequences survive JSON exactly")
 	require.False(t, got.SavedAt.IsZero())
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -89,6 +93,13 @@ func TestCorruptFileIsAnError(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, FileName), []byte(`{"version": 1, "members": [`+strings.Join(many, ",")+`]}`), 0o600))
 	_, _, err := Open(dir)
 	require.ErrorIs(t, err, ErrCorrupt)
+	marks := make([]string, MaxDelivered+1)
+	for i := range marks {
+		marks[i] = `{"Origin": 1, "Next": 2}`
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, FileName), []byte(`{"version": 1, "delivered": [`+strings.Join(marks, ",")+`]}`), 0o600))
+	_, _, err = Open(dir)
+	require.ErrorIs(t, err, ErrCorrupt, "too many delivery marks")
 }
 
 // Every sequence number a broadcast may use is reserved in the file
