@@ -64,3 +64,28 @@ func TestDeliveryMarksSurviveARestart(t *testing.T) {
 	})
 	require.Equal(t, []DeliveryMark{{Origin: origin, Run: run, Next: 104}}, damaged.DeliveryMarks())
 }
+
+// A node's own broadcast of an earlier run, announced back by a neighbour
+// after a restart, is not delivered: the earlier run delivered it when it
+// broadcast it. Before, every restarted agent delivered its own recent
+// broadcasts a second time.
+func TestOwnBroadcastOfAnEarlierRunIsNotDelivered(t *testing.T) {
+	cfg := ProductionConfig(nil)
+	cfg.Members.ProbeInterval = -1
+	cfg.Plumtree.FirstSequence = 1000 // this run
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("old"), Run: 10})
+	require.NoError(t, err)
+	out := do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(1, 12), Payload: b}, out)
+	})
+	require.Empty(t, out.Deliveries)
+	require.Equal(t, uint64(1), e.Counters().Engine.RedeliveriesSuppressed)
+	out = do(t, e, func(out *Ready) {
+		_, err := e.Broadcast(t0, "t", []byte("new"), out)
+		require.NoError(t, err)
+	})
+	require.Len(t, out.Deliveries, 1, "this run's own broadcast is delivered here")
+}

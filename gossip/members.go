@@ -74,6 +74,13 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 	}
 	if env.Kind == EnvelopeApp {
 		origin, seq := originSequence(d.ID)
+		if e.run != 0 && origin == e.pt.Self() && d.From != origin {
+			// Our own broadcast, come back from a peer: one of an earlier
+			// run of this node (this run's are seen already), delivered
+			// here when it was broadcast (marks.go).
+			e.counters.RedeliveriesSuppressed++
+			return
+		}
 		if e.gaps != nil && e.gaps.redelivery(origin, seq, env.Run) {
 			e.counters.RedeliveriesSuppressed++ // marks.go
 			return

@@ -290,6 +290,22 @@ func (n *Node) DeliveryMarks() []gossip.DeliveryMark {
 	return m
 }
 
+// FreezeDeliveries stops handing deliveries and gap notices to the
+// subscriptions and OnMessage functions, for good, and returns the
+// delivery marks as of that moment: they cover every broadcast handed out
+// until then and none after. A process that saves them on its way out and
+// restores them (Config.DeliveryMarks) delivers every broadcast exactly
+// once across the restart: what arrives after the freeze is delivered by
+// the next run. Nil when the node is closed.
+func (n *Node) FreezeDeliveries() []gossip.DeliveryMark {
+	var m []gossip.DeliveryMark
+	_ = n.call(context.Background(), func() {
+		n.st.frozen = true
+		m = n.st.eng.DeliveryMarks()
+	})
+	return m
+}
+
 // Incarnation returns the incarnation of this node's own member record,
 // which it raises to refute a suspicion, to publish new metadata and on
 // every refresh. A process that persists it passes a larger one as

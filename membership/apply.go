@@ -59,6 +59,10 @@ func (n *Node) carryOut() {
 // deliver hands an application message to the OnMessage hooks and the
 // matching subscriptions.
 func (n *Node) deliver(d *gossip.Delivery) {
+	if n.st.frozen {
+		n.metrics.IncrCounter([]string{"membership", "messages", "frozen"}, 1)
+		return
+	}
 	n.metrics.IncrCounter([]string{"membership", "messages", "delivered"}, 1)
 	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: d.Topic, Payload: d.Payload, Hops: d.Hops}
 	for _, h := range n.st.hooks {
@@ -70,6 +74,9 @@ func (n *Node) deliver(d *gossip.Delivery) {
 // gap hands a gap notice to the OnMessage hooks and to every
 // subscription, whatever its topics.
 func (n *Node) gap(g gossip.Gap) {
+	if n.st.frozen {
+		return
+	}
 	n.metrics.IncrCounter([]string{"membership", "gaps", "reported"}, 1)
 	n.metrics.IncrCounter([]string{"membership", "messages", "missed"}, float32(g.Count))
 	m := Message{Gap: Gap{Origin: uint64(g.Origin), First: g.First, Last: g.Last, Count: g.Count}}

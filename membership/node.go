@@ -67,6 +67,9 @@ type state struct {
 	// failed are peers whose connection failed while a batch was being
 	// carried out; step reports them to the engine next.
 	failed []peer.ID
+	// frozen stops the hand-out of deliveries and gap notices
+	// (FreezeDeliveries).
+	frozen bool
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until

@@ -196,7 +196,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	case <-left:
 		log.Info("left the cluster on request")
 	}
-	pers.save() // before leaving, while the node still answers
+	pers.saveFinal() // before leaving, while the node still answers
 	return shutdown(log, c.shutdownTimeout, node, srv, g, hg, hs)
 }
 

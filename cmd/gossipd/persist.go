@@ -9,11 +9,13 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/plumview/plumview/cmd/gossipd/internal/datadir"
+	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/membership"
 	"github.com/plumview/plumview/roster"
 )
@@ -93,6 +95,11 @@ type persister struct {
 	// saved members are kept, since the node knows nobody yet and an
 	// agent that stops before it joins must still find them next time.
 	joined func() bool
+	// final holds the delivery marks taken when deliveries were frozen
+	// on the way out (saveFinal); frozen says they were.
+	final  []gossip.DeliveryMark
+	frozen bool
+	mu     sync.Mutex // one save at a time: the loop's and the last one
 }
 
 // save writes the node's incarnation, next sequence number, alive members
@@ -102,6 +109,8 @@ func (p *persister) save() {
 	if p == nil {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	inc, next := p.node.Incarnation(), p.node.NextSequence()
 	if inc == 0 { // closed
 		return
@@ -117,6 +126,9 @@ func (p *persister) save() {
 		}
 	}
 	delivered := p.node.DeliveryMarks()
+	if p.frozen {
+		delivered = p.final
+	}
 	if inc <= cur.Incarnation && next <= cur.SequenceReserved && slices.Equal(members, cur.Members) &&
 		reflect.DeepEqual(delivered, cur.Delivered) {
 		return
@@ -127,6 +139,19 @@ func (p *persister) save() {
 	}); err != nil {
 		p.log.Warn("could not save the data directory", zap.Error(err))
 	}
+}
+
+// saveFinal saves on the way out: deliveries to the streams stop first
+// (membership.Node.FreezeDeliveries), so that the saved marks cover exactly
+// what the application was handed, and the next run delivers the rest.
+func (p *persister) saveFinal() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.final, p.frozen = p.node.FreezeDeliveries(), true
+	p.mu.Unlock()
+	p.save()
 }
 
 // loop saves every saveInterval until ctx ends.
