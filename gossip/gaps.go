@@ -137,11 +137,16 @@ type hole struct {
 
 // originGaps is what the detector follows of one origin.
 type originGaps struct {
-	run      uint64 // the first sequence of the origin's current run, 0 if unknown
-	next     uint64 // the next sequence expected
-	floor    uint64 // below it, outside holes: delivered by an earlier run of this node (marks.go)
-	lastSeen time.Time
-	holes    []hole // sorted by first, disjoint, at most maxHoles
+	run   uint64 // the first sequence of the origin's current run, 0 if unknown
+	next  uint64 // the next sequence expected
+	floor uint64 // below it, outside holes: delivered by an earlier run of this node (marks.go)
+	// prevRun and prevNext are the origin's run before its current one
+	// and the next sequence that run expected: its broadcasts may still
+	// be announced after the origin restarted (marks.go). prevFloor is
+	// prevNext as restored from marks.
+	prevRun, prevNext, prevFloor uint64
+	lastSeen                     time.Time
+	holes                        []hole // sorted by first, disjoint, at most maxHoles
 }
 
 // gaps is the gap detector: pure, driven by deliveries and by one timer.
@@ -205,6 +210,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 	start := o.next
 	if run > o.run {
 		// A new run: the sequences between the runs were never used.
+		o.prevRun, o.prevNext = o.run, o.next
 		o.run = run
 		start = max(run, o.next)
 		if seq < start {

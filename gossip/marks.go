@@ -26,12 +26,16 @@ import (
 // DeliveryMark is what the gap detector knows of one origin's broadcasts
 // delivered here: every sequence of the run that started at Run and below
 // Next was delivered, or reported missed, except those in Holes, which
-// are still awaited.
+// are still awaited; so was every sequence of the origin's previous run,
+// PrevRun, below PrevNext (a rolling restart of the cluster: the origin
+// restarted shortly before this node, and its previous run's broadcasts
+// are still being announced).
 type DeliveryMark struct {
-	Origin peer.ID
-	Run    uint64
-	Next   uint64
-	Holes  [][2]uint64 // first and last of each hole, sorted
+	Origin            peer.ID
+	Run               uint64
+	Next              uint64
+	PrevRun, PrevNext uint64      `json:",omitempty"`
+	Holes             [][2]uint64 // first and last of each hole, sorted
 }
 
 // MaxDeliveryMarks bounds the marks RestoreDeliveryMarks takes (the
@@ -46,7 +50,7 @@ func (e *Engine) DeliveryMarks() []DeliveryMark {
 	}
 	marks := make([]DeliveryMark, 0, len(e.gaps.origins))
 	for id, o := range e.gaps.origins {
-		m := DeliveryMark{Origin: id, Run: o.run, Next: o.next}
+		m := DeliveryMark{Origin: id, Run: o.run, Next: o.next, PrevRun: o.prevRun, PrevNext: o.prevNext}
 		for _, h := range o.holes {
 			m.Holes = append(m.Holes, [2]uint64{h.first, h.last})
 		}
@@ -75,6 +79,9 @@ func (e *Engine) RestoreDeliveryMarks(now time.Time, marks []DeliveryMark) {
 			continue
 		}
 		o := &originGaps{run: m.Run, next: m.Next, floor: m.Next, lastSeen: now}
+		if m.PrevRun != 0 && m.PrevRun < m.Run {
+			o.prevRun, o.prevNext, o.prevFloor = m.PrevRun, m.PrevNext, m.PrevNext
+		}
 		last := uint64(0)
 		for _, h := range m.Holes {
 			if len(o.holes) >= g.maxHole || h[0] > h[1] || h[1] >= m.Next || (len(o.holes) > 0 && h[0] <= last) {
@@ -87,12 +94,13 @@ func (e *Engine) RestoreDeliveryMarks(now time.Time, marks []DeliveryMark) {
 	}
 }
 
-// redelivery reports whether a broadcast of origin with sequence seq was
-// delivered by an earlier run of this node (below a restored mark, and in
-// none of its holes).
+// redelivery reports whether a broadcast of origin with sequence seq, of
+// the origin's run, was delivered by an earlier run of this node: below a
+// restored mark of that run (the origin's current or previous one), and
+// in none of its holes.
 func (g *gaps) redelivery(origin peer.ID, seq, run uint64) bool {
 	o := g.origins[origin]
-	if o == nil || seq >= o.floor || (run != 0 && o.run != 0 && run != o.run) {
+	if o == nil {
 		return false
 	}
 	for _, h := range o.holes {
@@ -100,5 +108,11 @@ func (g *gaps) redelivery(origin peer.ID, seq, run uint64) bool {
 			return false
 		}
 	}
-	return true
+	switch {
+	case run == 0 || o.run == 0 || run == o.run:
+		return seq < o.floor
+	case run == o.prevRun:
+		return seq < o.prevFloor
+	}
+	return false
 }

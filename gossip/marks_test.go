@@ -89,3 +89,44 @@ func TestOwnBroadcastOfAnEarlierRunIsNotDelivered(t *testing.T) {
 	})
 	require.Len(t, out.Deliveries, 1, "this run's own broadcast is delivered here")
 }
+
+// In a rolling restart the origin restarts shortly before this node: its
+// previous run's broadcasts, which this node delivered, are still being
+// announced when this node comes back, and are not delivered again; nor
+// are the new run's it delivered. Before the marks kept the previous run,
+// the fault lab's rolling restart delivered hundreds twice.
+func TestDeliveryMarksKeepTheOriginsPreviousRun(t *testing.T) {
+	const origin = peer.ID(9)
+	newNode := func() *Engine {
+		cfg := ProductionConfig(nil)
+		cfg.Members.ProbeInterval = -1
+		e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
+		require.NoError(t, err)
+		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+		return e
+	}
+	receive := func(e *Engine, run, seq uint64) int {
+		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+		require.NoError(t, err)
+		out := do(t, e, func(out *Ready) {
+			e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
+		})
+		return len(out.Deliveries)
+	}
+	before := newNode()
+	for _, seq := range []uint64{100, 101} {
+		require.Equal(t, 1, receive(before, 100, seq))
+	}
+	for _, seq := range []uint64{5000, 5001} { // the origin restarted
+		require.Equal(t, 1, receive(before, 5000, seq))
+	}
+	marks := before.DeliveryMarks()
+	require.Equal(t, []DeliveryMark{{Origin: origin, Run: 5000, Next: 5002, PrevRun: 100, PrevNext: 102}}, marks)
+
+	after := newNode()
+	after.RestoreDeliveryMarks(t0, marks)
+	require.Zero(t, receive(after, 100, 101), "the previous run's, delivered before")
+	require.Zero(t, receive(after, 5000, 5000), "the current run's, delivered before")
+	require.Equal(t, 1, receive(after, 100, 102), "the previous run's last, never delivered")
+	require.Equal(t, 1, receive(after, 5000, 5002))
+}
