@@ -207,6 +207,18 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		return out, false
 	}
 	o.lastSeen = now
+	if run != 0 && run < o.run {
+		// A broadcast of an earlier run, announced after the origin
+		// restarted: the delivery marks must cover it (marks.go).
+		if run > o.prevRun {
+			o.prevRun, o.prevNext = run, 0
+		}
+		if run == o.prevRun {
+			o.prevNext = max(o.prevNext, seq+1)
+		}
+		g.fill(o, seq) // it may close a hole the old run left
+		return out, false
+	}
 	start := o.next
 	if run > o.run {
 		// A new run: the sequences between the runs were never used.

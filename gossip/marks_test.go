@@ -120,13 +120,20 @@ func TestDeliveryMarksKeepTheOriginsPreviousRun(t *testing.T) {
 	for _, seq := range []uint64{5000, 5001} { // the origin restarted
 		require.Equal(t, 1, receive(before, 5000, seq))
 	}
+	require.Equal(t, 1, receive(before, 100, 102), "the previous run's last, announced late")
 	marks := before.DeliveryMarks()
-	require.Equal(t, []DeliveryMark{{Origin: origin, Run: 5000, Next: 5002, PrevRun: 100, PrevNext: 102}}, marks)
+	require.Equal(t, []DeliveryMark{{Origin: origin, Run: 5000, Next: 5002, PrevRun: 100, PrevNext: 103}}, marks)
 
 	after := newNode()
 	after.RestoreDeliveryMarks(t0, marks)
 	require.Zero(t, receive(after, 100, 101), "the previous run's, delivered before")
+	require.Zero(t, receive(after, 100, 102), "the previous run's, delivered late before")
 	require.Zero(t, receive(after, 5000, 5000), "the current run's, delivered before")
-	require.Equal(t, 1, receive(after, 100, 102), "the previous run's last, never delivered")
+	require.Equal(t, 1, receive(after, 100, 103), "the previous run's last, never delivered")
 	require.Equal(t, 1, receive(after, 5000, 5002))
+
+	late := newNode() // first hears of the origin's new run, then of the old one
+	require.Equal(t, 1, receive(late, 5000, 5000))
+	require.Equal(t, 1, receive(late, 100, 101))
+	require.Equal(t, []DeliveryMark{{Origin: origin, Run: 5000, Next: 5001, PrevRun: 100, PrevNext: 102}}, late.DeliveryMarks())
 }
