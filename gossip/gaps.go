@@ -211,7 +211,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		// A broadcast of an earlier run, announced after the origin
 		// restarted: the delivery marks must cover it (marks.go).
 		if run > o.prevRun {
-			o.prevRun, o.prevNext = run, 0
+			o.prevRun, o.prevNext, o.prevFloor = run, 0, 0
 		}
 		if run == o.prevRun {
 			o.prevNext = max(o.prevNext, seq+1)
@@ -222,7 +222,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 	start := o.next
 	if run > o.run {
 		// A new run: the sequences between the runs were never used.
-		o.prevRun, o.prevNext = o.run, o.next
+		o.prevRun, o.prevNext, o.prevFloor, o.floor = o.run, o.next, o.floor, 0
 		o.run = run
 		start = max(run, o.next)
 		if seq < start {

@@ -137,3 +137,29 @@ func TestDeliveryMarksKeepTheOriginsPreviousRun(t *testing.T) {
 	require.Equal(t, 1, receive(late, 100, 101))
 	require.Equal(t, []DeliveryMark{{Origin: origin, Run: 5000, Next: 5001, PrevRun: 100, PrevNext: 102}}, late.DeliveryMarks())
 }
+
+// The origin restarts just before this node does: the marks name only its
+// old run, and the first broadcast of its new run reaches the restarted
+// node before the old run's are announced again. These are still not
+// delivered twice. Before the floor moved with the run, the fault lab's
+// rolling restart delivered the previous agent's broadcasts twice.
+func TestDeliveryMarksFollowTheOriginIntoItsNextRun(t *testing.T) {
+	const origin = peer.ID(9)
+	cfg := ProductionConfig(nil)
+	cfg.Members.ProbeInterval = -1
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	e.RestoreDeliveryMarks(t0, []DeliveryMark{{Origin: origin, Run: 100, Next: 110}})
+	receive := func(run, seq uint64) int {
+		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+		require.NoError(t, err)
+		out := do(t, e, func(out *Ready) {
+			e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
+		})
+		return len(out.Deliveries)
+	}
+	require.Equal(t, 1, receive(5000, 5000), "the new run's first")
+	require.Zero(t, receive(100, 105), "the old run's, delivered before the restart")
+	require.Equal(t, 1, receive(100, 110), "the old run's, never delivered")
+}

@@ -139,7 +139,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		scfg.BeforeBroadcast, scfg.AfterBroadcast = pers.beforeBroadcast, pers.afterBroadcast
 		log.Info("data directory", zap.String("data_dir", c.dataDir), zap.Bool("restored", saved != nil),
 			zap.Uint64("incarnation", start.incarnation), zap.Uint64("first_sequence", start.firstSequence),
-			zap.Int("saved_contacts", len(start.contacts)))
+			zap.Int("saved_contacts", len(start.contacts)), zap.Int("delivery_marks", len(mc.DeliveryMarks)))
 	}
 	left := make(chan struct{})
 	var leftOnce sync.Once
