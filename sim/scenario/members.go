@@ -107,6 +107,9 @@ type MembersResult struct {
 	// or a false one); IndirectPerProbe the PingReqs per probe.
 	ProbesPerNodeSecond, IndirectPerProbe float64
 	ProbesFailed                          uint64
+	// QuietProbeBytesPerNodeSecond is the part of
+	// QuietBytesPerNodeSecond spent on probes (Ping, PingReq, Ack).
+	QuietProbeBytesPerNodeSecond float64
 	// JoinCurve is the share of the nodes whose list is complete at each
 	// check after the last join (every MemberCheckEvery, from 0), until
 	// all are; FailCurve, the share of the live nodes that list every
@@ -217,12 +220,13 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	}
 	res.JoinBytesPerNode = float64(counter.total-joinStart) / float64(o.Nodes)
 
-	quietFrom := counter.total
+	quietFrom, quietProbes := counter.total, counter.probes
 	now += o.Quiet
 	if err := s.Run(now); err != nil {
 		return res, err
 	}
 	res.QuietBytesPerNodeSecond = float64(counter.total-quietFrom) / float64(o.Nodes) / o.Quiet.Seconds()
+	res.QuietProbeBytesPerNodeSecond = float64(counter.probes-quietProbes) / float64(o.Nodes) / o.Quiet.Seconds()
 
 	changer := s.LiveNode(s.Rand().IntN(s.LiveCount()))
 	id := s.Engine(changer).Self().ID
@@ -315,8 +319,8 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	if err != nil || r.ProbesPerNodeSecond == 0 {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "liveness probes: %.2f per node per second, %.3f indirect pings per probe, %d unanswered (directly and through neighbours)\n",
-		r.ProbesPerNodeSecond, r.IndirectPerProbe, r.ProbesFailed)
+	_, err = fmt.Fprintf(w, "liveness probes: %.2f per node per second (%.0f B/node/s of the quiet traffic), %.3f indirect pings per probe, %d unanswered (directly and through neighbours)\n",
+		r.ProbesPerNodeSecond, r.QuietProbeBytesPerNodeSecond, r.IndirectPerProbe, r.ProbesFailed)
 	return err
 }
 

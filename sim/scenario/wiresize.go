@@ -17,6 +17,9 @@ type byteCounter struct {
 	last     gossip.Message
 	lastSize int
 	total    uint64
+	// probes counts the bytes of the liveness probes alone (Ping,
+	// PingReq, Ack), included in total.
+	probes uint64
 }
 
 func newByteCounter() (*byteCounter, error) {
@@ -38,4 +41,8 @@ func (b *byteCounter) add(msg gossip.Message) {
 		b.last, b.lastSize = msg, wire.StreamBytes(len(b.buf))
 	}
 	b.total += uint64(b.lastSize)
+	switch msg.(type) {
+	case *gossip.Ping, *gossip.PingReq, *gossip.Ack:
+		b.probes += uint64(b.lastSize)
+	}
 }

@@ -115,6 +115,7 @@ func (a *agent) start(seeds []string) error {
 	if len(seeds) > 0 {
 		args = append(args, "-seeds", strings.Join(seeds, ","))
 	}
+	args = append(args, c.agentArgs...)
 	p.cmd = exec.Command("ip", args...) // ip netns exec execs gossipd in place: same PID
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// The agents die with the test process, even killed by the go test

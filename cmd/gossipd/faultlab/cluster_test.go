@@ -24,9 +24,11 @@ type cluster struct {
 	hist     *history
 	agents   []*agent
 	settle   time.Duration // bound of every wait for a condition
-	t0       time.Time     // when the scenario started
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// agentArgs are added to every agent's command line (scenario).
+	agentArgs []string
+	t0        time.Time // when the scenario started
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	driverStop context.CancelFunc
 	driverWG   sync.WaitGroup

@@ -21,6 +21,11 @@ func scenarios() []scenario {
 		{name: "restart", fault: rollingRestart},
 		{name: "partition-halves", fault: func(r *scene) { partition(r, groups(len(r.c.agents), 2), true) }},
 		{name: "islands", fault: func(r *scene) { partition(r, groups(len(r.c.agents), 3), true) }},
+		// A cut longer than the payload retention (shortened to 4 s):
+		// what each side broadcast early in the cut can no longer be
+		// repaired at the heal, and each agent must report it as a gap.
+		{name: "partition-long", agentArgs: []string{"-retention", "4s"}, soak: 14 * time.Second,
+			fault: func(r *scene) { partition(r, groups(len(r.c.agents), 2), true) }},
 		{name: "one-way", fault: oneWay},
 		{name: "loss-0.1", fault: func(r *scene) { loss(r, "LAB_IN", 0.1) }},
 		{name: "loss-0.3", fault: func(r *scene) { loss(r, "LAB_IN", 0.3) }},

@@ -1,6 +1,7 @@
 package faultlab
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,10 @@ type scenario struct {
 	name     string
 	joinLoss float64
 	fault    func(r *scene)
+	// agentArgs are added to every agent's command line; soak, when
+	// set, replaces -faultlab.soak for this scenario.
+	agentArgs []string
+	soak      time.Duration
 }
 
 // runScenario starts a fresh cluster, waits for it to form, drives
@@ -42,7 +47,7 @@ func runScenario(t *testing.T, bin string, k int, sc scenario) {
 		nw.remove()
 		t.Fatal(err)
 	}
-	c.t0 = start
+	c.t0, c.agentArgs = start, sc.agentArgs
 	t.Cleanup(c.close)
 	f := newFigures(sc.name, n)
 	if sc.joinLoss > 0 {
@@ -64,7 +69,7 @@ func runScenario(t *testing.T, bin string, k int, sc scenario) {
 	c.startSampler()
 	c.startDriver()
 	time.Sleep(time.Second) // traffic before the fault; not an assertion
-	r := &scene{t: t, c: c, f: f, soak: *soakFlag}
+	r := &scene{t: t, c: c, f: f, soak: cmp.Or(sc.soak, *soakFlag)}
 	sc.fault(r)
 	if r.healAt.IsZero() {
 		r.healAt = time.Now()
