@@ -13,8 +13,8 @@
 // Ready:
 //
 //   - what comes in: Join, Leave, Broadcast (which returns the message's
-//     ID), UpdateMeta, Receive, TimerFired, ConnectionFailed and
-//     ContactsResolved;
+//     ID), UpdateMeta, Receive, TimerFired, ConnectionFailed,
+//     ConnectionClosed and ContactsResolved;
 //   - what goes out: one Ready batch that the driver owns, with typed
 //     slices of messages to send, connections to close, timers to set,
 //     deliveries, member events, neighbour changes, peers evicted and
@@ -41,9 +41,21 @@
 // longer repair, a broadcast missed for longer than its payloads are
 // retained, is reported (Config.Gaps, Ready.Gaps): each origin's sequence
 // is followed from the deliveries, and a hole that outlives every repair
-// becomes a gap notice (see GapsConfig). A failed connection to
-// a member that is no longer a neighbour is evidence of failure too
-// (ConnectionFailed).
+// becomes a gap notice (see GapsConfig), and the same marks keep a
+// restarted node from delivering twice (DeliveryMarks, marks.go).
+//
+// # Liveness
+//
+// Every member is watched, not only neighbours: every
+// MembersConfig.ProbeInterval a node pings one member of a shuffled
+// round-robin list, directly, then through neighbours (Ping, PingReq,
+// Ack; SWIM §3.1 and §4.3, probe.go), and suspects it if neither answers.
+// A failed connection to a member that is no longer a neighbour is
+// evidence of failure too (ConnectionFailed). A suspicion or failure
+// learned from others about a member this node has evidence of life for
+// is withheld from the application, and the member is told so that it
+// refutes (evidence.go): a partition's heal never shows the living dead.
+// docs/reliability.md gives the bounds and the fault lab's figures.
 //
 // # Trust
 //

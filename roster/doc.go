@@ -12,8 +12,10 @@
 // I. Gupta, A. Motivala, "SWIM: Scalable Weakly-consistent Infection-style
 // Process Group Membership Protocol", DSN 2002, §4.2 and §4.3), with two
 // substitutions: failure detection is HyParView's (a connection to an
-// active neighbour failed), not SWIM's randomised probing; and
-// dissemination is Plumtree's broadcast tree, not piggybacking on pings.
+// active neighbour failed) together with SWIM's randomised probing, which
+// the composition runs (package gossip, probe.go) and reports here as a
+// failed neighbour; and dissemination is Plumtree's broadcast tree, not
+// piggybacking on pings.
 //
 // A Roster does no I/O and reads no clock. The driver feeds it one Input at
 // a time through Step — records received by dissemination or anti-entropy,
