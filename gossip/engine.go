@@ -285,10 +285,11 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 // With the member list, a failed connection to a member that is not an
 // active neighbour — one we were asking to become a neighbour, or one we
 // had just dropped to make room for another, whose failure HyParView then
-// ignores — is also evidence of failure: the member is suspected as a
-// failed neighbour is. Without it, a crashed node whose neighbours all
-// dropped it before they noticed the crash would be listed alive for ever
-// (until SilenceTimeout).
+// ignores — is also evidence of failure: the member is probed through
+// the node's neighbours at once and suspected if none reaches it (or
+// suspected at once when probing is off or busy), as a failed neighbour
+// is. Without it, a crashed node whose neighbours all dropped it before
+// they noticed the crash would be listed alive until a probe found it.
 func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	wasActive := e.hv.IsActive(p)
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
@@ -300,6 +301,9 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	}
 	if e.roster != nil && !wasActive && !e.roster.Left() {
 		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive {
+			if e.probeAfterFailedConnection(hyparview.Peer{ID: p, Addr: r.Addr}, out) {
+				return // confirmed through neighbours first (probe.go)
+			}
 			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: hyparview.Peer{ID: p}, Reason: hyparview.DownFailed}, out)
 		}
 	}

@@ -40,6 +40,9 @@ type withheldEvent struct {
 	// confirm is the nonce of the confirming ping still unanswered, 0
 	// when it was answered or none was sent.
 	confirm uint64
+	// since is when the wait began (Unix nanoseconds): a sign of life
+	// after it outweighs an unanswered confirming ping.
+	since int64
 }
 
 // maxConfirming bounds the confirming pings in flight; beyond it, an event
@@ -99,7 +102,7 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 		}
 		shown := o.Record
 		shown.State, shown.Proof = roster.StateAlive, nil
-		w := withheldEvent{kind: o.Event, shown: shown, inc: o.Record.Incarnation}
+		w := withheldEvent{kind: o.Event, shown: shown, inc: o.Record.Incarnation, since: now.UnixNano()}
 		to := hyparview.Peer{ID: id, Addr: o.Record.Addr}
 		if len(l.confirming) < maxConfirming {
 			w.confirm = e.rng.Uint64() | 1
@@ -157,12 +160,21 @@ func (e *Engine) confirmAnswered(now time.Time, nonce uint64, out *Ready) bool {
 }
 
 // confirmFailed shows at once a withheld event whose member did not answer
-// the confirming ping (timer) or whose connection failed: the evidence of
+// the confirming ping (timer) or whose connection failed, unless it showed
+// a sign of life since the wait began (a slow member, or a slow node: an
+// overloaded host answers late but goes on broadcasting): the evidence of
 // life was stale.
 func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
 	l := e.live
 	w, held := l.withheld[id]
 	if !held || w.confirm == 0 || (nonce != 0 && w.confirm != nonce) {
+		return
+	}
+	if t, ok := l.heard[id]; ok && t > w.since {
+		delete(l.confirming, w.confirm)
+		w.confirm = 0
+		l.withheld[id] = w
+		e.counters.ConfirmsOutweighed++
 		return
 	}
 	e.forgetWithheld(id, w)

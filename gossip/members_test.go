@@ -331,14 +331,14 @@ func TestPeriodicSyncSpreadsMergedRecords(t *testing.T) {
 
 // A failed connection to a member that is not an active neighbour (here
 // one known from its record only, as a neighbour just dropped for room or
-// a peer being asked would be) is evidence of failure: the member is
-// suspected and the suspicion broadcast. A failed connection to a member
-// already suspected, or unknown, changes nothing. Before this rule a
-// crashed node whose neighbours had all dropped it first stayed alive in
-// every list (the simulator's members experiment at 1,000 nodes showed
-// it).
+// a peer being asked would be) is evidence of failure: with probing off,
+// the member is suspected at once and the suspicion broadcast. A failed
+// connection to a member already suspected, or unknown, changes nothing.
+// Before this rule a crashed node whose neighbours had all dropped it
+// first stayed alive in every list (the simulator's members experiment at
+// 1,000 nodes showed it).
 func TestConnectionFailedToANonNeighbourSuspects(t *testing.T) {
-	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{ProbeInterval: -1}}, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
 	do(t, e, func(out *Ready) {

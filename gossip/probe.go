@@ -298,6 +298,23 @@ func (e *Engine) probeConnectionFailed(p peer.ID, out *Ready) bool {
 	return true
 }
 
+// probeAfterFailedConnection starts an indirect probe of a member listed
+// alive whose connection failed while it was not a neighbour, when no
+// probe is in progress: this node alone failing to reach it (a one-way
+// cut, a dial that timed out on an overloaded host) is not enough to
+// suspect it; its neighbours' pings decide (SWIM §3.1). It reports false
+// when probing is off or busy, and the caller suspects at once.
+func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
+	l := e.live
+	if l == nil || l.interval <= 0 || l.stage != probeIdle {
+		return false
+	}
+	l.target, l.nonce, l.stage = p, e.rng.Uint64()|1, probeDirect
+	e.counters.Probes++
+	e.probeIndirectly(out)
+	return true
+}
+
 // onPing answers over the connection the ping came on.
 func (e *Engine) onPing(from peer.ID, m *Ping, out *Ready) {
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: from}, Msg: &Ack{Nonce: m.Nonce}})

@@ -164,6 +164,10 @@ type EngineCounters struct {
 	// (evidence.go); WithheldRefuted those the member refuted meanwhile;
 	// WithheldShown those shown after all.
 	EventsWithheld, WithheldRefuted, WithheldShown uint64
+	// ConfirmsOutweighed counts the confirming pings unanswered (or whose
+	// connection failed) while the member showed a sign of life since
+	// its event was withheld: the event kept waiting.
+	ConfirmsOutweighed uint64
 	// GapsReported counts the gap notices reported (Ready.Gaps), and
 	// MessagesReportedMissed the broadcasts they cover (Config.Gaps).
 	GapsReported, MessagesReportedMissed uint64
