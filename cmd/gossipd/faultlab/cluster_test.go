@@ -120,11 +120,17 @@ func (c *cluster) close() {
 	_ = os.RemoveAll(c.dir)
 }
 
-// startDriver makes every live agent broadcast one message every 200 to
-// 400 ms, its payload "agent:counter", until stopDriver.
+// startDriver makes every live agent broadcast one message at a time, its
+// payload "agent:counter", until stopDriver: each agent at random
+// intervals between 2/3 and 4/3 of a mean chosen so that the whole cluster
+// broadcasts -faultlab.rate messages a second (at 8 agents and the default
+// 27 a second, every 200 to 400 ms). The cluster-wide rate, not each
+// agent's, is the same at every size, so that 32 agents on a small
+// machine measure the protocol rather than a saturated CPU.
 func (c *cluster) startDriver() {
 	ctx, stop := context.WithCancel(c.ctx)
 	c.driverStop = stop
+	mean := time.Duration(float64(len(c.agents)) / *rateFlag * float64(time.Second))
 	for _, a := range c.agents {
 		a.setDriving(a.live())
 		c.driverWG.Add(1)
@@ -134,7 +140,7 @@ func (c *cluster) startDriver() {
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(time.Duration(200+rand.IntN(200)) * time.Millisecond):
+				case <-time.After(mean*2/3 + time.Duration(rand.Int64N(int64(mean*2/3)+1))):
 				}
 				a.broadcastOnce(ctx)
 			}

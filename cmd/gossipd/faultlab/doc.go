@@ -17,7 +17,8 @@
 //
 //	sudo go test ./cmd/gossipd/faultlab -v -faultlab.n 8 -faultlab.out /tmp/lab.md
 //
-// Flags: -faultlab.n (agents), -faultlab.scenarios (a regular expression
+// Flags: -faultlab.n (agents), -faultlab.rate (broadcasts per second by the
+// whole cluster, 27 by default, the same at every size), -faultlab.scenarios (a regular expression
 // over scenario names), -faultlab.soak (length of the fault phases),
 // -faultlab.settle (bound on every wait for a condition), -faultlab.out
 // (a Markdown file receiving the table of figures) and -faultlab.logs (a

@@ -16,6 +16,7 @@ import (
 
 var (
 	nFlag        = flag.Int("faultlab.n", 8, "agents per scenario")
+	rateFlag     = flag.Float64("faultlab.rate", 27, "broadcasts per second by the whole cluster, spread over its agents")
 	scenarioFlag = flag.String("faultlab.scenarios", "", "regular expression choosing the scenarios to run (default all)")
 	soakFlag     = flag.Duration("faultlab.soak", 6*time.Second, "length of the fault phases")
 	settleFlag   = flag.Duration("faultlab.settle", 30*time.Second, "bound on every wait for a condition (convergence, detection, deliveries)")
@@ -93,9 +94,12 @@ func TestFaultLab(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-faultlab.scenarios: %v", err)
 	}
+	if !(*rateFlag > 0) || *nFlag < 4 {
+		t.Fatalf("-faultlab.rate must be positive and -faultlab.n at least 4, got %v and %d", *rateFlag, *nFlag)
+	}
 	bin := binary(t)
 	t.Cleanup(func() { reg.removeAll(false) })
-	t.Logf("N=%d soak=%v settle=%v\n%s", *nFlag, *soakFlag, *settleFlag, tableHeader)
+	t.Logf("N=%d rate=%v/s soak=%v settle=%v\n%s", *nFlag, *rateFlag, *soakFlag, *settleFlag, tableHeader)
 	for k, sc := range scenarios() {
 		if !filter.MatchString(sc.name) {
 			continue
