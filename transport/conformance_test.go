@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -315,5 +316,25 @@ func TestDialUnpinnedLearnsKey(t *testing.T) {
 		strict := mk(Config{Admission: Admission{AllowList: []ed25519.PublicKey{mustIdentity(t).Public()}}})
 		_, err = a.Dial(ctx, strict.Addr(), nil)
 		require.ErrorIs(t, err, ErrNotAdmitted, "admission applies to unpinned dials")
+	})
+}
+
+// A peer that gives up on a connection for a reason of its own (its dial
+// timed out after we accepted, a failure on its side) ends it deliberately
+// and is alive: the other end sees a *CloseError with Remote set and the
+// peer's reason, not a failure, so the runtime does not suspect a live
+// peer (membership's connEnded). Before, QUIC and the in-memory network
+// reported "peer closed the connection: …" as a plain error, and under
+// load dial timeouts made live peers suspected by the hundred.
+func TestPeerGivingUpIsARemoteClose(t *testing.T) {
+	bothTransports(t, func(t *testing.T, mk newFunc) {
+		a, b := mk(Config{}), mk(Config{})
+		ca, cb := connect(t, a, b)
+		gaveUp := errors.New("handshake timeout")
+		ca.(*conn).fail(gaveUp)
+		reason, remote := closeReason(t, waitDone(t, cb, waitTimeout))
+		assert.True(t, remote)
+		assert.Equal(t, "handshake timeout", reason)
+		assert.ErrorIs(t, ca.Err(), gaveUp, "the end that gave up keeps its own error")
 	})
 }

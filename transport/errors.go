@@ -29,9 +29,14 @@ var (
 	ErrProtocol = errors.New("transport: protocol violation")
 )
 
-// CloseError is the Err of a connection ended by Close, on either side.
-// Reason is the string given to Close; Remote tells whether the peer closed.
-// errors.Is(err, ErrClosed) holds for a CloseError.
+// CloseError is the Err of a connection ended deliberately: by Close, on
+// either side, or by the peer giving up on it for a reason of its own (its
+// dial or stream set-up timed out after we accepted, a failure on its
+// side, a frame of ours above its limit). Reason is the string given to
+// Close, or the peer's error; Remote tells whether the peer closed. A peer
+// that closes is alive, so a runtime must not take a CloseError with
+// Remote set for a failure of that peer. errors.Is(err, ErrClosed) holds
+// for a CloseError.
 type CloseError struct {
 	Reason string
 	Remote bool

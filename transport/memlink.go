@@ -109,12 +109,12 @@ func (l *memLink) teardown(err error) {
 		peer.startIdleTimer()
 	case isRemote(err):
 	default:
+		reason := err.Error()
 		var ce *CloseError
 		if errors.As(err, &ce) {
-			peer.c.fail(&CloseError{Reason: ce.Reason, Remote: true})
-		} else {
-			peer.c.fail(&remoteError{msg: err.Error()})
+			reason = ce.Reason
 		}
+		peer.c.fail(&CloseError{Reason: reason, Remote: true})
 	}
 }
 
@@ -129,14 +129,9 @@ func (l *memLink) startIdleTimer() {
 	l.timers = append(l.timers, time.AfterFunc(l.idle, func() { c.fail(ErrIdleTimeout) }))
 }
 
-// remoteError is a failure reported by the peer; it is not echoed back.
-type remoteError struct{ msg string }
-
-func (e *remoteError) Error() string { return "transport: peer closed the connection: " + e.msg }
-
+// isRemote reports whether err came from the peer; it is not echoed back.
 func isRemote(err error) bool {
 	var ce *CloseError
-	var re *remoteError
-	return (errors.As(err, &ce) && ce.Remote) || errors.As(err, &re) ||
+	return (errors.As(err, &ce) && ce.Remote) ||
 		errors.Is(err, ErrIdleTimeout) || errors.Is(err, ErrUnreachable)
 }

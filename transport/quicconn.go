@@ -130,10 +130,10 @@ func (l *quicLink) mapErr(err error) error {
 	)
 	switch {
 	case errors.As(err, &ae) && ae.Remote:
-		if ae.ErrorCode == codeClosed {
-			return &CloseError{Reason: ae.ErrorMessage, Remote: true}
-		}
-		return fmt.Errorf("transport: peer closed the connection: %s", ae.ErrorMessage)
+		// Whatever the code (Close, a failure on the peer's side, its
+		// dial giving up after we accepted), the peer ended the
+		// connection deliberately and is alive: see CloseError.
+		return &CloseError{Reason: ae.ErrorMessage, Remote: true}
 	case errors.As(err, &idle):
 		return ErrIdleTimeout
 	case errors.As(err, &sr):
