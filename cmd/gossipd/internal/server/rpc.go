@@ -192,6 +192,11 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 			"bytes_sent": st.BytesSent, "bytes_received": st.BytesReceived,
 			"oversized_frames": st.OversizedFrames, "send_queue_full": st.SendQueueFull,
 			"conns_open": st.ConnsOpen,
+			// Datagrams the host refused to send for a transient reason,
+			// dropped as lost (transport/doc.go, "Send errors").
+			"send_errors_dropped": st.SendErrorsDropped, "send_errors_eperm": st.SendErrors.EPERM,
+			"send_errors_enobufs": st.SendErrors.ENOBUFS, "send_errors_eagain": st.SendErrors.EAGAIN,
+			"receive_errors_ignored": st.ReceiveErrorsIgnored,
 		} {
 			out.Counters["transport_"+k] = v
 		}
