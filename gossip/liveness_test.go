@@ -275,7 +275,7 @@ func TestWithheldEventShownWhenTheMemberDoesNotAnswer(t *testing.T) {
 			var confirm Timer
 			pinged := false
 			for _, ts := range out.Timers {
-				if ts.Timer.Kind() == TimerWithheld && ts.After == 2*DefaultProbeTimeout {
+				if ts.Timer.Kind() == TimerWithheld && ts.After == e.confirmWait() {
 					confirm = ts.Timer
 				}
 			}
@@ -285,7 +285,7 @@ func TestWithheldEventShownWhenTheMemberDoesNotAnswer(t *testing.T) {
 			}
 			require.True(t, pinged, "the member is pinged")
 			require.Equal(t, TimerWithheld, confirm.Kind())
-			at := t0.Add(2 * DefaultProbeTimeout)
+			at := t0.Add(e.confirmWait())
 			if how == "no answer" {
 				out = do(t, e, func(out *Ready) { e.TimerFired(at, confirm, out) })
 			} else {
@@ -362,12 +362,12 @@ func TestConfirmingPingOutweighedBySignsOfLife(t *testing.T) {
 	})
 	var confirm Timer
 	for _, ts := range out.Timers {
-		if ts.Timer.Kind() == TimerWithheld && ts.After == 2*DefaultProbeTimeout {
+		if ts.Timer.Kind() == TimerWithheld && ts.After == e.confirmWait() {
 			confirm = ts.Timer
 		}
 	}
 	do(t, e, func(out *Ready) { e.Receive(t0.Add(time.Second/2), 5, &Ping{Nonce: 2}, out) }) // 5 talks to us
-	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(2*DefaultProbeTimeout), confirm, out) })
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(e.confirmWait()), confirm, out) })
 	require.Empty(t, out.Events, "still withheld")
 	require.Equal(t, uint64(1), e.Counters().Engine.ConfirmsOutweighed)
 	m, _ := e.Member(5)
