@@ -21,9 +21,9 @@ import (
 // through IndirectProbes active neighbours (PingReq, §3.1); one that
 // answers neither within two more ProbeTimeouts is suspected, and the
 // member list's suspicion, refutation and failure take over. Members
-// this node heard from within the last ProbeInterval, and its active
+// this node heard from within half the suspicion timeout, and its active
 // neighbours, are skipped: they have just shown they are alive, or their
-// connection is watched.
+// connection is watched (probeSkipWindow).
 //
 // A probe travels over a connection of its own when none is open: the
 // engine closes it once the probe is over (Ready.Closes) unless the member
@@ -195,8 +195,8 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 
 // nextProbeTarget takes the next member of the round-robin list that is
 // worth probing: listed Alive or Suspect, dialable, not an active
-// neighbour, not heard from within the last interval. The list is
-// rebuilt, shuffled, when it runs out (SWIM §4.3).
+// neighbour, not heard from within probeSkipWindow. The list is rebuilt,
+// shuffled, when it runs out (SWIM §4.3).
 func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 	l := e.live
 	for range maxProbeChecks {
@@ -212,12 +212,22 @@ func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 		if !ok || r.Addr == "" || (r.State != roster.StateAlive && r.State != roster.StateSuspect) || e.hv.IsActive(id) {
 			continue
 		}
-		if t, ok := l.heard[id]; ok && now.UnixNano()-t < int64(l.interval) {
+		if t, ok := l.heard[id]; ok && now.UnixNano()-t < int64(e.probeSkipWindow()) {
 			continue
 		}
 		return hyparview.Peer{ID: id, Addr: r.Addr}, true
 	}
 	return hyparview.Peer{}, false
+}
+
+// probeSkipWindow is how recently a member must have been heard from to be
+// skipped by the probes: half the suspicion timeout, and at least one
+// interval. In a busy cluster the members that broadcast are not probed at
+// all (fewer connections to set up), and during a partition the probes
+// go to the members nobody on this side hears from any more: the other
+// side, found sooner.
+func (e *Engine) probeSkipWindow() time.Duration {
+	return max(e.live.interval, e.roster.Config().SuspicionTimeout/2)
 }
 
 // rebuildProbeOrder lists the members other than this node, shuffled, and
