@@ -223,24 +223,12 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onRecords(now, from, m, out)
-	case *Ping:
+	case *Ping, *PingReq, *Ack:
 		if e.live == nil {
 			e.counters.UnknownMessages++
 			return
 		}
-		e.onPing(from, m, out)
-	case *PingReq:
-		if e.live == nil {
-			e.counters.UnknownMessages++
-			return
-		}
-		e.onPingReq(from, m, out)
-	case *Ack:
-		if e.live == nil {
-			e.counters.UnknownMessages++
-			return
-		}
-		e.onAck(now, from, m, out)
+		e.onProbeMessage(now, from, m, out)
 	default:
 		e.counters.UnknownMessages++
 	}

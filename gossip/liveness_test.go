@@ -33,6 +33,39 @@ func newJoinedNet(t *testing.T, size int) *net {
 	return n
 }
 
+// lonelyEngine is node 1 with the member list and cfg, joined alone, that
+// lists member 5 ("e") alive at incarnation 2, learned from peer 3.
+func lonelyEngine(t *testing.T, cfg MembersConfig) *Engine {
+	t.Helper()
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &cfg}, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
+	})
+	return e
+}
+
+// declare hands e, from peer 3 at now, member 5's record at incarnation 2
+// in state st: a declaration learned from others.
+func declare(t *testing.T, e *Engine, now time.Time, st roster.State) *Ready {
+	t.Helper()
+	return do(t, e, func(out *Ready) {
+		e.Receive(now, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: st}}}, out)
+	})
+}
+
+// timerOf returns the timer of kind set after d in out (the zero Timer if
+// none; d < 0 matches any delay).
+func timerOf(out *Ready, kind TimerKind, d time.Duration) Timer {
+	for _, ts := range out.Timers {
+		if ts.Timer.Kind() == kind && (d < 0 || ts.After == d) {
+			return ts.Timer
+		}
+	}
+	return Timer{}
+}
+
 // A member that stops answering without any connection failing (a
 // firewall drops its packets) is found by the probes of nodes that are
 // not its neighbours, and declared failed everywhere. Before the probes,
@@ -125,12 +158,7 @@ func TestPartitionByHalvesTellsTheTruth(t *testing.T) {
 // back; a PingReq for an unknown target, or beyond the relay bound, is
 // refused and counted; an Ack of nothing is counted.
 func TestProbeMessages(t *testing.T) {
-	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
-	require.NoError(t, err)
-	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-	do(t, e, func(out *Ready) {
-		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
-	})
+	e := lonelyEngine(t, MembersConfig{})
 
 	out := do(t, e, func(out *Ready) { e.Receive(t0, 3, &Ping{Nonce: 7}, out) })
 	require.Equal(t, []Send{{To: hyparview.Peer{ID: 3}, Msg: &Ack{Nonce: 7}}}, out.Sends)
@@ -159,15 +187,7 @@ func TestProbeMessages(t *testing.T) {
 // record is shown at once; a suspicion of this node's own making is shown
 // whatever the evidence.
 func TestSuspicionOfAMemberHeardFromIsWithheld(t *testing.T) {
-	newEngine := func(probe time.Duration) *Engine {
-		e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{ProbeInterval: probe}}, rand.New(rand.NewPCG(1, 1)))
-		require.NoError(t, err)
-		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-		do(t, e, func(out *Ready) {
-			e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
-		})
-		return e
-	}
+	newEngine := func(probe time.Duration) *Engine { return lonelyEngine(t, MembersConfig{ProbeInterval: probe}) }
 	suspicion := &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateSuspect}}}
 	now := t0.Add(time.Second)
 
@@ -199,23 +219,11 @@ func TestSuspicionOfAMemberHeardFromIsWithheld(t *testing.T) {
 // A withheld event whose member neither refutes nor shows any more signs
 // of life is shown when the suspicion timeout passes.
 func TestWithheldEventShownWhenEvidenceGoesStale(t *testing.T) {
-	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
-	require.NoError(t, err)
-	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-	do(t, e, func(out *Ready) {
-		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
-	})
+	e := lonelyEngine(t, MembersConfig{})
 	do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
-	out := do(t, e, func(out *Ready) {
-		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateFailed}}}, out)
-	})
+	out := declare(t, e, t0, roster.StateFailed)
 	require.Empty(t, out.Events)
-	var w Timer
-	for _, ts := range out.Timers {
-		if ts.Timer.Kind() == TimerWithheld {
-			w = ts.Timer
-		}
-	}
+	w := timerOf(out, TimerWithheld, -1)
 	require.Equal(t, TimerWithheld, w.Kind())
 	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(time.Minute), w, out) })
 	require.Len(t, out.Events, 1)
@@ -261,24 +269,12 @@ func TestNodeWithFreeSlotsAsksAMemberItKnowsAlive(t *testing.T) {
 func TestWithheldEventShownWhenTheMemberDoesNotAnswer(t *testing.T) {
 	for _, how := range []string{"no answer", "connection failed"} {
 		t.Run(how, func(t *testing.T) {
-			e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
-			require.NoError(t, err)
-			do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-			do(t, e, func(out *Ready) {
-				e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
-			})
+			e := lonelyEngine(t, MembersConfig{})
 			do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
-			out := do(t, e, func(out *Ready) {
-				e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateSuspect}}}, out)
-			})
+			out := declare(t, e, t0, roster.StateSuspect)
 			require.Empty(t, out.Events)
-			var confirm Timer
 			pinged := false
-			for _, ts := range out.Timers {
-				if ts.Timer.Kind() == TimerWithheld && ts.After == e.confirmWait() {
-					confirm = ts.Timer
-				}
-			}
+			confirm := timerOf(out, TimerWithheld, e.confirmWait())
 			for _, s := range out.Sends {
 				_, isPing := s.Msg.(*Ping)
 				pinged = pinged || isPing && s.To.ID == 5
@@ -350,22 +346,10 @@ func TestFailedConnectionToANonNeighbourIsCheckedThroughNeighbours(t *testing.T)
 // answers late but goes on talking. Before, the fault lab at 32 agents on
 // two cores showed dozens of its own side's members failed at the heal.
 func TestConfirmingPingOutweighedBySignsOfLife(t *testing.T) {
-	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, Config{Members: &MembersConfig{}}, rand.New(rand.NewPCG(1, 1)))
-	require.NoError(t, err)
-	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-	do(t, e, func(out *Ready) {
-		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateAlive}}}, out)
-	})
+	e := lonelyEngine(t, MembersConfig{})
 	do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
-	out := do(t, e, func(out *Ready) {
-		e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 2, State: roster.StateSuspect}}}, out)
-	})
-	var confirm Timer
-	for _, ts := range out.Timers {
-		if ts.Timer.Kind() == TimerWithheld && ts.After == e.confirmWait() {
-			confirm = ts.Timer
-		}
-	}
+	out := declare(t, e, t0, roster.StateSuspect)
+	confirm := timerOf(out, TimerWithheld, e.confirmWait())
 	do(t, e, func(out *Ready) { e.Receive(t0.Add(time.Second/2), 5, &Ping{Nonce: 2}, out) }) // 5 talks to us
 	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(e.confirmWait()), confirm, out) })
 	require.Empty(t, out.Events, "still withheld")

@@ -11,6 +11,29 @@ import (
 	"github.com/plumview/plumview/plumtree"
 )
 
+// markedNode is node 1 with ProductionConfig (probing off), joined alone.
+func markedNode(t *testing.T) *Engine {
+	t.Helper()
+	cfg := ProductionConfig(nil)
+	cfg.Members.ProbeInterval = -1
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	return e
+}
+
+// receiveBroadcast hands e origin's application broadcast seq of run, from
+// peer 3, and returns how many deliveries it made.
+func receiveBroadcast(t *testing.T, e *Engine, origin peer.ID, run, seq uint64) int {
+	t.Helper()
+	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+	require.NoError(t, err)
+	out := do(t, e, func(out *Ready) {
+		e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
+	})
+	return len(out.Deliveries)
+}
+
 // A node that restarts with the delivery marks its earlier run saved does
 // not deliver again what that run delivered, when neighbours announce it
 // anew, but delivers what it missed: the broadcasts in a hole, and the
@@ -19,22 +42,8 @@ import (
 // broadcasts twice).
 func TestDeliveryMarksSurviveARestart(t *testing.T) {
 	const origin, run = peer.ID(9), uint64(100)
-	newNode := func() *Engine {
-		cfg := ProductionConfig(nil)
-		cfg.Members.ProbeInterval = -1
-		e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
-		require.NoError(t, err)
-		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-		return e
-	}
-	receive := func(e *Engine, seq uint64) int {
-		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
-		require.NoError(t, err)
-		out := do(t, e, func(out *Ready) {
-			e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
-		})
-		return len(out.Deliveries)
-	}
+	newNode := func() *Engine { return markedNode(t) }
+	receive := func(e *Engine, seq uint64) int { return receiveBroadcast(t, e, origin, run, seq) }
 
 	before := newNode()
 	for _, seq := range []uint64{100, 101, 103} { // 102 is late
@@ -97,22 +106,8 @@ func TestOwnBroadcastOfAnEarlierRunIsNotDelivered(t *testing.T) {
 // the fault lab's rolling restart delivered hundreds twice.
 func TestDeliveryMarksKeepTheOriginsPreviousRun(t *testing.T) {
 	const origin = peer.ID(9)
-	newNode := func() *Engine {
-		cfg := ProductionConfig(nil)
-		cfg.Members.ProbeInterval = -1
-		e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
-		require.NoError(t, err)
-		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
-		return e
-	}
-	receive := func(e *Engine, run, seq uint64) int {
-		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
-		require.NoError(t, err)
-		out := do(t, e, func(out *Ready) {
-			e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
-		})
-		return len(out.Deliveries)
-	}
+	newNode := func() *Engine { return markedNode(t) }
+	receive := func(e *Engine, run, seq uint64) int { return receiveBroadcast(t, e, origin, run, seq) }
 	before := newNode()
 	for _, seq := range []uint64{100, 101} {
 		require.Equal(t, 1, receive(before, 100, seq))
@@ -145,20 +140,9 @@ func TestDeliveryMarksKeepTheOriginsPreviousRun(t *testing.T) {
 // rolling restart delivered the previous agent's broadcasts twice.
 func TestDeliveryMarksFollowTheOriginIntoItsNextRun(t *testing.T) {
 	const origin = peer.ID(9)
-	cfg := ProductionConfig(nil)
-	cfg.Members.ProbeInterval = -1
-	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
-	require.NoError(t, err)
-	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	e := markedNode(t)
 	e.RestoreDeliveryMarks(t0, []DeliveryMark{{Origin: origin, Run: 100, Next: 110}})
-	receive := func(run, seq uint64) int {
-		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
-		require.NoError(t, err)
-		out := do(t, e, func(out *Ready) {
-			e.Receive(t0, 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: b}, out)
-		})
-		return len(out.Deliveries)
-	}
+	receive := func(run, seq uint64) int { return receiveBroadcast(t, e, origin, run, seq) }
 	require.Equal(t, 1, receive(5000, 5000), "the new run's first")
 	require.Zero(t, receive(100, 105), "the old run's, delivered before the restart")
 	require.Equal(t, 1, receive(100, 110), "the old run's, never delivered")

@@ -325,6 +325,18 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 	return true
 }
 
+// onProbeMessage hands a probe message to its handler.
+func (e *Engine) onProbeMessage(now time.Time, from peer.ID, msg Message, out *Ready) {
+	switch m := msg.(type) {
+	case *Ping:
+		e.onPing(from, m, out)
+	case *PingReq:
+		e.onPingReq(from, m, out)
+	case *Ack:
+		e.onAck(now, from, m, out)
+	}
+}
+
 // onPing answers over the connection the ping came on.
 func (e *Engine) onPing(from peer.ID, m *Ping, out *Ready) {
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: from}, Msg: &Ack{Nonce: m.Nonce}})
