@@ -20,31 +20,15 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
-)
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	"github.com/plumview/plumview/cmd/gossipd/internal/testbin"
 )
 
 // binary builds gossipd once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gossipd-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "gossipd")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
+	bin, err := testbin.Build(".")
+	require.NoError(t, err)
+	return bin
 }
 
 // proc is one agent process.
