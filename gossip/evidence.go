@@ -66,11 +66,19 @@ func (e *Engine) heardFrom(now time.Time, id peer.ID) {
 		}
 	}
 	l.heard[id] = now.UnixNano()
+	delete(l.doubted, id)
 }
 
 // evidentlyAlive says whether this node has evidence that member id lives:
-// an active neighbour, or heard from within the suspicion timeout.
+// an active neighbour, or heard from within the suspicion timeout. A
+// member whose withheld event was shown for want of an answer is doubted:
+// neither its link nor what was heard of it before counts until it is
+// heard from again (a silently cut link stays up until the transport's
+// idle timeout).
 func (e *Engine) evidentlyAlive(now time.Time, id peer.ID) bool {
+	if _, doubted := e.live.doubted[id]; doubted {
+		return false
+	}
 	if e.hv.IsActive(id) {
 		return true
 	}
@@ -189,6 +197,7 @@ func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
 		return
 	}
 	e.forgetWithheld(id, w)
+	l.doubted[id] = struct{}{}
 	e.showWithheld(id, out)
 }
 

@@ -357,3 +357,27 @@ func TestConfirmingPingOutweighedBySignsOfLife(t *testing.T) {
 	m, _ := e.Member(5)
 	require.Equal(t, roster.StateAlive, m.State)
 }
+
+// A neighbour whose withheld suspicion was shown because it answered
+// nothing (its link is cut silently, and stays up until the transport's
+// idle timeout) is doubted: the failure that follows is shown at once,
+// not withheld again on the strength of the link. Before, each
+// declaration about it waited half a suspicion timeout more, and the fault
+// lab's islands were detected seconds later.
+func TestDoubtedNeighbourIsNoEvidence(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	do(t, e, func(out *Ready) { e.Receive(t0, 5, &hyparview.Join{Addr: "e", Nonce: 1}, out) })
+	require.True(t, e.hv.IsActive(5))
+	out := declare(t, e, t0, roster.StateSuspect)
+	require.Empty(t, out.Events, "withheld: 5 is a neighbour")
+	confirm := timerOf(out, TimerWithheld, e.confirmWait())
+	at := t0.Add(e.confirmWait())
+	out = do(t, e, func(out *Ready) { e.TimerFired(at, confirm, out) })
+	require.Len(t, out.Events, 1, "no answer: shown")
+	out = declare(t, e, at, roster.StateFailed)
+	require.Len(t, out.Events, 1, "the failure is shown at once")
+	require.Equal(t, roster.EventFail, out.Events[0].Kind)
+
+	do(t, e, func(out *Ready) { e.Receive(at, 5, &Ping{Nonce: 9}, out) }) // heard again
+	require.True(t, e.evidentlyAlive(at, 5), "heard from: evidence again")
+}

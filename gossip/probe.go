@@ -126,12 +126,16 @@ type liveness struct {
 	// confirming maps the nonce of each confirming ping in flight to its
 	// member (evidence.go).
 	confirming map[uint64]peer.ID
+	// doubted holds the members whose confirming ping went unanswered
+	// with no sign of life: their link is no evidence until they are
+	// heard from (evidence.go). Bounded by the member list.
+	doubted map[peer.ID]struct{}
 }
 
 func newLiveness(m *MembersConfig) *liveness {
 	l := &liveness{interval: m.ProbeInterval, timeout: m.ProbeTimeout, indirect: m.IndirectProbes,
 		relays: map[uint64]relay{}, heard: map[peer.ID]int64{}, withheld: map[peer.ID]withheldEvent{},
-		confirming: map[uint64]peer.ID{}}
+		confirming: map[uint64]peer.ID{}, doubted: map[peer.ID]struct{}{}}
 	if l.interval == 0 {
 		l.interval = DefaultProbeInterval
 	}
@@ -162,6 +166,10 @@ func (l *liveness) clone() *liveness {
 	c.confirming = make(map[uint64]peer.ID, len(l.confirming))
 	for k, v := range l.confirming {
 		c.confirming[k] = v
+	}
+	c.doubted = make(map[peer.ID]struct{}, len(l.doubted))
+	for k := range l.doubted {
+		c.doubted[k] = struct{}{}
 	}
 	return &c
 }
@@ -247,6 +255,11 @@ func (e *Engine) rebuildProbeOrder(now time.Time) {
 	for id, t := range l.heard {
 		if t < stale {
 			delete(l.heard, id)
+		}
+	}
+	for id := range l.doubted {
+		if _, ok := e.roster.Get(id); !ok {
+			delete(l.doubted, id) // forgotten: its tombstone expired
 		}
 	}
 }
