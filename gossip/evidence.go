@@ -97,7 +97,7 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 	case roster.EventSuspect, roster.EventFail:
 		if held && in == roster.InputNeighborDown {
 			// Our own link to it failed: that evidence is fresher.
-			e.forgetWithheld(id, w)
+			e.forgetWithheld(id, w, out)
 			return false
 		}
 		if held {
@@ -122,20 +122,23 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 		l.withheld[id] = w
 		e.counters.EventsWithheld++
 		e.tellSuspected(to, out)
+		if w.confirm == 0 {
+			e.closeUnlessNeighbour(id, out) // once the declaration is sent
+		}
 		e.setTimer(Timer{kind: TimerWithheld, a: uint64(id), b: o.Record.Incarnation}, e.roster.Config().SuspicionTimeout, out)
 		return true
 	case roster.EventUpdate, roster.EventJoin:
 		if !held {
 			return false
 		}
-		e.forgetWithheld(id, w)
+		e.forgetWithheld(id, w, out)
 		e.counters.WithheldRefuted++
 		// A refutation the application never needed: it saw the member
 		// alive throughout. A change of address or metadata is shown.
 		return o.Record.State == roster.StateAlive && o.Record.Addr == w.shown.Addr && bytes.Equal(o.Record.Meta, w.shown.Meta)
 	default:
 		if held {
-			e.forgetWithheld(id, w)
+			e.forgetWithheld(id, w, out)
 		}
 		return false
 	}
@@ -151,11 +154,13 @@ func (e *Engine) confirmWait() time.Duration {
 	return max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2)
 }
 
-// forgetWithheld drops a withheld event and its confirming ping.
-func (e *Engine) forgetWithheld(id peer.ID, w withheldEvent) {
+// forgetWithheld drops a withheld event and its confirming ping, closing
+// the connection the ping opened (unless the member is a neighbour).
+func (e *Engine) forgetWithheld(id peer.ID, w withheldEvent, out *Ready) {
 	delete(e.live.withheld, id)
 	if w.confirm != 0 {
 		delete(e.live.confirming, w.confirm)
+		e.closeUnlessNeighbour(id, out)
 	}
 }
 
@@ -194,9 +199,10 @@ func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
 		w.confirm = 0
 		l.withheld[id] = w
 		e.counters.ConfirmsOutweighed++
+		e.closeUnlessNeighbour(id, out)
 		return
 	}
-	e.forgetWithheld(id, w)
+	e.forgetWithheld(id, w, out)
 	l.doubted[id] = struct{}{}
 	e.showWithheld(id, out)
 }
@@ -231,17 +237,20 @@ func (e *Engine) withheldTimeout(now time.Time, t Timer, out *Ready) {
 	}
 	r, known := e.roster.Get(id)
 	if !known || (r.State != roster.StateSuspect && r.State != roster.StateFailed) {
-		e.forgetWithheld(id, w)
+		e.forgetWithheld(id, w, out)
 		return
 	}
 	if e.evidentlyAlive(now, id) && w.rounds < maxWithheldRounds {
 		w.rounds++
 		l.withheld[id] = w
 		e.tellSuspected(hyparview.Peer{ID: id, Addr: r.Addr}, out)
+		if w.confirm == 0 {
+			e.closeUnlessNeighbour(id, out) // once the declaration is sent
+		}
 		e.setTimer(Timer{kind: TimerWithheld, a: uint64(id), b: w.inc}, e.roster.Config().SuspicionTimeout, out)
 		return
 	}
-	e.forgetWithheld(id, w)
+	e.forgetWithheld(id, w, out)
 	e.showWithheld(id, out)
 }
 

@@ -381,3 +381,20 @@ func TestDoubtedNeighbourIsNoEvidence(t *testing.T) {
 	do(t, e, func(out *Ready) { e.Receive(at, 5, &Ping{Nonce: 9}, out) }) // heard again
 	require.True(t, e.evidentlyAlive(at, 5), "heard from: evidence again")
 }
+
+// The connection a withheld declaration opened (the confirming ping, the
+// declaration sent to the member) is closed when the matter ends, here by
+// the member's refutation; and at once when no confirming ping is pending.
+// Before, every member told of a declaration kept a connection open for
+// good: the fault lab at 32 agents saw an agent's goroutines quadruple
+// after a pause.
+func TestWithheldDeclarationClosesItsConnection(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
+	out := declare(t, e, t0, roster.StateSuspect)
+	require.NotContains(t, out.Closes, peer.ID(5), "the confirming ping is pending")
+	out = do(t, e, func(out *Ready) {
+		e.Receive(t0, 5, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 3, State: roster.StateAlive}}}, out)
+	})
+	require.Contains(t, out.Closes, peer.ID(5), "refuted: the connection is closed")
+}
