@@ -23,10 +23,7 @@ import (
 // member list's suspicion, refutation and failure take over. Members
 // this node heard from within the last interval, and its active
 // neighbours, are skipped: they have just shown they are alive, or their
-// connection is watched (probeSkipWindow); so are members already
-// suspected. A probe lasts up to three ProbeTimeouts, longer than an
-// interval: two may be in progress at once, so that one tick a second
-// holds.
+// connection is watched (probeSkipWindow).
 //
 // A probe travels over a connection of its own when none is open: the
 // engine closes it once the probe is over (Ready.Closes) unless the member
@@ -100,46 +97,6 @@ const (
 	probeIndirect            // PingReqs sent, waiting 2·ProbeTimeout
 )
 
-// probe is one probe in progress (stage not idle).
-type probe struct {
-	target hyparview.Peer
-	nonce  uint64
-	stage  probeStage
-}
-
-// maxProbes bounds the probes in progress at once.
-const maxProbes = 2
-
-// probeWith returns the probe in progress with the nonce, nil if none.
-func (l *liveness) probeWith(nonce uint64) *probe {
-	for i := range l.probes {
-		if p := &l.probes[i]; p.stage != probeIdle && p.nonce == nonce {
-			return p
-		}
-	}
-	return nil
-}
-
-// probeOf returns the probe in progress of target, nil if none.
-func (l *liveness) probeOf(target peer.ID) *probe {
-	for i := range l.probes {
-		if p := &l.probes[i]; p.stage != probeIdle && p.target.ID == target {
-			return p
-		}
-	}
-	return nil
-}
-
-// freeProbe returns a probe slot not in use, nil if all are.
-func (l *liveness) freeProbe() *probe {
-	for i := range l.probes {
-		if p := &l.probes[i]; p.stage == probeIdle {
-			return p
-		}
-	}
-	return nil
-}
-
 // relay is a PingReq this node is carrying out.
 type relay struct {
 	requester peer.ID
@@ -154,11 +111,10 @@ type liveness struct {
 	indirect          int
 	order             []peer.ID // the round-robin list, shuffled
 	next              int
-	// probes are the probes in progress: one a tick, and a probe lasts
-	// up to three ProbeTimeouts (1.5 s by default), so the next tick may
-	// start while the last probe waits on its indirect pings.
-	probes [maxProbes]probe
-	relays map[uint64]relay
+	target            hyparview.Peer // the current probe's
+	nonce             uint64
+	stage             probeStage
+	relays            map[uint64]relay
 	// heard holds when this node last heard from a member directly (a
 	// message it sent us, an Ack) or delivered a fresh broadcast it
 	// originated, in Unix nanoseconds: evidence of life (evidence.go).
@@ -232,26 +188,23 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 	}
 	e.armProbe(out)
 	l := e.live
-	p := l.freeProbe()
-	if p == nil {
-		return // still waiting on the last ones: they end on their own timers
+	if l.stage != probeIdle {
+		return // still waiting on the last one: it ends on its own timer
 	}
 	target, ok := e.nextProbeTarget(now)
 	if !ok {
 		return
 	}
-	*p = probe{target: target, nonce: e.rng.Uint64() | 1, stage: probeDirect}
+	l.target, l.nonce, l.stage = target, e.rng.Uint64()|1, probeDirect
 	e.counters.Probes++
-	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: p.nonce}})
-	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: p.nonce}, l.timeout, out)
+	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce}})
+	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: l.nonce}, l.timeout, out)
 }
 
 // nextProbeTarget takes the next member of the round-robin list that is
-// worth probing: listed Alive (a suspected member is left to its
-// suspicion, and probes go to those nobody suspects yet), dialable, not
-// an active neighbour, not being probed, not heard from within
-// probeSkipWindow. The list is rebuilt, shuffled, when it runs out (SWIM
-// §4.3).
+// worth probing: listed Alive or Suspect, dialable, not an active
+// neighbour, not heard from within probeSkipWindow. The list is rebuilt,
+// shuffled, when it runs out (SWIM §4.3).
 func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 	l := e.live
 	for range maxProbeChecks {
@@ -264,7 +217,7 @@ func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 		id := l.order[l.next]
 		l.next++
 		r, ok := e.roster.Get(id)
-		if !ok || r.Addr == "" || r.State != roster.StateAlive || e.hv.IsActive(id) || l.probeOf(id) != nil {
+		if !ok || r.Addr == "" || (r.State != roster.StateAlive && r.State != roster.StateSuspect) || e.hv.IsActive(id) {
 			continue
 		}
 		if t, ok := l.heard[id]; ok && now.UnixNano()-t < int64(e.probeSkipWindow()) {
@@ -317,20 +270,16 @@ func (e *Engine) rebuildProbeOrder(now time.Time) {
 // indirect ones, and from those to a suspicion.
 func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 	l := e.live
-	if l == nil || e.roster.Left() {
+	if l == nil || l.stage == probeIdle || t.b != l.nonce || e.roster.Left() {
 		return
 	}
-	p := l.probeWith(t.b)
-	if p == nil {
-		return
-	}
-	if p.stage == probeDirect {
-		e.probeIndirectly(p, out)
+	if l.stage == probeDirect {
+		e.probeIndirectly(out)
 		return
 	}
 	e.counters.ProbesFailed++
-	target := p.target
-	p.stage = probeIdle
+	target := l.target
+	l.stage = probeIdle
 	e.closeUnlessNeighbour(target.ID, out)
 	if r, ok := e.roster.Get(target.ID); ok && r.State == roster.StateAlive {
 		e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: target, Reason: hyparview.DownFailed}, out)
@@ -338,10 +287,10 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 }
 
 // probeIndirectly asks up to IndirectProbes active neighbours to ping the
-// target of pr for us.
-func (e *Engine) probeIndirectly(pr *probe, out *Ready) {
+// target for us.
+func (e *Engine) probeIndirectly(out *Ready) {
 	l := e.live
-	pr.stage = probeIndirect
+	l.stage = probeIndirect
 	n := e.hv.ActiveLen()
 	start := 0
 	if n > 0 {
@@ -350,29 +299,26 @@ func (e *Engine) probeIndirectly(pr *probe, out *Ready) {
 	asked := 0
 	for i := 0; i < n && asked < l.indirect; i++ {
 		p := e.hv.ActiveAt((start + i) % n)
-		if p.ID == pr.target.ID {
+		if p.ID == l.target.ID {
 			continue
 		}
 		asked++
-		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: pr.target.ID, Nonce: pr.nonce}})
+		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce}})
 	}
 	e.counters.IndirectProbes += uint64(asked)
-	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(pr.target.ID), b: pr.nonce}, 2*l.timeout, out)
+	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(l.target.ID), b: l.nonce}, 2*l.timeout, out)
 }
 
 // probeConnectionFailed is a failed connection to the member being probed
 // directly: the probe goes indirect at once, rather than suspecting a
 // member whom only this node cannot reach.
-func (e *Engine) probeConnectionFailed(id peer.ID, out *Ready) bool {
-	if e.live == nil {
+func (e *Engine) probeConnectionFailed(p peer.ID, out *Ready) bool {
+	l := e.live
+	if l == nil || l.stage == probeIdle || l.target.ID != p {
 		return false
 	}
-	p := e.live.probeOf(id)
-	if p == nil {
-		return false
-	}
-	if p.stage == probeDirect {
-		e.probeIndirectly(p, out)
+	if l.stage == probeDirect {
+		e.probeIndirectly(out)
 	}
 	return true
 }
@@ -385,16 +331,12 @@ func (e *Engine) probeConnectionFailed(id peer.ID, out *Ready) bool {
 // when probing is off or busy, and the caller suspects at once.
 func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 	l := e.live
-	if l == nil || l.interval <= 0 {
+	if l == nil || l.interval <= 0 || l.stage != probeIdle {
 		return false
 	}
-	pr := l.freeProbe()
-	if pr == nil {
-		return false
-	}
-	*pr = probe{target: p, nonce: e.rng.Uint64() | 1, stage: probeDirect}
+	l.target, l.nonce, l.stage = p, e.rng.Uint64()|1, probeDirect
 	e.counters.Probes++
-	e.probeIndirectly(pr, out)
+	e.probeIndirectly(out)
 	return true
 }
 
@@ -441,9 +383,9 @@ func (e *Engine) relayTimeout(t Timer, out *Ready) {
 // onAck ends the current probe, or passes a relayed one's answer back.
 func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 	l := e.live
-	if p := l.probeWith(m.Nonce); p != nil {
-		target := p.target
-		p.stage = probeIdle
+	if l.stage != probeIdle && m.Nonce == l.nonce {
+		target := l.target
+		l.stage = probeIdle
 		e.counters.ProbesAnswered++
 		e.heardFrom(now, target.ID)
 		e.closeUnlessNeighbour(target.ID, out)
