@@ -29,8 +29,15 @@ import (
 // other sign of life comes within half the suspicion timeout, or the
 // connection fails with no sign of life since, the evidence was stale (a
 // member that crashed just after we heard from it) and the event is shown
-// then, not a suspicion timeout later. A suspicion this node declares itself
-// (its own connection or probe failed) is shown at once.
+// then, not a suspicion timeout later. A member this node has no evidence
+// for is asked the same way before anything is shown, so that wherever the
+// member is reachable its refutation comes first; at most maxConfirming at
+// once (beyond, and for a member already doubted, the event is shown at
+// once). The cost: a real failure's first event, the suspicion, is shown
+// up to half a suspicion timeout late where the dead member's connection
+// does not fail sooner; the failure that follows is not (the member is
+// doubted by then). A suspicion this node declares itself (its own
+// connection or probe failed) is shown at once.
 
 // withheldEvent is an event about a member not shown to the application.
 type withheldEvent struct {
@@ -106,8 +113,17 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 			return true
 		}
 		fromOthers := in == roster.InputReceive || in == roster.InputMerge
-		if !fromOthers || !e.evidentlyAlive(now, id) {
+		if !fromOthers {
 			return false
+		}
+		if !e.evidentlyAlive(now, id) {
+			// No evidence either way: the member is asked first, if it
+			// can be and no doubt was cast on it already, so that a
+			// member still reachable refutes before anything is shown.
+			_, doubted := l.doubted[id]
+			if doubted || o.Record.Addr == "" || len(l.confirming) >= maxConfirming {
+				return false
+			}
 		}
 		shown := o.Record
 		shown.State, shown.Proof = roster.StateAlive, nil

@@ -206,8 +206,12 @@ func TestSuspicionOfAMemberHeardFromIsWithheld(t *testing.T) {
 	require.Equal(t, uint64(1), e.Counters().Engine.WithheldRefuted)
 
 	e = newEngine(0)
-	out = do(t, e, func(out *Ready) { e.Receive(now.Add(time.Minute), 3, suspicion, out) })
-	require.Len(t, out.Events, 1, "no evidence: shown")
+	later := now.Add(time.Minute)
+	out = do(t, e, func(out *Ready) { e.Receive(later, 3, suspicion, out) })
+	require.Empty(t, out.Events, "no evidence: 5 is asked first")
+	confirm := timerOf(out, TimerWithheld, e.confirmWait())
+	out = do(t, e, func(out *Ready) { e.TimerFired(later.Add(e.confirmWait()), confirm, out) })
+	require.Len(t, out.Events, 1, "no answer: shown")
 	require.Equal(t, roster.EventSuspect, out.Events[0].Kind)
 
 	e = newEngine(-1) // probing off: a failed connection suspects at once
@@ -397,4 +401,31 @@ func TestWithheldDeclarationClosesItsConnection(t *testing.T) {
 		e.Receive(t0, 5, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 3, State: roster.StateAlive}}}, out)
 	})
 	require.Contains(t, out.Closes, peer.ID(5), "refuted: the connection is closed")
+}
+
+// A declaration learned from others about a member this node has no
+// evidence for is not shown while the member is asked: a member still
+// reachable answers and refutes, and the application never sees it
+// suspected. Before, the event was shown at once, and the fault lab's
+// heals at 32 agents showed a node's own side failed when that node had
+// heard nothing of it for a while.
+func TestReachableMemberRefutesBeforeAnythingIsShown(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	later := t0.Add(time.Minute) // nothing heard of 5 for a minute
+	out := declare(t, e, later, roster.StateFailed)
+	require.Empty(t, out.Events)
+	var ping *Ping
+	for _, s := range out.Sends {
+		if p, ok := s.Msg.(*Ping); ok && s.To.ID == 5 {
+			ping = p
+		}
+	}
+	require.NotNil(t, ping, "5 is asked")
+	do(t, e, func(out *Ready) { e.Receive(later, 5, &Ack{Nonce: ping.Nonce}, out) })
+	out = do(t, e, func(out *Ready) {
+		e.Receive(later, 5, &Records{Records: []roster.Record{{ID: 5, Addr: "e", Incarnation: 3, State: roster.StateAlive}}}, out)
+	})
+	require.Empty(t, out.Events, "refuted: nothing was ever shown")
+	m, _ := e.Member(5)
+	require.Equal(t, roster.StateAlive, m.State)
 }
