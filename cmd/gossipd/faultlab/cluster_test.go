@@ -211,6 +211,39 @@ func (c *cluster) sampleOnce() {
 	}
 }
 
+// everyOriginHeard reports, for waitFor, an agent none of whose accepted
+// broadcasts every live agent has delivered yet ("" when there is none).
+func (c *cluster) everyOriginHeard() string {
+	live := c.liveAgents()
+	r := c.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := map[string]map[int]bool{} // payload key: agents that delivered it
+	for _, d := range r.deliveries {
+		if got[d.key] == nil {
+			got[d.key] = map[int]bool{}
+		}
+		got[d.key][d.agent] = true
+	}
+	heard := map[int]bool{}
+	for _, b := range r.bcasts {
+		if b.err != nil || heard[b.origin] {
+			continue
+		}
+		all := true
+		for _, a := range live {
+			all = all && got[b.key][a.i]
+		}
+		heard[b.origin] = all
+	}
+	for _, a := range live {
+		if !heard[a.i] {
+			return fmt.Sprintf("no broadcast of agent %d has reached every agent yet", a.i)
+		}
+	}
+	return ""
+}
+
 // liveAgents returns the agents that run and are not paused.
 func (c *cluster) liveAgents() []*agent {
 	var out []*agent

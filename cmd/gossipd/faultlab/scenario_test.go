@@ -68,7 +68,15 @@ func runScenario(t *testing.T, bin string, k int, sc scenario) {
 	}
 	c.startSampler()
 	c.startDriver()
-	time.Sleep(time.Second) // traffic before the fault; not an assertion
+	// Traffic before the fault: every agent has been heard by every
+	// other (a receiver follows an origin's sequence from the first
+	// broadcast it delivered, so what an origin sends before any of its
+	// broadcasts reached an agent cannot be reported to that agent as a
+	// gap), and at least a second of it.
+	time.Sleep(time.Second) // not an assertion
+	if _, why := c.waitFor(c.settle, c.everyOriginHeard); why != "" {
+		t.Fatalf("before the fault: %s", why)
+	}
 	r := &scene{t: t, c: c, f: f, soak: cmp.Or(sc.soak, *soakFlag)}
 	sc.fault(r)
 	if r.healAt.IsZero() {
