@@ -140,6 +140,11 @@ type originGaps struct {
 	run   uint64 // the first sequence of the origin's current run, 0 if unknown
 	next  uint64 // the next sequence expected
 	floor uint64 // below it, outside holes: delivered by an earlier run of this node (marks.go)
+	// base is the first sequence of the current run delivered here (0
+	// for a restored mark): from it up to next, outside holes, every
+	// broadcast was delivered or reported, so a copy that comes back
+	// after Plumtree forgot its ID (SeenRetention) is a duplicate.
+	base uint64
 	// prevRun and prevNext are the origin's run before its current one
 	// and the next sequence that run expected: its broadcasts may still
 	// be announced after the origin restarted (marks.go). prevFloor is
@@ -203,7 +208,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		if len(g.origins) >= g.maxOrigins {
 			out = g.evict(out)
 		}
-		g.origins[origin] = &originGaps{run: run, next: seq + 1, lastSeen: now}
+		g.origins[origin] = &originGaps{run: run, next: seq + 1, base: seq, lastSeen: now}
 		return out, false
 	}
 	o.lastSeen = now
@@ -225,8 +230,9 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		o.prevRun, o.prevNext, o.prevFloor, o.floor = o.run, o.next, o.floor, 0
 		o.run = run
 		start = max(run, o.next)
+		o.base = start
 		if seq < start {
-			o.next = seq + 1 // the origin's clock went back: follow the new run
+			o.next, o.base = seq+1, seq // the origin's clock went back: follow the new run
 			return out, false
 		}
 	}
@@ -239,7 +245,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		return out, false
 	case seq-start > g.maxJump:
 		c.resets++
-		o.next = seq + 1
+		o.next, o.base = seq+1, seq
 		return out, false
 	}
 	if len(o.holes) >= g.maxHole {

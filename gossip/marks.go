@@ -95,9 +95,12 @@ func (e *Engine) RestoreDeliveryMarks(now time.Time, marks []DeliveryMark) {
 }
 
 // redelivery reports whether a broadcast of origin with sequence seq, of
-// the origin's run, was delivered by an earlier run of this node: below a
-// restored mark of that run (the origin's current or previous one), and
-// in none of its holes.
+// the origin's run, was delivered before, by an earlier run of this node
+// (below a restored mark of that run, the origin's current or previous
+// one) or by this one (between the first delivered and the next expected:
+// a copy that came back after Plumtree's SeenRetention, which a chain of
+// restarts and joins, each announcing what it just received, can keep
+// alive), and is in none of its holes.
 func (g *gaps) redelivery(origin peer.ID, seq, run uint64) bool {
 	o := g.origins[origin]
 	if o == nil {
@@ -110,7 +113,7 @@ func (g *gaps) redelivery(origin peer.ID, seq, run uint64) bool {
 	}
 	switch {
 	case run == 0 || o.run == 0 || run == o.run:
-		return seq < o.floor
+		return seq < o.floor || (seq >= o.base && seq < o.next)
 	case run == o.prevRun:
 		return seq < o.prevFloor
 	}

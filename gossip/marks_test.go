@@ -3,6 +3,7 @@ package gossip
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -146,4 +147,29 @@ func TestDeliveryMarksFollowTheOriginIntoItsNextRun(t *testing.T) {
 	require.Equal(t, 1, receive(5000, 5000), "the new run's first")
 	require.Zero(t, receive(100, 105), "the old run's, delivered before the restart")
 	require.Equal(t, 1, receive(100, 110), "the old run's, never delivered")
+}
+
+// A broadcast delivered in this run of the node that comes back after
+// Plumtree forgot its ID (SeenRetention) is not delivered again: a chain
+// of restarts, each new process announcing what it just received to its
+// new neighbours, kept the fault lab's broadcasts alive past 90 s at 32
+// agents, and nodes delivered them twice. A sequence below the first one
+// delivered from the origin (it may predate this node) is still delivered.
+func TestCopyBeyondSeenRetentionIsNotDeliveredAgain(t *testing.T) {
+	const origin, run = peer.ID(9), uint64(100)
+	e := markedNode(t)
+	for _, seq := range []uint64{101, 102} {
+		require.Equal(t, 1, receiveBroadcast(t, e, origin, run, seq))
+	}
+	forgotten := func(seq uint64) int { // Plumtree no longer knows the ID
+		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+		require.NoError(t, err)
+		d := Delivery{ID: plumtree.OriginSequenceID(origin, seq), Payload: b, From: 3}
+		out := &Ready{}
+		e.deliver(t0.Add(time.Hour), d, out)
+		return len(out.Deliveries)
+	}
+	require.Zero(t, forgotten(101), "delivered already")
+	require.Equal(t, 1, forgotten(100), "below the first delivered: never seen here")
+	require.Equal(t, 1, forgotten(103), "the next one")
 }
