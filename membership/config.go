@@ -88,6 +88,11 @@ type Config struct {
 	// neighbours' connections (a member nobody links to is then found only
 	// by Roster.SilenceTimeout).
 	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe's direct ping waits for its answer
+	// before the member is probed through neighbours (which get twice as
+	// long), and half how long a withheld declaration's confirming ping
+	// waits at least. Default gossip.DefaultProbeTimeout (500ms).
+	ProbeTimeout time.Duration
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration
 	// SyncInterval is the mean time between two exchanges of member-list
@@ -197,6 +202,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	}
 	if c.ProbeInterval != 0 {
 		p.Members.ProbeInterval = c.ProbeInterval
+	}
+	if c.ProbeTimeout != 0 {
+		p.Members.ProbeTimeout = c.ProbeTimeout
 	}
 	if !c.TrustMembers {
 		p.Members.Auth = identitySigner{tr: c.Transport}

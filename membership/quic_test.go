@@ -45,8 +45,8 @@ const clusterWait = 3 * time.Minute
 
 // loadTolerant is the transport configuration of the cluster tests, with
 // a failure detector slower than the production one (IdleTimeout 1s,
-// HandshakeTimeout 5s; the nodes also get DialTimeout 20s and
-// SuspicionTimeout 10s). Here up to 30 race-instrumented nodes share one
+// HandshakeTimeout 5s; the nodes also get DialTimeout 20s,
+// SuspicionTimeout 10s, and a probe every 5 s with a 5 s timeout). Here up to 30 race-instrumented nodes share one
 // process, so on a loaded 2-core machine each gets a sliver of a core and
 // stalls for seconds; the production timeouts then misfire between live
 // nodes faster than refutations heal them, and the cluster never settled
@@ -83,6 +83,9 @@ func testQUICCluster(t *testing.T, n int) {
 		nodes[i] = newQUICNodeWith(t, uint64(i+1), loadTolerant, func(c *Config) {
 			c.DialTimeout = loadTolerant.HandshakeTimeout
 			c.Roster.SuspicionTimeout = 10 * time.Second
+			// Probes as tolerant: each sets up a QUIC connection, and 30
+			// nodes' handshakes every second starve the process too.
+			c.ProbeInterval, c.ProbeTimeout = 5*time.Second, 5*time.Second
 		})
 	}
 	start := time.Now()
