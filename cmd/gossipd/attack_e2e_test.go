@@ -49,20 +49,7 @@ func startAttackCluster(t *testing.T) []*proc {
 	ps := []*proc{a,
 		startAgent(t, dir, "b", "-cluster-secret-file", secret, "-seeds", a.addr()),
 		startAgent(t, dir, "c", "-cluster-secret-file", secret, "-seeds", a.addr())}
-	waitFor(t, time.Minute, "the three agents list each other alive", func() bool {
-		for _, p := range ps {
-			n := 0
-			for _, st := range p.members(t) {
-				if st == "alive" {
-					n++
-				}
-			}
-			if n != len(ps) {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, time.Minute, "the three agents list each other alive", func() bool { return allListAlive(t, ps, len(ps)) })
 	return ps
 }
 

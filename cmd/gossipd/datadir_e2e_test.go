@@ -74,22 +74,7 @@ func TestDataDirRestart(t *testing.T) {
 	port := freePort(t)
 	a2 := startAgentAt(t, dir, "a2", port, "-seeds", a0.addr(), "-data-dir", data)
 	ps := []*proc{a0, a1, a2}
-	allAlive := func(ps []*proc) func() bool {
-		return func() bool {
-			for _, p := range ps {
-				n := 0
-				for _, st := range p.members(t) {
-					if st == "alive" {
-						n++
-					}
-				}
-				if n != len(ps) {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	allAlive := func(ps []*proc) func() bool { return func() bool { return allListAlive(t, ps, len(ps)) } }
 	waitFor(t, 30*time.Second, "3 alive members everywhere", allAlive(ps))
 	// The data directory lists the two others once saved.
 	waitFor(t, 30*time.Second, "a2 saved the two other members", func() bool {

@@ -150,6 +150,24 @@ func (p *proc) members(t *testing.T) map[string]string {
 	return got
 }
 
+// allListAlive reports whether every agent of ps lists exactly n members
+// alive.
+func allListAlive(t *testing.T, ps []*proc, n int) bool {
+	t.Helper()
+	for _, p := range ps {
+		alive := 0
+		for _, st := range p.members(t) {
+			if st == "alive" {
+				alive++
+			}
+		}
+		if alive != n {
+			return false
+		}
+	}
+	return true
+}
+
 // fullMembers returns the state of every member p lists, by full address
 // (key@host:port), as `gossipd members -o json` prints them.
 func fullMembers(t *testing.T, p *proc) map[string]string {

@@ -56,20 +56,7 @@ func TestEndToEnd(t *testing.T) {
 	ps = append(ps, startAgent(t, dir, "a3"), startAgent(t, dir, "a4"))
 	os.Unsetenv("GOSSIPD_SEEDS")
 
-	waitFor(t, 20*time.Second, "5 alive members everywhere", func() bool {
-		for _, p := range ps {
-			n := 0
-			for _, st := range p.members(t) {
-				if st == "alive" {
-					n++
-				}
-			}
-			if n != 5 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 20*time.Second, "5 alive members everywhere", func() bool { return allListAlive(t, ps, 5) })
 	hc := healthpb.NewHealthClient(ps[0].conn(t))
 	hr, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "plumview.gossipd.v1.GossipService"})
 	require.NoError(t, err)
