@@ -84,8 +84,9 @@ const (
 	// are refused and counted.
 	maxProbeRelays = 64
 	// maxProbeChecks bounds the candidates one probe tick looks at before
-	// it gives up until the next tick.
-	maxProbeChecks = 16
+	// it gives up until the next tick: enough to pass over the settled
+	// suspects of a partition's other side.
+	maxProbeChecks = 64
 )
 
 // probeStage is where the current probe stands.
@@ -202,8 +203,10 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 }
 
 // nextProbeTarget takes the next member of the round-robin list that is
-// worth probing: listed Alive or Suspect, dialable, not an active
-// neighbour, not heard from within probeSkipWindow. The list is rebuilt,
+// worth probing: listed Alive, or Suspect and not settled (this node has
+// not observed it yet and its suspicion wants confirmations: a failed
+// probe confirms it, roster.Settled), dialable, not an active neighbour,
+// not heard from within probeSkipWindow. The list is rebuilt,
 // shuffled, when it runs out (SWIM §4.3).
 func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 	l := e.live
@@ -219,6 +222,9 @@ func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 		r, ok := e.roster.Get(id)
 		if !ok || r.Addr == "" || (r.State != roster.StateAlive && r.State != roster.StateSuspect) || e.hv.IsActive(id) {
 			continue
+		}
+		if r.State == roster.StateSuspect && e.roster.Settled(id) {
+			continue // observed by this node already, or confirmed enough
 		}
 		if t, ok := l.heard[id]; ok && now.UnixNano()-t < int64(e.probeSkipWindow()) {
 			continue
@@ -281,7 +287,8 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 	target := l.target
 	l.stage = probeIdle
 	e.closeUnlessNeighbour(target.ID, out)
-	if r, ok := e.roster.Get(target.ID); ok && r.State == roster.StateAlive {
+	if r, ok := e.roster.Get(target.ID); ok && r.State.Present() {
+		// a suspicion, or a confirmation of one held (roster: confirm.go)
 		e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: target, Reason: hyparview.DownFailed}, out)
 	}
 }

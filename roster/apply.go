@@ -34,6 +34,7 @@ func (r *Roster) apply(now time.Time, rec *Record, verified bool) {
 		c := old.compareRecord(rec)
 		if c == 0 {
 			r.takeProof(rec, verified)
+			r.confirmReceived(now, rec, verified)
 		}
 		if c <= 0 {
 			r.counters.Stale++
@@ -169,11 +170,16 @@ func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.
 }
 
 // suspect marks an Alive member Suspect at its current incarnation,
-// broadcasts the suspicion and starts its timer (SWIM §4.2). With
+// broadcasts the suspicion and starts its timer (SWIM §4.2); of a member
+// already Suspect, it is a confirmation (confirm.go). With
 // signatures on, we sign the suspicion; a member whose own record we do
 // not hold yet (only its link told us of it) is suspected here alone.
 func (r *Roster) suspect(now time.Time, id peer.ID) {
 	old, ok := r.members[id]
+	if ok && id != r.self && old.state == StateSuspect {
+		r.confirmOwn(now, id, &old)
+		return
+	}
 	if !ok || id == r.self || old.state != StateAlive {
 		r.counters.IgnoredNeighbors++
 		return
@@ -182,6 +188,7 @@ func (r *Roster) suspect(now time.Time, id peer.ID) {
 	n.state = StateSuspect
 	n.since = now.UnixNano()
 	r.store(id, n)
+	r.suspicionOf(id, n.inc, r.self)
 	r.counters.SuspicionsRaised++
 	if r.proofs != nil {
 		r.proofs[id] = r.declare(id, n.inc, r.proofs[id])

@@ -28,6 +28,20 @@ type Config struct {
 	// member needs to hear of the suspicion and have its refutation
 	// disseminated: a few Plumtree hops, or one anti-entropy exchange.
 	SuspicionTimeout time.Duration
+	// SuspicionMinTimeout is the timeout of a suspicion that
+	// SuspicionConfirmations independent observers confirmed; between
+	// none and that many, the timeout falls from SuspicionTimeout towards
+	// it on a logarithmic curve (confirm.go, after Lifeguard §IV-B).
+	// Default 2s: two probe rounds of an indirect probe, time enough for
+	// a live member overloaded for a moment to hear of the suspicion and
+	// refute. Negative turns confirmations off (every suspicion lasts
+	// SuspicionTimeout); a value at or above SuspicionTimeout does too.
+	SuspicionMinTimeout time.Duration
+	// SuspicionConfirmations is how many independent confirmations bring
+	// a suspicion's timeout down to SuspicionMinTimeout. Default 3,
+	// Lifeguard's and memberlist's (its indirect checks); negative turns
+	// confirmations off.
+	SuspicionConfirmations int
 	// RetainDead is how long Failed and Left records are kept as tombstones
 	// so that stale updates in flight cannot resurrect them. Default 1h is
 	// a guess to validate: far longer than dissemination takes, long enough
@@ -71,6 +85,8 @@ type Config struct {
 const (
 	defaultMaxMetaBytes     = 512              // memberlist's MetaMaxSize
 	defaultSuspicionTimeout = 5 * time.Second  // a guess to validate
+	defaultSuspicionMin     = 2 * time.Second  // see Config.SuspicionMinTimeout
+	defaultConfirmations    = 3                // Lifeguard's K
 	defaultRetainDead       = time.Hour        // a guess to validate
 	defaultExpiryInterval   = time.Minute      // a guess to validate
 	defaultMaxMembers       = 100_000          // the largest cluster claimed
@@ -83,13 +99,15 @@ const (
 // DefaultConfig returns the defaults, each documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		MaxMetaBytes:     defaultMaxMetaBytes,
-		SuspicionTimeout: defaultSuspicionTimeout,
-		RetainDead:       defaultRetainDead,
-		ExpiryInterval:   defaultExpiryInterval,
-		MaxMembers:       defaultMaxMembers,
-		RefreshInterval:  defaultRefreshInterval,
-		SilenceTimeout:   defaultSilenceTimeout,
+		MaxMetaBytes:           defaultMaxMetaBytes,
+		SuspicionTimeout:       defaultSuspicionTimeout,
+		SuspicionMinTimeout:    defaultSuspicionMin,
+		SuspicionConfirmations: defaultConfirmations,
+		RetainDead:             defaultRetainDead,
+		ExpiryInterval:         defaultExpiryInterval,
+		MaxMembers:             defaultMaxMembers,
+		RefreshInterval:        defaultRefreshInterval,
+		SilenceTimeout:         defaultSilenceTimeout,
 	}
 }
 
@@ -101,6 +119,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SuspicionTimeout == 0 {
 		c.SuspicionTimeout = d.SuspicionTimeout
+	}
+	if c.SuspicionMinTimeout == 0 {
+		c.SuspicionMinTimeout = d.SuspicionMinTimeout
+	}
+	if c.SuspicionConfirmations == 0 {
+		c.SuspicionConfirmations = d.SuspicionConfirmations
 	}
 	if c.RetainDead == 0 {
 		c.RetainDead = d.RetainDead
@@ -130,6 +154,10 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMetaBytes < 0 || c.MaxMetaBytes > maxMetaBytesLimit {
 		errs = append(errs, fmt.Errorf("roster: MaxMetaBytes must be in [0, %d], got %d", maxMetaBytesLimit, c.MaxMetaBytes))
+	}
+	if c.SuspicionMinTimeout > maxDuration || c.SuspicionConfirmations > maxObservers-1 {
+		errs = append(errs, fmt.Errorf("roster: SuspicionMinTimeout must be at most %v and SuspicionConfirmations at most %d, got %v and %d",
+			maxDuration, maxObservers-1, c.SuspicionMinTimeout, c.SuspicionConfirmations))
 	}
 	if c.MaxMembers < 1 {
 		errs = append(errs, fmt.Errorf("roster: MaxMembers must be at least 1, got %d", c.MaxMembers))

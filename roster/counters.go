@@ -16,6 +16,7 @@ type Counters struct {
 	Unrefutable      uint64 // records about us at MaxIncarnation, which cannot be refuted
 	SuspicionsRaised uint64 // neighbours we suspected after their connection failed
 	FailuresDeclared uint64 // suspicions we ended by declaring the member Failed
+	Confirmations    uint64 // independent confirmations counted for suspicions held (confirm.go)
 	Expired          uint64 // tombstones removed after RetainDead
 	Silenced         uint64 // members marked Failed here after SilenceTimeout without a new record of theirs
 	Refreshes        uint64 // times we re-announced our record (RefreshInterval)

@@ -38,6 +38,9 @@ type Roster struct {
 	// proofs holds each member's proof when signatures are on
 	// (Config.Auth); nil when they are off, so that they cost nothing.
 	proofs map[peer.ID]*Proof
+	// suspicions holds the observers of each suspicion held, for its
+	// dynamic timeout (confirm.go); bounded by the members.
+	suspicions map[peer.ID]*suspicion
 
 	refreshArmed bool // the refresh timer is set
 
@@ -184,6 +187,9 @@ func (r *Roster) store(id peer.ID, e entry) {
 	}
 	r.counts[e.state]++
 	r.members[id] = e
+	if e.state != StateSuspect && r.suspicions != nil {
+		delete(r.suspicions, id)
+	}
 	if id != r.self {
 		r.armExpiry()
 	}
