@@ -114,7 +114,7 @@ func (e *Engine) Join(now time.Time, contacts []hyparview.Peer, out *Ready) {
 	if e.roster != nil && !e.rejoinArmed {
 		e.rejoinArmed = true
 		e.setTimer(Timer{kind: TimerRejoin}, e.rejoinInterval, out)
-		e.armProbe(out)
+		e.armProbe(now, out)
 	}
 }
 

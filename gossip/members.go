@@ -101,6 +101,7 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 // stepRoster runs the member list and translates its outputs. Its error
 // reports local misuse (UpdateMeta's); any other is counted.
 func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
+	in.Doubtful = e.doubtful(&in) // health.go
 	rsOut, err := e.roster.Step(now, in, nil)
 	for i := range rsOut {
 		o := &rsOut[i]

@@ -127,6 +127,12 @@ type liveness struct {
 	// confirming maps the nonce of each confirming ping in flight to its
 	// member (evidence.go).
 	confirming map[uint64]peer.ID
+	// tickDue is when the next probe tick is due (Unix nanoseconds; 0
+	// before the first); healthScore and refutations are the local health
+	// (health.go).
+	tickDue     int64
+	healthScore uint8
+	refutations uint64
 	// doubted holds the members whose confirming ping went unanswered
 	// with no sign of life: their link is no evidence until they are
 	// heard from (evidence.go). Bounded by the member list.
@@ -176,8 +182,9 @@ func (l *liveness) clone() *liveness {
 }
 
 // armProbe sets the next probe tick.
-func (e *Engine) armProbe(out *Ready) {
+func (e *Engine) armProbe(now time.Time, out *Ready) {
 	if e.live.interval > 0 {
+		e.live.tickDue = now.UnixNano() + int64(e.live.interval)
 		e.setTimer(Timer{kind: TimerProbe}, e.live.interval, out)
 	}
 }
@@ -187,7 +194,8 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 	if e.live == nil || e.roster.Left() {
 		return
 	}
-	e.armProbe(out)
+	e.noteTick(now)
+	e.armProbe(now, out)
 	l := e.live
 	if l.stage != probeIdle {
 		return // still waiting on the last one: it ends on its own timer
@@ -199,7 +207,7 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 	l.target, l.nonce, l.stage = target, e.rng.Uint64()|1, probeDirect
 	e.counters.Probes++
 	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce}})
-	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: l.nonce}, l.timeout, out)
+	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: l.nonce}, e.scaledProbeTimeout(), out)
 }
 
 // nextProbeTarget takes the next member of the round-robin list that is
@@ -313,7 +321,7 @@ func (e *Engine) probeIndirectly(out *Ready) {
 		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce}})
 	}
 	e.counters.IndirectProbes += uint64(asked)
-	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(l.target.ID), b: l.nonce}, 2*l.timeout, out)
+	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(l.target.ID), b: l.nonce}, 2*e.scaledProbeTimeout(), out)
 }
 
 // probeConnectionFailed is a failed connection to the member being probed
@@ -394,6 +402,7 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 		target := l.target
 		l.stage = probeIdle
 		e.counters.ProbesAnswered++
+		e.lowerHealthScore()
 		e.heardFrom(now, target.ID)
 		e.closeUnlessNeighbour(target.ID, out)
 		e.tellSuspected(target, out)

@@ -168,6 +168,10 @@ type EngineCounters struct {
 	// connection failed) while the member showed a sign of life since
 	// its event was withheld: the event kept waiting.
 	ConfirmsOutweighed uint64
+	// HealthRaised counts the rises of the local health score: probe
+	// ticks that fired late, refutations of suspicions of this node
+	// (health.go).
+	HealthRaised uint64
 	// GapsReported counts the gap notices reported (Ready.Gaps), and
 	// MessagesReportedMissed the broadcasts they cover (Config.Gaps).
 	GapsReported, MessagesReportedMissed uint64

@@ -158,10 +158,10 @@ func (r *Roster) neighborUp(now time.Time, p hyparview.Peer) {
 // neighborDown suspects a neighbour whose connection failed. A neighbour
 // that disconnected, was dropped or left is not suspected: its Left record,
 // if any, arrives by dissemination.
-func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.DownReason) error {
+func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.DownReason, doubtful bool) error {
 	switch reason {
 	case hyparview.DownFailed:
-		r.suspect(now, p.ID)
+		r.suspect(now, p.ID, doubtful)
 	case hyparview.DownDisconnected, hyparview.DownLeft, hyparview.DownDropped:
 	default:
 		return ErrUnknownReason
@@ -171,12 +171,17 @@ func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.
 
 // suspect marks an Alive member Suspect at its current incarnation,
 // broadcasts the suspicion and starts its timer (SWIM §4.2); of a member
-// already Suspect, it is a confirmation (confirm.go). With
+// already Suspect, it is a confirmation (confirm.go) unless doubtful
+// (Input.Doubtful). With
 // signatures on, we sign the suspicion; a member whose own record we do
 // not hold yet (only its link told us of it) is suspected here alone.
-func (r *Roster) suspect(now time.Time, id peer.ID) {
+func (r *Roster) suspect(now time.Time, id peer.ID, doubtful bool) {
 	old, ok := r.members[id]
 	if ok && id != r.self && old.state == StateSuspect {
+		if doubtful {
+			r.counters.DoubtfulObservations++
+			return
+		}
 		r.confirmOwn(now, id, &old)
 		return
 	}

@@ -32,9 +32,10 @@ type Config struct {
 	// SuspicionConfirmations independent observers confirmed; between
 	// none and that many, the timeout falls from SuspicionTimeout towards
 	// it on a logarithmic curve (confirm.go, after Lifeguard §IV-B).
-	// Default 2s: two probe rounds of an indirect probe, time enough for
-	// a live member overloaded for a moment to hear of the suspicion and
-	// refute. Negative turns confirmations off (every suspicion lasts
+	// Default 3s: time enough for a live member stalled for a moment (an
+	// overloaded host) to hear of the suspicion and refute; 2 s showed
+	// live members failed at the heal of a partition in the fault lab at
+	// 32 agents on two cores (docs/reliability.md). Negative turns confirmations off (every suspicion lasts
 	// SuspicionTimeout); a value at or above SuspicionTimeout does too.
 	SuspicionMinTimeout time.Duration
 	// SuspicionConfirmations is how many independent confirmations bring
@@ -85,7 +86,7 @@ type Config struct {
 const (
 	defaultMaxMetaBytes     = 512              // memberlist's MetaMaxSize
 	defaultSuspicionTimeout = 5 * time.Second  // a guess to validate
-	defaultSuspicionMin     = 2 * time.Second  // see Config.SuspicionMinTimeout
+	defaultSuspicionMin     = 3 * time.Second  // see Config.SuspicionMinTimeout
 	defaultConfirmations    = 3                // Lifeguard's K
 	defaultRetainDead       = time.Hour        // a guess to validate
 	defaultExpiryInterval   = time.Minute      // a guess to validate

@@ -16,7 +16,12 @@ import (
 //
 //	timeout(k) = max(min, max − (max − min) · log(k+1) / log(K+1))
 //
-// counted from when this node learned of the suspicion. A confirmation is
+// counted from when this node learned of the suspicion, and only at a node
+// that observed the member unreachable itself: the others' declarations
+// alone never shorten a node's timer, so that a side of a partition whose
+// declarations arrive at the heal, all at once, fails nobody the receiving
+// side still reaches sooner than before (the receivers time the whole
+// SuspicionTimeout; the member refutes). A confirmation is
 // an observation by a node other than those already counted: this node's
 // own failed connection or failed probe to a member it already holds
 // suspect, or, with signatures on, a suspicion of the member at the same
@@ -107,12 +112,16 @@ func (r *Roster) wantsConfirmation(id peer.ID, inc uint64, observer peer.ID) boo
 }
 
 // confirm counts observer's confirmation of the suspicion of member id,
-// held Suspect in e, and brings its timer forward.
+// held Suspect in e, and brings its timer forward if this node has
+// observed the member itself.
 func (r *Roster) confirm(now time.Time, id peer.ID, e *entry, observer peer.ID) {
 	s := r.suspicionOf(id, e.inc, r.firstDeclarer(id))
 	s.observers[s.n] = observer
 	s.n++
 	r.counters.Confirmations++
+	if !s.has(r.self) {
+		return
+	}
 	left := time.Duration(e.since + int64(r.suspicionTimeout(s.confirmations())) - now.UnixNano())
 	r.setTimer(Timer{Kind: TimerSuspicion, ID: id, Incarnation: e.inc}, max(left, 0))
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/plumview/plumview/peer"
 )
 
+// curve is the setting the tests' figures are computed for: 5 s alone,
+// 2 s after K = 3 confirmations.
+var curve = Config{SuspicionTimeout: 5 * time.Second, SuspicionMinTimeout: 2 * time.Second, SuspicionConfirmations: 3}
+
 // suspicionTimers returns the suspicion timers set in out, with their delays.
 func suspicionTimers(out []Output) []time.Duration {
 	var ds []time.Duration
@@ -22,10 +26,10 @@ func suspicionTimers(out []Output) []time.Duration {
 }
 
 // TestSuspicionTimeoutCurve: Lifeguard's curve between the bounds, for the
-// defaults (5 s, 2 s, K = 3) and with confirmations off.
+// tests' setting (5 s, 2 s, K = 3) and with confirmations off.
 func TestSuspicionTimeoutCurve(t *testing.T) {
-	r := newRoster(t, 1, 1, Config{})
-	off := newRoster(t, 1, 1, Config{SuspicionConfirmations: -1})
+	r := newRoster(t, 1, 1, curve)
+	off := newRoster(t, 1, 1, Config{SuspicionConfirmations: -1, SuspicionMinTimeout: curve.SuspicionMinTimeout})
 	for _, tc := range []struct {
 		k        int
 		want     time.Duration
@@ -49,7 +53,7 @@ func TestSuspicionTimeoutCurve(t *testing.T) {
 // from when it learned the suspicion; a second observation of its own
 // counts nothing; the member is then settled for the probes.
 func TestOwnObservationConfirms(t *testing.T) {
-	r := newRoster(t, 1, 1, Config{})
+	r := newRoster(t, 1, 1, curve)
 	step(t, r, t0, receive(rec(2, StateSuspect, 4)))
 	require.False(t, r.Settled(2), "learned, not observed")
 	require.True(t, r.Settled(3), "unknown members need nothing")
@@ -72,7 +76,7 @@ func TestOwnObservationConfirms(t *testing.T) {
 // TestOwnSuspicionIsNoConfirmation: a node's second observation of a
 // member it suspected itself confirms nothing.
 func TestOwnSuspicionIsNoConfirmation(t *testing.T) {
-	r := newRoster(t, 1, 1, Config{})
+	r := newRoster(t, 1, 1, curve)
 	step(t, r, t0, receive(rec(2, StateAlive, 4)))
 	step(t, r, t0, down(2, hyparview.DownFailed))
 	require.True(t, r.Settled(2))
@@ -81,11 +85,12 @@ func TestOwnSuspicionIsNoConfirmation(t *testing.T) {
 }
 
 // TestSignedConfirmations: with signatures on, each other declarer of the
-// same suspicion counts once; a node's own observation is broadcast as its
-// own signed declaration; a forged confirmation is dropped; after K
+// same suspicion counts once, but shortens the timer only once this node
+// has observed the member itself; a node's own observation is broadcast as
+// its own signed declaration; a forged confirmation is dropped; after K
 // confirmations the timeout is the minimum and nothing more is verified.
 func TestSignedConfirmations(t *testing.T) {
-	r := signedRoster(t, 1, 1)
+	r := newRoster(t, 1, 1, Config{Auth: testAuth{1}, SuspicionMinTimeout: curve.SuspicionMinTimeout})
 	step(t, r, t0, receive(signedBy(rec(2, StateAlive, 4), 2, 0)))
 	step(t, r, t0, receive(signedBy(rec(2, StateSuspect, 4), 2, 3)))
 
@@ -98,7 +103,8 @@ func TestSignedConfirmations(t *testing.T) {
 	require.Equal(t, uint64(1), r.Counters().Forged)
 
 	out = step(t, r, t0.Add(time.Second), receive(signedBy(rec(2, StateSuspect, 4), 2, 4)))
-	require.Equal(t, []time.Duration{2500 * time.Millisecond}, suspicionTimers(out))
+	require.Empty(t, suspicionTimers(out), "others' declarations alone shorten nothing")
+	require.Equal(t, uint64(1), r.Counters().Confirmations)
 	require.False(t, r.Settled(2))
 
 	out = step(t, r, t0.Add(time.Second), down(2, hyparview.DownFailed))
@@ -128,7 +134,7 @@ func TestSignedConfirmations(t *testing.T) {
 // TestConfirmationsEndWithTheSuspicion: a refutation forgets the
 // observers; a new suspicion at the new incarnation starts afresh.
 func TestConfirmationsEndWithTheSuspicion(t *testing.T) {
-	r := newRoster(t, 1, 1, Config{})
+	r := newRoster(t, 1, 1, curve)
 	step(t, r, t0, receive(rec(2, StateSuspect, 4)))
 	step(t, r, t0, down(2, hyparview.DownFailed))
 	step(t, r, t0, receive(rec(2, StateAlive, 5)))
@@ -158,4 +164,42 @@ func roundMs(ds []time.Duration) []time.Duration {
 		ds[i] = ds[i].Round(time.Millisecond)
 	}
 	return ds
+}
+
+// TestDeclarationsAtAHealShortenNothing: a partition heals and the other
+// side's declarations about a member this node still reaches arrive all
+// at once, signed by several declarers: without an observation of its
+// own, this node times the whole SuspicionTimeout, which gives the member
+// time to refute.
+func TestDeclarationsAtAHealShortenNothing(t *testing.T) {
+	r := newRoster(t, 1, 1, Config{Auth: testAuth{1}, SuspicionMinTimeout: curve.SuspicionMinTimeout})
+	step(t, r, t0, receive(signedBy(rec(2, StateAlive, 4), 2, 0)))
+	var all []time.Duration
+	for _, declarer := range []peer.ID{3, 4, 5, 6} {
+		all = append(all, suspicionTimers(step(t, r, t0, receive(signedBy(rec(2, StateSuspect, 4), 2, declarer))))...)
+	}
+	require.Equal(t, []time.Duration{5 * time.Second}, all)
+	require.Equal(t, uint64(3), r.Counters().Confirmations)
+	out := step(t, r, t0.Add(3*time.Second), receive(signedBy(rec(2, StateAlive, 5), 2, 0)))
+	require.Equal(t, []string{"update 2:alive@5 addr=n2"}, events(out), "refuted in time")
+}
+
+// TestDoubtfulObservationsConfirmNothing: a node that knows itself
+// unhealthy still suspects a member it loses, but its loss of a member
+// already suspected confirms nothing.
+func TestDoubtfulObservationsConfirmNothing(t *testing.T) {
+	r := newRoster(t, 1, 1, curve)
+	step(t, r, t0, receive(rec(2, StateSuspect, 4), rec(3, StateAlive, 4)))
+	doubtful := down(2, hyparview.DownFailed)
+	doubtful.Doubtful = true
+	require.Empty(t, suspicionTimers(step(t, r, t0, doubtful)))
+	require.Equal(t, uint64(1), r.Counters().DoubtfulObservations)
+	require.Zero(t, r.Counters().Confirmations)
+	require.False(t, r.Settled(2), "still wants an observation of its own")
+
+	doubtful = down(3, hyparview.DownFailed)
+	doubtful.Doubtful = true
+	out := step(t, r, t0, doubtful)
+	require.Equal(t, []string{"suspect 3:suspect@4 addr=n3"}, events(out), "a suspicion is raised all the same")
+	require.Equal(t, []time.Duration{5 * time.Second}, suspicionTimers(out))
 }

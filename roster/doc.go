@@ -64,10 +64,19 @@
 // disconnect or a drop from the active view is not suspected. NeighborUp is
 // evidence of life, but only the member may refute a suspicion, so it only
 // adds a member we did not know (Alive at incarnation 0, superseded by the
-// member's own record when that arrives). We do not borrow Lifeguard's
-// (Dadgar, Phillips, Currey, 2018) local health or dynamic suspicion
-// timeouts; they are natural refinements once the simulator measures false
-// positives.
+// member's own record when that arrives).
+//
+// The timer's length is Lifeguard's dynamic suspicion timeout (Dadgar,
+// Phillips, Currey, 2018, §IV-B; confirm.go): SuspicionTimeout while one
+// node alone suspects the member, falling towards SuspicionMinTimeout as
+// independent confirmations arrive (this node's own failed connection or
+// probe to a member it holds suspect; with signatures on, the same
+// suspicion signed by another declarer, which each confirming node
+// broadcasts while it holds fewer than SuspicionConfirmations). A member
+// that many nodes lost independently (a crash, the other side of a
+// partition) is failed sooner; one that a single node lost keeps the whole
+// timeout to refute. Lifeguard's local health (a node slowing its own
+// probes while it misses acks) is not borrowed.
 //
 // # Signatures
 //

@@ -73,6 +73,12 @@ type Input struct {
 	// composition does for a broadcast before relaying it, so that Step
 	// does not verify the signatures again.
 	Verified bool
+	// Doubtful marks a NeighborDown reported by a node that knows itself
+	// unhealthy (its own timers ran late, it had to refute a suspicion of
+	// itself: Lifeguard's local health, §IV-A): it may raise a suspicion,
+	// but it confirms none (confirm.go), since a stalled node loses its
+	// connections to members that are well.
+	Doubtful bool
 }
 
 // OutputKind names the kind of an Output. The zero value is not valid.

@@ -115,7 +115,7 @@ func (r *Roster) dispatch(now time.Time, in Input) error {
 	case InputNeighborUp:
 		r.neighborUp(now, in.Peer)
 	case InputNeighborDown:
-		return r.neighborDown(now, in.Peer, in.Reason)
+		return r.neighborDown(now, in.Peer, in.Reason, in.Doubtful)
 	case InputTimer:
 		r.onTimer(now, in.Timer)
 	case InputUpdateMeta:

@@ -49,6 +49,7 @@ func killQuarter(r *scene) {
 	})
 	d, why := c.waitFor(c.settle, func() string { return c.notAlive(c.snapshot(), survivors, victims) })
 	r.f.detect = took(d, why)
+	r.t.Logf("detection: %s", c.timeline(at, victims))
 	if why != "" {
 		r.detect = fmt.Sprintf("%.0fs after killing %v: %s", d.Seconds(), victims, why)
 	}
@@ -134,7 +135,13 @@ func partition(r *scene, gs [][]int, detect bool) {
 		})
 	}
 	if detect {
+		lastLog := time.Now()
 		d, why := c.waitFor(min(c.settle, partitionHoldBound), func() string {
+			defer func() {
+				if time.Since(lastLog) >= 2*time.Second {
+					lastLog = time.Now()
+				}
+			}()
 			s := c.snapshot()
 			var out string
 			for gi, g := range gs {
@@ -148,9 +155,17 @@ func partition(r *scene, gs [][]int, detect bool) {
 					out += fmt.Sprintf("[group %v: %s] ", g, w)
 				}
 			}
+			if out != "" && time.Since(lastLog) >= 2*time.Second {
+				r.t.Logf("+%.1fs after the cut, still listed: %s", time.Since(at).Seconds(), out)
+			}
 			return out
 		})
 		r.f.detect = took(d, why)
+		var all []int
+		for _, g := range gs {
+			all = append(all, g...)
+		}
+		r.t.Logf("detection: %s", c.timeline(at, all))
 		if why != "" {
 			r.detect = fmt.Sprintf("the cut was held %.0fs and the groups still list each other: %s", d.Seconds(), why)
 		}

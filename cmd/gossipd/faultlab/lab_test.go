@@ -22,6 +22,7 @@ var (
 	settleFlag   = flag.Duration("faultlab.settle", 30*time.Second, "bound on every wait for a condition (convergence, detection, deliveries)")
 	outFlag      = flag.String("faultlab.out", "", "Markdown `file` receiving the table of figures")
 	logsFlag     = flag.String("faultlab.logs", "", "`directory` receiving the agents' logs of every failing scenario")
+	allLogsFlag  = flag.Bool("faultlab.alllogs", false, "with -faultlab.logs, keep the agents' logs of every scenario, not only of failing ones")
 )
 
 // TestMain removes what the lab created when the test process is

@@ -1,6 +1,8 @@
 package faultlab
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,4 +165,36 @@ func (h *history) unreachable(o, m int, from, to time.Time) bool {
 		}
 	}
 	return false
+}
+
+// timeline says, for each target agent, when the observers' watchers
+// first reported it suspect, first failed and last failed, in seconds
+// after since: where a detection time goes.
+func (c *cluster) timeline(since time.Time, targets []int) string {
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	var b strings.Builder
+	for _, t := range targets {
+		id := c.agents[t].id
+		var suspect, firstFail, lastFail time.Duration
+		for _, e := range c.rec.events {
+			if e.member != id || e.at.Before(since) || e.agent == t {
+				continue
+			}
+			d := e.at.Sub(since)
+			switch e.kind {
+			case gossipdv1.MemberEventKind_MEMBER_EVENT_KIND_SUSPECT:
+				if suspect == 0 {
+					suspect = d
+				}
+			case gossipdv1.MemberEventKind_MEMBER_EVENT_KIND_FAIL:
+				if firstFail == 0 {
+					firstFail = d
+				}
+				lastFail = d
+			}
+		}
+		fmt.Fprintf(&b, "%d: suspect %.1fs, failed %.1f–%.1fs; ", t, suspect.Seconds(), firstFail.Seconds(), lastFail.Seconds())
+	}
+	return b.String()
 }

@@ -116,7 +116,7 @@ func runScenario(t *testing.T, bin string, k int, sc scenario) {
 	if err := results.add(row); err != nil {
 		t.Errorf("-faultlab.out: %v", err)
 	}
-	if t.Failed() && *logsFlag != "" {
+	if (t.Failed() || *allLogsFlag) && *logsFlag != "" {
 		dir := filepath.Join(*logsFlag, sc.name)
 		_ = os.MkdirAll(dir, 0o755)
 		for _, a := range c.agents {

@@ -173,7 +173,8 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		"probes_failed": pc.Engine.ProbesFailed, "indirect_probes": pc.Engine.IndirectProbes,
 		"events_withheld": pc.Engine.EventsWithheld, "withheld_refuted": pc.Engine.WithheldRefuted,
 		"withheld_shown": pc.Engine.WithheldShown, "suspicions_raised": pc.Roster.SuspicionsRaised,
-		"refutations": pc.Roster.Refutations,
+		"refutations": pc.Roster.Refutations, "confirmations": pc.Roster.Confirmations,
+		"doubtful_observations": pc.Roster.DoubtfulObservations, "health_raised": pc.Engine.HealthRaised,
 	} {
 		out.Counters["liveness_"+k] = int64(v)
 	}

@@ -1,0 +1,61 @@
+package gossip
+
+import (
+	"time"
+
+	"github.com/plumview/plumview/roster"
+)
+
+// Local health. A node that stalls (an overloaded host, a paused process)
+// sees its own timers fire late and its connections time out, and takes
+// the silence for the others' failure. Lifeguard (A. Dadgar, J. Phillips,
+// J. Currey, 2018, §IV-A, "Local Health Multiplier") has such a node
+// distrust itself: a score that rises on signs of its own trouble and
+// falls on signs of health, and scales its probe timeouts. Here the
+// score rises when a probe tick fires more than half an interval late (the
+// node could not keep its own time) and when the node had to refute a
+// suspicion of itself (others could not reach it); it falls by one for
+// every probe answered in time. While it is above zero, the node's probe
+// timeouts are multiplied by one plus the score, and its losses of
+// members already suspected are doubtful (roster.Input.Doubtful): they
+// confirm no suspicion, so that a stalled node cannot hasten anyone's
+// failure (roster's confirm.go). A driver whose timers fire on time, such
+// as the simulator, sees the score move only with refutations.
+
+// maxHealthScore bounds the score: Lifeguard's default maximum, 8.
+const maxHealthScore = 8
+
+// noteTick scores the punctuality of the probe tick that fires at now.
+func (e *Engine) noteTick(now time.Time) {
+	l := e.live
+	if l.tickDue != 0 && now.UnixNano()-l.tickDue > int64(l.interval/2) {
+		e.raiseHealthScore()
+	}
+	if n := e.roster.Counters().Refutations; n != l.refutations {
+		l.refutations = n
+		e.raiseHealthScore()
+	}
+}
+
+func (e *Engine) raiseHealthScore() {
+	if e.live.healthScore < maxHealthScore {
+		e.live.healthScore++
+		e.counters.HealthRaised++
+	}
+}
+
+func (e *Engine) lowerHealthScore() {
+	if e.live.healthScore > 0 {
+		e.live.healthScore--
+	}
+}
+
+// scaledProbeTimeout is the probe timeout scaled by the health score.
+func (e *Engine) scaledProbeTimeout() time.Duration {
+	return e.live.timeout * time.Duration(1+e.live.healthScore)
+}
+
+// doubtful says whether this node's own observations are doubtful now.
+func (e *Engine) doubtful(in *roster.Input) bool {
+	return e.live != nil && e.live.healthScore > 0 && in.Kind == roster.InputNeighborDown
+}

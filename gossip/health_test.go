@@ -1,0 +1,81 @@
+package gossip
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/roster"
+)
+
+// probeOnce fires the probe tick at at and returns its output.
+func probeOnce(t *testing.T, e *Engine, at time.Time) *Ready {
+	t.Helper()
+	return do(t, e, func(out *Ready) { e.TimerFired(at, Timer{kind: TimerProbe}, out) })
+}
+
+// failProbe fires the probe's two timeouts (direct, then indirect) from
+// at, each when it is due, and returns when the probe ended.
+func failProbe(t *testing.T, e *Engine, tick *Ready, at time.Time) time.Time {
+	t.Helper()
+	direct := timerOf(tick, TimerProbeTimeout, -1)
+	require.NotEqual(t, Timer{}, direct, "a probe started")
+	at = at.Add(e.scaledProbeTimeout())
+	out := do(t, e, func(out *Ready) { e.TimerFired(at, direct, out) })
+	indirect := timerOf(out, TimerProbeTimeout, 2*e.scaledProbeTimeout())
+	require.NotEqual(t, Timer{}, indirect, "the indirect stage waits twice the scaled timeout")
+	at = at.Add(2 * e.scaledProbeTimeout())
+	do(t, e, func(out *Ready) { e.TimerFired(at, indirect, out) })
+	return at
+}
+
+// TestLocalHealth: a node whose probe tick fires late by more than half
+// an interval (it stalled) scales its probe timeouts and its failed probe
+// of a member others suspect confirms nothing; on time, the same probe
+// confirms the suspicion. A refutation of a suspicion of this node raises
+// the score too, and a probe answered in time lowers it. Before local
+// health, the stalled node's failed probe counted as a confirmation and
+// hastened the member's failure.
+func TestLocalHealth(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		tickAt        time.Duration // the first tick is due at 1 s
+		wantTimeout   time.Duration
+		wantConfirmed uint64
+		wantDoubtful  uint64
+	}{
+		{"on time", time.Second, DefaultProbeTimeout, 1, 0},
+		{"late by 0.4 interval", 1400 * time.Millisecond, DefaultProbeTimeout, 1, 0},
+		{"late by 0.6 interval", 1600 * time.Millisecond, 2 * DefaultProbeTimeout, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := lonelyEngine(t, MembersConfig{})
+			declare(t, e, t0, roster.StateSuspect)
+			at := t0.Add(tc.tickAt)
+			tick := probeOnce(t, e, at)
+			require.NotEqual(t, Timer{}, timerOf(tick, TimerProbeTimeout, tc.wantTimeout), "probe timeout %v", tc.wantTimeout)
+			failProbe(t, e, tick, at)
+			c := e.Counters()
+			require.Equal(t, tc.wantConfirmed, c.Roster.Confirmations)
+			require.Equal(t, tc.wantDoubtful, c.Roster.DoubtfulObservations)
+		})
+	}
+
+	t.Run("refutation raises, an answer lowers", func(t *testing.T) {
+		e := lonelyEngine(t, MembersConfig{})
+		do(t, e, func(out *Ready) {
+			e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: 1, Addr: "a", Incarnation: 0, State: roster.StateSuspect}}}, out)
+		})
+		require.Equal(t, uint64(1), e.Counters().Roster.Refutations)
+		tick := probeOnce(t, e, t0.Add(time.Second))
+		require.Equal(t, uint64(1), e.Counters().Engine.HealthRaised)
+		require.NotEqual(t, Timer{}, timerOf(tick, TimerProbeTimeout, 2*DefaultProbeTimeout))
+		ping, ok := tick.Sends[0].Msg.(*Ping)
+		require.True(t, ok)
+		do(t, e, func(out *Ready) { e.Receive(t0.Add(1100*time.Millisecond), 5, &Ack{Nonce: ping.Nonce}, out) })
+		tick = probeOnce(t, e, t0.Add(2200*time.Millisecond)) // 5 was heard from 1.1 s ago
+		require.Equal(t, uint64(1), e.Counters().Engine.HealthRaised, "no new refutation")
+		require.NotEqual(t, Timer{}, timerOf(tick, TimerProbeTimeout, DefaultProbeTimeout), "healthy again")
+	})
+}
