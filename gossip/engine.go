@@ -204,7 +204,7 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 		}
 	}
 	if e.live != nil {
-		e.heardFrom(now, from)
+		e.heardFrom(now, from, true)
 	}
 	switch m := msg.(type) {
 	case hyparview.Message:

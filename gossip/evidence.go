@@ -63,9 +63,12 @@ const maxConfirming = 32
 // keeps talking to us but cannot get its refutation out).
 const maxWithheldRounds = 3
 
-// heardFrom records evidence that member id is alive at now. Only members
-// the list holds are tracked, so the table is bounded by the list.
-func (e *Engine) heardFrom(now time.Time, id peer.ID) {
+// heardFrom records evidence that member id is alive at now: direct when
+// the member itself sent us something (a message over its connection, an
+// answer to a ping), relayed when we delivered a broadcast it originated
+// through others. Only members the list holds are tracked, so the tables
+// are bounded by the list.
+func (e *Engine) heardFrom(now time.Time, id peer.ID, direct bool) {
 	l := e.live
 	if _, ok := l.heard[id]; !ok {
 		if _, known := e.roster.Get(id); !known {
@@ -73,7 +76,34 @@ func (e *Engine) heardFrom(now time.Time, id peer.ID) {
 		}
 	}
 	l.heard[id] = now.UnixNano()
-	delete(l.doubted, id)
+	if direct {
+		l.talked[id] = now.UnixNano()
+		delete(l.doubted, id)
+	}
+}
+
+// stillAlive says whether a withheld event of member id waits one more
+// round: an active neighbour not doubted, direct evidence (a message from
+// the member itself) within the suspicion timeout, or a broadcast of the
+// member relayed by others within the last confirmWait. The relayed kind
+// must be that recent: during a partition, broadcasts the member made
+// before the cut keep arriving through this side for as long as the
+// slowest path takes (seconds, on an overloaded host) and say nothing of
+// its life since, while a member that lives and broadcasts (at the heal of
+// a partition, its refutation still on the way) keeps being heard.
+func (e *Engine) stillAlive(now time.Time, id peer.ID) bool {
+	l := e.live
+	if _, doubted := l.doubted[id]; doubted {
+		return false
+	}
+	if e.hv.IsActive(id) {
+		return true
+	}
+	if t, ok := l.talked[id]; ok && now.UnixNano()-t < int64(e.roster.Config().SuspicionTimeout) {
+		return true
+	}
+	t, ok := l.heard[id]
+	return ok && now.UnixNano()-t < int64(e.confirmWait())
 }
 
 // evidentlyAlive says whether this node has evidence that member id lives:
@@ -165,9 +195,12 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 // at least two probe timeouts. The member refutes within it when it is
 // reachable (the declaration reaches it as it reaches us, and we send it
 // too); an overloaded host answers late but goes on talking within it (the
-// fault lab at 32 agents on two cores showed 1 s too short).
+// fault lab at 32 agents on two cores showed 1 s too short). Like the
+// probe timeouts, it is multiplied by one plus the local health score
+// (health.go): a node that stalled heard nothing meanwhile, which is no
+// evidence against anyone.
 func (e *Engine) confirmWait() time.Duration {
-	return max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2)
+	return max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2) * time.Duration(1+e.live.healthScore)
 }
 
 // forgetWithheld drops a withheld event and its confirming ping, closing
@@ -193,7 +226,7 @@ func (e *Engine) confirmAnswered(now time.Time, nonce uint64, out *Ready) bool {
 		w.confirm = 0
 		l.withheld[id] = w
 	}
-	e.heardFrom(now, id)
+	e.heardFrom(now, id, true)
 	e.counters.ProbesAnswered++
 	e.closeUnlessNeighbour(id, out)
 	return true
@@ -256,7 +289,7 @@ func (e *Engine) withheldTimeout(now time.Time, t Timer, out *Ready) {
 		e.forgetWithheld(id, w, out)
 		return
 	}
-	if e.evidentlyAlive(now, id) && w.rounds < maxWithheldRounds {
+	if e.stillAlive(now, id) && w.rounds < maxWithheldRounds {
 		w.rounds++
 		l.withheld[id] = w
 		e.tellSuspected(hyparview.Peer{ID: id, Addr: r.Addr}, out)

@@ -16,7 +16,8 @@ import (
 // node could not keep its own time) and when the node had to refute a
 // suspicion of itself (others could not reach it); it falls by one for
 // every probe answered in time. While it is above zero, the node's probe
-// timeouts are multiplied by one plus the score, and its losses of
+// timeouts and the wait of its confirming pings (evidence.go) are
+// multiplied by one plus the score, and its losses of
 // members already suspected are doubtful (roster.Input.Doubtful): they
 // confirm no suspicion, so that a stalled node cannot hasten anyone's
 // failure (roster's confirm.go). A driver whose timers fire on time, such

@@ -31,7 +31,8 @@ func failProbe(t *testing.T, e *Engine, tick *Ready, at time.Time) time.Time {
 }
 
 // TestLocalHealth: a node whose probe tick fires late by more than half
-// an interval (it stalled) scales its probe timeouts and its failed probe
+// an interval (it stalled) scales its probe timeouts and the wait of its
+// confirming pings, and its failed probe
 // of a member others suspect confirms nothing; on time, the same probe
 // confirms the suspicion. A refutation of a suspicion of this node raises
 // the score too, and a probe answered in time lowers it. Before local
@@ -55,6 +56,7 @@ func TestLocalHealth(t *testing.T) {
 			at := t0.Add(tc.tickAt)
 			tick := probeOnce(t, e, at)
 			require.NotEqual(t, Timer{}, timerOf(tick, TimerProbeTimeout, tc.wantTimeout), "probe timeout %v", tc.wantTimeout)
+			require.Equal(t, 5*tc.wantTimeout, e.confirmWait(), "the confirming pings' wait scales alike")
 			failProbe(t, e, tick, at)
 			c := e.Counters()
 			require.Equal(t, tc.wantConfirmed, c.Roster.Confirmations)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 )
 
@@ -428,4 +429,44 @@ func TestReachableMemberRefutesBeforeAnythingIsShown(t *testing.T) {
 	require.Empty(t, out.Events, "refuted: nothing was ever shown")
 	m, _ := e.Member(5)
 	require.Equal(t, roster.StateAlive, m.State)
+}
+
+// A broadcast of the member relayed by others early in the wait
+// outweighs an unanswered confirming ping but does not renew the wait
+// when the suspicion timeout passes with nothing heard since: during a
+// partition the member's broadcasts made before the cut keep arriving
+// through this side, and say nothing of its life since. Before, such late
+// deliveries kept events withheld for up to three suspicion timeouts, and
+// some observers in the fault lab at 32 agents showed the other side
+// failed 7 s after the rest. A broadcast heard within the last
+// confirmWait still renews it (a member that lives and broadcasts, its
+// refutation on the way).
+func TestStaleRelayedBroadcastsDoNotRenewTheWait(t *testing.T) {
+	payload, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("x")})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name    string
+		relayAt time.Duration // after the declaration
+		shown   bool
+	}{
+		{"heard early in the wait", time.Second / 2, true},
+		{"heard just before the timeout", 4 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := lonelyEngine(t, MembersConfig{})
+			do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) }) // 5 talked to us before
+			out := declare(t, e, t0, roster.StateSuspect)
+			require.Empty(t, out.Events, "withheld")
+			confirm := timerOf(out, TimerWithheld, e.confirmWait())
+			round := timerOf(out, TimerWithheld, e.roster.Config().SuspicionTimeout)
+			out = do(t, e, func(out *Ready) {
+				e.Receive(t0.Add(tc.relayAt), 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(5, 7), Payload: payload}, out)
+			})
+			require.Len(t, out.Deliveries, 1, "relayed by 3")
+			out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(e.confirmWait()), confirm, out) })
+			require.Empty(t, out.Events, "outweighed by the relayed broadcast")
+			out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(e.roster.Config().SuspicionTimeout), round, out) })
+			require.Equal(t, tc.shown, len(out.Events) == 1, "shown at the end of the round")
+		})
+	}
 }

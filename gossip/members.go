@@ -85,7 +85,7 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 			e.counters.RedeliveriesSuppressed++ // marks.go
 			return
 		}
-		e.heardFrom(now, origin)
+		e.heardFrom(now, origin, d.From == origin)
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
 		e.noteDelivery(now, &d, env.Run, out)

@@ -120,6 +120,9 @@ type liveness struct {
 	// message it sent us, an Ack) or delivered a fresh broadcast it
 	// originated, in Unix nanoseconds: evidence of life (evidence.go).
 	heard map[peer.ID]int64
+	// talked holds when a member last gave direct evidence: a message of
+	// its own, an answer to a ping (evidence.go).
+	talked map[peer.ID]int64
 	// withheld holds the members whose suspicion or failure, learned
 	// from others, is not shown to the application while this node has
 	// evidence they live (evidence.go).
@@ -141,7 +144,7 @@ type liveness struct {
 
 func newLiveness(m *MembersConfig) *liveness {
 	l := &liveness{interval: m.ProbeInterval, timeout: m.ProbeTimeout, indirect: m.IndirectProbes,
-		relays: map[uint64]relay{}, heard: map[peer.ID]int64{}, withheld: map[peer.ID]withheldEvent{},
+		relays: map[uint64]relay{}, heard: map[peer.ID]int64{}, talked: map[peer.ID]int64{}, withheld: map[peer.ID]withheldEvent{},
 		confirming: map[uint64]peer.ID{}, doubted: map[peer.ID]struct{}{}}
 	if l.interval == 0 {
 		l.interval = DefaultProbeInterval
@@ -165,6 +168,10 @@ func (l *liveness) clone() *liveness {
 	c.heard = make(map[peer.ID]int64, len(l.heard))
 	for k, v := range l.heard {
 		c.heard[k] = v
+	}
+	c.talked = make(map[peer.ID]int64, len(l.talked))
+	for k, v := range l.talked {
+		c.talked[k] = v
 	}
 	c.withheld = make(map[peer.ID]withheldEvent, len(l.withheld))
 	for k, v := range l.withheld {
@@ -271,6 +278,11 @@ func (e *Engine) rebuildProbeOrder(now time.Time) {
 	for id, t := range l.heard {
 		if t < stale {
 			delete(l.heard, id)
+		}
+	}
+	for id, t := range l.talked {
+		if t < stale {
+			delete(l.talked, id)
 		}
 	}
 	for id := range l.doubted {
@@ -403,7 +415,7 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 		l.stage = probeIdle
 		e.counters.ProbesAnswered++
 		e.lowerHealthScore()
-		e.heardFrom(now, target.ID)
+		e.heardFrom(now, target.ID, true) // directly, or through a relay just now
 		e.closeUnlessNeighbour(target.ID, out)
 		e.tellSuspected(target, out)
 		return
