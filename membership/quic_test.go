@@ -83,6 +83,7 @@ func testQUICCluster(t *testing.T, n int) {
 		nodes[i] = newQUICNodeWith(t, uint64(i+1), loadTolerant, func(c *Config) {
 			c.DialTimeout = loadTolerant.HandshakeTimeout
 			c.Roster.SuspicionTimeout = 10 * time.Second
+			c.Roster.SuspicionMinTimeout = 6 * time.Second // confirmed suspicions as tolerant
 			// Probes as tolerant: each sets up a QUIC connection, and 30
 			// nodes' handshakes every second starve the process too.
 			c.ProbeInterval, c.ProbeTimeout = 5*time.Second, 5*time.Second
