@@ -150,7 +150,15 @@ type originGaps struct {
 	// be announced after the origin restarted (marks.go). prevFloor is
 	// prevNext as restored from marks.
 	prevRun, prevNext, prevFloor uint64
-	lastSeen                     time.Time
+	// prevBase and prevEnd are what this run of the node delivered of the
+	// origin's previous run, from its base up to its next expected when
+	// the origin's new run began: a copy of one of them that comes back
+	// after Plumtree forgot its ID is a duplicate too (a rolling restart:
+	// each new process announces what it just received, and the fault lab
+	// at 32 agents saw broadcasts delivered twice 90 s apart, the origin
+	// having restarted in between).
+	prevBase, prevEnd uint64
+	lastSeen          time.Time
 	holes                        []hole // sorted by first, disjoint, at most maxHoles
 }
 
@@ -216,7 +224,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		// A broadcast of an earlier run, announced after the origin
 		// restarted: the delivery marks must cover it (marks.go).
 		if run > o.prevRun {
-			o.prevRun, o.prevNext, o.prevFloor = run, 0, 0
+			o.prevRun, o.prevNext, o.prevFloor, o.prevBase, o.prevEnd = run, 0, 0, 0, 0
 		}
 		if run == o.prevRun {
 			o.prevNext = max(o.prevNext, seq+1)
@@ -228,6 +236,7 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 	if run > o.run {
 		// A new run: the sequences between the runs were never used.
 		o.prevRun, o.prevNext, o.prevFloor, o.floor = o.run, o.next, o.floor, 0
+		o.prevBase, o.prevEnd = o.base, o.next
 		o.run = run
 		start = max(run, o.next)
 		o.base = start

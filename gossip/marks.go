@@ -97,7 +97,8 @@ func (e *Engine) RestoreDeliveryMarks(now time.Time, marks []DeliveryMark) {
 // redelivery reports whether a broadcast of origin with sequence seq, of
 // the origin's run, was delivered before, by an earlier run of this node
 // (below a restored mark of that run, the origin's current or previous
-// one) or by this one (between the first delivered and the next expected:
+// one) or by this one (between the first delivered and the next expected,
+// of the current run or, as they stood when it ended, of the previous:
 // a copy that came back after Plumtree's SeenRetention, which a chain of
 // restarts and joins, each announcing what it just received, can keep
 // alive), and is in none of its holes.
@@ -115,7 +116,7 @@ func (g *gaps) redelivery(origin peer.ID, seq, run uint64) bool {
 	case run == 0 || o.run == 0 || run == o.run:
 		return seq < o.floor || (seq >= o.base && seq < o.next)
 	case run == o.prevRun:
-		return seq < o.prevFloor
+		return seq < o.prevFloor || (seq >= o.prevBase && seq < o.prevEnd)
 	}
 	return false
 }

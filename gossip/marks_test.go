@@ -173,3 +173,30 @@ func TestCopyBeyondSeenRetentionIsNotDeliveredAgain(t *testing.T) {
 	require.Equal(t, 1, forgotten(100), "below the first delivered: never seen here")
 	require.Equal(t, 1, forgotten(103), "the next one")
 }
+
+// A broadcast of the origin's previous run, delivered in this run of the
+// node before the origin restarted, is not delivered again when it comes
+// back after Plumtree forgot its ID. Before, only a mark restored from an
+// earlier run of this node covered the origin's previous run, and the
+// fault lab's rolling restart at 32 agents delivered thousands of
+// broadcasts twice, 90 to 100 s apart, within one process.
+func TestCopyOfTheOriginsPreviousRunIsNotDeliveredAgain(t *testing.T) {
+	const origin = peer.ID(9)
+	e := markedNode(t)
+	for _, seq := range []uint64{101, 102} {
+		require.Equal(t, 1, receiveBroadcast(t, e, origin, 100, seq))
+	}
+	require.Equal(t, 1, receiveBroadcast(t, e, origin, 5000, 5000), "the origin restarted")
+	forgotten := func(run, seq uint64) int { // Plumtree no longer knows the ID
+		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+		require.NoError(t, err)
+		d := Delivery{ID: plumtree.OriginSequenceID(origin, seq), Payload: b, From: 3}
+		out := &Ready{}
+		e.deliver(t0.Add(time.Hour), d, out)
+		return len(out.Deliveries)
+	}
+	require.Zero(t, forgotten(100, 102), "delivered already, in the previous run")
+	require.Equal(t, 1, forgotten(100, 100), "below the first delivered: never seen here")
+	require.Equal(t, 1, forgotten(100, 103), "the previous run's, never delivered here")
+	require.Zero(t, forgotten(5000, 5000), "the current run's, delivered")
+}

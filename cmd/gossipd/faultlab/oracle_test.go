@@ -60,6 +60,7 @@ func deliveryCheck(c *cluster, f *figures) string {
 	}
 	perProc := map[dk]map[int]int{}
 	first := map[dk]time.Time{}
+	last := map[dk]time.Time{}
 	for _, d := range r.deliveries {
 		k := dk{d.agent, d.key}
 		if perProc[k] == nil {
@@ -67,6 +68,7 @@ func deliveryCheck(c *cluster, f *figures) string {
 			first[k] = d.at
 		}
 		perProc[k][d.proc]++
+		last[k] = d.at
 	}
 	var problems []string
 	asked := map[string]bcast{}
@@ -86,7 +88,8 @@ func deliveryCheck(c *cluster, f *figures) string {
 			if n > 1 {
 				f.dups += n - 1
 				if len(problems) < 10 {
-					problems = append(problems, fmt.Sprintf("agent %d (process %d) delivered %s %d times", k.agent, proc, k.key, n))
+					problems = append(problems, fmt.Sprintf("agent %d (process %d) delivered %s %d times, the last %.1fs after the first",
+						k.agent, proc, k.key, n, last[k].Sub(first[k]).Seconds()))
 				}
 			}
 		}
