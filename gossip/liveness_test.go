@@ -470,3 +470,22 @@ func TestStaleRelayedBroadcastsDoNotRenewTheWait(t *testing.T) {
 		})
 	}
 }
+
+// A neighbour's lost link to a member already suspected confirms nothing
+// by itself (a one-way cut drops the member's packets here while the
+// others reach it); the member is probed through the other neighbours,
+// and only that probe's failure confirms. Before, each lost link counted,
+// and in the fault lab's one-way cut at 32 agents a member reachable by
+// most of the cluster was failed after the 3 s minimum.
+func TestLostLinkToASuspectIsCheckedThroughNeighbours(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	do(t, e, func(out *Ready) { e.Receive(t0, 5, &hyparview.Join{Addr: "e", Nonce: 7}, out) })
+	require.True(t, e.hv.IsActive(5), "5 is a neighbour")
+	declare(t, e, t0, roster.StateSuspect)
+	out := do(t, e, func(out *Ready) { e.ConnectionFailed(t0.Add(time.Second), 5, out) })
+	require.Zero(t, e.Counters().Roster.Confirmations, "the lost link alone")
+	probe := timerOf(out, TimerProbeTimeout, 2*DefaultProbeTimeout)
+	require.NotEqual(t, Timer{}, probe, "an indirect probe of 5 started")
+	do(t, e, func(out *Ready) { e.TimerFired(t0.Add(2*time.Second), probe, out) })
+	require.Equal(t, uint64(1), e.Counters().Roster.Confirmations, "the failed probe confirms")
+}

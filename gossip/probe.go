@@ -367,6 +367,28 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 	return true
 }
 
+// checkLostSuspect handles the failed link of a neighbour the member list
+// already holds suspect: a lost link says only that this one connection
+// failed (a one-way cut drops the member's packets here while others
+// reach it), so it confirms nothing by itself (roster's confirm.go);
+// the member is probed through the other neighbours instead, when no
+// probe is in progress, and that probe's failure confirms the suspicion.
+// It reports true when the member list is not to hear of the loss.
+func (e *Engine) checkLostSuspect(o *hyparview.Output, out *Ready) bool {
+	if e.live == nil || e.live.interval <= 0 || o.Reason != hyparview.DownFailed {
+		return false
+	}
+	r, ok := e.roster.Get(o.Peer.ID)
+	if !ok || r.State != roster.StateSuspect {
+		return false
+	}
+	if e.roster.Settled(o.Peer.ID) {
+		return true // observed already, or confirmed enough
+	}
+	e.probeAfterFailedConnection(hyparview.Peer{ID: r.ID, Addr: r.Addr}, out)
+	return true
+}
+
 // onProbeMessage hands a probe message to its handler.
 func (e *Engine) onProbeMessage(now time.Time, from peer.ID, msg Message, out *Ready) {
 	switch m := msg.(type) {
