@@ -82,6 +82,22 @@ func (e *Engine) heardFrom(now time.Time, id peer.ID, direct bool) {
 	}
 }
 
+// signOfLifeSince says whether member id showed life after the wait that
+// began at since, as the confirming ping's timeout looks at it: a message
+// of its own, or a broadcast of it relayed by others in the second half
+// of the wait. Relayed broadcasts delivered just after a cut are often
+// the member's last ones, repaired late through this side (Plumtree's
+// lazy push: an announcement, then a graft a second later); a member
+// that lives and broadcasts keeps being heard.
+func (e *Engine) signOfLifeSince(id peer.ID, since int64) bool {
+	l := e.live
+	if t, ok := l.talked[id]; ok && t > since {
+		return true
+	}
+	t, ok := l.heard[id]
+	return ok && t > since+int64(e.confirmWait()/2)
+}
+
 // stillAlive says whether a withheld event of member id waits one more
 // round: an active neighbour not doubted, direct evidence (a message from
 // the member itself) within the suspicion timeout, or a broadcast of the
@@ -243,7 +259,7 @@ func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
 	if !held || w.confirm == 0 || (nonce != 0 && w.confirm != nonce) {
 		return
 	}
-	if t, ok := l.heard[id]; ok && t > w.since {
+	if e.signOfLifeSince(id, w.since) {
 		delete(l.confirming, w.confirm)
 		w.confirm = 0
 		l.withheld[id] = w

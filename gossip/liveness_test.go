@@ -431,26 +431,27 @@ func TestReachableMemberRefutesBeforeAnythingIsShown(t *testing.T) {
 	require.Equal(t, roster.StateAlive, m.State)
 }
 
-// A broadcast of the member relayed by others early in the wait
-// outweighs an unanswered confirming ping but does not renew the wait
-// when the suspicion timeout passes with nothing heard since: during a
-// partition the member's broadcasts made before the cut keep arriving
-// through this side, and say nothing of its life since. Before, such late
-// deliveries kept events withheld for up to three suspicion timeouts, and
-// some observers in the fault lab at 32 agents showed the other side
-// failed 7 s after the rest. A broadcast heard within the last
-// confirmWait still renews it (a member that lives and broadcasts, its
-// refutation on the way).
-func TestStaleRelayedBroadcastsDoNotRenewTheWait(t *testing.T) {
+// Broadcasts of the member relayed by others while its declaration is
+// withheld count as a sign of life only when recent: one delivered early
+// in the wait neither outweighs the unanswered confirming ping nor renews
+// the wait; one in the second half of the wait outweighs the ping, and
+// the wait is renewed at the end of its round only if another came within
+// the last confirmWait. During a partition the member's last broadcasts
+// keep arriving through this side for a second or more (Plumtree's lazy
+// repair); before, they kept observers in the fault lab waiting one to
+// three suspicion timeouts longer than the rest of their side.
+func TestStaleRelayedBroadcastsAreNoSignOfLife(t *testing.T) {
 	payload, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("x")})
 	require.NoError(t, err)
 	for _, tc := range []struct {
-		name    string
-		relayAt time.Duration // after the declaration
-		shown   bool
+		name           string
+		relayAt        []time.Duration // after the declaration
+		shownAtConfirm bool
+		shownAtRound   bool
 	}{
-		{"heard early in the wait", time.Second / 2, true},
-		{"heard just before the timeout", 4 * time.Second, false},
+		{"early in the wait", []time.Duration{time.Second / 2}, true, false},
+		{"late in the wait", []time.Duration{2 * time.Second}, false, true},
+		{"late in the wait and again before the round ends", []time.Duration{2 * time.Second, 4 * time.Second}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := lonelyEngine(t, MembersConfig{})
@@ -459,14 +460,29 @@ func TestStaleRelayedBroadcastsDoNotRenewTheWait(t *testing.T) {
 			require.Empty(t, out.Events, "withheld")
 			confirm := timerOf(out, TimerWithheld, e.confirmWait())
 			round := timerOf(out, TimerWithheld, e.roster.Config().SuspicionTimeout)
-			out = do(t, e, func(out *Ready) {
-				e.Receive(t0.Add(tc.relayAt), 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(5, 7), Payload: payload}, out)
-			})
-			require.Len(t, out.Deliveries, 1, "relayed by 3")
+			relay := func(i int) {
+				out := do(t, e, func(out *Ready) {
+					e.Receive(t0.Add(tc.relayAt[i]), 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(5, uint64(7+i)), Payload: payload}, out)
+				})
+				require.Len(t, out.Deliveries, 1, "relayed by 3")
+			}
+			for i, at := range tc.relayAt {
+				if at < e.confirmWait() {
+					relay(i)
+				}
+			}
 			out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(e.confirmWait()), confirm, out) })
-			require.Empty(t, out.Events, "outweighed by the relayed broadcast")
+			require.Equal(t, tc.shownAtConfirm, len(out.Events) == 1, "shown when the confirming ping times out")
+			if tc.shownAtConfirm {
+				return
+			}
+			for i, at := range tc.relayAt {
+				if at >= e.confirmWait() {
+					relay(i)
+				}
+			}
 			out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(e.roster.Config().SuspicionTimeout), round, out) })
-			require.Equal(t, tc.shown, len(out.Events) == 1, "shown at the end of the round")
+			require.Equal(t, tc.shownAtRound, len(out.Events) == 1, "shown at the end of the round")
 		})
 	}
 }
