@@ -505,3 +505,64 @@ func TestLostLinkToASuspectIsCheckedThroughNeighbours(t *testing.T) {
 	do(t, e, func(out *Ready) { e.TimerFired(t0.Add(2*time.Second), probe, out) })
 	require.Equal(t, uint64(1), e.Counters().Roster.Confirmations, "the failed probe confirms")
 }
+
+// During a partition by halves with traffic on both sides (the other
+// side's last broadcasts still arriving after the cut), every node shows
+// every member of the other side failed at about the same moment, those
+// it lost itself included. Before, a node's own loss of a member did not
+// outweigh what it had heard of it earlier, or the late copies of its
+// last broadcasts: the others' declaration about it was withheld for a
+// confirming ping's wait, and shown 2.5 s after the rest.
+func TestOwnLossOutweighsEarlierEvidence(t *testing.T) {
+	n := newJoinedNet(t, 8)
+	side := func(id peer.ID) int { return int(id-1) / 4 }
+	broadcastAll := func(round int) {
+		for id := peer.ID(1); id <= 8; id++ {
+			n.step(id, func(e *Engine, out *Ready) {
+				_, err := e.Broadcast(n.now, "t", []byte{byte(round)}, out)
+				require.NoError(t, err)
+			})
+		}
+	}
+	for round := range 20 {
+		broadcastAll(round)
+		n.run(250 * time.Millisecond)
+	}
+	for id := range n.events {
+		n.events[id] = nil
+	}
+	cut := n.now
+	n.cut = func(from, to peer.ID) bool { return side(from) != side(to) }
+	failedAt := map[[2]peer.ID]time.Duration{}
+	seen := map[peer.ID]int{}
+	for step := range 120 {
+		if step == 10 { // the idle timeout ends the links across the cut
+			for at := peer.ID(1); at <= 8; at++ {
+				for _, p := range n.eng[at].AppendActive(nil) {
+					if side(p.ID) != side(at) {
+						n.step(at, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, p.ID, out) })
+					}
+				}
+			}
+		}
+		if step%2 == 0 {
+			broadcastAll(step)
+		}
+		n.run(100 * time.Millisecond)
+		for at := peer.ID(1); at <= 8; at++ {
+			for _, ev := range n.events[at][seen[at]:] {
+				if ev.Kind == roster.EventFail {
+					require.NotEqual(t, side(at), side(ev.Member.ID), "node %d shown %d failed, on its own side", at, ev.Member.ID)
+					failedAt[[2]peer.ID{at, ev.Member.ID}] = n.now.Sub(cut)
+				}
+			}
+			seen[at] = len(n.events[at])
+		}
+	}
+	require.Len(t, failedAt, 32, "every node shows each of the other side's four failed")
+	first, last := time.Hour, time.Duration(0)
+	for _, d := range failedAt {
+		first, last = min(first, d), max(last, d)
+	}
+	require.Less(t, last-first, time.Second, "shown failed from %v to %v after the cut", first, last)
+}

@@ -102,6 +102,9 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 // reports local misuse (UpdateMeta's); any other is counted.
 func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 	in.Doubtful = e.doubtful(&in) // health.go
+	if e.live != nil && in.Kind == roster.InputNeighborDown && in.Reason == hyparview.DownFailed {
+		e.lostTouch(in.Peer.ID) // evidence.go
+	}
 	rsOut, err := e.roster.Step(now, in, nil)
 	for i := range rsOut {
 		o := &rsOut[i]
