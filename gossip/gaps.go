@@ -159,7 +159,7 @@ type originGaps struct {
 	// having restarted in between).
 	prevBase, prevEnd uint64
 	lastSeen          time.Time
-	holes                        []hole // sorted by first, disjoint, at most maxHoles
+	holes             []hole // sorted by first, disjoint, at most maxHoles
 }
 
 // gaps is the gap detector: pure, driven by deliveries and by one timer.
