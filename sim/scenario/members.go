@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -49,6 +50,10 @@ type MembersOptions struct {
 	ProbeInterval time.Duration
 	Check         bool
 	Progress      *Progress
+	// AtEnd, when set, is called once after the last phase while the
+	// simulation is still held (the simulator writes a heap profile
+	// there); its error ends the run.
+	AtEnd func() error
 }
 
 // PaperlessMembersOptions returns the default setting: links of 5 to 100 ms
@@ -293,6 +298,12 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		res.IndirectPerProbe /= res.ProbesPerNodeSecond
 	}
 	res.ProbesPerNodeSecond /= float64(s.LiveCount()) * now.Seconds()
+	if o.AtEnd != nil {
+		if err := o.AtEnd(); err != nil {
+			return res, err
+		}
+		runtime.KeepAlive(s)
+	}
 	return res, nil
 }
 
