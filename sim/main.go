@@ -161,6 +161,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if experiments == nil {
 		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, massive, graph, continuous, members, scale or all", o.scenario)
 	}
+	if o.memProfile != "" && o.scenario != "members" {
+		return fmt.Errorf("-memprofile is for -scenario members, got %q", o.scenario)
+	}
 	if _, err := parsePercentages(o.fail); err != nil {
 		return err
 	}
