@@ -12,8 +12,8 @@ import (
 // The member list is what every node holds of every member, so its bytes
 // per record bound how large a cluster a node, or a simulation of every
 // node, can hold (docs/benchmarks.md, "Member list memory"). A record
-// without metadata whose address the receiver shares costs its entry in
-// the index and its ID in the sorted list, and no copy of anything.
+// without metadata costs its entry in the index and its ID in the sorted
+// list; storing it copies nothing (its address is the received string).
 func TestRecordsWithoutMetaCostUnder110Bytes(t *testing.T) {
 	const members = 10_000
 	addr := "10.0.0.1:7946"
