@@ -36,6 +36,30 @@ func TestRingFIFOAndGrowth(t *testing.T) {
 	require.Zero(t, r.len())
 }
 
+// A large ring grows by a quarter, never past its max, and keeps its
+// order across the growths of a wrapped buffer.
+func TestRingGrowsByAQuarterWhenLarge(t *testing.T) {
+	const max = 10_000
+	r := newRing[int](max)
+	next, first := 0, 0
+	for r.len() < max {
+		r.push(next)
+		next++
+		if next%3 == 0 { // keep the buffer wrapped as it grows
+			require.Equal(t, first, r.pop())
+			first++
+		}
+		require.LessOrEqual(t, len(r.buf), max)
+		if r.len() > ringDoubleUpTo {
+			require.LessOrEqual(t, len(r.buf), r.len()+r.len()/4+1, "slack past a quarter at %d items", r.len())
+		}
+	}
+	require.Equal(t, max, len(r.buf))
+	for i := 0; r.len() > 0; i++ {
+		require.Equal(t, first+i, r.pop())
+	}
+}
+
 func TestHistoryExpiresOldestFirst(t *testing.T) {
 	h := testHistory(100, 100, 1<<20)
 	h.add(mid(1), []byte("a"), 0)

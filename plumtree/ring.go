@@ -1,13 +1,19 @@
 package plumtree
 
-// ring is a FIFO queue over a circular buffer that grows by doubling up to
-// max items and never shrinks, so its memory is bounded by max.
+// ring is a FIFO queue over a circular buffer that grows up to max items
+// and never shrinks, so its memory is bounded by max. It doubles up to
+// ringDoubleUpTo items and grows by a quarter past that, so that a large
+// ring, such as a history holding every broadcast of a large cluster's
+// last 90 s, wastes at most a fifth of itself rather than half.
 type ring[T any] struct {
 	buf  []T
 	head int
 	n    int
 	max  int
 }
+
+// ringDoubleUpTo is the size past which a ring grows by a quarter.
+const ringDoubleUpTo = 1024
 
 func newRing[T any](max int) ring[T] { return ring[T]{max: max} }
 
@@ -28,6 +34,9 @@ func (r *ring[T]) push(v T) {
 
 func (r *ring[T]) grow() {
 	size := max(2*len(r.buf), 16)
+	if len(r.buf) >= ringDoubleUpTo {
+		size = len(r.buf) + len(r.buf)/4
+	}
 	size = max(min(size, r.max), r.n+1)
 	buf := make([]T, size)
 	k := copy(buf, r.buf[r.head:min(r.head+r.n, len(r.buf))])

@@ -49,9 +49,9 @@ func (r *Roster) apply(now time.Time, rec *Record, verified bool) {
 		r.counters.Forged++
 		return
 	}
-	n := entry{addr: rec.Addr, meta: old.meta, inc: rec.Incarnation, state: rec.State, since: now.UnixNano()}
-	if string(rec.Meta) != n.meta {
-		n.meta = string(rec.Meta)
+	n := entry{am: old.am, addrLen: old.addrLen, inc: rec.Incarnation, state: rec.State, since: now.UnixNano()}
+	if rec.Addr != old.addr() || string(rec.Meta) != old.meta() {
+		n.setAddrMeta(rec.Addr, string(rec.Meta))
 	}
 	r.store(rec.ID, n)
 	if r.proofs != nil {
@@ -124,7 +124,7 @@ func (r *Roster) transition(id peer.ID, old entry, had bool, n *entry) {
 	case wasPresent && n.state == StateSuspect && old.state == StateAlive:
 		r.event(EventSuspect, id, n)
 	case wasPresent && n.state.Present():
-		if old.state != n.state || old.addr != n.addr || old.meta != n.meta {
+		if old.state != n.state || old.addr() != n.addr() || old.meta() != n.meta() {
 			r.event(EventUpdate, id, n)
 		}
 	case wasPresent && n.state == StateFailed:
@@ -150,7 +150,8 @@ func (r *Roster) neighborUp(now time.Time, p hyparview.Peer) {
 		r.counters.RefusedFull++
 		return
 	}
-	n := entry{addr: p.Addr, state: StateAlive, since: now.UnixNano()}
+	n := entry{state: StateAlive, since: now.UnixNano()}
+	n.setAddrMeta(p.Addr, "")
 	r.store(p.ID, n) // with signatures on, no proof: it stays here (sendable)
 	r.event(EventJoin, p.ID, &n)
 }

@@ -47,8 +47,10 @@ func (r *Roster) Invariants() error {
 			continue
 		case e.inc > MaxIncarnation:
 			bad("member %d has incarnation %d", id, e.inc)
-		case len(e.meta) > r.cfg.MaxMetaBytes:
-			bad("member %d has %d bytes of meta", id, len(e.meta))
+		case int(e.addrLen) > len(e.am) || e.addrLen > MaxAddrBytes:
+			bad("member %d has an address of %d bytes in %d", id, e.addrLen, len(e.am))
+		case len(e.meta()) > r.cfg.MaxMetaBytes:
+			bad("member %d has %d bytes of meta", id, len(e.meta()))
 		case r.sorted && k > 0 && r.ids[k-1] >= id:
 			bad("index marked sorted but %d follows %d", id, r.ids[k-1])
 		}

@@ -131,20 +131,41 @@ func compareHead(ai uint64, as State, aa string, bi uint64, bs State, ba string)
 	return strings.Compare(aa, ba)
 }
 
-// entry is the stored form of a Record, kept by value in the index. Meta is
-// a string so that it is immutable and shared safely with nothing.
+// entry is the stored form of a Record, kept by value in the index: 40
+// bytes, so that a member list of 10,000 costs each node about 0.8 MB of
+// map (docs/benchmarks.md, "Member list memory"). The address and the
+// metadata share one immutable string, the address first: without
+// metadata it is the received record's Addr itself, shared with nothing
+// written.
 type entry struct {
-	addr  string
-	meta  string
-	inc   uint64
-	since int64 // Unix nanoseconds when the entry took its current state
-	state State
+	am      string // addr, then meta
+	inc     uint64
+	since   int64  // Unix nanoseconds when the entry took its current state
+	addrLen uint16 // len(addr); MaxAddrBytes fits
+	state   State
+}
+
+// addr returns the member's address.
+func (e *entry) addr() string { return e.am[:e.addrLen] }
+
+// meta returns the member's metadata.
+func (e *entry) meta() string { return e.am[e.addrLen:] }
+
+// setAddrMeta stores addr and meta, allocating only when meta is not
+// empty. addr is at most MaxAddrBytes long.
+func (e *entry) setAddrMeta(addr, meta string) {
+	e.addrLen = uint16(len(addr))
+	if meta == "" {
+		e.am = addr
+		return
+	}
+	e.am = addr + meta
 }
 
 func (e *entry) record(id peer.ID) Record {
-	r := Record{ID: id, Addr: e.addr, Incarnation: e.inc, State: e.state}
-	if e.meta != "" {
-		r.Meta = []byte(e.meta)
+	r := Record{ID: id, Addr: e.addr(), Incarnation: e.inc, State: e.state}
+	if meta := e.meta(); meta != "" {
+		r.Meta = []byte(meta)
 	}
 	return r
 }
@@ -152,14 +173,14 @@ func (e *entry) record(id peer.ID) Record {
 // compareRecord orders a received record against a stored entry: positive
 // when r supersedes e.
 func (e *entry) compareRecord(r *Record) int {
-	if c := compareHead(r.Incarnation, r.State, r.Addr, e.inc, e.state, e.addr); c != 0 {
+	if c := compareHead(r.Incarnation, r.State, r.Addr, e.inc, e.state, e.addr()); c != 0 {
 		return c
 	}
 	// Comparison operators on string(bytes) do not copy.
-	switch {
-	case string(r.Meta) == e.meta:
+	switch meta := e.meta(); {
+	case string(r.Meta) == meta:
 		return 0
-	case string(r.Meta) < e.meta:
+	case string(r.Meta) < meta:
 		return -1
 	}
 	return 1

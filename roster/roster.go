@@ -76,7 +76,9 @@ func New(self hyparview.Peer, meta []byte, cfg Config) (*Roster, error) {
 	if cfg.Auth != nil {
 		r.proofs = map[peer.ID]*Proof{}
 	}
-	r.storeOwn(entry{addr: self.Addr, meta: string(meta), inc: cfg.Incarnation, state: StateAlive})
+	own := entry{inc: cfg.Incarnation, state: StateAlive}
+	own.setAddrMeta(self.Addr, string(meta))
+	r.storeOwn(own)
 	return r, nil
 }
 
@@ -158,7 +160,7 @@ func (r *Roster) updateMeta(meta []byte) error {
 		return ErrIncarnationExhausted
 	}
 	own.inc++
-	own.meta = string(meta)
+	own.setAddrMeta(own.addr(), string(meta))
 	r.storeOwn(own)
 	r.broadcast(r.Record())
 	return nil

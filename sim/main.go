@@ -59,6 +59,7 @@ type options struct {
 	check          bool
 	quiet          bool
 	cpuProfile     string
+	memProfile     string
 	hugePages      bool
 	baseline       bool
 	graftTimeout   time.Duration
@@ -127,6 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.BoolVar(&o.hugePages, "hugepages", true, "ask the kernel to back the heap with transparent huge pages where it gives them only on request (Linux; faster above a few thousand nodes)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held (for go tool pprof -sample_index=inuse_space)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usage)
 		fs.PrintDefaults()
@@ -158,6 +160,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}[o.scenario]
 	if experiments == nil {
 		return fmt.Errorf("unknown -scenario %q: want failure, broadcast, massive, graph, continuous, members, scale or all", o.scenario)
+	}
+	if o.memProfile != "" && o.scenario != "members" {
+		return fmt.Errorf("-memprofile is for -scenario members, got %q", o.scenario)
 	}
 	if _, err := parsePercentages(o.fail); err != nil {
 		return err

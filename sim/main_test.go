@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/csv"
 	"encoding/xml"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -44,6 +46,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		"stray argument":          {"extra"},
 		"unknown flag":            {"-nope"},
 		"negative sources":        {"-scenario", "graph", "-sources", "-1"},
+		"heap profile elsewhere":  {"-scenario", "graph", "-memprofile", "heap.prof"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -132,4 +135,25 @@ func TestGraphScenario(t *testing.T) {
 	require.Regexp(t, `components\s+1\s+\(largest 300 nodes\)`, out)
 	require.Contains(t, out, "exact, from all 300 nodes")
 	require.NotContains(t, out, "massive failure")
+}
+
+// TestMemProfileOfTheMembersRun: -memprofile writes a heap profile (a
+// gzipped protocol buffer) that records the member lists' allocations,
+// without changing the table.
+func TestMemProfileOfTheMembersRun(t *testing.T) {
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1 // every allocation, so that a small run shows
+	defer func() { runtime.MemProfileRate = rate }()
+	args := []string{"-scenario", "members", "-nodes", "40"}
+	plain := runSim(t, args...)
+	path := filepath.Join(t.TempDir(), "heap.prof")
+	require.Equal(t, plain, runSim(t, append(args, "-memprofile", path)...))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(z)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), "roster.(*Roster).store")
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/plumview/plumview/sim/report"
@@ -16,6 +19,9 @@ func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts := scenario.PaperlessMembersOptions(o.nodes)
 	opts.Seed, opts.SyncInterval, opts.RejoinInterval, opts.Check, opts.Progress = o.seed, o.syncInterval, o.rejoinInterval, o.check, progress
 	opts.ProbeInterval = o.probeInterval
+	if o.memProfile != "" {
+		opts.AtEnd = func() error { return writeHeapProfile(o.memProfile) }
+	}
 	res, err := scenario.RunMembers(opts)
 	if err != nil {
 		return err
@@ -54,4 +60,18 @@ func membersCharts(rep *report.Report, o scenario.MembersOptions, r scenario.Mem
 		Series: []report.Series{curve("all crashed listed failed", r.FailCurve)},
 	}
 	return rep.AddLine("members-fail", fail)
+}
+
+// writeHeapProfile writes a heap profile of what is reachable now to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("-memprofile: %w", err)
+	}
+	runtime.GC() // the profile shows the heap as of the last collection
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("-memprofile: %w", err)
+	}
+	return f.Close()
 }

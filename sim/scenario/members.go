@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -49,6 +50,10 @@ type MembersOptions struct {
 	ProbeInterval time.Duration
 	Check         bool
 	Progress      *Progress
+	// AtEnd, when set, is called once after the last phase while the
+	// simulation is still held (the simulator writes a heap profile
+	// there); its error ends the run.
+	AtEnd func() error
 }
 
 // PaperlessMembersOptions returns the default setting: links of 5 to 100 ms
@@ -119,8 +124,9 @@ type MembersResult struct {
 
 // MaxMembersNodes bounds the member-list experiment: every node holds a
 // record of every node, so its memory grows with the square of the nodes
-// (2.4 GB of peak RSS at 2,000 nodes, 8.4 GB at 4,000; 10,000 would need
-// about 50 GB).
+// (2026-12-06: 2.5 GB of peak RSS at 2,000 nodes, 14.4 GB at 5,000; a
+// 6,000-node run passed 17.8 GB; 10,000 would leave 18 to 23 GB of heap
+// at the end of the run: docs/benchmarks.md, "Member list memory").
 const MaxMembersNodes = 5000
 
 // MemberCheckEvery is how often the member-list experiment compares the
@@ -130,7 +136,7 @@ const MemberCheckEvery = 100 * time.Millisecond
 // RunMembers runs the member-list experiment.
 func RunMembers(o MembersOptions) (MembersResult, error) {
 	if o.Nodes > MaxMembersNodes {
-		return MembersResult{}, fmt.Errorf("scenario: the member-list run holds every node's record at every node, memory that grows with the square of the nodes: at most %d nodes (about 13 GB), got %d", MaxMembersNodes, o.Nodes)
+		return MembersResult{}, fmt.Errorf("scenario: the member-list run holds every node's record at every node, memory that grows with the square of the nodes: at most %d nodes (about 14 GB), got %d", MaxMembersNodes, o.Nodes)
 	}
 	if o.Nodes < 4 || !(o.Fail > 0 && o.Fail < 1) || o.Limit <= 0 || o.Quiet <= 0 {
 		return MembersResult{}, fmt.Errorf("scenario: the member-list run needs at least 4 nodes, a failing share in (0, 1) and positive limit and quiet time")
@@ -293,6 +299,12 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		res.IndirectPerProbe /= res.ProbesPerNodeSecond
 	}
 	res.ProbesPerNodeSecond /= float64(s.LiveCount()) * now.Seconds()
+	if o.AtEnd != nil {
+		if err := o.AtEnd(); err != nil {
+			return res, err
+		}
+		runtime.KeepAlive(s)
+	}
 	return res, nil
 }
 
