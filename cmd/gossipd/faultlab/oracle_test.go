@@ -176,14 +176,24 @@ func deliveryCheck(c *cluster, f *figures) string {
 func missingSample(c *cluster, i int) string {
 	var out []string
 	seen := map[string]bool{}
+	byOrigin := map[string]bool{} // delivered by its origin's own process
 	for _, d := range c.rec.deliveries {
 		if d.agent == i {
 			seen[d.key] = true
 		}
+		if strings.HasPrefix(d.key, fmt.Sprint(d.agent, ":")) {
+			byOrigin[d.key] = true
+		}
 	}
 	for _, b := range c.rec.bcasts {
 		if b.err == nil && !seen[b.key] {
-			out = append(out, fmt.Sprintf("%s@+%.1fs", b.key, b.sent.Sub(c.t0).Seconds()))
+			s := fmt.Sprintf("%s@+%.1fs", b.key, b.sent.Sub(c.t0).Seconds())
+			if b.proc > 0 || !byOrigin[b.key] {
+				// where a restart's loss happens: which process of the
+				// origin accepted it, and whether it delivered it itself
+				s += fmt.Sprintf("(process %d, delivered by its origin: %v)", b.proc, byOrigin[b.key])
+			}
+			out = append(out, s)
 		}
 	}
 	if len(out) > 8 {
