@@ -196,6 +196,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	case <-left:
 		log.Info("left the cluster on request")
 	}
+	srv.Draining()   // no broadcast accepted from now on, none in flight
 	pers.saveFinal() // before leaving, while the node still answers
 	return shutdown(log, c.shutdownTimeout, node, srv, g, hg, hs)
 }

@@ -60,6 +60,8 @@ func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest)
 		return nil, status.Errorf(codes.InvalidArgument, "gossipd: unknown topic %q: this agent accepts broadcasts on %s only (-topics)",
 			req.GetTopic(), strings.Join(s.cfg.Topics, ", "))
 	}
+	s.accepting.RLock()
+	defer s.accepting.RUnlock()
 	if !s.Joined() {
 		return nil, status.Error(codes.FailedPrecondition, "gossipd: the node has not joined a cluster (or has left)")
 	}

@@ -95,6 +95,14 @@ type Server struct {
 	started time.Time
 	log     *zap.Logger
 
+	// accepting is held for reading by every Broadcast from its check
+	// that the node has joined until the node took the message, and for
+	// writing by Draining: once Draining returns, no broadcast is being
+	// accepted, so the agent can freeze its deliveries and leave without
+	// one slipping in between (it would reach neither this agent's own
+	// subscribers nor, with the connections closing, anyone else).
+	accepting sync.RWMutex
+
 	mu     sync.Mutex
 	joined bool
 	left   bool
@@ -216,8 +224,14 @@ func (s *Server) markLeft() {
 	s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
 }
 
-// Draining marks the server NOT_SERVING, before a shutdown.
-func (s *Server) Draining() { s.markLeft() }
+// Draining marks the server NOT_SERVING, before a shutdown, and returns
+// once every broadcast it accepted was handed to the node: later ones are
+// refused.
+func (s *Server) Draining() {
+	s.accepting.Lock()
+	defer s.accepting.Unlock()
+	s.markLeft()
+}
 
 // Epoch returns the epoch that scopes this server's sequence numbers.
 func (s *Server) Epoch() uint64 { return s.hub.epoch }
