@@ -35,6 +35,19 @@ func receiveBroadcast(t *testing.T, e *Engine, origin peer.ID, run, seq uint64) 
 	return len(out.Deliveries)
 }
 
+// deliverForgotten hands e, an hour later, origin's broadcast seq of run
+// as Plumtree delivers a message whose ID it no longer remembers, and
+// returns how many deliveries e made.
+func deliverForgotten(t *testing.T, e *Engine, origin peer.ID, run, seq uint64) int {
+	t.Helper()
+	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
+	require.NoError(t, err)
+	d := Delivery{ID: plumtree.OriginSequenceID(origin, seq), Payload: b, From: 3}
+	out := &Ready{}
+	e.deliver(t0.Add(time.Hour), d, out)
+	return len(out.Deliveries)
+}
+
 // A node that restarts with the delivery marks its earlier run saved does
 // not deliver again what that run delivered, when neighbours announce it
 // anew, but delivers what it missed: the broadcasts in a hole, and the
@@ -161,14 +174,7 @@ func TestCopyBeyondSeenRetentionIsNotDeliveredAgain(t *testing.T) {
 	for _, seq := range []uint64{101, 102} {
 		require.Equal(t, 1, receiveBroadcast(t, e, origin, run, seq))
 	}
-	forgotten := func(seq uint64) int { // Plumtree no longer knows the ID
-		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
-		require.NoError(t, err)
-		d := Delivery{ID: plumtree.OriginSequenceID(origin, seq), Payload: b, From: 3}
-		out := &Ready{}
-		e.deliver(t0.Add(time.Hour), d, out)
-		return len(out.Deliveries)
-	}
+	forgotten := func(seq uint64) int { return deliverForgotten(t, e, origin, run, seq) }
 	require.Zero(t, forgotten(101), "delivered already")
 	require.Equal(t, 1, forgotten(100), "below the first delivered: never seen here")
 	require.Equal(t, 1, forgotten(103), "the next one")
@@ -187,14 +193,7 @@ func TestCopyOfTheOriginsPreviousRunIsNotDeliveredAgain(t *testing.T) {
 		require.Equal(t, 1, receiveBroadcast(t, e, origin, 100, seq))
 	}
 	require.Equal(t, 1, receiveBroadcast(t, e, origin, 5000, 5000), "the origin restarted")
-	forgotten := func(run, seq uint64) int { // Plumtree no longer knows the ID
-		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte{byte(seq)}, Run: run})
-		require.NoError(t, err)
-		d := Delivery{ID: plumtree.OriginSequenceID(origin, seq), Payload: b, From: 3}
-		out := &Ready{}
-		e.deliver(t0.Add(time.Hour), d, out)
-		return len(out.Deliveries)
-	}
+	forgotten := func(run, seq uint64) int { return deliverForgotten(t, e, origin, run, seq) }
 	require.Zero(t, forgotten(100, 102), "delivered already, in the previous run")
 	require.Equal(t, 1, forgotten(100, 100), "below the first delivered: never seen here")
 	require.Equal(t, 1, forgotten(100, 103), "the previous run's, never delivered here")
