@@ -162,8 +162,24 @@ func TestQUICTransientSendErrorsAreLoss(t *testing.T) {
 				tr *QUIC
 				fc *faultyConn
 			}{{a, fa}, {b, fb}} {
-				s := side.tr.Stats()
-				injected := side.fc.injected.Load()
+				// A refusal is injected before the wrapper counts it: a
+				// write in progress (keep-alives go on) shows one more
+				// injected than counted, so wait for a moment between
+				// writes.
+				var s Stats
+				var injected int64
+				deadline := time.Now().Add(waitTimeout)
+				for {
+					injected = side.fc.injected.Load()
+					s = side.tr.Stats()
+					if sendErrorsOf(s, errno) == injected && s.SendErrorsDropped == injected && side.fc.injected.Load() == injected {
+						break
+					}
+					if time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
 				require.Positive(t, injected)
 				assert.Equal(t, injected, sendErrorsOf(s, errno), "each refusal counted under its errno")
 				assert.Equal(t, injected, s.SendErrorsDropped)
