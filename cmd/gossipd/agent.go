@@ -46,6 +46,9 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	if c.maxPayload <= 0 || c.maxPayload > transport.DefaultMaxFrameBytes/2 {
 		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", transport.DefaultMaxFrameBytes/2)
 	}
+	if err := c.detection.check(); err != nil {
+		return err
+	}
 	if err := c.checkRetention(); err != nil {
 		return err
 	}
@@ -87,7 +90,9 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		}
 		listeners = append(listeners, tl)
 	}
-	tr, err := transport.ListenQUIC(transport.Config{Identity: id, ListenAddr: c.bind, AdvertiseAddr: c.advertise, Admission: adm})
+	tc := transport.Config{Identity: id, ListenAddr: c.bind, AdvertiseAddr: c.advertise, Admission: adm}
+	c.detection.transport(&tc)
+	tr, err := transport.ListenQUIC(tc)
 	if err != nil {
 		return fmt.Errorf("gossipd: bind %s: %w", c.bind, err)
 	}
@@ -106,6 +111,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	}
 	mc := membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
 		TrustMembers: c.trustMembers}
+	c.detection.node(&mc)
 	mc.Roster.Incarnation = start.incarnation
 	mc.Protocol.Plumtree.FirstSequence = start.firstSequence
 	mc.Protocol.Plumtree.PayloadRetention = c.retention

@@ -32,6 +32,7 @@ type agentConfig struct {
 	shutdownTimeout, retention              time.Duration
 	maxPayload, retentionBytes              int
 	resumeRetain, resumeRetainBytes         int
+	detection                               detectionConfig
 }
 
 func agentFlags(c *agentConfig) *flag.FlagSet {
@@ -61,6 +62,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.IntVar(&c.resumeRetain, "resume-retain", server.DefaultRetain, "how many recent deliveries are kept for subscribers that resume (resume_from)")
 	fs.IntVar(&c.resumeRetainBytes, "resume-retain-bytes", server.DefaultRetainBytes, "the most `bytes` of deliveries kept for -resume-retain, oldest dropped first")
 	fs.StringVar(&c.dataDir, "data-dir", "", "optional `directory` where the agent keeps, across restarts, the members it last saw alive (to rejoin without seeds), its incarnation and its message ID reservation (never reused, whatever the clock)")
+	detectionFlags(fs, &c.detection)
 	return fs
 }
 

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/membership"
+	"github.com/plumview/plumview/roster"
+	"github.com/plumview/plumview/transport"
+)
+
+// detectionConfig is how fast the agent finds a dead member, and how sure
+// it must be (docs/reliability.md, "Toward 2 s"). The defaults find a
+// crashed agent in about 4 s; a LAN whose hosts are rarely overloaded can
+// go much faster (an idle timeout of 500 ms, probes every 500 ms, a
+// suspicion of 2 s alone, 500 ms once confirmed).
+type detectionConfig struct {
+	idleTimeout, probeInterval, probeTimeout time.Duration
+	suspicionTimeout, suspicionMinTimeout    time.Duration
+}
+
+// keepAliveDivisor: a connection sends a keep-alive every idle timeout
+// divided by it, so that a few may be lost before the peer gives up.
+const keepAliveDivisor = 5
+
+func detectionFlags(fs *flag.FlagSet, d *detectionConfig) {
+	fs.DurationVar(&d.idleTimeout, "idle-timeout", time.Second, "a connection silent this long (no keep-alive either) fails: a dead neighbour is suspected after it")
+	fs.DurationVar(&d.probeInterval, "probe-interval", gossip.DefaultProbeInterval, "how often the agent probes one member that is not its neighbour")
+	fs.DurationVar(&d.probeTimeout, "probe-timeout", gossip.DefaultProbeTimeout, "how long a probe waits for its answer before asking neighbours to try (they get twice as long)")
+	fs.DurationVar(&d.suspicionTimeout, "suspicion-timeout", roster.DefaultConfig().SuspicionTimeout, "how long a suspected member has to refute before it is declared failed, while one node alone suspects it")
+	fs.DurationVar(&d.suspicionMinTimeout, "suspicion-min-timeout", roster.DefaultConfig().SuspicionMinTimeout, "the same, once three nodes have confirmed the suspicion independently (shorter: Lifeguard's dynamic suspicion)")
+}
+
+// check reports a setting out of range.
+func (d *detectionConfig) check() error {
+	switch {
+	case d.idleTimeout < 100*time.Millisecond:
+		return fmt.Errorf("gossipd: -idle-timeout must be at least 100ms, got %v", d.idleTimeout)
+	case d.probeInterval <= 0 || d.probeTimeout <= 0:
+		return fmt.Errorf("gossipd: -probe-interval and -probe-timeout must be positive, got %v and %v", d.probeInterval, d.probeTimeout)
+	case d.suspicionTimeout <= 0 || d.suspicionMinTimeout <= 0:
+		return fmt.Errorf("gossipd: -suspicion-timeout and -suspicion-min-timeout must be positive, got %v and %v", d.suspicionTimeout, d.suspicionMinTimeout)
+	case d.suspicionMinTimeout > d.suspicionTimeout:
+		return fmt.Errorf("gossipd: -suspicion-min-timeout %v exceeds -suspicion-timeout %v", d.suspicionMinTimeout, d.suspicionTimeout)
+	}
+	return nil
+}
+
+// transport sets the transport's part: the idle timeout, and keep-alives
+// often enough that a few may be lost.
+func (d *detectionConfig) transport(tc *transport.Config) {
+	tc.IdleTimeout = d.idleTimeout
+	tc.KeepAlivePeriod = d.idleTimeout / keepAliveDivisor
+}
+
+// node sets the node's part: probes and suspicion.
+func (d *detectionConfig) node(mc *membership.Config) {
+	mc.ProbeInterval, mc.ProbeTimeout = d.probeInterval, d.probeTimeout
+	mc.Roster.SuspicionTimeout, mc.Roster.SuspicionMinTimeout = d.suspicionTimeout, d.suspicionMinTimeout
+}
