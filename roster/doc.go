@@ -75,8 +75,10 @@
 // broadcasts while it holds fewer than SuspicionConfirmations). A member
 // that many nodes lost independently (a crash, the other side of a
 // partition) is failed sooner; one that a single node lost keeps the whole
-// timeout to refute. Lifeguard's local health (a node slowing its own
-// probes while it misses acks) is not borrowed.
+// timeout to refute. Lifeguard's local health is the composition's
+// (package gossip, health.go): a node that finds itself stalled reports
+// its losses as doubtful (Input.Doubtful), which raise a suspicion but
+// confirm none.
 //
 // # Signatures
 //
