@@ -177,7 +177,7 @@ func budgetOf(msg Message) (Budget, int, bool) {
 		return BudgetShuffle, 1, true
 	case *hyparview.Neighbor:
 		return BudgetNeighbor, 1, true
-	case *Digest:
+	case *Digest, *Heads:
 		return BudgetRecords, 1, true
 	case *Records:
 		return BudgetRecords, 1 + len(m.Records), true

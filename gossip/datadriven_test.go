@@ -326,6 +326,12 @@ func describe(m Message) string {
 		return fmt.Sprintf("Digest %d entries", len(m.Entries))
 	case *Records:
 		return fmt.Sprintf("Records %s want=%v", records(m.Records), m.Want)
+	case *Heads:
+		hs := make([]string, len(m.Heads))
+		for i, h := range m.Heads {
+			hs[i] = fmt.Sprintf("%d:%d+%d", h.Origin, h.Run, h.Seq-h.Run)
+		}
+		return fmt.Sprintf("Heads %v", hs)
 	case *Ping:
 		return "Ping"
 	case *PingReq:

@@ -149,7 +149,11 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 		if err != nil {
 			return plumtree.MessageID{}, err
 		}
-		return e.broadcast(now, b, out)
+		id, err := e.broadcast(now, b, out)
+		if err == nil {
+			e.noteOwnHead(now, id, nil, nil)
+		}
+		return id, err
 	}
 	// The signature covers the ID, so the ID is reserved first.
 	id, ok := e.pt.NextID()
@@ -159,6 +163,7 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	env.Key, env.Sig = e.auth.PublicKey(), e.auth.Sign(SignedOriginBytes(id, topic, payload))
 	if e.run != 0 {
 		env.RunSig = e.auth.Sign(SignedOriginRunBytes(id, e.run, topic, payload))
+		env.HeadSig = e.auth.Sign(SignedHeadBytes(id, e.run))
 	}
 	b, err := EncodeEnvelope(env)
 	if err != nil {
@@ -167,6 +172,9 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	var scratch [scratchOutputs]plumtree.Output
 	ptOut, err := e.pt.BroadcastID(now, id, b, scratch[:0])
 	e.translatePlumtree(now, ptOut, out)
+	if err == nil {
+		e.noteOwnHead(now, id, env.Key, env.HeadSig)
+	}
 	return id, err
 }
 
@@ -223,6 +231,12 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onRecords(now, from, m, out)
+	case *Heads:
+		if e.roster == nil {
+			e.counters.UnknownMessages++
+			return
+		}
+		e.onHeads(now, from, m, out)
 	case *Ping, *PingReq, *Ack:
 		if e.live == nil {
 			e.counters.UnknownMessages++
@@ -245,7 +259,7 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 	case TimerSuspicion, TimerExpiry, TimerRefresh:
 		e.stepRoster(now, roster.Input{Kind: roster.InputTimer, Timer: t.roster()}, out)
 	case TimerMemberSync:
-		e.sync(out)
+		e.sync(now, out)
 	case TimerRejoin:
 		e.rejoinTick(now, out)
 	case TimerProbe:

@@ -38,11 +38,12 @@ import (
 //     Every application envelope carries its run's first sequence
 //     (Envelope.Run, covered by the origin's signature), so a receiver tells
 //     a restart from a loss: the skipped range between two runs is no gap,
-//     but the first broadcasts of the new run that it missed are. What the
-//     old run broadcast last, when it was missed together with the restart,
-//     cannot be seen (nothing names the old run's last sequence), nor can
-//     the tail of an origin that never broadcasts again: a hole is seen
-//     only when a later broadcast arrives.
+//     but the first broadcasts of the new run that it missed are, and so
+//     are those of the old run that a late copy of a later one skips.
+//   - A hole shows when a later broadcast of the same run arrives, or when
+//     a neighbour hands over the origin's signed head, its latest
+//     broadcast (heads.go): the last broadcasts of an origin that then
+//     stops, crashes or restarts.
 //   - A jump of more than MaxJump in one run is taken for a new run of an
 //     origin whose envelopes carry no run (a node of an earlier version),
 //     or a sequence it skipped on purpose: the base is reset without a gap
@@ -159,7 +160,8 @@ type originGaps struct {
 	// having restarted in between).
 	prevBase, prevEnd uint64
 	lastSeen          time.Time
-	holes             []hole // sorted by first, disjoint, at most maxHoles
+	holes             []hole      // sorted by first, disjoint, at most maxHoles
+	heads             originHeads // the latest broadcasts known (heads.go)
 }
 
 // gaps is the gap detector: pure, driven by deliveries and by one timer.
@@ -168,14 +170,15 @@ type gaps struct {
 	maxOrigins, maxHole int
 	maxJump             uint64
 	origins             map[peer.ID]*originGaps
-	armed               bool   // a gap timer is pending
-	nonce               uint64 // of the pending gap timer; others are stale
+	own                 originHeads // this node's own head (heads.go)
+	armed               bool        // a gap timer is pending
+	nonce               uint64      // of the pending gap timer; others are stale
 	c                   gapCounters
 }
 
 // gapCounters are what the detector counts, copied into EngineCounters.
 type gapCounters struct {
-	reported, missed, resets, evicted, early uint64
+	reported, missed, resets, evicted, early, headHoles uint64
 }
 
 func newGaps(c GapsConfig, retention time.Duration) *gaps {
@@ -226,20 +229,28 @@ func (g *gaps) deliver(now time.Time, origin peer.ID, seq, run uint64, out []Gap
 		if run > o.prevRun {
 			o.prevRun, o.prevNext, o.prevFloor, o.prevBase, o.prevEnd = run, 0, 0, 0, 0
 		}
+		var opened bool
 		if run == o.prevRun {
+			if o.prevNext != 0 && seq >= o.prevNext {
+				// Beyond what the old run was known to have sent: the
+				// broadcasts in between were missed with its end.
+				if seq > o.prevNext && seq-o.prevNext <= g.maxJump {
+					out, opened = g.openHole(now, origin, o, o.prevNext, seq-1, out)
+				}
+				if o.prevEnd == o.prevNext && (opened || seq == o.prevNext) {
+					o.prevEnd = seq + 1 // still every one delivered, or awaited in a hole
+				}
+			}
 			o.prevNext = max(o.prevNext, seq+1)
 		}
 		g.fill(o, seq) // it may close a hole the old run left
-		return out, false
+		return out, opened
 	}
 	start := o.next
 	if run > o.run {
 		// A new run: the sequences between the runs were never used.
-		o.prevRun, o.prevNext, o.prevFloor, o.floor = o.run, o.next, o.floor, 0
-		o.prevBase, o.prevEnd = o.base, o.next
-		o.run = run
 		start = max(run, o.next)
-		o.base = start
+		g.newRun(o, run, start)
 		if seq < start {
 			o.next, o.base = seq+1, seq // the origin's clock went back: follow the new run
 			return out, false

@@ -161,7 +161,8 @@ func signedGossip(origin peer.ID, seq, run uint64, data string) *plumtree.Gossip
 	id := plumtree.OriginSequenceID(origin, seq)
 	a := sumAuth{origin}
 	env := &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte(data), Run: run, Key: a.PublicKey(),
-		Sig: a.Sign(SignedOriginBytes(id, "t", []byte(data))), RunSig: a.Sign(SignedOriginRunBytes(id, run, "t", []byte(data)))}
+		Sig: a.Sign(SignedOriginBytes(id, "t", []byte(data))), RunSig: a.Sign(SignedOriginRunBytes(id, run, "t", []byte(data))),
+		HeadSig: a.Sign(SignedHeadBytes(id, run))}
 	b, err := EncodeEnvelope(env)
 	if err != nil {
 		panic(err)

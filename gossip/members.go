@@ -89,6 +89,9 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
 		e.noteDelivery(now, &d, env.Run, out)
+		if e.gaps != nil && origin != e.pt.Self() {
+			e.noteHead(now, origin, seq, &env)
+		}
 		return
 	}
 	if d.From == e.pt.Self() {
@@ -153,6 +156,7 @@ func (e *Engine) membersUp(now time.Time, p hyparview.Peer, out *Ready) {
 		e.armSync(out)
 	}
 	e.sendDigest(p.ID, out)
+	e.sendHeads(time.Time{}, p.ID, out) // heads.go
 }
 
 // sendDigest starts an anti-entropy exchange with a neighbour: our digest,
@@ -171,13 +175,15 @@ func (e *Engine) armSync(out *Ready) {
 
 // sync is the periodic anti-entropy exchange: our digest to a random
 // active neighbour, then the next timer. A node that left stops.
-func (e *Engine) sync(out *Ready) {
+func (e *Engine) sync(now time.Time, out *Ready) {
 	if e.roster == nil || e.roster.Left() {
 		return
 	}
 	e.counters.MemberSyncs++
 	if n := e.hv.ActiveLen(); n > 0 {
-		e.sendDigest(e.hv.ActiveAt(e.rng.IntN(n)).ID, out)
+		to := e.hv.ActiveAt(e.rng.IntN(n)).ID
+		e.sendDigest(to, out)
+		e.sendHeads(now.Add(-2*e.syncInterval), to, out) // heads.go
 	}
 	e.armSync(out)
 }

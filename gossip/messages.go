@@ -75,6 +75,7 @@ func NewCodec(limits wire.Limits) (*wire.Codec, error) {
 		wire.Type{Tag: TagPing, New: func() peer.Message { return new(Ping) }},
 		wire.Type{Tag: TagPingReq, New: func() peer.Message { return new(PingReq) }},
 		wire.Type{Tag: TagAck, New: func() peer.Message { return new(Ack) }},
+		wire.Type{Tag: TagHeads, New: func() peer.Message { return new(Heads) }},
 	)
 }
 
@@ -123,6 +124,11 @@ type Envelope struct {
 	// charged to the relaying neighbour, by those of earlier versions,
 	// which is possible only while both run.
 	RunSig []byte
+	// HeadSig is the origin's signature over the message's ID and run
+	// alone (SignedHeadBytes), when signatures are on and Run is set: the
+	// proof, small enough to travel without the payload, that the origin
+	// broadcast this far (heads.go). Nodes of earlier versions ignore it.
+	HeadSig []byte
 }
 
 // envelopeV1 is an Envelope without Run and RunSig: how an envelope that
@@ -186,7 +192,7 @@ var envelopeLimits = wire.ValueLimits{MaxDepth: 8, MaxCollectionLen: MaxRecordsP
 
 // EncodeEnvelope returns the msgpack encoding of e.
 func EncodeEnvelope(e *Envelope) ([]byte, error) {
-	if e.Run == 0 && len(e.RunSig) == 0 {
+	if e.Run == 0 && len(e.RunSig) == 0 && len(e.HeadSig) == 0 {
 		return wire.MarshalValue(&envelopeV1{Kind: e.Kind, Topic: e.Topic, Data: e.Data, Records: e.Records, Key: e.Key, Sig: e.Sig})
 	}
 	return wire.MarshalValue(e)
@@ -200,9 +206,9 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 	}
 	switch {
 	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0 &&
-		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes && len(e.RunSig) <= MaxOriginSigBytes:
+		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes && len(e.RunSig) <= MaxOriginSigBytes && len(e.HeadSig) <= MaxOriginSigBytes:
 	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0 &&
-		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0 && len(e.RunSig) == 0:
+		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0 && len(e.RunSig) == 0 && len(e.HeadSig) == 0:
 	default:
 		return Envelope{}, fmt.Errorf("%w: kind %d with %d records, topic of %d bytes", ErrMalformedEnvelope, e.Kind, len(e.Records), len(e.Topic))
 	}

@@ -187,6 +187,11 @@ type EngineCounters struct {
 	// GapOriginsEvicted counts the origins the detector stopped following
 	// for GapsConfig.MaxOrigins.
 	GapOriginsEvicted uint64
+	// HeadHoles counts the holes opened by an origin's head learned from a
+	// neighbour (heads.go): broadcasts missed that no later one showed.
+	HeadHoles uint64
+	// ForgedHeads counts the heads whose origin signature did not verify.
+	ForgedHeads uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64
@@ -198,6 +203,7 @@ func (e *Engine) Counters() Counters {
 	if g := e.gaps; g != nil {
 		c.Engine.GapsReported, c.Engine.MessagesReportedMissed = g.c.reported, g.c.missed
 		c.Engine.GapsReportedEarly, c.Engine.GapResets, c.Engine.GapOriginsEvicted = g.c.early, g.c.resets, g.c.evicted
+		c.Engine.HeadHoles = g.c.headHoles
 	}
 	if e.roster != nil {
 		c.Roster = e.roster.Counters()

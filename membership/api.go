@@ -258,6 +258,13 @@ func (n *Node) Leave(ctx context.Context) error {
 		for _, pc := range s.conns {
 			open = append(open, pc.conn) // the protocol closes some of them
 		}
+		// What is queued (this node's last broadcasts, its Left record)
+		// gets the time the caller allows, not only the transport's
+		// CloseTimeout, on the connections the protocol closes as it
+		// leaves and on the others.
+		if dl, ok := ctx.Deadline(); ok {
+			s.leaveFlush = time.Until(dl)
+		}
 		n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Leave(now, rd) })
 		for id := range s.conns {
 			n.closePeer(id, "left")

@@ -249,9 +249,12 @@ func (n *Node) sendOn(pc *peerConn, frame []byte) {
 	}
 }
 
-// closePeer closes the connection to id once what was sent is flushed.
+// closePeer closes the connection to id once what was sent is flushed:
+// within the transport's CloseTimeout, or the time Leave's caller allows
+// (state.leaveFlush).
 func (n *Node) closePeer(id peer.ID, reason string) {
 	s := n.st
+	flush := s.leaveFlush
 	if d := s.dials[id]; d != nil {
 		d.closeAfter = true
 		return
@@ -259,6 +262,10 @@ func (n *Node) closePeer(id peer.ID, reason string) {
 	if pc := s.conns[id]; pc != nil {
 		delete(s.conns, id)
 		pc.retired = true
+		if flush > 0 {
+			_ = pc.conn.CloseWithin(reason, flush)
+			return
+		}
 		_ = pc.conn.Close(reason)
 	}
 }

@@ -70,6 +70,10 @@ type state struct {
 	// frozen stops the hand-out of deliveries and gap notices
 	// (FreezeDeliveries).
 	frozen bool
+	// leaveFlush, once Leave began, bounds the flush of each connection
+	// closed from then on, instead of the transport's CloseTimeout: the
+	// time left before the deadline of Leave's context (0: none).
+	leaveFlush time.Duration
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until

@@ -55,6 +55,11 @@ type Conn interface {
 	// reason, which the peer reads from Err as a *CloseError. Close does
 	// not wait; Done closes when it is over. It is idempotent.
 	Close(reason string) error
+	// CloseWithin is Close with the flush bounded by flush instead of
+	// Config.CloseTimeout: a node that leaves the cluster gives its last
+	// frames the time its caller allows. Only the first Close or
+	// CloseWithin counts.
+	CloseWithin(reason string, flush time.Duration) error
 	// Done is closed when the connection is gone: closed, failed, peer
 	// gone or idle timeout.
 	Done() <-chan struct{}

@@ -338,3 +338,53 @@ func TestPeerGivingUpIsARemoteClose(t *testing.T) {
 		assert.ErrorIs(t, ca.Err(), gaveUp, "the end that gave up keeps its own error")
 	})
 }
+
+// CloseWithin gives the flush the time asked for, past CloseTimeout: a
+// peer that starts reading only after CloseTimeout still gets every frame
+// queued and then the reason. Close, on the same peer, gives up at
+// CloseTimeout and the frames still queued are lost (a leaving node's
+// last broadcasts, before Leave used CloseWithin).
+func TestCloseWithinOutlastsCloseTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		within bool
+	}{{"close", false}, {"close within", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := NewMemNetwork(1)
+				a := newMem(t, n, "a", Config{CloseTimeout: 100 * time.Millisecond})
+				b := newMem(t, n, "b", Config{})
+				ca, cb := connect(t, a, b)
+				const frames = 300
+				for i := range frames {
+					require.NoError(t, ca.Send([]byte(fmt.Sprint(i))))
+				}
+				if tc.within {
+					require.NoError(t, ca.CloseWithin("leaving", time.Minute))
+				} else {
+					require.NoError(t, ca.Close("leaving"))
+				}
+				time.Sleep(time.Second) // the peer reads late
+				got := 0
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				for {
+					f, err := cb.Receive(ctx)
+					if err != nil {
+						break
+					}
+					require.Equal(t, fmt.Sprint(got), string(f), "in order, none skipped")
+					got++
+				}
+				if !tc.within {
+					require.Less(t, got, frames, "Close gives up at CloseTimeout")
+					return
+				}
+				require.Equal(t, frames, got)
+				reason, remote := closeReason(t, waitDone(t, cb, time.Minute))
+				require.Equal(t, "leaving", reason)
+				require.True(t, remote)
+			})
+		})
+	}
+}

@@ -123,11 +123,13 @@ func (c *conn) Receive(ctx context.Context) ([]byte, error) {
 	}
 }
 
-func (c *conn) Close(reason string) error {
+func (c *conn) Close(reason string) error { return c.CloseWithin(reason, c.closeAfter) }
+
+func (c *conn) CloseWithin(reason string, flush time.Duration) error {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
 		c.reason = reason
-		c.deadline = time.Now().Add(c.closeAfter)
+		c.deadline = time.Now().Add(flush)
 		// Bound a write already blocked (flow control, a full peer).
 		c.link.closing(c.deadline)
 		close(c.closeReq)

@@ -184,6 +184,10 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 	// notices sent to every stream, and the broadcasts they cover.
 	out.Counters["gaps_reported"] = int64(pc.Engine.GapsReported)
 	out.Counters["messages_reported_missed"] = int64(pc.Engine.MessagesReportedMissed)
+	// Holes shown by an origin's signed head rather than a later broadcast
+	// (the tail of an origin that stopped), and heads that did not verify.
+	out.Counters["gaps_from_heads"] = int64(pc.Engine.HeadHoles)
+	out.Counters["forged_heads"] = int64(pc.Engine.ForgedHeads)
 	for b, v := range pc.Engine.OverBudget {
 		out.Counters["protocol_over_budget_"+strings.ReplaceAll(gossip.Budget(b).String(), "-", "_")] = int64(v)
 	}
