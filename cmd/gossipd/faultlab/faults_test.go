@@ -35,6 +35,11 @@ func scenarios() []scenario {
 		// repaired at the heal, and each agent must report it as a gap.
 		{name: "partition-long", agentArgs: []string{"-retention", "4s"}, soak: 14 * time.Second,
 			fault: func(r *scene) { partition(r, groups(len(r.c.agents), 2), true) }},
+		// The same, but one side stops broadcasting 2 s into the cut and
+		// stays silent to the end: no later broadcast of its agents shows
+		// the other side what it missed, only their heads do
+		// (gossip/heads.go).
+		{name: "partition-tail", agentArgs: []string{"-retention", "4s"}, soak: 14 * time.Second, fault: partitionTail},
 		{name: "one-way", fault: oneWay},
 		{name: "loss-0.1", fault: func(r *scene) { loss(r, "LAB_IN", 0.1) }},
 		{name: "loss-0.3", fault: func(r *scene) { loss(r, "LAB_IN", 0.3) }},
@@ -98,6 +103,21 @@ func rollingRestart(r *scene) {
 			r.t.Errorf("restart agent %d: %v", i, err)
 		}
 	}
+}
+
+// partitionTail cuts the agents in halves as partition does and silences
+// the second half's broadcasts 2 s into the cut, for the rest of the
+// scenario: the broadcasts they made early in the cut are older than the
+// retention at the heal, and are the last they make.
+func partitionTail(r *scene) {
+	gs := groups(len(r.c.agents), 2)
+	silence := time.AfterFunc(2*time.Second, func() {
+		for _, i := range gs[1] {
+			r.c.agents[i].setDriving(false)
+		}
+	})
+	defer silence.Stop()
+	partition(r, gs, true)
 }
 
 // groups splits n agents into k contiguous groups.
