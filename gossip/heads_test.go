@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -200,6 +201,10 @@ func TestEnvelopeHeadSigIsIgnoredByEarlierVersions(t *testing.T) {
 	env, err := DecodeEnvelope(b)
 	require.NoError(t, err)
 	require.NotEmpty(t, env.HeadSig)
+	// A kept head must not pin its payload: decoding copies the bytes.
+	sig := slices.Clone(env.HeadSig)
+	clear(b)
+	require.Equal(t, sig, env.HeadSig, "the head signature is a copy, not a view of the payload")
 	id := plumtree.OriginSequenceID(1, 10)
 	require.NotEqual(t, SignedHeadBytes(id, 1)[:len(headDomain)], SignedOriginRunBytes(id, 1, "", nil)[:len(headDomain)])
 }
