@@ -40,7 +40,7 @@ type ViewsRequest struct {
 // ViewsReply answers a ViewsRequest with the sender's views.
 type ViewsReply struct {
 	peer.Sealed
-	Nonce                       uint64
+	Nonce                        uint64
 	Active, Passive, Eager, Lazy []peer.ID
 }
 
