@@ -45,8 +45,11 @@ type Engine struct {
 	// run is the first sequence of this run of the node, carried in its
 	// application envelopes (Envelope.Run); 0 under IDContentHash.
 	run uint64
-	// views is the overlay query in progress (overlay.go), if any.
-	views *viewsQuery
+	// views is the overlay query in progress (overlay.go), if any;
+	// viewsAt is when the last one began (Unix nanoseconds, 0 before the
+	// first).
+	views   *viewsQuery
+	viewsAt int64
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the

@@ -67,6 +67,11 @@ const (
 	// AskViews is given no timeout: it covers a connection's set-up (a
 	// QUIC handshake) and the round trip.
 	DefaultViewsTimeout = 2 * time.Second
+	// MinViewsInterval is the least time between the starts of two
+	// queries of one node: it keeps an operator's loop within every
+	// member's BudgetViews (20 per 10 s by default) with room to spare,
+	// so that no loop gets the asking node evicted.
+	MinViewsInterval = time.Second
 )
 
 // Validate refuses a request without a nonce.
@@ -114,8 +119,14 @@ type viewsQuery struct {
 	pending map[peer.ID]struct{}
 }
 
-// ErrBadNonce: AskViews with a zero nonce.
-var ErrBadNonce = errors.New("gossip: a query needs a non-zero nonce")
+// Errors of AskViews.
+var (
+	// ErrBadNonce: a zero nonce.
+	ErrBadNonce = errors.New("gossip: a query needs a non-zero nonce")
+	// ErrViewsTooSoon: less than MinViewsInterval since the last query
+	// began; try again later.
+	ErrViewsTooSoon = errors.New("gossip: a query of the views began less than MinViewsInterval ago")
+)
 
 // OwnViews returns this node's views, as it would answer a ViewsRequest.
 func (e *Engine) OwnViews() OverlayViews {
@@ -141,7 +152,8 @@ func (e *Engine) OwnViews() OverlayViews {
 // them, under nonce; each has timeout to answer (DefaultViewsTimeout if
 // zero). It returns how many members it asks: Ready.Views gets one
 // ViewsAnswer for each, as they answer or time out. A query still in
-// progress is ended first (EndViews).
+// progress is ended first (EndViews). Queries begin MinViewsInterval
+// apart at least: a sooner one is refused (ErrViewsTooSoon).
 func (e *Engine) AskViews(now time.Time, nonce uint64, timeout time.Duration, out *Ready) (int, error) {
 	if e.roster == nil {
 		return 0, ErrNoMembers
@@ -149,6 +161,10 @@ func (e *Engine) AskViews(now time.Time, nonce uint64, timeout time.Duration, ou
 	if nonce == 0 {
 		return 0, ErrBadNonce
 	}
+	if e.viewsAt != 0 && now.UnixNano()-e.viewsAt < int64(MinViewsInterval) {
+		return 0, ErrViewsTooSoon
+	}
+	e.viewsAt = now.UnixNano()
 	if e.views != nil {
 		e.EndViews(e.views.nonce, out)
 	}

@@ -100,6 +100,11 @@ func TestEndViews(t *testing.T) {
 	e := n.eng[1]
 	_, err := e.AskViews(n.now, 0, 0, &Ready{})
 	require.ErrorIs(t, err, ErrBadNonce)
+	asked, err := e.AskViews(n.now, 6, 0, &Ready{})
+	require.NoError(t, err, "a second after the last query began")
+	require.Equal(t, 3, asked)
+	_, err = e.AskViews(n.now.Add(MinViewsInterval-1), 8, 0, &Ready{})
+	require.ErrorIs(t, err, ErrViewsTooSoon)
 	lone, err := New(hyparview.Peer{ID: 9, Addr: "i"}, Config{}, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	_, err = lone.AskViews(n.now, 1, 0, &Ready{})

@@ -256,7 +256,7 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 		return nil, errors.New("gossip: nil random source")
 	}
 	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(), counters: e.counters,
-		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run, views: e.views.clone()}
+		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run, views: e.views.clone(), viewsAt: e.viewsAt}
 	if e.roster != nil {
 		c.members = e.members
 		c.roster, c.rng = e.roster.Clone(), rng

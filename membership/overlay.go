@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -39,8 +40,23 @@ type viewsWaiter struct {
 // most), and returns them with this node's. ctx bounds the whole query:
 // when it ends first, the members not heard from yet are listed
 // unanswered. Each member has gossip.DefaultViewsTimeout to answer, or
-// what is left of ctx's deadline if less.
+// what is left of ctx's deadline if less. Queries of one node begin
+// gossip.MinViewsInterval apart: a call sooner waits its turn.
 func (n *Node) OverlayViews(ctx context.Context) (ClusterViews, error) {
+	for {
+		cv, err := n.overlayViews(ctx)
+		if !errors.Is(err, gossip.ErrViewsTooSoon) {
+			return cv, err
+		}
+		select {
+		case <-time.After(gossip.MinViewsInterval / 10):
+		case <-ctx.Done():
+			return ClusterViews{}, ctx.Err()
+		}
+	}
+}
+
+func (n *Node) overlayViews(ctx context.Context) (ClusterViews, error) {
 	timeout := gossip.DefaultViewsTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = max(min(timeout, time.Until(dl)), time.Millisecond)
