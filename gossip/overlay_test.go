@@ -136,9 +136,9 @@ func TestViewsRequestIsAnsweredToMembersOnly(t *testing.T) {
 	require.Equal(t, uint64(1), old.Counters().Engine.UnknownMessages)
 }
 
-// The messages through the wire codec: they come back equal; a reply
-// with a list over MaxViewsPeers, or either message without a nonce, is
-// refused.
+// The messages through the wire codec: they come back equal; the largest
+// reply is under 10 KiB; a reply with a list over MaxViewsPeers, or
+// either message without a nonce, is refused.
 func TestViewsCodec(t *testing.T) {
 	codec, err := NewCodec(wire.Limits{})
 	require.NoError(t, err)
@@ -149,6 +149,13 @@ func TestViewsCodec(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, m, back)
 	}
+	full := make([]peer.ID, MaxViewsPeers)
+	for i := range full {
+		full[i] = ^peer.ID(i) // the longest encoding
+	}
+	b, err := codec.Encode(&ViewsReply{Nonce: ^uint64(0), Active: full, Passive: full, Eager: full, Lazy: full})
+	require.NoError(t, err)
+	require.Less(t, len(b), 10<<10, "the largest reply stays under 10 KiB")
 	big := make([]peer.ID, MaxViewsPeers+1)
 	for name, bad := range map[string]interface{ Validate() error }{
 		"request without a nonce": &ViewsRequest{},
