@@ -91,8 +91,8 @@ const debugRefresh = 5 * time.Second
 
 // nodePicture is this node's overlay as the debug page draws it: the node,
 // the peers of its views, and the members of its list up to
-// overlaysvg.MaxNodes, coloured by state; only this node's views are
-// known, so the links drawn are its own.
+// overlaysvg.MaxNodes, coloured by state (the picture counts the others);
+// only this node's views are known, so the links drawn are its own.
 func nodePicture(node *membership.Node) overlaysvg.Picture {
 	active, passive := node.Views()
 	eager, lazy := node.Trees()
@@ -119,7 +119,12 @@ func nodePicture(node *membership.Node) overlaysvg.Picture {
 	for _, m := range members {
 		add(m.ID)
 	}
-	return overlaysvg.Picture{Title: fmt.Sprintf("gossipd %016x: its views and member list", node.ID()), Nodes: nodes}
+	total := 0
+	for _, n := range node.MemberCounts() {
+		total += n
+	}
+	return overlaysvg.Picture{Title: fmt.Sprintf("gossipd %016x: its views and member list", node.ID()), Nodes: nodes,
+		Omitted: max(total-len(nodes), 0)}
 }
 
 func hexIDs(ids []uint64) []string {

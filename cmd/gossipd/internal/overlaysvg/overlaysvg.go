@@ -44,6 +44,9 @@ type Node struct {
 type Picture struct {
 	Title string
 	Nodes []Node
+	// Omitted counts the nodes the caller left out; the picture says how
+	// many were not drawn, these and those past MaxNodes.
+	Omitted int
 }
 
 // MaxNodes bounds the nodes drawn; past it the rest are left out (the
@@ -203,9 +206,9 @@ func Render(w io.Writer, p Picture) error {
 	nodes := slices.Clone(p.Nodes)
 	slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.ID, b.ID) })
 	nodes = slices.CompactFunc(nodes, func(a, b Node) bool { return a.ID == b.ID })
-	left := 0
+	left := max(p.Omitted, 0)
 	if len(nodes) > MaxNodes {
-		left, nodes = len(nodes)-MaxNodes, nodes[:MaxNodes]
+		left, nodes = left+len(nodes)-MaxNodes, nodes[:MaxNodes]
 	}
 	n := len(nodes)
 	// The circle's circumference gives each node about 40 px.

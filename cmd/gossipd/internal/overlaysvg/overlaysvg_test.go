@@ -180,6 +180,8 @@ func TestRenderIsBounded(t *testing.T) {
 	p := parse(t, render(t, Picture{Nodes: nodes}))
 	require.Len(t, p.nodes, MaxNodes)
 	require.Equal(t, 44, p.omitted)
+	p = parse(t, render(t, Picture{Nodes: nodes, Omitted: 6}))
+	require.Equal(t, 50, p.omitted, "and those the caller left out")
 	require.Len(t, p.edges, MaxNodes-1, "a chain, the links to nodes left out dropped")
 	one := parse(t, render(t, Picture{Nodes: []Node{{ID: 7, Self: true, Known: true}}}))
 	require.Len(t, one.nodes, 1)
