@@ -45,6 +45,11 @@ const (
 	// a third node. An honest node probes one member per ProbeInterval,
 	// and asks each neighbour to relay now and then.
 	BudgetProbe
+	// BudgetViews limits the ViewsRequests a peer sends (overlay.go):
+	// each costs an answer of up to four lists of MaxViewsPeers IDs. An
+	// operator asks now and then (gossipd status -cluster), through one
+	// node.
+	BudgetViews
 
 	budgetCount = iota
 )
@@ -68,6 +73,8 @@ func (b Budget) String() string {
 		return "forged"
 	case BudgetProbe:
 		return "probe"
+	case BudgetViews:
+		return "views"
 	}
 	return "Budget(" + strconv.Itoa(int(b)) + ")"
 }
@@ -123,6 +130,7 @@ func DefaultBudgets() Budgets {
 	b.PerPeriod[BudgetNewMembers] = 10_000
 	b.PerPeriod[BudgetForged] = 10
 	b.PerPeriod[BudgetProbe] = 200
+	b.PerPeriod[BudgetViews] = 20
 	b.Strikes = 100
 	b.BanPeriod = time.Minute
 	b.MaxPeers = 4096
@@ -183,6 +191,8 @@ func budgetOf(msg Message) (Budget, int, bool) {
 		return BudgetRecords, 1 + len(m.Records), true
 	case *Ping, *PingReq:
 		return BudgetProbe, 1, true
+	case *ViewsRequest:
+		return BudgetViews, 1, true
 	}
 	return 0, 0, false
 }

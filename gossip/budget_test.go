@@ -178,6 +178,7 @@ func TestEveryRequestHasABudget(t *testing.T) {
 		}},
 		{BudgetRecords, func(int) Message { return &Digest{To: ^peer.ID(0)} }},
 		{BudgetRecords, func(int) Message { return &Records{Want: []peer.ID{9}} }},
+		{BudgetViews, func(i int) Message { return &ViewsRequest{Nonce: uint64(i + 1)} }},
 	} {
 		b := DefaultBudgets()
 		for k := range b.PerPeriod {

@@ -45,6 +45,11 @@ type Engine struct {
 	// run is the first sequence of this run of the node, carried in its
 	// application envelopes (Envelope.Run); 0 under IDContentHash.
 	run uint64
+	// views is the overlay query in progress (overlay.go), if any;
+	// viewsAt is when the last one began (Unix nanoseconds, 0 before the
+	// first).
+	views   *viewsQuery
+	viewsAt int64
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
@@ -243,6 +248,12 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onProbeMessage(now, from, m, out)
+	case *ViewsRequest, *ViewsReply:
+		if e.roster == nil {
+			e.counters.UnknownMessages++
+			return
+		}
+		e.onViewsMessage(from, m, out)
 	default:
 		e.counters.UnknownMessages++
 	}
@@ -276,6 +287,8 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 		}
 	case TimerGaps:
 		e.gapTimer(now, t, out)
+	case TimerViews:
+		e.viewsTimeout(t, out)
 	default:
 		e.counters.UnknownTimers++
 	}

@@ -29,6 +29,8 @@ type net struct {
 	// cut, when set, drops the messages it is true for silently: no
 	// connection failure is reported (a partition's firewall).
 	cut func(from, to peer.ID) bool
+	// views collects the answers to overlay queries (Ready.Views).
+	views map[peer.ID][]ViewsAnswer
 }
 
 type msg struct {
@@ -68,6 +70,12 @@ func (n *net) step(id peer.ID, input func(e *Engine, out *Ready)) *Ready {
 	}
 	n.deliv[id] = append(n.deliv[id], out.Deliveries...)
 	n.events[id] = append(n.events[id], out.Events...)
+	if len(out.Views) > 0 {
+		if n.views == nil {
+			n.views = map[peer.ID][]ViewsAnswer{}
+		}
+		n.views[id] = append(n.views[id], out.Views...)
+	}
 	return out
 }
 

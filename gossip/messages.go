@@ -76,6 +76,8 @@ func NewCodec(limits wire.Limits) (*wire.Codec, error) {
 		wire.Type{Tag: TagPingReq, New: func() peer.Message { return new(PingReq) }},
 		wire.Type{Tag: TagAck, New: func() peer.Message { return new(Ack) }},
 		wire.Type{Tag: TagHeads, New: func() peer.Message { return new(Heads) }},
+		wire.Type{Tag: TagViewsRequest, New: func() peer.Message { return new(ViewsRequest) }},
+		wire.Type{Tag: TagViewsReply, New: func() peer.Message { return new(ViewsReply) }},
 	)
 }
 

@@ -192,6 +192,12 @@ type EngineCounters struct {
 	HeadHoles uint64
 	// ForgedHeads counts the heads whose origin signature did not verify.
 	ForgedHeads uint64
+	// ViewsAsked counts the ViewsRequests this node sent (overlay.go);
+	// ViewsUnanswered those that timed out. ViewsAnswered counts the
+	// requests it answered, ViewsRefused those it did not (the asker is
+	// not a present member, or this node left), StaleViews the replies of
+	// no request in flight.
+	ViewsAsked, ViewsUnanswered, ViewsAnswered, ViewsRefused, StaleViews uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64
@@ -250,7 +256,7 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 		return nil, errors.New("gossip: nil random source")
 	}
 	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(), counters: e.counters,
-		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run}
+		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run, views: e.views.clone(), viewsAt: e.viewsAt}
 	if e.roster != nil {
 		c.members = e.members
 		c.roster, c.rng = e.roster.Clone(), rng

@@ -44,6 +44,9 @@ type Ready struct {
 	// Gaps are the application broadcasts missed for good, one notice per
 	// range of an origin (Config.Gaps).
 	Gaps []Gap
+	// Views are the answers to the overlay query in progress (AskViews),
+	// one per member asked: its views, or that it did not answer.
+	Views []ViewsAnswer
 }
 
 // Send is a message to send.
@@ -104,13 +107,14 @@ func (r *Ready) Reset() {
 	r.ResolveContacts = false
 	r.Evictions = r.Evictions[:0]
 	r.Gaps = r.Gaps[:0]
+	r.Views = r.Views[:0]
 }
 
 // Empty reports whether the batch asks for nothing.
 func (r *Ready) Empty() bool {
 	return len(r.Sends) == 0 && len(r.Closes) == 0 && len(r.Timers) == 0 && len(r.Deliveries) == 0 &&
 		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts && len(r.Evictions) == 0 &&
-		len(r.Gaps) == 0
+		len(r.Gaps) == 0 && len(r.Views) == 0
 }
 
 // Message is a message of the pure stack: a hyparview.Message, a

@@ -63,6 +63,9 @@ const (
 	// TimerGaps reports the holes of the gap detector whose grace has run
 	// out (Config.Gaps).
 	TimerGaps
+	// TimerViews ends the wait for one member's answer to a
+	// ViewsRequest (overlay.go).
+	TimerViews
 )
 
 // String returns a short lower-case name.
@@ -98,6 +101,8 @@ func (k TimerKind) String() string {
 		return "withheld"
 	case TimerGaps:
 		return "gaps"
+	case TimerViews:
+		return "views"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -53,6 +53,9 @@ func (n *Node) carryOut() {
 	for _, g := range rd.Gaps {
 		n.gap(g)
 	}
+	if len(rd.Views) > 0 {
+		n.viewsAnswered(rd.Views)
+	}
 	rd.Reset()
 }
 

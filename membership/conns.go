@@ -11,6 +11,7 @@ import (
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
+	"github.com/plumview/plumview/wire"
 )
 
 // maxDialQueue bounds the frames held for a peer while it is dialled.
@@ -162,7 +163,10 @@ func (n *Node) retire(pc *peerConn) {
 }
 
 // read decodes the peer's frames and hands them to the state goroutine.
-// A malformed frame ends the connection.
+// A malformed frame ends the connection; a message of an extension this
+// node does not know (a later version's, gossip's overlay query for one)
+// is counted and skipped, so that a newer peer's request leaves the link
+// alone and simply goes unanswered.
 func (n *Node) read(pc *peerConn) {
 	defer n.wg.Done()
 	for {
@@ -172,6 +176,12 @@ func (n *Node) read(pc *peerConn) {
 			return
 		}
 		msg, err := n.codec.Decode(f)
+		if err != nil && unknownExtension(f, err) {
+			if !n.post(func() { n.count("frames", "unknown") }) {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			n.post(func() { n.malformed(pc, err) })
 			return
@@ -182,6 +192,12 @@ func (n *Node) read(pc *peerConn) {
 			return
 		}
 	}
+}
+
+// unknownExtension reports whether the codec refused frame f only for
+// its extension tag: a message of a later version.
+func unknownExtension(f []byte, err error) bool {
+	return errors.Is(err, wire.ErrUnknownTag) && len(f) >= 2 && f[0] == wire.Version && f[1] >= wire.FirstExtensionTag
 }
 
 // connEnded reports a connection that ended without our asking.

@@ -14,7 +14,8 @@ import (
 
 // A peer that sends a frame the codec refuses is dropped: the node closes
 // that connection with a reason the peer reads, counts it in its metrics,
-// and goes on serving others.
+// and goes on serving others. A message of an extension the node does not
+// know (a later version's) is only counted: the connection stays.
 func TestMalformedFrameClosesConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := transport.NewMemNetwork(1)
@@ -41,7 +42,15 @@ func TestMalformedFrameClosesConnection(t *testing.T) {
 		defer rogue.Close()
 		c, err := rogue.Dial(context.Background(), "node", tr.PublicKey())
 		require.NoError(t, err)
-		require.NoError(t, c.Send([]byte{1, 250, 0})) // version 1, unknown tag
+		require.NoError(t, c.Send([]byte{1, 250, 0})) // version 1, unknown extension tag
+		time.Sleep(time.Second)
+		synctest.Wait()
+		select {
+		case <-c.Done():
+			t.Fatal("an unknown extension closed the connection")
+		default:
+		}
+		require.NoError(t, c.Send([]byte{1, 8, 0x92})) // version 1, unknown core tag
 		<-c.Done()
 		var ce *transport.CloseError
 		require.ErrorAs(t, c.Err(), &ce)
@@ -51,6 +60,7 @@ func TestMalformedFrameClosesConnection(t *testing.T) {
 		data := sink.Data()
 		require.NotEmpty(t, data)
 		require.Equal(t, 1, data[len(data)-1].Counters["test.membership.frames.malformed"].Count)
+		require.Equal(t, 1, data[len(data)-1].Counters["test.membership.frames.unknown"].Count)
 
 		_, err = nd.Broadcast(context.Background(), "t", []byte("still running"))
 		require.NoError(t, err)

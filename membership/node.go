@@ -74,6 +74,8 @@ type state struct {
 	// closed from then on, instead of the transport's CloseTimeout: the
 	// time left before the deadline of Leave's context (0: none).
 	leaveFlush time.Duration
+	// views are the OverlayViews queries waiting for answers, by nonce.
+	views map[uint64]*viewsWaiter
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until

@@ -94,11 +94,21 @@ func printJSON(w io.Writer, m proto.Message) error {
 	return err
 }
 
-// runStatus prints the agent's status.
+// runStatus prints the agent's status, or with -cluster every member's
+// views (cluster.go).
 func runStatus(args []string, stdout, stderr io.Writer) error {
 	var c clientFlags
-	if err := parseFlags(newClientFlags("status", &c), args, stderr); err != nil {
+	fs := newClientFlags("status", &c)
+	cluster := fs.Bool("cluster", false, "gather every member's views through the overlay and summarise the cluster")
+	svg := fs.String("svg", "", "with -cluster: write the cluster's picture as SVG to `file`")
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if *cluster {
+		return runClusterStatus(&c, *svg, stdout)
+	}
+	if *svg != "" {
+		return fmt.Errorf("gossipd: status: -svg needs -cluster")
 	}
 	var st *gossipdv1.StatusResponse
 	err := c.unary("status", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	metrics "github.com/hashicorp/go-metrics"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/plumview/plumview/cmd/gossipd/internal/overlaysvg"
 	"github.com/plumview/plumview/cmd/gossipd/internal/server"
 	"github.com/plumview/plumview/membership"
 )
@@ -53,6 +55,10 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 		}
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/overlay.svg", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		_ = overlaysvg.Render(w, nodePicture(node))
+	})
 	mux.HandleFunc("/debug/", func(w http.ResponseWriter, _ *http.Request) {
 		active, passive := node.Views()
 		eager, lazy := node.Trees()
@@ -62,10 +68,13 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 			total += n
 		}
 		more := max(total-len(members), 0)
+		var svg strings.Builder
+		_ = overlaysvg.Render(&svg, nodePicture(node))
 		data := map[string]any{
 			"ID": fmt.Sprintf("%016x", node.ID()), "Addr": node.Addr(), "Joined": srv.Joined(),
 			"Active": hexIDs(active), "Passive": hexIDs(passive), "Eager": hexIDs(eager), "Lazy": hexIDs(lazy),
 			"Members": members, "MoreMembers": more, "Events": srv.RecentEvents(),
+			"Picture": template.HTML(svg.String()), "Refresh": int(debugRefresh / time.Second),
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = debugPage.Execute(w, data)
@@ -76,6 +85,47 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 // debugMembers bounds the members the debug page lists, so that its size
 // does not grow with the cluster; `gossipd members` pages through all.
 const debugMembers = 1000
+
+// debugRefresh is how often the debug page reloads itself.
+const debugRefresh = 5 * time.Second
+
+// nodePicture is this node's overlay as the debug page draws it: the node,
+// the peers of its views, and the members of its list up to
+// overlaysvg.MaxNodes, coloured by state (the picture counts the others);
+// only this node's views are known, so the links drawn are its own.
+func nodePicture(node *membership.Node) overlaysvg.Picture {
+	active, passive := node.Views()
+	eager, lazy := node.Trees()
+	self := overlaysvg.Node{ID: node.ID(), Self: true, Known: true, Active: active, Passive: passive, Eager: eager, Lazy: lazy}
+	state := map[uint64]string{}
+	members := node.MembersAfter(0, debugMembers)
+	for _, m := range members {
+		state[m.ID] = m.State.String()
+	}
+	self.State = state[self.ID]
+	nodes := []overlaysvg.Node{self}
+	drawn := map[uint64]bool{self.ID: true}
+	add := func(id uint64) {
+		if !drawn[id] && len(nodes) < overlaysvg.MaxNodes {
+			drawn[id] = true
+			nodes = append(nodes, overlaysvg.Node{ID: id, State: state[id]})
+		}
+	}
+	for _, l := range [][]uint64{active, passive} {
+		for _, id := range l {
+			add(id)
+		}
+	}
+	for _, m := range members {
+		add(m.ID)
+	}
+	total := 0
+	for _, n := range node.MemberCounts() {
+		total += n
+	}
+	return overlaysvg.Picture{Title: fmt.Sprintf("gossipd %016x: its views and member list", node.ID()), Nodes: nodes,
+		Omitted: max(total-len(nodes), 0)}
+}
 
 func hexIDs(ids []uint64) []string {
 	out := make([]string, 0, len(ids))
@@ -89,9 +139,12 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 	"hex": func(id uint64) string { return fmt.Sprintf("%016x", id) },
 }).Parse(`<!doctype html>
 <html><head><title>gossipd {{.ID}}</title>
+<meta http-equiv="refresh" content="{{.Refresh}}">
 <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}</style></head>
 <body><h1>gossipd {{.ID}}</h1>
-<p>Address: <code>{{.Addr}}</code> &middot; joined: {{.Joined}}</p>
+<p>Address: <code>{{.Addr}}</code> &middot; joined: {{.Joined}} &middot; this page reloads every {{.Refresh}} s</p>
+<h2>Overlay</h2><div id="overlay">{{.Picture}}</div>
+<p><a href="overlay.svg">overlay.svg</a>; <code>gossipd status -cluster -svg FILE</code> draws every member's views.</p>
 <h2>HyParView</h2><p>Active view: {{range .Active}}<code>{{.}}</code> {{end}}</p>
 <p>Passive view: {{range .Passive}}<code>{{.}}</code> {{end}}</p>
 <h2>Plumtree</h2><p>Eager peers: {{range .Eager}}<code>{{.}}</code> {{end}}</p>

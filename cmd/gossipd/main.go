@@ -6,7 +6,7 @@
 //	gossipd members   [-state alive,failed] [-o json]             list members
 //	gossipd broadcast -topic T [PAYLOAD|-file F]                  send a message
 //	gossipd subscribe [-topics A,B] [-resume-from N [-resume-epoch E]] [-count N]   print messages
-//	gossipd status    [-o json]                                   this node's status
+//	gossipd status    [-cluster [-svg FILE]] [-o json]            this node's status, or the cluster's views
 //	gossipd leave                                                 leave and stop the agent
 //	gossipd keygen    -out FILE [-ca CA.key]                      write a new key
 //	gossipd certify   -key-file FILE -ca CA.key                   re-certify a key

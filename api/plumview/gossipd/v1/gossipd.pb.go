@@ -1584,6 +1584,200 @@ func (x *StatusResponse) GetEpoch() uint64 {
 	return 0
 }
 
+// ClusterViewsRequest asks for every member's overlay views.
+type ClusterViewsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bound on the whole query, in milliseconds: 0 for the default (10 s);
+	// at most 60 s.
+	TimeoutMs     uint32 `protobuf:"varint,1,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterViewsRequest) Reset() {
+	*x = ClusterViewsRequest{}
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterViewsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterViewsRequest) ProtoMessage() {}
+
+func (x *ClusterViewsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterViewsRequest.ProtoReflect.Descriptor instead.
+func (*ClusterViewsRequest) Descriptor() ([]byte, []int) {
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ClusterViewsRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// NodeViews is one node's overlay views, each list sorted.
+type NodeViews struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID (16 hexadecimal digits).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// HyParView active view (member IDs).
+	ActiveView []string `protobuf:"bytes,2,rep,name=active_view,json=activeView,proto3" json:"active_view,omitempty"`
+	// HyParView passive view (member IDs).
+	PassiveView []string `protobuf:"bytes,3,rep,name=passive_view,json=passiveView,proto3" json:"passive_view,omitempty"`
+	// Plumtree eager push peers (member IDs).
+	EagerPeers []string `protobuf:"bytes,4,rep,name=eager_peers,json=eagerPeers,proto3" json:"eager_peers,omitempty"`
+	// Plumtree lazy push peers (member IDs).
+	LazyPeers     []string `protobuf:"bytes,5,rep,name=lazy_peers,json=lazyPeers,proto3" json:"lazy_peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeViews) Reset() {
+	*x = NodeViews{}
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeViews) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeViews) ProtoMessage() {}
+
+func (x *NodeViews) ProtoReflect() protoreflect.Message {
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeViews.ProtoReflect.Descriptor instead.
+func (*NodeViews) Descriptor() ([]byte, []int) {
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *NodeViews) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NodeViews) GetActiveView() []string {
+	if x != nil {
+		return x.ActiveView
+	}
+	return nil
+}
+
+func (x *NodeViews) GetPassiveView() []string {
+	if x != nil {
+		return x.PassiveView
+	}
+	return nil
+}
+
+func (x *NodeViews) GetEagerPeers() []string {
+	if x != nil {
+		return x.EagerPeers
+	}
+	return nil
+}
+
+func (x *NodeViews) GetLazyPeers() []string {
+	if x != nil {
+		return x.LazyPeers
+	}
+	return nil
+}
+
+// ClusterViewsResponse is what the agent gathered.
+type ClusterViewsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering agent's ID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The views of the answering agent and of every member that answered,
+	// sorted by ID.
+	Nodes []*NodeViews `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// The members asked that did not answer, sorted.
+	Unanswered    []string `protobuf:"bytes,3,rep,name=unanswered,proto3" json:"unanswered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterViewsResponse) Reset() {
+	*x = ClusterViewsResponse{}
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterViewsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterViewsResponse) ProtoMessage() {}
+
+func (x *ClusterViewsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plumview_gossipd_v1_gossipd_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterViewsResponse.ProtoReflect.Descriptor instead.
+func (*ClusterViewsResponse) Descriptor() ([]byte, []int) {
+	return file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ClusterViewsResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterViewsResponse) GetNodes() []*NodeViews {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ClusterViewsResponse) GetUnanswered() []string {
+	if x != nil {
+		return x.Unanswered
+	}
+	return nil
+}
+
 var File_plumview_gossipd_v1_gossipd_proto protoreflect.FileDescriptor
 
 const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
@@ -1680,7 +1874,25 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\x05epoch\x18\x0e \x01(\x04R\x05epoch\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\x8d\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"4\n" +
+	"\x13ClusterViewsRequest\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x01 \x01(\rR\ttimeoutMs\"\x9f\x01\n" +
+	"\tNodeViews\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vactive_view\x18\x02 \x03(\tR\n" +
+	"activeView\x12!\n" +
+	"\fpassive_view\x18\x03 \x03(\tR\vpassiveView\x12\x1f\n" +
+	"\veager_peers\x18\x04 \x03(\tR\n" +
+	"eagerPeers\x12\x1d\n" +
+	"\n" +
+	"lazy_peers\x18\x05 \x03(\tR\tlazyPeers\"|\n" +
+	"\x14ClusterViewsResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x1e.plumview.gossipd.v1.NodeViewsR\x05nodes\x12\x1e\n" +
+	"\n" +
+	"unanswered\x18\x03 \x03(\tR\n" +
+	"unanswered*\x8d\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
@@ -1693,7 +1905,7 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\x18MEMBER_EVENT_KIND_UPDATE\x10\x02\x12\x1d\n" +
 	"\x19MEMBER_EVENT_KIND_SUSPECT\x10\x03\x12\x1a\n" +
 	"\x16MEMBER_EVENT_KIND_FAIL\x10\x04\x12\x1b\n" +
-	"\x17MEMBER_EVENT_KIND_LEAVE\x10\x052\xe1\x05\n" +
+	"\x17MEMBER_EVENT_KIND_LEAVE\x10\x052\xc6\x06\n" +
 	"\rGossipService\x12K\n" +
 	"\x04Join\x12 .plumview.gossipd.v1.JoinRequest\x1a!.plumview.gossipd.v1.JoinResponse\x12N\n" +
 	"\x05Leave\x12!.plumview.gossipd.v1.LeaveRequest\x1a\".plumview.gossipd.v1.LeaveResponse\x12Z\n" +
@@ -1702,7 +1914,8 @@ const file_plumview_gossipd_v1_gossipd_proto_rawDesc = "" +
 	"\aMembers\x12#.plumview.gossipd.v1.MembersRequest\x1a$.plumview.gossipd.v1.MembersResponse\x12e\n" +
 	"\fWatchMembers\x12(.plumview.gossipd.v1.WatchMembersRequest\x1a).plumview.gossipd.v1.WatchMembersResponse0\x01\x12i\n" +
 	"\x0eUpdateMetadata\x12*.plumview.gossipd.v1.UpdateMetadataRequest\x1a+.plumview.gossipd.v1.UpdateMetadataResponse\x12Q\n" +
-	"\x06Status\x12\".plumview.gossipd.v1.StatusRequest\x1a#.plumview.gossipd.v1.StatusResponseB@Z>github.com/plumview/plumview/api/plumview/gossipd/v1;gossipdv1b\x06proto3"
+	"\x06Status\x12\".plumview.gossipd.v1.StatusRequest\x1a#.plumview.gossipd.v1.StatusResponse\x12c\n" +
+	"\fClusterViews\x12(.plumview.gossipd.v1.ClusterViewsRequest\x1a).plumview.gossipd.v1.ClusterViewsResponseB@Z>github.com/plumview/plumview/api/plumview/gossipd/v1;gossipdv1b\x06proto3"
 
 var (
 	file_plumview_gossipd_v1_gossipd_proto_rawDescOnce sync.Once
@@ -1717,7 +1930,7 @@ func file_plumview_gossipd_v1_gossipd_proto_rawDescGZIP() []byte {
 }
 
 var file_plumview_gossipd_v1_gossipd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plumview_gossipd_v1_gossipd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_plumview_gossipd_v1_gossipd_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_plumview_gossipd_v1_gossipd_proto_goTypes = []any{
 	(MemberState)(0),               // 0: plumview.gossipd.v1.MemberState
 	(MemberEventKind)(0),           // 1: plumview.gossipd.v1.MemberEventKind
@@ -1743,7 +1956,10 @@ var file_plumview_gossipd_v1_gossipd_proto_goTypes = []any{
 	(*UpdateMetadataResponse)(nil), // 21: plumview.gossipd.v1.UpdateMetadataResponse
 	(*StatusRequest)(nil),          // 22: plumview.gossipd.v1.StatusRequest
 	(*StatusResponse)(nil),         // 23: plumview.gossipd.v1.StatusResponse
-	nil,                            // 24: plumview.gossipd.v1.StatusResponse.CountersEntry
+	(*ClusterViewsRequest)(nil),    // 24: plumview.gossipd.v1.ClusterViewsRequest
+	(*NodeViews)(nil),              // 25: plumview.gossipd.v1.NodeViews
+	(*ClusterViewsResponse)(nil),   // 26: plumview.gossipd.v1.ClusterViewsResponse
+	nil,                            // 27: plumview.gossipd.v1.StatusResponse.CountersEntry
 }
 var file_plumview_gossipd_v1_gossipd_proto_depIdxs = []int32{
 	11, // 0: plumview.gossipd.v1.SubscribeResponse.message:type_name -> plumview.gossipd.v1.Message
@@ -1757,28 +1973,31 @@ var file_plumview_gossipd_v1_gossipd_proto_depIdxs = []int32{
 	14, // 8: plumview.gossipd.v1.MemberEvent.member:type_name -> plumview.gossipd.v1.Member
 	18, // 9: plumview.gossipd.v1.WatchMembersResponse.member_event:type_name -> plumview.gossipd.v1.MemberEvent
 	13, // 10: plumview.gossipd.v1.WatchMembersResponse.lagged:type_name -> plumview.gossipd.v1.Lagged
-	24, // 11: plumview.gossipd.v1.StatusResponse.counters:type_name -> plumview.gossipd.v1.StatusResponse.CountersEntry
-	2,  // 12: plumview.gossipd.v1.GossipService.Join:input_type -> plumview.gossipd.v1.JoinRequest
-	4,  // 13: plumview.gossipd.v1.GossipService.Leave:input_type -> plumview.gossipd.v1.LeaveRequest
-	6,  // 14: plumview.gossipd.v1.GossipService.Broadcast:input_type -> plumview.gossipd.v1.BroadcastRequest
-	8,  // 15: plumview.gossipd.v1.GossipService.Subscribe:input_type -> plumview.gossipd.v1.SubscribeRequest
-	15, // 16: plumview.gossipd.v1.GossipService.Members:input_type -> plumview.gossipd.v1.MembersRequest
-	17, // 17: plumview.gossipd.v1.GossipService.WatchMembers:input_type -> plumview.gossipd.v1.WatchMembersRequest
-	20, // 18: plumview.gossipd.v1.GossipService.UpdateMetadata:input_type -> plumview.gossipd.v1.UpdateMetadataRequest
-	22, // 19: plumview.gossipd.v1.GossipService.Status:input_type -> plumview.gossipd.v1.StatusRequest
-	3,  // 20: plumview.gossipd.v1.GossipService.Join:output_type -> plumview.gossipd.v1.JoinResponse
-	5,  // 21: plumview.gossipd.v1.GossipService.Leave:output_type -> plumview.gossipd.v1.LeaveResponse
-	7,  // 22: plumview.gossipd.v1.GossipService.Broadcast:output_type -> plumview.gossipd.v1.BroadcastResponse
-	9,  // 23: plumview.gossipd.v1.GossipService.Subscribe:output_type -> plumview.gossipd.v1.SubscribeResponse
-	16, // 24: plumview.gossipd.v1.GossipService.Members:output_type -> plumview.gossipd.v1.MembersResponse
-	19, // 25: plumview.gossipd.v1.GossipService.WatchMembers:output_type -> plumview.gossipd.v1.WatchMembersResponse
-	21, // 26: plumview.gossipd.v1.GossipService.UpdateMetadata:output_type -> plumview.gossipd.v1.UpdateMetadataResponse
-	23, // 27: plumview.gossipd.v1.GossipService.Status:output_type -> plumview.gossipd.v1.StatusResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	27, // 11: plumview.gossipd.v1.StatusResponse.counters:type_name -> plumview.gossipd.v1.StatusResponse.CountersEntry
+	25, // 12: plumview.gossipd.v1.ClusterViewsResponse.nodes:type_name -> plumview.gossipd.v1.NodeViews
+	2,  // 13: plumview.gossipd.v1.GossipService.Join:input_type -> plumview.gossipd.v1.JoinRequest
+	4,  // 14: plumview.gossipd.v1.GossipService.Leave:input_type -> plumview.gossipd.v1.LeaveRequest
+	6,  // 15: plumview.gossipd.v1.GossipService.Broadcast:input_type -> plumview.gossipd.v1.BroadcastRequest
+	8,  // 16: plumview.gossipd.v1.GossipService.Subscribe:input_type -> plumview.gossipd.v1.SubscribeRequest
+	15, // 17: plumview.gossipd.v1.GossipService.Members:input_type -> plumview.gossipd.v1.MembersRequest
+	17, // 18: plumview.gossipd.v1.GossipService.WatchMembers:input_type -> plumview.gossipd.v1.WatchMembersRequest
+	20, // 19: plumview.gossipd.v1.GossipService.UpdateMetadata:input_type -> plumview.gossipd.v1.UpdateMetadataRequest
+	22, // 20: plumview.gossipd.v1.GossipService.Status:input_type -> plumview.gossipd.v1.StatusRequest
+	24, // 21: plumview.gossipd.v1.GossipService.ClusterViews:input_type -> plumview.gossipd.v1.ClusterViewsRequest
+	3,  // 22: plumview.gossipd.v1.GossipService.Join:output_type -> plumview.gossipd.v1.JoinResponse
+	5,  // 23: plumview.gossipd.v1.GossipService.Leave:output_type -> plumview.gossipd.v1.LeaveResponse
+	7,  // 24: plumview.gossipd.v1.GossipService.Broadcast:output_type -> plumview.gossipd.v1.BroadcastResponse
+	9,  // 25: plumview.gossipd.v1.GossipService.Subscribe:output_type -> plumview.gossipd.v1.SubscribeResponse
+	16, // 26: plumview.gossipd.v1.GossipService.Members:output_type -> plumview.gossipd.v1.MembersResponse
+	19, // 27: plumview.gossipd.v1.GossipService.WatchMembers:output_type -> plumview.gossipd.v1.WatchMembersResponse
+	21, // 28: plumview.gossipd.v1.GossipService.UpdateMetadata:output_type -> plumview.gossipd.v1.UpdateMetadataResponse
+	23, // 29: plumview.gossipd.v1.GossipService.Status:output_type -> plumview.gossipd.v1.StatusResponse
+	26, // 30: plumview.gossipd.v1.GossipService.ClusterViews:output_type -> plumview.gossipd.v1.ClusterViewsResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_plumview_gossipd_v1_gossipd_proto_init() }
@@ -1802,7 +2021,7 @@ func file_plumview_gossipd_v1_gossipd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plumview_gossipd_v1_gossipd_proto_rawDesc), len(file_plumview_gossipd_v1_gossipd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

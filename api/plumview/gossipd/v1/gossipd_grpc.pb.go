@@ -31,6 +31,7 @@ const (
 	GossipService_WatchMembers_FullMethodName   = "/plumview.gossipd.v1.GossipService/WatchMembers"
 	GossipService_UpdateMetadata_FullMethodName = "/plumview.gossipd.v1.GossipService/UpdateMetadata"
 	GossipService_Status_FullMethodName         = "/plumview.gossipd.v1.GossipService/Status"
+	GossipService_ClusterViews_FullMethodName   = "/plumview.gossipd.v1.GossipService/ClusterViews"
 )
 
 // GossipServiceClient is the client API for GossipService service.
@@ -64,6 +65,13 @@ type GossipServiceClient interface {
 	UpdateMetadata(ctx context.Context, in *UpdateMetadataRequest, opts ...grpc.CallOption) (*UpdateMetadataResponse, error)
 	// Status reports the node's identity, addresses, views, trees and counters.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// ClusterViews gathers the overlay views of every member listed alive:
+	// the agent asks each over the cluster's own connections (never their
+	// local sockets) and answers with its own views and every answer, and
+	// lists the members that did not answer in time (an agent of an earlier
+	// version does not answer). Errors: FAILED_PRECONDITION when the node
+	// has not joined or has left.
+	ClusterViews(ctx context.Context, in *ClusterViewsRequest, opts ...grpc.CallOption) (*ClusterViewsResponse, error)
 }
 
 type gossipServiceClient struct {
@@ -172,6 +180,16 @@ func (c *gossipServiceClient) Status(ctx context.Context, in *StatusRequest, opt
 	return out, nil
 }
 
+func (c *gossipServiceClient) ClusterViews(ctx context.Context, in *ClusterViewsRequest, opts ...grpc.CallOption) (*ClusterViewsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClusterViewsResponse)
+	err := c.cc.Invoke(ctx, GossipService_ClusterViews_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GossipServiceServer is the server API for GossipService service.
 // All implementations must embed UnimplementedGossipServiceServer
 // for forward compatibility.
@@ -203,6 +221,13 @@ type GossipServiceServer interface {
 	UpdateMetadata(context.Context, *UpdateMetadataRequest) (*UpdateMetadataResponse, error)
 	// Status reports the node's identity, addresses, views, trees and counters.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// ClusterViews gathers the overlay views of every member listed alive:
+	// the agent asks each over the cluster's own connections (never their
+	// local sockets) and answers with its own views and every answer, and
+	// lists the members that did not answer in time (an agent of an earlier
+	// version does not answer). Errors: FAILED_PRECONDITION when the node
+	// has not joined or has left.
+	ClusterViews(context.Context, *ClusterViewsRequest) (*ClusterViewsResponse, error)
 	mustEmbedUnimplementedGossipServiceServer()
 }
 
@@ -236,6 +261,9 @@ func (UnimplementedGossipServiceServer) UpdateMetadata(context.Context, *UpdateM
 }
 func (UnimplementedGossipServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedGossipServiceServer) ClusterViews(context.Context, *ClusterViewsRequest) (*ClusterViewsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClusterViews not implemented")
 }
 func (UnimplementedGossipServiceServer) mustEmbedUnimplementedGossipServiceServer() {}
 func (UnimplementedGossipServiceServer) testEmbeddedByValue()                       {}
@@ -388,6 +416,24 @@ func _GossipService_Status_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GossipService_ClusterViews_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClusterViewsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GossipServiceServer).ClusterViews(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GossipService_ClusterViews_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GossipServiceServer).ClusterViews(ctx, req.(*ClusterViewsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GossipService_ServiceDesc is the grpc.ServiceDesc for GossipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -418,6 +464,10 @@ var GossipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _GossipService_Status_Handler,
+		},
+		{
+			MethodName: "ClusterViews",
+			Handler:    _GossipService_ClusterViews_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

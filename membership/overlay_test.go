@@ -1,0 +1,74 @@
+package membership
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
+)
+
+// OverlayViews, asked of any node, returns every node's views as that
+// node holds them, over the cluster's connections; a member cut off lists
+// as unanswered once its timeout passed, and the others still answer.
+func TestOverlayViewsGathersEveryNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 6
+		c := newMemCluster(t, n)
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cv, err := c.nodes[2].OverlayViews(ctx)
+		require.NoError(t, err)
+		require.Empty(t, cv.Unanswered)
+		require.Len(t, cv.Views, n)
+		for _, nd := range c.nodes {
+			v, ok := cv.Views[nd.ID()]
+			require.True(t, ok, "node %x answered", nd.ID())
+			active, passive := nd.Views()
+			eager, lazy := nd.Trees()
+			for _, l := range [][]uint64{active, passive, eager, lazy} {
+				slices.Sort(l)
+			}
+			require.Equal(t, active, v.Active, "node %x's active view", nd.ID())
+			require.Equal(t, passive, v.Passive, "node %x's passive view", nd.ID())
+			require.ElementsMatch(t, v.Active, append(slices.Clone(v.Eager), v.Lazy...), "node %x: the push peers are the active view", nd.ID())
+			require.Equal(t, eager, v.Eager)
+			require.Equal(t, lazy, v.Lazy)
+		}
+		require.Equal(t, uint64(n-1), c.nodes[2].Counters().Engine.ViewsAsked)
+
+		c.net.Partition(c.addrs[:n-1], c.addrs[n-1:])
+		start := time.Now()
+		cv, err = c.nodes[0].OverlayViews(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []uint64{c.nodes[n-1].ID()}, cv.Unanswered, "the node cut off")
+		require.Len(t, cv.Views, n-1)
+		// It waited for its turn (a second after the first query began),
+		// then the cut-off node's timeout.
+		require.LessOrEqual(t, time.Since(start), gossip.MinViewsInterval+gossip.DefaultViewsTimeout, "bounded by the timeout")
+	})
+}
+
+// A context that ends first ends the query: what was not heard from is
+// listed unanswered.
+func TestOverlayViewsContextEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemCluster(t, 3)
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		c.net.Partition(c.addrs[:1], c.addrs[1:])
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		cv, err := c.nodes[0].OverlayViews(ctx)
+		require.NoError(t, err)
+		require.Len(t, cv.Views, 1, "only its own")
+		require.ElementsMatch(t, []uint64{c.nodes[1].ID(), c.nodes[2].ID()}, cv.Unanswered)
+	})
+}
