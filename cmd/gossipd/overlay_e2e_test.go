@@ -196,10 +196,15 @@ func TestClusterStatusDrawsTheOverlay(t *testing.T) {
 	killed := nodes[sts[2].ID] // stopped
 	require.NotNil(t, killed, "a member until its record expires")
 	require.False(t, killed.known, "the stopped agent did not answer")
-	// It was listed alive when the query began (a suspicion needs a
-	// failed probe: 1.5 s at the least), so it was asked.
-	require.Regexp(t, `nodes:\s+2 answered, 1 did not`, out)
-	require.Regexp(t, `did not answer:\s+`+sts[2].ID, out)
+	// Listed alive when the query began, it was asked and is named as
+	// not answering; on a loaded machine a probe may have shown it
+	// suspect first, and a suspect is not asked.
+	if killed.state == "alive" {
+		require.Regexp(t, `nodes:\s+2 answered, 1 did not`, out)
+		require.Regexp(t, `did not answer:\s+`+sts[2].ID, out)
+	} else {
+		require.Regexp(t, `nodes:\s+2 answered`, out)
+	}
 	t.Logf("the stopped agent: %s in the list, answered %t\n%s", killed.state, killed.known, out)
 }
 
