@@ -1,0 +1,460 @@
+package ice
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pice "github.com/pion/ice/v2"
+	"github.com/pion/logging"
+	"github.com/pion/stun"
+	ptransport "github.com/pion/transport/v2"
+
+	"github.com/plumview/plumview/transport"
+)
+
+// Errors Connect returns (wrapped with detail).
+var (
+	// ErrNoPath: the connectivity checks found no working candidate pair,
+	// not even through a relay, before the context ended.
+	ErrNoPath = errors.New("ice: no path to the peer")
+	// ErrSignalling: the signaller failed or the peer sent no credentials.
+	ErrSignalling = errors.New("ice: signalling failed")
+)
+
+// TURNServer names a TURN relay and this node's credentials for it
+// (RelayCredentials).
+type TURNServer struct {
+	Addr     string // host:port, UDP
+	Username string
+	Password string
+}
+
+// Config configures Connect.
+type Config struct {
+	// Transport configures the QUIC connection run over the selected
+	// pair: Identity and Admission as for transport.ListenQUIC, and the
+	// timeouts. ListenAddr, PacketConn and AdvertiseAddr are ignored.
+	Transport transport.Config
+	// STUN lists STUN servers (host:port, UDP) for server-reflexive
+	// candidates.
+	STUN []string
+	// TURN lists TURN relays for relayed candidates.
+	TURN []TURNServer
+	// Net is the network the agent gathers on and sends through: nil for
+	// the host's, a *vnet.Net in tests.
+	Net ptransport.Net
+	// Interfaces restricts host candidates to these interface names; empty
+	// means every interface but loopback.
+	Interfaces []string
+	// IncludeLoopback gathers loopback addresses too (tests on one host).
+	IncludeLoopback bool
+	// Metrics receives the counters; nil means Default.
+	Metrics *Metrics
+	// Logger, if set, receives pion's logs; by default they are dropped.
+	Logger logging.LoggerFactory
+}
+
+// PathKind classifies the selected candidate pair of a link.
+type PathKind uint8
+
+// Path kinds.
+const (
+	// PathHost: both candidates are host addresses (same network, or a
+	// public host).
+	PathHost PathKind = iota
+	// PathSrflx: direct, through at least one NAT mapping (a
+	// server-reflexive or peer-reflexive candidate): a punched hole.
+	PathSrflx
+	// PathRelay: at least one candidate is relayed by a TURN server.
+	PathRelay
+	pathKinds
+)
+
+func (k PathKind) String() string {
+	switch k {
+	case PathHost:
+		return "host"
+	case PathSrflx:
+		return "srflx"
+	case PathRelay:
+		return "relay"
+	}
+	return fmt.Sprintf("PathKind(%d)", uint8(k))
+}
+
+// Path describes the candidate pair a link runs on.
+type Path struct {
+	Local, Remote         string // candidate types: host, srflx, prflx, relay
+	LocalAddr, RemoteAddr string // ip:port of each candidate
+}
+
+// Kind classifies the pair.
+func (p Path) Kind() PathKind {
+	switch {
+	case p.Local == "relay" || p.Remote == "relay":
+		return PathRelay
+	case p.Local == "host" && p.Remote == "host":
+		return PathHost
+	}
+	return PathSrflx
+}
+
+func (p Path) String() string {
+	return fmt.Sprintf("%s %s <-> %s %s", p.Local, p.LocalAddr, p.Remote, p.RemoteAddr)
+}
+
+func pathOf(pair *pice.CandidatePair) Path {
+	return Path{
+		Local: pair.Local.Type().String(), Remote: pair.Remote.Type().String(),
+		LocalAddr:  net.JoinHostPort(pair.Local.Address(), fmt.Sprint(pair.Local.Port())),
+		RemoteAddr: net.JoinHostPort(pair.Remote.Address(), fmt.Sprint(pair.Remote.Port())),
+	}
+}
+
+// Link is a transport.Conn to one peer over the path ICE selected. When
+// the connection ends (closed, failed, peer gone), the QUIC endpoint and
+// the ICE agent under it are released; Released is closed then.
+type Link struct {
+	transport.Conn
+	path     atomic.Pointer[Path]
+	elapsed  time.Duration
+	released chan struct{}
+}
+
+// Path returns the candidate pair the link runs on now.
+func (l *Link) Path() Path { return *l.path.Load() }
+
+// Elapsed is how long Connect took, from the start of gathering to the
+// authenticated QUIC connection.
+func (l *Link) Elapsed() time.Duration { return l.elapsed }
+
+// Released is closed once the connection has ended and everything under
+// it (QUIC endpoint, ICE agent, sockets, goroutines) is released.
+func (l *Link) Released() <-chan struct{} { return l.released }
+
+// Controlling reports whether the node with key local is the controlling
+// agent against the node with key remote: the one with the smaller node
+// ID (transport.KeyID), so that two simultaneous attempts agree on roles
+// and converge on one connection; equal IDs fall back to the keys' bytes.
+func Controlling(local, remote ed25519.PublicKey) bool {
+	a, b := transport.KeyID(local), transport.KeyID(remote)
+	if a != b {
+		return a < b
+	}
+	return bytes.Compare(local, remote) < 0
+}
+
+// Connect negotiates a path to the peer holding remote over sig (gathering
+// host, server-reflexive and relayed candidates, trickling them, running
+// the connectivity checks; the controlling side nominates), then runs QUIC
+// over the selected pair with cfg.Transport's identity and admission: the
+// controlling side dials and pins remote, the controlled side accepts and
+// refuses any other key (transport.ErrWrongKey). ctx bounds the whole
+// negotiation.
+func Connect(ctx context.Context, cfg Config, remote ed25519.PublicKey, sig Signaller) (*Link, error) {
+	start := time.Now()
+	local := cfg.Transport.Identity.Public()
+	if local == nil {
+		return nil, errors.New("ice: Config.Transport.Identity has no key")
+	}
+	if len(remote) != ed25519.PublicKeySize {
+		return nil, errors.New("ice: remote key is not an ed25519 public key")
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = Default
+	}
+	controlling := Controlling(local, remote)
+	acfg, err := cfg.agentConfig()
+	if err != nil {
+		return nil, err
+	}
+	agent, err := pice.NewAgent(acfg)
+	if err != nil {
+		return nil, fmt.Errorf("ice: new agent: %w", err)
+	}
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := &negotiation{agent: agent, sig: sig, ctx: ictx, cancel: cancel, creds: make(chan Signal, 1)}
+	ic, err := n.run(controlling, m)
+	if err != nil {
+		cancel()
+		n.wait()
+		_ = agent.GracefulClose()
+		return nil, err
+	}
+	pair, err := agent.GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		cancel()
+		n.wait()
+		_ = agent.GracefulClose()
+		m.NoPath.Add(1)
+		m.HolePunchFailures.Add(1)
+		return nil, fmt.Errorf("%w: connected without a selected pair", ErrNoPath)
+	}
+	// Late trickled candidates are of no use once a pair is selected.
+	cancel()
+	n.wait()
+	l := &Link{released: make(chan struct{})}
+	p := pathOf(pair)
+	l.path.Store(&p)
+	relayed := new(atomic.Bool)
+	relayed.Store(p.Kind() == PathRelay)
+	if p.Kind() == PathRelay {
+		m.HolePunchFailures.Add(1)
+	} else {
+		m.HolePunchSuccesses.Add(1)
+	}
+	// The controlled side learns of a better nomination later; keep the
+	// path and the relayed-bytes accounting current.
+	_ = agent.OnSelectedCandidatePairChange(func(lc, rc pice.Candidate) {
+		np := pathOf(&pice.CandidatePair{Local: lc, Remote: rc})
+		l.path.Store(&np)
+		relayed.Store(np.Kind() == PathRelay)
+	})
+	remoteAddr := &net.UDPAddr{IP: net.ParseIP(pair.Remote.Address()), Port: pair.Remote.Port()}
+	localAddr := &net.UDPAddr{IP: net.ParseIP(pair.Local.Address()), Port: pair.Local.Port()}
+	pc := newPacketConn(agentConn{ic, agent}, localAddr, remoteAddr, relayed, &m.RelayedBytes)
+	conn, q, err := runQUIC(ctx, cfg.Transport, pc, controlling, remote)
+	if err != nil {
+		return nil, err
+	}
+	l.Conn = conn
+	l.elapsed = time.Since(start)
+	kind := p.Kind()
+	m.Links[kind].Add(1)
+	m.Open[kind].Add(1)
+	go func() {
+		<-conn.Done()
+		_ = q.Close() // closes pc, which closes the agent
+		m.Open[kind].Add(-1)
+		close(l.released)
+	}()
+	return l, nil
+}
+
+// agentConn closes the whole agent, waiting for its goroutines, when the
+// conn is closed.
+type agentConn struct {
+	*pice.Conn
+	agent *pice.Agent
+}
+
+func (c agentConn) Close() error { return c.agent.GracefulClose() }
+
+// runQUIC runs a one-connection QUIC endpoint on pc: the controlling side
+// dials the peer's pinned key, the controlled side accepts and checks the
+// key. On failure it closes the endpoint and pc.
+func runQUIC(ctx context.Context, tc transport.Config, pc *packetConn, controlling bool, remote ed25519.PublicKey) (transport.Conn, *transport.QUIC, error) {
+	tc.PacketConn = pc
+	tc.ListenAddr = ""
+	tc.AdvertiseAddr = ""
+	q, err := transport.ListenQUIC(tc)
+	if err != nil {
+		_ = pc.Close()
+		return nil, nil, err
+	}
+	timeout := tc.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = transport.DefaultHandshakeTimeout
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var conn transport.Conn
+	if controlling {
+		conn, err = q.Dial(qctx, pc.remote.String(), remote)
+	} else {
+		conn, err = q.Accept(qctx)
+		if err == nil && !conn.RemoteKey().Equal(remote) {
+			got := conn.RemoteKey()
+			_ = conn.Close("wrong key")
+			err = fmt.Errorf("%w: got %x, want %x", transport.ErrWrongKey, got[:8], remote[:8])
+		}
+	}
+	if err != nil {
+		_ = q.Close()
+		return nil, nil, fmt.Errorf("ice: quic over the selected pair: %w", err)
+	}
+	return conn, q, nil
+}
+
+// negotiation is one side of the ICE exchange.
+type negotiation struct {
+	agent  *pice.Agent
+	sig    Signaller
+	ctx    context.Context // cancelled once connected or failed
+	cancel context.CancelFunc
+	creds  chan Signal
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error // the first signalling error
+}
+
+func (n *negotiation) fail(err error) {
+	n.mu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.mu.Unlock()
+	n.cancel()
+}
+
+func (n *negotiation) signallingErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+// wait waits for the receiving goroutine (n.ctx must be done).
+func (n *negotiation) wait() { n.wg.Wait() }
+
+// run exchanges credentials and candidates and runs the checks; it
+// returns the agent's conn once a pair is selected.
+func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
+	a := n.agent
+	_ = a.OnConnectionStateChange(func(s pice.ConnectionState) {
+		if s == pice.ConnectionStateFailed {
+			n.cancel()
+		}
+	})
+	_ = a.OnCandidate(func(c pice.Candidate) {
+		s := Signal{Kind: SignalEndOfCandidates}
+		if c != nil {
+			s = Signal{Kind: SignalCandidate, Candidate: c.Marshal()}
+		}
+		if err := n.sig.Send(n.ctx, s); err != nil && n.ctx.Err() == nil {
+			n.fail(fmt.Errorf("%w: send %s: %v", ErrSignalling, s.Kind, err))
+		}
+	})
+	ufrag, pwd, err := a.GetLocalUserCredentials()
+	if err != nil {
+		return nil, fmt.Errorf("ice: local credentials: %w", err)
+	}
+	n.wg.Add(1)
+	go n.receive()
+	if err := n.sig.Send(n.ctx, Signal{Kind: SignalCredentials, Ufrag: ufrag, Pwd: pwd}); err != nil {
+		n.fail(fmt.Errorf("%w: send credentials: %v", ErrSignalling, err))
+		return nil, n.signallingErr()
+	}
+	if err := a.GatherCandidates(); err != nil {
+		n.cancel()
+		return nil, fmt.Errorf("ice: gather: %w", err)
+	}
+	var rc Signal
+	select {
+	case rc = <-n.creds:
+	case <-n.ctx.Done():
+		if err := n.signallingErr(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: no credentials from the peer: %v", ErrSignalling, n.ctx.Err())
+	}
+	m.HolePunchAttempts.Add(1)
+	var ic *pice.Conn
+	if controlling {
+		ic, err = a.Dial(n.ctx, rc.Ufrag, rc.Pwd)
+	} else {
+		ic, err = a.Accept(n.ctx, rc.Ufrag, rc.Pwd)
+	}
+	if err != nil {
+		n.cancel()
+		m.HolePunchFailures.Add(1)
+		if serr := n.signallingErr(); serr != nil {
+			return nil, serr
+		}
+		m.NoPath.Add(1)
+		return nil, fmt.Errorf("%w: %v", ErrNoPath, err)
+	}
+	return ic, nil
+}
+
+// receive applies the peer's signals until n.ctx is done.
+func (n *negotiation) receive() {
+	defer n.wg.Done()
+	gotCreds := false
+	for {
+		s, err := n.sig.Receive(n.ctx)
+		if err != nil {
+			if n.ctx.Err() == nil {
+				n.fail(fmt.Errorf("%w: receive: %v", ErrSignalling, err))
+			}
+			return
+		}
+		switch s.Kind {
+		case SignalCredentials:
+			if gotCreds {
+				continue // one set per negotiation; a restart is a new one
+			}
+			gotCreds = true
+			n.creds <- s
+		case SignalCandidate:
+			c, err := pice.UnmarshalCandidate(s.Candidate)
+			if err != nil || strings.HasSuffix(c.Address(), ".local") {
+				continue // malformed, or mDNS, which is off
+			}
+			_ = n.agent.AddRemoteCandidate(c)
+		case SignalEndOfCandidates:
+			// pion/ice/v2 has no end-of-candidates; checks run on.
+		}
+	}
+}
+
+// agentConfig builds pion's configuration: UDP over IPv4, host, srflx and
+// relayed candidates, mDNS off, gathering on the chosen interfaces.
+func (cfg Config) agentConfig() (*pice.AgentConfig, error) {
+	var urls []*stun.URI
+	for _, a := range cfg.STUN {
+		host, port, err := splitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("ice: STUN server %q: %w", a, err)
+		}
+		urls = append(urls, &stun.URI{Scheme: stun.SchemeTypeSTUN, Host: host, Port: port, Proto: stun.ProtoTypeUDP})
+	}
+	for _, t := range cfg.TURN {
+		host, port, err := splitHostPort(t.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("ice: TURN server %q: %w", t.Addr, err)
+		}
+		urls = append(urls, &stun.URI{Scheme: stun.SchemeTypeTURN, Host: host, Port: port, Proto: stun.ProtoTypeUDP,
+			Username: t.Username, Password: t.Password})
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = silentLogger()
+	}
+	ac := &pice.AgentConfig{
+		Urls:             urls,
+		NetworkTypes:     []pice.NetworkType{pice.NetworkTypeUDP4},
+		CandidateTypes:   []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay},
+		MulticastDNSMode: pice.MulticastDNSModeDisabled,
+		Net:              cfg.Net,
+		IncludeLoopback:  cfg.IncludeLoopback,
+		LoggerFactory:    logger,
+	}
+	if len(cfg.Interfaces) > 0 {
+		names := slices.Clone(cfg.Interfaces)
+		ac.InterfaceFilter = func(name string) bool { return slices.Contains(names, name) }
+	}
+	return ac, nil
+}
+
+func splitHostPort(a string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscan(ps, &port); err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	return host, port, nil
+}
