@@ -332,7 +332,7 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 			s = Signal{Kind: SignalCandidate, Candidate: c.Marshal()}
 		}
 		if err := n.sig.Send(n.ctx, s); err != nil && n.ctx.Err() == nil {
-			n.fail(fmt.Errorf("%w: send %s: %v", ErrSignalling, s.Kind, err))
+			n.fail(fmt.Errorf("%w: send %s: %w", ErrSignalling, s.Kind, err))
 		}
 	})
 	ufrag, pwd, err := a.GetLocalUserCredentials()
@@ -342,7 +342,7 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 	n.wg.Add(1)
 	go n.receive()
 	if err := n.sig.Send(n.ctx, Signal{Kind: SignalCredentials, Ufrag: ufrag, Pwd: pwd}); err != nil {
-		n.fail(fmt.Errorf("%w: send credentials: %v", ErrSignalling, err))
+		n.fail(fmt.Errorf("%w: send credentials: %w", ErrSignalling, err))
 		return nil, n.signallingErr()
 	}
 	if err := a.GatherCandidates(); err != nil {
@@ -356,7 +356,7 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 		if err := n.signallingErr(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: no credentials from the peer: %v", ErrSignalling, n.ctx.Err())
+		return nil, fmt.Errorf("%w: no credentials from the peer: %w", ErrSignalling, n.ctx.Err())
 	}
 	m.HolePunchAttempts.Add(1)
 	var ic *pice.Conn
@@ -385,7 +385,7 @@ func (n *negotiation) receive() {
 		s, err := n.sig.Receive(n.ctx)
 		if err != nil {
 			if n.ctx.Err() == nil {
-				n.fail(fmt.Errorf("%w: receive: %v", ErrSignalling, err))
+				n.fail(fmt.Errorf("%w: receive: %w", ErrSignalling, err))
 			}
 			return
 		}

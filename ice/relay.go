@@ -102,7 +102,7 @@ const (
 type RelayStats struct {
 	Allocations      int64 // open now
 	AllocationsTotal int64 // granted since start
-	AuthRefused      int64 // requests with unknown, expired or forged credentials
+	AuthRefused      int64 // requests with a malformed, expired or too long-lived username (a wrong password fails the integrity check later, uncounted)
 	QuotaRefused     int64 // allocations refused by MaxAllocationsPerPeer
 	RelayedBytes     int64 // bytes relayed to and from peers
 	DroppedBytes     int64 // bytes dropped by PeerBytesPerSecond

@@ -1,0 +1,183 @@
+package ice
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/plumview/plumview/transport"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// The controlling side dials the key it expects: a peer holding another
+// key (though admitted by the cluster CA) is refused in the handshake.
+func TestWrongKeyRefusedByControlling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, natPortRestr, natFullCone)
+		a, b := orderedIdentities(t)
+		// The key a expects must leave a the controlling side, as b is.
+		var other transport.Identity
+		for {
+			var err error
+			other, err = transport.GenerateIdentity()
+			require.NoError(t, err)
+			if Controlling(a.Public(), other.Public()) {
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// a expects other's key; b answers with its own.
+		ra, rb := connectPair(ctx, w.node(t, 0, a, new(Metrics)), w.node(t, 1, b, new(Metrics)), a.Public(), other.Public())
+		closeLink(t, ra.link)
+		closeLink(t, rb.link)
+		require.ErrorIs(t, ra.err, transport.ErrWrongKey)
+		require.Error(t, rb.err, "the controlled side gets no connection either")
+	})
+}
+
+// The controlled side accepts and checks the key itself: a controlling
+// peer holding another key is refused.
+func TestWrongKeyRefusedByControlled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, natFullCone, natAddrRestr)
+		a, b := orderedIdentities(t)
+		// The stranger must still be the controlling side against b.
+		var other transport.Identity
+		for {
+			var err error
+			other, err = transport.GenerateIdentity()
+			require.NoError(t, err)
+			if Controlling(a.Public(), other.Public()) {
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// b expects other's key; a connects with its own.
+		ra, rb := connectPair(ctx, w.node(t, 0, a, new(Metrics)), w.node(t, 1, b, new(Metrics)), other.Public(), b.Public())
+		closeLink(t, ra.link)
+		closeLink(t, rb.link)
+		require.ErrorIs(t, rb.err, transport.ErrWrongKey)
+		if ra.err == nil {
+			// a's dial succeeded before b checked the key; b closed it.
+			<-ra.link.Done()
+		}
+	})
+}
+
+// A peer without a certificate from the cluster CA is refused by
+// admission, whatever path ICE found.
+func TestStrangerNotAdmitted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, natNone, natAddrRestr)
+		a, b := orderedIdentities(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cb := w.node(t, 1, b, new(Metrics))
+		cb.Transport.Identity.CACert = nil // self-signed
+		ra, rb := connectPair(ctx, w.node(t, 0, a, new(Metrics)), cb, a.Public(), b.Public())
+		closeLink(t, ra.link)
+		closeLink(t, rb.link)
+		require.ErrorIs(t, ra.err, transport.ErrNotAdmitted)
+		require.Error(t, rb.err)
+	})
+}
+
+// With the relay gone and both nodes behind symmetric NATs there is no
+// path: Connect says so within its context, on both sides.
+func TestNoPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, natSymmetric, natSymmetric)
+		require.NoError(t, w.relay.Close())
+		a, b := orderedIdentities(t)
+		ma, mb := new(Metrics), new(Metrics)
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer cancel()
+		ra, rb := connectPair(ctx, w.node(t, 0, a, ma), w.node(t, 1, b, mb), a.Public(), b.Public())
+		require.ErrorIs(t, ra.err, ErrNoPath)
+		require.ErrorIs(t, rb.err, ErrNoPath)
+		for _, m := range []*Metrics{ma, mb} {
+			assert.Equal(t, int64(1), m.HolePunchAttempts.Load())
+			assert.Equal(t, int64(1), m.HolePunchFailures.Load())
+			assert.Equal(t, int64(1), m.NoPath.Load())
+		}
+	})
+}
+
+// A peer that never signals: Connect ends with ErrSignalling when its
+// context does.
+func TestSilentPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, natNone, natNone)
+		a, b := orderedIdentities(t)
+		sa, _ := NewMemSignallers()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := Connect(ctx, w.node(t, 0, a, new(Metrics)), b.Public(), sa)
+		require.ErrorIs(t, err, ErrSignalling)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
+
+// Closing one end of a link closes the other with the reason, and both
+// release their agent, QUIC endpoint and goroutines; the open-link gauge
+// goes back to zero.
+func TestLinkCloseReleases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, natAddrRestr, natSymmetric)
+		a, b := orderedIdentities(t)
+		ma, mb := new(Metrics), new(Metrics)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ra, rb := connectPair(ctx, w.node(t, 0, a, ma), w.node(t, 1, b, mb), a.Public(), b.Public())
+		require.NoError(t, ra.err)
+		require.NoError(t, rb.err)
+		require.NoError(t, ra.link.Send([]byte("last words")))
+		require.NoError(t, ra.link.Close("bye"))
+		f, err := rb.link.Receive(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "last words", string(f))
+		<-rb.link.Done()
+		var ce *transport.CloseError
+		require.True(t, errors.As(rb.link.Err(), &ce), "got %v", rb.link.Err())
+		assert.Equal(t, "bye", ce.Reason)
+		<-ra.link.Released()
+		<-rb.link.Released()
+		for _, m := range []*Metrics{ma, mb} {
+			for k := PathKind(0); k < pathKinds; k++ {
+				assert.Zero(t, m.Open[k].Load(), "open %s links", k)
+			}
+		}
+	})
+}
+
+// Over the host's real network (loopback), without STUN or TURN: a host
+// pair, QUIC over it, in real time.
+func TestLoopbackRealNetwork(t *testing.T) {
+	a, b := orderedIdentities(t)
+	cfg := func(id transport.Identity) Config {
+		return Config{Transport: transport.Config{Identity: id}, Interfaces: []string{"lo"}, IncludeLoopback: true, Metrics: new(Metrics)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ra, rb := connectPair(ctx, cfg(a), cfg(b), a.Public(), b.Public())
+	require.NoError(t, ra.err)
+	require.NoError(t, rb.err)
+	defer closeLink(t, ra.link)
+	defer closeLink(t, rb.link)
+	assert.Equal(t, PathHost, ra.link.Path().Kind(), "%v", ra.link.Path())
+	require.NoError(t, rb.link.Send([]byte("over loopback")))
+	f, err := ra.link.Receive(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "over loopback", string(f))
+}
