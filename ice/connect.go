@@ -184,7 +184,7 @@ func Connect(ctx context.Context, cfg Config, remote ed25519.PublicKey, sig Sign
 	}
 	ictx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n := &negotiation{agent: agent, sig: sig, ctx: ictx, cancel: cancel, creds: make(chan Signal, 1)}
+	n := newNegotiation(ictx, cancel, agent, sig)
 	ic, err := n.run(controlling, m)
 	if err != nil {
 		cancel()
@@ -288,6 +288,19 @@ func runQUIC(ctx context.Context, tc transport.Config, pc *packetConn, controlli
 }
 
 // negotiation is one side of the ICE exchange.
+//
+// Candidates trickle as they are gathered, but the connectivity checks
+// start only once both sides know all of each other's candidates: each
+// side sends ready when it has gathered (and sent) all its own candidates
+// and applied all the peer's (end-of-candidates received), and starts
+// checking when the peer's ready arrives. pion/ice/v2 takes a check from
+// an address it does not know yet for a new peer-reflexive candidate and
+// never corrects its type when the signalled candidate comes later (RFC
+// 8838 §11 asks for that), so with checks racing the signalling (which
+// crosses the overlay, slower than the direct path) a relayed candidate
+// would pass for a direct one, with a direct one's priority, and be
+// nominated over a working direct pair; the barrier costs one signalling
+// round trip.
 type negotiation struct {
 	agent  *pice.Agent
 	sig    Signaller
@@ -295,8 +308,38 @@ type negotiation struct {
 	cancel context.CancelFunc
 	creds  chan Signal
 	wg     sync.WaitGroup
-	mu     sync.Mutex
-	err    error // the first signalling error
+
+	gathered  chan struct{} // all our candidates sent (or GatherTimeout)
+	gatherEnd sync.Once
+	peerAll   chan struct{} // all the peer's candidates applied
+	peerReady chan struct{} // the peer's ready arrived
+
+	mu  sync.Mutex
+	err error // the first signalling error
+}
+
+// Bounds of the barrier.
+const (
+	// gatherTimeout bounds how long a side waits for its own gathering
+	// (a STUN or TURN server that does not answer) before it declares
+	// its candidates complete; later candidates are used but not sent.
+	gatherTimeout = 5 * time.Second
+	// applyTimeout bounds the wait for pion to apply the remote
+	// candidates (it adds each in a goroutine of its own).
+	applyTimeout = time.Second
+	// maxRemoteCandidates bounds what a peer may make this agent check:
+	// every candidate is a destination of binding requests.
+	maxRemoteCandidates = 32
+)
+
+func newNegotiation(ctx context.Context, cancel context.CancelFunc, agent *pice.Agent, sig Signaller) *negotiation {
+	return &negotiation{
+		agent: agent, sig: sig, ctx: ctx, cancel: cancel,
+		creds:     make(chan Signal, 1),
+		gathered:  make(chan struct{}),
+		peerAll:   make(chan struct{}),
+		peerReady: make(chan struct{}),
+	}
 }
 
 func (n *negotiation) fail(err error) {
@@ -317,6 +360,39 @@ func (n *negotiation) signallingErr() error {
 // wait waits for the receiving goroutine (n.ctx must be done).
 func (n *negotiation) wait() { n.wg.Wait() }
 
+// send sends s; a failure ends the negotiation.
+func (n *negotiation) send(s Signal) bool {
+	if err := n.sig.Send(n.ctx, s); err != nil {
+		if n.ctx.Err() == nil {
+			n.fail(fmt.Errorf("%w: send %s: %w", ErrSignalling, s.Kind, err))
+		}
+		return false
+	}
+	return true
+}
+
+// endGathering sends end-of-candidates, once.
+func (n *negotiation) endGathering() {
+	n.gatherEnd.Do(func() {
+		n.send(Signal{Kind: SignalEndOfCandidates})
+		close(n.gathered)
+	})
+}
+
+// await waits for ch or the end of the negotiation, naming what it waited
+// for in the error.
+func (n *negotiation) await(ch <-chan struct{}, what string) error {
+	select {
+	case <-ch:
+		return nil
+	case <-n.ctx.Done():
+		if err := n.signallingErr(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %w", ErrSignalling, what, n.ctx.Err())
+	}
+}
+
 // run exchanges credentials and candidates and runs the checks; it
 // returns the agent's conn once a pair is selected.
 func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
@@ -327,13 +403,16 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 		}
 	})
 	_ = a.OnCandidate(func(c pice.Candidate) {
-		s := Signal{Kind: SignalEndOfCandidates}
-		if c != nil {
-			s = Signal{Kind: SignalCandidate, Candidate: c.Marshal()}
+		select {
+		case <-n.gathered:
+			return // declared complete already (gatherTimeout)
+		default:
 		}
-		if err := n.sig.Send(n.ctx, s); err != nil && n.ctx.Err() == nil {
-			n.fail(fmt.Errorf("%w: send %s: %w", ErrSignalling, s.Kind, err))
+		if c == nil {
+			n.endGathering()
+			return
 		}
+		n.send(Signal{Kind: SignalCandidate, Candidate: c.Marshal()})
 	})
 	ufrag, pwd, err := a.GetLocalUserCredentials()
 	if err != nil {
@@ -341,12 +420,10 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 	}
 	n.wg.Add(1)
 	go n.receive()
-	if err := n.sig.Send(n.ctx, Signal{Kind: SignalCredentials, Ufrag: ufrag, Pwd: pwd}); err != nil {
-		n.fail(fmt.Errorf("%w: send credentials: %w", ErrSignalling, err))
+	if !n.send(Signal{Kind: SignalCredentials, Ufrag: ufrag, Pwd: pwd}) {
 		return nil, n.signallingErr()
 	}
 	if err := a.GatherCandidates(); err != nil {
-		n.cancel()
 		return nil, fmt.Errorf("ice: gather: %w", err)
 	}
 	var rc Signal
@@ -358,6 +435,20 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 		}
 		return nil, fmt.Errorf("%w: no credentials from the peer: %w", ErrSignalling, n.ctx.Err())
 	}
+	gatherTimer := time.AfterFunc(gatherTimeout, n.endGathering)
+	defer gatherTimer.Stop()
+	if err := n.await(n.gathered, "gathering"); err != nil {
+		return nil, err
+	}
+	if err := n.await(n.peerAll, "the peer's candidates"); err != nil {
+		return nil, err
+	}
+	if !n.send(Signal{Kind: SignalReady}) {
+		return nil, n.signallingErr()
+	}
+	if err := n.await(n.peerReady, "the peer's ready"); err != nil {
+		return nil, err
+	}
 	m.HolePunchAttempts.Add(1)
 	var ic *pice.Conn
 	if controlling {
@@ -366,7 +457,6 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 		ic, err = a.Accept(n.ctx, rc.Ufrag, rc.Pwd)
 	}
 	if err != nil {
-		n.cancel()
 		m.HolePunchFailures.Add(1)
 		if serr := n.signallingErr(); serr != nil {
 			return nil, serr
@@ -380,7 +470,8 @@ func (n *negotiation) run(controlling bool, m *Metrics) (*pice.Conn, error) {
 // receive applies the peer's signals until n.ctx is done.
 func (n *negotiation) receive() {
 	defer n.wg.Done()
-	gotCreds := false
+	var gotCreds, gotEnd, gotReady bool
+	added := 0
 	for {
 		s, err := n.sig.Receive(n.ctx)
 		if err != nil {
@@ -397,13 +488,45 @@ func (n *negotiation) receive() {
 			gotCreds = true
 			n.creds <- s
 		case SignalCandidate:
+			if gotEnd || added >= maxRemoteCandidates {
+				continue
+			}
 			c, err := pice.UnmarshalCandidate(s.Candidate)
 			if err != nil || strings.HasSuffix(c.Address(), ".local") {
 				continue // malformed, or mDNS, which is off
 			}
-			_ = n.agent.AddRemoteCandidate(c)
+			if n.agent.AddRemoteCandidate(c) == nil {
+				added++
+			}
 		case SignalEndOfCandidates:
-			// pion/ice/v2 has no end-of-candidates; checks run on.
+			if gotEnd {
+				continue
+			}
+			gotEnd = true
+			n.waitApplied(added)
+			close(n.peerAll)
+		case SignalReady:
+			if !gotReady {
+				gotReady = true
+				close(n.peerReady)
+			}
+		}
+	}
+}
+
+// waitApplied waits, at most applyTimeout, until the agent lists want
+// remote candidates: pion adds each in a goroutine of its own.
+func (n *negotiation) waitApplied(want int) {
+	deadline := time.Now().Add(applyTimeout)
+	for {
+		cs, err := n.agent.GetRemoteCandidates()
+		if err != nil || len(cs) >= want || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }

@@ -171,6 +171,13 @@ func (c *packetConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+// SetReadBuffer and SetWriteBuffer accept quic-go's buffer sizing: there is
+// no socket buffer here to size (the agent's own buffer and the in channel
+// hold what waits), and saying so keeps quic-go from logging that it could
+// not size it.
+func (c *packetConn) SetReadBuffer(int) error  { return nil }
+func (c *packetConn) SetWriteBuffer(int) error { return nil }
+
 // SetWriteDeadline does nothing: WriteTo does not block (the agent's conn
 // writes on the selected pair's socket, which drops rather than waits).
 func (c *packetConn) SetWriteDeadline(time.Time) error { return nil }

@@ -21,6 +21,10 @@ const (
 	SignalCandidate SignalKind = 2
 	// SignalEndOfCandidates says the sender gathered all its candidates.
 	SignalEndOfCandidates SignalKind = 3
+	// SignalReady says the sender has gathered and sent all its
+	// candidates and applied all of the receiver's: the receiver may
+	// start its connectivity checks (see Connect).
+	SignalReady SignalKind = 4
 )
 
 func (k SignalKind) String() string {
@@ -31,6 +35,8 @@ func (k SignalKind) String() string {
 		return "candidate"
 	case SignalEndOfCandidates:
 		return "end-of-candidates"
+	case SignalReady:
+		return "ready"
 	}
 	return fmt.Sprintf("SignalKind(%d)", uint8(k))
 }
@@ -86,9 +92,9 @@ func (s Signal) Validate() error {
 			}
 		}
 		return nil
-	case SignalEndOfCandidates:
+	case SignalEndOfCandidates, SignalReady:
 		if s.Ufrag != "" || s.Pwd != "" || s.Candidate != "" {
-			return fmt.Errorf("%w: end-of-candidates carries nothing", ErrBadSignal)
+			return fmt.Errorf("%w: %s carries nothing", ErrBadSignal, s.Kind)
 		}
 		return nil
 	}
@@ -113,7 +119,8 @@ func checkICEChars(what, v string, min int) error {
 
 // MarshalBinary encodes s: a version byte, the kind byte, then for
 // credentials the ufrag and the password and for a candidate its text,
-// each as a uvarint length and its bytes. End-of-candidates has no body.
+// each as a uvarint length and its bytes. End-of-candidates and ready have
+// no body.
 func (s Signal) MarshalBinary() ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ var validSignals = []Signal{
 	{Kind: SignalCandidate, Candidate: "1052353102 1 udp 2130706431 192.168.0.2 5036 typ host"},
 	{Kind: SignalCandidate, Candidate: "3 1 udp 16777215 1.2.3.4 5980 typ relay raddr 28.1.1.1 rport 49152"},
 	{Kind: SignalEndOfCandidates},
+	{Kind: SignalReady},
 }
 
 func TestSignalRoundTrip(t *testing.T) {
@@ -40,6 +41,7 @@ func TestSignalRefused(t *testing.T) {
 		"candidate with newline":  {Kind: SignalCandidate, Candidate: "1 1 udp 1 1.2.3.4 5 typ host\r\n"},
 		"candidate + ufrag":       {Kind: SignalCandidate, Candidate: "c", Ufrag: "abcd"},
 		"end with a body":         {Kind: SignalEndOfCandidates, Candidate: "c"},
+		"ready with a body":       {Kind: SignalReady, Ufrag: "abcd"},
 		"unknown kind":            {Kind: 9},
 	}
 	for name, s := range bad {
