@@ -36,8 +36,9 @@ func direct(a, b nat) bool {
 // pion's virtual network, inside a synctest bubble (virtual time), and
 // checks the path: direct where the NATs allow it, relayed otherwise,
 // never none; then that frames flow both ways over QUIC with the pinned
-// keys. The first node of each pair is the controlling agent. Run with -v
-// for the table docs/nat.md shows.
+// keys. The first node of each pair is the controlling agent. Datagrams
+// crossing the internet and signals take wanDelay and signalDelay. Run
+// with -v for the table docs/nat.md shows.
 func TestNATMatrix(t *testing.T) {
 	var rows []string
 	for _, a := range nats {
@@ -53,13 +54,21 @@ func TestNATMatrix(t *testing.T) {
 	t.Logf("\n| controlling | controlled | pair (controlling side) | kind (controlling / controlled) | time to connect |\n|---|---|---|---|---|\n%s", strings.Join(rows, "\n"))
 }
 
+// Latencies of the matrix: each datagram crossing the virtual internet
+// takes wanDelay, each signal (through a rendezvous node, two hops)
+// signalDelay, one way.
+const (
+	wanDelay    = 20 * time.Millisecond
+	signalDelay = 50 * time.Millisecond
+)
+
 func matrixCell(t *testing.T, a, b nat) string {
-	w := newWorld(t, a, b)
+	w := newWorldDelay(t, a, b, wanDelay)
 	ida, idb := orderedIdentities(t)
 	ma, mb := new(Metrics), new(Metrics)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ra, rb := connectPair(ctx, w.node(t, 0, ida, ma), w.node(t, 1, idb, mb), ida.Public(), idb.Public())
+	ra, rb := connectPairDelay(ctx, w.node(t, 0, ida, ma), w.node(t, 1, idb, mb), ida.Public(), idb.Public(), signalDelay)
 	defer closeLink(t, ra.link)
 	defer closeLink(t, rb.link)
 	require.NoError(t, ra.err, "controlling side")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // SignalKind says what a Signal carries.
@@ -206,10 +207,14 @@ type Signaller interface {
 // MemSignaller is one end of an in-memory signalling channel. Each signal
 // goes through its binary encoding, as it would on the overlay.
 type MemSignaller struct {
-	out, in chan []byte
+	out, in chan memSignal
 	// Tap, if set, sees (and may rewrite) each encoded signal this end
 	// sends; returning nil drops it. Set it before use.
 	Tap func([]byte) []byte
+	// Delay, if set, holds each signal this end sends for that long
+	// before the other end receives it, in order: the latency of the
+	// overlay path through a rendezvous. Set it before use.
+	Delay time.Duration
 
 	mu   sync.Mutex
 	sent int
@@ -218,7 +223,7 @@ type MemSignaller struct {
 // NewMemSignallers returns the two connected ends of an in-memory
 // signalling channel; each buffers up to 256 signals.
 func NewMemSignallers() (*MemSignaller, *MemSignaller) {
-	ab, ba := make(chan []byte, 256), make(chan []byte, 256)
+	ab, ba := make(chan memSignal, 256), make(chan memSignal, 256)
 	return &MemSignaller{out: ab, in: ba}, &MemSignaller{out: ba, in: ab}
 }
 
@@ -234,7 +239,7 @@ func (m *MemSignaller) Send(ctx context.Context, s Signal) error {
 		}
 	}
 	select {
-	case m.out <- b:
+	case m.out <- memSignal{b: b, at: time.Now().Add(m.Delay)}:
 		m.mu.Lock()
 		m.sent++
 		m.mu.Unlock()
@@ -246,12 +251,28 @@ func (m *MemSignaller) Send(ctx context.Context, s Signal) error {
 
 // Receive decodes the next signal from the other end.
 func (m *MemSignaller) Receive(ctx context.Context) (Signal, error) {
+	var s memSignal
 	select {
-	case b := <-m.in:
-		return UnmarshalSignal(b)
+	case s = <-m.in:
 	case <-ctx.Done():
 		return Signal{}, ctx.Err()
 	}
+	if d := time.Until(s.at); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return Signal{}, ctx.Err()
+		}
+	}
+	return UnmarshalSignal(s.b)
+}
+
+// memSignal is an encoded signal and when it may be received.
+type memSignal struct {
+	b  []byte
+	at time.Time
 }
 
 // Sent returns how many signals this end sent.

@@ -66,11 +66,15 @@ type world struct {
 }
 
 // newWorld builds the virtual internet with nodes 0 and 1 behind a and b.
-func newWorld(t *testing.T, a, b nat) *world {
+func newWorld(t *testing.T, a, b nat) *world { return newWorldDelay(t, a, b, 0) }
+
+// newWorldDelay is newWorld with every datagram crossing the internet
+// delayed by delay (one way).
+func newWorldDelay(t *testing.T, a, b nat, delay time.Duration) *world {
 	t.Helper()
 	w := &world{}
 	var err error
-	w.wan, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "0.0.0.0/0", LoggerFactory: silentLogger()})
+	w.wan, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "0.0.0.0/0", MinDelay: delay, LoggerFactory: silentLogger()})
 	require.NoError(t, err)
 	relayNet, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{relayIP}})
 	require.NoError(t, err)
@@ -144,7 +148,13 @@ type result struct {
 
 // connectPair runs Connect on both sides at once and returns both results.
 func connectPair(ctx context.Context, ca, cb Config, keyA, keyB ed25519.PublicKey) (result, result) {
+	return connectPairDelay(ctx, ca, cb, keyA, keyB, 0)
+}
+
+// connectPairDelay is connectPair with signalling latency delay (one way).
+func connectPairDelay(ctx context.Context, ca, cb Config, keyA, keyB ed25519.PublicKey, delay time.Duration) (result, result) {
 	sa, sb := NewMemSignallers()
+	sa.Delay, sb.Delay = delay, delay
 	ra, rb := make(chan result, 1), make(chan result, 1)
 	go func() { l, err := Connect(ctx, ca, keyB, sa); ra <- result{l, err} }()
 	go func() { l, err := Connect(ctx, cb, keyA, sb); rb <- result{l, err} }()
