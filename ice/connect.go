@@ -531,6 +531,22 @@ func (n *negotiation) waitApplied(want int) {
 	}
 }
 
+// How long the controlling agent waits, from the start of the checks,
+// before it may nominate a pair by the type of its candidates (host pairs
+// at once). The waits give better pairs the time to succeed. pion's
+// defaults are 500ms for server-reflexive, 1s for peer-reflexive and 2s
+// for relayed candidates; with the ready barrier every signalled
+// candidate is paired from the first check, so a peer-reflexive
+// candidate is a NAT's fresh mapping, not a signalled candidate that has
+// not arrived yet, and needs no longer than a server-reflexive one. Where
+// a node behind a NAT meets a public one, the public side sees only the
+// peer-reflexive candidate: pion's 1s was most of its time to connect.
+// Relayed pairs keep 2s, the time a direct pair has to work first.
+const (
+	reflexiveAcceptanceWait = 300 * time.Millisecond
+	relayAcceptanceWait     = 2 * time.Second
+)
+
 // agentConfig builds pion's configuration: UDP over IPv4, host, srflx and
 // relayed candidates, mDNS off, gathering on the chosen interfaces.
 func (cfg Config) agentConfig() (*pice.AgentConfig, error) {
@@ -554,14 +570,18 @@ func (cfg Config) agentConfig() (*pice.AgentConfig, error) {
 	if logger == nil {
 		logger = silentLogger()
 	}
+	reflexiveWait, relayWait := reflexiveAcceptanceWait, relayAcceptanceWait
 	ac := &pice.AgentConfig{
-		Urls:             urls,
-		NetworkTypes:     []pice.NetworkType{pice.NetworkTypeUDP4},
-		CandidateTypes:   []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay},
-		MulticastDNSMode: pice.MulticastDNSModeDisabled,
-		Net:              cfg.Net,
-		IncludeLoopback:  cfg.IncludeLoopback,
-		LoggerFactory:    logger,
+		SrflxAcceptanceMinWait: &reflexiveWait,
+		PrflxAcceptanceMinWait: &reflexiveWait,
+		RelayAcceptanceMinWait: &relayWait,
+		Urls:                   urls,
+		NetworkTypes:           []pice.NetworkType{pice.NetworkTypeUDP4},
+		CandidateTypes:         []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay},
+		MulticastDNSMode:       pice.MulticastDNSModeDisabled,
+		Net:                    cfg.Net,
+		IncludeLoopback:        cfg.IncludeLoopback,
+		LoggerFactory:          logger,
 	}
 	if len(cfg.Interfaces) > 0 {
 		names := slices.Clone(cfg.Interfaces)

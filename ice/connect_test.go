@@ -176,6 +176,7 @@ func TestLoopbackRealNetwork(t *testing.T) {
 	defer closeLink(t, ra.link)
 	defer closeLink(t, rb.link)
 	assert.Equal(t, PathHost, ra.link.Path().Kind(), "%v", ra.link.Path())
+	t.Logf("connected in %v (controlling), %v (controlled)", ra.link.Elapsed(), rb.link.Elapsed())
 	require.NoError(t, rb.link.Send([]byte("over loopback")))
 	f, err := ra.link.Receive(ctx)
 	require.NoError(t, err)
