@@ -3,6 +3,7 @@ package ice
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -181,4 +182,46 @@ func TestLoopbackRealNetwork(t *testing.T) {
 	f, err := ra.link.Receive(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "over loopback", string(f))
+}
+
+// The relayed candidate's signal comes late (its TURN allocation, then a
+// slow overlay path), after the checks from it could reach the peer. The
+// ready barrier keeps the checks from starting before it arrives, so the
+// peer knows the address for a relayed candidate, not a new
+// peer-reflexive (direct-looking) one, and the direct pair wins. The
+// controlling node is behind an address-restricted NAT, which lets the
+// relay's packets in (it has talked to the relay's IP, its STUN server):
+// without the barrier it took the relayed address for a peer-reflexive
+// candidate and nominated that pair in 10 runs out of 10.
+func TestLateRelayCandidate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorldDelay(t, natAddrRestr, natPortRestr, 10*time.Millisecond)
+		a, b := orderedIdentities(t)
+		ma, mb := new(Metrics), new(Metrics)
+		sa, sb := NewMemSignallers()
+		late := func(s Signal) time.Duration {
+			if s.Kind == SignalCandidate && strings.Contains(s.Candidate, " typ relay") {
+				return 300 * time.Millisecond
+			}
+			return 0
+		}
+		sa.DelayOf, sb.DelayOf = late, late
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ra, rb := make(chan result, 1), make(chan result, 1)
+		go func() { l, err := Connect(ctx, w.node(t, 0, a, ma), b.Public(), sa); ra <- result{l, err} }()
+		go func() { l, err := Connect(ctx, w.node(t, 1, b, mb), a.Public(), sb); rb <- result{l, err} }()
+		la, lb := <-ra, <-rb
+		require.NoError(t, la.err)
+		require.NoError(t, lb.err)
+		defer closeLink(t, la.link)
+		defer closeLink(t, lb.link)
+		assert.Equal(t, PathSrflx, la.link.Path().Kind(), "%v", la.link.Path())
+		assert.Equal(t, PathSrflx, lb.link.Path().Kind(), "%v", lb.link.Path())
+		require.NoError(t, la.link.Send(make([]byte, 50_000)))
+		_, err := lb.link.Receive(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, ma.RelayedBytes.Load()+mb.RelayedBytes.Load())
+		assert.Less(t, w.relay.Stats().RelayedBytes, int64(50_000), "the frame did not cross the relay (checks on relayed pairs did)")
+	})
 }

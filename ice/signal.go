@@ -212,12 +212,17 @@ type MemSignaller struct {
 	// sends; returning nil drops it. Set it before use.
 	Tap func([]byte) []byte
 	// Delay, if set, holds each signal this end sends for that long
-	// before the other end receives it, in order: the latency of the
-	// overlay path through a rendezvous. Set it before use.
+	// before the other end receives it: the latency of the overlay path
+	// through a rendezvous. Signals stay in order (one is never received
+	// before an earlier one). Set it before use.
 	Delay time.Duration
+	// DelayOf, if set, adds a delay of its own to each signal; it is
+	// called with the sender's lock held, one signal at a time.
+	DelayOf func(Signal) time.Duration
 
-	mu   sync.Mutex
-	sent int
+	mu     sync.Mutex
+	sent   int
+	lastAt time.Time // when the last signal sent may be received
 }
 
 // NewMemSignallers returns the two connected ends of an in-memory
@@ -238,11 +243,19 @@ func (m *MemSignaller) Send(ctx context.Context, s Signal) error {
 			return nil
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at := time.Now().Add(m.Delay)
+	if m.DelayOf != nil {
+		at = at.Add(m.DelayOf(s))
+	}
+	if at.Before(m.lastAt) {
+		at = m.lastAt
+	}
 	select {
-	case m.out <- memSignal{b: b, at: time.Now().Add(m.Delay)}:
-		m.mu.Lock()
+	case m.out <- memSignal{b: b, at: at}:
 		m.sent++
-		m.mu.Unlock()
+		m.lastAt = at
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
