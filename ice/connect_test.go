@@ -225,3 +225,30 @@ func TestLateRelayCandidate(t *testing.T) {
 		assert.Less(t, w.relay.Stats().RelayedBytes, int64(50_000), "the frame did not cross the relay (checks on relayed pairs did)")
 	})
 }
+
+// Exactly one of two nodes is controlling, whichever asks.
+func TestControllingAntisymmetric(t *testing.T) {
+	for range 50 {
+		a, b := orderedIdentities(t)
+		require.True(t, Controlling(a.Public(), b.Public()))
+		require.False(t, Controlling(b.Public(), a.Public()))
+		require.Equal(t, transport.KeyID(a.Public()) < transport.KeyID(b.Public()), Controlling(a.Public(), b.Public()), "the smaller node ID controls")
+	}
+	a, _ := orderedIdentities(t)
+	assert.False(t, Controlling(a.Public(), a.Public()), "not against itself")
+}
+
+func TestPathKind(t *testing.T) {
+	for _, c := range []struct {
+		local, remote string
+		want          PathKind
+	}{
+		{"host", "host", PathHost},
+		{"host", "prflx", PathSrflx},
+		{"srflx", "host", PathSrflx},
+		{"host", "relay", PathRelay},
+		{"relay", "prflx", PathRelay},
+	} {
+		assert.Equal(t, c.want, Path{Local: c.local, Remote: c.remote}.Kind(), "%s-%s", c.local, c.remote)
+	}
+}

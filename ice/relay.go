@@ -267,11 +267,15 @@ func (q *quotas) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 	return nil, nil, errors.New("ice: relay: TCP allocations are not offered")
 }
 
+// release returns one allocation of node id; a node without allocations
+// is forgotten, so the table holds only nodes with allocations open.
 func (q *quotas) release(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if p := q.peers[id]; p != nil {
-		p.allocations--
+		if p.allocations--; p.allocations <= 0 {
+			delete(q.peers, id)
+		}
 	}
 }
 
@@ -280,6 +284,10 @@ func (q *quotas) take(id string, n int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	p := q.peers[id]
+	if p == nil { // the allocation closed while a datagram was in flight
+		q.dropped.Add(int64(n))
+		return false
+	}
 	now := time.Now()
 	rate := float64(q.cfg.PeerBytesPerSecond)
 	p.tokens = min(rate, p.tokens+now.Sub(p.last).Seconds()*rate)

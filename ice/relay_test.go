@@ -146,15 +146,21 @@ func TestRelayAllocationQuota(t *testing.T) {
 
 		ay, err := w.turnClient(t, yu, yp).Allocate()
 		require.NoError(t, err, "y has its own quota")
-		defer ay.Close()
 
 		require.NoError(t, xs[0].Close()) // refresh with lifetime 0
 		synctest.Wait()
 		assert.Equal(t, int64(2), w.relay.Stats().Allocations)
 		a, err := w.turnClient(t, xu, xp).Allocate()
 		require.NoError(t, err, "x released one")
-		defer a.Close()
-		defer xs[1].Close()
+
+		require.NoError(t, a.Close())
+		require.NoError(t, xs[1].Close())
+		require.NoError(t, ay.Close())
+		synctest.Wait()
+		assert.Zero(t, w.relay.Stats().Allocations)
+		w.relay.q.mu.Lock()
+		defer w.relay.q.mu.Unlock()
+		assert.Empty(t, w.relay.q.peers, "nodes without allocations are forgotten")
 	})
 }
 
