@@ -57,6 +57,10 @@ type Config struct {
 	Interfaces []string
 	// IncludeLoopback gathers loopback addresses too (tests on one host).
 	IncludeLoopback bool
+	// RelayOnly gathers relayed candidates only, so every link goes
+	// through a TURN relay: to check a relay, or to keep the node's
+	// addresses from its peers.
+	RelayOnly bool
 	// Metrics receives the counters; nil means Default.
 	Metrics *Metrics
 	// Logger, if set, receives pion's logs; by default they are dropped.
@@ -570,6 +574,13 @@ func (cfg Config) agentConfig() (*pice.AgentConfig, error) {
 	if logger == nil {
 		logger = silentLogger()
 	}
+	types := []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay}
+	if cfg.RelayOnly {
+		if len(cfg.TURN) == 0 {
+			return nil, errors.New("ice: RelayOnly without a TURN server")
+		}
+		types = []pice.CandidateType{pice.CandidateTypeRelay}
+	}
 	reflexiveWait, relayWait := reflexiveAcceptanceWait, relayAcceptanceWait
 	ac := &pice.AgentConfig{
 		SrflxAcceptanceMinWait: &reflexiveWait,
@@ -577,7 +588,7 @@ func (cfg Config) agentConfig() (*pice.AgentConfig, error) {
 		RelayAcceptanceMinWait: &relayWait,
 		Urls:                   urls,
 		NetworkTypes:           []pice.NetworkType{pice.NetworkTypeUDP4},
-		CandidateTypes:         []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay},
+		CandidateTypes:         types,
 		MulticastDNSMode:       pice.MulticastDNSModeDisabled,
 		Net:                    cfg.Net,
 		IncludeLoopback:        cfg.IncludeLoopback,

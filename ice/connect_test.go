@@ -3,6 +3,7 @@ package ice
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -251,4 +252,47 @@ func TestPathKind(t *testing.T) {
 	} {
 		assert.Equal(t, c.want, Path{Local: c.local, Remote: c.remote}.Kind(), "%s-%s", c.local, c.remote)
 	}
+}
+
+// Over the host's real network: a relay on loopback and two relay-only
+// nodes, so the link must cross the relay's real sockets.
+func TestRelayOverLoopback(t *testing.T) {
+	sock, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	ca, err := transport.ClusterCAFromSecret([]byte("a cluster secret of enough bytes"))
+	require.NoError(t, err)
+	key, err := RelayKey(ca)
+	require.NoError(t, err)
+	relay, err := StartRelay(RelayConfig{PacketConn: sock, RelayIP: net.IPv4(127, 0, 0, 1), RelayBind: "127.0.0.1", Key: key})
+	require.NoError(t, err)
+	defer relay.Close()
+
+	a, b := orderedIdentities(t)
+	cfg := func(id transport.Identity) Config {
+		user, pass := RelayCredentials(key, id.Public(), time.Now().Add(time.Hour))
+		return Config{
+			Transport: transport.Config{Identity: id},
+			TURN:      []TURNServer{{Addr: sock.LocalAddr().String(), Username: user, Password: pass}},
+			RelayOnly: true, Interfaces: []string{"lo"}, IncludeLoopback: true, Metrics: new(Metrics),
+		}
+	}
+	ca2, cb2 := cfg(a), cfg(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ra, rb := connectPair(ctx, ca2, cb2, a.Public(), b.Public())
+	require.NoError(t, ra.err)
+	require.NoError(t, rb.err)
+	defer closeLink(t, ra.link)
+	defer closeLink(t, rb.link)
+	assert.Equal(t, "relay", ra.link.Path().Local, "%v", ra.link.Path())
+	assert.Equal(t, "relay", rb.link.Path().Local, "%v", rb.link.Path())
+	payload := make([]byte, 20_000)
+	require.NoError(t, ra.link.Send(payload))
+	f, err := rb.link.Receive(ctx)
+	require.NoError(t, err)
+	assert.Len(t, f, len(payload))
+	assert.Greater(t, relay.Stats().RelayedBytes, int64(len(payload)))
+	assert.Greater(t, ca2.Metrics.RelayedBytes.Load(), int64(len(payload)))
+	assert.Equal(t, int64(2), relay.Stats().Allocations)
+	t.Logf("connected through the relay in %v", max(ra.link.Elapsed(), rb.link.Elapsed()))
 }
