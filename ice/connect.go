@@ -582,6 +582,9 @@ func (cfg Config) agentConfig() (*pice.AgentConfig, error) {
 		types = []pice.CandidateType{pice.CandidateTypeRelay}
 	}
 	reflexiveWait, relayWait := reflexiveAcceptanceWait, relayAcceptanceWait
+	if cfg.RelayOnly {
+		relayWait = 0 // every pair is relayed: nothing better can come
+	}
 	ac := &pice.AgentConfig{
 		SrflxAcceptanceMinWait: &reflexiveWait,
 		PrflxAcceptanceMinWait: &reflexiveWait,
