@@ -296,3 +296,29 @@ func TestRelayOverLoopback(t *testing.T) {
 	assert.Equal(t, int64(2), relay.Stats().Allocations)
 	t.Logf("connected through the relay in %v", max(ra.link.Elapsed(), rb.link.Elapsed()))
 }
+
+// A STUN server and a TURN relay that never answer do not hold the link
+// up beyond the gathering bound: the nodes connect on what they have.
+func TestDeadServers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Without STUN, a node behind a NAT is reachable only through its
+		// peer's checks: one node has a public address.
+		w := newWorld(t, natNone, natAddrRestr)
+		a, b := orderedIdentities(t)
+		ca, cb := w.node(t, 0, a, new(Metrics)), w.node(t, 1, b, new(Metrics))
+		for _, c := range []*Config{&ca, &cb} {
+			c.STUN = []string{"1.2.3.5:3478"} // no such host
+			c.TURN[0].Addr = "1.2.3.4:3479"   // no such port
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ra, rb := connectPair(ctx, ca, cb, a.Public(), b.Public())
+		require.NoError(t, ra.err)
+		require.NoError(t, rb.err)
+		defer closeLink(t, ra.link)
+		defer closeLink(t, rb.link)
+		assert.NotEqual(t, PathRelay, ra.link.Path().Kind())
+		assert.LessOrEqual(t, ra.link.Elapsed(), gatherTimeout+2*time.Second, "gathering is bounded")
+		t.Logf("connected in %v with dead servers", ra.link.Elapsed())
+	})
+}
