@@ -322,3 +322,43 @@ func TestDeadServers(t *testing.T) {
 		t.Logf("connected in %v with dead servers", ra.link.Elapsed())
 	})
 }
+
+// When the relay goes away, a relayed link ends (idle timeout: the
+// failure signal the membership layer already acts on) and a direct link
+// carries on.
+func TestRelayLoss(t *testing.T) {
+	for _, c := range []struct {
+		a, b    nat
+		relayed bool
+	}{{natSymmetric, natSymmetric, true}, {natPortRestr, natPortRestr, false}} {
+		t.Run(c.a.String()+"/"+c.b.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newWorld(t, c.a, c.b)
+				a, b := orderedIdentities(t)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				ra, rb := connectPair(ctx, w.node(t, 0, a, new(Metrics)), w.node(t, 1, b, new(Metrics)), a.Public(), b.Public())
+				require.NoError(t, ra.err)
+				require.NoError(t, rb.err)
+				defer closeLink(t, ra.link)
+				defer closeLink(t, rb.link)
+				require.Equal(t, c.relayed, ra.link.Path().Kind() == PathRelay, "%v", ra.link.Path())
+				require.NoError(t, w.relay.Close())
+				time.Sleep(3 * time.Second)
+				if c.relayed {
+					select {
+					case <-ra.link.Done():
+						assert.ErrorIs(t, ra.link.Err(), transport.ErrIdleTimeout)
+					default:
+						t.Fatal("the relayed link outlived its relay by 3s")
+					}
+					return
+				}
+				require.NoError(t, ra.link.Send([]byte("still here")))
+				f, err := rb.link.Receive(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, "still here", string(f))
+			})
+		})
+	}
+}
