@@ -117,6 +117,31 @@ func (c *lossConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
+// bufferSizer is a socket whose buffers quic-go can size.
+type bufferSizer interface {
+	SetReadBuffer(int) error
+	SetWriteBuffer(int) error
+}
+
+// SetReadBuffer passes quic-go's receive buffer sizing on to the socket, if
+// it offers it: a wrapper over something that is not a socket (ice's
+// adapter over an ICE agent) says so by accepting the size. Otherwise
+// quic-go logs, once per process, that it could not size the buffer.
+func (c *lossConn) SetReadBuffer(n int) error {
+	if s, ok := c.PacketConn.(bufferSizer); ok {
+		return s.SetReadBuffer(n)
+	}
+	return errors.New("transport: socket cannot set its receive buffer size")
+}
+
+// SetWriteBuffer is SetReadBuffer for the send buffer.
+func (c *lossConn) SetWriteBuffer(n int) error {
+	if s, ok := c.PacketConn.(bufferSizer); ok {
+		return s.SetWriteBuffer(n)
+	}
+	return errors.New("transport: socket cannot set its send buffer size")
+}
+
 // batchReader is what quic-go reads a batch of datagrams with (recvmmsg on
 // Linux); it uses ReadBatch of the socket it is given if there is one.
 type batchReader interface {

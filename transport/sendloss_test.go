@@ -237,9 +237,24 @@ func TestSocketWrapperKeepsInterfaces(t *testing.T) {
 	_, ok = w.(batchReader)
 	assert.True(t, ok)
 	plain := &countingConn{PacketConn: udp}
-	_, ok = wrapSocket(plain, &st).(*lossConn)
+	pw, ok := wrapSocket(plain, &st).(*lossConn)
 	assert.True(t, ok, "a plain PacketConn gets the plain wrapper")
+	assert.Error(t, pw.SetReadBuffer(1<<20), "no buffer to size behind a plain PacketConn")
+	sized := &sizedConn{PacketConn: udp}
+	sw := wrapSocket(sized, &st).(*lossConn)
+	require.NoError(t, sw.SetReadBuffer(1<<20))
+	require.NoError(t, sw.SetWriteBuffer(1<<19))
+	assert.Equal(t, [2]int{1 << 20, 1 << 19}, sized.sizes, "the plain wrapper passes buffer sizes on")
 }
+
+// sizedConn is a plain PacketConn that records buffer sizes.
+type sizedConn struct {
+	net.PacketConn
+	sizes [2]int
+}
+
+func (c *sizedConn) SetReadBuffer(n int) error  { c.sizes[0] = n; return nil }
+func (c *sizedConn) SetWriteBuffer(n int) error { c.sizes[1] = n; return nil }
 
 // A read error reported for an earlier datagram's ICMP error (possible on a
 // socket with IP_RECVERR) does not close the transport: the wrapper reads
