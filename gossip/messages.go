@@ -81,6 +81,20 @@ func NewCodec(limits wire.Limits) (*wire.Codec, error) {
 	)
 }
 
+// NeedsProtocol returns the version of the application protocol a peer
+// must speak (transport.ProtocolVersion, negotiated per connection) to
+// decode m: 2 for the messages version 2 added (Heads, ViewsRequest,
+// ViewsReply), 1 for the others. A driver sends nothing to a peer of an
+// older version than its message needs: such a peer would take it for a
+// malformed frame and close the connection.
+func NeedsProtocol(m Message) int {
+	switch m.(type) {
+	case *Heads, *ViewsRequest, *ViewsReply:
+		return 2
+	}
+	return 1
+}
+
 // EnvelopeKind says what a Plumtree payload carries when the member list is
 // on.
 type EnvelopeKind uint8

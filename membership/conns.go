@@ -28,8 +28,15 @@ type peerConn struct {
 
 // dial is a connection attempt in progress and the frames waiting for it.
 type dial struct {
-	queue      [][]byte
+	queue      []queuedFrame
 	closeAfter bool // the protocol closed the peer meanwhile
+}
+
+// queuedFrame is a frame waiting for its connection, and the protocol
+// version a peer needs to decode it (gossip.NeedsProtocol).
+type queuedFrame struct {
+	frame []byte
+	needs int
 }
 
 func nowPlus(d time.Duration) time.Time { return time.Now().Add(d) }
@@ -44,14 +51,15 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		n.log.Error("cannot encode a message", zap.Error(err))
 		return
 	}
+	needs := gossip.NeedsProtocol(msg)
 	if pc := s.conns[p.ID]; pc != nil {
-		n.sendOn(pc, frame)
+		n.sendOn(pc, frame, needs)
 		return
 	}
 	if d := s.dials[p.ID]; d != nil {
 		d.closeAfter = false
 		if len(d.queue) < maxDialQueue {
-			d.queue = append(d.queue, frame)
+			d.queue = append(d.queue, queuedFrame{frame, needs})
 		} else {
 			n.count("frames", "dropped_dialling")
 		}
@@ -68,7 +76,7 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		n.connectionFailed(p.ID)
 		return
 	}
-	s.dials[p.ID] = &dial{queue: [][]byte{frame}}
+	s.dials[p.ID] = &dial{queue: []queuedFrame{{frame, needs}}}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -105,8 +113,8 @@ func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 	if pc == nil {
 		return
 	}
-	for _, f := range d.queue {
-		n.sendOn(pc, f)
+	for _, q := range d.queue {
+		n.sendOn(pc, q.frame, q.needs)
 	}
 	if d.closeAfter {
 		n.closePeer(id, "not needed by the protocol")
@@ -250,9 +258,16 @@ func (n *Node) fail(pc *peerConn, reason string) {
 	}
 }
 
-// sendOn queues frame on pc. A full queue means the peer cannot keep up:
-// the connection is dropped as failed.
-func (n *Node) sendOn(pc *peerConn, frame []byte) {
+// sendOn queues frame on pc, unless the peer speaks a protocol version
+// older than the frame needs (an agent not yet upgraded: it would close
+// the connection on a message it cannot decode), in which case the frame
+// is dropped and counted. A full queue means the peer cannot keep up: the
+// connection is dropped as failed.
+func (n *Node) sendOn(pc *peerConn, frame []byte, needs int) {
+	if pc.conn.Protocol() < needs {
+		n.count("frames", "dropped_old_protocol")
+		return
+	}
 	err := pc.conn.Send(frame)
 	switch {
 	case err == nil:

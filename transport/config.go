@@ -60,6 +60,10 @@ type Conn interface {
 	// frames the time its caller allows. Only the first Close or
 	// CloseWithin counts.
 	CloseWithin(reason string, flush time.Duration) error
+	// Protocol returns the version of the application protocol the two
+	// ends agreed on (ALPN): the driver sends nothing a peer of that
+	// version cannot decode.
+	Protocol() int
 	// Done is closed when the connection is gone: closed, failed, peer
 	// gone or idle timeout.
 	Done() <-chan struct{}
@@ -99,6 +103,10 @@ type Config struct {
 	// socket it opens itself, it is wrapped so that transient send errors
 	// are loss (doc.go, "Send errors").
 	PacketConn net.PacketConn
+	// MaxProtocol caps the application protocol versions offered (ALPN):
+	// 0 offers every one this transport speaks (ProtocolVersion); 1 runs
+	// as an agent of version 1 would, to test a rolling upgrade.
+	MaxProtocol int
 	// AdvertiseAddr is what Addr returns. Default: the bound address.
 	AdvertiseAddr string
 	// MaxFrameBytes bounds one frame, both ways. Default 1 MiB.

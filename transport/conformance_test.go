@@ -39,7 +39,7 @@ func newMem(t testing.TB, n *MemNetwork, addr string, cfg Config) Transport {
 	}
 	tr, err := n.Listen(addr, cfg.Identity, MemConfig{
 		MaxFrameBytes: cfg.MaxFrameBytes, SendQueueFrames: cfg.SendQueueFrames,
-		IdleTimeout: cfg.IdleTimeout, CloseTimeout: cfg.CloseTimeout, Admission: cfg.Admission,
+		IdleTimeout: cfg.IdleTimeout, CloseTimeout: cfg.CloseTimeout, Admission: cfg.Admission, MaxProtocol: cfg.MaxProtocol,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
@@ -387,4 +387,20 @@ func TestCloseWithinOutlastsCloseTimeout(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Two ends agree on the highest protocol version both speak: an agent of
+// version 1 (MaxProtocol 1) and one of this version talk version 1, in
+// either direction; two of this version talk ProtocolVersion.
+func TestProtocolVersionNegotiated(t *testing.T) {
+	bothTransports(t, func(t *testing.T, mk newFunc) {
+		for _, tc := range []struct{ a, b, want int }{{0, 0, ProtocolVersion}, {1, 0, 1}, {0, 1, 1}, {1, 1, 1}} {
+			a, b := mk(Config{MaxProtocol: tc.a}), mk(Config{MaxProtocol: tc.b})
+			ca, cb := connect(t, a, b)
+			assert.Equal(t, tc.want, ca.Protocol(), "dialler %d, acceptor %d", tc.a, tc.b)
+			assert.Equal(t, tc.want, cb.Protocol(), "dialler %d, acceptor %d", tc.a, tc.b)
+			require.NoError(t, ca.Send([]byte("x")))
+			require.Equal(t, "x", string(receive(t, cb)))
+		}
+	})
 }

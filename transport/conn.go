@@ -42,6 +42,7 @@ type conn struct {
 	closeAfter time.Duration
 	remoteKey  ed25519.PublicKey
 	remoteAddr string
+	protocol   int // the version agreed on (ALPN)
 
 	sendq *frameQueue
 	inq   chan []byte
@@ -76,6 +77,7 @@ func newConn(l link, stats *counters, maxFrame, queue int, closeAfter time.Durat
 
 func (c *conn) RemoteKey() ed25519.PublicKey { return c.remoteKey }
 func (c *conn) RemoteAddr() string           { return c.remoteAddr }
+func (c *conn) Protocol() int                { return c.protocol }
 func (c *conn) Done() <-chan struct{}        { return c.done }
 
 func (c *conn) Err() error {

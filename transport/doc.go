@@ -17,8 +17,9 @@
 // tickets are disabled and 0-RTT is off, so no connection skips the check.
 // The server requires a client certificate, so authentication is mutual and
 // Accept returns the dialler's key. TLS's CertificateVerify proves the peer
-// holds the private key of the certificate it shows. The ALPN is
-// "plumview/1".
+// holds the private key of the certificate it shows. The ALPN names the
+// version of what the frames carry: "plumview/2", or "plumview/1" with an
+// agent of an earlier version (Conn.Protocol).
 //
 // # Admission
 //

@@ -48,6 +48,9 @@ type MemConfig struct {
 	IdleTimeout  time.Duration
 	CloseTimeout time.Duration
 	Admission    Admission
+	// MaxProtocol is Config.MaxProtocol: two ends agree on the lower of
+	// their highest versions.
+	MaxProtocol int
 }
 
 func (c MemConfig) withDefaults() MemConfig {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
@@ -79,6 +80,8 @@ func (t *memTransport) dial(ctx context.Context, addr string, key ed25519.Public
 	lb := &memLink{net: n, from: addr, to: t.addr, rng: rand.New(rand.NewPCG(n.seed, seq<<1|1)), deadline: make(chan struct{})}
 	ca := newConn(la, &t.stats, t.cfg.MaxFrameBytes, t.cfg.SendQueueFrames, t.cfg.CloseTimeout, dst.pub, addr)
 	cb := newConn(lb, &dst.stats, dst.cfg.MaxFrameBytes, dst.cfg.SendQueueFrames, dst.cfg.CloseTimeout, t.pub, t.addr)
+	ca.protocol = min(cmp.Or(t.cfg.MaxProtocol, ProtocolVersion), cmp.Or(dst.cfg.MaxProtocol, ProtocolVersion))
+	cb.protocol = ca.protocol
 	ca.onDone, cb.onDone = t.unregister, dst.unregister // before either end is reachable
 	la.c, la.peer, la.idle = ca, lb, t.cfg.IdleTimeout
 	lb.c, lb.peer, lb.idle = cb, la, dst.cfg.IdleTimeout

@@ -29,6 +29,7 @@ type quicLink struct {
 func newQUICConn(t *QUIC, qc *quic.Conn, st *quic.Stream, key []byte, addr string) *conn {
 	l := &quicLink{qc: qc, st: st, bw: bufio.NewWriterSize(st, 32<<10), hdr: make([]byte, 0, 10)}
 	c := newConn(l, &t.stats, t.cfg.MaxFrameBytes, t.cfg.SendQueueFrames, t.cfg.CloseTimeout, key, addr)
+	c.protocol = protocolOf(qc.ConnectionState().TLS.NegotiatedProtocol)
 	l.c = c
 	return c
 }

@@ -9,8 +9,39 @@ import (
 	"sync"
 )
 
-// ALPN is the application protocol negotiated in the TLS handshake.
-const ALPN = "plumview/1"
+// The application protocols negotiated in the TLS handshake (ALPN), one
+// per version of what the frames may carry. Version 2 adds messages that
+// an agent of version 1 cannot decode (it closes the connection on an
+// unknown one); both ends offer every version they speak, the highest
+// first, and Conn.Protocol tells the driver which one the two agreed on,
+// so that it never sends a peer what it cannot read and a rolling upgrade
+// keeps every link.
+const (
+	ALPN   = "plumview/2" // this version's
+	ALPNv1 = "plumview/1"
+)
+
+// ProtocolVersion is the highest version of the application protocol this
+// transport speaks (ALPN).
+const ProtocolVersion = 2
+
+// protocolNames returns the ALPN names of the versions up to max, the
+// highest first.
+func protocolNames(max int) []string {
+	if max == 1 {
+		return []string{ALPNv1}
+	}
+	return []string{ALPN, ALPNv1}
+}
+
+// protocolOf returns the version an ALPN name stands for: 1 for anything
+// but version 2's (a peer that negotiated none predates the versions).
+func protocolOf(name string) int {
+	if name == ALPN {
+		return 2
+	}
+	return 1
+}
 
 // peerVerdict records why the handshake's VerifyConnection refused a peer,
 // so Dial can return ErrWrongKey or ErrNotAdmitted instead of a TLS alert.
@@ -47,18 +78,18 @@ func (v *peerVerdict) get() error {
 // baseTLS is the part shared by both sides: TLS 1.3 only, our certificate,
 // the ALPN, and no session resumption (tickets off, no client session
 // cache) so every connection runs the full handshake and the checks below.
-func baseTLS(cert tls.Certificate) *tls.Config {
+func baseTLS(cert tls.Certificate, maxProtocol int) *tls.Config {
 	return &tls.Config{
 		MinVersion:             tls.VersionTLS13,
 		Certificates:           []tls.Certificate{cert},
-		NextProtos:             []string{ALPN},
+		NextProtos:             protocolNames(maxProtocol),
 		SessionTicketsDisabled: true,
 	}
 }
 
 // serverTLS requires a client certificate and applies admission to it.
 func (t *QUIC) serverTLS() *tls.Config {
-	c := baseTLS(t.cert)
+	c := baseTLS(t.cert, t.cfg.MaxProtocol)
 	c.ClientAuth = tls.RequireAnyClientCert
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		_, err := t.verifyPeer(cs, nil)
@@ -72,7 +103,7 @@ func (t *QUIC) serverTLS() *tls.Config {
 // is not verified against roots (InsecureSkipVerify); VerifyConnection, which
 // runs on every handshake including resumed ones, does the checking.
 func (t *QUIC) clientTLS(want ed25519.PublicKey, v *peerVerdict) *tls.Config {
-	c := baseTLS(t.cert)
+	c := baseTLS(t.cert, t.cfg.MaxProtocol)
 	c.InsecureSkipVerify = true
 	c.ServerName = "plumview"
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
