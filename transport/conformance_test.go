@@ -188,6 +188,30 @@ func TestSendQueueFull(t *testing.T) {
 		}
 		assert.ErrorIs(t, err, ErrSendQueueFull)
 		assert.Equal(t, int64(1), a.Stats().SendQueueFull)
+		// The queue is at its bound when Send refuses; the writer may pop
+		// a frame meanwhile, but not empty a queue the peer never reads.
+		assert.Positive(t, ca.Queued())
+		assert.LessOrEqual(t, ca.Queued(), 4)
+	})
+}
+
+// Queued counts the frames not yet written: none on a fresh connection,
+// none once a reading peer took them.
+func TestQueuedDrains(t *testing.T) {
+	bothTransports(t, func(t *testing.T, mk newFunc) {
+		a, b := mk(Config{}), mk(Config{})
+		ca, cb := connect(t, a, b)
+		assert.Equal(t, 0, ca.Queued())
+		for range 50 {
+			require.NoError(t, ca.Send([]byte("x")))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		for range 50 {
+			_, err := cb.Receive(ctx)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, 0, ca.Queued())
 	})
 }
 

@@ -77,6 +77,7 @@ func newConn(l link, stats *counters, maxFrame, queue int, closeAfter time.Durat
 func (c *conn) RemoteKey() ed25519.PublicKey { return c.remoteKey }
 func (c *conn) RemoteAddr() string           { return c.remoteAddr }
 func (c *conn) Done() <-chan struct{}        { return c.done }
+func (c *conn) Queued() int                  { return c.sendq.len() }
 
 func (c *conn) Err() error {
 	select {
