@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -9,7 +10,11 @@ import (
 	"time"
 
 	metrics "github.com/hashicorp/go-metrics"
+	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/transport"
 )
 
 // inmemMetrics returns a go-metrics instance whose sink keeps everything
@@ -129,4 +134,37 @@ func TestMetricsIntervalValidated(t *testing.T) {
 	cfg := Config{Transport: nil, MetricsInterval: -time.Second}
 	_, err := cfg.withDefaults()
 	require.ErrorContains(t, err, "MetricsInterval")
+}
+
+// BenchmarkSampleMetrics measures one sample of the gauges and the
+// engine's counters into a Prometheus sink, through the node's goroutine,
+// on a node with a neighbour and a member list of two.
+func BenchmarkSampleMetrics(b *testing.B) {
+	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: prometheus.NewRegistry()})
+	require.NoError(b, err)
+	mc := metrics.DefaultConfig("plumview")
+	mc.EnableRuntimeMetrics, mc.EnableHostname = false, false
+	m, err := metrics.New(mc, sink)
+	require.NoError(b, err)
+	net := transport.NewMemNetwork(1)
+	var nodes []*Node
+	for i := range 2 {
+		id, err := transport.GenerateIdentity()
+		require.NoError(b, err)
+		tr, err := net.Listen(fmt.Sprint("node", i), id, transport.MemConfig{})
+		require.NoError(b, err)
+		cfg := testConfig(tr, uint64(i+1))
+		cfg.Metrics = m
+		nd, err := New(cfg)
+		require.NoError(b, err)
+		defer nd.Close()
+		nodes = append(nodes, nd)
+	}
+	ctx := context.Background()
+	require.NoError(b, nodes[0].Join(ctx))
+	require.NoError(b, nodes[1].Join(ctx, nodes[0].Addr()))
+	nd := nodes[0]
+	for b.Loop() {
+		_ = nd.call(ctx, nd.sampleMetrics)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	metrics "github.com/hashicorp/go-metrics"
@@ -39,7 +38,7 @@ func newMetrics() (*metrics.Metrics, prometheus.Gatherer, error) {
 			if err := reg.Register(h); err != nil {
 				return nil, nil, fmt.Errorf("gossipd: metrics: %w", err)
 			}
-			hists[metricsService+"_"+d.Name] = h
+			hists[d.Name] = h
 		}
 	}
 	sink, err := gmprom.NewPrometheusSinkFrom(opts)
@@ -64,7 +63,7 @@ const metricsService = "plumview"
 // summaries (which cannot be aggregated over agents).
 type histogramSink struct {
 	*gmprom.PrometheusSink
-	hists map[string]prometheus.Histogram // by flattened name
+	hists map[string]prometheus.Histogram // by name, without the service
 }
 
 func (s *histogramSink) AddSample(key []string, val float32) {
@@ -72,9 +71,11 @@ func (s *histogramSink) AddSample(key []string, val float32) {
 }
 
 func (s *histogramSink) AddSampleWithLabels(key []string, val float32, labels []metrics.Label) {
-	if h := s.hists[strings.Join(key, "_")]; h != nil && len(labels) == 0 {
-		h.Observe(float64(val))
-		return
+	if len(key) == 2 && key[0] == metricsService && len(labels) == 0 {
+		if h := s.hists[key[1]]; h != nil {
+			h.Observe(float64(val))
+			return
+		}
 	}
 	s.PrometheusSink.AddSampleWithLabels(key, val, labels)
 }
