@@ -191,7 +191,7 @@ func MetricDefs() []MetricDef {
 		MetricDef{Name: mHops, Kind: MetricHistogram, Buckets: hopBuckets,
 			Help: "hops from the origin of each broadcast delivered here from another agent"},
 		MetricDef{Name: mDeliveryWait, Kind: MetricHistogram, Buckets: waitBuckets,
-			Help: "seconds from a broadcast's frame off the connection to its hand-out to subscribers, here"})
+			Help: "seconds from the runtime taking a broadcast's frame from its connection to the hand-out to subscribers, here"})
 	return ds
 }
 
