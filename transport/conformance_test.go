@@ -188,10 +188,14 @@ func TestSendQueueFull(t *testing.T) {
 		}
 		assert.ErrorIs(t, err, ErrSendQueueFull)
 		assert.Equal(t, int64(1), a.Stats().SendQueueFull)
-		// The queue is at its bound when Send refuses; the writer may pop
-		// a frame meanwhile, but not empty a queue the peer never reads.
-		assert.Positive(t, ca.Queued())
-		assert.LessOrEqual(t, ca.Queued(), 4)
+		// Once the peer's buffers are full the writer blocks for good: a
+		// full queue stays full, and its depth is the bound.
+		require.Eventually(t, func() bool {
+			for ca.Send(frame) == nil {
+			}
+			time.Sleep(20 * time.Millisecond)
+			return ca.Queued() == 4
+		}, waitTimeout, time.Millisecond)
 	})
 }
 
