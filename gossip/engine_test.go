@@ -53,6 +53,11 @@ func TestNeighborUpFeedsPlumtree(t *testing.T) {
 	require.Equal(t, peer.ID(2), out.Sends[0].To.ID, "the broadcast goes to the new neighbour")
 	require.Equal(t, "hello", string(out.Sends[0].Msg.(*plumtree.Gossip).Payload))
 	require.Equal(t, []Delivery{{ID: id, Payload: []byte("hello"), From: 1}}, out.Deliveries, "the origin delivers its own broadcast, under the returned ID")
+	active, passive := contact.ViewSizes()
+	require.Equal(t, [2]int{1, 0}, [2]int{active, passive})
+	sz := contact.PlumtreeSizes()
+	require.Equal(t, 1, sz.CachedPayloads, "the broadcast is retained for repairs")
+	require.Equal(t, len("hello"), sz.CachedBytes)
 }
 
 // A neighbour whose connection fails leaves both of Plumtree's push sets.

@@ -22,6 +22,15 @@ func (e *Engine) AppendActive(dst []hyparview.Peer) []hyparview.Peer { return e.
 // Passive returns HyParView's passive view.
 func (e *Engine) Passive() []hyparview.Peer { return e.hv.Passive() }
 
+// ViewSizes returns the sizes of HyParView's active and passive views,
+// without copying them: what a driver samples as gauges.
+func (e *Engine) ViewSizes() (active, passive int) { return e.hv.ActiveLen(), e.hv.PassiveLen() }
+
+// PlumtreeSizes returns how much Plumtree holds now
+// (plumtree.State.Sizes): the payloads retained for repairs and their
+// bytes, the IDs announced but not received, the announcements queued.
+func (e *Engine) PlumtreeSizes() plumtree.Sizes { return e.pt.Sizes() }
+
 // PushPeers returns Plumtree's eager and lazy push peers (S2 §3.3).
 func (e *Engine) PushPeers() (eager, lazy []peer.ID) { return e.pt.EagerPeers(), e.pt.LazyPeers() }
 

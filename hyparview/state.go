@@ -218,6 +218,9 @@ func (s *State) IsActive(id peer.ID) bool { return s.activeIndex(id) >= 0 }
 // ActiveLen is the size of the active view.
 func (s *State) ActiveLen() int { return len(s.active) }
 
+// PassiveLen is the size of the passive view.
+func (s *State) PassiveLen() int { return len(s.passive) }
+
 // ActiveAt returns the i-th member of the active view, 0 ≤ i < ActiveLen.
 func (s *State) ActiveAt(i int) Peer { return s.active[i].peer }
 

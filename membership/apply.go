@@ -15,7 +15,7 @@ func (n *Node) carryOut() {
 		n.send(rd.Sends[i].To, rd.Sends[i].Msg)
 	}
 	for _, ev := range rd.Evictions {
-		n.metrics.IncrCounter([]string{"membership", "peers", "evicted"}, 1)
+		n.incr(mEvicted, 1)
 		n.log.Warn("peer evicted: over its budget", zap.Uint64("peer", uint64(ev.Peer)), zap.Stringer("budget", ev.Budget))
 		n.closePeer(ev.Peer, "evicted: over its "+ev.Budget.String()+" budget")
 	}
@@ -29,18 +29,18 @@ func (n *Node) carryOut() {
 		n.deliver(&rd.Deliveries[i])
 	}
 	for _, ev := range rd.Events {
-		n.metrics.IncrCounter([]string{"membership", "events", ev.Kind.String()}, 1)
+		n.incrLabel(mEvents, "kind", ev.Kind.String())
 		e := Event{Kind: EventKind(ev.Kind), Member: memberOf(ev.Member)}
 		n.log.Debug("member event", zap.Stringer("event", e))
 		n.events.Publish(e)
 	}
 	for _, c := range rd.Neighbors {
 		if !c.Up {
-			n.metrics.IncrCounter([]string{"membership", "neighbor", "down"}, 1)
+			n.incr(mNeighborsDown, 1)
 			n.log.Debug("neighbour down", zap.Uint64("peer", uint64(c.Peer.ID)), zap.Stringer("reason", c.Reason))
 			continue
 		}
-		n.metrics.IncrCounter([]string{"membership", "neighbor", "up"}, 1)
+		n.incr(mNeighborsUp, 1)
 		n.log.Debug("neighbour up", zap.Uint64("peer", uint64(c.Peer.ID)))
 		for _, ch := range s.joined { // the first neighbour ends every Join call waiting
 			close(ch)
@@ -63,10 +63,13 @@ func (n *Node) carryOut() {
 // matching subscriptions.
 func (n *Node) deliver(d *gossip.Delivery) {
 	if n.st.frozen {
-		n.metrics.IncrCounter([]string{"membership", "messages", "frozen"}, 1)
+		n.incr(mFrozen, 1)
 		return
 	}
-	n.metrics.IncrCounter([]string{"membership", "messages", "delivered"}, 1)
+	n.incr(mDelivered, 1)
+	if d.From != n.self.ID {
+		n.observeDelivery(d.Hops)
+	}
 	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: d.Topic, Payload: d.Payload, Hops: d.Hops}
 	for _, h := range n.st.hooks {
 		h.fn(m)
@@ -80,8 +83,8 @@ func (n *Node) gap(g gossip.Gap) {
 	if n.st.frozen {
 		return
 	}
-	n.metrics.IncrCounter([]string{"membership", "gaps", "reported"}, 1)
-	n.metrics.IncrCounter([]string{"membership", "messages", "missed"}, float32(g.Count))
+	n.incr(mGaps, 1)
+	n.incr(mMissed, float32(g.Count))
 	m := Message{Gap: Gap{Origin: uint64(g.Origin), First: g.First, Last: g.Last, Count: g.Count}}
 	n.log.Warn("broadcasts missed for good", zap.Stringer("gap", m.Gap))
 	for _, h := range n.st.hooks {

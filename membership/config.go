@@ -53,9 +53,14 @@ type Config struct {
 	SubscriberBuffer int
 	// Logger receives the node's logs. Default zap.NewNop().
 	Logger *zap.Logger
-	// Metrics receives the node's counters. Default: a private instance
-	// with an in-memory sink; never the global one.
+	// Metrics receives the node's counters, gauges and histograms
+	// (MetricDefs; docs/operations.md, "Metrics"). Default: a private
+	// instance with an in-memory sink; never the global one.
 	Metrics *metrics.Metrics
+	// MetricsInterval is how often the node samples its gauges from the
+	// engine, on its own goroutine, and exports the engine's counters.
+	// Default DefaultMetricsInterval (1s).
+	MetricsInterval time.Duration
 	// Seed seeds the protocol's random choices. Default: from crypto/rand.
 	Seed uint64
 	// RejoinInterval is how often an isolated node rejoins through its
@@ -119,8 +124,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Transport == nil {
 		errs = append(errs, errors.New("membership: Config.Transport is required"))
 	}
-	if c.SubscriberBuffer < 0 || c.RejoinInterval < 0 || c.DialTimeout < 0 || c.SyncInterval < 0 {
-		errs = append(errs, errors.New("membership: SubscriberBuffer, RejoinInterval, DialTimeout and SyncInterval must not be negative"))
+	if c.SubscriberBuffer < 0 || c.RejoinInterval < 0 || c.DialTimeout < 0 || c.SyncInterval < 0 || c.MetricsInterval < 0 {
+		errs = append(errs, errors.New("membership: SubscriberBuffer, RejoinInterval, DialTimeout, SyncInterval and MetricsInterval must not be negative"))
 	}
 	if err := c.Roster.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("membership: %w", err))
@@ -137,6 +142,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.MetricsInterval == 0 {
+		c.MetricsInterval = DefaultMetricsInterval
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

@@ -47,7 +47,7 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 	s := n.st
 	frame, err := n.codec.Encode(msg)
 	if err != nil {
-		n.count("frames", "unencodable")
+		n.incr(mUnencodable, 1)
 		n.log.Error("cannot encode a message", zap.Error(err))
 		return
 	}
@@ -61,17 +61,17 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		if len(d.queue) < maxDialQueue {
 			d.queue = append(d.queue, queuedFrame{frame, needs})
 		} else {
-			n.count("frames", "dropped_dialling")
+			n.incrLabel(mDropped, "reason", dropDialling)
 		}
 		return
 	}
 	if p.Addr == "" {
-		n.count("frames", "dropped_no_connection")
+		n.incrLabel(mDropped, "reason", dropNoConnection)
 		return
 	}
 	key, addr, err := parseAddr(p.Addr)
 	if err != nil || key == nil || peerOf(key, addr).ID != p.ID {
-		n.count("dials", "bad_address")
+		n.incr(mDialsBadAddr, 1)
 		n.log.Warn("peer address is not a pinned key@host:port of that peer", zap.String("addr", p.Addr))
 		n.connectionFailed(p.ID)
 		return
@@ -102,7 +102,7 @@ func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 	if err == nil {
 		pc = n.adopt(c, true)
 	} else {
-		n.count("dials", "failed")
+		n.incr(mDialsFailed, 1)
 		n.log.Debug("dial failed", zap.Uint64("peer", uint64(id)), zap.Error(err))
 		pc = s.conns[id] // the peer may have connected to us meanwhile
 		if pc == nil {
@@ -134,7 +134,7 @@ func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
 		return nil
 	}
 	pc := &peerConn{id: id, conn: c, dialled: dialled}
-	n.count("conns", "opened")
+	n.incr(mConnsOpened, 1)
 	n.wg.Add(1)
 	go n.read(pc)
 	old := s.conns[id]
@@ -164,7 +164,7 @@ const reasonDuplicate = "duplicate connection"
 // retire marks pc as a duplicate; the end that dialled it closes it.
 func (n *Node) retire(pc *peerConn) {
 	pc.retired = true
-	n.count("conns", "duplicate")
+	n.incr(mConnsDuplicate, 1)
 	if pc.dialled {
 		_ = pc.conn.Close(reasonDuplicate)
 	}
@@ -179,13 +179,14 @@ func (n *Node) read(pc *peerConn) {
 	defer n.wg.Done()
 	for {
 		f, err := pc.conn.Receive(n.ctx)
+		at := time.Now()
 		if err != nil {
 			n.post(func() { n.connEnded(pc, err) })
 			return
 		}
 		msg, err := n.codec.Decode(f)
 		if err != nil && unknownExtension(f, err) {
-			if !n.post(func() { n.count("frames", "unknown") }) {
+			if !n.post(func() { n.incr(mUnknown, 1) }) {
 				return
 			}
 			continue
@@ -195,7 +196,9 @@ func (n *Node) read(pc *peerConn) {
 			return
 		}
 		if !n.post(func() {
+			n.st.frameAt = at
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, pc.id, msg, rd) })
+			n.st.frameAt = time.Time{}
 		}) {
 			return
 		}
@@ -226,21 +229,21 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 		// A duplicate's close says the peer keeps the other connection,
 		// even if our end has not adopted it yet (our dial to it still in
 		// flight): no link of ours ends.
-		n.count("conns", "closed_by_peer")
+		n.incr(mConnsClosed, 1)
 		n.log.Debug("connection closed by the peer", zap.Uint64("peer", uint64(pc.id)), zap.String("reason", ce.Reason))
 		if n.st.conns[pc.id] == nil && ce.Reason != reasonDuplicate {
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ConnectionClosed(now, pc.id, rd) })
 		}
 		return
 	}
-	n.count("conns", "failed")
+	n.incr(mConnsFailed, 1)
 	n.log.Debug("connection ended", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
 	n.connectionFailed(pc.id)
 }
 
 // malformed drops a peer that sent a frame the codec refused.
 func (n *Node) malformed(pc *peerConn, err error) {
-	n.count("frames", "malformed")
+	n.incr(mMalformed, 1)
 	n.log.Warn("malformed frame: closing the connection", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
 	n.fail(pc, "malformed frame")
 }
@@ -265,18 +268,18 @@ func (n *Node) fail(pc *peerConn, reason string) {
 // connection is dropped as failed.
 func (n *Node) sendOn(pc *peerConn, frame []byte, needs int) {
 	if pc.conn.Protocol() < needs {
-		n.count("frames", "dropped_old_protocol")
+		n.incrLabel(mDropped, "reason", dropOldProtocol)
 		return
 	}
 	err := pc.conn.Send(frame)
 	switch {
 	case err == nil:
 	case errors.Is(err, transport.ErrSendQueueFull):
-		n.count("frames", "queue_full")
+		n.incr(mQueueFull, 1)
 		n.log.Warn("send queue full: dropping the connection", zap.Uint64("peer", uint64(pc.id)))
 		n.fail(pc, "send queue full")
 	default:
-		n.count("frames", "dropped_closed") // connEnded reports the failure
+		n.incrLabel(mDropped, "reason", dropClosed) // connEnded reports the failure
 	}
 }
 
@@ -318,8 +321,4 @@ func (n *Node) acceptLoop() {
 			return
 		}
 	}
-}
-
-func (n *Node) count(what ...string) {
-	n.metrics.IncrCounter(append([]string{"membership"}, what...), 1)
 }

@@ -59,8 +59,8 @@ func TestMalformedFrameClosesConnection(t *testing.T) {
 
 		data := sink.Data()
 		require.NotEmpty(t, data)
-		require.Equal(t, 1, data[len(data)-1].Counters["test.membership.frames.malformed"].Count)
-		require.Equal(t, 1, data[len(data)-1].Counters["test.membership.frames.unknown"].Count)
+		require.Equal(t, float64(1), data[len(data)-1].Counters["test.frames_malformed_total"].Sum)
+		require.Equal(t, float64(1), data[len(data)-1].Counters["test.frames_unknown_total"].Sum)
 
 		_, err = nd.Broadcast(context.Background(), "t", []byte("still running"))
 		require.NoError(t, err)

@@ -76,6 +76,12 @@ type state struct {
 	leaveFlush time.Duration
 	// views are the OverlayViews queries waiting for answers, by nonce.
 	views map[uint64]*viewsWaiter
+	// engineSeen are the engine's counters as last exported
+	// (sampleMetrics), in engineCounters' order.
+	engineSeen []uint64
+	// frameAt is when the frame being stepped came off its connection;
+	// zero while stepping anything else.
+	frameAt time.Time
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until
@@ -106,6 +112,7 @@ func New(cfg Config) (*Node, error) {
 		st:       &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.announceCounters()
 	n.wg.Add(2)
 	go n.run()
 	go n.acceptLoop()
@@ -169,10 +176,15 @@ func (n *Node) run() {
 	defer n.shutdown()
 	s := n.st
 	var due []scheduled
+	n.sampleMetrics()
+	sample := time.NewTicker(n.cfg.MetricsInterval)
+	defer sample.Stop()
 	for {
 		select {
 		case f := <-n.inbox:
 			f()
+		case <-sample.C:
+			n.sampleMetrics()
 		case <-s.sched.timer.C:
 			now := time.Now()
 			due = s.sched.due(now, due[:0])

@@ -45,6 +45,10 @@ type Conn interface {
 	// above Config.MaxFrameBytes and ErrClosed after Close or failure. The
 	// caller must not modify frame afterwards.
 	Send(frame []byte) error
+	// Queued returns how many frames Send queued that are not yet
+	// written to the network: the send queue's depth, which a driver
+	// exports as a metric.
+	Queued() int
 	// Receive returns the next frame. Frames still buffered when the
 	// connection ends are returned before the error. A frame announced
 	// larger than MaxFrameBytes closes the connection with

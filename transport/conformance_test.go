@@ -188,6 +188,34 @@ func TestSendQueueFull(t *testing.T) {
 		}
 		assert.ErrorIs(t, err, ErrSendQueueFull)
 		assert.Equal(t, int64(1), a.Stats().SendQueueFull)
+		// Once the peer's buffers are full the writer blocks for good: a
+		// full queue stays full, and its depth is the bound.
+		require.Eventually(t, func() bool {
+			for ca.Send(frame) == nil {
+			}
+			time.Sleep(20 * time.Millisecond)
+			return ca.Queued() == 4
+		}, waitTimeout, time.Millisecond)
+	})
+}
+
+// Queued counts the frames not yet written: none on a fresh connection,
+// none once a reading peer took them.
+func TestQueuedDrains(t *testing.T) {
+	bothTransports(t, func(t *testing.T, mk newFunc) {
+		a, b := mk(Config{}), mk(Config{})
+		ca, cb := connect(t, a, b)
+		assert.Equal(t, 0, ca.Queued())
+		for range 50 {
+			require.NoError(t, ca.Send([]byte("x")))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		for range 50 {
+			_, err := cb.Receive(ctx)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, 0, ca.Queued())
 	})
 }
 

@@ -79,6 +79,7 @@ func (c *conn) RemoteKey() ed25519.PublicKey { return c.remoteKey }
 func (c *conn) RemoteAddr() string           { return c.remoteAddr }
 func (c *conn) Protocol() int                { return c.protocol }
 func (c *conn) Done() <-chan struct{}        { return c.done }
+func (c *conn) Queued() int                  { return c.sendq.len() }
 
 func (c *conn) Err() error {
 	select {

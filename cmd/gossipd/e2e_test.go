@@ -70,7 +70,7 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, hr.GetStatus())
 	_, err = gossipdv1.NewGossipServiceClient(probe).Status(context.Background(), &gossipdv1.StatusRequest{})
 	require.Equal(t, codes.Unimplemented, status.Code(err), "the probes' port must not serve the API")
-	for path, want := range map[string]string{"/metrics": "plumview_membership_", "/debug/": "Active view", "/healthz": "ok"} {
+	for path, want := range map[string]string{"/metrics": "plumview_messages_delivered_total", "/debug/": "Active view", "/healthz": "ok"} {
 		resp, err := http.Get("http://" + metricsAddr + path)
 		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)

@@ -20,20 +20,66 @@ import (
 
 // newMetrics returns the node's go-metrics instance, feeding a Prometheus
 // sink in a private registry (never the global one), and that registry.
+// Every metric of the node (membership.MetricDefs) is declared up front:
+// the counters are exported at 0 from the start and none expires while it
+// does not move; the histograms are Prometheus histograms, which a query
+// can aggregate over agents (histogram_quantile of a sum of rates).
 func newMetrics() (*metrics.Metrics, prometheus.Gatherer, error) {
 	reg := prometheus.NewRegistry()
-	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Expiration: time.Hour, Registerer: reg})
+	opts := gmprom.PrometheusOpts{Expiration: time.Hour, Registerer: reg}
+	hists := map[string]prometheus.Histogram{}
+	for _, d := range membership.MetricDefs() {
+		name := []string{metricsService, d.Name}
+		switch d.Kind {
+		case membership.MetricCounter:
+			opts.CounterDefinitions = append(opts.CounterDefinitions, gmprom.CounterDefinition{Name: name, Help: d.Help, ConstLabels: d.Labels})
+		case membership.MetricGauge:
+			opts.GaugeDefinitions = append(opts.GaugeDefinitions, gmprom.GaugeDefinition{Name: name, Help: d.Help, ConstLabels: d.Labels})
+		case membership.MetricHistogram:
+			h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricsService + "_" + d.Name, Help: d.Help, Buckets: d.Buckets})
+			if err := reg.Register(h); err != nil {
+				return nil, nil, fmt.Errorf("gossipd: metrics: %w", err)
+			}
+			hists[d.Name] = h
+		}
+	}
+	sink, err := gmprom.NewPrometheusSinkFrom(opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gossipd: metrics: %w", err)
 	}
-	mc := metrics.DefaultConfig("plumview")
+	mc := metrics.DefaultConfig(metricsService)
 	mc.EnableHostname = false
 	mc.EnableRuntimeMetrics = false
-	m, err := metrics.New(mc, sink)
+	m, err := metrics.New(mc, &histogramSink{PrometheusSink: sink, hists: hists})
 	if err != nil {
 		return nil, nil, fmt.Errorf("gossipd: metrics: %w", err)
 	}
 	return m, reg, nil
+}
+
+// metricsService prefixes every metric name: plumview_<name>.
+const metricsService = "plumview"
+
+// histogramSink is the Prometheus sink with the samples of the declared
+// histograms observed into Prometheus histograms instead of the sink's
+// summaries (which cannot be aggregated over agents).
+type histogramSink struct {
+	*gmprom.PrometheusSink
+	hists map[string]prometheus.Histogram // by name, without the service
+}
+
+func (s *histogramSink) AddSample(key []string, val float32) {
+	s.AddSampleWithLabels(key, val, nil)
+}
+
+func (s *histogramSink) AddSampleWithLabels(key []string, val float32, labels []metrics.Label) {
+	if len(key) == 2 && key[0] == metricsService && len(labels) == 0 {
+		if h := s.hists[key[1]]; h != nil {
+			h.Observe(float64(val))
+			return
+		}
+	}
+	s.PrometheusSink.AddSampleWithLabels(key, val, labels)
 }
 
 // livenessTimeout bounds how long /healthz waits for the node's loop.

@@ -1,0 +1,287 @@
+package membership
+
+import (
+	"time"
+
+	metrics "github.com/hashicorp/go-metrics"
+
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/roster"
+)
+
+// MetricKind is what kind of metric a MetricDef describes.
+type MetricKind uint8
+
+// The kinds of metric.
+const (
+	// MetricCounter only goes up (go-metrics IncrCounter); its name ends
+	// in _total.
+	MetricCounter MetricKind = iota + 1
+	// MetricGauge is sampled from the engine's read methods on the node's
+	// own goroutine every Config.MetricsInterval (go-metrics SetGauge).
+	MetricGauge
+	// MetricHistogram gets one observation per event (go-metrics
+	// AddSample); Buckets suggests the upper bounds of a histogram.
+	MetricHistogram
+)
+
+func (k MetricKind) String() string {
+	switch k {
+	case MetricCounter:
+		return "counter"
+	case MetricGauge:
+		return "gauge"
+	case MetricHistogram:
+		return "histogram"
+	}
+	return "unknown"
+}
+
+// MetricDef describes one series the node emits through Config.Metrics.
+// The go-metrics key is []string{Name}, so that a Prometheus sink with
+// the service name "plumview" exports plumview_<Name>. A driver declares
+// these up front (MetricDefs), so that every counter is exported at 0 from
+// the start and none expires while it does not move (gossipd's /metrics).
+type MetricDef struct {
+	Name   string // Prometheus style, without the service name
+	Kind   MetricKind
+	Help   string
+	Labels []metrics.Label // this series' constant labels, if any
+	// Buckets are the suggested upper bounds of a histogram's buckets.
+	Buckets []float64
+}
+
+// DefaultMetricsInterval is how often a node samples its gauges
+// (Config.MetricsInterval).
+const DefaultMetricsInterval = time.Second
+
+// Names of the metrics the node emits itself (the engine's counters are in
+// engineCounters).
+const (
+	mDelivered      = "messages_delivered_total"
+	mFrozen         = "messages_frozen_total"
+	mGaps           = "gaps_reported_total"
+	mMissed         = "messages_missed_total"
+	mEvents         = "member_events_total"
+	mNeighborsUp    = "hyparview_neighbors_up_total"
+	mNeighborsDown  = "hyparview_neighbors_down_total"
+	mEvicted        = "peers_evicted_total"
+	mConnsOpened    = "conns_opened_total"
+	mConnsFailed    = "conns_failed_total"
+	mConnsDuplicate = "conns_duplicate_total"
+	mConnsClosed    = "conns_closed_by_peer_total"
+	mDialsFailed    = "dials_failed_total"
+	mDialsBadAddr   = "dials_bad_address_total"
+	mMalformed      = "frames_malformed_total"
+	mUnknown        = "frames_unknown_total"
+	mQueueFull      = "frames_queue_full_total"
+	mUnencodable    = "frames_unencodable_total"
+	mDropped        = "frames_dropped_total"
+
+	mActive       = "hyparview_active_peers"
+	mPassive      = "hyparview_passive_peers"
+	mEager        = "plumtree_eager_peers"
+	mLazy         = "plumtree_lazy_peers"
+	mMembers      = "members"
+	mRetained     = "plumtree_retained_payloads"
+	mRetainedB    = "plumtree_retained_payload_bytes"
+	mMissing      = "plumtree_missing_ids"
+	mQueueSum     = "send_queue_frames"
+	mQueueMax     = "send_queue_frames_max"
+	mConnections  = "connections"
+	mHops         = "delivery_hops"
+	mDeliveryWait = "delivery_wait_seconds"
+)
+
+// Label values of frames_dropped_total, connections and members.
+const (
+	dropDialling     = "dialling"
+	dropNoConnection = "no_connection"
+	dropClosed       = "closed"
+	// dropOldProtocol: a message a peer of an earlier protocol version
+	// could not decode, not sent to it (gossip.NeedsProtocol).
+	dropOldProtocol = "old_protocol"
+)
+
+var memberStates = []roster.State{roster.StateAlive, roster.StateSuspect, roster.StateFailed, roster.StateLeft}
+
+// engineCounters are the engine's counters (gossip.Counters) the node
+// exports: sampled with the gauges, each moved by what it rose since the
+// last sample.
+var engineCounters = []struct {
+	name, help string
+	get        func(*gossip.Counters) uint64
+}{
+	{"broadcasts_total", "Plumtree broadcasts this agent originated: application messages and its own member-record updates", func(c *gossip.Counters) uint64 { return c.Plumtree.Broadcasts }},
+	{"plumtree_payloads_sent_total", "Plumtree GOSSIP messages (payloads) sent", func(c *gossip.Counters) uint64 { return c.Plumtree.PayloadSent }},
+	{"plumtree_payloads_received_total", "Plumtree GOSSIP messages (payloads) received", func(c *gossip.Counters) uint64 { return c.Plumtree.PayloadReceived }},
+	{"plumtree_duplicates_total", "payloads received for a message already delivered (each prunes a redundant eager link)", func(c *gossip.Counters) uint64 { return c.Plumtree.Duplicates }},
+	{"plumtree_ihaves_sent_total", "IHAVE messages (lazy announcements) sent", func(c *gossip.Counters) uint64 { return c.Plumtree.IHaveSent }},
+	{"plumtree_grafts_sent_total", "GRAFTs sent: repairs of a message announced but not received in time", func(c *gossip.Counters) uint64 { return c.Plumtree.GraftSent }},
+	{"plumtree_grafts_served_total", "GRAFTs answered with the payload", func(c *gossip.Counters) uint64 { return c.Plumtree.GraftsServed }},
+	{"plumtree_grafts_missed_total", "GRAFTs for a payload no longer retained", func(c *gossip.Counters) uint64 { return c.Plumtree.GraftsMissed }},
+	{"plumtree_prunes_sent_total", "PRUNEs sent: eager links turned lazy", func(c *gossip.Counters) uint64 { return c.Plumtree.PruneSent }},
+	{"plumtree_payloads_evicted_total", "retained payloads dropped for the retention caps (bytes, count)", func(c *gossip.Counters) uint64 { return c.Plumtree.PayloadsEvicted }},
+	{"gaps_from_heads_total", "gaps that an origin's signed head showed rather than a later broadcast of its own", func(c *gossip.Counters) uint64 { return c.Engine.HeadHoles }},
+	{"liveness_probes_total", "members this agent probed", func(c *gossip.Counters) uint64 { return c.Engine.Probes }},
+	{"liveness_probes_failed_total", "probes answered neither directly nor through a neighbour", func(c *gossip.Counters) uint64 { return c.Engine.ProbesFailed }},
+	{"liveness_indirect_probes_total", "indirect probes (PingReq) sent", func(c *gossip.Counters) uint64 { return c.Engine.IndirectProbes }},
+	{"liveness_suspicions_raised_total", "members this agent suspected", func(c *gossip.Counters) uint64 { return c.Roster.SuspicionsRaised }},
+	{"liveness_failures_declared_total", "suspicions this agent ended by declaring the member failed", func(c *gossip.Counters) uint64 { return c.Roster.FailuresDeclared }},
+	{"liveness_refutations_total", "suspicions of this agent it refuted", func(c *gossip.Counters) uint64 { return c.Roster.Refutations }},
+	{"liveness_confirmations_total", "independent confirmations counted for suspicions held", func(c *gossip.Counters) uint64 { return c.Roster.Confirmations }},
+	{"liveness_health_raised_total", "times this agent found itself stalled", func(c *gossip.Counters) uint64 { return c.Engine.HealthRaised }},
+	{"forged_origins_total", "broadcasts dropped because their origin signature did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedOrigins }},
+	{"forged_records_total", "member records dropped because their proof did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedRecords }},
+}
+
+// Bucket bounds of the histograms.
+var (
+	hopBuckets  = []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32}
+	waitBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+)
+
+// MetricDefs returns every series the node emits, in a fixed order:
+// counters, then gauges, then histograms.
+func MetricDefs() []MetricDef {
+	var ds []MetricDef
+	c := func(name, help string, labels ...metrics.Label) {
+		ds = append(ds, MetricDef{Name: name, Kind: MetricCounter, Help: help, Labels: labels})
+	}
+	c(mDelivered, "broadcasts delivered to this agent's subscribers, once each")
+	c(mFrozen, "deliveries withheld after FreezeDeliveries (a restart in progress)")
+	c(mGaps, "gap notices: broadcasts missed for good")
+	c(mMissed, "broadcasts the gap notices cover")
+	for _, k := range []EventKind{EventJoin, EventUpdate, EventSuspect, EventFail, EventLeave} {
+		c(mEvents, "membership events seen by this agent, by kind", metrics.Label{Name: "kind", Value: k.String()})
+	}
+	c(mNeighborsUp, "HyParView active-view additions")
+	c(mNeighborsDown, "HyParView active-view removals")
+	c(mEvicted, "peers evicted for going over their budgets")
+	c(mConnsOpened, "connections opened, either way")
+	c(mConnsFailed, "connections lost: a failure or an idle timeout")
+	c(mConnsDuplicate, "connections retired because both ends dialled at once")
+	c(mConnsClosed, "connections the peer closed deliberately")
+	c(mDialsFailed, "dials that failed")
+	c(mDialsBadAddr, "peer addresses that were not a pinned key@host:port")
+	c(mMalformed, "frames that did not decode (the connection is closed)")
+	c(mUnknown, "frames of a message this agent does not know, from an agent of a later version (skipped; the connection stays)")
+	c(mQueueFull, "frames refused because a peer's send queue was full (the connection is dropped)")
+	c(mUnencodable, "messages the codec refused to encode (a bug if it moves)")
+	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol} {
+		c(mDropped, "frames dropped for want of a connection, or not sent to an agent of an earlier protocol version, by reason", metrics.Label{Name: "reason", Value: r})
+	}
+	for _, ec := range engineCounters {
+		c(ec.name, ec.help)
+	}
+	g := func(name, help string, labels ...metrics.Label) {
+		ds = append(ds, MetricDef{Name: name, Kind: MetricGauge, Help: help, Labels: labels})
+	}
+	g(mActive, "HyParView active view size: this agent's neighbours")
+	g(mPassive, "HyParView passive view size: its backups")
+	g(mEager, "Plumtree eager push peers: the broadcast tree's links")
+	g(mLazy, "Plumtree lazy push peers: links that carry announcements")
+	for _, st := range memberStates {
+		g(mMembers, "members in this agent's list, by state", metrics.Label{Name: "state", Value: st.String()})
+	}
+	g(mRetained, "payloads retained to answer GRAFTs")
+	g(mRetainedB, "bytes of the payloads retained")
+	g(mMissing, "message IDs announced but not yet received")
+	g(mQueueSum, "frames queued for sending, summed over the open connections")
+	g(mQueueMax, "frames queued for sending on the fullest connection")
+	for _, st := range []string{"open", dropDialling} {
+		g(mConnections, "connections to peers, by state", metrics.Label{Name: "state", Value: st})
+	}
+	ds = append(ds,
+		MetricDef{Name: mHops, Kind: MetricHistogram, Buckets: hopBuckets,
+			Help: "hops from the origin of each broadcast delivered here from another agent"},
+		MetricDef{Name: mDeliveryWait, Kind: MetricHistogram, Buckets: waitBuckets,
+			Help: "seconds from the runtime taking a broadcast's frame from its connection to the hand-out to subscribers, here"})
+	return ds
+}
+
+// announceCounters moves every counter by 0, so that a sink that creates
+// series when they first move lists them all at once.
+func (n *Node) announceCounters() {
+	for _, d := range MetricDefs() {
+		if d.Kind == MetricCounter {
+			n.metrics.IncrCounterWithLabels([]string{d.Name}, 0, d.Labels)
+		}
+	}
+}
+
+func (n *Node) incr(name string, v float32) { n.metrics.IncrCounter([]string{name}, v) }
+
+func (n *Node) incrLabel(name, label, value string) {
+	n.metrics.IncrCounterWithLabels([]string{name}, 1, []metrics.Label{{Name: label, Value: value}})
+}
+
+func (n *Node) gauge(name string, v int) { n.metrics.SetGauge([]string{name}, float32(v)) }
+
+func (n *Node) gaugeLabel(name, label, value string, v int) {
+	n.metrics.SetGaugeWithLabels([]string{name}, float32(v), []metrics.Label{{Name: label, Value: value}})
+}
+
+// sampleMetrics sets the gauges from the engine's read methods and moves
+// the engine's counters by what they rose. It runs on the state
+// goroutine, the only one that touches the engine.
+func (n *Node) sampleMetrics() {
+	s := n.st
+	e := s.eng
+	active, passive := e.ViewSizes()
+	n.gauge(mActive, active)
+	n.gauge(mPassive, passive)
+	eager, lazy := e.PushPeers()
+	n.gauge(mEager, len(eager))
+	n.gauge(mLazy, len(lazy))
+	mc := e.MemberCounts()
+	for _, st := range memberStates {
+		v := 0
+		switch st {
+		case roster.StateAlive:
+			v = mc.Alive
+		case roster.StateSuspect:
+			v = mc.Suspect
+		case roster.StateFailed:
+			v = mc.Failed
+		case roster.StateLeft:
+			v = mc.Left
+		}
+		n.gaugeLabel(mMembers, "state", st.String(), v)
+	}
+	sz := e.PlumtreeSizes()
+	n.gauge(mRetained, sz.CachedPayloads)
+	n.gauge(mRetainedB, sz.CachedBytes)
+	n.gauge(mMissing, sz.MissingIDs)
+	sum, most := 0, 0
+	for _, pc := range s.conns {
+		q := pc.conn.Queued()
+		sum += q
+		most = max(most, q)
+	}
+	n.gauge(mQueueSum, sum)
+	n.gauge(mQueueMax, most)
+	n.gaugeLabel(mConnections, "state", "open", len(s.conns))
+	n.gaugeLabel(mConnections, "state", dropDialling, len(s.dials))
+
+	c := e.Counters()
+	if s.engineSeen == nil {
+		s.engineSeen = make([]uint64, len(engineCounters))
+	}
+	for i, ec := range engineCounters {
+		if v := ec.get(&c); v > s.engineSeen[i] {
+			n.incr(ec.name, float32(v-s.engineSeen[i]))
+			s.engineSeen[i] = v
+		}
+	}
+}
+
+// observeDelivery samples the histograms for a broadcast delivered here
+// from another agent: its hops, and how long since its frame came off the
+// connection (when a received frame caused the delivery).
+func (n *Node) observeDelivery(hops uint32) {
+	n.metrics.AddSample([]string{mHops}, float32(hops))
+	if at := n.st.frameAt; !at.IsZero() {
+		n.metrics.AddSample([]string{mDeliveryWait}, float32(time.Since(at).Seconds()))
+	}
+}
