@@ -59,9 +59,9 @@ type Gap struct {
 }
 
 // String renders the gap for logs: "origin first-last (count)" in
-// hexadecimal, as MessageID.String.
+// hexadecimal, the origin in sixteen digits as every node ID in logs.
 func (g Gap) String() string {
-	return strconv.FormatUint(g.Origin, 16) + " " + strconv.FormatUint(g.First, 16) + "-" + strconv.FormatUint(g.Last, 16) +
+	return hexID(g.Origin) + " " + strconv.FormatUint(g.First, 16) + "-" + strconv.FormatUint(g.Last, 16) +
 		" (" + strconv.FormatUint(g.Count, 10) + ")"
 }
 
@@ -127,7 +127,7 @@ func (e Event) String() string {
 	if e.Lagged > 0 {
 		return "lagged " + strconv.FormatUint(e.Lagged, 10)
 	}
-	return e.Kind.String() + " " + strconv.FormatUint(e.Member.ID, 16)
+	return e.Kind.String() + " " + hexID(e.Member.ID)
 }
 
 // Subscription receives the broadcasts of some topics (all if none were
