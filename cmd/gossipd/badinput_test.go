@@ -76,8 +76,7 @@ func TestBadInput(t *testing.T) {
 		{"keygen over a key", []string{"keygen", "-out", openKey}, 1, "already exists"},
 		{"broadcast without topic", []string{"broadcast", "-socket", sock, "x"}, 1, "-topic is required"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+		t.Run(tc.name, func(t *testing.T) { // in turn: several share the socket and key paths
 			_, stderr, err := cli(t, tc.args...)
 			require.Equal(t, tc.code, exitCode(err), stderr)
 			require.Contains(t, stderr, tc.want)
