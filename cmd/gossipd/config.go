@@ -44,7 +44,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.keyFile, "key-file", "./gossipd.key", "identity key `file`, created (mode 0600) on first start")
 	fs.StringVar(&c.grpcSocket, "grpc-socket", "/tmp/gossipd.sock", "Unix socket `path` of the gRPC API")
 	fs.StringVar(&c.grpcAddr, "grpc-addr", "", "optional loopback TCP `address` of the gRPC API")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "optional HTTP `address` serving /metrics, /debug/ and /healthz (liveness)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "optional HTTP `address` serving /metrics, /debug/, /healthz (liveness) and /readyz (readiness)")
 	fs.StringVar(&c.healthAddr, "health-addr", "", "optional TCP `address` serving only the gRPC health service, for readiness probes")
 	fs.StringVar(&c.meta, "metadata", "", "this node's metadata `string`")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
