@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"strconv"
 
-	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 )
 
@@ -14,8 +13,12 @@ import (
 // does not reuse IDs.
 type MessageID [16]byte
 
-// String returns the ID as "origin-sequence" in hexadecimal.
-func (id MessageID) String() string { return plumtree.MessageID(id).String() }
+// String returns the ID as "origin-sequence" in hexadecimal, the origin
+// in sixteen digits as node IDs are shown everywhere (logs, gossipd's CLI
+// and /debug/), so that an ID's origin reads as its member's ID.
+func (id MessageID) String() string {
+	return hexID(id.Origin()) + "-" + strconv.FormatUint(id.Sequence(), 16)
+}
 
 // Origin returns the ID of the node that broadcast the message.
 func (id MessageID) Origin() uint64 { return binary.BigEndian.Uint64(id[:8]) }
