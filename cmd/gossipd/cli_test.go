@@ -409,6 +409,7 @@ func TestHealthzAndReadyz(t *testing.T) {
 	startAgent(t, dir, "solo", "-metrics-addr", soloHTTP)
 	waitFor(t, 10*time.Second, "solo is ready", func() bool { c, _ := get(soloHTTP, "/readyz"); return c == http.StatusOK })
 	code, body = get(soloHTTP, "/readyz")
+	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "ready\n", body)
 	code, _ = get(soloHTTP, "/healthz")
 	require.Equal(t, http.StatusOK, code)
