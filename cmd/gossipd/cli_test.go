@@ -343,8 +343,19 @@ func TestCompletion(t *testing.T) {
 	}
 	require.Contains(t, zsh, "\tsubscribe) flags=(")
 	if zshPath, err := exec.LookPath("zsh"); err == nil {
-		out, err := exec.Command(zshPath, "-n", "-c", zsh).CombinedOutput()
+		file := filepath.Join(dir, "gossipd.zsh")
+		require.NoError(t, os.WriteFile(file, []byte(zsh), 0o600))
+		out, err := exec.Command(zshPath, "-n", file).CombinedOutput()
 		require.NoError(t, err, "zsh -n: %s", out)
+		// Sourced after compinit, it registers _gossipd for gossipd.
+		load := exec.Command(zshPath, "-f", "-c", fmt.Sprintf(`autoload -U compinit; compinit -u -d %q; source %q; print -r -- $_comps[gossipd]`,
+			filepath.Join(dir, "zcompdump"), file))
+		load.Env = append(os.Environ(), "HOME="+dir)
+		out, err = load.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Equal(t, "_gossipd\n", string(out))
+	} else {
+		t.Logf("no zsh: the zsh script is checked by its content only")
 	}
 	bash, err := exec.LookPath("bash")
 	if err != nil {
