@@ -260,8 +260,11 @@ func peerID(id uint64) string { return fmt.Sprintf("%016x", id) }
 func checkSeed(seed string) error {
 	hostport := seed
 	if k, rest, pinned := strings.Cut(seed, "@"); pinned {
-		if _, err := parsePublicKey(k); err != nil || k == "" || strings.Contains(rest, "@") {
+		if _, err := parsePublicKey(k); err != nil || k == "" {
 			return fmt.Errorf("gossipd: -seeds: %q: the part before @ is not a base64url ed25519 public key; want key@host:port or host:port", seed)
+		}
+		if strings.Contains(rest, "@") {
+			return fmt.Errorf("gossipd: -seeds: %q: more than one @; want key@host:port or host:port", seed)
 		}
 		hostport = rest
 	}
