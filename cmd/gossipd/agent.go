@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -278,7 +279,7 @@ func checkSeed(seed string) error {
 	if host == "" {
 		return fmt.Errorf("gossipd: -seeds: %q: no host; want key@host:port or host:port", seed)
 	}
-	if net.ParseIP(host) == nil && !validHostName(host) {
+	if _, err := netip.ParseAddr(host); err != nil && !validHostName(host) {
 		return fmt.Errorf("gossipd: -seeds: %q: host %q is neither an IP address nor a DNS name", seed, host)
 	}
 	return nil

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"encoding/base64"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/transport"
+)
+
+// Seeds that may be dialled, now or once a name resolves, pass; those
+// that never can are refused, each with its reason.
+func TestCheckSeed(t *testing.T) {
+	id, err := transport.GenerateIdentity()
+	require.NoError(t, err)
+	key := base64.RawURLEncoding.EncodeToString(id.Public())
+	for _, ok := range []string{
+		"127.0.0.1:7001", key + "@127.0.0.1:7001", "[::1]:7946", key + "@[fe80::1%eth0]:7946",
+		"gossipd.default.svc.cluster.local:7946", "not-yet.invalid:1", "node_1.example.:65535",
+	} {
+		require.NoError(t, checkSeed(ok), ok)
+	}
+	for seed, want := range map[string]string{
+		"x@@:":                 "the part before @ is not a base64url ed25519 public key",
+		"@127.0.0.1:7001":      "the part before @ is not a base64url ed25519 public key",
+		key + "@a@127.0.0.1:1": "more than one @",
+		key + "@127.0.0.1":     "want key@host:port or host:port",
+		"127.0.0.1:0":          `port "0" is not a number from 1 to 65535`,
+		"127.0.0.1:-1":         `port "-1" is not a number from 1 to 65535`,
+		":7001":                "no host",
+		"a..b:7001":            `host "a..b" is neither an IP address nor a DNS name`,
+		"héllo:7001":           `host "héllo" is neither an IP address nor a DNS name`,
+	} {
+		err := checkSeed(seed)
+		require.Error(t, err, seed)
+		require.Contains(t, err.Error(), want, seed)
+	}
+}
