@@ -23,10 +23,11 @@ import (
 // environment variables, and returns its stdout and stderr.
 func cliIn(t *testing.T, dir string, env []string, args ...string) (string, string, error) {
 	t.Helper()
+	bin := binary(t) // built before the call's deadline starts
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

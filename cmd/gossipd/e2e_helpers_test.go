@@ -141,10 +141,11 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
 // cli runs the binary with args and returns its stdout and stderr.
 func cli(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	bin := binary(t) // built before the call's deadline starts: the build may take longer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
