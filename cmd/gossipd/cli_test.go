@@ -117,24 +117,23 @@ func TestUnknownEnvironmentAndListForScalar(t *testing.T) {
 	}
 	t.Parallel()
 	dir := shortDir(t)
-	for env, want := range map[string]string{
-		"GOSSIPD_KEYFILE=k":     "unknown environment variable GOSSIPD_KEYFILE (did you mean GOSSIPD_KEY_FILE?)",
-		"GOSSIPD_SEED=x:1":      "unknown environment variable GOSSIPD_SEED (did you mean GOSSIPD_SEEDS?)",
-		"GOSSIPD_SECRET=0123":   "unknown environment variable GOSSIPD_SECRET (did you mean GOSSIPD_CLUSTER_SECRET?)",
-		"GOSSIPD_LOGLEVEL=info": "unknown environment variable GOSSIPD_LOGLEVEL (did you mean GOSSIPD_LOG_LEVEL?)",
+	for _, tc := range []struct{ cmd, env, want string }{
+		{"agent", "GOSSIPD_KEYFILE=k", "unknown environment variable GOSSIPD_KEYFILE (did you mean GOSSIPD_KEY_FILE?)"},
+		{"members", "GOSSIPD_SEED=x:1", "unknown environment variable GOSSIPD_SEED (did you mean GOSSIPD_SEEDS?)"},
+		{"agent", "GOSSIPD_SECRET=0123", "unknown environment variable GOSSIPD_SECRET (did you mean GOSSIPD_CLUSTER_SECRET?)"},
+		{"status", "GOSSIPD_LOGLEVEL=info", "unknown environment variable GOSSIPD_LOGLEVEL (did you mean GOSSIPD_LOG_LEVEL?)"},
 	} {
-		for _, cmd := range []string{"agent", "members"} {
-			_, stderr, err := cliIn(t, dir, []string{env}, cmd, "-h")
-			require.Equal(t, 0, exitCode(err), "-h still answers")
-			_, stderr, err = cliIn(t, dir, []string{env}, cmd)
-			require.Equal(t, 1, exitCode(err), stderr)
-			require.Contains(t, stderr, want)
-		}
+		_, stderr, err := cliIn(t, dir, []string{tc.env}, tc.cmd)
+		require.Equal(t, 1, exitCode(err), stderr)
+		require.Equal(t, "gossipd: "+tc.want+"\n", stderr)
 	}
+	_, _, err := cliIn(t, dir, []string{"GOSSIPD_KEYFILE=k"}, "agent", "-h")
+	require.Equal(t, 0, exitCode(err), "-h still answers")
 	// A variable of another command is known: GOSSIPD_SOCKET is the
 	// clients', and the agent does not refuse it (its own socket error
 	// shows it got past the check).
-	_, stderr, err := cliIn(t, dir, []string{"GOSSIPD_SOCKET=x"}, "agent", "-bind", "127.0.0.1:0", "-key-file", filepath.Join(dir, "k.key"),
+	var stderr string
+	_, stderr, err = cliIn(t, dir, []string{"GOSSIPD_SOCKET=x"}, "agent", "-bind", "127.0.0.1:0", "-key-file", filepath.Join(dir, "k.key"),
 		"-grpc-socket", dir)
 	require.Equal(t, 1, exitCode(err), stderr)
 	require.Contains(t, stderr, "exists and is not a socket")
