@@ -47,8 +47,8 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		log.Warn("INSECURE: -insecure is set, so this agent admits ANY peer that reaches " + c.bind +
 			"; anyone can join the cluster, read its broadcasts and send their own. Use a cluster secret (-cluster-secret-file) outside a lab.")
 	}
-	if c.maxPayload <= 0 || c.maxPayload > transport.DefaultMaxFrameBytes/2 {
-		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", transport.DefaultMaxFrameBytes/2)
+	if c.maxPayload <= 0 || c.maxPayload > maxPayloadBytes {
+		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", maxPayloadBytes)
 	}
 	if err := c.detection.check(); err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
-	"github.com/plumview/plumview/cmd/gossipd/internal/server"
+	"github.com/plumview/plumview/transport"
 )
 
 // runMembers prints the member list.
@@ -177,11 +177,12 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// maxPayloadBytes is the largest payload any agent accepts (-max-payload
-// is at most this): the client refuses a larger one before sending it,
-// where gRPC's own message limit (4 MiB) would otherwise answer first with
-// an error that does not name the agent's.
-const maxPayloadBytes = server.DefaultMaxPayloadBytes
+// maxPayloadBytes is the largest payload any agent accepts, 512 KiB
+// (-max-payload is at most this, and by default this): half a transport
+// frame, leaving room for the envelope. The client refuses a larger
+// payload before sending it, where gRPC's own message limit (4 MiB) would
+// otherwise answer first with an error that does not name the agent's.
+const maxPayloadBytes = transport.DefaultMaxFrameBytes / 2
 
 // checkTopic refuses a topic that cannot be sent: gRPC requires strings to
 // be valid UTF-8 and would fail to encode the request.

@@ -55,7 +55,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.BoolVar(&c.insecure, "insecure", false, "admit any peer even on a non-loopback -bind (a lab only)")
 	fs.BoolVar(&c.trustMembers, "trust-members", false, "neither sign broadcasts and member records nor check others' signatures: only where every admitted member is trusted, and on every agent of the cluster alike")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
-	fs.IntVar(&c.maxPayload, "max-payload", 512<<10, "largest broadcast payload, in `bytes`")
+	fs.IntVar(&c.maxPayload, "max-payload", maxPayloadBytes, "largest broadcast payload, in `bytes` (at most the default, 512 KiB)")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
 	fs.DurationVar(&c.retention, "retention", plumtree.DefaultPayloadRetention, "how long delivered broadcasts are kept to repair neighbours that missed them (Plumtree GRAFTs, a neighbour back from a partition)")
 	fs.IntVar(&c.retentionBytes, "retention-bytes", plumtree.DefaultMaxCachedBytes, "the most `bytes` of payloads kept for -retention, oldest dropped first; at least 1 MiB")

@@ -31,7 +31,6 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 		captureFlags(fs)
 		return flag.ErrHelp
 	}
-	fs.SetOutput(stderr)
 	fs.Usage = func() {}
 	fs.SetOutput(io.Discard) // the flag package's own messages: flagError says it in one line
 	err := fs.Parse(args)

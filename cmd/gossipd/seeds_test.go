@@ -37,3 +37,12 @@ func TestCheckSeed(t *testing.T) {
 		require.Contains(t, err.Error(), want, seed)
 	}
 }
+
+// The CLI's payload check and the agent's largest -max-payload and its
+// default are one limit.
+func TestOnePayloadLimit(t *testing.T) {
+	require.Equal(t, 512<<10, maxPayloadBytes)
+	var c agentConfig
+	agentFlags(&c)
+	require.Equal(t, maxPayloadBytes, c.maxPayload)
+}
