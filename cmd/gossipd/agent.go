@@ -242,12 +242,18 @@ func startupSummary(c *agentConfig, id uint64, addr, admits string, seeds []stri
 	if dataDir == "" {
 		dataDir = "(none: nothing kept across restarts)"
 	}
+	v := readBuildVersion()
+	version := v.version
+	if v.revision != "" {
+		version += " " + v.revision
+	}
 	return []zap.Field{
 		zap.String("id", peerID(id)), zap.String("bind", c.bind), zap.String("advertise", advertise),
 		zap.String("addr", addr), zap.String("admission", admission), zap.String("seeds", seedList),
 		zap.Int("saved_contacts", savedContacts), zap.String("data_dir", dataDir),
 		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr),
 		zap.String("metrics_addr", c.metricsAddr), zap.String("health_addr", c.healthAddr),
+		zap.String("version", version),
 	}
 }
 

@@ -454,7 +454,7 @@ func TestStartupSummaryAndHexIDsInLogs(t *testing.T) {
 	for _, want := range []string{
 		`"id": "` + bID[1] + `"`, `"bind": "` + b.addr() + `"`, `"advertise": "(the bound address)"`,
 		`"admission": "any key (loopback bind)"`, `"seeds": "` + a.addr() + `"`,
-		`"data_dir": "(none: nothing kept across restarts)"`, `"socket": "` + b.socket + `"`,
+		`"data_dir": "(none: nothing kept across restarts)"`, `"socket": "` + b.socket + `"`, `"version": "`,
 	} {
 		require.Contains(t, started[0], want)
 	}
