@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -120,6 +121,12 @@ func knownEnv() []string {
 	return out
 }
 
+// serviceLinkEnv matches the variables Kubernetes gives every pod for each
+// Service with a cluster IP in its namespace (a Service "gossipd" or
+// "gossipd-metrics": GOSSIPD_SERVICE_HOST, GOSSIPD_METRICS_PORT_9090_TCP,
+// ...): they are not misspelt flags.
+var serviceLinkEnv = regexp.MustCompile(`^GOSSIPD_(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_[0-9]+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)?)$`)
+
 // checkEnvironment refuses a GOSSIPD_ variable that no command reads (a
 // misspelt one would be silently ignored, as an unknown config key is
 // not), naming the known one nearest to it.
@@ -128,7 +135,7 @@ func checkEnvironment(environ []string) error {
 	var errs []error
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "GOSSIPD_") {
+		if !strings.HasPrefix(name, "GOSSIPD_") || serviceLinkEnv.MatchString(name) {
 			continue
 		}
 		if known == nil {

@@ -46,3 +46,18 @@ func TestOnePayloadLimit(t *testing.T) {
 	agentFlags(&c)
 	require.Equal(t, maxPayloadBytes, c.maxPayload)
 }
+
+// Misspelt GOSSIPD_ variables are refused; the ones Kubernetes sets for
+// Services are not flags and pass.
+func TestCheckEnvironment(t *testing.T) {
+	require.NoError(t, checkEnvironment([]string{
+		"HOME=/root", "GOSSIPD_SEEDS=a:1", "GOSSIPD_CLUSTER_SECRET=x", "GOSSIPD_SOCKET=/s",
+		"GOSSIPD_SERVICE_HOST=10.0.0.1", "GOSSIPD_SERVICE_PORT=7946", "GOSSIPD_SERVICE_PORT_GOSSIP=7946",
+		"GOSSIPD_PORT=udp://10.0.0.1:7946", "GOSSIPD_PORT_7946_UDP=udp://10.0.0.1:7946",
+		"GOSSIPD_PORT_7946_UDP_PROTO=udp", "GOSSIPD_PORT_7946_UDP_PORT=7946", "GOSSIPD_PORT_7946_UDP_ADDR=10.0.0.1",
+		"GOSSIPD_METRICS_SERVICE_HOST=10.0.0.2", "GOSSIPD_METRICS_PORT_9090_TCP_ADDR=10.0.0.2",
+	}))
+	err := checkEnvironment([]string{"GOSSIPD_KEYFILE=k", "GOSSIPD_SEEDS=a:1", "GOSSIPD_METRICS_ADRR=x"})
+	require.EqualError(t, err, "gossipd: unknown environment variable GOSSIPD_KEYFILE (did you mean GOSSIPD_KEY_FILE?)\n"+
+		"gossipd: unknown environment variable GOSSIPD_METRICS_ADRR (did you mean GOSSIPD_METRICS_ADDR?)")
+}
