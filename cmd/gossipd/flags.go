@@ -28,9 +28,8 @@ func envName(name string) string {
 // the file. A bad flag is reported on stderr in one line, pointing to
 // gossipd CMD -h; -h prints the command's help on stderr.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	if captureFlags != nil {
-		captureFlags(fs)
-		return flag.ErrHelp
+	if len(args) == 1 && args[0] == describeFlags {
+		return &flagSetOnly{fs}
 	}
 	fs.Usage = func() {}
 	fs.SetOutput(io.Discard) // the flag package's own messages: flagError says it in one line

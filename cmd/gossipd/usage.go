@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -190,19 +191,23 @@ func flagNames(fs *flag.FlagSet) []string {
 	return names
 }
 
-// captureFlags, when set, receives the flag set a command hands to
-// parseFlags, and the command stops there (flagSetOf).
-var captureFlags func(*flag.FlagSet)
+// describeFlags is the one argument with which a command only builds its
+// flag set and returns it, in a *flagSetOnly error (flagSetOf): no command
+// line can hold it, since arguments cannot contain a NUL byte.
+const describeFlags = "\x00describe-flags"
+
+// flagSetOnly carries a command's flag set out of it.
+type flagSetOnly struct{ fs *flag.FlagSet }
+
+func (e *flagSetOnly) Error() string { return "gossipd: the flags of " + e.fs.Name() }
 
 // flagSetOf returns the flags of command c: every command builds its flag
-// set and hands it to parseFlags before anything else.
+// set and hands it to parseFlags before anything else, and returns
+// parseFlags's error.
 func flagSetOf(c command) *flag.FlagSet {
-	var got *flag.FlagSet
-	captureFlags = func(fs *flag.FlagSet) { got = fs }
-	defer func() { captureFlags = nil }()
-	_ = c.run(nil, io.Discard, io.Discard)
-	if got == nil {
-		got = flag.NewFlagSet(c.name, flag.ContinueOnError)
+	var only *flagSetOnly
+	if err := c.run([]string{describeFlags}, io.Discard, io.Discard); errors.As(err, &only) {
+		return only.fs
 	}
-	return got
+	return flag.NewFlagSet(c.name, flag.ContinueOnError)
 }
