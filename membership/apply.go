@@ -16,7 +16,7 @@ func (n *Node) carryOut() {
 	}
 	for _, ev := range rd.Evictions {
 		n.incr(mEvicted, 1)
-		n.log.Warn("peer evicted: over its budget", zap.Uint64("peer", uint64(ev.Peer)), zap.Stringer("budget", ev.Budget))
+		n.log.Warn("peer evicted: over its budget", peerField(ev.Peer), zap.Stringer("budget", ev.Budget))
 		n.closePeer(ev.Peer, "evicted: over its "+ev.Budget.String()+" budget")
 	}
 	for _, id := range rd.Closes {
@@ -37,11 +37,11 @@ func (n *Node) carryOut() {
 	for _, c := range rd.Neighbors {
 		if !c.Up {
 			n.incr(mNeighborsDown, 1)
-			n.log.Debug("neighbour down", zap.Uint64("peer", uint64(c.Peer.ID)), zap.Stringer("reason", c.Reason))
+			n.log.Debug("neighbour down", peerField(c.Peer.ID), zap.Stringer("reason", c.Reason))
 			continue
 		}
 		n.incr(mNeighborsUp, 1)
-		n.log.Debug("neighbour up", zap.Uint64("peer", uint64(c.Peer.ID)))
+		n.log.Debug("neighbour up", peerField(c.Peer.ID))
 		for _, ch := range s.joined { // the first neighbour ends every Join call waiting
 			close(ch)
 		}

@@ -103,7 +103,7 @@ func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 		pc = n.adopt(c, true)
 	} else {
 		n.incr(mDialsFailed, 1)
-		n.log.Debug("dial failed", zap.Uint64("peer", uint64(id)), zap.Error(err))
+		n.log.Debug("dial failed", peerField(id), zap.Error(err))
 		pc = s.conns[id] // the peer may have connected to us meanwhile
 		if pc == nil {
 			n.connectionFailed(id)
@@ -230,21 +230,21 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 		// even if our end has not adopted it yet (our dial to it still in
 		// flight): no link of ours ends.
 		n.incr(mConnsClosed, 1)
-		n.log.Debug("connection closed by the peer", zap.Uint64("peer", uint64(pc.id)), zap.String("reason", ce.Reason))
+		n.log.Debug("connection closed by the peer", peerField(pc.id), zap.String("reason", ce.Reason))
 		if n.st.conns[pc.id] == nil && ce.Reason != reasonDuplicate {
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ConnectionClosed(now, pc.id, rd) })
 		}
 		return
 	}
 	n.incr(mConnsFailed, 1)
-	n.log.Debug("connection ended", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
+	n.log.Debug("connection ended", peerField(pc.id), zap.Error(err))
 	n.connectionFailed(pc.id)
 }
 
 // malformed drops a peer that sent a frame the codec refused.
 func (n *Node) malformed(pc *peerConn, err error) {
 	n.incr(mMalformed, 1)
-	n.log.Warn("malformed frame: closing the connection", zap.Uint64("peer", uint64(pc.id)), zap.Error(err))
+	n.log.Warn("malformed frame: closing the connection", peerField(pc.id), zap.Error(err))
 	n.fail(pc, "malformed frame")
 }
 
@@ -276,7 +276,7 @@ func (n *Node) sendOn(pc *peerConn, frame []byte, needs int) {
 	case err == nil:
 	case errors.Is(err, transport.ErrSendQueueFull):
 		n.incr(mQueueFull, 1)
-		n.log.Warn("send queue full: dropping the connection", zap.Uint64("peer", uint64(pc.id)))
+		n.log.Warn("send queue full: dropping the connection", peerField(pc.id))
 		n.fail(pc, "send queue full")
 	default:
 		n.incrLabel(mDropped, "reason", dropClosed) // connEnded reports the failure

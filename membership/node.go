@@ -105,7 +105,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.Uint64("node", uint64(self.ID))),
+		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.String("node", hexID(uint64(self.ID)))),
 		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}),
 		messages: fanout.New(cfg.SubscriberBuffer, func(m Message) string { return m.Topic }),
 		events:   fanout.New[Event](cfg.SubscriberBuffer, nil),

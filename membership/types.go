@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"strconv"
 
-	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 )
 
@@ -14,8 +13,12 @@ import (
 // does not reuse IDs.
 type MessageID [16]byte
 
-// String returns the ID as "origin-sequence" in hexadecimal.
-func (id MessageID) String() string { return plumtree.MessageID(id).String() }
+// String returns the ID as "origin-sequence" in hexadecimal, the origin
+// in sixteen digits as node IDs are shown everywhere (logs, gossipd's CLI
+// and /debug/), so that an ID's origin reads as its member's ID.
+func (id MessageID) String() string {
+	return hexID(id.Origin()) + "-" + strconv.FormatUint(id.Sequence(), 16)
+}
 
 // Origin returns the ID of the node that broadcast the message.
 func (id MessageID) Origin() uint64 { return binary.BigEndian.Uint64(id[:8]) }
@@ -59,9 +62,9 @@ type Gap struct {
 }
 
 // String renders the gap for logs: "origin first-last (count)" in
-// hexadecimal, as MessageID.String.
+// hexadecimal, the origin in sixteen digits as every node ID in logs.
 func (g Gap) String() string {
-	return strconv.FormatUint(g.Origin, 16) + " " + strconv.FormatUint(g.First, 16) + "-" + strconv.FormatUint(g.Last, 16) +
+	return hexID(g.Origin) + " " + strconv.FormatUint(g.First, 16) + "-" + strconv.FormatUint(g.Last, 16) +
 		" (" + strconv.FormatUint(g.Count, 10) + ")"
 }
 
@@ -127,7 +130,7 @@ func (e Event) String() string {
 	if e.Lagged > 0 {
 		return "lagged " + strconv.FormatUint(e.Lagged, 10)
 	}
-	return e.Kind.String() + " " + strconv.FormatUint(e.Member.ID, 16)
+	return e.Kind.String() + " " + hexID(e.Member.ID)
 }
 
 // Subscription receives the broadcasts of some topics (all if none were

@@ -5,11 +5,15 @@ import (
 	"compress/gzip"
 	"encoding/csv"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,17 +26,42 @@ func runSim(t *testing.T, args ...string) string {
 	return stdout.String()
 }
 
-// TestSameSeedSameBytes: the same seed and flags give byte-identical output.
+// runSims runs the simulator once per argument list, all at once (a run
+// is single-threaded and shares nothing with another), and returns their
+// outputs in order.
+func runSims(t *testing.T, argLists ...[]string) []string {
+	t.Helper()
+	outs := make([]string, len(argLists))
+	errs := make([]error, len(argLists))
+	var wg sync.WaitGroup
+	for i, args := range argLists {
+		wg.Go(func() {
+			var stdout, stderr bytes.Buffer
+			if err := run(append(args, "-quiet"), &stdout, &stderr); err != nil {
+				errs[i] = fmt.Errorf("%v: %w; stderr: %s", args, err, stderr.String())
+			}
+			outs[i] = stdout.String()
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	return outs
+}
+
+// TestSameSeedSameBytes: the same seed and flags give byte-identical output,
+// and another seed another output (shown on one scenario, the broadcast
+// one, which takes a tenth of the time of all of them).
 func TestSameSeedSameBytes(t *testing.T) {
+	t.Parallel()
 	args := []string{"-nodes", "300", "-stabilisation", "5", "-cycles", "20", "-fail", "30,60", "-messages", "20", "-seed", "7"}
-	first := runSim(t, args...)
-	second := runSim(t, args...)
+	one := append(slices.Clone(args), "-scenario", "broadcast")
+	outs := runSims(t, args, args, one, append(slices.Clone(one[:len(args)-1]), "8", "-scenario", "broadcast"))
+	first, second := outs[0], outs[1]
 	require.Equal(t, first, second)
 	require.Contains(t, first, "30.00%")
 	require.Contains(t, first, "60.00%")
-
-	other := runSim(t, append(args[:len(args)-1], "8")...)
-	require.NotEqual(t, first, other, "a different seed should give a different run")
+	require.Contains(t, first, strings.TrimSpace(outs[2]), "the broadcast scenario alone prints what it prints among all")
+	require.NotEqual(t, outs[2], outs[3], "a different seed should give a different run")
 }
 
 func TestRejectsBadFlags(t *testing.T) {
@@ -63,10 +92,11 @@ func TestRejectsBadFlags(t *testing.T) {
 // every CSV parses.
 func TestOutWritesTheSameFilesTwice(t *testing.T) {
 	args := []string{"-nodes", "200", "-stabilisation", "5", "-cycles", "10", "-fail", "30,60", "-messages", "20", "-seed", "3"}
+	t.Parallel()
 	first, second := filepath.Join(t.TempDir(), "a", "new"), t.TempDir()
-	stdout := runSim(t, append(args, "-out", first)...)
-	require.Contains(t, stdout, "HyParView overlay after stabilisation", "all includes the graph scenario")
-	runSim(t, append(args, "-out", second)...)
+	outs := runSims(t, append(slices.Clone(args), "-out", first), append(slices.Clone(args), "-out", second))
+	require.Contains(t, outs[0], "HyParView overlay after stabilisation", "all includes the graph scenario")
+	require.Equal(t, outs[0], outs[1])
 
 	files := dirFiles(t, first)
 	require.Equal(t, files, dirFiles(t, second))
@@ -141,11 +171,11 @@ func TestGraphScenario(t *testing.T) {
 // gzipped protocol buffer) that records the member lists' allocations,
 // without changing the table.
 func TestMemProfileOfTheMembersRun(t *testing.T) {
-	rate := runtime.MemProfileRate
-	runtime.MemProfileRate = 1 // every allocation, so that a small run shows
-	defer func() { runtime.MemProfileRate = rate }()
 	args := []string{"-scenario", "members", "-nodes", "40"}
 	plain := runSim(t, args...)
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1 // every allocation, so that a small run shows; not for the plain run, which it would slow
+	defer func() { runtime.MemProfileRate = rate }()
 	path := filepath.Join(t.TempDir(), "heap.prof")
 	require.Equal(t, plain, runSim(t, append(args, "-memprofile", path)...))
 	f, err := os.Open(path)

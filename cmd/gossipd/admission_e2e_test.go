@@ -29,6 +29,7 @@ func TestAdmissionThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	_, pubA := keygen(t, dir, "a")
 	_, pubB := keygen(t, dir, "b")
@@ -58,6 +59,7 @@ func TestClusterCAThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	caKey, caPub := keygen(t, dir, "ca")
 	caPubFile := filepath.Join(dir, "ca.pub")
@@ -109,12 +111,12 @@ func TestClusterSecretThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	const secret = "the-cluster-secret-of-this-test"
 	a := startAgent(t, dir, "a", "-cluster-secret-file", writeSecret(t, dir, "a", secret))
 	c := startAgent(t, dir, "c", "-cluster-secret-file", writeSecret(t, dir, "c", "another-cluster-secret-entirely"), "-seeds", a.addr())
-	t.Setenv(clusterSecretEnv, secret)
-	b := startAgent(t, dir, "b", "-seeds", a.addr())
+	b := startAgentEnv(t, dir, "b", freePort(t), []string{clusterSecretEnv + "=" + secret}, "-seeds", a.addr())
 	waitFor(t, 20*time.Second, "a and b see each other", func() bool {
 		return a.members(t)[b.addr()] == "alive" && b.members(t)[a.addr()] == "alive"
 	})
@@ -132,6 +134,7 @@ func TestClusterSecretRotationThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	const oldSecret, newSecret = "the-old-cluster-secret-0123", "the-new-cluster-secret-4567"
 	a := startAgent(t, dir, "a", "-cluster-secret-file", writeSecret(t, dir, "a", oldSecret, newSecret))

@@ -7,7 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -43,14 +47,25 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		log.Warn("INSECURE: -insecure is set, so this agent admits ANY peer that reaches " + c.bind +
 			"; anyone can join the cluster, read its broadcasts and send their own. Use a cluster secret (-cluster-secret-file) outside a lab.")
 	}
-	if c.maxPayload <= 0 || c.maxPayload > transport.DefaultMaxFrameBytes/2 {
-		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", transport.DefaultMaxFrameBytes/2)
+	if c.maxPayload <= 0 || c.maxPayload > maxPayloadBytes {
+		return fmt.Errorf("gossipd: -max-payload must be between 1 and %d", maxPayloadBytes)
 	}
 	if err := c.detection.check(); err != nil {
 		return err
 	}
 	if err := c.checkRetention(); err != nil {
 		return err
+	}
+	seeds := splitList(c.seeds)
+	for _, seed := range seeds {
+		if err := checkSeed(seed); err != nil {
+			return err
+		}
+	}
+	// An absolute path, so that the log says where the socket is and a
+	// relative -grpc-socket means the same whatever the clients' directory.
+	if c.grpcSocket, err = filepath.Abs(c.grpcSocket); err != nil {
+		return fmt.Errorf("gossipd: -grpc-socket: %w", err)
 	}
 	var store *datadir.Store
 	var saved *datadir.State
@@ -116,7 +131,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	mc.Protocol.Plumtree.FirstSequence = start.firstSequence
 	mc.Protocol.Plumtree.PayloadRetention = c.retention
 	mc.Protocol.Plumtree.MaxCachedBytes = c.retentionBytes
-	if saved != nil && saved.NodeID == fmt.Sprintf("%016x", transport.KeyID(id.Public())) {
+	if saved != nil && saved.NodeID == peerID(transport.KeyID(id.Public())) {
 		mc.DeliveryMarks = saved.Delivered // not delivered again (gossip.DeliveryMark)
 	}
 	node, err := membership.New(mc)
@@ -132,7 +147,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		Logger: log, Topics: splitList(c.topics),
 	}
 	if store != nil {
-		if saved != nil && saved.NodeID != fmt.Sprintf("%016x", node.ID()) {
+		if saved != nil && saved.NodeID != peerID(node.ID()) {
 			log.Warn("the data directory was saved by another identity: its members are used as contacts, its incarnation and reservation as floors",
 				zap.String("data_dir", c.dataDir), zap.String("saved_id", saved.NodeID))
 		}
@@ -188,13 +203,11 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		hs = &http.Server{Handler: httpHandler(gatherer, node, srv), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(hl) }()
 	}
-	log.Info("agent started", zap.String("id", fmt.Sprintf("%016x", node.ID())), zap.String("addr", node.Addr()),
-		zap.String("admits", describeAdmission(adm, signer != nil)),
-		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr), zap.String("metrics_addr", c.metricsAddr), zap.String("health_addr", c.healthAddr))
+	log.Info("agent started", startupSummary(&c, node.ID(), node.Addr(), describeAdmission(adm, signer != nil), seeds, len(start.contacts))...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go joinLoop(ctx, log, node, srv, append(splitList(c.seeds), start.contacts...))
+	go joinLoop(ctx, log, node, srv, append(seeds, start.contacts...))
 	go pers.loop(ctx)
 	select {
 	case <-ctx.Done():
@@ -205,6 +218,96 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	srv.Draining()   // no broadcast accepted from now on, none in flight
 	pers.saveFinal() // before leaving, while the node still answers
 	return shutdown(log, c.shutdownTimeout, node, srv, g, hg, hs)
+}
+
+// startupSummary is the fields of the agent's one start-up line: who it
+// is, where it listens and is reached, whom it admits, whom it joins
+// through and where it keeps its state.
+func startupSummary(c *agentConfig, id uint64, addr, admits string, seeds []string, savedContacts int) []zap.Field {
+	advertise := c.advertise
+	if advertise == "" {
+		advertise = "(the bound address)"
+	}
+	admission := admits
+	if c.insecure {
+		admission = "any key (-insecure)"
+	} else if admits == "any key" {
+		admission = "any key (loopback bind)"
+	}
+	seedList := strings.Join(seeds, ",")
+	if seedList == "" {
+		seedList = "(none: first node, or its saved members)"
+	}
+	dataDir := c.dataDir
+	if dataDir == "" {
+		dataDir = "(none: nothing kept across restarts)"
+	}
+	v := readBuildVersion()
+	version := v.version
+	if v.revision != "" {
+		version += " " + v.revision
+	}
+	return []zap.Field{
+		zap.String("id", peerID(id)), zap.String("bind", c.bind), zap.String("advertise", advertise),
+		zap.String("addr", addr), zap.String("admission", admission), zap.String("seeds", seedList),
+		zap.Int("saved_contacts", savedContacts), zap.String("data_dir", dataDir),
+		zap.String("socket", c.grpcSocket), zap.String("grpc_addr", c.grpcAddr),
+		zap.String("metrics_addr", c.metricsAddr), zap.String("health_addr", c.healthAddr),
+		zap.String("version", version),
+	}
+}
+
+// peerID renders a node ID as the CLI, /debug/ and the logs all do:
+// sixteen hexadecimal digits.
+func peerID(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+// checkSeed refuses a seed that can never be dialled, at start rather
+// than by retrying it forever: a key that is not one, or no host:port. A
+// DNS name that does not resolve yet is kept, since it may later.
+func checkSeed(seed string) error {
+	hostport := seed
+	if k, rest, pinned := strings.Cut(seed, "@"); pinned {
+		if _, err := parsePublicKey(k); err != nil || k == "" {
+			return fmt.Errorf("gossipd: -seeds: %q: the part before @ is not a base64url ed25519 public key; want key@host:port or host:port", seed)
+		}
+		if strings.Contains(rest, "@") {
+			return fmt.Errorf("gossipd: -seeds: %q: more than one @; want key@host:port or host:port", seed)
+		}
+		hostport = rest
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return fmt.Errorf("gossipd: -seeds: %q: want key@host:port or host:port (%v)", seed, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("gossipd: -seeds: %q: port %q is not a number from 1 to 65535", seed, port)
+	}
+	if host == "" {
+		return fmt.Errorf("gossipd: -seeds: %q: no host; want key@host:port or host:port", seed)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && !validHostName(host) {
+		return fmt.Errorf("gossipd: -seeds: %q: host %q is neither an IP address nor a DNS name", seed, host)
+	}
+	return nil
+}
+
+// validHostName reports whether s is made of DNS labels (letters, digits,
+// hyphens and underscores, dot-separated).
+func validHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // joinLoop joins through the seeds, retrying until it succeeds or ctx

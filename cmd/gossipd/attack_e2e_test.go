@@ -217,6 +217,7 @@ func TestAttackFailureAtMaxIncarnationThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	ps := startAttackCluster(t)
 	a, b := ps[0], ps[1]
 	bID := idOf(t, b)
@@ -270,6 +271,7 @@ func TestAttackInventedMembersThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	ps := startAttackCluster(t)
 	a := ps[0]
 	honest := map[string]bool{}
@@ -316,6 +318,7 @@ func TestAttackForgedOriginThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	ps := startAttackCluster(t)
 	a, b := ps[0], ps[1]
 	bID := idOf(t, b)

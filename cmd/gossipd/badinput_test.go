@@ -26,6 +26,7 @@ func TestBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	key := filepath.Join(dir, "k.key")
@@ -75,7 +76,7 @@ func TestBadInput(t *testing.T) {
 		{"keygen over a key", []string{"keygen", "-out", openKey}, 1, "already exists"},
 		{"broadcast without topic", []string{"broadcast", "-socket", sock, "x"}, 1, "-topic is required"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) { // in turn: several share the socket and key paths
 			_, stderr, err := cli(t, tc.args...)
 			require.Equal(t, tc.code, exitCode(err), stderr)
 			require.Contains(t, stderr, tc.want)
@@ -87,11 +88,11 @@ func TestEnvironmentOverridesConfigFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	cfg := filepath.Join(dir, "c.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("log_level: debug\n"), 0o600))
-	t.Setenv("GOSSIPD_LOG_LEVEL", "nonsense")
-	_, stderr, err := cli(t, "agent", "-config", cfg, "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
+	_, stderr, err := cliIn(t, dir, []string{"GOSSIPD_LOG_LEVEL=nonsense"}, "agent", "-config", cfg, "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
 	require.Equal(t, 1, exitCode(err))
 	require.Contains(t, stderr, `-log-level "nonsense"`)
 }
@@ -101,9 +102,9 @@ func TestClusterSecretFromTheEnvironment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
-	t.Setenv(clusterSecretEnv, "CHANGE-ME")
-	_, stderr, err := cli(t, "agent", "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
+	_, stderr, err := cliIn(t, dir, []string{clusterSecretEnv + "=CHANGE-ME"}, "agent", "-key-file", filepath.Join(dir, "k"), "-grpc-socket", filepath.Join(dir, "s"), "-bind", "127.0.0.1:0")
 	require.Equal(t, 1, exitCode(err), stderr)
 	require.Contains(t, stderr, "$GOSSIPD_CLUSTER_SECRET: secret on line 1 is 9 bytes")
 }

@@ -90,6 +90,7 @@ func TestClusterCARotationThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	oldCA, oldPub := keygen(t, dir, "old-ca")
 	newCA, newPub := keygen(t, dir, "new-ca")

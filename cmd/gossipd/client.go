@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,11 +41,21 @@ func (c *clientFlags) dial() (gossipdv1.GossipServiceClient, func(), error) {
 	if c.output != "table" && c.output != "json" {
 		return nil, nil, fmt.Errorf("gossipd: -o %q: want table or json", c.output)
 	}
-	network, where, target := "unix", c.socket, "unix://"+c.socket
+	// gRPC reads "unix://./a.sock" as authority "."; an absolute path
+	// makes any relative -socket work.
+	socket, err := filepath.Abs(c.socket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gossipd: -socket %q: %w", c.socket, err)
+	}
+	network, where, target := "unix", c.socket, "unix://"+socket
 	if c.addr != "" {
 		network, where, target = "tcp", c.addr, "passthrough:///"+c.addr
 	}
-	probe, err := net.DialTimeout(network, where, 2*time.Second)
+	dialAt := where
+	if network == "unix" {
+		dialAt = socket
+	}
+	probe, err := net.DialTimeout(network, dialAt, 2*time.Second)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gossipd: no agent running at %s (%v)", where, err)
 	}

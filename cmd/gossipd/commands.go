@@ -6,8 +6,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
 
 	gossipdv1 "github.com/plumview/plumview/api/plumview/gossipd/v1"
+	"github.com/plumview/plumview/transport"
 )
 
 // runMembers prints the member list.
@@ -66,6 +70,9 @@ func runBroadcast(args []string, stdout, stderr io.Writer) error {
 	if *topic == "" {
 		return fmt.Errorf("gossipd: broadcast: -topic is required")
 	}
+	if err := checkTopic("broadcast", *topic); err != nil {
+		return err
+	}
 	var payload []byte
 	switch {
 	case *file != "" && fs.NArg() > 0:
@@ -85,7 +92,11 @@ func runBroadcast(args []string, stdout, stderr io.Writer) error {
 	case fs.NArg() == 1:
 		payload = []byte(fs.Arg(0))
 	default:
-		return fmt.Errorf("gossipd: broadcast: give one payload argument (quote it) or -file")
+		return fmt.Errorf("gossipd: broadcast: give one payload argument (quote it) or -file; see gossipd broadcast -h")
+	}
+	if len(payload) > maxPayloadBytes {
+		return fmt.Errorf("gossipd: broadcast: payload of %d bytes exceeds the agent's limit of %d KiB (%d bytes; -max-payload may set it lower)",
+			len(payload), maxPayloadBytes>>10, maxPayloadBytes)
 	}
 	var resp *gossipdv1.BroadcastResponse
 	err := c.unary("broadcast", func(ctx context.Context, cl gossipdv1.GossipServiceClient) (err error) {
@@ -98,7 +109,7 @@ func runBroadcast(args []string, stdout, stderr io.Writer) error {
 	if c.output == "json" {
 		return printJSON(stdout, resp)
 	}
-	_, err = fmt.Fprintln(stdout, resp.GetMessageId())
+	_, err = fmt.Fprintf(stdout, "id %s\n", resp.GetMessageId())
 	return err
 }
 
@@ -107,12 +118,23 @@ func runBroadcast(args []string, stdout, stderr io.Writer) error {
 func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	var c clientFlags
 	fs := newClientFlags("subscribe", &c)
-	topics := fs.String("topics", "", "comma-separated `topics` (default all)")
+	topics := fs.String("topics", "", "comma-separated `topics` (default all; -topic for a topic with a comma)")
+	var topicList listFlag
+	fs.Var(&topicList, "topic", "a `topic` to print, taken whole (commas included); repeat it for several, beside -topics or instead")
 	resume := fs.Uint64("resume-from", 0, "replay the retained messages after this `sequence` number")
 	epoch := fs.Uint64("resume-epoch", 0, "the `epoch` of -resume-from (each message's epoch in -o json; gossipd status): if the agent restarted since, it says so first")
 	count := fs.Int("count", 0, "exit after this many messages (default: never)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if *count < 0 {
+		return fmt.Errorf("gossipd: subscribe: -count %d: want a positive number of messages, or 0 for no limit", *count)
+	}
+	want := append(splitList(*topics), topicList...)
+	for _, t := range want {
+		if err := checkTopic("subscribe", t); err != nil {
+			return err
+		}
 	}
 	cl, closeFn, err := c.dial()
 	if err != nil {
@@ -121,7 +143,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 	defer closeFn()
 	ctx, stop := signalContext()
 	defer stop()
-	stream, err := cl.Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: splitList(*topics), ResumeFrom: *resume, ResumeEpoch: *epoch})
+	stream, err := cl.Subscribe(ctx, &gossipdv1.SubscribeRequest{Topics: want, ResumeFrom: *resume, ResumeEpoch: *epoch})
 	if err != nil {
 		return callErr("subscribe", err)
 	}
@@ -152,5 +174,31 @@ func runSubscribe(args []string, stdout, stderr io.Writer) error {
 			n++
 		}
 	}
+	return nil
+}
+
+// maxPayloadBytes is the largest payload any agent accepts, 512 KiB
+// (-max-payload is at most this, and by default this): half a transport
+// frame, leaving room for the envelope. The client refuses a larger
+// payload before sending it, where gRPC's own message limit (4 MiB) would
+// otherwise answer first with an error that does not name the agent's.
+const maxPayloadBytes = transport.DefaultMaxFrameBytes / 2
+
+// checkTopic refuses a topic that cannot be sent: gRPC requires strings to
+// be valid UTF-8 and would fail to encode the request.
+func checkTopic(op, topic string) error {
+	if !utf8.ValidString(topic) {
+		return fmt.Errorf("gossipd: %s: topic %q is not valid UTF-8 (%s)", op, topic, codes.InvalidArgument)
+	}
+	return nil
+}
+
+// listFlag is a flag that may be repeated, each value taken whole.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
 	return nil
 }

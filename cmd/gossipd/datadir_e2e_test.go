@@ -67,6 +67,7 @@ func TestDataDirRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	data := filepath.Join(dir, "data")
 	a0 := startAgent(t, dir, "a0")
@@ -102,11 +103,10 @@ func TestDataDirRestart(t *testing.T) {
 	}
 
 	// The wall clock now reads 1 ns after the epoch for a2.
-	t.Setenv(wallClockEnv, "1")
 	restart := func(sig syscall.Signal) *proc {
 		t.Helper()
 		_ = a2.stop(t, sig)
-		p := startAgentAt(t, dir, "a2", port, "-data-dir", data) // no seeds
+		p := startAgentEnv(t, dir, "a2", port, []string{wallClockEnv + "=1"}, "-data-dir", data) // no seeds
 		waitFor(t, 60*time.Second, "the restarted a2 rejoined: 3 alive everywhere, its new incarnation known", func() bool {
 			if !allAlive([]*proc{a0, a1, p})() {
 				return false
@@ -149,6 +149,7 @@ func TestDataDirCorruptRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	data := filepath.Join(dir, "data")
 	require.NoError(t, os.MkdirAll(data, 0o700))
@@ -167,6 +168,7 @@ func TestResumeAcrossAgentRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	port := freePort(t)
 	a := startAgentAt(t, dir, "a", port)

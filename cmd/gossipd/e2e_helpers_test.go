@@ -87,11 +87,22 @@ func startAgent(t *testing.T, dir, name string, extra ...string) *proc {
 // extra flags; a restarted agent keeps its port, so its address.
 func startAgentAt(t *testing.T, dir, name string, port int, extra ...string) *proc {
 	t.Helper()
+	return startAgentEnv(t, dir, name, port, nil, extra...)
+}
+
+// startAgentEnv is startAgentAt with extra environment variables
+// ("NAME=value") for this agent alone: tests that run in parallel must not
+// share theirs through the test process's environment (t.Setenv).
+func startAgentEnv(t *testing.T, dir, name string, port int, env []string, extra ...string) *proc {
+	t.Helper()
 	p := &proc{socket: filepath.Join(dir, name+".sock"), port: port, log: &lockedBuffer{}, done: make(chan error, 1)}
 	args := append([]string{"agent", "-bind", fmt.Sprintf("127.0.0.1:%d", p.port),
 		"-key-file", filepath.Join(dir, name+".key"), "-grpc-socket", p.socket, "-log-format", "console",
 		"-shutdown-timeout", "5s"}, extra...)
 	p.cmd = exec.Command(binary(t), args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stderr = p.log
 	p.cmd.Stdout = p.log
 	require.NoError(t, p.cmd.Start())
@@ -130,10 +141,11 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
 // cli runs the binary with args and returns its stdout and stderr.
 func cli(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	bin := binary(t) // built before the call's deadline starts: the build may take longer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err

@@ -30,6 +30,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	ml, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -52,9 +53,8 @@ func TestEndToEnd(t *testing.T) {
 	grpcAddr := gl.Addr().String()
 	require.NoError(t, gl.Close())
 	ps = append(ps, startAgent(t, dir, "a2", "-config", jsonCfg, "-grpc-addr", grpcAddr))
-	t.Setenv("GOSSIPD_SEEDS", ps[0].addr())
-	ps = append(ps, startAgent(t, dir, "a3"), startAgent(t, dir, "a4"))
-	os.Unsetenv("GOSSIPD_SEEDS")
+	seedsEnv := []string{"GOSSIPD_SEEDS=" + ps[0].addr()}
+	ps = append(ps, startAgentEnv(t, dir, "a3", freePort(t), seedsEnv), startAgentEnv(t, dir, "a4", freePort(t), seedsEnv))
 
 	waitFor(t, 20*time.Second, "5 alive members everywhere", func() bool { return allListAlive(t, ps, 5) })
 	hc := healthpb.NewHealthClient(ps[0].conn(t))
@@ -141,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, os.WriteFile(big, make([]byte, 600<<10), 0o600))
 	_, stderr, err := cli(t, "broadcast", "-socket", ps[0].socket, "-topic", "news", "-file", big)
 	require.Error(t, err)
-	require.Contains(t, stderr, "exceeds the limit")
+	require.Contains(t, stderr, "exceeds the agent's limit of 512 KiB")
 
 	// A second agent on a live agent's socket is refused.
 	_, stderr, err = cli(t, "agent", "-bind", "127.0.0.1:0", "-key-file", filepath.Join(dir, "x.key"), "-grpc-socket", ps[0].socket)

@@ -86,10 +86,19 @@ func (s *histogramSink) AddSampleWithLabels(key []string, val float32, labels []
 const livenessTimeout = 2 * time.Second
 
 // httpHandler serves /metrics (Prometheus text format), /debug/ (an HTML
-// page of the node's views, trees, members and recent events) and /healthz
-// (liveness: whether the node's own loop answers, whatever its peers do).
+// page of the node's views, trees, members and recent events), /healthz
+// (liveness: whether the node's own loop answers, whatever its peers do)
+// and /readyz (readiness: 200 once the node has joined, 503 before and
+// from the moment it starts draining to leave).
 func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !srv.Joined() {
+			http.Error(w, "not ready: the node has not joined the cluster, or is leaving it", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		answered := make(chan struct{})
 		go func() { node.Views(); close(answered) }() // Views goes through the node's loop

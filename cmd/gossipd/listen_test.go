@@ -1,9 +1,12 @@
 package main
 
 import (
+	"flag"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,7 +14,20 @@ import (
 	"github.com/plumview/plumview/cmd/gossipd/internal/testbin"
 )
 
+// endToEndParallel is how many tests run at once when -parallel is not
+// given (its default is GOMAXPROCS, 2 on a small machine): the tests that
+// run agents as processes spend their time waiting on those agents (joins,
+// failure detection, "never" checks that watch for seconds), not
+// computing, so more of them overlap well.
+const endToEndParallel = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given && runtime.GOMAXPROCS(0) < endToEndParallel {
+		_ = flag.Set("test.parallel", strconv.Itoa(endToEndParallel))
+	}
 	code := m.Run()
 	testbin.Remove()
 	os.Exit(code)

@@ -5,11 +5,13 @@
 //	gossipd agent     [-config FILE] [-bind ADDR] [-seeds A,B] ...  run the agent
 //	gossipd members   [-state alive,failed] [-o json]             list members
 //	gossipd broadcast -topic T [PAYLOAD|-file F]                  send a message
-//	gossipd subscribe [-topics A,B] [-resume-from N [-resume-epoch E]] [-count N]   print messages
+//	gossipd subscribe [-topics A,B] [-topic T]... [-resume-from N [-resume-epoch E]] [-count N]   print messages
 //	gossipd status    [-cluster [-svg FILE]] [-o json]            this node's status, or the cluster's views
 //	gossipd leave                                                 leave and stop the agent
 //	gossipd keygen    -out FILE [-ca CA.key]                      write a new key
 //	gossipd certify   -key-file FILE -ca CA.key                   re-certify a key
+//	gossipd version                                               module version, commit, Go version
+//	gossipd completion bash|zsh                                   shell completion script
 //
 // Every flag may also be given in the environment as GOSSIPD_<NAME> in
 // upper snake case (GOSSIPD_SEEDS, GOSSIPD_KEY_FILE), and the agent's in a
@@ -25,22 +27,6 @@ import (
 	"os"
 )
 
-const usage = `usage: gossipd <command> [flags]
-
-commands:
-  agent       run the agent (see gossipd agent -h)
-  members     list the members known to the local agent
-  broadcast   broadcast a message on a topic
-  subscribe   print the messages of some topics
-  status      print the local agent's status
-  leave       leave the cluster gracefully and stop the agent
-  keygen      write a new identity key file
-  certify     replace the certificate in a key file, keeping the key
-
-Client commands reach the agent at -socket (default /tmp/gossipd.sock) or
--addr. Every flag can be set as GOSSIPD_<FLAG_IN_UPPER_SNAKE_CASE>.
-`
-
 // errUsage marks a usage error already reported by the flag package.
 var errUsage = errors.New("gossipd: usage")
 
@@ -51,25 +37,29 @@ func main() {
 // run executes one command and returns the process exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, topUsage())
 		return 2
-	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"agent": runAgent, "members": runMembers, "broadcast": runBroadcast,
-		"subscribe": runSubscribe, "status": runStatus, "leave": runLeave, "keygen": runKeygen,
-		"certify": runCertify,
 	}
 	name := args[0]
 	if name == "-h" || name == "-help" || name == "--help" || name == "help" {
-		fmt.Fprint(stdout, usage)
+		if len(args) > 1 { // gossipd help CMD: gossipd CMD -h
+			if c, ok := lookupCommand(args[1]); ok {
+				printHelp(stdout, flagSetOf(c))
+				return 0
+			}
+		}
+		fmt.Fprint(stdout, topUsage())
 		return 0
 	}
-	cmd, ok := cmds[name]
+	if name == "-version" || name == "--version" {
+		name = "version"
+	}
+	cmd, ok := lookupCommand(name)
 	if !ok {
-		fmt.Fprintf(stderr, "gossipd: unknown command %q\n%s", name, usage)
+		fmt.Fprintf(stderr, "gossipd: unknown command %q\n%s", name, topUsage())
 		return 2
 	}
-	err := cmd(args[1:], stdout, stderr)
+	err := cmd.run(args[1:], stdout, stderr)
 	switch {
 	case err == nil:
 		return 0

@@ -18,6 +18,7 @@ func TestTrustMembersThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")
 	}
+	t.Parallel()
 	dir := shortDir(t)
 	a := startAgent(t, dir, "a", "-trust-members")
 	b := startAgent(t, dir, "b", "-trust-members", "-seeds", a.addr())

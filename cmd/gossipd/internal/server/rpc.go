@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,10 +49,13 @@ func (s *Server) Leave(ctx context.Context, _ *gossipdv1.LeaveRequest) (*gossipd
 // Broadcast sends one message and returns its ID.
 func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest) (*gossipdv1.BroadcastResponse, error) {
 	if n := len(req.GetPayload()); n > s.cfg.MaxPayloadBytes {
-		return nil, status.Errorf(codes.InvalidArgument, "gossipd: payload of %d bytes exceeds the limit of %d bytes", n, s.cfg.MaxPayloadBytes)
+		return nil, status.Errorf(codes.InvalidArgument, "gossipd: payload of %d bytes exceeds the limit of %s of this agent (-max-payload)", n, byteSize(s.cfg.MaxPayloadBytes))
 	}
 	if req.GetTopic() == "" {
 		return nil, status.Error(codes.InvalidArgument, "gossipd: topic is required")
+	}
+	if !utf8.ValidString(req.GetTopic()) { // a client whose encoder does not check
+		return nil, status.Error(codes.InvalidArgument, "gossipd: topic is not valid UTF-8")
 	}
 	if n := len(req.GetTopic()); n > gossip.MaxTopicBytes {
 		return nil, status.Errorf(codes.InvalidArgument, "gossipd: topic of %d bytes exceeds the limit of %d bytes", n, gossip.MaxTopicBytes)
@@ -78,6 +82,15 @@ func (s *Server) Broadcast(ctx context.Context, req *gossipdv1.BroadcastRequest)
 		s.cfg.AfterBroadcast(id)
 	}
 	return &gossipdv1.BroadcastResponse{MessageId: id.String()}, nil
+}
+
+// byteSize renders n bytes for an error: "512 KiB (524288 bytes)", or
+// "10 bytes" below a KiB or when not a whole number of KiB.
+func byteSize(n int) string {
+	if n >= 1<<10 && n%(1<<10) == 0 {
+		return fmt.Sprintf("%d KiB (%d bytes)", n>>10, n)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // MembersPageSize is the default and the largest page of Members: 1000

@@ -105,7 +105,7 @@ func TestErrorCodes(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Topic: "t", Payload: bytes.Repeat([]byte("x"), 11)})
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "too large: %v", err)
-	require.Contains(t, err.Error(), "exceeds the limit of 10 bytes")
+	require.Contains(t, err.Error(), "exceeds the limit of 10 bytes of this agent (-max-payload)")
 	_, err = a.client.Broadcast(ctx, &gossipdv1.BroadcastRequest{Payload: []byte("x")})
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "no topic: %v", err)
 	_, err = a.client.Join(ctx, &gossipdv1.JoinRequest{Seeds: []string{"!!!@x:1"}})
