@@ -31,6 +31,7 @@ import (
 )
 
 func main() {
+	setMemoryLimit()
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -97,6 +98,12 @@ scenarios:
 
 With -out DIR, each experiment's series also go to DIR as CSV files and SVG
 plots, with DIR/index.html showing them all.
+
+Memory: unless GOMEMLIMIT is set, the simulator sets a soft memory limit of
+85%% of the machine's physical memory (runtime/debug.SetMemoryLimit), so that
+the collector runs more often near it rather than let the heap reach twice
+what is live; the members scenario's live heap grows with the square of
+the nodes (docs/simulation.md, "Memory").
 
 flags:
 `
