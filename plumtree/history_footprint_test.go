@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
 )
 
 // historyHeap returns the heap bytes the history holds beyond the empty
@@ -68,4 +70,33 @@ func TestRingShrinksOnceAQuarterFull(t *testing.T) {
 		require.Equal(t, i, r.pop())
 	}
 	require.Equal(t, ringMinShrink, len(r.buf))
+}
+
+// A newcomer to a large cluster gets an IHAVE for every recent broadcast
+// from each new neighbour: thousands of missing IDs, all delivered or
+// grafted within a second. Once they are gone the set holds memory for
+// what is left only, in the same order.
+func TestMissingSetShrinksAfterABurst(t *testing.T) {
+	const burst = 5000
+	m := newMissingSet(10_000)
+	for i := range burst {
+		created, kept := m.add(mid(uint64(i+1)), 2, 1, time.Duration(i), time.Second)
+		require.True(t, created && kept)
+	}
+	for i := range burst - 10 {
+		m.remove(mid(uint64(i + 1)))
+	}
+	require.LessOrEqual(t, len(m.slab), missingMinShrink, "the slab shrank with the set")
+	require.Len(t, m.index, 10)
+	k := burst - 10
+	for i := m.head; i >= 0; i = m.slab[i].next {
+		k++
+		require.Equal(t, mid(uint64(k)), m.slab[i].id, "creation order kept")
+	}
+	require.Equal(t, burst, k)
+	isPeer := func(p peer.ID) bool { return p == 2 }
+	require.NoError(t, m.check(isPeer, func(MessageID) bool { return false }))
+	m.expire(time.Hour, time.Minute)
+	require.Zero(t, m.cost)
+	require.NoError(t, m.check(isPeer, func(MessageID) bool { return false }))
 }
