@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -106,6 +109,9 @@ type MembersResult struct {
 	// was over its budget (gossip.Budgets), and Evictions the peers they
 	// evicted for it: an honest burst must leave both at zero.
 	OverBudget, Evictions uint64
+	// OverBudgetBy splits OverBudget by budget (gossip.Budget), so that
+	// the table names the one that tripped.
+	OverBudgetBy map[gossip.Budget]uint64
 	// ProbesPerNodeSecond is the liveness probes a live node started per
 	// second of the run (gossip.MembersConfig.ProbeInterval), and
 	// ProbesFailed those that ended in a suspicion (members that crashed,
@@ -286,8 +292,14 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		if s.Alive(n) {
 			c := s.Engine(n).Counters()
 			res.Refutations += c.Roster.Refutations
-			for _, v := range c.Engine.OverBudget {
+			for k, v := range c.Engine.OverBudget {
 				res.OverBudget += v
+				if v > 0 {
+					if res.OverBudgetBy == nil {
+						res.OverBudgetBy = map[gossip.Budget]uint64{}
+					}
+					res.OverBudgetBy[gossip.Budget(k)] += v
+				}
 			}
 			res.Evictions += c.Engine.Evictions
 			res.ProbesPerNodeSecond += float64(c.Engine.Probes)
@@ -306,6 +318,20 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		runtime.KeepAlive(s)
 	}
 	return res, nil
+}
+
+// overBudgetBy names the budgets requests went over, with their counts,
+// in the budgets' order: " (forward-join 12, records 3)", or "" if none.
+func overBudgetBy(by map[gossip.Budget]uint64) string {
+	keys := slices.Sorted(maps.Keys(by))
+	if len(keys) == 0 {
+		return ""
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, by[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // WriteMembersTable prints the member-list experiment's result.
@@ -327,7 +353,7 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d; peers evicted: %d\n", r.Refutations, r.OverBudget, r.Evictions)
+	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d%s; peers evicted: %d\n", r.Refutations, r.OverBudget, overBudgetBy(r.OverBudgetBy), r.Evictions)
 	if err != nil || r.ProbesPerNodeSecond == 0 {
 		return err
 	}
