@@ -3,6 +3,7 @@ package roster
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -301,6 +302,21 @@ func (r *Roster) AppendMembersAfter(dst []Record, after peer.ID, limit int) []Re
 		dst = append(dst, r.record(ms[k].id, &ms[k].entry))
 	}
 	return dst
+}
+
+// All yields every record held, sorted by ID, as Members returns them but
+// without copying the list: a caller that scans the list (for a random
+// member, or the ones in some state) allocates nothing. The roster must
+// not be stepped while the scan runs.
+func (r *Roster) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		ms := r.sortedMembers()
+		for k := range ms {
+			if !yield(r.record(ms[k].id, &ms[k].entry)) {
+				return
+			}
+		}
+	}
 }
 
 // AppendMembers appends every record held, sorted by ID, to dst.

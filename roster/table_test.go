@@ -66,3 +66,25 @@ func TestTableAgreesWithAMap(t *testing.T) {
 	c.recs[0].inc++
 	require.NotEqual(t, c.recs[0].inc, tb.recs[0].inc, "a clone is independent")
 }
+
+// All yields what Members returns, in the same order, and stops when asked.
+func TestAllYieldsTheMembersInOrder(t *testing.T) {
+	r := newRoster(t, 5, 1, Config{})
+	step(t, r, t0, receive(
+		Record{ID: 9, Addr: "a", Incarnation: 1, State: StateAlive, Meta: []byte("m")},
+		Record{ID: 3, Addr: "b", Incarnation: 2, State: StateSuspect},
+		Record{ID: 7, Addr: "c", Incarnation: 1, State: StateFailed},
+	))
+	var all []Record
+	for rec := range r.All() {
+		all = append(all, rec)
+	}
+	require.Equal(t, r.Members(), all)
+	require.Len(t, all, 4)
+	n := 0
+	for range r.All() {
+		n++
+		break
+	}
+	require.Equal(t, 1, n)
+}
