@@ -135,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.BoolVar(&o.hugePages, "hugepages", true, "ask the kernel to back the heap with transparent huge pages where it gives them only on request (Linux; faster above a few thousand nodes)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
-	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held (for go tool pprof -sample_index=inuse_space)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held, and to this file with -joined appended once every list is complete after the joins, where the heap peaks (for go tool pprof -sample_index=inuse_space)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usage)
 		fs.PrintDefaults()

@@ -53,6 +53,10 @@ type MembersOptions struct {
 	ProbeInterval time.Duration
 	Check         bool
 	Progress      *Progress
+	// AfterJoin, when set, is called once every list is complete after
+	// the joins (or the phase's limit passed), where the live heap peaks
+	// (the simulator writes a heap profile there); its error ends the run.
+	AfterJoin func() error
 	// AtEnd, when set, is called once after the last phase while the
 	// simulation is still held (the simulator writes a heap profile
 	// there); its error ends the run.
@@ -231,6 +235,11 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return res, err
 	}
 	res.JoinBytesPerNode = float64(counter.total-joinStart) / float64(o.Nodes)
+	if o.AfterJoin != nil {
+		if err := o.AfterJoin(); err != nil {
+			return res, err
+		}
+	}
 
 	quietFrom, quietProbes := counter.total, counter.probes
 	now += o.Quiet
