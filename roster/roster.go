@@ -223,8 +223,9 @@ func (r *Roster) shareable(id peer.ID, e *entry) bool {
 	return r.proofs == nil || sendable(r.proofs[id], e.state)
 }
 
-// sorted returns the records held in ascending order of ID, sorting them
-// if needed. The slice is the table's: valid until the next change.
+// sortedMembers returns the records held in ascending order of ID,
+// sorting them if needed. The slice is the table's: valid until the next
+// change.
 func (r *Roster) sortedMembers() []member {
 	if !r.sorted {
 		r.members.sortByID()
