@@ -134,9 +134,10 @@ type MembersResult struct {
 
 // MaxMembersNodes bounds the member-list experiment: every node holds a
 // record of every node, so its memory grows with the square of the nodes
-// (docs/benchmarks.md, "Member list memory": about 180 bytes per pair of
-// nodes at the peak of the live heap, 10,000 nodes in 24 GiB under the
-// simulator's soft memory limit).
+// (docs/benchmarks.md, "Member list memory, per pair of nodes": 150 to
+// 190 bytes per pair at the peak of the live heap from 2,000 to 5,000
+// nodes, so 15 to 19 GB at 10,000, under the simulator's soft memory limit
+// on 24 GiB; no 10,000-node run has finished yet, for want of time).
 const MaxMembersNodes = 10_000
 
 // MemberCheckEvery is how often the member-list experiment compares the
