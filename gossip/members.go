@@ -292,7 +292,7 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	}
 	var lost []hyparview.Peer
 	self := e.roster.Self()
-	for _, r := range e.roster.Members() {
+	for r := range e.roster.All() {
 		if r.ID != self && (r.State == roster.StateSuspect || r.State == roster.StateFailed) && !e.hv.IsActive(r.ID) {
 			lost = append(lost, hyparview.Peer{ID: r.ID, Addr: r.Addr})
 		}
@@ -316,7 +316,7 @@ func (e *Engine) randomAliveMember() (hyparview.Peer, bool) {
 	var pick hyparview.Peer
 	n := 0
 	self := e.roster.Self()
-	for _, r := range e.roster.Members() {
+	for r := range e.roster.All() {
 		if r.ID == self || r.State != roster.StateAlive || r.Addr == "" {
 			continue
 		}

@@ -15,9 +15,15 @@ import (
 // One ring holds an item per remembered ID in delivery order, numbered by a
 // sequence that grows by one per item; index maps an ID to its item's
 // number. Since payloads are released oldest first too, the items still
-// holding a payload are always the newest held ones of the ring. So a
-// payload is found by one lookup and some arithmetic, releasing one touches
-// no map, and forgetting an ID is one delete.
+// holding a payload are always the newest held ones of the ring, so their
+// payloads sit in a second ring, in the same order, that holds only them:
+// an ID remembered for SeenRetention costs its 24-byte item and its index
+// slot, and a payload slot is paid only for PayloadRetention. So a payload
+// is found by one lookup and some arithmetic, releasing one touches no map,
+// and forgetting an ID is one delete. The rings and the index give back
+// their capacity once mostly empty (ring.shrink, idIndex.shrink), so that a
+// burst of broadcasts, such as a large cluster's joins, leaves no memory
+// held for 90 s worth of them after they expire.
 type history struct {
 	// recent holds the last few delivered IDs, so that the duplicates of a
 	// message, which mostly arrive just after its first copy, are found
@@ -29,10 +35,11 @@ type history struct {
 
 	// Then, in the next three cache lines, what recording a new payload
 	// reads and writes.
-	index idIndex // the sequence number of each item
-	items ring[histItem]
-	held  int // the newest held items hold their payloads
-	bytes int // the total size of those payloads
+	index    idIndex // the sequence number of each item
+	items    ring[histItem]
+	payloads ring[[]byte] // the payloads of the newest held items, oldest first
+	held     int          // the newest held items hold their payloads
+	bytes    int          // the total size of those payloads
 	// due is no later than the first moment expire has work to do, so
 	// that most calls return without touching the ring.
 	due time.Duration
@@ -45,15 +52,15 @@ type history struct {
 }
 
 type histItem struct {
-	id      MessageID
-	at      time.Duration // when it was delivered
-	payload []byte        // nil once released
+	id MessageID
+	at time.Duration // when it was delivered
 }
 
 func newHistory(c Config) history {
 	return history{
 		index:      newIDIndex(),
 		items:      newRing[histItem](c.MaxSeenIDs),
+		payloads:   newRing[[]byte](c.MaxCachedPayloads),
 		seenTTL:    c.SeenRetention,
 		payloadTTL: c.PayloadRetention,
 		maxSeen:    c.MaxSeenIDs,
@@ -104,7 +111,7 @@ func (h *history) payload(id MessageID) ([]byte, bool) {
 	if !ok || pos < h.items.len()-h.held {
 		return nil, false
 	}
-	return h.items.at(pos).payload, true
+	return *h.payloads.at(pos - (h.items.len() - h.held)), true
 }
 
 // add remembers a newly delivered id and holds its payload. The caller checks
@@ -119,7 +126,8 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration) {
 		h.heldEvicted++
 	}
 	h.index.insert(id, h.headSeq+uint64(h.items.len()))
-	h.items.push(histItem{id: id, at: now, payload: payload})
+	h.items.push(histItem{id: id, at: now})
+	h.payloads.push(payload)
 	h.rememberRecent(id)
 	h.held++
 	h.bytes += len(payload)
@@ -156,9 +164,7 @@ func (h *history) nextDue() time.Duration {
 
 // releaseOldest drops the oldest held payload; held must be > 0.
 func (h *history) releaseOldest() {
-	it := h.items.at(h.items.len() - h.held)
-	h.bytes -= len(it.payload)
-	it.payload = nil
+	h.bytes -= len(h.payloads.pop())
 	h.held--
 }
 
@@ -170,6 +176,7 @@ func (h *history) forgetOldest() {
 	id := h.items.front().id
 	if _, slot, ok := h.index.find(id, &h.items, h.headSeq); ok {
 		h.index.removeSlot(slot)
+		h.index.shrink()
 	}
 	h.items.pop()
 	h.headSeq++
@@ -179,7 +186,7 @@ func (h *history) forgetOldest() {
 // check verifies the history's invariants.
 func (h *history) check() error {
 	n := h.items.len()
-	if n > h.maxSeen || h.held > h.maxHeld || h.bytes > h.maxSize || h.held > n || h.held < 0 {
+	if n > h.maxSeen || h.held > h.maxHeld || h.bytes > h.maxSize || h.held > n || h.held < 0 || h.payloads.len() != h.held {
 		return fmt.Errorf("plumtree: history over its caps: %d ids, %d payloads, %d bytes", n, h.held, h.bytes)
 	}
 	if next := h.nextDue(); h.due > next {
@@ -199,10 +206,9 @@ func (h *history) check() error {
 		if pos, _, ok := h.index.find(it.id, &h.items, h.headSeq); !ok || pos != i {
 			return fmt.Errorf("plumtree: history item %v is not indexed", it.id)
 		}
-		if i < n-h.held && it.payload != nil {
-			return fmt.Errorf("plumtree: history item %v keeps a released payload", it.id)
-		}
-		bytes += len(it.payload)
+	}
+	for i := 0; i < h.payloads.len(); i++ {
+		bytes += len(*h.payloads.at(i))
 	}
 	if bytes != h.bytes {
 		return fmt.Errorf("plumtree: history counts %d held bytes, holds %d", h.bytes, bytes)

@@ -42,6 +42,7 @@ func (h *history) clone() history {
 	c := *h
 	c.index.slots = slices.Clone(h.index.slots)
 	c.items = h.items.clone()
+	c.payloads = h.payloads.clone()
 	return c
 }
 

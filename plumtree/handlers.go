@@ -141,6 +141,7 @@ func (s *State) graftTimer(now time.Duration, id MessageID, out []Output) []Outp
 	e := s.missing.entry(i)
 	if len(e.anns) == 0 {
 		s.missing.removeAt(i)
+		s.missing.shrink()
 		return out
 	}
 	a := s.missing.popFirst(i)

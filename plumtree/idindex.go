@@ -79,9 +79,20 @@ func (x *idIndex) place(v uint64) {
 }
 
 // grow doubles the table (16 slots at first) and places every slot again.
-func (x *idIndex) grow() {
+func (x *idIndex) grow() { x.resize(max(16, 2*len(x.slots))) }
+
+// shrink halves the table once it is an eighth full, so that the slots a
+// burst of IDs needed are given back once they are forgotten.
+func (x *idIndex) shrink() {
+	if len(x.slots) > 16 && 8*x.n < len(x.slots) {
+		x.resize(len(x.slots) / 2)
+	}
+}
+
+// resize moves every slot to a table of size slots, a power of two.
+func (x *idIndex) resize(size int) {
 	old := x.slots
-	x.slots = make([]uint64, max(16, 2*len(old)))
+	x.slots = make([]uint64, size)
 	for _, v := range old {
 		if v != 0 {
 			x.place(v)

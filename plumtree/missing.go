@@ -16,7 +16,11 @@ import (
 // announcements are used up counting as one, never exceeds max; the oldest ID
 // is forgotten first. Entries live in a slab linked in creation order (the
 // FIFO for eviction and age expiry) and are found through index, so steady
-// traffic allocates nothing.
+// traffic allocates nothing. Once a quarter full, the slab and the index
+// are rebuilt at the size of what is held (shrink): a burst of
+// announcements, such as the IHAVEs for every recent broadcast that a
+// newcomer to a large cluster gets from each new neighbour, leaves no
+// memory held behind it (a Go map never shrinks on its own).
 type missingSet struct {
 	head, tail int32 // oldest and newest entry; -1 when empty (first: every payload checks it)
 	index      map[MessageID]int32
@@ -147,7 +151,36 @@ func (m *missingSet) link(i int32) {
 func (m *missingSet) remove(id MessageID) {
 	if i := m.lookup(id); i >= 0 {
 		m.removeAt(i)
+		m.shrink()
 	}
+}
+
+// missingMinShrink is the slab size under which the set keeps its memory.
+const missingMinShrink = 64
+
+// shrink rebuilds the slab and the index at the size of what is held once
+// the set is a quarter full. It renumbers the slots: callers holding one
+// must not call it.
+func (m *missingSet) shrink() {
+	n := len(m.index)
+	if len(m.slab) <= missingMinShrink || 4*n > len(m.slab) {
+		return
+	}
+	slab := make([]missingEntry, 0, max(2*n, missingMinShrink/2))
+	index := make(map[MessageID]int32, n)
+	for i := m.head; i >= 0; i = m.slab[i].next {
+		e := m.slab[i]
+		k := int32(len(slab))
+		e.prev, e.next = k-1, k+1
+		slab = append(slab, e)
+		index[e.id] = k
+	}
+	m.head, m.tail = -1, -1
+	if n > 0 {
+		m.head, m.tail = 0, int32(n-1)
+		slab[n-1].next = -1
+	}
+	m.slab, m.index, m.free = slab, index, nil
 }
 
 func (m *missingSet) removeAt(i int32) {
@@ -222,6 +255,7 @@ func (m *missingSet) removePeer(peer peer.ID) {
 		}
 		i = next
 	}
+	m.shrink()
 }
 
 // expire forgets entries created maxAge or more before now. Their timers
@@ -231,6 +265,7 @@ func (m *missingSet) expire(now, maxAge time.Duration) {
 		m.removeAt(m.head)
 		m.expired++
 	}
+	m.shrink()
 }
 
 // nextDue returns when expire(_, maxAge) next has work to do.

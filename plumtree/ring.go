@@ -1,7 +1,8 @@
 package plumtree
 
-// ring is a FIFO queue over a circular buffer that grows up to max items
-// and never shrinks, so its memory is bounded by max. It doubles up to
+// ring is a FIFO queue over a circular buffer that grows up to max items,
+// so its memory is bounded by max, and halves once a quarter full, so that
+// a burst leaves no capacity behind once it is popped. It doubles up to
 // ringDoubleUpTo items and grows by a quarter past that, so that a large
 // ring, such as a history holding every broadcast of a large cluster's
 // last 90 s, wastes at most a fifth of itself rather than half.
@@ -37,7 +38,11 @@ func (r *ring[T]) grow() {
 	if len(r.buf) >= ringDoubleUpTo {
 		size = len(r.buf) + len(r.buf)/4
 	}
-	size = max(min(size, r.max), r.n+1)
+	r.resize(max(min(size, r.max), r.n+1))
+}
+
+// resize moves the items to a buffer of size >= n.
+func (r *ring[T]) resize(size int) {
 	buf := make([]T, size)
 	k := copy(buf, r.buf[r.head:min(r.head+r.n, len(r.buf))])
 	copy(buf[k:r.n], r.buf)
@@ -66,5 +71,11 @@ func (r *ring[T]) pop() T {
 		r.head = 0
 	}
 	r.n--
+	if len(r.buf) > ringMinShrink && r.n <= len(r.buf)/4 {
+		r.resize(max(len(r.buf)/2, ringMinShrink))
+	}
 	return v
 }
+
+// ringMinShrink is the size under which a ring keeps its buffer.
+const ringMinShrink = 64

@@ -29,7 +29,7 @@ func (r *Roster) apply(now time.Time, rec *Record, verified bool) {
 		r.applySelf(rec, verified)
 		return
 	}
-	old, had := r.members[rec.ID]
+	old, had := r.members.get(rec.ID)
 	if had {
 		c := old.compareRecord(rec)
 		if c == 0 {
@@ -85,7 +85,7 @@ func (r *Roster) takeProof(rec *Record, verified bool) {
 // one is dropped and counted, and a genuine one names an incarnation we
 // signed, never above our own.
 func (r *Roster) applySelf(rec *Record, verified bool) {
-	own := r.members[r.self]
+	own, _ := r.members.get(r.self)
 	if own.compareRecord(rec) <= 0 {
 		r.counters.Stale++
 		return
@@ -143,7 +143,7 @@ func (r *Roster) neighborUp(now time.Time, p hyparview.Peer) {
 		r.counters.IgnoredNeighbors++
 		return
 	}
-	if _, had := r.members[p.ID]; had {
+	if r.members.find(p.ID) >= 0 {
 		return
 	}
 	if r.full() {
@@ -177,7 +177,7 @@ func (r *Roster) neighborDown(now time.Time, p hyparview.Peer, reason hyparview.
 // signatures on, we sign the suspicion; a member whose own record we do
 // not hold yet (only its link told us of it) is suspected here alone.
 func (r *Roster) suspect(now time.Time, id peer.ID, doubtful bool) {
-	old, ok := r.members[id]
+	old, ok := r.members.get(id)
 	if ok && id != r.self && old.state == StateSuspect {
 		if doubtful {
 			r.counters.DoubtfulObservations++
@@ -217,7 +217,7 @@ func (r *Roster) onTimer(now time.Time, t Timer) {
 		if r.expiryArmed && t.Nonce == r.expiryNonce {
 			r.expiryArmed = false
 			r.sweep(now)
-			if len(r.ids) > 1 {
+			if r.members.len() > 1 {
 				r.armExpiry()
 			}
 			return
@@ -238,7 +238,7 @@ func (r *Roster) onTimer(now time.Time, t Timer) {
 // so every node that times the same suspicion broadcasts the same record,
 // which the content-derived broadcast ID deduplicates.
 func (r *Roster) declareFailed(now time.Time, t Timer) bool {
-	old, ok := r.members[t.ID]
+	old, ok := r.members.get(t.ID)
 	if !ok || t.ID == r.self || old.state != StateSuspect || old.inc != t.Incarnation {
 		return false
 	}
@@ -268,20 +268,15 @@ func (r *Roster) armExpiry() {
 // members not heard from for SilenceTimeout. Our own record stays.
 func (r *Roster) sweep(now time.Time) {
 	cutoff := now.UnixNano() - int64(r.cfg.RetainDead)
-	kept := r.ids[:0]
-	for _, id := range r.ids {
-		e := r.members[id]
-		if id != r.self && !e.state.Present() && e.since <= cutoff {
-			delete(r.members, id)
-			delete(r.proofs, id)
-			r.counts[e.state]--
+	r.members.filter(func(m *member) bool {
+		if m.id != r.self && !m.state.Present() && m.since <= cutoff {
+			delete(r.proofs, m.id)
+			r.counts[m.state]--
 			r.counters.Expired++
-			continue
+			return false
 		}
-		kept = append(kept, id)
-	}
-	clear(r.ids[len(kept):])
-	r.ids = kept
+		return true
+	})
 	r.silence(now)
 }
 
@@ -296,8 +291,8 @@ func (r *Roster) sweep(now time.Time) {
 // (a refresh) supersedes it.
 func (r *Roster) silence(now time.Time) {
 	cutoff := now.UnixNano() - int64(r.cfg.SilenceTimeout)
-	for _, id := range r.ids {
-		old := r.members[id]
+	for p := 0; p < r.members.len(); p++ {
+		id, old := r.members.recs[p].id, r.members.recs[p].entry
 		if id == r.self || old.state != StateAlive || old.since > cutoff {
 			continue
 		}
@@ -317,4 +312,4 @@ func (r *Roster) silence(now time.Time) {
 
 // full reports whether the roster holds MaxMembers records: a new identity
 // is then refused, and no record held is evicted for it.
-func (r *Roster) full() bool { return len(r.members) >= r.cfg.MaxMembers }
+func (r *Roster) full() bool { return r.members.len() >= r.cfg.MaxMembers }

@@ -2,7 +2,6 @@ package roster
 
 import (
 	"maps"
-	"slices"
 
 	"github.com/plumview/plumview/peer"
 )
@@ -12,8 +11,7 @@ import (
 // several experiments from it.
 func (r *Roster) Clone() *Roster {
 	c := *r
-	c.members = maps.Clone(r.members)
-	c.ids = slices.Clone(r.ids)
+	c.members = r.members.clone()
 	if r.proofs != nil {
 		c.proofs = maps.Clone(r.proofs) // proofs are immutable: sharing them is safe
 	}

@@ -151,7 +151,7 @@ func (r *Roster) confirmReceived(now time.Time, rec *Record, verified bool) {
 	if r.proofs == nil || rec.Proof == nil || rec.State != StateSuspect {
 		return
 	}
-	e := r.members[rec.ID]
+	e, _ := r.members.get(rec.ID)
 	if !r.wantsConfirmation(rec.ID, e.inc, rec.Proof.Declarer) {
 		return
 	}
@@ -167,7 +167,7 @@ func (r *Roster) confirmReceived(now time.Time, rec *Record, verified bool) {
 // already, or the suspicion holds every confirmation it counts. The
 // probes (package gossip) skip settled suspects.
 func (r *Roster) Settled(id peer.ID) bool {
-	e, ok := r.members[id]
+	e, ok := r.members.get(id)
 	if !ok || e.state != StateSuspect {
 		return true
 	}

@@ -38,11 +38,11 @@ func (r *Roster) Digest() []DigestEntry { return r.AppendDigest(nil) }
 // on, it leaves out the records this node may not send (sendable), as
 // Diff and AppendRecords do.
 func (r *Roster) AppendDigest(dst []DigestEntry) []DigestEntry {
-	dst = slices.Grow(dst, len(r.ids))
-	for _, id := range r.sortedIDs() {
-		e := r.members[id]
-		if r.shareable(id, &e) {
-			dst = append(dst, DigestEntry{ID: id, Incarnation: e.inc, State: e.state})
+	ms := r.sortedMembers()
+	dst = slices.Grow(dst, len(ms))
+	for k := range ms {
+		if m := &ms[k]; r.shareable(m.id, &m.entry) {
+			dst = append(dst, DigestEntry{ID: m.id, Incarnation: m.inc, State: m.state})
 		}
 	}
 	return dst
@@ -85,31 +85,31 @@ func (r *Roster) DiffChunk(c DigestChunk) (send []Record, want []peer.ID) {
 		r.counters.MalformedDigests++
 		return nil, nil
 	}
-	ids := r.sortedIDs()
-	i, _ := slices.BinarySearch(ids, c.From)
+	ms := r.sortedMembers()
+	i, _ := r.members.search(c.From)
 	remote := c.Entries
-	for i < len(ids) && ids[i] <= c.To || len(remote) > 0 {
+	for i < len(ms) && ms[i].id <= c.To || len(remote) > 0 {
 		switch {
-		case len(remote) == 0 || (i < len(ids) && ids[i] <= c.To && ids[i] < remote[0].ID):
-			e := r.members[ids[i]]
-			if e.state.Present() && r.shareable(ids[i], &e) {
-				send = append(send, r.record(ids[i], &e))
+		case len(remote) == 0 || (i < len(ms) && ms[i].id <= c.To && ms[i].id < remote[0].ID):
+			e := ms[i].entry
+			if e.state.Present() && r.shareable(ms[i].id, &e) {
+				send = append(send, r.record(ms[i].id, &e))
 			}
 			i++
-		case i >= len(ids) || ids[i] > c.To || remote[0].ID < ids[i]:
+		case i >= len(ms) || ms[i].id > c.To || remote[0].ID < ms[i].id:
 			if remote[0].State.Present() {
 				want = append(want, remote[0].ID)
 			}
 			remote = remote[1:]
 		default:
-			e := r.members[ids[i]]
+			e := ms[i].entry
 			switch cmp.Or(cmp.Compare(e.inc, remote[0].Incarnation), cmp.Compare(e.state, remote[0].State)) {
 			case 1:
-				if r.shareable(ids[i], &e) {
-					send = append(send, r.record(ids[i], &e))
+				if r.shareable(ms[i].id, &e) {
+					send = append(send, r.record(ms[i].id, &e))
 				}
 			case -1:
-				want = append(want, ids[i])
+				want = append(want, ms[i].id)
 			}
 			i++
 			remote = remote[1:]
@@ -139,8 +139,8 @@ func (r *Roster) validChunk(c *DigestChunk) bool {
 // held: the answer to a remote node's want list.
 func (r *Roster) AppendRecords(dst []Record, ids []peer.ID) []Record {
 	for _, id := range ids {
-		if e, ok := r.members[id]; ok && r.shareable(id, &e) {
-			dst = append(dst, r.record(id, &e))
+		if p := r.members.find(id); p >= 0 && r.shareable(id, &r.members.recs[p].entry) {
+			dst = append(dst, r.record(id, &r.members.recs[p].entry))
 		}
 	}
 	return dst

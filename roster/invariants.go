@@ -17,7 +17,7 @@ func (r *Roster) Invariants() error {
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("roster: node %d: "+format, append([]any{r.self}, a...)...))
 	}
-	own, ok := r.members[r.self]
+	own, ok := r.members.get(r.self)
 	switch {
 	case !ok:
 		bad("own record missing")
@@ -26,17 +26,17 @@ func (r *Roster) Invariants() error {
 	case !r.left && own.state != StateAlive:
 		bad("own record is %s", own.state)
 	}
-	if len(r.ids) != len(r.members) {
-		bad("index has %d ids for %d members", len(r.ids), len(r.members))
+	if slots := r.members.indexed(); slots != r.members.len() {
+		bad("index has %d slots for %d members", slots, r.members.len())
 	}
 	var counts [stateCount]int
-	seen := make(map[peer.ID]bool, len(r.ids))
+	seen := make(map[peer.ID]bool, r.members.len())
 	tombstones := 0
-	for k, id := range r.ids {
-		e, ok := r.members[id]
+	for k := range r.members.recs {
+		id, e := r.members.recs[k].id, r.members.recs[k].entry
 		switch {
-		case !ok:
-			bad("index names %d, which is not held", id)
+		case r.members.find(id) != k:
+			bad("member %d at %d is indexed at %d", id, k, r.members.find(id))
 			continue
 		case seen[id]:
 			bad("%d twice in the index", id)
@@ -51,8 +51,8 @@ func (r *Roster) Invariants() error {
 			bad("member %d has an address of %d bytes in %d", id, e.addrLen, len(e.am))
 		case len(e.meta()) > r.cfg.MaxMetaBytes:
 			bad("member %d has %d bytes of meta", id, len(e.meta()))
-		case r.sorted && k > 0 && r.ids[k-1] >= id:
-			bad("index marked sorted but %d follows %d", id, r.ids[k-1])
+		case r.sorted && k > 0 && r.members.recs[k-1].id >= id:
+			bad("index marked sorted but %d follows %d", id, r.members.recs[k-1].id)
 		}
 		seen[id] = true
 		counts[e.state]++

@@ -3,6 +3,7 @@ package roster
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -30,8 +31,7 @@ var (
 type Roster struct {
 	self    peer.ID
 	cfg     Config
-	members map[peer.ID]entry
-	ids     []peer.ID // the keys of members; sorted when sorted is set
+	members table // sorted by ID when sorted is set
 	sorted  bool
 	counts  [stateCount]int // entries per State
 	left    bool
@@ -72,7 +72,7 @@ func New(self hyparview.Peer, meta []byte, cfg Config) (*Roster, error) {
 	if len(meta) > cfg.MaxMetaBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), cfg.MaxMetaBytes)
 	}
-	r := &Roster{self: self.ID, cfg: cfg, members: map[peer.ID]entry{}, sorted: true}
+	r := &Roster{self: self.ID, cfg: cfg, members: newTable(), sorted: true}
 	if cfg.Auth != nil {
 		r.proofs = map[peer.ID]*Proof{}
 	}
@@ -138,7 +138,7 @@ func (r *Roster) dispatch(now time.Time, in Input) error {
 // node hears from us within SilenceTimeout, and sets the next refresh.
 func (r *Roster) refresh() {
 	r.setTimer(Timer{Kind: TimerRefresh}, r.cfg.RefreshInterval)
-	own := r.members[r.self]
+	own, _ := r.members.get(r.self)
 	if own.inc >= MaxIncarnation {
 		r.counters.Unrefutable++
 		return
@@ -155,7 +155,7 @@ func (r *Roster) updateMeta(meta []byte) error {
 	if len(meta) > r.cfg.MaxMetaBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), r.cfg.MaxMetaBytes)
 	}
-	own := r.members[r.self]
+	own, _ := r.members.get(r.self)
 	if own.inc >= MaxIncarnation {
 		return ErrIncarnationExhausted
 	}
@@ -169,7 +169,7 @@ func (r *Roster) updateMeta(meta []byte) error {
 // leave marks our record Left at the current incarnation (Left supersedes
 // Alive at equal incarnation) and broadcasts it.
 func (r *Roster) leave(now time.Time) {
-	own := r.members[r.self]
+	own, _ := r.members.get(r.self)
 	own.state = StateLeft
 	own.since = now.UnixNano()
 	r.storeOwn(own)
@@ -179,16 +179,16 @@ func (r *Roster) leave(now time.Time) {
 
 // store puts e under id, keeping the index and the counts in step.
 func (r *Roster) store(id peer.ID, e entry) {
-	if old, had := r.members[id]; had {
-		r.counts[old.state]--
+	if p := r.members.find(id); p >= 0 {
+		r.counts[r.members.recs[p].state]--
+		r.members.recs[p].entry = e
 	} else {
-		if r.sorted && len(r.ids) > 0 && r.ids[len(r.ids)-1] > id {
+		if n := r.members.len(); r.sorted && n > 0 && r.members.recs[n-1].id > id {
 			r.sorted = false
 		}
-		r.ids = append(r.ids, id)
+		r.members.add(id, e)
 	}
 	r.counts[e.state]++
-	r.members[id] = e
 	if e.state != StateSuspect && r.suspicions != nil {
 		delete(r.suspicions, id)
 	}
@@ -223,13 +223,15 @@ func (r *Roster) shareable(id peer.ID, e *entry) bool {
 	return r.proofs == nil || sendable(r.proofs[id], e.state)
 }
 
-// sortedIDs returns the index in ascending order, sorting it if needed.
-func (r *Roster) sortedIDs() []peer.ID {
+// sortedMembers returns the records held in ascending order of ID,
+// sorting them if needed. The slice is the table's: valid until the next
+// change.
+func (r *Roster) sortedMembers() []member {
 	if !r.sorted {
-		slices.Sort(r.ids)
+		r.members.sortByID()
 		r.sorted = true
 	}
-	return r.ids
+	return r.members.recs
 }
 
 func (r *Roster) broadcast(rec Record) {
@@ -249,7 +251,7 @@ func (r *Roster) Self() peer.ID { return r.self }
 
 // Record returns this node's own record.
 func (r *Roster) Record() Record {
-	e := r.members[r.self]
+	e, _ := r.members.get(r.self)
 	return r.record(r.self, &e)
 }
 
@@ -263,7 +265,7 @@ func (r *Roster) Config() Config { return r.cfg }
 func (r *Roster) Counters() Counters { return r.counters }
 
 // Len returns how many records are held, tombstones and self included.
-func (r *Roster) Len() int { return len(r.ids) }
+func (r *Roster) Len() int { return r.members.len() }
 
 // Counts returns how many records are held in each state.
 func (r *Roster) Counts() Counts {
@@ -273,11 +275,11 @@ func (r *Roster) Counts() Counts {
 
 // Get returns the record held for id.
 func (r *Roster) Get(id peer.ID) (Record, bool) {
-	e, ok := r.members[id]
-	if !ok {
+	p := r.members.find(id)
+	if p < 0 {
 		return Record{}, false
 	}
-	return r.record(id, &e), true
+	return r.record(id, &r.members.recs[p].entry), true
 }
 
 // Members returns a copy of every record held, tombstones and self
@@ -288,27 +290,42 @@ func (r *Roster) Members() []Record { return r.AppendMembers(nil) }
 // an ID above after, at most limit of them (all if limit <= 0): a page of
 // the member list, for a caller that cannot take it whole.
 func (r *Roster) AppendMembersAfter(dst []Record, after peer.ID, limit int) []Record {
-	ids := r.sortedIDs()
-	i, found := slices.BinarySearch(ids, after)
+	ms := r.sortedMembers()
+	i, found := r.members.search(after)
 	if found {
 		i++
 	}
-	end := len(ids)
+	end := len(ms)
 	if limit > 0 && limit < end-i {
 		end = i + limit
 	}
-	for _, id := range ids[i:end] {
-		e := r.members[id]
-		dst = append(dst, r.record(id, &e))
+	for k := i; k < end; k++ {
+		dst = append(dst, r.record(ms[k].id, &ms[k].entry))
 	}
 	return dst
 }
 
+// All yields every record held, sorted by ID, as Members returns them but
+// without copying the list: a caller that scans the list (for a random
+// member, or the ones in some state) allocates nothing. The roster must
+// not be stepped while the scan runs.
+func (r *Roster) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		ms := r.sortedMembers()
+		for k := range ms {
+			if !yield(r.record(ms[k].id, &ms[k].entry)) {
+				return
+			}
+		}
+	}
+}
+
 // AppendMembers appends every record held, sorted by ID, to dst.
 func (r *Roster) AppendMembers(dst []Record) []Record {
-	for _, id := range r.sortedIDs() {
-		e := r.members[id]
-		dst = append(dst, r.record(id, &e))
+	ms := r.sortedMembers()
+	dst = slices.Grow(dst, len(ms))
+	for k := range ms {
+		dst = append(dst, r.record(ms[k].id, &ms[k].entry))
 	}
 	return dst
 }

@@ -31,6 +31,7 @@ import (
 )
 
 func main() {
+	setMemoryLimit()
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -98,6 +99,12 @@ scenarios:
 With -out DIR, each experiment's series also go to DIR as CSV files and SVG
 plots, with DIR/index.html showing them all.
 
+Memory: unless GOMEMLIMIT is set, the simulator sets a soft memory limit of
+85%% of the machine's physical memory (runtime/debug.SetMemoryLimit), so that
+the collector runs more often near it rather than let the heap reach twice
+what is live; the members scenario's live heap grows with the square of
+the nodes (docs/simulation.md, "Memory").
+
 flags:
 `
 
@@ -128,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.BoolVar(&o.hugePages, "hugepages", true, "ask the kernel to back the heap with transparent huge pages where it gives them only on request (Linux; faster above a few thousand nodes)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
-	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held (for go tool pprof -sample_index=inuse_space)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held, and to this file with -joined appended once every list is complete after the joins, where the heap peaks (for go tool pprof -sample_index=inuse_space)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usage)
 		fs.PrintDefaults()

@@ -167,8 +167,8 @@ func TestGraphScenario(t *testing.T) {
 	require.NotContains(t, out, "massive failure")
 }
 
-// TestMemProfileOfTheMembersRun: -memprofile writes a heap profile (a
-// gzipped protocol buffer) that records the member lists' allocations,
+// TestMemProfileOfTheMembersRun: -memprofile writes heap profiles (a
+// gzipped protocol buffer), at the end and once the lists are complete, that records the member lists' allocations,
 // without changing the table.
 func TestMemProfileOfTheMembersRun(t *testing.T) {
 	args := []string{"-scenario", "members", "-nodes", "40"}
@@ -178,12 +178,14 @@ func TestMemProfileOfTheMembersRun(t *testing.T) {
 	defer func() { runtime.MemProfileRate = rate }()
 	path := filepath.Join(t.TempDir(), "heap.prof")
 	require.Equal(t, plain, runSim(t, append(args, "-memprofile", path)...))
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	raw, err := io.ReadAll(z)
-	require.NoError(t, err)
-	require.Contains(t, string(raw), "roster.(*Roster).store")
+	for _, p := range []string{path, path + "-joined"} { // at the end, and at the peak
+		f, err := os.Open(p)
+		require.NoError(t, err)
+		defer f.Close()
+		z, err := gzip.NewReader(f)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(z)
+		require.NoError(t, err)
+		require.Contains(t, string(raw), "roster.(*Roster).store", p)
+	}
 }

@@ -20,6 +20,7 @@ func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts.Seed, opts.SyncInterval, opts.RejoinInterval, opts.Check, opts.Progress = o.seed, o.syncInterval, o.rejoinInterval, o.check, progress
 	opts.ProbeInterval = o.probeInterval
 	if o.memProfile != "" {
+		opts.AfterJoin = func() error { return writeHeapProfile(o.memProfile + "-joined") }
 		opts.AtEnd = func() error { return writeHeapProfile(o.memProfile) }
 	}
 	res, err := scenario.RunMembers(opts)

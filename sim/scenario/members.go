@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -50,6 +53,10 @@ type MembersOptions struct {
 	ProbeInterval time.Duration
 	Check         bool
 	Progress      *Progress
+	// AfterJoin, when set, is called once every list is complete after
+	// the joins (or the phase's limit passed), where the live heap peaks
+	// (the simulator writes a heap profile there); its error ends the run.
+	AfterJoin func() error
 	// AtEnd, when set, is called once after the last phase while the
 	// simulation is still held (the simulator writes a heap profile
 	// there); its error ends the run.
@@ -106,6 +113,9 @@ type MembersResult struct {
 	// was over its budget (gossip.Budgets), and Evictions the peers they
 	// evicted for it: an honest burst must leave both at zero.
 	OverBudget, Evictions uint64
+	// OverBudgetBy splits OverBudget by budget (gossip.Budget), so that
+	// the table names the one that tripped.
+	OverBudgetBy map[gossip.Budget]uint64
 	// ProbesPerNodeSecond is the liveness probes a live node started per
 	// second of the run (gossip.MembersConfig.ProbeInterval), and
 	// ProbesFailed those that ended in a suspicion (members that crashed,
@@ -124,10 +134,11 @@ type MembersResult struct {
 
 // MaxMembersNodes bounds the member-list experiment: every node holds a
 // record of every node, so its memory grows with the square of the nodes
-// (2026-12-06: 2.5 GB of peak RSS at 2,000 nodes, 14.4 GB at 5,000; a
-// 6,000-node run passed 17.8 GB; 10,000 would leave 18 to 23 GB of heap
-// at the end of the run: docs/benchmarks.md, "Member list memory").
-const MaxMembersNodes = 5000
+// (docs/benchmarks.md, "Member list memory, per pair of nodes": 150 to
+// 190 bytes per pair at the peak of the live heap from 2,000 to 5,000
+// nodes, so 15 to 19 GB at 10,000, under the simulator's soft memory limit
+// on 24 GiB; no 10,000-node run has finished yet, for want of time).
+const MaxMembersNodes = 10_000
 
 // MemberCheckEvery is how often the member-list experiment compares the
 // lists.
@@ -136,7 +147,7 @@ const MemberCheckEvery = 100 * time.Millisecond
 // RunMembers runs the member-list experiment.
 func RunMembers(o MembersOptions) (MembersResult, error) {
 	if o.Nodes > MaxMembersNodes {
-		return MembersResult{}, fmt.Errorf("scenario: the member-list run holds every node's record at every node, memory that grows with the square of the nodes: at most %d nodes (about 14 GB), got %d", MaxMembersNodes, o.Nodes)
+		return MembersResult{}, fmt.Errorf("scenario: the member-list run holds every node's record at every node, memory that grows with the square of the nodes: at most %d nodes (about 20 GB), got %d", MaxMembersNodes, o.Nodes)
 	}
 	if o.Nodes < 4 || !(o.Fail > 0 && o.Fail < 1) || o.Limit <= 0 || o.Quiet <= 0 {
 		return MembersResult{}, fmt.Errorf("scenario: the member-list run needs at least 4 nodes, a failing share in (0, 1) and positive limit and quiet time")
@@ -225,6 +236,11 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return res, err
 	}
 	res.JoinBytesPerNode = float64(counter.total-joinStart) / float64(o.Nodes)
+	if o.AfterJoin != nil {
+		if err := o.AfterJoin(); err != nil {
+			return res, err
+		}
+	}
 
 	quietFrom, quietProbes := counter.total, counter.probes
 	now += o.Quiet
@@ -286,8 +302,14 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		if s.Alive(n) {
 			c := s.Engine(n).Counters()
 			res.Refutations += c.Roster.Refutations
-			for _, v := range c.Engine.OverBudget {
+			for k, v := range c.Engine.OverBudget {
 				res.OverBudget += v
+				if v > 0 {
+					if res.OverBudgetBy == nil {
+						res.OverBudgetBy = map[gossip.Budget]uint64{}
+					}
+					res.OverBudgetBy[gossip.Budget(k)] += v
+				}
 			}
 			res.Evictions += c.Engine.Evictions
 			res.ProbesPerNodeSecond += float64(c.Engine.Probes)
@@ -306,6 +328,20 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		runtime.KeepAlive(s)
 	}
 	return res, nil
+}
+
+// overBudgetBy names the budgets requests went over, with their counts,
+// in the budgets' order: " (forward-join 12, records 3)", or "" if none.
+func overBudgetBy(by map[gossip.Budget]uint64) string {
+	keys := slices.Sorted(maps.Keys(by))
+	if len(keys) == 0 {
+		return ""
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, by[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // WriteMembersTable prints the member-list experiment's result.
@@ -327,7 +363,7 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d; peers evicted: %d\n", r.Refutations, r.OverBudget, r.Evictions)
+	_, err := fmt.Fprintf(w, "refutations of false suspicions: %d\nrequests over a peer's budget: %d%s; peers evicted: %d\n", r.Refutations, r.OverBudget, overBudgetBy(r.OverBudgetBy), r.Evictions)
 	if err != nil || r.ProbesPerNodeSecond == 0 {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
 )
 
 // With the member list on, every node comes to list every node after a
@@ -66,4 +68,18 @@ func TestMembersRejectsBadOptions(t *testing.T) {
 		_, err := RunMembers(o)
 		require.Error(t, err, "%+v", o)
 	}
+}
+
+// The table names the budgets that requests went over, in the budgets'
+// order, and says nothing more when none did.
+func TestMembersTableNamesTheBudgetsOverrun(t *testing.T) {
+	o := PaperlessMembersOptions(10)
+	r := MembersResult{Nodes: 10, Crashed: 1, OverBudget: 7, OverBudgetBy: map[gossip.Budget]uint64{gossip.BudgetRecords: 3, gossip.BudgetForwardJoin: 4}}
+	var b bytes.Buffer
+	require.NoError(t, WriteMembersTable(&b, o, r))
+	require.Contains(t, b.String(), "requests over a peer's budget: 7 (forward-join 4, records 3); peers evicted: 0\n")
+	r.OverBudget, r.OverBudgetBy = 0, nil
+	b.Reset()
+	require.NoError(t, WriteMembersTable(&b, o, r))
+	require.Contains(t, b.String(), "requests over a peer's budget: 0; peers evicted: 0\n")
 }

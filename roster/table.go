@@ -1,0 +1,160 @@
+package roster
+
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+
+	"github.com/plumview/plumview/peer"
+)
+
+// member is one record held: the member's ID and its entry.
+type member struct {
+	id peer.ID
+	entry
+}
+
+// table holds the records, one member each, in a dense slice, found
+// through an open-addressing index of their positions. Every node holds a
+// record of every member, so a simulation of n nodes holds n² of them:
+// 48 bytes each in the slice and a 4-byte slot at most three quarters full
+// in the index, where a Go map of entries took about 100 bytes per record
+// with the sorted list of IDs beside it (docs/benchmarks.md, "Member list
+// memory"). The slice is the ID list too: sorted when the roster says so.
+//
+// The index is seeded per table, like a Go map, against IDs crafted to
+// collide; the seed changes where positions sit in the index, never the
+// order of the records nor anything the roster does.
+type table struct {
+	recs  []member
+	slots []int32 // 0 is empty; otherwise the position of a record, plus one
+	seed  uint64
+}
+
+func newTable() table {
+	return table{seed: maphash.String(maphash.MakeSeed(), "roster")}
+}
+
+func (t *table) len() int { return len(t.recs) }
+
+// home returns the slot where id's search starts.
+func (t *table) home(id peer.ID) int {
+	// The finaliser of splitmix64 over the seeded ID: every bit of the ID
+	// reaches the low bits the mask keeps.
+	h := uint64(id) + t.seed
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	h ^= h >> 31
+	return int(h & uint64(len(t.slots)-1))
+}
+
+// find returns the position of id's record, or -1.
+func (t *table) find(id peer.ID) int {
+	if len(t.slots) == 0 {
+		return -1
+	}
+	mask := len(t.slots) - 1
+	for i := t.home(id); ; i = (i + 1) & mask {
+		p := t.slots[i]
+		if p == 0 {
+			return -1
+		}
+		if t.recs[p-1].id == id {
+			return int(p - 1)
+		}
+	}
+}
+
+// get returns a copy of id's entry, if held.
+func (t *table) get(id peer.ID) (entry, bool) {
+	if p := t.find(id); p >= 0 {
+		return t.recs[p].entry, true
+	}
+	return entry{}, false
+}
+
+// add appends the record of id, which must not be held.
+func (t *table) add(id peer.ID, e entry) {
+	t.recs = append(t.recs, member{id: id, entry: e})
+	if 4*len(t.recs) > 3*len(t.slots) {
+		t.reindex()
+	} else {
+		t.place(id, len(t.recs)-1)
+	}
+}
+
+// place indexes the record at position p, whose ID is id.
+func (t *table) place(id peer.ID, p int) {
+	mask := len(t.slots) - 1
+	i := t.home(id)
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = int32(p + 1)
+}
+
+// reindex rebuilds the index for the records as they lie, with the
+// smallest power-of-two size that keeps it at most half full (at least 16
+// slots).
+func (t *table) reindex() {
+	size := 16
+	for size < 2*len(t.recs) {
+		size *= 2
+	}
+	if len(t.slots) == size {
+		clear(t.slots)
+	} else {
+		t.slots = make([]int32, size)
+	}
+	for p := range t.recs {
+		t.place(t.recs[p].id, p)
+	}
+}
+
+// filter keeps the records keep returns true for, in their order, and
+// reindexes them if any was dropped. keep must not change the table.
+func (t *table) filter(keep func(*member) bool) {
+	kept := t.recs[:0]
+	for i := range t.recs {
+		if keep(&t.recs[i]) {
+			kept = append(kept, t.recs[i])
+		}
+	}
+	if len(kept) == len(t.recs) {
+		return
+	}
+	clear(t.recs[len(kept):])
+	t.recs = kept
+	t.reindex()
+}
+
+// sortByID sorts the records by ID and reindexes them.
+func (t *table) sortByID() {
+	slices.SortFunc(t.recs, func(a, b member) int { return cmp.Compare(a.id, b.id) })
+	t.reindex()
+}
+
+// search returns the position of the first record with an ID >= id, and
+// whether it is id; the records must be sorted.
+func (t *table) search(id peer.ID) (int, bool) {
+	return slices.BinarySearchFunc(t.recs, id, func(m member, id peer.ID) int { return cmp.Compare(m.id, id) })
+}
+
+// indexed counts the occupied slots of the index (for Invariants).
+func (t *table) indexed() int {
+	n := 0
+	for _, p := range t.slots {
+		if p != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// clone returns an independent copy.
+func (t *table) clone() table {
+	c := *t
+	c.recs = slices.Clone(t.recs)
+	c.slots = slices.Clone(t.slots)
+	return c
+}
