@@ -87,6 +87,18 @@ func testQUICCluster(t *testing.T, n int) {
 			// Probes as tolerant: each sets up a QUIC connection, and 30
 			// nodes' handshakes every second starve the process too.
 			c.ProbeInterval, c.ProbeTimeout = 5*time.Second, 5*time.Second
+			if n > 10 {
+				// Probing off for 30 nodes in one process: a probe of a
+				// member with no open connection costs a QUIC handshake,
+				// and 30 nodes' handshakes under the race detector on a
+				// loaded 2-core machine take more CPU than there is: with
+				// three busy loops beside it the 30 nodes never settled
+				// in 3 minutes with a probe every 5 s, and settled in
+				// 7.7 s without (2026-12-06). One node per process does
+				// not starve so; the 6-node case, the gossip tests and
+				// the fault lab cover probing.
+				c.ProbeInterval = -1
+			}
 		})
 	}
 	start := time.Now()
