@@ -123,17 +123,28 @@ func (r *run) phases(ctx context.Context) {
 		r.res.Set(KeyJoin, Failed("%v", err))
 		return
 	}
+	// A progress line as each phase starts (each ends with one of its
+	// figures), so that a long run says what it is waiting for.
+	total, step := 3+len(r.o.Sizes), 0
+	phase := func(format string, args ...any) {
+		step++
+		r.logf("phase %d/%d: %s", step, total, fmt.Sprintf(format, args...))
+	}
+	phase("join %d nodes and wait until every member list is complete", r.o.Nodes)
 	if !r.join(ctx) {
 		return
 	}
 	monitor := r.watchMembership()
 	cpu0 := CPUTime()
 	for _, size := range r.o.Sizes {
+		phase("latency, %d messages of %s one at a time", r.o.Messages, SizeLabel(size))
 		r.latency(ctx, size)
 	}
 	r.res.Set(KeyCPULatency, Num((CPUTime() - cpu0).Seconds()))
+	phase("sustained throughput for %s, %d messages in flight", r.o.Sustain, r.o.Window)
 	r.sustained(ctx)
 	r.res.Set(KeyIntact, monitor())
+	phase("failure: kill one node and wait until every other lists it failed")
 	r.failure(ctx)
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,4 +104,33 @@ func TestDialPlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A whole comparison run of plumview on a few nodes says, as each phase
+// starts, which phase of how many it is and what it waits for, in order.
+func TestRunReportsEachPhase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole run takes seconds")
+	}
+	sys, err := harness.New("plumview")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var lines []string
+	o := harness.Options{Nodes: smokeNodes, Messages: 3, Sizes: []int{256, 1024}, Timeout: time.Minute, MsgTimeout: 10 * time.Second,
+		Sustain: 300 * time.Millisecond, Window: 8, Settle: 10 * time.Millisecond, Seed: 1,
+		Logf: func(format string, args ...any) {
+			mu.Lock()
+			lines = append(lines, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}}
+	harness.RunSystem(context.Background(), sys, o)
+	mu.Lock()
+	defer mu.Unlock()
+	var phases []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "plumview: phase ") {
+			phases = append(phases, strings.SplitN(l, ":", 3)[1])
+		}
+	}
+	require.Equal(t, []string{" phase 1/5", " phase 2/5", " phase 3/5", " phase 4/5", " phase 5/5"}, phases, "%q", lines)
 }
