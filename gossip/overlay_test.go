@@ -231,3 +231,36 @@ func FuzzReceiveViews(f *testing.F) {
 		}
 	})
 }
+
+// A connection opened for one exchange is not closed while another still
+// awaits an answer over it: a member's views arrive while this node's
+// probe of it is in flight, and the probe's Ack must still come back;
+// the exchange that ends last closes the connection.
+func TestConnectionKeptWhileAnAnswerIsAwaited(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	asked := do(t, e, func(out *Ready) {
+		_, err := e.AskViews(t0, 7, time.Second, out)
+		require.NoError(t, err)
+	})
+	var req *ViewsRequest
+	for _, s := range asked.Sends {
+		if m, ok := s.Msg.(*ViewsRequest); ok && s.To.ID == 5 {
+			req = m
+		}
+	}
+	require.NotNil(t, req, "member 5 asked for its views")
+	tick := probeOnce(t, e, t0)
+	var ping *Ping
+	for _, s := range tick.Sends {
+		if m, ok := s.Msg.(*Ping); ok && s.To.ID == 5 {
+			ping = m
+		}
+	}
+	require.NotNil(t, ping, "member 5 probed")
+	closes := func(r *Ready) bool { return slices.Contains(r.Closes, peer.ID(5)) }
+	got := do(t, e, func(out *Ready) { e.Receive(t0, 5, &ViewsReply{Nonce: req.Nonce}, out) })
+	require.False(t, closes(got), "the probe still awaits its Ack over the connection")
+	got = do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ack{Nonce: ping.Nonce}, out) })
+	require.True(t, closes(got), "the last exchange closes it")
+	require.Equal(t, uint64(1), e.Counters().Engine.ProbesAnswered)
+}

@@ -456,10 +456,41 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 
 // closeUnlessNeighbour closes the connection a probe opened, unless the
 // member is a neighbour (its link needs it) or is being asked to become one.
+// The connection stays open, too, while this node still awaits an answer
+// over it (awaiting): closing it would lose that answer, and a probe's
+// lost Ack is a suspicion. The exchange that ends last closes it.
 func (e *Engine) closeUnlessNeighbour(id peer.ID, out *Ready) {
-	if !e.hv.IsActive(id) && !e.hv.IsPending(id) {
+	if !e.hv.IsActive(id) && !e.hv.IsPending(id) && !e.awaiting(id) {
 		out.Closes = append(out.Closes, id)
 	}
+}
+
+// awaiting reports whether this node awaits an answer from id: the
+// current probe's Ack, a confirming ping's (evidence.go), a relayed
+// probe's, or its views (overlay.go). Each collection is bounded (one
+// probe, maxConfirming, maxProbeRelays, the query's fan-out).
+func (e *Engine) awaiting(id peer.ID) bool {
+	if l := e.live; l != nil {
+		if l.stage != probeIdle && l.target.ID == id {
+			return true
+		}
+		for _, m := range l.confirming {
+			if m == id {
+				return true
+			}
+		}
+		for _, r := range l.relays {
+			if r.target == id {
+				return true
+			}
+		}
+	}
+	if q := e.views; q != nil {
+		if _, ok := q.pending[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // tellSuspected sends a member that answered us the suspicion or failure
