@@ -74,8 +74,9 @@ func parseOverlaySVG(t *testing.T, b []byte) (map[string]*svgNode, []svgEdge) {
 
 // cliStatus is the part of `gossipd status -o json` the tests read.
 type cliStatus struct {
-	ID         string   `json:"id"`
-	ActiveView []string `json:"active_view"`
+	ID         string            `json:"id"`
+	ActiveView []string          `json:"active_view"`
+	Counters   map[string]string `json:"counters"` // int64 values, as protojson writes them
 }
 
 func cliStatusOf(t *testing.T, p *proc) cliStatus {
@@ -149,6 +150,9 @@ func TestClusterStatusDrawsTheOverlay(t *testing.T) {
 	require.Contains(t, out, "alive 3, suspect 0, failed 0, left 0")
 	require.Regexp(t, `active links:\s+3, 3 symmetric`, out)
 	require.Regexp(t, `components:\s+1 \(sizes 3\)`, out)
+	asker := cliStatusOf(t, ps[1]).Counters
+	require.Equal(t, "2", asker["overlay_views_asked"], "the asking agent counts the members it asked: %v", asker)
+	require.Equal(t, "1", cliStatusOf(t, ps[0]).Counters["overlay_views_answered"], "a member counts the requests it answered")
 	b, err := os.ReadFile(svgFile)
 	require.NoError(t, err)
 	nodes, edges := parseOverlaySVG(t, b)

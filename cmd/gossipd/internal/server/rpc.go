@@ -201,6 +201,15 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 	// (the tail of an origin that stopped), and heads that did not verify.
 	out.Counters["gaps_from_heads"] = int64(pc.Engine.HeadHoles)
 	out.Counters["forged_heads"] = int64(pc.Engine.ForgedHeads)
+	// The overlay queries (status -cluster): members asked, answers,
+	// members that did not answer in time, requests this node refused
+	// (not from a member), and replies of a query already over.
+	for k, v := range map[string]uint64{
+		"asked": pc.Engine.ViewsAsked, "answered": pc.Engine.ViewsAnswered, "unanswered": pc.Engine.ViewsUnanswered,
+		"refused": pc.Engine.ViewsRefused, "stale": pc.Engine.StaleViews,
+	} {
+		out.Counters["overlay_views_"+k] = int64(v)
+	}
 	for b, v := range pc.Engine.OverBudget {
 		out.Counters["protocol_over_budget_"+strings.ReplaceAll(gossip.Budget(b).String(), "-", "_")] = int64(v)
 	}
