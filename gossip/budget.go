@@ -103,7 +103,7 @@ type Budgets struct {
 	BanPeriod time.Duration
 	// MaxPeers bounds the peers whose usage the node tracks; peers beyond
 	// it, while the table is full of peers active in the current period,
-	// share one budget.
+	// share 256 budgets, a peer's chosen by its ID.
 	MaxPeers int
 }
 
@@ -170,9 +170,23 @@ type usage struct {
 type budgets struct {
 	cfg       Budgets
 	peers     map[peer.ID]*usage
-	shared    usage // the peers beyond MaxPeers
+	// shared are the budgets of the peers beyond MaxPeers, a peer's by
+	// its ID (sharedBudget): a burst of newcomers larger than the table
+	// (more than MaxPeers joining through one seed within a period)
+	// spreads over them, rather than all but a few being refused by one
+	// budget, and a crowd of keys slows only the peers that share their
+	// buckets.
+	shared [sharedBudgets]usage
 	nextSweep int64 // Unix nanoseconds before which a full table is not swept
 }
+
+// sharedBudgets is how many budgets the peers beyond Budgets.MaxPeers
+// share: 256 of about 60 bytes.
+const sharedBudgets = 256
+
+// sharedBudget returns the shared budget of p, a peer the table has no
+// room for.
+func (b *budgets) sharedBudget(p peer.ID) *usage { return &b.shared[uint64(p)%sharedBudgets] }
 
 // budgetOf says which budget a message spends, if any, and how much.
 func budgetOf(msg Message) (Budget, int, bool) {
@@ -198,11 +212,12 @@ func budgetOf(msg Message) (Budget, int, bool) {
 }
 
 // usageOf returns p's usage at now, starting a new period when the last
-// one is over. A peer not tracked is added; when the table is full, the
-// peers whose period and ban are over are forgotten first, and if none
-// is, p shares the overflow budget.
-func (b *budgets) usageOf(now int64, p peer.ID) *usage {
+// one is over, and whether it is a shared one. A peer not tracked is
+// added; when the table is full, the peers whose period and ban are over
+// are forgotten first, and if none is, p shares an overflow budget.
+func (b *budgets) usageOf(now int64, p peer.ID) (*usage, bool) {
 	u, ok := b.peers[p]
+	shared := false
 	if !ok {
 		if len(b.peers) >= b.cfg.MaxPeers && now >= b.nextSweep {
 			// At most one sweep per quarter period, so that a crowd of
@@ -215,7 +230,7 @@ func (b *budgets) usageOf(now int64, p peer.ID) *usage {
 			}
 		}
 		if len(b.peers) >= b.cfg.MaxPeers {
-			u = &b.shared
+			u, shared = b.sharedBudget(p), true
 		} else {
 			u = &usage{start: now}
 			b.peers[p] = u
@@ -224,7 +239,7 @@ func (b *budgets) usageOf(now int64, p peer.ID) *usage {
 	if now-u.start >= int64(b.cfg.Period) {
 		u.start, u.spent, u.over = now, [budgetCount]uint32{}, 0
 	}
-	return u
+	return u, shared
 }
 
 // spend charges n requests of budget k to peer p at now. It reports
@@ -236,7 +251,7 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 		return true
 	}
 	t := now.UnixNano()
-	u := b.usageOf(t, p)
+	u, shared := b.usageOf(t, p)
 	if t < u.bannedUntil {
 		e.counters.BannedDrops++
 		return false
@@ -255,7 +270,7 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 	u.over++
 	// No honest peer sends forgeries: past the small allowance for a bug
 	// or a version skew, the first one is enough.
-	if (k == BudgetForged || int(u.over) > b.cfg.Strikes) && u != &b.shared {
+	if (k == BudgetForged || int(u.over) > b.cfg.Strikes) && !shared {
 		e.evict(now, p, k, u, out)
 	}
 	return false

@@ -64,8 +64,13 @@ func TestPeerOverBudgetIsSlowedThenEvicted(t *testing.T) {
 	require.False(t, ask(t0.Add(b.BanPeriod+time.Second), abuser).Empty(), "the ban is over and the budget refilled")
 }
 
-// More peers than MaxPeers share one budget, so that a crowd of keys
-// cannot grow the table; peers whose period is over are forgotten first.
+// More peers than MaxPeers share budgets, so that a crowd of keys cannot
+// grow the table: peers whose ID falls in the same one of the
+// sharedBudgets share one, others do not (before, every peer beyond the
+// table shared a single budget, and a burst of newcomers larger than the
+// table was refused but for a few: at 5,000 nodes joining through one
+// contact, thousands of JOINs); peers whose period is over are forgotten
+// first.
 func TestBudgetTableIsBounded(t *testing.T) {
 	b := smallBudgets()
 	b.MaxPeers = 2
@@ -78,10 +83,13 @@ func TestBudgetTableIsBounded(t *testing.T) {
 	require.True(t, ask(t0, 2))
 	require.True(t, ask(t0, 3))
 	require.Len(t, e.budgets.peers, 2)
-	for id := peer.ID(10); id < 12; id++ {
-		require.True(t, ask(t0, id), "the shared budget")
+	for _, id := range []peer.ID{10, 10 + sharedBudgets} {
+		require.True(t, ask(t0, id), "a shared budget")
 	}
-	require.False(t, ask(t0, 12), "the shared budget is spent")
+	require.False(t, ask(t0, 10+2*sharedBudgets), "that shared budget is spent")
+	for id := peer.ID(11); id < 11+3; id++ {
+		require.True(t, ask(t0, id), "peer %d has a shared budget of its own", id)
+	}
 	require.Len(t, e.budgets.peers, 2)
 	require.True(t, ask(t0.Add(b.Period), 13), "a stale entry made room")
 	require.Contains(t, e.budgets.peers, peer.ID(13))
