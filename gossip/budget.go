@@ -168,15 +168,15 @@ type usage struct {
 
 // budgets is the engine's per-peer accounting, when Config.Budgets is set.
 type budgets struct {
-	cfg       Budgets
-	peers     map[peer.ID]*usage
+	cfg   Budgets
+	peers map[peer.ID]*usage
 	// shared are the budgets of the peers beyond MaxPeers, a peer's by
 	// its ID (sharedBudget): a burst of newcomers larger than the table
 	// (more than MaxPeers joining through one seed within a period)
 	// spreads over them, rather than all but a few being refused by one
 	// budget, and a crowd of keys slows only the peers that share their
 	// buckets.
-	shared [sharedBudgets]usage
+	shared    [sharedBudgets]usage
 	nextSweep int64 // Unix nanoseconds before which a full table is not swept
 }
 
