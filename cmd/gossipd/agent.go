@@ -78,12 +78,28 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var listeners []net.Listener
+	var listeners, ports []net.Listener
 	defer func() {
-		for _, l := range listeners {
+		for _, l := range append(listeners, ports...) {
 			_ = l.Close()
 		}
 	}()
+	// The health and metrics ports are bound before the socket is
+	// created, so that once a client sees the socket every port answers
+	// (their servers start below).
+	var healthLis, metricsLis net.Listener
+	if c.healthAddr != "" {
+		if healthLis, err = net.Listen("tcp", c.healthAddr); err != nil {
+			return fmt.Errorf("gossipd: -health-addr: %w", err)
+		}
+		ports = append(ports, healthLis)
+	}
+	if c.metricsAddr != "" {
+		if metricsLis, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			return fmt.Errorf("gossipd: -metrics-addr: %w", err)
+		}
+		ports = append(ports, metricsLis)
+	}
 	lis, err := listenUnix(c.grpcSocket)
 	if err != nil {
 		return err
@@ -178,30 +194,15 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		go func() { _ = g.Serve(l) }()
 	}
 	var hg *grpc.Server // health only, for probes from outside the host
-	if c.healthAddr != "" {
-		hl, err := net.Listen("tcp", c.healthAddr)
-		if err != nil {
-			g.Stop()
-			srv.Shutdown()
-			return fmt.Errorf("gossipd: -health-addr: %w", err)
-		}
+	if healthLis != nil {
 		hg = grpc.NewServer()
 		srv.RegisterHealth(hg)
-		go func() { _ = hg.Serve(hl) }()
+		go func() { _ = hg.Serve(healthLis) }()
 	}
 	var hs *http.Server
-	if c.metricsAddr != "" {
-		hl, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			g.Stop()
-			if hg != nil {
-				hg.Stop()
-			}
-			srv.Shutdown()
-			return fmt.Errorf("gossipd: -metrics-addr: %w", err)
-		}
+	if metricsLis != nil {
 		hs = &http.Server{Handler: httpHandler(gatherer, node, srv), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = hs.Serve(hl) }()
+		go func() { _ = hs.Serve(metricsLis) }()
 	}
 	log.Info("agent started", startupSummary(&c, node.ID(), node.Addr(), describeAdmission(adm, signer != nil), seeds, len(start.contacts))...)
 

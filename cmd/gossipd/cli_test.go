@@ -408,8 +408,20 @@ func TestHealthzAndReadyz(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		return resp.StatusCode, b.String()
 	}
+	// The HTTP endpoint may start a little after the gRPC socket that
+	// startAgent waits for.
+	listening := func(addr string) func() bool {
+		return func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil
+		}
+	}
 	lonelyHTTP := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	startAgent(t, dir, "lonely", "-seeds", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-metrics-addr", lonelyHTTP)
+	waitFor(t, 30*time.Second, "lonely's HTTP endpoint", listening(lonelyHTTP))
 	code, _ := get(lonelyHTTP, "/healthz")
 	require.Equal(t, http.StatusOK, code)
 	code, body := get(lonelyHTTP, "/readyz")
@@ -418,7 +430,8 @@ func TestHealthzAndReadyz(t *testing.T) {
 
 	soloHTTP := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	startAgent(t, dir, "solo", "-metrics-addr", soloHTTP)
-	waitFor(t, 10*time.Second, "solo is ready", func() bool { c, _ := get(soloHTTP, "/readyz"); return c == http.StatusOK })
+	waitFor(t, 30*time.Second, "solo's HTTP endpoint", listening(soloHTTP))
+	waitFor(t, 30*time.Second, "solo is ready", func() bool { c, _ := get(soloHTTP, "/readyz"); return c == http.StatusOK })
 	code, body = get(soloHTTP, "/readyz")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "ready\n", body)
