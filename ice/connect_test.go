@@ -20,6 +20,19 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// strangerControlledBy returns a new identity against which a is the
+// controlling side.
+func strangerControlledBy(t *testing.T, a transport.Identity) transport.Identity {
+	t.Helper()
+	for {
+		other, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		if Controlling(a.Public(), other.Public()) {
+			return other
+		}
+	}
+}
+
 // The controlling side dials the key it expects: a peer holding another
 // key (though admitted by the cluster CA) is refused in the handshake.
 func TestWrongKeyRefusedByControlling(t *testing.T) {
@@ -27,15 +40,7 @@ func TestWrongKeyRefusedByControlling(t *testing.T) {
 		w := newWorld(t, natPortRestr, natFullCone)
 		a, b := orderedIdentities(t)
 		// The key a expects must leave a the controlling side, as b is.
-		var other transport.Identity
-		for {
-			var err error
-			other, err = transport.GenerateIdentity()
-			require.NoError(t, err)
-			if Controlling(a.Public(), other.Public()) {
-				break
-			}
-		}
+		other := strangerControlledBy(t, a)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		// a expects other's key; b answers with its own.
@@ -54,15 +59,7 @@ func TestWrongKeyRefusedByControlled(t *testing.T) {
 		w := newWorld(t, natFullCone, natAddrRestr)
 		a, b := orderedIdentities(t)
 		// The stranger must still be the controlling side against b.
-		var other transport.Identity
-		for {
-			var err error
-			other, err = transport.GenerateIdentity()
-			require.NoError(t, err)
-			if Controlling(a.Public(), other.Public()) {
-				break
-			}
-		}
+		other := strangerControlledBy(t, a)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		// b expects other's key; a connects with its own.
