@@ -79,6 +79,13 @@ type MembersConfig struct {
 	// that did not answer directly. Zero means DefaultIndirectProbes; it
 	// must not be negative.
 	IndirectProbes int
+	// IslandCheckAge is how old a broadcast must be before a node that
+	// has not delivered it, seeing it named in a member's Ping, takes
+	// itself for cut off from that member's broadcasts and asks it for a
+	// link (islands.go). Zero means DefaultIslandCheckAge; negative turns
+	// the check off (the marks are neither sent nor checked). It needs
+	// the probes.
+	IslandCheckAge time.Duration
 	// Auth, when set, turns signatures on (see peer.Authenticator). The
 	// node signs every application broadcast and verifies the origin of
 	// every one received before the broadcast core delivers or relays it;

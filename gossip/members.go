@@ -86,6 +86,7 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 			return
 		}
 		e.heardFrom(now, origin, d.From == origin)
+		e.noteMarkableBroadcast(now, d.ID) // islands.go
 		d.Payload, d.Topic = env.Data, env.Topic
 		out.Deliveries = append(out.Deliveries, d)
 		e.noteDelivery(now, &d, env.Run, out)
@@ -93,6 +94,9 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 			e.noteHead(now, origin, seq, &env)
 		}
 		return
+	}
+	if len(env.Records) > 0 {
+		e.noteMarkableRecord(now, &env.Records[0]) // islands.go
 	}
 	if d.From == e.pt.Self() {
 		return
@@ -150,6 +154,7 @@ func (e *Engine) membersUp(now time.Time, p hyparview.Peer, out *Ready) {
 		return
 	}
 	e.stepRoster(now, roster.Input{Kind: roster.InputNeighborUp, Peer: p}, out)
+	e.noteConnected(now) // islands.go
 	if !e.announced {
 		e.announced = true
 		e.stepRoster(now, roster.Input{Kind: roster.InputAnnounce}, out)

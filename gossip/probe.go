@@ -33,6 +33,9 @@ import (
 type Ping struct {
 	peer.Sealed
 	Nonce uint64
+	// Mark, when set, names a broadcast the sender delivered a while ago
+	// (islands.go). Last, so that a decoder that predates it skips it.
+	Mark *Mark
 }
 
 // PingReq asks the receiver to ping Target and to pass its Ack back under
@@ -140,6 +143,8 @@ type liveness struct {
 	// with no sign of life: their link is no evidence until they are
 	// heard from (evidence.go). Bounded by the member list.
 	doubted map[peer.ID]struct{}
+	// islands is the island check's state (islands.go).
+	islands islands
 }
 
 func newLiveness(m *MembersConfig) *liveness {
@@ -154,6 +159,10 @@ func newLiveness(m *MembersConfig) *liveness {
 	}
 	if l.indirect == 0 {
 		l.indirect = DefaultIndirectProbes
+	}
+	l.islands.age = m.IslandCheckAge
+	if l.islands.age == 0 {
+		l.islands.age = DefaultIslandCheckAge
 	}
 	return l
 }
@@ -213,7 +222,8 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 	}
 	l.target, l.nonce, l.stage = target, e.rng.Uint64()|1, probeDirect
 	e.counters.Probes++
-	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce}})
+	l.islands.keepMark(now)
+	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce, Mark: l.islands.markToSend(now, e.markMaxAge())}})
 	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: l.nonce}, e.scaledProbeTimeout(), out)
 }
 
@@ -394,6 +404,7 @@ func (e *Engine) onProbeMessage(now time.Time, from peer.ID, msg Message, out *R
 	switch m := msg.(type) {
 	case *Ping:
 		e.onPing(from, m, out)
+		e.checkMark(now, from, m.Mark, out) // islands.go
 	case *PingReq:
 		e.onPingReq(from, m, out)
 	case *Ack:

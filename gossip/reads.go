@@ -207,6 +207,10 @@ type EngineCounters struct {
 	// not a present member, or this node left), StaleViews the replies of
 	// no request in flight.
 	ViewsAsked, ViewsUnanswered, ViewsAnswered, ViewsRefused, StaleViews uint64
+	// IslandMarksMissed counts the marks of members' Pings that named a
+	// broadcast this node should have held and did not (islands.go);
+	// IslandContacts the links it asked for on them.
+	IslandMarksMissed, IslandContacts uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

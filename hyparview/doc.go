@@ -96,7 +96,10 @@
 //     connected node forces one new link to a seed contact or a passive peer
 //     (see shouldRefresh for the rates and their measurements), because an
 //     island whose members all have full views never asks anyone under S1's
-//     rules.
+//     rules. With the member list on, the liveness probes find islands
+//     too: a Ping names a broadcast its sender delivered a while ago, and
+//     a node that never got it asks the pinger for a link (package gossip,
+//     islands.go).
 //  8. Shuffle details S1 leaves open or gets loose: ShuffleTTL (default 6)
 //     and ShuffleInterval are guesses; the active sample leaves out the
 //     target; the walk avoids the origin as well as the sender; the reply

@@ -126,6 +126,8 @@ var engineCounters = []struct {
 	{"liveness_probes_total", "members this agent probed", func(c *gossip.Counters) uint64 { return c.Engine.Probes }},
 	{"liveness_probes_failed_total", "probes answered neither directly nor through a neighbour", func(c *gossip.Counters) uint64 { return c.Engine.ProbesFailed }},
 	{"liveness_indirect_probes_total", "indirect probes (PingReq) sent", func(c *gossip.Counters) uint64 { return c.Engine.IndirectProbes }},
+	{"liveness_island_marks_missed_total", "pings naming a broadcast this agent should have held and did not: cut off from the pinger's broadcasts", func(c *gossip.Counters) uint64 { return c.Engine.IslandMarksMissed }},
+	{"liveness_island_contacts_total", "links asked of a pinger whose broadcasts this agent was cut off from", func(c *gossip.Counters) uint64 { return c.Engine.IslandContacts }},
 	{"liveness_suspicions_raised_total", "members this agent suspected", func(c *gossip.Counters) uint64 { return c.Roster.SuspicionsRaised }},
 	{"liveness_failures_declared_total", "suspicions this agent ended by declaring the member failed", func(c *gossip.Counters) uint64 { return c.Roster.FailuresDeclared }},
 	{"liveness_refutations_total", "suspicions of this agent it refuted", func(c *gossip.Counters) uint64 { return c.Roster.Refutations }},

@@ -328,10 +328,24 @@ func (s *Sim) Cycle() error {
 	return s.err
 }
 
-// Run processes events until the queue is empty or the next event is later
-// than the given virtual time; the clock then stands at the last event run.
-// It returns the first invariant violation.
+// Run processes every event due by the given virtual time, then sets the
+// clock to it (if it is not already later), so that what the caller does
+// next, a join or a broadcast, happens at that time and not at the last
+// event's: a loop of Run(Now()+d) advances by d each turn even when no
+// event falls within d. It returns the first invariant violation.
 func (s *Sim) Run(until time.Duration) error {
+	if err := s.runDue(until); err != nil {
+		return err
+	}
+	if until > s.now {
+		s.now = until
+	}
+	return nil
+}
+
+// runDue processes events until the queue is empty or the next event is
+// later than until; the clock then stands at the last event run.
+func (s *Sim) runDue(until time.Duration) error {
 	for s.queue.len() > 0 && s.err == nil {
 		if s.queue.peekAt() > until {
 			break
@@ -397,7 +411,8 @@ func (s *Sim) meter() {
 // Quiesce runs events until none is left or limit of virtual time has
 // passed, whichever is first: "until no more messages are traveling"
 // (S2 §4.1), bounded so a node that retries forever cannot hang the run.
-func (s *Sim) Quiesce(limit time.Duration) error { return s.Run(s.now + limit) }
+// The clock then stands at the last event run, not at the limit.
+func (s *Sim) Quiesce(limit time.Duration) error { return s.runDue(s.now + limit) }
 
 // Pending is the number of scheduled events.
 func (s *Sim) Pending() int { return s.queue.len() }

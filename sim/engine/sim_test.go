@@ -148,3 +148,29 @@ func TestLinkLossDropsItsShareOfTheLinksMessages(t *testing.T) {
 	require.Equal(t, messages, deliveredAt1(s, 1))
 	require.Equal(t, lost, s.Stats().MessagesLost)
 }
+
+// Run leaves the clock at its target, so that joins spaced by Run(Now()+d)
+// happen d apart even when no event falls in between (before, the clock
+// stood at the last event run, and a thousand joins 5 ms apart all
+// happened at time 0); Quiesce leaves it at the last event, as the papers'
+// cycle model needs.
+func TestRunAdvancesTheClockToItsTarget(t *testing.T) {
+	s, err := New(Config{Seed: 1, ManualShuffle: true})
+	require.NoError(t, err)
+	id, err := s.AddNode()
+	require.NoError(t, err)
+	s.Join(id)
+	for range 10 {
+		require.NoError(t, s.Run(s.Now()+5*time.Millisecond))
+	}
+	require.Equal(t, 50*time.Millisecond, s.Now())
+	require.NoError(t, s.Run(10*time.Millisecond), "a target in the past runs nothing")
+	require.Equal(t, 50*time.Millisecond, s.Now(), "and leaves the clock")
+
+	other, err := s.AddNode()
+	require.NoError(t, err)
+	s.Join(other, id)
+	require.NoError(t, s.Quiesce(time.Hour))
+	require.Less(t, s.Now(), time.Hour+50*time.Millisecond, "Quiesce stops at the last event")
+	require.Greater(t, s.Now(), 50*time.Millisecond, "after the join's messages")
+}

@@ -190,6 +190,7 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		"withheld_shown": pc.Engine.WithheldShown, "suspicions_raised": pc.Roster.SuspicionsRaised,
 		"refutations": pc.Roster.Refutations, "confirmations": pc.Roster.Confirmations,
 		"doubtful_observations": pc.Roster.DoubtfulObservations, "health_raised": pc.Engine.HealthRaised,
+		"island_marks_missed": pc.Engine.IslandMarksMissed, "island_contacts": pc.Engine.IslandContacts,
 	} {
 		out.Counters["liveness_"+k] = int64(v)
 	}
