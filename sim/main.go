@@ -67,6 +67,7 @@ type options struct {
 	syncInterval   time.Duration
 	rejoinInterval time.Duration
 	probeInterval  time.Duration
+	islandCheckAge time.Duration
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -128,6 +129,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.graftTimeout, "graft-timeout", 0, "continuous: Plumtree's timeout1 before a GRAFT (timeout2 is half of it); 0 keeps the default, 80ms")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
 	fs.DurationVar(&o.syncInterval, "sync-interval", 0, "members: mean time between a node's periodic digest exchanges with a random neighbour; 0 keeps the default, 30s")
+	fs.DurationVar(&o.islandCheckAge, "island-check-age", 0, "members: how old a broadcast named in a ping must be before a node that lacks it asks the pinger for a link (the island check); 0 keeps the default, 5s; negative turns it off")
 	fs.DurationVar(&o.probeInterval, "probe-interval", 0, "members: period of the liveness probes (each node pings one member, round-robin); 0 keeps the default, 1s; negative turns them off")
 	fs.DurationVar(&o.rejoinInterval, "rejoin-interval", 0, "members: period of the partition-healing tick (an isolated node rejoins, a connected one contacts members it lost); 0 keeps the default, 3s")
 	fs.StringVar(&o.out, "out", "", "directory to write CSV files, SVG plots and index.html to (created if missing)")

@@ -18,7 +18,7 @@ import (
 func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	opts := scenario.PaperlessMembersOptions(o.nodes)
 	opts.Seed, opts.SyncInterval, opts.RejoinInterval, opts.Check, opts.Progress = o.seed, o.syncInterval, o.rejoinInterval, o.check, progress
-	opts.ProbeInterval = o.probeInterval
+	opts.ProbeInterval, opts.IslandCheckAge = o.probeInterval, o.islandCheckAge
 	if o.memProfile != "" {
 		opts.AfterJoin = func() error { return writeHeapProfile(o.memProfile + "-joined") }
 		opts.AtEnd = func() error { return writeHeapProfile(o.memProfile) }

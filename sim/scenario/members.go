@@ -51,8 +51,11 @@ type MembersOptions struct {
 	// ProbeInterval is the member list's liveness probe period
 	// (gossip.MembersConfig; zero: its default, 1 s; negative: off).
 	ProbeInterval time.Duration
-	Check         bool
-	Progress      *Progress
+	// IslandCheckAge is the age of the marks of the island check
+	// (gossip.MembersConfig; zero: its default, 5 s; negative: off).
+	IslandCheckAge time.Duration
+	Check          bool
+	Progress       *Progress
 	// AfterJoin, when set, is called once every list is complete after
 	// the joins (or the phase's limit passed), where the live heap peaks
 	// (the simulator writes a heap profile there); its error ends the run.
@@ -122,6 +125,10 @@ type MembersResult struct {
 	// or a false one); IndirectPerProbe the PingReqs per probe.
 	ProbesPerNodeSecond, IndirectPerProbe float64
 	ProbesFailed                          uint64
+	// IslandMarksMissed counts the pings whose mark named a broadcast its
+	// receiver should have held and did not, and IslandContacts the
+	// links asked for on them (gossip's islands.go), over the whole run.
+	IslandMarksMissed, IslandContacts uint64
 	// QuietProbeBytesPerNodeSecond is the part of
 	// QuietBytesPerNodeSecond spent on probes (Ping, PingReq, Ack).
 	QuietProbeBytesPerNodeSecond float64
@@ -174,6 +181,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	if o.ProbeInterval != 0 {
 		cfg.Members.ProbeInterval = o.ProbeInterval
 	}
+	cfg.Members.IslandCheckAge = o.IslandCheckAge
 	s, err := engine.New(engine.Config{
 		Seed:            o.Seed,
 		Engine:          cfg,
@@ -312,6 +320,8 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 				}
 			}
 			res.Evictions += c.Engine.Evictions
+			res.IslandMarksMissed += c.Engine.IslandMarksMissed
+			res.IslandContacts += c.Engine.IslandContacts
 			res.ProbesPerNodeSecond += float64(c.Engine.Probes)
 			res.IndirectPerProbe += float64(c.Engine.IndirectProbes)
 			res.ProbesFailed += c.Engine.ProbesFailed
@@ -369,6 +379,10 @@ func WriteMembersTable(w io.Writer, o MembersOptions, r MembersResult) error {
 	}
 	_, err = fmt.Fprintf(w, "liveness probes: %.2f per node per second (%.0f B/node/s of the quiet traffic), %.3f indirect pings per probe, %d unanswered (directly and through neighbours)\n",
 		r.ProbesPerNodeSecond, r.QuietProbeBytesPerNodeSecond, r.IndirectPerProbe, r.ProbesFailed)
+	if err != nil || o.IslandCheckAge < 0 {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "island check: %d pings named a broadcast their receiver lacked; %d links asked for\n", r.IslandMarksMissed, r.IslandContacts)
 	return err
 }
 
