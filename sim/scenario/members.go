@@ -307,6 +307,11 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 	res.FailBytesPerNode = float64(counter.total-failFrom) / float64(s.LiveCount())
 
 	for n := 0; n < s.Len(); n++ {
+		if !s.Alive(n) {
+			// A crashed node's refutations count too: the victim of the
+			// false declaration may be among the crashed.
+			res.Refutations += s.Engine(n).Counters().Roster.Refutations
+		}
 		if s.Alive(n) {
 			c := s.Engine(n).Counters()
 			res.Refutations += c.Roster.Refutations
