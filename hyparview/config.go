@@ -70,6 +70,36 @@ type Config struct {
 	// simulator's reproductions of the papers run; gossip.ProductionConfig
 	// sets 1.
 	JoinEvictionsPerShuffle int
+	// WithoutRefresh turns off the random refresh of doc.go, deviation 7:
+	// a connected node never forces a link to a seed contact or a passive
+	// peer by chance (shouldRefresh). S1 has no such step; the
+	// simulator's paper mode sets it. Closed islands then persist unless
+	// something else breaks them (the member list's island check, package
+	// gossip). False, the default, keeps the refresh.
+	WithoutRefresh bool
+	// WithoutEscalation turns off the escalation of starved nodes (doc.go,
+	// deviation 7): a node with at most half its slots filled whose
+	// passive peers all refused it asks no one with high priority. S1 uses
+	// high priority only for an empty active view (§4.3). False, the
+	// default, keeps the escalation.
+	WithoutEscalation bool
+	// WithoutTickRepair turns off the repair on every shuffle tick
+	// (doc.go, deviation 5): the active view is refilled only when a
+	// neighbour fails, leaves or refuses, as in S1 §4.3, so a node refused
+	// by full peers stays short of neighbours until the next such event.
+	// False, the default, keeps the repair.
+	WithoutTickRepair bool
+}
+
+// S1Only returns c with the additions to S1 that are switchable turned
+// off (WithoutRefresh, WithoutEscalation, WithoutTickRepair) and no join
+// eviction budget: the protocol as S1 describes it, as far as the core
+// can run it (the other deviations of doc.go stand in for TCP or fill
+// gaps of the paper's text). The simulator's paper mode uses it.
+func (c Config) S1Only() Config {
+	c.WithoutRefresh, c.WithoutEscalation, c.WithoutTickRepair = true, true, true
+	c.JoinEvictionsPerShuffle = 0
+	return c
 }
 
 // Defaults, with their origin.

@@ -81,7 +81,8 @@
 //  5. Repair asks for every missing slot at once instead of one candidate at
 //     a time, with at most one high-priority request in flight. Refusers are
 //     not asked again before the next shuffle tick, when the view is also
-//     refilled (S1 repairs only on failure).
+//     refilled (S1 repairs only on failure; Config.WithoutTickRepair turns
+//     that refill off).
 //  6. Timeouts stand in for TCP connection set-up: a request unanswered
 //     within NeighborRequestTimeout counts as an unreachable peer (S1 §4.3),
 //     and is cancelled with a Disconnect in case it arrives late. A Join
@@ -96,7 +97,9 @@
 //     connected node forces one new link to a seed contact or a passive peer
 //     (see shouldRefresh for the rates and their measurements), because an
 //     island whose members all have full views never asks anyone under S1's
-//     rules. With the member list on, the liveness probes find islands
+//     rules. Config.WithoutEscalation and Config.WithoutRefresh turn the
+//     escalation and the refresh off (Config.S1Only, all the switchable
+//     additions at once, is what the simulator's paper mode runs). With the member list on, the liveness probes find islands
 //     too: a Ping names a broadcast its sender delivered a while ago, and
 //     a node that never got it asks the pinger for a link (package gossip,
 //     islands.go).

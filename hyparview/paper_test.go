@@ -909,6 +909,48 @@ func TestRefreshForcesALinkNowAndThen(t *testing.T) {
 	require.Greater(t, count(false, true), 20, "sparse passive view: chance about 1/10")
 }
 
+// The additions of deviations 5 and 7 switched off one by one
+// (Config.WithoutEscalation, WithoutTickRepair, WithoutRefresh; S1Only all
+// three): the same situations as the three tests above ask no one.
+func TestAdditionsToS1CanBeSwitchedOff(t *testing.T) {
+	tick := func(s *State) []Output {
+		return step(t, s, timerInput(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce}))
+	}
+	t.Run("escalation", func(t *testing.T) {
+		s := started(withPassive(withActive(newState(t, 1, Config{WithoutEscalation: true}, 1), 2), 5))
+		s.rejected = append(s.rejected, 5)
+		for _, req := range sends[*Neighbor](tick(s)) {
+			require.Equal(t, PriorityLow, req.Priority, "a starved node does not escalate (the tick's repair asks as usual)")
+		}
+	})
+	t.Run("tick repair", func(t *testing.T) {
+		s := started(withActive(newState(t, 1, Config{ActiveViewSize: 3, WithoutTickRepair: true}, 1), 2, 3))
+		for id := peer.ID(10); id < 28; id++ {
+			withPassive(s, id)
+			s.rejected = append(s.rejected, id)
+		}
+		out := tick(s)
+		require.Empty(t, sends[*Neighbor](out), "the free slot waits for a failure")
+		require.Len(t, sends[*Shuffle](out), 1, "the shuffle still runs")
+		require.Empty(t, s.rejected, "refusers are forgotten as before")
+		out = step(t, s, failed(3))
+		require.Len(t, sends[*Neighbor](out), 2, "a failure refills both free slots")
+	})
+	t.Run("refresh", func(t *testing.T) {
+		for _, cfg := range []Config{{WithoutRefresh: true}, Config{}.S1Only()} {
+			for seed := range uint64(400) {
+				s := started(withActive(newState(t, 1, cfg, seed), 2, 3, 4, 5, 6))
+				s.contacts = []Peer{testPeer(7)}
+				withPassive(s, 10, 11)
+				s.ticks = 0 // young and sparse: the refresh's chance is highest
+				require.Empty(t, sends[*Neighbor](tick(s)), "seed %d", seed)
+			}
+		}
+	})
+	require.Equal(t, Config{WithoutRefresh: true, WithoutEscalation: true, WithoutTickRepair: true},
+		Config{JoinEvictionsPerShuffle: 1}.S1Only())
+}
+
 // --- Shuffle (S1 §4.4) ---
 
 // TestShuffleTickSendsSample: "Periodically, each node performs a shuffle

@@ -27,7 +27,7 @@ func (s *State) onShuffleTimer(t Timer) bool {
 	for i := range s.active {
 		s.active[i].young, s.active[i].contact = false, false
 	}
-	starved := s.starved()
+	starved := !s.cfg.WithoutEscalation && s.starved()
 	s.rejected = s.rejected[:0]
 	s.joinTries = 0
 	if len(s.active) > 0 {
@@ -42,10 +42,12 @@ func (s *State) onShuffleTimer(t Timer) bool {
 	switch {
 	case starved:
 		s.escalate()
-	case s.shouldRefresh():
+	case !s.cfg.WithoutRefresh && s.shouldRefresh():
 		s.refresh()
 	}
-	s.repair(s.self.ID)
+	if !s.cfg.WithoutTickRepair {
+		s.repair(s.self.ID)
+	}
 	return true
 }
 
