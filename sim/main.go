@@ -68,6 +68,7 @@ type options struct {
 	rejoinInterval time.Duration
 	probeInterval  time.Duration
 	islandCheckAge time.Duration
+	s1Only         bool
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -123,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.constant, "constant", 0, "broadcast: nodes that fail in each cycle after stabilisation (the paper: 50)")
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
 	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
+	fs.BoolVar(&o.s1Only, "s1-only", false, "failure, broadcast, massive, graph: run HyParView as S1 describes it, without the project's switchable additions (refresh, escalation of starved nodes, repair on every cycle; hyparview.Config.S1Only)")
 	fs.BoolVar(&o.baseline, "baseline", true, "failure: also run the Cyclon baseline of S1 §5.1")
 	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
@@ -241,7 +243,7 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts.Seed, opts.Cycles, opts.Rates, opts.Messages = o.seed, o.stabilisation, rates, o.messages
 	opts.FirstMessages = min(opts.FirstMessages, o.messages)
 	opts.DetectAfter = o.keepalive
-	opts.Check, opts.Progress = o.check, progress
+	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	// The baseline runs beside HyParView's experiment, without a progress
 	// line of its own: it keeps the second core busy while HyParView's
 	// overlay is built and stabilised, which takes one.
@@ -280,7 +282,7 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 	if o.constant > 0 {
 		opts.ConstantFailures, opts.ConstantFailureCycles = o.constant, min(o.constantCycles, o.cycles)
 	}
-	opts.Check, opts.Progress = o.check, progress
+	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	rows, err := scenario.RunBroadcast(opts)
 	if err != nil {
 		return err
@@ -297,7 +299,7 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
 	opts := scenario.PaperGraphOptions(o.nodes)
 	opts.Seed, opts.Cycles, opts.Sources = o.seed, o.stabilisation, o.sources
-	opts.Check, opts.Progress = o.check, progress
+	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	res, err := scenario.RunGraph(opts)
 	if err != nil {
 		return err

@@ -58,6 +58,18 @@ func PaperEngineConfig(n int, optimizationThreshold int) gossip.Config {
 	return cfg
 }
 
+// S1OnlyNote is the line a table prints when it ran with S1Only: the
+// project's switchable additions to HyParView off.
+const S1OnlyNote = "HyParView as S1 describes it: no refresh, no escalation, no repair on every cycle, no join eviction budget (hyparview.Config.S1Only)"
+
+// s1Only applies hyparview.Config.S1Only to cfg when on.
+func s1Only(cfg gossip.Config, on bool) gossip.Config {
+	if on {
+		cfg.HyParView = cfg.HyParView.S1Only()
+	}
+	return cfg
+}
+
 // NewCycleCluster joins opts.Nodes nodes one by one through node 0, with
 // no membership rounds in between (S1 §5.1).
 func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {

@@ -35,8 +35,11 @@ type FailureOptions struct {
 	// paper's detection while forwarding: a crash is noticed by its
 	// neighbours this long after it happens.
 	DetectAfter time.Duration
-	Check       bool
-	Progress    *Progress
+	// S1Only runs HyParView without the project's switchable additions
+	// (hyparview.Config.S1Only), as the paper describes it.
+	S1Only   bool
+	Check    bool
+	Progress *Progress
 }
 
 // FailureRow is the outcome for one failure rate.
@@ -182,7 +185,7 @@ func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 // from (fanout 4 with an active view of 5, S1 §5.1), which is Plumtree's
 // Flood mode.
 func (o *FailureOptions) engineConfig() gossip.Config {
-	cfg := PaperEngineConfig(o.Nodes, 0)
+	cfg := s1Only(PaperEngineConfig(o.Nodes, 0), o.S1Only)
 	cfg.Plumtree.Flood = true
 	return cfg
 }
@@ -237,6 +240,9 @@ func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow)
 		o.Nodes, o.Cycles, o.Messages)
 	if o.DetectAfter > 0 {
 		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
+	}
+	if o.S1Only {
+		fmt.Fprintln(w, S1OnlyNote)
 	}
 	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
 	if err := writeFailureRows(w, o, rows); err != nil {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,4 +100,25 @@ func TestMassiveHalf1000(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, WriteMassiveTable(&buf, o, rows))
 	require.Contains(t, buf.String(), "50.00%")
+}
+
+// With S1Only the paper's experiments run HyParView without the project's
+// switchable additions: the table says so, and the run differs from the
+// default one (the refresh and the repair on every cycle change the
+// overlay); the default table does not carry the note.
+func TestFailureS1OnlyRunsWithoutTheAdditions(t *testing.T) {
+	run := func(s1 bool) ([]FailureRow, string) {
+		o := PaperFailureOptions(300)
+		o.Seed, o.Cycles, o.Rates, o.Messages, o.MaxHealingCycles, o.S1Only = 3, 20, []float64{0.8}, 20, 10, s1
+		rows, err := RunFailure(o)
+		require.NoError(t, err)
+		var b strings.Builder
+		require.NoError(t, WriteFailureTable(&b, o, rows, nil))
+		return rows, b.String()
+	}
+	paperRows, paperTable := run(true)
+	ownRows, ownTable := run(false)
+	require.Contains(t, paperTable, S1OnlyNote)
+	require.NotContains(t, ownTable, S1OnlyNote)
+	require.NotEqual(t, ownRows, paperRows)
 }
