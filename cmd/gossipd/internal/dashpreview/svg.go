@@ -293,7 +293,7 @@ func (s *svg) heatmap(p Panel, data map[Key][]Series, b box) {
 	for i, sr := range buckets {
 		counts[i] = map[float64]float64{}
 		for _, pt := range sr.Points {
-			if finite(pt.V) {
+			if finite(pt.V) && times[pt.T] {
 				counts[i][pt.T] = pt.V
 			}
 		}
@@ -318,11 +318,15 @@ func (s *svg) heatmap(p Panel, data map[Key][]Series, b box) {
 		step = min(step, sorted[i]-sorted[i-1])
 	}
 	cellH := plot.h / float64(len(buckets))
+	every := int(math.Ceil(12 / cellH)) // label rows 12 px apart at least
 	for i, sr := range buckets {
 		y := plot.y + plot.h - float64(i+1)*cellH
-		s.text(plot.x-4, y+cellH/2+4, `text-anchor="end" fill="#555"`, sr.Labels["le"])
-		for t, v := range counts[i] {
-			if v <= 0 || t < s.o.Start || t > s.o.End {
+		if i%every == 0 {
+			s.text(plot.x-4, y+cellH/2+4, `text-anchor="end" fill="#555"`, sr.Labels["le"])
+		}
+		for _, t := range sorted {
+			v := counts[i][t]
+			if v <= 0 {
 				continue
 			}
 			shade := 0.15 + 0.85*v/peak
