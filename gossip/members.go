@@ -88,6 +88,9 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 		e.heardFrom(now, origin, d.From == origin)
 		e.noteMarkableBroadcast(now, d.ID) // islands.go
 		d.Payload, d.Topic = env.Data, env.Topic
+		if env.SentAt > 0 {
+			d.SentAt = time.UnixMilli(env.SentAt)
+		}
 		out.Deliveries = append(out.Deliveries, d)
 		e.noteDelivery(now, &d, env.Run, out)
 		if e.gaps != nil && origin != e.pt.Self() {

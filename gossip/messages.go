@@ -145,6 +145,13 @@ type Envelope struct {
 	// proof, small enough to travel without the payload, that the origin
 	// broadcast this far (heads.go). Nodes of earlier versions ignore it.
 	HeadSig []byte
+	// SentAt is the origin's clock when it broadcast the message, in Unix
+	// milliseconds, on an application message (0: not known, as from a
+	// node of an earlier version). It is not signed and serves only the
+	// receivers' latency figures (Delivery.SentAt): a relay that changes
+	// it misleads a histogram, nothing else. Nodes of earlier versions
+	// ignore it.
+	SentAt int64
 }
 
 // envelopeV1 is an Envelope without Run and RunSig: how an envelope that
@@ -208,7 +215,7 @@ var envelopeLimits = wire.ValueLimits{MaxDepth: 8, MaxCollectionLen: MaxRecordsP
 
 // EncodeEnvelope returns the msgpack encoding of e.
 func EncodeEnvelope(e *Envelope) ([]byte, error) {
-	if e.Run == 0 && len(e.RunSig) == 0 && len(e.HeadSig) == 0 {
+	if e.Run == 0 && len(e.RunSig) == 0 && len(e.HeadSig) == 0 && e.SentAt == 0 {
 		return wire.MarshalValue(&envelopeV1{Kind: e.Kind, Topic: e.Topic, Data: e.Data, Records: e.Records, Key: e.Key, Sig: e.Sig})
 	}
 	return wire.MarshalValue(e)
@@ -224,7 +231,7 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 	case e.Kind == EnvelopeApp && len(e.Topic) <= MaxTopicBytes && len(e.Records) == 0 &&
 		len(e.Key) <= MaxOriginKeyBytes && len(e.Sig) <= MaxOriginSigBytes && len(e.RunSig) <= MaxOriginSigBytes && len(e.HeadSig) <= MaxOriginSigBytes:
 	case e.Kind == EnvelopeRecords && len(e.Records) > 0 && len(e.Records) <= MaxRecordsPerMessage && e.Topic == "" && len(e.Data) == 0 &&
-		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0 && len(e.RunSig) == 0 && len(e.HeadSig) == 0:
+		len(e.Key) == 0 && len(e.Sig) == 0 && e.Run == 0 && len(e.RunSig) == 0 && len(e.HeadSig) == 0 && e.SentAt == 0:
 	default:
 		return Envelope{}, fmt.Errorf("%w: kind %d with %d records, topic of %d bytes", ErrMalformedEnvelope, e.Kind, len(e.Records), len(e.Topic))
 	}

@@ -78,6 +78,10 @@ type Delivery struct {
 	// From is the neighbour the payload came from (this node for its own
 	// broadcast).
 	From peer.ID
+	// SentAt is the origin's clock when it broadcast the message
+	// (Envelope.SentAt; member list only), zero when not known. Unsigned
+	// and subject to the two clocks' skew: for latency figures only.
+	SentAt time.Time
 }
 
 // MemberEvent is one transition of a member, as the application sees it.

@@ -68,7 +68,7 @@ func (n *Node) deliver(d *gossip.Delivery) {
 	}
 	n.incr(mDelivered, 1)
 	if d.From != n.self.ID {
-		n.observeDelivery(d.Hops)
+		n.observeDelivery(d.Hops, d.SentAt)
 	}
 	m := Message{ID: MessageID(d.ID), Origin: MessageID(d.ID).Origin(), Topic: d.Topic, Payload: d.Payload, Hops: d.Hops}
 	for _, h := range n.st.hooks {

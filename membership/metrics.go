@@ -91,6 +91,7 @@ const (
 	mConnections  = "connections"
 	mHops         = "delivery_hops"
 	mDeliveryWait = "delivery_wait_seconds"
+	mLatency      = "delivery_latency_seconds"
 )
 
 // Label values of frames_dropped_total, connections and members.
@@ -141,6 +142,9 @@ var engineCounters = []struct {
 var (
 	hopBuckets  = []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32}
 	waitBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+	// latencyBuckets span a LAN's milliseconds to a repair after a
+	// partition.
+	latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 )
 
 // MetricDefs returns every series the node emits, in a fixed order:
@@ -198,7 +202,9 @@ func MetricDefs() []MetricDef {
 		MetricDef{Name: mHops, Kind: MetricHistogram, Buckets: hopBuckets,
 			Help: "hops from the origin of each broadcast delivered here from another agent"},
 		MetricDef{Name: mDeliveryWait, Kind: MetricHistogram, Buckets: waitBuckets,
-			Help: "seconds from the runtime taking a broadcast's frame from its connection to the hand-out to subscribers, here"})
+			Help: "seconds from the runtime taking a broadcast's frame from its connection to the hand-out to subscribers, here"},
+		MetricDef{Name: mLatency, Kind: MetricHistogram, Buckets: latencyBuckets,
+			Help: "seconds from the origin's broadcast to its delivery here, by the two agents' clocks (their skew included; negative counted as 0)"})
 	return ds
 }
 
@@ -279,10 +285,15 @@ func (n *Node) sampleMetrics() {
 }
 
 // observeDelivery samples the histograms for a broadcast delivered here
-// from another agent: its hops, and how long since its frame came off the
-// connection (when a received frame caused the delivery).
-func (n *Node) observeDelivery(hops uint32) {
+// from another agent: its hops, how long since its origin broadcast it
+// (when the origin said, gossip.Delivery.SentAt), and how long since its
+// frame came off the connection (when a received frame caused the
+// delivery).
+func (n *Node) observeDelivery(hops uint32, sentAt time.Time) {
 	n.metrics.AddSample([]string{mHops}, float32(hops))
+	if !sentAt.IsZero() {
+		n.metrics.AddSample([]string{mLatency}, float32(max(time.Since(sentAt), 0).Seconds()))
+	}
 	if at := n.st.frameAt; !at.IsZero() {
 		n.metrics.AddSample([]string{mDeliveryWait}, float32(time.Since(at).Seconds()))
 	}

@@ -99,6 +99,10 @@ func TestMetricsFromTheStart(t *testing.T) {
 		require.Equal(t, 1, hops.Count, "one delivery from another node")
 		require.Equal(t, float64(1), hops.Sum, "from a neighbour: one hop")
 		require.Equal(t, 1, iv.Samples["test.delivery_wait_seconds"].Count)
+		latency := iv.Samples["test.delivery_latency_seconds"]
+		require.Equal(t, 1, latency.Count, "the origin said when it sent it")
+		require.GreaterOrEqual(t, latency.Sum, 0.0)
+		require.Less(t, latency.Sum, 10.0, "one clock (virtual time) for both nodes")
 
 		origin := lastInterval(t, ms[1])
 		// Its own member record (the join) is a broadcast too.

@@ -49,7 +49,7 @@ var labelValuesQuery = regexp.MustCompile(`^label_values\(\s*(\w+)\s*,\s*(\w+)\s
 var mustShow = []string{
 	"Cluster size by state (largest member list)", "Member list disagreement",
 	"Active and passive views (HyParView)", "Broadcast tree (Plumtree)",
-	"Delivery rate", "Hops per delivery (quantiles)", "Hop histogram",
+	"Delivery rate", "Hops per delivery (quantiles)", "Hop histogram", "Delivery latency (origin to here)",
 	"Payloads retained for repairs", "Send queues", "Connections",
 }
 
