@@ -180,28 +180,3 @@ func TestPingMarkIsIgnoredByEarlierVersions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, &Ping{Nonce: 10}, m)
 }
-
-// An application broadcast carries its origin's clock, which every
-// receiver's delivery reports (for latency figures); member records do
-// not carry one, so their content-derived IDs stay as before.
-func TestDeliveriesReportTheOriginsSendTime(t *testing.T) {
-	n := newJoinedNet(t, 3)
-	sent := n.now.Add(1234 * time.Millisecond)
-	n.now = sent
-	n.step(1, func(e *Engine, out *Ready) {
-		_, err := e.Broadcast(n.now, "news", []byte("hi"), out)
-		require.NoError(t, err)
-	})
-	n.run(time.Second)
-	for _, at := range []peer.ID{2, 3} {
-		require.NotEmpty(t, n.deliv[at])
-		d := n.deliv[at][len(n.deliv[at])-1]
-		require.Equal(t, "news", d.Topic)
-		require.True(t, d.SentAt.Equal(sent.Truncate(time.Millisecond)), "node %d: %v", at, d.SentAt)
-	}
-	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{{ID: 5, Incarnation: 1}}})
-	require.NoError(t, err)
-	env, err := DecodeEnvelope(b)
-	require.NoError(t, err)
-	require.Zero(t, env.SentAt)
-}
