@@ -41,6 +41,11 @@ func main() {
 	}
 }
 
+// paperKeepAlive is how long after a crash its neighbours notice it in the
+// paper mode of the failure experiment, as a TCP connection's reset or
+// keep-alive would tell them.
+const paperKeepAlive = time.Second
+
 // options are the command's flags.
 type options struct {
 	scenario       string
@@ -69,6 +74,7 @@ type options struct {
 	probeInterval  time.Duration
 	islandCheckAge time.Duration
 	s1Only         bool
+	paper          bool
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -125,6 +131,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
 	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
 	fs.BoolVar(&o.s1Only, "s1-only", false, "failure, broadcast, massive, graph: run HyParView as S1 describes it, without the project's switchable additions (refresh, escalation of starved nodes, repair on every cycle; hyparview.Config.S1Only)")
+	fs.BoolVar(&o.paper, "paper", false, fmt.Sprintf("failure, broadcast, massive, graph: the paper mode so far: -s1-only, and for failure also -keepalive %v (unless set: neighbours notice a crash as a TCP connection would) and survivors that know no peer at all rejoining through a random live node before each healing cycle", paperKeepAlive))
 	fs.BoolVar(&o.baseline, "baseline", true, "failure: also run the Cyclon baseline of S1 §5.1")
 	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
@@ -149,6 +156,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags come as -name value)", fs.Arg(0))
+	}
+	if o.paper {
+		o.s1Only = true
+		if o.keepalive == 0 {
+			o.keepalive = paperKeepAlive
+		}
 	}
 	if o.nodes < 2 {
 		return fmt.Errorf("-nodes must be at least 2, got %d", o.nodes)
@@ -242,7 +255,7 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts := scenario.PaperFailureOptions(o.nodes)
 	opts.Seed, opts.Cycles, opts.Rates, opts.Messages = o.seed, o.stabilisation, rates, o.messages
 	opts.FirstMessages = min(opts.FirstMessages, o.messages)
-	opts.DetectAfter = o.keepalive
+	opts.DetectAfter, opts.RejoinStranded = o.keepalive, o.paper
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	// The baseline runs beside HyParView's experiment, without a progress
 	// line of its own: it keeps the second core busy while HyParView's

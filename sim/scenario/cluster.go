@@ -168,6 +168,38 @@ func (c *CycleCluster) CrashFraction(f float64) int {
 	return k
 }
 
+// RejoinStranded gives every live node that knows no peer at all, active
+// or passive, a random live node to join through, and returns how many it
+// gave one. Such a node cannot repair by itself: its seed contacts are
+// the only peers it could ask, and after a massive failure they may all
+// be dead. A deployment re-resolves its seeds then (gossip's rejoin tick
+// asks its driver for it, Ready.ResolveContacts); here a random live node
+// stands in for a seed name that now points at a live agent. It is the
+// driver's rule, not the protocol's.
+func (c *CycleCluster) RejoinStranded() int {
+	live := c.LiveNodes()
+	if len(live) < 2 {
+		return 0
+	}
+	var stranded []int
+	var scratch []hyparview.Peer
+	for _, n := range live {
+		e := c.Engine(n)
+		scratch = e.AppendActive(scratch[:0])
+		if len(scratch) == 0 && len(e.Passive()) == 0 {
+			stranded = append(stranded, n)
+		}
+	}
+	for _, n := range stranded {
+		contact := n
+		for contact == n {
+			contact = live[c.Rand().IntN(len(live))]
+		}
+		c.Join(n, contact)
+	}
+	return len(stranded)
+}
+
 // payload returns a distinct payload for the i-th message of a phase.
 func payload(phase string, i int) []byte { return []byte(fmt.Sprintf("%s-%d", phase, i)) }
 

@@ -37,9 +37,14 @@ type FailureOptions struct {
 	DetectAfter time.Duration
 	// S1Only runs HyParView without the project's switchable additions
 	// (hyparview.Config.S1Only), as the paper describes it.
-	S1Only   bool
-	Check    bool
-	Progress *Progress
+	S1Only bool
+	// RejoinStranded gives, before each healing cycle, every live node
+	// that knows no peer at all a random live node to join through
+	// (CycleCluster.RejoinStranded): without it, a survivor whose only
+	// seed contact died stays cut off for good.
+	RejoinStranded bool
+	Check          bool
+	Progress       *Progress
 }
 
 // FailureRow is the outcome for one failure rate.
@@ -198,6 +203,9 @@ func (o *FailureOptions) healing(c *CycleCluster, rate, target float64, report f
 	c.CrashFraction(rate)
 	for cycle := 0; cycle <= o.MaxHealingCycles; cycle++ {
 		if cycle > 0 {
+			if o.RejoinStranded {
+				c.RejoinStranded()
+			}
 			if err := c.Cycles(1, "healing"); err != nil {
 				return 0, err
 			}
@@ -240,6 +248,9 @@ func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow)
 		o.Nodes, o.Cycles, o.Messages)
 	if o.DetectAfter > 0 {
 		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
+	}
+	if o.RejoinStranded {
+		fmt.Fprintln(w, "before each healing cycle, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
 	}
 	if o.S1Only {
 		fmt.Fprintln(w, S1OnlyNote)

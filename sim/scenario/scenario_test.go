@@ -122,3 +122,59 @@ func TestFailureS1OnlyRunsWithoutTheAdditions(t *testing.T) {
 	require.NotContains(t, ownTable, S1OnlyNote)
 	require.NotEqual(t, ownRows, paperRows)
 }
+
+// A survivor that knows no peer at all after a massive failure (its
+// neighbours and passive peers dead, its only seed contact too) is given
+// a random live node to join through, and the survivors are one overlay
+// again; without the rule they stay apart.
+func TestStrandedSurvivorsRejoinThroughALiveNode(t *testing.T) {
+	for _, rejoin := range []bool{true, false} {
+		o := PaperFailureOptions(40)
+		o.Seed, o.Cycles, o.DetectAfter, o.S1Only = 7, 10, time.Second, true
+		c, err := o.stabilised()
+		require.NoError(t, err)
+		a, b := strangers(t, c)
+		for n := 0; n < c.Len(); n++ {
+			if n != a && n != b {
+				c.Crash(n) // node 0, the only seed contact, among them
+			}
+		}
+		stranded := 0
+		for cycle := 0; cycle < 30 && components(c.Sim) > 1; cycle++ {
+			if rejoin {
+				stranded += c.RejoinStranded()
+			}
+			require.NoError(t, c.Cycles(1, "healing"))
+		}
+		if rejoin {
+			require.Positive(t, stranded, "the survivors ran out of peers to ask")
+			require.Equal(t, 1, components(c.Sim), "and found each other")
+		} else {
+			require.Equal(t, 2, components(c.Sim), "each alone for good")
+		}
+	}
+}
+
+// strangers returns two nodes other than node 0 that hold each other in
+// neither view.
+func strangers(t *testing.T, c *CycleCluster) (int, int) {
+	t.Helper()
+	knows := func(a, b int) bool {
+		id := c.Engine(b).Self().ID
+		for _, p := range append(c.Engine(a).AppendActive(nil), c.Engine(a).Passive()...) {
+			if p.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	for a := 1; a < c.Len(); a++ {
+		for b := a + 1; b < c.Len(); b++ {
+			if !knows(a, b) && !knows(b, a) {
+				return a, b
+			}
+		}
+	}
+	t.Fatal("every pair knows each other")
+	return 0, 0
+}
