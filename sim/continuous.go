@@ -74,6 +74,7 @@ func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts := scenario.PaperMassiveOptions(o.nodes)
 	opts.Seed, opts.Stabilisation, opts.Rates = o.seed, o.stabilisation, rates
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
+	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	rows, err := scenario.RunMassive(opts)
 	if err != nil {
 		return err

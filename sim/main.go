@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plumview/plumview/sim/engine"
 	"github.com/plumview/plumview/sim/report"
 	"github.com/plumview/plumview/sim/scenario"
 )
@@ -75,6 +76,8 @@ type options struct {
 	islandCheckAge time.Duration
 	s1Only         bool
 	paper          bool
+	linkDelay      string
+	perMessage     bool
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -131,6 +134,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
 	fs.IntVar(&o.sources, "sources", 1000, fmt.Sprintf("graph: random nodes to measure shortest paths from above %d nodes (0: every node)", scenario.ExactPathsUpTo))
 	fs.BoolVar(&o.s1Only, "s1-only", false, "failure, broadcast, massive, graph: run HyParView as S1 describes it, without the project's switchable additions (refresh, escalation of starved nodes, repair on every cycle; hyparview.Config.S1Only)")
+	fs.StringVar(&o.linkDelay, "link-delay", "", "failure, broadcast, massive, graph: the links' one-way delay, D or MIN..MAX (log-uniform, one per link); empty keeps 1ms on every link")
+	fs.BoolVar(&o.perMessage, "delay-per-message", false, "failure, broadcast, massive, graph: with -link-delay MIN..MAX, draw each message's delay afresh, keeping each link in order, so floods do not follow the same shortest paths every time")
 	fs.BoolVar(&o.paper, "paper", false, fmt.Sprintf("failure, broadcast, massive, graph: the paper mode so far: -s1-only, and for failure also -keepalive %v (unless set: neighbours notice a crash as a TCP connection would) and survivors that know no peer at all rejoining through a random live node before each healing cycle", paperKeepAlive))
 	fs.BoolVar(&o.baseline, "baseline", true, "failure: also run the Cyclon baseline of S1 §5.1")
 	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
@@ -189,6 +194,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-memprofile is for -scenario members, got %q", o.scenario)
 	}
 	if _, err := parsePercentages(o.fail); err != nil {
+		return err
+	}
+	if _, err := parseLinkDelay(o.linkDelay, o.perMessage); err != nil {
 		return err
 	}
 	var rep *report.Report
@@ -257,6 +265,7 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts.FirstMessages = min(opts.FirstMessages, o.messages)
 	opts.DetectAfter, opts.RejoinStranded = o.keepalive, o.paper
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
+	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	// The baseline runs beside HyParView's experiment, without a progress
 	// line of its own: it keeps the second core busy while HyParView's
 	// overlay is built and stabilised, which takes one.
@@ -296,6 +305,7 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 		opts.ConstantFailures, opts.ConstantFailureCycles = o.constant, min(o.constantCycles, o.cycles)
 	}
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
+	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	rows, err := scenario.RunBroadcast(opts)
 	if err != nil {
 		return err
@@ -313,6 +323,7 @@ func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 	opts := scenario.PaperGraphOptions(o.nodes)
 	opts.Seed, opts.Cycles, opts.Sources = o.seed, o.stabilisation, o.sources
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
+	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	res, err := scenario.RunGraph(opts)
 	if err != nil {
 		return err
@@ -458,3 +469,32 @@ func graphCharts(rep *report.Report, o scenario.GraphOptions, r scenario.GraphRe
 
 // number formats a percentage without needless decimals: 20, 92.5.
 func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// parseLinkDelay reads -link-delay: "" (the default, 1 ms on every link),
+// a duration, or MIN..MAX.
+func parseLinkDelay(s string, perMessage bool) (engine.Latency, error) {
+	if s == "" {
+		if perMessage {
+			return engine.Latency{}, fmt.Errorf("-delay-per-message needs -link-delay MIN..MAX")
+		}
+		return engine.Latency{}, nil
+	}
+	from, to, isRange := strings.Cut(s, "..")
+	lo, err := time.ParseDuration(from)
+	if err != nil {
+		return engine.Latency{}, fmt.Errorf("-link-delay %q: %v", s, err)
+	}
+	hi := lo
+	if isRange {
+		if hi, err = time.ParseDuration(to); err != nil {
+			return engine.Latency{}, fmt.Errorf("-link-delay %q: %v", s, err)
+		}
+	}
+	if lo <= 0 || hi < lo {
+		return engine.Latency{}, fmt.Errorf("-link-delay %q: want a positive delay, or MIN..MAX with 0 < MIN <= MAX", s)
+	}
+	if perMessage && lo == hi {
+		return engine.Latency{}, fmt.Errorf("-delay-per-message needs a range, -link-delay MIN..MAX")
+	}
+	return engine.Latency{Min: lo, Max: hi, PerMessage: perMessage}, nil
+}

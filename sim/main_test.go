@@ -76,6 +76,11 @@ func TestRejectsBadFlags(t *testing.T) {
 		"unknown flag":            {"-nope"},
 		"negative sources":        {"-scenario", "graph", "-sources", "-1"},
 		"heap profile elsewhere":  {"-scenario", "graph", "-memprofile", "heap.prof"},
+		"link delay not a time":   {"-scenario", "graph", "-link-delay", "fast"},
+		"link delay backwards":    {"-scenario", "graph", "-link-delay", "9ms..1ms"},
+		"link delay of zero":      {"-scenario", "graph", "-link-delay", "0s"},
+		"per message, no range":   {"-scenario", "graph", "-link-delay", "5ms", "-delay-per-message"},
+		"per message, no delay":   {"-scenario", "graph", "-delay-per-message"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -188,4 +193,18 @@ func TestMemProfileOfTheMembersRun(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, string(raw), "roster.(*Roster).store", p)
 	}
+}
+
+// -link-delay reaches the papers' experiments: the table names the delays,
+// and per-message delays give another run than per-link ones, each
+// deterministic.
+func TestLinkDelayFlags(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "broadcast", "-nodes", "200", "-stabilisation", "5", "-cycles", "10", "-link-delay", "5ms..100ms"}
+	perMessage := append(slices.Clone(args), "-delay-per-message")
+	outs := runSims(t, args, perMessage, perMessage)
+	require.Contains(t, outs[0], "each link takes 5ms to 100ms")
+	require.Contains(t, outs[1], "drawn per message")
+	require.NotEqual(t, outs[0], outs[1])
+	require.Equal(t, outs[1], outs[2])
 }

@@ -32,6 +32,7 @@ func (s *Sim) Clone() *Sim {
 	c.bcasts.list = slices.Clone(s.bcasts.list)
 	c.bcasts.byID = maps.Clone(s.bcasts.byID)
 	c.linkLoss = maps.Clone(s.linkLoss)
+	c.lastArrival = maps.Clone(s.lastArrival)
 	c.rd = gossip.Ready{}
 	c.contact = nil
 	return &c

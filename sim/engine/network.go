@@ -12,7 +12,7 @@ import (
 // Latency draws the one-way delay of each link. A link keeps its delay for
 // the whole run (it is derived from the run's seed and the two node
 // indexes), so messages on one link arrive in the order they were sent, as
-// on a TCP or QUIC stream.
+// on a TCP or QUIC stream; with PerMessage each message draws its own.
 type Latency struct {
 	// Min is the smallest one-way delay; with Max == Min every link has it.
 	Min time.Duration
@@ -20,6 +20,14 @@ type Latency struct {
 	// Max, log-uniformly when Min > 0 (a long tail of slower links),
 	// uniformly otherwise.
 	Max time.Duration
+	// PerMessage draws each message's delay afresh, from the same range
+	// and law, instead of once per link. A link still delivers in the
+	// order it was sent: a message drawn to arrive before the one sent
+	// before it on the same link waits for it, as on a stream whose path
+	// is slower at times. With a range, floods then no longer follow the
+	// same shortest paths every time (the papers' simulators drew their
+	// delays so; a fixed delay per link is ours).
+	PerMessage bool
 }
 
 // ConstantLatency gives every link the same one-way delay.
@@ -40,7 +48,11 @@ func (l Latency) of(seed uint64, a, b int) time.Duration {
 	if a > b {
 		a, b = b, a
 	}
-	u := float64(mix(seed^uint64(a)<<32^uint64(b))>>11) / (1 << 53) // uniform in [0, 1)
+	return l.at(float64(mix(seed^uint64(a)<<32^uint64(b))>>11) / (1 << 53)) // uniform in [0, 1)
+}
+
+// at maps u, uniform in [0, 1), to a delay of the range.
+func (l Latency) at(u float64) time.Duration {
 	if l.Min > 0 {
 		lo, hi := math.Log(float64(l.Min)), math.Log(float64(l.Max))
 		return time.Duration(math.Exp(lo + u*(hi-lo)))

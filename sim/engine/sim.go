@@ -75,15 +75,19 @@ type Sim struct {
 	live    int           // the number of running nodes
 	// linkLoss is the loss probability of the links given one (SetLinkLoss).
 	linkLoss map[link]float64
-	seq      uint64
-	queue    queue
-	nodes    []node
-	spare    []nodeSpare // spare[i] belongs to nodes[i]
-	rng      *rand.Rand  // the run's own choices (which node broadcasts, fails...)
-	seeder   *rand.Rand  // draws each node's seed, in creation order
-	rngSrc   *rand.PCG   // rng's and seeder's sources, kept for Clone
-	seedSrc  *rand.PCG
-	rd       gossip.Ready // the batch of the node being stepped
+	// lastArrival holds, per directed link (from<<32 | to), the arrival
+	// time of the last message sent on it (Latency.PerMessage only).
+	lastArrival   map[uint64]time.Duration
+	arrivalsPrune int // the size of lastArrival that prunes it next
+	seq           uint64
+	queue         queue
+	nodes         []node
+	spare         []nodeSpare // spare[i] belongs to nodes[i]
+	rng           *rand.Rand  // the run's own choices (which node broadcasts, fails...)
+	seeder        *rand.Rand  // draws each node's seed, in creation order
+	rngSrc        *rand.PCG   // rng's and seeder's sources, kept for Clone
+	seedSrc       *rand.PCG
+	rd            gossip.Ready // the batch of the node being stepped
 	// inputName names the scenario's input being carried out, for an
 	// invariant violation.
 	inputName string
@@ -433,7 +437,7 @@ func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 		s.stats.MessagesDropped++
 		return
 	}
-	delay := s.cfg.Network.Latency.of(s.cfg.Seed, from, j)
+	delay := s.linkDelay(from, j)
 	if !s.reachable(from, j) {
 		s.stats.MessagesDropped++
 		if s.cfg.Network.DetectOnSend {
@@ -459,7 +463,44 @@ func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 		s.stats.MessagesLost++
 		return
 	}
-	s.schedule(event{at: s.now + delay, to: int32(j), from: int32(from), msg: msg})
+	at := s.now + delay
+	if s.cfg.Network.Latency.PerMessage {
+		// In order on the link: never before the message sent before it.
+		k := uint64(from)<<32 | uint64(j)
+		if last := s.lastArrival[k]; at < last {
+			at = last
+		}
+		if s.lastArrival == nil {
+			s.lastArrival = make(map[uint64]time.Duration)
+		}
+		if len(s.lastArrival) >= s.arrivalsPrune {
+			s.pruneArrivals()
+		}
+		s.lastArrival[k] = at
+	}
+	s.schedule(event{at: at, to: int32(j), from: int32(from), msg: msg})
+}
+
+// pruneArrivals forgets the links whose last message has arrived: a new
+// one arrives later anyway. The next pruning comes when the map has
+// doubled, so the cost per message stays constant.
+func (s *Sim) pruneArrivals() {
+	for k, at := range s.lastArrival {
+		if at <= s.now {
+			delete(s.lastArrival, k)
+		}
+	}
+	s.arrivalsPrune = max(2*len(s.lastArrival), 1024)
+}
+
+// linkDelay is the one-way delay of a message from node a to node b: the
+// link's, or with Latency.PerMessage one drawn for this message.
+func (s *Sim) linkDelay(a, b int) time.Duration {
+	l := s.cfg.Network.Latency
+	if !l.PerMessage || l.Min == l.Max {
+		return l.of(s.cfg.Seed, a, b)
+	}
+	return l.at(s.rng.Float64())
 }
 
 // reachable says whether a message from a can reach b now.

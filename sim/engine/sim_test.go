@@ -1,12 +1,16 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/plumtree"
 )
 
 // joinThroughFirst adds n nodes to s, the first alone and each other
@@ -173,4 +177,56 @@ func TestRunAdvancesTheClockToItsTarget(t *testing.T) {
 	require.NoError(t, s.Quiesce(time.Hour))
 	require.Less(t, s.Now(), time.Hour+50*time.Millisecond, "Quiesce stops at the last event")
 	require.Greater(t, s.Now(), 50*time.Millisecond, "after the join's messages")
+}
+
+// With Latency.PerMessage each message on a link draws its own delay, in
+// the range, and a link still delivers in the order it sent; the same seed
+// gives the same delays.
+func TestPerMessageDelaysKeepEachLinkInOrder(t *testing.T) {
+	arrivals := func(seed uint64) []time.Duration {
+		s, err := New(Config{Seed: seed, ManualShuffle: true,
+			Network: NetworkConfig{Latency: Latency{Min: time.Millisecond, Max: 100 * time.Millisecond, PerMessage: true}}})
+		require.NoError(t, err)
+		for range 2 {
+			_, err := s.AddNode()
+			require.NoError(t, err)
+		}
+		for i := range 200 {
+			// Every 20 ms: some sends land before the previous message.
+			s.now = time.Duration(i) * 20 * time.Millisecond
+			s.send(0, s.peerAt(1).ID, &plumtree.IHave{})
+		}
+		var evs []event
+		for s.queue.len() > 0 {
+			evs = append(evs, s.queue.pop())
+		}
+		// In the order sent, which is the order of seq.
+		slices.SortFunc(evs, func(a, b event) int { return cmp.Compare(a.seq, b.seq) })
+		var at []time.Duration
+		for _, e := range evs {
+			require.Equal(t, int32(1), e.to)
+			at = append(at, e.at)
+		}
+		return at
+	}
+	at := arrivals(1)
+	require.Len(t, at, 200)
+	distinct := map[time.Duration]bool{}
+	waited := 0
+	for i, a := range at {
+		sent := time.Duration(i) * 20 * time.Millisecond
+		require.GreaterOrEqual(t, a-sent, time.Millisecond)
+		if i > 0 {
+			require.GreaterOrEqual(t, a, at[i-1], "in order on the link")
+			if a == at[i-1] {
+				waited++
+			}
+		}
+		if a-sent <= 100*time.Millisecond {
+			distinct[a-sent] = true
+		}
+	}
+	require.Positive(t, waited, "some messages waited for the one before")
+	require.Greater(t, len(distinct), 10, "delays drawn per message, not per link")
+	require.Equal(t, at, arrivals(1))
 }

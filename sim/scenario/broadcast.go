@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/plumview/plumview/sim/engine"
 )
 
 // Protocol is the dissemination protocol an experiment runs on the
@@ -53,6 +55,9 @@ type BroadcastOptions struct {
 	// each of 100). Zero runs the stable scenario.
 	ConstantFailures      int
 	ConstantFailureCycles int
+	// Latency is the links' delay (zero: 1 ms on every link, the papers'
+	// uniform delay; engine.Latency.PerMessage draws one per message).
+	Latency engine.Latency
 	// S1Only runs HyParView without the project's switchable additions
 	// (hyparview.Config.S1Only), as the paper describes it.
 	S1Only   bool
@@ -159,7 +164,7 @@ func (o *BroadcastOptions) cluster(p Protocol, multi bool) (*CycleCluster, error
 	}
 	cfg := s1Only(PaperEngineConfig(o.Nodes, threshold), o.S1Only)
 	cfg.Plumtree.Flood = p == Eager
-	return NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Meter: o.Progress.Meter()})
+	return NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Meter: o.Progress.Meter(), Latency: o.Latency})
 }
 
 // broadcastCycle runs the broadcast and membership steps of one cycle of
@@ -236,6 +241,9 @@ func WriteBroadcastTable(w io.Writer, o BroadcastOptions, rows []BroadcastRow) e
 		o.Nodes, o.Cycles, o.Stabilisation)
 	if o.S1Only {
 		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(o.Latency); note != "" {
+		fmt.Fprintln(w, note)
 	}
 	if o.ConstantFailures > 0 {
 		fmt.Fprintf(w, "%d nodes fail in each of the %d cycles after stabilisation; failures are detected in the membership step\n",

@@ -32,6 +32,9 @@ type CycleOptions struct {
 	// DetectAfter, when positive, tells a crashed node's neighbours after
 	// this long, as a keep-alive would.
 	DetectAfter time.Duration
+	// Latency is the links' delay (zero: 1 ms on every link, the papers'
+	// uniform delay; engine.Latency.PerMessage draws one per message).
+	Latency engine.Latency
 	// Check runs every node's invariants after each step.
 	Check bool
 	// Engine configures the cores; the zero value gives the papers'
@@ -62,6 +65,20 @@ func PaperEngineConfig(n int, optimizationThreshold int) gossip.Config {
 // project's switchable additions to HyParView off.
 const S1OnlyNote = "HyParView as S1 describes it: no refresh, no escalation, no repair on every cycle, no join eviction budget (hyparview.Config.S1Only)"
 
+// latencyNote is the line a table prints when its links are not the
+// default's 1 ms each, or "" for the default.
+func latencyNote(l engine.Latency) string {
+	switch {
+	case l == (engine.Latency{}):
+		return ""
+	case l.Min == l.Max:
+		return fmt.Sprintf("every message takes %v on every link", l.Min)
+	case l.PerMessage:
+		return fmt.Sprintf("each message takes %v to %v (log-uniform, drawn per message, in order on each link)", l.Min, l.Max)
+	}
+	return fmt.Sprintf("each link takes %v to %v (log-uniform, drawn once per link)", l.Min, l.Max)
+}
+
 // s1Only applies hyparview.Config.S1Only to cfg when on.
 func s1Only(cfg gossip.Config, on bool) gossip.Config {
 	if on {
@@ -81,7 +98,7 @@ func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 		Engine:          opts.Engine,
 		ManualShuffle:   true,
 		CheckInvariants: opts.Check,
-		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend, DetectAfter: opts.DetectAfter},
+		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend, DetectAfter: opts.DetectAfter, Latency: opts.Latency},
 		EventMeter:      opts.Meter,
 	})
 	if err != nil {

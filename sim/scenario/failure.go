@@ -35,6 +35,9 @@ type FailureOptions struct {
 	// paper's detection while forwarding: a crash is noticed by its
 	// neighbours this long after it happens.
 	DetectAfter time.Duration
+	// Latency is the links' delay (zero: 1 ms on every link, the papers'
+	// uniform delay; engine.Latency.PerMessage draws one per message).
+	Latency engine.Latency
 	// S1Only runs HyParView without the project's switchable additions
 	// (hyparview.Config.S1Only), as the paper describes it.
 	S1Only bool
@@ -177,7 +180,7 @@ func (o *FailureOptions) messages(c *CycleCluster, rate float64, row *FailureRow
 
 // stabilised builds the overlay and runs the stabilisation cycles.
 func (o *FailureOptions) stabilised() (*CycleCluster, error) {
-	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, DetectAfter: o.DetectAfter,
+	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, DetectAfter: o.DetectAfter, Latency: o.Latency,
 		Check: o.Check, Engine: o.engineConfig(), Progress: o.Progress, Meter: o.Progress.Meter()})
 	if err != nil {
 		return nil, err
@@ -254,6 +257,9 @@ func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow)
 	}
 	if o.S1Only {
 		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(o.Latency); note != "" {
+		fmt.Fprintln(w, note)
 	}
 	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
 	if err := writeFailureRows(w, o, rows); err != nil {

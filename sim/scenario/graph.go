@@ -30,6 +30,9 @@ type GraphOptions struct {
 	// Broadcasts is how many messages are flooded from random nodes after
 	// the measurement to report their hops.
 	Broadcasts int
+	// Latency is the links' delay (zero: 1 ms on every link, the papers'
+	// uniform delay; engine.Latency.PerMessage draws one per message).
+	Latency engine.Latency
 	// S1Only runs HyParView without the project's switchable additions
 	// (hyparview.Config.S1Only), as the paper describes it.
 	S1Only   bool
@@ -117,7 +120,7 @@ func RunGraph(o GraphOptions) (GraphResult, error) {
 	}
 	cfg := s1Only(PaperEngineConfig(o.Nodes, 0), o.S1Only)
 	cfg.Plumtree.Flood = true
-	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Progress: o.Progress})
+	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Progress: o.Progress, Latency: o.Latency})
 	if err != nil {
 		return GraphResult{}, err
 	}
@@ -358,6 +361,9 @@ func WriteGraphTable(w io.Writer, o GraphOptions, r GraphResult) error {
 		o.Nodes, o.Cycles)
 	if o.S1Only {
 		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(o.Latency); note != "" {
+		fmt.Fprintln(w, note)
 	}
 	fmt.Fprintf(w, "(in-degree = views that hold the node; clustering = links among a node's neighbours / k(k-1); paths follow active-view links)\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/plumview/plumview/sim/engine"
 )
 
 // MassiveOptions sets up the Plumtree paper's massive-failure scenario
@@ -22,6 +24,9 @@ type MassiveOptions struct {
 	MaxCycles int
 	// AfterCycles is how many cycles after healing the RMR is averaged over.
 	AfterCycles int
+	// Latency is the links' delay (zero: 1 ms on every link, the papers'
+	// uniform delay; engine.Latency.PerMessage draws one per message).
+	Latency engine.Latency
 	// S1Only runs HyParView without the project's switchable additions
 	// (hyparview.Config.S1Only), as the paper describes it.
 	S1Only   bool
@@ -93,7 +98,7 @@ func RunMassive(o MassiveOptions) ([]MassiveRow, error) {
 // stabilised builds the overlay for protocol p and runs the stabilisation
 // cycles, one broadcast each.
 func (o *MassiveOptions) stabilised(p Protocol) (*CycleCluster, error) {
-	bo := BroadcastOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Progress: o.Progress, S1Only: o.S1Only}
+	bo := BroadcastOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Progress: o.Progress, S1Only: o.S1Only, Latency: o.Latency}
 	c, err := bo.cluster(p, true)
 	if err != nil {
 		return nil, err
@@ -149,6 +154,9 @@ func WriteMassiveTable(w io.Writer, o MassiveOptions, rows []MassiveRow) error {
 	fmt.Fprintf(w, "one broadcast per cycle from a random live node, failures detected in the membership step\n")
 	if o.S1Only {
 		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(o.Latency); note != "" {
+		fmt.Fprintln(w, note)
 	}
 	fmt.Fprintf(w, "(first = reliability of the first broadcast after the failure; healing = cycles until a broadcast reaches every live node; RMR = mean over the %d cycles after healing)\n\n", o.AfterCycles)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
