@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ type options struct {
 	paper          bool
 	linkDelay      string
 	perMessage     bool
+	seeds          int
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -126,6 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, members, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
+	fs.IntVar(&o.seeds, "seeds", 1, "failure: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (without the Cyclon baseline)")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
 	fs.IntVar(&o.cycles, "cycles", 200, "broadcast: measured cycles, one broadcast each")
 	fs.StringVar(&o.fail, "fail", "20,50,80", "failure, massive: comma-separated percentages of nodes that fail at once")
@@ -199,6 +202,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := parseLinkDelay(o.linkDelay, o.perMessage); err != nil {
 		return err
 	}
+	if o.seeds < 1 || (o.seeds > 1 && o.scenario != "failure") {
+		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure so far (got %d with %q)", o.seeds, o.scenario)
+	}
 	var rep *report.Report
 	if o.out != "" {
 		if err := report.PrepareDir(o.out); err != nil {
@@ -266,6 +272,9 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts.DetectAfter, opts.RejoinStranded = o.keepalive, o.paper
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
+	if o.seeds > 1 {
+		return runFailureSeeds(o, opts, stdout, rep)
+	}
 	// The baseline runs beside HyParView's experiment, without a progress
 	// line of its own: it keeps the second core busy while HyParView's
 	// overlay is built and stabilised, which takes one.
@@ -497,4 +506,41 @@ func parseLinkDelay(s string, perMessage bool) (engine.Latency, error) {
 		return engine.Latency{}, fmt.Errorf("-delay-per-message needs a range, -link-delay MIN..MAX")
 	}
 	return engine.Latency{Min: lo, Max: hi, PerMessage: perMessage}, nil
+}
+
+// runFailureSeeds runs the failure experiment once per seed, at most as
+// many at once as there are cores, and prints the table over the seeds.
+// Each run is the run of its seed alone; the table does not depend on
+// which finishes first.
+func runFailureSeeds(o options, opts scenario.FailureOptions, stdout io.Writer, rep *report.Report) error {
+	seeds := make([]uint64, o.seeds)
+	for i := range seeds {
+		seeds[i] = o.seed + uint64(i)
+	}
+	progress := opts.Progress
+	runs := make([][]scenario.FailureRow, len(seeds))
+	errs := make([]error, len(seeds))
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	var wg sync.WaitGroup
+	progress.StartJobs(fmt.Sprintf("failure: %d seeds", len(seeds)), len(seeds))
+	for i, seed := range seeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			so := opts
+			so.Seed, so.Progress = seed, nil
+			runs[i], errs[i] = scenario.RunFailure(so)
+			progress.JobDone(i)
+		}()
+	}
+	wg.Wait()
+	progress.JobsDone()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return printTable(stdout, rep, "HyParView under massive failure, over seeds", func(w io.Writer) error {
+		return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
+	})
 }

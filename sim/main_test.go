@@ -81,6 +81,8 @@ func TestRejectsBadFlags(t *testing.T) {
 		"link delay of zero":      {"-scenario", "graph", "-link-delay", "0s"},
 		"per message, no range":   {"-scenario", "graph", "-link-delay", "5ms", "-delay-per-message"},
 		"per message, no delay":   {"-scenario", "graph", "-delay-per-message"},
+		"seeds elsewhere":         {"-scenario", "graph", "-seeds", "2"},
+		"no seed":                 {"-scenario", "failure", "-seeds", "0"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -207,4 +209,17 @@ func TestLinkDelayFlags(t *testing.T) {
 	require.Contains(t, outs[1], "drawn per message")
 	require.NotEqual(t, outs[0], outs[1])
 	require.Equal(t, outs[1], outs[2])
+}
+
+// -seeds runs the failure experiment once per seed, side by side, and
+// prints means and spreads; the table is the same whichever run ends
+// first.
+func TestFailureOverSeeds(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "failure", "-nodes", "300", "-stabilisation", "5", "-fail", "50,80", "-messages", "20", "-seeds", "3", "-seed", "4"}
+	outs := runSims(t, args, args)
+	require.Equal(t, outs[0], outs[1])
+	require.Contains(t, outs[0], "over 3 seeds (4..6)")
+	require.Contains(t, outs[0], " ± ")
+	require.Contains(t, outs[0], "never healed")
 }

@@ -249,18 +249,7 @@ func broadcasts(c *CycleCluster, k int, phase string, report func(float64)) ([]e
 func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow) error {
 	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
 		o.Nodes, o.Cycles, o.Messages)
-	if o.DetectAfter > 0 {
-		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
-	}
-	if o.RejoinStranded {
-		fmt.Fprintln(w, "before each healing cycle, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
-	}
-	if o.S1Only {
-		fmt.Fprintln(w, S1OnlyNote)
-	}
-	if note := latencyNote(o.Latency); note != "" {
-		fmt.Fprintln(w, note)
-	}
+	writeFailureSetting(w, o)
 	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
 	if err := writeFailureRows(w, o, rows); err != nil {
 		return err
@@ -297,3 +286,20 @@ func writeFailureRows(w io.Writer, o FailureOptions, rows []FailureRow) error {
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
+
+// writeFailureSetting prints a line for each setting that departs from
+// the default run.
+func writeFailureSetting(w io.Writer, o FailureOptions) {
+	if o.DetectAfter > 0 {
+		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
+	}
+	if o.RejoinStranded {
+		fmt.Fprintln(w, "before each healing cycle, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
+	}
+	if o.S1Only {
+		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(o.Latency); note != "" {
+		fmt.Fprintln(w, note)
+	}
+}

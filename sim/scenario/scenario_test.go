@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,21 @@ func strangers(t *testing.T, c *CycleCluster) (int, int) {
 	}
 	t.Fatal("every pair knows each other")
 	return 0, 0
+}
+
+func TestSpreadOf(t *testing.T) {
+	for _, tc := range []struct {
+		xs       []float64
+		mean, sd float64
+	}{
+		{nil, 0, 0},
+		{[]float64{0.5}, 0.5, 0},
+		{[]float64{1, 3}, 2, math.Sqrt2},
+		{[]float64{2, 4, 4, 4, 5, 5, 7, 9}, 5, math.Sqrt(32.0 / 7)},
+	} {
+		s := SpreadOf(tc.xs)
+		require.Equal(t, len(tc.xs), s.N)
+		require.InDelta(t, tc.mean, s.Mean, 1e-12)
+		require.InDelta(t, tc.sd, s.SD, 1e-12)
+	}
 }

@@ -1,0 +1,124 @@
+package scenario
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// Runs over several seeds. The papers report means over several runs; one
+// seed says little where a figure depends on a few random draws (which
+// sender a massive failure leaves cut off, how many triangles a sparse
+// overlay happens to hold). A table over seeds prints, per cell, the mean
+// and the sample standard deviation over the seeds; each seed's run is
+// the same as a run with -seed alone, so the table is as deterministic as
+// they are.
+
+// Spread is the mean and the sample standard deviation of some values.
+type Spread struct {
+	Mean, SD float64
+	N        int
+}
+
+// SpreadOf returns the spread of xs (SD 0 for fewer than two values).
+func SpreadOf(xs []float64) Spread {
+	s := Spread{N: len(xs)}
+	if len(xs) == 0 {
+		return s
+	}
+	for _, x := range xs {
+		s.Mean += x
+	}
+	s.Mean /= float64(len(xs))
+	if len(xs) > 1 {
+		var ss float64
+		for _, x := range xs {
+			ss += (x - s.Mean) * (x - s.Mean)
+		}
+		s.SD = math.Sqrt(ss / float64(len(xs)-1))
+	}
+	return s
+}
+
+// pctSpread renders a spread of shares as "99.50 ± 0.20%".
+func pctSpread(s Spread) string {
+	return fmt.Sprintf("%.2f ± %.2f%%", 100*s.Mean, 100*s.SD)
+}
+
+// WriteFailureSeedsTable prints the failure experiment run once per seed
+// (runs[i] the rows of seeds[i], every run with the same options but the
+// seed): per rate, the mean ± standard deviation over the seeds of the
+// reliability before, after, and of each of the first messages, and the
+// healing cycles over the seeds that healed, with how many never did.
+func WriteFailureSeedsTable(w io.Writer, o FailureOptions, seeds []uint64, runs [][]FailureRow) error {
+	if len(runs) == 0 || len(runs) != len(seeds) {
+		return fmt.Errorf("scenario: %d runs for %d seeds", len(runs), len(seeds))
+	}
+	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
+		o.Nodes, o.Cycles, o.Messages)
+	writeFailureSetting(w, o)
+	fmt.Fprintf(w, "means ± sample standard deviations over %d seeds (%s); healing: mean over the seeds that healed, and how many never did within %d cycles\n",
+		len(seeds), seedList(seeds), o.MaxHealingCycles)
+	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"failed", "crashed", "before", "mean after"}
+	for i := 0; i < o.FirstMessages; i++ {
+		head = append(head, fmt.Sprintf("msg %d", i+1))
+	}
+	head = append(head, "healing", "never healed")
+	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	for i, r := range runs[0] {
+		column := func(f func(FailureRow) float64) Spread {
+			xs := make([]float64, 0, len(runs))
+			for _, rows := range runs {
+				if i < len(rows) {
+					xs = append(xs, f(rows[i]))
+				}
+			}
+			return SpreadOf(xs)
+		}
+		cells := []string{pct(r.Rate), fmt.Sprint(r.Crashed),
+			pctSpread(column(func(r FailureRow) float64 { return r.Before })),
+			pctSpread(column(func(r FailureRow) float64 { return r.Mean }))}
+		for k := range r.First {
+			cells = append(cells, pctSpread(column(func(r FailureRow) float64 { return r.First[k] })))
+		}
+		var healed []float64
+		never := 0
+		for _, rows := range runs {
+			if h := rows[i].HealingCycles; h >= 0 {
+				healed = append(healed, float64(h))
+			} else {
+				never++
+			}
+		}
+		heal := "-"
+		if len(healed) > 0 {
+			s := SpreadOf(healed)
+			heal = fmt.Sprintf("%.1f ± %.1f", s.Mean, s.SD)
+		}
+		cells = append(cells, heal, fmt.Sprintf("%d of %d", never, len(runs)))
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+// seedList renders seeds compactly: "1..5" when consecutive.
+func seedList(seeds []uint64) string {
+	consecutive := true
+	for i := 1; i < len(seeds); i++ {
+		if seeds[i] != seeds[i-1]+1 {
+			consecutive = false
+		}
+	}
+	if consecutive && len(seeds) > 1 {
+		return fmt.Sprintf("%d..%d", seeds[0], seeds[len(seeds)-1])
+	}
+	parts := make([]string, len(seeds))
+	for i, s := range seeds {
+		parts[i] = fmt.Sprint(s)
+	}
+	return strings.Join(parts, ", ")
+}
