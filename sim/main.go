@@ -128,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, members, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
-	fs.IntVar(&o.seeds, "seeds", 1, "failure: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (without the Cyclon baseline)")
+	fs.IntVar(&o.seeds, "seeds", 1, "failure, graph: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline)")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
 	fs.IntVar(&o.cycles, "cycles", 200, "broadcast: measured cycles, one broadcast each")
 	fs.StringVar(&o.fail, "fail", "20,50,80", "failure, massive: comma-separated percentages of nodes that fail at once")
@@ -202,8 +202,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := parseLinkDelay(o.linkDelay, o.perMessage); err != nil {
 		return err
 	}
-	if o.seeds < 1 || (o.seeds > 1 && o.scenario != "failure") {
-		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure so far (got %d with %q)", o.seeds, o.scenario)
+	if o.seeds < 1 || (o.seeds > 1 && o.scenario != "failure" && o.scenario != "graph") {
+		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure or graph so far (got %d with %q)", o.seeds, o.scenario)
 	}
 	var rep *report.Report
 	if o.out != "" {
@@ -333,6 +333,19 @@ func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 	opts.Seed, opts.Cycles, opts.Sources = o.seed, o.stabilisation, o.sources
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
+	if o.seeds > 1 {
+		seeds, results, err := overSeeds(o, progress, "graph", func(seed uint64) (scenario.GraphResult, error) {
+			so := opts
+			so.Seed, so.Progress = seed, nil
+			return scenario.RunGraph(so)
+		})
+		if err != nil {
+			return err
+		}
+		return printTable(stdout, rep, "HyParView overlay after stabilisation, over seeds", func(w io.Writer) error {
+			return scenario.WriteGraphSeedsTable(w, opts, seeds, results)
+		})
+	}
 	res, err := scenario.RunGraph(opts)
 	if err != nil {
 		return err
@@ -508,39 +521,47 @@ func parseLinkDelay(s string, perMessage bool) (engine.Latency, error) {
 	return engine.Latency{Min: lo, Max: hi, PerMessage: perMessage}, nil
 }
 
-// runFailureSeeds runs the failure experiment once per seed, at most as
-// many at once as there are cores, and prints the table over the seeds.
-// Each run is the run of its seed alone; the table does not depend on
-// which finishes first.
+// runFailureSeeds runs the failure experiment once per seed and prints
+// the table over the seeds.
 func runFailureSeeds(o options, opts scenario.FailureOptions, stdout io.Writer, rep *report.Report) error {
+	seeds, runs, err := overSeeds(o, opts.Progress, "failure", func(seed uint64) ([]scenario.FailureRow, error) {
+		so := opts
+		so.Seed, so.Progress = seed, nil
+		return scenario.RunFailure(so)
+	})
+	if err != nil {
+		return err
+	}
+	return printTable(stdout, rep, "HyParView under massive failure, over seeds", func(w io.Writer) error {
+		return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
+	})
+}
+
+// overSeeds runs one experiment per seed, -seed to -seed+N-1, at most as
+// many at once as there are cores, and returns the seeds and their
+// results in seed order: each is the run of its seed alone, whichever
+// finishes first.
+func overSeeds[T any](o options, progress *scenario.Progress, name string, run func(seed uint64) (T, error)) ([]uint64, []T, error) {
 	seeds := make([]uint64, o.seeds)
 	for i := range seeds {
 		seeds[i] = o.seed + uint64(i)
 	}
-	progress := opts.Progress
-	runs := make([][]scenario.FailureRow, len(seeds))
+	results := make([]T, len(seeds))
 	errs := make([]error, len(seeds))
 	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 	var wg sync.WaitGroup
-	progress.StartJobs(fmt.Sprintf("failure: %d seeds", len(seeds)), len(seeds))
+	progress.StartJobs(fmt.Sprintf("%s: %d seeds", name, len(seeds)), len(seeds))
 	for i, seed := range seeds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			so := opts
-			so.Seed, so.Progress = seed, nil
-			runs[i], errs[i] = scenario.RunFailure(so)
+			results[i], errs[i] = run(seed)
 			progress.JobDone(i)
 		}()
 	}
 	wg.Wait()
 	progress.JobsDone()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return printTable(stdout, rep, "HyParView under massive failure, over seeds", func(w io.Writer) error {
-		return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
-	})
+	return seeds, results, errors.Join(errs...)
 }

@@ -81,7 +81,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		"link delay of zero":      {"-scenario", "graph", "-link-delay", "0s"},
 		"per message, no range":   {"-scenario", "graph", "-link-delay", "5ms", "-delay-per-message"},
 		"per message, no delay":   {"-scenario", "graph", "-delay-per-message"},
-		"seeds elsewhere":         {"-scenario", "graph", "-seeds", "2"},
+		"seeds elsewhere":         {"-scenario", "broadcast", "-seeds", "2"},
 		"no seed":                 {"-scenario", "failure", "-seeds", "0"},
 	}
 	for name, args := range cases {
@@ -222,4 +222,15 @@ func TestFailureOverSeeds(t *testing.T) {
 	require.Contains(t, outs[0], "over 3 seeds (4..6)")
 	require.Contains(t, outs[0], " ± ")
 	require.Contains(t, outs[0], "never healed")
+}
+
+// The graph over seeds: the same table twice, with spreads and ranges.
+func TestGraphOverSeeds(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "graph", "-nodes", "300", "-stabilisation", "5", "-seeds", "3"}
+	outs := runSims(t, args, args)
+	require.Equal(t, outs[0], outs[1])
+	require.Contains(t, outs[0], "over 3 seeds (1..3)")
+	require.Regexp(t, `clustering coefficient +0\.\d+ ± 0\.\d+`, outs[0])
+	require.Regexp(t, `components +\[1, 1\]`, outs[0])
 }

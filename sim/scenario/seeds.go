@@ -122,3 +122,52 @@ func seedList(seeds []uint64) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// WriteGraphSeedsTable prints the overlay's graph measured once per seed
+// (results[i] of seeds[i]): each figure as the mean ± standard deviation
+// over the seeds, the extremes (minimum in-degree, diameter, components)
+// as the range they took.
+func WriteGraphSeedsTable(w io.Writer, o GraphOptions, seeds []uint64, results []GraphResult) error {
+	if len(results) == 0 || len(results) != len(seeds) {
+		return fmt.Errorf("scenario: %d results for %d seeds", len(results), len(seeds))
+	}
+	fmt.Fprintf(w, "HyParView overlay after stabilisation: %d nodes joined through one contact, %d cycles; graph of the active views (S1 §2.3)\n",
+		o.Nodes, o.Cycles)
+	if o.S1Only {
+		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(o.Latency); note != "" {
+		fmt.Fprintln(w, note)
+	}
+	fmt.Fprintf(w, "means ± sample standard deviations over %d seeds (%s); [lowest, highest] for the extremes\n\n", len(seeds), seedList(seeds))
+	of := func(f func(GraphResult) float64) Spread {
+		xs := make([]float64, len(results))
+		for i, r := range results {
+			xs[i] = f(r)
+		}
+		return SpreadOf(xs)
+	}
+	span := func(f func(GraphResult) int) string {
+		lo, hi := f(results[0]), f(results[0])
+		for _, r := range results[1:] {
+			lo, hi = min(lo, f(r)), max(hi, f(r))
+		}
+		return fmt.Sprintf("[%d, %d]", lo, hi)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name string, s Spread, digits int) {
+		fmt.Fprintf(tw, "%s\t%.*f ± %.*f\n", name, digits, s.Mean, digits, s.SD)
+	}
+	row("links", of(func(r GraphResult) float64 { return float64(r.Links) }), 1)
+	row("in-degree mean", of(func(r GraphResult) float64 { return r.InDegree.Mean }), 3)
+	fmt.Fprintf(tw, "in-degree min\t%s\n", span(func(r GraphResult) int { return r.InDegree.Min }))
+	row("clustering coefficient", of(func(r GraphResult) float64 { return r.Clustering }), 5)
+	row("average path length", of(func(r GraphResult) float64 { return r.Paths.Mean }), 4)
+	fmt.Fprintf(tw, "diameter\t%s\n", span(func(r GraphResult) int { return r.Paths.Diameter }))
+	fmt.Fprintf(tw, "components\t%s\n", span(func(r GraphResult) int { return r.Components }))
+	row("symmetric links, %", of(func(r GraphResult) float64 { return 100 * r.Symmetric }), 2)
+	if len(results[0].Broadcasts) > 0 {
+		row("LDH mean", of(func(r GraphResult) float64 { _, m, _ := r.LDH(); return m }), 2)
+	}
+	return tw.Flush()
+}
