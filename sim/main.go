@@ -80,6 +80,7 @@ type options struct {
 	linkDelay      string
 	perMessage     bool
 	seeds          int
+	spacing        time.Duration
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -132,6 +133,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
 	fs.IntVar(&o.cycles, "cycles", 200, "broadcast: measured cycles, one broadcast each")
 	fs.StringVar(&o.fail, "fail", "20,50,80", "failure, massive: comma-separated percentages of nodes that fail at once")
+	fs.DurationVar(&o.spacing, "spacing", 0, "failure: send the broadcasts after the failure this far apart in virtual time, each alongside the next, instead of each run to quiescence (0)")
 	fs.IntVar(&o.messages, "messages", 200, "failure: broadcasts after the failure, before the next membership cycle")
 	fs.IntVar(&o.constant, "constant", 0, "broadcast: nodes that fail in each cycle after stabilisation (the paper: 50)")
 	fs.IntVar(&o.constantCycles, "constant-cycles", 100, "broadcast: cycles with -constant failures")
@@ -176,6 +178,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.stabilisation < 0 || o.cycles < 1 || o.messages < 1 || o.sources < 0 {
 		return fmt.Errorf("-stabilisation and -sources must be at least 0, -cycles and -messages at least 1")
+	}
+	if o.spacing < 0 {
+		return fmt.Errorf("-spacing must not be negative, got %v", o.spacing)
 	}
 	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 || o.syncInterval < 0 || o.rejoinInterval < 0 {
 		return fmt.Errorf("-duration and -rate must be positive, -keepalive, -graft-timeout, -sync-interval and -rejoin-interval not negative")
@@ -269,7 +274,7 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts := scenario.PaperFailureOptions(o.nodes)
 	opts.Seed, opts.Cycles, opts.Rates, opts.Messages = o.seed, o.stabilisation, rates, o.messages
 	opts.FirstMessages = min(opts.FirstMessages, o.messages)
-	opts.DetectAfter, opts.RejoinStranded = o.keepalive, o.paper
+	opts.DetectAfter, opts.RejoinStranded, opts.Spacing = o.keepalive, o.paper, o.spacing
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	if o.seeds > 1 {

@@ -83,6 +83,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		"per message, no delay":   {"-scenario", "graph", "-delay-per-message"},
 		"seeds elsewhere":         {"-scenario", "broadcast", "-seeds", "2"},
 		"no seed":                 {"-scenario", "failure", "-seeds", "0"},
+		"negative spacing":        {"-scenario", "failure", "-spacing", "-1ms"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -233,4 +234,16 @@ func TestGraphOverSeeds(t *testing.T) {
 	require.Contains(t, outs[0], "over 3 seeds (1..3)")
 	require.Regexp(t, `clustering coefficient +0\.\d+ ± 0\.\d+`, outs[0])
 	require.Regexp(t, `components +\[1, 1\]`, outs[0])
+}
+
+// -spacing sends the broadcasts after the failure apart in virtual time:
+// another run than to quiescence, as deterministic, and the table says so.
+func TestFailureSpacedBroadcasts(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "failure", "-nodes", "300", "-stabilisation", "5", "-fail", "80", "-messages", "50", "-keepalive", "1s", "-baseline=false"}
+	spaced := append(slices.Clone(args), "-spacing", "10ms")
+	outs := runSims(t, args, spaced, spaced)
+	require.Contains(t, outs[1], "sent 10ms apart in virtual time")
+	require.NotEqual(t, outs[0], outs[1])
+	require.Equal(t, outs[1], outs[2])
 }

@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/plumview/plumview/plumtree"
+
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/sim/engine"
 )
@@ -46,8 +48,14 @@ type FailureOptions struct {
 	// (CycleCluster.RejoinStranded): without it, a survivor whose only
 	// seed contact died stays cut off for good.
 	RejoinStranded bool
-	Check          bool
-	Progress       *Progress
+	// Spacing, when positive, sends the Messages broadcasts after the
+	// failure this far apart in virtual time, each running alongside the
+	// next, instead of each to quiescence: repairs then take the time
+	// they take, and the reliability of message k shows the overlay k
+	// spacings after the failure (S1 Fig. 3's curve).
+	Spacing  time.Duration
+	Check    bool
+	Progress *Progress
 }
 
 // FailureRow is the outcome for one failure rate.
@@ -165,7 +173,13 @@ func (o *FailureOptions) jobWeights() []float64 {
 func (o *FailureOptions) messages(c *CycleCluster, rate float64, row *FailureRow, report func(float64)) error {
 	row.Rate = rate
 	row.Crashed = c.CrashFraction(rate)
-	after, err := broadcasts(c, o.Messages, "after", report)
+	send := broadcasts
+	if o.Spacing > 0 {
+		send = func(c *CycleCluster, k int, phase string, report func(float64)) ([]engine.Broadcast, error) {
+			return spacedBroadcasts(c, k, o.Spacing, phase, report)
+		}
+	}
+	after, err := send(c, o.Messages, "after", report)
 	if err != nil {
 		return err
 	}
@@ -244,6 +258,38 @@ func broadcasts(c *CycleCluster, k int, phase string, report func(float64)) ([]e
 	return out, nil
 }
 
+// spacedBroadcasts sends k broadcasts from random live nodes, spacing
+// apart in virtual time, then runs to quiescence and returns their
+// records in the order sent.
+func spacedBroadcasts(c *CycleCluster, k int, spacing time.Duration, phase string, report func(float64)) ([]engine.Broadcast, error) {
+	ids := make([]plumtree.MessageID, 0, k)
+	for i := 0; i < k; i++ {
+		live := c.LiveCount()
+		if live == 0 {
+			return nil, fmt.Errorf("scenario: no live node to broadcast from")
+		}
+		id, err := c.Broadcast(c.LiveNode(c.Rand().IntN(live)), payload(phase, i))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+		if err := c.Run(c.Now() + spacing); err != nil {
+			return nil, err
+		}
+		if report != nil {
+			report(float64(i+1) / float64(k))
+		}
+	}
+	if err := c.Quiesce(quiesceLimit); err != nil {
+		return nil, err
+	}
+	out := make([]engine.Broadcast, len(ids))
+	for i, id := range ids {
+		out[i], _ = c.BroadcastByID(id)
+	}
+	return out, nil
+}
+
 // WriteFailureTable prints HyParView's rows and, when given, the Cyclon
 // baseline's rows for the same experiment.
 func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow) error {
@@ -292,6 +338,9 @@ func pct(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) }
 func writeFailureSetting(w io.Writer, o FailureOptions) {
 	if o.DetectAfter > 0 {
 		fmt.Fprintf(w, "neighbours also notice a crash %v after it (keep-alive), besides while forwarding\n", o.DetectAfter)
+	}
+	if o.Spacing > 0 {
+		fmt.Fprintf(w, "the broadcasts after the failure are sent %v apart in virtual time, not each run to quiescence\n", o.Spacing)
 	}
 	if o.RejoinStranded {
 		fmt.Fprintln(w, "before each healing cycle, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
