@@ -119,5 +119,29 @@ func massiveCharts(rep *report.Report, o scenario.MassiveOptions, rows []scenari
 	if err := rep.AddLine("massive-first", first); err != nil {
 		return err
 	}
-	return rep.AddLine("massive-rmr", rmr)
+	if err := rep.AddLine("massive-rmr", rmr); err != nil {
+		return err
+	}
+	// Per cycle after the failure: the RMR peak of the repairs and its
+	// decay, and reliability coming back (S2 §4).
+	for _, ch := range []struct {
+		name, title, label string
+		value              func(scenario.CycleSample) float64
+	}{
+		{"massive-rmr-cycles", "RMR per cycle after a massive failure", "RMR", func(s scenario.CycleSample) float64 { return s.RMR }},
+		{"massive-reliability-cycles", "Reliability per cycle after a massive failure", "reliability (%)", func(s scenario.CycleSample) float64 { return 100 * s.Reliability }},
+	} {
+		c := report.LineChart{Title: fmt.Sprintf("%s (%d nodes)", ch.title, o.Nodes), XLabel: "cycle after the failure", YLabel: ch.label}
+		for _, row := range rows {
+			s := report.Series{Name: fmt.Sprintf("%s, %s%% failed", row.Protocol, number(100*row.Rate))}
+			for k, sample := range row.Samples {
+				s.X, s.Y = append(s.X, float64(k)), append(s.Y, ch.value(sample))
+			}
+			c.Series = append(c.Series, s)
+		}
+		if err := rep.AddLine(ch.name, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

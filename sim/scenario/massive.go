@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -59,6 +60,13 @@ type MassiveRow struct {
 	HealingCycles int
 	// RMR is the mean RMR of the AfterCycles broadcasts after healing.
 	RMR float64
+	// PeakRMR is the highest RMR of a broadcast from the failure up to and
+	// including the one that healed (NaN when none had one): the cost of
+	// the repairs, which the mean after healing leaves out.
+	PeakRMR float64
+	// Samples holds every cycle after the failure, in order (S2 §4's
+	// curves of reliability, RMR and LDH after the failure).
+	Samples []CycleSample
 }
 
 // RunMassive runs every protocol at every rate, each on its own copy of the
@@ -114,7 +122,7 @@ func (o *MassiveOptions) stabilised(p Protocol) (*CycleCluster, error) {
 // run fails a copy of the stabilised overlay at rate and follows the
 // broadcasts until reliability heals and for AfterCycles more.
 func (o *MassiveOptions) run(c *CycleCluster, p Protocol, rate float64) (MassiveRow, error) {
-	row := MassiveRow{Protocol: p, Rate: rate, HealingCycles: -1}
+	row := MassiveRow{Protocol: p, Rate: rate, HealingCycles: -1, PeakRMR: math.NaN()}
 	cycle := o.Stabilisation
 	c.CrashFraction(rate)
 	var rmr float64
@@ -124,8 +132,12 @@ func (o *MassiveOptions) run(c *CycleCluster, p Protocol, rate float64) (Massive
 		if err != nil {
 			return MassiveRow{}, err
 		}
+		row.Samples = append(row.Samples, s)
 		if k == 0 {
 			row.First = s.Reliability
+		}
+		if row.HealingCycles < 0 && s.RMR == s.RMR && !(s.RMR <= row.PeakRMR) {
+			row.PeakRMR = s.RMR // up to and including the healing cycle
 		}
 		switch {
 		case row.HealingCycles < 0 && s.Reliability == 1:
@@ -158,11 +170,11 @@ func WriteMassiveTable(w io.Writer, o MassiveOptions, rows []MassiveRow) error {
 	if note := latencyNote(o.Latency); note != "" {
 		fmt.Fprintln(w, note)
 	}
-	fmt.Fprintf(w, "(first = reliability of the first broadcast after the failure; healing = cycles until a broadcast reaches every live node; RMR = mean over the %d cycles after healing)\n\n", o.AfterCycles)
+	fmt.Fprintf(w, "(first = reliability of the first broadcast after the failure; healing = cycles until a broadcast reaches every live node; peak = highest RMR from the failure to healing; RMR = mean over the %d cycles after healing)\n\n", o.AfterCycles)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"failed"}
 	for _, p := range o.Protocols {
-		head = append(head, p.String()+" first", "healing", "RMR")
+		head = append(head, p.String()+" first", "healing", "peak", "RMR")
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for i := 0; i < len(rows); i += len(o.Protocols) {
@@ -172,7 +184,11 @@ func WriteMassiveTable(w io.Writer, o MassiveOptions, rows []MassiveRow) error {
 			if r.HealingCycles < 0 {
 				heal = fmt.Sprintf(">%d", o.MaxCycles)
 			}
-			cells = append(cells, pct(r.First), heal, fmt.Sprintf("%.3f", r.RMR))
+			peak := "-"
+			if r.PeakRMR == r.PeakRMR {
+				peak = fmt.Sprintf("%.3f", r.PeakRMR)
+			}
+			cells = append(cells, pct(r.First), heal, peak, fmt.Sprintf("%.3f", r.RMR))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}

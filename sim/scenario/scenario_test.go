@@ -196,3 +196,20 @@ func TestSpreadOf(t *testing.T) {
 		require.InDelta(t, tc.sd, s.SD, 1e-12)
 	}
 }
+
+// After a massive failure the massive experiment records every cycle, and
+// the RMR peak of the repairs, which Plumtree's settled tree then leaves
+// far behind.
+func TestMassivePeakRMR(t *testing.T) {
+	o := PaperMassiveOptions(500)
+	o.Seed, o.Stabilisation, o.Rates, o.Protocols = 2, 20, []float64{0.5}, []Protocol{Plumtree}
+	rows, err := RunMassive(o)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	r := rows[0]
+	require.GreaterOrEqual(t, r.HealingCycles, 0)
+	require.Len(t, r.Samples, r.HealingCycles+1+o.AfterCycles, "every cycle from the failure to the end")
+	require.Equal(t, r.First, r.Samples[0].Reliability)
+	require.False(t, math.IsNaN(r.PeakRMR))
+	require.Greater(t, r.PeakRMR, 10*r.RMR, "repairs cost far more than the settled tree")
+}
