@@ -148,7 +148,12 @@ func (e *Engine) Broadcast(now time.Time, topic string, payload []byte, out *Rea
 	if len(topic) > MaxTopicBytes {
 		return plumtree.MessageID{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTopicTooLong, len(topic), MaxTopicBytes)
 	}
-	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload, Run: e.run, SentAt: now.UnixMilli()}
+	env := &Envelope{Kind: EnvelopeApp, Topic: topic, Data: payload, Run: e.run}
+	if e.run != 0 {
+		// Under IDContentHash (no run) the ID is the envelope's hash: a
+		// send time would make identical payloads differ.
+		env.SentAt = now.UnixMilli()
+	}
 	if e.auth == nil {
 		b, err := EncodeEnvelope(env)
 		if err != nil {

@@ -107,17 +107,23 @@ func (e *Engine) noteConnected(now time.Time) {
 	}
 }
 
-// keepMark moves the latest delivery into the ring of candidate marks, at
-// most once per quarter of the check age (each probe tick).
+// keepMark moves the latest delivery into the ring of candidate marks
+// (each probe tick). The newest entry follows the latest delivery until it
+// is a quarter of the check age after the entry before it; the next
+// delivery then starts a new entry. So the entries before the newest lie
+// at least that far apart, the ring spans more than the check age, and
+// the last delivery is never skipped.
 func (is *islands) keepMark(now time.Time) {
 	if is.age <= 0 || is.latest.at == 0 {
 		return
 	}
-	if is.n > 0 {
-		newest := is.ring[(is.pos+islandMarks-1)%islandMarks]
-		if newest.at == is.latest.at || is.latest.at-newest.at < int64(is.age/4) {
-			return
-		}
+	last := (is.pos + islandMarks - 1) % islandMarks
+	switch {
+	case is.n > 0 && is.ring[last].at == is.latest.at:
+		return
+	case is.n >= 2 && is.ring[last].at-is.ring[(last+islandMarks-1)%islandMarks].at < int64(is.age/4):
+		is.ring[last] = is.latest
+		return
 	}
 	is.ring[is.pos] = is.latest
 	is.pos = (is.pos + 1) % islandMarks
@@ -153,9 +159,12 @@ func (is *islands) markToSend(now time.Time, maxAge time.Duration) *Mark {
 
 // markMaxAge is the oldest mark worth sending or checking: half of how
 // long a delivered ID is remembered (plumtree.Config.SeenRetention), so
-// that the receiver has not forgotten it either.
+// that the receiver has not forgotten it either, and no older than a
+// payload is kept (PayloadRetention), so that the link it asks for can
+// still bring it.
 func (e *Engine) markMaxAge() time.Duration {
-	return e.pt.Config().SeenRetention / 2
+	c := e.pt.Config()
+	return min(c.SeenRetention/2, c.PayloadRetention)
 }
 
 // checkMark looks at the mark of a Ping from a member: if this node should
@@ -173,6 +182,12 @@ func (e *Engine) checkMark(now time.Time, from peer.ID, m *Mark, out *Ready) {
 		// Still spreading, forgotten, or delivered before this node had
 		// a neighbour (a broadcast still spreading when it got its first
 		// one is announced to it: NeighborUpAnnouncements).
+		return
+	}
+	if since, ok := e.pt.SeenSince(); ok && since.After(now.Add(-age-is.age)) {
+		// This node may have forgotten it: its history of delivered IDs,
+		// bounded in count (plumtree.Config.MaxSeenIDs), starts after the
+		// pinger delivered it (a grace of the check age for the spread).
 		return
 	}
 	if e.holdsMark(m) {

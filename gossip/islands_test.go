@@ -180,3 +180,39 @@ func TestPingMarkIsIgnoredByEarlierVersions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, &Ping{Nonce: 10}, m)
 }
+
+// The ring of candidate marks never skips the last delivery, and the
+// entries before its newest lie a quarter of the check age apart at
+// least, so an old enough mark is found after a steady stream too.
+func TestMarkRingKeepsTheLastDelivery(t *testing.T) {
+	is := islands{age: 4 * time.Second}
+	deliver := func(ms int64) {
+		// Times from 1 s: 0 means no delivery yet.
+		is.latest = markAt{isMsg: true, msg: plumtree.MessageID{byte(ms / 100)}, at: (1000 + ms) * int64(time.Millisecond)}
+		is.keepMark(t0)
+	}
+	for _, ms := range []int64{0, 500, 700, 1200, 1500} {
+		deliver(ms)
+	}
+	var kept []int64
+	for i := 0; i < is.n; i++ {
+		kept = append(kept, is.ring[(is.pos+islandMarks-is.n+i)%islandMarks].at/int64(time.Millisecond)-1000)
+	}
+	require.Equal(t, []int64{0, 1200, 1500}, kept, "0.5 s and 0.7 s were followed by 1.2 s; 1.5 s starts a new entry")
+	m := is.markToSend(time.Unix(7, 0), 45*time.Second)
+	require.NotNil(t, m)
+	require.Equal(t, plumtree.MessageID{15}, *m.Msg, "the last delivery, 4.5 s old")
+
+	// A steady stream, one delivery per 100 ms for 20 s: an entry at
+	// least the check age old is always there.
+	is = islands{age: 4 * time.Second}
+	for ms := int64(0); ms <= 20_000; ms += 100 {
+		deliver(ms)
+		if ms >= 5_000 {
+			now := time.Unix(0, (1000+ms)*int64(time.Millisecond))
+			m := is.markToSend(now, 45*time.Second)
+			require.NotNil(t, m, "at %d ms", ms)
+			require.GreaterOrEqual(t, time.Duration(m.AgeMillis)*time.Millisecond, is.age)
+		}
+	}
+}

@@ -409,9 +409,25 @@ func TestDeliveriesReportTheOriginsSendTime(t *testing.T) {
 		require.Equal(t, "news", d.Topic)
 		require.True(t, d.SentAt.Equal(sent.Truncate(time.Millisecond)), "node %d: %v", at, d.SentAt)
 	}
-	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{{ID: 5, Incarnation: 1}}})
+}
+
+// Under the IDContentHash policy a message's ID hashes its envelope, so
+// the envelope carries no send time: the same payload sent twice is still
+// one message.
+func TestContentHashedBroadcastsCarryNoSendTime(t *testing.T) {
+	cfg := Config{Members: &MembersConfig{}}
+	cfg.Plumtree.IDPolicy = plumtree.IDContentHash
+	e, err := New(hyparview.Peer{ID: 1, Addr: "a"}, cfg, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
-	env, err := DecodeEnvelope(b)
-	require.NoError(t, err)
-	require.Zero(t, env.SentAt)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	out := do(t, e, func(out *Ready) {
+		_, err := e.Broadcast(t0, "news", []byte("hi"), out)
+		require.NoError(t, err)
+	})
+	require.Len(t, out.Deliveries, 1)
+	require.True(t, out.Deliveries[0].SentAt.IsZero())
+	do(t, e, func(out *Ready) {
+		_, err := e.Broadcast(t0.Add(5*time.Millisecond), "news", []byte("hi"), out)
+		require.ErrorIs(t, err, plumtree.ErrDuplicatePayload, "the same envelope, the same ID")
+	})
 }

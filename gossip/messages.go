@@ -146,16 +146,17 @@ type Envelope struct {
 	// broadcast this far (heads.go). Nodes of earlier versions ignore it.
 	HeadSig []byte
 	// SentAt is the origin's clock when it broadcast the message, in Unix
-	// milliseconds, on an application message (0: not known, as from a
-	// node of an earlier version). It is not signed and serves only the
+	// milliseconds, on an application message with a Run (0: not known,
+	// as from a node of an earlier version, or under the IDContentHash
+	// policy, whose IDs hash the envelope). It is not signed and serves only the
 	// receivers' latency figures (Delivery.SentAt): a relay that changes
 	// it misleads a histogram, nothing else. Nodes of earlier versions
 	// ignore it.
 	SentAt int64
 }
 
-// envelopeV1 is an Envelope without Run and RunSig: how an envelope that
-// names no run is encoded, byte for byte as before they existed, so that
+// envelopeV1 is an Envelope without Run, RunSig, HeadSig and SentAt: how
+// an envelope that names no run is encoded, byte for byte as before they existed, so that
 // the content-derived IDs of member records do not change.
 type envelopeV1 struct {
 	Kind     EnvelopeKind

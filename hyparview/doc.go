@@ -116,8 +116,9 @@
 //     TTLs at most MaxTTL, peer lists at most 4·(1+ka+kp).
 //  11. InputContact (not in S1): a driver may ask one given peer for a link
 //     with high priority. The runtime's member list uses it to heal
-//     partitions, trying members it knows of but has no path to; the
-//     simulator's experiments never step it.
+//     partitions, trying members it knows of but has no path to, and so
+//     does its island check (package gossip, islands.go); the simulator's
+//     member-list experiment runs both, the papers' experiments neither.
 //  12. Join eviction budget (our addition). S1 Algorithm 1 has a contact
 //     accept every JOIN, dropping a random neighbour when full, so a burst
 //     of fresh identities joining through one node replaces all of its

@@ -204,3 +204,20 @@ func TestMissingSlotsAreReused(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// SeenSince is when the oldest ID Seen still knows was delivered: the
+// first delivery, until the cap of remembered IDs forgets it.
+func TestSeenSinceFollowsTheOldestRememberedID(t *testing.T) {
+	s := newNode(t, 1, Config{LazyPushDelay: -1, MaxSeenIDs: 3, MaxCachedPayloads: 3})
+	_, ok := s.SeenSince()
+	require.False(t, ok, "nothing delivered yet")
+	for i := range 5 {
+		var err error
+		_, _, err = s.Broadcast(at(time.Duration(i)*time.Second), []byte{byte(i)}, nil)
+		require.NoError(t, err)
+		since, ok := s.SeenSince()
+		require.True(t, ok)
+		oldest := max(0, i-2) // three remembered
+		require.True(t, since.Equal(at(time.Duration(oldest)*time.Second)), "after %d: %v", i, since)
+	}
+}

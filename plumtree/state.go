@@ -237,6 +237,16 @@ func (s *State) NextID() (MessageID, bool) {
 // SeenRetention: a GOSSIP carrying it would be a duplicate.
 func (s *State) Seen(id MessageID) bool { return s.hist.has(id) }
 
+// SeenSince returns when the oldest delivered ID that Seen still knows was
+// delivered, and false when it knows none: Seen may have forgotten an ID
+// delivered before that, for SeenRetention or for MaxSeenIDs.
+func (s *State) SeenSince() (time.Time, bool) {
+	if s.hist.items.len() == 0 {
+		return time.Time{}, false
+	}
+	return s.epoch.Add(s.hist.items.front().at), true
+}
+
 func (s *State) newID(payload []byte) (MessageID, error) {
 	if s.cfg.IDPolicy == IDContentHash {
 		id := ContentHashID(payload)

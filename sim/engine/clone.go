@@ -21,6 +21,8 @@ func (s *Sim) Clone() *Sim {
 	c := *s
 	c.rngSrc, c.seedSrc = clonePCG(s.rngSrc), clonePCG(s.seedSrc)
 	c.rng, c.seeder = rand.New(c.rngSrc), rand.New(c.seedSrc)
+	c.delaySrc = clonePCG(s.delaySrc)
+	c.delays = rand.New(c.delaySrc)
 	c.queue = s.queue.clone()
 	c.nodes = slices.Clone(s.nodes)
 	c.spare = slices.Clone(s.spare)

@@ -87,7 +87,12 @@ type Sim struct {
 	seeder        *rand.Rand  // draws each node's seed, in creation order
 	rngSrc        *rand.PCG   // rng's and seeder's sources, kept for Clone
 	seedSrc       *rand.PCG
-	rd            gossip.Ready // the batch of the node being stepped
+	// delays draws the delays of Latency.PerMessage from a source of its
+	// own, so that turning them on changes no other choice of the run
+	// (which nodes fail, which broadcast).
+	delays   *rand.Rand
+	delaySrc *rand.PCG
+	rd       gossip.Ready // the batch of the node being stepped
 	// inputName names the scenario's input being carried out, for an
 	// invariant violation.
 	inputName string
@@ -112,16 +117,18 @@ func New(cfg Config) (*Sim, error) {
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, err
 	}
-	rngSrc, seedSrc := rand.NewPCG(cfg.Seed, 0x5eed), rand.NewPCG(cfg.Seed, 0x0de5)
+	rngSrc, seedSrc, delaySrc := rand.NewPCG(cfg.Seed, 0x5eed), rand.NewPCG(cfg.Seed, 0x0de5), rand.NewPCG(cfg.Seed, 0xde1a)
 	return &Sim{
-		cfg:     cfg,
-		epoch:   time.Unix(0, 0).UTC(),
-		clock:   time.Unix(0, 0).UTC(),
-		rng:     rand.New(rngSrc),
-		seeder:  rand.New(seedSrc),
-		rngSrc:  rngSrc,
-		seedSrc: seedSrc,
-		bcasts:  newBroadcasts(),
+		delays:   rand.New(delaySrc),
+		delaySrc: delaySrc,
+		cfg:      cfg,
+		epoch:    time.Unix(0, 0).UTC(),
+		clock:    time.Unix(0, 0).UTC(),
+		rng:      rand.New(rngSrc),
+		seeder:   rand.New(seedSrc),
+		rngSrc:   rngSrc,
+		seedSrc:  seedSrc,
+		bcasts:   newBroadcasts(),
 	}, nil
 }
 
@@ -500,7 +507,7 @@ func (s *Sim) linkDelay(a, b int) time.Duration {
 	if !l.PerMessage || l.Min == l.Max {
 		return l.of(s.cfg.Seed, a, b)
 	}
-	return l.at(s.rng.Float64())
+	return l.at(s.delays.Float64())
 }
 
 // reachable says whether a message from a can reach b now.

@@ -230,3 +230,22 @@ func TestPerMessageDelaysKeepEachLinkInOrder(t *testing.T) {
 	require.Greater(t, len(distinct), 10, "delays drawn per message, not per link")
 	require.Equal(t, at, arrivals(1))
 }
+
+// Per-message delays draw from a source of their own: the run's other
+// choices (Rand) come out the same with them on or off.
+func TestPerMessageDelaysLeaveTheRunsChoices(t *testing.T) {
+	next := func(perMessage bool) uint64 {
+		s, err := New(Config{Seed: 3, ManualShuffle: true,
+			Network: NetworkConfig{Latency: Latency{Min: time.Millisecond, Max: 100 * time.Millisecond, PerMessage: perMessage}}})
+		require.NoError(t, err)
+		for range 2 {
+			_, err := s.AddNode()
+			require.NoError(t, err)
+		}
+		for range 50 {
+			s.send(0, s.peerAt(1).ID, &plumtree.IHave{})
+		}
+		return s.Rand().Uint64()
+	}
+	require.Equal(t, next(false), next(true))
+}

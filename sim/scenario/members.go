@@ -201,8 +201,7 @@ func RunMembers(o MembersOptions) (MembersResult, error) {
 		return res, err
 	}
 
-	// now is the experiment's clock: Run stops at the last event before
-	// its target, so s.Now() may lag behind it.
+	// now is the experiment's clock (Run leaves s.Now() at its target).
 	now := s.Now()
 	// phase runs until share() is 1 or Limit has passed, and returns the
 	// time it took (-1: never) and share() at each check.
