@@ -129,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, members, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
-	fs.IntVar(&o.seeds, "seeds", 1, "failure, graph: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline)")
+	fs.IntVar(&o.seeds, "seeds", 1, "failure, broadcast, graph: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline)")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
 	fs.IntVar(&o.cycles, "cycles", 200, "broadcast: measured cycles, one broadcast each")
 	fs.StringVar(&o.fail, "fail", "20,50,80", "failure, massive: comma-separated percentages of nodes that fail at once")
@@ -207,8 +207,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := parseLinkDelay(o.linkDelay, o.perMessage); err != nil {
 		return err
 	}
-	if o.seeds < 1 || (o.seeds > 1 && o.scenario != "failure" && o.scenario != "graph") {
-		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure or graph so far (got %d with %q)", o.seeds, o.scenario)
+	if o.seeds < 1 || (o.seeds > 1 && o.scenario != "failure" && o.scenario != "graph" && o.scenario != "broadcast") {
+		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure, broadcast or graph so far (got %d with %q)", o.seeds, o.scenario)
 	}
 	var rep *report.Report
 	if o.out != "" {
@@ -320,6 +320,19 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 	}
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
+	if o.seeds > 1 {
+		seeds, runs, err := overSeeds(o, progress, "broadcast", func(seed uint64) ([]scenario.BroadcastRow, error) {
+			so := opts
+			so.Seed, so.Progress = seed, nil
+			return scenario.RunBroadcast(so)
+		})
+		if err != nil {
+			return err
+		}
+		return printTable(stdout, rep, "Plumtree against eager push gossip, over seeds", func(w io.Writer) error {
+			return scenario.WriteBroadcastSeedsTable(w, opts, seeds, runs)
+		})
+	}
 	rows, err := scenario.RunBroadcast(opts)
 	if err != nil {
 		return err

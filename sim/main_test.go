@@ -81,7 +81,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		"link delay of zero":      {"-scenario", "graph", "-link-delay", "0s"},
 		"per message, no range":   {"-scenario", "graph", "-link-delay", "5ms", "-delay-per-message"},
 		"per message, no delay":   {"-scenario", "graph", "-delay-per-message"},
-		"seeds elsewhere":         {"-scenario", "broadcast", "-seeds", "2"},
+		"seeds elsewhere":         {"-scenario", "massive", "-seeds", "2"},
 		"no seed":                 {"-scenario", "failure", "-seeds", "0"},
 		"negative spacing":        {"-scenario", "failure", "-spacing", "-1ms"},
 	}
@@ -246,4 +246,14 @@ func TestFailureSpacedBroadcasts(t *testing.T) {
 	require.Contains(t, outs[1], "sent 10ms apart in virtual time")
 	require.NotEqual(t, outs[0], outs[1])
 	require.Equal(t, outs[1], outs[2])
+}
+
+// The broadcast experiment over seeds.
+func TestBroadcastOverSeeds(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "broadcast", "-nodes", "200", "-stabilisation", "5", "-cycles", "10", "-seeds", "2"}
+	outs := runSims(t, args, args)
+	require.Equal(t, outs[0], outs[1])
+	require.Contains(t, outs[0], "over 2 seeds (1..2)")
+	require.Regexp(t, `plumtree +single +100\.00 ± 0\.00% +0\.\d+ ± 0\.\d+`, outs[0])
 }

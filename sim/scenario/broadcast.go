@@ -237,6 +237,28 @@ func (c *CycleCluster) crashRandom(k, keep int) {
 
 // WriteBroadcastTable prints one line per protocol and sender mode.
 func WriteBroadcastTable(w io.Writer, o BroadcastOptions, rows []BroadcastRow) error {
+	writeBroadcastSetting(w, o)
+	fmt.Fprintf(w, "(RMR = payload messages / (receivers - 1) - 1; LDH = hops to the last delivery; means over the measured cycles)\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join([]string{"protocol", "senders", "reliability", "RMR", "LDH", "payload/cycle", "control/cycle"}, "\t")+"\t")
+	for _, r := range rows {
+		rel, rmr, ldh, pay, ctl := r.Mean()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%.2f\t%.0f\t%.0f\t\n", r.Protocol, r.senders(), pct(rel), rmr, ldh, pay, ctl)
+	}
+	return tw.Flush()
+}
+
+// senders names the row's sender mode.
+func (r BroadcastRow) senders() string {
+	if r.MultipleSenders {
+		return "multiple"
+	}
+	return "single"
+}
+
+// writeBroadcastSetting prints the experiment's setting, a line for each
+// departure from the default.
+func writeBroadcastSetting(w io.Writer, o BroadcastOptions) {
 	fmt.Fprintf(w, "Plumtree against eager push gossip: %d nodes, %d cycles (the first %d not measured), one broadcast per cycle run to quiescence\n",
 		o.Nodes, o.Cycles, o.Stabilisation)
 	if o.S1Only {
@@ -249,16 +271,4 @@ func WriteBroadcastTable(w io.Writer, o BroadcastOptions, rows []BroadcastRow) e
 		fmt.Fprintf(w, "%d nodes fail in each of the %d cycles after stabilisation; failures are detected in the membership step\n",
 			o.ConstantFailures, o.ConstantFailureCycles)
 	}
-	fmt.Fprintf(w, "(RMR = payload messages / (receivers - 1) - 1; LDH = hops to the last delivery; means over the measured cycles)\n\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, strings.Join([]string{"protocol", "senders", "reliability", "RMR", "LDH", "payload/cycle", "control/cycle"}, "\t")+"\t")
-	for _, r := range rows {
-		rel, rmr, ldh, pay, ctl := r.Mean()
-		mode := "single"
-		if r.MultipleSenders {
-			mode = "multiple"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%.2f\t%.0f\t%.0f\t\n", r.Protocol, mode, pct(rel), rmr, ldh, pay, ctl)
-	}
-	return tw.Flush()
 }

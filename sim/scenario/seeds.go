@@ -171,3 +171,30 @@ func WriteGraphSeedsTable(w io.Writer, o GraphOptions, seeds []uint64, results [
 	}
 	return tw.Flush()
 }
+
+// WriteBroadcastSeedsTable prints the broadcast experiment run once per
+// seed (runs[i] the rows of seeds[i]): each row's means over its measured
+// cycles, as the mean ± standard deviation over the seeds.
+func WriteBroadcastSeedsTable(w io.Writer, o BroadcastOptions, seeds []uint64, runs [][]BroadcastRow) error {
+	if len(runs) == 0 || len(runs) != len(seeds) {
+		return fmt.Errorf("scenario: %d runs for %d seeds", len(runs), len(seeds))
+	}
+	writeBroadcastSetting(w, o)
+	fmt.Fprintf(w, "means ± sample standard deviations over %d seeds (%s) of each run's means over its measured cycles\n", len(seeds), seedList(seeds))
+	fmt.Fprintf(w, "(RMR = payload messages / (receivers - 1) - 1; LDH = hops to the last delivery)\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join([]string{"protocol", "senders", "reliability", "RMR", "LDH", "payload/cycle", "control/cycle"}, "\t")+"\t")
+	for i, r := range runs[0] {
+		var rel, rmr, ldh, pay, ctl []float64
+		for _, rows := range runs {
+			a, b, c, d, e := rows[i].Mean()
+			rel, rmr, ldh, pay, ctl = append(rel, a), append(rmr, b), append(ldh, c), append(pay, d), append(ctl, e)
+		}
+		f := func(xs []float64, digits int) string {
+			s := SpreadOf(xs)
+			return fmt.Sprintf("%.*f ± %.*f", digits, s.Mean, digits, s.SD)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Protocol, r.senders(), pctSpread(SpreadOf(rel)), f(rmr, 3), f(ldh, 2), f(pay, 0), f(ctl, 0))
+	}
+	return tw.Flush()
+}
