@@ -86,7 +86,9 @@ type Config struct {
 	// WithoutTickRepair turns off the repair on every shuffle tick
 	// (doc.go, deviation 5): the active view is refilled only when a
 	// neighbour fails, leaves or refuses, as in S1 §4.3, so a node refused
-	// by full peers stays short of neighbours until the next such event.
+	// by full peers stays short of neighbours until the next such event,
+	// and a node that a DISCONNECT leaves with no neighbour asks with high
+	// priority at once (doc.go, deviation 4), since no tick would.
 	// False, the default, keeps the repair.
 	WithoutTickRepair bool
 }

@@ -77,7 +77,12 @@
 //     left peers disconnected; Partisan also skips the peer that
 //     disconnected it), and with low priority only, so that a dropped node
 //     does not force another to drop in a chain that would circle the
-//     overlay at network speed.
+//     overlay at network speed; a node left isolated escalates on its next
+//     shuffle tick (deviation 7). With Config.WithoutTickRepair no tick
+//     would, so a node the DISCONNECT left with an empty active view asks
+//     with high priority at once, as S1 §4.3 has an isolated node do (a
+//     chain needs every dropped node to be left empty, rare once views
+//     fill).
 //  5. Repair asks for every missing slot at once instead of one candidate at
 //     a time, with at most one high-priority request in flight. Refusers are
 //     not asked again before the next shuffle tick, when the view is also

@@ -159,7 +159,14 @@ func (s *State) onDisconnect(from peer.ID, m *Disconnect) bool {
 		s.addPassive(l.peer)
 		s.emitDown(l.peer, DownDisconnected)
 		s.emitClose(l.peer)
-		s.repairAfterDisconnect(from)
+		if s.cfg.WithoutTickRepair {
+			// No shuffle tick will escalate for a node this left
+			// isolated: it asks with high priority now, as S1 §4.3 has
+			// a node with an empty active view do.
+			s.repair(from)
+		} else {
+			s.repairAfterDisconnect(from)
+		}
 		return true
 	}
 	s.counters.StaleDisconnects++

@@ -938,6 +938,25 @@ func TestAdditionsToS1CanBeSwitchedOff(t *testing.T) {
 		out = step(t, s, failed(3))
 		require.Len(t, sends[*Neighbor](out), 2, "a failure refills both free slots")
 	})
+	t.Run("isolated by a disconnect", func(t *testing.T) {
+		// Without the tick's repair nothing else would ever ask for the
+		// node, so the Disconnect that empties its active view makes it
+		// ask with high priority at once (S1 §4.3); with the tick it asks
+		// with low priority and escalates on the tick (doc.go, deviation
+		// 4).
+		for _, cfg := range []Config{Config{}.S1Only(), {}} {
+			s := started(withPassive(withActive(newState(t, 1, cfg, 1), 2), 5))
+			reqs := sends[*Neighbor](step(t, s, recv(2, &Disconnect{Alive: true, Nonce: linkNonce(2)})))
+			require.Len(t, reqs, 1)
+			want := PriorityLow
+			if cfg.WithoutTickRepair {
+				want = PriorityHigh
+			}
+			for _, req := range reqs {
+				require.Equal(t, want, req.Priority, "%+v", cfg)
+			}
+		}
+	})
 	t.Run("refresh", func(t *testing.T) {
 		for _, cfg := range []Config{{WithoutRefresh: true}, Config{}.S1Only()} {
 			for seed := range uint64(400) {

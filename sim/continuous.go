@@ -19,6 +19,19 @@ func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep
 		opts.Plumtree.GraftTimeout1, opts.Plumtree.GraftTimeout2 = o.graftTimeout, o.graftTimeout/2
 	}
 	opts.Check, opts.Progress = o.check, progress
+	if o.seeds > 1 {
+		seeds, runs, err := overSeeds(o, progress, "continuous", func(seed uint64) ([]scenario.ContinuousRow, error) {
+			so := opts
+			so.Seed, so.Progress = seed, nil
+			return scenario.RunContinuous(so)
+		})
+		if err != nil {
+			return err
+		}
+		return printTable(stdout, rep, "Continuous time, over seeds", func(w io.Writer) error {
+			return scenario.WriteContinuousSeedsTable(w, opts, seeds, runs)
+		})
+	}
 	rows, err := scenario.RunContinuous(opts)
 	if err != nil {
 		return err
@@ -75,11 +88,27 @@ func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts.Seed, opts.Stabilisation, opts.Rates = o.seed, o.stabilisation, rates
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
+	opts.RejoinStranded = o.paper
+	if o.seeds > 1 {
+		seeds, runs, err := overSeeds(o, progress, "massive", func(seed uint64) ([]scenario.MassiveRow, error) {
+			so := opts
+			so.Seed, so.Progress = seed, nil
+			return scenario.RunMassive(so)
+		})
+		if err != nil {
+			return err
+		}
+		return printTable(stdout, rep, "Plumtree under massive failure, over seeds", func(w io.Writer) error {
+			writeMode(w, o)
+			return scenario.WriteMassiveSeedsTable(w, opts, seeds, runs)
+		})
+	}
 	rows, err := scenario.RunMassive(opts)
 	if err != nil {
 		return err
 	}
 	err = printTable(stdout, rep, "Plumtree under massive failure", func(w io.Writer) error {
+		writeMode(w, o)
 		return scenario.WriteMassiveTable(w, opts, rows)
 	})
 	if err != nil || rep == nil {
@@ -130,6 +159,7 @@ func massiveCharts(rep *report.Report, o scenario.MassiveOptions, rows []scenari
 	}{
 		{"massive-rmr-cycles", "RMR per cycle after a massive failure", "RMR", func(s scenario.CycleSample) float64 { return s.RMR }},
 		{"massive-reliability-cycles", "Reliability per cycle after a massive failure", "reliability (%)", func(s scenario.CycleSample) float64 { return 100 * s.Reliability }},
+		{"massive-ldh-cycles", "Last delivery hop per cycle after a massive failure", "LDH (hops)", func(s scenario.CycleSample) float64 { return float64(s.LDH) }},
 	} {
 		c := report.LineChart{Title: fmt.Sprintf("%s (%d nodes)", ch.title, o.Nodes), XLabel: "cycle after the failure", YLabel: ch.label}
 		for _, row := range rows {

@@ -141,9 +141,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.s1Only, "s1-only", false, "failure, broadcast, massive, graph: run HyParView as S1 describes it, without the project's switchable additions (refresh, escalation of starved nodes, repair on every cycle; hyparview.Config.S1Only)")
 	fs.StringVar(&o.linkDelay, "link-delay", "", "failure, broadcast, massive, graph: the links' one-way delay, D or MIN..MAX (log-uniform, one per link); empty keeps 1ms on every link")
 	fs.BoolVar(&o.perMessage, "delay-per-message", false, "failure, broadcast, massive, graph: with -link-delay MIN..MAX, draw each message's delay afresh, keeping each link in order, so floods do not follow the same shortest paths every time")
-	fs.BoolVar(&o.paper, "paper", false, fmt.Sprintf("failure, broadcast, massive, graph: the paper mode so far: -s1-only, and for failure also -keepalive %v (unless set: neighbours notice a crash as a TCP connection would) and survivors that know no peer at all rejoining through a random live node before each healing cycle", paperKeepAlive))
+	fs.BoolVar(&o.paper, "paper", true, fmt.Sprintf("failure, broadcast, massive, graph: the paper mode, the default of these experiments: HyParView with S1's rules only (-s1-only); for failure also neighbours that notice a crash %v after it as a TCP connection would (-keepalive, unless given); for failure and massive, survivors that know no peer at all rejoining through a random live node before each cycle after the failure. -paper=false runs the production settings: the project's HyParView with its additions, crashes found only while forwarding", paperKeepAlive))
 	fs.BoolVar(&o.baseline, "baseline", true, "failure: also run the Cyclon baseline of S1 §5.1")
-	fs.DurationVar(&o.keepalive, "keepalive", 0, "failure: neighbours also notice a crash this long after it, as keep-alives would (0: only while forwarding, the paper's model)")
+	fs.DurationVar(&o.keepalive, "keepalive", 0, fmt.Sprintf("failure: neighbours also notice a crash this long after it, as keep-alives or a TCP connection would (0: only while forwarding; default %v in the paper mode, 0 with -paper=false)", paperKeepAlive))
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
 	fs.DurationVar(&o.graftTimeout, "graft-timeout", 0, "continuous: Plumtree's timeout1 before a GRAFT (timeout2 is half of it); 0 keeps the default, 80ms")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
@@ -167,9 +167,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags come as -name value)", fs.Arg(0))
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if o.paper {
 		o.s1Only = true
-		if o.keepalive == 0 {
+		if !given["keepalive"] {
 			o.keepalive = paperKeepAlive
 		}
 	}
@@ -207,8 +209,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := parseLinkDelay(o.linkDelay, o.perMessage); err != nil {
 		return err
 	}
-	if o.seeds < 1 || (o.seeds > 1 && o.scenario != "failure" && o.scenario != "graph" && o.scenario != "broadcast") {
-		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure, broadcast or graph so far (got %d with %q)", o.seeds, o.scenario)
+	if o.seeds < 1 || (o.seeds > 1 && (o.scenario == "members" || o.scenario == "scale")) {
+		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure, broadcast, massive, graph, continuous or all (got %d with %q)", o.seeds, o.scenario)
 	}
 	var rep *report.Report
 	if o.out != "" {
@@ -252,6 +254,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 // experiment runs one scenario, prints its table to stdout and, when rep
 // is not nil, adds the table and its charts to rep.
 type experiment func(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error
+
+// writeMode prints the line that says in which mode one of the papers'
+// experiments ran.
+func writeMode(w io.Writer, o options) {
+	switch {
+	case o.paper:
+		fmt.Fprintln(w, "paper mode (the default of the papers' experiments; -paper=false runs the production settings)")
+	case o.s1Only:
+		fmt.Fprintln(w, "production mode (-paper=false) with S1's rules only (-s1-only)")
+	default:
+		fmt.Fprintln(w, "production mode (-paper=false): the project's HyParView with its additions to S1, crashes found only while forwarding unless -keepalive")
+	}
+}
 
 // printTable writes a table to stdout and adds it to rep.
 func printTable(stdout io.Writer, rep *report.Report, title string, write func(io.Writer) error) error {
@@ -304,6 +319,7 @@ func runFailure(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 		return cyclonErr
 	}
 	err = printTable(stdout, rep, "HyParView under massive failure", func(w io.Writer) error {
+		writeMode(w, o)
 		return scenario.WriteFailureTable(w, opts, rows, cyclon)
 	})
 	if err != nil || rep == nil {
@@ -330,6 +346,7 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 			return err
 		}
 		return printTable(stdout, rep, "Plumtree against eager push gossip, over seeds", func(w io.Writer) error {
+			writeMode(w, o)
 			return scenario.WriteBroadcastSeedsTable(w, opts, seeds, runs)
 		})
 	}
@@ -338,6 +355,7 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 		return err
 	}
 	err = printTable(stdout, rep, "Plumtree against eager push gossip", func(w io.Writer) error {
+		writeMode(w, o)
 		return scenario.WriteBroadcastTable(w, opts, rows)
 	})
 	if err != nil || rep == nil {
@@ -361,6 +379,7 @@ func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 			return err
 		}
 		return printTable(stdout, rep, "HyParView overlay after stabilisation, over seeds", func(w io.Writer) error {
+			writeMode(w, o)
 			return scenario.WriteGraphSeedsTable(w, opts, seeds, results)
 		})
 	}
@@ -369,6 +388,7 @@ func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 		return err
 	}
 	err = printTable(stdout, rep, "HyParView overlay after stabilisation", func(w io.Writer) error {
+		writeMode(w, o)
 		return scenario.WriteGraphTable(w, opts, res)
 	})
 	if err != nil || rep == nil {
@@ -442,7 +462,10 @@ func failureCharts(rep *report.Report, o scenario.FailureOptions, rows, cyclon [
 	if err := rep.AddLine("failure-recovery", recovery); err != nil {
 		return err
 	}
-	if err := rep.AddBars("failure-healing", healing); err != nil || cyclon == nil {
+	if err := rep.AddBars("failure-healing", healing); err != nil {
+		return err
+	}
+	if err := rep.AddLine("failure-healing-cycles", healingCurve(o, "HyParView", rows)); err != nil || cyclon == nil {
 		return err
 	}
 	healing.Title = "Cyclon baseline: " + healing.Title
@@ -450,7 +473,28 @@ func failureCharts(rep *report.Report, o scenario.FailureOptions, rows, cyclon [
 	for _, r := range cyclon {
 		healing.Bars = append(healing.Bars, healingBar(o, r))
 	}
-	return rep.AddBars("failure-healing-cyclon", healing)
+	if err := rep.AddBars("failure-healing-cyclon", healing); err != nil {
+		return err
+	}
+	return rep.AddLine("failure-healing-cycles-cyclon", healingCurve(o, "Cyclon baseline", cyclon))
+}
+
+// healingCurve is the mean reliability of each healing cycle's broadcasts
+// after the failure, one series per failure rate (S1 §5.3's healing
+// measure, cycle by cycle).
+func healingCurve(o scenario.FailureOptions, name string, rows []scenario.FailureRow) report.LineChart {
+	c := report.LineChart{
+		Title:  fmt.Sprintf("%s: reliability of the %d broadcasts of each membership cycle after the failure", name, o.PerCycle),
+		XLabel: "membership cycles after the failure", YLabel: "reliability (%)",
+	}
+	for _, r := range rows {
+		s := report.Series{Name: fmt.Sprintf("%s%% failed", number(100*r.Rate))}
+		for k, rel := range r.Healing {
+			s.X, s.Y = append(s.X, float64(k)), append(s.Y, 100*rel)
+		}
+		c.Series = append(c.Series, s)
+	}
+	return c
 }
 
 // healingBar is one failure rate's bar in a healing chart.
@@ -551,6 +595,7 @@ func runFailureSeeds(o options, opts scenario.FailureOptions, stdout io.Writer, 
 		return err
 	}
 	return printTable(stdout, rep, "HyParView under massive failure, over seeds", func(w io.Writer) error {
+		writeMode(w, o)
 		return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
 	})
 }

@@ -297,6 +297,14 @@ func treesSettled(bs []engine.Broadcast, ref time.Duration) time.Duration {
 // components counts the connected components of the live nodes' active
 // views, read as an undirected graph.
 func components(s *engine.Sim) int {
+	count, _ := componentSizes(s)
+	return count
+}
+
+// componentSizes returns the number of connected components of the live
+// nodes' active views, read as an undirected graph, and the number of
+// live nodes in the largest.
+func componentSizes(s *engine.Sim) (count, largest int) {
 	live := s.LiveNodes()
 	index := make(map[peer.ID]int, len(live))
 	for i, n := range live {
@@ -313,9 +321,11 @@ func components(s *engine.Sim) int {
 		}
 		return i
 	}
-	count := len(live)
+	count = len(live)
+	var scratch []hyparview.Peer
 	for i, n := range live {
-		for _, p := range s.Engine(n).AppendActive(nil) {
+		scratch = s.Engine(n).AppendActive(scratch[:0])
+		for _, p := range scratch {
 			j, ok := index[p.ID]
 			if !ok {
 				continue
@@ -326,7 +336,13 @@ func components(s *engine.Sim) int {
 			}
 		}
 	}
-	return count
+	size := make(map[int]int, count)
+	for i := range live {
+		r := find(i)
+		size[r]++
+		largest = max(largest, size[r])
+	}
+	return count, largest
 }
 
 // churn crashes one random live node and restarts one random crashed node

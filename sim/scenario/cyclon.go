@@ -285,7 +285,9 @@ func RunCyclonFailure(o FailureOptions) ([]FailureRow, error) {
 				if cycle > 0 {
 					c.cycle()
 				}
-				if mean(c.broadcasts(o.PerCycle)) >= before {
+				m := mean(c.broadcasts(o.PerCycle))
+				row.Healing = append(row.Healing, m)
+				if m >= before {
 					row.HealingCycles = cycle
 					break
 				}

@@ -77,6 +77,20 @@ type FailureRow struct {
 	// the first cycle after the failure already is, -1 if it never was
 	// within MaxHealingCycles.
 	HealingCycles int
+	// Healing holds the mean reliability of each healing cycle's PerCycle
+	// broadcasts, in order, from cycle 0 (right after the failure, before
+	// any membership cycle) to the cycle that healed or the last one run.
+	Healing []float64
+	// Parts is the number of connected components of the survivors'
+	// active views at the end of the healing job, and Largest the share
+	// of the live nodes in the largest of them (0 and 0 where the
+	// overlay has no active views, as in the Cyclon baseline). Reliability
+	// is measured against every live node (S1 §2.5: "the percentage of
+	// active nodes that deliver"), so survivors cut off in a part of
+	// their own keep it below 100 %; Largest says how much of that is
+	// islands.
+	Parts   int
+	Largest float64
 }
 
 // PaperFailureOptions returns the experiment as S1 §5 sets it up, for n
@@ -142,7 +156,12 @@ func RunFailure(o FailureOptions) ([]FailureRow, error) {
 		c := &CycleCluster{Sim: base.Clone()}
 		if j%2 == 1 {
 			var err error
-			row.HealingCycles, err = o.healing(c, rate, target, report)
+			row.HealingCycles, row.Healing, err = o.healing(c, rate, target, report)
+			if err == nil {
+				var largest int
+				row.Parts, largest = componentSizes(c.Sim)
+				row.Largest = float64(largest) / float64(max(1, c.LiveCount()))
+			}
 			return err
 		}
 		row.Before = target
@@ -216,29 +235,32 @@ func (o *FailureOptions) engineConfig() gossip.Config {
 // cycles, each followed by PerCycle broadcasts, until their mean
 // reliability reaches target (S1 §5.3), reporting the share of
 // MaxHealingCycles run.
-func (o *FailureOptions) healing(c *CycleCluster, rate, target float64, report func(float64)) (int, error) {
+func (o *FailureOptions) healing(c *CycleCluster, rate, target float64, report func(float64)) (int, []float64, error) {
 	c.CrashFraction(rate)
+	var curve []float64
 	for cycle := 0; cycle <= o.MaxHealingCycles; cycle++ {
 		if cycle > 0 {
 			if o.RejoinStranded {
 				c.RejoinStranded()
 			}
 			if err := c.Cycles(1, "healing"); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
 		bs, err := broadcasts(c, o.PerCycle, fmt.Sprint("heal", cycle), nil)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if report != nil {
 			report(float64(cycle+1) / float64(o.MaxHealingCycles+1))
 		}
-		if meanReliability(bs) >= target {
-			return cycle, nil
+		mean := meanReliability(bs)
+		curve = append(curve, mean)
+		if mean >= target {
+			return cycle, curve, nil
 		}
 	}
-	return -1, nil
+	return -1, curve, nil
 }
 
 // broadcasts sends k broadcasts from random live nodes, each run to
@@ -296,7 +318,8 @@ func WriteFailureTable(w io.Writer, o FailureOptions, rows, cyclon []FailureRow)
 	fmt.Fprintf(w, "HyParView under massive failure: %d nodes joined through one contact, %d cycles, then %d broadcasts from random live nodes\n",
 		o.Nodes, o.Cycles, o.Messages)
 	writeFailureSetting(w, o)
-	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure)\n\n", o.PerCycle)
+	fmt.Fprintf(w, "(reliability = share of live nodes that deliver; healing = cycles of %d broadcasts until reliability is back to its level before the failure;\n", o.PerCycle)
+	fmt.Fprintf(w, " parts, largest = connected parts of the survivors' active views when the healing run ends, and the share of survivors in the largest)\n\n")
 	if err := writeFailureRows(w, o, rows); err != nil {
 		return err
 	}
@@ -314,7 +337,7 @@ func writeFailureRows(w io.Writer, o FailureOptions, rows []FailureRow) error {
 	for i := 0; i < o.FirstMessages; i++ {
 		head = append(head, fmt.Sprintf("msg %d", i+1))
 	}
-	head = append(head, "healing")
+	head = append(head, "healing", "parts", "largest")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, r := range rows {
 		cells := []string{pct(r.Rate), fmt.Sprint(r.Crashed), pct(r.Before), pct(r.Mean)}
@@ -325,7 +348,11 @@ func writeFailureRows(w io.Writer, o FailureOptions, rows []FailureRow) error {
 		if r.HealingCycles < 0 {
 			heal = fmt.Sprintf(">%d", o.MaxHealingCycles)
 		}
-		cells = append(cells, heal)
+		parts, largest := "-", "-"
+		if r.Parts > 0 {
+			parts, largest = fmt.Sprint(r.Parts), pct(r.Largest)
+		}
+		cells = append(cells, heal, parts, largest)
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	return tw.Flush()

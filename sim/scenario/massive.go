@@ -30,9 +30,13 @@ type MassiveOptions struct {
 	Latency engine.Latency
 	// S1Only runs HyParView without the project's switchable additions
 	// (hyparview.Config.S1Only), as the paper describes it.
-	S1Only   bool
-	Check    bool
-	Progress *Progress
+	S1Only bool
+	// RejoinStranded gives, before each cycle after the first broadcast
+	// that follows the failure, every live node that knows no peer at all
+	// a random live node to join through (CycleCluster.RejoinStranded).
+	RejoinStranded bool
+	Check          bool
+	Progress       *Progress
 }
 
 // PaperMassiveOptions returns the scenario for n nodes: 50 cycles of
@@ -128,6 +132,9 @@ func (o *MassiveOptions) run(c *CycleCluster, p Protocol, rate float64) (Massive
 	var rmr float64
 	var nRMR, after int
 	for k := 0; k < o.MaxCycles+o.AfterCycles && after < o.AfterCycles; k++ {
+		if k > 0 && o.RejoinStranded {
+			c.RejoinStranded()
+		}
 		s, err := c.broadcastCycle(c.pickSender(0, true), cycle+k)
 		if err != nil {
 			return MassiveRow{}, err
@@ -159,17 +166,25 @@ func (o *MassiveOptions) run(c *CycleCluster, p Protocol, rate float64) (Massive
 	return row, nil
 }
 
-// WriteMassiveTable prints one line per failure rate, the protocols side by
-// side.
-func WriteMassiveTable(w io.Writer, o MassiveOptions, rows []MassiveRow) error {
+// writeMassiveSetting prints the lines that describe how the scenario ran.
+func writeMassiveSetting(w io.Writer, o MassiveOptions) {
 	fmt.Fprintf(w, "Plumtree under massive failure: %d nodes, %d cycles of stabilisation, then a share of the nodes fails at once;\n", o.Nodes, o.Stabilisation)
 	fmt.Fprintf(w, "one broadcast per cycle from a random live node, failures detected in the membership step\n")
+	if o.RejoinStranded {
+		fmt.Fprintln(w, "before each cycle after the failure's first, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
+	}
 	if o.S1Only {
 		fmt.Fprintln(w, S1OnlyNote)
 	}
 	if note := latencyNote(o.Latency); note != "" {
 		fmt.Fprintln(w, note)
 	}
+}
+
+// WriteMassiveTable prints one line per failure rate, the protocols side by
+// side.
+func WriteMassiveTable(w io.Writer, o MassiveOptions, rows []MassiveRow) error {
+	writeMassiveSetting(w, o)
 	fmt.Fprintf(w, "(first = reliability of the first broadcast after the failure; healing = cycles until a broadcast reaches every live node; peak = highest RMR from the failure to healing; RMR = mean over the %d cycles after healing)\n\n", o.AfterCycles)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"failed"}
