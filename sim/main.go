@@ -110,6 +110,12 @@ scenarios:
              (wall-clock figures: not part of all, not reproducible bytes)
   all        failure, broadcast, massive, graph and continuous (the default)
 
+The papers' experiments (failure, broadcast, massive, graph) run in the paper
+mode unless -paper=false: HyParView with S1's rules only, crashes noticed as a
+TCP connection would notice them, survivors that know no peer rejoining
+through a random live node. -paper=false runs the production settings. Each
+table says which mode ran; -seeds N prints means and spreads over N seeds.
+
 With -out DIR, each experiment's series also go to DIR as CSV files and SVG
 plots, with DIR/index.html showing them all.
 
@@ -129,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, members, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
-	fs.IntVar(&o.seeds, "seeds", 1, "failure, broadcast, graph: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline)")
+	fs.IntVar(&o.seeds, "seeds", 1, "failure, broadcast, massive, graph, continuous: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline; tables only, -out draws no charts of them)")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
 	fs.IntVar(&o.cycles, "cycles", 200, "broadcast: measured cycles, one broadcast each")
 	fs.StringVar(&o.fail, "fail", "20,50,80", "failure, massive: comma-separated percentages of nodes that fail at once")
