@@ -72,15 +72,7 @@ func WriteFailureSeedsTable(w io.Writer, o FailureOptions, seeds []uint64, runs 
 	head = append(head, "healing", "never healed", "parts", "largest")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for i, r := range runs[0] {
-		column := func(f func(FailureRow) float64) Spread {
-			xs := make([]float64, 0, len(runs))
-			for _, rows := range runs {
-				if i < len(rows) {
-					xs = append(xs, f(rows[i]))
-				}
-			}
-			return SpreadOf(xs)
-		}
+		column := func(f func(FailureRow) float64) Spread { return SpreadOf(collect(runs, i, f)) }
 		cells := []string{pct(r.Rate), fmt.Sprint(r.Crashed),
 			pctSpread(column(func(r FailureRow) float64 { return r.Before })),
 			pctSpread(column(func(r FailureRow) float64 { return r.Mean }))}
