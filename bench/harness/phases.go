@@ -85,6 +85,26 @@ func perDelivery(bytes, deliveries uint64, size int) Cell {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// idle lets the cluster run without broadcasts for Idle and records what
+// being a member costs: CPU time and bytes sent per node and second. It
+// runs before the membership monitor starts, so the harness polls nothing
+// meanwhile.
+func (r *run) idle(ctx context.Context) {
+	if r.o.Idle <= 0 {
+		r.res.Set(KeyIdleCPU, NA())
+		r.res.Set(KeyIdleBytes, NA())
+		return
+	}
+	b0, cpu0, t0 := r.sys.BytesSent(), CPUTime(), time.Now()
+	sleepCtx(ctx, r.o.Idle)
+	nodeSeconds := time.Since(t0).Seconds() * float64(r.o.Nodes)
+	cpu := (CPUTime() - cpu0).Seconds()
+	bytes := float64(r.sys.BytesSent() - b0)
+	r.logf("idle: %.3f CPU-s, %.0f bytes in %.1f s", cpu, bytes, nodeSeconds/float64(r.o.Nodes))
+	r.res.Set(KeyIdleCPU, Num(cpu/nodeSeconds*1e6))
+	r.res.Set(KeyIdleBytes, Num(bytes/nodeSeconds))
+}
+
 // sustained keeps Window messages in flight for Sustain and records the
 // delivery rate, bytes per delivery and CPU per delivery.
 func (r *run) sustained(ctx context.Context) {

@@ -94,4 +94,11 @@ func TestValidate(t *testing.T) {
 	bad = good
 	bad.Window = 0
 	assert.Error(t, bad.Validate())
+	bad = good
+	bad.Idle = -time.Second
+	assert.Error(t, bad.Validate())
+	bad.Idle = 2 * time.Second
+	assert.Error(t, bad.Validate(), "the idle phase is bounded by the phase timeout")
+	good.Idle = time.Second
+	assert.NoError(t, good.Validate())
 }

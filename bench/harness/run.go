@@ -39,6 +39,9 @@ type Options struct {
 	Window int
 	// Settle is the pause after each phase so its traffic is counted in it.
 	Settle time.Duration
+	// Idle is the length of the idle phase after the join: no broadcasts,
+	// only what membership itself costs. Zero skips it.
+	Idle time.Duration
 	// Seed makes payloads and the adapters' random choices reproducible.
 	Seed int64
 	// Logf, if not nil, receives progress lines.
@@ -64,6 +67,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("need payload sizes of at least 8 bytes, have %v", o.Sizes)
 	case o.Timeout <= 0 || o.MsgTimeout <= 0 || o.Sustain <= 0 || o.Window < 1:
 		return fmt.Errorf("timeouts, sustain and window must be positive")
+	case o.Idle < 0 || o.Idle > o.Timeout:
+		return fmt.Errorf("the idle phase must last from 0 to the phase timeout %s, have %s", o.Timeout, o.Idle)
 	}
 	return nil
 }
@@ -126,6 +131,9 @@ func (r *run) phases(ctx context.Context) {
 	// A progress line as each phase starts (each ends with one of its
 	// figures), so that a long run says what it is waiting for.
 	total, step := 3+len(r.o.Sizes), 0
+	if r.o.Idle > 0 {
+		total++
+	}
 	phase := func(format string, args ...any) {
 		step++
 		r.logf("phase %d/%d: %s", step, total, fmt.Sprintf(format, args...))
@@ -134,6 +142,10 @@ func (r *run) phases(ctx context.Context) {
 	if !r.join(ctx) {
 		return
 	}
+	if r.o.Idle > 0 {
+		phase("idle for %s: no broadcasts, the cost of membership alone", r.o.Idle)
+	}
+	r.idle(ctx)
 	monitor := r.watchMembership()
 	cpu0 := CPUTime()
 	for _, size := range r.o.Sizes {

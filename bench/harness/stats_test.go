@@ -174,7 +174,7 @@ func TestRowsCoverSizes(t *testing.T) {
 		assert.False(t, keys[r.Key], "duplicate key %s", r.Key)
 		keys[r.Key] = true
 	}
-	for _, k := range []string{KeyP50(256), KeyP99(4096), KeyBytes(256), KeyBytes(4096), KeyRate, KeyFail, KeyWall} {
+	for _, k := range []string{KeyP50(256), KeyP99(4096), KeyBytes(256), KeyBytes(4096), KeyRate, KeyFail, KeyWall, KeyIdleCPU, KeyIdleBytes} {
 		assert.True(t, keys[k], k)
 	}
 	assert.Equal(t, 256, o.sustainSize(), "the sustained phase uses the smallest size")

@@ -45,6 +45,8 @@ const (
 	KeyIntact     = "intact"
 	KeyFail       = "fail"
 	KeyDups       = "dups"
+	KeyIdleCPU    = "idle.cpu"
+	KeyIdleBytes  = "idle.bytes"
 	KeyCPUJoin    = "cpu.join"
 	KeyCPULatency = "cpu.latency"
 	KeyCPURate    = "cpu.rate"
@@ -74,7 +76,9 @@ func SizeLabel(size int) string {
 
 // Rows lists the table's rows for the options' payload sizes.
 func Rows(o Options) []Row {
-	rows := []Row{{KeyJoin, "join convergence", Seconds}}
+	rows := []Row{{KeyJoin, "join convergence", Seconds},
+		{KeyIdleCPU, fmt.Sprintf("idle (%s, no broadcasts): CPU time per node and second", o.Idle), Micros},
+		{KeyIdleBytes, fmt.Sprintf("idle (%s, no broadcasts): bytes sent per node and second", o.Idle), Bytes}}
 	for _, s := range o.Sizes {
 		rows = append(rows,
 			Row{KeyP50(s), "latency to last node p50, " + SizeLabel(s), Millis},

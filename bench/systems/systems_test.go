@@ -117,13 +117,17 @@ func TestRunReportsEachPhase(t *testing.T) {
 	var mu sync.Mutex
 	var lines []string
 	o := harness.Options{Nodes: smokeNodes, Messages: 3, Sizes: []int{256, 1024}, Timeout: time.Minute, MsgTimeout: 10 * time.Second,
-		Sustain: 300 * time.Millisecond, Window: 8, Settle: 10 * time.Millisecond, Seed: 1,
+		Sustain: 300 * time.Millisecond, Window: 8, Settle: 10 * time.Millisecond, Idle: 300 * time.Millisecond, Seed: 1,
 		Logf: func(format string, args ...any) {
 			mu.Lock()
 			lines = append(lines, fmt.Sprintf(format, args...))
 			mu.Unlock()
 		}}
-	harness.RunSystem(context.Background(), sys, o)
+	res := harness.RunSystem(context.Background(), sys, o)
+	for _, key := range []string{harness.KeyIdleCPU, harness.KeyIdleBytes} {
+		c := res.Cells[key]
+		require.True(t, c.Numeric() && c.Value > 0, "%s: %+v: a member costs something even when idle", key, c)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	var phases []string
@@ -132,5 +136,5 @@ func TestRunReportsEachPhase(t *testing.T) {
 			phases = append(phases, strings.SplitN(l, ":", 3)[1])
 		}
 	}
-	require.Equal(t, []string{" phase 1/5", " phase 2/5", " phase 3/5", " phase 4/5", " phase 5/5"}, phases, "%q", lines)
+	require.Equal(t, []string{" phase 1/6", " phase 2/6", " phase 3/6", " phase 4/6", " phase 5/6", " phase 6/6"}, phases, "%q", lines)
 }

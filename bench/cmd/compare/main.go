@@ -50,6 +50,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.DurationVar(&f.opts.Sustain, "sustain", 10*time.Second, "duration of the sustained phase")
 	fs.IntVar(&f.opts.Window, "window", 256, "messages in flight in the sustained phase")
 	fs.DurationVar(&f.opts.Settle, "settle", time.Second, "pause after each phase, counted in its bytes")
+	fs.DurationVar(&f.opts.Idle, "idle", 10*time.Second, "idle phase after the join (no broadcasts: the cost of membership alone); 0 skips it")
 	fs.Int64Var(&f.opts.Seed, "seed", 1, "seed for payloads and random dials")
 	fs.BoolVar(&f.inProcess, "inprocess", false, "run the systems one after the other in this process")
 	fs.StringVar(&f.child, "child", "", "internal: run this one system and print its result as JSON")
