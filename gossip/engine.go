@@ -22,10 +22,17 @@ import (
 type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
 	// in turn, and each pointer less to follow is a cache miss less. What
-	// most inputs read comes first: the member-list pointer (every
-	// delivery asks whether to unwrap an envelope), then the broadcast
-	// core, whose first lines a payload reads.
-	roster   *roster.Roster // the member list, nil unless Config.Members is set
+	// most inputs read comes first: the pointers to the optional parts
+	// that every received message asks about (the member list: whether
+	// to unwrap an envelope or check a signature; the budgets and the
+	// liveness state: whether to charge or note the sender), then the
+	// broadcast core, whose first lines a payload reads.
+	roster *roster.Roster // the member list, nil unless Config.Members is set
+	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
+	budgets *budgets
+	// live is the probing and evidence-of-life state (probe.go,
+	// evidence.go), nil unless Config.Members is set.
+	live     *liveness
 	pt       plumtree.State
 	members  // the rest of the member list's state
 	counters EngineCounters
@@ -34,11 +41,6 @@ type Engine struct {
 	// contacts are the contacts of the last Join or ContactsResolved: what
 	// the rejoin tick joins through.
 	contacts []hyparview.Peer
-	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
-	budgets *budgets
-	// live is the probing and evidence-of-life state (probe.go,
-	// evidence.go), nil unless Config.Members is set.
-	live *liveness
 	// gaps is the gap detector, nil unless Config.Gaps is set (and the
 	// member list on, under the IDOriginSequence policy).
 	gaps *gaps
@@ -209,8 +211,11 @@ func (e *Engine) UpdateMeta(now time.Time, meta []byte, out *Ready) error {
 func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		// The most frequent message first, by a concrete type check
-		// rather than an interface assertion.
-		if e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(now, from, g, out) {
+		// rather than an interface assertion. Signatures come only with
+		// the member list (New), so the member-list pointer, on the
+		// engine's first line, is asked first: without it a payload
+		// reads nothing of the member list's state, far down the engine.
+		if e.roster != nil && e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(now, from, g, out) {
 			return
 		}
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: from, Msg: g}, out)

@@ -398,10 +398,11 @@ func (s *Sim) prefetchUpcoming() {
 	}
 	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.msg != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
-			if seen, next, eager := eng.Footprint(e.msg); seen != nil {
-				prefetch(unsafe.Pointer(seen))
-				prefetch(unsafe.Pointer(next))
-				prefetch(unsafe.Pointer(eager))
+			if f := eng.Footprint(e.msg); f.Slot != nil {
+				prefetch(unsafe.Pointer(f.Slot))
+				prefetch(unsafe.Pointer(f.Item))
+				prefetch(unsafe.Pointer(f.Held))
+				prefetch(unsafe.Pointer(f.Eager))
 			}
 		}
 	}
