@@ -22,22 +22,25 @@ import (
 type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
 	// in turn, and each pointer less to follow is a cache miss less. What
-	// most inputs read comes first: the pointers to the optional parts
-	// that every received message asks about (the member list: whether
-	// to unwrap an envelope or check a signature; the budgets and the
-	// liveness state: whether to charge or note the sender), then the
-	// broadcast core, whose first lines a payload reads.
-	roster *roster.Roster // the member list, nil unless Config.Members is set
+	// most inputs read comes first: the member-list pointer (every
+	// delivery asks whether to unwrap an envelope or check a signature),
+	// then the broadcast core, whose first lines a payload reads; with
+	// that pointer alone before it, a duplicate payload reads two lines.
+	roster   *roster.Roster // the member list, nil unless Config.Members is set
+	pt       plumtree.State
+	members  // the rest of the member list's state
+	counters EngineCounters
+	// Every other received message asks for the budgets and the liveness
+	// state before the membership core reads its first fields: they lie
+	// just before it.
+	//
 	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
 	budgets *budgets
 	// live is the probing and evidence-of-life state (probe.go,
 	// evidence.go), nil unless Config.Members is set.
-	live     *liveness
-	pt       plumtree.State
-	members  // the rest of the member list's state
-	counters EngineCounters
-	hv       hyparview.State
-	hvOut    []hyparview.Output // HyParView's outputs, reused across steps
+	live  *liveness
+	hv    hyparview.State
+	hvOut []hyparview.Output // HyParView's outputs, reused across steps
 	// contacts are the contacts of the last Join or ContactsResolved: what
 	// the rejoin tick joins through.
 	contacts []hyparview.Peer
