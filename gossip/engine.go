@@ -23,22 +23,27 @@ type Engine struct {
 	// The cores are held by value: a simulator steps thousands of engines
 	// in turn, and each pointer less to follow is a cache miss less. What
 	// most inputs read comes first: the member-list pointer (every
-	// delivery asks whether to unwrap an envelope), then the broadcast
-	// core, whose first lines a payload reads.
+	// delivery asks whether to unwrap an envelope or check a signature),
+	// then the broadcast core, whose first lines a payload reads; with
+	// that pointer alone before it, a duplicate payload reads two lines.
 	roster   *roster.Roster // the member list, nil unless Config.Members is set
 	pt       plumtree.State
 	members  // the rest of the member list's state
 	counters EngineCounters
-	hv       hyparview.State
-	hvOut    []hyparview.Output // HyParView's outputs, reused across steps
-	// contacts are the contacts of the last Join or ContactsResolved: what
-	// the rejoin tick joins through.
-	contacts []hyparview.Peer
+	// Every other received message asks for the budgets and the liveness
+	// state before the membership core reads its first fields: they lie
+	// just before it.
+	//
 	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
 	budgets *budgets
 	// live is the probing and evidence-of-life state (probe.go,
 	// evidence.go), nil unless Config.Members is set.
-	live *liveness
+	live  *liveness
+	hv    hyparview.State
+	hvOut []hyparview.Output // HyParView's outputs, reused across steps
+	// contacts are the contacts of the last Join or ContactsResolved: what
+	// the rejoin tick joins through.
+	contacts []hyparview.Peer
 	// gaps is the gap detector, nil unless Config.Gaps is set (and the
 	// member list on, under the IDOriginSequence policy).
 	gaps *gaps
@@ -209,8 +214,11 @@ func (e *Engine) UpdateMeta(now time.Time, meta []byte, out *Ready) error {
 func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		// The most frequent message first, by a concrete type check
-		// rather than an interface assertion.
-		if e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(now, from, g, out) {
+		// rather than an interface assertion. Signatures come only with
+		// the member list (New), so the member-list pointer, on the
+		// engine's first line, is asked first: without it a payload
+		// reads nothing of the member list's state, far down the engine.
+		if e.roster != nil && e.auth != nil && !e.pt.Seen(g.ID) && !e.payloadValid(now, from, g, out) {
 			return
 		}
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: from, Msg: g}, out)

@@ -186,15 +186,14 @@ func TestFootprintNamesWhatAPayloadTouches(t *testing.T) {
 	first := &plumtree.Gossip{ID: plumtree.OriginSequenceID(2, 1), Payload: []byte("x")}
 	do(t, e, func(out *Ready) { e.Receive(t0, 2, first, out) }) // the seen-ID table exists from the first payload
 	g := &plumtree.Gossip{ID: plumtree.OriginSequenceID(2, 2), Payload: []byte("y")}
-	seen, next, eager := e.Footprint(g)
-	require.NotNil(t, seen)
-	require.NotNil(t, next)
-	require.NotNil(t, eager)
+	f := e.Footprint(g)
+	require.NotNil(t, f.Slot)
+	require.NotNil(t, f.Item)
+	require.NotNil(t, f.Held)
+	require.NotNil(t, f.Eager)
 	do(t, e, func(out *Ready) { e.Receive(t0, 2, g, out) })
-	seen, next, eager = e.Footprint(g)
-	require.True(t, seen == nil && next == nil && eager == nil, "a recent duplicate")
-	seen, next, eager = e.Footprint(&plumtree.Prune{})
-	require.True(t, seen == nil && next == nil && eager == nil, "not a payload")
+	require.Equal(t, plumtree.Footprint{}, e.Footprint(g), "a recent duplicate")
+	require.Equal(t, plumtree.Footprint{}, e.Footprint(&plumtree.Prune{}), "not a payload")
 }
 
 // fakeAuth signs with a key that names the signer: the signature is the

@@ -37,16 +37,17 @@ func (e *Engine) PushPeers() (eager, lazy []peer.ID) { return e.pt.EagerPeers(),
 // Footprint names, by typed pointers, the memory that receiving msg is
 // likely to miss in the processor's caches: for a Plumtree payload not seen
 // lately, the ID's home slot in the seen-ID table, the history's next item
-// and the eager peers (plumtree.State.PayloadFootprint); nil otherwise. It
-// reads a few fields and changes nothing. A driver that steps many engines
-// in turn (the simulator) may prefetch these a few events ahead; the
-// pointers are hints, stale after the next input, and must be neither read
-// nor written through.
-func (e *Engine) Footprint(msg Message) (seen *uint64, next *plumtree.MessageID, eager *peer.ID) {
+// and next held payload, and the eager peers
+// (plumtree.State.PayloadFootprint); all nil otherwise. It reads a few
+// fields and changes nothing. A driver that steps many engines in turn (the
+// simulator) may prefetch these a few events ahead; the pointers are hints,
+// stale after the next input, and must be neither read nor written
+// through.
+func (e *Engine) Footprint(msg Message) plumtree.Footprint {
 	if g, ok := msg.(*plumtree.Gossip); ok {
 		return e.pt.PayloadFootprint(g.ID)
 	}
-	return nil, nil, nil
+	return plumtree.Footprint{}
 }
 
 // NextSequence returns the sequence number of this node's next broadcast

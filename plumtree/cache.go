@@ -44,9 +44,14 @@ type history struct {
 	// that most calls return without touching the ring.
 	due time.Duration
 
-	seenTTL, payloadTTL       time.Duration
-	maxSeen, maxHeld, maxSize int
+	seenTTL, payloadTTL time.Duration
+	maxSize             int // the caps on IDs and payloads are the rings' max
+}
 
+// histCounts counts what the history forgot or released, and why. The
+// state keeps them apart from the history, past the lines a new payload
+// reads, since they change only as IDs and payloads expire or are evicted.
+type histCounts struct {
 	seenExpired, seenEvicted uint64
 	heldExpired, heldEvicted uint64
 }
@@ -63,8 +68,6 @@ func newHistory(c Config) history {
 		payloads:   newRing[[]byte](c.MaxCachedPayloads),
 		seenTTL:    c.SeenRetention,
 		payloadTTL: c.PayloadRetention,
-		maxSeen:    c.MaxSeenIDs,
-		maxHeld:    c.MaxCachedPayloads,
 		maxSize:    c.MaxCachedBytes,
 	}
 }
@@ -114,16 +117,17 @@ func (h *history) payload(id MessageID) ([]byte, bool) {
 	return *h.payloads.at(pos - (h.items.len() - h.held)), true
 }
 
-// add remembers a newly delivered id and holds its payload. The caller checks
-// has(id) first and keeps len(payload) <= maxSize.
-func (h *history) add(id MessageID, payload []byte, now time.Duration) {
-	for h.items.len() >= h.maxSeen {
+// add remembers a newly delivered id and holds its payload, counting in hc
+// what it evicts for room. The caller checks has(id) first and keeps
+// len(payload) <= maxSize.
+func (h *history) add(id MessageID, payload []byte, now time.Duration, hc *histCounts) {
+	for h.items.len() >= h.items.max {
 		h.forgetOldest()
-		h.seenEvicted++
+		hc.seenEvicted++
 	}
-	for h.held > 0 && (h.held >= h.maxHeld || h.bytes+len(payload) > h.maxSize) {
+	for h.held > 0 && (h.held >= h.payloads.max || h.bytes+len(payload) > h.maxSize) {
 		h.releaseOldest()
-		h.heldEvicted++
+		hc.heldEvicted++
 	}
 	h.index.insert(id, h.headSeq+uint64(h.items.len()))
 	h.items.push(histItem{id: id, at: now})
@@ -134,18 +138,19 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration) {
 	h.due = min(h.due, now+min(h.payloadTTL, h.seenTTL))
 }
 
-// expire forgets what has been kept for its retention by now.
-func (h *history) expire(now time.Duration) {
+// expire forgets what has been kept for its retention by now, counting it
+// in hc.
+func (h *history) expire(now time.Duration, hc *histCounts) {
 	if now < h.due {
 		return
 	}
 	for h.held > 0 && h.items.at(h.items.len()-h.held).at+h.payloadTTL <= now {
 		h.releaseOldest()
-		h.heldExpired++
+		hc.heldExpired++
 	}
 	for h.items.len() > 0 && h.items.front().at+h.seenTTL <= now {
 		h.forgetOldest()
-		h.seenExpired++
+		hc.seenExpired++
 	}
 	h.due = h.nextDue()
 }
@@ -186,7 +191,7 @@ func (h *history) forgetOldest() {
 // check verifies the history's invariants.
 func (h *history) check() error {
 	n := h.items.len()
-	if n > h.maxSeen || h.held > h.maxHeld || h.bytes > h.maxSize || h.held > n || h.held < 0 || h.payloads.len() != h.held {
+	if n > h.items.max || h.held > h.payloads.max || h.bytes > h.maxSize || h.held > n || h.held < 0 || h.payloads.len() != h.held {
 		return fmt.Errorf("plumtree: history over its caps: %d ids, %d payloads, %d bytes", n, h.held, h.bytes)
 	}
 	if next := h.nextDue(); h.due > next {

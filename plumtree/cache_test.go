@@ -62,14 +62,15 @@ func TestRingGrowsByAQuarterWhenLarge(t *testing.T) {
 
 func TestHistoryExpiresOldestFirst(t *testing.T) {
 	h := testHistory(100, 100, 1<<20)
-	h.add(mid(1), []byte("a"), 0)
-	h.add(mid(2), []byte("bb"), 10*time.Second)
+	var hc histCounts
+	h.add(mid(1), []byte("a"), 0, &hc)
+	h.add(mid(2), []byte("bb"), 10*time.Second, &hc)
 
-	h.expire(30*time.Second - 1)
+	h.expire(30*time.Second-1, &hc)
 	_, ok := h.payload(mid(1))
 	require.True(t, ok)
 
-	h.expire(30 * time.Second)
+	h.expire(30*time.Second, &hc)
 	_, ok = h.payload(mid(1))
 	require.False(t, ok, "payload of 1 expired")
 	p, ok := h.payload(mid(2))
@@ -78,20 +79,21 @@ func TestHistoryExpiresOldestFirst(t *testing.T) {
 	require.True(t, h.has(mid(1)), "ID of 1 still remembered")
 	require.Equal(t, 2, h.bytes)
 
-	h.expire(90 * time.Second)
+	h.expire(90*time.Second, &hc)
 	require.False(t, h.has(mid(1)))
 	require.True(t, h.has(mid(2)))
-	h.expire(100 * time.Second)
+	h.expire(100*time.Second, &hc)
 	require.False(t, h.has(mid(2)))
-	require.Equal(t, uint64(2), h.seenExpired)
-	require.Equal(t, uint64(2), h.heldExpired)
+	require.Equal(t, uint64(2), hc.seenExpired)
+	require.Equal(t, uint64(2), hc.heldExpired)
 	require.NoError(t, h.check())
 }
 
 func TestHistoryCountCapsEvictOldest(t *testing.T) {
 	h := testHistory(3, 2, 1<<20)
+	var hc histCounts
 	for i := uint64(1); i <= 4; i++ {
-		h.add(mid(i), []byte{byte(i)}, 0)
+		h.add(mid(i), []byte{byte(i)}, 0, &hc)
 		require.NoError(t, h.check())
 	}
 	require.False(t, h.has(mid(1)))
@@ -100,21 +102,22 @@ func TestHistoryCountCapsEvictOldest(t *testing.T) {
 	require.False(t, ok)
 	_, ok = h.payload(mid(3))
 	require.True(t, ok)
-	require.Equal(t, uint64(1), h.seenEvicted)
-	require.Equal(t, uint64(2), h.heldEvicted)
+	require.Equal(t, uint64(1), hc.seenEvicted)
+	require.Equal(t, uint64(2), hc.heldEvicted)
 }
 
 func TestHistoryByteCapEvictsOldest(t *testing.T) {
 	h := testHistory(10, 10, 5)
-	h.add(mid(1), []byte("aa"), 0)
-	h.add(mid(2), []byte("bb"), 0)
-	h.add(mid(3), []byte("ccc"), 0) // 7 > 5: evicts 1, then 4 <= 5... 2+3 = 5
+	var hc histCounts
+	h.add(mid(1), []byte("aa"), 0, &hc)
+	h.add(mid(2), []byte("bb"), 0, &hc)
+	h.add(mid(3), []byte("ccc"), 0, &hc) // 7 > 5: evicts 1, then 4 <= 5... 2+3 = 5
 	_, ok1 := h.payload(mid(1))
 	_, ok2 := h.payload(mid(2))
 	_, ok3 := h.payload(mid(3))
 	require.Equal(t, []bool{false, true, true}, []bool{ok1, ok2, ok3})
 	require.Equal(t, 5, h.bytes)
-	h.add(mid(4), []byte("ddddd"), 0)
+	h.add(mid(4), []byte("ddddd"), 0, &hc)
 	require.Equal(t, 5, h.bytes)
 	require.Equal(t, 1, h.held)
 	require.NoError(t, h.check())
@@ -123,10 +126,11 @@ func TestHistoryByteCapEvictsOldest(t *testing.T) {
 // An ID forgotten (seen cap) and delivered again holds its new payload.
 func TestHistoryReaddedIDKeepsNewPayload(t *testing.T) {
 	h := testHistory(2, 2, 1<<20)
-	h.add(mid(1), []byte("old"), 0)
-	h.add(mid(2), []byte("x"), 0)
-	h.add(mid(3), []byte("y"), 0) // forgets 1 (seen cap) and its payload (held cap)
-	h.add(mid(1), []byte("new"), 0)
+	var hc histCounts
+	h.add(mid(1), []byte("old"), 0, &hc)
+	h.add(mid(2), []byte("x"), 0, &hc)
+	h.add(mid(3), []byte("y"), 0, &hc) // forgets 1 (seen cap) and its payload (held cap)
+	h.add(mid(1), []byte("new"), 0, &hc)
 	p, ok := h.payload(mid(1))
 	require.True(t, ok)
 	require.Equal(t, []byte("new"), p)

@@ -15,21 +15,21 @@ func TestPayloadFootprintNamesWhatANewPayloadTouches(t *testing.T) {
 		step(t, s, at(0), recv(2, &Gossip{ID: mid(seq), Payload: []byte("x")}))
 	}
 
-	slot, item, eager := s.PayloadFootprint(mid(5))
-	require.Nil(t, slot, "a recent duplicate reads only the first lines")
-	require.Nil(t, item)
-	require.Nil(t, eager)
+	require.Equal(t, Footprint{}, s.PayloadFootprint(mid(5)), "a recent duplicate reads only the first lines")
 
-	slot, item, eager = s.PayloadFootprint(mid(100))
-	x, r := &s.hist.index, &s.hist.items
+	f := s.PayloadFootprint(mid(100))
+	x, r, p := &s.hist.index, &s.hist.items, &s.hist.payloads
 	home := x.tag(mid(100)) & uint32(len(x.slots)-1)
-	require.Same(t, &x.slots[home], slot)
-	require.Same(t, &s.peers.eager[0], eager)
-	require.NotNil(t, item)
+	require.Same(t, &x.slots[home], f.Slot)
+	require.Same(t, &s.peers.eager[0], f.Eager)
+	require.NotNil(t, f.Item)
+	require.NotNil(t, f.Held)
 
 	step(t, s, at(0), recv(2, &Gossip{ID: mid(100), Payload: []byte("y")}))
-	require.Same(t, &r.at(r.len()-1).id, item, "the new payload's item is where the hint pointed")
-	require.Equal(t, mid(100), *item)
+	require.Same(t, &r.at(r.len()-1).id, f.Item, "the new payload's item is where the hint pointed")
+	require.Equal(t, mid(100), *f.Item)
+	require.Same(t, p.at(p.len()-1), f.Held, "the new payload is held where the hint pointed")
+	require.Equal(t, []byte("y"), *f.Held)
 	pos, _, ok := x.find(mid(100), r, s.hist.headSeq)
 	require.True(t, ok)
 	require.Equal(t, r.len()-1, pos)

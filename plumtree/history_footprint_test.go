@@ -32,13 +32,14 @@ func historyHeap(t *testing.T, build func() *history) (*history, float64) {
 func TestHistoryFootprintOfABurst(t *testing.T) {
 	const ids = 10_000
 	payload := []byte("x") // shared: only the history's own bytes count
+	var hc histCounts
 	h, total := historyHeap(t, func() *history {
 		h := newHistory(Config{}.withDefaults())
 		for i := range ids {
-			h.add(mid(uint64(i+1)), payload, time.Duration(i)*time.Millisecond)
+			h.add(mid(uint64(i+1)), payload, time.Duration(i)*time.Millisecond, &hc)
 		}
 		// Every payload expires 30 s after its delivery; the IDs stay.
-		h.expire(time.Duration(ids)*time.Millisecond + DefaultPayloadRetention)
+		h.expire(time.Duration(ids)*time.Millisecond+DefaultPayloadRetention, &hc)
 		return &h
 	})
 	require.Equal(t, ids, h.items.len())
@@ -47,7 +48,7 @@ func TestHistoryFootprintOfABurst(t *testing.T) {
 	t.Logf("%.1f bytes per remembered ID once its payload is released", perID)
 	require.Less(t, perID, 64.0, "about 92 when each item kept a payload slot")
 
-	h.expire(time.Duration(ids)*time.Millisecond + DefaultSeenRetention)
+	h.expire(time.Duration(ids)*time.Millisecond+DefaultSeenRetention, &hc)
 	require.Zero(t, h.items.len())
 	require.LessOrEqual(t, len(h.items.buf), ringMinShrink, "the ring gives its capacity back")
 	require.LessOrEqual(t, len(h.payloads.buf), ringMinShrink)

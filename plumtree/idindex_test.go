@@ -18,6 +18,7 @@ func TestHistoryIndexMatchesAModel(t *testing.T) {
 		maxSeen := rapid.IntRange(1, 200).Draw(t, "maxSeen")
 		maxHeld := rapid.IntRange(1, maxSeen).Draw(t, "maxHeld")
 		h := testHistory(maxSeen, maxHeld, 1<<20)
+		var hc histCounts
 		var model []MessageID // remembered IDs, oldest first
 		now := time.Duration(0)
 		// IDs come from a small space so that lookups of known and
@@ -33,7 +34,7 @@ func TestHistoryIndexMatchesAModel(t *testing.T) {
 			switch rapid.IntRange(0, 9).Draw(t, "op") {
 			case 0:
 				now += time.Duration(rapid.IntRange(0, 40).Draw(t, "advance")) * time.Second
-				h.expire(now)
+				h.expire(now, &hc)
 				for len(model) > h.items.len() {
 					model = model[1:]
 				}
@@ -41,7 +42,7 @@ func TestHistoryIndexMatchesAModel(t *testing.T) {
 				if h.has(id) {
 					continue
 				}
-				h.add(id, []byte{1}, now)
+				h.add(id, []byte{1}, now, &hc)
 				model = append(model, id)
 				if len(model) > maxSeen {
 					model = model[len(model)-maxSeen:]
@@ -60,6 +61,7 @@ func TestHistoryIndexMatchesAModel(t *testing.T) {
 // probes wrap around its end, with removals from the middle of a cluster.
 func TestIDIndexClusterWrapsAndShiftsBack(t *testing.T) {
 	h := testHistory(64, 64, 1<<20)
+	var hc histCounts
 	var ids []MessageID
 	for n := uint64(0); len(ids) < 6; n++ {
 		var id MessageID
@@ -71,7 +73,7 @@ func TestIDIndexClusterWrapsAndShiftsBack(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		h.add(id, nil, 0)
+		h.add(id, nil, 0, &hc)
 	}
 	require.Len(t, h.index.slots, 16)
 	require.NoError(t, h.check())

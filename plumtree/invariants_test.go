@@ -34,7 +34,7 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 			_, slot, _ := s.hist.index.find(mid(2), &s.hist.items, s.hist.headSeq)
 			s.hist.index.removeSlot(slot)
 		},
-		"history over cap":  func(s *State) { s.hist.maxSeen = 0 },
+		"history over cap":  func(s *State) { s.hist.items.max = 0 },
 		"released payload":  func(s *State) { s.hist.held = 0; s.hist.bytes = 0 },
 		"missing delivered": func(s *State) { s.missing.add(mid(2), 4, 0, 0, 1) },
 		"missing non-peer":  func(s *State) { s.missing.add(mid(7), 8, 0, 0, 1) },

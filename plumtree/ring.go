@@ -49,6 +49,19 @@ func (r *ring[T]) resize(size int) {
 	r.buf, r.head = buf, 0
 }
 
+// next returns where push would write its item if the ring did not grow,
+// nil while it has no buffer.
+func (r *ring[T]) next() *T {
+	if len(r.buf) == 0 {
+		return nil
+	}
+	i := r.head + r.n
+	if i >= len(r.buf) {
+		i -= len(r.buf)
+	}
+	return &r.buf[i]
+}
+
 // at returns the i-th oldest item.
 func (r *ring[T]) at(i int) *T {
 	j := r.head + i

@@ -28,13 +28,15 @@ type State struct {
 	immediate  bool // cfg.LazyPushDelay < 0: IHAVEs go out at once
 
 	// Then what a new payload reads besides, in the order it reads it:
-	// with the lines above, the first six lines of the state.
+	// with the lines above, the first seven lines of the state (what the
+	// history counts of expiries and evictions lies further, in hc).
 	hist        history
 	delivered   uint64 // Counters.Delivered
 	payloadSent uint64 // Counters.PayloadSent
 	peers       peerSet
 	missing     missingSet
 	c           Counters
+	hc          histCounts
 
 	lazy    lazyQueue
 	nextSeq uint64
@@ -91,8 +93,8 @@ func (s *State) Counters() Counters {
 	c := s.c
 	c.PayloadReceived, c.Duplicates = s.received, s.duplicates
 	c.Delivered, c.PayloadSent = s.delivered, s.payloadSent
-	c.PayloadsExpired, c.PayloadsEvicted = s.hist.heldExpired, s.hist.heldEvicted
-	c.SeenExpired, c.SeenEvicted = s.hist.seenExpired, s.hist.seenEvicted
+	c.PayloadsExpired, c.PayloadsEvicted = s.hc.heldExpired, s.hc.heldEvicted
+	c.SeenExpired, c.SeenEvicted = s.hc.seenExpired, s.hc.seenEvicted
 	c.MissingExpired, c.MissingEvicted = s.missing.expired, s.missing.evicted
 	c.AnnouncementsRefused = s.missing.refused
 	return c
@@ -167,7 +169,7 @@ func (s *State) tick(now time.Time) time.Duration {
 	}
 	t := now.Sub(s.epoch)
 	if t >= s.due {
-		s.hist.expire(t)
+		s.hist.expire(t, &s.hc)
 		s.missing.expire(t, s.cfg.SeenRetention)
 		s.due = min(s.hist.nextDue(), s.missing.nextDue(s.cfg.SeenRetention))
 	}
@@ -268,7 +270,7 @@ func (s *State) newID(payload []byte) (MessageID, error) {
 // receivedMsgs and the payload cache.
 func (s *State) deliver(now time.Duration, id MessageID, payload []byte, hops uint32, from peer.ID, out []Output) []Output {
 	s.delivered++
-	s.hist.add(id, payload, now)
+	s.hist.add(id, payload, now, &s.hc)
 	s.expiresAt(s.hist.due)
 	return append(out, Output{
 		Kind:     OutputDeliver,

@@ -379,7 +379,7 @@ const prefetchDistance = 4
 // prefetchUpcoming starts loading the memory that events soon to run will
 // read: with thousands of nodes each event steps an engine that is not in
 // cache, and these misses would otherwise come one after the other. Four
-// events ahead it loads the first lines of the engine (three, eight for a
+// events ahead it loads the first lines of the engine (three, seven for a
 // payload, bounded by the engine's size); two events ahead, for a payload,
 // what the engine names with Footprint. Both are hints: no package promises
 // where an engine's fields lie, and if they move, the run computes the same
@@ -389,7 +389,7 @@ func (s *Sim) prefetchUpcoming() {
 		if eng := s.nodes[e.to].eng; eng != nil {
 			p, lines := unsafe.Pointer(eng), 3
 			if _, ok := e.msg.(*plumtree.Gossip); ok {
-				lines = 8
+				lines = 7
 			}
 			for i := range min(lines, int(unsafe.Sizeof(*eng)+63)/64) {
 				prefetch(unsafe.Add(p, 64*i))
@@ -398,10 +398,11 @@ func (s *Sim) prefetchUpcoming() {
 	}
 	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.msg != nil {
 		if eng := s.nodes[e.to].eng; eng != nil {
-			if seen, next, eager := eng.Footprint(e.msg); seen != nil {
-				prefetch(unsafe.Pointer(seen))
-				prefetch(unsafe.Pointer(next))
-				prefetch(unsafe.Pointer(eager))
+			if f := eng.Footprint(e.msg); f.Slot != nil {
+				prefetch(unsafe.Pointer(f.Slot))
+				prefetch(unsafe.Pointer(f.Item))
+				prefetch(unsafe.Pointer(f.Held))
+				prefetch(unsafe.Pointer(f.Eager))
 			}
 		}
 	}
