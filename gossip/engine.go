@@ -30,7 +30,6 @@ type Engine struct {
 	members  // the rest of the member list's state
 	counters EngineCounters
 	hv       hyparview.State
-	hvOut    []hyparview.Output // HyParView's outputs, reused across steps
 	// contacts are the contacts of the last Join or ContactsResolved: what
 	// the rejoin tick joins through.
 	contacts []hyparview.Peer
@@ -356,10 +355,10 @@ func (e *Engine) setTimer(t Timer, after time.Duration, out *Ready) {
 // stepHyParView runs the membership core and routes its neighbour changes
 // into the broadcast core and the member list.
 func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
-	// The buffer is detached while in use, so that a nested step could not
-	// overwrite it.
-	hvOut := e.hv.Step(in, e.hvOut[:0])
-	e.hvOut = nil
+	// The batch's buffer is detached while in use, so that a nested step
+	// could not overwrite it.
+	hvOut := e.hv.Step(in, out.hv[:0])
+	out.hv = nil
 	for i := range hvOut {
 		o := &hvOut[i]
 		switch o.Kind {
@@ -384,7 +383,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 		}
 		*o = hyparview.Output{}
 	}
-	e.hvOut = hvOut[:0]
+	out.hv = hvOut[:0]
 }
 
 // stepPlumtree runs the broadcast core and translates its outputs.

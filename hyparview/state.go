@@ -32,8 +32,6 @@ type State struct {
 	left         bool      // InputLeave seen: inputs are ignored
 	shuffleNonce uint64    // nonce of the one live shuffle timer
 	shuffleSent  []peer.ID // ids in our last Shuffle (S1 §4.4 eviction order)
-	replySent    []peer.ID // scratch: ids in the ShuffleReply being built
-	idx          []int     // scratch: indices for random sampling
 
 	counters Counters
 	out      []Output // the caller's slice while Step runs
@@ -95,7 +93,6 @@ func New(self Peer, cfg Config, rng *rand.Rand) (*State, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	n := max(cfg.ActiveViewSize, cfg.PassiveViewSize, cfg.maxPeerList())
 	return &State{
 		self:          self,
 		cfg:           cfg,
@@ -105,8 +102,6 @@ func New(self Peer, cfg Config, rng *rand.Rand) (*State, error) {
 		passive:       make([]Peer, 0, cfg.PassiveViewSize+1),
 		pending:       make([]request, 0, 2*cfg.ActiveViewSize+1),
 		shuffleSent:   make([]peer.ID, 0, 1+cfg.ShuffleActiveCount+cfg.ShufflePassiveCount),
-		replySent:     make([]peer.ID, 0, cfg.maxPeerList()),
-		idx:           make([]int, 0, n),
 	}, nil
 }
 
