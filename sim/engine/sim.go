@@ -168,9 +168,25 @@ func (s *Sim) AddNode() (int, error) {
 }
 
 func (s *Sim) newEngine(n int) (*gossip.Engine, *rand.PCG, error) {
-	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
-	eng, err := gossip.New(s.peerAt(n), s.cfg.Engine, rand.New(src))
-	return eng, src, err
+	r := newNodeRand(rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64()))
+	eng, err := gossip.New(s.peerAt(n), s.cfg.Engine, &r.rng)
+	return eng, &r.src, err
+}
+
+// nodeRand is a node's random source with the generator it draws from, in
+// one 32-byte allocation: a draw that misses the cache then misses once,
+// not twice (rand.New would allocate the Rand apart from its PCG, in a
+// span of its own since one holds pointers and the other none).
+type nodeRand struct {
+	src rand.PCG
+	rng rand.Rand
+}
+
+// newNodeRand returns a node's random source in the state of src.
+func newNodeRand(src *rand.PCG) *nodeRand {
+	r := &nodeRand{src: *src}
+	r.rng = *rand.New(&r.src)
+	return r
 }
 
 // peerAt is node n as a peer: its ID, and its address with
@@ -386,7 +402,9 @@ const prefetchDistance = 4
 // and only its speed changes.
 func (s *Sim) prefetchUpcoming() {
 	if e := s.queue.upcoming(prefetchDistance); e != nil {
-		if eng := s.nodes[e.to].eng; eng != nil {
+		if eng := s.nodes[e.to].eng; eng != nil && isMembership(e) {
+			prefetchMembershipState(eng)
+		} else if eng != nil {
 			p, lines := unsafe.Pointer(eng), 3
 			if _, ok := e.msg.(*plumtree.Gossip); ok {
 				lines = 8
@@ -396,8 +414,10 @@ func (s *Sim) prefetchUpcoming() {
 			}
 		}
 	}
-	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.msg != nil {
-		if eng := s.nodes[e.to].eng; eng != nil {
+	if e := s.queue.upcoming(prefetchDistance / 2); e != nil {
+		if eng := s.nodes[e.to].eng; eng != nil && isMembership(e) {
+			prefetchMembershipFootprint(eng)
+		} else if eng != nil && e.msg != nil {
 			if seen, next, eager := eng.Footprint(e.msg); seen != nil {
 				prefetch(unsafe.Pointer(seen))
 				prefetch(unsafe.Pointer(next))
