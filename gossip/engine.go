@@ -25,19 +25,21 @@ type Engine struct {
 	// most inputs read comes first: the member-list pointer (every
 	// delivery asks whether to unwrap an envelope), then the broadcast
 	// core, whose first lines a payload reads.
-	roster   *roster.Roster // the member list, nil unless Config.Members is set
-	pt       plumtree.State
-	members  // the rest of the member list's state
-	counters EngineCounters
-	hv       hyparview.State
-	// contacts are the contacts of the last Join or ContactsResolved: what
-	// the rejoin tick joins through.
-	contacts []hyparview.Peer
+	roster  *roster.Roster // the member list, nil unless Config.Members is set
+	pt      plumtree.State
+	members // the rest of the member list's state
 	// budgets is the per-peer accounting, nil unless Config.Budgets is set.
 	budgets *budgets
 	// live is the probing and evidence-of-life state (probe.go,
 	// evidence.go), nil unless Config.Members is set.
 	live *liveness
+	// The membership core follows the two pointers every membership
+	// message reads first, so that they share its first line.
+	hv       hyparview.State
+	counters EngineCounters
+	// contacts are the contacts of the last Join or ContactsResolved: what
+	// the rejoin tick joins through.
+	contacts []hyparview.Peer
 	// gaps is the gap detector, nil unless Config.Gaps is set (and the
 	// member list on, under the IDOriginSequence policy).
 	gaps *gaps

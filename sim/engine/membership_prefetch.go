@@ -17,9 +17,12 @@ import (
 // read) a few events ahead, what they point at (read from the state's
 // slice headers, by then in cache) closer to the event.
 
-// maxMembershipLines bounds the lines prefetched from the membership
-// core's state to the end of the engine.
-const maxMembershipLines = 16
+// membershipLines is how many lines the run prefetches from the one
+// holding the membership core's state's first byte: the state puts what
+// every step reads first (hyparview.State), and 8 lines cover it, the
+// counters every message counts itself in and the engine's pointers just
+// before the state. Were the fields to move, only the speed would change.
+const membershipLines = 8
 
 // isMembership reports whether e is a HyParView message or timer.
 func isMembership(e *event) bool {
@@ -38,8 +41,7 @@ func isMembership(e *event) bool {
 }
 
 // prefetchMembershipState starts loading the engine's first line (the
-// member-list switch) and the lines from the membership core's state to
-// the end of the engine.
+// member-list switch) and the first lines of the membership core's state.
 func prefetchMembershipState(eng *gossip.Engine) {
 	base := unsafe.Pointer(eng)
 	prefetch(base)
@@ -50,7 +52,7 @@ func prefetchMembershipState(eng *gossip.Engine) {
 	if from < 0 || from >= size {
 		return
 	}
-	for off, n := from&^63, 0; off < size && n < maxMembershipLines; off, n = off+64, n+1 {
+	for off, n := from&^63, 0; off < size && n < membershipLines; off, n = off+64, n+1 {
 		prefetch(unsafe.Add(base, off))
 	}
 }
@@ -71,5 +73,42 @@ func prefetchMembershipFootprint(eng *gossip.Engine) {
 	}
 	if rng != nil {
 		prefetch(unsafe.Pointer(rng))
+	}
+}
+
+// prefetchSoon starts loading the membership state of node j, about to be
+// sent msg, when the queue is too short for prefetchUpcoming to reach the
+// event that carries it: during the joins, a few events at a time.
+func (s *Sim) prefetchSoon(j int, msg gossip.Message) {
+	if _, ok := msg.(*plumtree.Gossip); ok {
+		return
+	}
+	if _, ok := msg.(hyparview.Message); ok {
+		if eng := s.nodes[j].eng; eng != nil {
+			prefetchMembershipState(eng)
+		}
+	}
+}
+
+// prefetchCycle starts loading, while Cycle fires the timer of node
+// perm[k], what the timers a few places later in the order will read: the
+// node entry and held timer eight places on, the membership state four
+// places on, what that state points at two places on. The order is the
+// cycle's random one, so nothing else would bring these in ahead.
+func (s *Sim) prefetchCycle(perm []int, k int) {
+	if k+2*prefetchDistance < len(perm) {
+		j := perm[k+2*prefetchDistance]
+		prefetch(unsafe.Pointer(&s.nodes[j]))
+		prefetch(unsafe.Pointer(&s.spare[j]))
+	}
+	if k+prefetchDistance < len(perm) {
+		if eng := s.nodes[perm[k+prefetchDistance]].eng; eng != nil {
+			prefetchMembershipState(eng)
+		}
+	}
+	if k+prefetchDistance/2 < len(perm) {
+		if eng := s.nodes[perm[k+prefetchDistance/2]].eng; eng != nil {
+			prefetchMembershipFootprint(eng)
+		}
 	}
 }

@@ -343,7 +343,9 @@ func (s *Sim) Cycle() error {
 	if !s.cfg.ManualShuffle {
 		return errors.New("engine: Cycle needs ManualShuffle")
 	}
-	for _, i := range s.rng.Perm(len(s.nodes)) {
+	perm := s.rng.Perm(len(s.nodes))
+	for k, i := range perm {
+		s.prefetchCycle(perm, k)
 		nd := &s.nodes[i]
 		if !nd.alive || !nd.held {
 			continue
@@ -504,6 +506,9 @@ func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 			s.pruneArrivals()
 		}
 		s.lastArrival[k] = at
+	}
+	if s.queue.len() <= prefetchDistance {
+		s.prefetchSoon(j, msg)
 	}
 	s.schedule(event{at: at, to: int32(j), from: int32(from), msg: msg})
 }
