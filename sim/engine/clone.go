@@ -37,6 +37,7 @@ func (s *Sim) Clone() *Sim {
 	c.lastArrival = maps.Clone(s.lastArrival)
 	c.rd = gossip.Ready{}
 	c.contact = nil
+	c.par = nil
 	return &c
 }
 
