@@ -50,9 +50,9 @@ func (e *Engine) Footprint(msg Message) (seen *uint64, next *plumtree.MessageID,
 }
 
 // MembershipState names, without reading it, the membership core's state
-// within the engine: what a HyParView message or timer reads first, with
-// the engine's fields that follow it. MembershipFootprint names what that
-// state points at. Like Footprint, both are hints for a driver that
+// within the engine: what a HyParView message or timer reads first (the
+// engine's two pointers such a message checks share its first line).
+// MembershipFootprint names what that state points at. Like Footprint, both are hints for a driver that
 // prefetches a few events ahead; the pointers must be neither read nor
 // written through, and a driver that prefetches from them must not depend
 // on where the engine's fields lie.

@@ -11,11 +11,11 @@ import (
 // The joins and membership cycles of a large run are HyParView's messages
 // and timers, each at a node whose state is not in cache. What they read
 // lies past the broadcast core, in the membership core's state and the
-// engine's fields after it, then in what that state points at: its views
-// and its random source. The run prefetches both in two stages, as it does
-// a payload's footprint: the state's lines (an address computed, nothing
-// read) a few events ahead, what they point at (read from the state's
-// slice headers, by then in cache) closer to the event.
+// engine's two pointers just before it, then in what that state points
+// at: its views and its random source. The run prefetches both in two
+// stages, as it does a payload's footprint: the state's lines (an address
+// computed, nothing read) a few events ahead, what they point at (read
+// from the state's slice headers, by then in cache) closer to the event.
 
 // membershipLines is how many lines the run prefetches from the one
 // holding the membership core's state's first byte: the state puts what
@@ -45,8 +45,8 @@ func isMembership(e *event) bool {
 func prefetchMembershipState(eng *gossip.Engine) {
 	base := unsafe.Pointer(eng)
 	prefetch(base)
-	// The lines from the one holding the state's first byte to the
-	// engine's end, every address within the engine.
+	// membershipLines lines from the one holding the state's first byte,
+	// every address within the engine.
 	from := int(uintptr(unsafe.Pointer(eng.MembershipState())) - uintptr(base))
 	size := int(unsafe.Sizeof(*eng))
 	if from < 0 || from >= size {

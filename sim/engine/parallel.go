@@ -19,8 +19,8 @@ import (
 // long as every node's events run in order on one of them, and the
 // outputs are then carried out one event after the other, in the order
 // the sequential run takes: the run is the same, event for event (the
-// sequence numbers, the random draws of the network, the counters), only
-// faster on several cores. Events an instant's outputs schedule at the
+// sequence numbers, the random draws of the network, the counters), and
+// the steps can use idle cores. Events an instant's outputs schedule at the
 // same instant come after the whole batch in the sequential run too, as
 // they are scheduled after every event of the batch.
 

@@ -46,7 +46,8 @@ type Config struct {
 	// Workers, above 1, steps the engines of an instant with many events
 	// (the membership cycles of a large run) on that many goroutines,
 	// carrying out their outputs in the sequential order: the run is the
-	// same event for event, faster on several cores (parallel.go). Not
+	// same event for event, meant to be faster on idle cores (parallel.go;
+	// docs/benchmarks.md: not shown so on a shared 2-core machine). Not
 	// with CheckInvariants, which checks each node after its own step.
 	Workers int
 	// EventMeter, if set, receives the run's event count as it grows (in
