@@ -38,9 +38,10 @@ type Engine struct {
 	budgets *budgets
 	// live is the probing and evidence-of-life state (probe.go,
 	// evidence.go), nil unless Config.Members is set.
-	live  *liveness
-	hv    hyparview.State
-	hvOut []hyparview.Output // HyParView's outputs, reused across steps
+	live *liveness
+	// The membership core follows the two pointers every membership
+	// message reads first, so that they share its first line.
+	hv hyparview.State
 	// contacts are the contacts of the last Join or ContactsResolved: what
 	// the rejoin tick joins through.
 	contacts []hyparview.Peer
@@ -364,10 +365,10 @@ func (e *Engine) setTimer(t Timer, after time.Duration, out *Ready) {
 // stepHyParView runs the membership core and routes its neighbour changes
 // into the broadcast core and the member list.
 func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
-	// The buffer is detached while in use, so that a nested step could not
-	// overwrite it.
-	hvOut := e.hv.Step(in, e.hvOut[:0])
-	e.hvOut = nil
+	// The batch's buffer is detached while in use, so that a nested step
+	// could not overwrite it.
+	hvOut := e.hv.Step(in, out.hv[:0])
+	out.hv = nil
 	for i := range hvOut {
 		o := &hvOut[i]
 		switch o.Kind {
@@ -392,7 +393,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 		}
 		*o = hyparview.Output{}
 	}
-	e.hvOut = hvOut[:0]
+	out.hv = hvOut[:0]
 }
 
 // stepPlumtree runs the broadcast core and translates its outputs.

@@ -50,6 +50,25 @@ func (e *Engine) Footprint(msg Message) plumtree.Footprint {
 	return plumtree.Footprint{}
 }
 
+// MembershipState names, without reading it, the membership core's state
+// within the engine: what a HyParView message or timer reads first (the
+// engine's two pointers such a message checks share its first line).
+// MembershipFootprint names what that state points at. Like Footprint, both are hints for a driver that
+// prefetches a few events ahead; the pointers must be neither read nor
+// written through, and a driver that prefetches from them must not depend
+// on where the engine's fields lie.
+func (e *Engine) MembershipState() *hyparview.State { return &e.hv }
+
+// MembershipFootprint names, by typed pointers, the memory beyond the
+// membership core's state that a HyParView message or timer is likely to
+// miss in the processor's caches: the active view, the ends of the passive
+// view and the random source (hyparview.State.Footprint). It reads the
+// state's slice headers, so a driver asks for it once the state's lines
+// (MembershipState) are on their way; it changes nothing.
+func (e *Engine) MembershipFootprint() (active, passiveFirst, passiveLast *hyparview.Peer, rng *rand.Rand) {
+	return e.hv.Footprint()
+}
+
 // NextSequence returns the sequence number of this node's next broadcast
 // (plumtree.State.NextSequence): every message ID it named so far has a
 // lower one. A driver persists it so that a restarted node starts above.

@@ -47,6 +47,12 @@ type Ready struct {
 	// Views are the answers to the overlay query in progress (AskViews),
 	// one per member asked: its views, or that it did not answer.
 	Views []ViewsAnswer
+
+	// hv is the membership core's output buffer, lent to each HyParView
+	// step and taken back after it: held here rather than in each engine,
+	// it costs a driver of many engines (the simulator) one buffer, warm
+	// in cache, instead of one per engine, missed on every step.
+	hv []hyparview.Output
 }
 
 // Send is a message to send.

@@ -19,8 +19,6 @@ func (s *State) Clone(rng *rand.Rand) *State {
 	c.rejected = slices.Clone(s.rejected)
 	c.contacts = slices.Clone(s.contacts)
 	c.shuffleSent = slices.Clone(s.shuffleSent)
-	c.replySent = nil
-	c.idx = nil
 	c.out = nil
 	return &c
 }

@@ -61,10 +61,11 @@ func (s *State) startShuffle() {
 	msg := newShuffle(1 + s.cfg.ShuffleActiveCount + s.cfg.ShufflePassiveCount)
 	msg.Origin, msg.TTL = s.self, s.cfg.ShuffleTTL
 	peers := append(msg.Peers, s.self)
-	for _, i := range s.sample(len(s.active), s.cfg.ShuffleActiveCount, ti) {
+	var scratch [sampleScratch]int
+	for _, i := range s.sample(scratch[:0], len(s.active), s.cfg.ShuffleActiveCount, ti) {
 		peers = append(peers, s.active[i].peer)
 	}
-	for _, i := range s.sample(len(s.passive), s.cfg.ShufflePassiveCount, -1) {
+	for _, i := range s.sample(scratch[:0], len(s.passive), s.cfg.ShufflePassiveCount, -1) {
 		peers = append(peers, s.passive[i])
 	}
 	msg.Peers = peers
@@ -101,33 +102,35 @@ func (s *State) onShuffle(from peer.ID, m *Shuffle) bool {
 		}
 	}
 	s.counters.ShufflesAccepted++
-	s.send(m.Origin, s.shuffleReply(len(m.Peers), m.Origin.ID))
+	var scratch [sampleScratch]peer.ID
+	reply, sent := s.shuffleReply(len(m.Peers), m.Origin.ID, scratch[:0])
+	s.send(m.Origin, reply)
 	if !s.busy(m.Origin.ID) {
 		// The reply travels on a temporary connection (S1 §4.4).
 		s.emitClose(m.Origin)
 	}
-	s.mergePassive(m.Peers, s.replySent)
+	s.mergePassive(m.Peers, sent)
 	return true
 }
 
 // shuffleReply builds a reply of n random passive peers, padded from the
-// active view, leaving out the origin, and records the passive ids it sent in
-// s.replySent.
-func (s *State) shuffleReply(n int, origin peer.ID) *ShuffleReply {
+// active view, leaving out the origin, and appends the passive ids it sent
+// to sent.
+func (s *State) shuffleReply(n int, origin peer.ID, sent []peer.ID) (*ShuffleReply, []peer.ID) {
 	msg := newShuffleReply(n)
 	reply := msg.Peers
-	s.replySent = s.replySent[:0]
-	for _, i := range s.sample(len(s.passive), n+1, -1) { // n+1: the origin may be among them
+	var scratch [sampleScratch]int
+	for _, i := range s.sample(scratch[:0], len(s.passive), n+1, -1) { // n+1: the origin may be among them
 		if len(reply) == n {
 			break
 		}
 		if p := s.passive[i]; p.ID != origin {
 			reply = append(reply, p)
-			s.replySent = append(s.replySent, p.ID)
+			sent = append(sent, p.ID)
 		}
 	}
 	if len(reply) < n {
-		for _, i := range s.sample(len(s.active), n-len(reply)+1, -1) {
+		for _, i := range s.sample(scratch[:0], len(s.active), n-len(reply)+1, -1) {
 			if len(reply) == n {
 				break
 			}
@@ -137,7 +140,7 @@ func (s *State) shuffleReply(n int, origin peer.ID) *ShuffleReply {
 		}
 	}
 	msg.Peers = reply
-	return msg
+	return msg, sent
 }
 
 // onShuffleReply merges the acceptor's sample into the passive view,

@@ -215,11 +215,17 @@ func (s *State) randomActiveExcept(a, b peer.ID) int {
 	return -1
 }
 
+// sampleScratch is the size of the callers' buffers for sample: enough
+// for the views of clusters far larger than any simulated.
+const sampleScratch = 64
+
 // sample returns k distinct random indices in [0, n) other than skip (pass -1
-// to skip none), fewer if there are not enough. The result aliases scratch
-// space valid until the next call.
-func (s *State) sample(n, k, skip int) []int {
-	idx := s.idx[:0]
+// to skip none), fewer if there are not enough, in dst's storage (grown if
+// it is short). Callers pass a buffer on their stack (sampleScratch), so
+// that no state keeps scratch space of its own between steps: a simulator
+// holds a million states.
+func (s *State) sample(dst []int, n, k, skip int) []int {
+	idx := dst[:0]
 	for i := range n {
 		if i != skip {
 			idx = append(idx, i)
@@ -230,7 +236,6 @@ func (s *State) sample(n, k, skip int) []int {
 		j := i + s.rng.IntN(len(idx)-i)
 		idx[i], idx[j] = idx[j], idx[i]
 	}
-	s.idx = idx
 	return idx[:k]
 }
 

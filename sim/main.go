@@ -67,6 +67,7 @@ type options struct {
 	check          bool
 	quiet          bool
 	cpuProfile     string
+	workers        int
 	memProfile     string
 	hugePages      bool
 	baseline       bool
@@ -161,6 +162,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.BoolVar(&o.hugePages, "hugepages", true, "ask the kernel to back the heap with transparent huge pages where it gives them only on request (Linux; faster above a few thousand nodes)")
+	fs.IntVar(&o.workers, "workers", 1, "scale: goroutines that step the engines of the membership cycles' large instants, the outputs carried out in the sequential order; the counts do not depend on it (docs/benchmarks.md: not shown faster on a shared 2-core machine)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held, and to this file with -joined appended once every list is complete after the joins, where the heap peaks (for go tool pprof -sample_index=inuse_space)")
 	fs.Usage = func() {

@@ -27,9 +27,9 @@ func (s *Sim) Clone() *Sim {
 	c.nodes = slices.Clone(s.nodes)
 	c.spare = slices.Clone(s.spare)
 	for i := range c.nodes {
-		src := clonePCG(c.spare[i].src)
-		c.spare[i].src = src
-		c.nodes[i].eng, _ = c.nodes[i].eng.Clone(rand.New(src)) // never nil: src is a fresh source
+		r := newNodeRand(c.spare[i].src)
+		c.spare[i].src = &r.src
+		c.nodes[i].eng, _ = c.nodes[i].eng.Clone(&r.rng) // never nil: a fresh source
 	}
 	c.bcasts.list = slices.Clone(s.bcasts.list)
 	c.bcasts.byID = maps.Clone(s.bcasts.byID)
@@ -37,6 +37,7 @@ func (s *Sim) Clone() *Sim {
 	c.lastArrival = maps.Clone(s.lastArrival)
 	c.rd = gossip.Ready{}
 	c.contact = nil
+	c.par = nil
 	return &c
 }
 

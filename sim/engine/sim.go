@@ -43,6 +43,13 @@ type Config struct {
 	// (gossip.MembersConfig.ProbeInterval). A deployment's address, a key
 	// and a host:port, is longer: bytes stay an underestimate.
 	Addresses bool
+	// Workers, above 1, steps the engines of an instant with many events
+	// (the membership cycles of a large run) on that many goroutines,
+	// carrying out their outputs in the sequential order: the run is the
+	// same event for event, meant to be faster on idle cores (parallel.go;
+	// docs/benchmarks.md: not shown so on a shared 2-core machine). Not
+	// with CheckInvariants, which checks each node after its own step.
+	Workers int
 	// EventMeter, if set, receives the run's event count as it grows (in
 	// batches, and whenever Run returns), so that another goroutine can
 	// report the progress of runs going on in parallel. Clones share it.
@@ -102,6 +109,7 @@ type Sim struct {
 	steps     uint64
 	metered   uint64           // events already added to cfg.EventMeter
 	contact   []hyparview.Peer // scratch for Join and the active views
+	par       *batch           // the instants stepped in parallel (Config.Workers)
 }
 
 // ErrInvariant wraps the first invariant violation found with
@@ -168,9 +176,25 @@ func (s *Sim) AddNode() (int, error) {
 }
 
 func (s *Sim) newEngine(n int) (*gossip.Engine, *rand.PCG, error) {
-	src := rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64())
-	eng, err := gossip.New(s.peerAt(n), s.cfg.Engine, rand.New(src))
-	return eng, src, err
+	r := newNodeRand(rand.NewPCG(s.seeder.Uint64(), s.seeder.Uint64()))
+	eng, err := gossip.New(s.peerAt(n), s.cfg.Engine, &r.rng)
+	return eng, &r.src, err
+}
+
+// nodeRand is a node's random source with the generator it draws from, in
+// one 32-byte allocation: a draw that misses the cache then misses once,
+// not twice (rand.New would allocate the Rand apart from its PCG, in a
+// span of its own since one holds pointers and the other none).
+type nodeRand struct {
+	src rand.PCG
+	rng rand.Rand
+}
+
+// newNodeRand returns a node's random source in the state of src.
+func newNodeRand(src *rand.PCG) *nodeRand {
+	r := &nodeRand{src: *src}
+	r.rng = *rand.New(&r.src)
+	return r
 }
 
 // peerAt is node n as a peer: its ID, and its address with
@@ -327,7 +351,9 @@ func (s *Sim) Cycle() error {
 	if !s.cfg.ManualShuffle {
 		return errors.New("engine: Cycle needs ManualShuffle")
 	}
-	for _, i := range s.rng.Perm(len(s.nodes)) {
+	perm := s.rng.Perm(len(s.nodes))
+	for k, i := range perm {
+		s.prefetchCycle(perm, k)
 		nd := &s.nodes[i]
 		if !nd.alive || !nd.held {
 			continue
@@ -357,6 +383,9 @@ func (s *Sim) Run(until time.Duration) error {
 // runDue processes events until the queue is empty or the next event is
 // later than until; the clock then stands at the last event run.
 func (s *Sim) runDue(until time.Duration) error {
+	if s.cfg.Workers > 1 && !s.cfg.CheckInvariants {
+		return s.runDueParallel(until)
+	}
 	for s.queue.len() > 0 && s.err == nil {
 		if s.queue.peekAt() > until {
 			break
@@ -386,7 +415,9 @@ const prefetchDistance = 4
 // and only its speed changes.
 func (s *Sim) prefetchUpcoming() {
 	if e := s.queue.upcoming(prefetchDistance); e != nil {
-		if eng := s.nodes[e.to].eng; eng != nil {
+		if eng := s.nodes[e.to].eng; eng != nil && isMembership(e) {
+			prefetchMembershipState(eng)
+		} else if eng != nil {
 			p, lines := unsafe.Pointer(eng), 3
 			if _, ok := e.msg.(*plumtree.Gossip); ok {
 				lines = 7
@@ -396,8 +427,10 @@ func (s *Sim) prefetchUpcoming() {
 			}
 		}
 	}
-	if e := s.queue.upcoming(prefetchDistance / 2); e != nil && e.msg != nil {
-		if eng := s.nodes[e.to].eng; eng != nil {
+	if e := s.queue.upcoming(prefetchDistance / 2); e != nil {
+		if eng := s.nodes[e.to].eng; eng != nil && isMembership(e) {
+			prefetchMembershipFootprint(eng)
+		} else if eng != nil && e.msg != nil {
 			if f := eng.Footprint(e.msg); f.Slot != nil {
 				prefetch(unsafe.Pointer(f.Slot))
 				prefetch(unsafe.Pointer(f.Item))
@@ -485,6 +518,9 @@ func (s *Sim) send(from int, to peer.ID, msg gossip.Message) {
 			s.pruneArrivals()
 		}
 		s.lastArrival[k] = at
+	}
+	if s.queue.len() <= prefetchDistance {
+		s.prefetchSoon(j, msg)
 	}
 	s.schedule(event{at: at, to: int32(j), from: int32(from), msg: msg})
 }

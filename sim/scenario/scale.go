@@ -14,6 +14,10 @@ type ScaleOptions struct {
 	Seed     uint64
 	Cycles   int
 	Progress *Progress
+	// Workers, above 1, steps the engines of the cycles' large instants
+	// on that many goroutines (engine.Config.Workers); the counts are
+	// the same.
+	Workers int
 }
 
 // ScaleResult is what the scale run measured. Durations are wall-clock
@@ -35,7 +39,7 @@ type ScaleResult struct {
 // settings for that size, runs the cycles, and broadcasts once from node 0.
 func RunScale(o ScaleOptions) (ScaleResult, error) {
 	start := time.Now()
-	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Engine: PaperEngineConfig(o.Nodes, 0), Progress: o.Progress})
+	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Engine: PaperEngineConfig(o.Nodes, 0), Progress: o.Progress, Workers: o.Workers})
 	if err != nil {
 		return ScaleResult{}, err
 	}
