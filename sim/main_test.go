@@ -22,7 +22,7 @@ import (
 func runSim(t *testing.T, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(append(args, "-quiet"), &stdout, &stderr), "stderr: %s", stderr.String())
+	require.NoError(t, run(slices.Concat(args, []string{"-quiet"}), &stdout, &stderr), "stderr: %s", stderr.String())
 	return stdout.String()
 }
 
@@ -37,7 +37,7 @@ func runSims(t *testing.T, argLists ...[]string) []string {
 	for i, args := range argLists {
 		wg.Go(func() {
 			var stdout, stderr bytes.Buffer
-			if err := run(append(args, "-quiet"), &stdout, &stderr); err != nil {
+			if err := run(slices.Concat(args, []string{"-quiet"}), &stdout, &stderr); err != nil {
 				errs[i] = fmt.Errorf("%v: %w; stderr: %s", args, err, stderr.String())
 			}
 			outs[i] = stdout.String()
