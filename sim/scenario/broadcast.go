@@ -261,12 +261,7 @@ func (r BroadcastRow) senders() string {
 func writeBroadcastSetting(w io.Writer, o BroadcastOptions) {
 	fmt.Fprintf(w, "Plumtree against eager push gossip: %d nodes, %d cycles (the first %d not measured), one broadcast per cycle run to quiescence\n",
 		o.Nodes, o.Cycles, o.Stabilisation)
-	if o.S1Only {
-		fmt.Fprintln(w, S1OnlyNote)
-	}
-	if note := latencyNote(o.Latency); note != "" {
-		fmt.Fprintln(w, note)
-	}
+	writeModelNotes(w, o.S1Only, o.Latency)
 	if o.ConstantFailures > 0 {
 		fmt.Fprintf(w, "%d nodes fail in each of the %d cycles after stabilisation; failures are detected in the membership step\n",
 			o.ConstantFailures, o.ConstantFailureCycles)

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +69,18 @@ func PaperEngineConfig(n int, optimizationThreshold int) gossip.Config {
 // S1OnlyNote is the line a table prints when it ran with S1Only: the
 // project's switchable additions to HyParView off.
 const S1OnlyNote = "HyParView as S1 describes it: no refresh, no escalation, no repair on every cycle, no join eviction budget (hyparview.Config.S1Only)"
+
+// writeModelNotes prints the lines of a table that say how its HyParView
+// and its links departed from the default: S1OnlyNote and the links'
+// delays.
+func writeModelNotes(w io.Writer, s1Only bool, l engine.Latency) {
+	if s1Only {
+		fmt.Fprintln(w, S1OnlyNote)
+	}
+	if note := latencyNote(l); note != "" {
+		fmt.Fprintln(w, note)
+	}
+}
 
 // latencyNote is the line a table prints when its links are not the
 // default's 1 ms each, or "" for the default.

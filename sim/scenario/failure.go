@@ -372,10 +372,5 @@ func writeFailureSetting(w io.Writer, o FailureOptions) {
 	if o.RejoinStranded {
 		fmt.Fprintln(w, "before each healing cycle, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
 	}
-	if o.S1Only {
-		fmt.Fprintln(w, S1OnlyNote)
-	}
-	if note := latencyNote(o.Latency); note != "" {
-		fmt.Fprintln(w, note)
-	}
+	writeModelNotes(w, o.S1Only, o.Latency)
 }

@@ -359,12 +359,7 @@ func (g digraph) paths(sources []int) PathStats {
 func WriteGraphTable(w io.Writer, o GraphOptions, r GraphResult) error {
 	fmt.Fprintf(w, "HyParView overlay after stabilisation: %d nodes joined through one contact, %d cycles; graph of the active views (S1 §2.3)\n",
 		o.Nodes, o.Cycles)
-	if o.S1Only {
-		fmt.Fprintln(w, S1OnlyNote)
-	}
-	if note := latencyNote(o.Latency); note != "" {
-		fmt.Fprintln(w, note)
-	}
+	writeModelNotes(w, o.S1Only, o.Latency)
 	fmt.Fprintf(w, "(in-degree = views that hold the node; clustering = links among a node's neighbours / k(k-1); paths follow active-view links)\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, format string, args ...any) {

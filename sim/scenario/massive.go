@@ -173,12 +173,7 @@ func writeMassiveSetting(w io.Writer, o MassiveOptions) {
 	if o.RejoinStranded {
 		fmt.Fprintln(w, "before each cycle after the failure's first, a live node that knows no peer at all joins through a random live node (a re-resolved seed)")
 	}
-	if o.S1Only {
-		fmt.Fprintln(w, S1OnlyNote)
-	}
-	if note := latencyNote(o.Latency); note != "" {
-		fmt.Fprintln(w, note)
-	}
+	writeModelNotes(w, o.S1Only, o.Latency)
 }
 
 // WriteMassiveTable prints one line per failure rate, the protocols side by

@@ -140,12 +140,7 @@ func WriteGraphSeedsTable(w io.Writer, o GraphOptions, seeds []uint64, results [
 	}
 	fmt.Fprintf(w, "HyParView overlay after stabilisation: %d nodes joined through one contact, %d cycles; graph of the active views (S1 §2.3)\n",
 		o.Nodes, o.Cycles)
-	if o.S1Only {
-		fmt.Fprintln(w, S1OnlyNote)
-	}
-	if note := latencyNote(o.Latency); note != "" {
-		fmt.Fprintln(w, note)
-	}
+	writeModelNotes(w, o.S1Only, o.Latency)
 	fmt.Fprintf(w, "means ± sample standard deviations over %d seeds (%s); [lowest, highest] for the extremes\n\n", len(seeds), seedList(seeds))
 	of := func(f func(GraphResult) float64) Spread {
 		xs := make([]float64, len(results))
