@@ -20,17 +20,15 @@ func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep
 	}
 	opts.Check, opts.Progress = o.check, progress
 	if o.seeds > 1 {
-		seeds, runs, err := overSeeds(o, progress, "continuous", func(seed uint64) ([]scenario.ContinuousRow, error) {
-			so := opts
-			so.Seed, so.Progress = seed, nil
-			return scenario.RunContinuous(so)
-		})
-		if err != nil {
-			return err
-		}
-		return printTable(stdout, rep, "Continuous time, over seeds", func(w io.Writer) error {
-			return scenario.WriteContinuousSeedsTable(w, opts, seeds, runs)
-		})
+		return printOverSeeds(o, progress, stdout, rep, "continuous", "Continuous time, over seeds", false,
+			func(seed uint64) ([]scenario.ContinuousRow, error) {
+				so := opts
+				so.Seed, so.Progress = seed, nil
+				return scenario.RunContinuous(so)
+			},
+			func(w io.Writer, seeds []uint64, runs [][]scenario.ContinuousRow) error {
+				return scenario.WriteContinuousSeedsTable(w, opts, seeds, runs)
+			})
 	}
 	rows, err := scenario.RunContinuous(opts)
 	if err != nil {
@@ -90,18 +88,15 @@ func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	opts.RejoinStranded = o.paper
 	if o.seeds > 1 {
-		seeds, runs, err := overSeeds(o, progress, "massive", func(seed uint64) ([]scenario.MassiveRow, error) {
-			so := opts
-			so.Seed, so.Progress = seed, nil
-			return scenario.RunMassive(so)
-		})
-		if err != nil {
-			return err
-		}
-		return printTable(stdout, rep, "Plumtree under massive failure, over seeds", func(w io.Writer) error {
-			writeMode(w, o)
-			return scenario.WriteMassiveSeedsTable(w, opts, seeds, runs)
-		})
+		return printOverSeeds(o, progress, stdout, rep, "massive", "Plumtree under massive failure, over seeds", true,
+			func(seed uint64) ([]scenario.MassiveRow, error) {
+				so := opts
+				so.Seed, so.Progress = seed, nil
+				return scenario.RunMassive(so)
+			},
+			func(w io.Writer, seeds []uint64, runs [][]scenario.MassiveRow) error {
+				return scenario.WriteMassiveSeedsTable(w, opts, seeds, runs)
+			})
 	}
 	rows, err := scenario.RunMassive(opts)
 	if err != nil {

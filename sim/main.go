@@ -345,18 +345,15 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	if o.seeds > 1 {
-		seeds, runs, err := overSeeds(o, progress, "broadcast", func(seed uint64) ([]scenario.BroadcastRow, error) {
-			so := opts
-			so.Seed, so.Progress = seed, nil
-			return scenario.RunBroadcast(so)
-		})
-		if err != nil {
-			return err
-		}
-		return printTable(stdout, rep, "Plumtree against eager push gossip, over seeds", func(w io.Writer) error {
-			writeMode(w, o)
-			return scenario.WriteBroadcastSeedsTable(w, opts, seeds, runs)
-		})
+		return printOverSeeds(o, progress, stdout, rep, "broadcast", "Plumtree against eager push gossip, over seeds", true,
+			func(seed uint64) ([]scenario.BroadcastRow, error) {
+				so := opts
+				so.Seed, so.Progress = seed, nil
+				return scenario.RunBroadcast(so)
+			},
+			func(w io.Writer, seeds []uint64, runs [][]scenario.BroadcastRow) error {
+				return scenario.WriteBroadcastSeedsTable(w, opts, seeds, runs)
+			})
 	}
 	rows, err := scenario.RunBroadcast(opts)
 	if err != nil {
@@ -378,18 +375,15 @@ func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 	opts.Check, opts.Progress, opts.S1Only = o.check, progress, o.s1Only
 	opts.Latency, _ = parseLinkDelay(o.linkDelay, o.perMessage) // checked in run
 	if o.seeds > 1 {
-		seeds, results, err := overSeeds(o, progress, "graph", func(seed uint64) (scenario.GraphResult, error) {
-			so := opts
-			so.Seed, so.Progress = seed, nil
-			return scenario.RunGraph(so)
-		})
-		if err != nil {
-			return err
-		}
-		return printTable(stdout, rep, "HyParView overlay after stabilisation, over seeds", func(w io.Writer) error {
-			writeMode(w, o)
-			return scenario.WriteGraphSeedsTable(w, opts, seeds, results)
-		})
+		return printOverSeeds(o, progress, stdout, rep, "graph", "HyParView overlay after stabilisation, over seeds", true,
+			func(seed uint64) (scenario.GraphResult, error) {
+				so := opts
+				so.Seed, so.Progress = seed, nil
+				return scenario.RunGraph(so)
+			},
+			func(w io.Writer, seeds []uint64, results []scenario.GraphResult) error {
+				return scenario.WriteGraphSeedsTable(w, opts, seeds, results)
+			})
 	}
 	res, err := scenario.RunGraph(opts)
 	if err != nil {
@@ -594,17 +588,31 @@ func parseLinkDelay(s string, perMessage bool) (engine.Latency, error) {
 // runFailureSeeds runs the failure experiment once per seed and prints
 // the table over the seeds.
 func runFailureSeeds(o options, opts scenario.FailureOptions, stdout io.Writer, rep *report.Report) error {
-	seeds, runs, err := overSeeds(o, opts.Progress, "failure", func(seed uint64) ([]scenario.FailureRow, error) {
-		so := opts
-		so.Seed, so.Progress = seed, nil
-		return scenario.RunFailure(so)
-	})
+	return printOverSeeds(o, opts.Progress, stdout, rep, "failure", "HyParView under massive failure, over seeds", true,
+		func(seed uint64) ([]scenario.FailureRow, error) {
+			so := opts
+			so.Seed, so.Progress = seed, nil
+			return scenario.RunFailure(so)
+		},
+		func(w io.Writer, seeds []uint64, runs [][]scenario.FailureRow) error {
+			return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
+		})
+}
+
+// printOverSeeds runs an experiment once per seed (overSeeds) and prints
+// the table that write makes of the results, after the mode line of the
+// papers' experiments when withMode is set.
+func printOverSeeds[T any](o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report, name, title string, withMode bool,
+	run func(seed uint64) (T, error), write func(w io.Writer, seeds []uint64, results []T) error) error {
+	seeds, results, err := overSeeds(o, progress, name, run)
 	if err != nil {
 		return err
 	}
-	return printTable(stdout, rep, "HyParView under massive failure, over seeds", func(w io.Writer) error {
-		writeMode(w, o)
-		return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
+	return printTable(stdout, rep, title, func(w io.Writer) error {
+		if withMode {
+			writeMode(w, o)
+		}
+		return write(w, seeds, results)
 	})
 }
 
