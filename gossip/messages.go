@@ -238,3 +238,17 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 	}
 	return e, nil
 }
+
+// Unreliable reports whether m may travel as one connectionless datagram
+// that can be lost (transport.Datagrams) when the driver holds no
+// connection to the receiver: a liveness probe and its answer, whose loss
+// the probe's own timeouts cover, and for which setting up a connection
+// would cost far more than the message. Every other message needs the
+// ordered, reliable connection its protocol assumes.
+func Unreliable(m Message) bool {
+	switch m.(type) {
+	case *Ping, *Ack:
+		return true
+	}
+	return false
+}

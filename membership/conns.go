@@ -52,6 +52,17 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		return
 	}
 	needs := gossip.NeedsProtocol(msg)
+	if s.conns[p.ID] == nil && s.dials[p.ID] == nil && gossip.Unreliable(msg) && n.sendDatagram(p, frame, needs) {
+		return
+	}
+	n.sendFrame(p, frame, needs)
+}
+
+// sendFrame sends an encoded frame to p over its connection, dialling
+// p.Addr if none is open (an empty Addr means: only over an open
+// connection).
+func (n *Node) sendFrame(p hyparview.Peer, frame []byte, needs int) {
+	s := n.st
 	if pc := s.conns[p.ID]; pc != nil {
 		n.sendOn(pc, frame, needs)
 		return
@@ -135,6 +146,7 @@ func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
 	}
 	pc := &peerConn{id: id, conn: c, dialled: dialled}
 	n.incr(mConnsOpened, 1)
+	n.noteDatagramReader(id, c.Protocol() >= datagramProtocol)
 	n.wg.Add(1)
 	go n.read(pc)
 	old := s.conns[id]

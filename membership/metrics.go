@@ -77,6 +77,11 @@ const (
 	mQueueFull      = "frames_queue_full_total"
 	mUnencodable    = "frames_unencodable_total"
 	mDropped        = "frames_dropped_total"
+	// Datagrams (datagrams.go).
+	mDatagramsSent      = "datagrams_sent_total"
+	mDatagramsReceived  = "datagrams_received_total"
+	mDatagramsRefused   = "datagrams_refused_total"
+	mDatagramsFallbacks = "datagrams_fallbacks_total"
 
 	mActive       = "hyparview_active_peers"
 	mPassive      = "hyparview_passive_peers"
@@ -174,6 +179,10 @@ func MetricDefs() []MetricDef {
 	c(mUnknown, "frames of a message this agent does not know, from an agent of a later version (skipped; the connection stays)")
 	c(mQueueFull, "frames refused because a peer's send queue was full (the connection is dropped)")
 	c(mUnencodable, "messages the codec refused to encode (a bug if it moves)")
+	c(mDatagramsSent, "probes and answers sent as datagrams, without a connection")
+	c(mDatagramsReceived, "probes and answers received as datagrams")
+	c(mDatagramsRefused, "datagrams that carried something else than a probe or an answer, or did not decode")
+	c(mDatagramsFallbacks, "datagrams to a member not known to read them, unanswered and sent again over a connection")
 	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol} {
 		c(mDropped, "frames dropped for want of a connection, or not sent to an agent of an earlier protocol version, by reason", metrics.Label{Name: "reason", Value: r})
 	}

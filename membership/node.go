@@ -82,6 +82,8 @@ type state struct {
 	// frameAt is when the frame being stepped came off its connection;
 	// zero while stepping anything else.
 	frameAt time.Time
+	// dgram is what the node knows of datagrams (datagrams.go).
+	dgram datagramState
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until
@@ -113,6 +115,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.announceCounters()
+	n.startDatagrams()
 	n.wg.Add(2)
 	go n.run()
 	go n.acceptLoop()

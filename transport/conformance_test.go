@@ -40,6 +40,7 @@ func newMem(t testing.TB, n *MemNetwork, addr string, cfg Config) Transport {
 	tr, err := n.Listen(addr, cfg.Identity, MemConfig{
 		MaxFrameBytes: cfg.MaxFrameBytes, SendQueueFrames: cfg.SendQueueFrames,
 		IdleTimeout: cfg.IdleTimeout, CloseTimeout: cfg.CloseTimeout, Admission: cfg.Admission, MaxProtocol: cfg.MaxProtocol,
+		DatagramBudget: cfg.DatagramBudget,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
@@ -422,7 +423,7 @@ func TestCloseWithinOutlastsCloseTimeout(t *testing.T) {
 // either direction; two of this version talk ProtocolVersion.
 func TestProtocolVersionNegotiated(t *testing.T) {
 	bothTransports(t, func(t *testing.T, mk newFunc) {
-		for _, tc := range []struct{ a, b, want int }{{0, 0, ProtocolVersion}, {1, 0, 1}, {0, 1, 1}, {1, 1, 1}} {
+		for _, tc := range []struct{ a, b, want int }{{0, 0, ProtocolVersion}, {1, 0, 1}, {0, 1, 1}, {1, 1, 1}, {2, 0, 2}, {0, 2, 2}, {2, 1, 1}} {
 			a, b := mk(Config{MaxProtocol: tc.a}), mk(Config{MaxProtocol: tc.b})
 			ca, cb := connect(t, a, b)
 			assert.Equal(t, tc.want, ca.Protocol(), "dialler %d, acceptor %d", tc.a, tc.b)

@@ -18,8 +18,8 @@
 // The server requires a client certificate, so authentication is mutual and
 // Accept returns the dialler's key. TLS's CertificateVerify proves the peer
 // holds the private key of the certificate it shows. The ALPN names the
-// version of what the frames carry: "plumview/2", or "plumview/1" with an
-// agent of an earlier version (Conn.Protocol).
+// version of what the frames carry: "plumview/3", or "plumview/2" or
+// "plumview/1" with an agent of an earlier version (Conn.Protocol).
 //
 // # Admission
 //
@@ -53,6 +53,27 @@
 // flow control pushes back on the sender, whose queue then fills.
 // Simultaneous dials in both directions give two valid connections; the
 // runtime chooses which to keep.
+//
+// # Datagrams
+//
+// Besides connections, both transports carry signed, connectionless
+// datagrams (Datagrams, DatagramsOf): one UDP packet on the transport's own
+// socket, beside QUIC's, for a small message to a peer this node holds no
+// connection to, whose loss the protocol tolerates (a liveness probe and
+// its answer). The first byte has its two top bits clear, so QUIC takes the
+// packet for a non-QUIC one (RFC 9443) and quic-go hands it over
+// (quic.Transport.ReadNonQUICPacket). Then come the sender's key, its
+// CA-issued certificate if it has one (length-prefixed), the payload (at
+// most MaxDatagramPayload bytes) and an ed25519 signature over a domain tag,
+// the receiver's key and all the rest: a datagram proves its sender and
+// cannot be replayed to another node. The receiver checks the signature and
+// its admission (a certificate is checked once a minute per sender, then
+// remembered), at most Config.DatagramBudget datagrams a second, and counts
+// what it refuses or drops (Stats). A datagram is not encrypted: what it
+// carries must be fit to be read by anyone on the path (a probe's nonce,
+// the ID of a broadcast it names).
+// A transport capped below protocol version 3 (Config.MaxProtocol), as an
+// agent of an earlier version, neither sends nor reads datagrams.
 //
 // # Send errors
 //

@@ -77,6 +77,15 @@ type Stats struct {
 	// ReceiveErrorsIgnored counts reads that returned an error reported by
 	// ICMP (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH) and were retried.
 	ReceiveErrorsIgnored int64
+	// DatagramsSent, DatagramsReceived: signed datagrams sent and
+	// received (Datagrams).
+	DatagramsSent, DatagramsReceived int64
+	// DatagramsRefused counts datagrams refused on receipt: malformed, a
+	// bad signature, or a sender that admission refuses.
+	DatagramsRefused int64
+	// DatagramsDropped counts datagrams dropped unchecked: over the
+	// DatagramBudget, or with the receive queue full.
+	DatagramsDropped int64
 }
 
 // SendErrorCounts counts datagram writes dropped, by the error the host
@@ -99,6 +108,8 @@ type counters struct {
 	oversized, queueFull, framesDropped, connsOpen atomic.Int64
 	sendDropped                                    [len(transientSendErrnos)]atomic.Int64
 	recvIgnored                                    atomic.Int64
+	datagramsSent, datagramsReceived               atomic.Int64
+	datagramsRefused, datagramsDropped             atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -110,6 +121,8 @@ func (c *counters) snapshot() Stats {
 		OversizedFrames: c.oversized.Load(), SendQueueFull: c.queueFull.Load(),
 		FramesDropped: c.framesDropped.Load(), ConnsOpen: c.connsOpen.Load(),
 		ReceiveErrorsIgnored: c.recvIgnored.Load(),
+		DatagramsSent:        c.datagramsSent.Load(), DatagramsReceived: c.datagramsReceived.Load(),
+		DatagramsRefused: c.datagramsRefused.Load(), DatagramsDropped: c.datagramsDropped.Load(),
 	}
 	// In the order of transientSendErrnos.
 	for i, p := range []*int64{

@@ -25,6 +25,7 @@ type MemNetwork struct {
 	loss     float64
 	groups   map[string]int // partition group of each listed address
 	hook     func(from, to string, frame []byte) bool
+	dgramRng *rand.Rand // delays and losses of datagrams
 }
 
 // NewMemNetwork returns an empty network. seed makes delays and losses
@@ -35,6 +36,10 @@ func NewMemNetwork(seed uint64) *MemNetwork {
 		seed:  seed,
 		nodes: make(map[string]*memTransport),
 		links: make(map[*memLink]struct{}),
+		// Datagrams draw from a generator of their own, apart from the
+		// connections' (seeded by their dial order), so that adding
+		// datagrams changes no connection's faults.
+		dgramRng: rand.New(rand.NewPCG(seed, 1<<63)),
 	}
 }
 
@@ -51,6 +56,8 @@ type MemConfig struct {
 	// MaxProtocol is Config.MaxProtocol: two ends agree on the lower of
 	// their highest versions.
 	MaxProtocol int
+	// DatagramBudget is Config.DatagramBudget.
+	DatagramBudget int
 }
 
 func (c MemConfig) withDefaults() MemConfig {
@@ -80,6 +87,7 @@ func (n *MemNetwork) Listen(addr string, id Identity, cfg MemConfig) (Transport,
 		done:    make(chan struct{}),
 		conns:   make(map[*conn]struct{}),
 	}
+	t.datagrams = newDatagramEndpoint(id, cfg.Admission, cfg.DatagramBudget, &t.stats, t.done)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.nodes[addr] != nil {
@@ -100,15 +108,16 @@ func (n *MemNetwork) SetDelay(min, max time.Duration) {
 	n.mu.Unlock()
 }
 
-// SetLoss silently drops each frame with probability p.
+// SetLoss silently drops each frame, and each datagram, with probability
+// p.
 func (n *MemNetwork) SetLoss(p float64) {
 	n.mu.Lock()
 	n.loss = p
 	n.mu.Unlock()
 }
 
-// SetHook calls hook for every frame about to be delivered; returning false
-// drops the frame. A nil hook removes it. The hook must not block.
+// SetHook calls hook for every frame, and every datagram's payload, about
+// to be delivered; returning false drops it. A nil hook removes it. The hook must not block.
 func (n *MemNetwork) SetHook(hook func(from, to string, frame []byte) bool) {
 	n.mu.Lock()
 	n.hook = hook
@@ -174,6 +183,11 @@ func (n *MemNetwork) reachableLocked(a, b string) bool {
 func (n *MemNetwork) faults(rng *rand.Rand) (delay time.Duration, lost bool, hook func(string, string, []byte) bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.faultsLocked(rng)
+}
+
+// faultsLocked is faults with n.mu held.
+func (n *MemNetwork) faultsLocked(rng *rand.Rand) (delay time.Duration, lost bool, hook func(string, string, []byte) bool) {
 	delay = n.minDelay
 	if span := n.maxDelay - n.minDelay; span > 0 {
 		delay += time.Duration(rng.Int64N(int64(span) + 1))

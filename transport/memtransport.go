@@ -20,6 +20,8 @@ type memTransport struct {
 	cfg   MemConfig
 	stats counters
 
+	datagrams *datagramEndpoint
+
 	acceptq chan *conn
 	done    chan struct{} // closed by Close or Crash
 	wg      sync.WaitGroup

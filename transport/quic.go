@@ -32,6 +32,7 @@ type QUIC struct {
 	clientQUIC *quic.Config
 	addr       string
 	stats      counters
+	datagrams  *datagramEndpoint
 
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
@@ -43,7 +44,10 @@ type QUIC struct {
 	closed bool
 }
 
-var _ Transport = (*QUIC)(nil)
+var (
+	_ Transport = (*QUIC)(nil)
+	_ Datagrams = (*QUIC)(nil)
+)
 
 // ListenQUIC binds cfg.ListenAddr and starts accepting connections.
 func ListenQUIC(cfg Config) (*QUIC, error) {
@@ -95,9 +99,60 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 		return nil, fmt.Errorf("transport: listen: %w", err)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.datagrams = newDatagramEndpoint(cfg.Identity, cfg.Admission, cfg.DatagramBudget, &t.stats, t.ctx.Done())
+	// quic-go keeps non-QUIC packets only once they have been asked for:
+	// ask now, so that none arriving before datagramLoop runs is lost.
+	done, stop := context.WithCancel(t.ctx)
+	stop()
+	_, _, _ = t.tr.ReadNonQUICPacket(done, nil)
 	t.wg.Add(1)
 	go t.acceptLoop()
+	if datagramsOn(cfg.MaxProtocol) {
+		t.wg.Add(1)
+		go t.datagramLoop()
+	}
 	return t, nil
+}
+
+func (t *QUIC) datagramsOn() bool { return datagramsOn(t.cfg.MaxProtocol) }
+
+// datagramLoop reads the socket's non-QUIC packets, the datagrams
+// (Datagrams), until the transport closes.
+func (t *QUIC) datagramLoop() {
+	defer t.wg.Done()
+	buf := make([]byte, maxDatagramBytes+1)
+	for {
+		n, addr, err := t.tr.ReadNonQUICPacket(t.ctx, buf)
+		if err != nil {
+			return
+		}
+		t.datagrams.received(buf[:n], addr.String())
+	}
+}
+
+// SendDatagram implements Datagrams.
+func (t *QUIC) SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error {
+	if t.isClosed() {
+		return ErrClosed
+	}
+	if !t.datagramsOn() {
+		return errDatagramsOff
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	pkt, err := t.datagrams.seal(key, payload)
+	if err != nil {
+		return err
+	}
+	_, err = t.tr.WriteTo(pkt, ua)
+	return err
+}
+
+// ReceiveDatagram implements Datagrams.
+func (t *QUIC) ReceiveDatagram(ctx context.Context) (Datagram, error) {
+	return t.datagrams.receive(ctx)
 }
 
 // Addr returns the advertised address, or the bound one.

@@ -6,39 +6,49 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 )
 
 // The application protocols negotiated in the TLS handshake (ALPN), one
-// per version of what the frames may carry. Version 2 adds messages that
-// an agent of version 1 cannot decode (it closes the connection on an
-// unknown one); both ends offer every version they speak, the highest
-// first, and Conn.Protocol tells the driver which one the two agreed on,
-// so that it never sends a peer what it cannot read and a rolling upgrade
-// keeps every link.
+// per version of what the frames may carry: "plumview/N" for version N.
+// Version 2 adds messages that an agent of version 1 cannot decode (it
+// closes the connection on an unknown one); version 3 adds the signed
+// datagrams (Datagrams), which an agent of version 2 does not read. Both
+// ends offer every version they speak, the highest first, and
+// Conn.Protocol tells the driver which one the two agreed on, so that it
+// never sends a peer what it cannot read and a rolling upgrade keeps every
+// link.
 const (
-	ALPN   = "plumview/2" // this version's
+	ALPN   = "plumview/3" // this version's
 	ALPNv1 = "plumview/1"
 )
 
 // ProtocolVersion is the highest version of the application protocol this
 // transport speaks (ALPN).
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
-// protocolNames returns the ALPN names of the versions up to max, the
-// highest first.
+// protocolNames returns the ALPN names of the versions up to max (every
+// one for 0), the highest first.
 func protocolNames(max int) []string {
-	if max == 1 {
-		return []string{ALPNv1}
+	if max <= 0 || max > ProtocolVersion {
+		max = ProtocolVersion
 	}
-	return []string{ALPN, ALPNv1}
+	names := make([]string, 0, max)
+	for v := max; v >= 1; v-- {
+		names = append(names, "plumview/"+strconv.Itoa(v))
+	}
+	return names
 }
 
 // protocolOf returns the version an ALPN name stands for: 1 for anything
-// but version 2's (a peer that negotiated none predates the versions).
+// unknown (a peer that negotiated none predates the versions).
 func protocolOf(name string) int {
-	if name == ALPN {
-		return 2
+	if v, ok := strings.CutPrefix(name, "plumview/"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= ProtocolVersion {
+			return n
+		}
 	}
 	return 1
 }

@@ -44,6 +44,9 @@ type Options struct {
 	Idle time.Duration
 	// Seed makes payloads and the adapters' random choices reproducible.
 	Seed int64
+	// ProfileDir, if set, receives a CPU profile of each phase of each
+	// system, named <system>-<phase>.pprof (read with go tool pprof).
+	ProfileDir string
 	// Logf, if not nil, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -139,25 +142,27 @@ func (r *run) phases(ctx context.Context) {
 		r.logf("phase %d/%d: %s", step, total, fmt.Sprintf(format, args...))
 	}
 	phase("join %d nodes and wait until every member list is complete", r.o.Nodes)
-	if !r.join(ctx) {
+	joined := false
+	r.profiled("join", func() { joined = r.join(ctx) })
+	if !joined {
 		return
 	}
 	if r.o.Idle > 0 {
 		phase("idle for %s: no broadcasts, the cost of membership alone", r.o.Idle)
 	}
-	r.idle(ctx)
+	r.profiled("idle", func() { r.idle(ctx) })
 	monitor := r.watchMembership()
 	cpu0 := CPUTime()
 	for _, size := range r.o.Sizes {
 		phase("latency, %d messages of %s one at a time", r.o.Messages, SizeLabel(size))
-		r.latency(ctx, size)
+		r.profiled("latency-"+SizeLabel(size), func() { r.latency(ctx, size) })
 	}
 	r.res.Set(KeyCPULatency, Num((CPUTime() - cpu0).Seconds()))
 	phase("sustained throughput for %s, %d messages in flight", r.o.Sustain, r.o.Window)
-	r.sustained(ctx)
+	r.profiled("sustained", func() { r.sustained(ctx) })
 	r.res.Set(KeyIntact, monitor())
 	phase("failure: kill one node and wait until every other lists it failed")
-	r.failure(ctx)
+	r.profiled("failure", func() { r.failure(ctx) })
 }
 
 // join starts the nodes and waits for convergence; false means the run

@@ -63,6 +63,9 @@ func runSubprocess(ctx context.Context, name string, f flags) harness.Result {
 		"-window", strconv.Itoa(o.Window), "-settle", o.Settle.String(), "-idle", o.Idle.String(),
 		"-seed", strconv.FormatInt(o.Seed, 10), "-systems", name,
 	}
+	if o.ProfileDir != "" {
+		args = append(args, "-profile", o.ProfileDir)
+	}
 	if f.quiet {
 		args = append(args, "-quiet")
 	}

@@ -1,0 +1,217 @@
+package membership
+
+import (
+	"crypto/ed25519"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/transport"
+)
+
+// Probes without connections. A liveness probe goes to a member this node
+// holds no connection to, once a second; over QUIC a connection of its
+// own costs a handshake (a few kilobytes, two key exchanges on each side)
+// for two small messages, which made probing most of what an idle member
+// cost. So a message the engine marks gossip.Unreliable (a Ping, an Ack)
+// travels as one signed datagram (transport.Datagrams) when no connection
+// to its receiver is open.
+//
+// Agents of an earlier version do not read datagrams (a protocol version
+// below 3), and nothing in a member record says which version a member
+// runs. A member is therefore sent datagrams once it is known to read
+// them: it sent us one, or a connection to it agreed on version 3 or
+// later. To a member not known either way, the probe goes as a datagram
+// and, if no datagram has come back from it within datagramFallbackAfter,
+// again over a connection, as before: a member of this version answers
+// the datagram within a round trip and is known from then on; one of an
+// earlier version is reached over the connection, whose handshake then
+// says not to try datagrams with it again.
+
+// datagramProtocol is the first protocol version whose agents read
+// datagrams (transport.ALPN).
+const datagramProtocol = 3
+
+// maxDatagramPeers bounds what the node remembers of members' datagram
+// support; when full it forgets everything and learns it again.
+const maxDatagramPeers = 1 << 16
+
+// maxDatagramSources bounds the remembered addresses datagrams came from.
+const maxDatagramSources = 4096
+
+// datagramSourceAge is how long the address of a datagram's sender serves
+// to answer it.
+const datagramSourceAge = time.Minute
+
+// datagramSource is where a member's last datagram came from: where an
+// answer to it goes (behind a NAT, not the address the member advertises).
+type datagramSource struct {
+	addr string
+	key  ed25519.PublicKey
+	at   time.Time
+}
+
+// datagramState is what the state goroutine knows of datagrams.
+type datagramState struct {
+	tr transport.Datagrams // nil: the transport has none
+	// reads holds, per member, whether it reads datagrams (true) or runs
+	// an earlier version (false); absent: not known.
+	reads   map[peer.ID]bool
+	sources map[peer.ID]datagramSource
+}
+
+// datagramFallbackAfter is how long a datagram to a member not known to
+// read datagrams waits for a datagram back before the message goes again
+// over a connection: a fraction of the probe timeout, so that a probe of
+// an agent of an earlier version still ends in time.
+func (n *Node) datagramFallbackAfter() time.Duration {
+	return n.probeTimeout() / 4
+}
+
+// probeTimeout is the engine's probe timeout, default applied.
+func (n *Node) probeTimeout() time.Duration {
+	if t := n.cfg.Protocol.Members.ProbeTimeout; t > 0 {
+		return t
+	}
+	return gossip.DefaultProbeTimeout
+}
+
+// startDatagrams reads the transport's datagrams, if it has any.
+func (n *Node) startDatagrams() {
+	dg, ok := transport.DatagramsOf(n.tr)
+	if !ok {
+		return
+	}
+	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}}
+	n.wg.Add(1)
+	go n.readDatagrams(dg)
+}
+
+// readDatagrams decodes datagrams and hands them to the state goroutine.
+// A datagram carrying anything but an unreliable message is refused and
+// counted.
+func (n *Node) readDatagrams(dg transport.Datagrams) {
+	defer n.wg.Done()
+	for {
+		d, err := dg.ReceiveDatagram(n.ctx)
+		if err != nil {
+			return
+		}
+		at := time.Now()
+		msg, err := n.codec.Decode(d.Payload)
+		if err != nil || !gossip.Unreliable(msg) {
+			if !n.post(func() { n.incr(mDatagramsRefused, 1) }) {
+				return
+			}
+			continue
+		}
+		id := peer.ID(transport.KeyID(d.From))
+		if id == n.self.ID {
+			continue
+		}
+		if !n.post(func() {
+			n.datagramFrom(id, d, at)
+			n.incr(mDatagramsReceived, 1)
+			n.st.frameAt = at
+			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, id, msg, rd) })
+			n.st.frameAt = time.Time{}
+		}) {
+			return
+		}
+	}
+}
+
+// datagramFrom notes that id sent a datagram from d.Addr: it reads them,
+// and an answer goes there.
+func (n *Node) datagramFrom(id peer.ID, d transport.Datagram, at time.Time) {
+	s := &n.st.dgram
+	n.noteDatagramReader(id, true)
+	if len(s.sources) >= maxDatagramSources {
+		for k, src := range s.sources {
+			if at.Sub(src.at) > datagramSourceAge {
+				delete(s.sources, k)
+			}
+		}
+		if len(s.sources) >= maxDatagramSources {
+			clear(s.sources)
+		}
+	}
+	s.sources[id] = datagramSource{addr: d.Addr, key: d.From, at: at}
+}
+
+// noteDatagramReader records whether id reads datagrams.
+func (n *Node) noteDatagramReader(id peer.ID, reads bool) {
+	s := &n.st.dgram
+	if s.tr == nil {
+		return
+	}
+	if _, ok := s.reads[id]; !ok && len(s.reads) >= maxDatagramPeers {
+		clear(s.reads)
+	}
+	s.reads[id] = reads
+}
+
+// sendDatagram sends frame, an unreliable message, to p as a datagram if
+// it can, and reports whether it did (else the caller sends it over a
+// connection). A member not known to read datagrams gets the frame over a
+// connection too, datagramFallbackAfter later, unless it has sent a
+// datagram back by then.
+func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int) bool {
+	s := &n.st.dgram
+	if s.tr == nil || len(frame) > transport.MaxDatagramPayload {
+		return false
+	}
+	reads, known := s.reads[p.ID]
+	if known && !reads {
+		return false
+	}
+	var key ed25519.PublicKey
+	var addr string
+	if src, ok := s.sources[p.ID]; ok && time.Since(src.at) < datagramSourceAge {
+		key, addr = src.key, src.addr
+	} else if p.Addr != "" {
+		k, a, err := parseAddr(p.Addr)
+		if err != nil || k == nil || peerOf(k, a).ID != p.ID {
+			return false // the dial path reports the bad address
+		}
+		key, addr = k, a
+	} else {
+		return false
+	}
+	if err := s.tr.SendDatagram(addr, key, frame); err != nil {
+		n.log.Debug("datagram not sent", peerField(p.ID), zap.Error(err))
+		return false
+	}
+	n.incr(mDatagramsSent, 1)
+	if !known && p.Addr != "" {
+		sentAt := time.Now()
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			t := time.NewTimer(n.datagramFallbackAfter())
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				return
+			}
+			n.post(func() { n.datagramFallback(p, frame, needs, sentAt) })
+		}()
+	}
+	return true
+}
+
+// datagramFallback sends over a connection a frame that went as a
+// datagram to a member not known to read them, unless a datagram has come
+// from it since.
+func (n *Node) datagramFallback(p hyparview.Peer, frame []byte, needs int, sentAt time.Time) {
+	s := &n.st.dgram
+	if src, ok := s.sources[p.ID]; ok && !src.at.Before(sentAt) {
+		return
+	}
+	n.incr(mDatagramsFallbacks, 1)
+	n.sendFrame(p, frame, needs)
+}

@@ -1,0 +1,173 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/transport"
+)
+
+// datagramTotals sums the cluster's probes, suspicions and datagrams.
+type datagramTotals struct{ probes, suspicions, sent, received uint64 }
+
+func totalsOf(nodes []*Node) datagramTotals {
+	var d datagramTotals
+	for _, nd := range nodes {
+		c := nd.Counters()
+		d.probes += c.Engine.Probes
+		d.suspicions += c.Roster.SuspicionsRaised
+		s := nd.tr.Stats()
+		d.sent += uint64(s.DatagramsSent)
+		d.received += uint64(s.DatagramsReceived)
+	}
+	return d
+}
+
+// A probe and its answer travel as datagrams, not over a connection of
+// their own: in a settled cluster every probe is a Ping datagram answered
+// by an Ack datagram, and nobody is suspected.
+func TestProbesTravelAsDatagrams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemCluster(t, 8)
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		time.Sleep(20 * time.Second) // every member probed once: each node knows the others read datagrams
+		before := totalsOf(c.nodes)
+		time.Sleep(30 * time.Second)
+		after := totalsOf(c.nodes)
+		probes := after.probes - before.probes
+		require.Greater(t, probes, uint64(8*20), "about one probe per node per second")
+		assert.GreaterOrEqual(t, after.sent-before.sent, 2*probes, "a Ping and an Ack per probe, none over a connection")
+		assert.Equal(t, after.sent-before.sent, after.received-before.received, "no datagram lost on a faultless network")
+		assert.Zero(t, after.suspicions, "nobody suspected")
+	})
+}
+
+// A rolling upgrade from a version before datagrams: the agent of version
+// 2 never reads a datagram, yet its probes are answered (the probe goes
+// again over a connection) and nobody is ever suspected; once its version
+// is known, no datagram goes to it.
+func TestProbesReachAnAgentOfVersion2(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := transport.NewMemNetwork(1)
+		const old = 11 // joins last, through node 0: most members learn of it only from its record
+		var nodes []*Node
+		var oldTr transport.Transport
+		for i := range 12 { // more than an active view: the old agent is probed by non-neighbours
+			id, err := transport.GenerateIdentity()
+			require.NoError(t, err)
+			mc := transport.MemConfig{}
+			if i == old {
+				mc.MaxProtocol = 2
+			}
+			tr, err := net.Listen(fmt.Sprintf("node%d", i), id, mc)
+			require.NoError(t, err)
+			if i == old {
+				oldTr = tr
+			}
+			nd, err := New(testConfig(tr, uint64(i+1)))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = nd.Close() })
+			nodes = append(nodes, nd)
+		}
+		for _, nd := range nodes[1:] {
+			require.NoError(t, nd.Join(context.Background(), nodes[0].Addr()))
+		}
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(nodes, nodes, StateAlive) })
+		time.Sleep(time.Minute)
+		assert.True(t, allSee(nodes, nodes, StateAlive))
+		assert.Zero(t, totalsOf(nodes).suspicions, "the old agent answered every probe, over a connection")
+		assert.Zero(t, oldTr.Stats().DatagramsSent)
+		current := nodes[:old]
+		assert.Positive(t, totalsOf(current).received, "the agents of this version probe each other with datagrams")
+		reads := 0
+		for _, nd := range current {
+			done := make(chan bool)
+			nd.post(func() { r, known := nd.st.dgram.reads[nodes[old].self.ID]; done <- known && r })
+			if <-done {
+				reads++
+			}
+		}
+		assert.Zero(t, reads, "no agent of this version takes the old agent for a datagram reader")
+	})
+}
+
+// A probe to a member whose version is not known goes as a datagram and,
+// unanswered (an agent of version 2 does not read it), again over a
+// connection a quarter of the probe timeout later; a member that answers
+// the datagram gets nothing more.
+func TestUnansweredDatagramGoesAgainOverAConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		maxProtocol  int
+		wantConnects int64
+	}{
+		{"version 2: over a connection", 2, 1},
+		{"this version: the datagram alone", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := transport.NewMemNetwork(1)
+				listen := func(addr string, mc transport.MemConfig) *Node {
+					id, err := transport.GenerateIdentity()
+					require.NoError(t, err)
+					tr, err := net.Listen(addr, id, mc)
+					require.NoError(t, err)
+					nd, err := New(testConfig(tr, 1))
+					require.NoError(t, err)
+					t.Cleanup(func() { _ = nd.Close() })
+					return nd
+				}
+				a, b := listen("a", transport.MemConfig{}), listen("b", transport.MemConfig{MaxProtocol: tc.maxProtocol})
+				a.post(func() { a.send(hyparview.Peer{ID: b.self.ID, Addr: b.Addr()}, &gossip.Ping{Nonce: 7}) })
+				time.Sleep(time.Second)
+				synctest.Wait()
+				assert.Equal(t, int64(1), a.tr.Stats().DatagramsSent, "the probe left as a datagram")
+				assert.Equal(t, tc.wantConnects, b.tr.Stats().Accepts)
+				if tc.maxProtocol == 0 {
+					assert.Equal(t, int64(1), b.tr.Stats().DatagramsSent, "answered by a datagram")
+				}
+			})
+		})
+	}
+}
+
+// Over QUIC on loopback, probes of members that are not neighbours travel
+// as datagrams on the transport's socket and are answered in kind.
+func TestQUICProbesTravelAsDatagrams(t *testing.T) {
+	const n = 8 // more than an active view (5): some members are probed
+	nodes := make([]*Node, n)
+	for i := range nodes {
+		nodes[i] = newQUICNodeWith(t, uint64(i+1), loadTolerant, func(c *Config) {
+			c.DialTimeout = loadTolerant.HandshakeTimeout
+			c.Roster.SuspicionTimeout = 10 * time.Second
+			c.ProbeInterval, c.ProbeTimeout = 200*time.Millisecond, 5*time.Second
+		})
+	}
+	require.NoError(t, nodes[0].Join(context.Background()))
+	for _, nd := range nodes[1:] {
+		joinWithin(t, nd, nodes[0].Addr(), clusterWait)
+	}
+	waitForWall(t, clusterWait, "member lists converge", func() bool { return allSee(nodes, nodes, StateAlive) })
+	waitForWall(t, clusterWait, "probes answered by datagram", func() bool {
+		for _, nd := range nodes {
+			if s := nd.tr.Stats(); s.DatagramsReceived > 0 && s.DatagramsSent > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	var refused int64
+	for _, nd := range nodes {
+		refused += nd.tr.Stats().DatagramsRefused
+	}
+	assert.Zero(t, refused)
+}

@@ -1,0 +1,282 @@
+package transport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Datagrams is implemented by transports that also carry signed,
+// connectionless datagrams: one packet each way, no handshake, lost
+// silently. It suits the small messages whose loss the protocol already
+// tolerates and that go to a peer this node holds no connection to (a
+// liveness probe and its answer), where setting up a connection would cost
+// far more than the message (a QUIC handshake: a few kilobytes and two
+// key exchanges). Both QUIC and MemNetwork implement it.
+//
+// A datagram is signed by its sender's identity key over the receiver's
+// key too, so it proves who sent it and cannot be replayed to another
+// node; the receiver applies its admission (Config.Admission) to the
+// sender as it would on a connection, with the sender's CA-issued
+// certificate carried in the datagram when it has one. What a peer sends
+// this way is as untrusted as anything else it sends: the payload is
+// bounded (MaxDatagramPayload), signature checks have a budget
+// (Config.DatagramBudget), and refused or dropped datagrams are counted in
+// Stats.
+type Datagrams interface {
+	// SendDatagram sends payload, at most MaxDatagramPayload bytes, to
+	// the node holding key at addr. A nil error says only that the
+	// datagram left: it may be lost.
+	SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error
+	// ReceiveDatagram returns the next datagram whose signature and
+	// sender passed the checks, or ErrClosed once the transport closed.
+	ReceiveDatagram(ctx context.Context) (Datagram, error)
+}
+
+// DatagramsOf returns tr's datagrams, or false when it has none: it does
+// not implement Datagrams, or it runs as an agent of a version before
+// datagrams would (Config.MaxProtocol below 3), which neither sends nor
+// reads them.
+func DatagramsOf(tr Transport) (Datagrams, bool) {
+	d, ok := tr.(interface {
+		Datagrams
+		datagramsOn() bool
+	})
+	if !ok || !d.datagramsOn() {
+		return nil, false
+	}
+	return d, true
+}
+
+// datagramProtocol is the first protocol version that carries datagrams.
+const datagramProtocol = 3
+
+// datagramsOn reports whether a transport capped at maxProtocol (0: none)
+// carries datagrams.
+func datagramsOn(maxProtocol int) bool {
+	return maxProtocol == 0 || maxProtocol >= datagramProtocol
+}
+
+// errDatagramsOff is SendDatagram's error on a transport that runs as an
+// agent of a version before datagrams.
+var errDatagramsOff = errors.New("transport: datagrams are off below protocol version 3 (Config.MaxProtocol)")
+
+// Datagram is a datagram received from an authenticated, admitted peer.
+type Datagram struct {
+	// From is the sender's key, proven by its signature.
+	From ed25519.PublicKey
+	// Addr is the address the datagram came from, where an answer goes
+	// (behind a NAT, not the one the sender advertises).
+	Addr string
+	// Payload is what the sender passed to SendDatagram.
+	Payload []byte
+}
+
+// MaxDatagramPayload bounds a datagram's payload: with the header, the
+// signature and a certificate, a datagram stays within the 1,280 bytes
+// every IPv6 path carries, so it is never fragmented.
+const MaxDatagramPayload = 512
+
+// Datagram layout: the format byte (its two top bits clear, so that QUIC
+// stacks take it for a non-QUIC packet, RFC 9443 §5), the sender's key,
+// the certificate's length (uint16, big-endian) and DER, the payload, and
+// an ed25519 signature over datagramDomain, the receiver's key and
+// everything before the signature.
+const (
+	datagramFormat         byte = 0x01
+	datagramHeader              = 1 + ed25519.PublicKeySize + 2
+	maxDatagramCert             = 640
+	maxDatagramBytes            = datagramHeader + maxDatagramCert + MaxDatagramPayload + ed25519.SignatureSize
+	datagramQueue               = 256
+	datagramDomain              = "plumview datagram v1\x00"
+	defaultDatagramBurst        = 256
+	defaultDatagramBudget       = 1000
+	datagramAdmittedMax         = 4096
+	datagramAdmittedMaxAge      = time.Minute
+)
+
+// Errors of a datagram refused on receipt (counted in
+// Stats.DatagramsRefused; never returned to a caller).
+var (
+	errDatagramFormat    = errors.New("transport: datagram malformed")
+	errDatagramSignature = errors.New("transport: datagram signature invalid")
+)
+
+// errDatagramTooLarge is SendDatagram's error for a payload above
+// MaxDatagramPayload.
+var errDatagramTooLarge = fmt.Errorf("%w: datagram payload above %d bytes", ErrFrameTooLarge, MaxDatagramPayload)
+
+// sealDatagram builds the datagram carrying payload from the holder of
+// key (and cert, the DER of its CA-issued certificate or nil) to the
+// holder of to.
+func sealDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, payload []byte) ([]byte, error) {
+	if len(payload) > MaxDatagramPayload {
+		return nil, errDatagramTooLarge
+	}
+	if len(cert) > maxDatagramCert {
+		return nil, fmt.Errorf("transport: certificate of %d bytes too large for a datagram (at most %d)", len(cert), maxDatagramCert)
+	}
+	pkt := make([]byte, 0, datagramHeader+len(cert)+len(payload)+ed25519.SignatureSize)
+	pkt = append(pkt, datagramFormat)
+	pkt = append(pkt, key.Public().(ed25519.PublicKey)...)
+	pkt = binary.BigEndian.AppendUint16(pkt, uint16(len(cert)))
+	pkt = append(pkt, cert...)
+	pkt = append(pkt, payload...)
+	return append(pkt, ed25519.Sign(key, signedDatagram(to, pkt))...), nil
+}
+
+// signedDatagram is what a datagram's signature covers.
+func signedDatagram(to ed25519.PublicKey, body []byte) []byte {
+	msg := make([]byte, 0, len(datagramDomain)+len(to)+len(body))
+	msg = append(msg, datagramDomain...)
+	msg = append(msg, to...)
+	return append(msg, body...)
+}
+
+// openedDatagram is a datagram whose signature checked out.
+type openedDatagram struct {
+	from    ed25519.PublicKey
+	cert    []byte // DER, or nil
+	payload []byte
+}
+
+// openDatagram checks a datagram addressed to self and returns its parts,
+// which alias pkt.
+func openDatagram(self ed25519.PublicKey, pkt []byte) (openedDatagram, error) {
+	if len(pkt) < datagramHeader+ed25519.SignatureSize || len(pkt) > maxDatagramBytes || pkt[0] != datagramFormat {
+		return openedDatagram{}, errDatagramFormat
+	}
+	from := ed25519.PublicKey(pkt[1 : 1+ed25519.PublicKeySize])
+	certLen := int(binary.BigEndian.Uint16(pkt[1+ed25519.PublicKeySize:]))
+	body := pkt[:len(pkt)-ed25519.SignatureSize]
+	if certLen > maxDatagramCert || datagramHeader+certLen > len(body) || len(body)-datagramHeader-certLen > MaxDatagramPayload {
+		return openedDatagram{}, errDatagramFormat
+	}
+	if !ed25519.Verify(from, signedDatagram(self, body), pkt[len(body):]) {
+		return openedDatagram{}, errDatagramSignature
+	}
+	d := openedDatagram{from: from, payload: body[datagramHeader+certLen:]}
+	if certLen > 0 {
+		d.cert = body[datagramHeader : datagramHeader+certLen]
+	}
+	return d, nil
+}
+
+// datagramEndpoint is the part of a transport that seals, checks and
+// queues datagrams, whatever carries them.
+type datagramEndpoint struct {
+	key       ed25519.PrivateKey
+	cert      []byte // CA-issued certificate's DER, or nil
+	admission Admission
+	stats     *counters
+	budget    *rate.Limiter // signature checks
+	queue     chan Datagram
+	done      <-chan struct{}
+
+	mu       sync.Mutex
+	admitted map[string]time.Time // keys admitted through their certificate, and when
+}
+
+func newDatagramEndpoint(id Identity, adm Admission, budget int, stats *counters, done <-chan struct{}) *datagramEndpoint {
+	if budget <= 0 {
+		budget = defaultDatagramBudget
+	}
+	return &datagramEndpoint{key: id.Key, cert: id.CACert, admission: adm, stats: stats,
+		budget: rate.NewLimiter(rate.Limit(budget), max(defaultDatagramBurst, budget/4)),
+		queue:  make(chan Datagram, datagramQueue), done: done, admitted: map[string]time.Time{}}
+}
+
+// seal builds a datagram to the holder of to.
+func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, error) {
+	if len(to) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")
+	}
+	pkt, err := sealDatagram(e.key, e.cert, to, payload)
+	if err == nil {
+		e.stats.datagramsSent.Add(1)
+	}
+	return pkt, err
+}
+
+// received checks a datagram that arrived from addr and queues it for
+// ReceiveDatagram; what fails a check, or finds the budget spent or the
+// queue full, is dropped and counted.
+func (e *datagramEndpoint) received(pkt []byte, addr string) {
+	if !e.budget.Allow() {
+		e.stats.datagramsDropped.Add(1)
+		return
+	}
+	d, err := openDatagram(e.key.Public().(ed25519.PublicKey), pkt)
+	if err == nil {
+		err = e.admit(d)
+	}
+	if err != nil {
+		e.stats.datagramsRefused.Add(1)
+		return
+	}
+	out := Datagram{From: append(ed25519.PublicKey(nil), d.from...), Addr: addr, Payload: append([]byte(nil), d.payload...)}
+	select {
+	case e.queue <- out:
+		e.stats.datagramsReceived.Add(1)
+	default:
+		e.stats.datagramsDropped.Add(1)
+	}
+}
+
+// admit applies the admission to a datagram's sender, remembering for a
+// while the keys whose certificates passed so that a certificate is
+// checked once a minute per peer, not once a datagram.
+func (e *datagramEndpoint) admit(d openedDatagram) error {
+	if !e.admission.enabled() {
+		return nil
+	}
+	now := time.Now()
+	e.mu.Lock()
+	at, ok := e.admitted[string(d.from)]
+	e.mu.Unlock()
+	if ok && now.Sub(at) < datagramAdmittedMaxAge {
+		return nil
+	}
+	var cert *x509.Certificate
+	if d.cert != nil {
+		c, err := x509.ParseCertificate(d.cert)
+		if err != nil {
+			return fmt.Errorf("%w: datagram certificate: %v", ErrNotAdmitted, err)
+		}
+		if pub, ok := c.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(d.from) {
+			return fmt.Errorf("%w: datagram certificate is for another key", ErrNotAdmitted)
+		}
+		cert = c
+	}
+	if err := admit(e.admission, d.from, cert); err != nil {
+		return err
+	}
+	if cert != nil {
+		e.mu.Lock()
+		if len(e.admitted) >= datagramAdmittedMax {
+			clear(e.admitted) // bounded: the next datagrams prove themselves again
+		}
+		e.admitted[string(d.from)] = now
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+// receive returns the next queued datagram.
+func (e *datagramEndpoint) receive(ctx context.Context) (Datagram, error) {
+	select {
+	case d := <-e.queue:
+		return d, nil
+	case <-ctx.Done():
+		return Datagram{}, ctx.Err()
+	case <-e.done:
+		return Datagram{}, ErrClosed
+	}
+}

@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"time"
+)
+
+var _ Datagrams = (*memTransport)(nil)
+
+// SendDatagram implements Datagrams on a MemNetwork: the datagram meets
+// the network's delay, loss, hook and partitions as a frame would, and
+// vanishes if nobody listens at addr.
+func (t *memTransport) SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error {
+	if t.isClosed() {
+		return ErrClosed
+	}
+	if !t.datagramsOn() {
+		return errDatagramsOff
+	}
+	pkt, err := t.datagrams.seal(key, payload)
+	if err != nil {
+		return err
+	}
+	n := t.net
+	n.mu.Lock()
+	dst := n.nodes[addr]
+	reachable := n.reachableLocked(t.addr, addr)
+	n.mu.Unlock()
+	if dst == nil || !reachable {
+		t.stats.framesDropped.Add(1)
+		return nil
+	}
+	n.mu.Lock()
+	delay, lost, hook := n.faultsLocked(n.dgramRng)
+	n.mu.Unlock()
+	if lost || (hook != nil && !hook(t.addr, addr, payload)) {
+		t.stats.framesDropped.Add(1)
+		return nil
+	}
+	from := t.addr
+	deliver := func() {
+		n.mu.Lock()
+		ok := n.nodes[addr] == dst && n.reachableLocked(from, addr)
+		n.mu.Unlock()
+		if ok && !dst.isClosed() && dst.datagramsOn() {
+			dst.datagrams.received(pkt, from)
+		}
+	}
+	if delay <= 0 {
+		deliver()
+		return nil
+	}
+	time.AfterFunc(delay, deliver)
+	return nil
+}
+
+// ReceiveDatagram implements Datagrams.
+func (t *memTransport) ReceiveDatagram(ctx context.Context) (Datagram, error) {
+	return t.datagrams.receive(ctx)
+}
+
+func (t *memTransport) datagramsOn() bool { return datagramsOn(t.cfg.MaxProtocol) }
