@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
@@ -241,14 +242,22 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 
 // Unreliable reports whether m may travel as one connectionless datagram
 // that can be lost (transport.Datagrams) when the driver holds no
-// connection to the receiver: a liveness probe and its answer, whose loss
-// the probe's own timeouts cover, and for which setting up a connection
-// would cost far more than the message. Every other message needs the
-// ordered, reliable connection its protocol assumes.
-func Unreliable(m Message) bool {
+// connection to the receiver, and whether the receiver answers it. A
+// liveness probe (answered by an Ack, whose loss the probe's own timeouts
+// cover) and a shuffle's reply (HyParView's passive views are refreshed
+// again at the next shuffle; S1 §4.4 sends it over a temporary
+// connection) go to members this node usually holds no connection to, and
+// a connection of their own costs far more than the message. Every other
+// message needs the ordered, reliable connection its protocol assumes.
+// The answer lets a driver learn that a receiver reads datagrams (its
+// answer comes back as one) and fall back to a connection when it does
+// not (an agent of an earlier version).
+func Unreliable(m Message) (ok, answered bool) {
 	switch m.(type) {
-	case *Ping, *Ack:
-		return true
+	case *Ping:
+		return true, true
+	case *Ack, *hyparview.ShuffleReply:
+		return true, false
 	}
-	return false
+	return false, false
 }

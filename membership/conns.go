@@ -52,7 +52,7 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		return
 	}
 	needs := gossip.NeedsProtocol(msg)
-	if s.conns[p.ID] == nil && s.dials[p.ID] == nil && gossip.Unreliable(msg) && n.sendDatagram(p, frame, needs) {
+	if ok, answered := gossip.Unreliable(msg); ok && s.conns[p.ID] == nil && s.dials[p.ID] == nil && n.sendDatagram(p, frame, needs, answered) {
 		return
 	}
 	n.sendFrame(p, frame, needs)

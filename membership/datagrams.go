@@ -102,7 +102,7 @@ func (n *Node) readDatagrams(dg transport.Datagrams) {
 		}
 		at := time.Now()
 		msg, err := n.codec.Decode(d.Payload)
-		if err != nil || !gossip.Unreliable(msg) {
+		if ok, _ := gossip.Unreliable(msg); err != nil || !ok {
 			if !n.post(func() { n.incr(mDatagramsRefused, 1) }) {
 				return
 			}
@@ -156,16 +156,18 @@ func (n *Node) noteDatagramReader(id peer.ID, reads bool) {
 
 // sendDatagram sends frame, an unreliable message, to p as a datagram if
 // it can, and reports whether it did (else the caller sends it over a
-// connection). A member not known to read datagrams gets the frame over a
+// connection). A member not known to read datagrams gets a datagram only
+// if it answers the message (a Ping), and then gets the frame over a
 // connection too, datagramFallbackAfter later, unless it has sent a
-// datagram back by then.
-func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int) bool {
+// datagram back by then; a message it would not answer goes over a
+// connection.
+func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered bool) bool {
 	s := &n.st.dgram
 	if s.tr == nil || len(frame) > transport.MaxDatagramPayload {
 		return false
 	}
 	reads, known := s.reads[p.ID]
-	if known && !reads {
+	if known && !reads || !known && !answered {
 		return false
 	}
 	var key ed25519.PublicKey

@@ -171,3 +171,27 @@ func TestQUICProbesTravelAsDatagrams(t *testing.T) {
 	}
 	assert.Zero(t, refused)
 }
+
+// A shuffle's reply goes to the shuffle's origin, seldom a neighbour, as
+// a datagram once the origin is known to read them (here from the
+// connections of the joins: probing is off, so nothing else sends
+// datagrams).
+func TestShuffleRepliesTravelAsDatagrams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemClusterWith(t, 12, func(cfg *Config) {
+			cfg.ProbeInterval = -1
+			cfg.Protocol.HyParView.ShuffleInterval = time.Second
+		})
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		time.Sleep(time.Minute)
+		d := totalsOf(c.nodes)
+		assert.Zero(t, d.probes)
+		assert.Positive(t, d.sent, "shuffle replies sent as datagrams")
+		assert.Equal(t, d.sent, d.received)
+		for _, nd := range c.nodes {
+			_, passive := nd.Views()
+			assert.NotEmpty(t, passive, "passive views filled")
+		}
+	})
+}

@@ -79,10 +79,12 @@ type Datagram struct {
 	Payload []byte
 }
 
-// MaxDatagramPayload bounds a datagram's payload: with the header, the
-// signature and a certificate, a datagram stays within the 1,280 bytes
-// every IPv6 path carries, so it is never fragmented.
-const MaxDatagramPayload = 512
+// MaxDatagramPayload bounds a datagram's payload. A datagram, header,
+// certificate and signature included, also stays within maxDatagramBytes,
+// which every IPv6 path carries unfragmented (a minimum MTU of 1,280 bytes
+// less the IPv6 and UDP headers): with a CA-issued certificate the room
+// for the payload is smaller, and SendDatagram refuses what does not fit.
+const MaxDatagramPayload = 1024
 
 // Datagram layout: the format byte (its two top bits clear, so that QUIC
 // stacks take it for a non-QUIC packet, RFC 9443 §5), the sender's key,
@@ -93,7 +95,7 @@ const (
 	datagramFormat         byte = 0x01
 	datagramHeader              = 1 + ed25519.PublicKeySize + 2
 	maxDatagramCert             = 640
-	maxDatagramBytes            = datagramHeader + maxDatagramCert + MaxDatagramPayload + ed25519.SignatureSize
+	maxDatagramBytes            = 1280 - 40 - 8
 	datagramQueue               = 256
 	datagramDomain              = "plumview datagram v1\x00"
 	defaultDatagramBurst        = 256
@@ -122,6 +124,9 @@ func sealDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, pay
 	}
 	if len(cert) > maxDatagramCert {
 		return nil, fmt.Errorf("transport: certificate of %d bytes too large for a datagram (at most %d)", len(cert), maxDatagramCert)
+	}
+	if size := datagramHeader + len(cert) + len(payload) + ed25519.SignatureSize; size > maxDatagramBytes {
+		return nil, fmt.Errorf("%w: a datagram of %d bytes with its certificate, above %d", ErrFrameTooLarge, size, maxDatagramBytes)
 	}
 	pkt := make([]byte, 0, datagramHeader+len(cert)+len(payload)+ed25519.SignatureSize)
 	pkt = append(pkt, datagramFormat)

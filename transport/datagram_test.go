@@ -97,6 +97,10 @@ func TestDatagramAdmissionByCertificate(t *testing.T) {
 		}
 		require.NoError(t, plain.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("uncertified")))
 		waitStats(t, b, func(s Stats) bool { return s.DatagramsRefused == 1 })
+		// The certificate takes room: a payload that fits alone does not
+		// fit with it.
+		require.NoError(t, plain.(Datagrams).SendDatagram(b.Addr(), keyOf(b), make([]byte, MaxDatagramPayload)))
+		require.ErrorIs(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), make([]byte, MaxDatagramPayload)), ErrFrameTooLarge)
 	})
 }
 
