@@ -99,6 +99,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		e.rng, e.auth = rng, m.Auth
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
+		e.behindNAT = m.BehindNAT
 		e.live = newLiveness(m)
 	}
 	return e, nil
@@ -227,6 +228,9 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	}
 	if e.budgets != nil {
 		if k, n, ok := budgetOf(msg); ok && !e.spend(now, from, k, n, out) {
+			if k == BudgetSignal {
+				e.counters.SignalsRefused[SignalOverBudget]++
+			}
 			return
 		}
 	}
@@ -268,6 +272,12 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onViewsMessage(from, m, out)
+	case *Signal:
+		if e.roster == nil || e.roster.Left() {
+			e.counters.SignalsRefused[SignalNoMembers]++
+			return
+		}
+		e.onSignal(from, m, out)
 	default:
 		e.counters.UnknownMessages++
 	}
@@ -383,12 +393,16 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborUp, Peer: o.Peer.ID}, out)
 			if e.roster != nil {
 				e.membersUp(now, o.Peer, out)
+				e.chooseRendezvous(now, out)
 			}
 		case hyparview.OutputNeighborDown:
 			out.Neighbors = append(out.Neighbors, NeighborChange{Peer: o.Peer, Reason: o.Reason})
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: o.Peer.ID}, out)
 			if e.roster != nil && !e.checkLostSuspect(o, out) {
 				e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
+			}
+			if e.roster != nil {
+				e.chooseRendezvous(now, out)
 			}
 		}
 		*o = hyparview.Output{}

@@ -19,6 +19,7 @@ type members struct {
 	rejoinArmed    bool          // the rejoin tick is set
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
+	behindNAT      bool          // MembersConfig.BehindNAT
 }
 
 // payloadValid checks a payload not seen before, when signatures are on,
@@ -279,6 +280,7 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 		return
 	}
 	e.setTimer(Timer{kind: TimerRejoin}, e.rejoinInterval, out)
+	e.chooseRendezvous(now, out)
 	if e.hv.ActiveLen() == 0 {
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)

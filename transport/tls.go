@@ -12,32 +12,39 @@ import (
 // The application protocols negotiated in the TLS handshake (ALPN), one
 // per version of what the frames may carry. Version 2 adds messages that
 // an agent of version 1 cannot decode (it closes the connection on an
-// unknown one); both ends offer every version they speak, the highest
+// unknown one), and version 3 the signals of connections through NATs
+// (gossip.Signal); both ends offer every version they speak, the highest
 // first, and Conn.Protocol tells the driver which one the two agreed on,
 // so that it never sends a peer what it cannot read and a rolling upgrade
 // keeps every link.
 const (
-	ALPN   = "plumview/2" // this version's
+	ALPN   = "plumview/3" // this version's
+	ALPNv2 = "plumview/2"
 	ALPNv1 = "plumview/1"
 )
 
 // ProtocolVersion is the highest version of the application protocol this
 // transport speaks (ALPN).
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
-// protocolNames returns the ALPN names of the versions up to max, the
-// highest first.
+// protocolNames returns the ALPN names of the versions up to max (0: all
+// of them), the highest first.
 func protocolNames(max int) []string {
-	if max == 1 {
-		return []string{ALPNv1}
+	names := []string{ALPN, ALPNv2, ALPNv1}
+	if max <= 0 || max > ProtocolVersion {
+		max = ProtocolVersion
 	}
-	return []string{ALPN, ALPNv1}
+	return names[ProtocolVersion-max:]
 }
 
 // protocolOf returns the version an ALPN name stands for: 1 for anything
-// but version 2's (a peer that negotiated none predates the versions).
+// but version 2's and 3's (a peer that negotiated none predates the
+// versions).
 func protocolOf(name string) int {
-	if name == ALPN {
+	switch name {
+	case ALPN:
+		return 3
+	case ALPNv2:
 		return 2
 	}
 	return 1
