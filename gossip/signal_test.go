@@ -247,35 +247,39 @@ func TestSignalThroughTheRendezvous(t *testing.T) {
 		require.Equal(t, rv, r.Rendezvous(), "node %d holds B's rendezvous", id)
 	}
 
-	// A (3) signals B (2), and B answers.
-	n.step(3, func(e *Engine, out *Ready) { require.NoError(t, e.SendSignal(n.now, 2, 11, []byte("offer"), out)) })
+	// The other node that can be dialled (A) signals B, and B answers.
+	a := peer.ID(1)
+	if rv.ID == 1 {
+		a = 3
+	}
+	require.True(t, n.eng[2].hv.IsActive(a), "B is linked to both nodes that can be dialled")
+	n.step(a, func(e *Engine, out *Ready) { require.NoError(t, e.SendSignal(n.now, 2, 11, []byte("offer"), out)) })
 	n.run(0)
-	require.Equal(t, []SignalDelivery{{From: 3, Session: 11, Data: []byte("offer")}}, got)
+	require.Equal(t, []SignalDelivery{{From: a, Session: 11, Data: []byte("offer")}}, got)
 	require.Equal(t, []peer.ID{2}, gotBy)
-	n.step(2, func(e *Engine, out *Ready) { require.NoError(t, e.SendSignal(n.now, 3, 11, []byte("answer"), out)) })
+	require.Equal(t, uint64(1), n.eng[rv.ID].Counters().Engine.SignalsRelayed, "the offer went through the rendezvous")
+	n.step(2, func(e *Engine, out *Ready) { require.NoError(t, e.SendSignal(n.now, a, 11, []byte("answer"), out)) })
 	n.run(0)
 	require.Equal(t, SignalDelivery{From: 2, Session: 11, Data: []byte("answer")}, got[1])
-	require.Equal(t, peer.ID(3), gotBy[1])
-	require.Equal(t, uint64(1), n.eng[rv.ID].Counters().Engine.SignalsRelayed, "the offer went through the rendezvous")
+	require.Equal(t, a, gotBy[1])
 
-	// The rendezvous crashes: B names another one.
+	// The rendezvous crashes: B names the other node that can be dialled.
 	old := rv.ID
 	n.down[old] = true
 	n.step(2, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, old, out) })
 	n.run(5 * DefaultRejoinInterval)
 	rv2 := n.eng[2].roster.OwnRendezvous()
-	require.Equal(t, peer.ID(1), old, "the reachable neighbour of smallest ID")
-	require.Equal(t, roster.Rendezvous{ID: 3, Addr: "d", Unreachable: true}, rv2, "the other reachable neighbour")
-	require.True(t, n.eng[2].hv.IsActive(3))
+	require.Equal(t, roster.Rendezvous{ID: a, Addr: string(rune('a' + a)), Unreachable: true}, rv2)
+	require.True(t, n.eng[2].hv.IsActive(a))
 	r, _ := n.eng[4].Member(2)
 	require.Equal(t, rv2, r.Rendezvous(), "published")
 
 	// C (4), behind a NAT too, signals B through its new rendezvous.
-	relayed := n.eng[3].Counters().Engine.SignalsRelayed
+	relayed := n.eng[a].Counters().Engine.SignalsRelayed
 	n.step(4, func(e *Engine, out *Ready) { require.NoError(t, e.SendSignal(n.now, 2, 12, []byte("offer"), out)) })
 	n.run(0)
 	require.Equal(t, SignalDelivery{From: 4, Session: 12, Data: []byte("offer")}, got[len(got)-1])
-	require.Equal(t, relayed+1, n.eng[3].Counters().Engine.SignalsRelayed)
+	require.Equal(t, relayed+1, n.eng[a].Counters().Engine.SignalsRelayed)
 	require.GreaterOrEqual(t, n.eng[2].Counters().Engine.RendezvousChanges, uint64(2))
 }
 
@@ -326,4 +330,18 @@ func FuzzReceiveSignal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnreachableMembersAreNotProbed: the probes never dial a member
+// whose record says it cannot be dialled; they go to the one that can.
+func TestUnreachableMembersAreNotProbed(t *testing.T) {
+	e := rendezvousEngine(t, 100)
+	targets := map[peer.ID]int{}
+	for range 20 {
+		p, ok := e.nextProbeTarget(t0)
+		if ok {
+			targets[p.ID]++
+		}
+	}
+	require.Equal(t, map[peer.ID]int{sigA: 20}, targets, "A only: C and D are behind NATs, B is a neighbour")
 }
