@@ -227,7 +227,7 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 		return
 	}
 	if e.budgets != nil {
-		if k, n, ok := budgetOf(msg); ok && !e.spend(now, from, k, n, out) {
+		if k, n, ok := budgetOf(msg); ok && !e.fromOwnRendezvous(from, msg) && !e.spend(now, from, k, n, out) {
 			if k == BudgetSignal {
 				e.counters.SignalsRefused[SignalOverBudget]++
 			}

@@ -162,6 +162,17 @@ func (e *Engine) SendSignal(now time.Time, to peer.ID, session uint64, data []by
 	return nil
 }
 
+// fromOwnRendezvous reports whether msg is a Signal relayed by this
+// node's own rendezvous: not charged to the rendezvous's budget here,
+// since the rendezvous charged each sender's to its own, and many
+// senders' signals through one rendezvous must not get it evicted.
+func (e *Engine) fromOwnRendezvous(from peer.ID, msg Message) bool {
+	if _, ok := msg.(*Signal); !ok || e.roster == nil {
+		return false
+	}
+	return e.roster.OwnRendezvous().ID == from
+}
+
 // onSignal takes a Signal for this node, or relays one as the receiver's
 // rendezvous (see the rules above).
 func (e *Engine) onSignal(from peer.ID, m *Signal, out *Ready) {

@@ -345,3 +345,40 @@ func TestUnreachableMembersAreNotProbed(t *testing.T) {
 	}
 	require.Equal(t, map[peer.ID]int{sigA: 20}, targets, "A only: C and D are behind NATs, B is a neighbour")
 }
+
+// TestSignalsFromOwnRendezvousAreNotCharged: a node behind a NAT takes
+// every signal its rendezvous relays, beyond the rendezvous's budget
+// (the rendezvous charged each sender's), while a peer that sends it
+// signals itself is held to its own.
+func TestSignalsFromOwnRendezvousAreNotCharged(t *testing.T) {
+	b := DefaultBudgets()
+	b.PerPeriod[BudgetSignal] = 2
+	b.Strikes = 1
+	cfg := Config{Budgets: &b, Members: &MembersConfig{Auth: fakeAuth{sigB}, BehindNAT: true}}
+	e, err := New(hyparview.Peer{ID: sigB, Addr: "c"}, cfg, rand.New(rand.NewPCG(2, 1)))
+	require.NoError(t, err)
+	do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+	do(t, e, func(out *Ready) { e.Receive(t0, sigR, &hyparview.Join{Addr: "b", Nonce: 1}, out) })
+	do(t, e, func(out *Ready) {
+		e.Receive(t0, sigR, &Records{Records: []roster.Record{signedRecord(sigR, 1, roster.Rendezvous{}), signedRecord(sigA, 1, roster.Rendezvous{})}}, out)
+	})
+	do(t, e, func(out *Ready) { e.chooseRendezvous(t0, out) })
+	require.Equal(t, roster.Rendezvous{ID: sigR, Addr: "b", Unreachable: true}, e.roster.OwnRendezvous())
+
+	taken := 0
+	for i := range 10 {
+		out := do(t, e, func(out *Ready) {
+			e.Receive(t0, sigR, &Signal{From: peer.ID(10 + i%3), To: sigB, Session: 1, Data: []byte{1}}, out)
+		})
+		taken += len(out.Signals)
+		require.Empty(t, out.Evictions)
+	}
+	require.Equal(t, 10, taken, "every signal the rendezvous relays")
+	taken = 0
+	for range 3 {
+		out := do(t, e, func(out *Ready) { e.Receive(t0, sigA, &Signal{From: sigA, To: sigB, Session: 1, Data: []byte{1}}, out) })
+		taken += len(out.Signals)
+	}
+	require.Equal(t, 2, taken, "a peer of its own is held to its budget")
+	require.Equal(t, uint64(1), e.Counters().Engine.SignalsRefused[SignalOverBudget])
+}
