@@ -189,3 +189,32 @@ type result struct {
 	l   *ice.Link
 	err error
 }
+
+// TestICEMisuse: an ICE configuration under another identity is refused,
+// so is a member the node does not know, and AcceptICE with nobody
+// calling ends with its context.
+func TestICEMisuse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		overlay := transport.NewMemNetwork(1)
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := overlay.Listen("n", id, transport.MemConfig{})
+		require.NoError(t, err)
+		nd, err := New(testConfig(tr, 1))
+		require.NoError(t, err)
+		defer nd.Close()
+		other, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		ctx := context.Background()
+		_, err = nd.ConnectICE(ctx, 42, ice.Config{Transport: transport.Config{Identity: other}})
+		require.ErrorIs(t, err, ErrICEIdentity)
+		_, err = nd.AcceptICE(ctx, ice.Config{Transport: transport.Config{Identity: other}})
+		require.ErrorIs(t, err, ErrICEIdentity)
+		_, err = nd.ConnectICE(ctx, 42, ice.Config{Transport: transport.Config{Identity: id}})
+		require.ErrorIs(t, err, ErrUnknownPeer)
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err = nd.AcceptICE(short, ice.Config{Transport: transport.Config{Identity: id}})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
