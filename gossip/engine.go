@@ -327,8 +327,10 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 // ignores — is also evidence of failure: the member is probed through
 // the node's neighbours at once and suspected if none reaches it (or
 // suspected at once when probing is off or busy), as a failed neighbour
-// is. Without it, a crashed node whose neighbours all dropped it before
-// they noticed the crash would be listed alive until a probe found it.
+// is, unless its record says it cannot be dialled (it sits behind a NAT,
+// signal.go): a dial to it failing says nothing of its life. Without
+// this, a crashed node whose neighbours all dropped it before they
+// noticed the crash would be listed alive until a probe found it.
 func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	wasActive := e.hv.IsActive(p)
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
@@ -339,7 +341,7 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 		return // the probe goes on indirectly (probe.go)
 	}
 	if e.roster != nil && !wasActive && !e.roster.Left() {
-		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive {
+		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive && !r.Rendezvous().Unreachable {
 			if e.probeAfterFailedConnection(hyparview.Peer{ID: p, Addr: r.Addr}, out) {
 				return // confirmed through neighbours first (probe.go)
 			}

@@ -232,6 +232,9 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 			e.broadcastRecord(now, r, out) // see tellLeft
 		}
 	}
+	// A new neighbour's record comes with the exchange its link starts:
+	// it may be the rendezvous this node waits for (signal.go).
+	e.chooseRendezvous(now, out)
 }
 
 // tellLeft sends our Left record to every neighbour directly, besides

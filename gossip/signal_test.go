@@ -382,3 +382,19 @@ func TestSignalsFromOwnRendezvousAreNotCharged(t *testing.T) {
 	require.Equal(t, 2, taken, "a peer of its own is held to its budget")
 	require.Equal(t, uint64(1), e.Counters().Engine.SignalsRefused[SignalOverBudget])
 }
+
+// TestFailedDialToUnreachableMemberIsNoEvidence: a failed connection to
+// a member that is not a neighbour and says it cannot be dialled neither
+// suspects it nor probes it; to one that can be dialled, it does.
+func TestFailedDialToUnreachableMemberIsNoEvidence(t *testing.T) {
+	e := rendezvousEngine(t, 100)
+	out := do(t, e, func(out *Ready) { e.ConnectionFailed(t0, sigD, out) })
+	require.Empty(t, out.Sends, "no probe of D through neighbours")
+	d, _ := e.Member(sigD)
+	require.Equal(t, roster.StateAlive, d.State)
+
+	out = do(t, e, func(out *Ready) { e.ConnectionFailed(t0, sigA, out) })
+	require.Len(t, out.Sends, 1)
+	require.Equal(t, sigB, out.Sends[0].To.ID, "A is probed through R's neighbour")
+	require.Equal(t, sigA, out.Sends[0].Msg.(*PingReq).Target)
+}
