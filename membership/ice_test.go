@@ -83,12 +83,14 @@ func (w *iceWorld) config(i int, id transport.Identity, m *ice.Metrics) ice.Conf
 	}
 }
 
-// TestICEThroughTheOverlay: two nodes behind NATs (Config.BehindNAT) join
-// a public one, which both name as their rendezvous in their signed
-// records; one connects to the other with ConnectICE, the other answers
-// with AcceptICE, and they get a direct ICE link through their NATs.
-// Every signal of the negotiation crossed the overlay through the
-// rendezvous: none went from one node behind a NAT to the other.
+// TestICEThroughTheOverlay: two nodes behind NATs (Config.BehindNAT; on
+// the overlay's network too, where nobody can dial them) join a public
+// one, which both name as their rendezvous in their signed records; one
+// connects to the other with ConnectICE, the other answers with
+// AcceptICE, and they get a direct ICE link through their NATs. Every
+// signal of the negotiation crossed the overlay through the rendezvous:
+// none went from one node behind a NAT to the other. The cluster stays
+// whole meanwhile: every node lists every other alive.
 func TestICEThroughTheOverlay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		overlay := transport.NewMemNetwork(1)
@@ -107,7 +109,7 @@ func TestICEThroughTheOverlay(t *testing.T) {
 		for i, name := range []string{"r", "a", "b"} {
 			id, err := transport.GenerateIdentity()
 			require.NoError(t, err)
-			tr, err := overlay.Listen(name, id, transport.MemConfig{})
+			tr, err := overlay.Listen(name, id, transport.MemConfig{BehindNAT: name != "r"})
 			require.NoError(t, err)
 			cfg := testConfig(tr, uint64(i+1))
 			cfg.BehindNAT = name != "r"
@@ -171,6 +173,7 @@ func TestICEThroughTheOverlay(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "and back", string(f))
 
+		require.True(t, allSee(nodes, nodes, StateAlive), "every node lists every other alive")
 		mu.Lock()
 		defer mu.Unlock()
 		t.Logf("signal frames: %v", signals)

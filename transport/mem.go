@@ -51,6 +51,10 @@ type MemConfig struct {
 	// MaxProtocol is Config.MaxProtocol: two ends agree on the lower of
 	// their highest versions.
 	MaxProtocol int
+	// BehindNAT makes every dial to this transport fail as unreachable,
+	// as a node behind a NAT that keeps no port open: it reaches others
+	// only over the connections it dials itself.
+	BehindNAT bool
 }
 
 func (c MemConfig) withDefaults() MemConfig {

@@ -62,7 +62,7 @@ func (t *memTransport) dial(ctx context.Context, addr string, key ed25519.Public
 	switch {
 	case t.isClosed():
 		return nil, ErrClosed
-	case dst == nil || dst.isClosed() || !reachable:
+	case dst == nil || dst.isClosed() || !reachable || dst.cfg.BehindNAT:
 		return nil, fmt.Errorf("%w: %s", ErrUnreachable, addr)
 	case key != nil && !dst.pub.Equal(key):
 		t.stats.rejected.Add(1)
