@@ -28,7 +28,7 @@ import (
 const (
 	// maxIncomingICE bounds the attempts of other members that no
 	// AcceptICE took yet; more are dropped (their signals counted in
-	// signals_dropped_total) until one is taken.
+	// ice_signals_dropped_total) until one is taken.
 	maxIncomingICE = 16
 	// signalBuffer bounds the signals of one negotiation waiting for
 	// ice.Connect to read them; one attempt sends a few dozen.
@@ -62,12 +62,11 @@ type signalKey struct {
 // overlaySignaller is an ice.Signaller over the overlay for one
 // negotiation.
 type overlaySignaller struct {
-	n       *Node
-	key     signalKey
-	remote  ed25519.PublicKey
-	in      chan []byte
-	dropped int       // signals that found the buffer full (state goroutine)
-	since   time.Time // when its first signal came, for an incoming one
+	n      *Node
+	key    signalKey
+	remote ed25519.PublicKey
+	in     chan []byte
+	since  time.Time // when its first signal came, for an incoming one
 }
 
 // Send encodes s and sends it to the peer through the engine.
@@ -110,8 +109,11 @@ func (n *Node) signalled(d gossip.SignalDelivery) {
 	k := signalKey{d.From, d.Session}
 	o := s.signals[k]
 	if o == nil {
+		// Only credentials, which each side sends first, start an
+		// attempt: a late signal of one that ended starts none.
+		first, err := ice.UnmarshalSignal(d.Data)
 		key, ok := n.keyOf(d.From)
-		if !ok || len(s.incoming) >= maxIncomingICE || len(s.signals) >= maxICESessions {
+		if err != nil || first.Kind != ice.SignalCredentials || !ok || len(s.incoming) >= maxIncomingICE || len(s.signals) >= maxICESessions {
 			n.incrLabel(mSignalsDropped, "reason", "unexpected")
 			return
 		}
@@ -124,7 +126,6 @@ func (n *Node) signalled(d gossip.SignalDelivery) {
 	case o.in <- d.Data:
 		n.incr(mSignalsIn, 1)
 	default:
-		o.dropped++
 		n.incrLabel(mSignalsDropped, "reason", "buffer_full")
 	}
 }

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/ice"
+	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -174,6 +176,7 @@ func TestICEThroughTheOverlay(t *testing.T) {
 		require.Equal(t, "and back", string(f))
 
 		require.True(t, allSee(nodes, nodes, StateAlive), "every node lists every other alive")
+		time.Sleep(time.Second) // a signal sent as the link came up is delivered
 		mu.Lock()
 		defer mu.Unlock()
 		t.Logf("signal frames: %v", signals)
@@ -219,5 +222,63 @@ func TestICEMisuse(t *testing.T) {
 		defer cancel()
 		_, err = nd.AcceptICE(short, ice.Config{Transport: transport.Config{Identity: id}})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
+
+// TestOnlyCredentialsStartAnAttempt: a signal of another member that is
+// not the credentials every attempt begins with (a late signal of an
+// attempt that ended) starts no attempt for AcceptICE; credentials do.
+func TestOnlyCredentialsStartAnAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		overlay := transport.NewMemNetwork(1)
+		var nodes []*Node
+		for i := range 2 {
+			id, err := transport.GenerateIdentity()
+			require.NoError(t, err)
+			tr, err := overlay.Listen(fmt.Sprint("n", i), id, transport.MemConfig{})
+			require.NoError(t, err)
+			nd, err := New(testConfig(tr, uint64(i+1)))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = nd.Close() })
+			nodes = append(nodes, nd)
+		}
+		ctx := context.Background()
+		require.NoError(t, nodes[0].Join(ctx))
+		require.NoError(t, nodes[1].Join(ctx, nodes[0].Addr()))
+		waitFor(t, 30*time.Second, "both listed", func() bool { return allSee(nodes, nodes, StateAlive) })
+		send := func(s ice.Signal, session uint64) {
+			b, err := s.MarshalBinary()
+			require.NoError(t, err)
+			require.NoError(t, nodes[1].call(ctx, func() {
+				nodes[1].step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) {
+					require.NoError(t, e.SendSignal(now, peer.ID(nodes[0].ID()), session, b, rd))
+				})
+			}))
+		}
+		incoming := func() int {
+			n := 0
+			require.NoError(t, nodes[0].call(ctx, func() { n = len(nodes[0].st.incoming) }))
+			return n
+		}
+		send(ice.Signal{Kind: ice.SignalReady}, 5)
+		send(ice.Signal{Kind: ice.SignalEndOfCandidates}, 5)
+		waitFor(t, 10*time.Second, "the late signals arrive", func() bool {
+			var got uint64
+			require.NoError(t, nodes[0].call(ctx, func() { got = nodes[0].st.eng.Counters().Engine.SignalsReceived }))
+			return got == 2
+		})
+		require.Zero(t, incoming(), "late signals start nothing")
+		send(ice.Signal{Kind: ice.SignalCredentials, Ufrag: "abcd", Pwd: "abcdefghijklmnopqrstuvwxyz"}, 6)
+		send(ice.Signal{Kind: ice.SignalReady}, 6)
+		waitFor(t, 10*time.Second, "an attempt waits with its two signals", func() bool {
+			got := 0
+			require.NoError(t, nodes[0].call(ctx, func() {
+				if o := nodes[0].st.signals[signalKey{peer.ID(nodes[1].ID()), 6}]; o != nil {
+					got = len(o.in)
+				}
+			}))
+			return got == 2
+		})
+		require.Equal(t, 1, incoming())
 	})
 }
