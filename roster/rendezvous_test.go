@@ -11,6 +11,13 @@ import (
 	"github.com/plumview/plumview/wire"
 )
 
+// signedWithRendezvous returns rec naming v, signed by its member.
+func signedWithRendezvous(rec Record, v Rendezvous) Record {
+	rec.Proof = &Proof{Rendezvous: &v}
+	rec.Proof.Key, rec.Proof.Sig = testAuth{rec.ID}.PublicKey(), testAuth{rec.ID}.Sign(StatementBytes(&rec))
+	return rec
+}
+
 // TestRendezvousIsSigned: a member that sets a rendezvous raises its
 // incarnation and broadcasts a record whose proof names it and verifies;
 // another node takes it and hands it out with the rendezvous; a
