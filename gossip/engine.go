@@ -381,6 +381,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 	// could not overwrite it.
 	hvOut := e.hv.Step(in, out.hv[:0])
 	out.hv = nil
+	viewChanged := false
 	for i := range hvOut {
 		o := &hvOut[i]
 		switch o.Kind {
@@ -395,21 +396,24 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborUp, Peer: o.Peer.ID}, out)
 			if e.roster != nil {
 				e.membersUp(now, o.Peer, out)
-				e.chooseRendezvous(now, out)
 			}
+			viewChanged = true
 		case hyparview.OutputNeighborDown:
 			out.Neighbors = append(out.Neighbors, NeighborChange{Peer: o.Peer, Reason: o.Reason})
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: o.Peer.ID}, out)
 			if e.roster != nil && !e.checkLostSuspect(o, out) {
 				e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
 			}
-			if e.roster != nil {
-				e.chooseRendezvous(now, out)
-			}
+			viewChanged = true
 		}
 		*o = hyparview.Output{}
 	}
 	out.hv = hvOut[:0]
+	if viewChanged && e.behindNAT {
+		// Once every change of the step reached the broadcast core, so
+		// that the new record goes to the new neighbours.
+		e.chooseRendezvous(now, out)
+	}
 }
 
 // stepPlumtree runs the broadcast core and translates its outputs.

@@ -284,6 +284,7 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	}
 	e.setTimer(Timer{kind: TimerRejoin}, e.rejoinInterval, out)
 	e.chooseRendezvous(now, out)
+	e.askRendezvous(now, out)
 	if e.hv.ActiveLen() == 0 {
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)

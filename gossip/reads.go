@@ -238,8 +238,9 @@ type EngineCounters struct {
 	SignalsSent, SignalsReceived, SignalsRelayed uint64
 	SignalsRefused                               [signalRefusalCount]uint64
 	// RendezvousChanges counts the changes of this node's rendezvous
-	// (MembersConfig.BehindNAT).
-	RendezvousChanges uint64
+	// (MembersConfig.BehindNAT); RendezvousAsked the links it asked of a
+	// member that can be dialled while it had none to choose.
+	RendezvousChanges, RendezvousAsked uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

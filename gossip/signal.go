@@ -208,8 +208,9 @@ func (e *Engine) onSignal(from peer.ID, m *Signal, out *Ready) {
 // neighbour, else the active neighbour of smallest ID whose signed record
 // says it can be dialled; none while there is no such neighbour. A
 // change raises the incarnation and publishes the record. Called on every
-// change of the active view and on the rejoin tick, which catches a
-// neighbour whose record arrived after its link.
+// change of the active view, when records arrive by anti-entropy, and on
+// the rejoin tick, which also asks a member that can be dialled for a
+// link while there is none to choose (askRendezvous).
 func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
 	if !e.behindNAT || e.roster == nil || e.roster.Left() {
 		return
@@ -234,4 +235,32 @@ func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
 	if e.stepRoster(now, roster.Input{Kind: roster.InputSetRendezvous, Rendezvous: next}, out) == nil {
 		e.counters.RendezvousChanges++
 	}
+}
+
+// askRendezvous asks, on the rejoin tick of a node behind a NAT that has
+// no rendezvous, a member that can be dialled (signed, Alive, not said
+// unreachable, not active), drawn at random, for a link: the next
+// rendezvous once it comes up. A node with no such member waits for its
+// contacts' records.
+func (e *Engine) askRendezvous(now time.Time, out *Ready) {
+	if !e.behindNAT || e.roster == nil || e.roster.Left() || e.roster.OwnRendezvous().ID != 0 || e.hv.ActiveLen() == 0 {
+		return // an isolated node rejoins through its contacts first
+	}
+	var pick hyparview.Peer
+	n := 0
+	self := e.roster.Self()
+	for r := range e.roster.All() {
+		if r.ID == self || r.State != roster.StateAlive || r.Addr == "" || r.Proof == nil || r.Rendezvous().Unreachable || e.hv.IsActive(r.ID) {
+			continue
+		}
+		n++
+		if e.rng.IntN(n) == 0 {
+			pick = hyparview.Peer{ID: r.ID, Addr: r.Addr}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	e.counters.RendezvousAsked++
+	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{pick}}, out)
 }

@@ -398,3 +398,41 @@ func TestFailedDialToUnreachableMemberIsNoEvidence(t *testing.T) {
 	require.Equal(t, sigB, out.Sends[0].To.ID, "A is probed through R's neighbour")
 	require.Equal(t, sigA, out.Sends[0].Msg.(*PingReq).Target)
 }
+
+// TestNodeBehindNATAsksForARendezvous: a node behind a NAT whose only
+// neighbour is behind a NAT too (an active view of one) names no
+// rendezvous; on its rejoin tick it asks the member that can be dialled
+// for a link, which replaces the other, and names it.
+func TestNodeBehindNATAsksForARendezvous(t *testing.T) {
+	n := &net{t: t, now: t0, eng: map[peer.ID]*Engine{}, down: map[peer.ID]bool{},
+		deliv: map[peer.ID][]Delivery{}, events: map[peer.ID][]MemberEvent{}}
+	for _, id := range []peer.ID{1, 2, 4} {
+		cfg := Config{Members: &MembersConfig{Auth: fakeAuth{id}, BehindNAT: id != 1, ProbeInterval: -1}}
+		if id == 2 {
+			cfg.HyParView.ActiveViewSize = 1
+		}
+		e, err := New(hyparview.Peer{ID: id, Addr: string(rune('a' + id))}, cfg, rand.New(rand.NewPCG(uint64(id), 2)))
+		require.NoError(t, err)
+		n.eng[id] = e
+	}
+	n.join(1)
+	n.join(4, 1)
+	n.run(0)
+	// 1 and 2 do not meet while 2 joins (the join walk would link them).
+	n.cut = func(from, to peer.ID) bool { return from+to == 3 }
+	n.join(2, 4)
+	n.run(0)
+	n.cut = nil
+	require.Equal(t, []hyparview.Peer{{ID: 4, Addr: "e"}}, n.eng[2].hv.Active())
+	require.Zero(t, n.eng[2].roster.OwnRendezvous().ID, "its only neighbour is behind a NAT")
+	require.True(t, n.eng[2].roster.OwnRendezvous().Unreachable)
+	_, known := n.eng[2].Member(1)
+	require.True(t, known, "it learnt of 1 from 4")
+
+	n.run(10 * DefaultRejoinInterval)
+	require.Equal(t, roster.Rendezvous{ID: 1, Addr: "b", Unreachable: true}, n.eng[2].roster.OwnRendezvous())
+	require.Equal(t, []hyparview.Peer{{ID: 1, Addr: "b"}}, n.eng[2].hv.Active())
+	require.Positive(t, n.eng[2].Counters().Engine.RendezvousAsked)
+	r, _ := n.eng[4].Member(2)
+	require.Equal(t, peer.ID(1), r.Rendezvous().ID, "published: the record went to the new neighbour, which relayed it")
+}
