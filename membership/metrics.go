@@ -149,6 +149,7 @@ var engineCounters = []struct {
 		return s
 	}},
 	{"rendezvous_changes_total", "changes of this agent's rendezvous (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousChanges }},
+	{"rendezvous_asked_total", "links asked of a member that can be dialled while this agent had no rendezvous to name (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousAsked }},
 }
 
 // Bucket bounds of the histograms.
