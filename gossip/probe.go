@@ -233,8 +233,8 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 // probe confirms it, roster.Settled), dialable (its record does not say
 // it is behind a NAT, roster.Rendezvous: its neighbours watch the links
 // it opened), not an active neighbour, not heard from within
-// probeSkipWindow. The list is rebuilt,
-// shuffled, when it runs out (SWIM §4.3).
+// probeSkipWindow. The list is rebuilt, shuffled, when it runs out (SWIM
+// §4.3).
 func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 	l := e.live
 	for range maxProbeChecks {
