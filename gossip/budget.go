@@ -50,6 +50,11 @@ const (
 	// operator asks now and then (gossipd status -cluster), through one
 	// node.
 	BudgetViews
+	// BudgetSignal limits the Signals a peer asks this node to relay or
+	// sends it (signal.go): each relayed one costs a send to the member
+	// that chose this node as its rendezvous. One connection attempt
+	// through NATs takes a few dozen signals each way.
+	BudgetSignal
 
 	budgetCount = iota
 )
@@ -75,6 +80,8 @@ func (b Budget) String() string {
 		return "probe"
 	case BudgetViews:
 		return "views"
+	case BudgetSignal:
+		return "signal"
 	}
 	return "Budget(" + strconv.Itoa(int(b)) + ")"
 }
@@ -131,6 +138,7 @@ func DefaultBudgets() Budgets {
 	b.PerPeriod[BudgetForged] = 10
 	b.PerPeriod[BudgetProbe] = 200
 	b.PerPeriod[BudgetViews] = 20
+	b.PerPeriod[BudgetSignal] = 500
 	b.Strikes = 100
 	b.BanPeriod = time.Minute
 	b.MaxPeers = 4096
@@ -207,6 +215,8 @@ func budgetOf(msg Message) (Budget, int, bool) {
 		return BudgetProbe, 1, true
 	case *ViewsRequest:
 		return BudgetViews, 1, true
+	case *Signal:
+		return BudgetSignal, 1, true
 	}
 	return 0, 0, false
 }

@@ -96,6 +96,13 @@ type MembersConfig struct {
 	// trusted; nil, the simulator's setting, turns signatures off. It
 	// needs the IDOriginSequence policy (Plumtree's default).
 	Auth peer.Authenticator
+	// BehindNAT says that this node cannot be dialled (it sits behind a
+	// NAT): its record says so and names an active neighbour that can be
+	// as its rendezvous, which relays it the signals of connection
+	// attempts through NATs (signal.go), and is replaced when it leaves
+	// the active view. It needs Auth: the rendezvous is signed into the
+	// record. False, the default, changes nothing.
+	BehindNAT bool
 }
 
 // Defaults of the member list.
@@ -183,6 +190,9 @@ func (c *MembersConfig) Validate() error {
 	}
 	if c.Roster.Auth != nil {
 		return errors.New("gossip: set MembersConfig.Auth, which the engine hands to the roster, not Roster.Auth")
+	}
+	if c.BehindNAT && c.Auth == nil {
+		return errors.New("gossip: BehindNAT needs signatures (MembersConfig.Auth): the rendezvous is signed into the record")
 	}
 	return c.Roster.Validate()
 }

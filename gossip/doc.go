@@ -14,11 +14,12 @@
 //
 //   - what comes in: Join, Leave, Broadcast (which returns the message's
 //     ID), UpdateMeta, Receive, TimerFired, ConnectionFailed,
-//     ConnectionClosed and ContactsResolved;
+//     ConnectionClosed, ContactsResolved and SendSignal;
 //   - what goes out: one Ready batch that the driver owns, with typed
 //     slices of messages to send, connections to close, timers to set,
-//     deliveries, member events, neighbour changes, peers evicted and
-//     gap notices, and a request to resolve the seed contacts afresh.
+//     deliveries, member events, neighbour changes, peers evicted,
+//     gap notices and signals of connections through NATs, and a request
+//     to resolve the seed contacts afresh.
 //
 // The engine owns every protocol timer, the member list's periodic
 // exchange, refresh and the rejoin tick included: a Timer is a 24-byte
@@ -43,6 +44,15 @@
 // is followed from the deliveries, and a hole that outlives every repair
 // becomes a gap notice (see GapsConfig), and the same marks keep a
 // restarted node from delivering twice (DeliveryMarks, marks.go).
+//
+// # Through NATs
+//
+// A node behind a NAT (MembersConfig.BehindNAT) names an active neighbour
+// that can be dialled as its rendezvous in its signed record
+// (roster.Rendezvous); the signals of an ICE negotiation with it (Signal,
+// SendSignal, Ready.Signals) travel through that rendezvous, which relays
+// them only to a linked member that names it, within the sender's
+// BudgetSignal (signal.go; docs/nat.md).
 //
 // # Liveness
 //

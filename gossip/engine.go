@@ -99,6 +99,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		e.rng, e.auth = rng, m.Auth
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
+		e.behindNAT = m.BehindNAT
 		e.live = newLiveness(m)
 	}
 	return e, nil
@@ -226,7 +227,10 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 		return
 	}
 	if e.budgets != nil {
-		if k, n, ok := budgetOf(msg); ok && !e.spend(now, from, k, n, out) {
+		if k, n, ok := budgetOf(msg); ok && !e.fromOwnRendezvous(from, msg) && !e.spend(now, from, k, n, out) {
+			if k == BudgetSignal {
+				e.counters.SignalsRefused[SignalOverBudget]++
+			}
 			return
 		}
 	}
@@ -268,6 +272,12 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onViewsMessage(from, m, out)
+	case *Signal:
+		if e.roster == nil || e.roster.Left() {
+			e.counters.SignalsRefused[SignalNoMembers]++
+			return
+		}
+		e.onSignal(from, m, out)
 	default:
 		e.counters.UnknownMessages++
 	}
@@ -317,8 +327,10 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 // ignores — is also evidence of failure: the member is probed through
 // the node's neighbours at once and suspected if none reaches it (or
 // suspected at once when probing is off or busy), as a failed neighbour
-// is. Without it, a crashed node whose neighbours all dropped it before
-// they noticed the crash would be listed alive until a probe found it.
+// is, unless its record says it cannot be dialled (it sits behind a NAT,
+// signal.go): a dial to it failing says nothing of its life. Without
+// this, a crashed node whose neighbours all dropped it before they
+// noticed the crash would be listed alive until a probe found it.
 func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 	wasActive := e.hv.IsActive(p)
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
@@ -329,7 +341,7 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 		return // the probe goes on indirectly (probe.go)
 	}
 	if e.roster != nil && !wasActive && !e.roster.Left() {
-		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive {
+		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive && !r.Rendezvous().Unreachable {
 			if e.probeAfterFailedConnection(hyparview.Peer{ID: p, Addr: r.Addr}, out) {
 				return // confirmed through neighbours first (probe.go)
 			}
@@ -369,6 +381,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 	// could not overwrite it.
 	hvOut := e.hv.Step(in, out.hv[:0])
 	out.hv = nil
+	viewChanged := false
 	for i := range hvOut {
 		o := &hvOut[i]
 		switch o.Kind {
@@ -384,16 +397,23 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 			if e.roster != nil {
 				e.membersUp(now, o.Peer, out)
 			}
+			viewChanged = true
 		case hyparview.OutputNeighborDown:
 			out.Neighbors = append(out.Neighbors, NeighborChange{Peer: o.Peer, Reason: o.Reason})
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: o.Peer.ID}, out)
 			if e.roster != nil && !e.checkLostSuspect(o, out) {
 				e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
 			}
+			viewChanged = true
 		}
 		*o = hyparview.Output{}
 	}
 	out.hv = hvOut[:0]
+	if viewChanged && e.behindNAT {
+		// Once every change of the step reached the broadcast core, so
+		// that the new record goes to the new neighbours.
+		e.chooseRendezvous(now, out)
+	}
 }
 
 // stepPlumtree runs the broadcast core and translates its outputs.

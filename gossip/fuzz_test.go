@@ -70,7 +70,8 @@ func FuzzReceiveRecords(f *testing.F) {
 		DeclarerSig: fakeAuth{4}.Sign(roster.DeclarationBytes(3, 1, 4))}
 	unsigned := valid
 	unsigned.Proof = nil
-	for _, recs := range [][]roster.Record{{valid}, {suspect}, {unsigned}, {valid, suspect, unsigned}} {
+	withRV := signedRecord(5, 1, roster.Rendezvous{ID: 3, Addr: "c", Unreachable: true})
+	for _, recs := range [][]roster.Record{{valid}, {suspect}, {unsigned}, {valid, suspect, unsigned}, {withRV}} {
 		b, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: recs})
 		f.Add(b)
 	}
@@ -78,7 +79,7 @@ func FuzzReceiveRecords(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	frame, _ := codec.Encode(&Records{Records: []roster.Record{valid, suspect}})
+	frame, _ := codec.Encode(&Records{Records: []roster.Record{valid, suspect, withRV}})
 	f.Add(frame)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b := DefaultBudgets()

@@ -19,6 +19,7 @@ type members struct {
 	rejoinArmed    bool          // the rejoin tick is set
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
+	behindNAT      bool          // MembersConfig.BehindNAT
 }
 
 // payloadValid checks a payload not seen before, when signatures are on,
@@ -231,6 +232,9 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 			e.broadcastRecord(now, r, out) // see tellLeft
 		}
 	}
+	// A new neighbour's record comes with the exchange its link starts:
+	// it may be the rendezvous this node waits for (signal.go).
+	e.chooseRendezvous(now, out)
 }
 
 // tellLeft sends our Left record to every neighbour directly, besides
@@ -279,6 +283,8 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 		return
 	}
 	e.setTimer(Timer{kind: TimerRejoin}, e.rejoinInterval, out)
+	e.chooseRendezvous(now, out)
+	e.askRendezvous(now, out)
 	if e.hv.ActiveLen() == 0 {
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)

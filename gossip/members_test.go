@@ -31,6 +31,8 @@ type net struct {
 	cut func(from, to peer.ID) bool
 	// views collects the answers to overlay queries (Ready.Views).
 	views map[peer.ID][]ViewsAnswer
+	// onSignals, when set, sees the signals each node is handed.
+	onSignals func(id peer.ID, s []SignalDelivery)
 }
 
 type msg struct {
@@ -70,6 +72,9 @@ func (n *net) step(id peer.ID, input func(e *Engine, out *Ready)) *Ready {
 	}
 	n.deliv[id] = append(n.deliv[id], out.Deliveries...)
 	n.events[id] = append(n.events[id], out.Events...)
+	if n.onSignals != nil && len(out.Signals) > 0 {
+		n.onSignals(id, out.Signals)
+	}
 	if len(out.Views) > 0 {
 		if n.views == nil {
 			n.views = map[peer.ID][]ViewsAnswer{}

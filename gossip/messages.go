@@ -79,17 +79,20 @@ func NewCodec(limits wire.Limits) (*wire.Codec, error) {
 		wire.Type{Tag: TagHeads, New: func() peer.Message { return new(Heads) }},
 		wire.Type{Tag: TagViewsRequest, New: func() peer.Message { return new(ViewsRequest) }},
 		wire.Type{Tag: TagViewsReply, New: func() peer.Message { return new(ViewsReply) }},
+		wire.Type{Tag: TagSignal, New: func() peer.Message { return new(Signal) }},
 	)
 }
 
 // NeedsProtocol returns the version of the application protocol a peer
 // must speak (transport.ProtocolVersion, negotiated per connection) to
-// decode m: 2 for the messages version 2 added (Heads, ViewsRequest,
-// ViewsReply), 1 for the others. A driver sends nothing to a peer of an
+// decode m: 3 for the message version 3 added (Signal), 2 for those
+// version 2 added (Heads, ViewsRequest, ViewsReply), 1 for the others. A driver sends nothing to a peer of an
 // older version than its message needs: such a peer would take it for a
 // malformed frame and close the connection.
 func NeedsProtocol(m Message) int {
 	switch m.(type) {
+	case *Signal:
+		return 3
 	case *Heads, *ViewsRequest, *ViewsReply:
 		return 2
 	}

@@ -230,9 +230,11 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 // nextProbeTarget takes the next member of the round-robin list that is
 // worth probing: listed Alive, or Suspect and not settled (this node has
 // not observed it yet and its suspicion wants confirmations: a failed
-// probe confirms it, roster.Settled), dialable, not an active neighbour,
-// not heard from within probeSkipWindow. The list is rebuilt,
-// shuffled, when it runs out (SWIM §4.3).
+// probe confirms it, roster.Settled), dialable (its record does not say
+// it is behind a NAT, roster.Rendezvous: its neighbours watch the links
+// it opened), not an active neighbour, not heard from within
+// probeSkipWindow. The list is rebuilt, shuffled, when it runs out (SWIM
+// §4.3).
 func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 	l := e.live
 	for range maxProbeChecks {
@@ -246,6 +248,9 @@ func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 		l.next++
 		r, ok := e.roster.Get(id)
 		if !ok || r.Addr == "" || (r.State != roster.StateAlive && r.State != roster.StateSuspect) || e.hv.IsActive(id) {
+			continue
+		}
+		if r.Proof != nil && r.Proof.Rendezvous != nil && r.Proof.Rendezvous.Unreachable {
 			continue
 		}
 		if r.State == roster.StateSuspect && e.roster.Settled(id) {

@@ -231,6 +231,16 @@ type EngineCounters struct {
 	// broadcast this node should have held and did not (islands.go);
 	// IslandContacts the links it asked for on them.
 	IslandMarksMissed, IslandContacts uint64
+	// SignalsSent counts the Signals this node sent (SendSignal);
+	// SignalsReceived those for it handed to the driver; SignalsRelayed
+	// those it relayed as a member's rendezvous; SignalsRefused, by
+	// SignalRefusal, those it neither took nor relayed (signal.go).
+	SignalsSent, SignalsReceived, SignalsRelayed uint64
+	SignalsRefused                               [signalRefusalCount]uint64
+	// RendezvousChanges counts the changes of this node's rendezvous
+	// (MembersConfig.BehindNAT); RendezvousAsked the links it asked of a
+	// member that can be dialled while it had none to choose.
+	RendezvousChanges, RendezvousAsked uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

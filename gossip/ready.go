@@ -47,6 +47,10 @@ type Ready struct {
 	// Views are the answers to the overlay query in progress (AskViews),
 	// one per member asked: its views, or that it did not answer.
 	Views []ViewsAnswer
+	// Signals are the signalling messages of connections through NATs
+	// for this node (signal.go), for the driver to hand to the attempt
+	// they belong to.
+	Signals []SignalDelivery
 
 	// hv is the membership core's output buffer, lent to each HyParView
 	// step and taken back after it: held here rather than in each engine,
@@ -118,13 +122,14 @@ func (r *Ready) Reset() {
 	r.Evictions = r.Evictions[:0]
 	r.Gaps = r.Gaps[:0]
 	r.Views = r.Views[:0]
+	r.Signals = r.Signals[:0]
 }
 
 // Empty reports whether the batch asks for nothing.
 func (r *Ready) Empty() bool {
 	return len(r.Sends) == 0 && len(r.Closes) == 0 && len(r.Timers) == 0 && len(r.Deliveries) == 0 &&
 		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts && len(r.Evictions) == 0 &&
-		len(r.Gaps) == 0 && len(r.Views) == 0
+		len(r.Gaps) == 0 && len(r.Views) == 0 && len(r.Signals) == 0
 }
 
 // Message is a message of the pure stack: a hyparview.Message, a

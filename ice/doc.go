@@ -14,8 +14,9 @@
 // two keys alone, so two simultaneous attempts agree. The agents exchange
 // credentials, candidates (trickled as gathered), end-of-candidates and a
 // ready barrier through a Signaller, as opaque messages (Signal,
-// MarshalBinary, UnmarshalSignal) that the overlay will carry through a
-// rendezvous node; MemSignallers pass them in memory. mDNS candidates are
+// MarshalBinary, UnmarshalSignal) that the overlay carries through a
+// rendezvous node (membership.Node.ConnectICE, gossip.Signal);
+// MemSignallers pass them in memory. mDNS candidates are
 // off; host candidates come only from Config.Interfaces (or every
 // non-loopback interface), on Config.Net (the host's, or a pion vnet).
 //

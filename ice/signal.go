@@ -194,8 +194,9 @@ func readString(b []byte, max int) (string, []byte, error) {
 }
 
 // Signaller carries signals between the two agents of one negotiation.
-// The overlay implements it later (an offer relayed through the callee's
-// rendezvous node); MemSignallers pass them in memory.
+// The membership runtime implements it over the overlay (the signals
+// relayed through the callee's rendezvous node, membership.Node.ConnectICE);
+// MemSignallers pass them in memory.
 type Signaller interface {
 	// Send delivers s to the other side, in order. It may block until
 	// ctx is done.

@@ -56,6 +56,9 @@ func (n *Node) carryOut() {
 	if len(rd.Views) > 0 {
 		n.viewsAnswered(rd.Views)
 	}
+	for _, sg := range rd.Signals {
+		n.signalled(sg)
+	}
 	rd.Reset()
 }
 

@@ -80,6 +80,14 @@ type Config struct {
 	// per delivery and 96 bytes per message, and about 100 bytes per
 	// member record.
 	TrustMembers bool
+	// BehindNAT says that this node cannot be dialled (it sits behind a
+	// NAT): its member record says so and names one of its active
+	// neighbours that can be dialled as its rendezvous, replaced when the
+	// link ends (gossip.MembersConfig.BehindNAT); other members reach it
+	// with ConnectICE, whose signals the rendezvous relays. It needs
+	// signatures (not TrustMembers), and every member of this version: a
+	// node of an earlier one refuses the record as forged. Default off.
+	BehindNAT bool
 	// DeliveryMarks are the marks an earlier run of this node saved
 	// (Node.DeliveryMarks): broadcasts they cover are not delivered
 	// again when neighbours announce them after the restart. A process
@@ -217,5 +225,6 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	if !c.TrustMembers {
 		p.Members.Auth = identitySigner{tr: c.Transport}
 	}
+	p.Members.BehindNAT = c.BehindNAT
 	return p
 }

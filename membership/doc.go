@@ -86,6 +86,16 @@
 // node whose member list shows members it has no path to asks one of them
 // or a seed to become a neighbour.
 //
+// # Through NATs
+//
+// A node configured BehindNAT says in its record that it cannot be
+// dialled and names one of its active neighbours that can be as its
+// rendezvous. ConnectICE reaches such a member: it runs ice.Connect with
+// the negotiation's signals carried by the overlay through the member's
+// rendezvous, and the member answers with AcceptICE (ice.go,
+// docs/nat.md). The link is the caller's: the overlay does not run over
+// it yet.
+//
 // # Observability
 //
 // Logs go to Config.Logger (zap, silent by default); counters, gauges and

@@ -82,6 +82,9 @@ const (
 	mDatagramsReceived  = "datagrams_received_total"
 	mDatagramsRefused   = "datagrams_refused_total"
 	mDatagramsFallbacks = "datagrams_fallbacks_total"
+	mSignalsIn          = "ice_signals_received_total"
+	mSignalsDropped     = "ice_signals_dropped_total"
+	mICE                = "ice_negotiations_total"
 
 	mActive       = "hyparview_active_peers"
 	mPassive      = "hyparview_passive_peers"
@@ -141,6 +144,17 @@ var engineCounters = []struct {
 	{"liveness_health_raised_total", "times this agent found itself stalled", func(c *gossip.Counters) uint64 { return c.Engine.HealthRaised }},
 	{"forged_origins_total", "broadcasts dropped because their origin signature did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedOrigins }},
 	{"forged_records_total", "member records dropped because their proof did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedRecords }},
+	{"ice_signals_sent_total", "ICE signals this agent sent through the overlay", func(c *gossip.Counters) uint64 { return c.Engine.SignalsSent }},
+	{"ice_signals_relayed_total", "ICE signals this agent relayed as a member's rendezvous", func(c *gossip.Counters) uint64 { return c.Engine.SignalsRelayed }},
+	{"ice_signals_refused_total", "ICE signals neither taken nor relayed: not this agent's to relay, no link, spoofed, over budget", func(c *gossip.Counters) uint64 {
+		var s uint64
+		for _, v := range c.Engine.SignalsRefused {
+			s += v
+		}
+		return s
+	}},
+	{"rendezvous_changes_total", "changes of this agent's rendezvous (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousChanges }},
+	{"rendezvous_asked_total", "links asked of a member that can be dialled while this agent had no rendezvous to name (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousAsked }},
 }
 
 // Bucket bounds of the histograms.
@@ -185,6 +199,13 @@ func MetricDefs() []MetricDef {
 	c(mDatagramsFallbacks, "datagrams to a member not known to read them, unanswered and sent again over a connection")
 	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol} {
 		c(mDropped, "frames dropped for want of a connection, or not sent to an agent of an earlier protocol version, by reason", metrics.Label{Name: "reason", Value: r})
+	}
+	c(mSignalsIn, "ICE signals handed to a negotiation through the overlay (ConnectICE, AcceptICE)")
+	for _, r := range []string{"unexpected", "buffer_full"} {
+		c(mSignalsDropped, "ICE signals dropped: of no negotiation and none could start, or over a negotiation's buffer", metrics.Label{Name: "reason", Value: r})
+	}
+	for _, o := range []string{"failed", "host", "srflx", "relay"} {
+		c(mICE, "ICE negotiations through the overlay, by outcome: failed or the selected path's kind", metrics.Label{Name: "outcome", Value: o})
 	}
 	for _, ec := range engineCounters {
 		c(ec.name, ec.help)

@@ -44,6 +44,9 @@ type Node struct {
 	once   sync.Once
 	done   chan struct{} // closed when the state goroutine has exited
 
+	// iceWake holds a token while negotiations wait for AcceptICE.
+	iceWake chan struct{}
+
 	messages *fanout.Fanout[Message] // to the Subscriptions
 	events   *fanout.Fanout[Event]   // to the Watchers
 
@@ -84,6 +87,10 @@ type state struct {
 	frameAt time.Time
 	// dgram is what the node knows of datagrams (datagrams.go).
 	dgram datagramState
+	// signals are the ICE negotiations in progress, by peer and session,
+	// and incoming those no AcceptICE took yet (ice.go).
+	signals  map[signalKey]*overlaySignaller
+	incoming []*overlaySignaller
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until
@@ -108,7 +115,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.String("node", hexID(uint64(self.ID)))),
-		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}),
+		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}), iceWake: make(chan struct{}, 1),
 		messages: fanout.New(cfg.SubscriberBuffer, func(m Message) string { return m.Topic }),
 		events:   fanout.New[Event](cfg.SubscriberBuffer, nil),
 		st:       &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},

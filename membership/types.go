@@ -89,10 +89,17 @@ type Member struct {
 	Meta        []byte
 	Incarnation uint64
 	State       State
+	// Rendezvous is the member through which signals to this one are
+	// relayed (Config.BehindNAT), 0 for none; Unreachable says that it
+	// cannot be dialled (ConnectICE reaches it).
+	Rendezvous  uint64
+	Unreachable bool
 }
 
 func memberOf(r roster.Record) Member {
-	return Member{ID: uint64(r.ID), Addr: r.Addr, Meta: r.Meta, Incarnation: r.Incarnation, State: State(r.State)}
+	rv := r.Rendezvous()
+	return Member{ID: uint64(r.ID), Addr: r.Addr, Meta: r.Meta, Incarnation: r.Incarnation, State: State(r.State),
+		Rendezvous: uint64(rv.ID), Unreachable: rv.Unreachable}
 }
 
 // EventKind names a membership event.

@@ -97,6 +97,12 @@
 //     times it itself, so all of them broadcast the same record, which the
 //     content-derived broadcast ID deduplicates.
 //
+// A member may also sign a rendezvous into its statement (Rendezvous,
+// InputSetRendezvous): the node through which signals to it are relayed
+// when it sits behind a NAT, and whether it can be dialled at all. It
+// travels in the proof (Proof.Rendezvous), so a record without a proof,
+// such as the simulator's, names none and is encoded as before.
+//
 // A received record whose proof does not verify (VerifyRecord) is dropped
 // and counted (Counters.Forged); the composition checks a broadcast's
 // records before relaying it and charges the neighbour that sent them.

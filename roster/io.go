@@ -35,6 +35,10 @@ const (
 	// runtime steps it once after joining, so that the cluster learns of
 	// the node without waiting for anti-entropy.
 	InputAnnounce
+	// InputSetRendezvous replaces what this node says about reaching it
+	// (Rendezvous) and raises its incarnation when it changes; it needs
+	// signatures (Config.Auth).
+	InputSetRendezvous
 )
 
 // String returns a short lower-case name.
@@ -56,6 +60,8 @@ func (k InputKind) String() string {
 		return "leave"
 	case InputAnnounce:
 		return "announce"
+	case InputSetRendezvous:
+		return "set-rendezvous"
 	}
 	return "InputKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -68,6 +74,8 @@ type Input struct {
 	Reason  hyparview.DownReason // NeighborDown
 	Timer   Timer                // Timer
 	Meta    []byte               // UpdateMeta: copied, the caller keeps it
+	// Rendezvous is SetRendezvous's.
+	Rendezvous Rendezvous
 	// Verified says that the driver checked every record's proof with
 	// VerifyRecord and this roster's Config.Auth (Receive, Merge), as the
 	// composition does for a broadcast before relaying it, so that Step

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 
 	"github.com/plumview/plumview/peer"
 )
@@ -25,6 +26,11 @@ type Proof struct {
 	DeclarerKey []byte
 	// DeclarerSig is the declarer's signature of DeclarationBytes.
 	DeclarerSig []byte
+	// Rendezvous, when set, is part of the member's statement: how to
+	// reach it besides dialling its address (rendezvous.go). Last, so
+	// that a decoder that predates it skips it; nil in a proof of a
+	// record that names none.
+	Rendezvous *Rendezvous
 }
 
 // Bounds of a proof's keys and signatures: an ed25519 key is 32 bytes and
@@ -47,11 +53,19 @@ const (
 // stated (Left for a Left record, Alive for every other: a Suspect or
 // Failed record carries the member's Alive statement at that incarnation,
 // the proof that the incarnation is the member's), the address's length
-// and the address, then the metadata.
+// and the address, then the metadata. A record whose proof names a
+// rendezvous (Proof.Rendezvous, not zero) has a statement of a second
+// form, under a second domain tag, that covers it too
+// (appendRendezvousStatement).
 func StatementBytes(r *Record) []byte {
 	stated := StateAlive
 	if r.State == StateLeft {
 		stated = StateLeft
+	}
+	if r.Proof != nil && r.Proof.Rendezvous != nil && !r.Proof.Rendezvous.IsZero() {
+		v := r.Proof.Rendezvous
+		b := make([]byte, 0, len(rendezvousDomain)+8+8+1+2*binary.MaxVarintLen64+len(r.Addr)+len(r.Meta)+8+binary.MaxVarintLen64+len(v.Addr)+1)
+		return appendRendezvousStatement(b, r, stated, v)
 	}
 	b := make([]byte, 0, len(statementDomain)+8+8+1+binary.MaxVarintLen64+len(r.Addr)+len(r.Meta))
 	b = append(b, statementDomain...)
@@ -126,6 +140,9 @@ func checkProof(p *Proof) string {
 	if len(p.Key) > MaxKeyBytes || len(p.DeclarerKey) > MaxKeyBytes || len(p.Sig) > MaxSigBytes || len(p.DeclarerSig) > MaxSigBytes {
 		return "proof too large"
 	}
+	if p.Rendezvous != nil {
+		return p.Rendezvous.check(0)
+	}
 	return ""
 }
 
@@ -141,7 +158,18 @@ func (p *Proof) clone() *Proof {
 		Declarer:    p.Declarer,
 		DeclarerKey: bytes.Clone(p.DeclarerKey),
 		DeclarerSig: bytes.Clone(p.DeclarerSig),
+		Rendezvous:  p.Rendezvous.clone(),
 	}
+}
+
+// clone returns a copy of v (nil for nil or a zero rendezvous).
+func (v *Rendezvous) clone() *Rendezvous {
+	if v == nil || v.IsZero() {
+		return nil
+	}
+	c := *v
+	c.Addr = strings.Clone(v.Addr)
+	return &c
 }
 
 // sendable reports whether a record with proof p may leave this node when
@@ -159,9 +187,12 @@ func sendable(p *Proof, s State) bool {
 	return p.Declarer == 0
 }
 
-// ownProof signs this node's current record.
+// ownProof signs this node's current record, with its rendezvous.
 func (r *Roster) ownProof(rec *Record) *Proof {
-	return &Proof{Key: r.cfg.Auth.PublicKey(), Sig: r.cfg.Auth.Sign(StatementBytes(rec))}
+	p := &Proof{Rendezvous: r.rendezvous.clone()}
+	rec.Proof = p
+	p.Key, p.Sig = r.cfg.Auth.PublicKey(), r.cfg.Auth.Sign(StatementBytes(rec))
+	return p
 }
 
 // declare returns the proof of our suspicion of a member whose held proof
@@ -175,6 +206,7 @@ func (r *Roster) declare(id peer.ID, inc uint64, held *Proof) *Proof {
 	return &Proof{
 		Key:         held.Key,
 		Sig:         held.Sig,
+		Rendezvous:  held.Rendezvous,
 		Declarer:    r.self,
 		DeclarerKey: r.cfg.Auth.PublicKey(),
 		DeclarerSig: r.cfg.Auth.Sign(DeclarationBytes(id, inc, r.self)),

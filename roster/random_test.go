@@ -109,7 +109,7 @@ func driveRandom(t tb, data []byte) *Roster {
 		in := d.input(pending)
 		wasLeft := r.Left()
 		out, err := r.Step(now, in, nil)
-		checkError(t, in, err, wasLeft, r.Config().MaxMetaBytes)
+		checkError(t, in, err, wasLeft, r.Config().MaxMetaBytes, r.Config().Auth != nil)
 		for _, o := range out {
 			switch o.Kind {
 			case OutputSetTimer:
@@ -143,18 +143,22 @@ func driveRandom(t tb, data []byte) *Roster {
 }
 
 // checkError fails unless err is exactly the local misuse in describes.
-func checkError(t tb, in Input, err error, wasLeft bool, maxMeta int) {
+func checkError(t tb, in Input, err error, wasLeft bool, maxMeta int, signed bool) {
 	var want error
 	switch {
-	case in.Kind < InputReceive || in.Kind > InputAnnounce:
+	case in.Kind < InputReceive || in.Kind > InputSetRendezvous:
 		want = ErrUnknownInput
-	case wasLeft && (in.Kind == InputUpdateMeta || in.Kind == InputLeave || in.Kind == InputAnnounce):
+	case wasLeft && (in.Kind == InputUpdateMeta || in.Kind == InputLeave || in.Kind == InputAnnounce || in.Kind == InputSetRendezvous):
 		want = ErrLeft
 	case wasLeft:
 	case in.Kind == InputNeighborDown && (in.Reason < hyparview.DownFailed || in.Reason > hyparview.DownDropped):
 		want = ErrUnknownReason
 	case in.Kind == InputUpdateMeta && len(in.Meta) > maxMeta:
 		want = ErrMetaTooLarge
+	case in.Kind == InputSetRendezvous && !signed:
+		want = ErrUnsigned
+	case in.Kind == InputSetRendezvous && in.Rendezvous.check(1) != "":
+		want = ErrBadRendezvous
 	}
 	if (want == nil) != (err == nil) || (want != nil && !errors.Is(err, want)) {
 		t.Fatalf("%+v: error %v, want %v", in, err, want)

@@ -199,6 +199,8 @@ func check(r *Record, maxMeta int) string {
 		return "meta too large"
 	case len(r.Addr) > MaxAddrBytes:
 		return "addr too large"
+	case r.Proof != nil && r.Proof.Rendezvous != nil && r.Proof.Rendezvous.ID == r.ID:
+		return "member is its own rendezvous"
 	}
 	return checkProof(r.Proof)
 }

@@ -15,7 +15,7 @@ import (
 var (
 	// ErrUnknownInput: an Input whose Kind is not declared.
 	ErrUnknownInput = errors.New("roster: unknown input kind")
-	// ErrLeft: UpdateMeta, Leave or Announce after Leave.
+	// ErrLeft: UpdateMeta, Leave, Announce or SetRendezvous after Leave.
 	ErrLeft = errors.New("roster: node has left")
 	// ErrMetaTooLarge: metadata over Config.MaxMetaBytes.
 	ErrMetaTooLarge = errors.New("roster: meta too large")
@@ -43,6 +43,10 @@ type Roster struct {
 	suspicions map[peer.ID]*suspicion
 
 	refreshArmed bool // the refresh timer is set
+
+	// rendezvous is what this node says about reaching it
+	// (rendezvous.go); signed into its own proof.
+	rendezvous Rendezvous
 
 	expiryArmed bool   // an expiry timer with expiryNonce is pending
 	expiryNonce uint64 // nonce of the latest expiry timer
@@ -91,9 +95,9 @@ func (r *Roster) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 	r.out = out
 	var err error
 	switch {
-	case in.Kind < InputReceive || in.Kind > InputAnnounce:
+	case in.Kind < InputReceive || in.Kind > InputSetRendezvous:
 		err = fmt.Errorf("%w: %d", ErrUnknownInput, in.Kind)
-	case r.left && (in.Kind == InputUpdateMeta || in.Kind == InputLeave || in.Kind == InputAnnounce):
+	case r.left && (in.Kind == InputUpdateMeta || in.Kind == InputLeave || in.Kind == InputAnnounce || in.Kind == InputSetRendezvous):
 		err = ErrLeft
 	case r.left:
 		r.counters.IgnoredInputs++
@@ -130,6 +134,8 @@ func (r *Roster) dispatch(now time.Time, in Input) error {
 			r.refreshArmed = true
 			r.setTimer(Timer{Kind: TimerRefresh}, r.cfg.RefreshInterval)
 		}
+	case InputSetRendezvous:
+		return r.setRendezvous(in.Rendezvous)
 	}
 	return nil
 }

@@ -261,7 +261,8 @@ func FuzzApplySigned(f *testing.F) {
 	valid := signedBy(rec(2, StateAlive, 3), 2, 0)
 	suspicion := signedBy(rec(2, StateSuspect, 3), 2, 4)
 	forged := signedBy(rec(2, StateFailed, math.MaxInt64), 5, 5)
-	for _, recs := range [][]Record{{valid}, {valid, suspicion}, {forged}, {valid, forged, suspicion}} {
+	withRV := signedWithRendezvous(rec(3, StateAlive, 4), Rendezvous{ID: 2, Addr: addr(2), Unreachable: true})
+	for _, recs := range [][]Record{{valid}, {valid, suspicion}, {forged}, {valid, forged, suspicion}, {withRV, valid}} {
 		b, err := wire.MarshalValue(recs)
 		if err != nil {
 			f.Fatal(err)

@@ -108,8 +108,8 @@ type Config struct {
 	// are loss (doc.go, "Send errors").
 	PacketConn net.PacketConn
 	// MaxProtocol caps the application protocol versions offered (ALPN):
-	// 0 offers every one this transport speaks (ProtocolVersion); 1 runs
-	// as an agent of version 1 would, to test a rolling upgrade.
+	// 0 offers every one this transport speaks (ProtocolVersion); 1 or 2
+	// runs as an agent of that version would, to test a rolling upgrade.
 	MaxProtocol int
 	// AdvertiseAddr is what Addr returns. Default: the bound address.
 	AdvertiseAddr string

@@ -419,11 +419,11 @@ func TestCloseWithinOutlastsCloseTimeout(t *testing.T) {
 }
 
 // Two ends agree on the highest protocol version both speak: an agent of
-// version 1 (MaxProtocol 1) and one of this version talk version 1, in
-// either direction; two of this version talk ProtocolVersion.
+// version 1 or 2 (MaxProtocol) and one of this version talk the older
+// version, in either direction; two of this version talk ProtocolVersion.
 func TestProtocolVersionNegotiated(t *testing.T) {
 	bothTransports(t, func(t *testing.T, mk newFunc) {
-		for _, tc := range []struct{ a, b, want int }{{0, 0, ProtocolVersion}, {1, 0, 1}, {0, 1, 1}, {1, 1, 1}, {2, 0, 2}, {0, 2, 2}, {2, 1, 1}} {
+		for _, tc := range []struct{ a, b, want int }{{0, 0, ProtocolVersion}, {1, 0, 1}, {0, 1, 1}, {1, 1, 1}, {2, 0, 2}, {0, 2, 2}, {2, 1, 1}, {1, 2, 1}, {3, 3, 3}} {
 			a, b := mk(Config{MaxProtocol: tc.a}), mk(Config{MaxProtocol: tc.b})
 			ca, cb := connect(t, a, b)
 			assert.Equal(t, tc.want, ca.Protocol(), "dialler %d, acceptor %d", tc.a, tc.b)

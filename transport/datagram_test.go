@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -196,5 +197,29 @@ func TestNoDatagramsBelowVersion3(t *testing.T) {
 		require.NoError(t, dg.SendDatagram(cur.Addr(), keyOf(cur), []byte("to self")))
 		assert.Equal(t, "to self", string(receiveDatagram(t, cur).Payload), "a later datagram to a reader arrives")
 		assert.Zero(t, old.Stats().DatagramsReceived)
+	})
+}
+
+// Behind a NAT (MemConfig.BehindNAT) a transport receives a datagram
+// only from an address it sent one to: the answer to its own.
+func TestMemDatagramsBehindNAT(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := NewMemNetwork(1)
+		listen := func(addr string, mc MemConfig) Transport {
+			tr, err := n.Listen(addr, mustIdentity(t), mc)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = tr.Close() })
+			return tr
+		}
+		natted, public := listen("nat", MemConfig{BehindNAT: true}), listen("pub", MemConfig{})
+		require.NoError(t, public.(Datagrams).SendDatagram(natted.Addr(), keyOf(natted), []byte("unsolicited")))
+		require.NoError(t, natted.(Datagrams).SendDatagram(public.Addr(), keyOf(public), []byte("out")))
+		require.Equal(t, "out", string(receiveDatagram(t, public).Payload))
+		require.NoError(t, public.(Datagrams).SendDatagram(natted.Addr(), keyOf(natted), []byte("answer")))
+		require.Equal(t, "answer", string(receiveDatagram(t, natted).Payload), "the answer, not the unsolicited one")
+		time.Sleep(natMappingLife + time.Second)
+		require.NoError(t, public.(Datagrams).SendDatagram(natted.Addr(), keyOf(natted), []byte("late")))
+		synctest.Wait()
+		assert.Equal(t, int64(1), natted.Stats().DatagramsReceived, "the mapping expired")
 	})
 }

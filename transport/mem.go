@@ -58,6 +58,11 @@ type MemConfig struct {
 	MaxProtocol int
 	// DatagramBudget is Config.DatagramBudget.
 	DatagramBudget int
+	// BehindNAT makes every dial to this transport fail as unreachable,
+	// as a node behind a NAT that keeps no port open: it reaches others
+	// only over the connections it dials itself. A datagram reaches it
+	// only from an address it sent one to within the last 30 s.
+	BehindNAT bool
 }
 
 func (c MemConfig) withDefaults() MemConfig {

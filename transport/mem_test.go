@@ -138,3 +138,21 @@ func TestMemListenErrors(t *testing.T) {
 		assert.ErrorIs(t, err, ErrUnreachable)
 	})
 }
+
+// A transport behind a NAT (MemConfig.BehindNAT) cannot be dialled, but
+// the connections it dials carry frames both ways.
+func TestMemBehindNAT(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := NewMemNetwork(1)
+		id := mustIdentity(t)
+		tr, err := n.Listen("nat", id, MemConfig{BehindNAT: true})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tr.Close() })
+		pub := newMem(t, n, "pub", Config{})
+		_, err = pub.Dial(context.Background(), "nat", id.Public())
+		assert.ErrorIs(t, err, ErrUnreachable)
+		out, in := connect(t, tr, pub)
+		require.NoError(t, in.Send([]byte("back")))
+		assert.Equal(t, "back", string(receive(t, out)))
+	})
+}

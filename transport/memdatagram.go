@@ -22,12 +22,13 @@ func (t *memTransport) SendDatagram(addr string, key ed25519.PublicKey, payload 
 	if err != nil {
 		return err
 	}
+	t.openMapping(addr)
 	n := t.net
 	n.mu.Lock()
 	dst := n.nodes[addr]
 	reachable := n.reachableLocked(t.addr, addr)
 	n.mu.Unlock()
-	if dst == nil || !reachable {
+	if dst == nil || !reachable || !dst.mappedFor(t.addr) {
 		t.stats.framesDropped.Add(1)
 		return nil
 	}
@@ -61,3 +62,41 @@ func (t *memTransport) ReceiveDatagram(ctx context.Context) (Datagram, error) {
 }
 
 func (t *memTransport) datagramsOn() bool { return datagramsOn(t.cfg.MaxProtocol) }
+
+// natMappingLife is how long a transport behind a NAT accepts datagrams
+// from an address it sent one to, as a NAT keeps a UDP mapping.
+const natMappingLife = 30 * time.Second
+
+// openMapping notes, behind a NAT, that a datagram left for addr.
+func (t *memTransport) openMapping(addr string) {
+	if !t.cfg.BehindNAT {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mappings == nil {
+		t.mappings = map[string]time.Time{}
+	}
+	now := time.Now()
+	if len(t.mappings) >= 1024 {
+		for a, at := range t.mappings {
+			if now.Sub(at) > natMappingLife {
+				delete(t.mappings, a)
+			}
+		}
+	}
+	t.mappings[addr] = now
+}
+
+// mappedFor reports whether a datagram from addr gets through: always,
+// but behind a NAT, where only answers to what left for addr do (an
+// address-restricted NAT).
+func (t *memTransport) mappedFor(addr string) bool {
+	if !t.cfg.BehindNAT {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.mappings[addr]
+	return ok && time.Since(at) <= natMappingLife
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // memTransport is a Transport on a MemNetwork.
@@ -26,9 +27,10 @@ type memTransport struct {
 	done    chan struct{} // closed by Close or Crash
 	wg      sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	closed bool
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	closed   bool
+	mappings map[string]time.Time // behind a NAT: where datagrams went, and when
 }
 
 func (t *memTransport) identity() Identity { return t.id }
@@ -64,7 +66,7 @@ func (t *memTransport) dial(ctx context.Context, addr string, key ed25519.Public
 	switch {
 	case t.isClosed():
 		return nil, ErrClosed
-	case dst == nil || dst.isClosed() || !reachable:
+	case dst == nil || dst.isClosed() || !reachable || dst.cfg.BehindNAT:
 		return nil, fmt.Errorf("%w: %s", ErrUnreachable, addr)
 	case key != nil && !dst.pub.Equal(key):
 		t.stats.rejected.Add(1)

@@ -14,14 +14,16 @@ import (
 // The application protocols negotiated in the TLS handshake (ALPN), one
 // per version of what the frames may carry: "plumview/N" for version N.
 // Version 2 adds messages that an agent of version 1 cannot decode (it
-// closes the connection on an unknown one); version 3 adds the signed
-// datagrams (Datagrams), which an agent of version 2 does not read. Both
+// closes the connection on an unknown one); version 3 adds the signals of
+// connections through NATs (gossip.Signal) and the signed datagrams
+// (Datagrams), which an agent of version 2 neither decodes nor reads. Both
 // ends offer every version they speak, the highest first, and
 // Conn.Protocol tells the driver which one the two agreed on, so that it
 // never sends a peer what it cannot read and a rolling upgrade keeps every
 // link.
 const (
 	ALPN   = "plumview/3" // this version's
+	ALPNv2 = "plumview/2"
 	ALPNv1 = "plumview/1"
 )
 
