@@ -111,7 +111,12 @@
 // dies silently (no CONNECTION_CLOSE) is noticed within about a second
 // (measured: 1.2 s on loopback), which the membership layer uses as its
 // failure detector; quic-go's defaults (no keep-alive, 30 s) suit clients,
-// not failure detection. HandshakeTimeout 5s and CloseTimeout 500ms are
+// not failure detection. quic-go sends a PING once nothing has arrived for
+// the period; the accepting end of a connection waits a quarter longer
+// (250 ms by default), so that on an idle link the dialler's PINGs and
+// their acknowledgements keep both ends alive and the acceptor pings only
+// when one of the dialler's is late or lost, half the keep-alive packets
+// of two ends pinging alike. HandshakeTimeout 5s and CloseTimeout 500ms are
 // guesses to validate.
 //
 // # In-memory network

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 )
@@ -92,6 +93,7 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	t.serverQUIC, t.clientQUIC = &base, new(quic.Config)
 	*t.clientQUIC = base
 	t.serverQUIC.MaxIncomingStreams = 1 // the dialler's one stream
+	t.serverQUIC.KeepAlivePeriod = acceptorKeepAlive(cfg.KeepAlivePeriod, cfg.IdleTimeout)
 	t.clientQUIC.MaxIncomingStreams = -1
 	t.ln, err = t.tr.Listen(t.serverTLS(), t.serverQUIC)
 	if err != nil {
@@ -115,6 +117,18 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 }
 
 func (t *QUIC) datagramsOn() bool { return datagramsOn(t.cfg.MaxProtocol) }
+
+// acceptorKeepAlive is the keep-alive period of the accepting end of a
+// connection: a quarter longer than the dialler's, so that on an idle
+// link the dialler's PINGs (and the acceptor's acknowledgements) keep
+// both ends alive and the acceptor sends a PING of its own only when one
+// of the dialler's is late or lost. quic-go sends a PING once nothing has
+// been received for the period; with equal periods both ends did, twice
+// the packets and wake-ups for the same liveness. It stays within half
+// the idle timeout, as quic-go requires.
+func acceptorKeepAlive(period, idle time.Duration) time.Duration {
+	return min(period+period/4, idle/2)
+}
 
 // datagramLoop reads the socket's non-QUIC packets, the datagrams
 // (Datagrams), until the transport closes.

@@ -47,3 +47,19 @@ func TestQUICUsesGivenPacketConn(t *testing.T) {
 	require.Len(t, receive(t, cb), len(payload))
 	assert.Greater(t, counted.written.Load(), int64(len(payload)), "the frame and the handshake went through the given socket")
 }
+
+// The accepting end of a connection waits a quarter longer than the
+// dialler before it sends a keep-alive of its own, within half the idle
+// timeout: on an idle link the dialler's PINGs keep both ends alive.
+func TestAcceptorKeepAlive(t *testing.T) {
+	for _, tc := range []struct{ period, idle, want time.Duration }{
+		{DefaultKeepAlivePeriod, DefaultIdleTimeout, 250 * time.Millisecond},
+		{100 * time.Millisecond, 500 * time.Millisecond, 125 * time.Millisecond},
+		{400 * time.Millisecond, 500 * time.Millisecond, 250 * time.Millisecond},
+	} {
+		assert.Equal(t, tc.want, acceptorKeepAlive(tc.period, tc.idle), "%v, idle %v", tc.period, tc.idle)
+	}
+	q := newQUIC(t, Config{})
+	assert.Equal(t, 250*time.Millisecond, q.serverQUIC.KeepAlivePeriod)
+	assert.Equal(t, DefaultKeepAlivePeriod, q.clientQUIC.KeepAlivePeriod)
+}
