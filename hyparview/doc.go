@@ -87,7 +87,10 @@
 //     a time, with at most one high-priority request in flight. Refusers are
 //     not asked again before the next shuffle tick, when the view is also
 //     refilled (S1 repairs only on failure; Config.WithoutTickRepair turns
-//     that refill off).
+//     that refill off); a node holding more than half its slots keeps
+//     them for two ticks (refusalMemoryTicks), so that the odd free slot
+//     of a cluster of full nodes does not ask every passive peer each
+//     period.
 //  6. Timeouts stand in for TCP connection set-up: a request unanswered
 //     within NeighborRequestTimeout counts as an unreachable peer (S1 §4.3),
 //     and is cancelled with a Disconnect in case it arrives late. A Join

@@ -25,7 +25,10 @@ type State struct {
 	active   []link    // symmetric neighbours, at most cfg.ActiveViewSize
 	passive  []Peer    // backup peers, at most cfg.PassiveViewSize
 	pending  []request // our Join and Neighbor requests awaiting a reply
-	rejected []peer.ID // refused our low-priority request since the last shuffle tick
+	rejected []peer.ID // refused our low-priority request since refusalsSince
+	// refusalsSince is the tick at which rejected was last cleared
+	// (forgetRefusals).
+	refusalsSince uint64
 
 	joinEvictions int    // join eviction budget left this shuffle period (Config.JoinEvictionsPerShuffle)
 	ticks         uint64 // shuffle periods since InputJoin
