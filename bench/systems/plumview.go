@@ -83,7 +83,7 @@ func (s *Plumview) Notes() []string {
 		signing = "origin signatures off (membership.Config.TrustMembers)"
 	}
 	n := []string{"membership.Node over QUIC with default settings (HyParView active 5 / passive 30, Plumtree, " +
-		"keep-alive 200 ms, idle timeout 1 s, suspicion 5 s), " + signing + "; bytes = UDP payloads passed to WriteTo " +
+		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as signed datagrams), " + signing + "; bytes = UDP payloads passed to WriteTo " +
 		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
 	if l := s.lagged.Load(); l > 0 {
