@@ -72,6 +72,7 @@ func TestBadInput(t *testing.T) {
 		{"idle timeout too short", append(agent, "-key-file", key, "-idle-timeout", "10ms"), 1, "-idle-timeout must be at least 100ms"},
 		{"zero probe interval", append(agent, "-key-file", key, "-probe-interval", "0s"), 1, "-probe-interval and -probe-timeout must be positive"},
 		{"minimum above the suspicion timeout", append(agent, "-key-file", key, "-suspicion-min-timeout", "10s"), 1, "-suspicion-min-timeout 10s exceeds -suspicion-timeout 5s"},
+		{"no confirmation", append(agent, "-key-file", key, "-suspicion-confirmations", "0"), 1, "-suspicion-confirmations must be at least 1, got 0"},
 		{"no agent", []string{"members", "-socket", filepath.Join(dir, "none.sock")}, 1, "no agent running at"},
 		{"keygen over a key", []string{"keygen", "-out", openKey}, 1, "already exists"},
 		{"broadcast without topic", []string{"broadcast", "-socket", sock, "x"}, 1, "-topic is required"},

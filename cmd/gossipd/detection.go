@@ -19,6 +19,7 @@ import (
 type detectionConfig struct {
 	idleTimeout, probeInterval, probeTimeout time.Duration
 	suspicionTimeout, suspicionMinTimeout    time.Duration
+	suspicionConfirmations                   int
 }
 
 // keepAliveDivisor: a connection sends a keep-alive every idle timeout
@@ -30,7 +31,8 @@ func detectionFlags(fs *flag.FlagSet, d *detectionConfig) {
 	fs.DurationVar(&d.probeInterval, "probe-interval", gossip.DefaultProbeInterval, "how often the agent probes one member that is not its neighbour")
 	fs.DurationVar(&d.probeTimeout, "probe-timeout", gossip.DefaultProbeTimeout, "how long a probe waits for its answer before asking neighbours to try (they get twice as long)")
 	fs.DurationVar(&d.suspicionTimeout, "suspicion-timeout", roster.DefaultConfig().SuspicionTimeout, "how long a suspected member has to refute before it is declared failed, while one node alone suspects it")
-	fs.DurationVar(&d.suspicionMinTimeout, "suspicion-min-timeout", roster.DefaultConfig().SuspicionMinTimeout, "the same, once three nodes have confirmed the suspicion independently (shorter: Lifeguard's dynamic suspicion)")
+	fs.DurationVar(&d.suspicionMinTimeout, "suspicion-min-timeout", roster.DefaultConfig().SuspicionMinTimeout, "the same, once -suspicion-confirmations nodes have confirmed the suspicion independently (shorter: Lifeguard's dynamic suspicion)")
+	fs.IntVar(&d.suspicionConfirmations, "suspicion-confirmations", roster.DefaultConfig().SuspicionConfirmations, "independent confirmations that bring a suspicion down to -suspicion-min-timeout (fewer: a shorter timeout on a curve)")
 }
 
 // check reports a setting out of range.
@@ -42,6 +44,8 @@ func (d *detectionConfig) check() error {
 		return fmt.Errorf("gossipd: -probe-interval and -probe-timeout must be positive, got %v and %v", d.probeInterval, d.probeTimeout)
 	case d.suspicionTimeout <= 0 || d.suspicionMinTimeout <= 0:
 		return fmt.Errorf("gossipd: -suspicion-timeout and -suspicion-min-timeout must be positive, got %v and %v", d.suspicionTimeout, d.suspicionMinTimeout)
+	case d.suspicionConfirmations < 1:
+		return fmt.Errorf("gossipd: -suspicion-confirmations must be at least 1, got %d", d.suspicionConfirmations)
 	case d.suspicionMinTimeout > d.suspicionTimeout:
 		return fmt.Errorf("gossipd: -suspicion-min-timeout %v exceeds -suspicion-timeout %v", d.suspicionMinTimeout, d.suspicionTimeout)
 	}
@@ -59,4 +63,5 @@ func (d *detectionConfig) transport(tc *transport.Config) {
 func (d *detectionConfig) node(mc *membership.Config) {
 	mc.ProbeInterval, mc.ProbeTimeout = d.probeInterval, d.probeTimeout
 	mc.Roster.SuspicionTimeout, mc.Roster.SuspicionMinTimeout = d.suspicionTimeout, d.suspicionMinTimeout
+	mc.Roster.SuspicionConfirmations = d.suspicionConfirmations
 }

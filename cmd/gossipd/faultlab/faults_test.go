@@ -37,6 +37,7 @@ func scenarios() []scenario {
 		// not asserted, since a loaded host may take longer.
 		{name: "kill-fast", agentArgs: fastDetection, fault: killQuarter},
 		{name: "kill-2s", agentArgs: twoSecondDetection, fault: killQuarter},
+		{name: "kill-2s-c2", agentArgs: append(twoSecondDetection[:2:2], "-suspicion-confirmations", "2"), fault: killQuarter},
 		{name: "stop", fault: stopOne},
 		// A process paused for half a second (a long GC pause, a
 		// debugger, an overloaded host) is not a failure.
