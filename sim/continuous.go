@@ -28,7 +28,8 @@ func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep
 			},
 			func(w io.Writer, seeds []uint64, runs [][]scenario.ContinuousRow) error {
 				return scenario.WriteContinuousSeedsTable(w, opts, seeds, runs)
-			})
+			},
+			func(sink report.Sink, rows []scenario.ContinuousRow) error { return continuousCharts(sink, opts, rows) })
 	}
 	rows, err := scenario.RunContinuous(opts)
 	if err != nil {
@@ -45,7 +46,7 @@ func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep
 
 // continuousCharts adds the delivery latency percentiles and the delivery
 // ratio of each condition.
-func continuousCharts(rep *report.Report, o scenario.ContinuousOptions, rows []scenario.ContinuousRow) error {
+func continuousCharts(rep report.Sink, o scenario.ContinuousOptions, rows []scenario.ContinuousRow) error {
 	lat := report.BarChart{
 		Title:  fmt.Sprintf("p99 delivery latency by condition (%d nodes, %v..%v links)", o.Nodes, o.Latency.Min, o.Latency.Max),
 		XLabel: "condition", YLabel: "p99 latency (ms)",
@@ -96,7 +97,8 @@ func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 			},
 			func(w io.Writer, seeds []uint64, runs [][]scenario.MassiveRow) error {
 				return scenario.WriteMassiveSeedsTable(w, opts, seeds, runs)
-			})
+			},
+			func(sink report.Sink, rows []scenario.MassiveRow) error { return massiveCharts(sink, opts, rows) })
 	}
 	rows, err := scenario.RunMassive(opts)
 	if err != nil {
@@ -114,7 +116,7 @@ func runMassive(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 
 // massiveCharts adds the first broadcast's reliability and the RMR after
 // healing against the failure rate, one series per protocol.
-func massiveCharts(rep *report.Report, o scenario.MassiveOptions, rows []scenario.MassiveRow) error {
+func massiveCharts(rep report.Sink, o scenario.MassiveOptions, rows []scenario.MassiveRow) error {
 	first := report.LineChart{
 		Title:  fmt.Sprintf("Reliability of the first broadcast after a massive failure (%d nodes)", o.Nodes),
 		XLabel: "nodes failed (%)", YLabel: "reliability (%)",

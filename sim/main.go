@@ -136,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.scenario, "scenario", "all", "experiment to run: failure, broadcast, massive, graph, continuous, members, scale or all")
 	fs.IntVar(&o.nodes, "nodes", 2000, "number of simulated nodes")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same output")
-	fs.IntVar(&o.seeds, "seeds", 1, "failure, broadcast, massive, graph, continuous: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline; tables only, -out draws no charts of them)")
+	fs.IntVar(&o.seeds, "seeds", 1, "failure, broadcast, massive, graph, continuous: run seeds -seed .. -seed+N-1, side by side on the available cores, and print means ± standard deviations over them (failure: without the Cyclon baseline); with -out each chart is the mean over the seeds, beside a NAME-spread chart of the standard deviations")
 	fs.IntVar(&o.stabilisation, "stabilisation", 50, "membership cycles after the joins before anything is measured")
 	fs.IntVar(&o.cycles, "cycles", 200, "broadcast: measured cycles, one broadcast each")
 	fs.StringVar(&o.fail, "fail", "20,50,80", "failure, massive: comma-separated percentages of nodes that fail at once")
@@ -353,7 +353,8 @@ func runBroadcast(o options, progress *scenario.Progress, stdout io.Writer, rep 
 			},
 			func(w io.Writer, seeds []uint64, runs [][]scenario.BroadcastRow) error {
 				return scenario.WriteBroadcastSeedsTable(w, opts, seeds, runs)
-			})
+			},
+			func(sink report.Sink, rows []scenario.BroadcastRow) error { return broadcastCharts(sink, opts, rows) })
 	}
 	rows, err := scenario.RunBroadcast(opts)
 	if err != nil {
@@ -383,7 +384,8 @@ func runGraph(o options, progress *scenario.Progress, stdout io.Writer, rep *rep
 			},
 			func(w io.Writer, seeds []uint64, results []scenario.GraphResult) error {
 				return scenario.WriteGraphSeedsTable(w, opts, seeds, results)
-			})
+			},
+			func(sink report.Sink, r scenario.GraphResult) error { return graphCharts(sink, opts, r) })
 	}
 	res, err := scenario.RunGraph(opts)
 	if err != nil {
@@ -419,7 +421,7 @@ const recoveryMessages = 200
 
 // failureCharts adds reliability against the failure rate, the recovery
 // curve of the first messages after the failure, and the healing cycles.
-func failureCharts(rep *report.Report, o scenario.FailureOptions, rows, cyclon []scenario.FailureRow) error {
+func failureCharts(rep report.Sink, o scenario.FailureOptions, rows, cyclon []scenario.FailureRow) error {
 	byRate := report.LineChart{
 		Title:  fmt.Sprintf("Reliability after the failure (%d nodes, %d messages)", o.Nodes, o.Messages),
 		XLabel: "failed nodes (%)", YLabel: "reliability (%)",
@@ -511,7 +513,7 @@ func healingBar(o scenario.FailureOptions, r scenario.FailureRow) report.Bar {
 
 // broadcastCharts adds RMR, LDH and reliability per cycle, one series per
 // protocol and sender mode.
-func broadcastCharts(rep *report.Report, o scenario.BroadcastOptions, rows []scenario.BroadcastRow) error {
+func broadcastCharts(rep report.Sink, o scenario.BroadcastOptions, rows []scenario.BroadcastRow) error {
 	charts := []struct {
 		name, title, label string
 		value              func(scenario.CycleSample) float64
@@ -542,7 +544,7 @@ func broadcastCharts(rep *report.Report, o scenario.BroadcastOptions, rows []sce
 }
 
 // graphCharts adds the in-degree histogram.
-func graphCharts(rep *report.Report, o scenario.GraphOptions, r scenario.GraphResult) error {
+func graphCharts(rep report.Sink, o scenario.GraphOptions, r scenario.GraphResult) error {
 	c := report.BarChart{
 		Title:  fmt.Sprintf("In-degree of the active views after %d cycles (%d nodes)", o.Cycles, r.Nodes),
 		XLabel: "in-degree", YLabel: "nodes",
@@ -596,24 +598,39 @@ func runFailureSeeds(o options, opts scenario.FailureOptions, stdout io.Writer, 
 		},
 		func(w io.Writer, seeds []uint64, runs [][]scenario.FailureRow) error {
 			return scenario.WriteFailureSeedsTable(w, opts, seeds, runs)
-		})
+		},
+		func(sink report.Sink, rows []scenario.FailureRow) error { return failureCharts(sink, opts, rows, nil) })
 }
 
 // printOverSeeds runs an experiment once per seed (overSeeds) and prints
 // the table that write makes of the results, after the mode line of the
-// papers' experiments when withMode is set.
+// papers' experiments when withMode is set. With -out, charts makes each
+// seed's charts, and the report gets their means and spreads
+// (report.MergeRuns).
 func printOverSeeds[T any](o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report, name, title string, withMode bool,
-	run func(seed uint64) (T, error), write func(w io.Writer, seeds []uint64, results []T) error) error {
+	run func(seed uint64) (T, error), write func(w io.Writer, seeds []uint64, results []T) error,
+	charts func(sink report.Sink, result T) error) error {
 	seeds, results, err := overSeeds(o, progress, name, run)
 	if err != nil {
 		return err
 	}
-	return printTable(stdout, rep, title, func(w io.Writer) error {
+	err = printTable(stdout, rep, title, func(w io.Writer) error {
 		if withMode {
 			writeMode(w, o)
 		}
 		return write(w, seeds, results)
 	})
+	if err != nil || rep == nil || charts == nil {
+		return err
+	}
+	runs := make([]*report.Collector, len(results))
+	for i, r := range results {
+		runs[i] = new(report.Collector)
+		if err := charts(runs[i], r); err != nil {
+			return err
+		}
+	}
+	return report.MergeRuns(rep, runs, fmt.Sprintf("seeds %d..%d", seeds[0], seeds[len(seeds)-1]))
 }
 
 // overSeeds runs one experiment per seed, -seed to -seed+N-1, at most as

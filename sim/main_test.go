@@ -227,6 +227,36 @@ func TestFailureOverSeeds(t *testing.T) {
 	require.Contains(t, outs[0], "never healed")
 }
 
+// Charts over seeds: with -out, each chart is the mean over the seeds
+// with a -spread chart of the standard deviations beside it, written the
+// same twice.
+func TestChartsOverSeeds(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "failure", "-nodes", "200", "-stabilisation", "5", "-fail", "50,80", "-messages", "10", "-seeds", "2"}
+	first, second := t.TempDir(), t.TempDir()
+	outs := runSims(t, append(slices.Clone(args), "-out", first), append(slices.Clone(args), "-out", second))
+	require.Equal(t, outs[0], outs[1])
+	files := dirFiles(t, first)
+	require.Equal(t, files, dirFiles(t, second))
+	for _, want := range []string{"failure-reliability.csv", "failure-reliability-spread.csv", "failure-recovery.svg",
+		"failure-recovery-spread.svg", "failure-healing.csv", "failure-healing-cycles-spread.csv"} {
+		require.Contains(t, files, want)
+	}
+	for _, name := range files {
+		a, err := os.ReadFile(filepath.Join(first, name))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(second, name))
+		require.NoError(t, err)
+		require.Equal(t, a, b, "%s differs between two runs", name)
+	}
+	healing, err := os.ReadFile(filepath.Join(first, "failure-healing.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(healing), " ± ", "each bar's note: mean ± spread")
+	svg, err := os.ReadFile(filepath.Join(first, "failure-reliability.svg"))
+	require.NoError(t, err)
+	require.Contains(t, string(svg), "mean over seeds 1..2")
+}
+
 // The graph over seeds: the same table twice, with spreads and ranges
 // (the production overlay, which is connected after five cycles on every
 // seed; S1's rules alone leave a few of 300 nodes with active views of 3

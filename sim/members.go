@@ -38,7 +38,7 @@ func runMembers(o options, progress *scenario.Progress, stdout io.Writer, rep *r
 
 // membersCharts adds how the share of complete lists grows after the joins
 // and after the crash.
-func membersCharts(rep *report.Report, o scenario.MembersOptions, r scenario.MembersResult) error {
+func membersCharts(rep report.Sink, o scenario.MembersOptions, r scenario.MembersResult) error {
 	curve := func(name string, ys []float64) report.Series {
 		s := report.Series{Name: name}
 		for i, y := range ys {
