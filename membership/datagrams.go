@@ -112,7 +112,7 @@ func (n *Node) readDatagrams(dg transport.Datagrams) {
 		if id == n.self.ID {
 			continue
 		}
-		if !n.post(func() {
+		if !n.postUrgent(func() {
 			n.datagramFrom(id, d, at)
 			n.incr(mDatagramsReceived, 1)
 			n.st.frameAt = at

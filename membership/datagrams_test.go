@@ -195,3 +195,25 @@ func TestShuffleRepliesTravelAsDatagrams(t *testing.T) {
 		}
 	})
 }
+
+// Work posted urgently (the probes and answers that arrive as
+// datagrams) runs before the work already queued in the inbox.
+func TestUrgentWorkGoesFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemCluster(t, 1)
+		nd := c.nodes[0]
+		release := make(chan struct{})
+		require.True(t, nd.post(func() { <-release }))
+		var order []string
+		for i := range 10 {
+			require.True(t, nd.post(func() { order = append(order, fmt.Sprint("inbox", i)) }))
+		}
+		require.True(t, nd.postUrgent(func() { order = append(order, "urgent") }))
+		close(release)
+		done := make(chan struct{})
+		require.True(t, nd.post(func() { close(done) }))
+		<-done
+		require.Len(t, order, 11)
+		require.Equal(t, "urgent", order[0], "ahead of the queued inbox: %v", order)
+	})
+}

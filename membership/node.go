@@ -38,6 +38,7 @@ type Node struct {
 	self    hyparview.Peer
 
 	inbox  chan func()     // work for the state goroutine
+	urgent chan func()     // work that goes before the inbox's (postUrgent)
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node started
@@ -115,7 +116,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.String("node", hexID(uint64(self.ID)))),
-		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), done: make(chan struct{}), iceWake: make(chan struct{}, 1),
+		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), urgent: make(chan func(), urgentQueue), done: make(chan struct{}), iceWake: make(chan struct{}, 1),
 		messages: fanout.New(cfg.SubscriberBuffer, func(m Message) string { return m.Topic }),
 		events:   fanout.New[Event](cfg.SubscriberBuffer, nil),
 		st:       &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},
@@ -158,6 +159,25 @@ func (n *Node) post(f func()) bool {
 	}
 }
 
+// urgentQueue bounds the urgent lane; beyond it, postUrgent waits in the
+// inbox like any other work.
+const urgentQueue = 64
+
+// postUrgent hands f to the state goroutine ahead of the work queued in
+// the inbox: the liveness probes and their answers that arrive as
+// datagrams. Under load the inbox holds hundreds of frames of broadcast
+// traffic; a probe answered only after them times out at the prober, which
+// then suspects a member that is merely busy. It reports false once the
+// node is closed.
+func (n *Node) postUrgent(f func()) bool {
+	select {
+	case n.urgent <- f:
+		return true
+	default:
+		return n.post(f)
+	}
+}
+
 // call runs f on the state goroutine and waits for it, or for ctx.
 func (n *Node) call(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
@@ -190,7 +210,15 @@ func (n *Node) run() {
 	sample := time.NewTicker(n.cfg.MetricsInterval)
 	defer sample.Stop()
 	for {
+		select { // the urgent lane first (postUrgent)
+		case f := <-n.urgent:
+			f()
+			continue
+		default:
+		}
 		select {
+		case f := <-n.urgent:
+			f()
 		case f := <-n.inbox:
 			f()
 		case <-sample.C:
