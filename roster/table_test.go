@@ -14,7 +14,7 @@ import (
 // sorts, and keeps every record found at its position.
 func TestTableAgreesWithAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	tb := newTable()
+	tb := newTable(nil)
 	model := map[peer.ID]uint64{}
 	var order []peer.ID // the model's order of the records
 	check := func() {
@@ -23,7 +23,7 @@ func TestTableAgreesWithAMap(t *testing.T) {
 		require.Equal(t, len(model), tb.indexed())
 		require.LessOrEqual(t, 4*tb.len(), 3*max(len(tb.slots), 16), "at most three quarters full")
 		for k, id := range order {
-			require.Equal(t, id, tb.recs[k].id)
+			require.Equal(t, id, tb.recs[k].id())
 			require.Equal(t, k, tb.find(id))
 			e, ok := tb.get(id)
 			require.True(t, ok)
@@ -36,7 +36,7 @@ func TestTableAgreesWithAMap(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case op < 6:
 			if p := tb.find(id); p >= 0 {
-				tb.recs[p].inc = uint64(round)
+				tb.set(p, id, entry{inc: uint64(round)})
 			} else {
 				tb.add(id, entry{inc: uint64(round)})
 				order = append(order, id)
@@ -44,7 +44,7 @@ func TestTableAgreesWithAMap(t *testing.T) {
 			model[id] = uint64(round)
 		case op < 8:
 			drop := func(id peer.ID) bool { return id%7 == peer.ID(round%7) }
-			tb.filter(func(m *member) bool { return !drop(m.id) })
+			tb.filter(func(m *member) bool { return !drop(m.id()) })
 			order = slices.DeleteFunc(order, drop)
 			for id := range model {
 				if drop(id) {
@@ -63,8 +63,10 @@ func TestTableAgreesWithAMap(t *testing.T) {
 		check()
 	}
 	c := tb.clone()
-	c.recs[0].inc++
-	require.NotEqual(t, c.recs[0].inc, tb.recs[0].inc, "a clone is independent")
+	e := c.recs[0].entry()
+	e.inc++
+	c.set(0, c.recs[0].id(), e)
+	require.NotEqual(t, c.recs[0].entry().inc, tb.recs[0].entry().inc, "a clone is independent")
 }
 
 // All yields what Members returns, in the same order, and stops when asked.
