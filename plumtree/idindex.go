@@ -4,7 +4,7 @@ import "hash/maphash"
 
 // idIndex maps each ID the history remembers to the sequence number of its
 // item. It is an open-addressing hash table with linear probing, at most
-// half full, whose 8-byte slots hold a 32-bit tag of the ID's hash and the
+// three quarters full, whose 8-byte slots hold a 32-bit tag of the ID's hash and the
 // low 32 bits of the sequence number; a tag that matches is confirmed
 // against the ID in the history's ring. So a lookup of an ID never seen,
 // the common case of a payload arriving, reads one slot of a compact array,
@@ -23,6 +23,14 @@ type idIndex struct {
 // maxIndexSlots bounds the table so that a tag holds its slot number; it
 // caps MaxSeenIDs at half of it.
 const maxIndexSlots = 1 << 31
+
+// maxLoad is how full the table may get before it doubles: 3/4, where
+// linear probing reads about 8 slots on a miss (two cache lines at most);
+// at 1/2, 2.5 slots, it cost 26 bytes per remembered ID at 10,000 IDs
+// against 13, and the seen IDs of a simulated cluster grow with the
+// square of its nodes (docs/benchmarks.md, "Member list memory, shared
+// records"). The tags keep the misses from reading the ring.
+const maxLoadNum, maxLoadDen = 3, 4
 
 // tagBit is set in every tag, so that an occupied slot is never 0.
 const tagBit = 1 << 31
@@ -61,7 +69,7 @@ func (x *idIndex) find(id MessageID, items *ring[histItem], headSeq uint64) (pos
 
 // insert indexes id, which must not be indexed yet, under seq.
 func (x *idIndex) insert(id MessageID, seq uint64) {
-	if 2*(x.n+1) > len(x.slots) {
+	if maxLoadDen*(x.n+1) > maxLoadNum*len(x.slots) {
 		x.grow()
 	}
 	x.place(uint64(x.tag(id))<<32 | uint64(uint32(seq)))
@@ -81,10 +89,11 @@ func (x *idIndex) place(v uint64) {
 // grow doubles the table (16 slots at first) and places every slot again.
 func (x *idIndex) grow() { x.resize(max(16, 2*len(x.slots))) }
 
-// shrink halves the table once it is an eighth full, so that the slots a
-// burst of IDs needed are given back once they are forgotten.
+// shrink halves the table once it is at most 3/16 full (3/8 after), so
+// that the slots a burst of IDs needed are given back once they are
+// forgotten.
 func (x *idIndex) shrink() {
-	if len(x.slots) > 16 && 8*x.n < len(x.slots) {
+	if len(x.slots) > 16 && 16*x.n < 3*len(x.slots) {
 		x.resize(len(x.slots) / 2)
 	}
 }
