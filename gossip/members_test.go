@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -472,4 +473,32 @@ func TestRejoinTickDoesNotScanAListWithNothingLost(t *testing.T) {
 	small, large := tick(0), tick(20_000)
 	t.Logf("rejoin tick: %v with 6 members, %v with 20,006", small, large)
 	require.Less(t, large, 20*small+20*time.Microsecond, "a scan of 20,000 records takes about 100 µs")
+}
+
+// The probes' round-robin list is rebuilt from the member list without a
+// copy of it: a rebuild allocates nothing once the list has its capacity,
+// where a copy of 20,000 records took 1.4 MB each round, per node.
+func TestProbeOrderIsRebuiltWithoutCopyingTheList(t *testing.T) {
+	n := newNet(t, 1, 2)
+	n.join(1)
+	n.join(2, 1)
+	n.run(time.Second)
+	e := n.eng[1]
+	recs := make([]roster.Record, 0, MaxRecordsPerMessage)
+	const members = 20_000
+	for id := peer.ID(10); id < peer.ID(10+members); id++ {
+		recs = append(recs, roster.Record{ID: id, Addr: "x", Incarnation: 1, State: roster.StateAlive})
+		if len(recs) == cap(recs) || id == peer.ID(10+members-1) {
+			n.step(1, func(e *Engine, out *Ready) { e.Receive(n.now, 2, &Records{Records: recs}, out) })
+			recs = recs[:0]
+		}
+	}
+	e.rebuildProbeOrder(n.now)
+	require.Len(t, e.live.order, members+1)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	e.rebuildProbeOrder(n.now)
+	runtime.ReadMemStats(&after)
+	require.Len(t, e.live.order, members+1)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4096), "bytes allocated by a rebuild")
 }

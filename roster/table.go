@@ -128,6 +128,15 @@ func (t *table) get(id peer.ID) (entry, bool) {
 
 // add appends the record of id, which must not be held.
 func (t *table) add(id peer.ID, e entry) {
+	if len(t.recs) == cap(t.recs) {
+		// Grow by an eighth, not by append's quarter or more: every node
+		// of a simulation holds a slice as long as the cluster, whose
+		// slack is paid n² times (docs/benchmarks.md, "Member list
+		// memory, shared records").
+		grown := make([]member, len(t.recs), len(t.recs)+max(16, len(t.recs)/8))
+		copy(grown, t.recs)
+		t.recs = grown
+	}
 	t.recs = append(t.recs, t.member(id, e))
 	if 4*len(t.recs) > 3*len(t.slots) {
 		t.reindex()
