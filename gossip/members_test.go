@@ -3,8 +3,8 @@ package gossip
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
