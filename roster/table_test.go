@@ -90,3 +90,27 @@ func TestAllYieldsTheMembersInOrder(t *testing.T) {
 	}
 	require.Equal(t, 1, n)
 }
+
+// A sort keeps the index at the size adding gave it while the records fill
+// it at most three quarters: 3,001 records sit in 4,096 slots before and
+// after, where a sort took 8,192; a filter that drops most of them shrinks
+// it.
+func TestSortKeepsTheIndexSize(t *testing.T) {
+	tb := newTable(nil)
+	for id := peer.ID(3001); id >= 1; id-- {
+		tb.add(id, entry{inc: uint64(id)})
+	}
+	require.Equal(t, 4096, len(tb.slots))
+	tb.sortByID()
+	require.Equal(t, 4096, len(tb.slots), "the sort keeps the index's size")
+	for id := peer.ID(1); id <= 3001; id++ {
+		require.Equal(t, int(id-1), tb.find(id))
+	}
+	tb.filter(func(m *member) bool { return m.id() <= 100 })
+	require.Equal(t, 256, len(tb.slots), "a filter to 100 records shrinks it")
+	require.Equal(t, 100, tb.indexed())
+	for id := peer.ID(1); id <= 100; id++ {
+		require.Equal(t, int(id-1), tb.find(id))
+	}
+	require.Equal(t, -1, tb.find(101))
+}
