@@ -142,10 +142,10 @@ type MembersResult struct {
 // MaxMembersNodes bounds the member-list experiment: every node holds a
 // record of every node, so its memory grows with the square of the nodes
 // (docs/benchmarks.md, "Member list memory, per pair of nodes" and "...,
-// shared records": 124 to 147 bytes per pair at the peak of the live heap
+// shared records": 124 to 139 bytes per pair at the peak of the live heap
 // from 2,000 to 5,000 nodes since the nodes share the records' bodies, so
 // about 13 GB at 10,000, under the simulator's soft memory limit on 24
-// GiB; 20,000 would need 32 to 38 GB by the same accounting).
+// GiB; 20,000 would need 30 to 38 GB by the same accounting).
 const MaxMembersNodes = 10_000
 
 // MemberCheckEvery is how often the member-list experiment compares the
