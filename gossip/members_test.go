@@ -2,7 +2,9 @@ package gossip
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -435,4 +437,73 @@ func TestContentHashedBroadcastsCarryNoSendTime(t *testing.T) {
 		_, err := e.Broadcast(t0.Add(5*time.Millisecond), "news", []byte("hi"), out)
 		require.ErrorIs(t, err, plumtree.ErrDuplicatePayload, "the same envelope, the same ID")
 	})
+}
+
+// A connected node whose member list holds nobody Suspect or Failed has
+// nothing for its rejoin tick to look for, and the tick does not scan the
+// list for it: with n nodes listing n members, a scan every tick cost the
+// cluster n² record reads per RejoinInterval, the cubic term of the
+// member-list simulation's joins (docs/benchmarks.md, "Member list
+// memory, shared records"). The tick at 20,000 members costs about what
+// it costs at six.
+func TestRejoinTickDoesNotScanAListWithNothingLost(t *testing.T) {
+	tick := func(members int) time.Duration {
+		n := newNet(t, 1, 2, 3, 4, 5, 6)
+		n.join(1)
+		for id := peer.ID(2); id <= 6; id++ {
+			n.join(id, 1)
+		}
+		n.run(time.Second)
+		e := n.eng[1]
+		require.Greater(t, e.hv.ActiveLen(), e.hv.Config().ActiveViewSize/2)
+		recs := make([]roster.Record, 0, MaxRecordsPerMessage)
+		for id := peer.ID(10); id < peer.ID(10+members); id++ {
+			recs = append(recs, roster.Record{ID: id, Addr: "x", Incarnation: 1, State: roster.StateAlive})
+			if len(recs) == cap(recs) || id == peer.ID(10+members-1) {
+				n.step(1, func(e *Engine, out *Ready) { e.Receive(n.now, 2, &Records{Records: recs}, out) })
+				recs = recs[:0]
+			}
+		}
+		require.Equal(t, members+6, e.MemberCounts().Alive)
+		best := time.Duration(math.MaxInt64)
+		for range 200 {
+			out := &Ready{}
+			start := time.Now()
+			e.TimerFired(n.now, Timer{kind: TimerRejoin}, out)
+			best = min(best, time.Since(start))
+			require.Empty(t, out.Sends, "nothing is lost")
+		}
+		return best
+	}
+	small, large := tick(0), tick(20_000)
+	t.Logf("rejoin tick: %v with 6 members, %v with 20,006", small, large)
+	require.Less(t, large, 20*small+20*time.Microsecond, "a scan of 20,000 records takes about 100 µs")
+}
+
+// The probes' round-robin list is rebuilt from the member list without a
+// copy of it: a rebuild allocates nothing once the list has its capacity,
+// where a copy of 20,000 records took 1.4 MB each round, per node.
+func TestProbeOrderIsRebuiltWithoutCopyingTheList(t *testing.T) {
+	n := newNet(t, 1, 2)
+	n.join(1)
+	n.join(2, 1)
+	n.run(time.Second)
+	e := n.eng[1]
+	recs := make([]roster.Record, 0, MaxRecordsPerMessage)
+	const members = 20_000
+	for id := peer.ID(10); id < peer.ID(10+members); id++ {
+		recs = append(recs, roster.Record{ID: id, Addr: "x", Incarnation: 1, State: roster.StateAlive})
+		if len(recs) == cap(recs) || id == peer.ID(10+members-1) {
+			n.step(1, func(e *Engine, out *Ready) { e.Receive(n.now, 2, &Records{Records: recs}, out) })
+			recs = recs[:0]
+		}
+	}
+	e.rebuildProbeOrder(n.now)
+	require.Len(t, e.live.order, members+1)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	e.rebuildProbeOrder(n.now)
+	runtime.ReadMemStats(&after)
+	require.Len(t, e.live.order, members+1)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4096), "bytes allocated by a rebuild")
 }

@@ -21,6 +21,7 @@ import (
 func TestAskViewsGathersEveryMembersViews(t *testing.T) {
 	const size = 24
 	n := newJoinedNet(t, size)
+	n.run(20 * time.Second) // two more shuffle periods: the last joiners' passive views fill
 	own := map[peer.ID]OverlayViews{}
 	for id := peer.ID(2); id <= size; id++ {
 		own[id] = n.eng[id].OwnViews()

@@ -283,7 +283,7 @@ func (e *Engine) rebuildProbeOrder(now time.Time) {
 	l := e.live
 	l.order, l.next = l.order[:0], 0
 	self := e.roster.Self()
-	for _, r := range e.roster.Members() {
+	for r := range e.roster.All() { // no copy of the list (Members made one)
 		if r.ID != self && (r.State == roster.StateAlive || r.State == roster.StateSuspect) {
 			l.order = append(l.order, r.ID)
 		}

@@ -63,7 +63,7 @@ type histItem struct {
 
 func newHistory(c Config) history {
 	return history{
-		index:      newIDIndex(),
+		index:      newIDIndex(c.MaxSeenIDs),
 		items:      newRing[histItem](c.MaxSeenIDs),
 		payloads:   newRing[[]byte](c.MaxCachedPayloads),
 		seenTTL:    c.SeenRetention,
@@ -129,7 +129,7 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration, hc *histC
 		h.releaseOldest()
 		hc.heldEvicted++
 	}
-	h.index.insert(id, h.headSeq+uint64(h.items.len()))
+	h.index.insert(id, h.headSeq+uint64(h.items.len()), &h.items, h.headSeq)
 	h.items.push(histItem{id: id, at: now})
 	h.payloads.push(payload)
 	h.rememberRecent(id)
@@ -180,8 +180,8 @@ func (h *history) forgetOldest() {
 	}
 	id := h.items.front().id
 	if _, slot, ok := h.index.find(id, &h.items, h.headSeq); ok {
-		h.index.removeSlot(slot)
-		h.index.shrink()
+		h.index.removeSlot(slot, &h.items, h.headSeq)
+		h.index.shrink(&h.items, h.headSeq)
 	}
 	h.items.pop()
 	h.headSeq++

@@ -5,7 +5,7 @@ import "github.com/plumview/plumview/peer"
 // Footprint names, by typed pointers, where recording a new payload first
 // reads and writes (State.PayloadFootprint). Each pointer may be nil.
 type Footprint struct {
-	Slot  *uint64    // the ID's home slot in the seen-ID table
+	Slot  *uint32    // the ID's home slot in the seen-ID table
 	Item  *MessageID // the history's next item
 	Held  *[]byte    // the next slot of the held payloads
 	Eager *peer.ID   // the list of eager peers
@@ -31,7 +31,7 @@ func (s *State) PayloadFootprint(id MessageID) Footprint {
 		}
 	}
 	if x := &h.index; len(x.slots) > 0 {
-		f.Slot = &x.slots[x.tag(id)&uint32(len(x.slots)-1)]
+		f.Slot = &x.slots[home(x.hash(id), len(x.slots))]
 	}
 	if it := h.items.next(); it != nil {
 		f.Item = &it.id

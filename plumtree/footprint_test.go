@@ -19,7 +19,7 @@ func TestPayloadFootprintNamesWhatANewPayloadTouches(t *testing.T) {
 
 	f := s.PayloadFootprint(mid(100))
 	x, r, p := &s.hist.index, &s.hist.items, &s.hist.payloads
-	home := x.tag(mid(100)) & uint32(len(x.slots)-1)
+	home := home(x.hash(mid(100)), len(x.slots))
 	require.Same(t, &x.slots[home], f.Slot)
 	require.Same(t, &s.peers.eager[0], f.Eager)
 	require.NotNil(t, f.Item)

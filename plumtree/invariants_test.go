@@ -32,7 +32,7 @@ func TestInvariantsCatchCorruption(t *testing.T) {
 		"history bytes":       func(s *State) { s.hist.bytes++ },
 		"history index": func(s *State) {
 			_, slot, _ := s.hist.index.find(mid(2), &s.hist.items, s.hist.headSeq)
-			s.hist.index.removeSlot(slot)
+			s.hist.index.removeSlot(slot, &s.hist.items, s.hist.headSeq)
 		},
 		"history over cap":  func(s *State) { s.hist.items.max = 0 },
 		"released payload":  func(s *State) { s.hist.held = 0; s.hist.bytes = 0 },

@@ -269,9 +269,9 @@ func (r *Roster) armExpiry() {
 func (r *Roster) sweep(now time.Time) {
 	cutoff := now.UnixNano() - int64(r.cfg.RetainDead)
 	r.members.filter(func(m *member) bool {
-		if m.id != r.self && !m.state.Present() && m.since <= cutoff {
-			delete(r.proofs, m.id)
-			r.counts[m.state]--
+		if st := m.state(); m.id() != r.self && !st.Present() && m.since <= cutoff {
+			delete(r.proofs, m.id())
+			r.counts[st]--
 			r.counters.Expired++
 			return false
 		}
@@ -292,10 +292,11 @@ func (r *Roster) sweep(now time.Time) {
 func (r *Roster) silence(now time.Time) {
 	cutoff := now.UnixNano() - int64(r.cfg.SilenceTimeout)
 	for p := 0; p < r.members.len(); p++ {
-		id, old := r.members.recs[p].id, r.members.recs[p].entry
-		if id == r.self || old.state != StateAlive || old.since > cutoff {
+		m := &r.members.recs[p]
+		if m.since > cutoff || m.state() != StateAlive || m.id() == r.self {
 			continue
 		}
+		id, old := m.id(), m.entry()
 		n := old
 		n.state = StateFailed
 		n.since = now.UnixNano()

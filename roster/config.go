@@ -80,6 +80,14 @@ type Config struct {
 	// turns them off. The composition (package gossip) sets it from its
 	// own configuration.
 	Auth peer.Authenticator
+
+	// Bodies, when set, shares the immutable part of the records held
+	// (Body) with the other rosters that hold the same records: a
+	// simulator of many nodes sets one for all of them, so that their
+	// member lists cost 16 bytes and an index slot per record and node
+	// (docs/benchmarks.md, "Member list memory, shared records"). Nil, the
+	// default and the runtime's setting: each roster holds its own.
+	Bodies Bodies
 }
 
 // Defaults, with their origin (see Config).

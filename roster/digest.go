@@ -41,8 +41,8 @@ func (r *Roster) AppendDigest(dst []DigestEntry) []DigestEntry {
 	ms := r.sortedMembers()
 	dst = slices.Grow(dst, len(ms))
 	for k := range ms {
-		if m := &ms[k]; r.shareable(m.id, &m.entry) {
-			dst = append(dst, DigestEntry{ID: m.id, Incarnation: m.inc, State: m.state})
+		if b := ms[k].b; r.proofs == nil || sendable(r.proofs[b.id], b.state) {
+			dst = append(dst, DigestEntry{ID: b.id, Incarnation: b.inc, State: b.state})
 		}
 	}
 	return dst
@@ -88,28 +88,28 @@ func (r *Roster) DiffChunk(c DigestChunk) (send []Record, want []peer.ID) {
 	ms := r.sortedMembers()
 	i, _ := r.members.search(c.From)
 	remote := c.Entries
-	for i < len(ms) && ms[i].id <= c.To || len(remote) > 0 {
+	for i < len(ms) && ms[i].id() <= c.To || len(remote) > 0 {
 		switch {
-		case len(remote) == 0 || (i < len(ms) && ms[i].id <= c.To && ms[i].id < remote[0].ID):
-			e := ms[i].entry
-			if e.state.Present() && r.shareable(ms[i].id, &e) {
-				send = append(send, r.record(ms[i].id, &e))
+		case len(remote) == 0 || (i < len(ms) && ms[i].id() <= c.To && ms[i].id() < remote[0].ID):
+			e := ms[i].entry()
+			if e.state.Present() && r.shareable(ms[i].id(), &e) {
+				send = append(send, r.record(ms[i].id(), &e))
 			}
 			i++
-		case i >= len(ms) || ms[i].id > c.To || remote[0].ID < ms[i].id:
+		case i >= len(ms) || ms[i].id() > c.To || remote[0].ID < ms[i].id():
 			if remote[0].State.Present() {
 				want = append(want, remote[0].ID)
 			}
 			remote = remote[1:]
 		default:
-			e := ms[i].entry
+			e := ms[i].entry()
 			switch cmp.Or(cmp.Compare(e.inc, remote[0].Incarnation), cmp.Compare(e.state, remote[0].State)) {
 			case 1:
-				if r.shareable(ms[i].id, &e) {
-					send = append(send, r.record(ms[i].id, &e))
+				if r.shareable(ms[i].id(), &e) {
+					send = append(send, r.record(ms[i].id(), &e))
 				}
 			case -1:
-				want = append(want, ms[i].id)
+				want = append(want, ms[i].id())
 			}
 			i++
 			remote = remote[1:]
@@ -139,8 +139,10 @@ func (r *Roster) validChunk(c *DigestChunk) bool {
 // held: the answer to a remote node's want list.
 func (r *Roster) AppendRecords(dst []Record, ids []peer.ID) []Record {
 	for _, id := range ids {
-		if p := r.members.find(id); p >= 0 && r.shareable(id, &r.members.recs[p].entry) {
-			dst = append(dst, r.record(id, &r.members.recs[p].entry))
+		if p := r.members.find(id); p >= 0 {
+			if e := r.members.recs[p].entry(); r.shareable(id, &e) {
+				dst = append(dst, r.record(id, &e))
+			}
 		}
 	}
 	return dst

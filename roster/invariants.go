@@ -33,7 +33,7 @@ func (r *Roster) Invariants() error {
 	seen := make(map[peer.ID]bool, r.members.len())
 	tombstones := 0
 	for k := range r.members.recs {
-		id, e := r.members.recs[k].id, r.members.recs[k].entry
+		id, e := r.members.recs[k].id(), r.members.recs[k].entry()
 		switch {
 		case r.members.find(id) != k:
 			bad("member %d at %d is indexed at %d", id, k, r.members.find(id))
@@ -51,8 +51,8 @@ func (r *Roster) Invariants() error {
 			bad("member %d has an address of %d bytes in %d", id, e.addrLen, len(e.am))
 		case len(e.meta()) > r.cfg.MaxMetaBytes:
 			bad("member %d has %d bytes of meta", id, len(e.meta()))
-		case r.sorted && k > 0 && r.members.recs[k-1].id >= id:
-			bad("index marked sorted but %d follows %d", id, r.members.recs[k-1].id)
+		case r.sorted && k > 0 && r.members.recs[k-1].id() >= id:
+			bad("index marked sorted but %d follows %d", id, r.members.recs[k-1].id())
 		}
 		seen[id] = true
 		counts[e.state]++

@@ -131,9 +131,8 @@ func compareHead(ai uint64, as State, aa string, bi uint64, bs State, ba string)
 	return strings.Compare(aa, ba)
 }
 
-// entry is the stored form of a Record, kept by value in the index: 40
-// bytes, so that a member list of 10,000 costs each node about 0.8 MB of
-// map (docs/benchmarks.md, "Member list memory"). The address and the
+// entry is a record as the roster works on it: its body (table.go), which
+// the table stores interned, and this node's since. The address and the
 // metadata share one immutable string, the address first: without
 // metadata it is the received record's Addr itself, shared with nothing
 // written.

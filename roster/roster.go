@@ -76,7 +76,7 @@ func New(self hyparview.Peer, meta []byte, cfg Config) (*Roster, error) {
 	if len(meta) > cfg.MaxMetaBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLarge, len(meta), cfg.MaxMetaBytes)
 	}
-	r := &Roster{self: self.ID, cfg: cfg, members: newTable(), sorted: true}
+	r := &Roster{self: self.ID, cfg: cfg, members: newTable(cfg.Bodies), sorted: true}
 	if cfg.Auth != nil {
 		r.proofs = map[peer.ID]*Proof{}
 	}
@@ -186,10 +186,10 @@ func (r *Roster) leave(now time.Time) {
 // store puts e under id, keeping the index and the counts in step.
 func (r *Roster) store(id peer.ID, e entry) {
 	if p := r.members.find(id); p >= 0 {
-		r.counts[r.members.recs[p].state]--
-		r.members.recs[p].entry = e
+		r.counts[r.members.recs[p].state()]--
+		r.members.set(p, id, e)
 	} else {
-		if n := r.members.len(); r.sorted && n > 0 && r.members.recs[n-1].id > id {
+		if n := r.members.len(); r.sorted && n > 0 && r.members.recs[n-1].id() > id {
 			r.sorted = false
 		}
 		r.members.add(id, e)
@@ -285,7 +285,8 @@ func (r *Roster) Get(id peer.ID) (Record, bool) {
 	if p < 0 {
 		return Record{}, false
 	}
-	return r.record(id, &r.members.recs[p].entry), true
+	e := r.members.recs[p].entry()
+	return r.record(id, &e), true
 }
 
 // Members returns a copy of every record held, tombstones and self
@@ -306,7 +307,8 @@ func (r *Roster) AppendMembersAfter(dst []Record, after peer.ID, limit int) []Re
 		end = i + limit
 	}
 	for k := i; k < end; k++ {
-		dst = append(dst, r.record(ms[k].id, &ms[k].entry))
+		e := ms[k].entry()
+		dst = append(dst, r.record(ms[k].id(), &e))
 	}
 	return dst
 }
@@ -319,7 +321,8 @@ func (r *Roster) All() iter.Seq[Record] {
 	return func(yield func(Record) bool) {
 		ms := r.sortedMembers()
 		for k := range ms {
-			if !yield(r.record(ms[k].id, &ms[k].entry)) {
+			e := ms[k].entry()
+			if !yield(r.record(ms[k].id(), &e)) {
 				return
 			}
 		}
@@ -331,7 +334,8 @@ func (r *Roster) AppendMembers(dst []Record) []Record {
 	ms := r.sortedMembers()
 	dst = slices.Grow(dst, len(ms))
 	for k := range ms {
-		dst = append(dst, r.record(ms[k].id, &ms[k].entry))
+		e := ms[k].entry()
+		dst = append(dst, r.record(ms[k].id(), &e))
 	}
 	return dst
 }

@@ -125,6 +125,12 @@ func New(cfg Config) (*Sim, error) {
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, err
 	}
+	if m := cfg.Engine.Members; m != nil && m.Roster.Bodies == nil {
+		// The nodes' member lists share the records' bodies (bodies.go).
+		shared := *m
+		shared.Roster.Bodies = newSharedBodies()
+		cfg.Engine.Members = &shared
+	}
 	rngSrc, seedSrc, delaySrc := rand.NewPCG(cfg.Seed, 0x5eed), rand.NewPCG(cfg.Seed, 0x0de5), rand.NewPCG(cfg.Seed, 0xde1a)
 	return &Sim{
 		delays:   rand.New(delaySrc),

@@ -141,10 +141,11 @@ type MembersResult struct {
 
 // MaxMembersNodes bounds the member-list experiment: every node holds a
 // record of every node, so its memory grows with the square of the nodes
-// (docs/benchmarks.md, "Member list memory, per pair of nodes": 150 to
-// 190 bytes per pair at the peak of the live heap from 2,000 to 5,000
-// nodes, so 15 to 19 GB at 10,000, under the simulator's soft memory limit
-// on 24 GiB; no 10,000-node run has finished yet, for want of time).
+// (docs/benchmarks.md, "Member list memory, per pair of nodes" and "...,
+// shared records": 124 to 139 bytes per pair at the peak of the live heap
+// from 2,000 to 5,000 nodes since the nodes share the records' bodies, so
+// about 13 GB at 10,000, under the simulator's soft memory limit on 24
+// GiB; 20,000 would need 30 to 38 GB by the same accounting).
 const MaxMembersNodes = 10_000
 
 // MemberCheckEvery is how often the member-list experiment compares the
