@@ -127,3 +127,45 @@ func (n *Node) setAside(c transport.Conn) {
 	n.wg.Add(1)
 	go n.read(pc)
 }
+
+// NeighbourPath is how this node reaches one active neighbour.
+type NeighbourPath struct {
+	ID uint64
+	// Kind is "direct" for a QUIC connection dialled to or from the
+	// neighbour's address (every link today: HyParView does not run over
+	// ICE links yet, docs/nat.md), "none" while no connection is open.
+	Kind string
+	// Dialled says that this node dialled the connection.
+	Dialled bool
+}
+
+// Paths returns how this node reaches each active neighbour.
+func (n *Node) Paths() []NeighbourPath {
+	var out []NeighbourPath
+	_ = n.call(context.Background(), func() {
+		for _, p := range n.st.eng.AppendActive(nil) {
+			np := NeighbourPath{ID: uint64(p.ID), Kind: "none"}
+			if pc := n.st.conns[p.ID]; pc != nil {
+				np.Kind, np.Dialled = "direct", pc.dialled
+			}
+			out = append(out, np)
+		}
+	})
+	return out
+}
+
+// OwnRendezvous returns what this node's record says about reaching it:
+// its rendezvous (0 for none) and whether it says it cannot be dialled.
+func (n *Node) OwnRendezvous() (id uint64, unreachable bool) {
+	_ = n.call(context.Background(), func() {
+		if r, ok := n.st.eng.Member(n.self.ID); ok {
+			rv := r.Rendezvous()
+			id, unreachable = uint64(rv.ID), rv.Unreachable
+		}
+	})
+	return id, unreachable
+}
+
+// ChecksReachability reports whether the node checks its reachability
+// (Config.CheckReachability).
+func (n *Node) ChecksReachability() bool { return n.cfg.CheckReachability }
