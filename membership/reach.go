@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -116,7 +117,7 @@ func (n *Node) isDialBack(c transport.Conn) bool {
 	if id == 0 || id != s.reachAsked || s.conns[id] == nil {
 		return false
 	}
-	return time.Since(s.reachAskedAt) < 2*gossip.DefaultReachTimeout+n.cfg.DialTimeout
+	return time.Since(s.reachAskedAt) < 2*cmp.Or(n.cfg.Protocol.Members.ReachTimeout, gossip.DefaultReachTimeout)+n.cfg.DialTimeout
 }
 
 // setAside reads a dial back's connection until the neighbour closes it,
