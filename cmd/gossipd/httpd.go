@@ -236,6 +236,7 @@ type natView struct {
 }
 
 type natSelf struct {
+	ID string `json:"id"`
 	// Reachability: "reachable" or "unreachable" (the last check's
 	// answer, -nat auto), "unchecked" (-nat auto, no answer yet) or
 	// "not checked (-nat off)".
@@ -264,7 +265,7 @@ type natMember struct {
 }
 
 func natStatus(node *membership.Node) natView {
-	var v natView
+	v := natView{Self: natSelf{ID: peerID(node.ID())}}
 	r := node.Reachability()
 	switch {
 	case r.Checked && r.Reachable:

@@ -53,12 +53,15 @@ func TestNATFlagsChecked(t *testing.T) {
 	}
 }
 
-// Two agents with -nat auto on loopback learn that they can be dialled
-// (each asks the other to dial it back); /debug/nat.json shows it, the
-// path to the neighbour and each member's rendezvous (none); the one with
-// -relay serves STUN to anyone and TURN to a member's credentials, derived
-// from the cluster secret, and /metrics exports the relay's and the
-// reachability checks' counters.
+// Three agents with -nat auto on loopback: two learn that they can be
+// dialled (each asks a neighbour to dial it back), the third, which
+// advertises a port nobody listens on (as a node behind a NAT advertises
+// its private address), learns that it cannot and names one of the two
+// as its rendezvous; /debug/nat.json shows it all, with the path to each
+// neighbour and each member's rendezvous. The agent with -relay serves
+// STUN to anyone and TURN to a member's credentials, derived from the
+// cluster secret, and /metrics exports the relay's and the reachability
+// checks' counters.
 func TestNATAutoAndRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -69,9 +72,11 @@ func TestNATAutoAndRelay(t *testing.T) {
 	secret := filepath.Join(dir, "secret")
 	require.NoError(t, os.WriteFile(secret, []byte(secretText+"\n"), 0o600))
 	relayAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	aHTTP, bHTTP := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	aHTTP, bHTTP, cHTTP := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	a := startAgent(t, dir, "a", "-cluster-secret-file", secret, "-nat", "auto", "-relay", relayAddr, "-metrics-addr", aHTTP)
 	startAgent(t, dir, "b", "-cluster-secret-file", secret, "-nat", "auto", "-seeds", a.addr(), "-metrics-addr", bHTTP)
+	startAgent(t, dir, "c", "-cluster-secret-file", secret, "-nat", "auto", "-seeds", a.addr(), "-metrics-addr", cHTTP,
+		"-advertise", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	require.Regexp(t, `agent started.*"nat": "auto", "serves": "STUN and TURN on `+regexp.QuoteMeta(relayAddr)+`, relayed addresses on 127.0.0.1"`, a.log.String())
 
 	get := func(addr, path string) string {
@@ -89,27 +94,56 @@ func TestNATAutoAndRelay(t *testing.T) {
 		_ = json.Unmarshal([]byte(get(addr, "/debug/nat.json")), &v)
 		return v
 	}
-	waitFor(t, 30*time.Second, "both agents learned that they can be dialled", func() bool {
-		return status(aHTTP).Self.Reachability == "reachable" && status(bHTTP).Self.Reachability == "reachable"
+	var c natView
+	waitFor(t, 30*time.Second, "a and b learned that they can be dialled, c that it cannot", func() bool {
+		c = status(cHTTP)
+		return status(aHTTP).Self.Reachability == "reachable" && status(bHTTP).Self.Reachability == "reachable" &&
+			c.Self.Reachability == "unreachable" && c.Self.Rendezvous != ""
 	})
+	require.True(t, c.Self.Unreachable)
+	require.NotEqual(t, c.Self.ID, c.Self.Rendezvous)
+	waitFor(t, 30*time.Second, "every agent holds c's record naming its rendezvous", func() bool {
+		for _, addr := range []string{aHTTP, bHTTP} {
+			found := false
+			for _, m := range status(addr).Members {
+				found = found || m.ID == c.Self.ID && m.Unreachable && m.Rendezvous == c.Self.Rendezvous
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	})
+	ids := map[string]bool{}
 	for _, addr := range []string{aHTTP, bHTTP} {
+		ids[status(addr).Self.ID] = true
+	}
+	require.True(t, ids[c.Self.Rendezvous], "a rendezvous that can be dialled")
+	for _, addr := range []string{aHTTP, bHTTP, cHTTP} {
 		v := status(addr)
 		require.NotEmpty(t, v.Self.CheckedBy)
-		require.Empty(t, v.Self.Rendezvous)
-		require.False(t, v.Self.Unreachable)
-		require.Len(t, v.Neighbours, 1)
-		require.Equal(t, "direct", v.Neighbours[0].Path)
-		require.Equal(t, v.Self.CheckedBy, v.Neighbours[0].ID, "dialled back by its neighbour")
-		require.Len(t, v.Members, 2)
+		require.NotEmpty(t, v.Neighbours)
+		for _, n := range v.Neighbours {
+			require.Equal(t, "direct", n.Path)
+		}
+		require.Len(t, v.Members, 3)
 		for _, m := range v.Members {
 			require.Equal(t, "alive", m.State)
-			require.Empty(t, m.Rendezvous)
-			require.False(t, m.Unreachable)
+			if m.ID != c.Self.ID {
+				require.Empty(t, m.Rendezvous)
+				require.False(t, m.Unreachable)
+			}
+		}
+		if addr != cHTTP {
+			require.Empty(t, v.Self.Rendezvous)
+			require.False(t, v.Self.Unreachable)
 		}
 	}
 	page := get(bHTTP, "/debug/")
 	require.Contains(t, page, "<h2>Paths</h2><p>This agent: reachable")
 	require.Contains(t, page, "<td>direct</td>")
+	require.Contains(t, page, "<code>"+c.Self.Rendezvous+"</code> (cannot be dialled)")
+	require.Contains(t, get(cHTTP, "/debug/"), "This agent: unreachable, rendezvous <code>"+c.Self.Rendezvous+"</code>")
 
 	// STUN for anyone, TURN for a member's credentials only.
 	sock, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -141,7 +175,13 @@ func TestNATAutoAndRelay(t *testing.T) {
 	waitFor(t, 10*time.Second, "the check counted on /metrics", func() bool {
 		return regexp.MustCompile(`(?m)^plumview_reach_checks_reachable_total 1$`).MatchString(get(bHTTP, "/metrics"))
 	})
-	require.Regexp(t, `(?m)^plumview_reach_dialbacks_received_total 1$`, get(bHTTP, "/metrics"))
+	reachLines := func(addr string) string {
+		return strings.Join(regexp.MustCompile(`(?m)^plumview_reach_.*$`).FindAllString(get(addr, "/metrics"), -1), "\n")
+	}
+	require.Regexp(t, `(?m)^plumview_reach_dialbacks_received_total 1$`, reachLines(bHTTP))
+	waitFor(t, 10*time.Second, "c's check counted on /metrics", func() bool {
+		return regexp.MustCompile(`(?m)^plumview_reach_checks_unreachable_total 1$`).MatchString(reachLines(cHTTP))
+	})
 }
 
 // Every series of the NAT traversal layer on /metrics is documented in
