@@ -55,6 +55,10 @@ const (
 	// that chose this node as its rendezvous. One connection attempt
 	// through NATs takes a few dozen signals each way.
 	BudgetSignal
+	// BudgetReach limits the ReachRequests a peer sends (reach.go): each
+	// costs a dial to the peer's address. An honest node asks at most
+	// once per ReachInterval (a minute by default).
+	BudgetReach
 
 	budgetCount = iota
 )
@@ -82,6 +86,8 @@ func (b Budget) String() string {
 		return "views"
 	case BudgetSignal:
 		return "signal"
+	case BudgetReach:
+		return "reach"
 	}
 	return "Budget(" + strconv.Itoa(int(b)) + ")"
 }
@@ -139,6 +145,7 @@ func DefaultBudgets() Budgets {
 	b.PerPeriod[BudgetProbe] = 200
 	b.PerPeriod[BudgetViews] = 20
 	b.PerPeriod[BudgetSignal] = 500
+	b.PerPeriod[BudgetReach] = 3
 	b.Strikes = 100
 	b.BanPeriod = time.Minute
 	b.MaxPeers = 4096
@@ -217,6 +224,8 @@ func budgetOf(msg Message) (Budget, int, bool) {
 		return BudgetViews, 1, true
 	case *Signal:
 		return BudgetSignal, 1, true
+	case *ReachRequest:
+		return BudgetReach, 1, true
 	}
 	return 0, 0, false
 }

@@ -103,6 +103,20 @@ type MembersConfig struct {
 	// the active view. It needs Auth: the rendezvous is signed into the
 	// record. False, the default, changes nothing.
 	BehindNAT bool
+	// CheckReachability makes the node learn whether it can be dialled:
+	// it asks a reachable neighbour to dial it back (reach.go) once it has
+	// one, and again when its neighbours or its address change, at most
+	// once per ReachInterval; its record then says what the last answer
+	// found (unreachable: with a rendezvous, as BehindNAT). Until the
+	// first answer it says nothing against dialling it. It needs Auth and
+	// excludes BehindNAT.
+	CheckReachability bool
+	// ReachInterval is the least time between two checks; zero means
+	// DefaultReachInterval.
+	ReachInterval time.Duration
+	// ReachTimeout bounds the wait for a check's answer; zero means
+	// DefaultReachTimeout.
+	ReachTimeout time.Duration
 }
 
 // Defaults of the member list.
@@ -190,6 +204,12 @@ func (c *MembersConfig) Validate() error {
 	}
 	if c.Roster.Auth != nil {
 		return errors.New("gossip: set MembersConfig.Auth, which the engine hands to the roster, not Roster.Auth")
+	}
+	if c.CheckReachability && (c.Auth == nil || c.BehindNAT) {
+		return errors.New("gossip: CheckReachability needs signatures (MembersConfig.Auth) and excludes BehindNAT")
+	}
+	if c.ReachInterval < 0 || c.ReachTimeout < 0 {
+		return fmt.Errorf("gossip: negative ReachInterval %v or ReachTimeout %v", c.ReachInterval, c.ReachTimeout)
 	}
 	if c.BehindNAT && c.Auth == nil {
 		return errors.New("gossip: BehindNAT needs signatures (MembersConfig.Auth): the rendezvous is signed into the record")

@@ -52,7 +52,10 @@
 // (roster.Rendezvous); the signals of an ICE negotiation with it (Signal,
 // SendSignal, Ready.Signals) travel through that rendezvous, which relays
 // them only to a linked member that names it, within the sender's
-// BudgetSignal (signal.go; docs/nat.md).
+// BudgetSignal (signal.go; docs/nat.md). A node that does not know
+// whether it can be dialled (MembersConfig.CheckReachability) asks a
+// neighbour to dial it back (ReachRequest, Ready.DialBacks, DialedBack;
+// reach.go) and says what it found in its record.
 //
 // # Liveness
 //

@@ -100,6 +100,9 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 		e.behindNAT = m.BehindNAT
+		if m.CheckReachability {
+			e.reach = &reach{interval: cmp.Or(m.ReachInterval, DefaultReachInterval), timeout: cmp.Or(m.ReachTimeout, DefaultReachTimeout), due: true}
+		}
 		e.live = newLiveness(m)
 	}
 	return e, nil
@@ -278,6 +281,12 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 			return
 		}
 		e.onSignal(from, m, out)
+	case *ReachRequest, *ReachAnswer:
+		if e.roster == nil {
+			e.counters.UnknownMessages++
+			return
+		}
+		e.onReachMessage(now, from, m, out)
 	default:
 		e.counters.UnknownMessages++
 	}
@@ -313,6 +322,8 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 		e.gapTimer(now, t, out)
 	case TimerViews:
 		e.viewsTimeout(t, out)
+	case TimerReach:
+		e.reachTimeout(now, t, out)
 	default:
 		e.counters.UnknownTimers++
 	}
@@ -409,10 +420,14 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 		*o = hyparview.Output{}
 	}
 	out.hv = hvOut[:0]
-	if viewChanged && e.behindNAT {
+	if viewChanged && (e.behindNAT || e.reach != nil) {
 		// Once every change of the step reached the broadcast core, so
 		// that the new record goes to the new neighbours.
 		e.chooseRendezvous(now, out)
+		if e.reach != nil {
+			e.reach.due = true // new neighbours: check again (reach.go)
+			e.checkReach(now, out)
+		}
 	}
 }
 

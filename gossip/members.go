@@ -20,6 +20,7 @@ type members struct {
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
 	behindNAT      bool          // MembersConfig.BehindNAT
+	reach          *reach        // the reachability check, nil unless MembersConfig.CheckReachability
 }
 
 // payloadValid checks a payload not seen before, when signatures are on,
@@ -235,6 +236,7 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 	// A new neighbour's record comes with the exchange its link starts:
 	// it may be the rendezvous this node waits for (signal.go).
 	e.chooseRendezvous(now, out)
+	e.checkReach(now, out)
 }
 
 // tellLeft sends our Left record to every neighbour directly, besides
@@ -285,6 +287,7 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	e.setTimer(Timer{kind: TimerRejoin}, e.rejoinInterval, out)
 	e.chooseRendezvous(now, out)
 	e.askRendezvous(now, out)
+	e.checkReach(now, out)
 	if e.hv.ActiveLen() == 0 {
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)

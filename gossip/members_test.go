@@ -35,6 +35,16 @@ type net struct {
 	views map[peer.ID][]ViewsAnswer
 	// onSignals, when set, sees the signals each node is handed.
 	onSignals func(id peer.ID, s []SignalDelivery)
+	// dialBack, when set, decides the dials back the nodes are asked for
+	// (Ready.DialBacks), carried out once the queue of messages is empty;
+	// without it they are left undone.
+	dialBack  func(by peer.ID, d DialBack) ReachResult
+	dialBacks []pendingDialBack
+}
+
+type pendingDialBack struct {
+	by peer.ID
+	d  DialBack
 }
 
 type msg struct {
@@ -77,6 +87,9 @@ func (n *net) step(id peer.ID, input func(e *Engine, out *Ready)) *Ready {
 	if n.onSignals != nil && len(out.Signals) > 0 {
 		n.onSignals(id, out.Signals)
 	}
+	for _, d := range out.DialBacks {
+		n.dialBacks = append(n.dialBacks, pendingDialBack{id, d})
+	}
 	if len(out.Views) > 0 {
 		if n.views == nil {
 			n.views = map[peer.ID][]ViewsAnswer{}
@@ -103,6 +116,15 @@ func (n *net) run(d time.Duration) {
 				continue
 			}
 			n.step(m.to, func(e *Engine, out *Ready) { e.Receive(n.now, m.from, m.m, out) })
+			continue
+		}
+		if n.dialBack != nil && len(n.dialBacks) > 0 {
+			p := n.dialBacks[0]
+			n.dialBacks = n.dialBacks[1:]
+			if !n.down[p.by] {
+				res := n.dialBack(p.by, p.d)
+				n.step(p.by, func(e *Engine, out *Ready) { e.DialedBack(n.now, p.d, res, out) })
+			}
 			continue
 		}
 		best := -1

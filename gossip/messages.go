@@ -80,18 +80,20 @@ func NewCodec(limits wire.Limits) (*wire.Codec, error) {
 		wire.Type{Tag: TagViewsRequest, New: func() peer.Message { return new(ViewsRequest) }},
 		wire.Type{Tag: TagViewsReply, New: func() peer.Message { return new(ViewsReply) }},
 		wire.Type{Tag: TagSignal, New: func() peer.Message { return new(Signal) }},
+		wire.Type{Tag: TagReachRequest, New: func() peer.Message { return new(ReachRequest) }},
+		wire.Type{Tag: TagReachAnswer, New: func() peer.Message { return new(ReachAnswer) }},
 	)
 }
 
 // NeedsProtocol returns the version of the application protocol a peer
 // must speak (transport.ProtocolVersion, negotiated per connection) to
-// decode m: 3 for the message version 3 added (Signal), 2 for those
+// decode m: 3 for the messages version 3 added (Signal, ReachRequest, ReachAnswer), 2 for those
 // version 2 added (Heads, ViewsRequest, ViewsReply), 1 for the others. A driver sends nothing to a peer of an
 // older version than its message needs: such a peer would take it for a
 // malformed frame and close the connection.
 func NeedsProtocol(m Message) int {
 	switch m.(type) {
-	case *Signal:
+	case *Signal, *ReachRequest, *ReachAnswer:
 		return 3
 	case *Heads, *ViewsRequest, *ViewsReply:
 		return 2

@@ -241,6 +241,15 @@ type EngineCounters struct {
 	// (MembersConfig.BehindNAT); RendezvousAsked the links it asked of a
 	// member that can be dialled while it had none to choose.
 	RendezvousChanges, RendezvousAsked uint64
+	// ReachAsked counts the reachability checks this node began
+	// (reach.go); ReachResults, by ReachResult, their answers;
+	// ReachUnanswered those that got none in time; StaleReachAnswers the
+	// answers of no check in flight. ReachDialBacks counts the dials back
+	// this node was asked for and handed to its driver, ReachRefused the
+	// requests it refused.
+	ReachAsked, ReachUnanswered, StaleReachAnswers uint64
+	ReachResults                                   [reachResultCount]uint64
+	ReachDialBacks, ReachRefused                   uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

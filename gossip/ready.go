@@ -51,6 +51,10 @@ type Ready struct {
 	// for this node (signal.go), for the driver to hand to the attempt
 	// they belong to.
 	Signals []SignalDelivery
+	// DialBacks are the dials back neighbours asked for to learn whether
+	// they can be dialled (reach.go): dial each with a fresh connection
+	// and report the outcome to DialedBack.
+	DialBacks []DialBack
 
 	// hv is the membership core's output buffer, lent to each HyParView
 	// step and taken back after it: held here rather than in each engine,
@@ -123,13 +127,14 @@ func (r *Ready) Reset() {
 	r.Gaps = r.Gaps[:0]
 	r.Views = r.Views[:0]
 	r.Signals = r.Signals[:0]
+	r.DialBacks = r.DialBacks[:0]
 }
 
 // Empty reports whether the batch asks for nothing.
 func (r *Ready) Empty() bool {
 	return len(r.Sends) == 0 && len(r.Closes) == 0 && len(r.Timers) == 0 && len(r.Deliveries) == 0 &&
 		len(r.Events) == 0 && len(r.Neighbors) == 0 && !r.ResolveContacts && len(r.Evictions) == 0 &&
-		len(r.Gaps) == 0 && len(r.Views) == 0 && len(r.Signals) == 0
+		len(r.Gaps) == 0 && len(r.Views) == 0 && len(r.Signals) == 0 && len(r.DialBacks) == 0
 }
 
 // Message is a message of the pure stack: a hyparview.Message, a

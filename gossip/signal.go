@@ -212,7 +212,7 @@ func (e *Engine) onSignal(from peer.ID, m *Signal, out *Ready) {
 // the rejoin tick, which also asks a member that can be dialled for a
 // link while there is none to choose (askRendezvous).
 func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
-	if !e.behindNAT || e.roster == nil || e.roster.Left() {
+	if !e.unreachable() || e.roster == nil || e.roster.Left() {
 		return
 	}
 	cur := e.roster.OwnRendezvous()
@@ -243,7 +243,7 @@ func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
 // rendezvous once it comes up. A node with no such member waits for its
 // contacts' records.
 func (e *Engine) askRendezvous(now time.Time, out *Ready) {
-	if !e.behindNAT || e.roster == nil || e.roster.Left() || e.roster.OwnRendezvous().ID != 0 || e.hv.ActiveLen() == 0 {
+	if !e.unreachable() || e.roster == nil || e.roster.Left() || e.roster.OwnRendezvous().ID != 0 || e.hv.ActiveLen() == 0 {
 		return // an isolated node rejoins through its contacts first
 	}
 	var pick hyparview.Peer

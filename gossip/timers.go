@@ -66,6 +66,9 @@ const (
 	// TimerViews ends the wait for one member's answer to a
 	// ViewsRequest (overlay.go).
 	TimerViews
+	// TimerReach ends the wait for the answer to a ReachRequest
+	// (reach.go).
+	TimerReach
 )
 
 // String returns a short lower-case name.
@@ -103,6 +106,8 @@ func (k TimerKind) String() string {
 		return "gaps"
 	case TimerViews:
 		return "views"
+	case TimerReach:
+		return "reach"
 	}
 	return "TimerKind(" + strconv.Itoa(int(k)) + ")"
 }

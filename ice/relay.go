@@ -72,8 +72,12 @@ type RelayConfig struct {
 	// Net is the network relay sockets are opened on: nil for the host's,
 	// a *vnet.Net in tests.
 	Net ptransport.Net
-	// Key checks credentials (RelayKey); required.
+	// Key checks credentials (RelayKey); required unless STUNOnly.
 	Key []byte
+	// STUNOnly serves STUN binding requests alone: every TURN request is
+	// refused (counted in AuthRefused), and RelayIP and Key are not
+	// needed.
+	STUNOnly bool
 	// Realm is the TURN realm. Default "plumview".
 	Realm string
 	// MaxAllocationsPerPeer bounds the allocations one node ID holds at
@@ -118,7 +122,7 @@ type Relay struct {
 
 // StartRelay starts serving on cfg.PacketConn.
 func StartRelay(cfg RelayConfig) (*Relay, error) {
-	if cfg.PacketConn == nil || cfg.RelayIP == nil || len(cfg.Key) == 0 {
+	if cfg.PacketConn == nil || !cfg.STUNOnly && (cfg.RelayIP == nil || len(cfg.Key) == 0) {
 		return nil, errors.New("ice: relay: PacketConn, RelayIP and Key are required")
 	}
 	if cfg.RelayBind == "" {
@@ -209,6 +213,10 @@ type peerQuota struct {
 // auth is the TURN AuthHandler: the username must be "<expiry>:<node ID>",
 // not expired nor valid for longer than allowed, and the password its HMAC.
 func (q *quotas) auth(username, realm string, _ net.Addr) ([]byte, bool) {
+	if q.cfg.STUNOnly {
+		q.authRefused.Add(1)
+		return nil, false
+	}
 	exp, id, ok := strings.Cut(username, ":")
 	secs, err := strconv.ParseInt(exp, 10, 64)
 	if !ok || err != nil || len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {

@@ -210,3 +210,20 @@ func TestRelayByteQuota(t *testing.T) {
 		<-done
 	})
 }
+
+// A STUN-only server (RelayConfig.STUNOnly) answers binding requests and
+// refuses every allocation, even with a member's credentials.
+func TestSTUNOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newRelayWorld(t, RelayConfig{STUNOnly: true})
+		mapped, err := w.turnClient(t, "", "").SendBindingRequest()
+		require.NoError(t, err)
+		assert.Contains(t, mapped.String(), "5.6.7.8:")
+		user, pass := RelayCredentials(w.key, newKey(t), time.Now().Add(time.Hour))
+		_, err = w.turnClient(t, user, pass).Allocate()
+		require.Error(t, err, "no TURN on a STUN-only server")
+		s := w.relay.Stats()
+		assert.Zero(t, s.AllocationsTotal)
+		assert.Equal(t, int64(1), s.AuthRefused)
+	})
+}

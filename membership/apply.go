@@ -12,6 +12,9 @@ func (n *Node) carryOut() {
 	s := n.st
 	rd := &s.rd
 	for i := range rd.Sends {
+		if _, ok := rd.Sends[i].Msg.(*gossip.ReachRequest); ok {
+			n.noteReachRequest(rd.Sends[i].To.ID)
+		}
 		n.send(rd.Sends[i].To, rd.Sends[i].Msg)
 	}
 	for _, ev := range rd.Evictions {
@@ -58,6 +61,9 @@ func (n *Node) carryOut() {
 	}
 	for _, sg := range rd.Signals {
 		n.signalled(sg)
+	}
+	for _, d := range rd.DialBacks {
+		n.dialBack(d)
 	}
 	rd.Reset()
 }

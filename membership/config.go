@@ -88,6 +88,15 @@ type Config struct {
 	// signatures (not TrustMembers), and every member of this version: a
 	// node of an earlier one refuses the record as forged. Default off.
 	BehindNAT bool
+	// CheckReachability makes the node learn whether it can be dialled
+	// instead of being told (BehindNAT): it asks a neighbour that can be
+	// dialled to dial it back, once it has one and again when its
+	// neighbours change, at most once a minute, and its record says what
+	// the last answer found (gossip.MembersConfig.CheckReachability;
+	// Reachability). It needs signatures (not TrustMembers) and excludes
+	// BehindNAT. Default off: the record says nothing against dialling
+	// the node.
+	CheckReachability bool
 	// DeliveryMarks are the marks an earlier run of this node saved
 	// (Node.DeliveryMarks): broadcasts they cover are not delivered
 	// again when neighbours announce them after the restart. A process
@@ -226,5 +235,6 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 		p.Members.Auth = identitySigner{tr: c.Transport}
 	}
 	p.Members.BehindNAT = c.BehindNAT
+	p.Members.CheckReachability = c.CheckReachability
 	return p
 }

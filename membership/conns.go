@@ -328,7 +328,13 @@ func (n *Node) acceptLoop() {
 			n.log.Warn("accept failed", zap.Error(err))
 			continue
 		}
-		if !n.post(func() { n.adopt(c, false) }) {
+		if !n.post(func() {
+			if n.isDialBack(c) {
+				n.setAside(c)
+				return
+			}
+			n.adopt(c, false)
+		}) {
 			_ = c.Close("node closed")
 			return
 		}

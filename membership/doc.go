@@ -90,7 +90,9 @@
 //
 // A node configured BehindNAT says in its record that it cannot be
 // dialled and names one of its active neighbours that can be as its
-// rendezvous. ConnectICE reaches such a member: it runs ice.Connect with
+// rendezvous; one configured CheckReachability learns it, by asking a
+// neighbour to dial it back on a fresh connection (reach.go,
+// Reachability). ConnectICE reaches such a member: it runs ice.Connect with
 // the negotiation's signals carried by the overlay through the member's
 // rendezvous, and the member answers with AcceptICE (ice.go,
 // docs/nat.md). The link is the caller's: the overlay does not run over

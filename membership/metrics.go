@@ -85,6 +85,8 @@ const (
 	mSignalsIn          = "ice_signals_received_total"
 	mSignalsDropped     = "ice_signals_dropped_total"
 	mICE                = "ice_negotiations_total"
+	mDialBacks          = "reach_dialbacks_total"
+	mDialBacksIn        = "reach_dialbacks_received_total"
 
 	mActive       = "hyparview_active_peers"
 	mPassive      = "hyparview_passive_peers"
@@ -154,6 +156,12 @@ var engineCounters = []struct {
 		return s
 	}},
 	{"rendezvous_changes_total", "changes of this agent's rendezvous (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousChanges }},
+	{"reach_checks_total", "reachability checks this agent began: a neighbour asked to dial it back (CheckReachability)", func(c *gossip.Counters) uint64 { return c.Engine.ReachAsked }},
+	{"reach_checks_reachable_total", "reachability checks answered: dialled back", func(c *gossip.Counters) uint64 { return c.Engine.ReachResults[gossip.ReachDialled] }},
+	{"reach_checks_unreachable_total", "reachability checks answered: the dial back failed", func(c *gossip.Counters) uint64 { return c.Engine.ReachResults[gossip.ReachFailed] }},
+	{"reach_checks_refused_total", "reachability checks the neighbour refused, deciding nothing", func(c *gossip.Counters) uint64 { return c.Engine.ReachResults[gossip.ReachRefused] }},
+	{"reach_checks_unanswered_total", "reachability checks without an answer in time, deciding nothing", func(c *gossip.Counters) uint64 { return c.Engine.ReachUnanswered }},
+	{"reach_requests_refused_total", "neighbours' requests to be dialled back refused: not an active neighbour with a signed record", func(c *gossip.Counters) uint64 { return c.Engine.ReachRefused }},
 	{"rendezvous_asked_total", "links asked of a member that can be dialled while this agent had no rendezvous to name (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousAsked }},
 }
 
@@ -207,6 +215,10 @@ func MetricDefs() []MetricDef {
 	for _, o := range []string{"failed", "host", "srflx", "relay"} {
 		c(mICE, "ICE negotiations through the overlay, by outcome: failed or the selected path's kind", metrics.Label{Name: "outcome", Value: o})
 	}
+	for _, o := range []string{"dialled", "failed", "busy"} {
+		c(mDialBacks, "dials back made for neighbours checking their reachability, by outcome (busy: refused, too many in progress)", metrics.Label{Name: "outcome", Value: o})
+	}
+	c(mDialBacksIn, "connections of a neighbour dialling this agent back, set aside")
 	for _, ec := range engineCounters {
 		c(ec.name, ec.help)
 	}

@@ -92,6 +92,13 @@ type state struct {
 	// and incoming those no AcceptICE took yet (ice.go).
 	signals  map[signalKey]*overlaySignaller
 	incoming []*overlaySignaller
+	// dialBacks counts the dials back in progress; reachAsked is the
+	// neighbour last asked to dial this node back, at reachAskedAt
+	// (reach.go).
+	dialBacks    int
+	dialedBack   []dialBackDone // answered while a batch was carried out; step reports them next
+	reachAsked   peer.ID
+	reachAskedAt time.Time
 }
 
 // New starts a node on cfg.Transport. It does not contact anyone until
@@ -263,10 +270,16 @@ func (n *Node) step(input func(e *gossip.Engine, now time.Time, rd *gossip.Ready
 	s := n.st
 	input(s.eng, time.Now(), &s.rd)
 	n.carryOut()
-	for len(s.failed) > 0 {
-		id := s.failed[0]
-		s.failed = s.failed[1:]
-		s.eng.ConnectionFailed(time.Now(), id, &s.rd)
+	for len(s.failed) > 0 || len(s.dialedBack) > 0 {
+		if len(s.failed) > 0 {
+			id := s.failed[0]
+			s.failed = s.failed[1:]
+			s.eng.ConnectionFailed(time.Now(), id, &s.rd)
+		} else {
+			d := s.dialedBack[0]
+			s.dialedBack = s.dialedBack[1:]
+			s.eng.DialedBack(time.Now(), d.d, d.res, &s.rd)
+		}
 		n.carryOut()
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/plumview/plumview/cmd/gossipd/internal/datadir"
 	"github.com/plumview/plumview/cmd/gossipd/internal/server"
+	"github.com/plumview/plumview/ice"
 	"github.com/plumview/plumview/membership"
 	"github.com/plumview/plumview/transport"
 )
@@ -41,6 +42,10 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	if err := checkExposure(c.bind, adm, c.insecure); err != nil {
+		return err
+	}
+	nat, err := c.nat.check(&c, signer)
+	if err != nil {
 		return err
 	}
 	if c.insecure {
@@ -132,6 +137,18 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		_ = tr.Close()
 		return err
 	}
+	relay, err := nat.start()
+	if err != nil {
+		_ = tr.Close()
+		return err
+	}
+	if relay != nil {
+		defer func() { _ = relay.Close() }()
+	}
+	if err := registerNATMetrics(gatherer, ice.Default, relay); err != nil {
+		_ = tr.Close()
+		return err
+	}
 	if c.trustMembers {
 		log.Warn("signatures off (-trust-members): any admitted member can broadcast in another's name and rewrite another's member record")
 	}
@@ -141,7 +158,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	mc := membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
-		TrustMembers: c.trustMembers}
+		TrustMembers: c.trustMembers, CheckReachability: nat.auto}
 	c.detection.node(&mc)
 	mc.Roster.Incarnation = start.incarnation
 	mc.Protocol.Plumtree.FirstSequence = start.firstSequence
@@ -204,7 +221,8 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		hs = &http.Server{Handler: httpHandler(gatherer, node, srv), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(metricsLis) }()
 	}
-	log.Info("agent started", startupSummary(&c, node.ID(), node.Addr(), describeAdmission(adm, signer != nil), seeds, len(start.contacts))...)
+	log.Info("agent started", append(startupSummary(&c, node.ID(), node.Addr(), describeAdmission(adm, signer != nil), seeds, len(start.contacts)),
+		zap.String("nat", c.nat.mode), zap.String("serves", nat.role()))...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -14,6 +14,7 @@ var flagValues = map[string]string{
 	"o":          "table json",
 	"log-level":  "debug info warn error",
 	"log-format": "json console",
+	"nat":        "auto off",
 	"state":      "alive suspect failed left",
 }
 

@@ -33,6 +33,7 @@ type agentConfig struct {
 	maxPayload, retentionBytes              int
 	resumeRetain, resumeRetainBytes         int
 	detection                               detectionConfig
+	nat                                     natConfig
 }
 
 func agentFlags(c *agentConfig) *flag.FlagSet {
@@ -63,6 +64,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.IntVar(&c.resumeRetainBytes, "resume-retain-bytes", server.DefaultRetainBytes, "the most `bytes` of deliveries kept for -resume-retain, oldest dropped first")
 	fs.StringVar(&c.dataDir, "data-dir", "", "optional `directory` where the agent keeps, across restarts, the members it last saw alive (to rejoin without seeds), its incarnation and its message ID reservation (never reused, whatever the clock)")
 	detectionFlags(fs, &c.detection)
+	natFlags(fs, &c.nat)
 	return fs
 }
 

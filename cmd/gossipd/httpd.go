@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -24,7 +25,7 @@ import (
 // the counters are exported at 0 from the start and none expires while it
 // does not move; the histograms are Prometheus histograms, which a query
 // can aggregate over agents (histogram_quantile of a sum of rates).
-func newMetrics() (*metrics.Metrics, prometheus.Gatherer, error) {
+func newMetrics() (*metrics.Metrics, *prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	opts := gmprom.PrometheusOpts{Expiration: time.Hour, Registerer: reg}
 	hists := map[string]prometheus.Histogram{}
@@ -114,6 +115,12 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 		w.Header().Set("Content-Type", "image/svg+xml")
 		_ = overlaysvg.Render(w, nodePicture(node))
 	})
+	mux.HandleFunc("/debug/nat.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(natStatus(node))
+	})
 	mux.HandleFunc("/debug/", func(w http.ResponseWriter, _ *http.Request) {
 		active, passive := node.Views()
 		eager, lazy := node.Trees()
@@ -130,6 +137,7 @@ func httpHandler(g prometheus.Gatherer, node *membership.Node, srv *server.Serve
 			"Active": hexIDs(active), "Passive": hexIDs(passive), "Eager": hexIDs(eager), "Lazy": hexIDs(lazy),
 			"Members": members, "MoreMembers": more, "Events": srv.RecentEvents(),
 			"Picture": template.HTML(svg.String()), "Refresh": int(debugRefresh / time.Second),
+			"NAT": natStatus(node),
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = debugPage.Execute(w, data)
@@ -204,10 +212,104 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 <p>Passive view: {{range .Passive}}<code>{{.}}</code> {{end}}</p>
 <h2>Plumtree</h2><p>Eager peers: {{range .Eager}}<code>{{.}}</code> {{end}}</p>
 <p>Lazy peers: {{range .Lazy}}<code>{{.}}</code> {{end}}</p>
-<h2>Members</h2><table><tr><th>ID</th><th>State</th><th>Incarnation</th><th>Address</th><th>Metadata</th></tr>
-{{range .Members}}<tr><td><code>{{hex .ID}}</code></td><td>{{.State}}</td><td>{{.Incarnation}}</td><td><code>{{.Addr}}</code></td><td>{{printf "%s" .Meta}}</td></tr>
+<h2>Paths</h2><p>This agent: {{.NAT.Self.Reachability}}{{if .NAT.Self.Rendezvous}}, rendezvous <code>{{.NAT.Self.Rendezvous}}</code>{{end}} (<a href="nat.json">nat.json</a>)</p>
+<table><tr><th>Neighbour</th><th>Path</th><th>Dialled by</th></tr>
+{{range .NAT.Neighbours}}<tr><td><code>{{.ID}}</code></td><td>{{.Path}}</td><td>{{.DialledBy}}</td></tr>
+{{end}}</table>
+<h2>Members</h2><table><tr><th>ID</th><th>State</th><th>Incarnation</th><th>Address</th><th>Rendezvous</th><th>Metadata</th></tr>
+{{range .Members}}<tr><td><code>{{hex .ID}}</code></td><td>{{.State}}</td><td>{{.Incarnation}}</td><td><code>{{.Addr}}</code></td><td>{{if .Rendezvous}}<code>{{hex .Rendezvous}}</code>{{end}}{{if .Unreachable}} (cannot be dialled){{end}}</td><td>{{printf "%s" .Meta}}</td></tr>
 {{end}}</table>
 {{if .MoreMembers}}<p>{{.MoreMembers}} more members not shown: <code>gossipd members</code> lists them all.</p>{{end}}
 <h2>Recent events</h2><ul>{{range .Events}}<li>{{.}}</li>{{end}}</ul>
 </body></html>
 `))
+
+// natView is what /debug/nat.json shows of paths through NATs: this
+// agent's reachability and rendezvous, how it reaches each neighbour,
+// and what each member's record says about reaching it.
+type natView struct {
+	Self       natSelf        `json:"self"`
+	Neighbours []natNeighbour `json:"neighbours"`
+	Members    []natMember    `json:"members"`
+	// MoreMembers counts the members beyond the debugMembers listed.
+	MoreMembers int `json:"more_members,omitempty"`
+}
+
+type natSelf struct {
+	ID string `json:"id"`
+	// Reachability: "reachable" or "unreachable" (the last check's
+	// answer, -nat auto), "unchecked" (-nat auto, no answer yet) or
+	// "not checked (-nat off)".
+	Reachability string `json:"reachability"`
+	CheckedBy    string `json:"checked_by,omitempty"`
+	CheckedAt    string `json:"checked_at,omitempty"`
+	Asking       string `json:"asking,omitempty"`
+	Rendezvous   string `json:"rendezvous,omitempty"`
+	Unreachable  bool   `json:"unreachable"`
+}
+
+type natNeighbour struct {
+	ID string `json:"id"`
+	// Path is "direct" (a QUIC connection to or from its address) or
+	// "none"; the ICE kinds (host, srflx, relay) once HyParView runs over
+	// ICE links (docs/nat.md).
+	Path      string `json:"path"`
+	DialledBy string `json:"dialled_by"` // "us" or "them"
+}
+
+type natMember struct {
+	ID          string `json:"id"`
+	State       string `json:"state"`
+	Rendezvous  string `json:"rendezvous,omitempty"`
+	Unreachable bool   `json:"unreachable"`
+}
+
+func natStatus(node *membership.Node) natView {
+	v := natView{Self: natSelf{ID: peerID(node.ID())}}
+	r := node.Reachability()
+	switch {
+	case r.Checked && r.Reachable:
+		v.Self.Reachability = "reachable"
+	case r.Checked:
+		v.Self.Reachability = "unreachable"
+	case node.ChecksReachability():
+		v.Self.Reachability = "unchecked"
+	default:
+		v.Self.Reachability = "not checked (-nat off)"
+	}
+	if r.Checked {
+		v.Self.CheckedBy, v.Self.CheckedAt = peerID(r.By), r.At.UTC().Format(time.RFC3339)
+	}
+	if r.Asking != 0 {
+		v.Self.Asking = peerID(r.Asking)
+	}
+	if id, unreachable := node.OwnRendezvous(); id != 0 || unreachable {
+		v.Self.Unreachable = unreachable
+		if id != 0 {
+			v.Self.Rendezvous = peerID(id)
+		}
+	}
+	v.Neighbours = []natNeighbour{}
+	for _, p := range node.Paths() {
+		by := "them"
+		if p.Dialled {
+			by = "us"
+		}
+		v.Neighbours = append(v.Neighbours, natNeighbour{ID: peerID(p.ID), Path: p.Kind, DialledBy: by})
+	}
+	members := node.MembersAfter(0, debugMembers)
+	v.Members = make([]natMember, 0, len(members))
+	for _, m := range members {
+		nm := natMember{ID: peerID(m.ID), State: m.State.String(), Unreachable: m.Unreachable}
+		if m.Rendezvous != 0 {
+			nm.Rendezvous = peerID(m.Rendezvous)
+		}
+		v.Members = append(v.Members, nm)
+	}
+	total := 0
+	for _, n := range node.MemberCounts() {
+		total += n
+	}
+	v.MoreMembers = max(total-len(members), 0)
+	return v
+}
