@@ -87,7 +87,7 @@
 //     a time, with at most one high-priority request in flight. Refusers are
 //     not asked again before the next shuffle tick, when the view is also
 //     refilled (S1 repairs only on failure; Config.WithoutTickRepair turns
-//     that refill off); a node holding more than half its slots keeps
+//     that refill off); a node at most one short of a full view keeps
 //     them for two ticks (refusalMemoryTicks), so that the odd free slot
 //     of a cluster of full nodes does not ask every passive peer each
 //     period.

@@ -172,7 +172,8 @@ func (s *State) removePassiveAt(i int) {
 	s.passive = s.passive[:last]
 }
 
-// addRejected remembers a refuser until the next shuffle tick. The list is
+// addRejected remembers a refuser until a shuffle tick forgets it
+// (forgetRefusals). The list is
 // bounded by the passive view's size: past that, the oldest refusal is
 // forgotten, so peers feeding us fresh ids cannot make it grow.
 func (s *State) addRejected(id peer.ID) {

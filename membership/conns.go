@@ -52,7 +52,8 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		return
 	}
 	needs := gossip.NeedsProtocol(msg)
-	if ok, answered := gossip.Unreliable(msg); ok && s.conns[p.ID] == nil && s.dials[p.ID] == nil && n.sendDatagram(p, frame, needs, answered) {
+	if ok, answered := gossip.Unreliable(msg); ok && (p.ID == s.dgram.answering || s.conns[p.ID] == nil && s.dials[p.ID] == nil) &&
+		n.sendDatagram(p, frame, needs, answered) {
 		return
 	}
 	n.sendFrame(p, frame, needs)
@@ -146,7 +147,9 @@ func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
 	}
 	pc := &peerConn{id: id, conn: c, dialled: dialled}
 	n.incr(mConnsOpened, 1)
-	n.noteDatagramReader(id, c.Protocol() >= datagramProtocol)
+	if c.Protocol() < datagramProtocol {
+		n.noteDatagramReader(id, false) // it reads none; that it reads them, only its own datagrams tell
+	}
 	n.wg.Add(1)
 	go n.read(pc)
 	old := s.conns[id]

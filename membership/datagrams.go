@@ -21,15 +21,16 @@ import (
 // to its receiver is open.
 //
 // Agents of an earlier version do not read datagrams (a protocol version
-// below 3), and nothing in a member record says which version a member
-// runs. A member is therefore sent datagrams once it is known to read
-// them: it sent us one, or a connection to it agreed on version 3 or
-// later. To a member not known either way, the probe goes as a datagram
-// and, if no datagram has come back from it within datagramFallbackAfter,
-// again over a connection, as before: a member of this version answers
-// the datagram within a round trip and is known from then on; one of an
-// earlier version is reached over the connection, whose handshake then
-// says not to try datagrams with it again.
+// below 3), nothing in a member record says which version a member runs,
+// and a network may pass QUIC but drop other UDP (a load balancer that
+// routes by connection ID). So a probe goes as a datagram to any member
+// not known to run an earlier version and, if no datagram has come back
+// from it within datagramFallbackAfter, again over a connection, as
+// before: a member of this version answers within a round trip; one of
+// an earlier version is reached over the connection, whose handshake then
+// says not to try datagrams with it again; a lost datagram costs a
+// connection, not a suspicion. A message nobody answers (a shuffle's
+// reply) goes as a datagram only to a member that sent us one.
 
 // datagramProtocol is the first protocol version whose agents read
 // datagrams (transport.ALPN).
@@ -61,6 +62,11 @@ type datagramState struct {
 	// an earlier version (false); absent: not known.
 	reads   map[peer.ID]bool
 	sources map[peer.ID]datagramSource
+	// answering is the member whose datagram is being stepped: an
+	// answer to it goes back as a datagram, to where the datagram came
+	// from, even if a connection to it is open (it may be one the
+	// member has closed or lost already).
+	answering peer.ID
 }
 
 // datagramFallbackAfter is how long a datagram to a member not known to
@@ -115,9 +121,9 @@ func (n *Node) readDatagrams(dg transport.Datagrams) {
 		if !n.postUrgent(func() {
 			n.datagramFrom(id, d, at)
 			n.incr(mDatagramsReceived, 1)
-			n.st.frameAt = at
+			n.st.frameAt, n.st.dgram.answering = at, id
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, id, msg, rd) })
-			n.st.frameAt = time.Time{}
+			n.st.frameAt, n.st.dgram.answering = time.Time{}, 0
 		}) {
 			return
 		}
@@ -156,11 +162,13 @@ func (n *Node) noteDatagramReader(id peer.ID, reads bool) {
 
 // sendDatagram sends frame, an unreliable message, to p as a datagram if
 // it can, and reports whether it did (else the caller sends it over a
-// connection). A member not known to read datagrams gets a datagram only
-// if it answers the message (a Ping), and then gets the frame over a
-// connection too, datagramFallbackAfter later, unless it has sent a
-// datagram back by then; a message it would not answer goes over a
-// connection.
+// connection). A message the receiver answers (a Ping) goes as a datagram
+// to any member not known to run an earlier version, and again over a
+// connection datagramFallbackAfter later unless a datagram has come back
+// from the member by then: a member of an earlier version, one whose
+// network drops datagrams but passes QUIC, and a lost datagram all cost a
+// connection, never a false suspicion. A message not answered goes as a
+// datagram only to a member known to read them (one sent us a datagram).
 func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered bool) bool {
 	s := &n.st.dgram
 	if s.tr == nil || len(frame) > transport.MaxDatagramPayload {
@@ -188,7 +196,7 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 		return false
 	}
 	n.incr(mDatagramsSent, 1)
-	if !known && p.Addr != "" {
+	if answered && p.Addr != "" {
 		sentAt := time.Now()
 		n.wg.Add(1)
 		go func() {

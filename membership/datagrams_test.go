@@ -172,28 +172,48 @@ func TestQUICProbesTravelAsDatagrams(t *testing.T) {
 	assert.Zero(t, refused)
 }
 
-// A shuffle's reply goes to the shuffle's origin, seldom a neighbour, as
-// a datagram once the origin is known to read them (here from the
-// connections of the joins: probing is off, so nothing else sends
-// datagrams).
-func TestShuffleRepliesTravelAsDatagrams(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := newMemClusterWith(t, 12, func(cfg *Config) {
-			cfg.ProbeInterval = -1
-			cfg.Protocol.HyParView.ShuffleInterval = time.Second
+// A shuffle's reply, which nobody answers, goes as a datagram only to a
+// member known to read them (it sent us one); to any other it goes over a
+// connection, as before.
+func TestShuffleRepliesTravelAsDatagramsToKnownReaders(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		known          bool
+		wantDatagrams  int64
+		wantConnection int64
+	}{
+		{"a member that sent a datagram", true, 1, 0},
+		{"a member not known to read them", false, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := transport.NewMemNetwork(1)
+				listen := func(addr string) *Node {
+					id, err := transport.GenerateIdentity()
+					require.NoError(t, err)
+					tr, err := net.Listen(addr, id, transport.MemConfig{})
+					require.NoError(t, err)
+					nd, err := New(testConfig(tr, 1))
+					require.NoError(t, err)
+					t.Cleanup(func() { _ = nd.Close() })
+					return nd
+				}
+				a, b := listen("a"), listen("b")
+				if tc.known {
+					b.post(func() { b.send(hyparview.Peer{ID: a.self.ID, Addr: a.Addr()}, &gossip.Ping{Nonce: 7}) })
+					time.Sleep(time.Second)
+					synctest.Wait()
+				}
+				sent, accepts := a.tr.Stats().DatagramsSent, b.tr.Stats().Accepts
+				reply := &hyparview.ShuffleReply{Peers: []hyparview.Peer{{ID: 9, Addr: "somewhere"}}}
+				a.post(func() { a.send(hyparview.Peer{ID: b.self.ID, Addr: b.Addr()}, reply) })
+				time.Sleep(time.Second)
+				synctest.Wait()
+				assert.Equal(t, tc.wantDatagrams, a.tr.Stats().DatagramsSent-sent)
+				assert.Equal(t, tc.wantConnection, b.tr.Stats().Accepts-accepts)
+			})
 		})
-		c.joinAll()
-		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
-		time.Sleep(time.Minute)
-		d := totalsOf(c.nodes)
-		assert.Zero(t, d.probes)
-		assert.Positive(t, d.sent, "shuffle replies sent as datagrams")
-		assert.Equal(t, d.sent, d.received)
-		for _, nd := range c.nodes {
-			_, passive := nd.Views()
-			assert.NotEmpty(t, passive, "passive views filled")
-		}
-	})
+	}
 }
 
 // Work posted urgently (the probes and answers that arrive as
@@ -215,5 +235,29 @@ func TestUrgentWorkGoesFirst(t *testing.T) {
 		<-done
 		require.Len(t, order, 11)
 		require.Equal(t, "urgent", order[0], "ahead of the queued inbox: %v", order)
+	})
+}
+
+// A Ping that arrives as a datagram is answered as a datagram, to where
+// it came from, even while a connection to its sender is open: the sender
+// may have closed or lost it already.
+func TestDatagramPingAnsweredByDatagram(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemCluster(t, 2)
+		c.joinAll()
+		a, b := c.nodes[0], c.nodes[1]
+		waitFor(t, 10*time.Second, "linked", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		connected := make(chan bool)
+		a.post(func() { connected <- a.st.conns[b.self.ID] != nil })
+		require.True(t, <-connected, "a holds a connection to b")
+		frame, err := b.codec.Encode(&gossip.Ping{Nonce: 11})
+		require.NoError(t, err)
+		sent := a.tr.Stats().DatagramsSent
+		dg, ok := transport.DatagramsOf(b.tr)
+		require.True(t, ok)
+		require.NoError(t, dg.SendDatagram(a.tr.Addr(), a.tr.PublicKey(), frame))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, sent+1, a.tr.Stats().DatagramsSent, "the Ack went back as a datagram")
 	})
 }

@@ -171,8 +171,8 @@ func (n *Node) post(f func()) bool {
 const urgentQueue = 64
 
 // postUrgent hands f to the state goroutine ahead of the work queued in
-// the inbox: the liveness probes and their answers that arrive as
-// datagrams. Under load the inbox holds hundreds of frames of broadcast
+// the inbox: what arrives as datagrams (the liveness probes and their
+// answers, shuffle replies). Under load the inbox holds hundreds of frames of broadcast
 // traffic; a probe answered only after them times out at the prober, which
 // then suspects a member that is merely busy. It reports false once the
 // node is closed.

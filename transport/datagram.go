@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -32,8 +33,9 @@ import (
 // Stats.
 type Datagrams interface {
 	// SendDatagram sends payload, at most MaxDatagramPayload bytes, to
-	// the node holding key at addr. A nil error says only that the
-	// datagram left: it may be lost.
+	// the node holding key at addr, an IP address and port over QUIC
+	// (a name is refused rather than resolved). A nil error says only
+	// that the datagram left: it may be lost.
 	SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error
 	// ReceiveDatagram returns the next datagram whose signature and
 	// sender passed the checks, or ErrClosed once the transport closed.
@@ -41,9 +43,10 @@ type Datagrams interface {
 }
 
 // DatagramsOf returns tr's datagrams, or false when it has none: it does
-// not implement Datagrams, or it runs as an agent of a version before
+// not implement Datagrams, it runs as an agent of a version before
 // datagrams would (Config.MaxProtocol below 3), which neither sends nor
-// reads them.
+// reads them, or its CA-issued certificate is too large to travel in a
+// datagram (above 640 bytes; an ed25519 certificate is about 300).
 func DatagramsOf(tr Transport) (Datagrams, bool) {
 	d, ok := tr.(interface {
 		Datagrams
@@ -88,12 +91,21 @@ const MaxDatagramPayload = 1024
 
 // Datagram layout: the format byte (its two top bits clear, so that QUIC
 // stacks take it for a non-QUIC packet, RFC 9443 §5), the sender's key,
-// the certificate's length (uint16, big-endian) and DER, the payload, and
-// an ed25519 signature over datagramDomain, the receiver's key and
-// everything before the signature.
+// the sender's clock when it sealed the datagram (Unix milliseconds,
+// uint64, big-endian), the certificate's length (uint16, big-endian) and
+// DER, the payload, and an ed25519 signature over datagramDomain, the
+// receiver's key and everything before the signature.
+//
+// A datagram is taken once: its receiver refuses one sealed more than
+// datagramFreshness away from its own clock, and one whose signature it
+// took within that window (a replay, from anyone who captured it on the
+// path, which would otherwise charge the sender's budgets at the receiver
+// and pass for a fresh sign of its life). Clocks of a cluster must agree
+// within datagramFreshness, as certificates' validity periods need too.
 const (
 	datagramFormat         byte = 0x01
-	datagramHeader              = 1 + ed25519.PublicKeySize + 2
+	datagramHeader              = 1 + ed25519.PublicKeySize + 8 + 2
+	datagramFreshness           = time.Minute
 	maxDatagramCert             = 640
 	maxDatagramBytes            = 1280 - 40 - 8
 	datagramQueue               = 256
@@ -109,6 +121,8 @@ const (
 var (
 	errDatagramFormat    = errors.New("transport: datagram malformed")
 	errDatagramSignature = errors.New("transport: datagram signature invalid")
+	errDatagramStale     = errors.New("transport: datagram sealed too long ago or ahead of this clock")
+	errDatagramReplayed  = errors.New("transport: datagram taken already")
 )
 
 // errDatagramTooLarge is SendDatagram's error for a payload above
@@ -118,7 +132,7 @@ var errDatagramTooLarge = fmt.Errorf("%w: datagram payload above %d bytes", ErrF
 // sealDatagram builds the datagram carrying payload from the holder of
 // key (and cert, the DER of its CA-issued certificate or nil) to the
 // holder of to.
-func sealDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, payload []byte) ([]byte, error) {
+func sealDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, payload []byte, now time.Time) ([]byte, error) {
 	if len(payload) > MaxDatagramPayload {
 		return nil, errDatagramTooLarge
 	}
@@ -131,6 +145,7 @@ func sealDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, pay
 	pkt := make([]byte, 0, datagramHeader+len(cert)+len(payload)+ed25519.SignatureSize)
 	pkt = append(pkt, datagramFormat)
 	pkt = append(pkt, key.Public().(ed25519.PublicKey)...)
+	pkt = binary.BigEndian.AppendUint64(pkt, uint64(now.UnixMilli()))
 	pkt = binary.BigEndian.AppendUint16(pkt, uint16(len(cert)))
 	pkt = append(pkt, cert...)
 	pkt = append(pkt, payload...)
@@ -145,33 +160,54 @@ func signedDatagram(to ed25519.PublicKey, body []byte) []byte {
 	return append(msg, body...)
 }
 
-// openedDatagram is a datagram whose signature checked out.
+// openedDatagram is a datagram whose layout checked out (parseDatagram)
+// and then its signature (verify).
 type openedDatagram struct {
 	from    ed25519.PublicKey
+	sealed  time.Time
 	cert    []byte // DER, or nil
 	payload []byte
+	body    []byte // what the signature covers, the receiver's key aside
+	sig     []byte
 }
 
-// openDatagram checks a datagram addressed to self and returns its parts,
-// which alias pkt.
-func openDatagram(self ed25519.PublicKey, pkt []byte) (openedDatagram, error) {
+// parseDatagram checks a datagram's layout and bounds, which costs next to
+// nothing, and returns its parts, which alias pkt.
+func parseDatagram(pkt []byte) (openedDatagram, error) {
 	if len(pkt) < datagramHeader+ed25519.SignatureSize || len(pkt) > maxDatagramBytes || pkt[0] != datagramFormat {
 		return openedDatagram{}, errDatagramFormat
 	}
 	from := ed25519.PublicKey(pkt[1 : 1+ed25519.PublicKeySize])
-	certLen := int(binary.BigEndian.Uint16(pkt[1+ed25519.PublicKeySize:]))
+	ms := binary.BigEndian.Uint64(pkt[1+ed25519.PublicKeySize:])
+	certLen := int(binary.BigEndian.Uint16(pkt[1+ed25519.PublicKeySize+8:]))
 	body := pkt[:len(pkt)-ed25519.SignatureSize]
-	if certLen > maxDatagramCert || datagramHeader+certLen > len(body) || len(body)-datagramHeader-certLen > MaxDatagramPayload {
+	if ms > math.MaxInt64 || certLen > maxDatagramCert || datagramHeader+certLen > len(body) || len(body)-datagramHeader-certLen > MaxDatagramPayload {
 		return openedDatagram{}, errDatagramFormat
 	}
-	if !ed25519.Verify(from, signedDatagram(self, body), pkt[len(body):]) {
-		return openedDatagram{}, errDatagramSignature
-	}
-	d := openedDatagram{from: from, payload: body[datagramHeader+certLen:]}
+	d := openedDatagram{from: from, sealed: time.UnixMilli(int64(ms)), payload: body[datagramHeader+certLen:],
+		body: body, sig: pkt[len(body):]}
 	if certLen > 0 {
 		d.cert = body[datagramHeader : datagramHeader+certLen]
 	}
 	return d, nil
+}
+
+// verify checks the signature of a parsed datagram addressed to self.
+func (d openedDatagram) verify(self ed25519.PublicKey) error {
+	if !ed25519.Verify(d.from, signedDatagram(self, d.body), d.sig) {
+		return errDatagramSignature
+	}
+	return nil
+}
+
+// openDatagram parses a datagram addressed to self and checks its
+// signature.
+func openDatagram(self ed25519.PublicKey, pkt []byte) (openedDatagram, error) {
+	d, err := parseDatagram(pkt)
+	if err == nil {
+		err = d.verify(self)
+	}
+	return d, err
 }
 
 // datagramEndpoint is the part of a transport that seals, checks and
@@ -187,23 +223,36 @@ type datagramEndpoint struct {
 
 	mu       sync.Mutex
 	admitted map[string]time.Time // keys admitted through their certificate, and when
+	// taken holds a prefix of the signature of every datagram taken
+	// within datagramFreshness, and when it was sealed: a replay is
+	// refused. At most the budget's checks of one window.
+	taken map[[16]byte]time.Time
+	// takenMax bounds taken; sweptAt is when it was last swept.
+	takenMax int
+	sweptAt  time.Time
 }
 
 func newDatagramEndpoint(id Identity, adm Admission, budget int, stats *counters, done <-chan struct{}) *datagramEndpoint {
 	if budget <= 0 {
 		budget = defaultDatagramBudget
 	}
+	burst := max(defaultDatagramBurst, budget/4)
 	return &datagramEndpoint{key: id.Key, cert: id.CACert, admission: adm, stats: stats,
-		budget: rate.NewLimiter(rate.Limit(budget), max(defaultDatagramBurst, budget/4)),
-		queue:  make(chan Datagram, datagramQueue), done: done, admitted: map[string]time.Time{}}
+		budget: rate.NewLimiter(rate.Limit(budget), burst),
+		queue:  make(chan Datagram, datagramQueue), done: done, admitted: map[string]time.Time{},
+		taken: map[[16]byte]time.Time{}, takenMax: burst + budget*int(2*datagramFreshness/time.Second)}
 }
+
+// datagramsFit reports whether an identity's datagrams leave room for a
+// payload: its CA-issued certificate travels in each.
+func datagramsFit(id Identity) bool { return len(id.CACert) <= maxDatagramCert }
 
 // seal builds a datagram to the holder of to.
 func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, error) {
 	if len(to) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")
 	}
-	pkt, err := sealDatagram(e.key, e.cert, to, payload)
+	pkt, err := sealDatagram(e.key, e.cert, to, payload, time.Now())
 	if err == nil {
 		e.stats.datagramsSent.Add(1)
 	}
@@ -214,11 +263,23 @@ func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, e
 // ReceiveDatagram; what fails a check, or finds the budget spent or the
 // queue full, is dropped and counted.
 func (e *datagramEndpoint) received(pkt []byte, addr string) {
+	now := time.Now()
+	d, err := parseDatagram(pkt)
+	if err == nil && (d.sealed.Before(now.Add(-datagramFreshness)) || d.sealed.After(now.Add(datagramFreshness))) {
+		err = errDatagramStale
+	}
+	if err != nil { // refused before the budget: junk spends none of it
+		e.stats.datagramsRefused.Add(1)
+		return
+	}
 	if !e.budget.Allow() {
 		e.stats.datagramsDropped.Add(1)
 		return
 	}
-	d, err := openDatagram(e.key.Public().(ed25519.PublicKey), pkt)
+	err = d.verify(e.key.Public().(ed25519.PublicKey))
+	if err == nil {
+		err = e.take(d, now)
+	}
 	if err == nil {
 		err = e.admit(d)
 	}
@@ -233,6 +294,33 @@ func (e *datagramEndpoint) received(pkt []byte, addr string) {
 	default:
 		e.stats.datagramsDropped.Add(1)
 	}
+}
+
+// take records a verified datagram's signature, refusing one taken
+// already within datagramFreshness (a replay), or any while the record is
+// full of fresh ones (only the budget's worth of verified datagrams can
+// fill it).
+func (e *datagramEndpoint) take(d openedDatagram, now time.Time) error {
+	var k [16]byte
+	copy(k[:], d.sig)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.taken[k]; ok {
+		return errDatagramReplayed
+	}
+	if len(e.taken) >= e.takenMax || now.Sub(e.sweptAt) > datagramFreshness {
+		for s, at := range e.taken {
+			if now.Sub(at) > datagramFreshness {
+				delete(e.taken, s)
+			}
+		}
+		e.sweptAt = now
+		if len(e.taken) >= e.takenMax {
+			return errDatagramReplayed
+		}
+	}
+	e.taken[k] = d.sealed
+	return nil
 }
 
 // admit applies the admission to a datagram's sender, remembering for a

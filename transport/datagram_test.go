@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -92,9 +93,10 @@ func TestDatagramAdmissionByCertificate(t *testing.T) {
 		adm := Admission{CAKey: caKey.Public().(ed25519.PublicKey)}
 		a, b := mk(Config{Identity: id, Admission: adm}), mk(Config{Admission: adm})
 		plain := mk(Config{})
-		for range 2 { // the second passes on the remembered admission
-			require.NoError(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("certified")))
-			assert.Equal(t, "certified", string(receiveDatagram(t, b).Payload))
+		for i := range 2 { // the second passes on the remembered admission
+			msg := fmt.Sprint("certified ", i)
+			require.NoError(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte(msg)))
+			assert.Equal(t, msg, string(receiveDatagram(t, b).Payload))
 		}
 		require.NoError(t, plain.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("uncertified")))
 		waitStats(t, b, func(s Stats) bool { return s.DatagramsRefused == 1 })
@@ -153,7 +155,7 @@ func FuzzOpenDatagram(f *testing.F) {
 	id, err := GenerateIdentity()
 	require.NoError(f, err)
 	self := id.Public()
-	good, err := sealDatagram(id.Key, nil, self, []byte("payload"))
+	good, err := sealDatagram(id.Key, nil, self, []byte("payload"), time.Unix(1700000000, 0))
 	require.NoError(f, err)
 	f.Add(good)
 	f.Add([]byte{datagramFormat})
@@ -222,4 +224,68 @@ func TestMemDatagramsBehindNAT(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, int64(1), natted.Stats().DatagramsReceived, "the mapping expired")
 	})
+}
+
+// A datagram is taken once, and only fresh: a replay (by anyone who
+// captured it on the path) and one sealed far from the receiver's clock
+// are refused, so neither charges the sender's budgets nor passes for a
+// sign of its life.
+func TestDatagramReplayAndStaleRefused(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		id := mustIdentity(t)
+		a, b := mk(Config{Identity: id}), mk(Config{})
+		ep := b.(*memTransport).datagrams
+		pkt, err := sealDatagram(id.Key, nil, keyOf(b), []byte("ping"), time.Now())
+		require.NoError(t, err)
+		ep.received(pkt, a.Addr())
+		assert.Equal(t, "ping", string(receiveDatagram(t, b).Payload))
+		ep.received(pkt, "elsewhere")
+		assert.Equal(t, int64(1), b.Stats().DatagramsRefused, "the replay")
+		for i, at := range []time.Time{time.Now().Add(-2 * datagramFreshness), time.Now().Add(2 * datagramFreshness)} {
+			old, err := sealDatagram(id.Key, nil, keyOf(b), []byte("ping"), at)
+			require.NoError(t, err)
+			ep.received(old, a.Addr())
+			assert.Equal(t, int64(2+i), b.Stats().DatagramsRefused)
+		}
+		assert.Equal(t, int64(1), b.Stats().DatagramsReceived)
+		// Long after, the replay is refused as stale.
+		time.Sleep(2 * datagramFreshness)
+		ep.received(pkt, "elsewhere")
+		assert.Equal(t, int64(4), b.Stats().DatagramsRefused)
+	})
+}
+
+// Junk refused by its layout spends none of the signature budget: an
+// honest datagram after a flood of it still gets through.
+func TestDatagramJunkSpendsNoBudget(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		a, b := mk(Config{}), mk(Config{DatagramBudget: 1})
+		ep := b.(*memTransport).datagrams
+		for range 4 * defaultDatagramBurst {
+			ep.received([]byte{datagramFormat}, "junk")
+		}
+		require.NoError(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("honest")))
+		assert.Equal(t, "honest", string(receiveDatagram(t, b).Payload))
+		assert.Equal(t, int64(4*defaultDatagramBurst), b.Stats().DatagramsRefused)
+		assert.Zero(t, b.Stats().DatagramsDropped)
+	})
+}
+
+// Over QUIC a datagram goes to an IP address only: a name would be
+// resolved on the caller's goroutine.
+func TestQUICDatagramNeedsAnIPAddress(t *testing.T) {
+	a, b := newQUIC(t, Config{}), newQUIC(t, Config{})
+	require.ErrorIs(t, a.SendDatagram("localhost:1", keyOf(b), []byte("x")), ErrUnreachable)
+}
+
+// An identity whose certificate would not leave room in a datagram has
+// none: its probes go over connections.
+func TestNoDatagramsWithAnOversizedCertificate(t *testing.T) {
+	id := mustIdentity(t)
+	id.CACert = make([]byte, maxDatagramCert+1)
+	q := &QUIC{cfg: Config{Identity: id}}
+	assert.False(t, q.datagramsOn())
+	id.CACert = id.CACert[:maxDatagramCert]
+	q.cfg.Identity = id
+	assert.True(t, q.datagramsOn())
 }

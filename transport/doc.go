@@ -60,20 +60,27 @@
 // datagrams (Datagrams, DatagramsOf): one UDP packet on the transport's own
 // socket, beside QUIC's, for a small message to a peer this node holds no
 // connection to, whose loss the protocol tolerates (a liveness probe and
-// its answer). The first byte has its two top bits clear, so QUIC takes the
-// packet for a non-QUIC one (RFC 9443) and quic-go hands it over
-// (quic.Transport.ReadNonQUICPacket). Then come the sender's key, its
-// CA-issued certificate if it has one (length-prefixed), the payload (at
-// most MaxDatagramPayload bytes) and an ed25519 signature over a domain tag,
-// the receiver's key and all the rest: a datagram proves its sender and
-// cannot be replayed to another node. The receiver checks the signature and
-// its admission (a certificate is checked once a minute per sender, then
-// remembered), at most Config.DatagramBudget datagrams a second, and counts
-// what it refuses or drops (Stats). A datagram is not encrypted: what it
-// carries must be fit to be read by anyone on the path (a probe's nonce,
-// the ID of a broadcast it names).
-// A transport capped below protocol version 3 (Config.MaxProtocol), as an
-// agent of an earlier version, neither sends nor reads datagrams.
+// its answer, a shuffle's reply). The first byte has its two top bits
+// clear, so QUIC takes the packet for a non-QUIC one (RFC 9443) and
+// quic-go hands it over (quic.Transport.ReadNonQUICPacket). Then come the
+// sender's key, its clock (Unix milliseconds), its CA-issued certificate
+// if it has one (length-prefixed), the payload (at most
+// MaxDatagramPayload bytes, and the whole within 1,232 bytes) and an
+// ed25519 signature over a domain tag, the receiver's key and all the
+// rest: a datagram proves its sender and cannot be replayed to another
+// node. The receiver refuses, before any signature check, a malformed
+// datagram and one sealed more than a minute from its own clock; then, at
+// most Config.DatagramBudget a second (a burst of a quarter second's
+// worth, at least 256), it checks the signature, refuses a datagram it
+// took already (a replay), and applies its admission (a certificate is
+// checked once a minute per sender, then remembered); what it refuses or
+// drops is counted (Stats). A datagram goes to an IP address and port
+// only: a name would be resolved on the caller's goroutine. A datagram
+// is not encrypted: what it carries must be fit to be read by anyone on
+// the path. A transport capped below protocol version 3
+// (Config.MaxProtocol), as an agent of an earlier version, neither sends
+// nor reads datagrams, and neither does one whose certificate is above
+// 640 bytes.
 //
 // # Send errors
 //
@@ -116,7 +123,9 @@
 // (250 ms by default), so that on an idle link the dialler's PINGs and
 // their acknowledgements keep both ends alive and the acceptor pings only
 // when one of the dialler's is late or lost, half the keep-alive packets
-// of two ends pinging alike. HandshakeTimeout 5s and CloseTimeout 500ms are
+// of two ends pinging alike. That holds while the round trip and the
+// acknowledgement delay (up to 25 ms) stay under a quarter of the period,
+// 50 ms by default: on a slower path both ends ping, as before. HandshakeTimeout 5s and CloseTimeout 500ms are
 // guesses to validate.
 //
 // # In-memory network

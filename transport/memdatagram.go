@@ -61,7 +61,9 @@ func (t *memTransport) ReceiveDatagram(ctx context.Context) (Datagram, error) {
 	return t.datagrams.receive(ctx)
 }
 
-func (t *memTransport) datagramsOn() bool { return datagramsOn(t.cfg.MaxProtocol) }
+func (t *memTransport) datagramsOn() bool {
+	return datagramsOn(t.cfg.MaxProtocol) && datagramsFit(t.id)
+}
 
 // natMappingLife is how long a transport behind a NAT accepts datagrams
 // from an address it sent one to, as a NAT keeps a UDP mapping.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -109,14 +110,16 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	_, _, _ = t.tr.ReadNonQUICPacket(done, nil)
 	t.wg.Add(1)
 	go t.acceptLoop()
-	if datagramsOn(cfg.MaxProtocol) {
+	if t.datagramsOn() {
 		t.wg.Add(1)
 		go t.datagramLoop()
 	}
 	return t, nil
 }
 
-func (t *QUIC) datagramsOn() bool { return datagramsOn(t.cfg.MaxProtocol) }
+func (t *QUIC) datagramsOn() bool {
+	return datagramsOn(t.cfg.MaxProtocol) && datagramsFit(t.cfg.Identity)
+}
 
 // acceptorKeepAlive is the keep-alive period of the accepting end of a
 // connection: a quarter longer than the dialler's, so that on an idle
@@ -152,10 +155,13 @@ func (t *QUIC) SendDatagram(addr string, key ed25519.PublicKey, payload []byte) 
 	if !t.datagramsOn() {
 		return errDatagramsOff
 	}
-	ua, err := net.ResolveUDPAddr("udp", addr)
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		// Only an IP literal: a name would be resolved here, on the
+		// caller's goroutine, for as long as its DNS takes.
+		return fmt.Errorf("%w: a datagram needs an IP address and port, got %q", ErrUnreachable, addr)
 	}
+	ua := net.UDPAddrFromAddrPort(ap)
 	pkt, err := t.datagrams.seal(key, payload)
 	if err != nil {
 		return err
