@@ -116,17 +116,7 @@ func TestUnansweredDatagramGoesAgainOverAConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				net := transport.NewMemNetwork(1)
-				listen := func(addr string, mc transport.MemConfig) *Node {
-					id, err := transport.GenerateIdentity()
-					require.NoError(t, err)
-					tr, err := net.Listen(addr, id, mc)
-					require.NoError(t, err)
-					nd, err := New(testConfig(tr, 1))
-					require.NoError(t, err)
-					t.Cleanup(func() { _ = nd.Close() })
-					return nd
-				}
-				a, b := listen("a", transport.MemConfig{}), listen("b", transport.MemConfig{MaxProtocol: tc.maxProtocol})
+				a, b := listenMemNode(t, net, "a", transport.MemConfig{}), listenMemNode(t, net, "b", transport.MemConfig{MaxProtocol: tc.maxProtocol})
 				a.post(func() { a.send(hyparview.Peer{ID: b.self.ID, Addr: b.Addr()}, &gossip.Ping{Nonce: 7}) })
 				time.Sleep(time.Second)
 				synctest.Wait()
@@ -188,17 +178,7 @@ func TestShuffleRepliesTravelAsDatagramsToKnownReaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				net := transport.NewMemNetwork(1)
-				listen := func(addr string) *Node {
-					id, err := transport.GenerateIdentity()
-					require.NoError(t, err)
-					tr, err := net.Listen(addr, id, transport.MemConfig{})
-					require.NoError(t, err)
-					nd, err := New(testConfig(tr, 1))
-					require.NoError(t, err)
-					t.Cleanup(func() { _ = nd.Close() })
-					return nd
-				}
-				a, b := listen("a"), listen("b")
+				a, b := listenMemNode(t, net, "a", transport.MemConfig{}), listenMemNode(t, net, "b", transport.MemConfig{})
 				if tc.known {
 					b.post(func() { b.send(hyparview.Peer{ID: a.self.ID, Addr: a.Addr()}, &gossip.Ping{Nonce: 7}) })
 					time.Sleep(time.Second)
@@ -260,4 +240,17 @@ func TestDatagramPingAnsweredByDatagram(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, sent+1, a.tr.Stats().DatagramsSent, "the Ack went back as a datagram")
 	})
+}
+
+// listenMemNode starts a node (not joined) on net at addr.
+func listenMemNode(t *testing.T, net *transport.MemNetwork, addr string, mc transport.MemConfig) *Node {
+	t.Helper()
+	id, err := transport.GenerateIdentity()
+	require.NoError(t, err)
+	tr, err := net.Listen(addr, id, mc)
+	require.NoError(t, err)
+	nd, err := New(testConfig(tr, 1))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nd.Close() })
+	return nd
 }
