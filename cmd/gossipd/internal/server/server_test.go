@@ -148,7 +148,8 @@ func TestMembersFilterAndStatus(t *testing.T) {
 	require.Equal(t, as[0].node.Addr(), st.GetAddr())
 	require.Equal(t, idString(as[0].node.ID()), st.GetId())
 	require.True(t, st.GetJoined())
-	for _, k := range []string{"protocol_forged_origins", "protocol_malformed_payloads", "protocol_members_refused_full", "protocol_joins_refused"} {
+	for _, k := range []string{"protocol_forged_origins", "protocol_malformed_payloads", "protocol_members_refused_full", "protocol_joins_refused",
+		"transport_datagrams_refused", "transport_datagrams_dropped"} {
 		v, ok := st.GetCounters()[k]
 		require.True(t, ok, "status reports %s", k)
 		require.Zero(t, v, "%s in an honest cluster", k)
