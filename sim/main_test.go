@@ -150,6 +150,22 @@ func TestOutWritesTheSameFilesTwice(t *testing.T) {
 	require.Len(t, rows, 1+20)
 }
 
+// sameFiles checks that two directories hold the same files with the same
+// bytes, and returns their names.
+func sameFiles(t *testing.T, first, second string) []string {
+	t.Helper()
+	files := dirFiles(t, first)
+	require.Equal(t, files, dirFiles(t, second))
+	for _, name := range files {
+		a, err := os.ReadFile(filepath.Join(first, name))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(second, name))
+		require.NoError(t, err)
+		require.Equal(t, a, b, "%s differs between two runs", name)
+	}
+	return files
+}
+
 func dirFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -236,18 +252,10 @@ func TestChartsOverSeeds(t *testing.T) {
 	first, second := t.TempDir(), t.TempDir()
 	outs := runSims(t, append(slices.Clone(args), "-out", first), append(slices.Clone(args), "-out", second))
 	require.Equal(t, outs[0], outs[1])
-	files := dirFiles(t, first)
-	require.Equal(t, files, dirFiles(t, second))
+	files := sameFiles(t, first, second)
 	for _, want := range []string{"failure-reliability.csv", "failure-reliability-spread.csv", "failure-recovery.svg",
 		"failure-recovery-spread.svg", "failure-healing.csv", "failure-healing-cycles-spread.csv"} {
 		require.Contains(t, files, want)
-	}
-	for _, name := range files {
-		a, err := os.ReadFile(filepath.Join(first, name))
-		require.NoError(t, err)
-		b, err := os.ReadFile(filepath.Join(second, name))
-		require.NoError(t, err)
-		require.Equal(t, a, b, "%s differs between two runs", name)
 	}
 	healing, err := os.ReadFile(filepath.Join(first, "failure-healing.csv"))
 	require.NoError(t, err)
