@@ -117,6 +117,15 @@ type MembersConfig struct {
 	// ReachTimeout bounds the wait for a check's answer; zero means
 	// DefaultReachTimeout.
 	ReachTimeout time.Duration
+	// NegotiatedRequestTimeout is how long a HyParView NEIGHBOR request to
+	// a member whose signed record says it cannot be dialled waits for its
+	// answer, when longer than HyParView's NeighborRequestTimeout: a
+	// driver that reaches such a member by an ICE negotiation through its
+	// rendezvous (docs/nat.md, "HyParView over ICE links") needs a second
+	// or more before the request even leaves, where a dial takes a round
+	// trip. Zero means HyParView's timeout for every member (a driver
+	// without ICE links, whose dial to such a member fails at once).
+	NegotiatedRequestTimeout time.Duration
 }
 
 // Defaults of the member list.
@@ -207,6 +216,9 @@ func (c *MembersConfig) Validate() error {
 	}
 	if c.CheckReachability && (c.Auth == nil || c.BehindNAT) {
 		return errors.New("gossip: CheckReachability needs signatures (MembersConfig.Auth) and excludes BehindNAT")
+	}
+	if c.NegotiatedRequestTimeout < 0 {
+		return fmt.Errorf("gossip: negative NegotiatedRequestTimeout %v", c.NegotiatedRequestTimeout)
 	}
 	if c.ReachInterval < 0 || c.ReachTimeout < 0 {
 		return fmt.Errorf("gossip: negative ReachInterval %v or ReachTimeout %v", c.ReachInterval, c.ReachTimeout)

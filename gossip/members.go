@@ -20,7 +20,9 @@ type members struct {
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
 	behindNAT      bool          // MembersConfig.BehindNAT
-	reach          *reach        // the reachability check, nil unless MembersConfig.CheckReachability
+	// negotiatedRequestTimeout is MembersConfig.NegotiatedRequestTimeout.
+	negotiatedRequestTimeout time.Duration
+	reach                    *reach // the reachability check, nil unless MembersConfig.CheckReachability
 }
 
 // payloadValid checks a payload not seen before, when signatures are on,

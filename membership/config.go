@@ -97,6 +97,15 @@ type Config struct {
 	// BehindNAT. Default off: the record says nothing against dialling
 	// the node.
 	CheckReachability bool
+	// ICE, when set, makes HyParView run over ICE links: the node opens
+	// its connection to a member whose signed record says it cannot be
+	// dialled with an ICE negotiation through that member's rendezvous
+	// instead of a dial, and answers other members' negotiations itself,
+	// each link becoming the peer's one connection whatever its path
+	// (docs/nat.md, "HyParView over ICE links"). ConnectICE and AcceptICE
+	// are then the node's own (ErrICELinks). Default nil: members that
+	// cannot be dialled are reached only over the connections they dial.
+	ICE *ICELinks
 	// DeliveryMarks are the marks an earlier run of this node saved
 	// (Node.DeliveryMarks): broadcasts they cover are not delivered
 	// again when neighbours announce them after the restart. A process
@@ -147,6 +156,11 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.Roster.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("membership: %w", err))
 	}
+	if c.ICE != nil {
+		if err := c.ICE.validate(c.TrustMembers); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.Protocol.Members != nil {
 		errs = append(errs, errors.New("membership: Protocol.Members is set by the node; use Metadata and Roster"))
 	}
@@ -162,6 +176,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MetricsInterval == 0 {
 		c.MetricsInterval = DefaultMetricsInterval
+	}
+	if c.ICE != nil {
+		ic := c.ICE.withDefaults()
+		c.ICE = &ic
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -236,5 +254,8 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	}
 	p.Members.BehindNAT = c.BehindNAT
 	p.Members.CheckReachability = c.CheckReachability
+	if c.ICE != nil {
+		p.Members.NegotiatedRequestTimeout = c.ICE.Timeout + c.DialTimeout
+	}
 	return p
 }

@@ -90,6 +90,10 @@ func (n *Node) sendFrame(p hyparview.Peer, frame []byte, needs int) {
 	}
 	s.dials[p.ID] = &dial{queue: []queuedFrame{{frame, needs}}}
 	n.wg.Add(1)
+	if n.viaICE(p.ID) {
+		go n.linkOverICE(p.ID, n.relayRoom())
+		return
+	}
 	go func() {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout)
@@ -109,6 +113,10 @@ func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 	delete(s.dials, id)
 	if d == nil {
 		d = &dial{}
+	}
+	if err == nil && !n.relayAllowed(c) {
+		_ = c.Close(reasonRelayBudget)
+		err = errRelayBudget
 	}
 	var pc *peerConn
 	if err == nil {
@@ -196,6 +204,14 @@ func (n *Node) read(pc *peerConn) {
 		f, err := pc.conn.Receive(n.ctx)
 		at := time.Now()
 		if err != nil {
+			if n.ctx.Err() != nil {
+				// The node is closing: shutdown closes the connections in
+				// use, this closes the rest (a duplicate the peer dialled,
+				// a dial back set aside), which an ICE link needs: its
+				// QUIC endpoint is its own, not the transport's.
+				_ = pc.conn.Close("node closed")
+				return
+			}
 			n.post(func() { n.connEnded(pc, err) })
 			return
 		}

@@ -113,14 +113,21 @@ func (n *Node) signalled(d gossip.SignalDelivery) {
 		// attempt: a late signal of one that ended starts none.
 		first, err := ice.UnmarshalSignal(d.Data)
 		key, ok := n.keyOf(d.From)
-		if err != nil || first.Kind != ice.SignalCredentials || !ok || len(s.incoming) >= maxIncomingICE || len(s.signals) >= maxICESessions {
+		if err != nil || first.Kind != ice.SignalCredentials || !ok || len(s.incoming)+s.answering >= maxIncomingICE || len(s.signals) >= maxICESessions {
 			n.incrLabel(mSignalsDropped, "reason", "unexpected")
 			return
 		}
-		o = n.newSignaller(k, key)
-		o.since = time.Now()
-		s.incoming = append(s.incoming, o)
-		n.wakeAccept()
+		if n.cfg.ICE != nil {
+			o = n.newSignaller(k, key)
+			s.answering++
+			n.wg.Add(1)
+			go n.answerICE(o, n.relayRoom())
+		} else {
+			o = n.newSignaller(k, key)
+			o.since = time.Now()
+			s.incoming = append(s.incoming, o)
+			n.wakeAccept()
+		}
 	}
 	select {
 	case o.in <- d.Data:
@@ -184,6 +191,14 @@ func (n *Node) checkICE(cfg ice.Config) error {
 // overlay, through id's rendezvous when its record names one. The member
 // must answer with AcceptICE. ctx bounds the whole negotiation.
 func (n *Node) ConnectICE(ctx context.Context, id uint64, cfg ice.Config) (*ice.Link, error) {
+	if n.cfg.ICE != nil {
+		return nil, ErrICELinks
+	}
+	return n.connectICE(ctx, id, cfg)
+}
+
+// connectICE is ConnectICE.
+func (n *Node) connectICE(ctx context.Context, id uint64, cfg ice.Config) (*ice.Link, error) {
 	if err := n.checkICE(cfg); err != nil {
 		return nil, err
 	}
@@ -216,6 +231,9 @@ func (n *Node) ConnectICE(ctx context.Context, id uint64, cfg ice.Config) (*ice.
 // answers it: ice.Connect with cfg (which must carry this node's
 // identity) over the overlay. ctx bounds the wait and the negotiation.
 func (n *Node) AcceptICE(ctx context.Context, cfg ice.Config) (*ice.Link, error) {
+	if n.cfg.ICE != nil {
+		return nil, ErrICELinks
+	}
 	if err := n.checkICE(cfg); err != nil {
 		return nil, err
 	}

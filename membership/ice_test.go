@@ -37,6 +37,13 @@ func quietLogs() logging.LoggerFactory {
 
 func newICEWorld(t *testing.T) *iceWorld {
 	t.Helper()
+	return newICEWorldBehind(t, &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent})
+}
+
+// newICEWorldBehind is newICEWorld with both nodes behind NATs of type
+// nat.
+func newICEWorldBehind(t *testing.T, nat *vnet.NATType) *iceWorld {
+	t.Helper()
 	const relayIP = "1.2.3.4"
 	w := &iceWorld{relay: relayIP + ":3478"}
 	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "0.0.0.0/0", MinDelay: 20 * time.Millisecond, LoggerFactory: quietLogs()})
@@ -51,7 +58,7 @@ func newICEWorld(t *testing.T) *iceWorld {
 	for i, s := range sites {
 		lan, err := vnet.NewRouter(&vnet.RouterConfig{
 			StaticIPs: []string{s.public}, CIDR: s.cidr, LoggerFactory: quietLogs(),
-			NATType: &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent},
+			NATType: nat,
 		})
 		require.NoError(t, err)
 		w.nets[i], err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{s.private}})

@@ -85,6 +85,7 @@ const (
 	mSignalsIn          = "ice_signals_received_total"
 	mSignalsDropped     = "ice_signals_dropped_total"
 	mICE                = "ice_negotiations_total"
+	mRelayBudget        = "ice_relay_budget_refused_total"
 	mDialBacks          = "reach_dialbacks_total"
 	mDialBacksIn        = "reach_dialbacks_received_total"
 
@@ -215,6 +216,7 @@ func MetricDefs() []MetricDef {
 	for _, o := range []string{"failed", "host", "srflx", "relay"} {
 		c(mICE, "ICE negotiations through the overlay, by outcome: failed or the selected path's kind", metrics.Label{Name: "outcome", Value: o})
 	}
+	c(mRelayBudget, "ICE links closed because they ended on a relayed path with the relay budget spent (Config.ICE.MaxRelayed)")
 	for _, o := range []string{"dialled", "failed", "busy"} {
 		c(mDialBacks, "dials back made for neighbours checking their reachability, by outcome (busy: refused, too many in progress)", metrics.Label{Name: "outcome", Value: o})
 	}

@@ -92,6 +92,9 @@ type state struct {
 	// and incoming those no AcceptICE took yet (ice.go).
 	signals  map[signalKey]*overlaySignaller
 	incoming []*overlaySignaller
+	// answering counts the negotiations of other members being answered
+	// (Config.ICE, icelinks.go).
+	answering int
 	// dialBacks counts the dials back in progress; reachAsked is the
 	// neighbour last asked to dial this node back, at reachAskedAt
 	// (reach.go).
@@ -107,6 +110,9 @@ func New(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ICE != nil && !cfg.ICE.Config().Transport.Identity.Public().Equal(cfg.Transport.PublicKey()) {
+		return nil, fmt.Errorf("%w (Config.ICE.Config)", ErrICEIdentity)
 	}
 	cd, err := gossip.NewCodec(wire.Limits{})
 	if err != nil {

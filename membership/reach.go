@@ -133,8 +133,9 @@ func (n *Node) setAside(c transport.Conn) {
 type NeighbourPath struct {
 	ID uint64
 	// Kind is "direct" for a QUIC connection dialled to or from the
-	// neighbour's address (every link today: HyParView does not run over
-	// ICE links yet, docs/nat.md), "none" while no connection is open.
+	// neighbour's address, the ICE path's kind ("host", "srflx" or
+	// "relay", ice.PathKind) for a link negotiated through NATs
+	// (Config.ICE), "none" while no connection is open.
 	Kind string
 	// Dialled says that this node dialled the connection.
 	Dialled bool
@@ -147,7 +148,7 @@ func (n *Node) Paths() []NeighbourPath {
 		for _, p := range n.st.eng.AppendActive(nil) {
 			np := NeighbourPath{ID: uint64(p.ID), Kind: "none"}
 			if pc := n.st.conns[p.ID]; pc != nil {
-				np.Kind, np.Dialled = "direct", pc.dialled
+				np.Kind, np.Dialled = pathKind(pc.conn), pc.dialled
 			}
 			out = append(out, np)
 		}

@@ -1,0 +1,218 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/transport/v2/vnet"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/plumview/plumview/ice"
+	"github.com/plumview/plumview/transport"
+)
+
+// natCluster is a public node r and two nodes a and b behind NATs
+// (Config.BehindNAT; MemConfig.BehindNAT on the overlay's network, where
+// nobody can dial them), all with Config.ICE over iceWorld's virtual
+// internet, a and b each behind a port-restricted NAT. frames counts the
+// overlay network's frames by "from>to".
+type natCluster struct {
+	r, a, b *Node
+	mu      sync.Mutex
+	frames  map[string]int
+}
+
+func newNATCluster(t *testing.T, nat *vnet.NATType, configure func(i int, c *Config)) *natCluster {
+	t.Helper()
+	w := newICEWorld(t)
+	if nat != nil {
+		w = newICEWorldBehind(t, nat)
+	}
+	overlay := transport.NewMemNetwork(1)
+	c := &natCluster{frames: map[string]int{}}
+	overlay.SetHook(func(from, to string, frame []byte) bool {
+		c.mu.Lock()
+		c.frames[from+">"+to]++
+		c.mu.Unlock()
+		return true
+	})
+	var nodes []*Node
+	for i, name := range []string{"r", "a", "b"} {
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := overlay.Listen(name, id, transport.MemConfig{BehindNAT: name != "r"})
+		require.NoError(t, err)
+		cfg := testConfig(tr, uint64(i+1))
+		cfg.BehindNAT = name != "r"
+		if testing.Verbose() {
+			cfg.Logger = zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel)).Named(name)
+		}
+		site := max(i-1, 0) // r gathers on a's site: it never negotiates here
+		cfg.ICE = &ICELinks{Config: func() ice.Config { return w.config(site, id, &ice.Metrics{}) }}
+		if configure != nil {
+			configure(i, &cfg)
+		}
+		nd, err := New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = nd.Close() })
+		nodes = append(nodes, nd)
+	}
+	c.r, c.a, c.b = nodes[0], nodes[1], nodes[2]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, c.r.Join(ctx))
+	require.NoError(t, c.a.Join(ctx, c.r.Addr()))
+	require.NoError(t, c.b.Join(ctx, c.r.Addr()))
+	return c
+}
+
+// path returns how at reaches neighbour of ("" if of is not its active
+// neighbour).
+func path(at, of *Node) string {
+	for _, p := range at.Paths() {
+		if p.ID == of.ID() {
+			return p.Kind
+		}
+	}
+	return ""
+}
+
+// TestHyParViewOverICE: two nodes behind NATs, which no member can dial,
+// become active neighbours of each other over an ICE link through both
+// NATs (hole-punched: srflx at both ends), negotiated through the public
+// node, their rendezvous; a broadcast from each reaches every node once;
+// no frame crossed the overlay's network between the two.
+func TestHyParViewOverICE(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newNATCluster(t, nil, nil)
+		nodes := []*Node{c.r, c.a, c.b}
+		waitFor(t, time.Minute, "a and b neighbours over a punched ICE link", func() bool {
+			return path(c.a, c.b) == "srflx" && path(c.b, c.a) == "srflx"
+		})
+		require.Equal(t, "direct", path(c.a, c.r))
+		require.Equal(t, "direct", path(c.r, c.b))
+		waitFor(t, 30*time.Second, "every node lists every other alive", func() bool { return allSee(nodes, nodes, StateAlive) })
+
+		subs := make([]*Subscription, len(nodes))
+		for i, nd := range nodes {
+			subs[i] = nd.Subscribe("t")
+			defer subs[i].Close()
+		}
+		ctx := context.Background()
+		for i, nd := range nodes {
+			_, err := nd.Broadcast(ctx, "t", fmt.Appendf(nil, "from %d", i))
+			require.NoError(t, err)
+		}
+		for _, s := range subs {
+			got := receiveN(t, s, len(nodes), 30*time.Second)
+			require.Equal(t, map[string]int{"t/from 0": 1, "t/from 1": 1, "t/from 2": 1}, got)
+		}
+		time.Sleep(5 * time.Second) // nothing more comes: each exactly once
+		for _, s := range subs {
+			select {
+			case m := <-s.C():
+				t.Fatalf("delivered again: %q", m.Payload)
+			default:
+			}
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		require.Zero(t, c.frames["a>b"]+c.frames["b>a"], "nothing between a and b on the overlay's network: %v", c.frames)
+	})
+}
+
+// symmetricNAT maps each destination to a port of its own (RFC 4787:
+// address-and-port-dependent mapping and filtering): no hole can be
+// punched between two such NATs, only a relay crosses them.
+var symmetricNAT = &vnet.NATType{MappingBehavior: vnet.EndpointAddrPortDependent, FilteringBehavior: vnet.EndpointAddrPortDependent}
+
+// TestRelayedLinks: behind symmetric NATs, a and b become neighbours over
+// a relayed link; with a's relay budget at none (MaxRelayed negative) a
+// gathers no relayed candidate and closes the link b's relay would give
+// it, counting each, and a and b never become neighbours, while the
+// cluster stays whole through r.
+func TestRelayedLinks(t *testing.T) {
+	t.Run("within the budget", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c := newNATCluster(t, symmetricNAT, nil)
+			waitFor(t, time.Minute, "a and b neighbours over a relayed link", func() bool {
+				return path(c.a, c.b) == "relay" && path(c.b, c.a) == "relay"
+			})
+		})
+	})
+	t.Run("budget spent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m, sink := inmemMetrics(t)
+			c := newNATCluster(t, symmetricNAT, func(i int, cfg *Config) {
+				if i == 1 {
+					cfg.ICE.MaxRelayed = -1
+					cfg.Metrics = m
+				}
+			})
+			nodes := []*Node{c.r, c.a, c.b}
+			refused := func() float64 {
+				if cv, ok := lastInterval(t, sink).Counters["test."+mRelayBudget]; ok {
+					return cv.Sum
+				}
+				return 0
+			}
+			waitFor(t, time.Minute, "a refused a relayed link", func() bool { return refused() > 0 })
+			for range 60 {
+				require.Empty(t, path(c.a, c.b), "a holds no link to b")
+				require.Empty(t, path(c.b, c.a))
+				time.Sleep(time.Second)
+			}
+			require.True(t, allSee(nodes, nodes, StateAlive), "the cluster stays whole")
+			t.Logf("relayed links refused in a minute: %v", refused())
+		})
+	})
+}
+
+// TestICELinksMisuse: Config.ICE without its Config function, with
+// TrustMembers, or under another identity is refused at New; with it,
+// ConnectICE and AcceptICE are the node's own.
+func TestICELinksMisuse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		overlay := transport.NewMemNetwork(1)
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		other, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := overlay.Listen("n", id, transport.MemConfig{})
+		require.NoError(t, err)
+		own := func() ice.Config { return ice.Config{Transport: transport.Config{Identity: id}} }
+		for _, tc := range []struct {
+			name string
+			set  func(*Config)
+			want string
+		}{
+			{"no config function", func(c *Config) { c.ICE = &ICELinks{} }, "Config.ICE.Config is required"},
+			{"negative timeout", func(c *Config) { c.ICE = &ICELinks{Config: own, Timeout: -1} }, "must not be negative"},
+			{"without signatures", func(c *Config) { c.ICE = &ICELinks{Config: own}; c.TrustMembers = true }, "needs signatures"},
+			{"another identity", func(c *Config) {
+				c.ICE = &ICELinks{Config: func() ice.Config { return ice.Config{Transport: transport.Config{Identity: other}} }}
+			}, ErrICEIdentity.Error()},
+		} {
+			cfg := testConfig(tr, 1)
+			tc.set(&cfg)
+			_, err := New(cfg)
+			require.ErrorContains(t, err, tc.want, tc.name)
+		}
+		cfg := testConfig(tr, 1)
+		cfg.ICE = &ICELinks{Config: own}
+		nd, err := New(cfg)
+		require.NoError(t, err)
+		defer nd.Close()
+		ctx := context.Background()
+		_, err = nd.ConnectICE(ctx, 42, own())
+		require.ErrorIs(t, err, ErrICELinks)
+		_, err = nd.AcceptICE(ctx, own())
+		require.ErrorIs(t, err, ErrICELinks)
+	})
+}
