@@ -17,7 +17,7 @@ import (
 // (docs/nat.md): whether it checks its own reachability, and whether it
 // serves STUN, or STUN and TURN, to the members.
 type natConfig struct {
-	mode, stun, relay, relayIP string
+	mode, stun, relay, relayIP, iceServers string
 }
 
 func natFlags(fs *flag.FlagSet, c *natConfig) {
@@ -25,11 +25,15 @@ func natFlags(fs *flag.FlagSet, c *natConfig) {
 	fs.StringVar(&c.stun, "stun", "", "serve STUN (binding requests: a member learns its public address) on this UDP `address`, another port than -bind's")
 	fs.StringVar(&c.relay, "relay", "", "serve STUN and TURN (relayed paths for members behind NATs, 8 allocations and 1 MiB/s per member) on this UDP `address`, another port than -bind's; needs a cluster secret, which the relay key is derived from")
 	fs.StringVar(&c.relayIP, "relay-ip", "", "the public `IP` the relay gives out for relayed addresses (default: -relay's IP, else -advertise's)")
+	fs.StringVar(&c.iceServers, "ice-servers", "", "with -nat auto, the STUN and TURN servers this agent's ICE negotiations use, comma-separated `list` of stun:IP:PORT and turn:IP:PORT (other agents' -stun and -relay; turn: serves STUN too, and needs the cluster secret its credentials are derived from); an agent's own -stun or -relay is added")
 }
 
 // natRoles are the NAT settings checked.
 type natRoles struct {
 	auto      bool
+	stunAt    []string // -ice-servers' STUN servers, and this agent's own
+	turnAt    []string // -ice-servers' TURN servers, and this agent's own
+	turnKey   []byte   // the relay key members' TURN credentials come from
 	serve     string // the UDP address STUN (and TURN) is served on, "" for none
 	turn      bool   // TURN too (-relay)
 	relayIP   net.IP
@@ -57,6 +61,9 @@ func (c *natConfig) check(a *agentConfig, signer ed25519.PrivateKey) (natRoles, 
 	if c.relayIP != "" && c.relay == "" {
 		return r, errors.New("gossipd: -relay-ip without -relay: it is the address the relay gives out")
 	}
+	if err := c.checkICEServers(&r, signer); err != nil {
+		return r, err
+	}
 	flagName, addr := "-stun", c.stun
 	if c.relay != "" {
 		flagName, addr, r.turn = "-relay", c.relay, true
@@ -73,9 +80,15 @@ func (c *natConfig) check(a *agentConfig, signer ed25519.PrivateKey) (natRoles, 
 		return r, fmt.Errorf("gossipd: %s %s: the QUIC socket (-bind %s) is not shared: STUN and TURN are served on a UDP port of their own (docs/nat.md, \"gossipd\"); give another port", flagName, addr, a.bind)
 	}
 	r.serve = addr
+	own := addr
+	if ap.Addr().IsUnspecified() { // its own ICE negotiations reach it on loopback
+		own = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port()).String()
+	}
 	if !r.turn {
+		r.stunAt = append(r.stunAt, own)
 		return r, nil
 	}
+	r.turnAt = append(r.turnAt, own)
 	if signer == nil {
 		return r, errors.New("gossipd: -relay needs a cluster secret (-cluster-secret-file or $" + clusterSecretEnv + "): the relay key members' credentials are checked with is derived from it; a cluster admitted by -cluster-ca or -allow alone has none")
 	}
