@@ -34,8 +34,8 @@ type natRoles struct {
 	stunAt    []string // -ice-servers' STUN servers, and this agent's own
 	turnAt    []string // -ice-servers' TURN servers, and this agent's own
 	turnKey   []byte   // the relay key members' TURN credentials come from
-	serve     string // the UDP address STUN (and TURN) is served on, "" for none
-	turn      bool   // TURN too (-relay)
+	serve     string   // the UDP address STUN (and TURN) is served on, "" for none
+	turn      bool     // TURN too (-relay)
 	relayIP   net.IP
 	relayBind string
 	relayKey  []byte
