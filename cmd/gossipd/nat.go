@@ -95,6 +95,7 @@ func (c *natConfig) check(a *agentConfig, signer ed25519.PrivateKey) (natRoles, 
 	if r.relayKey, err = ice.RelayKey(signer); err != nil {
 		return r, fmt.Errorf("gossipd: -relay: %w", err)
 	}
+	r.turnKey = r.relayKey // its own negotiations use it too
 	if !ap.Addr().Is4() && !ap.Addr().IsUnspecified() {
 		return r, fmt.Errorf("gossipd: -relay %s: the relay serves IPv4 only", addr)
 	}
