@@ -24,6 +24,9 @@ type peerConn struct {
 	conn    transport.Conn
 	dialled bool // we dialled it
 	retired bool // no longer in use: its end is not a failure
+	// tried is when a relayed ICE link was opened or last tried again
+	// for a direct path (icelinks.go).
+	tried time.Time
 }
 
 // dial is a connection attempt in progress and the frames waiting for it.
@@ -153,7 +156,7 @@ func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
 		_ = c.Close("connected to itself")
 		return nil
 	}
-	pc := &peerConn{id: id, conn: c, dialled: dialled}
+	pc := &peerConn{id: id, conn: c, dialled: dialled, tried: time.Now()}
 	n.incr(mConnsOpened, 1)
 	if c.Protocol() < datagramProtocol {
 		n.noteDatagramReader(id, false) // it reads none; that it reads them, only its own datagrams tell

@@ -205,3 +205,59 @@ func pathKind(c transport.Conn) string {
 	}
 	return "direct"
 }
+
+// upgradeRelayed tries again, for a direct path, each relayed link this
+// node began that was opened or last tried ICELinks.UpgradeInterval ago
+// (state goroutine, on the metrics tick). The new negotiation gathers no
+// relayed candidate of this node's; its link, whatever its path, replaces
+// the old one at both ends (adopt: of two links begun by the same end, the
+// newer), so that a negotiation that ends relayed again through the peer's
+// relay changes nothing but the link.
+func (n *Node) upgradeRelayed(now time.Time) {
+	if n.cfg.ICE == nil || n.cfg.ICE.UpgradeInterval < 0 {
+		return
+	}
+	s := n.st
+	for id, pc := range s.conns {
+		if !pc.dialled || s.upgrading[id] || now.Sub(pc.tried) < n.cfg.ICE.UpgradeInterval || !relayed(pc.conn) {
+			continue
+		}
+		if s.upgrading == nil {
+			s.upgrading = map[peer.ID]bool{}
+		}
+		s.upgrading[id] = true
+		pc.tried = now
+		n.wg.Add(1)
+		go n.upgradeOverICE(id)
+	}
+}
+
+// upgradeOverICE negotiates a new link to id without relayed candidates
+// of this node's and adopts it (its own goroutine).
+func (n *Node) upgradeOverICE(id peer.ID) {
+	defer n.wg.Done()
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ICE.Timeout)
+	defer cancel()
+	cfg := n.iceConfig(false)
+	cfg.RelayOnly = false
+	l, err := n.connectICE(ctx, uint64(id), cfg)
+	if err == nil {
+		n.holdUntilReleased(l)
+	}
+	if !n.post(func() {
+		delete(n.st.upgrading, id)
+		if err != nil {
+			n.incrLabel(mICEUpgrades, "outcome", "failed")
+			return
+		}
+		outcome := "direct"
+		if relayed(l) {
+			outcome = "relay"
+		}
+		n.incrLabel(mICEUpgrades, "outcome", outcome)
+		n.log.Debug("relayed link tried again", peerField(id), zap.Stringer("path", l.Path()))
+		n.adopt(l, true)
+	}) && err == nil {
+		_ = l.Close("node closed")
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/hashicorp/go-metrics"
 	"github.com/pion/transport/v2/vnet"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -214,5 +216,54 @@ func TestICELinksMisuse(t *testing.T) {
 		require.ErrorIs(t, err, ErrICELinks)
 		_, err = nd.AcceptICE(ctx, own())
 		require.ErrorIs(t, err, ErrICELinks)
+	})
+}
+
+// TestRelayedLinkUpgraded: a and b first link through the relay (every
+// negotiation relay-only, as if no hole could be punched yet); once a
+// direct path can be had, the end that began the link tries again
+// without relays within UpgradeInterval and the link becomes direct at
+// both ends, counted, while broadcasts go on being delivered once.
+func TestRelayedLinkUpgraded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var direct atomic.Bool
+		ms, sinks := [3]*metrics.Metrics{}, [3]*metrics.InmemSink{}
+		c := newNATCluster(t, nil, func(i int, cfg *Config) {
+			ms[i], sinks[i] = inmemMetrics(t)
+			cfg.Metrics = ms[i]
+			cfg.ICE.UpgradeInterval = 5 * time.Second
+			own := cfg.ICE.Config
+			cfg.ICE.Config = func() ice.Config {
+				ic := own()
+				ic.RelayOnly = !direct.Load()
+				return ic
+			}
+		})
+		waitFor(t, time.Minute, "a and b neighbours through the relay", func() bool {
+			return path(c.a, c.b) == "relay" && path(c.b, c.a) == "relay"
+		})
+		direct.Store(true)
+		waitFor(t, time.Minute, "the link upgraded to a punched one at both ends", func() bool {
+			return path(c.a, c.b) == "srflx" && path(c.b, c.a) == "srflx"
+		})
+		upgrades := 0.0
+		for _, s := range sinks {
+			if cv, ok := lastInterval(t, s).Counters["test."+mICEUpgrades+";outcome=direct"]; ok {
+				upgrades += cv.Sum
+			}
+		}
+		require.Equal(t, 1.0, upgrades, "one upgrade, by the end that began the link")
+
+		nodes := []*Node{c.r, c.a, c.b}
+		subs := make([]*Subscription, len(nodes))
+		for i, nd := range nodes {
+			subs[i] = nd.Subscribe("t")
+			defer subs[i].Close()
+		}
+		_, err := c.a.Broadcast(context.Background(), "t", []byte("after the upgrade"))
+		require.NoError(t, err)
+		for _, s := range subs {
+			require.Equal(t, map[string]int{"t/after the upgrade": 1}, receiveN(t, s, 1, 30*time.Second))
+		}
 	})
 }

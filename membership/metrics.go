@@ -86,6 +86,7 @@ const (
 	mSignalsDropped     = "ice_signals_dropped_total"
 	mICE                = "ice_negotiations_total"
 	mRelayBudget        = "ice_relay_budget_refused_total"
+	mICEUpgrades        = "ice_upgrades_total"
 	mDialBacks          = "reach_dialbacks_total"
 	mDialBacksIn        = "reach_dialbacks_received_total"
 
@@ -217,6 +218,9 @@ func MetricDefs() []MetricDef {
 		c(mICE, "ICE negotiations through the overlay, by outcome: failed or the selected path's kind", metrics.Label{Name: "outcome", Value: o})
 	}
 	c(mRelayBudget, "ICE links closed because they ended on a relayed path with the relay budget spent (Config.ICE.MaxRelayed)")
+	for _, o := range []string{"direct", "relay", "failed"} {
+		c(mICEUpgrades, "relayed ICE links this agent began tried again for a direct path, by outcome: the new link's path (direct: host or srflx), or failed (the relayed link stays)", metrics.Label{Name: "outcome", Value: o})
+	}
 	for _, o := range []string{"dialled", "failed", "busy"} {
 		c(mDialBacks, "dials back made for neighbours checking their reachability, by outcome (busy: refused, too many in progress)", metrics.Label{Name: "outcome", Value: o})
 	}

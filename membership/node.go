@@ -95,6 +95,9 @@ type state struct {
 	// answering counts the negotiations of other members being answered
 	// (Config.ICE, icelinks.go).
 	answering int
+	// upgrading holds the peers whose relayed link is being tried again
+	// for a direct path (icelinks.go).
+	upgrading map[peer.ID]bool
 	// dialBacks counts the dials back in progress; reachAsked is the
 	// neighbour last asked to dial this node back, at reachAskedAt
 	// (reach.go).
@@ -236,6 +239,7 @@ func (n *Node) run() {
 			f()
 		case <-sample.C:
 			n.sampleMetrics()
+			n.upgradeRelayed(time.Now())
 		case <-s.sched.timer.C:
 			now := time.Now()
 			due = s.sched.due(now, due[:0])
