@@ -95,8 +95,11 @@
 // Reachability). ConnectICE reaches such a member: it runs ice.Connect with
 // the negotiation's signals carried by the overlay through the member's
 // rendezvous, and the member answers with AcceptICE (ice.go,
-// docs/nat.md). The link is the caller's: the overlay does not run over
-// it yet.
+// docs/nat.md); that link is the caller's. With Config.ICE the node runs
+// the negotiations itself and HyParView runs over their links: a member
+// that cannot be dialled is reached by a negotiation instead of a dial,
+// every other member's negotiation is answered, and each link is the
+// peer's one connection whatever its path (icelinks.go; Paths shows it).
 //
 // # Observability
 //

@@ -250,9 +250,8 @@ type natSelf struct {
 
 type natNeighbour struct {
 	ID string `json:"id"`
-	// Path is "direct" (a QUIC connection to or from its address) or
-	// "none"; the ICE kinds (host, srflx, relay) once HyParView runs over
-	// ICE links (docs/nat.md).
+	// Path is "direct" (a QUIC connection to or from its address), an ICE
+	// link's kind ("host", "srflx" or "relay"; docs/nat.md) or "none".
 	Path      string `json:"path"`
 	DialledBy string `json:"dialled_by"` // "us" or "them"
 }
