@@ -18,6 +18,7 @@ import (
 func init() {
 	harness.Register("plumview", func() harness.System { return &Plumview{} })
 	harness.Register("plumview-trusted", func() harness.System { return &Plumview{trustMembers: true} })
+	harness.Register("plumview-fast", func() harness.System { return &Plumview{fast: true} })
 }
 
 // benchTopic is the one topic the comparison broadcasts on.
@@ -30,6 +31,11 @@ const benchTopic = "bench"
 // (membership.Config.TrustMembers), to show what they cost.
 type Plumview struct {
 	trustMembers bool
+	// fast is the failure detector of a LAN (gossipd's -idle-timeout
+	// 500ms -probe-interval 500ms -probe-timeout 200ms -suspicion-timeout
+	// 2s -suspicion-min-timeout 500ms; docs/reliability.md, "Toward
+	// 2 s"), as "plumview-fast", to show what detection within 2 s costs.
+	fast bool
 	cfg          harness.Config
 	nodes        []*pvNode
 	lagged       atomic.Uint64
@@ -73,6 +79,9 @@ func (s *Plumview) Name() string {
 	if s.trustMembers {
 		return "plumview-trusted"
 	}
+	if s.fast {
+		return "plumview-fast"
+	}
 	return "plumview"
 }
 
@@ -86,6 +95,10 @@ func (s *Plumview) Notes() []string {
 		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as signed datagrams), " + signing + "; bytes = UDP payloads passed to WriteTo " +
 		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
+	if s.fast {
+		n = append(n, "plumview-fast: the fast failure detector (idle timeout 500 ms, keep-alive 100 ms, probes every 500 ms with a 200 ms timeout, "+
+			"suspicion 2 s alone, 500 ms confirmed; gossipd's flags of the fault lab's kill-fast scenario)")
+	}
 	if l := s.lagged.Load(); l > 0 {
 		n = append(n, fmt.Sprintf("subscriptions dropped %d messages for slow reading (Lagged)", l))
 	}
@@ -118,13 +131,21 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 		return nil, err
 	}
 	socket := &countedPacketConn{PacketConn: udp}
-	tr, err := transport.ListenQUIC(transport.Config{Identity: id, PacketConn: socket,
-		MaxFrameBytes: max(transport.DefaultMaxFrameBytes, 2*s.cfg.MaxPayload)})
+	tc := transport.Config{Identity: id, PacketConn: socket, MaxFrameBytes: max(transport.DefaultMaxFrameBytes, 2*s.cfg.MaxPayload)}
+	if s.fast {
+		tc.IdleTimeout, tc.KeepAlivePeriod = 500*time.Millisecond, 100*time.Millisecond
+	}
+	tr, err := transport.ListenQUIC(tc)
 	if err != nil {
 		udp.Close()
 		return nil, err
 	}
-	node, err := membership.New(membership.Config{Transport: tr, Seed: uint64(s.cfg.Seed)*1000 + uint64(i) + 1, TrustMembers: s.trustMembers})
+	mc := membership.Config{Transport: tr, Seed: uint64(s.cfg.Seed)*1000 + uint64(i) + 1, TrustMembers: s.trustMembers}
+	if s.fast {
+		mc.ProbeInterval, mc.ProbeTimeout = 500*time.Millisecond, 200*time.Millisecond
+		mc.Roster.SuspicionTimeout, mc.Roster.SuspicionMinTimeout = 2*time.Second, 500*time.Millisecond
+	}
+	node, err := membership.New(mc)
 	if err != nil {
 		tr.Close()
 		return nil, err

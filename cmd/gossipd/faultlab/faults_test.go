@@ -43,6 +43,9 @@ func scenarios() []scenario {
 		// debugger, an overloaded host) is not a failure.
 		{name: "pause-500ms", fault: pauseOne},
 		{name: "pause-500ms-2s", agentArgs: twoSecondDetection, fault: pauseOne},
+		// The fast detector of kill-fast must not take a half-second
+		// pause for a failure either.
+		{name: "pause-500ms-fast", agentArgs: fastDetection, fault: pauseOne},
 		{name: "restart", fault: rollingRestart},
 		{name: "partition-halves", fault: func(r *scene) { partition(r, groups(len(r.c.agents), 2), true) }},
 		{name: "islands", fault: func(r *scene) { partition(r, groups(len(r.c.agents), 3), true) }},
@@ -60,6 +63,7 @@ func scenarios() []scenario {
 		{name: "loss-0.1", fault: func(r *scene) { loss(r, "LAB_IN", 0.1) }},
 		{name: "loss-0.3", fault: func(r *scene) { loss(r, "LAB_IN", 0.3) }},
 		{name: "loss-0.2-2s", agentArgs: twoSecondDetection, fault: func(r *scene) { loss(r, "LAB_IN", 0.2) }},
+		{name: "loss-0.2-fast", agentArgs: fastDetection, fault: func(r *scene) { loss(r, "LAB_IN", 0.2) }},
 		{name: "send-errors", fault: func(r *scene) { loss(r, "LAB_OUT", 0.05) }},
 		{name: "join-loss", joinLoss: 0.2, fault: func(r *scene) { loss(r, "LAB_IN", 0.2) }},
 	}
