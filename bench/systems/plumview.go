@@ -91,12 +91,16 @@ func (s *Plumview) Notes() []string {
 	if s.trustMembers {
 		signing = "origin signatures off (membership.Config.TrustMembers)"
 	}
-	n := []string{"membership.Node over QUIC with default settings (HyParView active 5 / passive 30, Plumtree, " +
+	settings := "default settings"
+	if s.fast {
+		settings = "default settings but the failure detector (below)"
+	}
+	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree, " +
 		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as signed datagrams), " + signing + "; bytes = UDP payloads passed to WriteTo " +
 		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
 	if s.fast {
-		n = append(n, "plumview-fast: the fast failure detector (idle timeout 500 ms, keep-alive 100 ms, probes every 500 ms with a 200 ms timeout, "+
+		n = append(n, "the fast failure detector (idle timeout 500 ms, keep-alive 100 ms, probes every 500 ms with a 200 ms timeout, "+
 			"suspicion 2 s alone, 500 ms confirmed; gossipd's flags of the fault lab's kill-fast scenario)")
 	}
 	if l := s.lagged.Load(); l > 0 {
