@@ -26,7 +26,7 @@ import (
 // address-and-port-dependent filtering), so that neither can be reached
 // unasked and a direct path exists once both have punched.
 type iceWorld struct {
-	nets  [2]*vnet.Net
+	nets  []*vnet.Net
 	relay string
 	key   []byte
 }
@@ -44,24 +44,35 @@ func newICEWorld(t *testing.T) *iceWorld {
 // nat.
 func newICEWorldBehind(t *testing.T, nat *vnet.NATType) *iceWorld {
 	t.Helper()
+	return newICEWorldOf(t, nat, nat)
+}
+
+// newICEWorldOf is a virtual internet with a site per NAT type given:
+// site i's node behind a NAT of its own of type nats[i], or on a public
+// address of the internet for nil.
+func newICEWorldOf(t *testing.T, nats ...*vnet.NATType) *iceWorld {
+	t.Helper()
 	const relayIP = "1.2.3.4"
-	w := &iceWorld{relay: relayIP + ":3478"}
+	w := &iceWorld{relay: relayIP + ":3478", nets: make([]*vnet.Net, len(nats))}
 	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "0.0.0.0/0", MinDelay: 20 * time.Millisecond, LoggerFactory: quietLogs()})
 	require.NoError(t, err)
 	relayNet, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{relayIP}})
 	require.NoError(t, err)
 	require.NoError(t, wan.AddNet(relayNet))
-	sites := [2]struct{ public, private, cidr string }{
-		{"27.1.1.1", "192.168.0.2", "192.168.0.0/24"},
-		{"28.1.1.1", "10.2.0.2", "10.2.0.0/24"},
-	}
-	for i, s := range sites {
+	for i, nat := range nats {
+		public := fmt.Sprintf("%d.1.1.1", 27+i)
+		if nat == nil {
+			w.nets[i], err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{public}})
+			require.NoError(t, err)
+			require.NoError(t, wan.AddNet(w.nets[i]))
+			continue
+		}
 		lan, err := vnet.NewRouter(&vnet.RouterConfig{
-			StaticIPs: []string{s.public}, CIDR: s.cidr, LoggerFactory: quietLogs(),
+			StaticIPs: []string{public}, CIDR: fmt.Sprintf("10.%d.0.0/24", i), LoggerFactory: quietLogs(),
 			NATType: nat,
 		})
 		require.NoError(t, err)
-		w.nets[i], err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{s.private}})
+		w.nets[i], err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{fmt.Sprintf("10.%d.0.2", i)}})
 		require.NoError(t, err)
 		require.NoError(t, lan.AddNet(w.nets[i]))
 		require.NoError(t, wan.AddRouter(lan))

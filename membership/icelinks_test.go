@@ -267,3 +267,101 @@ func TestRelayedLinkUpgraded(t *testing.T) {
 		}
 	})
 }
+
+// TestMixedClusterBehindNATs: a public node and five nodes behind NATs
+// of every kind (full cone, address-restricted, port-restricted, two
+// symmetric), every one of the five undiallable: they all join, every
+// link between two nodes behind NATs is direct (punched) where the two
+// NATs allow it and relayed where they do not (a symmetric NAT against a
+// port-restricted or symmetric one), never missing for want of a path,
+// and a broadcast from each node is delivered exactly once by every node.
+func TestMixedClusterBehindNATs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nats := []*vnet.NATType{
+			nil,
+			{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointIndependent},
+			{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrDependent},
+			{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent},
+			symmetricNAT,
+			symmetricNAT,
+		}
+		names := []string{"public", "full-cone", "addr-restricted", "port-restricted", "symmetric-1", "symmetric-2"}
+		w := newICEWorldOf(t, nats...)
+		overlay := transport.NewMemNetwork(1)
+		var nodes []*Node
+		for i := range nats {
+			id, err := transport.GenerateIdentity()
+			require.NoError(t, err)
+			behind := nats[i] != nil
+			tr, err := overlay.Listen(names[i], id, transport.MemConfig{BehindNAT: behind})
+			require.NoError(t, err)
+			cfg := testConfig(tr, uint64(i+1))
+			cfg.BehindNAT = behind
+			cfg.ICE = &ICELinks{Config: func() ice.Config { return w.config(i, id, &ice.Metrics{}) }}
+			nd, err := New(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = nd.Close() })
+			nodes = append(nodes, nd)
+		}
+		ctx := context.Background()
+		require.NoError(t, nodes[0].Join(ctx))
+		for _, nd := range nodes[1:] {
+			require.NoError(t, nd.Join(ctx, nodes[0].Addr()))
+		}
+		symmetric := func(i int) bool { return i >= 4 }
+		filtersByPort := func(i int) bool { return i >= 3 }
+		want := func(i, j int) string {
+			if symmetric(i) && filtersByPort(j) || symmetric(j) && filtersByPort(i) {
+				return "relay"
+			}
+			return "srflx"
+		}
+		links := func() (srflx, relay int, wrong string) {
+			for i := 1; i < len(nodes); i++ {
+				for j := 1; j < len(nodes); j++ {
+					got := path(nodes[i], nodes[j])
+					switch {
+					case i == j || got == "" || got == "none":
+					case got != want(i, j):
+						wrong = fmt.Sprintf("%s reaches %s by %s, want %s", names[i], names[j], got, want(i, j))
+					case got == "relay":
+						relay++
+					default:
+						srflx++
+					}
+				}
+			}
+			return srflx, relay, wrong
+		}
+		waitFor(t, 2*time.Minute, "every node lists every other alive, over punched and relayed links", func() bool {
+			srflx, relay, wrong := links()
+			require.Empty(t, wrong)
+			return srflx > 0 && relay > 0 && allSee(nodes, nodes, StateAlive)
+		})
+		subs := make([]*Subscription, len(nodes))
+		for i, nd := range nodes {
+			subs[i] = nd.Subscribe("t")
+			defer subs[i].Close()
+		}
+		wantAll := map[string]int{}
+		for i, nd := range nodes {
+			_, err := nd.Broadcast(ctx, "t", []byte(names[i]))
+			require.NoError(t, err)
+			wantAll["t/"+names[i]] = 1
+		}
+		for i, s := range subs {
+			require.Equal(t, wantAll, receiveN(t, s, len(nodes), time.Minute), names[i])
+		}
+		time.Sleep(10 * time.Second)
+		for i, s := range subs {
+			select {
+			case m := <-s.C():
+				t.Fatalf("%s delivered %q again", names[i], m.Payload)
+			default:
+			}
+		}
+		srflx, relay, wrong := links()
+		require.Empty(t, wrong)
+		t.Logf("links between nodes behind NATs, counted at each end: %d punched, %d relayed", srflx, relay)
+	})
+}
