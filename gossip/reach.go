@@ -185,6 +185,17 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 		r.asked, r.due = 0, true
 		e.counters.ReachUnanswered++
 	}
+	if r.asked != 0 && !e.hv.IsActive(r.asked) {
+		// The neighbour asked is one no more: its answer, which comes
+		// over the link the request went on, will not come. The check is
+		// over without one, and the next asks another neighbour at once
+		// rather than after the interval: a node that joins a full
+		// neighbour is often dropped by it while the dial back waits out
+		// its handshake, and its record would say nothing for a minute
+		// (docs/nat.md, "The NAT lab").
+		r.asked, r.due, r.next = 0, true, now
+		e.counters.ReachUnanswered++
+	}
 	if !r.due || r.asked != 0 {
 		return
 	}

@@ -83,6 +83,38 @@ func TestReachabilityCheck(t *testing.T) {
 	require.Equal(t, uint64(1), public.Counters().Engine.ReachResults[ReachDialled])
 }
 
+// TestReachabilityCheckLinkLost: a node whose asked neighbour leaves its
+// active view before answering asks another at once, rather than waiting
+// out the timeout and then the interval with a record that says nothing.
+func TestReachabilityCheckLinkLost(t *testing.T) {
+	n := reachNet(t, map[peer.ID]bool{2: true}, 1, 2, 3)
+	n.join(1)
+	n.run(0)
+	n.join(3, 1)
+	n.run(5 * DefaultRejoinInterval)
+	dialBack := n.dialBack
+	n.dialBack = nil // the dials back wait
+	n.join(2, 1)
+	n.run(time.Second)
+	e := n.eng[2]
+	asked := e.Reachability().InFlight
+	require.NotZero(t, asked, "a check in flight")
+	require.True(t, e.hv.IsActive(3), "another neighbour to ask")
+	n.dialBacks = nil // the neighbour never answers: the link ends first
+	n.dialBack = dialBack
+	n.step(2, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, asked, out) })
+	n.step(asked, func(e *Engine, out *Ready) { e.ConnectionFailed(n.now, 2, out) })
+	n.run(time.Second)
+	r := e.Reachability()
+	require.True(t, r.Checked, "checked within a second of the lost link")
+	require.False(t, r.Reachable)
+	require.NotEqual(t, asked, r.By)
+	c := e.Counters().Engine
+	require.Equal(t, uint64(2), c.ReachAsked)
+	require.Equal(t, uint64(1), c.ReachUnanswered)
+	require.True(t, e.roster.OwnRendezvous().Unreachable)
+}
+
 // TestReachabilityCheckBounded: changes of neighbours make a check due,
 // but a node is dialled back at most once per ReachInterval however
 // often its view changes.
