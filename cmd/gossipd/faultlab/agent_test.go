@@ -30,6 +30,9 @@ type agent struct {
 	c  *cluster
 	i  int
 	id string // member ID, stable across restarts (same key file)
+	// args are added to this agent's command line after the cluster's
+	// (the NAT lab's roles: a relay, its own metrics address).
+	args []string
 
 	mu      sync.Mutex
 	procs   []*process
@@ -115,7 +118,7 @@ func (a *agent) start(seeds []string) error {
 	if len(seeds) > 0 {
 		args = append(args, "-seeds", strings.Join(seeds, ","))
 	}
-	args = append(args, c.agentArgs...)
+	args = append(append(args, c.agentArgs...), a.args...)
 	p.cmd = exec.Command("ip", args...) // ip netns exec execs gossipd in place: same PID
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// The agents die with the test process, even killed by the go test

@@ -150,6 +150,12 @@ func comm(pid int) string {
 // labRunning reports whether pid is a running test binary of the lab.
 func labRunning(pid int) bool { return comm(pid) == "faultlab.test" }
 
+// labChains are every agent namespace's rules: LAB_IN and LAB_OUT hold
+// the scenario's fault rules, LAB_GATE the rule that keeps an agent off
+// the network until the lab listens.
+const labChains = "*filter\n:LAB_IN - [0:0]\n:LAB_OUT - [0:0]\n:LAB_GATE - [0:0]\n" +
+	"-A INPUT -j LAB_GATE\n-A INPUT -j LAB_IN\n-A OUTPUT -j LAB_OUT\nCOMMIT\n"
+
 // network is one scenario's network: a bridge in a namespace of its own and
 // one namespace per agent, linked to the bridge by a veth pair, addressed
 // in 10.213.0.0/16 (which exists only inside these namespaces).
@@ -157,6 +163,9 @@ type network struct {
 	bridgeNS string
 	agentNS  []string
 	ips      []string
+	// otherNS are namespaces beside the agents' and the bridge's (the
+	// NAT lab's routers), removed before the bridge's.
+	otherNS []string
 }
 
 // newNetwork creates the bridge namespace and n agent namespaces for
@@ -193,10 +202,7 @@ func newNetwork(k, n int) (*network, error) {
 		}
 		nw.agentNS = append(nw.agentNS, ns)
 		nw.ips = append(nw.ips, ip)
-		// LAB_IN and LAB_OUT hold the scenario's fault rules, LAB_GATE the
-		// rule that keeps an agent off the network until the lab listens.
-		if err := nw.iptablesRestore(i, "*filter\n:LAB_IN - [0:0]\n:LAB_OUT - [0:0]\n:LAB_GATE - [0:0]\n"+
-			"-A INPUT -j LAB_GATE\n-A INPUT -j LAB_IN\n-A OUTPUT -j LAB_OUT\nCOMMIT\n"); err != nil {
+		if err := nw.iptablesRestore(i, labChains); err != nil {
 			return nil, err
 		}
 	}
@@ -232,7 +238,7 @@ func (nw *network) setChain(i int, chain string, rules ...string) error {
 // remove deletes the scenario's namespaces (the lab's processes in them
 // must be gone first, or the namespace outlives its name).
 func (nw *network) remove() {
-	for _, ns := range append(nw.agentNS, nw.bridgeNS) {
+	for _, ns := range append(append(append([]string(nil), nw.agentNS...), nw.otherNS...), nw.bridgeNS) {
 		_ = run("ip", "netns", "del", ns)
 	}
 }
