@@ -204,8 +204,7 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 	}
 	var pick, other peer.ID
 	for _, p := range e.hv.Active() {
-		rec, ok := e.roster.Get(p.ID)
-		if !ok || rec.Proof == nil || rec.State != roster.StateAlive || rec.Rendezvous().Unreachable {
+		if !e.askable(p.ID) {
 			continue
 		}
 		if pick == 0 || p.ID < pick {
@@ -227,6 +226,33 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 	e.counters.ReachAsked++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: pick}, Msg: &ReachRequest{Nonce: r.nonce}})
 	e.setTimer(Timer{kind: TimerReach, a: uint64(pick), b: r.nonce}, r.timeout, out)
+}
+
+// askable reports whether a reachability check may ask member id: its
+// signed record is Alive and does not say it is unreachable.
+func (e *Engine) askable(id peer.ID) bool {
+	rec, ok := e.roster.Get(id)
+	return ok && rec.Proof != nil && rec.State == roster.StateAlive && !rec.Rendezvous().Unreachable
+}
+
+// reachAlone reports whether this node checks its reachability, has no
+// answer yet, none in flight, and no active neighbour to ask: a node
+// behind a NAT that the neighbour it joined through dropped at once (a
+// full active view) may have only neighbours that cannot be dialled, and
+// a full member that can refuses its low-priority requests. It then asks
+// for a link as a node behind a NAT asks for a rendezvous
+// (askRendezvous, on the rejoin tick).
+func (e *Engine) reachAlone() bool {
+	r := e.reach
+	if r == nil || r.result.Checked || r.asked != 0 {
+		return false
+	}
+	for _, p := range e.hv.Active() {
+		if e.askable(p.ID) {
+			return false
+		}
+	}
+	return true
 }
 
 // reachTimeout gives up on a check that got no answer: it decides

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,6 +114,40 @@ func TestReachabilityCheckLinkLost(t *testing.T) {
 	require.Equal(t, uint64(2), c.ReachAsked)
 	require.Equal(t, uint64(1), c.ReachUnanswered)
 	require.True(t, e.roster.OwnRendezvous().Unreachable)
+}
+
+// TestReachabilityCheckAlone: a node whose check has no answer and whose
+// only neighbour cannot be dialled asks, on its rejoin tick, a member
+// that can be dialled for a link, and asks it.
+func TestReachabilityCheckAlone(t *testing.T) {
+	n := reachNet(t, map[peer.ID]bool{2: true, 3: true}, 1, 2, 3)
+	n.join(1)
+	n.run(0)
+	n.join(2, 1)
+	n.run(5 * DefaultRejoinInterval)
+	require.True(t, n.eng[2].roster.OwnRendezvous().Unreachable)
+	dialBack := n.dialBack
+	n.dialBack = nil // the dials back wait
+	n.join(3, 1)
+	n.run(time.Second)
+	e := n.eng[3]
+	require.Equal(t, peer.ID(1), e.Reachability().InFlight, "asked 1, the one neighbour it may ask")
+	require.True(t, e.hv.IsActive(2), "and linked to 2, which cannot be dialled")
+	n.dialBacks = nil // 1 closes its link to 3 before it answers
+	n.step(3, func(e *Engine, out *Ready) { e.ConnectionClosed(n.now, 1, out) })
+	n.step(1, func(e *Engine, out *Ready) { e.ConnectionClosed(n.now, 3, out) })
+	n.dialBack = dialBack
+	require.False(t, e.hv.IsActive(1))
+	require.Zero(t, e.Reachability().InFlight, "nobody to ask")
+	out := n.step(3, func(e *Engine, out *Ready) { e.TimerFired(n.now, Timer{kind: TimerRejoin}, out) })
+	require.Equal(t, uint64(1), e.Counters().Engine.RendezvousAsked)
+	require.True(t, slices.ContainsFunc(out.Sends, func(s Send) bool { return s.To.ID == 1 }), "a link asked of 1")
+	n.run(2 * DefaultRejoinInterval)
+	r := e.Reachability()
+	require.True(t, r.Checked, "checked within two rejoin ticks")
+	require.False(t, r.Reachable)
+	require.Equal(t, peer.ID(1), r.By)
+	require.Equal(t, peer.ID(1), e.roster.OwnRendezvous().ID)
 }
 
 // TestReachabilityCheckBounded: changes of neighbours make a check due,

@@ -240,11 +240,15 @@ func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
 // askRendezvous asks, on the rejoin tick of a node behind a NAT that has
 // no rendezvous, a member that can be dialled (signed, Alive, not said
 // unreachable, not active), drawn at random, for a link: the next
-// rendezvous once it comes up. A node with no such member waits for its
-// contacts' records.
+// rendezvous once it comes up. So does a node whose reachability check
+// has no answer yet and no neighbour to ask (reachAlone): the link
+// brings one. A node with no such member waits for its contacts' records.
 func (e *Engine) askRendezvous(now time.Time, out *Ready) {
-	if !e.unreachable() || e.roster == nil || e.roster.Left() || e.roster.OwnRendezvous().ID != 0 || e.hv.ActiveLen() == 0 {
+	if e.roster == nil || e.roster.Left() || e.hv.ActiveLen() == 0 {
 		return // an isolated node rejoins through its contacts first
+	}
+	if !(e.unreachable() && e.roster.OwnRendezvous().ID == 0) && !e.reachAlone() {
+		return
 	}
 	var pick hyparview.Peer
 	n := 0
