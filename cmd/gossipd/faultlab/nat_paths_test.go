@@ -1,0 +1,222 @@
+package faultlab
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The NAT lab's checks of the paths between neighbours (docs/nat.md, "The
+// NAT lab").
+
+// paths returns every live agent's neighbours, by agent: the path to
+// each, by agent; "" with the reason when some agent could not say.
+func (l *natLab) paths() (map[int]map[int]string, string) {
+	byID := map[string]int{}
+	for _, a := range l.agents {
+		byID[a.id] = a.i
+	}
+	out := map[int]map[int]string{}
+	for _, a := range l.liveAgents() {
+		v, err := l.nat(a.i)
+		if err != nil {
+			return nil, fmt.Sprintf("agent %d: %v", a.i, err)
+		}
+		out[a.i] = map[int]string{}
+		for _, n := range v.Neighbours {
+			j, ok := byID[n.ID]
+			if !ok {
+				return nil, fmt.Sprintf("agent %d has a neighbour the lab does not know: %s", a.i, n.ID)
+			}
+			out[a.i][j] = n.Path
+		}
+	}
+	return out, ""
+}
+
+// linksTotal returns the agent's plumview_ice_links_total, summed over
+// the path kinds.
+func (l *natLab) linksTotal(i int) (float64, error) {
+	body, err := get(l.http[i], "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, m := range linksTotalRE.FindAllStringSubmatch(body, -1) {
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return 0, err
+		}
+		total += v
+	}
+	return total, nil
+}
+
+var linksTotalRE = regexp.MustCompile(`(?m)^plumview_ice_links_total\{kind="\w+"\} (\S+)$`)
+
+// wantPaths returns the paths a link between agents i and j may take,
+// each as the pair of kinds /debug/nat.json shows at i and at j
+// (docs/nat.md, "The NAT lab"). A link between two agents that can be
+// dialled is a dialled connection. So is one that an agent behind a NAT
+// dialled to a public agent, or to an agent on its own LAN whose record
+// did not yet say that it cannot be dialled; otherwise the link is an ICE
+// one: host candidates within a LAN; a public agent's negotiation with an
+// agent behind a NAT, which sees two host candidates where the public
+// agent sees the NAT's mapping; a hole punched between the two cone NATs;
+// a relay when the symmetric NAT is on either side.
+func wantPaths(i, j int) [][2]string {
+	li, lj := lanOf(i), lanOf(j)
+	switch {
+	case li < 0 && lj < 0:
+		return [][2]string{{"direct", "direct"}}
+	case li < 0:
+		return [][2]string{{"direct", "direct"}, {"srflx", "host"}}
+	case lj < 0:
+		return [][2]string{{"direct", "direct"}, {"host", "srflx"}}
+	case li == lj:
+		return [][2]string{{"direct", "direct"}, {"host", "host"}}
+	case natLANs[li].random || natLANs[lj].random:
+		return [][2]string{{"relay", "relay"}}
+	}
+	return [][2]string{{"srflx", "srflx"}}
+}
+
+// settledPaths returns every live agent's paths once every link is up at
+// both ends and there is at least one hole-punched and one relayed link;
+// otherwise what is missing.
+func (l *natLab) settledPaths() (map[int]map[int]string, string) {
+	ps, why := l.paths()
+	if why != "" {
+		return nil, why
+	}
+	var punched, relayed int // links between LAN1 and LAN2, between LAN3 and the others
+	for i, ns := range ps {
+		if len(ns) == 0 {
+			return nil, fmt.Sprintf("agent %d has no neighbour", i)
+		}
+		for j, p := range ns {
+			if p == "none" {
+				return nil, fmt.Sprintf("agent %d: link to %d not up", i, j)
+			}
+			if _, ok := ps[j][i]; !ok {
+				return nil, fmt.Sprintf("agent %d lists %d as a neighbour, not the other way round", i, j)
+			}
+			if li, lj := lanOf(i), lanOf(j); i < j && li >= 0 && lj >= 0 && li != lj {
+				if natLANs[li].random || natLANs[lj].random {
+					relayed++
+				} else {
+					punched++
+				}
+			}
+		}
+	}
+	if punched == 0 || relayed == 0 {
+		return nil, fmt.Sprintf("%d links between LAN1 and LAN2, %d between LAN3 and the others: want one of each", punched, relayed)
+	}
+	return ps, ""
+}
+
+// checkPaths checks that every link takes a path wantPaths allows, the
+// same at both ends.
+func (l *natLab) checkPaths(t *testing.T, ps map[int]map[int]string) {
+	t.Helper()
+	var lines []string
+	for i := range natAgents {
+		var js []int
+		for j := range ps[i] {
+			js = append(js, j)
+		}
+		sort.Ints(js)
+		var row []string
+		for _, j := range js {
+			row = append(row, fmt.Sprintf("%d:%s", j, ps[i][j]))
+			got := [2]string{ps[i][j], ps[j][i]}
+			if want := wantPaths(i, j); i < j && !slices.Contains(want, got) {
+				t.Errorf("agents %d and %d reach each other by %s and %s, want one of %v", i, j, got[0], got[1], want)
+			}
+		}
+		lines = append(lines, fmt.Sprintf("agent %d: %s", i, strings.Join(row, " ")))
+	}
+	t.Logf("paths (neighbour:path):\n%s", strings.Join(lines, "\n"))
+}
+
+// relayLoss kills the relay and checks, until every relayed link has
+// ended and for at least holdFor, that every hole-punched link stays up
+// at both ends; then that the agents at their ends opened no ICE link
+// beyond those to new neighbours.
+func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
+	t.Helper()
+	const holdFor = 5 * time.Second
+	type pair struct{ a, b int }
+	var punched []pair
+	ends := map[int]float64{}
+	for i, ns := range before {
+		for j, p := range ns {
+			if li, lj := lanOf(i), lanOf(j); i < j && li >= 0 && lj >= 0 && li != lj && p == "srflx" {
+				punched = append(punched, pair{i, j})
+				ends[i], ends[j] = 0, 0
+			}
+		}
+	}
+	for i := range ends {
+		n, err := l.linksTotal(i)
+		if err != nil {
+			t.Fatalf("agent %d /metrics: %v", i, err)
+		}
+		ends[i] = n
+	}
+	at := time.Now()
+	if err := l.agents[natRelay].signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the relay: %v", err)
+	}
+	var after map[int]map[int]string
+	d, why := l.waitFor(natSettle, func() string {
+		ps, why := l.paths()
+		if why != "" {
+			return why
+		}
+		for _, p := range punched {
+			if ps[p.a][p.b] != "srflx" || ps[p.b][p.a] != "srflx" {
+				t.Fatalf("%.1fs after the relay's death, the hole-punched link between agents %d and %d reads %q at %d, %q at %d",
+					time.Since(at).Seconds(), p.a, p.b, ps[p.a][p.b], p.a, ps[p.b][p.a], p.b)
+			}
+		}
+		after = ps
+		for i, ns := range ps {
+			for j, p := range ns {
+				if p == "relay" {
+					return fmt.Sprintf("agent %d still reaches %d through the relay", i, j)
+				}
+			}
+		}
+		if time.Since(at) < holdFor {
+			return "holding"
+		}
+		return ""
+	})
+	if why != "" {
+		t.Fatalf("after the relay's death: %s", why)
+	}
+	t.Logf("relay killed: %d hole-punched links stayed up for %.1fs, until every relayed link had ended", len(punched), d.Seconds())
+	for i, n := range ends {
+		now, err := l.linksTotal(i)
+		if err != nil {
+			t.Fatalf("agent %d /metrics: %v", i, err)
+		}
+		fresh := 0
+		for j, p := range after[i] {
+			if _, was := before[i][j]; !was && p != "direct" {
+				fresh++
+			}
+		}
+		if now-n > float64(fresh) {
+			t.Errorf("agent %d opened %.0f ICE links after the relay's death, for %d new neighbours", i, now-n, fresh)
+		}
+	}
+}
