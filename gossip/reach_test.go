@@ -150,6 +150,31 @@ func TestReachabilityCheckAlone(t *testing.T) {
 	require.Equal(t, peer.ID(1), e.roster.OwnRendezvous().ID)
 }
 
+// TestRendezvousThatCannotBeDialled: a node whose rendezvous's record
+// comes to say that it cannot be dialled (a neighbour on its own LAN,
+// named before its own check ended) names another on its next rejoin
+// tick.
+func TestRendezvousThatCannotBeDialled(t *testing.T) {
+	n := reachNet(t, map[peer.ID]bool{2: true, 3: true}, 1, 2, 3)
+	n.join(1)
+	n.run(0)
+	n.join(2, 1)
+	n.join(3, 1)
+	n.run(5 * DefaultRejoinInterval)
+	e := n.eng[3]
+	require.True(t, e.hv.IsActive(1) && e.hv.IsActive(2))
+	require.True(t, e.roster.OwnRendezvous().Unreachable)
+	require.True(t, n.eng[2].roster.OwnRendezvous().Unreachable)
+	// As if 3 had named 2 before 2's record said it cannot be dialled.
+	n.step(3, func(e *Engine, out *Ready) {
+		rv := roster.Rendezvous{ID: 2, Addr: string(rune('a' + 2)), Unreachable: true}
+		require.NoError(t, e.stepRoster(n.now, roster.Input{Kind: roster.InputSetRendezvous, Rendezvous: rv}, out))
+	})
+	require.Equal(t, peer.ID(2), e.roster.OwnRendezvous().ID)
+	n.run(DefaultRejoinInterval)
+	require.Equal(t, peer.ID(1), e.roster.OwnRendezvous().ID, "one that can be dialled")
+}
+
 // TestReachabilityCheckBounded: changes of neighbours make a check due,
 // but a node is dialled back at most once per ReachInterval however
 // often its view changes.

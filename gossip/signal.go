@@ -205,8 +205,10 @@ func (e *Engine) onSignal(from peer.ID, m *Signal, out *Ready) {
 
 // chooseRendezvous keeps this node's rendezvous when it sits behind a NAT
 // (MembersConfig.BehindNAT): the current one while it stays an active
-// neighbour, else the active neighbour of smallest ID whose signed record
-// says it can be dialled; none while there is no such neighbour. A
+// neighbour whose record does not say it cannot be dialled (a neighbour
+// on the node's own LAN, chosen before its own check, later says so),
+// else the active neighbour of smallest ID whose signed record says it
+// can be dialled; none while there is no such neighbour. A
 // change raises the incarnation and publishes the record. Called on every
 // change of the active view, when records arrive by anti-entropy, and on
 // the rejoin tick, which also asks a member that can be dialled for a
@@ -217,7 +219,9 @@ func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
 	}
 	cur := e.roster.OwnRendezvous()
 	if cur.ID != 0 && e.hv.IsActive(cur.ID) {
-		return
+		if r, ok := e.roster.Get(cur.ID); ok && !r.Rendezvous().Unreachable {
+			return
+		}
 	}
 	next := roster.Rendezvous{Unreachable: true}
 	for _, p := range e.hv.Active() {
