@@ -35,10 +35,10 @@ type Plumview struct {
 	// 500ms -probe-interval 500ms -probe-timeout 200ms -suspicion-timeout
 	// 2s -suspicion-min-timeout 500ms; docs/reliability.md, "Toward
 	// 2 s"), as "plumview-fast", to show what detection within 2 s costs.
-	fast bool
-	cfg          harness.Config
-	nodes        []*pvNode
-	lagged       atomic.Uint64
+	fast   bool
+	cfg    harness.Config
+	nodes  []*pvNode
+	lagged atomic.Uint64
 }
 
 // pvNode is one node, its counted socket and its subscription reader.
