@@ -24,6 +24,15 @@
 // (a Markdown file receiving the table of figures) and -faultlab.logs (a
 // directory receiving the agents' logs of every failing scenario).
 //
+// TestNATLab runs seven agents with -nat auto on a public segment and
+// three LANs behind iptables NATs (two port-restricted cones, one
+// symmetric) and checks that they join, learn whether they can be
+// dialled, deliver broadcasts exactly once, link across the NATs by the
+// paths the NATs allow (host, hole-punched or relayed) and keep their
+// punched links when the relay dies (docs/nat.md, "The NAT lab"):
+//
+//	sudo go test ./cmd/gossipd/faultlab -run TestNATLab -v
+//
 // Everything the lab creates (namespaces, the bridge, processes, iptables
 // rules, which live inside the namespaces) is removed by t.Cleanup and on
 // SIGINT or SIGTERM, and namespaces left by a killed earlier run are
