@@ -81,7 +81,8 @@ func TestNATLab(t *testing.T) {
 	})
 	relayAddr := fmt.Sprintf("%s:%d", nw.ips[natRelay], relayPort)
 	for _, a := range c.agents {
-		a.args = []string{"-nat", "auto", "-metrics-addr", httpAddr, "-ice-servers", "turn:" + relayAddr}
+		// -log-level debug: each ICE link is logged with its peer (relayLoss).
+		a.args = []string{"-nat", "auto", "-metrics-addr", httpAddr, "-ice-servers", "turn:" + relayAddr, "-log-level", "debug"}
 		l.http = append(l.http, nsHTTP(a.ns()))
 	}
 	c.agents[natRelay].args = append(c.agents[natRelay].args, "-relay", relayAddr)

@@ -148,8 +148,11 @@ func (l *natLab) checkPaths(t *testing.T, ps map[int]map[int]string) {
 
 // relayLoss kills the relay and checks, until every relayed link has
 // ended and for at least holdFor, that every hole-punched link stays up
-// at both ends; then that the agents at their ends opened no ICE link
-// beyond those to new neighbours.
+// at both ends; then that neither end of one negotiated a link with the
+// other again, and that plumview_ice_links_total grew on each by no more
+// than the ICE links it logged since (a link opened for a request the
+// peer refuses, or for a shuffle, counts too: the counter alone cannot
+// tell the punched links were kept).
 func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 	t.Helper()
 	const holdFor = 5 * time.Second
@@ -164,6 +167,7 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 			}
 		}
 	}
+	since := time.Now() // before the counters: a link logged before them is counted in them
 	for i := range ends {
 		n, err := l.linksTotal(i)
 		if err != nil {
@@ -175,7 +179,6 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 	if err := l.agents[natRelay].signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the relay: %v", err)
 	}
-	var after map[int]map[int]string
 	d, why := l.waitFor(natSettle, func() string {
 		ps, why := l.paths()
 		if why != "" {
@@ -187,7 +190,6 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 					time.Since(at).Seconds(), p.a, p.b, ps[p.a][p.b], p.a, ps[p.b][p.a], p.b)
 			}
 		}
-		after = ps
 		for i, ns := range ps {
 			for j, p := range ns {
 				if p == "relay" {
@@ -204,19 +206,51 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 		t.Fatalf("after the relay's death: %s", why)
 	}
 	t.Logf("relay killed: %d hole-punched links stayed up for %.1fs, until every relayed link had ended", len(punched), d.Seconds())
-	for i, n := range ends {
-		now, err := l.linksTotal(i)
+	// The counters first, then the logs: a link that comes up in between
+	// is logged, never counted and not logged.
+	now := map[int]float64{}
+	for i := range ends {
+		n, err := l.linksTotal(i)
 		if err != nil {
 			t.Fatalf("agent %d /metrics: %v", i, err)
 		}
-		fresh := 0
-		for j, p := range after[i] {
-			if _, was := before[i][j]; !was && p != "direct" {
-				fresh++
-			}
-		}
-		if now-n > float64(fresh) {
-			t.Errorf("agent %d opened %.0f ICE links after the relay's death, for %d new neighbours", i, now-n, fresh)
+		now[i] = n
+	}
+	logged := map[int][]string{}
+	for i := range ends {
+		logged[i] = l.iceLinksSince(i, since)
+		if now[i]-ends[i] > float64(len(logged[i])) {
+			t.Errorf("agent %d counted %.0f ICE links since the relay's death and logged %d", i, now[i]-ends[i], len(logged[i]))
 		}
 	}
+	for _, p := range punched {
+		if slices.Contains(logged[p.a], l.agents[p.b].id) || slices.Contains(logged[p.b], l.agents[p.a].id) {
+			t.Errorf("agents %d and %d negotiated their link again after the relay's death", p.a, p.b)
+		}
+		// The logs are read right: each end logged the link once made.
+		if !slices.Contains(l.iceLinksSince(p.a, time.Time{}), l.agents[p.b].id) || !slices.Contains(l.iceLinksSince(p.b, time.Time{}), l.agents[p.a].id) {
+			t.Errorf("agents %d and %d did not log the ICE link between them", p.a, p.b)
+		}
+	}
+	t.Logf("ICE links since the relay's death, by agent (peer IDs): %v", logged)
+}
+
+// iceLinkLine is the agent's log line of each ICE link it negotiated
+// (membership, at -log-level debug): its time and the peer's ID.
+var iceLinkLine = regexp.MustCompile(`^(\S+)\tDEBUG\t.*\tICE link\t.*"peer": "([0-9a-f]{16})"`)
+
+// iceLinksSince returns the peers agent i logged an ICE link with at or
+// after since, one entry per link.
+func (l *natLab) iceLinksSince(i int, since time.Time) []string {
+	var peers []string
+	for _, line := range strings.Split(l.agents[i].cur().log.String(), "\n") {
+		m := iceLinkLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", m[1]); err == nil && !ts.Before(since.Truncate(time.Millisecond)) {
+			peers = append(peers, m[2])
+		}
+	}
+	return peers
 }
