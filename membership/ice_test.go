@@ -52,6 +52,13 @@ func newICEWorldBehind(t *testing.T, nat *vnet.NATType) *iceWorld {
 // address of the internet for nil.
 func newICEWorldOf(t *testing.T, nats ...*vnet.NATType) *iceWorld {
 	t.Helper()
+	// Run last, after the nodes and the network have stopped: let a
+	// minute of virtual time pass, so that a TURN transaction that pion's
+	// client began as its agent was closing (a channel bind started by a
+	// write) finishes its retransmissions. Time stands still in the
+	// bubble once the test's function returns, and a goroutine still
+	// waiting then would fail the test as a deadlock.
+	t.Cleanup(func() { time.Sleep(time.Minute) })
 	const relayIP = "1.2.3.4"
 	w := &iceWorld{relay: relayIP + ":3478", nets: make([]*vnet.Net, len(nats))}
 	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "0.0.0.0/0", MinDelay: 20 * time.Millisecond, LoggerFactory: quietLogs()})
