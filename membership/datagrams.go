@@ -67,6 +67,8 @@ type datagramState struct {
 	// from, even if a connection to it is open (it may be one the
 	// member has closed or lost already).
 	answering peer.ID
+	// lastFallbackDial is when a fallback last opened a connection.
+	lastFallbackDial time.Time
 }
 
 // datagramFallbackAfter is how long a datagram to a member not known to
@@ -217,11 +219,34 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 // datagramFallback sends over a connection a frame that went as a
 // datagram to a member not known to read them, unless a datagram has come
 // from it since.
+//
+// A fallback that would open a connection is one QUIC handshake at each
+// end, and while a cluster is young (every probe to a member never heard
+// from) or its hosts are starved (every answer late), every probe would
+// fall back: at 256 nodes in one process on two cores the handshakes took
+// the CPU the answers needed, every answer came late, and the cluster
+// never converged (docs/benchmarks.md, "Fallbacks that open connections").
+// So at most one fallback per fallbackDialGap opens a connection; the
+// others are skipped, counted, and the probe goes on as without an answer
+// (through neighbours, whose connections reach a member of an earlier
+// version).
 func (n *Node) datagramFallback(p hyparview.Peer, frame []byte, needs int, sentAt time.Time) {
 	s := &n.st.dgram
 	if src, ok := s.sources[p.ID]; ok && !src.at.Before(sentAt) {
 		return
 	}
+	if n.st.conns[p.ID] == nil && n.st.dials[p.ID] == nil {
+		if now := time.Now(); now.Sub(s.lastFallbackDial) < fallbackDialGap {
+			n.incr(mDatagramsFallbacksSkipped, 1)
+			return
+		} else {
+			s.lastFallbackDial = now
+		}
+	}
 	n.incr(mDatagramsFallbacks, 1)
 	n.sendFrame(p, frame, needs)
 }
+
+// fallbackDialGap is the least time between two fallbacks that open a
+// connection (datagramFallback).
+const fallbackDialGap = 5 * time.Second

@@ -254,3 +254,62 @@ func listenMemNode(t *testing.T, net *transport.MemNetwork, addr string, mc tran
 	t.Cleanup(func() { _ = nd.Close() })
 	return nd
 }
+
+// Fallbacks that would open a connection are few: of ten probes left
+// unanswered at once (ten agents of version 2, none connected), one goes
+// again over a new connection and nine are skipped, counted; five
+// seconds later another may. A young cluster, where every member is
+// probed for the first time, or a starved one, where every answer comes
+// late, would otherwise spend its CPU on a handshake per probe.
+func TestFallbacksOpenFewConnections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := transport.NewMemNetwork(1)
+		m, sink := inmemMetrics(t)
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := net.Listen("a", id, transport.MemConfig{})
+		require.NoError(t, err)
+		cfg := testConfig(tr, 1)
+		cfg.Metrics = m
+		a, err := New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = a.Close() })
+		var olds []*Node
+		for i := range 10 {
+			olds = append(olds, listenMemNode(t, net, fmt.Sprint("old", i), transport.MemConfig{MaxProtocol: 2}))
+		}
+		accepts := func() (n int64) {
+			for _, o := range olds {
+				n += o.tr.Stats().Accepts
+			}
+			return n
+		}
+		counter := func(name string) float64 {
+			if cv, ok := lastInterval(t, sink).Counters["test."+name]; ok {
+				return cv.Sum
+			}
+			return 0
+		}
+		ping := func(o *Node) {
+			a.post(func() { a.send(hyparview.Peer{ID: o.self.ID, Addr: o.Addr()}, &gossip.Ping{Nonce: 7}) })
+		}
+		for _, o := range olds {
+			ping(o)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, int64(1), accepts(), "one fallback opened a connection")
+		assert.Equal(t, 1.0, counter(mDatagramsFallbacks))
+		assert.Equal(t, 9.0, counter(mDatagramsFallbacksSkipped))
+		time.Sleep(fallbackDialGap)
+		for _, o := range olds {
+			if o.tr.Stats().Accepts == 0 { // the nine still unconnected
+				ping(o)
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, int64(2), accepts(), "one more, the gap past")
+		assert.Equal(t, 17.0, counter(mDatagramsFallbacksSkipped))
+	})
+}

@@ -78,17 +78,18 @@ const (
 	mUnencodable    = "frames_unencodable_total"
 	mDropped        = "frames_dropped_total"
 	// Datagrams (datagrams.go).
-	mDatagramsSent      = "datagrams_sent_total"
-	mDatagramsReceived  = "datagrams_received_total"
-	mDatagramsRefused   = "datagrams_refused_total"
-	mDatagramsFallbacks = "datagrams_fallbacks_total"
-	mSignalsIn          = "ice_signals_received_total"
-	mSignalsDropped     = "ice_signals_dropped_total"
-	mICE                = "ice_negotiations_total"
-	mRelayBudget        = "ice_relay_budget_refused_total"
-	mICEUpgrades        = "ice_upgrades_total"
-	mDialBacks          = "reach_dialbacks_total"
-	mDialBacksIn        = "reach_dialbacks_received_total"
+	mDatagramsSent             = "datagrams_sent_total"
+	mDatagramsReceived         = "datagrams_received_total"
+	mDatagramsRefused          = "datagrams_refused_total"
+	mDatagramsFallbacks        = "datagrams_fallbacks_total"
+	mDatagramsFallbacksSkipped = "datagrams_fallbacks_skipped_total"
+	mSignalsIn                 = "ice_signals_received_total"
+	mSignalsDropped            = "ice_signals_dropped_total"
+	mICE                       = "ice_negotiations_total"
+	mRelayBudget               = "ice_relay_budget_refused_total"
+	mICEUpgrades               = "ice_upgrades_total"
+	mDialBacks                 = "reach_dialbacks_total"
+	mDialBacksIn               = "reach_dialbacks_received_total"
 
 	mActive       = "hyparview_active_peers"
 	mPassive      = "hyparview_passive_peers"
@@ -207,6 +208,7 @@ func MetricDefs() []MetricDef {
 	c(mDatagramsReceived, "probes and answers received as datagrams")
 	c(mDatagramsRefused, "datagrams that carried something else than a probe or an answer, or did not decode")
 	c(mDatagramsFallbacks, "datagrams to a member not known to read them, unanswered and sent again over a connection")
+	c(mDatagramsFallbacksSkipped, "such datagrams not sent again, for want of a connection open and with one opened for another less than 5 s ago")
 	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol} {
 		c(mDropped, "frames dropped for want of a connection, or not sent to an agent of an earlier protocol version, by reason", metrics.Label{Name: "reason", Value: r})
 	}
