@@ -223,13 +223,12 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 // A fallback that would open a connection is one QUIC handshake at each
 // end, and while a cluster is young (every probe to a member never heard
 // from) or its hosts are starved (every answer late), every probe would
-// fall back: at 256 nodes in one process on two cores the handshakes took
-// the CPU the answers needed, every answer came late, and the cluster
-// never converged (docs/benchmarks.md, "Fallbacks that open connections").
-// So at most one fallback per fallbackDialGap opens a connection; the
-// others are skipped, counted, and the probe goes on as without an answer
-// (through neighbours, whose connections reach a member of an earlier
-// version).
+// fall back: a handshake per probe, taking the CPU the answers need, so
+// that more answers come late (docs/benchmarks.md, "256 nodes: the join
+// that does not converge"). So at most one fallback per fallbackDialGap
+// opens a connection; the others are skipped, counted, and the probe goes
+// on as without an answer (through neighbours, whose connections reach a
+// member of an earlier version).
 func (n *Node) datagramFallback(p hyparview.Peer, frame []byte, needs int, sentAt time.Time) {
 	s := &n.st.dgram
 	if src, ok := s.sources[p.ID]; ok && !src.at.Before(sentAt) {
