@@ -2,7 +2,10 @@ package gossip
 
 import (
 	"fmt"
+	stdnet "net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
@@ -202,9 +205,15 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 	if now.Before(r.next) {
 		return
 	}
-	var pick, other peer.ID
+	var pick, other, local peer.ID
 	for _, p := range e.hv.Active() {
 		if !e.askable(p.ID) {
+			continue
+		}
+		if e.sameNetworkOnly(p.ID) {
+			if local == 0 || p.ID < local {
+				local = p.ID
+			}
 			continue
 		}
 		if pick == 0 || p.ID < pick {
@@ -218,6 +227,9 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 		pick = other
 	}
 	if pick == 0 {
+		pick = local // its failure to dial decides; its success cannot
+	}
+	if pick == 0 {
 		return // no neighbour to ask yet: the next change of the view or record asks
 	}
 	r.due, r.last, r.next = false, now, now.Add(r.interval)
@@ -226,6 +238,33 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 	e.counters.ReachAsked++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: pick}, Msg: &ReachRequest{Nonce: r.nonce}})
 	e.setTimer(Timer{kind: TimerReach, a: uint64(pick), b: r.nonce}, r.timeout, out)
+}
+
+// sameNetworkOnly reports whether this node's address and member id's
+// are both private (RFC 1918, RFC 4193): a dial back from id then proves
+// only that the two share a private network, not that the rest of the
+// cluster, beyond a NAT, can dial this node.
+func (e *Engine) sameNetworkOnly(id peer.ID) bool {
+	self, ok := e.roster.Get(e.roster.Self())
+	if !ok || !privateAddr(self.Addr) {
+		return false
+	}
+	rec, ok := e.roster.Get(id)
+	return ok && privateAddr(rec.Addr)
+}
+
+// privateAddr reports whether the host of a member address ("key@host:port"
+// or "host:port") is a private IP address.
+func privateAddr(addr string) bool {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		addr = addr[i+1:]
+	}
+	host, _, err := stdnet.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsPrivate()
 }
 
 // askable reports whether a reachability check may ask member id: its
@@ -292,6 +331,16 @@ func (e *Engine) onReachMessage(now time.Time, from peer.ID, msg Message, out *R
 			// record yet, the race of a new link): another neighbour,
 			// or the same, after ReachTimeout rather than the interval.
 			r.due, r.next = true, now.Add(r.timeout)
+			return
+		}
+		if m.Result == ReachDialled && e.sameNetworkOnly(from) {
+			// A neighbour on this node's own private network reached
+			// it, as it would through any NAT between that network and
+			// the rest (docs/nat.md, "Reachability"): that decides
+			// nothing, and the next check, after the interval, asks
+			// another neighbour if there is one.
+			e.counters.ReachInconclusive++
+			r.due = true
 			return
 		}
 		r.result = Reachability{Checked: true, Reachable: m.Result == ReachDialled, By: from, At: now}

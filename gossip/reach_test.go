@@ -425,3 +425,66 @@ func TestReachDecoding(t *testing.T) {
 		require.Error(t, err, "result %d", res)
 	}
 }
+
+// signedRecordAt is signedRecord with the member's address.
+func signedRecordAt(id peer.ID, addr string) roster.Record {
+	r := roster.Record{ID: id, Addr: addr, Incarnation: 1, State: roster.StateAlive, Proof: &roster.Proof{}}
+	r.Proof.Key, r.Proof.Sig = fakeAuth{id}.PublicKey(), fakeAuth{id}.Sign(roster.StatementBytes(&r))
+	return r
+}
+
+// TestReachFromOwnPrivateNetwork: a node on a private address takes a
+// dial back from a neighbour on a private address too (one on its own
+// LAN, behind the same NAT) for no answer at all, while that neighbour's
+// failure to dial decides; with a neighbour on a public address as well,
+// it asks that one.
+func TestReachFromOwnPrivateNetwork(t *testing.T) {
+	const lan, public = peer.ID(2), peer.ID(5)
+	addrs := map[peer.ID]string{lan: "k@192.168.1.3:7946", public: "k@203.0.113.1:7946"}
+	mk := func(t *testing.T, neighbours ...peer.ID) (*Engine, *Ready) {
+		cfg := Config{Members: &MembersConfig{Auth: fakeAuth{sigB}, CheckReachability: true, ProbeInterval: -1}}
+		e, err := New(hyparview.Peer{ID: 9, Addr: "k@192.168.1.2:7946"}, cfg, rand.New(rand.NewPCG(1, 1)))
+		require.NoError(t, err)
+		do(t, e, func(out *Ready) { e.Join(t0, nil, out) })
+		var recs []roster.Record
+		for _, n := range neighbours {
+			do(t, e, func(out *Ready) { e.Receive(t0, n, &hyparview.Join{Addr: addrs[n], Nonce: uint64(n)}, out) })
+			recs = append(recs, signedRecordAt(n, addrs[n]))
+		}
+		out := do(t, e, func(out *Ready) { e.Receive(t0, neighbours[0], &Records{Records: recs}, out) })
+		return e, out
+	}
+	asked := func(out *Ready) (peer.ID, uint64) {
+		for _, s := range out.Sends {
+			if m, ok := s.Msg.(*ReachRequest); ok {
+				return s.To.ID, m.Nonce
+			}
+		}
+		return 0, 0
+	}
+	t.Run("a dial back from the LAN decides nothing", func(t *testing.T) {
+		e, out := mk(t, lan)
+		to, nonce := asked(out)
+		require.Equal(t, lan, to, "the only neighbour is asked")
+		do(t, e, func(out *Ready) { e.Receive(t0, lan, &ReachAnswer{Nonce: nonce, Result: ReachDialled}, out) })
+		require.False(t, e.Reachability().Checked)
+		require.Equal(t, uint64(1), e.Counters().Engine.ReachInconclusive)
+		require.True(t, e.roster.OwnRendezvous().IsZero(), "the record still says nothing")
+	})
+	t.Run("a failure to dial from the LAN decides", func(t *testing.T) {
+		e, out := mk(t, lan)
+		_, nonce := asked(out)
+		do(t, e, func(out *Ready) { e.Receive(t0, lan, &ReachAnswer{Nonce: nonce, Result: ReachFailed}, out) })
+		require.Equal(t, Reachability{Checked: true, By: lan, At: t0}, e.Reachability())
+	})
+	t.Run("a public neighbour is asked first", func(t *testing.T) {
+		e, _ := mk(t, lan, public)
+		require.Equal(t, public, e.Reachability().InFlight)
+	})
+	for addr, want := range map[string]bool{
+		"k@10.1.2.3:7946": true, "192.168.0.1:1": true, "k@172.16.0.9:7946": true, "k@[fd00::1]:7946": true,
+		"k@203.0.113.1:7946": false, "k@127.0.0.1:7946": false, "k@[2001:db8::1]:7946": false, "a": false, "k@host.example:7946": false,
+	} {
+		require.Equal(t, want, privateAddr(addr), addr)
+	}
+}

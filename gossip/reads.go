@@ -248,8 +248,12 @@ type EngineCounters struct {
 	// this node was asked for and handed to its driver, ReachRefused the
 	// requests it refused.
 	ReachAsked, ReachUnanswered, StaleReachAnswers uint64
-	ReachResults                                   [reachResultCount]uint64
-	ReachDialBacks, ReachRefused                   uint64
+	// ReachInconclusive counts the checks a neighbour on this node's own
+	// private network answered by dialling it back, which decides
+	// nothing (sameNetworkOnly).
+	ReachInconclusive            uint64
+	ReachResults                 [reachResultCount]uint64
+	ReachDialBacks, ReachRefused uint64
 	// StepErrors counts inputs that the engine derived and a core refused;
 	// each is a bug, and Invariants reports it.
 	StepErrors uint64

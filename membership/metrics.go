@@ -163,6 +163,7 @@ var engineCounters = []struct {
 	{"reach_checks_reachable_total", "reachability checks answered: dialled back", func(c *gossip.Counters) uint64 { return c.Engine.ReachResults[gossip.ReachDialled] }},
 	{"reach_checks_unreachable_total", "reachability checks answered: the dial back failed", func(c *gossip.Counters) uint64 { return c.Engine.ReachResults[gossip.ReachFailed] }},
 	{"reach_checks_refused_total", "reachability checks the neighbour refused, deciding nothing", func(c *gossip.Counters) uint64 { return c.Engine.ReachResults[gossip.ReachRefused] }},
+	{"reach_checks_inconclusive_total", "reachability checks a neighbour on this agent's own private network answered by dialling it back, which decides nothing", func(c *gossip.Counters) uint64 { return c.Engine.ReachInconclusive }},
 	{"reach_checks_unanswered_total", "reachability checks without an answer in time, deciding nothing", func(c *gossip.Counters) uint64 { return c.Engine.ReachUnanswered }},
 	{"reach_requests_refused_total", "neighbours' requests to be dialled back refused: not an active neighbour with a signed record", func(c *gossip.Counters) uint64 { return c.Engine.ReachRefused }},
 	{"rendezvous_asked_total", "links asked of a member that can be dialled while this agent had no rendezvous to name (BehindNAT)", func(c *gossip.Counters) uint64 { return c.Engine.RendezvousAsked }},
