@@ -141,6 +141,9 @@ type reach struct {
 	next              time.Time // the earliest time of the next check
 	asked             peer.ID   // the neighbour asked, 0 when no check is in flight
 	lastAsked         peer.ID
+	// localUntil: until then, after a dial back over this node's own
+	// private network, neighbours on it are not asked (sameNetworkOnly).
+	localUntil time.Time
 	nonce             uint64
 	result            Reachability
 }
@@ -226,7 +229,7 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 	if other != 0 {
 		pick = other
 	}
-	if pick == 0 {
+	if pick == 0 && !now.Before(r.localUntil) {
 		pick = local // its failure to dial decides; its success cannot
 	}
 	if pick == 0 {
@@ -337,10 +340,12 @@ func (e *Engine) onReachMessage(now time.Time, from peer.ID, msg Message, out *R
 			// A neighbour on this node's own private network reached
 			// it, as it would through any NAT between that network and
 			// the rest (docs/nat.md, "Reachability"): that decides
-			// nothing, and the next check, after the interval, asks
-			// another neighbour if there is one.
+			// nothing. The next check asks, as soon as there is one, a
+			// neighbour that is not on that network; none that is, for
+			// the interval.
 			e.counters.ReachInconclusive++
-			r.due = true
+			r.due, r.next, r.localUntil = true, now, now.Add(r.interval)
+			e.checkReach(now, out)
 			return
 		}
 		r.result = Reachability{Checked: true, Reachable: m.Result == ReachDialled, By: from, At: now}

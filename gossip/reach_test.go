@@ -470,6 +470,15 @@ func TestReachFromOwnPrivateNetwork(t *testing.T) {
 		require.False(t, e.Reachability().Checked)
 		require.Equal(t, uint64(1), e.Counters().Engine.ReachInconclusive)
 		require.True(t, e.roster.OwnRendezvous().IsZero(), "the record still says nothing")
+		out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(3*time.Second), Timer{kind: TimerRejoin}, out) })
+		to, _ = asked(out)
+		require.Zero(t, to, "the LAN neighbour is not asked again within the interval")
+		do(t, e, func(out *Ready) { e.Receive(t0, public, &hyparview.Join{Addr: addrs[public], Nonce: 77}, out) })
+		out = do(t, e, func(out *Ready) {
+			e.Receive(t0, public, &Records{Records: []roster.Record{signedRecordAt(public, addrs[public])}}, out)
+		})
+		to, _ = asked(out)
+		require.Equal(t, public, to, "a public neighbour is asked at once, before the interval")
 	})
 	t.Run("a failure to dial from the LAN decides", func(t *testing.T) {
 		e, out := mk(t, lan)
