@@ -11,7 +11,7 @@ import (
 
 // natSettle bounds every wait of the NAT lab for a condition: generous,
 // so that a loaded machine slows the test down without failing it. The
-// longest wait is the second wave's checks: an agent that its seed drops
+// longest wait is the agents' reachability checks: an agent that its seed drops
 // before the dial back answers asks a public member for a link on a
 // rejoin tick and asks it, or waits out ReachTimeout (15 s) for an
 // answer that does not come.
