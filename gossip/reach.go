@@ -144,8 +144,8 @@ type reach struct {
 	// localUntil: until then, after a dial back over this node's own
 	// private network, neighbours on it are not asked (sameNetworkOnly).
 	localUntil time.Time
-	nonce             uint64
-	result            Reachability
+	nonce      uint64
+	result     Reachability
 }
 
 // unreachable reports whether this node's record must say that it cannot
