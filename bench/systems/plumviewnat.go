@@ -2,7 +2,6 @@ package systems
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -228,36 +227,16 @@ func (s *PlumviewNAT) startNode(i int, nt *vnet.Net, ip string) (*natNode, error
 // read reports every delivery of node n to the harness.
 func (s *PlumviewNAT) read(n *natNode) {
 	defer close(n.done)
-	for m := range n.sub.C() {
-		if m.Lagged > 0 {
-			s.lagged.Add(m.Lagged)
-			continue
-		}
-		if len(m.Payload) >= 8 {
-			s.cfg.Deliver(n.idx, binary.BigEndian.Uint64(m.Payload), time.Now())
-		}
-	}
+	pvRead(n.sub, n.idx, s.cfg.Deliver, &s.lagged)
 }
 
 // Join implements harness.System: every node joins through node 0.
 func (s *PlumviewNAT) Join(ctx context.Context) error {
-	if err := s.nodes[0].node.Join(ctx); err != nil {
-		return err
+	nodes := make([]*membership.Node, len(s.nodes))
+	for i, n := range s.nodes {
+		nodes[i] = n.node
 	}
-	seed := s.nodes[0].node.Addr()
-	var wg sync.WaitGroup
-	errs := make([]error, len(s.nodes))
-	for _, n := range s.nodes[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := n.node.Join(ctx, seed); err != nil {
-				errs[n.idx] = fmt.Errorf("node %d: %w", n.idx, err)
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return pvJoin(ctx, nodes)
 }
 
 // Converged implements harness.System: every live node's member list
@@ -268,15 +247,11 @@ func (s *PlumviewNAT) Converged() (bool, string) {
 		if obs.killed.Load() {
 			continue
 		}
-		members := map[uint64]membership.Member{}
-		for _, m := range obs.node.Members() {
-			members[m.ID] = m
-		}
 		for _, target := range s.nodes {
 			if target.killed.Load() || target == obs {
 				continue
 			}
-			m, ok := members[target.node.ID()]
+			m, ok := pvMember(obs.node, target.node)
 			if !ok || m.State != membership.StateAlive {
 				return false, fmt.Sprintf("node %d does not see node %d alive", obs.idx, target.idx)
 			}
@@ -291,13 +266,7 @@ func (s *PlumviewNAT) Converged() (bool, string) {
 // Broadcast implements harness.System: the id travels as the payload's
 // first 8 bytes.
 func (s *PlumviewNAT) Broadcast(from int, id uint64, payload []byte) error {
-	msg := make([]byte, 8+len(payload))
-	binary.BigEndian.PutUint64(msg, id)
-	copy(msg[8:], payload)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := s.nodes[from].node.Broadcast(ctx, benchTopic, msg)
-	return err
+	return pvBroadcast(s.nodes[from].node, id, payload)
 }
 
 // BytesSent implements harness.System.
@@ -323,13 +292,7 @@ func (s *PlumviewNAT) Kill(node int) error {
 // Sees implements harness.Membership: target is in observer's member list
 // as alive or suspect.
 func (s *PlumviewNAT) Sees(observer, target int) bool {
-	id := s.nodes[target].node.ID()
-	for _, m := range s.nodes[observer].node.Members() {
-		if m.ID == id {
-			return m.State == membership.StateAlive || m.State == membership.StateSuspect
-		}
-	}
-	return false
+	return pvSees(s.nodes[observer].node, s.nodes[target].node)
 }
 
 // Stop implements harness.System.

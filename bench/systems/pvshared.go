@@ -1,0 +1,82 @@
+package systems
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plumview/plumview/bench/harness"
+	"github.com/plumview/plumview/membership"
+)
+
+// What the adapters of this project's library share (plumview.go,
+// plumviewnat.go): how a node reports deliveries, joins, broadcasts and
+// shows a member.
+
+// pvRead reports every delivery of sub, node idx's subscription, to
+// deliver until the subscription ends; the broadcast's id is the
+// payload's first 8 bytes.
+func pvRead(sub *membership.Subscription, idx int, deliver harness.DeliverFunc, lagged *atomic.Uint64) {
+	for m := range sub.C() {
+		if m.Lagged > 0 {
+			lagged.Add(m.Lagged)
+			continue
+		}
+		if len(m.Payload) >= 8 {
+			deliver(idx, binary.BigEndian.Uint64(m.Payload), time.Now())
+		}
+	}
+}
+
+// pvJoin makes every node join through the first, the others at once.
+func pvJoin(ctx context.Context, nodes []*membership.Node) error {
+	if err := nodes[0].Join(ctx); err != nil {
+		return err
+	}
+	seed := nodes[0].Addr()
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, n := range nodes[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Join(ctx, seed); err != nil {
+				errs[i+1] = fmt.Errorf("node %d: %w", i+1, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// pvBroadcast broadcasts payload from n, tagged with id as its first 8
+// bytes.
+func pvBroadcast(n *membership.Node, id uint64, payload []byte) error {
+	msg := make([]byte, 8+len(payload))
+	binary.BigEndian.PutUint64(msg, id)
+	copy(msg[8:], payload)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := n.Broadcast(ctx, benchTopic, msg)
+	return err
+}
+
+// pvMember returns observer's view of target, if it lists it.
+func pvMember(observer, target *membership.Node) (membership.Member, bool) {
+	for _, m := range observer.Members() {
+		if m.ID == target.ID() {
+			return m, true
+		}
+	}
+	return membership.Member{}, false
+}
+
+// pvSees reports whether observer lists target as alive or suspect.
+func pvSees(observer, target *membership.Node) bool {
+	m, ok := pvMember(observer, target)
+	return ok && (m.State == membership.StateAlive || m.State == membership.StateSuspect)
+}
