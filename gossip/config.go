@@ -117,6 +117,14 @@ type MembersConfig struct {
 	// ReachTimeout bounds the wait for a check's answer; zero means
 	// DefaultReachTimeout.
 	ReachTimeout time.Duration
+	// PrivateAddress, when set, reports whether a member address lies on
+	// a private network (RFC 1918, RFC 4193): a reachability check of a
+	// node on a private address then takes a dial back from a neighbour
+	// on a private address for no answer, since a neighbour behind the
+	// same NAT dials it over their LAN (reach.go, sameNetworkOnly). The
+	// driver parses addresses; to the engine they are opaque. Nil: no
+	// address is private.
+	PrivateAddress func(addr string) bool
 	// NegotiatedRequestTimeout is how long a HyParView NEIGHBOR request to
 	// a member whose signed record says it cannot be dialled waits for its
 	// answer, when longer than HyParView's NeighborRequestTimeout: a

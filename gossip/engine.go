@@ -102,7 +102,8 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		e.behindNAT = m.BehindNAT
 		e.negotiatedRequestTimeout = m.NegotiatedRequestTimeout
 		if m.CheckReachability {
-			e.reach = &reach{interval: cmp.Or(m.ReachInterval, DefaultReachInterval), timeout: cmp.Or(m.ReachTimeout, DefaultReachTimeout), due: true}
+			e.reach = &reach{interval: cmp.Or(m.ReachInterval, DefaultReachInterval), timeout: cmp.Or(m.ReachTimeout, DefaultReachTimeout), due: true,
+				private: m.PrivateAddress}
 		}
 		e.live = newLiveness(m)
 	}

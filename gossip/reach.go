@@ -2,10 +2,7 @@ package gossip
 
 import (
 	"fmt"
-	stdnet "net"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
@@ -144,8 +141,10 @@ type reach struct {
 	// localUntil: until then, after a dial back over this node's own
 	// private network, neighbours on it are not asked (sameNetworkOnly).
 	localUntil time.Time
-	nonce      uint64
-	result     Reachability
+	// private is MembersConfig.PrivateAddress.
+	private func(addr string) bool
+	nonce   uint64
+	result  Reachability
 }
 
 // unreachable reports whether this node's record must say that it cannot
@@ -244,30 +243,20 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 }
 
 // sameNetworkOnly reports whether this node's address and member id's
-// are both private (RFC 1918, RFC 4193): a dial back from id then proves
-// only that the two share a private network, not that the rest of the
-// cluster, beyond a NAT, can dial this node.
+// are both private (MembersConfig.PrivateAddress): a dial back from id
+// then proves only that the two share a private network, not that the
+// rest of the cluster, beyond a NAT, can dial this node.
 func (e *Engine) sameNetworkOnly(id peer.ID) bool {
+	private := e.reach.private
+	if private == nil {
+		return false
+	}
 	self, ok := e.roster.Get(e.roster.Self())
-	if !ok || !privateAddr(self.Addr) {
+	if !ok || !private(self.Addr) {
 		return false
 	}
 	rec, ok := e.roster.Get(id)
-	return ok && privateAddr(rec.Addr)
-}
-
-// privateAddr reports whether the host of a member address ("key@host:port"
-// or "host:port") is a private IP address.
-func privateAddr(addr string) bool {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		addr = addr[i+1:]
-	}
-	host, _, err := stdnet.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsPrivate()
+	return ok && private(rec.Addr)
 }
 
 // askable reports whether a reachability check may ask member id: its

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/plumview/plumview/hyparview"
@@ -40,4 +42,19 @@ func parseAddr(s string) (ed25519.PublicKey, string, error) {
 // peerOf returns the protocol's view of a peer with key key at addr.
 func peerOf(key ed25519.PublicKey, addr string) hyparview.Peer {
 	return hyparview.Peer{ID: peer.ID(transport.KeyID(key)), Addr: formatAddr(key, addr)}
+}
+
+// privateAddr reports whether the host of a member address
+// ("key@host:port" or "host:port") is a private IP address (RFC 1918,
+// RFC 4193): gossip.MembersConfig.PrivateAddress.
+func privateAddr(addr string) bool {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		addr = addr[i+1:]
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsPrivate()
 }
