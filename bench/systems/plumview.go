@@ -175,20 +175,8 @@ func (s *Plumview) Join(ctx context.Context) error {
 // Converged implements harness.System: every live node's member list holds
 // every live node as alive.
 func (s *Plumview) Converged() (bool, string) {
-	for _, obs := range s.nodes {
-		if obs.killed.Load() {
-			continue
-		}
-		for _, target := range s.nodes {
-			if target.killed.Load() || target == obs {
-				continue
-			}
-			if m, ok := pvMember(obs.node, target.node); !ok || m.State != membership.StateAlive {
-				return false, fmt.Sprintf("node %d does not see node %d alive", obs.idx, target.idx)
-			}
-		}
-	}
-	return true, ""
+	return pvConverged(len(s.nodes), func(i int) *membership.Node { return s.nodes[i].node },
+		func(i int) bool { return s.nodes[i].killed.Load() }, nil)
 }
 
 // Broadcast implements harness.System: the id travels as the payload's

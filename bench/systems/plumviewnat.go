@@ -243,24 +243,14 @@ func (s *PlumviewNAT) Join(ctx context.Context) error {
 // holds every live node as alive, and every node behind a NAT is known
 // with its rendezvous.
 func (s *PlumviewNAT) Converged() (bool, string) {
-	for _, obs := range s.nodes {
-		if obs.killed.Load() {
-			continue
-		}
-		for _, target := range s.nodes {
-			if target.killed.Load() || target == obs {
-				continue
+	return pvConverged(len(s.nodes), func(i int) *membership.Node { return s.nodes[i].node },
+		func(i int) bool { return s.nodes[i].killed.Load() },
+		func(obs, target int, m membership.Member) string {
+			if s.nat != nil && target%2 == 1 && m.Rendezvous == 0 {
+				return fmt.Sprintf("node %d knows no rendezvous of node %d", obs, target)
 			}
-			m, ok := pvMember(obs.node, target.node)
-			if !ok || m.State != membership.StateAlive {
-				return false, fmt.Sprintf("node %d does not see node %d alive", obs.idx, target.idx)
-			}
-			if s.nat != nil && target.idx%2 == 1 && m.Rendezvous == 0 {
-				return false, fmt.Sprintf("node %d knows no rendezvous of node %d", obs.idx, target.idx)
-			}
-		}
-	}
-	return true, ""
+			return ""
+		})
 }
 
 // Broadcast implements harness.System: the id travels as the payload's

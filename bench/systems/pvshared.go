@@ -80,3 +80,29 @@ func pvSees(observer, target *membership.Node) bool {
 	m, ok := pvMember(observer, target)
 	return ok && (m.State == membership.StateAlive || m.State == membership.StateSuspect)
 }
+
+// pvConverged reports whether, of n nodes, every live one lists every
+// other live one alive, and more (if set) finds nothing missing in what
+// observer obs lists of target; it says what is missing otherwise.
+func pvConverged(n int, node func(i int) *membership.Node, killed func(i int) bool, more func(obs, target int, m membership.Member) string) (bool, string) {
+	for obs := range n {
+		if killed(obs) {
+			continue
+		}
+		for target := range n {
+			if killed(target) || target == obs {
+				continue
+			}
+			m, ok := pvMember(node(obs), node(target))
+			if !ok || m.State != membership.StateAlive {
+				return false, fmt.Sprintf("node %d does not see node %d alive", obs, target)
+			}
+			if more != nil {
+				if why := more(obs, target, m); why != "" {
+					return false, why
+				}
+			}
+		}
+	}
+	return true, ""
+}
