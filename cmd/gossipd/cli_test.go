@@ -225,7 +225,10 @@ func TestRelativeSocketPaths(t *testing.T) {
 		_, _, err := cliIn(t, dir, nil, "status", "-socket", "./a.sock")
 		return err == nil
 	})
-	require.Contains(t, log.String(), filepath.Join(dir, "a.sock"), "the log names the socket's absolute path")
+	// The start-up line may follow the socket's first answer by a moment.
+	waitFor(t, 10*time.Second, "the log names the socket's absolute path", func() bool {
+		return strings.Contains(log.String(), filepath.Join(dir, "a.sock"))
+	})
 	for _, sock := range []string{"./a.sock", "a.sock", "../" + filepath.Base(dir) + "/a.sock"} {
 		out, stderr, err := cliIn(t, dir, nil, "members", "-socket", sock)
 		require.NoError(t, err, "%s: %s", sock, stderr)
