@@ -125,15 +125,6 @@ type MembersConfig struct {
 	// driver parses addresses; to the engine they are opaque. Nil: no
 	// address is private.
 	PrivateAddress func(addr string) bool
-	// NegotiatedRequestTimeout is how long a HyParView NEIGHBOR request to
-	// a member whose signed record says it cannot be dialled waits for its
-	// answer, when longer than HyParView's NeighborRequestTimeout: a
-	// driver that reaches such a member by an ICE negotiation through its
-	// rendezvous (docs/nat.md, "HyParView over ICE links") needs a second
-	// or more before the request even leaves, where a dial takes a round
-	// trip. Zero means HyParView's timeout for every member (a driver
-	// without ICE links, whose dial to such a member fails at once).
-	NegotiatedRequestTimeout time.Duration
 }
 
 // Defaults of the member list.
@@ -224,9 +215,6 @@ func (c *MembersConfig) Validate() error {
 	}
 	if c.CheckReachability && (c.Auth == nil || c.BehindNAT) {
 		return errors.New("gossip: CheckReachability needs signatures (MembersConfig.Auth) and excludes BehindNAT")
-	}
-	if c.NegotiatedRequestTimeout < 0 {
-		return fmt.Errorf("gossip: negative NegotiatedRequestTimeout %v", c.NegotiatedRequestTimeout)
 	}
 	if c.ReachInterval < 0 || c.ReachTimeout < 0 {
 		return fmt.Errorf("gossip: negative ReachInterval %v or ReachTimeout %v", c.ReachInterval, c.ReachTimeout)

@@ -100,7 +100,6 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 		e.behindNAT = m.BehindNAT
-		e.negotiatedRequestTimeout = m.NegotiatedRequestTimeout
 		if m.CheckReachability {
 			e.reach = &reach{interval: cmp.Or(m.ReachInterval, DefaultReachInterval), timeout: cmp.Or(m.ReachTimeout, DefaultReachTimeout), due: true,
 				private: m.PrivateAddress}
@@ -382,20 +381,6 @@ func (e *Engine) ContactsResolved(now time.Time, contacts []hyparview.Peer, out 
 	}
 }
 
-// requestTimeout is how long HyParView's timer o waits: a NEIGHBOR
-// request to a member that cannot be dialled waits at least
-// MembersConfig.NegotiatedRequestTimeout, the time its driver's ICE
-// negotiation may take.
-func (e *Engine) requestTimeout(o *hyparview.Output) time.Duration {
-	if o.Timer.Kind != hyparview.TimerNeighborRequest || e.negotiatedRequestTimeout <= o.After {
-		return o.After
-	}
-	if r, ok := e.roster.Get(o.Timer.Peer); ok && r.Rendezvous().Unreachable {
-		return e.negotiatedRequestTimeout
-	}
-	return o.After
-}
-
 // setTimer asks the driver to set a timer.
 func (e *Engine) setTimer(t Timer, after time.Duration, out *Ready) {
 	out.Timers = append(out.Timers, TimerSet{Timer: t, After: after})
@@ -417,7 +402,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 		case hyparview.OutputClose:
 			out.Closes = append(out.Closes, o.Peer.ID)
 		case hyparview.OutputSetTimer:
-			e.setTimer(hyparviewTimer(o.Timer), e.requestTimeout(o), out)
+			e.setTimer(hyparviewTimer(o.Timer), o.After, out)
 		case hyparview.OutputNeighborUp:
 			out.Neighbors = append(out.Neighbors, NeighborChange{Peer: o.Peer, Up: true})
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborUp, Peer: o.Peer.ID}, out)

@@ -121,6 +121,30 @@ func TestTimerRoundTrip(t *testing.T) {
 	}
 }
 
+// Only the timers that bound the wait for a peer's answer name the peer
+// (Timer.Awaits), so that a driver still connecting to it holds them.
+func TestTimerAwaits(t *testing.T) {
+	hv := func(k hyparview.TimerKind) Timer { return hyparviewTimer(hyparview.Timer{Kind: k, Peer: 9, Nonce: 3}) }
+	for _, tc := range []struct {
+		tm     Timer
+		awaits bool
+	}{
+		{hv(hyparview.TimerNeighborRequest), true},
+		{hv(hyparview.TimerJoin), true},
+		{hv(hyparview.TimerShuffle), false},
+		{plumtreeTimer(plumtree.Timer{Kind: plumtree.TimerGraft, ID: plumtree.OriginSequenceID(9, 3)}), false},
+		{rosterTimer(roster.Timer{Kind: roster.TimerSuspicion, ID: 9, Incarnation: 3}), false},
+		{Timer{kind: TimerViews, a: 9}, false},
+		{Timer{}, false},
+	} {
+		id, ok := tc.tm.Awaits()
+		require.Equal(t, tc.awaits, ok, "%v", tc.tm.Kind())
+		if ok {
+			require.Equal(t, peer.ID(9), id, "%v", tc.tm.Kind())
+		}
+	}
+}
+
 // Messages of no layer are counted and dropped; misuse is an error.
 func TestBadInputs(t *testing.T) {
 	e := newEngine(t, 1)

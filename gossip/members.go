@@ -20,9 +20,7 @@ type members struct {
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
 	behindNAT      bool          // MembersConfig.BehindNAT
-	// negotiatedRequestTimeout is MembersConfig.NegotiatedRequestTimeout.
-	negotiatedRequestTimeout time.Duration
-	reach                    *reach // the reachability check, nil unless MembersConfig.CheckReachability
+	reach          *reach        // the reachability check, nil unless MembersConfig.CheckReachability
 }
 
 // payloadValid checks a payload not seen before, when signatures are on,

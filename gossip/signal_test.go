@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"time"
 
 	"bytes"
 	"math/rand/v2"
@@ -437,34 +436,4 @@ func TestNodeBehindNATAsksForARendezvous(t *testing.T) {
 	require.Positive(t, n.eng[2].Counters().Engine.RendezvousAsked)
 	r, _ := n.eng[4].Member(2)
 	require.Equal(t, peer.ID(1), r.Rendezvous().ID, "published: the record went to the new neighbour, which relayed it")
-}
-
-// TestNegotiatedRequestTimeout: a NEIGHBOR request to a member whose
-// record says it cannot be dialled waits NegotiatedRequestTimeout, the
-// time its driver's ICE negotiation may take; any other timer, or any
-// other member, keeps HyParView's timeout, and so does every request
-// without the setting.
-func TestNegotiatedRequestTimeout(t *testing.T) {
-	e := rendezvousEngine(t, 100)
-	const hv, negotiated = 500 * time.Millisecond, 20 * time.Second
-	for _, tc := range []struct {
-		name       string
-		kind       hyparview.TimerKind
-		to         peer.ID
-		negotiated time.Duration
-		want       time.Duration
-	}{
-		{"request to a member that cannot be dialled", hyparview.TimerNeighborRequest, sigD, negotiated, negotiated},
-		{"request to a member that can", hyparview.TimerNeighborRequest, sigA, negotiated, hv},
-		{"request to an unknown member", hyparview.TimerNeighborRequest, 42, negotiated, hv},
-		{"a join's timer", hyparview.TimerJoin, sigD, negotiated, hv},
-		{"without the setting", hyparview.TimerNeighborRequest, sigD, 0, hv},
-		{"a setting below HyParView's", hyparview.TimerNeighborRequest, sigD, time.Millisecond, hv},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e.negotiatedRequestTimeout = tc.negotiated
-			o := hyparview.Output{Kind: hyparview.OutputSetTimer, Timer: hyparview.Timer{Kind: tc.kind, Peer: tc.to}, After: hv}
-			require.Equal(t, tc.want, e.requestTimeout(&o))
-		})
-	}
 }

@@ -25,6 +25,26 @@ type Timer struct {
 // Kind says what the timer is for.
 func (t Timer) Kind() TimerKind { return t.kind }
 
+// Awaits returns the peer whose answer the timer bounds: for
+// TimerNeighborRequest and TimerJoin, the peer asked. Such a timer counts
+// from when the request left the node, which for a driver that must first
+// connect to the peer (a QUIC handshake, an ICE negotiation) is when the
+// connection is up, not when the engine asked for the send. So a driver
+// that is still connecting to the peer when the timer fires holds it and
+// sets it again, for its whole period, once the connection is up; if the
+// connection fails it reports ConnectionFailed instead, and the held timer
+// is stale. Counting the set-up in the timeout made every request time out
+// when handshakes are slow (a loaded host): each timed-out request was
+// undone and another peer asked, over another handshake, and the load
+// grew until the overlay could not form (docs/benchmarks.md, "256 nodes").
+// The simulator, whose messages leave at once, fires it as set.
+func (t Timer) Awaits() (peer.ID, bool) {
+	if t.kind == TimerNeighborRequest || t.kind == TimerJoin {
+		return peer.ID(t.a), true
+	}
+	return 0, false
+}
+
 // TimerKind says what a timer is for.
 type TimerKind uint8
 

@@ -26,7 +26,7 @@ func (n *Node) carryOut() {
 		n.closePeer(id, "not needed by the protocol")
 	}
 	for _, t := range rd.Timers {
-		s.sched.add(scheduled{at: nowPlus(t.After), timer: t.Timer})
+		s.sched.add(scheduled{at: nowPlus(t.After), timer: t.Timer, after: t.After})
 	}
 	for i := range rd.Deliveries {
 		n.deliver(&rd.Deliveries[i])

@@ -255,8 +255,5 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	p.Members.BehindNAT = c.BehindNAT
 	p.Members.CheckReachability = c.CheckReachability
 	p.Members.PrivateAddress = privateAddr
-	if c.ICE != nil {
-		p.Members.NegotiatedRequestTimeout = c.ICE.Timeout + c.DialTimeout
-	}
 	return p
 }

@@ -33,6 +33,10 @@ type peerConn struct {
 type dial struct {
 	queue      []queuedFrame
 	closeAfter bool // the protocol closed the peer meanwhile
+	// held are the engine's timers bounding the peer's answer to a
+	// request still in the queue, set again once the connection is up
+	// (holdForConnection).
+	held []scheduled
 }
 
 // queuedFrame is a frame waiting for its connection, and the protocol
@@ -139,9 +143,31 @@ func (n *Node) dialDone(id peer.ID, c transport.Conn, err error) {
 	for _, q := range d.queue {
 		n.sendOn(pc, q.frame, q.needs)
 	}
+	for _, t := range d.held {
+		s.sched.add(scheduled{at: nowPlus(t.after), timer: t.timer, after: t.after})
+	}
 	if d.closeAfter {
 		n.closePeer(id, "not needed by the protocol")
 	}
+}
+
+// holdForConnection keeps t, a timer due now, from firing while the
+// connection to the peer whose answer it bounds is still being set up (a
+// handshake, an ICE negotiation): the request has not left yet, and its
+// timeout counts from when it does (gossip.Timer.Awaits). dialDone sets it
+// again for its whole period; a failed dial reports the failure instead.
+func (n *Node) holdForConnection(t scheduled) bool {
+	id, ok := t.timer.Awaits()
+	if !ok {
+		return false
+	}
+	d := n.st.dials[id]
+	if d == nil {
+		return false
+	}
+	d.held = append(d.held, t)
+	n.incr(mTimersHeld, 1)
+	return true
 }
 
 // adopt starts reading c and makes it the peer's connection unless one is

@@ -71,6 +71,7 @@ const (
 	mConnsDuplicate = "conns_duplicate_total"
 	mConnsClosed    = "conns_closed_by_peer_total"
 	mDialsFailed    = "dials_failed_total"
+	mTimersHeld     = "request_timers_held_total"
 	mDialsBadAddr   = "dials_bad_address_total"
 	mMalformed      = "frames_malformed_total"
 	mUnknown        = "frames_unknown_total"
@@ -200,6 +201,7 @@ func MetricDefs() []MetricDef {
 	c(mConnsDuplicate, "connections retired because both ends dialled at once")
 	c(mConnsClosed, "connections the peer closed deliberately")
 	c(mDialsFailed, "dials that failed")
+	c(mTimersHeld, "NEIGHBOR and JOIN timeouts that fell due while the connection to the peer asked was still being set up, set again from when it came up")
 	c(mDialsBadAddr, "peer addresses that were not a pinned key@host:port")
 	c(mMalformed, "frames that did not decode (the connection is closed)")
 	c(mUnknown, "frames of a message this agent does not know, from an agent of a later version (skipped; the connection stays)")

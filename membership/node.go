@@ -244,6 +244,9 @@ func (n *Node) run() {
 			now := time.Now()
 			due = s.sched.due(now, due[:0])
 			for _, t := range due {
+				if n.holdForConnection(t) {
+					continue
+				}
 				n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.TimerFired(now, t.timer, rd) })
 			}
 		case <-n.ctx.Done():

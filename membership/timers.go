@@ -12,6 +12,7 @@ type scheduled struct {
 	at    time.Time
 	seq   uint64
 	timer gossip.Timer
+	after time.Duration // the period it was set for
 }
 
 // timerHeap orders timers by (at, seq), so timers due at the same instant
