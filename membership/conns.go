@@ -58,6 +58,14 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		n.log.Error("cannot encode a message", zap.Error(err))
 		return
 	}
+	if _, undo := msg.(*hyparview.Disconnect); undo && s.conns[p.ID] == nil && s.dials[p.ID] == nil {
+		// A link lives on its connection here: with none open or being
+		// set up, the peer holds no link to us to undo, and a
+		// connection set up only to carry the DISCONNECT would cost a
+		// handshake for nothing (hundreds a minute in a 256-node join).
+		n.incrLabel(mDropped, "reason", dropNoLink)
+		return
+	}
 	needs := gossip.NeedsProtocol(msg)
 	if ok, answered := gossip.Unreliable(msg); ok && (p.ID == s.dgram.answering || s.conns[p.ID] == nil && s.dials[p.ID] == nil) &&
 		n.sendDatagram(p, frame, needs, answered) {

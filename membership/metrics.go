@@ -113,6 +113,9 @@ const (
 	dropDialling     = "dialling"
 	dropNoConnection = "no_connection"
 	dropClosed       = "closed"
+	// dropNoLink: a DISCONNECT to a peer no connection is open to, which
+	// therefore holds no link to undo.
+	dropNoLink = "no_link"
 	// dropOldProtocol: a message a peer of an earlier protocol version
 	// could not decode, not sent to it (gossip.NeedsProtocol).
 	dropOldProtocol = "old_protocol"
@@ -212,7 +215,7 @@ func MetricDefs() []MetricDef {
 	c(mDatagramsRefused, "datagrams that carried something else than a probe or an answer, or did not decode")
 	c(mDatagramsFallbacks, "datagrams to a member not known to read them, unanswered and sent again over a connection")
 	c(mDatagramsFallbacksSkipped, "such datagrams not sent again, for want of a connection open and with one opened for another less than 5 s ago")
-	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol} {
+	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol, dropNoLink} {
 		c(mDropped, "frames dropped for want of a connection, or not sent to an agent of an earlier protocol version, by reason", metrics.Label{Name: "reason", Value: r})
 	}
 	c(mSignalsIn, "ICE signals handed to a negotiation through the overlay (ConnectICE, AcceptICE)")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/transport"
 )
 
@@ -51,5 +52,27 @@ func TestRequestTimeoutsWaitForTheConnection(t *testing.T) {
 			act, _ := nd.Views()
 			require.NotEmpty(t, act, "node %d has neighbours", i)
 		}
+	})
+}
+
+// A DISCONNECT to a peer no connection is open to is not sent: the peer
+// holds no link to undo, and a connection set up to carry it would cost a
+// handshake for nothing. Any other message to the same peer still sets
+// one up.
+func TestDisconnectOpensNoConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := transport.NewMemNetwork(1)
+		a := listenMemNode(t, net, "a", transport.MemConfig{})
+		b := listenMemNode(t, net, "b", transport.MemConfig{})
+		to := hyparview.Peer{ID: b.self.ID, Addr: b.Addr()}
+		a.post(func() { a.send(to, &hyparview.Disconnect{Alive: true, Nonce: 1}) })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Zero(t, b.tr.Stats().Accepts, "the DISCONNECT opened no connection")
+
+		a.post(func() { a.send(to, &hyparview.Neighbor{Priority: hyparview.PriorityLow, Addr: a.Addr(), Nonce: 2}) })
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, int64(1), b.tr.Stats().Accepts, "a NEIGHBOR does")
 	})
 }
