@@ -18,8 +18,13 @@ import (
 // life for: an active neighbour (its connection is up), or a member it
 // heard from within the suspicion timeout (a message it sent us, an answer
 // to a probe, a fresh broadcast it originated). Instead it sends the
-// member the declaration directly, so that the member refutes at once, and
-// waits: the refutation (a higher incarnation, Alive) ends the matter with
+// member the declaration directly, over a connection already open to it
+// (a neighbour's; without one the member learns it by dissemination like
+// everyone else: every node that holds the declaration telling the
+// member over a connection of its own was a handshake per node and
+// suspicion, tens of thousands a minute when an overloaded 256-node
+// cluster suspected many members at once), so that the member refutes at
+// once, and waits: the refutation (a higher incarnation, Alive) ends the matter with
 // no event; if none comes, and the evidence has gone stale, the event is
 // shown after all. The member list itself holds the declaration as every
 // node does (precedence stays a maximum, so nodes converge); only what the
@@ -201,7 +206,7 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 		}
 		l.withheld[id] = w
 		e.counters.EventsWithheld++
-		e.tellSuspected(to, out)
+		e.tellSuspected(hyparview.Peer{ID: id}, out)
 		if w.confirm == 0 {
 			e.closeUnlessNeighbour(id, out) // once the declaration is sent
 		}
@@ -326,7 +331,7 @@ func (e *Engine) withheldTimeout(now time.Time, t Timer, out *Ready) {
 	if e.stillAlive(now, id) && w.rounds < maxWithheldRounds {
 		w.rounds++
 		l.withheld[id] = w
-		e.tellSuspected(hyparview.Peer{ID: id, Addr: r.Addr}, out)
+		e.tellSuspected(hyparview.Peer{ID: id}, out)
 		if w.confirm == 0 {
 			e.closeUnlessNeighbour(id, out) // once the declaration is sent
 		}

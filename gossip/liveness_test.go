@@ -183,7 +183,8 @@ func TestProbeMessages(t *testing.T) {
 }
 
 // A suspicion learned from others about a member this node heard from
-// within the suspicion timeout is not shown: the member is told, and its
+// within the suspicion timeout is not shown: the member is told (over a
+// connection already open; it is pinged as a datagram), and its
 // refutation ends the matter with no event. Without the evidence, the same
 // record is shown at once; a suspicion of this node's own making is shown
 // whatever the evidence.
@@ -196,7 +197,8 @@ func TestSuspicionOfAMemberHeardFromIsWithheld(t *testing.T) {
 	do(t, e, func(out *Ready) { e.Receive(now, 5, &Ping{Nonce: 1}, out) }) // 5 talks to us
 	out := do(t, e, func(out *Ready) { e.Receive(now, 3, suspicion, out) })
 	require.Empty(t, out.Events, "withheld")
-	require.Contains(t, out.Sends, Send{To: hyparview.Peer{ID: 5, Addr: "e"}, Msg: &Records{Records: []roster.Record{suspicion.Records[0]}}}, "5 is told")
+	require.Contains(t, out.Sends, Send{To: hyparview.Peer{ID: 5}, Msg: &Records{Records: []roster.Record{suspicion.Records[0]}}},
+		"5 is told, over a connection already open only: with every node holding the suspicion connecting to it to tell it, one suspicion cost a handshake per member")
 	m, _ := e.Member(5)
 	require.Equal(t, roster.StateAlive, m.State, "the application's view")
 	require.Equal(t, 2, e.MemberCounts().Alive)

@@ -512,7 +512,10 @@ func (e *Engine) awaiting(id peer.ID) bool {
 // tellSuspected sends a member that answered us the suspicion or failure
 // this node holds of it, if any, so that it refutes (roster: a record
 // about itself that supersedes its own) without waiting for the
-// declaration to reach it by dissemination.
+// declaration to reach it by dissemination. p's address, when set, lets the
+// driver connect to it for the purpose (the member just answered this
+// node's own probe); without one, the declaration goes only over a
+// connection already open.
 func (e *Engine) tellSuspected(p hyparview.Peer, out *Ready) {
 	r, ok := e.roster.Get(p.ID)
 	if !ok || (r.State != roster.StateSuspect && r.State != roster.StateFailed) || r.Proof == nil && e.auth != nil {

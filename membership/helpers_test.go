@@ -25,6 +25,8 @@ type memCluster struct {
 	addrs []string // transport addresses, for partitions and crashes
 	// configure, when set, adjusts each node's configuration.
 	configure func(*Config)
+	// transport configures each node's transport.
+	transport transport.MemConfig
 }
 
 // testConfig is the configuration the tests use: short suspicion and
@@ -44,7 +46,14 @@ func newMemCluster(t *testing.T, n int) *memCluster {
 // adjusted by configure.
 func newMemClusterWith(t *testing.T, n int, configure func(*Config)) *memCluster {
 	t.Helper()
-	c := &memCluster{t: t, net: transport.NewMemNetwork(1), configure: configure}
+	return newMemClusterOn(t, n, transport.MemConfig{}, configure)
+}
+
+// newMemClusterOn is newMemClusterWith with each transport configured by
+// mc.
+func newMemClusterOn(t *testing.T, n int, mc transport.MemConfig, configure func(*Config)) *memCluster {
+	t.Helper()
+	c := &memCluster{t: t, net: transport.NewMemNetwork(1), configure: configure, transport: mc}
 	for i := range n {
 		c.add(i)
 	}
@@ -62,7 +71,7 @@ func (c *memCluster) add(i int) *Node {
 	id, err := transport.GenerateIdentity()
 	require.NoError(c.t, err)
 	addr := fmt.Sprintf("node%d", i)
-	tr, err := c.net.Listen(addr, id, transport.MemConfig{})
+	tr, err := c.net.Listen(addr, id, c.transport)
 	require.NoError(c.t, err)
 	cfg := testConfig(tr, uint64(i+1))
 	if c.configure != nil {
