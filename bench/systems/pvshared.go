@@ -83,17 +83,42 @@ func pvSees(observer, target *membership.Node) bool {
 
 // pvConverged reports whether, of n nodes, every live one lists every
 // other live one alive, and more (if set) finds nothing missing in what
-// observer obs lists of target; it says what is missing otherwise.
+// observer obs lists of target; it says what is missing otherwise. Each
+// observer's list is read once per check: reading it once per pair (n³
+// records copied, 16.7 million at 256 nodes, several times a second)
+// took a seventh of the CPU of plumview's 256-node join away from the
+// nodes it measured.
 func pvConverged(n int, node func(i int) *membership.Node, killed func(i int) bool, more func(obs, target int, m membership.Member) string) (bool, string) {
+	live := 0
+	for i := range n {
+		if !killed(i) {
+			live++
+		}
+	}
+	// First the counts, which copy nothing: while the join is under way
+	// the check ends there.
 	for obs := range n {
 		if killed(obs) {
 			continue
+		}
+		if alive := node(obs).MemberCounts()[membership.StateAlive]; alive < live-1 {
+			return false, fmt.Sprintf("node %d lists %d members alive, fewer than the %d others alive", obs, alive, live-1)
+		}
+	}
+	listed := make(map[uint64]membership.Member, n)
+	for obs := range n {
+		if killed(obs) {
+			continue
+		}
+		clear(listed)
+		for _, m := range node(obs).Members() {
+			listed[m.ID] = m
 		}
 		for target := range n {
 			if killed(target) || target == obs {
 				continue
 			}
-			m, ok := pvMember(node(obs), node(target))
+			m, ok := listed[node(target).ID()]
 			if !ok || m.State != membership.StateAlive {
 				return false, fmt.Sprintf("node %d does not see node %d alive", obs, target)
 			}
