@@ -214,10 +214,7 @@ func (s *Plumview) Sees(observer, target int) bool {
 
 // Stop implements harness.System.
 func (s *Plumview) Stop() error {
-	var errs []error
-	for i := range s.nodes {
-		errs = append(errs, s.Kill(i))
-	}
+	errs := pvStopAll(len(s.nodes), s.Kill)
 	s.nodes = nil
 	return errors.Join(errs...)
 }

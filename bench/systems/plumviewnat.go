@@ -287,10 +287,7 @@ func (s *PlumviewNAT) Sees(observer, target int) bool {
 
 // Stop implements harness.System.
 func (s *PlumviewNAT) Stop() error {
-	var errs []error
-	for i := range s.nodes {
-		errs = append(errs, s.Kill(i))
-	}
+	errs := pvStopAll(len(s.nodes), s.Kill)
 	s.nodes = nil
 	if s.relay != nil {
 		errs = append(errs, s.relay.Close())

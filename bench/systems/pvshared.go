@@ -131,3 +131,16 @@ func pvConverged(n int, node func(i int) *membership.Node, killed func(i int) bo
 	}
 	return true, ""
 }
+
+// pvStopAll kills nodes 0 to n-1 all at once. One after the other, each
+// close waited for its connections' goodbyes while the nodes still up
+// reacted to every departure: at 256 nodes the stop took minutes.
+func pvStopAll(n int, kill func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = kill(i) })
+	}
+	wg.Wait()
+	return errs
+}
