@@ -1,7 +1,6 @@
 package gossip
 
 import (
-
 	"bytes"
 	"math/rand/v2"
 	"testing"
