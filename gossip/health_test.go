@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/roster"
 )
 
@@ -80,4 +81,40 @@ func TestLocalHealth(t *testing.T) {
 		require.Equal(t, uint64(1), e.Counters().Engine.HealthRaised, "no new refutation")
 		require.NotEqual(t, Timer{}, timerOf(tick, TimerProbeTimeout, DefaultProbeTimeout), "healthy again")
 	})
+}
+
+// An unhealthy node (its own timers late, health score above zero) does
+// not suspect a neighbour listed alive whose link failed: its connection
+// most likely timed out because the node could not read it in time. The
+// member is probed through the other neighbours first, and suspected only
+// if that probe fails. A healthy node suspects it at once, as before.
+// Before, every node of an overloaded process suspected its neighbours as
+// their keep-alives went unread.
+func TestUnhealthyNodeChecksALostNeighbourFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		score       uint8
+		suspectedAt bool // suspected as the link fails
+	}{
+		{"healthy", 0, true},
+		{"unhealthy", 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := lonelyEngine(t, MembersConfig{})
+			do(t, e, func(out *Ready) { e.Receive(t0, 5, &hyparview.Join{Addr: "e", Nonce: 7}, out) })
+			require.True(t, e.hv.IsActive(5), "5 is a neighbour")
+			e.live.healthScore = tc.score
+			out := do(t, e, func(out *Ready) { e.ConnectionFailed(t0.Add(time.Second), 5, out) })
+			r, _ := e.roster.Get(5)
+			require.Equal(t, tc.suspectedAt, r.State == roster.StateSuspect, "suspected at once")
+			if tc.suspectedAt {
+				return
+			}
+			probe := timerOf(out, TimerProbeTimeout, 2*e.scaledProbeTimeout())
+			require.NotEqual(t, Timer{}, probe, "an indirect probe of 5 started")
+			do(t, e, func(out *Ready) { e.TimerFired(t0.Add(3*time.Second), probe, out) })
+			r, _ = e.roster.Get(5)
+			require.Equal(t, roster.StateSuspect, r.State, "the failed probe suspects it")
+		})
+	}
 }

@@ -389,12 +389,28 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 // the member is probed through the other neighbours instead, when no
 // probe is in progress, and that probe's failure confirms the suspicion.
 // It reports true when the member list is not to hear of the loss.
+//
+// A node that is itself unhealthy (health.go: its own timers fire late,
+// others had to be refuted) treats the failed link of a neighbour listed
+// alive the same way when no probe is in progress: its connection most
+// likely timed out because this node could not read it in time, and a
+// suspicion of its making would reach the whole cluster. Before, every
+// node of an overloaded process suspected its neighbours as their
+// keep-alives went unread, and at 256 nodes on two cores the member
+// lists lost half the cluster (docs/benchmarks.md, "256 nodes: the join
+// converges").
 func (e *Engine) checkLostSuspect(o *hyparview.Output, out *Ready) bool {
 	if e.live == nil || e.live.interval <= 0 || o.Reason != hyparview.DownFailed {
 		return false
 	}
 	r, ok := e.roster.Get(o.Peer.ID)
-	if !ok || r.State != roster.StateSuspect {
+	if !ok {
+		return false
+	}
+	if r.State == roster.StateAlive && e.live.healthScore > 0 {
+		return e.probeAfterFailedConnection(hyparview.Peer{ID: r.ID, Addr: r.Addr}, out)
+	}
+	if r.State != roster.StateSuspect {
 		return false
 	}
 	if e.roster.Settled(o.Peer.ID) {
