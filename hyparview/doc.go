@@ -93,7 +93,10 @@
 //     period.
 //  6. Timeouts stand in for TCP connection set-up: a request unanswered
 //     within NeighborRequestTimeout counts as an unreachable peer (S1 §4.3),
-//     and is cancelled with a Disconnect in case it arrives late. A Join
+//     and is cancelled with a Disconnect in case it arrives late. A driver
+//     that must first connect to the peer counts the timeout from when
+//     the connection is up (package gossip, Timer.Awaits): a handshake
+//     slower than the timeout is not an unanswered request. A Join
 //     unanswered within JoinTimeout moves on to the next seed contact.
 //  7. Isolation and islands. S1 makes connectivity likely, not certain:
 //     Partisan's users saw burst joins through one contact leave a small
