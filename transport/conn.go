@@ -171,13 +171,15 @@ func (c *conn) fail(err error) {
 	c.failOnce.Do(func() {
 		c.closing.Store(true)
 		c.err = err
+		// Counted closed before Done says so: a reader of Stats after
+		// Done saw the connection still open on a loaded machine.
+		c.stats.connsOpen.Add(-1)
 		close(c.done)
 		won = true
 	})
 	if !won {
 		return
 	}
-	c.stats.connsOpen.Add(-1)
 	c.link.teardown(err)
 	if c.onDone != nil {
 		c.onDone(c)
