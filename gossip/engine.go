@@ -92,11 +92,15 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 	}
 	if m := cfg.Members; m != nil {
 		rc := m.Roster
-		rc.Auth = m.Auth
+		var auth peer.Authenticator
+		if m.Auth != nil {
+			auth = newVerifiedSigs(m.Auth, &e.counters.SignaturesRemembered) // verified.go
+		}
+		rc.Auth = auth
 		if e.roster, err = roster.New(self, m.Meta, rc); err != nil {
 			return nil, err
 		}
-		e.rng, e.auth = rng, m.Auth
+		e.rng, e.auth = rng, auth
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 		e.behindNAT = m.BehindNAT

@@ -168,6 +168,10 @@ type EngineCounters struct {
 	// delivery and relay, or a record of an anti-entropy exchange that the
 	// roster dropped (MembersConfig.Auth).
 	ForgedRecords uint64
+	// SignaturesRemembered counts signature checks answered from the
+	// signatures that verified before (verified.go), without a curve
+	// operation.
+	SignaturesRemembered uint64
 	// OverBudget counts, per Budget, the requests dropped because their
 	// peer had spent that budget for the period (Config.Budgets).
 	OverBudget [budgetCount]uint64
@@ -198,7 +202,8 @@ type EngineCounters struct {
 	// its event was withheld: the event kept waiting.
 	ConfirmsOutweighed uint64
 	// HealthRaised counts the rises of the local health score: probe
-	// ticks that fired late, refutations of suspicions of this node
+	// ticks that fired late, reports of a lagging host (NoteHostLag),
+	// refutations of suspicions of this node
 	// (health.go).
 	HealthRaised uint64
 	// GapsReported counts the gap notices reported (Ready.Gaps), and

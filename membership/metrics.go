@@ -153,6 +153,7 @@ var engineCounters = []struct {
 	{"liveness_health_raised_total", "times this agent found itself stalled", func(c *gossip.Counters) uint64 { return c.Engine.HealthRaised }},
 	{"forged_origins_total", "broadcasts dropped because their origin signature did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedOrigins }},
 	{"forged_records_total", "member records dropped because their proof did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedRecords }},
+	{"signatures_remembered_total", "signature checks answered from signatures verified before, without a curve operation", func(c *gossip.Counters) uint64 { return c.Engine.SignaturesRemembered }},
 	{"ice_signals_sent_total", "ICE signals this agent sent through the overlay", func(c *gossip.Counters) uint64 { return c.Engine.SignalsSent }},
 	{"ice_signals_relayed_total", "ICE signals this agent relayed as a member's rendezvous", func(c *gossip.Counters) uint64 { return c.Engine.SignalsRelayed }},
 	{"ice_signals_refused_total", "ICE signals neither taken nor relayed: not this agent's to relay, no link, spoofed, over budget", func(c *gossip.Counters) uint64 {

@@ -176,7 +176,7 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 		"forged_origins": pc.Engine.ForgedOrigins, "malformed_payloads": pc.Engine.MalformedPayloads,
 		"unknown_messages": pc.Engine.UnknownMessages, "malformed_records": pc.Roster.Malformed,
 		"members_refused_full": pc.Roster.RefusedFull, "joins_refused": pc.HyParView.JoinsRefused,
-		"forged_records": pc.Engine.ForgedRecords, "members_silenced": pc.Roster.Silenced,
+		"forged_records": pc.Engine.ForgedRecords, "signatures_remembered": pc.Engine.SignaturesRemembered, "members_silenced": pc.Roster.Silenced,
 		"peers_evicted": pc.Engine.Evictions, "banned_drops": pc.Engine.BannedDrops,
 	} {
 		out.Counters["protocol_"+k] = int64(v)
@@ -232,6 +232,10 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 			// dropped unchecked (over the budget, queue full).
 			"datagrams_sent": st.DatagramsSent, "datagrams_received": st.DatagramsReceived,
 			"datagrams_refused": st.DatagramsRefused, "datagrams_dropped": st.DatagramsDropped,
+			// Connections failed as silent by the transport's watch, and
+			// the watch's late ticks, on which this host was presumed
+			// starved and nobody's silence counted (transport/silence.go).
+			"silence_timeouts": st.SilenceTimeouts, "silence_forgiven": st.SilenceForgiven,
 		} {
 			out.Counters["transport_"+k] = v
 		}

@@ -1,0 +1,86 @@
+package gossip
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+
+	"github.com/plumview/plumview/peer"
+)
+
+// Signatures checked once. The same signature reaches a node many times
+// over: a member's statement at one incarnation rides in its Alive
+// record, in every Suspect and Failed record declared about it at that
+// incarnation, and in the declaration each confirming neighbour
+// broadcasts (roster's confirm.go); the Failed record that every node
+// timing the suspicion broadcasts carries the suspicion's declaration
+// unchanged. Each of those broadcasts is new to Plumtree, so each was
+// verified again on its first receipt: a quarter of all the CPU of 256
+// nodes under load went to ed25519 verifying, three quarters of it
+// member records (docs/benchmarks.md). verifiedSigs remembers the
+// signatures that verified, by a SHA-256 digest of everything the check
+// covers (signer, key, message and signature), so a later check of the
+// same four costs a hash instead of a curve operation. Only signatures
+// that verified are remembered, so a forger fills nothing; the memory is
+// two bounded generations, the older dropped when the newer fills.
+
+// verifiedGeneration bounds one generation of remembered signatures; two
+// are kept, so at most twice as many are remembered (about 100 KB).
+const verifiedGeneration = 1024
+
+// verifiedSigs is a peer.Authenticator that remembers what verified.
+type verifiedSigs struct {
+	peer.Authenticator
+	cur, prev map[[sha256.Size]byte]struct{}
+	h         hash.Hash
+	hits      *uint64 // EngineCounters.SignaturesRemembered
+}
+
+func newVerifiedSigs(auth peer.Authenticator, hits *uint64) *verifiedSigs {
+	return &verifiedSigs{Authenticator: auth, cur: make(map[[sha256.Size]byte]struct{}, verifiedGeneration), h: sha256.New(), hits: hits}
+}
+
+// Verify checks sig as the wrapped Authenticator does, remembering the
+// signatures that verified.
+func (v *verifiedSigs) Verify(signer peer.ID, key, msg, sig []byte) bool {
+	d := v.digest(signer, key, msg, sig)
+	if _, ok := v.cur[d]; ok {
+		*v.hits++
+		return true
+	}
+	if _, ok := v.prev[d]; ok {
+		*v.hits++
+		v.remember(d)
+		return true
+	}
+	if !v.Authenticator.Verify(signer, key, msg, sig) {
+		return false
+	}
+	v.remember(d)
+	return true
+}
+
+func (v *verifiedSigs) remember(d [sha256.Size]byte) {
+	if len(v.cur) >= verifiedGeneration {
+		v.prev, v.cur = v.cur, make(map[[sha256.Size]byte]struct{}, verifiedGeneration)
+	}
+	v.cur[d] = struct{}{}
+}
+
+// digest covers the four inputs of a check, each length-prefixed so that
+// no two different checks hash the same bytes.
+func (v *verifiedSigs) digest(signer peer.ID, key, msg, sig []byte) [sha256.Size]byte {
+	h := v.h
+	h.Reset()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(signer))
+	h.Write(n[:])
+	for _, b := range [][]byte{key, msg, sig} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
