@@ -23,6 +23,15 @@ import (
 // failure (roster's confirm.go). A driver whose timers fire on time, such
 // as the simulator, sees the score move only with refutations.
 
+// Late timers are not the only sign. A goroutine woken by a timer runs
+// next, while the goroutines that read the sockets wait their turn
+// behind the others: a starved process sees its probe ticks on time and
+// its probes' answers late, and suspects members that answered. So a
+// driver that can measure how long its process's goroutines waited,
+// runnable, before they ran reports it (NoteHostLag), and a wait of a
+// quarter of the probe timeout or more raises the score as a late tick
+// does.
+
 // maxHealthScore bounds the score: Lifeguard's default maximum, 8.
 const maxHealthScore = 8
 
@@ -34,6 +43,17 @@ func (e *Engine) noteTick(now time.Time) {
 	}
 	if n := e.roster.Counters().Refutations; n != l.refutations {
 		l.refutations = n
+		e.raiseHealthScore()
+	}
+}
+
+// NoteHostLag reports how long, lately, the goroutines of the driver's
+// process waited before they ran (the slowest hundredth of them, since
+// the last report): from a quarter of the probe timeout on, the node
+// distrusts itself as after a late probe tick. A driver without such a
+// measure, like the simulator, never calls it.
+func (e *Engine) NoteHostLag(now time.Time, lag time.Duration) {
+	if e.live != nil && lag >= e.live.timeout/4 {
 		e.raiseHealthScore()
 	}
 }

@@ -118,3 +118,31 @@ func TestUnhealthyNodeChecksALostNeighbourFirst(t *testing.T) {
 		})
 	}
 }
+
+// A host whose goroutines waited a quarter of the probe timeout or more
+// before they ran (NoteHostLag) raises the score as a late tick does, and
+// the probe timeouts scale; a shorter wait, or an engine without the
+// member list, changes nothing.
+func TestHostLagRaisesHealthScore(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		lag         time.Duration
+		wantRaised  uint64
+		wantTimeout time.Duration
+	}{
+		{"no lag", 0, 0, DefaultProbeTimeout},
+		{"just under a quarter", DefaultProbeTimeout/4 - time.Millisecond, 0, DefaultProbeTimeout},
+		{"a quarter", DefaultProbeTimeout / 4, 1, 2 * DefaultProbeTimeout},
+		{"seconds", 3 * time.Second, 1, 2 * DefaultProbeTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := lonelyEngine(t, MembersConfig{})
+			e.NoteHostLag(t0, tc.lag)
+			require.Equal(t, tc.wantRaised, e.Counters().Engine.HealthRaised)
+			require.Equal(t, tc.wantTimeout, e.scaledProbeTimeout())
+		})
+	}
+	plain := newEngine(t, 1)
+	plain.NoteHostLag(t0, time.Minute)
+	require.Zero(t, plain.Counters().Engine.HealthRaised)
+}

@@ -239,6 +239,10 @@ func (n *Node) run() {
 			f()
 		case <-sample.C:
 			n.sampleMetrics()
+			// The process's scheduling lag, for local health (gossip's
+			// health.go).
+			lag := transport.HostLag(time.Now())
+			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.NoteHostLag(now, lag) })
 			n.upgradeRelayed(time.Now())
 		case <-s.sched.timer.C:
 			now := time.Now()

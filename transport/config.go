@@ -120,10 +120,19 @@ type Config struct {
 	// KeepAlivePeriod is how often an idle connection sends a PING.
 	// Default 200ms.
 	KeepAlivePeriod time.Duration
-	// IdleTimeout ends a connection that received nothing for this long.
-	// Default 1s: with 200ms keep-alives a live peer stays well inside it,
-	// and a silently dead peer is noticed within about a second.
+	// IdleTimeout ends a connection that received nothing for this long
+	// while this host kept its own time (silence.go): time during which
+	// the process was not running (a starved or paused host) does not
+	// count. Default 1s: with 200ms keep-alives a live peer stays well
+	// inside it, and a silently dead peer is noticed within about a
+	// second and a quarter.
 	IdleTimeout time.Duration
+	// MaxSilence ends a connection that received nothing for this long
+	// whatever this host's own punctuality: QUIC's idle timeout, the
+	// backstop of IdleTimeout. Default 10 × IdleTimeout; never below
+	// IdleTimeout. The in-memory transport has no starved hosts and
+	// ignores it.
+	MaxSilence time.Duration
 	// HandshakeTimeout bounds the TLS handshake and the stream set-up of
 	// Dial and Accept. Default 5s.
 	HandshakeTimeout time.Duration
@@ -155,6 +164,9 @@ const (
 	DefaultCloseTimeout     = 500 * time.Millisecond
 )
 
+// maxSilenceFactor is Config.MaxSilence's default, in idle timeouts.
+const maxSilenceFactor = 10
+
 func (c Config) withDefaults() Config {
 	if c.ListenAddr == "" {
 		c.ListenAddr = "127.0.0.1:0"
@@ -171,6 +183,10 @@ func (c Config) withDefaults() Config {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
+	if c.MaxSilence <= 0 {
+		c.MaxSilence = maxSilenceFactor * c.IdleTimeout
+	}
+	c.MaxSilence = max(c.MaxSilence, c.IdleTimeout)
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}

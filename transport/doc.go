@@ -116,9 +116,13 @@
 // MaxFrameBytes 1 MiB and SendQueueFrames 4096 are guesses to validate.
 // KeepAlivePeriod 200ms and IdleTimeout 1s are chosen so that a peer that
 // dies silently (no CONNECTION_CLOSE) is noticed within about a second
-// (measured: 1.2 s on loopback), which the membership layer uses as its
+// (measured: 1.25 s on loopback), which the membership layer uses as its
 // failure detector; quic-go's defaults (no keep-alive, 30 s) suit clients,
-// not failure detection. quic-go sends a PING once nothing has arrived for
+// not failure detection. The transport judges that silence itself, and
+// only while its own process runs on time (silence.go, "Silence judged by
+// a host that keeps its own time"); QUIC's idle timeout, MaxSilence (10 s),
+// is the backstop. Stats.SilenceTimeouts and Stats.SilenceForgiven count
+// the watch's verdicts and its late looks. quic-go sends a PING once nothing has arrived for
 // the period; the accepting end of a connection waits a quarter longer
 // (250 ms by default), so that on an idle link the dialler's PINGs and
 // their acknowledgements keep both ends alive and the acceptor pings only

@@ -86,6 +86,13 @@ type Stats struct {
 	// DatagramsDropped counts datagrams dropped unchecked: over the
 	// DatagramBudget, or with the receive queue full.
 	DatagramsDropped int64
+	// SilenceTimeouts counts connections closed with ErrIdleTimeout by
+	// the transport's own judgement of a silent peer (silence.go).
+	SilenceTimeouts int64
+	// SilenceForgiven counts the watch's ticks that came late, on which
+	// every connection's silence started over: this host was not keeping
+	// its own time (QUIC only).
+	SilenceForgiven int64
 }
 
 // SendErrorCounts counts datagram writes dropped, by the error the host
@@ -110,6 +117,7 @@ type counters struct {
 	recvIgnored                                    atomic.Int64
 	datagramsSent, datagramsReceived               atomic.Int64
 	datagramsRefused, datagramsDropped             atomic.Int64
+	silenceTimeouts, silenceForgiven               atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -123,6 +131,7 @@ func (c *counters) snapshot() Stats {
 		ReceiveErrorsIgnored: c.recvIgnored.Load(),
 		DatagramsSent:        c.datagramsSent.Load(), DatagramsReceived: c.datagramsReceived.Load(),
 		DatagramsRefused: c.datagramsRefused.Load(), DatagramsDropped: c.datagramsDropped.Load(),
+		SilenceTimeouts: c.silenceTimeouts.Load(), SilenceForgiven: c.silenceForgiven.Load(),
 	}
 	// In the order of transientSendErrnos.
 	for i, p := range []*int64{

@@ -87,7 +87,7 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	}
 	base := quic.Config{
 		HandshakeIdleTimeout:  cfg.HandshakeTimeout,
-		MaxIdleTimeout:        cfg.IdleTimeout,
+		MaxIdleTimeout:        cfg.MaxSilence, // a backstop: the watch judges IdleTimeout (silence.go)
 		KeepAlivePeriod:       cfg.KeepAlivePeriod,
 		MaxIncomingUniStreams: -1,
 	}
@@ -108,8 +108,9 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	done, stop := context.WithCancel(t.ctx)
 	stop()
 	_, _, _ = t.tr.ReadNonQUICPacket(done, nil)
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.acceptLoop()
+	go t.watchSilence()
 	if t.datagramsOn() {
 		t.wg.Add(1)
 		go t.datagramLoop()

@@ -24,6 +24,9 @@ type quicLink struct {
 	bw  *bufio.Writer
 	hdr []byte
 	c   *conn
+	// silence is the watch's measure of the peer's silence (silence.go);
+	// only the watch's goroutine touches it.
+	silence silenceClock
 }
 
 func newQUICConn(t *QUIC, qc *quic.Conn, st *quic.Stream, key []byte, addr string) *conn {

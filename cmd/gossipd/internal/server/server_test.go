@@ -154,6 +154,10 @@ func TestMembersFilterAndStatus(t *testing.T) {
 		require.True(t, ok, "status reports %s", k)
 		require.Zero(t, v, "%s in an honest cluster", k)
 	}
+	for _, k := range []string{"transport_silence_timeouts", "transport_silence_forgiven"} {
+		_, ok := st.GetCounters()[k]
+		require.True(t, ok, "status reports %s", k) // not zero on a loaded host
+	}
 	require.Equal(t, "node0", st.GetBindAddr())
 	require.NotZero(t, st.GetCounters()["transport_frames_sent"])
 	require.Positive(t, st.GetCounters()["runtime_goroutines"], "status reports the agent's goroutines")
