@@ -41,7 +41,10 @@
 // HyParView repairs its view and the member list suspects the peer, and
 // declares it failed cluster-wide after Roster.SuspicionTimeout unless the
 // peer refutes. Over QUIC a silent peer is noticed within about a second
-// (transport.DefaultIdleTimeout).
+// (transport.DefaultIdleTimeout) while this host keeps its own time; a
+// starved host judges no one's silence until it runs on time again
+// (transport's silence.go), and tells its engine's local health how long
+// its goroutines waited (gossip.Engine.NoteHostLag).
 //
 // # Messages and subscribers
 //
