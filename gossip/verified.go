@@ -37,7 +37,7 @@ type verifiedSigs struct {
 }
 
 func newVerifiedSigs(auth peer.Authenticator, hits *uint64) *verifiedSigs {
-	return &verifiedSigs{Authenticator: auth, cur: make(map[[sha256.Size]byte]struct{}, verifiedGeneration), h: sha256.New(), hits: hits}
+	return &verifiedSigs{Authenticator: auth, cur: map[[sha256.Size]byte]struct{}{}, h: sha256.New(), hits: hits}
 }
 
 // Verify checks sig as the wrapped Authenticator does, remembering the
@@ -62,7 +62,7 @@ func (v *verifiedSigs) Verify(signer peer.ID, key, msg, sig []byte) bool {
 
 func (v *verifiedSigs) remember(d [sha256.Size]byte) {
 	if len(v.cur) >= verifiedGeneration {
-		v.prev, v.cur = v.cur, make(map[[sha256.Size]byte]struct{}, verifiedGeneration)
+		v.prev, v.cur = v.cur, make(map[[sha256.Size]byte]struct{}, len(v.cur))
 	}
 	v.cur[d] = struct{}{}
 }

@@ -17,6 +17,12 @@ const (
 	codeFrameTooLarge quic.ApplicationErrorCode = 2 // the peer announced a frame above our limit
 )
 
+// linkBufferBytes sizes each connection's write and read buffers. They
+// batch the small frames of the protocol into fewer stream operations; a
+// frame larger than the buffer passes through it. Two of 32 KiB per
+// connection held 131 MB of the 256-node bench's heap (docs/benchmarks.md).
+const linkBufferBytes = 8 << 10
+
 // quicLink carries a conn over one bidirectional QUIC stream.
 type quicLink struct {
 	qc  *quic.Conn
@@ -30,7 +36,7 @@ type quicLink struct {
 }
 
 func newQUICConn(t *QUIC, qc *quic.Conn, st *quic.Stream, key []byte, addr string) *conn {
-	l := &quicLink{qc: qc, st: st, bw: bufio.NewWriterSize(st, 32<<10), hdr: make([]byte, 0, 10)}
+	l := &quicLink{qc: qc, st: st, bw: bufio.NewWriterSize(st, linkBufferBytes), hdr: make([]byte, 0, 10)}
 	c := newConn(l, &t.stats, t.cfg.MaxFrameBytes, t.cfg.SendQueueFrames, t.cfg.CloseTimeout, key, addr)
 	c.protocol = protocolOf(qc.ConnectionState().TLS.NegotiatedProtocol)
 	l.c = c
@@ -99,7 +105,7 @@ func (l *quicLink) teardown(err error) {
 }
 
 func (l *quicLink) readLoop() {
-	br := bufio.NewReaderSize(l.st, 32<<10)
+	br := bufio.NewReaderSize(l.st, linkBufferBytes)
 	for {
 		rec, err := readRecord(br, l.c.maxFrame)
 		if (err != nil || rec.control) && l.c.closeRequested() {

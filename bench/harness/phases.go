@@ -139,6 +139,7 @@ func (r *run) sustained(ctx context.Context) {
 	r.res.Set(KeyRateBytes, perDelivery(b1-b0, dels, size))
 	r.res.Set(KeyCPURate, Num(cpu.Seconds()))
 	r.res.Set(KeyHeapRate, Num(float64(HeapInUse())/(1<<20)))
+	r.heapProfiled("after-sustained")
 	if dels > 0 {
 		r.res.Set(KeyCPUPerDel, Num(float64(cpu)/float64(dels)/float64(time.Microsecond)))
 	} else {

@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 )
@@ -31,4 +32,24 @@ func (r *run) profiled(phase string, run func()) {
 	}
 	run()
 	pprof.StopCPUProfile()
+}
+
+// heapProfiled writes a heap profile (in-use and allocated bytes, after a
+// GC) to Options.ProfileDir/<system>-heap-<when>.pprof when that is set:
+// where the bytes the heap rows count are held.
+func (r *run) heapProfiled(when string) {
+	if r.o.ProfileDir == "" {
+		return
+	}
+	name := strings.ReplaceAll(r.sys.Name()+"-heap-"+when, " ", "")
+	f, err := os.Create(filepath.Join(r.o.ProfileDir, name+".pprof"))
+	if err != nil {
+		r.logf("profile %s: %v", name, err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		r.logf("profile %s: %v", name, err)
+	}
 }

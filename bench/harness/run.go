@@ -193,6 +193,7 @@ func (r *run) join(ctx context.Context) bool {
 	r.logf("converged in %s", took.Round(time.Millisecond))
 	r.res.Set(KeyJoin, Num(took.Seconds()))
 	r.res.Set(KeyHeapJoin, Num(float64(HeapInUse())/(1<<20)))
+	r.heapProfiled("after-join")
 	sleepCtx(ctx, r.o.Settle)
 	return true
 }
