@@ -70,6 +70,7 @@ func TestBadInput(t *testing.T) {
 		{"zero retention", append(agent, "-key-file", key, "-retention", "0s"), 1, "-retention must be positive"},
 		{"zero resume ring", append(agent, "-key-file", key, "-resume-retain-bytes", "0"), 1, "-resume-retain-bytes must be positive"},
 		{"idle timeout too short", append(agent, "-key-file", key, "-idle-timeout", "10ms"), 1, "-idle-timeout must be at least 100ms"},
+		{"max silence below the idle timeout", append(agent, "-key-file", key, "-max-silence", "500ms"), 1, "-max-silence 500ms is below -idle-timeout 1s"},
 		{"zero probe interval", append(agent, "-key-file", key, "-probe-interval", "0s"), 1, "-probe-interval and -probe-timeout must be positive"},
 		{"minimum above the suspicion timeout", append(agent, "-key-file", key, "-suspicion-min-timeout", "10s"), 1, "-suspicion-min-timeout 10s exceeds -suspicion-timeout 5s"},
 		{"no confirmation", append(agent, "-key-file", key, "-suspicion-confirmations", "0"), 1, "-suspicion-confirmations must be at least 1, got 0"},

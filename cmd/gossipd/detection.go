@@ -17,9 +17,10 @@ import (
 // go much faster (an idle timeout of 500 ms, probes every 500 ms, a
 // suspicion of 2 s alone, 500 ms once confirmed).
 type detectionConfig struct {
-	idleTimeout, probeInterval, probeTimeout time.Duration
-	suspicionTimeout, suspicionMinTimeout    time.Duration
-	suspicionConfirmations                   int
+	idleTimeout, maxSilence               time.Duration
+	probeInterval, probeTimeout           time.Duration
+	suspicionTimeout, suspicionMinTimeout time.Duration
+	suspicionConfirmations                int
 }
 
 // keepAliveDivisor: a connection sends a keep-alive every idle timeout
@@ -28,6 +29,7 @@ const keepAliveDivisor = 5
 
 func detectionFlags(fs *flag.FlagSet, d *detectionConfig) {
 	fs.DurationVar(&d.idleTimeout, "idle-timeout", time.Second, "a connection silent this long (no keep-alive either) fails: a dead neighbour is suspected after it")
+	fs.DurationVar(&d.maxSilence, "max-silence", 0, "a connection silent this long fails even while this host is starved of CPU, when silence is not otherwise judged (default 10 × -idle-timeout)")
 	fs.DurationVar(&d.probeInterval, "probe-interval", gossip.DefaultProbeInterval, "how often the agent probes one member that is not its neighbour")
 	fs.DurationVar(&d.probeTimeout, "probe-timeout", gossip.DefaultProbeTimeout, "how long a probe waits for its answer before asking neighbours to try (they get twice as long)")
 	fs.DurationVar(&d.suspicionTimeout, "suspicion-timeout", roster.DefaultConfig().SuspicionTimeout, "how long a suspected member has to refute before it is declared failed, while one node alone suspects it")
@@ -40,6 +42,8 @@ func (d *detectionConfig) check() error {
 	switch {
 	case d.idleTimeout < 100*time.Millisecond:
 		return fmt.Errorf("gossipd: -idle-timeout must be at least 100ms, got %v", d.idleTimeout)
+	case d.maxSilence != 0 && d.maxSilence < d.idleTimeout:
+		return fmt.Errorf("gossipd: -max-silence %v is below -idle-timeout %v", d.maxSilence, d.idleTimeout)
 	case d.probeInterval <= 0 || d.probeTimeout <= 0:
 		return fmt.Errorf("gossipd: -probe-interval and -probe-timeout must be positive, got %v and %v", d.probeInterval, d.probeTimeout)
 	case d.suspicionTimeout <= 0 || d.suspicionMinTimeout <= 0:
@@ -55,7 +59,7 @@ func (d *detectionConfig) check() error {
 // transport sets the transport's part: the idle timeout, and keep-alives
 // often enough that a few may be lost.
 func (d *detectionConfig) transport(tc *transport.Config) {
-	tc.IdleTimeout = d.idleTimeout
+	tc.IdleTimeout, tc.MaxSilence = d.idleTimeout, d.maxSilence
 	tc.KeepAlivePeriod = d.idleTimeout / keepAliveDivisor
 }
 
