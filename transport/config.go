@@ -130,8 +130,11 @@ type Config struct {
 	// MaxSilence ends a connection that received nothing for this long
 	// whatever this host's own punctuality: QUIC's idle timeout, the
 	// backstop of IdleTimeout. Default 10 × IdleTimeout; never below
-	// IdleTimeout. The in-memory transport has no starved hosts and
-	// ignores it.
+	// IdleTimeout. QUIC takes the smaller of the two ends' values (and
+	// at least three probe timeouts of the path): toward a peer of an
+	// earlier version, which offers its IdleTimeout, the backstop is that
+	// peer's idle timeout, as before. The in-memory transport has no
+	// starved hosts and ignores it.
 	MaxSilence time.Duration
 	// HandshakeTimeout bounds the TLS handshake and the stream set-up of
 	// Dial and Accept. Default 5s.

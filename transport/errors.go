@@ -89,9 +89,10 @@ type Stats struct {
 	// SilenceTimeouts counts connections closed with ErrIdleTimeout by
 	// the transport's own judgement of a silent peer (silence.go).
 	SilenceTimeouts int64
-	// SilenceForgiven counts the watch's ticks that came late, on which
-	// every connection's silence started over: this host was not keeping
-	// its own time (QUIC only).
+	// SilenceForgiven counts the watch's ticks on which every
+	// connection's silence started over because this host was not
+	// keeping its own time: the tick came late, or the process's
+	// goroutines had waited too long to run (QUIC only; silence.go).
 	SilenceForgiven int64
 }
 

@@ -44,6 +44,9 @@ type QUIC struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	closed bool
+
+	lagMu sync.Mutex
+	lag   lagMeter // HostLag's (starved.go)
 }
 
 var (
@@ -96,6 +99,10 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 	t.serverQUIC.MaxIncomingStreams = 1 // the dialler's one stream
 	t.serverQUIC.KeepAlivePeriod = acceptorKeepAlive(cfg.KeepAlivePeriod, cfg.IdleTimeout)
 	t.clientQUIC.MaxIncomingStreams = -1
+	// quic-go holds a keep-alive under half of the idle timeout it is
+	// given, MaxSilence here; the watch judges IdleTimeout, so the
+	// dialler's keep-alives must come within half of that.
+	t.clientQUIC.KeepAlivePeriod = min(cfg.KeepAlivePeriod, cfg.IdleTimeout/2)
 	t.ln, err = t.tr.Listen(t.serverTLS(), t.serverQUIC)
 	if err != nil {
 		udp.Close()

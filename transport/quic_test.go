@@ -13,7 +13,8 @@ import (
 // A crashed peer is noticed by the silence watch (silence.go); QUIC's idle
 // timeout, a minute here, is only the backstop.
 func TestQUICCrashedPeerNoticed(t *testing.T) {
-	a, b := newQUIC(t, Config{}), newQUIC(t, Config{MaxSilence: time.Minute})
+	// QUIC's own timer takes the smaller of the two ends' backstops.
+	a, b := newQUIC(t, Config{MaxSilence: time.Minute}), newQUIC(t, Config{MaxSilence: time.Minute})
 	ca, cb := connect(t, a, b)
 	_ = ca
 	start := time.Now()

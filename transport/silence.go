@@ -23,10 +23,11 @@ import (
 // transport judges silence itself: a watch ticks every IdleTimeout/4 and
 // reads each connection's count of received packets (keep-alives and
 // their acknowledgements included). A connection whose count has not
-// moved for IdleTimeout, or for three of QUIC's probe timeouts on a path
-// whose round trips have grown (silenceAllowed), is closed with
-// ErrIdleTimeout; but only time during which this host kept its own time
-// counts. A tick that comes more than a quarter of the idle timeout late,
+// moved for the ticks of IdleTimeout, or of three of QUIC's probe
+// timeouts on a path whose round trips have grown (silenceAllowed), is
+// closed with ErrIdleTimeout; but only ticks during which this host kept
+// its own time count (ticks, not clock readings, so that the jitter of
+// the ticker never adds a tick). A tick that comes more than a quarter of the idle timeout late,
 // or a look at the scheduler (starved.go) showing that the slowest
 // hundredth of the process's goroutines waited, runnable, more than a
 // quarter of the idle timeout, says that this process was not running
@@ -42,35 +43,40 @@ const silenceTicks = 4
 // this before they run mean a starved host (starved.go).
 const starvedFraction = 4
 
-// silenceClock is one connection's silence as the watch measures it.
+// silenceClock is one connection's silence as the watch measures it, in
+// ticks of the watch.
 type silenceClock struct {
-	packets uint64    // received packets at the last change
-	since   time.Time // when the count last changed, or the watch last forgave
+	packets uint64 // received packets at the last change
+	since   int64  // the tick of the last change, or of the last forgiveness
+	seen    bool
 }
 
-// observe records the connection's received-packet count at now, a
-// punctual tick, and reports whether it has been silent for idle.
-func (s *silenceClock) observe(now time.Time, packets uint64, idle time.Duration) bool {
-	if packets != s.packets || s.since.IsZero() {
-		s.packets, s.since = packets, now
+// observe records the connection's received-packet count at tick, a
+// punctual tick, and reports whether it has been silent for allowed
+// ticks.
+func (s *silenceClock) observe(tick int64, packets uint64, allowed int64) bool {
+	if packets != s.packets || !s.seen {
+		s.packets, s.since, s.seen = packets, tick, true
 		return false
 	}
-	return now.Sub(s.since) >= idle
+	return tick-s.since >= allowed
 }
 
-// forgive restarts the silence at now: the host did not keep its time.
-func (s *silenceClock) forgive(now time.Time, packets uint64) {
-	s.packets, s.since = packets, now
+// forgive restarts the silence at tick: the host did not keep its time.
+func (s *silenceClock) forgive(tick int64, packets uint64) {
+	s.packets, s.since, s.seen = packets, tick, true
 }
 
-// silenceAllowed is the silence a connection may keep before it fails:
-// the idle timeout, or three probe timeouts of QUIC's loss recovery if
-// they are longer (RFC 9000 §10.1, which quic-go's own idle timer
-// follows): on a path whose round trips have grown, a keep-alive and its
-// acknowledgement take longer, and a retransmission longer still.
-func silenceAllowed(idle, srtt, rttvar time.Duration) time.Duration {
+// silenceAllowed is the silence a connection may keep before it fails,
+// in ticks of period: the idle timeout, or three probe timeouts of QUIC's
+// loss recovery if they are longer (RFC 9000 §10.1, which quic-go's own
+// idle timer follows): on a path whose round trips have grown, a
+// keep-alive and its acknowledgement take longer, and a retransmission
+// longer still.
+func silenceAllowed(idle, period, srtt, rttvar time.Duration) int64 {
 	pto := srtt + max(4*rttvar, time.Millisecond) + maxAckDelay
-	return max(idle, 3*pto)
+	d := max(idle, 3*pto)
+	return int64((d + period - 1) / period)
 }
 
 // maxAckDelay is QUIC's default max_ack_delay (RFC 9000 §18.2), which
@@ -89,32 +95,38 @@ func (t *QUIC) watchSilence() {
 	defer t.wg.Done()
 	idle := t.cfg.IdleTimeout
 	period := idle / silenceTicks
-	tick := time.NewTicker(period)
-	defer tick.Stop()
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
 	last := time.Now()
-	var links []*quicLink
+	var (
+		links []*quicLink
+		lag   lagMeter // the watch's own look at the scheduler (starved.go)
+		tick  int64
+	)
 	for {
 		select {
 		case <-t.ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticker.C:
 		}
 		now := time.Now()
-		onTime := punctual(last.Add(period), now, idle) &&
-			HostLag(now) < idle/starvedFraction
+		tick++
+		onTime := punctual(last.Add(period), now, idle) && lag.look() < idle/starvedFraction
 		last = now
-		links = t.judgeSilence(now, onTime, idle, links[:0])
+		links = t.judgeSilence(tick, onTime, idle, links)
 	}
 }
 
-// judgeSilence is one tick of the watch at now: it closes with
-// ErrIdleTimeout the connections silent for idle, or, on a tick that
-// was not on time, starts every connection's silence over. links is
-// scratch space, returned for reuse.
-func (t *QUIC) judgeSilence(now time.Time, onTime bool, idle time.Duration, links []*quicLink) []*quicLink {
+// judgeSilence is the watch's tick number tick: it closes with
+// ErrIdleTimeout the connections silent for the idle timeout, or, on a
+// tick that was not on time, starts every connection's silence over.
+// links is scratch space, returned for reuse, emptied so that it holds
+// no closed connection.
+func (t *QUIC) judgeSilence(tick int64, onTime bool, idle time.Duration, links []*quicLink) []*quicLink {
 	if !onTime {
 		t.stats.silenceForgiven.Add(1)
 	}
+	links = links[:0]
 	t.mu.Lock()
 	for c := range t.conns {
 		if l, ok := c.link.(*quicLink); ok {
@@ -122,14 +134,16 @@ func (t *QUIC) judgeSilence(now time.Time, onTime bool, idle time.Duration, link
 		}
 	}
 	t.mu.Unlock()
+	period := idle / silenceTicks
 	for _, l := range links {
 		cs := l.qc.ConnectionStats()
 		if !onTime {
-			l.silence.forgive(now, cs.PacketsReceived)
-		} else if l.silence.observe(now, cs.PacketsReceived, silenceAllowed(idle, cs.SmoothedRTT, cs.MeanDeviation)) {
+			l.silence.forgive(tick, cs.PacketsReceived)
+		} else if l.silence.observe(tick, cs.PacketsReceived, silenceAllowed(idle, period, cs.SmoothedRTT, cs.MeanDeviation)) {
 			t.stats.silenceTimeouts.Add(1)
 			l.c.fail(ErrIdleTimeout)
 		}
 	}
+	clear(links)
 	return links
 }

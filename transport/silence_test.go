@@ -10,13 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A connection's silence counts from the last change of its received
-// packets, and starts over when the host did not keep its time.
+// A connection's silence counts, in ticks, from the last change of its
+// received packets, and starts over when the host did not keep its time.
 func TestSilenceClock(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	type step struct {
-		ms      int
+		tick    int64
 		packets uint64
 		forgive bool
 		silent  bool
@@ -25,20 +23,20 @@ func TestSilenceClock(t *testing.T) {
 		name  string
 		steps []step
 	}{
-		{"packets keep coming", []step{{0, 1, false, false}, {500, 2, false, false}, {1000, 3, false, false}, {1500, 4, false, false}}},
-		{"silent for the idle timeout", []step{{0, 5, false, false}, {500, 5, false, false}, {999, 5, false, false}, {1000, 5, false, true}}},
-		{"a packet restarts the silence", []step{{0, 5, false, false}, {900, 6, false, false}, {1800, 6, false, false}, {1900, 6, false, true}}},
-		{"a late tick forgives", []step{{0, 5, false, false}, {900, 5, true, false}, {1800, 5, false, false}, {1900, 5, false, true}}},
-		{"the first observation is never silent", []step{{5000, 0, false, false}, {5999, 0, false, false}, {6000, 0, false, true}}},
+		{"packets keep coming", []step{{1, 1, false, false}, {2, 2, false, false}, {3, 3, false, false}, {4, 4, false, false}, {5, 5, false, false}}},
+		{"silent for the idle timeout", []step{{1, 5, false, false}, {2, 5, false, false}, {4, 5, false, false}, {5, 5, false, true}}},
+		{"a packet restarts the silence", []step{{1, 5, false, false}, {4, 6, false, false}, {7, 6, false, false}, {8, 6, false, true}}},
+		{"a late tick forgives", []step{{1, 5, false, false}, {4, 5, true, false}, {7, 5, false, false}, {8, 5, false, true}}},
+		{"the first observation is never silent", []step{{20, 0, false, false}, {23, 0, false, false}, {24, 0, false, true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c silenceClock
 			for _, s := range tc.steps {
 				if s.forgive {
-					c.forgive(at(s.ms), s.packets)
+					c.forgive(s.tick, s.packets)
 					continue
 				}
-				assert.Equal(t, s.silent, c.observe(at(s.ms), s.packets, time.Second), "at %d ms", s.ms)
+				assert.Equal(t, s.silent, c.observe(s.tick, s.packets, silenceTicks), "at tick %d", s.tick)
 			}
 		})
 	}
@@ -93,20 +91,18 @@ func TestSilenceJudgedOnlyOnTime(t *testing.T) {
 		}
 	}
 
-	base := time.Now()
-	tick := func(ms int, onTime bool) {
-		a.judgeSilence(base.Add(time.Duration(ms)*time.Millisecond), onTime, time.Second, nil)
-	}
-	tick(0, true)
-	tick(750, true)
-	tick(1500, false) // the host stalled: silence starts over
-	tick(2250, true)
+	// Ticks of 250 ms, as a 1 s idle timeout has them.
+	tick := func(n int64, onTime bool) { a.judgeSilence(n, onTime, time.Second, nil) }
+	tick(1, true)
+	tick(4, true)
+	tick(7, false) // the host stalled: silence starts over
+	tick(10, true)
 	select {
 	case <-ca.Done():
-		t.Fatalf("connection failed although only %v of silence was on time: %v", 750*time.Millisecond, ca.Err())
+		t.Fatalf("connection failed although only three ticks of silence were on time: %v", ca.Err())
 	default:
 	}
-	tick(2500, true)
+	tick(11, true)
 	require.ErrorIs(t, waitDone(t, ca, waitTimeout), ErrIdleTimeout)
 	s := a.Stats()
 	assert.EqualValues(t, 1, s.SilenceTimeouts)
@@ -128,13 +124,37 @@ func TestMaxSilenceDefaults(t *testing.T) {
 }
 
 // The silence allowed grows with the path's round trips as QUIC's own
-// idle timer does (three probe timeouts), never below the idle timeout.
+// idle timer does (three probe timeouts), never below the idle timeout,
+// in whole ticks.
 func TestSilenceAllowed(t *testing.T) {
-	for _, tc := range []struct{ idle, srtt, rttvar, want time.Duration }{
-		{time.Second, time.Millisecond, time.Millisecond, time.Second},
-		{time.Second, 200 * time.Millisecond, 50 * time.Millisecond, 3 * (200 + 200 + 25) * time.Millisecond},
-		{400 * time.Millisecond, 100 * time.Millisecond, 10 * time.Millisecond, 3 * (100 + 40 + 25) * time.Millisecond},
+	const period = 250 * time.Millisecond
+	for _, tc := range []struct {
+		idle, srtt, rttvar time.Duration
+		want               int64
+	}{
+		{time.Second, time.Millisecond, time.Millisecond, 4},
+		{time.Second, 200 * time.Millisecond, 50 * time.Millisecond, 6},  // 3 × 425 ms = 1,275 ms
+		{time.Second, 300 * time.Millisecond, 100 * time.Millisecond, 9}, // 3 × 725 ms = 2,175 ms
 	} {
-		assert.Equal(t, tc.want, silenceAllowed(tc.idle, tc.srtt, tc.rttvar), "%+v", tc)
+		assert.Equal(t, tc.want, silenceAllowed(tc.idle, period, tc.srtt, tc.rttvar), "%+v", tc)
+	}
+}
+
+// A dialler with an idle timeout shorter than its keep-alive period keeps
+// a live, idle link: its keep-alives come within half the idle timeout it
+// judges, not of the QUIC backstop's (with the backstop's, every 2 s here,
+// the watch failed the link after 400 ms).
+func TestShortIdleTimeoutKeepsIdleLink(t *testing.T) {
+	a := newQUIC(t, Config{IdleTimeout: 400 * time.Millisecond, KeepAlivePeriod: 2 * time.Second})
+	b := newQUIC(t, Config{})
+	assert.Equal(t, 200*time.Millisecond, a.clientQUIC.KeepAlivePeriod)
+	ca, _ := connect(t, a, b)
+	// Many idle timeouts of a: a live link must still be open. A loaded
+	// host may only forgive more, never fail a link sooner.
+	time.Sleep(2 * time.Second)
+	select {
+	case <-ca.Done():
+		t.Fatalf("a live idle link failed: %v", ca.Err())
+	default:
 	}
 }

@@ -56,8 +56,9 @@ func (d *detectionConfig) check() error {
 	return nil
 }
 
-// transport sets the transport's part: the idle timeout, and keep-alives
-// often enough that a few may be lost.
+// transport sets the transport's part: the idle timeout, its backstop
+// while the host is starved (-max-silence), and keep-alives often enough
+// that a few may be lost.
 func (d *detectionConfig) transport(tc *transport.Config) {
 	tc.IdleTimeout, tc.MaxSilence = d.idleTimeout, d.maxSilence
 	tc.KeepAlivePeriod = d.idleTimeout / keepAliveDivisor
