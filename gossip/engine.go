@@ -100,7 +100,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		if e.roster, err = roster.New(self, m.Meta, rc); err != nil {
 			return nil, err
 		}
-		e.rng, e.auth = rng, auth
+		e.rng, e.auth, e.originAuth = rng, auth, m.Auth
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 		e.behindNAT = m.BehindNAT

@@ -49,9 +49,11 @@ func (e *Engine) noteTick(now time.Time) {
 
 // NoteHostLag reports how long, lately, the goroutines of the driver's
 // process waited before they ran (the slowest hundredth of them, since
-// the last report): from a quarter of the probe timeout on, the node
-// distrusts itself as after a late probe tick. A driver without such a
-// measure, like the simulator, never calls it.
+// the driver's previous report, as the runtime measures it): from a
+// quarter of the probe timeout on, the node distrusts itself as after a
+// late probe tick. now is the input's time, as for every input; the
+// score does not depend on it. A driver without such a measure, like the
+// simulator or a runtime on the in-memory network, never calls it.
 func (e *Engine) NoteHostLag(now time.Time, lag time.Duration) {
 	if e.live != nil && lag >= e.live.timeout/4 {
 		e.raiseHealthScore()

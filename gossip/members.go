@@ -13,7 +13,8 @@ import (
 
 // members is the Engine's member-list state besides the roster itself.
 type members struct {
-	auth           peer.Authenticator // MembersConfig.Auth
+	auth           peer.Authenticator // MembersConfig.Auth, remembering what verified (verified.go)
+	originAuth     peer.Authenticator // MembersConfig.Auth itself, for the origins of payloads
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
 	rejoinArmed    bool          // the rejoin tick is set
@@ -57,7 +58,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 	if env.Run != 0 {
 		signed, sig = SignedOriginRunBytes(g.ID, env.Run, env.Topic, env.Data), env.RunSig
 	}
-	if len(env.Key) == 0 || !e.auth.Verify(origin, env.Key, signed, sig) {
+	if len(env.Key) == 0 || !e.originAuth.Verify(origin, env.Key, signed, sig) {
 		e.counters.ForgedOrigins++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false

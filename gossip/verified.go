@@ -20,7 +20,10 @@ import (
 // member records (docs/benchmarks.md). verifiedSigs remembers the
 // signatures that verified, by a SHA-256 digest of everything the check
 // covers (signer, key, message and signature), so a later check of the
-// same four costs a hash instead of a curve operation. Only signatures
+// same four costs a hash instead of a curve operation. Member records and
+// broadcast heads go through it; an application payload's origin
+// signature does not: each is checked once per node anyway, and would
+// only push the records out. Only signatures
 // that verified are remembered, so a forger fills nothing; the memory is
 // two bounded generations, the older dropped when the newer fills.
 
@@ -33,6 +36,7 @@ type verifiedSigs struct {
 	peer.Authenticator
 	cur, prev map[[sha256.Size]byte]struct{}
 	h         hash.Hash
+	sum       []byte  // h's output, reused
 	hits      *uint64 // EngineCounters.SignaturesRemembered
 }
 
@@ -62,7 +66,7 @@ func (v *verifiedSigs) Verify(signer peer.ID, key, msg, sig []byte) bool {
 
 func (v *verifiedSigs) remember(d [sha256.Size]byte) {
 	if len(v.cur) >= verifiedGeneration {
-		v.prev, v.cur = v.cur, make(map[[sha256.Size]byte]struct{}, len(v.cur))
+		v.prev, v.cur = v.cur, map[[sha256.Size]byte]struct{}{}
 	}
 	v.cur[d] = struct{}{}
 }
@@ -70,17 +74,15 @@ func (v *verifiedSigs) remember(d [sha256.Size]byte) {
 // digest covers the four inputs of a check, each length-prefixed so that
 // no two different checks hash the same bytes.
 func (v *verifiedSigs) digest(signer peer.ID, key, msg, sig []byte) [sha256.Size]byte {
-	h := v.h
-	h.Reset()
+	v.h.Reset()
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(signer))
-	h.Write(n[:])
-	for _, b := range [][]byte{key, msg, sig} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+	v.h.Write(n[:])
+	for _, f := range [][]byte{key, msg, sig} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		v.h.Write(n[:])
+		v.h.Write(f)
 	}
-	var d [sha256.Size]byte
-	h.Sum(d[:0])
-	return d
+	v.sum = v.h.Sum(v.sum[:0])
+	return [sha256.Size]byte(v.sum)
 }

@@ -42,6 +42,9 @@ type Authenticator interface {
 	// Sign returns this node's signature of msg.
 	Sign(msg []byte) []byte
 	// Verify reports whether key is signer's key (signer's ID derives
-	// from it) and sig a valid signature of msg by it.
+	// from it) and sig a valid signature of msg by it. Its answer must
+	// depend on its four arguments alone (no revocation list, no clock):
+	// the engine remembers the checks that passed and does not ask again
+	// (gossip's verified.go).
 	Verify(signer ID, key, msg, sig []byte) bool
 }
