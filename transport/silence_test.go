@@ -142,16 +142,17 @@ func TestSilenceAllowed(t *testing.T) {
 
 // A dialler with an idle timeout shorter than its keep-alive period keeps
 // a live, idle link: its keep-alives come within half the idle timeout it
-// judges, not of the QUIC backstop's (with the backstop's, every 2 s here,
-// the watch failed the link after 400 ms).
+// judges, not of the QUIC backstop's (with the backstop's, every 5 s
+// here, and an acceptor that pings as rarely, the watch failed the link
+// after a second).
 func TestShortIdleTimeoutKeepsIdleLink(t *testing.T) {
-	a := newQUIC(t, Config{IdleTimeout: 400 * time.Millisecond, KeepAlivePeriod: 2 * time.Second})
-	b := newQUIC(t, Config{})
-	assert.Equal(t, 200*time.Millisecond, a.clientQUIC.KeepAlivePeriod)
+	a := newQUIC(t, Config{IdleTimeout: time.Second, KeepAlivePeriod: 5 * time.Second})
+	b := newQUIC(t, Config{IdleTimeout: 10 * time.Second, KeepAlivePeriod: 5 * time.Second})
+	assert.Equal(t, 500*time.Millisecond, a.clientQUIC.KeepAlivePeriod)
 	ca, _ := connect(t, a, b)
-	// Many idle timeouts of a: a live link must still be open. A loaded
+	// Four idle timeouts of a: a live link must still be open. A loaded
 	// host may only forgive more, never fail a link sooner.
-	time.Sleep(2 * time.Second)
+	time.Sleep(4 * time.Second)
 	select {
 	case <-ca.Done():
 		t.Fatalf("a live idle link failed: %v", ca.Err())
