@@ -232,7 +232,7 @@ func (r *run) failure(ctx context.Context) {
 	}
 	ok, why := WaitUntil(ctx, t0.Add(r.o.Timeout), 10*time.Millisecond, func() (bool, string) {
 		for obs := range victim {
-			if m.Sees(obs, victim) {
+			if m.Sees(obs, []int{victim})[0] {
 				return false, fmt.Sprintf("node %d still sees the killed node", obs)
 			}
 		}
@@ -245,9 +245,13 @@ func (r *run) failure(ctx context.Context) {
 	}
 	c := Num(took.Seconds())
 	falseFail := 0
+	others := make([]int, victim)
+	for t := range others {
+		others[t] = t
+	}
 	for obs := range victim {
-		for t := range victim {
-			if !m.Sees(obs, t) {
+		for _, seen := range m.Sees(obs, others) {
+			if !seen {
 				falseFail++
 			}
 		}

@@ -174,16 +174,18 @@ func (s *Memberlist) Kill(node int) error {
 	return n.ml.Shutdown()
 }
 
-// Sees implements harness.Membership: target is among observer's Members,
-// which lists alive and suspect nodes, not dead or left ones.
-func (s *Memberlist) Sees(observer, target int) bool {
-	name := s.nodes[target].name
+// Sees implements harness.Membership: each target is among observer's
+// Members, which lists alive and suspect nodes, not dead or left ones.
+func (s *Memberlist) Sees(observer int, targets []int) []bool {
+	listed := map[string]bool{}
 	for _, m := range s.nodes[observer].ml.Members() {
-		if m.Name == name {
-			return true
-		}
+		listed[m.Name] = true
 	}
-	return false
+	seen := make([]bool, len(targets))
+	for i, t := range targets {
+		seen[i] = listed[s.nodes[t].name]
+	}
+	return seen
 }
 
 // Stop implements harness.System.

@@ -206,10 +206,10 @@ func (s *Plumview) Kill(node int) error {
 	return err
 }
 
-// Sees implements harness.Membership: target is in observer's member list
-// as alive or suspect.
-func (s *Plumview) Sees(observer, target int) bool {
-	return pvSees(s.nodes[observer].node, s.nodes[target].node)
+// Sees implements harness.Membership: each target is in observer's member
+// list as alive or suspect.
+func (s *Plumview) Sees(observer int, targets []int) []bool {
+	return pvSees(s.nodes[observer].node, len(targets), func(i int) *membership.Node { return s.nodes[targets[i]].node })
 }
 
 // Stop implements harness.System.

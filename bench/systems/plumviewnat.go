@@ -279,10 +279,10 @@ func (s *PlumviewNAT) Kill(node int) error {
 	return err
 }
 
-// Sees implements harness.Membership: target is in observer's member list
-// as alive or suspect.
-func (s *PlumviewNAT) Sees(observer, target int) bool {
-	return pvSees(s.nodes[observer].node, s.nodes[target].node)
+// Sees implements harness.Membership: each target is in observer's member
+// list as alive or suspect.
+func (s *PlumviewNAT) Sees(observer int, targets []int) []bool {
+	return pvSees(s.nodes[observer].node, len(targets), func(i int) *membership.Node { return s.nodes[targets[i]].node })
 }
 
 // Stop implements harness.System.

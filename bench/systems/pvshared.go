@@ -65,20 +65,18 @@ func pvBroadcast(n *membership.Node, id uint64, payload []byte) error {
 	return err
 }
 
-// pvMember returns observer's view of target, if it lists it.
-func pvMember(observer, target *membership.Node) (membership.Member, bool) {
+// pvSees reports, for each of n targets, whether observer lists it as
+// alive or suspect, reading observer's list once.
+func pvSees(observer *membership.Node, n int, target func(i int) *membership.Node) []bool {
+	live := map[uint64]bool{}
 	for _, m := range observer.Members() {
-		if m.ID == target.ID() {
-			return m, true
-		}
+		live[m.ID] = m.State == membership.StateAlive || m.State == membership.StateSuspect
 	}
-	return membership.Member{}, false
-}
-
-// pvSees reports whether observer lists target as alive or suspect.
-func pvSees(observer, target *membership.Node) bool {
-	m, ok := pvMember(observer, target)
-	return ok && (m.State == membership.StateAlive || m.State == membership.StateSuspect)
+	seen := make([]bool, n)
+	for i := range n {
+		seen[i] = live[target(i).ID()]
+	}
+	return seen
 }
 
 // pvConverged reports whether, of n nodes, every live one lists every

@@ -70,13 +70,13 @@ func TestMemberlistKill(t *testing.T) {
 	deadline, _ := ctx.Deadline()
 	ok, why := harness.WaitUntil(ctx, deadline, 10*time.Millisecond, sys.Converged)
 	require.True(t, ok, why)
-	require.True(t, sys.Sees(0, 3))
+	require.Equal(t, []bool{true, true, true}, sys.Sees(0, []int{1, 2, 3}))
 	require.NoError(t, sys.Kill(3))
 	ok, why = harness.WaitUntil(ctx, deadline, 10*time.Millisecond, func() (bool, string) {
-		return !sys.Sees(0, 3) && !sys.Sees(1, 3) && !sys.Sees(2, 3), "still seen"
+		return !sys.Sees(0, []int{3})[0] && !sys.Sees(1, []int{3})[0] && !sys.Sees(2, []int{3})[0], "still seen"
 	})
 	require.True(t, ok, why)
-	require.True(t, sys.Sees(0, 1))
+	require.Equal(t, []bool{true, false}, sys.Sees(0, []int{1, 3}))
 }
 
 // TestDialPlan checks that every host dials the planned number of distinct
@@ -128,6 +128,9 @@ func TestRunReportsEachPhase(t *testing.T) {
 		c := res.Cells[key]
 		require.True(t, c.Numeric() && c.Value > 0, "%s: %+v: a member costs something even when idle", key, c)
 	}
+	fail := res.Cells[harness.KeyFail]
+	require.True(t, fail.Numeric(), "the killed node is found failed: %+v", fail)
+	require.Equal(t, "no other node missing from any member list", fail.Detail, "each survivor's list read once for all the others")
 	mu.Lock()
 	defer mu.Unlock()
 	var phases []string
