@@ -81,7 +81,8 @@ func TestSilenceJudgedOnlyOnTime(t *testing.T) {
 	muted.muted.Store(true)
 	// Let what b sent before it fell silent arrive.
 	last := ca.(*conn).link.(*quicLink).qc.ConnectionStats().PacketsReceived
-	for settled := 0; settled < 3; {
+	settled := 0
+	for try := 0; settled < 3 && try < 600; try++ { // bounded: 30 s
 		time.Sleep(50 * time.Millisecond)
 		now := ca.(*conn).link.(*quicLink).qc.ConnectionStats().PacketsReceived
 		if now == last {
@@ -90,6 +91,7 @@ func TestSilenceJudgedOnlyOnTime(t *testing.T) {
 			settled, last = 0, now
 		}
 	}
+	require.Equal(t, 3, settled, "packets from the muted peer kept arriving")
 
 	// Ticks of 250 ms, as a 1 s idle timeout has them.
 	tick := func(n int64, onTime bool) { a.judgeSilence(n, onTime, time.Second, nil) }
