@@ -66,6 +66,19 @@ func PaperEngineConfig(n int, optimizationThreshold int) gossip.Config {
 	return cfg
 }
 
+// s1Flood turns cfg's broadcast into S1's gossip: every payload flooded
+// to every active neighbour but its sender (Plumtree's Flood mode). A
+// flooding node holds one payload, the fewest its configuration allows
+// (plumtree.Config.MaxCachedPayloads): held payloads answer GRAFTs, and
+// with no tree and no announcements (NeighborUpAnnouncements is 0 in
+// PaperEngineConfig) no IHave is ever sent, so no GRAFT ever comes. The
+// tables do not change; each delivery writes one ring fewer.
+func s1Flood(cfg gossip.Config) gossip.Config {
+	cfg.Plumtree.Flood = true
+	cfg.Plumtree.MaxCachedPayloads = 1
+	return cfg
+}
+
 // S1OnlyNote is the line a table prints when it ran with S1Only: the
 // project's switchable additions to HyParView off.
 const S1OnlyNote = "HyParView as S1 describes it: no refresh, no escalation, no repair on every cycle, no join eviction budget (hyparview.Config.S1Only)"

@@ -226,9 +226,7 @@ func (o *FailureOptions) stabilised() (*CycleCluster, error) {
 // from (fanout 4 with an active view of 5, S1 §5.1), which is Plumtree's
 // Flood mode.
 func (o *FailureOptions) engineConfig() gossip.Config {
-	cfg := s1Only(PaperEngineConfig(o.Nodes, 0), o.S1Only)
-	cfg.Plumtree.Flood = true
-	return cfg
+	return s1Flood(s1Only(PaperEngineConfig(o.Nodes, 0), o.S1Only))
 }
 
 // healing fails a copy of the stabilised overlay at rate and counts the

@@ -118,8 +118,7 @@ func RunGraph(o GraphOptions) (GraphResult, error) {
 	if err := o.validate(); err != nil {
 		return GraphResult{}, err
 	}
-	cfg := s1Only(PaperEngineConfig(o.Nodes, 0), o.S1Only)
-	cfg.Plumtree.Flood = true
+	cfg := s1Flood(s1Only(PaperEngineConfig(o.Nodes, 0), o.S1Only))
 	c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, Check: o.Check, Engine: cfg, Progress: o.Progress, Latency: o.Latency})
 	if err != nil {
 		return GraphResult{}, err

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
+	"github.com/plumview/plumview/sim/engine"
 )
 
 // With no failures every broadcast reaches every node, and once the tree
@@ -239,4 +242,41 @@ func TestMassiveStrandedSurvivorsRejoin(t *testing.T) {
 	}
 	require.Equal(t, -1, healing(false), "without the rule the survivors stay apart")
 	require.GreaterOrEqual(t, healing(true), 0, "with it they are one overlay again")
+}
+
+// S1's flood holds one payload per node (s1Flood) and the broadcasts come
+// out as with the default cache: no IHave, so no GRAFT, ever asks for a
+// held payload, also while HyParView repairs the overlay after a failure.
+func TestS1FloodHoldsOnePayloadAndChangesNothing(t *testing.T) {
+	run := func(capped bool) ([]engine.Broadcast, []gossip.Counters) {
+		o := PaperFailureOptions(200)
+		o.Seed, o.Cycles = 7, 10
+		cfg := o.engineConfig()
+		if !capped {
+			cfg.Plumtree.MaxCachedPayloads = 0 // the default
+		}
+		c, err := NewCycleCluster(CycleOptions{Nodes: o.Nodes, Seed: o.Seed, DetectOnSend: true, Engine: cfg, Check: true})
+		require.NoError(t, err)
+		require.NoError(t, c.Cycles(o.Cycles, "stabilising"))
+		c.CrashFraction(0.3)
+		bs, err := broadcasts(c, 20, "after", nil)
+		require.NoError(t, err)
+		var counters []gossip.Counters
+		for i := range o.Nodes {
+			if c.Alive(i) {
+				counters = append(counters, c.Engine(i).Counters())
+			}
+		}
+		return bs, counters
+	}
+	capped, cappedCounters := run(true)
+	uncapped, uncappedCounters := run(false)
+	require.Equal(t, uncapped, capped)
+	var evicted uint64
+	for i, c := range cappedCounters {
+		require.Zero(t, c.Plumtree.GraftReceived+c.Plumtree.GraftSent+c.Plumtree.IHaveSent)
+		require.Zero(t, uncappedCounters[i].Plumtree.PayloadsEvicted)
+		evicted += c.Plumtree.PayloadsEvicted
+	}
+	require.Greater(t, evicted, uint64(10*len(cappedCounters)), "each node released all but its last payload")
 }
