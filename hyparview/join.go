@@ -56,7 +56,7 @@ func (s *State) startJoin() bool {
 		s.pending = append(s.pending, request{peer: c, nonce: nonce, prio: PriorityHigh, join: true})
 		s.counters.JoinsSent++
 		s.send(c, &Join{Addr: s.self.Addr, Nonce: nonce})
-		s.setTimer(Timer{Kind: TimerJoin, Peer: c.ID, Nonce: nonce}, s.cfg.JoinTimeout)
+		s.setTimer(Timer{Kind: TimerJoin, Peer: c.ID, Nonce: nonce}, s.requestWait(s.cfg.JoinTimeout))
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package hyparview
 
 import (
 	"slices"
+	"time"
 
 	"github.com/plumview/plumview/peer"
 )
@@ -13,7 +14,7 @@ func (s *State) requestNeighbor(p Peer, prio Priority) {
 	s.pending = append(s.pending, request{peer: p, nonce: nonce, prio: prio})
 	s.counters.NeighborRequestsSent++
 	s.send(p, &Neighbor{Priority: prio, Addr: s.self.Addr, Nonce: nonce})
-	s.setTimer(Timer{Kind: TimerNeighborRequest, Peer: p.ID, Nonce: nonce}, s.cfg.NeighborRequestTimeout)
+	s.setTimer(Timer{Kind: TimerNeighborRequest, Peer: p.ID, Nonce: nonce}, s.requestWait(s.cfg.NeighborRequestTimeout))
 }
 
 // onNeighbor answers a Neighbor request (S1 §4.3): a high-priority request
@@ -194,6 +195,7 @@ func (s *State) onRequestTimeout(t Timer, join bool) bool {
 	}
 	r := s.pending[i]
 	s.pending = slices.Delete(s.pending, i, i+1)
+	s.backOff()
 	if join {
 		s.counters.JoinTimeouts++
 	} else {
@@ -204,6 +206,37 @@ func (s *State) onRequestTimeout(t Timer, join bool) bool {
 	s.emitClose(r.peer)
 	s.repair(r.peer.ID)
 	return true
+}
+
+// maxRequestBackoff bounds the doublings of the request timeouts: 16
+// times the configured ones, 8 s for a Neighbor and 16 s for a Join by
+// default, about where TCP's own connection set-up gives up its SYN
+// retries' doubling (doc.go, deviation 6).
+const maxRequestBackoff = 4
+
+// requestWait is how long a request waits for its answer: base, doubled
+// once for each step of backoff.
+func (s *State) requestWait(base time.Duration) time.Duration { return base << s.backoff }
+
+// backOff doubles the next requests' waits after one went unanswered
+// (doc.go, deviation 6): a peer that answers later than the timeout, a
+// contact overloaded by a crowd of joiners or a host whose process is
+// starved, would otherwise see every request cancelled by its own timer,
+// and ask again and again, each time in vain.
+func (s *State) backOff() {
+	s.timedOut = true
+	if s.backoff < maxRequestBackoff {
+		s.backoff++
+	}
+}
+
+// relaxBackoff halves the waits again after a shuffle period in which no
+// request timed out; called on every shuffle tick.
+func (s *State) relaxBackoff() {
+	if !s.timedOut && s.backoff > 0 {
+		s.backoff--
+	}
+	s.timedOut = false
 }
 
 // onConnectionFailed handles a failed connection, TCP being the failure

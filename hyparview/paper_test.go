@@ -118,7 +118,8 @@ func TestJoinerAddsContactOnAcceptedReply(t *testing.T) {
 
 // TestJoinTimeoutTriesNextContact: a contact that does not answer within
 // JoinTimeout is given up (its Join cancelled by a Disconnect in case it
-// arrives late) and the next contact is tried.
+// arrives late) and the next contact is tried, waiting twice as long
+// (the backoff of doc.go, deviation 6).
 // Deviation: S1 assumes the contact is reachable; the retry is ours.
 func TestJoinTimeoutTriesNextContact(t *testing.T) {
 	s := newState(t, 1, Config{}, 1)
@@ -131,7 +132,7 @@ func TestJoinTimeoutTriesNextContact(t *testing.T) {
 		sendOut(2, &Disconnect{Alive: true, Nonce: nonce}),
 		closeOut(2),
 		sendOut(3, &Join{Addr: addrOf(1), Nonce: next}),
-		timerOut(TimerJoin, 3, next, time.Second),
+		timerOut(TimerJoin, 3, next, 2*time.Second),
 	}, out)
 	require.Equal(t, uint64(1), s.Counters().JoinTimeouts)
 }
@@ -632,8 +633,10 @@ func TestRefusedRepairKeepsRefuserAndTriesAnother(t *testing.T) {
 // TestUnansweredRequestDropsCandidate: a candidate that cannot be reached
 // is removed from the passive view and another is tried. S1 detects this by
 // a failed TCP connection; we also give up after NeighborRequestTimeout,
-// sending a Disconnect so a late acceptance leaves no half-link.
-// Reference: S1 §4.3. Deviation: the timeout and the cancelling Disconnect.
+// sending a Disconnect so a late acceptance leaves no half-link, and wait
+// twice as long for the next answer.
+// Reference: S1 §4.3. Deviation: the timeout, its backoff and the
+// cancelling Disconnect.
 func TestUnansweredRequestDropsCandidate(t *testing.T) {
 	s := withPassive(withActive(newState(t, 1, Config{ActiveViewSize: 2}, 1), 2, 3), 5, 6)
 	out := step(t, s, failed(2))
@@ -641,10 +644,12 @@ func TestUnansweredRequestDropsCandidate(t *testing.T) {
 	other := peer.ID(11) - first
 	out = step(t, s, timerInput(Timer{Kind: TimerNeighborRequest, Peer: first, Nonce: nonce}))
 	next := sentNonce(t, out, 2)
-	require.Equal(t, append([]Output{
+	require.Equal(t, []Output{
 		sendOut(first, &Disconnect{Alive: true, Nonce: nonce}),
 		closeOut(first),
-	}, requestOut(other, PriorityLow, next, 1)...), out)
+		sendOut(other, &Neighbor{Priority: PriorityLow, Addr: addrOf(1), Nonce: next}),
+		timerOut(TimerNeighborRequest, other, next, 2*DefaultConfig().NeighborRequestTimeout),
+	}, out)
 	require.Equal(t, []peer.ID{other}, passiveIDs(s))
 	require.Equal(t, uint64(1), s.Counters().NeighborRequestsTimedOut)
 }

@@ -29,6 +29,7 @@ func (s *State) onShuffleTimer(t Timer) bool {
 	}
 	starved := !s.cfg.WithoutEscalation && s.starved()
 	s.forgetRefusals()
+	s.relaxBackoff()
 	s.joinTries = 0
 	if len(s.active) > 0 {
 		s.startShuffle()

@@ -21,6 +21,10 @@ type State struct {
 	out     []Output // the caller's slice while Step runs
 	left    bool     // InputLeave seen: inputs are ignored
 	started bool     // InputJoin seen: the shuffle timer runs
+	// backoff doubles the request timeouts once per step (requestWait);
+	// timedOut says a request timed out since the last shuffle tick.
+	backoff  uint8
+	timedOut bool
 
 	active   []link    // symmetric neighbours, at most cfg.ActiveViewSize
 	passive  []Peer    // backup peers, at most cfg.PassiveViewSize
