@@ -17,6 +17,7 @@ func init() {
 	harness.Register("plumview", func() harness.System { return &Plumview{} })
 	harness.Register("plumview-trusted", func() harness.System { return &Plumview{trustMembers: true} })
 	harness.Register("plumview-fast", func() harness.System { return &Plumview{fast: true} })
+	harness.Register("plumview-calm", func() harness.System { return &Plumview{calm: true} })
 }
 
 // benchTopic is the one topic the comparison broadcasts on.
@@ -33,7 +34,13 @@ type Plumview struct {
 	// 500ms -probe-interval 500ms -probe-timeout 200ms -suspicion-timeout
 	// 2s -suspicion-min-timeout 500ms; docs/reliability.md, "Toward
 	// 2 s"), as "plumview-fast", to show what detection within 2 s costs.
-	fast   bool
+	fast bool
+	// calm is a slower failure detector for many nodes in one process
+	// (gossipd's -idle-timeout 5s -probe-interval 2s: keep-alives every
+	// second), as "plumview-calm": a fifth of the keep-alives and half the
+	// probes of the defaults, so that 1,000 nodes on two cores are not
+	// busy merely being members.
+	calm   bool
 	cfg    harness.Config
 	nodes  []*pvNode
 	lagged atomic.Uint64
@@ -80,6 +87,9 @@ func (s *Plumview) Name() string {
 	if s.fast {
 		return "plumview-fast"
 	}
+	if s.calm {
+		return "plumview-calm"
+	}
 	return "plumview"
 }
 
@@ -90,7 +100,7 @@ func (s *Plumview) Notes() []string {
 		signing = "origin signatures off (membership.Config.TrustMembers)"
 	}
 	settings := "default settings"
-	if s.fast {
+	if s.fast || s.calm {
 		settings = "default settings but the failure detector (below)"
 	}
 	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree, " +
@@ -100,6 +110,9 @@ func (s *Plumview) Notes() []string {
 	if s.fast {
 		n = append(n, "the fast failure detector (idle timeout 500 ms, keep-alive 100 ms, probes every 500 ms with a 200 ms timeout, "+
 			"suspicion 2 s alone, 500 ms confirmed; gossipd's flags of the fault lab's kill-fast scenario)")
+	}
+	if s.calm {
+		n = append(n, "the calm failure detector (idle timeout 5 s, keep-alive 1 s, probes every 2 s; suspicion as the defaults; gossipd's -idle-timeout 5s -probe-interval 2s)")
 	}
 	if l := s.lagged.Load(); l > 0 {
 		n = append(n, fmt.Sprintf("subscriptions dropped %d messages for slow reading (Lagged)", l))
@@ -137,6 +150,9 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 	if s.fast {
 		tc.IdleTimeout, tc.KeepAlivePeriod = 500*time.Millisecond, 100*time.Millisecond
 	}
+	if s.calm {
+		tc.IdleTimeout, tc.KeepAlivePeriod = 5*time.Second, time.Second
+	}
 	tr, err := transport.ListenQUIC(tc)
 	if err != nil {
 		udp.Close()
@@ -146,6 +162,9 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 	if s.fast {
 		mc.ProbeInterval, mc.ProbeTimeout = 500*time.Millisecond, 200*time.Millisecond
 		mc.Roster.SuspicionTimeout, mc.Roster.SuspicionMinTimeout = 2*time.Second, 500*time.Millisecond
+	}
+	if s.calm {
+		mc.ProbeInterval = 2 * time.Second
 	}
 	node, err := membership.New(mc)
 	if err != nil {
