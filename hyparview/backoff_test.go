@@ -1,6 +1,7 @@
 package hyparview
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -47,4 +48,36 @@ func TestRequestTimeoutsBackOffAndRelax(t *testing.T) {
 	shuffle()
 	require.Zero(t, s.backoff)
 	require.Equal(t, base, s.requestWait(base))
+}
+
+// Requests sent together, as a repair sends one per missing slot, time out
+// together and double the wait once; a request armed before the waits
+// relaxed still raises them to one step above its own.
+func TestRequestsTimingOutTogetherDoubleOnce(t *testing.T) {
+	s := withPassive(withActive(newState(t, 1, Config{ActiveViewSize: 4}, 1), 2, 3, 4), 10, 11, 12, 13, 14, 15)
+	s.pending = append(s.pending,
+		request{peer: testPeer(10), nonce: 101}, request{peer: testPeer(11), nonce: 102}, request{peer: testPeer(12), nonce: 103})
+	for _, r := range []request{s.pending[0], s.pending[1], s.pending[2]} {
+		step(t, s, timerInput(Timer{Kind: TimerNeighborRequest, Peer: r.peer.ID, Nonce: r.nonce}))
+	}
+	require.Equal(t, uint8(1), s.backoff, "three requests of one round: one doubling")
+
+	s.backoff = 0 // relaxed while an older request, armed at 2, waited
+	s.pending = append(s.pending[:0], request{peer: testPeer(13), nonce: 104, shift: 2})
+	step(t, s, timerInput(Timer{Kind: TimerNeighborRequest, Peer: 13, Nonce: 104}))
+	require.Equal(t, uint8(3), s.backoff)
+}
+
+// A configured timeout near the longest Duration saturates instead of
+// overflowing into the past.
+func TestRequestWaitSaturates(t *testing.T) {
+	s := newState(t, 1, Config{}, 1)
+	for b := range uint8(maxRequestBackoff + 1) {
+		s.backoff = b
+		require.Equal(t, time.Duration(math.MaxInt64), s.requestWait(math.MaxInt64))
+		if b >= 2 {
+			require.Equal(t, time.Duration(math.MaxInt64), s.requestWait(100*365*24*time.Hour), "a century, backed off")
+		}
+		require.Equal(t, time.Second<<b, s.requestWait(time.Second))
+	}
 }

@@ -42,12 +42,15 @@ type Config struct {
 	// shuffles once per simulation cycle and gives no time; default 10s is
 	// a guess to validate.
 	ShuffleInterval time.Duration
-	// NeighborRequestTimeout bounds the wait for a NeighborReply; an
+	// NeighborRequestTimeout is the first wait for a NeighborReply; an
 	// unanswered peer is treated as unreachable (S1 §4.3 relies on TCP
-	// connection set-up instead). Default 500ms is a guess to validate.
+	// connection set-up instead), and the waits that follow double, up
+	// to 16 times this, while requests go unanswered (doc.go, deviation
+	// 6). Default 500ms is a guess to validate.
 	NeighborRequestTimeout time.Duration
-	// JoinTimeout bounds the wait for a contact's answer to Join before the
-	// next contact is tried. Default 1s is a guess to validate.
+	// JoinTimeout is the first wait for a contact's answer to Join before
+	// the next contact is tried; it backs off as NeighborRequestTimeout
+	// does. Default 1s is a guess to validate.
 	JoinTimeout time.Duration
 	// JoinEvictionsPerShuffle is the node's join eviction budget: how many
 	// established neighbours, links older than the node's last shuffle
@@ -91,15 +94,23 @@ type Config struct {
 	// priority at once (doc.go, deviation 4), since no tick would.
 	// False, the default, keeps the repair.
 	WithoutTickRepair bool
+	// WithoutBackoff keeps the request timeouts fixed (doc.go, deviation
+	// 6): a request unanswered within NeighborRequestTimeout or
+	// JoinTimeout never makes the next ones wait longer. The papers'
+	// simulated links answer within milliseconds, and S1Only sets it so
+	// that their experiments run as before the backoff. False, the
+	// default, backs off.
+	WithoutBackoff bool
 }
 
 // S1Only returns c with the additions to S1 that are switchable turned
-// off (WithoutRefresh, WithoutEscalation, WithoutTickRepair) and no join
+// off (WithoutRefresh, WithoutEscalation, WithoutTickRepair,
+// WithoutBackoff) and no join
 // eviction budget: the protocol as S1 describes it, as far as the core
 // can run it (the other deviations of doc.go stand in for TCP or fill
 // gaps of the paper's text). The simulator's paper mode uses it.
 func (c Config) S1Only() Config {
-	c.WithoutRefresh, c.WithoutEscalation, c.WithoutTickRepair = true, true, true
+	c.WithoutRefresh, c.WithoutEscalation, c.WithoutTickRepair, c.WithoutBackoff = true, true, true, true
 	c.JoinEvictionsPerShuffle = 0
 	return c
 }

@@ -11,7 +11,7 @@ type Counters struct {
 	JoinEvictions  uint64 // established neighbours dropped within the join eviction budget, each spending a unit
 	JoinsRejected  uint64 // our Join refused by a contact with no room under its join eviction budget
 	JoinsCompleted uint64 // our Join acknowledged by a contact
-	JoinTimeouts   uint64 // contacts that did not answer within JoinTimeout
+	JoinTimeouts   uint64 // contacts that did not answer within JoinTimeout (backed off: doc.go, deviation 6)
 
 	ForwardJoinsAccepted  uint64 // join walks that ended here with a Neighbor to the new node
 	ForwardJoinsForwarded uint64 // join walks we passed on

@@ -98,16 +98,19 @@
 //     the connection is up (package gossip, Timer.Awaits): a handshake
 //     slower than the timeout is not an unanswered request. A Join
 //     unanswered within JoinTimeout moves on to the next seed contact.
-//     Each unanswered request doubles the wait of the next ones, up to 16
-//     times the configured timeout, and a shuffle period without one
-//     halves it again, as TCP's connection set-up doubles its waits for
-//     a SYN's answer: a fixed timeout cancels every request to a peer that
-//     answers later than it (an overloaded contact, a host starved of CPU),
-//     so the node asks again and again in vain. In the simulator, 200
-//     nodes joining at once over links of 250 ms to 1 s each way had 7
-//     nodes alone and 127,111 requests timed out after two minutes with
-//     fixed timeouts, none alone and about a thousand with the backoff
-//     (sim/engine, TestSlowLinksLeaveNoJoinerAlone).
+//     Each round of unanswered requests (those armed with the same wait:
+//     a repair asks for every missing slot at once) doubles the wait of
+//     the next ones, up to 16 times the configured timeout, and a shuffle
+//     period without a timeout halves it again, as TCP's connection
+//     set-up doubles its waits for a SYN's answer: a fixed timeout cancels
+//     every request to a peer that answers later than it (an overloaded
+//     contact, a host starved of CPU), so the node asks again and again in
+//     vain. In the simulator, 200 nodes joining at once over links of
+//     250 ms to 1 s each way had 7 nodes alone and 127,111 requests timed
+//     out after two minutes with fixed timeouts, none alone and about a
+//     thousand with the backoff (sim/engine,
+//     TestSlowLinksLeaveNoJoinerAlone). Config.WithoutBackoff keeps the
+//     timeouts fixed; S1Only sets it.
 //  7. Isolation and islands. S1 makes connectivity likely, not certain:
 //     Partisan's users saw burst joins through one contact leave a small
 //     island cut off from the rest. A node with no neighbour asks a

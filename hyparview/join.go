@@ -53,7 +53,7 @@ func (s *State) startJoin() bool {
 			continue
 		}
 		nonce := s.newNonce()
-		s.pending = append(s.pending, request{peer: c, nonce: nonce, prio: PriorityHigh, join: true})
+		s.pending = append(s.pending, request{peer: c, nonce: nonce, prio: PriorityHigh, join: true, shift: s.backoff})
 		s.counters.JoinsSent++
 		s.send(c, &Join{Addr: s.self.Addr, Nonce: nonce})
 		s.setTimer(Timer{Kind: TimerJoin, Peer: c.ID, Nonce: nonce}, s.requestWait(s.cfg.JoinTimeout))

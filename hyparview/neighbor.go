@@ -1,6 +1,7 @@
 package hyparview
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // its timeout.
 func (s *State) requestNeighbor(p Peer, prio Priority) {
 	nonce := s.newNonce()
-	s.pending = append(s.pending, request{peer: p, nonce: nonce, prio: prio})
+	s.pending = append(s.pending, request{peer: p, nonce: nonce, prio: prio, shift: s.backoff})
 	s.counters.NeighborRequestsSent++
 	s.send(p, &Neighbor{Priority: prio, Addr: s.self.Addr, Nonce: nonce})
 	s.setTimer(Timer{Kind: TimerNeighborRequest, Peer: p.ID, Nonce: nonce}, s.requestWait(s.cfg.NeighborRequestTimeout))
@@ -195,7 +196,7 @@ func (s *State) onRequestTimeout(t Timer, join bool) bool {
 	}
 	r := s.pending[i]
 	s.pending = slices.Delete(s.pending, i, i+1)
-	s.backOff()
+	s.backOff(r.shift)
 	if join {
 		s.counters.JoinTimeouts++
 	} else {
@@ -215,18 +216,28 @@ func (s *State) onRequestTimeout(t Timer, join bool) bool {
 const maxRequestBackoff = 4
 
 // requestWait is how long a request waits for its answer: base, doubled
-// once for each step of backoff.
-func (s *State) requestWait(base time.Duration) time.Duration { return base << s.backoff }
+// once for each step of backoff, and at most the longest Duration (a
+// configured timeout near it would otherwise overflow into the past).
+func (s *State) requestWait(base time.Duration) time.Duration {
+	if base > math.MaxInt64>>s.backoff {
+		return math.MaxInt64
+	}
+	return base << s.backoff
+}
 
-// backOff doubles the next requests' waits after one went unanswered
-// (doc.go, deviation 6): a peer that answers later than the timeout, a
-// contact overloaded by a crowd of joiners or a host whose process is
-// starved, would otherwise see every request cancelled by its own timer,
-// and ask again and again, each time in vain.
-func (s *State) backOff() {
+// backOff doubles the next requests' waits after one armed with shift
+// went unanswered (doc.go, deviation 6): a peer that answers later than
+// the timeout, a contact overloaded by a crowd of joiners or a host whose
+// process is starved, would otherwise see every request cancelled by its
+// own timer, and ask again and again, each time in vain. Requests sent
+// together, as a repair sends one per missing slot, time out together and
+// double the wait once, not once each: the backoff becomes one step
+// above the request's own, never lower, as TCP doubles its wait once per
+// retry.
+func (s *State) backOff(shift uint8) {
 	s.timedOut = true
-	if s.backoff < maxRequestBackoff {
-		s.backoff++
+	if !s.cfg.WithoutBackoff && shift >= s.backoff {
+		s.backoff = min(shift+1, maxRequestBackoff)
 	}
 }
 

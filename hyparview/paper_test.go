@@ -973,7 +973,20 @@ func TestAdditionsToS1CanBeSwitchedOff(t *testing.T) {
 			}
 		}
 	})
-	require.Equal(t, Config{WithoutRefresh: true, WithoutEscalation: true, WithoutTickRepair: true},
+	t.Run("backoff", func(t *testing.T) {
+		for _, cfg := range []Config{{ActiveViewSize: 2, WithoutBackoff: true}, Config{ActiveViewSize: 2}.S1Only()} {
+			s := withPassive(withActive(newState(t, 1, cfg, 1), 2, 3), 10, 11, 12)
+			out := step(t, s, failed(2))
+			for range 2 {
+				i := slices.IndexFunc(out, func(o Output) bool { return o.Timer.Kind == TimerNeighborRequest })
+				require.GreaterOrEqual(t, i, 0)
+				require.Equal(t, DefaultConfig().NeighborRequestTimeout, out[i].After, "%+v", cfg)
+				out = step(t, s, timerInput(out[i].Timer))
+			}
+			require.Zero(t, s.backoff)
+		}
+	})
+	require.Equal(t, Config{WithoutRefresh: true, WithoutEscalation: true, WithoutTickRepair: true, WithoutBackoff: true},
 		Config{JoinEvictionsPerShuffle: 1}.S1Only())
 }
 

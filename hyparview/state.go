@@ -85,7 +85,8 @@ type request struct {
 	nonce uint64
 	prio  Priority
 	join  bool
-	walk  bool // a Neighbor ending a join walk (acceptForwardJoin)
+	walk  bool  // a Neighbor ending a join walk (acceptForwardJoin)
+	shift uint8 // the backoff its wait was armed with (requestWait)
 }
 
 // maxPending bounds the requests in flight, so a flood of ForwardJoins
@@ -257,6 +258,9 @@ func (s *State) Invariants() error {
 	}
 	if len(s.pending) > s.maxPending() {
 		bad("%d requests pending, bound %d", len(s.pending), s.maxPending())
+	}
+	if s.backoff > maxRequestBackoff {
+		bad("request backoff %d, bound %d", s.backoff, maxRequestBackoff)
 	}
 	for i, l := range s.active {
 		switch {

@@ -76,6 +76,7 @@ func PaperEngineConfig(n int, optimizationThreshold int) gossip.Config {
 func s1Flood(cfg gossip.Config) gossip.Config {
 	cfg.Plumtree.Flood = true
 	cfg.Plumtree.MaxCachedPayloads = 1
+	cfg.Plumtree.NeighborUpAnnouncements = 0 // what makes one enough
 	return cfg
 }
 
