@@ -35,6 +35,7 @@ func TestRequestTimeoutsBackOffAndRelax(t *testing.T) {
 		require.Equal(t, want, after)
 	}
 	require.Equal(t, uint8(maxRequestBackoff), s.backoff)
+	require.Equal(t, uint64(maxRequestBackoff), s.Counters().RequestBackoffs, "the timeout at the cap doubles nothing")
 
 	shuffle := func() { step(t, s, timerInput(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce})) }
 	s.started = true
@@ -61,6 +62,7 @@ func TestRequestsTimingOutTogetherDoubleOnce(t *testing.T) {
 		step(t, s, timerInput(Timer{Kind: TimerNeighborRequest, Peer: r.peer.ID, Nonce: r.nonce}))
 	}
 	require.Equal(t, uint8(1), s.backoff, "three requests of one round: one doubling")
+	require.Equal(t, uint64(1), s.Counters().RequestBackoffs)
 
 	s.backoff = 0 // relaxed while an older request, armed at 2, waited
 	s.pending = append(s.pending[:0], request{peer: testPeer(13), nonce: 104, shift: 2})

@@ -21,6 +21,7 @@ type Counters struct {
 	NeighborRequestsAccepted uint64 // our Neighbor requests that peers accepted
 	NeighborRequestsRejected uint64 // our Neighbor requests that peers refused
 	NeighborRequestsTimedOut uint64 // our Neighbor requests left unanswered
+	RequestBackoffs          uint64 // rounds of unanswered requests that doubled the next requests' waits (doc.go, deviation 6)
 	NeighborRequestsGranted  uint64 // peers' Neighbor requests we accepted
 	NeighborRequestsRefused  uint64 // peers' Neighbor requests we refused
 	CrossedHandshakes        uint64 // links both ends requested at once

@@ -236,8 +236,9 @@ func (s *State) requestWait(base time.Duration) time.Duration {
 // retry.
 func (s *State) backOff(shift uint8) {
 	s.timedOut = true
-	if !s.cfg.WithoutBackoff && shift >= s.backoff {
+	if !s.cfg.WithoutBackoff && shift >= s.backoff && s.backoff < maxRequestBackoff {
 		s.backoff = min(shift+1, maxRequestBackoff)
+		s.counters.RequestBackoffs++
 	}
 }
 

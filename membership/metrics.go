@@ -141,6 +141,10 @@ var engineCounters = []struct {
 	{"plumtree_prunes_sent_total", "PRUNEs sent: eager links turned lazy", func(c *gossip.Counters) uint64 { return c.Plumtree.PruneSent }},
 	{"plumtree_payloads_evicted_total", "retained payloads dropped for the retention caps (bytes, count)", func(c *gossip.Counters) uint64 { return c.Plumtree.PayloadsEvicted }},
 	{"gaps_from_heads_total", "gaps that an origin's signed head showed rather than a later broadcast of its own", func(c *gossip.Counters) uint64 { return c.Engine.HeadHoles }},
+	{"hyparview_request_timeouts_total", "HyParView Neighbor and Join requests left unanswered within their wait (each cancelled, another peer asked)", func(c *gossip.Counters) uint64 {
+		return c.HyParView.NeighborRequestsTimedOut + c.HyParView.JoinTimeouts
+	}},
+	{"hyparview_request_backoffs_total", "rounds of unanswered HyParView requests that doubled the next requests' waits (up to 16 times)", func(c *gossip.Counters) uint64 { return c.HyParView.RequestBackoffs }},
 	{"liveness_probes_total", "members this agent probed", func(c *gossip.Counters) uint64 { return c.Engine.Probes }},
 	{"liveness_probes_failed_total", "probes answered neither directly nor through a neighbour", func(c *gossip.Counters) uint64 { return c.Engine.ProbesFailed }},
 	{"liveness_indirect_probes_total", "indirect probes (PingReq) sent", func(c *gossip.Counters) uint64 { return c.Engine.IndirectProbes }},
