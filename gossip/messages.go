@@ -252,15 +252,27 @@ func DecodeEnvelope(b []byte) (e Envelope, err error) {
 // cover) and a shuffle's reply (HyParView's passive views are refreshed
 // again at the next shuffle; S1 §4.4 sends it over a temporary
 // connection) go to members this node usually holds no connection to, and
-// a connection of their own costs far more than the message. Every other
-// message needs the ordered, reliable connection its protocol assumes.
-// The answer lets a driver learn that a receiver reads datagrams (its
-// answer comes back as one) and fall back to a connection when it does
-// not (an agent of an earlier version).
+// a connection of their own costs far more than the message. So does a
+// low-priority NEIGHBOR request and its refusal (S1 §4.3): a node short of
+// neighbours asks passive peers that are mostly full and refuse, and a
+// connection set up for a request that is refused carries nothing else.
+// An acceptance is not unreliable: the link it makes lives on a
+// connection, which the acceptor opens to send it, so that the reply and
+// everything the link carries after it arrive in order. A high-priority
+// request is always accepted (S1 §4.3) and goes over the connection its
+// link will use. Every other message needs the ordered, reliable
+// connection its protocol assumes. The answer lets a driver learn that a
+// receiver reads datagrams (its answer comes back as one) and fall back to
+// a connection when it does not (an agent of an earlier version).
 func Unreliable(m Message) (ok, answered bool) {
-	switch m.(type) {
+	switch m := m.(type) {
 	case *Ping:
 		return true, true
+	case *hyparview.Neighbor:
+		low := m.Priority == hyparview.PriorityLow
+		return low, low
+	case *hyparview.NeighborReply:
+		return !m.Accepted, false
 	case *Ack, *hyparview.ShuffleReply:
 		return true, false
 	}

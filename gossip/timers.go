@@ -45,6 +45,18 @@ func (t Timer) Awaits() (peer.ID, bool) {
 	return 0, false
 }
 
+// NeighborRequest returns, for a TimerNeighborRequest, the peer asked and
+// the link nonce of the NEIGHBOR request the timer bounds: a driver that
+// sent the request as a datagram (Unreliable) tells by the nonce whether
+// its answer has come, and if not sends it again over a connection and
+// holds the timer as Awaits says.
+func (t Timer) NeighborRequest() (to peer.ID, nonce uint64, ok bool) {
+	if t.kind == TimerNeighborRequest {
+		return peer.ID(t.a), t.b, true
+	}
+	return 0, 0, false
+}
+
 // TimerKind says what a timer is for.
 type TimerKind uint8
 

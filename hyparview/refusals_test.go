@@ -11,8 +11,8 @@ import (
 // A node one short of a full view, in a cluster whose other nodes are
 // full (the odd free slot), asks its passive peers with low priority and
 // each refuses. It remembers the refusals for refusalMemoryTicks periods
-// instead of asking every passive peer again each period: in production
-// each request is a connection set up and refused.
+// instead of asking every passive peer again each period: each request
+// costs the peer an answer (in production a datagram each way).
 func TestRefusalsRememberedByANearlyFullNode(t *testing.T) {
 	for _, tc := range []struct {
 		name       string

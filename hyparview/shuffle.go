@@ -57,9 +57,11 @@ func (s *State) onShuffleTimer(t Timer) bool {
 // its low-priority requests, with the tick repair on (doc.go, deviation
 // 7). Forgetting them every period had a node one short of a full view,
 // in a cluster whose other nodes are full (the odd free slot), ask every
-// passive peer again each period: in production each request is a
+// passive peer again each period: in production each request was then a
 // connection set up and refused (in an idle cluster of 32 agents, 177
-// such requests in 20 s from the two nodes one short). Remembered for
+// such requests in 20 s from the two nodes one short; a refused request
+// now costs two datagrams, docs/reliability.md, "Link requests without
+// connections"). Remembered for
 // two periods, they are asked half as often. Six periods halved the
 // requests again but cost delivery: a refuser full a minute ago may have
 // a free slot now, and in the simulator's continuous experiment (500

@@ -67,8 +67,13 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		return
 	}
 	needs := gossip.NeedsProtocol(msg)
-	if ok, answered := gossip.Unreliable(msg); ok && (p.ID == s.dgram.answering || s.conns[p.ID] == nil && s.dials[p.ID] == nil) &&
-		n.sendDatagram(p, frame, needs, answered) {
+	ok, answered := gossip.Unreliable(msg)
+	request, _ := msg.(*hyparview.Neighbor)
+	if request != nil && !n.linkRequestByDatagram(p) {
+		ok = false
+	}
+	if ok && (p.ID == s.dgram.answering || s.conns[p.ID] == nil && s.dials[p.ID] == nil) &&
+		n.sendDatagram(p, frame, needs, answered, request) {
 		return
 	}
 	n.sendFrame(p, frame, needs)
@@ -265,6 +270,7 @@ func (n *Node) read(pc *peerConn) {
 		}
 		if !n.post(func() {
 			n.st.frameAt = at
+			n.noteLinkAnswer(pc.id, msg)
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, pc.id, msg, rd) })
 			n.st.frameAt = time.Time{}
 		}) {

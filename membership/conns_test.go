@@ -57,8 +57,8 @@ func TestRequestTimeoutsWaitForTheConnection(t *testing.T) {
 
 // A DISCONNECT to a peer no connection is open to is not sent: the peer
 // holds no link to undo, and a connection set up to carry it would cost a
-// handshake for nothing. Any other message to the same peer still sets
-// one up.
+// handshake for nothing. A message that needs a connection (a
+// high-priority NEIGHBOR) to the same peer still sets one up.
 func TestDisconnectOpensNoConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := transport.NewMemNetwork(1)
@@ -70,9 +70,9 @@ func TestDisconnectOpensNoConnection(t *testing.T) {
 		synctest.Wait()
 		require.Zero(t, b.tr.Stats().Accepts, "the DISCONNECT opened no connection")
 
-		a.post(func() { a.send(to, &hyparview.Neighbor{Priority: hyparview.PriorityLow, Addr: a.Addr(), Nonce: 2}) })
+		a.post(func() { a.send(to, &hyparview.Neighbor{Priority: hyparview.PriorityHigh, Addr: a.Addr(), Nonce: 2}) })
 		time.Sleep(time.Second)
 		synctest.Wait()
-		require.Equal(t, int64(1), b.tr.Stats().Accepts, "a NEIGHBOR does")
+		require.Equal(t, int64(1), b.tr.Stats().Accepts, "a high-priority NEIGHBOR does")
 	})
 }

@@ -18,7 +18,10 @@ import (
 // for two small messages, which made probing most of what an idle member
 // cost. So a message the engine marks gossip.Unreliable (a Ping, an Ack)
 // travels as one signed datagram (transport.Datagrams) when no connection
-// to its receiver is open.
+// to its receiver is open. So does a low-priority NEIGHBOR request, which
+// full peers mostly refuse, and its refusal; an acceptance comes over a
+// connection the acceptor opens, the one the link lives on
+// (linkrequests.go).
 //
 // Agents of an earlier version do not read datagrams (a protocol version
 // below 3), nothing in a member record says which version a member runs,
@@ -69,6 +72,9 @@ type datagramState struct {
 	answering peer.ID
 	// lastFallbackDial is when a fallback last opened a connection.
 	lastFallbackDial time.Time
+	// asked holds the NEIGHBOR requests sent as datagrams and not yet
+	// answered, by peer (linkrequests.go).
+	asked map[peer.ID]askedLink
 }
 
 // datagramFallbackAfter is how long a datagram to a member not known to
@@ -93,7 +99,7 @@ func (n *Node) startDatagrams() {
 	if !ok {
 		return
 	}
-	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}}
+	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}, asked: map[peer.ID]askedLink{}}
 	n.wg.Add(1)
 	go n.readDatagrams(dg)
 }
@@ -124,6 +130,7 @@ func (n *Node) readDatagrams(dg transport.Datagrams) {
 			n.datagramFrom(id, d, at)
 			n.incr(mDatagramsReceived, 1)
 			n.st.frameAt, n.st.dgram.answering = at, id
+			n.noteLinkAnswer(id, msg)
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, id, msg, rd) })
 			n.st.frameAt, n.st.dgram.answering = time.Time{}, 0
 		}) {
@@ -171,7 +178,9 @@ func (n *Node) noteDatagramReader(id peer.ID, reads bool) {
 // network drops datagrams but passes QUIC, and a lost datagram all cost a
 // connection, never a false suspicion. A message not answered goes as a
 // datagram only to a member known to read them (one sent us a datagram).
-func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered bool) bool {
+// A NEIGHBOR request (link) is sent again over a connection when its
+// timeout falls due unanswered instead (linkrequests.go).
+func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered bool, link *hyparview.Neighbor) bool {
 	s := &n.st.dgram
 	if s.tr == nil || len(frame) > transport.MaxDatagramPayload {
 		return false
@@ -198,6 +207,10 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 		return false
 	}
 	n.incr(mDatagramsSent, 1)
+	if link != nil {
+		n.askedByDatagram(p, frame, needs, link.Nonce)
+		return true
+	}
 	if answered && p.Addr != "" {
 		sentAt := time.Now()
 		n.wg.Add(1)

@@ -255,7 +255,7 @@ func (n *Node) run() {
 			now := time.Now()
 			due = s.sched.due(now, due[:0])
 			for _, t := range due {
-				if n.holdForConnection(t) {
+				if n.retryLinkRequest(t) || n.holdForConnection(t) {
 					continue
 				}
 				n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.TimerFired(now, t.timer, rd) })
