@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,4 +102,38 @@ func TestValidate(t *testing.T) {
 	assert.Error(t, bad.Validate(), "the idle phase is bounded by the phase timeout")
 	good.Idle = time.Second
 	assert.NoError(t, good.Validate())
+	bad = good
+	bad.JoinRate = -1
+	assert.Error(t, bad.Validate())
+	paced := good
+	paced.Nodes, paced.Timeout, paced.JoinRate = 101, time.Minute, 10 // the last joiner starts after 9.9 s
+	assert.NoError(t, paced.Validate())
+	paced.JoinRate = 1 // after 99 s, past the join's bound
+	assert.Error(t, paced.Validate())
+}
+
+// A paced join starts joiner i (from 1) after (i-1)/rate seconds; without
+// a rate, all at once.
+func TestJoinDelay(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		i    int
+		want time.Duration
+	}{
+		{0, 5, 0},
+		{10, 1, 0},
+		{10, 2, 100 * time.Millisecond},
+		{10, 11, time.Second},
+		{4, 9, 2 * time.Second},
+	} {
+		assert.Equal(t, tc.want, Config{JoinRate: tc.rate}.JoinDelay(tc.i), "rate %g, joiner %d", tc.rate, tc.i)
+	}
+}
+
+// WaitJoinTurn ends with the context when the turn is far away.
+func TestWaitJoinTurnEndsWithTheContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := WaitJoinTurn(ctx, Config{JoinRate: 0.001}, time.Now(), 10)
+	assert.ErrorIs(t, err, context.Canceled)
 }

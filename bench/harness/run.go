@@ -42,6 +42,10 @@ type Options struct {
 	// Idle is the length of the idle phase after the join: no broadcasts,
 	// only what membership itself costs. Zero skips it.
 	Idle time.Duration
+	// JoinRate, if positive, has the nodes start joining at that many a
+	// second (Config.JoinRate) instead of all at once; the join phase,
+	// bounded by Timeout, includes the pacing.
+	JoinRate float64
 	// Seed makes payloads and the adapters' random choices reproducible.
 	Seed int64
 	// ProfileDir, if set, receives a CPU profile of each phase of each
@@ -72,6 +76,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("timeouts, sustain and window must be positive")
 	case o.Idle < 0 || o.Idle > o.Timeout:
 		return fmt.Errorf("the idle phase must last from 0 to the phase timeout %s, have %s", o.Timeout, o.Idle)
+	case o.JoinRate < 0:
+		return fmt.Errorf("the join rate must not be negative, have %g", o.JoinRate)
+	case o.JoinRate > 0 && Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1) >= o.Timeout:
+		return fmt.Errorf("at %g joins a second the last node starts joining after %s, past the phase timeout %s", o.JoinRate, Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1), o.Timeout)
 	}
 	return nil
 }
@@ -168,7 +176,7 @@ func (r *run) phases(ctx context.Context) {
 // join starts the nodes and waits for convergence; false means the run
 // cannot go on.
 func (r *run) join(ctx context.Context) bool {
-	cfg := Config{Nodes: r.o.Nodes, MaxPayload: slices.Max(r.o.Sizes), Seed: r.o.Seed, Deliver: r.rec.Deliver, Logf: r.o.Logf}
+	cfg := Config{Nodes: r.o.Nodes, MaxPayload: slices.Max(r.o.Sizes), Seed: r.o.Seed, Deliver: r.rec.Deliver, Logf: r.o.Logf, JoinRate: r.o.JoinRate}
 	sctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
 	if err := r.sys.Start(sctx, cfg); err != nil {

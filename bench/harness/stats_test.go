@@ -178,6 +178,9 @@ func TestRowsCoverSizes(t *testing.T) {
 		assert.True(t, keys[k], k)
 	}
 	assert.Equal(t, 256, o.sustainSize(), "the sustained phase uses the smallest size")
+	assert.Equal(t, "join convergence", Rows(o)[0].Label)
+	o.Nodes, o.JoinRate = 101, 20
+	assert.Equal(t, "join convergence, nodes joining at 20 a second (the last starts after 4.95s)", Rows(o)[0].Label, "a paced join says so")
 }
 
 func TestPercentileLost(t *testing.T) {

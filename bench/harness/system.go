@@ -35,6 +35,36 @@ type Config struct {
 	Deliver DeliverFunc
 	// Logf, if not nil, receives the adapter's diagnostics.
 	Logf func(format string, args ...any)
+	// JoinRate, if positive, paces the join: the adapter starts the
+	// joiners' joins at that many a second (WaitJoinTurn), as a rolling
+	// deployment adds nodes, instead of all at once.
+	JoinRate float64
+}
+
+// JoinDelay is how long after the join starts joiner i (the first node
+// that joins others is 1) starts joining at c.JoinRate a second: zero
+// without a rate.
+func (c Config) JoinDelay(i int) time.Duration {
+	if c.JoinRate <= 0 || i <= 1 {
+		return 0
+	}
+	return time.Duration(float64(i-1) / c.JoinRate * float64(time.Second))
+}
+
+// WaitJoinTurn waits until start+c.JoinDelay(i), or until ctx ends.
+func WaitJoinTurn(ctx context.Context, c Config, start time.Time, i int) error {
+	d := time.Until(start.Add(c.JoinDelay(i)))
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // System is one gossip system under test, driven through an adapter. The

@@ -76,7 +76,11 @@ func SizeLabel(size int) string {
 
 // Rows lists the table's rows for the options' payload sizes.
 func Rows(o Options) []Row {
-	rows := []Row{{KeyJoin, "join convergence", Seconds},
+	join := "join convergence"
+	if o.JoinRate > 0 {
+		join = fmt.Sprintf("join convergence, nodes joining at %g a second (the last starts after %s)", o.JoinRate, Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1).Round(time.Millisecond))
+	}
+	rows := []Row{{KeyJoin, join, Seconds},
 		{KeyIdleCPU, fmt.Sprintf("idle (%s, no broadcasts): CPU time per node and second", o.Idle), Micros},
 		{KeyIdleBytes, fmt.Sprintf("idle (%s, no broadcasts): bytes sent per node and second", o.Idle), Bytes}}
 	for _, s := range o.Sizes {

@@ -145,17 +145,23 @@ func (s *Gossipsub) dialer(raddr ma.Multiaddr) (tcp.ContextDialer, error) {
 }
 
 // Join implements harness.System: each host dials gsDials random others,
-// concurrently.
+// concurrently, or paced by the dialling host (harness.Config.JoinRate:
+// host i dials when its turn comes).
 func (s *Gossipsub) Join(ctx context.Context) error {
 	plan := dialPlan(len(s.nodes), gsDials, rand.New(rand.NewPCG(uint64(s.cfg.Seed), 7)))
 	s.dials = len(plan)
 	var wg sync.WaitGroup
 	errs := make([]error, len(plan))
+	start := time.Now()
 	for k, d := range plan {
 		from, to := s.nodes[d[0]], s.nodes[d[1]]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if err := harness.WaitJoinTurn(ctx, s.cfg, start, d[0]); err != nil {
+				errs[k] = fmt.Errorf("dial %d→%d: %w", d[0], d[1], err)
+				return
+			}
 			info := peer.AddrInfo{ID: to.h.ID(), Addrs: to.h.Addrs()}
 			if err := from.h.Connect(ctx, info); err != nil {
 				errs[k] = fmt.Errorf("dial %d→%d: %w", d[0], d[1], err)

@@ -108,14 +108,20 @@ func (s *Memberlist) startNode(i int) (*mlNode, error) {
 	return n, nil
 }
 
-// Join implements harness.System: every node joins node 0, concurrently.
+// Join implements harness.System: every node joins node 0, concurrently
+// or paced (harness.Config.JoinRate).
 func (s *Memberlist) Join(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.nodes))
+	start := time.Now()
 	for i, n := range s.nodes[1:] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if err := harness.WaitJoinTurn(ctx, s.cfg, start, i+1); err != nil {
+				errs[i] = fmt.Errorf("node %d: %w", n.idx, err)
+				return
+			}
 			if _, err := n.ml.Join([]string{s.nodes[0].addr}); err != nil {
 				errs[i] = fmt.Errorf("node %d: %w", n.idx, err)
 			}

@@ -182,13 +182,14 @@ func (s *Plumview) read(n *pvNode) {
 	pvRead(n.sub, n.idx, s.cfg.Deliver, &s.lagged)
 }
 
-// Join implements harness.System: every node joins through node 0.
+// Join implements harness.System: every node joins through node 0, at
+// once or paced (harness.Config.JoinRate).
 func (s *Plumview) Join(ctx context.Context) error {
 	nodes := make([]*membership.Node, len(s.nodes))
 	for i, n := range s.nodes {
 		nodes[i] = n.node
 	}
-	return pvJoin(ctx, nodes)
+	return pvJoin(ctx, s.cfg, nodes)
 }
 
 // Converged implements harness.System: every live node's member list holds

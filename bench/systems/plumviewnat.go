@@ -230,13 +230,14 @@ func (s *PlumviewNAT) read(n *natNode) {
 	pvRead(n.sub, n.idx, s.cfg.Deliver, &s.lagged)
 }
 
-// Join implements harness.System: every node joins through node 0.
+// Join implements harness.System: every node joins through node 0, at
+// once or paced (harness.Config.JoinRate).
 func (s *PlumviewNAT) Join(ctx context.Context) error {
 	nodes := make([]*membership.Node, len(s.nodes))
 	for i, n := range s.nodes {
 		nodes[i] = n.node
 	}
-	return pvJoin(ctx, nodes)
+	return pvJoin(ctx, s.cfg, nodes)
 }
 
 // Converged implements harness.System: every live node's member list

@@ -32,19 +32,25 @@ func pvRead(sub *membership.Subscription, idx int, deliver harness.DeliverFunc, 
 	}
 }
 
-// pvJoin makes every node join through the first, the others at once.
-func pvJoin(ctx context.Context, nodes []*membership.Node) error {
+// pvJoin makes every node join through the first, the others at once or
+// paced at cfg.JoinRate.
+func pvJoin(ctx context.Context, cfg harness.Config, nodes []*membership.Node) error {
 	if err := nodes[0].Join(ctx); err != nil {
 		return err
 	}
 	seed := nodes[0].Addr()
+	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, len(nodes))
 	for i, n := range nodes[1:] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := n.Join(ctx, seed); err != nil {
+			err := harness.WaitJoinTurn(ctx, cfg, start, i+1)
+			if err == nil {
+				err = n.Join(ctx, seed)
+			}
+			if err != nil {
 				errs[i+1] = fmt.Errorf("node %d: %w", i+1, err)
 			}
 		}()

@@ -52,23 +52,7 @@ func runSubprocess(ctx context.Context, name string, f flags) harness.Result {
 		return fail("cannot find own executable: %v", err)
 	}
 	o := f.opts
-	sizes := make([]string, len(o.Sizes))
-	for i, s := range o.Sizes {
-		sizes[i] = strconv.Itoa(s)
-	}
-	args := []string{"-child", name,
-		"-nodes", strconv.Itoa(o.Nodes), "-messages", strconv.Itoa(o.Messages),
-		"-sizes", strings.Join(sizes, ","), "-timeout", o.Timeout.String(),
-		"-msg-timeout", o.MsgTimeout.String(), "-sustain", o.Sustain.String(),
-		"-window", strconv.Itoa(o.Window), "-settle", o.Settle.String(), "-idle", o.Idle.String(),
-		"-seed", strconv.FormatInt(o.Seed, 10), "-systems", name,
-	}
-	if o.ProfileDir != "" {
-		args = append(args, "-profile", o.ProfileDir)
-	}
-	if f.quiet {
-		args = append(args, "-quiet")
-	}
+	args := childArgs(name, f)
 	budget := childBudget(o)
 	cctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
@@ -89,4 +73,30 @@ func runSubprocess(ctx context.Context, name string, f flags) harness.Result {
 		return fail("subprocess output: %v", err)
 	}
 	return res
+}
+
+// childArgs is the command line of the child running system name with
+// f's options: every option of a run, so that parseFlags gives the child
+// the options its parent has.
+func childArgs(name string, f flags) []string {
+	o := f.opts
+	sizes := make([]string, len(o.Sizes))
+	for i, s := range o.Sizes {
+		sizes[i] = strconv.Itoa(s)
+	}
+	args := []string{"-child", name,
+		"-nodes", strconv.Itoa(o.Nodes), "-messages", strconv.Itoa(o.Messages),
+		"-sizes", strings.Join(sizes, ","), "-timeout", o.Timeout.String(),
+		"-msg-timeout", o.MsgTimeout.String(), "-sustain", o.Sustain.String(),
+		"-window", strconv.Itoa(o.Window), "-settle", o.Settle.String(), "-idle", o.Idle.String(),
+		"-seed", strconv.FormatInt(o.Seed, 10), "-systems", name,
+		"-join-rate", strconv.FormatFloat(o.JoinRate, 'g', -1, 64),
+	}
+	if o.ProfileDir != "" {
+		args = append(args, "-profile", o.ProfileDir)
+	}
+	if f.quiet {
+		args = append(args, "-quiet")
+	}
+	return args
 }
