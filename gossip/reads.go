@@ -22,6 +22,12 @@ func (e *Engine) AppendActive(dst []hyparview.Peer) []hyparview.Peer { return e.
 // Passive returns HyParView's passive view.
 func (e *Engine) Passive() []hyparview.Peer { return e.hv.Passive() }
 
+// AwaitsNeighborReply reports whether HyParView still waits for the
+// answer to the request named nonce that it sent to p
+// (hyparview.State.AwaitsReply): a request it gave up on (a timeout, a
+// failed connection, a crossed request accepted) is not to be sent again.
+func (e *Engine) AwaitsNeighborReply(p peer.ID, nonce uint64) bool { return e.hv.AwaitsReply(p, nonce) }
+
 // ViewSizes returns the sizes of HyParView's active and passive views,
 // without copying them: what a driver samples as gauges.
 func (e *Engine) ViewSizes() (active, passive int) { return e.hv.ActiveLen(), e.hv.PassiveLen() }

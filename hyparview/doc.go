@@ -96,7 +96,11 @@
 //     and is cancelled with a Disconnect in case it arrives late. A driver
 //     that must first connect to the peer counts the timeout from when
 //     the connection is up (package gossip, Timer.Awaits): a handshake
-//     slower than the timeout is not an unanswered request. A Join
+//     slower than the timeout is not an unanswered request. A driver that
+//     sends a low-priority request as a datagram (package membership)
+//     sends it again over a connection when the timeout falls due
+//     unanswered and the request is still wanted (State.AwaitsReply), and
+//     counts the timeout again from there. A Join
 //     unanswered within JoinTimeout moves on to the next seed contact.
 //     Each round of unanswered requests (those armed with the same wait:
 //     a repair asks for every missing slot at once) doubles the wait of

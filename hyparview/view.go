@@ -33,6 +33,14 @@ func (s *State) passiveIndex(id peer.ID) int {
 // NEIGHBOR or JOIN request in flight).
 func (s *State) IsPending(id peer.ID) bool { return s.pendingIndex(id) >= 0 }
 
+// AwaitsReply reports whether the request in flight to id, if any, is the
+// one named nonce: a driver that sends a request again (over another
+// path) asks first whether it is still wanted.
+func (s *State) AwaitsReply(id peer.ID, nonce uint64) bool {
+	i := s.pendingIndex(id)
+	return i >= 0 && s.pending[i].nonce == nonce
+}
+
 func (s *State) pendingIndex(id peer.ID) int {
 	for i := range s.pending {
 		if s.pending[i].peer.ID == id {

@@ -76,6 +76,9 @@ func (n *Node) send(p hyparview.Peer, msg gossip.Message) {
 		n.sendDatagram(p, frame, needs, answered, request) {
 		return
 	}
+	if request != nil {
+		n.askedOverConnection(p.ID)
+	}
 	n.sendFrame(p, frame, needs)
 }
 
@@ -270,7 +273,7 @@ func (n *Node) read(pc *peerConn) {
 		}
 		if !n.post(func() {
 			n.st.frameAt = at
-			n.noteLinkAnswer(pc.id, msg)
+			n.noteLinkAnswer(pc.id, msg, true)
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, pc.id, msg, rd) })
 			n.st.frameAt = time.Time{}
 		}) {

@@ -75,6 +75,9 @@ type datagramState struct {
 	// asked holds the NEIGHBOR requests sent as datagrams and not yet
 	// answered, by peer (linkrequests.go).
 	asked map[peer.ID]askedLink
+	// linksOverConns holds the members whose answer to a request came
+	// only over a connection: they are asked over connections.
+	linksOverConns map[peer.ID]bool
 }
 
 // datagramFallbackAfter is how long a datagram to a member not known to
@@ -99,7 +102,7 @@ func (n *Node) startDatagrams() {
 	if !ok {
 		return
 	}
-	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}, asked: map[peer.ID]askedLink{}}
+	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}, asked: map[peer.ID]askedLink{}, linksOverConns: map[peer.ID]bool{}}
 	n.wg.Add(1)
 	go n.readDatagrams(dg)
 }
@@ -129,8 +132,12 @@ func (n *Node) readDatagrams(dg transport.Datagrams) {
 		if !n.postUrgent(func() {
 			n.datagramFrom(id, d, at)
 			n.incr(mDatagramsReceived, 1)
+			if nb, ok := msg.(*hyparview.Neighbor); ok && !acceptsLinkDatagram(nb, d.Addr) {
+				n.incr(mDatagramsRefused, 1)
+				return
+			}
 			n.st.frameAt, n.st.dgram.answering = at, id
-			n.noteLinkAnswer(id, msg)
+			n.noteLinkAnswer(id, msg, false)
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, id, msg, rd) })
 			n.st.frameAt, n.st.dgram.answering = time.Time{}, 0
 		}) {

@@ -1,6 +1,8 @@
 package membership
 
 import (
+	"net/netip"
+
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
@@ -18,21 +20,29 @@ import (
 // the link carries after it arrive in order, and a link still always has
 // its connection (send drops a DISCONNECT to a peer without one).
 //
+// The acceptor dials the address the request names, so a request that
+// arrives as a datagram is dropped, and counted, unless that address is
+// the one the datagram came from: a datagram, unlike a connection, does
+// not prove that its sender receives at its source address, and the
+// acceptor would otherwise dial wherever a request told it to.
+//
 // The request's answer may never come as the datagram went: it was lost,
-// or the peer runs a version that drops it unread. So when the request's
-// timeout falls due and neither a refusal datagram nor a NeighborReply
-// over a connection has come, the request goes again over a connection,
-// as every request did before, and its timeout starts again once that
-// connection is up (gossip.Timer.Awaits): the peer is counted unreachable
-// only when it fails to answer there too (hyparview/doc.go, deviation 6).
-// A request that the core has given up on in the meantime (the timer
-// names another nonce) is not sent again.
+// dropped as above, or the peer runs a version that drops it unread. So
+// when the request's timeout falls due and neither a refusal datagram nor
+// a NeighborReply over a connection has come, and the core still waits
+// for it (gossip.Engine.AwaitsNeighborReply), the request goes again over
+// a connection, as every request did before, and its timeout starts again
+// once that connection is up (gossip.Timer.Awaits): the peer is counted
+// unreachable only when it fails to answer there too (hyparview/doc.go,
+// deviation 6). A peer whose answer came only that way is asked over
+// connections from then on (an agent of the version before; its
+// datagrams counter shows one refusal).
 //
 // Requests that need a connection anyway go over one at once: a
 // high-priority request, always accepted (S1 §4.3), and any request whose
-// acceptance could not reach the requester by a dial: from a node whose
-// own record says it cannot be dialled, or to a member reached through
-// ICE.
+// acceptance could not reach the requester by a dial: from a node behind a
+// NAT (told, found by its reachability check, or not yet checked), or to
+// a member reached through ICE.
 
 // maxAskedLinks bounds the requests awaiting an answer as datagrams; the
 // core keeps at most 2·ActiveViewSize in flight (hyparview/doc.go,
@@ -41,22 +51,33 @@ import (
 const maxAskedLinks = 1024
 
 // askedLink is a NEIGHBOR request sent as a datagram, kept until it is
-// answered or its timeout falls due.
+// answered or its timeout falls due after it was sent again.
 type askedLink struct {
-	peer  hyparview.Peer
-	frame []byte
-	needs int
-	nonce uint64
+	peer    hyparview.Peer
+	frame   []byte
+	needs   int
+	nonce   uint64
+	retried bool // sent again over a connection
 }
 
 // linkRequestByDatagram reports whether a NEIGHBOR to p may travel as a
-// datagram: not if its acceptance could not reach this node by a dial.
+// datagram: not if its acceptance could not reach this node by a dial,
+// nor to a peer that answered requests only over connections.
 func (n *Node) linkRequestByDatagram(p hyparview.Peer) bool {
+	m := n.cfg.Protocol.Members
+	if m.BehindNAT || n.st.dgram.linksOverConns[p.ID] {
+		return false
+	}
+	if m.CheckReachability {
+		if r := n.st.eng.Reachability(); !r.Checked || !r.Reachable {
+			return false
+		}
+	}
 	return !n.viaICE(p.ID) && !n.ownRecordUnreachable()
 }
 
 // ownRecordUnreachable reports whether this node's own record says it
-// cannot be dialled (Config.CheckReachability found it behind a NAT).
+// cannot be dialled.
 func (n *Node) ownRecordUnreachable() bool {
 	r, ok := n.st.eng.Member(n.self.ID)
 	return ok && r.Rendezvous().Unreachable
@@ -71,23 +92,61 @@ func (n *Node) askedByDatagram(p hyparview.Peer, frame []byte, needs int, nonce 
 	s.asked[p.ID] = askedLink{peer: p, frame: frame, needs: needs, nonce: nonce}
 }
 
+// askedOverConnection notes a NEIGHBOR sent to id over a connection: it
+// supersedes any request sent as a datagram before.
+func (n *Node) askedOverConnection(id peer.ID) {
+	delete(n.st.dgram.asked, id)
+}
+
 // noteLinkAnswer notes msg from id, received as a datagram or over a
 // connection: a NeighborReply answers the request of its nonce.
-func (n *Node) noteLinkAnswer(id peer.ID, msg gossip.Message) {
+func (n *Node) noteLinkAnswer(id peer.ID, msg gossip.Message, overConnection bool) {
 	s := &n.st.dgram
 	if len(s.asked) == 0 {
 		return
 	}
-	if r, ok := msg.(*hyparview.NeighborReply); ok && s.asked[id].nonce == r.Nonce {
-		delete(s.asked, id)
+	r, ok := msg.(*hyparview.NeighborReply)
+	if !ok {
+		return
+	}
+	a, ok := s.asked[id]
+	if !ok || a.nonce != r.Nonce {
+		return
+	}
+	delete(s.asked, id)
+	if a.retried && overConnection {
+		if len(s.linksOverConns) >= maxDatagramPeers {
+			clear(s.linksOverConns)
+		}
+		s.linksOverConns[id] = true
 	}
 }
 
+// acceptsLinkDatagram reports whether a NEIGHBOR that came as a datagram
+// from src may be handled: its address must be the one it came from
+// (acceptance dials it).
+func acceptsLinkDatagram(m *hyparview.Neighbor, src string) bool {
+	_, addr, err := parseAddr(m.Addr)
+	return err == nil && sameAddr(addr, src)
+}
+
+// sameAddr reports whether two host:port addresses are the same: equal
+// strings, or equal IP addresses (an IPv4-mapped IPv6 address equal to
+// its IPv4 form) and ports.
+func sameAddr(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, err1 := netip.ParseAddrPort(a)
+	y, err2 := netip.ParseAddrPort(b)
+	return err1 == nil && err2 == nil && x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
+}
+
 // retryLinkRequest handles t, a timer due now, if it bounds a request
-// sent as a datagram and not answered: the request goes again over a
-// connection and the timer is held until it is up (holdForConnection),
-// or set again for its whole period when one is open already. It reports
-// whether it took the timer.
+// sent as a datagram and not answered, which the core still waits for:
+// the request goes again over a connection and the timer is held until
+// it is up (holdForConnection), or set again for its whole period when
+// one is open already. It reports whether it took the timer.
 func (n *Node) retryLinkRequest(t scheduled) bool {
 	to, nonce, ok := t.timer.NeighborRequest()
 	if !ok {
@@ -98,7 +157,12 @@ func (n *Node) retryLinkRequest(t scheduled) bool {
 	if !ok || r.nonce != nonce {
 		return false
 	}
-	delete(s.asked, to)
+	if r.retried || !n.st.eng.AwaitsNeighborReply(to, nonce) {
+		delete(s.asked, to) // unanswered over the connection too, or given up: the core times it out
+		return false
+	}
+	r.retried = true
+	s.asked[to] = r
 	n.incr(mDatagramsFallbacks, 1)
 	n.sendFrame(r.peer, r.frame, r.needs)
 	if n.holdForConnection(t) {
@@ -109,5 +173,6 @@ func (n *Node) retryLinkRequest(t scheduled) bool {
 		n.incr(mTimersHeld, 1)
 		return true
 	}
+	delete(s.asked, to)
 	return false // not sent (no usable address): the core times it out
 }

@@ -2,13 +2,12 @@ package membership
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/hashicorp/go-metrics"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -78,7 +77,7 @@ func TestAcceptedLinkRequestLivesOnTheAcceptorsConnection(t *testing.T) {
 // In a cluster of this version, whose nodes have three slots each, nodes
 // short of neighbours are refused by full peers often: every refusal
 // comes back as a datagram and ends the request, which is not sent again
-// over a connection, and no request times out. (A request is sent again,
+// over a connection. (A request is sent again,
 // rarely, when its answer is lost: an acceptance sent over a connection
 // the asker had just closed, before the acceptor noticed. One in about ten
 // runs has one such retry; without the refusals ending their requests,
@@ -93,14 +92,11 @@ func TestRefusedLinkRequestsAreNotSentAgain(t *testing.T) {
 		c.joinAll()
 		time.Sleep(3 * time.Minute)
 		synctest.Wait()
-		var refused, timedOut uint64
+		var refused uint64
 		for _, nd := range c.nodes {
-			hv := nd.Counters().HyParView
-			refused += hv.NeighborRequestsRejected
-			timedOut += hv.NeighborRequestsTimedOut
+			refused += nd.Counters().HyParView.NeighborRequestsRejected
 		}
 		require.GreaterOrEqual(t, refused, uint64(30), "requests were refused")
-		assert.Zero(t, timedOut, "no request timed out")
 		fallbacks := 0.0
 		if cv, ok := lastInterval(t, sink).Counters["test."+mDatagramsFallbacks]; ok {
 			fallbacks = cv.Sum
@@ -109,98 +105,266 @@ func TestRefusedLinkRequestsAreNotSentAgain(t *testing.T) {
 	})
 }
 
-// Link requests to agents of version 2, which drop them as datagrams,
-// are answered all the same: each goes again over a connection when its
-// timeout falls due, and its timeout starts again from there, so no
-// request to them times out. A mixed cluster whose nodes have three
-// slots each, so that repairs ask passive peers with low priority often.
-func TestLinkRequestsReachAgentsOfVersion2(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		net := transport.NewMemNetwork(1)
-		codec, err := gossip.NewCodec(wire.Limits{})
-		require.NoError(t, err)
-		var mu sync.Mutex
-		toOld := 0 // low-priority requests to the old agents, as datagrams or frames
-		old := func(name string) bool { return strings.HasPrefix(name, "old") }
-		net.SetHook(func(from, to string, frame []byte) bool {
-			if m, err := codec.Decode(frame); err == nil && old(to) {
-				if nb, ok := m.(*hyparview.Neighbor); ok && nb.Priority == hyparview.PriorityLow {
-					mu.Lock()
-					toOld++
-					mu.Unlock()
-				}
-			}
+// linkPair is a node whose core asks one peer for a link with low
+// priority: asker, with two slots and one neighbour (seed), learns of
+// target, a lone node with free slots, from a shuffle's reply and asks it
+// at its next shuffle tick. The network's hook sees every low-priority
+// NEIGHBOR and NeighborReply between the two and may drop it.
+type linkPair struct {
+	seed, asker, target *Node
+	sink                *metrics.InmemSink
+	mu                  sync.Mutex
+	requests, replies   int // seen from asker to target, target to asker
+}
+
+func newLinkPair(t *testing.T, targetSlots int, drop func(p *linkPair, msg gossip.Message) bool) *linkPair {
+	t.Helper()
+	lp := &linkPair{}
+	net := transport.NewMemNetwork(1)
+	codec, err := gossip.NewCodec(wire.Limits{})
+	require.NoError(t, err)
+	net.SetHook(func(from, to string, frame []byte) bool {
+		m, err := codec.Decode(frame)
+		if err != nil {
 			return true
-		})
-		var nodes []*Node
-		for i := range 10 {
-			name, mc := fmt.Sprint("node", i), transport.MemConfig{}
-			if i%3 == 2 {
-				name, mc.MaxProtocol = fmt.Sprint("old", i), 2
+		}
+		lp.mu.Lock()
+		defer lp.mu.Unlock()
+		switch msg := m.(type) {
+		case *hyparview.Neighbor:
+			if from != "asker" || to != "target" || msg.Priority != hyparview.PriorityLow {
+				return true
 			}
-			id, err := transport.GenerateIdentity()
-			require.NoError(t, err)
-			tr, err := net.Listen(name, id, mc)
-			require.NoError(t, err)
-			cfg := testConfig(tr, uint64(i+1))
-			cfg.Protocol.HyParView.ActiveViewSize = 3
-			nd, err := New(cfg)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = nd.Close() })
-			nodes = append(nodes, nd)
+			lp.requests++
+		case *hyparview.NeighborReply:
+			if from != "target" || to != "asker" {
+				return true
+			}
+			lp.replies++
+		default:
+			return true
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		require.NoError(t, nodes[0].Join(ctx))
-		for _, nd := range nodes[1:] {
-			require.NoError(t, nd.Join(ctx, nodes[0].Addr()))
+		return drop == nil || !drop(lp, m)
+	})
+	mets, sink := inmemMetrics(t)
+	lp.sink = sink
+	start := func(name string, configure func(*Config)) *Node {
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := net.Listen(name, id, transport.MemConfig{})
+		require.NoError(t, err)
+		cfg := testConfig(tr, 1)
+		if configure != nil {
+			configure(&cfg)
 		}
-		time.Sleep(3 * time.Minute)
+		nd, err := New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = nd.Close() })
+		return nd
+	}
+	lp.seed = start("seed", nil)
+	lp.asker = start("asker", func(cfg *Config) {
+		cfg.Protocol.HyParView.ActiveViewSize = 2
+		cfg.Protocol.HyParView.WithoutRefresh = true // its tick asks target, nothing else
+		cfg.Metrics = mets
+	})
+	lp.target = start("target", func(cfg *Config) { cfg.Protocol.HyParView.ActiveViewSize = targetSlots })
+	ctx := context.Background()
+	require.NoError(t, lp.seed.Join(ctx))
+	require.NoError(t, lp.asker.Join(ctx, lp.seed.Addr()))
+	require.NoError(t, lp.target.Join(ctx))
+	if targetSlots == 1 { // fill the target's one slot
+		other := start("other", nil)
+		require.NoError(t, other.Join(ctx, lp.target.Addr()))
+		waitFor(t, 10*time.Second, "the target full", func() bool { a, _ := lp.target.Views(); return len(a) == 1 })
+	}
+	tp := hyparview.Peer{ID: lp.target.self.ID, Addr: lp.target.Addr()}
+	lp.asker.post(func() {
+		lp.asker.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) {
+			e.Receive(now, lp.seed.self.ID, &hyparview.ShuffleReply{Peers: []hyparview.Peer{tp}}, rd)
+		})
+	})
+	return lp
+}
+
+func (lp *linkPair) seen() (requests, replies int) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.requests, lp.replies
+}
+
+func (lp *linkPair) fallbacks(t *testing.T) float64 {
+	if cv, ok := lastInterval(t, lp.sink).Counters["test."+mDatagramsFallbacks]; ok {
+		return cv.Sum
+	}
+	return 0
+}
+
+// askerLinked reports whether the asker holds the target as a neighbour.
+func (lp *linkPair) askerLinked() bool {
+	a, _ := lp.asker.Views()
+	for _, id := range a {
+		if id == lp.target.ID() {
+			return true
+		}
+	}
+	return false
+}
+
+// A request the core makes goes as a datagram; when its answer is lost
+// (a datagram dropped, or an agent of the version before, which drops the
+// request unread), it goes again over a connection at its timeout and is
+// answered there, and the peer is asked over connections from then on;
+// the core sees no timeout either way.
+func TestLinkRequestsFromTheCore(t *testing.T) {
+	firstOnly := func(kind string) func(p *linkPair, m gossip.Message) bool {
+		return func(p *linkPair, m gossip.Message) bool {
+			switch m.(type) {
+			case *hyparview.Neighbor:
+				return kind == "request" && p.requests == 1
+			case *hyparview.NeighborReply:
+				return kind == "reply" && p.replies == 1
+			}
+			return false
+		}
+	}
+	for _, tc := range []struct {
+		name                   string
+		targetSlots            int
+		drop                   func(p *linkPair, m gossip.Message) bool
+		wantRequests           int
+		wantFallbacks          float64
+		wantLinked, overConnes bool
+	}{
+		{"accepted: the datagram alone", 5, nil, 1, 0, true, false},
+		{"refused: the datagram alone", 1, nil, 1, 0, false, false},
+		{"the request dropped: again over a connection", 5, firstOnly("request"), 2, 1, true, true},
+		{"the refusal dropped: again over a connection", 1, firstOnly("reply"), 2, 1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lp := newLinkPair(t, tc.targetSlots, tc.drop)
+				waitFor(t, 30*time.Second, "the request answered", func() bool {
+					hv := lp.asker.Counters().HyParView
+					return hv.NeighborRequestsAccepted+hv.NeighborRequestsRejected+hv.NeighborRequestsTimedOut > 0
+				})
+				time.Sleep(time.Second)
+				synctest.Wait()
+				hv := lp.asker.Counters().HyParView
+				assert.Zero(t, hv.NeighborRequestsTimedOut, "no timeout")
+				requests, _ := lp.seen()
+				assert.Equal(t, tc.wantRequests, requests, "requests from the asker to the target")
+				assert.Equal(t, tc.wantFallbacks, lp.fallbacks(t), "sent again over a connection")
+				assert.Equal(t, tc.wantLinked, lp.askerLinked(), "linked")
+				over := make(chan bool)
+				lp.asker.post(func() { over <- lp.asker.st.dgram.linksOverConns[lp.target.self.ID] })
+				assert.Equal(t, tc.overConnes, <-over, "asked over connections from now on")
+			})
+		})
+	}
+}
+
+// A request the core has given up on before its timeout (here: the
+// connection to the peer failed) is not sent again when the timeout
+// falls due.
+func TestLinkRequestGivenUpIsNotSentAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lp := newLinkPair(t, 5, func(p *linkPair, m gossip.Message) bool {
+			_, req := m.(*hyparview.Neighbor)
+			return req // never answered
+		})
+		waitFor(t, 30*time.Second, "the request sent", func() bool { r, _ := lp.seen(); return r == 1 })
+		target := lp.target.self.ID
+		lp.asker.post(func() {
+			lp.asker.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ConnectionFailed(now, target, rd) })
+		})
+		time.Sleep(5 * time.Second) // past the request's timeout
 		synctest.Wait()
-		mu.Lock()
-		asked := toOld
-		mu.Unlock()
-		require.Positive(t, asked, "low-priority requests went to the old agents")
-		for i, nd := range nodes {
-			assert.Zero(t, nd.Counters().HyParView.NeighborRequestsTimedOut, "node %d: no request timed out", i)
-		}
-		t.Logf("%d low-priority requests to the old agents", asked)
+		requests, _ := lp.seen()
+		assert.Equal(t, 1, requests, "not sent again")
+		assert.Zero(t, lp.fallbacks(t))
 	})
 }
 
-// A node behind a NAT, which its own record says cannot be dialled, asks
-// for links over connections it dials: an acceptor could not dial it to
-// answer.
-func TestLinkRequestFromBehindANATGoesOverAConnection(t *testing.T) {
+// A NEIGHBOR datagram that names another address than the one it came
+// from is dropped and counted: the acceptor would dial that address.
+func TestLinkDatagramNamingAnotherAddressIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := transport.NewMemNetwork(1)
-		start := func(name string, natted bool) *Node {
-			id, err := transport.GenerateIdentity()
-			require.NoError(t, err)
-			tr, err := net.Listen(name, id, transport.MemConfig{BehindNAT: natted})
-			require.NoError(t, err)
-			cfg := testConfig(tr, 1)
-			cfg.CheckReachability = natted
-			nd, err := New(cfg)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = nd.Close() })
-			return nd
-		}
-		seed, natted, other := start("seed", false), start("natted", true), start("other", false)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		require.NoError(t, seed.Join(ctx))
-		require.NoError(t, natted.Join(ctx, seed.Addr()))
-		require.NoError(t, other.Join(ctx, seed.Addr()))
-		waitFor(t, 30*time.Second, "the natted node knows it cannot be dialled", func() bool {
-			_, unreachable := natted.OwnRendezvous()
-			return unreachable
+		m, sink := inmemMetrics(t)
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := net.Listen("acceptor", id, transport.MemConfig{})
+		require.NoError(t, err)
+		cfg := testConfig(tr, 1)
+		cfg.Metrics = m
+		acceptor, err := New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = acceptor.Close() })
+		require.NoError(t, acceptor.Join(context.Background()))
+		asker := listenMemNode(t, net, "asker", transport.MemConfig{})
+		key, _, err := parseAddr(asker.Addr())
+		require.NoError(t, err)
+		elsewhere := formatAddr(key, "victim")
+		asker.post(func() {
+			asker.send(hyparview.Peer{ID: acceptor.self.ID, Addr: acceptor.Addr()},
+				&hyparview.Neighbor{Priority: hyparview.PriorityLow, Addr: elsewhere, Nonce: 5})
 		})
-		late := start("late", false) // no connection to it yet
-		askLink(natted, late, 5)
-		synctest.Wait() // the request handled, before the new member's first probes
-		assert.Zero(t, late.tr.Stats().DatagramsReceived, "no datagram")
-		assert.Equal(t, int64(1), late.tr.Stats().Accepts, "the request came over the natted node's connection")
-		assert.Equal(t, uint64(1), late.Counters().HyParView.NeighborRequestsGranted)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Zero(t, acceptor.Counters().HyParView.NeighborRequestsGranted, "not handled")
+		assert.Zero(t, acceptor.tr.Stats().Dials, "nothing dialled")
+		refused := 0.0
+		if cv, ok := lastInterval(t, sink).Counters["test."+mDatagramsRefused]; ok {
+			refused = cv.Sum
+		}
+		assert.Equal(t, 1.0, refused, "counted")
 	})
+}
+
+// A node behind a NAT asks for links over connections it dials: an
+// acceptor could not dial it to answer. So does a node that checks its
+// reachability and has not yet found it can be dialled.
+func TestLinkRequestFromBehindANATGoesOverAConnection(t *testing.T) {
+	for _, tc := range []string{"told", "not yet checked", "found"} {
+		t.Run(tc, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := transport.NewMemNetwork(1)
+				start := func(name string, natted bool) *Node {
+					id, err := transport.GenerateIdentity()
+					require.NoError(t, err)
+					tr, err := net.Listen(name, id, transport.MemConfig{BehindNAT: natted})
+					require.NoError(t, err)
+					cfg := testConfig(tr, 1)
+					cfg.BehindNAT = natted && tc == "told"
+					cfg.CheckReachability = natted && tc != "told"
+					nd, err := New(cfg)
+					require.NoError(t, err)
+					t.Cleanup(func() { _ = nd.Close() })
+					return nd
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				natted := start("natted", true)
+				if tc == "found" {
+					seed, other := start("seed", false), start("other", false)
+					require.NoError(t, seed.Join(ctx))
+					require.NoError(t, natted.Join(ctx, seed.Addr()))
+					require.NoError(t, other.Join(ctx, seed.Addr()))
+					waitFor(t, 30*time.Second, "the natted node knows it cannot be dialled", func() bool {
+						_, unreachable := natted.OwnRendezvous()
+						return unreachable
+					})
+				} else {
+					require.NoError(t, natted.Join(ctx)) // alone: no neighbour to check with
+				}
+				late := start("late", false) // no connection to it yet
+				askLink(natted, late, 5)
+				synctest.Wait() // the request handled, before the new member's first probes
+				assert.Zero(t, late.tr.Stats().DatagramsReceived, "no datagram")
+				assert.Equal(t, int64(1), late.tr.Stats().Accepts, "the request came over the natted node's connection")
+				assert.Equal(t, uint64(1), late.Counters().HyParView.NeighborRequestsGranted)
+			})
+		})
+	}
 }
