@@ -1,13 +1,14 @@
 // Command idlecounters starts a plumview cluster over QUIC on 127.0.0.1,
 // joins it, waits until every member list is complete, and prints what
-// the cluster did while idle for a while: the engine's counters (HyParView,
+// the cluster did while idle for a while (and with -join, during the
+// join): the engine's counters (HyParView,
 // Plumtree, the member list, the composition) and the node's metrics,
 // summed over the nodes, each counter that moved with its increase, and
 // the nodes' active view sizes at the end. It says what an idle member's
 // cost is made of, beside the bench's idle row (cmd/compare), which only
 // gives its total.
 //
-//	cd bench && go run ./cmd/idlecounters -nodes 64 -idle 20s
+//	cd bench && go run ./cmd/idlecounters -nodes 64 -idle 20s [-join]
 package main
 
 import (
@@ -33,14 +34,15 @@ func main() {
 	idle := flag.Duration("idle", 20*time.Second, "how long the cluster is watched, idle")
 	settle := flag.Duration("settle", 2*time.Second, "wait after the member lists are complete, before watching")
 	joinTimeout := flag.Duration("timeout", 3*time.Minute, "bound on the join")
+	joinCounters := flag.Bool("join", false, "also print what moved from the start to the end of the settling (the join)")
 	flag.Parse()
-	if err := run(*nodes, *idle, *settle, *joinTimeout); err != nil {
+	if err := run(*nodes, *idle, *settle, *joinTimeout, *joinCounters); err != nil {
 		fmt.Fprintln(os.Stderr, "idlecounters:", err)
 		os.Exit(1)
 	}
 }
 
-func run(size int, idle, settle, joinTimeout time.Duration) error {
+func run(size int, idle, settle, joinTimeout time.Duration, joinCounters bool) error {
 	if size < 2 {
 		return errors.New("-nodes must be at least 2")
 	}
@@ -72,8 +74,26 @@ func run(size int, idle, settle, joinTimeout time.Duration) error {
 	fmt.Printf("%d nodes joined, member lists complete; settling %v, then watching %v\n", size, settle, idle)
 	time.Sleep(settle)
 	before, metricsBefore := sum(nodes), counters(sink)
+	if joinCounters {
+		fmt.Println("-- from the start to the end of the settling:")
+		printDiff(gossip.Counters{}, before, nil, metricsBefore)
+		fmt.Println("-- while idle:")
+	}
 	time.Sleep(idle)
 	after, metricsAfter := sum(nodes), counters(sink)
+	printDiff(before, after, metricsBefore, metricsAfter)
+	sizes := map[int]int{}
+	for _, n := range nodes {
+		a, _ := n.Views()
+		sizes[len(a)]++
+	}
+	fmt.Println("active view sizes at the end (size: nodes):", sizes)
+	return nil
+}
+
+// printDiff prints every engine counter and metric that moved from
+// (before, metricsBefore) to (after, metricsAfter), sorted.
+func printDiff(before, after gossip.Counters, metricsBefore, metricsAfter map[string]float64) {
 	var lines []string
 	lines = diff(lines, "engine", reflect.ValueOf(before), reflect.ValueOf(after))
 	for k, v := range metricsAfter {
@@ -85,13 +105,6 @@ func run(size int, idle, settle, joinTimeout time.Duration) error {
 	for _, l := range lines {
 		fmt.Println(l)
 	}
-	sizes := map[int]int{}
-	for _, n := range nodes {
-		a, _ := n.Views()
-		sizes[len(a)]++
-	}
-	fmt.Println("active view sizes at the end (size: nodes):", sizes)
-	return nil
 }
 
 // startNode starts node i on its own UDP socket of 127.0.0.1, with the
