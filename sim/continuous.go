@@ -69,7 +69,7 @@ func continuousCharts(rep report.Sink, o scenario.ContinuousOptions, rows []scen
 // prints the cost. Its wall-clock lines differ between runs, so it is not
 // part of -scenario all.
 func runScale(o options, progress *scenario.Progress, stdout io.Writer, rep *report.Report) error {
-	res, err := scenario.RunScale(scenario.ScaleOptions{Nodes: o.nodes, Seed: o.seed, Cycles: 5, Progress: progress, Workers: o.workers})
+	res, err := scenario.RunScale(scenario.ScaleOptions{Nodes: o.nodes, Seed: o.seed, Cycles: 5, Progress: progress, Workers: o.workers, JoinBatch: o.joinBatch})
 	if err != nil {
 		return err
 	}

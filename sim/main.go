@@ -68,6 +68,7 @@ type options struct {
 	quiet          bool
 	cpuProfile     string
 	workers        int
+	joinBatch      int
 	memProfile     string
 	hugePages      bool
 	baseline       bool
@@ -162,6 +163,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.check, "check", false, "check every node's invariants after each step (slower)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.BoolVar(&o.hugePages, "hugepages", true, "ask the kernel to back the heap with transparent huge pages where it gives them only on request (Linux; faster above a few thousand nodes)")
+	fs.IntVar(&o.joinBatch, "join-batch", 1, "scale: nodes joining node 0 at a time, the run going to quiescence after each batch (1: one by one, the papers' procedure; above 16, S1's overlay degenerates: docs/benchmarks.md)")
 	fs.IntVar(&o.workers, "workers", 1, "scale: goroutines that step the engines of the membership cycles' large instants, the outputs carried out in the sequential order; the counts do not depend on it (docs/benchmarks.md: not shown faster on a shared 2-core machine)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "members: write a heap profile to this file at the end of the run, its simulation still held, and to this file with -joined appended once every list is complete after the joins, where the heap peaks (for go tool pprof -sample_index=inuse_space)")
@@ -216,6 +218,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := parseLinkDelay(o.linkDelay, o.perMessage); err != nil {
 		return err
+	}
+	if o.joinBatch < 1 || (o.joinBatch > 1 && o.scenario != "scale") {
+		return fmt.Errorf("-join-batch must be at least 1, and above 1 only with -scenario scale (got %d with %q)", o.joinBatch, o.scenario)
 	}
 	if o.seeds < 1 || (o.seeds > 1 && (o.scenario == "members" || o.scenario == "scale")) {
 		return fmt.Errorf("-seeds must be at least 1, and above 1 only with -scenario failure, broadcast, massive, graph, continuous or all (got %d with %q)", o.seeds, o.scenario)

@@ -83,6 +83,8 @@ func TestRejectsBadFlags(t *testing.T) {
 		"per message, no delay":   {"-scenario", "graph", "-delay-per-message"},
 		"seeds elsewhere":         {"-scenario", "members", "-seeds", "2"},
 		"seeds of scale":          {"-scenario", "scale", "-seeds", "2"},
+		"join batch elsewhere":    {"-scenario", "failure", "-join-batch", "4"},
+		"join batch of zero":      {"-scenario", "scale", "-join-batch", "0"},
 		"no seed":                 {"-scenario", "failure", "-seeds", "0"},
 		"negative spacing":        {"-scenario", "failure", "-spacing", "-1ms"},
 	}

@@ -50,6 +50,11 @@ type CycleOptions struct {
 	// goroutines (engine.Config.Workers): the same run, faster on idle
 	// cores.
 	Workers int
+	// JoinBatch, above 1, joins the nodes after the first that many at
+	// once through node 0, the run going to quiescence after each batch
+	// rather than after each join (a burst of joiners, as a deployment may
+	// start them): a different run, and a different overlay.
+	JoinBatch int
 }
 
 // PaperEngineConfig is the cores' configuration the papers simulate for
@@ -137,7 +142,7 @@ func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 		return nil, err
 	}
 	c := &CycleCluster{Sim: s, progress: opts.Progress}
-	if err := joinOneByOne(s, opts.Nodes, opts.Progress, "joining", func() error { return s.Quiesce(quiesceLimit) }); err != nil {
+	if err := joinInBatches(s, opts.Nodes, max(opts.JoinBatch, 1), opts.Progress, "joining", func() error { return s.Quiesce(quiesceLimit) }); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -146,6 +151,13 @@ func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 // joinOneByOne adds n nodes to s, the first alone and each other through
 // node 0 (the papers' single contact), running wait after each join.
 func joinOneByOne(s *engine.Sim, n int, progress *Progress, phase string, wait func() error) error {
+	return joinInBatches(s, n, 1, progress, phase, wait)
+}
+
+// joinInBatches is joinOneByOne with the nodes after the first joining
+// batch at a time, wait running after the first node's join and after
+// each batch.
+func joinInBatches(s *engine.Sim, n, batch int, progress *Progress, phase string, wait func() error) error {
 	progress.Start(phase, n)
 	defer progress.Done()
 	for i := 0; i < n; i++ {
@@ -158,8 +170,10 @@ func joinOneByOne(s *engine.Sim, n int, progress *Progress, phase string, wait f
 		} else {
 			s.Join(id, 0)
 		}
-		if err := wait(); err != nil {
-			return err
+		if i%batch == 0 || i == n-1 {
+			if err := wait(); err != nil {
+				return err
+			}
 		}
 		progress.Tick(i+1, s)
 	}
