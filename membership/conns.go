@@ -24,6 +24,11 @@ type peerConn struct {
 	conn    transport.Conn
 	dialled bool // we dialled it
 	retired bool // no longer in use: its end is not a failure
+	ended   bool // its end was handled (connEnded)
+	// standby is a connection the peer dialled that was retired in
+	// favour of this one: it takes over if the peer closes this one
+	// (takeOver).
+	standby *peerConn
 	// tried is when a relayed ICE link was opened or last tried again
 	// for a direct path (icelinks.go).
 	tried time.Time
@@ -216,6 +221,9 @@ func (n *Node) adopt(c transport.Conn, dialled bool) *peerConn {
 		return pc
 	}
 	n.retire(pc)
+	if !pc.dialled {
+		old.standby = pc
+	}
 	return old
 }
 
@@ -290,7 +298,9 @@ func unknownExtension(f []byte, err error) bool {
 
 // connEnded reports a connection that ended without our asking.
 func (n *Node) connEnded(pc *peerConn, err error) {
-	if n.st.conns[pc.id] == pc {
+	pc.ended = true
+	inUse := n.st.conns[pc.id] == pc
+	if inUse {
 		delete(n.st.conns, pc.id)
 	}
 	if pc.retired {
@@ -308,6 +318,9 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 		// flight): no link of ours ends.
 		n.incr(mConnsClosed, 1)
 		n.log.Debug("connection closed by the peer", peerField(pc.id), zap.String("reason", ce.Reason))
+		if inUse && n.takeOver(pc) {
+			return
+		}
 		if n.st.conns[pc.id] == nil && ce.Reason != reasonDuplicate {
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.ConnectionClosed(now, pc.id, rd) })
 		}
@@ -316,6 +329,26 @@ func (n *Node) connEnded(pc *peerConn, err error) {
 	n.incr(mConnsFailed, 1)
 	n.log.Debug("connection ended", peerField(pc.id), zap.Error(err))
 	n.connectionFailed(pc.id)
+}
+
+// takeOver makes pc's standby, a connection the peer dialled and we
+// retired in favour of pc, the peer's connection now that the peer closed
+// pc, and reports whether it did. Two connections dialled by the two ends
+// are taken for a simultaneous dial, and both ends keep the one the
+// smaller ID dialled (adopt); but the peer may have closed that one and
+// dialled anew before this end saw the close, and then it sends over the
+// new one and reads nothing on the old: without the takeover this end
+// would hold no connection to a peer that holds one to it, and its next
+// frames would go to a new dial the peer retires in turn.
+func (n *Node) takeOver(pc *peerConn) bool {
+	sb := pc.standby
+	if sb == nil || sb.ended || n.st.conns[pc.id] != nil {
+		return false
+	}
+	sb.retired = false
+	n.st.conns[pc.id] = sb
+	n.incr(mConnsTakenOver, 1)
+	return true
 }
 
 // malformed drops a peer that sent a frame the codec refused.

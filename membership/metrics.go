@@ -70,6 +70,7 @@ const (
 	mConnsFailed    = "conns_failed_total"
 	mConnsDuplicate = "conns_duplicate_total"
 	mConnsClosed    = "conns_closed_by_peer_total"
+	mConnsTakenOver = "conns_taken_over_total"
 	mDialsFailed    = "dials_failed_total"
 	mTimersHeld     = "request_timers_held_total"
 	mDialsBadAddr   = "dials_bad_address_total"
@@ -208,6 +209,7 @@ func MetricDefs() []MetricDef {
 	c(mConnsFailed, "connections lost: a failure or an idle timeout")
 	c(mConnsDuplicate, "connections retired because both ends dialled at once")
 	c(mConnsClosed, "connections the peer closed deliberately")
+	c(mConnsTakenOver, "connections the peer dialled, set aside for another, that took over when the peer closed that one")
 	c(mDialsFailed, "dials that failed")
 	c(mTimersHeld, "NEIGHBOR and JOIN timeouts that fell due while the connection to the peer asked was still being set up, set again from when it came up")
 	c(mDialsBadAddr, "peer addresses that were not a pinned key@host:port")
