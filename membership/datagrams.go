@@ -75,9 +75,10 @@ type datagramState struct {
 	// asked holds the NEIGHBOR requests sent as datagrams and not yet
 	// answered, by peer (linkrequests.go).
 	asked map[peer.ID]askedLink
-	// linksOverConns holds the members whose answer to a request came
-	// only over a connection: they are asked over connections.
-	linksOverConns map[peer.ID]bool
+	// linksOverConns holds the members whose refusal of a request came
+	// only over a connection, and when: they are asked over connections
+	// for a while (linkrequests.go).
+	linksOverConns map[peer.ID]time.Time
 }
 
 // datagramFallbackAfter is how long a datagram to a member not known to
@@ -102,7 +103,7 @@ func (n *Node) startDatagrams() {
 	if !ok {
 		return
 	}
-	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}, asked: map[peer.ID]askedLink{}, linksOverConns: map[peer.ID]bool{}}
+	n.st.dgram = datagramState{tr: dg, reads: map[peer.ID]bool{}, sources: map[peer.ID]datagramSource{}, asked: map[peer.ID]askedLink{}, linksOverConns: map[peer.ID]time.Time{}}
 	n.wg.Add(1)
 	go n.readDatagrams(dg)
 }
@@ -137,6 +138,7 @@ func (n *Node) readDatagrams(dg transport.Datagrams) {
 				return
 			}
 			n.st.frameAt, n.st.dgram.answering = at, id
+			n.noteLinkDatagram(id, msg)
 			n.noteLinkAnswer(id, msg, false)
 			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, id, msg, rd) })
 			n.st.frameAt, n.st.dgram.answering = time.Time{}, 0

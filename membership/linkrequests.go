@@ -1,7 +1,9 @@
 package membership
 
 import (
+	"net"
 	"net/netip"
+	"time"
 
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
@@ -62,10 +64,12 @@ type askedLink struct {
 
 // linkRequestByDatagram reports whether a NEIGHBOR to p may travel as a
 // datagram: not if its acceptance could not reach this node by a dial,
-// nor to a peer that answered requests only over connections.
+// nor if this node's address is a name (a request datagram must name the
+// address it comes from, an IP address and port), nor to a peer that
+// lately answered a request only over a connection.
 func (n *Node) linkRequestByDatagram(p hyparview.Peer) bool {
 	m := n.cfg.Protocol.Members
-	if m.BehindNAT || n.st.dgram.linksOverConns[p.ID] {
+	if m.BehindNAT || n.askOverConnection(p.ID) || !addressedByIP(n.self.Addr) {
 		return false
 	}
 	if m.CheckReachability {
@@ -74,6 +78,40 @@ func (n *Node) linkRequestByDatagram(p hyparview.Peer) bool {
 		}
 	}
 	return !n.viaICE(p.ID) && !n.ownRecordUnreachable()
+}
+
+// linksOverConnsFor is how long a peer that answered a request only over
+// a connection is asked over connections: long enough that an agent of
+// the version before costs one timeout now and then, short enough that
+// it is asked by datagram again soon after it is upgraded, or after a
+// lost datagram made it look like one.
+const linksOverConnsFor = 10 * time.Minute
+
+// askOverConnection reports whether p answered a request only over a
+// connection less than linksOverConnsFor ago.
+func (n *Node) askOverConnection(p peer.ID) bool {
+	at, ok := n.st.dgram.linksOverConns[p]
+	if ok && time.Since(at) >= linksOverConnsFor {
+		delete(n.st.dgram.linksOverConns, p)
+		return false
+	}
+	return ok
+}
+
+// addressedByIP reports whether addr ("key@host:port", or a transport's
+// own form without a port, such as the in-memory network's names) does
+// not name its host by a DNS name: a request datagram carries the
+// address, and the receiver compares it with the datagram's source.
+func addressedByIP(addr string) bool {
+	if _, a, err := parseAddr(addr); err == nil {
+		addr = a
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true // no port: not a host:port to resolve
+	}
+	_, err = netip.ParseAddr(host)
+	return err == nil
 }
 
 // ownRecordUnreachable reports whether this node's own record says it
@@ -87,7 +125,14 @@ func (n *Node) ownRecordUnreachable() bool {
 func (n *Node) askedByDatagram(p hyparview.Peer, frame []byte, needs int, nonce uint64) {
 	s := &n.st.dgram
 	if len(s.asked) >= maxAskedLinks {
-		clear(s.asked)
+		for id, r := range s.asked {
+			if !n.st.eng.AwaitsNeighborReply(id, r.nonce) {
+				delete(s.asked, id)
+			}
+		}
+		if len(s.asked) >= maxAskedLinks {
+			clear(s.asked)
+		}
 	}
 	s.asked[p.ID] = askedLink{peer: p, frame: frame, needs: needs, nonce: nonce}
 }
@@ -96,6 +141,15 @@ func (n *Node) askedByDatagram(p hyparview.Peer, frame []byte, needs int, nonce 
 // supersedes any request sent as a datagram before.
 func (n *Node) askedOverConnection(id peer.ID) {
 	delete(n.st.dgram.asked, id)
+}
+
+// forgetLinkRequest drops the request to id sent as a datagram, if any:
+// the connection to id failed (a failed dial of the request's retry
+// among others), which ends the request in the core.
+func (n *Node) forgetLinkRequest(id peer.ID) {
+	if len(n.st.dgram.asked) > 0 {
+		delete(n.st.dgram.asked, id)
+	}
 }
 
 // noteLinkAnswer notes msg from id, received as a datagram or over a
@@ -114,11 +168,24 @@ func (n *Node) noteLinkAnswer(id peer.ID, msg gossip.Message, overConnection boo
 		return
 	}
 	delete(s.asked, id)
-	if a.retried && overConnection {
+	if a.retried && overConnection && !r.Accepted {
+		// A refusal, which would have come as a datagram, came only
+		// over the connection: the peer drops request datagrams (an
+		// agent of the version before), or one was lost. An acceptance
+		// comes over a connection anyway, perhaps late.
 		if len(s.linksOverConns) >= maxDatagramPeers {
 			clear(s.linksOverConns)
 		}
-		s.linksOverConns[id] = true
+		s.linksOverConns[id] = time.Now()
+	}
+}
+
+// noteLinkDatagram notes a link request or refusal that came from id as
+// a datagram: id handles them, whatever it answered before.
+func (n *Node) noteLinkDatagram(id peer.ID, msg gossip.Message) {
+	switch msg.(type) {
+	case *hyparview.Neighbor, *hyparview.NeighborReply:
+		delete(n.st.dgram.linksOverConns, id)
 	}
 }
 
@@ -139,7 +206,7 @@ func sameAddr(a, b string) bool {
 	}
 	x, err1 := netip.ParseAddrPort(a)
 	y, err2 := netip.ParseAddrPort(b)
-	return err1 == nil && err2 == nil && x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
+	return err1 == nil && err2 == nil && x.Addr().Unmap().WithZone("") == y.Addr().Unmap().WithZone("") && x.Port() == y.Port()
 }
 
 // retryLinkRequest handles t, a timer due now, if it bounds a request

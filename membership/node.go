@@ -285,7 +285,10 @@ func (n *Node) shutdown() {
 // connectionFailed notes that the connection to id failed while a batch
 // was being carried out (a dial that failed at once, a connection
 // dropped); step reports it to the engine next.
-func (n *Node) connectionFailed(id peer.ID) { n.st.failed = append(n.st.failed, id) }
+func (n *Node) connectionFailed(id peer.ID) {
+	n.st.failed = append(n.st.failed, id)
+	n.forgetLinkRequest(id) // what was sent may be lost: the core's request to id ends with the report
+}
 
 // step runs one input through the engine, carries out its batch, then
 // reports the connection failures that carrying it out raised, each with

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -103,8 +104,10 @@ func TestValidate(t *testing.T) {
 	good.Idle = time.Second
 	assert.NoError(t, good.Validate())
 	bad = good
-	bad.JoinRate = -1
-	assert.Error(t, bad.Validate())
+	for _, r := range []float64{-1, math.NaN(), math.Inf(1)} {
+		bad.JoinRate = r
+		assert.Error(t, bad.Validate(), "rate %g", r)
+	}
 	paced := good
 	paced.Nodes, paced.Timeout, paced.JoinRate = 101, time.Minute, 10 // the last joiner starts after 9.9 s
 	assert.NoError(t, paced.Validate())

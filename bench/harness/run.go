@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -76,8 +77,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("timeouts, sustain and window must be positive")
 	case o.Idle < 0 || o.Idle > o.Timeout:
 		return fmt.Errorf("the idle phase must last from 0 to the phase timeout %s, have %s", o.Timeout, o.Idle)
-	case o.JoinRate < 0:
-		return fmt.Errorf("the join rate must not be negative, have %g", o.JoinRate)
+	case !(o.JoinRate >= 0) || math.IsInf(o.JoinRate, 1):
+		return fmt.Errorf("the join rate must be a finite number of joins a second, 0 or more, have %g", o.JoinRate)
 	case o.JoinRate > 0 && Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1) >= o.Timeout:
 		return fmt.Errorf("at %g joins a second the last node starts joining after %s, past the phase timeout %s", o.JoinRate, Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1), o.Timeout)
 	}

@@ -145,8 +145,9 @@ func (s *Gossipsub) dialer(raddr ma.Multiaddr) (tcp.ContextDialer, error) {
 }
 
 // Join implements harness.System: each host dials gsDials random others,
-// concurrently, or paced by the dialling host (harness.Config.JoinRate:
-// host i dials when its turn comes).
+// concurrently, or paced (harness.Config.JoinRate): a dial waits for the
+// turn of the later of its two hosts, so that no host is dialled before
+// it has joined.
 func (s *Gossipsub) Join(ctx context.Context) error {
 	plan := dialPlan(len(s.nodes), gsDials, rand.New(rand.NewPCG(uint64(s.cfg.Seed), 7)))
 	s.dials = len(plan)
@@ -158,7 +159,7 @@ func (s *Gossipsub) Join(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := harness.WaitJoinTurn(ctx, s.cfg, start, d[0]); err != nil {
+			if err := harness.WaitJoinTurn(ctx, s.cfg, start, max(d[0], d[1])); err != nil {
 				errs[k] = fmt.Errorf("dial %d→%d: %w", d[0], d[1], err)
 				return
 			}
