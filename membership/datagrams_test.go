@@ -251,11 +251,22 @@ func TestDatagramPingAnsweredByDatagram(t *testing.T) {
 // listenMemNode starts a node (not joined) on net at addr.
 func listenMemNode(t *testing.T, net *transport.MemNetwork, addr string, mc transport.MemConfig) *Node {
 	t.Helper()
+	return listenMemNodeWith(t, net, addr, mc, nil)
+}
+
+// listenMemNodeWith is listenMemNode with the node's configuration
+// adjusted by configure (if not nil).
+func listenMemNodeWith(t *testing.T, net *transport.MemNetwork, addr string, mc transport.MemConfig, configure func(*Config)) *Node {
+	t.Helper()
 	id, err := transport.GenerateIdentity()
 	require.NoError(t, err)
 	tr, err := net.Listen(addr, id, mc)
 	require.NoError(t, err)
-	nd, err := New(testConfig(tr, 1))
+	cfg := testConfig(tr, 1)
+	if configure != nil {
+		configure(&cfg)
+	}
+	nd, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = nd.Close() })
 	return nd

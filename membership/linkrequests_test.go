@@ -149,18 +149,7 @@ func newLinkPair(t *testing.T, targetSlots int, drop func(p *linkPair, msg gossi
 	mets, sink := inmemMetrics(t)
 	lp.sink = sink
 	start := func(name string, configure func(*Config)) *Node {
-		id, err := transport.GenerateIdentity()
-		require.NoError(t, err)
-		tr, err := net.Listen(name, id, transport.MemConfig{})
-		require.NoError(t, err)
-		cfg := testConfig(tr, 1)
-		if configure != nil {
-			configure(&cfg)
-		}
-		nd, err := New(cfg)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = nd.Close() })
-		return nd
+		return listenMemNodeWith(t, net, name, transport.MemConfig{}, configure)
 	}
 	lp.seed = start("seed", nil)
 	lp.asker = start("asker", func(cfg *Config) {
@@ -293,15 +282,7 @@ func TestLinkDatagramNamingAnotherAddressIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := transport.NewMemNetwork(1)
 		m, sink := inmemMetrics(t)
-		id, err := transport.GenerateIdentity()
-		require.NoError(t, err)
-		tr, err := net.Listen("acceptor", id, transport.MemConfig{})
-		require.NoError(t, err)
-		cfg := testConfig(tr, 1)
-		cfg.Metrics = m
-		acceptor, err := New(cfg)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = acceptor.Close() })
+		acceptor := listenMemNodeWith(t, net, "acceptor", transport.MemConfig{}, func(cfg *Config) { cfg.Metrics = m })
 		require.NoError(t, acceptor.Join(context.Background()))
 		asker := listenMemNode(t, net, "asker", transport.MemConfig{})
 		key, _, err := parseAddr(asker.Addr())
@@ -332,17 +313,10 @@ func TestLinkRequestFromBehindANATGoesOverAConnection(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				net := transport.NewMemNetwork(1)
 				start := func(name string, natted bool) *Node {
-					id, err := transport.GenerateIdentity()
-					require.NoError(t, err)
-					tr, err := net.Listen(name, id, transport.MemConfig{BehindNAT: natted})
-					require.NoError(t, err)
-					cfg := testConfig(tr, 1)
-					cfg.BehindNAT = natted && tc == "told"
-					cfg.CheckReachability = natted && tc != "told"
-					nd, err := New(cfg)
-					require.NoError(t, err)
-					t.Cleanup(func() { _ = nd.Close() })
-					return nd
+					return listenMemNodeWith(t, net, name, transport.MemConfig{BehindNAT: natted}, func(cfg *Config) {
+						cfg.BehindNAT = natted && tc == "told"
+						cfg.CheckReachability = natted && tc != "told"
+					})
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
