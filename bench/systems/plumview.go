@@ -18,6 +18,7 @@ func init() {
 	harness.Register("plumview-trusted", func() harness.System { return &Plumview{trustMembers: true} })
 	harness.Register("plumview-fast", func() harness.System { return &Plumview{fast: true} })
 	harness.Register("plumview-calm", func() harness.System { return &Plumview{calm: true} })
+	harness.Register("plumview-sparse", func() harness.System { return &Plumview{sparse: true} })
 }
 
 // benchTopic is the one topic the comparison broadcasts on.
@@ -40,7 +41,13 @@ type Plumview struct {
 	// second), as "plumview-calm": a fifth of the keep-alives and half the
 	// probes of the defaults, so that 1,000 nodes on two cores are not
 	// busy merely being members.
-	calm   bool
+	calm bool
+	// sparse is a failure detector for a thousand nodes in one process
+	// on two cores (gossipd's -idle-timeout 15s -probe-interval 5s
+	// -probe-timeout 2s -suspicion-timeout 15s: keep-alives every 5 s), as
+	// "plumview-sparse": about a third of the default's idle CPU, for
+	// detection in about 15 s.
+	sparse bool
 	cfg    harness.Config
 	nodes  []*pvNode
 	lagged atomic.Uint64
@@ -90,6 +97,9 @@ func (s *Plumview) Name() string {
 	if s.calm {
 		return "plumview-calm"
 	}
+	if s.sparse {
+		return "plumview-sparse"
+	}
 	return "plumview"
 }
 
@@ -100,7 +110,7 @@ func (s *Plumview) Notes() []string {
 		signing = "origin signatures off (membership.Config.TrustMembers)"
 	}
 	settings := "default settings"
-	if s.fast || s.calm {
+	if s.fast || s.calm || s.sparse {
 		settings = "default settings but the failure detector (below)"
 	}
 	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree, " +
@@ -113,6 +123,10 @@ func (s *Plumview) Notes() []string {
 	}
 	if s.calm {
 		n = append(n, "the calm failure detector (idle timeout 5 s, keep-alive 1 s, probes every 2 s; suspicion as the defaults; gossipd's -idle-timeout 5s -probe-interval 2s)")
+	}
+	if s.sparse {
+		n = append(n, "the sparse failure detector (idle timeout 15 s, keep-alive 5 s, probes every 5 s with a 2 s timeout, suspicion 15 s; "+
+			"gossipd's -idle-timeout 15s -probe-interval 5s -probe-timeout 2s -suspicion-timeout 15s)")
 	}
 	if l := s.lagged.Load(); l > 0 {
 		n = append(n, fmt.Sprintf("subscriptions dropped %d messages for slow reading (Lagged)", l))
@@ -153,6 +167,9 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 	if s.calm {
 		tc.IdleTimeout, tc.KeepAlivePeriod = 5*time.Second, time.Second
 	}
+	if s.sparse {
+		tc.IdleTimeout, tc.KeepAlivePeriod = 15*time.Second, 5*time.Second
+	}
 	tr, err := transport.ListenQUIC(tc)
 	if err != nil {
 		udp.Close()
@@ -165,6 +182,10 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 	}
 	if s.calm {
 		mc.ProbeInterval = 2 * time.Second
+	}
+	if s.sparse {
+		mc.ProbeInterval, mc.ProbeTimeout = 5*time.Second, 2*time.Second
+		mc.Roster.SuspicionTimeout = 15 * time.Second
 	}
 	node, err := membership.New(mc)
 	if err != nil {
