@@ -43,10 +43,12 @@ type Plumview struct {
 	// busy merely being members.
 	calm bool
 	// sparse is a failure detector for a thousand nodes in one process
-	// on two cores (gossipd's -idle-timeout 15s -probe-interval 5s
-	// -probe-timeout 2s -suspicion-timeout 15s: keep-alives every 5 s), as
-	// "plumview-sparse": about a third of the default's idle CPU, for
-	// detection in about 15 s.
+	// on two cores, as "plumview-sparse": idle timeout 15 s, keep-alives
+	// every 5 s, probes every 5 s with a 2 s timeout, suspicion 15 s
+	// (gossipd's -idle-timeout 15s -probe-interval 5s -probe-timeout 2s
+	// -suspicion-timeout 15s, but for the keep-alives, which gossipd sets
+	// to a fifth of the idle timeout, 3 s): about a third of the default's
+	// idle CPU, for detection in about 15 s.
 	sparse bool
 	cfg    harness.Config
 	nodes  []*pvNode
@@ -125,8 +127,9 @@ func (s *Plumview) Notes() []string {
 		n = append(n, "the calm failure detector (idle timeout 5 s, keep-alive 1 s, probes every 2 s; suspicion as the defaults; gossipd's -idle-timeout 5s -probe-interval 2s)")
 	}
 	if s.sparse {
-		n = append(n, "the sparse failure detector (idle timeout 15 s, keep-alive 5 s, probes every 5 s with a 2 s timeout, suspicion 15 s; "+
-			"gossipd's -idle-timeout 15s -probe-interval 5s -probe-timeout 2s -suspicion-timeout 15s)")
+		n = append(n, "the sparse failure detector (idle timeout 15 s, keep-alive 5 s, probes every 5 s with a 2 s timeout, "+
+			"suspicion 15 s alone, 3 s confirmed; gossipd's -idle-timeout 15s -probe-interval 5s -probe-timeout 2s -suspicion-timeout 15s "+
+			"but for the keep-alive, 3 s there)")
 	}
 	if l := s.lagged.Load(); l > 0 {
 		n = append(n, fmt.Sprintf("subscriptions dropped %d messages for slow reading (Lagged)", l))
