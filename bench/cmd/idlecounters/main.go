@@ -6,7 +6,8 @@
 // summed over the nodes, each counter that moved with its increase, and
 // the nodes' active view sizes at the end. It says what an idle member's
 // cost is made of, beside the bench's idle row (cmd/compare), which only
-// gives its total.
+// gives its total. A join that does not complete within -timeout prints
+// the metrics that moved until then.
 //
 //	cd bench && go run ./cmd/idlecounters -nodes 64 -idle 20s [-join]
 package main
@@ -54,9 +55,12 @@ func run(size int, idle, settle, joinTimeout time.Duration, joinCounters bool) e
 		return err
 	}
 	var nodes []*membership.Node
+	closeNodes := true
 	defer func() {
 		for _, n := range nodes {
-			_ = n.Close()
+			if closeNodes {
+				_ = n.Close()
+			}
 		}
 	}()
 	for i := range size {
@@ -69,6 +73,14 @@ func run(size int, idle, settle, joinTimeout time.Duration, joinCounters bool) e
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
 	if err := join(ctx, nodes); err != nil {
+		// What a join that did not converge did is the question then. The
+		// metrics are read from the sink; the engines' counters would be
+		// asked of the nodes' loops, which a starved cluster answers late,
+		// and closing its nodes waits the same way: the process's exit
+		// ends them.
+		closeNodes = false
+		fmt.Printf("-- the join failed (%v); the metrics until then:\n", err)
+		printDiff(gossip.Counters{}, gossip.Counters{}, nil, counters(sink))
 		return err
 	}
 	fmt.Printf("%d nodes joined, member lists complete; settling %v, then watching %v\n", size, settle, idle)
