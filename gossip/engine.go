@@ -342,8 +342,9 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 // had just dropped to make room for another, whose failure HyParView then
 // ignores — is also evidence of failure: the member is probed through
 // the node's neighbours at once and suspected if none reaches it (or
-// suspected at once when probing is off or busy), as a failed neighbour
-// is, unless its record says it cannot be dialled (it sits behind a NAT,
+// suspected at once when probing is off or busy, unless the node is
+// unhealthy: then the loss is doubted, as a neighbour's is, probe.go's
+// checkLostSuspect), as a failed neighbour is, unless its record says it cannot be dialled (it sits behind a NAT,
 // signal.go): a dial to it failing says nothing of its life. Without
 // this, a crashed node whose neighbours all dropped it before they
 // noticed the crash would be listed alive until a probe found it.
@@ -360,6 +361,10 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 		if r, ok := e.roster.Get(p); ok && r.State == roster.StateAlive && !r.Rendezvous().Unreachable {
 			if e.probeAfterFailedConnection(hyparview.Peer{ID: p, Addr: r.Addr}, out) {
 				return // confirmed through neighbours first (probe.go)
+			}
+			if e.live != nil && e.live.interval > 0 && e.live.healthScore > 0 {
+				e.counters.LossesDoubted++
+				return
 			}
 			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: hyparview.Peer{ID: p}, Reason: hyparview.DownFailed}, out)
 		}

@@ -84,37 +84,61 @@ func TestLocalHealth(t *testing.T) {
 }
 
 // An unhealthy node (its own timers late, health score above zero) does
-// not suspect a neighbour listed alive whose link failed: its connection
-// most likely timed out because the node could not read it in time. The
-// member is probed through the other neighbours first, and suspected only
-// if that probe fails. A healthy node suspects it at once, as before.
-// Before, every node of an overloaded process suspected its neighbours as
-// their keep-alives went unread.
+// not suspect a member listed alive whose connection failed, a neighbour
+// or not: its connection most likely timed out because the node could
+// not read it in time. The member is probed through the neighbours first,
+// and suspected only if that probe fails with every relay's nack (here
+// there is no relay, so it is not); with a probe of another member in
+// progress, the loss is doubted and counted, and nothing else happens.
+// A healthy node suspects a lost neighbour at once, as before, and a
+// member it is not linked with once a probe through its neighbours fails
+// (at once if one is in progress). Before, every node of an overloaded
+// process suspected its neighbours as their keep-alives went unread, and,
+// once unhealthy, still whenever a probe was in progress: 448 nodes in one
+// process raised thousands of suspicions at the join.
 func TestUnhealthyNodeChecksALostNeighbourFirst(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
+		neighbour   bool
 		score       uint8
-		suspectedAt bool // suspected as the link fails
+		busy        bool // a probe of another member in progress
+		suspectedAt bool // suspected as the connection fails
+		probed      bool // an indirect probe of 5 started
 	}{
-		{"healthy", 0, true},
-		{"unhealthy", 1, false},
+		{"healthy", true, 0, false, true, false},
+		{"healthy, busy", true, 0, true, true, false},
+		{"unhealthy", true, 1, false, false, true},
+		{"unhealthy, busy", true, 1, true, false, false},
+		{"not a neighbour, healthy", false, 0, false, false, true},
+		{"not a neighbour, healthy, busy", false, 0, true, true, false},
+		{"not a neighbour, unhealthy, busy", false, 1, true, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := lonelyEngine(t, MembersConfig{})
-			do(t, e, func(out *Ready) { e.Receive(t0, 5, &hyparview.Join{Addr: "e", Nonce: 7}, out) })
-			require.True(t, e.hv.IsActive(5), "5 is a neighbour")
+			if tc.neighbour {
+				do(t, e, func(out *Ready) { e.Receive(t0, 5, &hyparview.Join{Addr: "e", Nonce: 7}, out) })
+				require.True(t, e.hv.IsActive(5), "5 is a neighbour")
+			}
 			e.live.healthScore = tc.score
+			if tc.busy {
+				e.live.target, e.live.nonce, e.live.stage = hyparview.Peer{ID: 9, Addr: "i"}, 99, probeDirect
+			}
 			out := do(t, e, func(out *Ready) { e.ConnectionFailed(t0.Add(time.Second), 5, out) })
 			r, _ := e.roster.Get(5)
 			require.Equal(t, tc.suspectedAt, r.State == roster.StateSuspect, "suspected at once")
-			if tc.suspectedAt {
+			probe := timerOf(out, TimerProbeTimeout, 2*e.scaledProbeTimeout())
+			require.Equal(t, tc.probed, probe != Timer{}, "an indirect probe of 5 started")
+			doubted := !tc.suspectedAt && !tc.probed
+			require.Equal(t, doubted, e.Counters().Engine.LossesDoubted == 1, "the loss doubted")
+			if !tc.probed {
 				return
 			}
-			probe := timerOf(out, TimerProbeTimeout, 2*e.scaledProbeTimeout())
-			require.NotEqual(t, Timer{}, probe, "an indirect probe of 5 started")
 			do(t, e, func(out *Ready) { e.TimerFired(t0.Add(3*time.Second), probe, out) })
 			r, _ = e.roster.Get(5)
-			require.Equal(t, roster.StateSuspect, r.State, "the failed probe suspects it")
+			// No relay to nack: a healthy node's failed probe suspects; an
+			// unhealthy node's is doubted (nack.go).
+			require.Equal(t, tc.score == 0, r.State == roster.StateSuspect, "the failed probe suspects it")
+			require.Equal(t, tc.score > 0, e.Counters().Engine.LossesDoubted == 1, "the failed probe doubted")
 		})
 	}
 }

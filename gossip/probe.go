@@ -45,12 +45,20 @@ type PingReq struct {
 	peer.Sealed
 	Target peer.ID
 	Nonce  uint64
+	// Nack asks for a negative answer when Target stays silent (nack.go).
+	// Last, so that a decoder that predates it skips it: an agent of an
+	// earlier version never sends one.
+	Nack bool
 }
 
 // Ack answers a Ping (or, relayed, a PingReq).
 type Ack struct {
 	peer.Sealed
 	Nonce uint64
+	// Nack marks a relay's negative answer to a PingReq that asked for
+	// one: the target has not answered the relay yet (nack.go). Last, as
+	// PingReq.Nack; only a node that asked for nacks receives one.
+	Nack bool
 }
 
 // Validate refuses a PingReq without a target.
@@ -106,6 +114,7 @@ type relay struct {
 	requester peer.ID
 	nonce     uint64 // the requester's
 	target    peer.ID
+	nack      bool // the requester asked for a nack (nack.go)
 }
 
 // liveness is the probing and evidence-of-life state (probe.go,
@@ -118,7 +127,12 @@ type liveness struct {
 	target            hyparview.Peer // the current probe's
 	nonce             uint64
 	stage             probeStage
-	relays            map[uint64]relay
+	// unnacked holds the neighbours asked to ping the current probe's
+	// target that have neither answered nor nacked; asked is how many
+	// were asked (nack.go).
+	unnacked []peer.ID
+	asked    int
+	relays   map[uint64]relay
 	// heard holds when this node last heard from a member directly (a
 	// message it sent us, an Ack) or delivered a fresh broadcast it
 	// originated, in Unix nanoseconds: evidence of life (evidence.go).
@@ -170,6 +184,7 @@ func newLiveness(m *MembersConfig) *liveness {
 func (l *liveness) clone() *liveness {
 	c := *l
 	c.order = append([]peer.ID(nil), l.order...)
+	c.unnacked = append([]peer.ID(nil), l.unnacked...)
 	c.relays = make(map[uint64]relay, len(l.relays))
 	for k, v := range l.relays {
 		c.relays[k] = v
@@ -197,11 +212,13 @@ func (l *liveness) clone() *liveness {
 	return &c
 }
 
-// armProbe sets the next probe tick.
+// armProbe sets the next probe tick, one interval scaled by the local
+// health away (health.go).
 func (e *Engine) armProbe(now time.Time, out *Ready) {
 	if e.live.interval > 0 {
-		e.live.tickDue = now.UnixNano() + int64(e.live.interval)
-		e.setTimer(Timer{kind: TimerProbe}, e.live.interval, out)
+		interval := e.scaledProbeInterval()
+		e.live.tickDue = now.UnixNano() + int64(interval)
+		e.setTimer(Timer{kind: TimerProbe}, interval, out)
 	}
 }
 
@@ -323,9 +340,21 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 	l.stage = probeIdle
 	e.closeUnlessNeighbour(target.ID, out)
 	if r, ok := e.roster.Get(target.ID); ok && r.State.Present() {
-		// a suspicion, or a confirmation of one held (roster: confirm.go)
-		e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: target, Reason: hyparview.DownFailed}, out)
+		if r.State == roster.StateAlive && l.healthScore > 0 && !e.allNacked() {
+			// An unhealthy node accuses no one on its own word (health.go,
+			// nack.go): the others' probes, and its own once it is well,
+			// decide.
+			e.counters.LossesDoubted++
+		} else {
+			// a suspicion, or a confirmation of one held (roster:
+			// confirm.go; doubtful while unhealthy)
+			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: target, Reason: hyparview.DownFailed}, out)
+		}
 	}
+	// Then the failure counts against this node too, unless every
+	// neighbour asked answered that the target is silent (nack.go): its
+	// own observation above was judged with the score it probed under.
+	e.scoreFailedProbe()
 }
 
 // probeIndirectly asks up to IndirectProbes active neighbours to ping the
@@ -338,16 +367,17 @@ func (e *Engine) probeIndirectly(out *Ready) {
 	if n > 0 {
 		start = e.rng.IntN(n)
 	}
-	asked := 0
-	for i := 0; i < n && asked < l.indirect; i++ {
+	l.unnacked, l.asked = l.unnacked[:0], 0
+	for i := 0; i < n && l.asked < l.indirect; i++ {
 		p := e.hv.ActiveAt((start + i) % n)
 		if p.ID == l.target.ID {
 			continue
 		}
-		asked++
-		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce}})
+		l.asked++
+		l.unnacked = append(l.unnacked, p.ID)
+		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce, Nack: true}})
 	}
-	e.counters.IndirectProbes += uint64(asked)
+	e.counters.IndirectProbes += uint64(l.asked)
 	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(l.target.ID), b: l.nonce}, 2*e.scaledProbeTimeout(), out)
 }
 
@@ -398,7 +428,12 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 // node of an overloaded process suspected its neighbours as their
 // keep-alives went unread, and at 256 nodes on two cores the member
 // lists lost half the cluster (docs/benchmarks.md, "256 nodes: the join
-// converges").
+// converges"). When a probe is in progress, such a node does not suspect
+// the neighbour either: the loss is doubted and counted (LossesDoubted),
+// and the neighbour's other neighbours and the probes decide. Before, an
+// unhealthy node, whose scaled probes are in progress most of the time,
+// suspected most of the neighbours it lost, and 448 nodes in one process
+// on two cores raised thousands of suspicions at the join.
 func (e *Engine) checkLostSuspect(o *hyparview.Output, out *Ready) bool {
 	if e.live == nil || e.live.interval <= 0 || o.Reason != hyparview.DownFailed {
 		return false
@@ -408,7 +443,10 @@ func (e *Engine) checkLostSuspect(o *hyparview.Output, out *Ready) bool {
 		return false
 	}
 	if r.State == roster.StateAlive && e.live.healthScore > 0 {
-		return e.probeAfterFailedConnection(hyparview.Peer{ID: r.ID, Addr: r.Addr}, out)
+		if !e.probeAfterFailedConnection(hyparview.Peer{ID: r.ID, Addr: r.Addr}, out) {
+			e.counters.LossesDoubted++
+		}
+		return true
 	}
 	if r.State != roster.StateSuspect {
 		return false
@@ -448,13 +486,22 @@ func (e *Engine) onPingReq(from peer.ID, m *PingReq, out *Ready) {
 		return
 	}
 	nonce := e.rng.Uint64() | 1
-	l.relays[nonce] = relay{requester: from, nonce: m.Nonce, target: m.Target}
+	l.relays[nonce] = relay{requester: from, nonce: m.Nonce, target: m.Target, nack: m.Nack}
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: r.ID, Addr: r.Addr}, Msg: &Ping{Nonce: nonce}})
+	if m.Nack {
+		e.setTimer(Timer{kind: TimerProbeRelay, sub: relayNackDue, a: uint64(m.Target), b: nonce}, l.timeout, out)
+		return
+	}
 	e.setTimer(Timer{kind: TimerProbeRelay, a: uint64(m.Target), b: nonce}, 2*l.timeout, out)
 }
 
-// relayTimeout gives up a relayed probe the target never answered.
+// relayTimeout gives up a relayed probe the target never answered, or
+// first nacks it (nack.go).
 func (e *Engine) relayTimeout(t Timer, out *Ready) {
+	if t.sub == relayNackDue {
+		e.relayNack(t, out)
+		return
+	}
 	if r, ok := e.live.relays[t.b]; ok {
 		delete(e.live.relays, t.b)
 		e.closeUnlessNeighbour(r.target, out)
@@ -464,6 +511,10 @@ func (e *Engine) relayTimeout(t Timer, out *Ready) {
 // onAck ends the current probe, or passes a relayed one's answer back.
 func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 	l := e.live
+	if m.Nack {
+		e.onNack(from, m)
+		return
+	}
 	if l.stage != probeIdle && m.Nonce == l.nonce {
 		target := l.target
 		l.stage = probeIdle

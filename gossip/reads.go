@@ -195,6 +195,14 @@ type EngineCounters struct {
 	// target, or too many relays at once. StaleAcks counts Acks of no
 	// probe in progress.
 	ProbeRelaysRefused, StaleAcks uint64
+	// NacksSent counts the nacks this node sent as a relay whose target
+	// stayed silent; NacksReceived those it received from its relays
+	// (nack.go).
+	NacksSent, NacksReceived uint64
+	// LossesDoubted counts the failed connections to members listed
+	// alive that this node, unhealthy and with a probe in progress, did
+	// not suspect (probe.go's checkLostSuspect).
+	LossesDoubted uint64
 	// SuspicionsTold counts the declarations sent directly to the member
 	// they name, which answered us, so that it refutes at once.
 	SuspicionsTold uint64
@@ -209,8 +217,8 @@ type EngineCounters struct {
 	ConfirmsOutweighed uint64
 	// HealthRaised counts the rises of the local health score: probe
 	// ticks that fired late, reports of a lagging host (NoteHostLag),
-	// refutations of suspicions of this node
-	// (health.go).
+	// refutations of suspicions of this node, failed probes with nacks
+	// missing (health.go, nack.go).
 	HealthRaised uint64
 	// GapsReported counts the gap notices reported (Ready.Gaps), and
 	// MessagesReportedMissed the broadcasts they cover (Config.Gaps).
