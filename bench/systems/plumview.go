@@ -171,7 +171,7 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 		tc.IdleTimeout, tc.KeepAlivePeriod = 5*time.Second, time.Second
 	}
 	if s.sparse {
-		tc.IdleTimeout, tc.KeepAlivePeriod = 15*time.Second, 5*time.Second
+		SparseTransport(&tc)
 	}
 	tr, err := transport.ListenQUIC(tc)
 	if err != nil {
@@ -187,8 +187,7 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 		mc.ProbeInterval = 2 * time.Second
 	}
 	if s.sparse {
-		mc.ProbeInterval, mc.ProbeTimeout = 5*time.Second, 2*time.Second
-		mc.Roster.SuspicionTimeout = 15 * time.Second
+		SparseMembers(&mc)
 	}
 	node, err := membership.New(mc)
 	if err != nil {
@@ -261,4 +260,17 @@ func (s *Plumview) Stop() error {
 	errs := pvStopAll(len(s.nodes), s.Kill)
 	s.nodes = nil
 	return errors.Join(errs...)
+}
+
+// SparseTransport sets the transport's half of the sparse failure
+// detector ("plumview-sparse"): idle timeout 15 s, keep-alives every 5 s.
+func SparseTransport(tc *transport.Config) {
+	tc.IdleTimeout, tc.KeepAlivePeriod = 15*time.Second, 5*time.Second
+}
+
+// SparseMembers sets the member list's half of the sparse failure
+// detector: probes every 5 s with a 2 s timeout, suspicion 15 s.
+func SparseMembers(mc *membership.Config) {
+	mc.ProbeInterval, mc.ProbeTimeout = 5*time.Second, 2*time.Second
+	mc.Roster.SuspicionTimeout = 15 * time.Second
 }

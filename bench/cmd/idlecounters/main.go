@@ -9,7 +9,7 @@
 // gives its total. A join that does not complete within -timeout prints
 // the metrics that moved until then.
 //
-//	cd bench && go run ./cmd/idlecounters -nodes 64 -idle 20s [-join]
+//	cd bench && go run ./cmd/idlecounters -nodes 64 -idle 20s [-join] [-sparse]
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 
 	"github.com/hashicorp/go-metrics"
 
+	"github.com/plumview/plumview/bench/systems"
 	"github.com/plumview/plumview/gossip"
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/membership"
@@ -36,6 +37,7 @@ func main() {
 	settle := flag.Duration("settle", 2*time.Second, "wait after the member lists are complete, before watching")
 	joinTimeout := flag.Duration("timeout", 3*time.Minute, "bound on the join")
 	joinCounters := flag.Bool("join", false, "also print what moved from the start to the end of the settling (the join)")
+	flag.BoolVar(&sparse, "sparse", false, "the bench's sparse failure detector (plumview-sparse) instead of the defaults")
 	flag.Parse()
 	if err := run(*nodes, *idle, *settle, *joinTimeout, *joinCounters); err != nil {
 		fmt.Fprintln(os.Stderr, "idlecounters:", err)
@@ -119,18 +121,28 @@ func printDiff(before, after gossip.Counters, metricsBefore, metricsAfter map[st
 	}
 }
 
+// sparse selects the bench's sparse failure detector (-sparse).
+var sparse bool
+
 // startNode starts node i on its own UDP socket of 127.0.0.1, with the
-// library's defaults, reporting to m.
+// library's defaults (or the sparse detector), reporting to m.
 func startNode(i int, m *metrics.Metrics) (*membership.Node, error) {
 	id, err := transport.GenerateIdentity()
 	if err != nil {
 		return nil, err
 	}
-	tr, err := transport.ListenQUIC(transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"})
+	tc := transport.Config{Identity: id, ListenAddr: "127.0.0.1:0"}
+	mc := membership.Config{Seed: uint64(i + 1), Metrics: m}
+	if sparse {
+		systems.SparseTransport(&tc)
+		systems.SparseMembers(&mc)
+	}
+	tr, err := transport.ListenQUIC(tc)
 	if err != nil {
 		return nil, err
 	}
-	n, err := membership.New(membership.Config{Transport: tr, Seed: uint64(i + 1), Metrics: m})
+	mc.Transport = tr
+	n, err := membership.New(mc)
 	if err != nil {
 		_ = tr.Close()
 		return nil, err
@@ -168,10 +180,48 @@ func join(ctx context.Context, nodes []*membership.Node) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("member lists not complete: %w", ctx.Err())
+			return fmt.Errorf("member lists not complete (%s): %w", incompleteWithin(nodes, 10*time.Second), ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// incompleteWithin is incomplete, or a note that the nodes did not
+// answer within d: a starved node answers behind its queue, minutes
+// later.
+func incompleteWithin(nodes []*membership.Node, d time.Duration) string {
+	got := make(chan string, 1)
+	go func() { got <- incomplete(nodes) }()
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(d):
+		return fmt.Sprintf("the nodes did not say which within %v", d)
+	}
+}
+
+// incomplete says which lists lack members alive: how many nodes, and
+// how many members each lists in each state other than alive (the
+// members' IDs and incarnations, a few of them).
+func incomplete(nodes []*membership.Node) string {
+	short, notAlive := 0, map[uint64]string{}
+	for _, n := range nodes {
+		if n.MemberCounts()[membership.StateAlive] >= len(nodes)-1 {
+			continue
+		}
+		short++
+		for _, m := range n.Members() {
+			if m.State != membership.StateAlive && len(notAlive) < 8 {
+				notAlive[m.ID] = fmt.Sprintf("%x %s inc %d at %x", m.ID, m.State, m.Incarnation, n.ID())
+			}
+		}
+	}
+	var named []string
+	for _, s := range notAlive {
+		named = append(named, s)
+	}
+	sort.Strings(named)
+	return fmt.Sprintf("%d of %d nodes list fewer than %d alive; e.g. %v", short, len(nodes), len(nodes)-1, named)
 }
 
 // sum adds up the nodes' engine counters.
