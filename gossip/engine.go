@@ -341,10 +341,11 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 // active neighbour — one we were asking to become a neighbour, or one we
 // had just dropped to make room for another, whose failure HyParView then
 // ignores — is also evidence of failure: the member is probed through
-// the node's neighbours at once and suspected if none reaches it (or
-// suspected at once when probing is off or busy, unless the node is
-// unhealthy: then the loss is doubted, as a neighbour's is, probe.go's
-// checkLostSuspect), as a failed neighbour is, unless its record says it cannot be dialled (it sits behind a NAT,
+// the node's neighbours at once and suspected if none reaches it (an
+// unhealthy node needs every relay's nack, nack.go), or suspected at once
+// when probing is off or busy (an unhealthy node doubts the loss instead,
+// as a neighbour's, probe.go's checkLostSuspect), as a failed neighbour
+// is, unless its record says it cannot be dialled (it sits behind a NAT,
 // signal.go): a dial to it failing says nothing of its life. Without
 // this, a crashed node whose neighbours all dropped it before they
 // noticed the crash would be listed alive until a probe found it.
@@ -363,7 +364,7 @@ func (e *Engine) ConnectionFailed(now time.Time, p peer.ID, out *Ready) {
 				return // confirmed through neighbours first (probe.go)
 			}
 			if e.live != nil && e.live.interval > 0 && e.live.healthScore > 0 {
-				e.counters.LossesDoubted++
+				e.doubtLoss(p)
 				return
 			}
 			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: hyparview.Peer{ID: p}, Reason: hyparview.DownFailed}, out)

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/plumview/plumview/hyparview"
@@ -15,32 +16,40 @@ import (
 // a PingReq goes to) for a negative answer, a nack, when the target stays
 // silent for most of their wait. A relay's nack that arrives shows this
 // node hearing its neighbours in time: the silence is the target's. A
-// failed probe with no nack at all is a sign of this node's own trouble,
-// and its local health score rises by one (health.go), as it does for a
-// failed probe with no relay to ask. Lifeguard raises the score by one
-// for each missing nack; here one nack is enough to clear the prober,
-// because a relay may be dead itself: when a tenth of 2,000 simulated
-// nodes crashed at once, a score raised for every dead relay slowed the
-// survivors' probes and confirmations, and the last crashed node was
-// failed everywhere after 10.9 s instead of 6.2 s (`go run ./sim
-// -scenario members -nodes 2000`). So during a partition, whose other
-// side no probe reaches, the relays of this side nack and the probers
-// keep their score; in a starved process, where the relays are as late
-// as the prober, failed probes raise it, the probes slow down
-// (scaledProbeInterval) and the node's own losses stop confirming
-// suspicions. An unhealthy node's failed probe suspects a member listed
-// alive only when every relay asked nacked: then the relays, not this
-// node alone, found the member silent. Otherwise the failure is doubted
-// and counted (Counters.LossesDoubted), as its lost connections are
-// (probe.go's checkLostSuspect): before, 512 nodes in one process on two
-// cores, unhealthy all, raised more than a thousand suspicions at the
-// join, each a signed broadcast all nodes checked.
+// nack that does not arrive is a sign of this node's own trouble, and
+// Lifeguard raises the local health score (health.go) by one for each.
+//
+// Here one nack is enough to clear the prober, because a relay may be
+// dead itself: when a tenth of 2,000 simulated nodes crashed at once, a
+// score raised for every dead relay slowed the survivors' probes and
+// confirmations, and the last crashed node was failed everywhere after
+// 10.9 s instead of 6.2 s (`go run ./sim -scenario members -nodes
+// 2000`). With no nack at all, every relay's silence counts, one each as
+// in Lifeguard; a failed probe with no relay to ask counts one. So during
+// a partition, whose other side no probe reaches, the relays of this side
+// nack and the probers keep their score; in a starved process, where the
+// relays are as late as the prober, failed probes raise it, the probes
+// slow down (scaledProbeInterval) and the node's own losses stop
+// confirming suspicions.
+//
+// An unhealthy node accuses no one on its own word. Its failed probe of a
+// member listed alive suspects the member only when every relay asked
+// nacked: then the relays, not this node alone, found it silent (a relay
+// that refused the PingReq, or runs an earlier version, never nacks, and
+// the node then leaves the member to the others until it is well).
+// Otherwise the failure is doubted and counted (Counters.LossesDoubted),
+// as are its lost connections while a probe is in progress (probe.go's
+// checkLostSuspect), which are queued to be probed next (doubtLoss).
+// Before, 448 to 512 nodes in one process on two cores, unhealthy all,
+// raised thousands of suspicions at the join, each a signed broadcast
+// that every node checked (docs/benchmarks.md, "The join's false-failure
+// spiral, ended").
 //
 // A relay nacks at its own probe timeout after the PingReq, half of the
 // wait the prober gives its relays (twice its probe timeout, scaled), and
-// keeps waiting for the target until that wait is over: an Ack after
-// the nack still answers the probe. A relay of an earlier version reads
-// no PingReq.Nack and never nacks: when no other relay does, the failed
+// keeps waiting for the target until that wait is over: an Ack after the
+// nack still answers the probe. A relay of an earlier version reads no
+// PingReq.Nack and never nacks: when no other relay does, the failed
 // probe counts as this node's trouble, as one without nacks does in
 // Lifeguard.
 
@@ -49,13 +58,16 @@ import (
 const relayNackDue uint8 = 1
 
 // relayNack sends the requester a nack if the target has not answered
-// the relayed ping yet, and waits one more probe timeout for it.
+// the relayed ping yet, and waits one more probe timeout for it. A timer
+// that fires twice nacks once.
 func (e *Engine) relayNack(t Timer, out *Ready) {
 	l := e.live
 	r, ok := l.relays[t.b]
 	if !ok || !r.nack {
-		return // answered already
+		return // answered already, or nacked
 	}
+	r.nack = false
+	l.relays[t.b] = r
 	e.counters.NacksSent++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: r.requester}, Msg: &Ack{Nonce: r.nonce, Nack: true}})
 	e.setTimer(Timer{kind: TimerProbeRelay, a: t.a, b: t.b}, l.timeout, out)
@@ -74,6 +86,45 @@ func (e *Engine) onNack(from peer.ID, m *Ack) {
 	e.counters.NacksReceived++
 }
 
+// startProbe makes target, under nonce, the current probe's, in its
+// direct stage, with no relay asked yet.
+func (l *liveness) startProbe(target hyparview.Peer, nonce uint64) {
+	l.target, l.nonce, l.stage = target, nonce, probeDirect
+	l.unnacked, l.asked = l.unnacked[:0], 0
+}
+
+// maxRechecks bounds the members queued for a probe after a doubted
+// loss; more are not queued (the round-robin list reaches them).
+const maxRechecks = 8
+
+// doubtLoss counts a lost connection to member id, listed alive, that
+// this node doubted (unhealthy, with a probe in progress), and queues the
+// member to be probed next: the loss is checked once a probe is free,
+// rather than only when the round-robin list comes round to it.
+func (e *Engine) doubtLoss(id peer.ID) {
+	l := e.live
+	e.counters.LossesDoubted++
+	if len(l.recheck) < maxRechecks && !slices.Contains(l.recheck, id) {
+		l.recheck = append(l.recheck, id)
+	}
+}
+
+// nackInvariants checks the nack state: no more relays unnacked than
+// asked, no more asked than IndirectProbes, none outside the indirect
+// stage, no more members queued than maxRechecks.
+func (l *liveness) nackInvariants() error {
+	if len(l.unnacked) > l.asked || l.asked > l.indirect {
+		return fmt.Errorf("gossip: %d relays unnacked of %d asked, %d allowed", len(l.unnacked), l.asked, l.indirect)
+	}
+	if l.stage != probeIndirect && l.asked != 0 {
+		return fmt.Errorf("gossip: %d relays asked outside a probe's indirect stage", l.asked)
+	}
+	if len(l.recheck) > maxRechecks {
+		return fmt.Errorf("gossip: %d members queued for a recheck, more than %d", len(l.recheck), maxRechecks)
+	}
+	return nil
+}
+
 // allNacked reports whether every relay asked for the current probe
 // nacked it (and one was asked at least): they could not reach the target
 // either, which an unhealthy node may take as its relays' word, not its
@@ -82,11 +133,18 @@ func (e *Engine) allNacked() bool {
 	return e.live.asked > 0 && len(e.live.unnacked) == 0
 }
 
-// scoreFailedProbe raises the health score by one for a probe that
-// failed with no relay's nack, or with no relay to ask.
+// scoreFailedProbe raises the health score for a probe that failed: by
+// one for each relay asked when none nacked, by one when none was asked.
 func (e *Engine) scoreFailedProbe() {
 	l := e.live
-	if l.asked == 0 || len(l.unnacked) == l.asked {
+	raise := 0
+	switch {
+	case l.asked == 0:
+		raise = 1
+	case len(l.unnacked) == l.asked:
+		raise = l.asked
+	}
+	for range raise {
 		e.raiseHealthScore()
 	}
 	l.unnacked, l.asked = l.unnacked[:0], 0

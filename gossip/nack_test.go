@@ -8,6 +8,7 @@ import (
 
 	"github.com/plumview/plumview/hyparview"
 	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/roster"
 	"github.com/plumview/plumview/wire"
 )
 
@@ -25,10 +26,10 @@ func withRelays(t *testing.T, e *Engine) []peer.ID {
 	return relays
 }
 
-// A failed probe raises the prober's local health score by one when no
-// relay nacked (Lifeguard §IV-A), or when it had no relay to ask; with a
-// relay's nack in, this node hears its neighbours in time, the silence is
-// the target's and the score stays. A probe tick then sets the next one the
+// A failed probe raises the prober's local health score by one for each
+// relay asked when none nacked (Lifeguard §IV-A), by one when it had no
+// relay to ask; with a relay's nack in, this node hears its neighbours in
+// time, the silence is the target's and the score stays. A probe tick then sets the next one the
 // interval scaled by the score away. A node already unhealthy suspects
 // the member only when every relay nacked: otherwise its own word is
 // doubted. Before, a failed probe never raised the
@@ -44,11 +45,11 @@ func TestFailedProbeScoresMissingNacks(t *testing.T) {
 		suspected  bool
 	}{
 		{"no relay to ask", false, false, 0, 1, true},
-		{"no nack", false, true, 0, 1, true},
+		{"no nack", false, true, 0, 3, true},
 		{"one nack of three", false, true, 1, 0, true},
 		{"every relay nacked", false, true, 3, 0, true},
 		{"unhealthy, no relay to ask", true, false, 0, 1, false},
-		{"unhealthy, no nack", true, true, 0, 1, false},
+		{"unhealthy, no nack", true, true, 0, 3, false},
 		{"unhealthy, one nack of three", true, true, 1, 0, false},
 		{"unhealthy, every relay nacked", true, true, 3, 0, true},
 	} {
@@ -96,6 +97,7 @@ func TestFailedProbeScoresMissingNacks(t *testing.T) {
 			require.Equal(t, tc.wantRaised, e.Counters().Engine.HealthRaised)
 			if tc.suspected {
 				require.Equal(t, uint64(1), e.Counters().Roster.SuspicionsRaised, "the probe suspects 5")
+				require.Zero(t, e.Counters().Engine.LossesDoubted)
 			} else {
 				require.Zero(t, e.Counters().Roster.SuspicionsRaised, "an unhealthy node's own word accuses no one")
 				require.Equal(t, uint64(1), e.Counters().Engine.LossesDoubted)
@@ -140,6 +142,18 @@ func TestRelayNacksASilentTarget(t *testing.T) {
 		require.Contains(t, out.Sends, Send{To: hyparview.Peer{ID: 3}, Msg: &Ack{Nonce: 9}}, "a late answer still goes back")
 		out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(2*DefaultProbeTimeout), ts[0].Timer, out) })
 		require.Empty(t, out.Sends)
+		require.Empty(t, e.live.relays, "the relay is over")
+	})
+	t.Run("nack timer fires twice", func(t *testing.T) {
+		e := lonelyEngine(t, MembersConfig{})
+		out := do(t, e, func(out *Ready) { e.Receive(t0, 3, &PingReq{Target: 5, Nonce: 9, Nack: true}, out) })
+		nack := relayTimers(out)[0].Timer
+		first := do(t, e, func(out *Ready) { e.TimerFired(t0.Add(DefaultProbeTimeout), nack, out) })
+		second := do(t, e, func(out *Ready) { e.TimerFired(t0.Add(DefaultProbeTimeout), nack, out) })
+		require.Len(t, first.Sends, 1)
+		require.Empty(t, second.Sends, "one nack")
+		require.Empty(t, second.Timers, "one give-up timer")
+		require.Equal(t, uint64(1), e.Counters().Engine.NacksSent)
 	})
 	t.Run("answered in time", func(t *testing.T) {
 		e := lonelyEngine(t, MembersConfig{})
@@ -209,4 +223,74 @@ func TestNackFieldsAreReadByEarlierVersions(t *testing.T) {
 	got, err = codec.Decode(frame)
 	require.NoError(t, err)
 	require.Equal(t, &Ack{Nonce: 9}, got)
+}
+
+// A nack counts only for the current probe's indirect stage, from a relay
+// asked for it: one under another nonce, from a peer not asked, or while
+// the probe is still direct is stale, and the failed probe then raises
+// the score as with no nack at all.
+func TestStaleNacksDoNotClearTheProber(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	withRelays(t, e)
+	at := t0.Add(time.Second)
+	tick := probeOnce(t, e, at)
+	direct := timerOf(tick, TimerProbeTimeout, DefaultProbeTimeout)
+	ping := tick.Sends[0].Msg.(*Ping)
+	do(t, e, func(out *Ready) { e.Receive(at, 6, &Ack{Nonce: ping.Nonce, Nack: true}, out) }) // still direct
+	at = at.Add(DefaultProbeTimeout)
+	out := do(t, e, func(out *Ready) { e.TimerFired(at, direct, out) })
+	do(t, e, func(out *Ready) { e.Receive(at, 6, &Ack{Nonce: ping.Nonce + 2, Nack: true}, out) }) // another nonce
+	do(t, e, func(out *Ready) { e.Receive(at, 3, &Ack{Nonce: ping.Nonce, Nack: true}, out) })     // not asked
+	require.Equal(t, uint64(3), e.Counters().Engine.StaleAcks)
+	require.Zero(t, e.Counters().Engine.NacksReceived)
+	indirect := timerOf(out, TimerProbeTimeout, 2*DefaultProbeTimeout)
+	do(t, e, func(out *Ready) { e.TimerFired(at.Add(2*DefaultProbeTimeout), indirect, out) })
+	require.Equal(t, uint64(1), e.Counters().Engine.ProbesFailed)
+	require.Equal(t, uint64(3), e.Counters().Engine.HealthRaised, "no nack: each relay's silence counts")
+}
+
+// A connection that fails while the probe is direct moves it to its
+// indirect stage at once, and the direct stage's timer, still pending,
+// ends nothing when it fires: the relays keep their whole wait to answer
+// or nack. Before, that timer ended the indirect stage after one
+// timeout, so no nack could come, and the prober suspected the member
+// and raised its own score.
+func TestDirectTimerDoesNotEndTheIndirectStage(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	relays := withRelays(t, e)
+	at := t0.Add(time.Second)
+	tick := probeOnce(t, e, at)
+	direct := timerOf(tick, TimerProbeTimeout, DefaultProbeTimeout)
+	out := do(t, e, func(out *Ready) { e.ConnectionFailed(at.Add(50*time.Millisecond), 5, out) })
+	indirect := timerOf(out, TimerProbeTimeout, 2*DefaultProbeTimeout)
+	require.NotEqual(t, Timer{}, indirect, "the probe went indirect at once")
+	do(t, e, func(out *Ready) { e.TimerFired(at.Add(DefaultProbeTimeout), direct, out) })
+	require.Zero(t, e.Counters().Engine.ProbesFailed, "the direct stage's timer ends nothing")
+	require.Equal(t, probeIndirect, e.live.stage)
+	nonce := e.live.nonce
+	for _, r := range relays {
+		do(t, e, func(out *Ready) { e.Receive(at.Add(600*time.Millisecond), r, &Ack{Nonce: nonce, Nack: true}, out) })
+	}
+	do(t, e, func(out *Ready) { e.TimerFired(at.Add(1050*time.Millisecond), indirect, out) })
+	require.Equal(t, uint64(1), e.Counters().Engine.ProbesFailed)
+	require.Equal(t, uint64(3), e.Counters().Engine.NacksReceived)
+	require.Zero(t, e.Counters().Engine.HealthRaised, "the relays nacked: the silence is the target's")
+}
+
+// A loss an unhealthy node doubted (a probe of another member in
+// progress) is checked by its next probe, before the round-robin list.
+func TestDoubtedLossIsProbedNext(t *testing.T) {
+	e := lonelyEngine(t, MembersConfig{})
+	for _, id := range []peer.ID{7, 8, 9} {
+		do(t, e, func(out *Ready) {
+			e.Receive(t0, 3, &Records{Records: []roster.Record{{ID: id, Addr: "x", Incarnation: 1, State: roster.StateAlive}}}, out)
+		})
+	}
+	e.live.healthScore = 1
+	e.live.startProbe(hyparview.Peer{ID: 9, Addr: "x"}, 99)
+	do(t, e, func(out *Ready) { e.ConnectionFailed(t0.Add(time.Second), 8, out) })
+	require.Equal(t, uint64(1), e.Counters().Engine.LossesDoubted)
+	e.live.stage = probeIdle // the probe of 9 ended
+	tick := probeOnce(t, e, t0.Add(2*time.Second))
+	require.Equal(t, peer.ID(8), tick.Sends[0].To.ID, "the doubted member is probed first")
 }

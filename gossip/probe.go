@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/plumview/plumview/hyparview"
@@ -132,7 +133,11 @@ type liveness struct {
 	// were asked (nack.go).
 	unnacked []peer.ID
 	asked    int
-	relays   map[uint64]relay
+	// recheck holds the members whose lost connection this node doubted
+	// (nack.go's doubtLoss), probed before the round-robin list; at most
+	// maxRechecks.
+	recheck []peer.ID
+	relays  map[uint64]relay
 	// heard holds when this node last heard from a member directly (a
 	// message it sent us, an Ack) or delivered a fresh broadcast it
 	// originated, in Unix nanoseconds: evidence of life (evidence.go).
@@ -185,6 +190,7 @@ func (l *liveness) clone() *liveness {
 	c := *l
 	c.order = append([]peer.ID(nil), l.order...)
 	c.unnacked = append([]peer.ID(nil), l.unnacked...)
+	c.recheck = append([]peer.ID(nil), l.recheck...)
 	c.relays = make(map[uint64]relay, len(l.relays))
 	for k, v := range l.relays {
 		c.relays[k] = v
@@ -237,11 +243,11 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 	if !ok {
 		return
 	}
-	l.target, l.nonce, l.stage = target, e.rng.Uint64()|1, probeDirect
+	l.startProbe(target, e.rng.Uint64()|1)
 	e.counters.Probes++
 	l.islands.keepMark(now)
 	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce, Mark: l.islands.markToSend(now, e.markMaxAge())}})
-	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(target.ID), b: l.nonce}, e.scaledProbeTimeout(), out)
+	e.setTimer(Timer{kind: TimerProbeTimeout, sub: uint8(probeDirect), a: uint64(target.ID), b: l.nonce}, e.scaledProbeTimeout(), out)
 }
 
 // nextProbeTarget takes the next member of the round-robin list that is
@@ -255,14 +261,20 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 func (e *Engine) nextProbeTarget(now time.Time) (hyparview.Peer, bool) {
 	l := e.live
 	for range maxProbeChecks {
-		if l.next >= len(l.order) {
-			e.rebuildProbeOrder(now)
-			if len(l.order) == 0 {
-				return hyparview.Peer{}, false
+		var id peer.ID
+		if len(l.recheck) > 0 { // doubted losses first (nack.go)
+			id = l.recheck[0]
+			l.recheck = slices.Delete(l.recheck, 0, 1)
+		} else {
+			if l.next >= len(l.order) {
+				e.rebuildProbeOrder(now)
+				if len(l.order) == 0 {
+					return hyparview.Peer{}, false
+				}
 			}
+			id = l.order[l.next]
+			l.next++
 		}
-		id := l.order[l.next]
-		l.next++
 		r, ok := e.roster.Get(id)
 		if !ok || r.Addr == "" || (r.State != roster.StateAlive && r.State != roster.StateSuspect) || e.hv.IsActive(id) {
 			continue
@@ -325,10 +337,14 @@ func (e *Engine) rebuildProbeOrder(now time.Time) {
 }
 
 // probeTimeout moves an unanswered probe on: from the direct ping to the
-// indirect ones, and from those to a suspicion.
+// indirect ones, and from those to a suspicion. The timer names the stage
+// it ends: the direct stage's, left pending when a failed connection
+// moved the probe on early (probeConnectionFailed), ends nothing. Before,
+// it ended the indirect stage after one timeout, before any relay's
+// answer or nack could come.
 func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 	l := e.live
-	if l == nil || l.stage == probeIdle || t.b != l.nonce || e.roster.Left() {
+	if l == nil || l.stage == probeIdle || t.b != l.nonce || t.sub != uint8(l.stage) || e.roster.Left() {
 		return
 	}
 	if l.stage == probeDirect {
@@ -339,8 +355,13 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 	target := l.target
 	l.stage = probeIdle
 	e.closeUnlessNeighbour(target.ID, out)
+	allNacked := e.allNacked()
+	// The failure counts against this node too, unless a relay nacked
+	// (nack.go), after the observation below: that is judged with the
+	// score the node probed under.
+	defer e.scoreFailedProbe()
 	if r, ok := e.roster.Get(target.ID); ok && r.State.Present() {
-		if r.State == roster.StateAlive && l.healthScore > 0 && !e.allNacked() {
+		if r.State == roster.StateAlive && l.healthScore > 0 && !allNacked {
 			// An unhealthy node accuses no one on its own word (health.go,
 			// nack.go): the others' probes, and its own once it is well,
 			// decide.
@@ -351,10 +372,6 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 			e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: target, Reason: hyparview.DownFailed}, out)
 		}
 	}
-	// Then the failure counts against this node too, unless every
-	// neighbour asked answered that the target is silent (nack.go): its
-	// own observation above was judged with the score it probed under.
-	e.scoreFailedProbe()
 }
 
 // probeIndirectly asks up to IndirectProbes active neighbours to ping the
@@ -378,7 +395,7 @@ func (e *Engine) probeIndirectly(out *Ready) {
 		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce, Nack: true}})
 	}
 	e.counters.IndirectProbes += uint64(l.asked)
-	e.setTimer(Timer{kind: TimerProbeTimeout, a: uint64(l.target.ID), b: l.nonce}, 2*e.scaledProbeTimeout(), out)
+	e.setTimer(Timer{kind: TimerProbeTimeout, sub: uint8(probeIndirect), a: uint64(l.target.ID), b: l.nonce}, 2*e.scaledProbeTimeout(), out)
 }
 
 // probeConnectionFailed is a failed connection to the member being probed
@@ -406,7 +423,7 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 	if l == nil || l.interval <= 0 || l.stage != probeIdle {
 		return false
 	}
-	l.target, l.nonce, l.stage = p, e.rng.Uint64()|1, probeDirect
+	l.startProbe(p, e.rng.Uint64()|1)
 	e.counters.Probes++
 	e.probeIndirectly(out)
 	return true
@@ -444,7 +461,7 @@ func (e *Engine) checkLostSuspect(o *hyparview.Output, out *Ready) bool {
 	}
 	if r.State == roster.StateAlive && e.live.healthScore > 0 {
 		if !e.probeAfterFailedConnection(hyparview.Peer{ID: r.ID, Addr: r.Addr}, out) {
-			e.counters.LossesDoubted++
+			e.doubtLoss(r.ID)
 		}
 		return true
 	}
@@ -518,6 +535,7 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 	if l.stage != probeIdle && m.Nonce == l.nonce {
 		target := l.target
 		l.stage = probeIdle
+		l.unnacked, l.asked = l.unnacked[:0], 0
 		e.counters.ProbesAnswered++
 		e.lowerHealthScore()
 		e.heardFrom(now, target.ID, true) // directly, or through a relay just now

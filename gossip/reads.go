@@ -199,9 +199,10 @@ type EngineCounters struct {
 	// stayed silent; NacksReceived those it received from its relays
 	// (nack.go).
 	NacksSent, NacksReceived uint64
-	// LossesDoubted counts the failed connections to members listed
-	// alive that this node, unhealthy and with a probe in progress, did
-	// not suspect (probe.go's checkLostSuspect).
+	// LossesDoubted counts the losses of members listed alive that this
+	// node, unhealthy, did not suspect: failed connections while a probe
+	// was in progress (probe.go's checkLostSuspect), and failed probes
+	// that not every relay nacked (nack.go).
 	LossesDoubted uint64
 	// SuspicionsTold counts the declarations sent directly to the member
 	// they name, which answered us, so that it refutes at once.
@@ -304,6 +305,11 @@ func (e *Engine) Invariants() error {
 	}
 	if e.roster != nil {
 		if err := e.roster.Invariants(); err != nil {
+			return err
+		}
+	}
+	if e.live != nil {
+		if err := e.live.nackInvariants(); err != nil {
 			return err
 		}
 	}

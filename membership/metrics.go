@@ -158,7 +158,7 @@ var engineCounters = []struct {
 	{"liveness_health_raised_total", "times this agent found itself stalled", func(c *gossip.Counters) uint64 { return c.Engine.HealthRaised }},
 	{"liveness_nacks_sent_total", "nacks this agent sent as a relay of an indirect probe whose target stayed silent", func(c *gossip.Counters) uint64 { return c.Engine.NacksSent }},
 	{"liveness_nacks_received_total", "nacks this agent received from the relays of its own indirect probes", func(c *gossip.Counters) uint64 { return c.Engine.NacksReceived }},
-	{"liveness_losses_doubted_total", "failed connections to members listed alive this agent did not suspect, being unhealthy with a probe in progress", func(c *gossip.Counters) uint64 { return c.Engine.LossesDoubted }},
+	{"liveness_losses_doubted_total", "losses of members listed alive this agent did not suspect, being unhealthy: failed connections while a probe was in progress, failed probes that not every relay nacked", func(c *gossip.Counters) uint64 { return c.Engine.LossesDoubted }},
 	{"forged_origins_total", "broadcasts dropped because their origin signature did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedOrigins }},
 	{"forged_records_total", "member records dropped because their proof did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedRecords }},
 	{"signatures_remembered_total", "signature checks answered from signatures verified before, without a curve operation", func(c *gossip.Counters) uint64 { return c.Engine.SignaturesRemembered }},
