@@ -11,20 +11,27 @@ import (
 // the silence for the others' failure. Lifeguard (A. Dadgar, J. Phillips,
 // J. Currey, 2018, §IV-A, "Local Health Multiplier") has such a node
 // distrust itself: a score that rises on signs of its own trouble and
-// falls on signs of health, and scales its probe timeouts and interval.
+// falls on signs of health, and scales its probe timeouts.
 // Here the score rises when a probe tick fires more than half an interval
 // late (the node could not keep its own time), when the node had to
 // refute a suspicion of itself (others could not reach it) and, as in
 // Lifeguard, when one of its probes fails (no answer, directly or through
 // neighbours: the member may be dead, or this node too slow to hear it);
 // it falls by one for every probe answered in time. While it is above
-// zero, the node's probe timeouts, its probe interval and the wait of its
-// confirming pings (evidence.go) are multiplied by one plus the score, and
-// its losses of
+// zero, the node's probe timeouts and the wait of its confirming pings
+// (evidence.go) are multiplied by one plus the score, its losses of
 // members already suspected are doubtful (roster.Input.Doubtful): they
 // confirm no suspicion, so that a stalled node cannot hasten anyone's
-// failure (roster's confirm.go). A driver whose timers fire on time, such
-// as the simulator, sees the score move only with refutations.
+// failure (roster's confirm.go), and it accuses no one on its own word
+// (nack.go). A driver whose timers fire on time, such as the simulator,
+// sees the score move only with refutations and failed probes.
+//
+// Lifeguard scales the probe interval too. Here it is not: a build that
+// did so joined 512 nodes in one process faster (28 s against 42–65 s
+// for the whole idlecounters command), but at 256 nodes in the bench's
+// loaded process the killed node was failed everywhere after 18–20 s
+// against 9–10 s, the probes that find it coming that much later
+// (docs/benchmarks.md, "The join's false-failure spiral, ended").
 
 // Late timers are not the only sign. A goroutine woken by a timer runs
 // next, while the goroutines that read the sockets wait their turn
@@ -79,18 +86,6 @@ func (e *Engine) lowerHealthScore() {
 // scaledProbeTimeout is the probe timeout scaled by the health score.
 func (e *Engine) scaledProbeTimeout() time.Duration {
 	return e.live.timeout * time.Duration(1+e.live.healthScore)
-}
-
-// scaledProbeInterval is the probe interval scaled by the health score: a
-// starved node probes less often, so that the work of its probes (and of
-// the suspicions their late answers would raise) does not starve it
-// further. Before, 448 nodes in one process on two cores never completed
-// their member lists: every probe answered late was a suspicion, every
-// suspicion a signed broadcast that all nodes checked, and the checks
-// made more answers late (docs/benchmarks.md, "The join's false-failure
-// spiral, ended").
-func (e *Engine) scaledProbeInterval() time.Duration {
-	return e.live.interval * time.Duration(1+e.live.healthScore)
 }
 
 // doubtful says whether this node's own observations are doubtful now.

@@ -28,9 +28,8 @@ import (
 // in Lifeguard; a failed probe with no relay to ask counts one. So during
 // a partition, whose other side no probe reaches, the relays of this side
 // nack and the probers keep their score; in a starved process, where the
-// relays are as late as the prober, failed probes raise it, the probes
-// slow down (scaledProbeInterval) and the node's own losses stop
-// confirming suspicions.
+// relays are as late as the prober, failed probes raise it, its probe
+// timeouts grow and its own losses stop confirming suspicions.
 //
 // An unhealthy node accuses no one on its own word. Its failed probe of a
 // member listed alive suspects the member only when every relay asked

@@ -29,8 +29,8 @@ func withRelays(t *testing.T, e *Engine) []peer.ID {
 // A failed probe raises the prober's local health score by one for each
 // relay asked when none nacked (Lifeguard §IV-A), by one when it had no
 // relay to ask; with a relay's nack in, this node hears its neighbours in
-// time, the silence is the target's and the score stays. A probe tick then sets the next one the
-// interval scaled by the score away. A node already unhealthy suspects
+// time, the silence is the target's and the score stays; the next probe's
+// timeout is scaled by the new score. A node already unhealthy suspects
 // the member only when every relay nacked: otherwise its own word is
 // doubted. Before, a failed probe never raised the
 // score: 384 nodes in one process on two cores, every probe answered late,
@@ -102,9 +102,8 @@ func TestFailedProbeScoresMissingNacks(t *testing.T) {
 				require.Zero(t, e.Counters().Roster.SuspicionsRaised, "an unhealthy node's own word accuses no one")
 				require.Equal(t, uint64(1), e.Counters().Engine.LossesDoubted)
 			}
-			out = do(t, e, func(out *Ready) { e.armProbe(at, out) })
-			require.NotEqual(t, Timer{}, timerOf(out, TimerProbe, time.Duration(1+uint64(score)+tc.wantRaised)*DefaultProbeInterval),
-				"the next tick after the interval scaled by the score")
+			require.Equal(t, time.Duration(1+uint64(score)+tc.wantRaised)*DefaultProbeTimeout, e.scaledProbeTimeout(),
+				"the next probe's timeout scaled by the score")
 		})
 	}
 }

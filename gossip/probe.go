@@ -218,13 +218,11 @@ func (l *liveness) clone() *liveness {
 	return &c
 }
 
-// armProbe sets the next probe tick, one interval scaled by the local
-// health away (health.go).
+// armProbe sets the next probe tick.
 func (e *Engine) armProbe(now time.Time, out *Ready) {
 	if e.live.interval > 0 {
-		interval := e.scaledProbeInterval()
-		e.live.tickDue = now.UnixNano() + int64(interval)
-		e.setTimer(Timer{kind: TimerProbe}, interval, out)
+		e.live.tickDue = now.UnixNano() + int64(e.live.interval)
+		e.setTimer(Timer{kind: TimerProbe}, e.live.interval, out)
 	}
 }
 
