@@ -15,8 +15,9 @@ import (
 // Here the score rises when a probe tick fires more than half an interval
 // late (the node could not keep its own time), when the node had to
 // refute a suspicion of itself (others could not reach it) and, as in
-// Lifeguard, when one of its probes fails (no answer, directly or through
-// neighbours: the member may be dead, or this node too slow to hear it);
+// Lifeguard, when one of its probes fails with no relay's nack (no answer
+// directly or through neighbours, and no neighbour saying the member is
+// silent: this node may be too slow to hear; one per relay asked, nack.go);
 // it falls by one for every probe answered in time. While it is above
 // zero, the node's probe timeouts and the wait of its confirming pings
 // (evidence.go) are multiplied by one plus the score, its losses of
@@ -27,11 +28,11 @@ import (
 // sees the score move only with refutations and failed probes.
 //
 // Lifeguard scales the probe interval too. Here it is not: a build that
-// did so joined 512 nodes in one process faster (28 s against 42–65 s
+// did so joined 512 nodes in one process faster (28 s against 50–65 s
 // for the whole idlecounters command), but at 256 nodes in the bench's
 // loaded process the killed node was failed everywhere after 18–20 s
 // against 9–10 s, the probes that find it coming that much later
-// (docs/benchmarks.md, "The join's false-failure spiral, ended").
+// (docs/benchmarks.md, "The join's false-failure spiral, ended up to 512 nodes").
 
 // Late timers are not the only sign. A goroutine woken by a timer runs
 // next, while the goroutines that read the sockets wait their turn

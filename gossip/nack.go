@@ -23,8 +23,9 @@ import (
 // dead itself: when a tenth of 2,000 simulated nodes crashed at once, a
 // score raised for every dead relay slowed the survivors' probes and
 // confirmations, and the last crashed node was failed everywhere after
-// 10.9 s instead of 6.2 s (`go run ./sim -scenario members -nodes
-// 2000`). With no nack at all, every relay's silence counts, one each as
+// 10.9 s instead of 6.6 s (`go run ./sim -scenario members -nodes
+// 2000`, measured with the probe interval scaled by the score, as it was
+// then; 6.7 s with the rule kept). With no nack at all, every relay's silence counts, one each as
 // in Lifeguard; a failed probe with no relay to ask counts one. So during
 // a partition, whose other side no probe reaches, the relays of this side
 // nack and the probers keep their score; in a starved process, where the
@@ -39,10 +40,9 @@ import (
 // Otherwise the failure is doubted and counted (Counters.LossesDoubted),
 // as are its lost connections while a probe is in progress (probe.go's
 // checkLostSuspect), which are queued to be probed next (doubtLoss).
-// Before, 448 to 512 nodes in one process on two cores, unhealthy all,
-// raised thousands of suspicions at the join, each a signed broadcast
-// that every node checked (docs/benchmarks.md, "The join's false-failure
-// spiral, ended").
+// Before, from 384 nodes in one process on two cores, unhealthy all,
+// the join raised thousands of suspicions, each a signed broadcast that
+// every node checked (docs/benchmarks.md, "The join's false-failure spiral, ended up to 512 nodes").
 //
 // A relay nacks at its own probe timeout after the PingReq, half of the
 // wait the prober gives its relays (twice its probe timeout, scaled), and
@@ -132,19 +132,23 @@ func (e *Engine) allNacked() bool {
 	return e.live.asked > 0 && len(e.live.unnacked) == 0
 }
 
-// scoreFailedProbe raises the health score for a probe that failed: by
-// one for each relay asked when none nacked, by one when none was asked.
-func (e *Engine) scoreFailedProbe() {
+// failedProbeRaise is how much the current probe's failure raises the
+// health score: one for each relay asked when none nacked, one when none
+// was asked, none when a relay nacked.
+func (e *Engine) failedProbeRaise() int {
 	l := e.live
-	raise := 0
 	switch {
 	case l.asked == 0:
-		raise = 1
+		return 1
 	case len(l.unnacked) == l.asked:
-		raise = l.asked
+		return l.asked
 	}
-	for range raise {
+	return 0
+}
+
+// raiseHealthScoreBy raises the health score n times (up to its bound).
+func (e *Engine) raiseHealthScoreBy(n int) {
+	for range n {
 		e.raiseHealthScore()
 	}
-	l.unnacked, l.asked = l.unnacked[:0], 0
 }

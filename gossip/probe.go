@@ -353,11 +353,12 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 	target := l.target
 	l.stage = probeIdle
 	e.closeUnlessNeighbour(target.ID, out)
-	allNacked := e.allNacked()
+	allNacked, raise := e.allNacked(), e.failedProbeRaise()
+	l.unnacked, l.asked = l.unnacked[:0], 0
 	// The failure counts against this node too, unless a relay nacked
 	// (nack.go), after the observation below: that is judged with the
 	// score the node probed under.
-	defer e.scoreFailedProbe()
+	defer e.raiseHealthScoreBy(raise)
 	if r, ok := e.roster.Get(target.ID); ok && r.State.Present() {
 		if r.State == roster.StateAlive && l.healthScore > 0 && !allNacked {
 			// An unhealthy node accuses no one on its own word (health.go,
@@ -446,9 +447,10 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 // converges"). When a probe is in progress, such a node does not suspect
 // the neighbour either: the loss is doubted and counted (LossesDoubted),
 // and the neighbour's other neighbours and the probes decide. Before, an
-// unhealthy node, whose scaled probes are in progress most of the time,
-// suspected most of the neighbours it lost, and 448 nodes in one process
-// on two cores raised thousands of suspicions at the join.
+// unhealthy node, whose probes (their timeouts scaled) are in progress
+// most of the time, suspected most of the neighbours it lost, and 448
+// nodes in one process on two cores raised thousands of suspicions at the
+// join.
 func (e *Engine) checkLostSuspect(o *hyparview.Output, out *Ready) bool {
 	if e.live == nil || e.live.interval <= 0 || o.Reason != hyparview.DownFailed {
 		return false

@@ -18,7 +18,7 @@ import (
 // core checks), and the zero Timer is ignored and counted.
 type Timer struct {
 	kind TimerKind
-	sub  uint8  // the core's own timer kind
+	sub  uint8  // the core's own timer kind; a probe timeout's stage; a probe relay's nack (nack.go)
 	a, b uint64 // HyParView: peer, nonce; Plumtree: the message ID; roster: member and incarnation, or nonce
 }
 

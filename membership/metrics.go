@@ -155,7 +155,7 @@ var engineCounters = []struct {
 	{"liveness_failures_declared_total", "suspicions this agent ended by declaring the member failed", func(c *gossip.Counters) uint64 { return c.Roster.FailuresDeclared }},
 	{"liveness_refutations_total", "suspicions of this agent it refuted", func(c *gossip.Counters) uint64 { return c.Roster.Refutations }},
 	{"liveness_confirmations_total", "independent confirmations counted for suspicions held", func(c *gossip.Counters) uint64 { return c.Roster.Confirmations }},
-	{"liveness_health_raised_total", "times this agent found itself stalled", func(c *gossip.Counters) uint64 { return c.Engine.HealthRaised }},
+	{"liveness_health_raised_total", "rises of this agent's local health score: signs that it is stalled (late ticks, a lagging host, refutations of itself, failed probes no relay nacked)", func(c *gossip.Counters) uint64 { return c.Engine.HealthRaised }},
 	{"liveness_nacks_sent_total", "nacks this agent sent as a relay of an indirect probe whose target stayed silent", func(c *gossip.Counters) uint64 { return c.Engine.NacksSent }},
 	{"liveness_nacks_received_total", "nacks this agent received from the relays of its own indirect probes", func(c *gossip.Counters) uint64 { return c.Engine.NacksReceived }},
 	{"liveness_losses_doubted_total", "losses of members listed alive this agent did not suspect, being unhealthy: failed connections while a probe was in progress, failed probes that not every relay nacked", func(c *gossip.Counters) uint64 { return c.Engine.LossesDoubted }},
