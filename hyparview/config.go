@@ -53,13 +53,14 @@ type Config struct {
 	// does. Default 1s is a guess to validate.
 	JoinTimeout time.Duration
 	// JoinEvictionsPerShuffle is the node's join eviction budget: how many
-	// established neighbours, links older than the node's last shuffle
-	// tick, it may drop per shuffle period to make room for newcomers, that
+	// established neighbours, links made before its current shuffle
+	// period, it may drop per shuffle period to make room for newcomers, that
 	// is for a Join it receives as a contact or for a join walk that ends
 	// here (S1 §4.2, Algorithm 1). The budget refills to this value
-	// whenever the shuffle timer fires (every ShuffleInterval), so no clock
+	// whenever the shuffle timer starts a period (every ShuffleInterval;
+	// the early ticks of doc.go, deviation 14, start none), so no clock
 	// is read. Setting it also changes which neighbour a full node drops:
-	// for a newcomer, a link made since the last tick goes first, at no
+	// for a newcomer, a link made since the period began goes first, at no
 	// cost; no drop takes a neighbour that started a join walk through us
 	// since then (a newcomer's contact) while another can go. A newcomer
 	// that would need an established neighbour dropped once the budget is
@@ -67,7 +68,7 @@ type Config struct {
 	// still start, a join walk ending here puts the newcomer in the passive
 	// view. High-priority Neighbor requests, the repair of isolated nodes
 	// (S1 §4.3), are never refused; they spend the budget too, and once it
-	// is spent drop a link made since the last tick first. See doc.go,
+	// is spent drop a link made since the period began first. See doc.go,
 	// deviation 12, for the rules and their measurements.
 	// Zero means unlimited, S1's behaviour and the default, which the
 	// simulator's reproductions of the papers run; gossip.ProductionConfig
@@ -101,16 +102,24 @@ type Config struct {
 	// that their experiments run as before the backoff. False, the
 	// default, backs off.
 	WithoutBackoff bool
+	// WithoutEarlyTicks turns off a young node's early ticks (doc.go,
+	// deviation 14): by default its first five shuffle ticks after
+	// InputJoin come at a tenth of ShuffleInterval, within its first
+	// period, so that an island closed by a burst of joins opens within
+	// seconds. S1 has one period from the start, and S1Only sets it.
+	// False, the default, ticks early.
+	WithoutEarlyTicks bool
 }
 
 // S1Only returns c with the additions to S1 that are switchable turned
 // off (WithoutRefresh, WithoutEscalation, WithoutTickRepair,
-// WithoutBackoff) and no join
+// WithoutBackoff, WithoutEarlyTicks) and no join
 // eviction budget: the protocol as S1 describes it, as far as the core
 // can run it (the other deviations of doc.go stand in for TCP or fill
 // gaps of the paper's text). The simulator's paper mode uses it.
 func (c Config) S1Only() Config {
 	c.WithoutRefresh, c.WithoutEscalation, c.WithoutTickRepair, c.WithoutBackoff = true, true, true, true
+	c.WithoutEarlyTicks = true
 	c.JoinEvictionsPerShuffle = 0
 	return c
 }

@@ -20,7 +20,9 @@ import (
 //
 // Commands:
 //
-//	init nodes=N [active=A] [passive=P] [seed=S]
+//	init nodes=N [active=A] [passive=P] [seed=S] [early-ticks=true]
+//	    (without early-ticks, the nodes run WithoutEarlyTicks: tick fires
+//	    a full shuffle tick from the first on; doc.go, deviation 14)
 //	join node=N [contacts=(A,B,...)]
 //	deliver [from=A] [to=B] [type=T] [n=K]   the first matching queued message (out of order with type=)
 //	report                                    deliver every queued connection-failure report
@@ -54,11 +56,14 @@ func (tr *tracer) run(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
 	case "init":
 		var n, active, passive, seed int
+		var early bool
 		d.ScanArgs(t, "nodes", &n)
 		d.MaybeScanArgs(t, "active", &active)
 		d.MaybeScanArgs(t, "passive", &passive)
 		d.MaybeScanArgs(t, "seed", &seed)
-		tr.net = newTestNet(n, Config{ActiveViewSize: active, PassiveViewSize: passive}, uint64(seed))
+		d.MaybeScanArgs(t, "early-ticks", &early)
+		cfg := Config{ActiveViewSize: active, PassiveViewSize: passive, WithoutEarlyTicks: !early}
+		tr.net = newTestNet(n, cfg, uint64(seed))
 		tr.net.trace = tr.trace
 		tr.nonces = map[uint64]int{}
 		return "ok"

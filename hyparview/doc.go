@@ -209,4 +209,19 @@
 //     connection ends as a Disconnect(alive) ends it (the peer moves to
 //     the passive view, NeighborDown with DownDisconnected, repair), with
 //     no failure reported, so the member list suspects no one.
+//  14. Early ticks (not in S1, whose nodes shuffle once per cycle from
+//     the start): a node's first five shuffle ticks after InputJoin come
+//     at a tenth of ShuffleInterval, extra ticks within its first period,
+//     whose end still comes one interval after the join. Each shuffles,
+//     repairs and may draw the refresh (deviations 5 and 7) as any tick,
+//     but starts no period: the join eviction budget and the links' marks
+//     (deviation 12), the refusals remembered and the backoff of
+//     deviation 6 keep their periods. A burst of joins through one contact can
+//     close an island of early joiners, each view in it full, and nothing
+//     reaches across before a tick's refresh: at the default 10 s period
+//     the island's member lists stayed short for 10 to 20 s. The cost is
+//     five more shuffles and refresh draws per node while it joins: with
+//     hundreds of nodes joining at once in one process on two cores, the
+//     join took about a quarter longer (docs/benchmarks.md, "The join's
+//     island"). Config.WithoutEarlyTicks turns them off, and S1Only does.
 package hyparview

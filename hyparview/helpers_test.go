@@ -45,7 +45,7 @@ func withPassive(s *State, ids ...peer.ID) *State {
 // and it is past the refresh boost of a young node.
 func started(s *State) *State {
 	s.started = true
-	s.ticks = youngTicks
+	s.ticks, s.periods = youngTicks, youngTicks
 	return s
 }
 

@@ -134,7 +134,7 @@ func (s *State) forwardJoin(joiner Peer) {
 // a newcomer, a joiner at its contact or the new node at the end of a join
 // walk, when the join eviction budget is on (doc.go, deviation 12; S1
 // Algorithm 1 drops a random neighbour). It returns the index of:
-//   - a random young link, one made since the last shuffle tick, at no
+//   - a random young link, one made since the shuffle period began, at no
 //     cost: the newcomers of a burst displace one another, as in S1;
 //   - else a random established link, spending a unit of the budget;
 //   - else -1: the budget is spent, there is no room.

@@ -243,7 +243,8 @@ func (s *State) backOff(shift uint8) {
 }
 
 // relaxBackoff halves the waits again after a shuffle period in which no
-// request timed out; called on every shuffle tick.
+// request timed out; called at the start of every shuffle
+// period (startPeriod).
 func (s *State) relaxBackoff() {
 	if !s.timedOut && s.backoff > 0 {
 		s.backoff--

@@ -42,10 +42,12 @@ func TestJoinSendsJoinToFirstContact(t *testing.T) {
 // TestJoinWithoutContactsOnlyStartsShuffleTimer: the first node of a
 // cluster has nobody to contact; it only arms its shuffle timer, jittered
 // ±10% around ShuffleInterval (a guess to validate: S1 gives no period).
+// S1's single period needs WithoutEarlyTicks (doc.go, deviation 14;
+// earlyticks_test.go for the default).
 // Reference: S1 §4.4 (periodic shuffle); our default.
 func TestJoinWithoutContactsOnlyStartsShuffleTimer(t *testing.T) {
 	for seed := range uint64(20) {
-		s := newState(t, 1, Config{}, seed)
+		s := newState(t, 1, Config{WithoutEarlyTicks: true}, seed)
 		out := step(t, s, Input{Kind: InputJoin})
 		require.Len(t, out, 1)
 		require.Equal(t, OutputSetTimer, out[0].Kind)
@@ -986,7 +988,19 @@ func TestAdditionsToS1CanBeSwitchedOff(t *testing.T) {
 			require.Zero(t, s.backoff)
 		}
 	})
-	require.Equal(t, Config{WithoutRefresh: true, WithoutEscalation: true, WithoutTickRepair: true, WithoutBackoff: true},
+	t.Run("early ticks", func(t *testing.T) {
+		for _, cfg := range []Config{{WithoutEarlyTicks: true}, Config{}.S1Only()} {
+			s := newState(t, 1, cfg, 1)
+			out := step(t, s, Input{Kind: InputJoin})
+			for range earlyTicks + 1 {
+				require.Len(t, out, 1)
+				require.Equal(t, TimerShuffle, out[0].Timer.Kind)
+				require.GreaterOrEqual(t, out[0].After, 9*time.Second, "%+v", cfg)
+				out = step(t, s, timerInput(out[0].Timer))
+			}
+		}
+	})
+	require.Equal(t, Config{WithoutRefresh: true, WithoutEscalation: true, WithoutTickRepair: true, WithoutBackoff: true, WithoutEarlyTicks: true},
 		Config{JoinEvictionsPerShuffle: 1}.S1Only())
 }
 

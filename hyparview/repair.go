@@ -5,7 +5,7 @@ import "github.com/plumview/plumview/peer"
 // repair refills the active view from the passive view (S1 §4.3) while
 // active members plus requests in flight are fewer than ActiveViewSize.
 // Candidates are random passive peers other than exclude, not yet asked,
-// and, for a low-priority request, not refused since the last shuffle tick.
+// and, for a low-priority request, not refused since the refusals were last forgotten (startPeriod).
 //
 // Deviation: S1 tries one candidate at a time; we ask for all missing slots
 // at once. Only one high-priority request is in flight at a time, so an
@@ -79,7 +79,7 @@ func (s *State) repairCandidate(exclude peer.ID, prio Priority) int {
 
 // starved reports whether the node has at most half its active slots
 // filled, nothing in flight, and no passive peer left that has not refused
-// it since the last shuffle tick. Such a node may sit in a small island
+// it since the refusals were last forgotten (startPeriod). Such a node may sit in a small island
 // whose members only know one another and peers that are full.
 func (s *State) starved() bool {
 	if len(s.active) == 0 || len(s.active) > s.cfg.ActiveViewSize/2 || len(s.pending) > 0 {

@@ -3,16 +3,41 @@ package hyparview
 import "github.com/plumview/plumview/peer"
 
 // armShuffle sets the next shuffle timer. Only the timer carrying the latest
-// nonce is live, so a duplicated or late timer cannot fork the chain.
+// nonce is live, so a duplicated or late timer cannot fork the chain. A
+// node's first earlyTicks timers come at a tenth of the interval unless
+// Config.WithoutEarlyTicks (doc.go, deviation 14).
 func (s *State) armShuffle() {
 	s.shuffleNonce++
-	s.setTimer(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce}, s.jitter(s.cfg.ShuffleInterval))
+	d := s.cfg.ShuffleInterval
+	switch {
+	case s.earlyTick(s.ticks + 1):
+		d /= earlyTickDivisor
+	case s.earlyTick(s.ticks): // the last early tick: the rest of the first period
+		d -= earlyTicks * (d / earlyTickDivisor)
+	}
+	s.setTimer(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce}, s.jitter(d))
 }
 
-// onShuffleTimer runs the periodic step: re-arm, refill the join eviction
-// budget and mark every link established and no neighbour a contact
-// (doc.go, deviation 12), start a shuffle (S1 §4.4), forget which
-// peers refused us, and repair the active view. Repairing here
+// A node's first earlyTicks shuffle ticks after InputJoin come every
+// ShuffleInterval/earlyTickDivisor, extra ticks within its first period,
+// whose end still comes one interval after the join (doc.go, deviation
+// 14). What is counted per period (the join eviction budget and the
+// links' marks, the refusals and backoff forgotten or relaxed, the
+// contacts tried) waits for that tick.
+const (
+	earlyTicks       = 5
+	earlyTickDivisor = 10
+)
+
+// earlyTick reports whether the node's tick number n (1 for the first
+// after InputJoin) comes early.
+func (s *State) earlyTick(n uint64) bool {
+	return !s.cfg.WithoutEarlyTicks && n <= earlyTicks
+}
+
+// onShuffleTimer runs the periodic step: re-arm, start a period unless the
+// tick is an early one (startPeriod), start a shuffle (S1 §4.4), and
+// repair the active view. Repairing here
 // is our addition: S1 repairs only on failure, but a node refused by full
 // peers would otherwise stay short of neighbours, and an isolated node must
 // recover (doc.go, deviation 7); with a join eviction budget, an isolated
@@ -21,16 +46,12 @@ func (s *State) onShuffleTimer(t Timer) bool {
 	if t.Nonce != s.shuffleNonce || !s.started {
 		return false
 	}
-	s.armShuffle()
 	s.ticks++
-	s.joinEvictions = s.cfg.JoinEvictionsPerShuffle
-	for i := range s.active {
-		s.active[i].young, s.active[i].contact = false, false
+	s.armShuffle()
+	starved := !s.cfg.WithoutEscalation && s.starved() // before the refusals are forgotten
+	if !s.earlyTick(s.ticks) {
+		s.startPeriod()
 	}
-	starved := !s.cfg.WithoutEscalation && s.starved()
-	s.forgetRefusals()
-	s.relaxBackoff()
-	s.joinTries = 0
 	if len(s.active) > 0 {
 		s.startShuffle()
 	}
@@ -50,6 +71,21 @@ func (s *State) onShuffleTimer(t Timer) bool {
 		s.repair(s.self.ID)
 	}
 	return true
+}
+
+// startPeriod starts a shuffle period, at every tick but the early ones
+// (doc.go, deviation 14): the join eviction budget refills, the refusals
+// and request timeouts of the period before are forgotten or relaxed, and
+// the seed contacts may be tried again.
+func (s *State) startPeriod() {
+	s.periods++
+	s.joinEvictions = s.cfg.JoinEvictionsPerShuffle
+	for i := range s.active {
+		s.active[i].young, s.active[i].contact = false, false
+	}
+	s.forgetRefusals()
+	s.relaxBackoff()
+	s.joinTries = 0
 }
 
 // refusalMemoryTicks is how many shuffle periods a node at most one short
@@ -81,11 +117,11 @@ const refusalMemoryTicks = 2
 // is at most one short of a full active view (and has a neighbour) and
 // remembered them for fewer than refusalMemoryTicks periods.
 func (s *State) forgetRefusals() {
-	if !s.cfg.WithoutTickRepair && len(s.active) > 0 && len(s.active) >= s.cfg.ActiveViewSize-1 && s.ticks-s.refusalsSince < refusalMemoryTicks {
+	if !s.cfg.WithoutTickRepair && len(s.active) > 0 && len(s.active) >= s.cfg.ActiveViewSize-1 && s.periods-s.refusalsSince < refusalMemoryTicks {
 		return
 	}
 	s.rejected = s.rejected[:0]
-	s.refusalsSince = s.ticks
+	s.refusalsSince = s.periods
 }
 
 // startShuffle sends SHUFFLE to a random active neighbour with our own id,

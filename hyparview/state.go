@@ -22,7 +22,7 @@ type State struct {
 	left    bool     // InputLeave seen: inputs are ignored
 	started bool     // InputJoin seen: the shuffle timer runs
 	// backoff doubles the request timeouts once per step (requestWait);
-	// timedOut says a request timed out since the last shuffle tick.
+	// timedOut says a request timed out since the shuffle period began.
 	backoff  uint8
 	timedOut bool
 
@@ -30,15 +30,16 @@ type State struct {
 	passive  []Peer    // backup peers, at most cfg.PassiveViewSize
 	pending  []request // our Join and Neighbor requests awaiting a reply
 	rejected []peer.ID // refused our low-priority request since refusalsSince
-	// refusalsSince is the tick at which rejected was last cleared
+	// refusalsSince is the period at which rejected was last cleared
 	// (forgetRefusals).
 	refusalsSince uint64
 
 	joinEvictions int    // join eviction budget left this shuffle period (Config.JoinEvictionsPerShuffle)
-	ticks         uint64 // shuffle periods since InputJoin
+	ticks         uint64 // shuffle ticks since InputJoin, early ones included
+	periods       uint64 // shuffle periods since InputJoin (startPeriod)
 	shuffleNonce  uint64 // nonce of the one live shuffle timer
 	nextContact   int    // round-robin position in contacts
-	joinTries     int    // contacts tried since the last success or shuffle tick
+	joinTries     int    // contacts tried since the last success or period start
 
 	cfg         Config
 	shuffleSent []peer.ID // ids in our last Shuffle (S1 §4.4 eviction order)
@@ -52,9 +53,10 @@ type State struct {
 // requests' nonces: nonce is the larger, alt the smaller, and own is ours.
 //
 // young and contact serve the join eviction budget (doc.go, deviation 12)
-// and are cleared on every shuffle tick: young marks a link made since the
-// last tick, contact a neighbour that started a join walk through us since
-// then (a ForwardJoin from it with TTL ARWL: it is a newcomer's contact).
+// and are cleared at the start of every shuffle period (startPeriod):
+// young marks a link made since then, contact a neighbour that started a
+// join walk through us since then (a ForwardJoin from it with TTL ARWL: it
+// is a newcomer's contact).
 type link struct {
 	peer    Peer
 	nonce   uint64
