@@ -38,7 +38,7 @@ func TestRequestTimeoutsBackOffAndRelax(t *testing.T) {
 	require.Equal(t, uint64(maxRequestBackoff), s.Counters().RequestBackoffs, "the timeout at the cap doubles nothing")
 
 	shuffle := func() { step(t, s, timerInput(Timer{Kind: TimerShuffle, Nonce: s.shuffleNonce})) }
-	started(s) // past its early checks: every timer a full tick
+	started(s) // past its early ticks: every timer a full tick
 	s.armShuffle()
 	shuffle() // timeouts in the period just ended: no relief yet
 	require.Equal(t, uint8(maxRequestBackoff), s.backoff)

@@ -103,8 +103,8 @@ type Config struct {
 	// default, backs off.
 	WithoutBackoff bool
 	// WithoutEarlyTicks turns off a young node's early ticks (doc.go,
-	// deviation 14): by default its first five shuffle ticks after
-	// InputJoin come at a tenth of ShuffleInterval, within its first
+	// deviation 14): by default its first five shuffle ticks after its
+	// first InputJoin come at a tenth of ShuffleInterval, within its first
 	// period, so that an island closed by a burst of joins opens within
 	// seconds. S1 has one period from the start, and S1Only sets it.
 	// False, the default, ticks early.

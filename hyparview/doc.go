@@ -85,12 +85,12 @@
 //     fill).
 //  5. Repair asks for every missing slot at once instead of one candidate at
 //     a time, with at most one high-priority request in flight. Refusers are
-//     not asked again before the next shuffle tick, when the view is also
-//     refilled (S1 repairs only on failure; Config.WithoutTickRepair turns
-//     that refill off); a node at most one short of a full view keeps
-//     them for two ticks (refusalMemoryTicks), so that the odd free slot
-//     of a cluster of full nodes does not ask every passive peer each
-//     period.
+//     not asked again before the next shuffle period starts (every shuffle
+//     tick refills the view: S1 repairs only on failure;
+//     Config.WithoutTickRepair turns that refill off); a node at most one
+//     short of a full view keeps them for two periods (refusalMemoryPeriods),
+//     so that the odd free slot of a cluster of full nodes does not ask every
+//     passive peer each period.
 //  6. Timeouts stand in for TCP connection set-up: a request unanswered
 //     within NeighborRequestTimeout counts as an unreachable peer (S1 §4.3),
 //     and is cancelled with a Disconnect in case it arrives late. A driver
@@ -153,8 +153,9 @@
 //     established neighbours. With Config.JoinEvictionsPerShuffle set, a
 //     node drops at most that many established neighbours per shuffle
 //     period to make room for others, unless it must. A link is young from
-//     when it is made until the node's next shuffle tick, established
-//     after; the tick also refills the budget. With the budget on:
+//     when it is made until the node's next shuffle period starts,
+//     established after; the period's start also refills the budget (the
+//     early ticks of deviation 14 start none). With the budget on:
 //     - a full node making room for a newcomer (a joiner at its contact,
 //     the new node where a join walk ends) drops a random young link at no
 //     cost, and only without one a random established neighbour, spending
@@ -167,7 +168,7 @@
 //     no room only puts the new node in its passive view, and an
 //     acceptance that would now need a drop is undone with a Disconnect;
 //     - the first hop of a join walk (TTL ARWL) marks its sender, the new
-//     node's contact, until the receiver's next tick, and no drop takes a
+//     node's contact, until the receiver's next period, and no drop takes a
 //     neighbour so marked while another can go: the walks a contact starts
 //     also end at its own neighbours, which would otherwise drop their
 //     links to it to take the newcomers;
@@ -209,19 +210,20 @@
 //     connection ends as a Disconnect(alive) ends it (the peer moves to
 //     the passive view, NeighborDown with DownDisconnected, repair), with
 //     no failure reported, so the member list suspects no one.
-//  14. Early ticks (not in S1, whose nodes shuffle once per cycle from
-//     the start): a node's first five shuffle ticks after InputJoin come
-//     at a tenth of ShuffleInterval, extra ticks within its first period,
-//     whose end still comes one interval after the join. Each shuffles,
-//     repairs and may draw the refresh (deviations 5 and 7) as any tick,
-//     but starts no period: the join eviction budget and the links' marks
-//     (deviation 12), the refusals remembered and the backoff of
-//     deviation 6 keep their periods. A burst of joins through one contact can
-//     close an island of early joiners, each view in it full, and nothing
-//     reaches across before a tick's refresh: at the default 10 s period
-//     the island's member lists stayed short for 10 to 20 s. The cost is
-//     five more shuffles and refresh draws per node while it joins: with
-//     hundreds of nodes joining at once in one process on two cores, the
-//     join took about a quarter longer (docs/benchmarks.md, "The join's
-//     island"). Config.WithoutEarlyTicks turns them off, and S1Only does.
+//  14. Early ticks (not in S1, whose nodes shuffle once per cycle from the
+//     start): a node's first five shuffle ticks after its first InputJoin
+//     come at a tenth of ShuffleInterval, extra ticks within its first
+//     period, whose end still comes one interval after the join. Each
+//     shuffles, repairs, escalates when starved and may draw the refresh
+//     (deviations 5 and 7) as any tick, but starts no period: the join
+//     eviction budget and the links' marks (deviation 12), the refusals
+//     remembered and the backoff of deviation 6 keep their periods. A burst
+//     of joins through one contact can close an island of early joiners, each
+//     view in it full, and nothing reaches across before a tick's refresh: at
+//     the default 10 s period the island's member lists stayed short for 10
+//     to 20 s. The cost is five more shuffles and refresh draws per node
+//     while it joins: with hundreds of nodes joining at once in one process
+//     on two cores, the join took about a quarter longer (docs/benchmarks.md,
+//     "The join's island"). Config.WithoutEarlyTicks turns them off, and
+//     S1Only does.
 package hyparview

@@ -42,7 +42,7 @@ func (s *State) joinPending() bool {
 
 // startJoin sends Join to the next seed contact, round-robin, and arms
 // TimerJoin. Each contact is tried at most once between successes or
-// shuffle ticks, so an unreachable seed list costs one round per tick.
+// period starts, so an unreachable seed list costs one round per period.
 // Re-joining when isolated is our addition (doc.go, deviation 7).
 func (s *State) startJoin() bool {
 	for s.joinTries < len(s.contacts) && len(s.pending) < s.maxPending() {
@@ -258,7 +258,7 @@ func (s *State) acceptLink(p Peer, theirs uint64) {
 // member is left to forward to, the walk also ends here.
 //
 // A walk's first hop (TTL ARWL) comes from the new node's contact, which
-// we mark as such until our next shuffle tick: with a join eviction
+// we mark as such until our next shuffle period: with a join eviction
 // budget, no walk ending here drops it (newcomerDrop; doc.go, deviation
 // 12).
 func (s *State) onForwardJoin(from peer.ID, m *ForwardJoin) bool {

@@ -128,8 +128,9 @@ func (s *State) replyAccepted(r request) {
 // (S1 §4.3), or of our Join by a contact with no room under its join
 // eviction budget (doc.go, deviation 12). Either way we try another passive peer;
 // a refused joiner waits for the contact's join walks, which end at nodes
-// that ask it, and otherwise tries its next contact, or joins again on
-// its next shuffle tick (doc.go, deviation 7).
+// that ask it, and otherwise tries its next contact, or joins again at a
+// shuffle tick once the contacts may be tried again (a period's start;
+// doc.go, deviation 7).
 func (s *State) replyRefused(r request) {
 	if r.join {
 		s.counters.JoinsRejected++

@@ -10,7 +10,7 @@ import (
 
 // A node one short of a full view, in a cluster whose other nodes are
 // full (the odd free slot), asks its passive peers with low priority and
-// each refuses. It remembers the refusals for refusalMemoryTicks periods
+// each refuses. It remembers the refusals for refusalMemoryPeriods periods
 // instead of asking every passive peer again each period: each request
 // costs the peer an answer (in production a datagram each way).
 func TestRefusalsRememberedByANearlyFullNode(t *testing.T) {
@@ -19,7 +19,7 @@ func TestRefusalsRememberedByANearlyFullNode(t *testing.T) {
 		cfg        Config
 		wantRounds int // shuffle periods, of 12, in which it asked anyone
 	}{
-		{"tick repair on: one round per refusalMemoryTicks periods", Config{WithoutRefresh: true}, 12 / refusalMemoryTicks},
+		{"tick repair on: one round per refusalMemoryPeriods periods", Config{WithoutRefresh: true}, 12 / refusalMemoryPeriods},
 		{"S1's rules: no tick repair, no asking", Config{WithoutRefresh: true, WithoutTickRepair: true}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

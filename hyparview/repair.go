@@ -162,7 +162,7 @@ func (s *State) randomIdleContact() (Peer, bool) {
 //   - plus (1−f)³/8, where f is the passive view's fill ratio: a node that
 //     knows few peers is more likely to sit in a small island;
 //   - plus, for a node that joined recently, a chance that decays over its
-//     first youngTicks periods (below).
+//     first youngTicks ticks, early ones included (below).
 //
 // Measured on this package's in-memory network (20 seeds, all nodes joining
 // through one contact, NeighborUp events per node per shuffle period once
@@ -184,7 +184,8 @@ func (s *State) shouldRefresh() bool {
 	return s.rng.Float64() < p
 }
 
-// A node refreshes more often in its first youngTicks shuffle periods, with
+// A node refreshes more often in its first youngTicks shuffle ticks (the
+// five early ticks of doc.go, deviation 14, included: about 15 periods), with
 // a chance falling linearly from youngRefreshChance: joins rewire the overlay
 // most (each Join and each walk's end forces a drop somewhere), and that is
 // when islands form (doc.go, deviation 7). It costs each node about one

@@ -88,7 +88,7 @@ func (s *State) startPeriod() {
 	s.joinTries = 0
 }
 
-// refusalMemoryTicks is how many shuffle periods a node at most one short
+// refusalMemoryPeriods is how many shuffle periods a node at most one short
 // of a full active view remembers the passive peers that refused
 // its low-priority requests, with the tick repair on (doc.go, deviation
 // 7). Forgetting them every period had a node one short of a full view,
@@ -111,13 +111,13 @@ func (s *State) startPeriod() {
 // loss" row fell to 99.39 % on seed 7 and the 5 % loss row to
 // 99.03-99.72 % (99.50-99.88 % with the chain), the free slots staying
 // open longer.
-const refusalMemoryTicks = 2
+const refusalMemoryPeriods = 2
 
 // forgetRefusals clears the refusals at a shuffle tick, unless the node
 // is at most one short of a full active view (and has a neighbour) and
-// remembered them for fewer than refusalMemoryTicks periods.
+// remembered them for fewer than refusalMemoryPeriods periods.
 func (s *State) forgetRefusals() {
-	if !s.cfg.WithoutTickRepair && len(s.active) > 0 && len(s.active) >= s.cfg.ActiveViewSize-1 && s.periods-s.refusalsSince < refusalMemoryTicks {
+	if !s.cfg.WithoutTickRepair && len(s.active) > 0 && len(s.active) >= s.cfg.ActiveViewSize-1 && s.periods-s.refusalsSince < refusalMemoryPeriods {
 		return
 	}
 	s.rejected = s.rejected[:0]
