@@ -120,7 +120,7 @@
 //     island cut off from the rest. A node with no neighbour asks a
 //     passive peer with high priority on every shuffle tick, and joins again
 //     through its seed contacts, round-robin, when its passive view is
-//     empty. A node with at most half its slots filled whose passive peers
+//     empty (each contact tried once per shuffle period). A node with at most half its slots filled whose passive peers
 //     all refused it escalates one request to high priority. Now and then a
 //     connected node forces one new link to a seed contact or a passive peer
 //     (see shouldRefresh for the rates and their measurements), because an
@@ -181,7 +181,8 @@
 //     neighbours either, while the links that heal a partition, young too,
 //     are not the first to go at a node that took no newcomer;
 //     - an isolated node joins again through its seed contacts on every
-//     shuffle tick before it repairs (deviation 7 does so only with an
+//     shuffle tick that starts a period (each contact is tried once per
+//     period, startJoin) before it repairs (deviation 7 does so only with an
 //     empty passive view): the contact's walks place it where the budgets
 //     allow, where a repair would take one link, often at the contact that
 //     displaced it.
@@ -217,13 +218,14 @@
 //     shuffles, repairs, escalates when starved and may draw the refresh
 //     (deviations 5 and 7) as any tick, but starts no period: the join
 //     eviction budget and the links' marks (deviation 12), the refusals
-//     remembered and the backoff of deviation 6 keep their periods. A burst
-//     of joins through one contact can close an island of early joiners, each
-//     view in it full, and nothing reaches across before a tick's refresh: at
-//     the default 10 s period the island's member lists stayed short for 10
-//     to 20 s. The cost is five more shuffles and refresh draws per node
-//     while it joins: with hundreds of nodes joining at once in one process
-//     on two cores, the join took about a quarter longer (docs/benchmarks.md,
-//     "The join's island"). Config.WithoutEarlyTicks turns them off, and
-//     S1Only does.
+//     remembered, the backoff of deviation 6 and the seed contacts tried keep
+//     their periods. A burst of joins through one contact can close an island
+//     of early joiners, each view in it full, and nothing reaches across
+//     before a tick's refresh: at the default 10 s period the island's member
+//     lists stayed short for 10 to 20 s. The cost is five more shuffles and
+//     refresh draws per node while it joins: with hundreds of nodes joining
+//     at once in one process on two cores, the join took about a quarter
+//     longer (docs/benchmarks.md, "The join's island").
+//     Config.WithoutEarlyTicks turns them off; S1Only sets it, and so does
+//     the simulator's cycle model, where each cycle is one period.
 package hyparview

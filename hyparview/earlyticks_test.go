@@ -42,6 +42,7 @@ func TestEarlyTicksThenPeriods(t *testing.T) {
 			require.InDelta(t, float64(want), float64(timers[0].After), float64(want)/10+1, "seed %d, timer %d", seed, i)
 			fired += timers[0].After
 			out = step(t, s, timerInput(timers[0].Timer))
+			require.Equal(t, uint64(max(0, i-earlyTicks+1)), s.periods, "seed %d: periods started after tick %d", seed, i)
 			require.Len(t, sends[*Shuffle](out), 1, "seed %d: tick %d shuffles", seed, i)
 			asked := sends[*Neighbor](out)
 			if i < earlyTicks {

@@ -106,14 +106,15 @@ func (s *State) startPeriod() {
 // at 99.81 % on average (99.84 % before). A node two or more short (or
 // with no neighbour) forgets them every period, as before, and so does a
 // node without the tick repair (S1's rules). Asking one passive peer per
-// period instead (a refusal waiting for the next tick rather than asking
+// period instead (a refusal waiting for the next period rather than asking
 // the next peer at once) cost delivery too: the same experiment's "no
 // loss" row fell to 99.39 % on seed 7 and the 5 % loss row to
 // 99.03-99.72 % (99.50-99.88 % with the chain), the free slots staying
 // open longer.
 const refusalMemoryPeriods = 2
 
-// forgetRefusals clears the refusals at a shuffle tick, unless the node
+// forgetRefusals clears the refusals at the start of a shuffle period
+// (startPeriod), unless the node
 // is at most one short of a full active view (and has a neighbour) and
 // remembered them for fewer than refusalMemoryPeriods periods.
 func (s *State) forgetRefusals() {

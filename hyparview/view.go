@@ -180,7 +180,7 @@ func (s *State) removePassiveAt(i int) {
 	s.passive = s.passive[:last]
 }
 
-// addRejected remembers a refuser until a shuffle tick forgets it
+// addRejected remembers a refuser until a period's start forgets it
 // (forgetRefusals). The list is
 // bounded by the passive view's size: past that, the oldest refusal is
 // forgotten, so peers feeding us fresh ids cannot make it grow.

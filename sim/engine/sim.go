@@ -26,7 +26,11 @@ type Config struct {
 	Network NetworkConfig
 	// ManualShuffle holds every node's periodic HyParView timer instead of
 	// scheduling it: the papers' cycle model, where Sim.Cycle runs one
-	// membership round on every node.
+	// membership round on every node. Each cycle is one shuffle period, so
+	// New turns HyParView's early ticks off
+	// (hyparview.Config.WithoutEarlyTicks): they exist to come sooner in
+	// time than the period, which a cycle cannot, and counted as cycles
+	// they would only delay every node's first period by five.
 	ManualShuffle bool
 	// CheckInvariants checks every node's invariants after each of its
 	// steps; Run returns the first violation.
@@ -124,6 +128,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if err := cfg.Engine.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.ManualShuffle {
+		cfg.Engine.HyParView.WithoutEarlyTicks = true
 	}
 	if m := cfg.Engine.Members; m != nil && m.Roster.Bodies == nil {
 		// The nodes' member lists share the records' bodies (bodies.go).

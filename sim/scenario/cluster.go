@@ -124,20 +124,15 @@ func s1Only(cfg gossip.Config, on bool) gossip.Config {
 }
 
 // NewCycleCluster joins opts.Nodes nodes one by one through node 0, with
-// no membership rounds in between (S1 §5.1). Each cycle is one shuffle
-// period, so HyParView runs without its early ticks
-// (hyparview.Config.WithoutEarlyTicks): they exist to come sooner in time
-// than the period, which a cycle cannot, and counted as cycles they would
-// only have delayed every node's first period by five.
+// no membership rounds in between (S1 §5.1). HyParView runs without its
+// early ticks there, as in every cycle model (engine.Config.ManualShuffle).
 func NewCycleCluster(opts CycleOptions) (*CycleCluster, error) {
 	if opts.Nodes < 2 {
 		return nil, fmt.Errorf("scenario: need at least 2 nodes, got %d", opts.Nodes)
 	}
-	cores := opts.Engine
-	cores.HyParView.WithoutEarlyTicks = true
 	s, err := engine.New(engine.Config{
 		Seed:            opts.Seed,
-		Engine:          cores,
+		Engine:          opts.Engine,
 		ManualShuffle:   true,
 		CheckInvariants: opts.Check,
 		Network:         engine.NetworkConfig{DetectOnSend: opts.DetectOnSend, DetectAfter: opts.DetectAfter, Latency: opts.Latency},
