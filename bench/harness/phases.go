@@ -95,6 +95,7 @@ func (r *run) idle(ctx context.Context) {
 		r.res.Set(KeyIdleBytes, NA())
 		return
 	}
+	sleepCtx(ctx, r.o.IdleWarmup)
 	b0, cpu0, t0 := r.sys.BytesSent(), CPUTime(), time.Now()
 	sleepCtx(ctx, r.o.Idle)
 	nodeSeconds := time.Since(t0).Seconds() * float64(r.o.Nodes)

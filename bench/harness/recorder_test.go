@@ -104,6 +104,11 @@ func TestValidate(t *testing.T) {
 	good.Idle = time.Second
 	assert.NoError(t, good.Validate())
 	bad = good
+	bad.IdleWarmup = -time.Second
+	assert.Error(t, bad.Validate())
+	bad.IdleWarmup = 2 * time.Second
+	assert.Error(t, bad.Validate(), "the idle warm-up is bounded by the phase timeout")
+	bad = good
 	for _, r := range []float64{-1, math.NaN(), math.Inf(1)} {
 		bad.JoinRate = r
 		assert.Error(t, bad.Validate(), "rate %g", r)
@@ -139,4 +144,21 @@ func TestWaitJoinTurnEndsWithTheContext(t *testing.T) {
 	cancel()
 	err := WaitJoinTurn(ctx, Config{JoinRate: 0.001}, time.Now(), 10)
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// The idle rows name the warm-up before the measured phase, when there is
+// one.
+func TestIdleRowsNameTheWarmup(t *testing.T) {
+	label := func(o Options) string {
+		for _, row := range Rows(o) {
+			if row.Key == KeyIdleCPU {
+				return row.Label
+			}
+		}
+		return ""
+	}
+	o := Options{Idle: 10 * time.Second}
+	assert.Contains(t, label(o), "idle (10s, no broadcasts)")
+	o.IdleWarmup = 15 * time.Second
+	assert.Contains(t, label(o), "idle (10s after 15s, no broadcasts)")
 }

@@ -43,6 +43,12 @@ type Options struct {
 	// Idle is the length of the idle phase after the join: no broadcasts,
 	// only what membership itself costs. Zero skips it.
 	Idle time.Duration
+	// IdleWarmup is how long the cluster runs after the join, not
+	// measured, before the idle phase starts: the join's aftermath (a
+	// young node's first period of protocol activity, a pending push-pull)
+	// is not what being a member costs. Zero starts the idle phase right
+	// after the join's settle.
+	IdleWarmup time.Duration
 	// JoinRate, if positive, has the nodes start joining at that many a
 	// second (Config.JoinRate) instead of all at once; the join phase,
 	// bounded by Timeout, includes the pacing.
@@ -77,6 +83,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("timeouts, sustain and window must be positive")
 	case o.Idle < 0 || o.Idle > o.Timeout:
 		return fmt.Errorf("the idle phase must last from 0 to the phase timeout %s, have %s", o.Timeout, o.Idle)
+	case o.IdleWarmup < 0 || o.IdleWarmup > o.Timeout:
+		return fmt.Errorf("the idle warm-up must last from 0 to the phase timeout %s, have %s", o.Timeout, o.IdleWarmup)
 	case !(o.JoinRate >= 0) || math.IsInf(o.JoinRate, 1):
 		return fmt.Errorf("the join rate must be a finite number of joins a second, 0 or more, have %g", o.JoinRate)
 	case o.JoinRate > 0 && Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1) >= o.Timeout:
@@ -157,7 +165,7 @@ func (r *run) phases(ctx context.Context) {
 		return
 	}
 	if r.o.Idle > 0 {
-		phase("idle for %s: no broadcasts, the cost of membership alone", r.o.Idle)
+		phase("idle for %s after a %s warm-up: no broadcasts, the cost of membership alone", r.o.Idle, r.o.IdleWarmup)
 	}
 	r.profiled("idle", func() { r.idle(ctx) })
 	monitor := r.watchMembership()

@@ -81,8 +81,8 @@ func Rows(o Options) []Row {
 		join = fmt.Sprintf("join convergence, nodes joining at %g a second (the last starts after %s)", o.JoinRate, Config{JoinRate: o.JoinRate}.JoinDelay(o.Nodes-1).Round(time.Millisecond))
 	}
 	rows := []Row{{KeyJoin, join, Seconds},
-		{KeyIdleCPU, fmt.Sprintf("idle (%s, no broadcasts): CPU time per node and second", o.Idle), Micros},
-		{KeyIdleBytes, fmt.Sprintf("idle (%s, no broadcasts): bytes sent per node and second", o.Idle), Bytes}}
+		{KeyIdleCPU, fmt.Sprintf("idle (%s, no broadcasts): CPU time per node and second", idleLabel(o)), Micros},
+		{KeyIdleBytes, fmt.Sprintf("idle (%s, no broadcasts): bytes sent per node and second", idleLabel(o)), Bytes}}
 	for _, s := range o.Sizes {
 		rows = append(rows,
 			Row{KeyP50(s), "latency to last node p50, " + SizeLabel(s), Millis},
@@ -198,4 +198,12 @@ func Notes(results []Result) []string {
 		}
 	}
 	return notes
+}
+
+// idleLabel names the idle phase's length, and its warm-up if any.
+func idleLabel(o Options) string {
+	if o.IdleWarmup > 0 {
+		return fmt.Sprintf("%s after %s", o.Idle, o.IdleWarmup)
+	}
+	return o.Idle.String()
 }

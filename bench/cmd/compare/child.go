@@ -34,7 +34,7 @@ func runChild(ctx context.Context, f flags) int {
 // starting and stopping.
 func childBudget(o harness.Options) time.Duration {
 	phases := 3 + 2*len(o.Sizes) // join, latency per size (and its settle), sustained and drain, failure
-	return time.Duration(phases)*o.Timeout + o.Sustain + o.Idle + time.Minute
+	return time.Duration(phases)*o.Timeout + o.Sustain + o.IdleWarmup + o.Idle + time.Minute
 }
 
 // runSubprocess runs one system in a subprocess of this binary and returns
@@ -88,7 +88,7 @@ func childArgs(name string, f flags) []string {
 		"-nodes", strconv.Itoa(o.Nodes), "-messages", strconv.Itoa(o.Messages),
 		"-sizes", strings.Join(sizes, ","), "-timeout", o.Timeout.String(),
 		"-msg-timeout", o.MsgTimeout.String(), "-sustain", o.Sustain.String(),
-		"-window", strconv.Itoa(o.Window), "-settle", o.Settle.String(), "-idle", o.Idle.String(),
+		"-window", strconv.Itoa(o.Window), "-settle", o.Settle.String(), "-idle", o.Idle.String(), "-idle-warmup", o.IdleWarmup.String(),
 		"-seed", strconv.FormatInt(o.Seed, 10), "-systems", name,
 		"-join-rate", strconv.FormatFloat(o.JoinRate, 'g', -1, 64),
 	}

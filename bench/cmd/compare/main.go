@@ -51,6 +51,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.opts.Window, "window", 256, "messages in flight in the sustained phase")
 	fs.DurationVar(&f.opts.Settle, "settle", time.Second, "pause after each phase, counted in its bytes")
 	fs.DurationVar(&f.opts.Idle, "idle", 10*time.Second, "idle phase after the join (no broadcasts: the cost of membership alone); 0 skips it")
+	fs.DurationVar(&f.opts.IdleWarmup, "idle-warmup", 15*time.Second, "time the cluster runs after the join, not measured, before the idle phase: the join's aftermath is not what membership costs")
 	fs.Float64Var(&f.opts.JoinRate, "join-rate", 0, "joins started per second after the first node, as a rolling deployment adds nodes; 0: all at once")
 	fs.Int64Var(&f.opts.Seed, "seed", 1, "seed for payloads and random dials")
 	fs.StringVar(&f.opts.ProfileDir, "profile", "", "directory receiving a CPU profile of each phase of each system (<system>-<phase>.pprof) and heap profiles after the join and the sustained phase (<system>-heap-after-<phase>.pprof)")
