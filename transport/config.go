@@ -117,15 +117,17 @@ type Config struct {
 	MaxFrameBytes int
 	// SendQueueFrames bounds each connection's send queue. Default 4096.
 	SendQueueFrames int
-	// KeepAlivePeriod is how often an idle connection sends a PING.
-	// Default 200ms.
+	// KeepAlivePeriod is how long a connection that received nothing
+	// waits before it sends a PING (the accepting end a quarter longer,
+	// doc.go, "Defaults"). Default: a fifth of IdleTimeout, 200ms at the
+	// default idle timeout.
 	KeepAlivePeriod time.Duration
 	// IdleTimeout ends a connection that received nothing for this long
 	// while this host kept its own time (silence.go): time during which
 	// the process was not running (a starved or paused host) does not
-	// count. Default 1s: with 200ms keep-alives a live peer stays well
-	// inside it, and a silently dead peer is noticed within about a
-	// second and a quarter.
+	// count. Default 1s: a live peer answers a keep-alive well inside it,
+	// and a silently dead peer is noticed within about a second and a
+	// quarter.
 	IdleTimeout time.Duration
 	// MaxSilence ends a connection that received nothing for this long
 	// whatever this host's own punctuality: QUIC's idle timeout, the
@@ -154,18 +156,25 @@ type Config struct {
 	DatagramBudget int
 }
 
-// Defaults. Keep-alive and idle timeout are chosen so a silently dead peer
-// is noticed within about a second, which the membership layer relies on
-// for failure detection; quic-go's own defaults (keep-alive off, 30s idle)
-// suit clients, not a failure detector. The others are guesses to validate.
+// Defaults. The idle timeout is chosen so a silently dead peer is noticed
+// within about a second, which the membership layer relies on for failure
+// detection; quic-go's own defaults (keep-alive off, 30s idle) suit
+// clients, not a failure detector. The others are guesses to validate.
 const (
 	DefaultMaxFrameBytes    = 1 << 20
 	DefaultSendQueueFrames  = 4096
-	DefaultKeepAlivePeriod  = 200 * time.Millisecond
 	DefaultIdleTimeout      = time.Second
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultCloseTimeout     = 500 * time.Millisecond
 )
+
+// defaultKeepAlive is Config.KeepAlivePeriod's default for an idle
+// timeout: a fifth of it, so that several keep-alives, their
+// acknowledgements and QUIC's retransmissions of lost ones come within
+// the idle timeout even on a lossy path (doc.go, "Defaults").
+func defaultKeepAlive(idle time.Duration) time.Duration {
+	return idle / 5
+}
 
 // maxSilenceFactor is Config.MaxSilence's default, in idle timeouts.
 const maxSilenceFactor = 10
@@ -180,11 +189,11 @@ func (c Config) withDefaults() Config {
 	if c.SendQueueFrames <= 0 {
 		c.SendQueueFrames = DefaultSendQueueFrames
 	}
-	if c.KeepAlivePeriod <= 0 {
-		c.KeepAlivePeriod = DefaultKeepAlivePeriod
-	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.KeepAlivePeriod <= 0 {
+		c.KeepAlivePeriod = defaultKeepAlive(c.IdleTimeout)
 	}
 	if c.MaxSilence <= 0 {
 		c.MaxSilence = maxSilenceFactor * c.IdleTimeout

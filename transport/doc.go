@@ -114,23 +114,34 @@
 // # Defaults
 //
 // MaxFrameBytes 1 MiB and SendQueueFrames 4096 are guesses to validate.
-// KeepAlivePeriod 200ms and IdleTimeout 1s are chosen so that a peer that
-// dies silently (no CONNECTION_CLOSE) is noticed within about a second
-// (measured: 1.25 s on loopback), which the membership layer uses as its
-// failure detector; quic-go's defaults (no keep-alive, 30 s) suit clients,
-// not failure detection. The transport judges that silence itself, and
-// only while its own process runs on time (silence.go, "Silence judged by
-// a host that keeps its own time"); QUIC's idle timeout, MaxSilence (10 s),
-// is the backstop. Stats.SilenceTimeouts and Stats.SilenceForgiven count
-// the watch's verdicts and its late looks. quic-go sends a PING once nothing has arrived for
-// the period; the accepting end of a connection waits a quarter longer
-// (250 ms by default), so that on an idle link the dialler's PINGs and
-// their acknowledgements keep both ends alive and the acceptor pings only
-// when one of the dialler's is late or lost, half the keep-alive packets
-// of two ends pinging alike. That holds while the round trip and the
-// acknowledgement delay (up to 25 ms) stay under a quarter of the period,
-// 50 ms by default: on a slower path both ends ping, as before. HandshakeTimeout 5s and CloseTimeout 500ms are
-// guesses to validate.
+// IdleTimeout 1s is chosen so that a peer that dies silently (no
+// CONNECTION_CLOSE) is noticed within about a second (measured: 1.25 s on
+// loopback), which the membership layer uses as its failure detector;
+// quic-go's defaults (no keep-alive, 30 s) suit clients, not failure
+// detection. The transport judges that silence itself, and only while its
+// own process runs on time (silence.go, "Silence judged by a host that
+// keeps its own time"); QUIC's idle timeout, MaxSilence (10 s), is the
+// backstop. Stats.SilenceTimeouts and Stats.SilenceForgiven count the
+// watch's verdicts and its late looks.
+//
+// The keep-alives only keep a live, idle link from looking silent: how
+// soon a dead peer is noticed is the idle timeout's, not theirs. quic-go
+// sends a PING once nothing has arrived for KeepAlivePeriod (by default a
+// fifth of the idle timeout, 200 ms); the accepting end of a connection
+// waits a quarter longer (250 ms), so that on an idle link the dialler's
+// PINGs and their acknowledgements keep both ends alive and the acceptor
+// pings only when one of the dialler's is late or lost, half the
+// keep-alive packets of two ends pinging alike. That holds while the round
+// trip and the acknowledgement delay (up to 25 ms) stay under a quarter of
+// the period, 50 ms by default: on a slower path both ends ping. The
+// period is what lets a lossy path stay up: with keep-alives at two fifths
+// of the idle timeout (400 ms), half the idle packets, 20 idle links
+// between processes on loopback that each dropped 30 % of the packets they
+// received suffered 10 silence timeouts in 30 s, against none at 200 ms
+// (QUIC's retransmissions of a lost PING back off, so few fit in the
+// rest of the idle timeout; docs/benchmarks.md, "Idle: keep-alives at
+// two fifths of the idle timeout, tried"). HandshakeTimeout 5s and
+// CloseTimeout 500ms are guesses to validate.
 //
 // # In-memory network
 //

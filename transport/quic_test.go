@@ -57,13 +57,31 @@ func TestQUICUsesGivenPacketConn(t *testing.T) {
 // timeout: on an idle link the dialler's PINGs keep both ends alive.
 func TestAcceptorKeepAlive(t *testing.T) {
 	for _, tc := range []struct{ period, idle, want time.Duration }{
-		{DefaultKeepAlivePeriod, DefaultIdleTimeout, 250 * time.Millisecond},
+		{200 * time.Millisecond, DefaultIdleTimeout, 250 * time.Millisecond},
+		{400 * time.Millisecond, DefaultIdleTimeout, 500 * time.Millisecond},
 		{100 * time.Millisecond, 500 * time.Millisecond, 125 * time.Millisecond},
 		{400 * time.Millisecond, 500 * time.Millisecond, 250 * time.Millisecond},
 	} {
 		assert.Equal(t, tc.want, acceptorKeepAlive(tc.period, tc.idle), "%v, idle %v", tc.period, tc.idle)
 	}
-	q := newQUIC(t, Config{})
-	assert.Equal(t, 250*time.Millisecond, q.serverQUIC.KeepAlivePeriod)
-	assert.Equal(t, DefaultKeepAlivePeriod, q.clientQUIC.KeepAlivePeriod)
+}
+
+// Without a KeepAlivePeriod the keep-alives follow the idle timeout: the
+// dialler pings after a fifth of it, the acceptor a quarter later, so
+// that a faster failure detector (a shorter idle timeout) keeps as many
+// keep-alives within it without a second setting; a period given is kept.
+func TestKeepAliveFollowsTheIdleTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		cfg               Config
+		dialler, acceptor time.Duration
+	}{
+		{Config{}, 200 * time.Millisecond, 250 * time.Millisecond},
+		{Config{IdleTimeout: 500 * time.Millisecond}, 100 * time.Millisecond, 125 * time.Millisecond},
+		{Config{IdleTimeout: 5 * time.Second}, time.Second, 1250 * time.Millisecond},
+		{Config{KeepAlivePeriod: 400 * time.Millisecond}, 400 * time.Millisecond, 500 * time.Millisecond},
+	} {
+		q := newQUIC(t, tc.cfg)
+		assert.Equal(t, tc.dialler, q.clientQUIC.KeepAlivePeriod, "%+v", tc.cfg)
+		assert.Equal(t, tc.acceptor, q.serverQUIC.KeepAlivePeriod, "%+v", tc.cfg)
+	}
 }

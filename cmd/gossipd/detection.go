@@ -23,10 +23,6 @@ type detectionConfig struct {
 	suspicionConfirmations                int
 }
 
-// keepAliveDivisor: a connection sends a keep-alive every idle timeout
-// divided by it, so that a few may be lost before the peer gives up.
-const keepAliveDivisor = 5
-
 func detectionFlags(fs *flag.FlagSet, d *detectionConfig) {
 	fs.DurationVar(&d.idleTimeout, "idle-timeout", time.Second, "a connection silent this long (no keep-alive either) fails: a dead neighbour is suspected after it")
 	fs.DurationVar(&d.maxSilence, "max-silence", 0, "a connection silent this long fails even while this host is starved of CPU, when silence is not otherwise judged (default 10 × -idle-timeout)")
@@ -56,12 +52,11 @@ func (d *detectionConfig) check() error {
 	return nil
 }
 
-// transport sets the transport's part: the idle timeout, its backstop
-// while the host is starved (-max-silence), and keep-alives often enough
-// that a few may be lost.
+// transport sets the transport's part: the idle timeout and its backstop
+// while the host is starved (-max-silence). The keep-alives follow the
+// idle timeout (the transport's default, two fifths of it).
 func (d *detectionConfig) transport(tc *transport.Config) {
 	tc.IdleTimeout, tc.MaxSilence = d.idleTimeout, d.maxSilence
-	tc.KeepAlivePeriod = d.idleTimeout / keepAliveDivisor
 }
 
 // node sets the node's part: probes and suspicion.
