@@ -136,6 +136,13 @@ const (
 	// IHaves per new link. Member records are broadcasts too, so this also
 	// repairs the ones a new neighbour missed.
 	DefaultNeighborUpAnnouncements = 1024
+	// DefaultMinGraftTimeout is the Plumtree MinGraftTimeout that
+	// ProductionConfig sets: timeout1 follows the lags each node measures
+	// on its eager links (plumtree/doc.go, deviation 15), no shorter than
+	// four IHAVE batching windows (plumtree.DefaultLazyPushDelay), so that
+	// an announcement that merely outran its payload on a fast network
+	// does not GRAFT.
+	DefaultMinGraftTimeout = 4 * plumtree.DefaultLazyPushDelay
 	// DefaultSyncInterval is MembersConfig.SyncInterval's default: 30 s,
 	// the push-pull interval of HashiCorp memberlist's LAN configuration.
 	DefaultSyncInterval = 30 * time.Second
@@ -149,7 +156,8 @@ const (
 // place it is assembled: the papers' defaults for both cores but a join
 // eviction budget of 1 (hyparview.Config.JoinEvictionsPerShuffle), recent
 // broadcasts announced to every new neighbour
-// (DefaultNeighborUpAnnouncements), per-peer budgets (DefaultBudgets), and
+// (DefaultNeighborUpAnnouncements), a timeout1 that follows the measured
+// lags (DefaultMinGraftTimeout), per-peer budgets (DefaultBudgets), and
 // the member list with metadata
 // meta and its defaults (suspicion, tombstones, periodic anti-entropy,
 // rejoin ticks). The runtime (package membership) starts from it and adds
@@ -162,7 +170,7 @@ func ProductionConfig(meta []byte) Config {
 		Budgets:   &b,
 		Gaps:      &GapsConfig{},
 		HyParView: hyparview.Config{JoinEvictionsPerShuffle: 1}, // hyparview/doc.go, deviation 12
-		Plumtree:  plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements},
+		Plumtree:  plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements, MinGraftTimeout: DefaultMinGraftTimeout},
 		Members: &MembersConfig{
 			Meta:           meta,
 			SyncInterval:   DefaultSyncInterval,

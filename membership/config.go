@@ -28,7 +28,10 @@ type Config struct {
 	Metadata []byte
 	// Protocol tunes HyParView and Plumtree; the zero value means
 	// gossip.ProductionConfig: the papers' defaults, with
-	// Plumtree.NeighborUpAnnouncements at DefaultNeighborUpAnnouncements.
+	// Plumtree.NeighborUpAnnouncements at DefaultNeighborUpAnnouncements
+	// and Plumtree.MinGraftTimeout at gossip.DefaultMinGraftTimeout (or
+	// GraftTimeout1 if that is shorter): timeout1 follows the lags each
+	// node measures; a MinGraftTimeout equal to GraftTimeout1 fixes it.
 	// The node sets Plumtree.FirstSequence to the wall clock in
 	// nanoseconds, so that a restarted node never reuses a message ID.
 	// How long and how much a node keeps of what it delivered, to answer
@@ -222,6 +225,12 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	pt := c.Protocol.Plumtree
 	if pt.NeighborUpAnnouncements == 0 {
 		pt.NeighborUpAnnouncements = p.Plumtree.NeighborUpAnnouncements
+	}
+	if pt.MinGraftTimeout == 0 {
+		pt.MinGraftTimeout = p.Plumtree.MinGraftTimeout
+		if pt.GraftTimeout1 > 0 {
+			pt.MinGraftTimeout = min(pt.MinGraftTimeout, pt.GraftTimeout1)
+		}
 	}
 	if pt.FirstSequence == 0 {
 		pt.FirstSequence = now

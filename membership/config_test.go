@@ -96,3 +96,25 @@ func TestRetentionReachesTheEngine(t *testing.T) {
 	require.Equal(t, gossip.DefaultNeighborUpAnnouncements, p.Plumtree.NeighborUpAnnouncements)
 	require.NoError(t, p.Validate())
 }
+
+// Timeout1 follows the measured lags by default (plumtree/doc.go,
+// deviation 15); a GraftTimeout1 below the production floor lowers the
+// floor with it, so the configuration stays valid; a MinGraftTimeout
+// given is kept.
+func TestGraftTimeoutFloorReachesTheEngine(t *testing.T) {
+	for _, tc := range []struct {
+		timeout1, floor, want time.Duration
+	}{
+		{0, 0, gossip.DefaultMinGraftTimeout},
+		{10 * time.Millisecond, 0, 10 * time.Millisecond},
+		{200 * time.Millisecond, 0, gossip.DefaultMinGraftTimeout},
+		{0, 80 * time.Millisecond, 80 * time.Millisecond},
+	} {
+		c := Config{}
+		c.Protocol.Plumtree.GraftTimeout1 = tc.timeout1
+		c.Protocol.Plumtree.MinGraftTimeout = tc.floor
+		p := c.engineConfig(1)
+		require.Equal(t, tc.want, p.Plumtree.MinGraftTimeout, "%+v", tc)
+		require.NoError(t, p.Validate(), "%+v", tc)
+	}
+}

@@ -15,6 +15,17 @@ type Config struct {
 	// maximum recovery latency"). Default 80ms, a guess to validate.
 	GraftTimeout1 time.Duration
 
+	// MinGraftTimeout, when positive, lets timeout1 follow the lags this
+	// node observes instead of staying at GraftTimeout1 (doc.go, deviation
+	// 15): twice the longest recent lag between a message's first IHAVE
+	// and its payload arriving on an eager link, within [MinGraftTimeout,
+	// GraftTimeout1]. On a fast network a message that lost its eager path
+	// (a tree link replaced, a prune that crossed another) is grafted
+	// after a few lags instead of GraftTimeout1. Zero, the default, keeps
+	// the paper's fixed timeout1; the production configuration
+	// (gossip.ProductionConfig) sets it.
+	MinGraftTimeout time.Duration
+
 	// GraftTimeout2 is timeout2 of S2 §3.5: how long a node waits for the
 	// payload after each GRAFT before it grafts the next announcer. The paper
 	// says "smaller than the first, in the order of an average round trip
@@ -176,6 +187,10 @@ func (c Config) Validate() error {
 	}
 	positive("GraftTimeout1", int64(c.GraftTimeout1))
 	positive("GraftTimeout2", int64(c.GraftTimeout2))
+	positive("MinGraftTimeout", int64(c.MinGraftTimeout))
+	if c.MinGraftTimeout > c.GraftTimeout1 {
+		errs = append(errs, fmt.Errorf("plumtree: MinGraftTimeout (%v) must be <= GraftTimeout1 (%v)", c.MinGraftTimeout, c.GraftTimeout1))
+	}
 	positive("PayloadRetention", int64(c.PayloadRetention))
 	positive("SeenRetention", int64(c.SeenRetention))
 	positive("MaxIHaveEntries", int64(c.MaxIHaveEntries))

@@ -27,6 +27,8 @@ func TestConfigValidate(t *testing.T) {
 	for name, c := range map[string]Config{
 		"negative timeout1":        {GraftTimeout1: -1},
 		"negative timeout2":        {GraftTimeout2: -1},
+		"negative min timeout1":    {MinGraftTimeout: -1},
+		"min above timeout1":       {MinGraftTimeout: 100 * time.Millisecond},
 		"negative retention":       {PayloadRetention: -1},
 		"negative entries":         {MaxIHaveEntries: -1},
 		"negative threshold":       {OptimizationThreshold: -1},

@@ -98,6 +98,19 @@
 //  14. Caller-chosen IDs. BroadcastID broadcasts under an ID the driver
 //     derives (the member list uses a hash of the record), alongside
 //     IDPolicy for ordinary broadcasts.
+//  15. A timeout1 that follows the network (off by default). The paper
+//     leaves timeout1 to the deployment ("considering the diameter of the
+//     overlay and a target maximum recovery latency", S2 §3.5) and a fixed
+//     value fits one network only: on a LAN a message that lost its eager
+//     path (a tree link replaced by the peer sampling service, prunes that
+//     crossed) waited the whole GraftTimeout1, most of the tail of the
+//     delivery latency. With MinGraftTimeout > 0 a node measures how long
+//     a payload comes on an eager link after its message's first IHAVE
+//     (the eager copy after a GRAFT included, a GRAFT's answer not) and
+//     arms timeout1 at twice the longest recent lag, within
+//     [MinGraftTimeout, GraftTimeout1]; the longest lag counts half after
+//     every second without a longer one (graftlag.go). Timeout2 stays
+//     fixed.
 //
 // A duplicate GOSSIP is answered with PRUNE even when its sender is already
 // lazy here, as in the paper: the sender evidently still pushes to us (a

@@ -52,6 +52,9 @@ func (s *State) onGossip(now time.Duration, from peer.ID, g *Gossip, out []Outpu
 		if s.flood {
 			return out
 		}
+		if s.adaptive {
+			s.observeDuplicate(now, g.ID, from)
+		}
 		if p := s.peers.get(from); p != nil {
 			s.peers.makeLazy(p)
 			out = s.send(out, from, thePrune)
@@ -61,6 +64,9 @@ func (s *State) onGossip(now time.Duration, from peer.ID, g *Gossip, out []Outpu
 	next := g.Round
 	if next < math.MaxUint32 {
 		next++
+	}
+	if s.adaptive {
+		s.observeDelivery(now, g.ID, from)
 	}
 	out = s.deliver(now, g.ID, g.Payload, next, from, out)
 	// Relay excluding the sender, not myself (S2 Algorithm 1, line 30;
@@ -110,7 +116,8 @@ func (s *State) onIHave(now time.Duration, from peer.ID, m *IHave, out []Output)
 		s.c.IgnoredNonNeighbor++
 		return out
 	}
-	due := now + s.cfg.GraftTimeout1
+	timeout := s.timeout1(now)
+	due := now + timeout
 	for _, e := range m.Entries {
 		if s.hist.has(e.ID) {
 			continue
@@ -121,7 +128,7 @@ func (s *State) onIHave(now time.Duration, from peer.ID, m *IHave, out []Output)
 			s.c.AnnouncementsReceived++
 		}
 		if created {
-			out = append(out, Output{Kind: OutputSetTimer, Timer: Timer{Kind: TimerGraft, ID: e.ID}, After: s.cfg.GraftTimeout1})
+			out = append(out, Output{Kind: OutputSetTimer, Timer: Timer{Kind: TimerGraft, ID: e.ID}, After: timeout})
 		}
 	}
 	return out
@@ -145,7 +152,7 @@ func (s *State) graftTimer(now time.Duration, id MessageID, out []Output) []Outp
 		return out
 	}
 	a := s.missing.popFirst(i)
-	e.grafted = true
+	e.grafted, e.graftedTo = true, a.peer
 	e.due = now + s.cfg.GraftTimeout2
 	out = append(out, Output{Kind: OutputSetTimer, Timer: Timer{Kind: TimerGraft, ID: id}, After: s.cfg.GraftTimeout2})
 	s.peers.makeEager(s.peers.get(a.peer))

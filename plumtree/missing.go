@@ -38,9 +38,12 @@ type missingEntry struct {
 	created time.Duration
 	due     time.Duration // when the timer armed for this ID is due
 	grafted bool          // at least one GRAFT was sent for this ID
-	live    bool
-	prev    int32
-	next    int32
+	// graftedTo is the peer grafted last (deviation 15 tells its answer
+	// from the eager copy).
+	graftedTo peer.ID
+	live      bool
+	prev      int32
+	next      int32
 }
 
 // ann is one announcement (mID, node, round) of the paper, less the ID.

@@ -26,6 +26,7 @@ type State struct {
 	started    bool
 	flood      bool // cfg.Flood
 	immediate  bool // cfg.LazyPushDelay < 0: IHAVEs go out at once
+	adaptive   bool // cfg.MinGraftTimeout > 0: timeout1 follows the lags (graftlag.go)
 
 	// Then what a new payload reads besides, in the order it reads it:
 	// with the lines above, the first seven lines of the state (what the
@@ -41,6 +42,7 @@ type State struct {
 	lazy    lazyQueue
 	nextSeq uint64
 	cfg     Config
+	lag     graftLag
 }
 
 // ErrDuplicatePayload is returned by Broadcast under IDContentHash when an
@@ -62,6 +64,7 @@ func New(self peer.ID, cfg Config) (*State, error) {
 		maxPayload: uint32(min(uint64(cfg.MaxPayloadBytes), math.MaxUint32)),
 		flood:      cfg.Flood,
 		immediate:  cfg.LazyPushDelay < 0,
+		adaptive:   cfg.MinGraftTimeout > 0,
 		cfg:        cfg,
 		nextSeq:    cfg.FirstSequence,
 		peers:      newPeerSet(),

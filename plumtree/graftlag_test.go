@@ -1,0 +1,81 @@
+package plumtree
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/peer"
+)
+
+// adaptive is a node whose timeout1 follows its lags, within [20, 80] ms.
+func adaptive() Config {
+	return Config{LazyPushDelay: -1, MinGraftTimeout: 20 * time.Millisecond, GraftTimeout1: 80 * time.Millisecond}
+}
+
+// armed returns the graft timer an IHAVE of id from peer p arms at d, or
+// fails if it arms none.
+func armed(t *testing.T, s *State, d time.Duration, p peer.ID, id MessageID) time.Duration {
+	t.Helper()
+	for _, o := range step(t, s, at(d), recv(p, ihave(Announcement{ID: id, Round: 1}))) {
+		if o.Kind == OutputSetTimer && o.Timer.Kind == TimerGraft && o.Timer.ID == id {
+			return o.After
+		}
+	}
+	t.Fatalf("no graft timer armed for %v", id)
+	return 0
+}
+
+// Timeout1 follows the lags a node measures, between MinGraftTimeout and
+// GraftTimeout1 (doc.go, deviation 15): the floor before any lag; twice
+// the longest lag of an eager payload behind its IHAVE; no more than
+// GraftTimeout1; halved every lagHalfLife; fixed without MinGraftTimeout.
+func TestTimeout1FollowsTheLags(t *testing.T) {
+	ms := time.Millisecond
+	s := newNode(t, 1, adaptive(), 2, 3)
+	makeLazy(t, s, 3)
+
+	require.Equal(t, 20*ms, armed(t, s, 0, 3, mid(1)), "no lag measured: the floor")
+	step(t, s, at(15*ms), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, 30*ms, armed(t, s, 100*ms, 3, mid(2)), "twice the 15 ms lag")
+
+	step(t, s, at(160*ms), recv(2, &Gossip{ID: mid(2), Round: 2, Payload: []byte("b")}))
+	require.Equal(t, 80*ms, armed(t, s, 200*ms, 3, mid(3)), "a 60 ms lag: capped at GraftTimeout1")
+	step(t, s, at(210*ms), recv(2, &Gossip{ID: mid(3), Round: 2, Payload: []byte("c")}))
+
+	require.Equal(t, 60*ms, armed(t, s, 160*ms+lagHalfLife, 3, mid(4)), "the longest lag halved after a half-life")
+	require.Equal(t, 30*ms, armed(t, s, 160*ms+2*lagHalfLife, 3, mid(5)), "and again")
+	require.Equal(t, 20*ms, armed(t, s, 160*ms+4*lagHalfLife, 3, mid(6)), "down to the floor")
+
+	fixed := newNode(t, 1, Config{LazyPushDelay: -1}, 2, 3)
+	makeLazy(t, fixed, 3)
+	armed(t, fixed, 0, 3, mid(1))
+	step(t, fixed, at(5*ms), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, DefaultGraftTimeout1, armed(t, fixed, 100*ms, 3, mid(2)), "the paper's fixed timeout1")
+}
+
+// A GRAFT's answer is not a lag; the eager copy that comes after it is,
+// whether it comes before the answer or as a duplicate after it.
+func TestGraftAnswerIsNotALag(t *testing.T) {
+	ms := time.Millisecond
+	s := newNode(t, 1, adaptive(), 2, 3)
+	makeLazy(t, s, 3)
+
+	require.Equal(t, 20*ms, armed(t, s, 0, 3, mid(1)))
+	require.Contains(t, step(t, s, at(20*ms), fire(TimerGraft, mid(1))), sendTo(3, &Graft{ID: mid(1), HasID: true, Round: 1}))
+	step(t, s, at(21*ms), recv(3, &Gossip{ID: mid(1), Round: 1, Payload: []byte("a")}))
+	require.Equal(t, 20*ms, armed(t, s, 100*ms, 3, mid(2)), "the answer, 21 ms after the IHAVE, measured nothing")
+
+	step(t, s, at(101*ms), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, 80*ms, armed(t, s, 102*ms, 3, mid(3)), "the eager copy, 101 ms after its IHAVE: capped")
+
+	s = newNode(t, 1, adaptive(), 2, 3, 4)
+	makeLazy(t, s, 3)
+	armed(t, s, 0, 3, mid(1))
+	step(t, s, at(20*ms), fire(TimerGraft, mid(1)))
+	step(t, s, at(24*ms), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, 48*ms, armed(t, s, 30*ms, 3, mid(2)), "the eager copy before the answer: a 24 ms lag")
+	step(t, s, at(31*ms), recv(3, &Gossip{ID: mid(1), Round: 1, Payload: []byte("a")}))
+	require.Equal(t, 48*ms, armed(t, s, 32*ms, 3, mid(3)), "the answer after it, a duplicate from the grafted peer, measured nothing")
+}
