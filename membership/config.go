@@ -29,9 +29,11 @@ type Config struct {
 	// Protocol tunes HyParView and Plumtree; the zero value means
 	// gossip.ProductionConfig: the papers' defaults, with
 	// Plumtree.NeighborUpAnnouncements at DefaultNeighborUpAnnouncements
-	// and Plumtree.MinGraftTimeout at gossip.DefaultMinGraftTimeout (or
-	// GraftTimeout1 if that is shorter): timeout1 follows the lags each
-	// node measures; a MinGraftTimeout equal to GraftTimeout1 fixes it.
+	// and, unless Plumtree.GraftTimeout1 is set, Plumtree.MinGraftTimeout
+	// at gossip.DefaultMinGraftTimeout: timeout1 follows the lags each node
+	// measures, up to the default GraftTimeout1. A GraftTimeout1 given
+	// alone is kept fixed, as before; with MinGraftTimeout too, timeout1
+	// follows the lags between the two.
 	// The node sets Plumtree.FirstSequence to the wall clock in
 	// nanoseconds, so that a restarted node never reuses a message ID.
 	// How long and how much a node keeps of what it delivered, to answer
@@ -226,11 +228,8 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	if pt.NeighborUpAnnouncements == 0 {
 		pt.NeighborUpAnnouncements = p.Plumtree.NeighborUpAnnouncements
 	}
-	if pt.MinGraftTimeout == 0 {
+	if pt.MinGraftTimeout == 0 && pt.GraftTimeout1 == 0 {
 		pt.MinGraftTimeout = p.Plumtree.MinGraftTimeout
-		if pt.GraftTimeout1 > 0 {
-			pt.MinGraftTimeout = min(pt.MinGraftTimeout, pt.GraftTimeout1)
-		}
 	}
 	if pt.FirstSequence == 0 {
 		pt.FirstSequence = now

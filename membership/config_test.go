@@ -98,16 +98,17 @@ func TestRetentionReachesTheEngine(t *testing.T) {
 }
 
 // Timeout1 follows the measured lags by default (plumtree/doc.go,
-// deviation 15); a GraftTimeout1 below the production floor lowers the
-// floor with it, so the configuration stays valid; a MinGraftTimeout
-// given is kept.
+// deviation 15); a GraftTimeout1 given alone stays fixed, as it was before
+// the adaptive timeout1 (a WAN's setting keeps its meaning); a
+// MinGraftTimeout given is kept.
 func TestGraftTimeoutFloorReachesTheEngine(t *testing.T) {
 	for _, tc := range []struct {
 		timeout1, floor, want time.Duration
 	}{
 		{0, 0, gossip.DefaultMinGraftTimeout},
-		{10 * time.Millisecond, 0, 10 * time.Millisecond},
-		{200 * time.Millisecond, 0, gossip.DefaultMinGraftTimeout},
+		{10 * time.Millisecond, 0, 0},
+		{200 * time.Millisecond, 0, 0},
+		{200 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		{0, 80 * time.Millisecond, 80 * time.Millisecond},
 	} {
 		c := Config{}

@@ -44,6 +44,7 @@ func FuzzStep(f *testing.F) {
 			MaxCachedBytes:        16,
 			MaxPayloadBytes:       8,
 			MaxSeenIDs:            8,
+			MinGraftTimeout:       []time.Duration{0, 20 * time.Millisecond}[(mode>>1)&1],
 		}
 		s, err := New(1, cfg)
 		if err != nil {

@@ -10,9 +10,14 @@ import (
 // Config.MinGraftTimeout set, a node measures how late the payload of a
 // message comes on an eager link after the message's first IHAVE, and
 // arms timeout1 at twice the longest recent lag, within [MinGraftTimeout,
-// GraftTimeout1]. A lag is measured when the payload arrives after an
-// IHAVE, before or after the GRAFT the IHAVE led to (a copy from the
-// grafted peer is the GRAFT's answer, not a lag). The longest lag is
+// GraftTimeout1]. A lag is measured when the payload arrives from a
+// neighbour after an IHAVE, before or after the GRAFT the IHAVE led to (a
+// copy from the grafted peer is the GRAFT's answer, not a lag); once a
+// second GRAFT went out for the message (timeout2), an answer to either
+// cannot be told from the eager copy, and nothing is measured. A lag is
+// capped at GraftTimeout1, so a neighbour that announces and then
+// withholds can at worst hold timeout1 at the paper's fixed value. The
+// longest lag is
 // halved every lagHalfLife without a longer one, so a burst of load that
 // slowed the eager links raises the timeout for a moment only.
 
@@ -32,13 +37,14 @@ type graftLag struct {
 	at      time.Duration
 	grafted [graftedRingSize]graftedMsg
 	next    int // the ring's next slot
+	live    int // live slots in the ring: none, and a duplicate reads no further
 }
 
 // graftedMsg is a grafted message whose GRAFT's answer was delivered.
 type graftedMsg struct {
 	id        MessageID
 	announced time.Duration // its first IHAVE
-	to        peer.ID       // the peer grafted last
+	to        peer.ID       // the peer grafted
 	live      bool
 }
 
@@ -78,30 +84,38 @@ func (s *State) timeout1(now time.Duration) time.Duration {
 // announcements are forgotten.
 func (s *State) observeDelivery(now time.Duration, id MessageID, from peer.ID) {
 	i := s.missing.lookup(id)
-	if i < 0 {
+	if i < 0 || s.peers.get(from) == nil {
 		return
 	}
 	e := s.missing.entry(i)
 	switch {
-	case !e.grafted || from != e.graftedTo:
+	case !e.grafted || e.grafts == 1 && from != e.graftedTo:
 		// The eager copy, before the timer or after the GRAFT.
 		s.lag.observe(now, now-e.created, s.cfg.GraftTimeout1)
-	default:
+	case e.grafts == 1:
 		// The GRAFT's answer: the eager copy may still come.
-		s.lag.grafted[s.lag.next] = graftedMsg{id: id, announced: e.created, to: from, live: true}
-		s.lag.next = (s.lag.next + 1) % graftedRingSize
+		r := &s.lag
+		if !r.grafted[r.next].live {
+			r.live++
+		}
+		r.grafted[r.next] = graftedMsg{id: id, announced: e.created, to: from, live: true}
+		r.next = (r.next + 1) % graftedRingSize
 	}
 }
 
-// observeDuplicate measures the lag of a late eager copy of a message
-// whose GRAFT's answer was delivered first.
+// observeDuplicate measures the lag of a late eager copy, from a
+// neighbour, of a message whose GRAFT's answer was delivered first.
 func (s *State) observeDuplicate(now time.Duration, id MessageID, from peer.ID) {
+	if s.lag.live == 0 {
+		return
+	}
 	for k := range s.lag.grafted {
 		m := &s.lag.grafted[k]
 		if m.live && m.id == id {
-			if from != m.to {
+			if from != m.to && s.peers.get(from) != nil {
 				s.lag.observe(now, now-m.announced, s.cfg.GraftTimeout1)
 				m.live = false
+				s.lag.live--
 			}
 			return
 		}

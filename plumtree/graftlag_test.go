@@ -79,3 +79,53 @@ func TestGraftAnswerIsNotALag(t *testing.T) {
 	step(t, s, at(31*ms), recv(3, &Gossip{ID: mid(1), Round: 1, Payload: []byte("a")}))
 	require.Equal(t, 48*ms, armed(t, s, 32*ms, 3, mid(3)), "the answer after it, a duplicate from the grafted peer, measured nothing")
 }
+
+// Once a second GRAFT went out for a message (timeout2), a late answer to
+// the first cannot be told from the eager copy: nothing is measured, so a
+// retry does not pin timeout1 at its ceiling. A payload from a peer that
+// is not a neighbour measures nothing either.
+func TestRetriedGraftAndStrangersMeasureNothing(t *testing.T) {
+	ms := time.Millisecond
+	s := newNode(t, 1, adaptive(), 2, 3, 4)
+	makeLazy(t, s, 3, 4)
+
+	armed(t, s, 0, 3, mid(1))
+	step(t, s, at(0), recv(4, ihave(Announcement{ID: mid(1), Round: 1})))
+	require.Contains(t, step(t, s, at(20*ms), fire(TimerGraft, mid(1))), sendTo(3, &Graft{ID: mid(1), HasID: true, Round: 1}))
+	require.Contains(t, step(t, s, at(60*ms), fire(TimerGraft, mid(1))), sendTo(4, &Graft{ID: mid(1), HasID: true, Round: 1}))
+	step(t, s, at(65*ms), recv(4, &Gossip{ID: mid(1), Round: 1, Payload: []byte("a")}))
+	step(t, s, at(66*ms), recv(3, &Gossip{ID: mid(1), Round: 1, Payload: []byte("a")}))
+	step(t, s, at(70*ms), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, 20*ms, armed(t, s, 100*ms, 3, mid(2)), "answers to a retried GRAFT and the eager copy measured nothing")
+
+	step(t, s, at(140*ms), recv(99, &Gossip{ID: mid(2), Round: 2, Payload: []byte("b")}))
+	require.Equal(t, 20*ms, armed(t, s, 150*ms, 3, mid(3)), "a stranger's payload, 40 ms after the IHAVE, measured nothing")
+}
+
+// The ring of grafted messages holds the last graftedRingSize; an eager
+// copy of an older one measures nothing, and the ring's live count
+// follows its slots.
+func TestGraftedRingKeepsTheLast(t *testing.T) {
+	ms := time.Millisecond
+	s := newNode(t, 1, adaptive(), 2, 3)
+	makeLazy(t, s, 3)
+	n := graftedRingSize + 2
+	for k := range n {
+		d := time.Duration(k) * 100 * ms
+		id := mid(uint64(k + 1))
+		require.Equal(t, 20*ms, armed(t, s, d, 3, id))
+		step(t, s, at(d+20*ms), fire(TimerGraft, id))
+		step(t, s, at(d+21*ms), recv(3, &Gossip{ID: id, Round: 1, Payload: []byte("a")}))
+	}
+	require.Equal(t, graftedRingSize, s.lag.live)
+	last := time.Duration(n) * 100 * ms
+	step(t, s, at(last), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, graftedRingSize, s.lag.live, "the oldest left the ring: its eager copy measured nothing")
+	require.Equal(t, 20*ms, armed(t, s, last, 3, mid(100)))
+	step(t, s, at(last+10*ms), recv(2, &Gossip{ID: mid(uint64(n)), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, graftedRingSize-1, s.lag.live)
+	require.Equal(t, 80*ms, armed(t, s, last+10*ms, 3, mid(101)), "the newest's eager copy, late, measured: capped")
+
+	c := s.Clone()
+	require.Equal(t, s.lag, c.lag, "a clone carries the measure")
+}

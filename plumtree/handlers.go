@@ -152,7 +152,13 @@ func (s *State) graftTimer(now time.Duration, id MessageID, out []Output) []Outp
 		return out
 	}
 	a := s.missing.popFirst(i)
-	e.grafted, e.graftedTo = true, a.peer
+	if !e.grafted {
+		e.graftedTo = a.peer
+	}
+	e.grafted = true
+	if e.grafts < math.MaxUint8 {
+		e.grafts++
+	}
 	e.due = now + s.cfg.GraftTimeout2
 	out = append(out, Output{Kind: OutputSetTimer, Timer: Timer{Kind: TimerGraft, ID: id}, After: s.cfg.GraftTimeout2})
 	s.peers.makeEager(s.peers.get(a.peer))

@@ -37,10 +37,11 @@ type missingEntry struct {
 	anns    []ann // announcements not yet used, in arrival order
 	created time.Duration
 	due     time.Duration // when the timer armed for this ID is due
-	grafted bool          // at least one GRAFT was sent for this ID
-	// graftedTo is the peer grafted last (deviation 15 tells its answer
-	// from the eager copy).
+	// graftedTo is the peer of the first GRAFT (deviation 15 tells its
+	// answer from the eager copy) and grafts how many were sent, up to 255.
 	graftedTo peer.ID
+	grafts    uint8
+	grafted   bool // at least one GRAFT was sent for this ID
 	live      bool
 	prev      int32
 	next      int32

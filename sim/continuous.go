@@ -18,6 +18,7 @@ func runContinuous(o options, progress *scenario.Progress, stdout io.Writer, rep
 	if o.graftTimeout > 0 {
 		opts.Plumtree.GraftTimeout1, opts.Plumtree.GraftTimeout2 = o.graftTimeout, o.graftTimeout/2
 	}
+	opts.Plumtree.MinGraftTimeout = o.minGraftTimeout
 	opts.Check, opts.Progress = o.check, progress
 	if o.seeds > 1 {
 		return printOverSeeds(o, progress, stdout, rep, "continuous", "Continuous time, over seeds", false,

@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/sim/engine"
 	"github.com/plumview/plumview/sim/report"
 	"github.com/plumview/plumview/sim/scenario"
@@ -50,39 +52,40 @@ const paperKeepAlive = time.Second
 
 // options are the command's flags.
 type options struct {
-	scenario       string
-	nodes          int
-	seed           uint64
-	stabilisation  int
-	cycles         int
-	fail           string
-	messages       int
-	constant       int
-	constantCycles int
-	sources        int
-	keepalive      time.Duration
-	duration       time.Duration
-	rate           float64
-	out            string
-	check          bool
-	quiet          bool
-	cpuProfile     string
-	workers        int
-	joinBatch      int
-	memProfile     string
-	hugePages      bool
-	baseline       bool
-	graftTimeout   time.Duration
-	syncInterval   time.Duration
-	rejoinInterval time.Duration
-	probeInterval  time.Duration
-	islandCheckAge time.Duration
-	s1Only         bool
-	paper          bool
-	linkDelay      string
-	perMessage     bool
-	seeds          int
-	spacing        time.Duration
+	scenario        string
+	nodes           int
+	seed            uint64
+	stabilisation   int
+	cycles          int
+	fail            string
+	messages        int
+	constant        int
+	constantCycles  int
+	sources         int
+	keepalive       time.Duration
+	duration        time.Duration
+	rate            float64
+	out             string
+	check           bool
+	quiet           bool
+	cpuProfile      string
+	workers         int
+	joinBatch       int
+	memProfile      string
+	hugePages       bool
+	baseline        bool
+	graftTimeout    time.Duration
+	minGraftTimeout time.Duration
+	syncInterval    time.Duration
+	rejoinInterval  time.Duration
+	probeInterval   time.Duration
+	islandCheckAge  time.Duration
+	s1Only          bool
+	paper           bool
+	linkDelay       string
+	perMessage      bool
+	seeds           int
+	spacing         time.Duration
 }
 
 const usage = `usage: go run ./sim [flags]
@@ -154,6 +157,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.keepalive, "keepalive", 0, fmt.Sprintf("failure: neighbours also notice a crash this long after it, as keep-alives or a TCP connection would (0: only while forwarding; default %v in the paper mode, 0 with -paper=false)", paperKeepAlive))
 	fs.DurationVar(&o.duration, "duration", time.Minute, "continuous: virtual time of the measured phase")
 	fs.DurationVar(&o.graftTimeout, "graft-timeout", 0, "continuous: Plumtree's timeout1 before a GRAFT (timeout2 is half of it); 0 keeps the default, 80ms")
+	fs.DurationVar(&o.minGraftTimeout, "min-graft-timeout", 0, "continuous: when positive, timeout1 follows the lags each node measures, from this up to -graft-timeout (plumtree/doc.go, deviation 15; the runtime's default is 20ms); 0 keeps timeout1 fixed, as the paper")
 	fs.Float64Var(&o.rate, "rate", 5, "continuous: broadcasts per second of virtual time")
 	fs.DurationVar(&o.syncInterval, "sync-interval", 0, "members: mean time between a node's periodic digest exchanges with a random neighbour; 0 keeps the default, 30s")
 	fs.DurationVar(&o.islandCheckAge, "island-check-age", 0, "members: how old a broadcast named in a ping must be before a node that lacks it asks the pinger for a link (the island check); 0 keeps the default, 5s; negative turns it off")
@@ -194,8 +198,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.spacing < 0 {
 		return fmt.Errorf("-spacing must not be negative, got %v", o.spacing)
 	}
-	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 || o.syncInterval < 0 || o.rejoinInterval < 0 {
-		return fmt.Errorf("-duration and -rate must be positive, -keepalive, -graft-timeout, -sync-interval and -rejoin-interval not negative")
+	if o.duration <= 0 || !(o.rate > 0) || o.keepalive < 0 || o.graftTimeout < 0 || o.minGraftTimeout < 0 || o.syncInterval < 0 || o.rejoinInterval < 0 {
+		return fmt.Errorf("-duration and -rate must be positive, -keepalive, -graft-timeout, -min-graft-timeout, -sync-interval and -rejoin-interval not negative")
+	}
+	if limit := cmp.Or(o.graftTimeout, plumtree.DefaultGraftTimeout1); o.minGraftTimeout > limit {
+		return fmt.Errorf("-min-graft-timeout %v is above timeout1 (%v): it is the floor timeout1 follows the lags from", o.minGraftTimeout, limit)
 	}
 	experiments := map[string][]experiment{
 		"failure":    {runFailure},

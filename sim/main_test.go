@@ -87,6 +87,9 @@ func TestRejectsBadFlags(t *testing.T) {
 		"join batch of zero":      {"-scenario", "scale", "-join-batch", "0"},
 		"no seed":                 {"-scenario", "failure", "-seeds", "0"},
 		"negative spacing":        {"-scenario", "failure", "-spacing", "-1ms"},
+		"floor above timeout1":    {"-scenario", "continuous", "-min-graft-timeout", "100ms"},
+		"floor above its flag":    {"-scenario", "continuous", "-graft-timeout", "30ms", "-min-graft-timeout", "40ms"},
+		"negative floor":          {"-scenario", "continuous", "-min-graft-timeout", "-1ms"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -230,6 +233,19 @@ func TestLinkDelayFlags(t *testing.T) {
 	require.Contains(t, outs[1], "drawn per message")
 	require.NotEqual(t, outs[0], outs[1])
 	require.Equal(t, outs[1], outs[2])
+}
+
+// -min-graft-timeout runs the continuous experiment with the adaptive
+// timeout1 (plumtree/doc.go, deviation 15), says so in the table's header,
+// and changes the run; the default header names no timers.
+func TestMinGraftTimeoutFlag(t *testing.T) {
+	t.Parallel()
+	args := []string{"-scenario", "continuous", "-nodes", "100", "-duration", "5s"}
+	outs := runSims(t, args, append(slices.Clone(args), "-min-graft-timeout", "20ms"))
+	require.NotContains(t, outs[0], "Plumtree:")
+	require.Contains(t, outs[1], "Plumtree: timeout1 following the measured lags between 20ms and 80ms, timeout2 40ms")
+	rows := func(s string) string { return s[strings.Index(s, "no loss"):] }
+	require.NotEqual(t, rows(outs[0]), rows(outs[1]))
 }
 
 // -seeds runs the failure experiment once per seed, side by side, and

@@ -161,9 +161,12 @@ type Config struct {
 // detection; quic-go's own defaults (keep-alive off, 30s idle) suit
 // clients, not a failure detector. The others are guesses to validate.
 const (
-	DefaultMaxFrameBytes    = 1 << 20
-	DefaultSendQueueFrames  = 4096
-	DefaultIdleTimeout      = time.Second
+	DefaultMaxFrameBytes   = 1 << 20
+	DefaultSendQueueFrames = 4096
+	DefaultIdleTimeout     = time.Second
+	// DefaultKeepAlivePeriod is KeepAlivePeriod's default at the default
+	// idle timeout; with another IdleTimeout the default is a fifth of it.
+	DefaultKeepAlivePeriod  = DefaultIdleTimeout / 5
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultCloseTimeout     = 500 * time.Millisecond
 )

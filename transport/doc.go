@@ -135,12 +135,13 @@
 // trip and the acknowledgement delay (up to 25 ms) stay under a quarter of
 // the period, 50 ms by default: on a slower path both ends ping. The
 // period is what lets a lossy path stay up: with keep-alives at two fifths
-// of the idle timeout (400 ms), half the idle packets, 20 idle links
-// between processes on loopback that each dropped 30 % of the packets they
-// received suffered 10 silence timeouts in 30 s, against none at 200 ms
-// (QUIC's retransmissions of a lost PING back off, so few fit in the
-// rest of the idle timeout; docs/benchmarks.md, "Idle: keep-alives at
-// two fifths of the idle timeout, tried"). HandshakeTimeout 5s and
+// of the idle timeout (400 ms; a fifth less idle CPU at 64 nodes), 20 idle
+// links between processes on loopback whose sockets each dropped 30 % of
+// the packets they received suffered 10 and 7 silence timeouts in 30 s in
+// two runs, against 0 and 1 at 200 ms (QUIC's retransmissions of a lost
+// PING back off, so few fit in the rest of the idle timeout;
+// docs/benchmarks.md, "Idle: keep-alives at two fifths of the idle
+// timeout, tried"). HandshakeTimeout 5s and
 // CloseTimeout 500ms are guesses to validate.
 //
 // # In-memory network

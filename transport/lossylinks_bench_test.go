@@ -35,7 +35,8 @@ func (c *inboundLoss) ReadFrom(b []byte) (int, net.Addr, error) {
 // BenchmarkIdleLinksUnderLoss holds 20 idle connections between pairs of
 // transports on loopback, every socket dropping 30 % of what it receives,
 // for 30 s per iteration (run it with -benchtime 1x), and reports the
-// links that the silence watch failed: live links lost to the loss alone.
+// silence timeouts of both ends of every link (a link failed by both ends
+// counts twice): live links lost to the loss alone.
 // The keep-alive period is what keeps them up (doc.go, "Defaults"):
 // the default, a fifth of the idle timeout, against two fifths.
 func BenchmarkIdleLinksUnderLoss(b *testing.B) {

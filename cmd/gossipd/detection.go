@@ -54,7 +54,7 @@ func (d *detectionConfig) check() error {
 
 // transport sets the transport's part: the idle timeout and its backstop
 // while the host is starved (-max-silence). The keep-alives follow the
-// idle timeout (the transport's default, two fifths of it).
+// idle timeout (the transport's default, a fifth of it).
 func (d *detectionConfig) transport(tc *transport.Config) {
 	tc.IdleTimeout, tc.MaxSilence = d.idleTimeout, d.maxSilence
 }

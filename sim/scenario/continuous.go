@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -373,10 +374,26 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
+// writeGraftTimers says which GRAFT timers ran, unless they were the
+// defaults: Plumtree's fixed timeout1 and timeout2.
+func writeGraftTimers(w io.Writer, c plumtree.Config) {
+	if c.GraftTimeout1 == 0 && c.GraftTimeout2 == 0 && c.MinGraftTimeout == 0 {
+		return
+	}
+	d := plumtree.DefaultConfig()
+	t1, t2 := cmp.Or(c.GraftTimeout1, d.GraftTimeout1), cmp.Or(c.GraftTimeout2, d.GraftTimeout2)
+	if c.MinGraftTimeout > 0 {
+		fmt.Fprintf(w, "Plumtree: timeout1 following the measured lags between %v and %v, timeout2 %v\n", c.MinGraftTimeout, t1, t2)
+		return
+	}
+	fmt.Fprintf(w, "Plumtree: timeout1 %v, timeout2 %v\n", t1, t2)
+}
+
 // WriteContinuousTable prints one line per condition.
 func WriteContinuousTable(w io.Writer, o ContinuousOptions, rows []ContinuousRow) error {
 	fmt.Fprintf(w, "Continuous time: %d nodes, link delay %v..%v, %.0f broadcasts/s of %d B for %v, drained %v\n",
 		o.Nodes, o.Latency.Min, o.Latency.Max, o.Rate, payloadSize, o.Duration, o.Drain)
+	writeGraftTimers(w, o.Plumtree)
 	fmt.Fprintf(w, "(delivery = deliveries / live nodes at each broadcast; latency from broadcast to delivery; bytes as the runtime encodes and frames them)\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, strings.Join([]string{"condition", "broadcasts", "delivery", "p50", "p90", "p99", "max", "RMR", "bytes/delivery", "connected after", "components", "views healed", "trees settled"}, "\t")+"\t")

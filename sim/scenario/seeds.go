@@ -260,6 +260,7 @@ func WriteContinuousSeedsTable(w io.Writer, o ContinuousOptions, seeds []uint64,
 	}
 	fmt.Fprintf(w, "Continuous time: %d nodes, link delay %v..%v, %.0f broadcasts/s of %d B for %v, drained %v\n",
 		o.Nodes, o.Latency.Min, o.Latency.Max, o.Rate, payloadSize, o.Duration, o.Drain)
+	writeGraftTimers(w, o.Plumtree)
 	fmt.Fprintf(w, "means ± sample standard deviations over %d seeds (%s); a time that some runs never reached is averaged over the others, \"(k never)\" after it\n", len(seeds), seedList(seeds))
 	fmt.Fprintf(w, "(delivery = deliveries / live nodes at each broadcast; latency from broadcast to delivery, in ms; bytes as the runtime encodes and frames them)\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
