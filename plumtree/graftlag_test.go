@@ -27,8 +27,10 @@ func armed(t *testing.T, s *State, d time.Duration, p peer.ID, id MessageID) tim
 	return 0
 }
 
-// Timeout1 follows the lags a node measures, between MinGraftTimeout and
-// GraftTimeout1 (doc.go, deviation 15): the floor before any lag; twice
+// S2 §3.5 arms timeout1, a fixed value, on a message's first IHAVE.
+// Deviation (doc.go, deviation 15): with MinGraftTimeout set, timeout1
+// follows the lags a node measures, between MinGraftTimeout and
+// GraftTimeout1: the floor before any lag; twice
 // the longest lag of an eager payload behind its IHAVE; no more than
 // GraftTimeout1; halved every lagHalfLife; fixed without MinGraftTimeout.
 func TestTimeout1FollowsTheLags(t *testing.T) {
