@@ -106,7 +106,9 @@
 //     crossed) waited the whole GraftTimeout1, most of the tail of the
 //     delivery latency. With MinGraftTimeout > 0 a node measures how long
 //     a payload comes on an eager link after its message's first IHAVE
-//     (the eager copy after a GRAFT included, a GRAFT's answer not) and
+//     (the eager copy after a GRAFT included, a GRAFT's answer not;
+//     nothing once a GRAFT was retried, nor from a peer that is not a
+//     neighbour) and
 //     arms timeout1 at twice the longest recent lag, within
 //     [MinGraftTimeout, GraftTimeout1]; the longest lag counts half after
 //     every second without a longer one (graftlag.go). Timeout2 stays

@@ -1,6 +1,7 @@
 package plumtree
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/plumview/plumview/peer"
@@ -46,6 +47,27 @@ type graftedMsg struct {
 	announced time.Duration // its first IHAVE
 	to        peer.ID       // the peer grafted
 	live      bool
+}
+
+// check reports a broken invariant of the measure: the live count is
+// the number of live slots, the next slot is in the ring, and the
+// longest lag is within [0, ceiling].
+func (g *graftLag) check(ceiling time.Duration) error {
+	live := 0
+	for _, m := range g.grafted {
+		if m.live {
+			live++
+		}
+	}
+	switch {
+	case live != g.live:
+		return fmt.Errorf("plumtree: %d grafted messages counted live, %d are", g.live, live)
+	case g.next < 0 || g.next >= graftedRingSize:
+		return fmt.Errorf("plumtree: grafted ring's next slot %d out of range", g.next)
+	case g.longest < 0 || g.longest > ceiling:
+		return fmt.Errorf("plumtree: longest lag %v outside [0, %v]", g.longest, ceiling)
+	}
+	return nil
 }
 
 // current is the longest recent lag at now, halved for every lagHalfLife

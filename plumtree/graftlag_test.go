@@ -102,6 +102,13 @@ func TestRetriedGraftAndStrangersMeasureNothing(t *testing.T) {
 
 	step(t, s, at(140*ms), recv(99, &Gossip{ID: mid(2), Round: 2, Payload: []byte("b")}))
 	require.Equal(t, 20*ms, armed(t, s, 150*ms, 3, mid(3)), "a stranger's payload, 40 ms after the IHAVE, measured nothing")
+
+	step(t, s, at(170*ms), fire(TimerGraft, mid(3)))
+	step(t, s, at(171*ms), recv(3, &Gossip{ID: mid(3), Round: 1, Payload: []byte("c")}))
+	require.Equal(t, 1, s.lag.live, "the GRAFT's answer: the eager copy may still come")
+	step(t, s, at(200*ms), recv(99, &Gossip{ID: mid(3), Round: 2, Payload: []byte("c")}))
+	require.Equal(t, 1, s.lag.live, "a stranger's late copy measured nothing")
+	require.Equal(t, 20*ms, armed(t, s, 201*ms, 3, mid(4)))
 }
 
 // The ring of grafted messages holds the last graftedRingSize; an eager

@@ -2,6 +2,7 @@ package plumtree
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -9,6 +10,16 @@ import (
 // Invariants is the safety net of every other test: each corruption below
 // must be reported.
 func TestInvariantsCatchCorruption(t *testing.T) {
+	t.Run("lag measure", func(t *testing.T) {
+		s := newNode(t, 1, adaptive(), 2)
+		require.NoError(t, s.Invariants())
+		s.lag.live = 1
+		require.ErrorContains(t, s.Invariants(), "counted live")
+		s.lag.live, s.lag.next = 0, graftedRingSize
+		require.ErrorContains(t, s.Invariants(), "out of range")
+		s.lag.next, s.lag.longest = 0, time.Hour
+		require.ErrorContains(t, s.Invariants(), "longest lag")
+	})
 	setup := func(t *testing.T) *State {
 		s := newNode(t, 1, Config{}, 2, 3, 4)
 		makeLazy(t, s, 4)

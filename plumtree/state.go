@@ -348,9 +348,13 @@ func (s *State) neighborDown(id peer.ID) {
 // Invariants reports the first broken invariant, or nil: eager ∩ lazy = ∅,
 // self is no neighbour, no neighbour is listed twice, every queued
 // announcement will be sent, the caches are within their caps and agree
-// with their indexes, and every missing ID is undelivered, announced only by
-// neighbours and has a timer due.
+// with their indexes, every missing ID is undelivered, announced only by
+// neighbours and has a timer due, and the measure of lags (graftlag.go)
+// counts its live slots right and stays within timeout1.
 func (s *State) Invariants() error {
+	if err := s.lag.check(s.cfg.GraftTimeout1); err != nil {
+		return err
+	}
 	if err := s.peers.check(s.self); err != nil {
 		return err
 	}

@@ -246,6 +246,11 @@ func TestMinGraftTimeoutFlag(t *testing.T) {
 	require.Contains(t, outs[1], "Plumtree: timeout1 following the measured lags between 20ms and 80ms, timeout2 40ms")
 	rows := func(s string) string { return s[strings.Index(s, "no loss"):] }
 	require.NotEqual(t, rows(outs[0]), rows(outs[1]))
+	for _, bad := range [][]string{{"-min-graft-timeout", "100ms"}, {"-graft-timeout", "30ms", "-min-graft-timeout", "40ms"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(slices.Concat(args, bad), &stdout, &stderr)
+		require.ErrorContains(t, err, "-min-graft-timeout", "%v: refused by the flag's own check, before any run", bad)
+	}
 }
 
 // -seeds runs the failure experiment once per seed, side by side, and
