@@ -49,7 +49,15 @@ func keyOf(tr Transport) ed25519.PublicKey {
 // connect dials b from a and returns both ends.
 func connect(t testing.TB, a, b Transport) (Conn, Conn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	return connectWithin(t, a, b, waitTimeout)
+}
+
+// connectWithin is connect with its own bound, for links that lose
+// packets: a handshake whose packets are lost in a row waits out QUIC's
+// doubling probe timeouts.
+func connectWithin(t testing.TB, a, b Transport, bound time.Duration) (Conn, Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	ca, err := a.Dial(ctx, b.Addr(), keyOf(b))
 	require.NoError(t, err)
