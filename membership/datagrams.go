@@ -17,7 +17,7 @@ import (
 // own costs a handshake (a few kilobytes, two key exchanges on each side)
 // for two small messages, which made probing most of what an idle member
 // cost. So a message the engine marks gossip.Unreliable (a Ping, an Ack)
-// travels as one signed datagram (transport.Datagrams) when no connection
+// travels as one authenticated datagram (transport.Datagrams) when no connection
 // to its receiver is open. So does a low-priority NEIGHBOR request, which
 // full peers mostly refuse, and its refusal; an acceptance comes over a
 // connection the acceptor opens, the one the link lives on

@@ -15,7 +15,7 @@ import (
 // a settled cluster most of them are full and refuse: each request used
 // to cost a QUIC connection dialled for it and closed after the refusal
 // (in an idle 64-node cluster, three quarters of the connections opened).
-// Such a request now travels as a signed datagram when no connection to
+// Such a request now travels as an authenticated datagram when no connection to
 // the peer is open, and a refusal comes back as one (gossip.Unreliable).
 // An acceptance does not: the acceptor dials the requester and sends it
 // over the connection the link then lives on, so that the reply and what

@@ -146,8 +146,8 @@ type Config struct {
 	CloseTimeout time.Duration
 	// Admission restricts which peers may connect.
 	Admission Admission
-	// DatagramBudget bounds the datagrams (Datagrams) whose signature
-	// this transport checks per second, a burst of a quarter second's
+	// DatagramBudget bounds the datagrams (Datagrams) whose tag or
+	// signature this transport checks per second, a burst of a quarter second's
 	// worth (at least 256) allowed; the rest are dropped and counted
 	// (Stats.DatagramsDropped), so that a flood of forged datagrams costs
 	// a bounded CPU. Default 1000: a node receives about one probe and

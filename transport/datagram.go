@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
@@ -93,23 +94,28 @@ const MaxDatagramPayload = 1024
 // stacks take it for a non-QUIC packet, RFC 9443 §5), the sender's key,
 // the sender's clock when it sealed the datagram (Unix milliseconds,
 // uint64, big-endian), the certificate's length (uint16, big-endian) and
-// DER, the payload, and an ed25519 signature over datagramDomain, the
-// receiver's key and everything before the signature.
+// DER, the payload, and the proof of the sender over a domain tag, the
+// receiver's key and everything before the proof. Under datagramTagged,
+// what this version sends, the proof is a 16-byte tag under the key the
+// sender and the receiver share (datagramkeys.go); under datagramSigned,
+// what agents before 2026-12-07 send and this version still takes, it is
+// an ed25519 signature (datagramSignedDomain).
 //
 // A datagram is taken once: its receiver refuses one sealed more than
-// datagramFreshness away from its own clock, and one whose signature it
+// datagramFreshness away from its own clock, and one whose proof it
 // took within that window (a replay, from anyone who captured it on the
 // path, which would otherwise charge the sender's budgets at the receiver
 // and pass for a fresh sign of its life). Clocks of a cluster must agree
 // within datagramFreshness, as certificates' validity periods need too.
 const (
-	datagramFormat         byte = 0x01
+	datagramSigned         byte = 0x01
+	datagramTagged         byte = 0x02
 	datagramHeader              = 1 + ed25519.PublicKeySize + 8 + 2
 	datagramFreshness           = time.Minute
 	maxDatagramCert             = 640
 	maxDatagramBytes            = 1280 - 40 - 8
 	datagramQueue               = 256
-	datagramDomain              = "plumview datagram v1\x00"
+	datagramSignedDomain        = "plumview datagram v1\x00"
 	defaultDatagramBurst        = 256
 	defaultDatagramBudget       = 1000
 	datagramAdmittedMax         = 4096
@@ -120,7 +126,7 @@ const (
 // Stats.DatagramsRefused; never returned to a caller).
 var (
 	errDatagramFormat    = errors.New("transport: datagram malformed")
-	errDatagramSignature = errors.New("transport: datagram signature invalid")
+	errDatagramSignature = errors.New("transport: datagram signature or tag invalid")
 	errDatagramStale     = errors.New("transport: datagram sealed too long ago or ahead of this clock")
 	errDatagramReplayed  = errors.New("transport: datagram taken already")
 )
@@ -130,82 +136,120 @@ var (
 var errDatagramTooLarge = fmt.Errorf("%w: datagram payload above %d bytes", ErrFrameTooLarge, MaxDatagramPayload)
 
 // sealDatagram builds the datagram carrying payload from the holder of
-// key (and cert, the DER of its CA-issued certificate or nil) to the
-// holder of to.
-func sealDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, payload []byte, now time.Time) ([]byte, error) {
+// keys (and cert, the DER of its CA-issued certificate or nil) to the
+// holder of to, tagged under the key the two share.
+func sealDatagram(keys *pairKeys, cert []byte, to ed25519.PublicKey, payload []byte, now time.Time) ([]byte, error) {
 	if len(payload) > MaxDatagramPayload {
 		return nil, errDatagramTooLarge
 	}
 	if len(cert) > maxDatagramCert {
 		return nil, fmt.Errorf("transport: certificate of %d bytes too large for a datagram (at most %d)", len(cert), maxDatagramCert)
 	}
-	if size := datagramHeader + len(cert) + len(payload) + ed25519.SignatureSize; size > maxDatagramBytes {
+	if size := datagramHeader + len(cert) + len(payload) + pairTagSize; size > maxDatagramBytes {
 		return nil, fmt.Errorf("%w: a datagram of %d bytes with its certificate, above %d", ErrFrameTooLarge, size, maxDatagramBytes)
 	}
-	pkt := make([]byte, 0, datagramHeader+len(cert)+len(payload)+ed25519.SignatureSize)
-	pkt = append(pkt, datagramFormat)
-	pkt = append(pkt, key.Public().(ed25519.PublicKey)...)
+	key, err := keys.key(to)
+	if err != nil {
+		return nil, fmt.Errorf("transport: a datagram needs the receiver's key: %w", err)
+	}
+	pkt := make([]byte, 0, datagramHeader+len(cert)+len(payload)+pairTagSize)
+	pkt = append(pkt, datagramTagged)
+	pkt = append(pkt, keys.self...)
 	pkt = binary.BigEndian.AppendUint64(pkt, uint64(now.UnixMilli()))
 	pkt = binary.BigEndian.AppendUint16(pkt, uint16(len(cert)))
 	pkt = append(pkt, cert...)
 	pkt = append(pkt, payload...)
-	return append(pkt, ed25519.Sign(key, signedDatagram(to, pkt))...), nil
+	tag := pairTag(key, to, pkt)
+	return append(pkt, tag[:]...), nil
 }
 
-// signedDatagram is what a datagram's signature covers.
+// signedDatagram is what the signature of a datagramSigned datagram
+// covers.
 func signedDatagram(to ed25519.PublicKey, body []byte) []byte {
-	msg := make([]byte, 0, len(datagramDomain)+len(to)+len(body))
-	msg = append(msg, datagramDomain...)
+	msg := make([]byte, 0, len(datagramSignedDomain)+len(to)+len(body))
+	msg = append(msg, datagramSignedDomain...)
 	msg = append(msg, to...)
 	return append(msg, body...)
 }
 
 // openedDatagram is a datagram whose layout checked out (parseDatagram)
-// and then its signature (verify).
+// and then its proof (verify).
 type openedDatagram struct {
+	format  byte
 	from    ed25519.PublicKey
 	sealed  time.Time
 	cert    []byte // DER, or nil
 	payload []byte
-	body    []byte // what the signature covers, the receiver's key aside
-	sig     []byte
+	body    []byte // what the proof covers, the receiver's key aside
+	proof   []byte // the signature or the tag
+}
+
+// proofSize returns the size of the proof that ends a datagram of format
+// f, or 0 for a format this version does not read.
+func proofSize(f byte) int {
+	switch f {
+	case datagramTagged:
+		return pairTagSize
+	case datagramSigned:
+		return ed25519.SignatureSize
+	}
+	return 0
 }
 
 // parseDatagram checks a datagram's layout and bounds, which costs next to
 // nothing, and returns its parts, which alias pkt.
 func parseDatagram(pkt []byte) (openedDatagram, error) {
-	if len(pkt) < datagramHeader+ed25519.SignatureSize || len(pkt) > maxDatagramBytes || pkt[0] != datagramFormat {
+	if len(pkt) == 0 || proofSize(pkt[0]) == 0 {
+		return openedDatagram{}, errDatagramFormat
+	}
+	proof := proofSize(pkt[0])
+	if len(pkt) < datagramHeader+proof || len(pkt) > maxDatagramBytes {
 		return openedDatagram{}, errDatagramFormat
 	}
 	from := ed25519.PublicKey(pkt[1 : 1+ed25519.PublicKeySize])
 	ms := binary.BigEndian.Uint64(pkt[1+ed25519.PublicKeySize:])
 	certLen := int(binary.BigEndian.Uint16(pkt[1+ed25519.PublicKeySize+8:]))
-	body := pkt[:len(pkt)-ed25519.SignatureSize]
+	body := pkt[:len(pkt)-proof]
 	if ms > math.MaxInt64 || certLen > maxDatagramCert || datagramHeader+certLen > len(body) || len(body)-datagramHeader-certLen > MaxDatagramPayload {
 		return openedDatagram{}, errDatagramFormat
 	}
-	d := openedDatagram{from: from, sealed: time.UnixMilli(int64(ms)), payload: body[datagramHeader+certLen:],
-		body: body, sig: pkt[len(body):]}
+	d := openedDatagram{format: pkt[0], from: from, sealed: time.UnixMilli(int64(ms)), payload: body[datagramHeader+certLen:],
+		body: body, proof: pkt[len(body):]}
 	if certLen > 0 {
 		d.cert = body[datagramHeader : datagramHeader+certLen]
 	}
 	return d, nil
 }
 
-// verify checks the signature of a parsed datagram addressed to self.
-func (d openedDatagram) verify(self ed25519.PublicKey) error {
-	if !ed25519.Verify(d.from, signedDatagram(self, d.body), d.sig) {
-		return errDatagramSignature
+// verify checks the proof of a parsed datagram addressed to the holder
+// of keys.
+func (d openedDatagram) verify(keys *pairKeys) error {
+	switch d.format {
+	case datagramTagged:
+		key, err := keys.key(d.from)
+		if err != nil {
+			return errDatagramSignature
+		}
+		tag := pairTag(key, keys.self, d.body)
+		if !hmac.Equal(tag[:], d.proof) {
+			return errDatagramSignature
+		}
+		return nil
+	case datagramSigned:
+		if !ed25519.Verify(d.from, signedDatagram(keys.self, d.body), d.proof) {
+			return errDatagramSignature
+		}
+		return nil
 	}
-	return nil
+	return errDatagramFormat
 }
 
-// openDatagram parses a datagram addressed to self and checks its
-// signature.
-func openDatagram(self ed25519.PublicKey, pkt []byte) (openedDatagram, error) {
+// openDatagram parses a datagram addressed to the holder of keys and
+// checks its proof.
+func openDatagram(keys *pairKeys, pkt []byte) (openedDatagram, error) {
 	d, err := parseDatagram(pkt)
 	if err == nil {
-		err = d.verify(self)
+		err = d.verify(keys)
 	}
 	return d, err
 }
@@ -213,7 +257,7 @@ func openDatagram(self ed25519.PublicKey, pkt []byte) (openedDatagram, error) {
 // datagramEndpoint is the part of a transport that seals, checks and
 // queues datagrams, whatever carries them.
 type datagramEndpoint struct {
-	key       ed25519.PrivateKey
+	keys      *pairKeys
 	cert      []byte // CA-issued certificate's DER, or nil
 	admission Admission
 	stats     *counters
@@ -223,7 +267,7 @@ type datagramEndpoint struct {
 
 	mu       sync.Mutex
 	admitted map[string]time.Time // keys admitted through their certificate, and when
-	// taken holds a prefix of the signature of every datagram taken
+	// taken holds a prefix of the proof of every datagram taken
 	// within datagramFreshness, and when it was sealed: a replay is
 	// refused. At most the budget's checks of one window.
 	taken map[[16]byte]time.Time
@@ -232,12 +276,12 @@ type datagramEndpoint struct {
 	sweptAt  time.Time
 }
 
-func newDatagramEndpoint(id Identity, adm Admission, budget int, stats *counters, done <-chan struct{}) *datagramEndpoint {
+func newDatagramEndpoint(keys *pairKeys, id Identity, adm Admission, budget int, stats *counters, done <-chan struct{}) *datagramEndpoint {
 	if budget <= 0 {
 		budget = defaultDatagramBudget
 	}
 	burst := max(defaultDatagramBurst, budget/4)
-	return &datagramEndpoint{key: id.Key, cert: id.CACert, admission: adm, stats: stats,
+	return &datagramEndpoint{keys: keys, cert: id.CACert, admission: adm, stats: stats,
 		budget: rate.NewLimiter(rate.Limit(budget), burst),
 		queue:  make(chan Datagram, datagramQueue), done: done, admitted: map[string]time.Time{},
 		taken: map[[16]byte]time.Time{}, takenMax: burst + budget*int(2*datagramFreshness/time.Second)}
@@ -252,7 +296,7 @@ func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, e
 	if len(to) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")
 	}
-	pkt, err := sealDatagram(e.key, e.cert, to, payload, time.Now())
+	pkt, err := sealDatagram(e.keys, e.cert, to, payload, time.Now())
 	if err == nil {
 		e.stats.datagramsSent.Add(1)
 	}
@@ -276,7 +320,7 @@ func (e *datagramEndpoint) received(pkt []byte, addr string) {
 		e.stats.datagramsDropped.Add(1)
 		return
 	}
-	err = d.verify(e.key.Public().(ed25519.PublicKey))
+	err = d.verify(e.keys)
 	if err == nil {
 		err = e.take(d, now)
 	}
@@ -302,7 +346,7 @@ func (e *datagramEndpoint) received(pkt []byte, addr string) {
 // fill it).
 func (e *datagramEndpoint) take(d openedDatagram, now time.Time) error {
 	var k [16]byte
-	copy(k[:], d.sig)
+	copy(k[:], d.proof)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.taken[k]; ok {

@@ -156,20 +156,33 @@ func synctestMem(t *testing.T, body func(t *testing.T, mk newFunc)) {
 func FuzzOpenDatagram(f *testing.F) {
 	id, err := GenerateIdentity()
 	require.NoError(f, err)
-	self := id.Public()
-	good, err := sealDatagram(id.Key, nil, self, []byte("payload"), time.Unix(1700000000, 0))
+	keys := mustPairKeys(f, id.Key)
+	sender := mustIdentity(f)
+	tagged, err := sealDatagram(mustPairKeys(f, sender.Key), nil, id.Public(), []byte("payload"), time.Unix(1700000000, 0))
 	require.NoError(f, err)
-	f.Add(good)
-	f.Add([]byte{datagramFormat})
-	f.Add(append([]byte{datagramFormat}, make([]byte, datagramHeader+ed25519.SignatureSize)...))
+	f.Add(tagged)
+	f.Add(sealSignedDatagram(f, sender.Key, id.Public(), []byte("payload"), time.Unix(1700000000, 0)))
+	f.Add([]byte{datagramTagged})
+	f.Add(append([]byte{datagramTagged}, make([]byte, datagramHeader+pairTagSize)...))
+	f.Add(append([]byte{datagramSigned}, make([]byte, datagramHeader+ed25519.SignatureSize)...))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		d, err := openDatagram(self, pkt)
+		d, err := openDatagram(keys, pkt)
 		if err != nil {
 			return
 		}
-		// Only a datagram signed by its sender over our key opens.
+		// Only a datagram its sender sealed for us opens.
 		assert.LessOrEqual(t, len(d.payload), MaxDatagramPayload)
-		assert.True(t, ed25519.Verify(d.from, signedDatagram(self, pkt[:len(pkt)-ed25519.SignatureSize]), pkt[len(pkt)-ed25519.SignatureSize:]))
+		switch pkt[0] {
+		case datagramTagged:
+			shared, err := keys.key(d.from)
+			require.NoError(t, err)
+			tag := pairTag(shared, id.Public(), pkt[:len(pkt)-pairTagSize])
+			assert.Equal(t, tag[:], pkt[len(pkt)-pairTagSize:])
+		case datagramSigned:
+			assert.True(t, ed25519.Verify(d.from, signedDatagram(id.Public(), pkt[:len(pkt)-ed25519.SignatureSize]), pkt[len(pkt)-ed25519.SignatureSize:]))
+		default:
+			t.Fatalf("a datagram of format %#x opened", pkt[0])
+		}
 	})
 }
 
@@ -237,14 +250,15 @@ func TestDatagramReplayAndStaleRefused(t *testing.T) {
 		id := mustIdentity(t)
 		a, b := mk(Config{Identity: id}), mk(Config{})
 		ep := b.(*memTransport).datagrams
-		pkt, err := sealDatagram(id.Key, nil, keyOf(b), []byte("ping"), time.Now())
+		keys := mustPairKeys(t, id.Key)
+		pkt, err := sealDatagram(keys, nil, keyOf(b), []byte("ping"), time.Now())
 		require.NoError(t, err)
 		ep.received(pkt, a.Addr())
 		assert.Equal(t, "ping", string(receiveDatagram(t, b).Payload))
 		ep.received(pkt, "elsewhere")
 		assert.Equal(t, int64(1), b.Stats().DatagramsRefused, "the replay")
 		for i, at := range []time.Time{time.Now().Add(-2 * datagramFreshness), time.Now().Add(2 * datagramFreshness)} {
-			old, err := sealDatagram(id.Key, nil, keyOf(b), []byte("ping"), at)
+			old, err := sealDatagram(keys, nil, keyOf(b), []byte("ping"), at)
 			require.NoError(t, err)
 			ep.received(old, a.Addr())
 			assert.Equal(t, int64(2+i), b.Stats().DatagramsRefused)
@@ -264,7 +278,7 @@ func TestDatagramJunkSpendsNoBudget(t *testing.T) {
 		a, b := mk(Config{}), mk(Config{DatagramBudget: 1})
 		ep := b.(*memTransport).datagrams
 		for range 4 * defaultDatagramBurst {
-			ep.received([]byte{datagramFormat}, "junk")
+			ep.received([]byte{datagramTagged}, "junk")
 		}
 		require.NoError(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("honest")))
 		assert.Equal(t, "honest", string(receiveDatagram(t, b).Payload))

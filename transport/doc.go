@@ -56,7 +56,7 @@
 //
 // # Datagrams
 //
-// Besides connections, both transports carry signed, connectionless
+// Besides connections, both transports carry authenticated, connectionless
 // datagrams (Datagrams, DatagramsOf): one UDP packet on the transport's own
 // socket, beside QUIC's, for a small message to a peer this node holds no
 // connection to, whose loss the protocol tolerates (a liveness probe and
@@ -65,13 +65,23 @@
 // quic-go hands it over (quic.Transport.ReadNonQUICPacket). Then come the
 // sender's key, its clock (Unix milliseconds), its CA-issued certificate
 // if it has one (length-prefixed), the payload (at most
-// MaxDatagramPayload bytes, and the whole within 1,232 bytes) and an
-// ed25519 signature over a domain tag, the receiver's key and all the
-// rest: a datagram proves its sender and cannot be replayed to another
-// node. The receiver refuses, before any signature check, a malformed
-// datagram and one sealed more than a minute from its own clock; then, at
-// most Config.DatagramBudget a second (a burst of a quarter second's
-// worth, at least 256), it checks the signature, refuses a datagram it
+// MaxDatagramPayload bytes, and the whole within 1,232 bytes) and a
+// 16-byte tag (HMAC-SHA-256) over a domain tag, the receiver's key and all
+// the rest, under a key only the sender and the receiver can derive: an
+// X25519 agreement between the two identity keys, each converted from
+// ed25519, bound to the pair by HKDF (datagramkeys.go). So a datagram
+// proves its sender to its receiver and cannot be replayed to another
+// node, at a microsecond or two a datagram where an ed25519 signature and
+// its check cost some 70 µs; deriving a pair's key costs about 50 µs,
+// once per peer. Until 2026-12-07 datagrams carried an ed25519 signature
+// instead (format 1); the receiver still takes those, and an agent of
+// that version refuses the tagged ones as malformed, so that during a
+// rolling upgrade what the two exchange this way goes over connections
+// (the runtime's fallbacks). The receiver refuses, before any check of
+// the tag, a malformed datagram and one sealed more than a minute from
+// its own clock; then, at most Config.DatagramBudget a second (a burst of
+// a quarter second's worth, at least 256), it checks the tag or
+// signature, refuses a datagram it
 // took already (a replay), and applies its admission (a certificate is
 // checked once a minute per sender, then remembered); what it refuses or
 // drops is counted (Stats). A datagram goes to an IP address and port

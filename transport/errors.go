@@ -77,11 +77,11 @@ type Stats struct {
 	// ReceiveErrorsIgnored counts reads that returned an error reported by
 	// ICMP (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH) and were retried.
 	ReceiveErrorsIgnored int64
-	// DatagramsSent, DatagramsReceived: signed datagrams sent and
+	// DatagramsSent, DatagramsReceived: authenticated datagrams sent and
 	// received (Datagrams).
 	DatagramsSent, DatagramsReceived int64
 	// DatagramsRefused counts datagrams refused on receipt: malformed, a
-	// bad signature, or a sender that admission refuses.
+	// bad tag or signature, or a sender that admission refuses.
 	DatagramsRefused int64
 	// DatagramsDropped counts datagrams dropped unchecked: over the
 	// DatagramBudget, or with the receive queue full.

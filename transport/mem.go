@@ -82,6 +82,10 @@ func (n *MemNetwork) Listen(addr string, id Identity, cfg MemConfig) (Transport,
 	if err := id.validate(); err != nil {
 		return nil, err
 	}
+	keys, err := newPairKeys(id.Key)
+	if err != nil {
+		return nil, err
+	}
 	var cert *x509.Certificate
 	if id.CACert != nil {
 		cert, _ = x509.ParseCertificate(id.CACert) // validate parsed it
@@ -92,7 +96,7 @@ func (n *MemNetwork) Listen(addr string, id Identity, cfg MemConfig) (Transport,
 		done:    make(chan struct{}),
 		conns:   make(map[*conn]struct{}),
 	}
-	t.datagrams = newDatagramEndpoint(id, cfg.Admission, cfg.DatagramBudget, &t.stats, t.done)
+	t.datagrams = newDatagramEndpoint(keys, id, cfg.Admission, cfg.DatagramBudget, &t.stats, t.done)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.nodes[addr] != nil {

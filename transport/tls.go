@@ -15,7 +15,7 @@ import (
 // per version of what the frames may carry: "plumview/N" for version N.
 // Version 2 adds messages that an agent of version 1 cannot decode (it
 // closes the connection on an unknown one); version 3 adds the signals of
-// connections through NATs (gossip.Signal) and the signed datagrams
+// connections through NATs (gossip.Signal) and the authenticated datagrams
 // (Datagrams), which an agent of version 2 neither decodes nor reads. Both
 // ends offer every version they speak, the highest first, and
 // Conn.Protocol tells the driver which one the two agreed on, so that it

@@ -227,7 +227,7 @@ func (s *Server) Status(context.Context, *gossipdv1.StatusRequest) (*gossipdv1.S
 			"send_errors_dropped": st.SendErrorsDropped, "send_errors_eperm": st.SendErrors.EPERM,
 			"send_errors_enobufs": st.SendErrors.ENOBUFS, "send_errors_eagain": st.SendErrors.EAGAIN,
 			"receive_errors_ignored": st.ReceiveErrorsIgnored,
-			// Signed datagrams (transport/doc.go, "Datagrams"): refused
+			// Authenticated datagrams (transport/doc.go, "Datagrams"): refused
 			// (malformed, stale, replayed, forged, not admitted) and
 			// dropped unchecked (over the budget, queue full).
 			"datagrams_sent": st.DatagramsSent, "datagrams_received": st.DatagramsReceived,

@@ -1,0 +1,201 @@
+package transport
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"filippo.io/edwards25519"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func mustPairKeys(t testing.TB, key ed25519.PrivateKey) *pairKeys {
+	t.Helper()
+	k, err := newPairKeys(key)
+	require.NoError(t, err)
+	return k
+}
+
+// sealSignedDatagram builds a datagram as agents before 2026-12-07 seal
+// them: the same layout under format datagramSigned, ending in an ed25519
+// signature.
+func sealSignedDatagram(t testing.TB, key ed25519.PrivateKey, to ed25519.PublicKey, payload []byte, now time.Time) []byte {
+	t.Helper()
+	pkt := []byte{datagramSigned}
+	pkt = append(pkt, key.Public().(ed25519.PublicKey)...)
+	pkt = binary.BigEndian.AppendUint64(pkt, uint64(now.UnixMilli()))
+	pkt = binary.BigEndian.AppendUint16(pkt, 0)
+	pkt = append(pkt, payload...)
+	return append(pkt, ed25519.Sign(key, signedDatagram(to, pkt))...)
+}
+
+// Both ends of a pair derive the same key, and no other pair does; the
+// X25519 form of a node's private key matches that of its public key.
+func TestPairKeysAgree(t *testing.T) {
+	a, b, c := mustIdentity(t), mustIdentity(t), mustIdentity(t)
+	ka, kb, kc := mustPairKeys(t, a.Key), mustPairKeys(t, b.Key), mustPairKeys(t, c.Key)
+	ab, err := ka.key(b.Public())
+	require.NoError(t, err)
+	ba, err := kb.key(a.Public())
+	require.NoError(t, err)
+	assert.Equal(t, ab, ba, "both ends of a pair")
+	ac, err := ka.key(c.Public())
+	require.NoError(t, err)
+	assert.NotEqual(t, ab, ac, "another pair, another key")
+	cb, err := kc.key(b.Public())
+	require.NoError(t, err)
+	assert.NotEqual(t, ab, cb)
+	for _, id := range []Identity{a, b, c} {
+		pub, err := x25519Public(id.Public())
+		require.NoError(t, err)
+		own, err := x25519Private(id.Key)
+		require.NoError(t, err)
+		assert.Equal(t, own.PublicKey().Bytes(), pub.Bytes(), "the private key's X25519 form matches the public key's")
+	}
+}
+
+// A key that is no point of the curve, or one of small order (whose
+// agreement anyone could compute), takes part in no pair: a datagram to
+// it is not sealed, one from it does not open.
+func TestPairKeysRefuseUnusableKeys(t *testing.T) {
+	id := mustIdentity(t)
+	keys := mustPairKeys(t, id.Key)
+	identity := edwards25519.NewIdentityPoint().Bytes()
+	// A point of order 2: (0, -1).
+	order2 := [32]byte{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
+	notOnCurve := make([]byte, 32)
+	notOnCurve[0] = 2 // y = 2 has no x
+	for name, bad := range map[string][]byte{"identity": identity, "order 2": order2[:], "not on the curve": notOnCurve, "short": make([]byte, 31)} {
+		t.Run(name, func(t *testing.T) {
+			_, err := keys.key(bad)
+			require.ErrorIs(t, err, errPairKey)
+			_, err = sealDatagram(keys, nil, bad, []byte("x"), time.Now())
+			require.ErrorContains(t, err, "receiver's key")
+			if len(bad) != ed25519.PublicKeySize {
+				return
+			}
+			// A datagram claiming to come from it, whatever its tag.
+			pkt := []byte{datagramTagged}
+			pkt = append(pkt, bad...)
+			pkt = binary.BigEndian.AppendUint64(pkt, uint64(time.Now().UnixMilli()))
+			pkt = binary.BigEndian.AppendUint16(pkt, 0)
+			pkt = append(pkt, "x"...)
+			pkt = append(pkt, make([]byte, pairTagSize)...)
+			_, err = openDatagram(keys, pkt)
+			require.ErrorIs(t, err, errDatagramSignature)
+		})
+	}
+	assert.Empty(t, keys.keys, "nothing remembered for them")
+}
+
+// A tagged datagram opens only unchanged, at its receiver, from the key
+// it names; a signed one, as agents before 2026-12-07 send, still opens.
+func TestDatagramProofs(t *testing.T) {
+	sender, receiver, other := mustIdentity(t), mustIdentity(t), mustIdentity(t)
+	sk, rk, ok := mustPairKeys(t, sender.Key), mustPairKeys(t, receiver.Key), mustPairKeys(t, other.Key)
+	now := time.Now()
+	pkt, err := sealDatagram(sk, nil, receiver.Public(), []byte("ping"), now)
+	require.NoError(t, err)
+	d, err := openDatagram(rk, pkt)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(d.payload))
+	assert.True(t, d.from.Equal(sender.Public()))
+	_, err = openDatagram(ok, pkt)
+	require.ErrorIs(t, err, errDatagramSignature, "at another receiver")
+	for i := range pkt {
+		if i == 0 {
+			continue // the format: another layout altogether
+		}
+		bent := append([]byte(nil), pkt...)
+		bent[i] ^= 0x10
+		_, err := openDatagram(rk, bent)
+		require.Error(t, err, "byte %d changed", i)
+	}
+	// Another sender's key in place of the sender's.
+	forged := append([]byte(nil), pkt...)
+	copy(forged[1:], other.Public())
+	_, err = openDatagram(rk, forged)
+	require.ErrorIs(t, err, errDatagramSignature)
+
+	signed := sealSignedDatagram(t, sender.Key, receiver.Public(), []byte("old"), now)
+	d, err = openDatagram(rk, signed)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(d.payload))
+	_, err = openDatagram(ok, signed)
+	require.ErrorIs(t, err, errDatagramSignature)
+	signed[len(signed)-1] ^= 1
+	_, err = openDatagram(rk, signed)
+	require.ErrorIs(t, err, errDatagramSignature)
+	_, err = openDatagram(rk, append([]byte{0x03}, pkt[1:]...))
+	require.ErrorIs(t, err, errDatagramFormat, "a format this version does not read")
+}
+
+// A signed datagram from an agent of the version before tags passes the
+// endpoint's checks (replay included) as a tagged one does.
+func TestSignedDatagramsStillTaken(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		id := mustIdentity(t)
+		a, b := mk(Config{Identity: id}), mk(Config{})
+		ep := b.(*memTransport).datagrams
+		pkt := sealSignedDatagram(t, id.Key, keyOf(b), []byte("from an older agent"), time.Now())
+		ep.received(pkt, a.Addr())
+		got := receiveDatagram(t, b)
+		assert.Equal(t, "from an older agent", string(got.Payload))
+		assert.True(t, got.From.Equal(id.Public()))
+		ep.received(pkt, a.Addr())
+		assert.Equal(t, int64(1), b.Stats().DatagramsRefused, "the replay")
+	})
+}
+
+// The keys remembered stay bounded, however many senders come.
+func TestPairKeysBounded(t *testing.T) {
+	keys := mustPairKeys(t, mustIdentity(t).Key)
+	for range maxPairKeys + 10 {
+		pub, _, err := ed25519.GenerateKey(nil)
+		require.NoError(t, err)
+		_, err = keys.key(pub)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(keys.keys), maxPairKeys)
+	}
+	assert.Equal(t, 10, len(keys.keys), "cleared when full, then filled again")
+}
+
+// BenchmarkDatagramSealOpen compares what sealing and opening one
+// datagram costs its two ends under each format: the ed25519 signature of
+// agents before 2026-12-07, and the tag under the pair's key (derived
+// once per peer, then remembered).
+func BenchmarkDatagramSealOpen(b *testing.B) {
+	sender, receiver := mustIdentity(b), mustIdentity(b)
+	sk, rk := mustPairKeys(b, sender.Key), mustPairKeys(b, receiver.Key)
+	payload := make([]byte, 120) // about a Ping's size
+	b.Run("signed", func(b *testing.B) {
+		for b.Loop() {
+			pkt := sealSignedDatagram(b, sender.Key, receiver.Public(), payload, time.Now())
+			if _, err := openDatagram(rk, pkt); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tagged", func(b *testing.B) {
+		for b.Loop() {
+			pkt, err := sealDatagram(sk, nil, receiver.Public(), payload, time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := openDatagram(rk, pkt); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pair key", func(b *testing.B) {
+		for b.Loop() {
+			clear(rk.keys)
+			if _, err := rk.key(sender.Public()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
