@@ -106,6 +106,50 @@ func TestProbesReachAnAgentOfVersion2(t *testing.T) {
 	})
 }
 
+// A rolling upgrade from the version before tagged datagrams: its agents
+// sign their datagrams and refuse tagged ones (transport's
+// SignedDatagrams). Agents of this version answer each peer in the format
+// it sent, so in a cluster of both, half and half, nobody is suspected,
+// an old agent refuses only the first datagrams from agents it never sent
+// one to, and few probes go over connections.
+func TestProbesReachAgentsThatSignDatagrams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := transport.NewMemNetwork(1)
+		const n = 16
+		signs := func(i int) bool { return i%2 == 1 }
+		var nodes []*Node
+		for i := range n {
+			id, err := transport.GenerateIdentity()
+			require.NoError(t, err)
+			tr, err := net.Listen(fmt.Sprintf("node%d", i), id, transport.MemConfig{SignedDatagrams: signs(i)})
+			require.NoError(t, err)
+			nd, err := New(testConfig(tr, uint64(i+1)))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = nd.Close() })
+			nodes = append(nodes, nd)
+		}
+		for _, nd := range nodes[1:] {
+			require.NoError(t, nd.Join(context.Background(), nodes[0].Addr()))
+		}
+		waitFor(t, 60*time.Second, "member lists converge", func() bool { return allSee(nodes, nodes, StateAlive) })
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		assert.True(t, allSee(nodes, nodes, StateAlive))
+		tot := totalsOf(nodes)
+		assert.Zero(t, tot.suspicions)
+		assert.Greater(t, tot.received, uint64(n*200), "probes and answers went as datagrams")
+		var refusedByOld int64
+		for i, nd := range nodes {
+			if signs(i) {
+				refusedByOld += nd.tr.Stats().DatagramsRefused
+			}
+		}
+		// At most the first datagram from each new agent to each old one,
+		// sent before the old one sent it any: n/2 * n/2.
+		assert.LessOrEqual(t, refusedByOld, int64(n/2*n/2), "old agents refused only first contacts")
+	})
+}
+
 // A probe to a member whose version is not known goes as a datagram and,
 // unanswered (an agent of version 2 does not read it), again over a
 // connection a quarter of the probe timeout later; a member that answers

@@ -154,6 +154,12 @@ type Config struct {
 	// one answer a second from its probes, and as many from each member
 	// probing it.
 	DatagramBudget int
+	// SignedDatagrams seals every datagram with an ed25519 signature and
+	// takes only signed ones, as agents before tagged datagrams did (up to
+	// 28f5729), to test a rolling upgrade, as MaxProtocol does. Without
+	// it a transport takes both and answers a peer in the format of the
+	// last datagram it took from it.
+	SignedDatagrams bool
 }
 
 // Defaults. The idle timeout is chosen so a silently dead peer is noticed

@@ -40,7 +40,7 @@ func newMem(t testing.TB, n *MemNetwork, addr string, cfg Config) Transport {
 	tr, err := n.Listen(addr, cfg.Identity, MemConfig{
 		MaxFrameBytes: cfg.MaxFrameBytes, SendQueueFrames: cfg.SendQueueFrames,
 		IdleTimeout: cfg.IdleTimeout, CloseTimeout: cfg.CloseTimeout, Admission: cfg.Admission, MaxProtocol: cfg.MaxProtocol,
-		DatagramBudget: cfg.DatagramBudget,
+		DatagramBudget: cfg.DatagramBudget, SignedDatagrams: cfg.SignedDatagrams,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
@@ -15,7 +16,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Datagrams is implemented by transports that also carry signed,
+// Datagrams is implemented by transports that also carry authenticated,
 // connectionless datagrams: one packet each way, no handshake, lost
 // silently. It suits the small messages whose loss the protocol already
 // tolerates and that go to a peer this node holds no connection to (a
@@ -23,13 +24,14 @@ import (
 // far more than the message (a QUIC handshake: a few kilobytes and two
 // key exchanges). Both QUIC and MemNetwork implement it.
 //
-// A datagram is signed by its sender's identity key over the receiver's
-// key too, so it proves who sent it and cannot be replayed to another
-// node; the receiver applies its admission (Config.Admission) to the
+// A datagram carries a tag under a key only its sender and its receiver
+// can derive from their identity keys (datagramkeys.go), over the
+// receiver's key too, so it proves who sent it to its receiver and cannot
+// be replayed to another node; the receiver applies its admission (Config.Admission) to the
 // sender as it would on a connection, with the sender's CA-issued
 // certificate carried in the datagram when it has one. What a peer sends
 // this way is as untrusted as anything else it sends: the payload is
-// bounded (MaxDatagramPayload), signature checks have a budget
+// bounded (MaxDatagramPayload), checks of tags and signatures have a budget
 // (Config.DatagramBudget), and refused or dropped datagrams are counted in
 // Stats.
 type Datagrams interface {
@@ -38,8 +40,8 @@ type Datagrams interface {
 	// (a name is refused rather than resolved). A nil error says only
 	// that the datagram left: it may be lost.
 	SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error
-	// ReceiveDatagram returns the next datagram whose signature and
-	// sender passed the checks, or ErrClosed once the transport closed.
+	// ReceiveDatagram returns the next datagram whose tag (or signature)
+	// and sender passed the checks, or ErrClosed once the transport closed.
 	ReceiveDatagram(ctx context.Context) (Datagram, error)
 }
 
@@ -74,7 +76,8 @@ var errDatagramsOff = errors.New("transport: datagrams are off below protocol ve
 
 // Datagram is a datagram received from an authenticated, admitted peer.
 type Datagram struct {
-	// From is the sender's key, proven by its signature.
+	// From is the sender's key, proven by the datagram's tag (or
+	// signature).
 	From ed25519.PublicKey
 	// Addr is the address the datagram came from, where an answer goes
 	// (behind a NAT, not the one the sender advertises).
@@ -84,7 +87,7 @@ type Datagram struct {
 }
 
 // MaxDatagramPayload bounds a datagram's payload. A datagram, header,
-// certificate and signature included, also stays within maxDatagramBytes,
+// certificate and tag or signature included, also stays within maxDatagramBytes,
 // which every IPv6 path carries unfragmented (a minimum MTU of 1,280 bytes
 // less the IPv6 and UDP headers): with a CA-issued certificate the room
 // for the payload is smaller, and SendDatagram refuses what does not fit.
@@ -98,8 +101,9 @@ const MaxDatagramPayload = 1024
 // receiver's key and everything before the proof. Under datagramTagged,
 // what this version sends, the proof is a 16-byte tag under the key the
 // sender and the receiver share (datagramkeys.go); under datagramSigned,
-// what agents before 2026-12-07 send and this version still takes, it is
-// an ed25519 signature (datagramSignedDomain).
+// what agents before tagged datagrams (up to 28f5729) send and this
+// version still takes and answers, it is an ed25519 signature
+// (datagramSignedDomain).
 //
 // A datagram is taken once: its receiver refuses one sealed more than
 // datagramFreshness away from its own clock, and one whose proof it
@@ -163,6 +167,31 @@ func sealDatagram(keys *pairKeys, cert []byte, to ed25519.PublicKey, payload []b
 	return append(pkt, tag[:]...), nil
 }
 
+// sealSignedDatagram builds the datagram carrying payload from the holder
+// of key (and cert) to the holder of to as agents before tagged datagrams
+// seal them (up to 28f5729): the same layout under datagramSigned, ending
+// in an ed25519 signature. A node answers such agents in their format
+// (datagramEndpoint.signers).
+func sealSignedDatagram(key ed25519.PrivateKey, cert []byte, to ed25519.PublicKey, payload []byte, now time.Time) ([]byte, error) {
+	if len(payload) > MaxDatagramPayload {
+		return nil, errDatagramTooLarge
+	}
+	if len(cert) > maxDatagramCert {
+		return nil, fmt.Errorf("transport: certificate of %d bytes too large for a datagram (at most %d)", len(cert), maxDatagramCert)
+	}
+	if size := datagramHeader + len(cert) + len(payload) + ed25519.SignatureSize; size > maxDatagramBytes {
+		return nil, fmt.Errorf("%w: a datagram of %d bytes with its certificate, above %d", ErrFrameTooLarge, size, maxDatagramBytes)
+	}
+	pkt := make([]byte, 0, datagramHeader+len(cert)+len(payload)+ed25519.SignatureSize)
+	pkt = append(pkt, datagramSigned)
+	pkt = append(pkt, key.Public().(ed25519.PublicKey)...)
+	pkt = binary.BigEndian.AppendUint64(pkt, uint64(now.UnixMilli()))
+	pkt = binary.BigEndian.AppendUint16(pkt, uint16(len(cert)))
+	pkt = append(pkt, cert...)
+	pkt = append(pkt, payload...)
+	return append(pkt, ed25519.Sign(key, signedDatagram(to, pkt))...), nil
+}
+
 // signedDatagram is what the signature of a datagramSigned datagram
 // covers.
 func signedDatagram(to ed25519.PublicKey, body []byte) []byte {
@@ -222,26 +251,28 @@ func parseDatagram(pkt []byte) (openedDatagram, error) {
 }
 
 // verify checks the proof of a parsed datagram addressed to the holder
-// of keys.
-func (d openedDatagram) verify(keys *pairKeys) error {
+// of keys. For a tagged datagram whose pair key was not remembered it
+// returns the key it derived and true, for the caller to remember once
+// the datagram passed every check (pairKeys.lookup).
+func (d openedDatagram) verify(keys *pairKeys) (key [sha256.Size]byte, derived bool, err error) {
 	switch d.format {
 	case datagramTagged:
-		key, err := keys.key(d.from)
+		key, remembered, err := keys.lookup(d.from)
 		if err != nil {
-			return errDatagramSignature
+			return key, false, errDatagramSignature
 		}
 		tag := pairTag(key, keys.self, d.body)
 		if !hmac.Equal(tag[:], d.proof) {
-			return errDatagramSignature
+			return key, false, errDatagramSignature
 		}
-		return nil
+		return key, !remembered, nil
 	case datagramSigned:
 		if !ed25519.Verify(d.from, signedDatagram(keys.self, d.body), d.proof) {
-			return errDatagramSignature
+			return key, false, errDatagramSignature
 		}
-		return nil
+		return key, false, nil
 	}
-	return errDatagramFormat
+	return key, false, errDatagramFormat
 }
 
 // openDatagram parses a datagram addressed to the holder of keys and
@@ -249,7 +280,7 @@ func (d openedDatagram) verify(keys *pairKeys) error {
 func openDatagram(keys *pairKeys, pkt []byte) (openedDatagram, error) {
 	d, err := parseDatagram(pkt)
 	if err == nil {
-		err = d.verify(keys)
+		_, _, err = d.verify(keys)
 	}
 	return d, err
 }
@@ -258,15 +289,24 @@ func openDatagram(keys *pairKeys, pkt []byte) (openedDatagram, error) {
 // queues datagrams, whatever carries them.
 type datagramEndpoint struct {
 	keys      *pairKeys
-	cert      []byte // CA-issued certificate's DER, or nil
+	key       ed25519.PrivateKey // for the datagrams to signers
+	cert      []byte             // CA-issued certificate's DER, or nil
 	admission Admission
 	stats     *counters
-	budget    *rate.Limiter // signature checks
+	budget    *rate.Limiter // checks of tags and signatures
 	queue     chan Datagram
 	done      <-chan struct{}
+	// signedOnly seals and takes signed datagrams only, as agents before
+	// tagged datagrams did (Config.SignedDatagrams).
+	signedOnly bool
 
 	mu       sync.Mutex
 	admitted map[string]time.Time // keys admitted through their certificate, and when
+	// signers holds the peers whose last datagram taken was signed:
+	// agents of a version before tagged datagrams, which refuse them, so
+	// that what goes to them is signed too (a rolling upgrade). At most
+	// maxPairKeys, then forgotten (their next signed datagram tells again).
+	signers map[[ed25519.PublicKeySize]byte]struct{}
 	// taken holds a prefix of the proof of every datagram taken
 	// within datagramFreshness, and when it was sealed: a replay is
 	// refused. At most the budget's checks of one window.
@@ -276,12 +316,13 @@ type datagramEndpoint struct {
 	sweptAt  time.Time
 }
 
-func newDatagramEndpoint(keys *pairKeys, id Identity, adm Admission, budget int, stats *counters, done <-chan struct{}) *datagramEndpoint {
+func newDatagramEndpoint(keys *pairKeys, id Identity, adm Admission, budget int, signedOnly bool, stats *counters, done <-chan struct{}) *datagramEndpoint {
 	if budget <= 0 {
 		budget = defaultDatagramBudget
 	}
 	burst := max(defaultDatagramBurst, budget/4)
-	return &datagramEndpoint{keys: keys, cert: id.CACert, admission: adm, stats: stats,
+	return &datagramEndpoint{keys: keys, key: id.Key, signedOnly: signedOnly, signers: map[[ed25519.PublicKeySize]byte]struct{}{},
+		cert: id.CACert, admission: adm, stats: stats,
 		budget: rate.NewLimiter(rate.Limit(budget), burst),
 		queue:  make(chan Datagram, datagramQueue), done: done, admitted: map[string]time.Time{},
 		taken: map[[16]byte]time.Time{}, takenMax: burst + budget*int(2*datagramFreshness/time.Second)}
@@ -291,12 +332,22 @@ func newDatagramEndpoint(keys *pairKeys, id Identity, adm Admission, budget int,
 // payload: its CA-issued certificate travels in each.
 func datagramsFit(id Identity) bool { return len(id.CACert) <= maxDatagramCert }
 
-// seal builds a datagram to the holder of to.
+// seal builds a datagram to the holder of to: tagged, or signed when
+// the peer signs its own (signers).
 func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, error) {
 	if len(to) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")
 	}
-	pkt, err := sealDatagram(e.keys, e.cert, to, payload, time.Now())
+	e.mu.Lock()
+	_, signs := e.signers[[ed25519.PublicKeySize]byte(to)]
+	e.mu.Unlock()
+	var pkt []byte
+	var err error
+	if signs || e.signedOnly {
+		pkt, err = sealSignedDatagram(e.key, e.cert, to, payload, time.Now())
+	} else {
+		pkt, err = sealDatagram(e.keys, e.cert, to, payload, time.Now())
+	}
 	if err == nil {
 		e.stats.datagramsSent.Add(1)
 	}
@@ -320,7 +371,13 @@ func (e *datagramEndpoint) received(pkt []byte, addr string) {
 		e.stats.datagramsDropped.Add(1)
 		return
 	}
-	err = d.verify(e.keys)
+	var key [sha256.Size]byte
+	var derived bool
+	if e.signedOnly && d.format != datagramSigned {
+		err = errDatagramFormat
+	} else {
+		key, derived, err = d.verify(e.keys)
+	}
 	if err == nil {
 		err = e.take(d, now)
 	}
@@ -331,6 +388,10 @@ func (e *datagramEndpoint) received(pkt []byte, addr string) {
 		e.stats.datagramsRefused.Add(1)
 		return
 	}
+	if derived {
+		e.keys.remember(d.from, key)
+	}
+	e.noteFormat(d)
 	out := Datagram{From: append(ed25519.PublicKey(nil), d.from...), Addr: addr, Payload: append([]byte(nil), d.payload...)}
 	select {
 	case e.queue <- out:
@@ -340,7 +401,23 @@ func (e *datagramEndpoint) received(pkt []byte, addr string) {
 	}
 }
 
-// take records a verified datagram's signature, refusing one taken
+// noteFormat remembers whether the sender of a datagram taken signs its
+// datagrams, to answer it in its format (signers).
+func (e *datagramEndpoint) noteFormat(d openedDatagram) {
+	id := [ed25519.PublicKeySize]byte(d.from)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d.format != datagramSigned {
+		delete(e.signers, id)
+		return
+	}
+	if _, ok := e.signers[id]; !ok && len(e.signers) >= maxPairKeys {
+		clear(e.signers)
+	}
+	e.signers[id] = struct{}{}
+}
+
+// take records a verified datagram's proof, refusing one taken
 // already within datagramFreshness (a replay), or any while the record is
 // full of fresh ones (only the budget's worth of verified datagrams can
 // fill it).

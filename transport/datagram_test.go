@@ -109,7 +109,7 @@ func TestDatagramAdmissionByCertificate(t *testing.T) {
 	})
 }
 
-// A flood costs at most the budget's signature checks: the rest are
+// A flood costs at most the budget's checks: the rest are
 // dropped unchecked and counted.
 func TestDatagramBudget(t *testing.T) {
 	synctestMem(t, func(t *testing.T, mk newFunc) {
@@ -161,7 +161,7 @@ func FuzzOpenDatagram(f *testing.F) {
 	tagged, err := sealDatagram(mustPairKeys(f, sender.Key), nil, id.Public(), []byte("payload"), time.Unix(1700000000, 0))
 	require.NoError(f, err)
 	f.Add(tagged)
-	f.Add(sealSignedDatagram(f, sender.Key, id.Public(), []byte("payload"), time.Unix(1700000000, 0)))
+	f.Add(mustSealSigned(f, sender.Key, id.Public(), []byte("payload"), time.Unix(1700000000, 0)))
 	f.Add([]byte{datagramTagged})
 	f.Add(append([]byte{datagramTagged}, make([]byte, datagramHeader+pairTagSize)...))
 	f.Add(append([]byte{datagramSigned}, make([]byte, datagramHeader+ed25519.SignatureSize)...))

@@ -54,8 +54,11 @@ const (
 )
 
 // errPairKey is the error for a peer key that cannot take part in an
-// agreement: not a point of the curve, or one of small order (whose
-// agreement anyone can predict).
+// agreement: not the canonical encoding of a point of the curve, or a
+// point with a component of small order. A point of small order gives an
+// agreement anyone can predict; a key with a small-order component added
+// agrees as the key without it, so its holder could speak for seven other
+// IDs (KeyID) under one private key.
 var errPairKey = errors.New("transport: key is not a usable ed25519 public key")
 
 // pairKeys derives and remembers the key this node shares with each peer.
@@ -90,35 +93,70 @@ func x25519Private(key ed25519.PrivateKey) (*ecdh.PrivateKey, error) {
 }
 
 // x25519Public returns the X25519 form of an ed25519 public key (the
-// birational map of RFC 7748 §4.1), refusing an encoding that is not a
-// point of the curve and a point of small order.
+// birational map of RFC 7748 §4.1), refusing an encoding that is not the
+// canonical one of a point of the curve and a point that is not in the
+// prime-order subgroup (errPairKey).
 func x25519Public(pub ed25519.PublicKey) (*ecdh.PublicKey, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, errPairKey
 	}
 	p, err := new(edwards25519.Point).SetBytes(pub)
-	if err != nil {
+	if err != nil || !bytes.Equal(p.Bytes(), pub) {
 		return nil, errPairKey
 	}
-	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+	// In the prime-order subgroup exactly when multiplying by the cofactor
+	// and then by its inverse modulo the group's order gives the point
+	// back; a point of small order gives the identity.
+	eight := new(edwards25519.Point).MultByCofactor(p)
+	if eight.Equal(edwards25519.NewIdentityPoint()) == 1 || new(edwards25519.Point).ScalarMult(inverseOfEight, eight).Equal(p) != 1 {
 		return nil, errPairKey
 	}
 	return ecdh.X25519().NewPublicKey(p.BytesMontgomery())
 }
 
-// key returns the key this node shares with the holder of peer, deriving
-// it on first use.
-func (k *pairKeys) key(peer ed25519.PublicKey) ([sha256.Size]byte, error) {
-	if len(peer) != ed25519.PublicKeySize {
-		return [sha256.Size]byte{}, errPairKey
+// inverseOfEight is the inverse of the cofactor 8 modulo the order of the
+// curve's prime-order subgroup.
+var inverseOfEight = func() *edwards25519.Scalar {
+	var b [32]byte
+	b[0] = 8
+	s, err := edwards25519.NewScalar().SetCanonicalBytes(b[:])
+	if err != nil {
+		panic(err) // 8 is canonical
 	}
-	id := [ed25519.PublicKeySize]byte(peer)
+	return s.Invert(s)
+}()
+
+// key returns the key this node shares with the holder of peer, deriving
+// it on first use and remembering it: for sealing, where the peer is one
+// this node chose to send to.
+func (k *pairKeys) key(peer ed25519.PublicKey) ([sha256.Size]byte, error) {
+	got, remembered, err := k.lookup(peer)
+	if err == nil && !remembered {
+		k.remember(peer, got)
+	}
+	return got, err
+}
+
+// lookup returns the key this node shares with the holder of peer and
+// whether it was remembered, deriving it when not: for opening, where the
+// key is remembered only once a datagram's tag passed under it, so that
+// forgeries from made-up keys cannot push out the keys of real peers.
+func (k *pairKeys) lookup(peer ed25519.PublicKey) (key [sha256.Size]byte, remembered bool, err error) {
+	if len(peer) != ed25519.PublicKeySize {
+		return [sha256.Size]byte{}, false, errPairKey
+	}
 	k.mu.Lock()
-	got, ok := k.keys[id]
+	got, ok := k.keys[[ed25519.PublicKeySize]byte(peer)]
 	k.mu.Unlock()
 	if ok {
-		return got, nil
+		return got, true, nil
 	}
+	got, err = k.derive(peer)
+	return got, false, err
+}
+
+// derive computes the key this node shares with the holder of peer.
+func (k *pairKeys) derive(peer ed25519.PublicKey) ([sha256.Size]byte, error) {
 	pub, err := x25519Public(peer)
 	if err != nil {
 		return [sha256.Size]byte{}, err
@@ -136,14 +174,18 @@ func (k *pairKeys) key(peer ed25519.PublicKey) ([sha256.Size]byte, error) {
 	if err != nil {
 		return [sha256.Size]byte{}, err
 	}
-	got = [sha256.Size]byte(derived)
+	return [sha256.Size]byte(derived), nil
+}
+
+// remember keeps the key shared with the holder of peer, forgetting every
+// key when maxPairKeys are kept.
+func (k *pairKeys) remember(peer ed25519.PublicKey, key [sha256.Size]byte) {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	if len(k.keys) >= maxPairKeys {
 		clear(k.keys)
 	}
-	k.keys[id] = got
-	k.mu.Unlock()
-	return got, nil
+	k.keys[[ed25519.PublicKeySize]byte(peer)] = key
 }
 
 // pairTag returns the tag of a datagram's body from the holder of the

@@ -18,17 +18,13 @@ func mustPairKeys(t testing.TB, key ed25519.PrivateKey) *pairKeys {
 	return k
 }
 
-// sealSignedDatagram builds a datagram as agents before 2026-12-07 seal
-// them: the same layout under format datagramSigned, ending in an ed25519
-// signature.
-func sealSignedDatagram(t testing.TB, key ed25519.PrivateKey, to ed25519.PublicKey, payload []byte, now time.Time) []byte {
+// mustSealSigned builds a signed datagram, as agents before tagged
+// datagrams seal them.
+func mustSealSigned(t testing.TB, key ed25519.PrivateKey, to ed25519.PublicKey, payload []byte, now time.Time) []byte {
 	t.Helper()
-	pkt := []byte{datagramSigned}
-	pkt = append(pkt, key.Public().(ed25519.PublicKey)...)
-	pkt = binary.BigEndian.AppendUint64(pkt, uint64(now.UnixMilli()))
-	pkt = binary.BigEndian.AppendUint16(pkt, 0)
-	pkt = append(pkt, payload...)
-	return append(pkt, ed25519.Sign(key, signedDatagram(to, pkt))...)
+	pkt, err := sealSignedDatagram(key, nil, to, payload, now)
+	require.NoError(t, err)
+	return pkt
 }
 
 // Both ends of a pair derive the same key, and no other pair does; the
@@ -92,7 +88,8 @@ func TestPairKeysRefuseUnusableKeys(t *testing.T) {
 }
 
 // A tagged datagram opens only unchanged, at its receiver, from the key
-// it names; a signed one, as agents before 2026-12-07 send, still opens.
+// it names; a signed one, as agents before tagged datagrams send, still
+// opens.
 func TestDatagramProofs(t *testing.T) {
 	sender, receiver, other := mustIdentity(t), mustIdentity(t), mustIdentity(t)
 	sk, rk, ok := mustPairKeys(t, sender.Key), mustPairKeys(t, receiver.Key), mustPairKeys(t, other.Key)
@@ -120,7 +117,7 @@ func TestDatagramProofs(t *testing.T) {
 	_, err = openDatagram(rk, forged)
 	require.ErrorIs(t, err, errDatagramSignature)
 
-	signed := sealSignedDatagram(t, sender.Key, receiver.Public(), []byte("old"), now)
+	signed := mustSealSigned(t, sender.Key, receiver.Public(), []byte("old"), now)
 	d, err = openDatagram(rk, signed)
 	require.NoError(t, err)
 	assert.Equal(t, "old", string(d.payload))
@@ -140,7 +137,7 @@ func TestSignedDatagramsStillTaken(t *testing.T) {
 		id := mustIdentity(t)
 		a, b := mk(Config{Identity: id}), mk(Config{})
 		ep := b.(*memTransport).datagrams
-		pkt := sealSignedDatagram(t, id.Key, keyOf(b), []byte("from an older agent"), time.Now())
+		pkt := mustSealSigned(t, id.Key, keyOf(b), []byte("from an older agent"), time.Now())
 		ep.received(pkt, a.Addr())
 		got := receiveDatagram(t, b)
 		assert.Equal(t, "from an older agent", string(got.Payload))
@@ -165,7 +162,7 @@ func TestPairKeysBounded(t *testing.T) {
 
 // BenchmarkDatagramSealOpen compares what sealing and opening one
 // datagram costs its two ends under each format: the ed25519 signature of
-// agents before 2026-12-07, and the tag under the pair's key (derived
+// agents before tagged datagrams, and the tag under the pair's key (derived
 // once per peer, then remembered).
 func BenchmarkDatagramSealOpen(b *testing.B) {
 	sender, receiver := mustIdentity(b), mustIdentity(b)
@@ -173,7 +170,7 @@ func BenchmarkDatagramSealOpen(b *testing.B) {
 	payload := make([]byte, 120) // about a Ping's size
 	b.Run("signed", func(b *testing.B) {
 		for b.Loop() {
-			pkt := sealSignedDatagram(b, sender.Key, receiver.Public(), payload, time.Now())
+			pkt := mustSealSigned(b, sender.Key, receiver.Public(), payload, time.Now())
 			if _, err := openDatagram(rk, pkt); err != nil {
 				b.Fatal(err)
 			}
@@ -197,5 +194,82 @@ func BenchmarkDatagramSealOpen(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// A key with a component of small order agrees as the key without it:
+// refused, so that one private key cannot speak for eight IDs; so is an
+// encoding that is not the canonical one.
+func TestPairKeysRefuseAliases(t *testing.T) {
+	keys := mustPairKeys(t, mustIdentity(t).Key)
+	real := mustIdentity(t).Public()
+	_, err := keys.key(real)
+	require.NoError(t, err)
+	p, err := new(edwards25519.Point).SetBytes(real)
+	require.NoError(t, err)
+	order2 := [32]byte{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
+	torsion, err := new(edwards25519.Point).SetBytes(order2[:])
+	require.NoError(t, err)
+	alias := new(edwards25519.Point).Add(p, torsion).Bytes()
+	_, err = keys.key(alias)
+	require.ErrorIs(t, err, errPairKey, "the key plus a point of order 2")
+	// y = p + 1, a non-canonical encoding of y = 1.
+	nonCanonical := [32]byte{0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
+	_, err = keys.key(nonCanonical[:])
+	require.ErrorIs(t, err, errPairKey)
+}
+
+// A node answers each peer in the format of the last datagram it took
+// from it: an agent of the version before tagged datagrams refuses them
+// (Config.SignedDatagrams runs as one), so a rolling upgrade keeps its
+// probes answered.
+func TestDatagramsAnswerInThePeersFormat(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		old, young := mk(Config{SignedDatagrams: true}), mk(Config{})
+		require.NoError(t, old.(Datagrams).SendDatagram(young.Addr(), keyOf(young), []byte("ping")))
+		d := receiveDatagram(t, young)
+		require.NoError(t, young.(Datagrams).SendDatagram(d.Addr, d.From, []byte("ack")))
+		assert.Equal(t, "ack", string(receiveDatagram(t, old).Payload), "answered signed")
+		assert.Zero(t, old.Stats().DatagramsRefused)
+
+		// A third node the old agent never heard from sends tagged: refused.
+		other := mk(Config{})
+		require.NoError(t, other.(Datagrams).SendDatagram(old.Addr(), keyOf(old), []byte("tagged")))
+		waitStats(t, old, func(s Stats) bool { return s.DatagramsRefused == 1 })
+
+		// Once the peer sends tagged, it is answered tagged again.
+		ep := young.(*memTransport).datagrams
+		key := [32]byte(keyOf(old))
+		_, signs := ep.signers[key]
+		require.True(t, signs)
+		upgraded := mustPairKeys(t, old.(*memTransport).id.Key)
+		pkt, err := sealDatagram(upgraded, nil, keyOf(young), []byte("upgraded"), time.Now())
+		require.NoError(t, err)
+		ep.received(pkt, old.Addr())
+		assert.Equal(t, "upgraded", string(receiveDatagram(t, young).Payload))
+		_, signs = ep.signers[key]
+		assert.False(t, signs)
+	})
+}
+
+// A forged tagged datagram, from a key made up for it, leaves no pair key
+// behind: only keys whose datagrams passed are remembered, so forgeries
+// cannot push out the keys of real peers.
+func TestForgedDatagramsRememberNoKey(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		a, b := mk(Config{}), mk(Config{})
+		ep := b.(*memTransport).datagrams
+		made := mustIdentity(t)
+		pkt, err := sealDatagram(mustPairKeys(t, made.Key), nil, keyOf(b), []byte("x"), time.Now())
+		require.NoError(t, err)
+		pkt[len(pkt)-1] ^= 1
+		ep.received(pkt, "forger")
+		assert.Equal(t, int64(1), b.Stats().DatagramsRefused)
+		assert.Empty(t, ep.keys.keys)
+		require.NoError(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("real")))
+		receiveDatagram(t, b)
+		assert.Len(t, ep.keys.keys, 1, "the real sender's key, once its datagram passed")
 	})
 }

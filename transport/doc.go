@@ -73,11 +73,13 @@
 // proves its sender to its receiver and cannot be replayed to another
 // node, at a microsecond or two a datagram where an ed25519 signature and
 // its check cost some 70 µs; deriving a pair's key costs about 50 µs,
-// once per peer. Until 2026-12-07 datagrams carried an ed25519 signature
-// instead (format 1); the receiver still takes those, and an agent of
-// that version refuses the tagged ones as malformed, so that during a
-// rolling upgrade what the two exchange this way goes over connections
-// (the runtime's fallbacks). The receiver refuses, before any check of
+// once per peer. Agents before tagged datagrams (up to 28f5729) sign
+// each datagram with ed25519 instead (format 1) and refuse tagged ones
+// as malformed; a transport takes both and answers each peer in the
+// format of the last datagram it took from it, so during a rolling
+// upgrade an old agent refuses only the datagrams of a new agent it
+// never sent one to (a probe's answer then comes over a connection, the
+// runtime's fallback). The receiver refuses, before any check of
 // the tag, a malformed datagram and one sealed more than a minute from
 // its own clock; then, at most Config.DatagramBudget a second (a burst of
 // a quarter second's worth, at least 256), it checks the tag or

@@ -58,6 +58,8 @@ type MemConfig struct {
 	MaxProtocol int
 	// DatagramBudget is Config.DatagramBudget.
 	DatagramBudget int
+	// SignedDatagrams is Config.SignedDatagrams.
+	SignedDatagrams bool
 	// BehindNAT makes every dial to this transport fail as unreachable,
 	// as a node behind a NAT that keeps no port open: it reaches others
 	// only over the connections it dials itself. A datagram reaches it
@@ -96,7 +98,7 @@ func (n *MemNetwork) Listen(addr string, id Identity, cfg MemConfig) (Transport,
 		done:    make(chan struct{}),
 		conns:   make(map[*conn]struct{}),
 	}
-	t.datagrams = newDatagramEndpoint(keys, id, cfg.Admission, cfg.DatagramBudget, &t.stats, t.done)
+	t.datagrams = newDatagramEndpoint(keys, id, cfg.Admission, cfg.DatagramBudget, cfg.SignedDatagrams, &t.stats, t.done)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.nodes[addr] != nil {

@@ -113,7 +113,7 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 		return nil, fmt.Errorf("transport: listen: %w", err)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.datagrams = newDatagramEndpoint(keys, cfg.Identity, cfg.Admission, cfg.DatagramBudget, &t.stats, t.ctx.Done())
+	t.datagrams = newDatagramEndpoint(keys, cfg.Identity, cfg.Admission, cfg.DatagramBudget, cfg.SignedDatagrams, &t.stats, t.ctx.Done())
 	// quic-go keeps non-QUIC packets only once they have been asked for:
 	// ask now, so that none arriving before datagramLoop runs is lost.
 	done, stop := context.WithCancel(t.ctx)
