@@ -71,8 +71,8 @@
 // X25519 agreement between the two identity keys, each converted from
 // ed25519, bound to the pair by HKDF (datagramkeys.go). So a datagram
 // proves its sender to its receiver and cannot be replayed to another
-// node, at a microsecond or two a datagram where an ed25519 signature and
-// its check cost some 70 µs; deriving a pair's key costs about 50 µs,
+// node, at a few microseconds a datagram where an ed25519 signature and
+// its check cost some 70 µs; deriving a pair's key costs about 100 µs,
 // once per peer. Agents before tagged datagrams (up to 28f5729) sign
 // each datagram with ed25519 instead (format 1) and refuse tagged ones
 // as malformed; a transport takes both and answers each peer in the
