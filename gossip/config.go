@@ -143,6 +143,17 @@ const (
 	// an announcement that merely outran its payload on a fast network
 	// does not GRAFT.
 	DefaultMinGraftTimeout = 4 * plumtree.DefaultLazyPushDelay
+	// DefaultCalmPayloadRetention is the Plumtree CalmPayloadRetention
+	// that ProductionConfig sets: while nothing fails, a delivered payload
+	// is held 10 s, not the whole PayloadRetention (30 s); a failed
+	// neighbour or a suspected member, what a partition looks like from
+	// either side, holds payloads for the whole PayloadRetention
+	// (plumtree/doc.go, deviation 16; Engine.holdPayloads). 10 s is twice
+	// the time a partition takes to show on both sides with the runtime's
+	// defaults: a silent link fails within its 1 s idle timeout, and a
+	// member cut off is suspected within a few probe rounds, about 1 to
+	// 5 s. The GRAFTs of a healthy cluster need a fraction of a second.
+	DefaultCalmPayloadRetention = 10 * time.Second
 	// DefaultSyncInterval is MembersConfig.SyncInterval's default: 30 s,
 	// the push-pull interval of HashiCorp memberlist's LAN configuration.
 	DefaultSyncInterval = 30 * time.Second
@@ -157,7 +168,8 @@ const (
 // eviction budget of 1 (hyparview.Config.JoinEvictionsPerShuffle), recent
 // broadcasts announced to every new neighbour
 // (DefaultNeighborUpAnnouncements), a timeout1 that follows the measured
-// lags (DefaultMinGraftTimeout), per-peer budgets (DefaultBudgets), and
+// lags (DefaultMinGraftTimeout), payloads held 10 s while nothing fails
+// (DefaultCalmPayloadRetention), per-peer budgets (DefaultBudgets), and
 // the member list with metadata
 // meta and its defaults (suspicion, tombstones, periodic anti-entropy,
 // rejoin ticks). The runtime (package membership) starts from it and adds
@@ -170,7 +182,8 @@ func ProductionConfig(meta []byte) Config {
 		Budgets:   &b,
 		Gaps:      &GapsConfig{},
 		HyParView: hyparview.Config{JoinEvictionsPerShuffle: 1}, // hyparview/doc.go, deviation 12
-		Plumtree:  plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements, MinGraftTimeout: DefaultMinGraftTimeout},
+		Plumtree: plumtree.Config{NeighborUpAnnouncements: DefaultNeighborUpAnnouncements, MinGraftTimeout: DefaultMinGraftTimeout,
+			CalmPayloadRetention: DefaultCalmPayloadRetention},
 		Members: &MembersConfig{
 			Meta:           meta,
 			SyncInterval:   DefaultSyncInterval,

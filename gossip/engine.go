@@ -423,6 +423,9 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 		case hyparview.OutputNeighborDown:
 			out.Neighbors = append(out.Neighbors, NeighborChange{Peer: o.Peer, Reason: o.Reason})
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: o.Peer.ID}, out)
+			if o.Reason == hyparview.DownFailed {
+				e.holdPayloads(now, out)
+			}
 			if e.roster != nil && !e.checkLostSuspect(o, out) {
 				e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
 			}
@@ -472,4 +475,17 @@ func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out *
 			e.setTimer(plumtreeTimer(o.Timer), o.After, out)
 		}
 	}
+}
+
+// holdPayloads tells the broadcast core that a repair may be needed soon:
+// a neighbour failed or a member is suspected or declared failed, which
+// is what a partition looks like from either side. The core then holds
+// the payloads it holds, and those it delivers in the next
+// PayloadRetention, for the whole PayloadRetention instead of
+// CalmPayloadRetention, so that the repairs when the partition heals
+// (NeighborUpAnnouncements on the links that come up) find them
+// (plumtree/doc.go, deviation 16). Without a CalmPayloadRetention below
+// PayloadRetention it changes nothing.
+func (e *Engine) holdPayloads(now time.Time, out *Ready) {
+	e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputHoldPayloads}, out)
 }

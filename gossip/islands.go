@@ -160,8 +160,11 @@ func (is *islands) markToSend(now time.Time, maxAge time.Duration) *Mark {
 // markMaxAge is the oldest mark worth sending or checking: half of how
 // long a delivered ID is remembered (plumtree.Config.SeenRetention), so
 // that the receiver has not forgotten it either, and no older than a
-// payload is kept (PayloadRetention), so that the link it asks for can
-// still bring it.
+// payload is kept while something fails (PayloadRetention), so that the
+// link it asks for can still bring it. While nothing fails the pinger
+// holds a payload only CalmPayloadRetention (plumtree/doc.go, deviation
+// 16): an island found with an older mark gets its link, and the
+// broadcasts no longer held reach its applications as gap notices.
 func (e *Engine) markMaxAge() time.Duration {
 	c := e.pt.Config()
 	return min(c.SeenRetention/2, c.PayloadRetention)

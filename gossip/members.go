@@ -125,6 +125,9 @@ func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 		case roster.OutputBroadcast:
 			e.broadcastRecord(now, o.Record, out)
 		case roster.OutputEvent:
+			if o.Event == roster.EventSuspect || o.Event == roster.EventFail {
+				e.holdPayloads(now, out)
+			}
 			if e.live != nil && e.withhold(now, in.Kind, o, out) {
 				continue
 			}

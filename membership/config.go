@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -38,7 +39,12 @@ type Config struct {
 	// nanoseconds, so that a restarted node never reuses a message ID.
 	// How long and how much a node keeps of what it delivered, to answer
 	// its neighbours' GRAFTs and to repair a neighbour that comes up, is
-	// Plumtree.PayloadRetention (age, default 30s),
+	// Plumtree.CalmPayloadRetention while nothing fails (default 10s, or
+	// PayloadRetention when that is shorter) and
+	// Plumtree.PayloadRetention (age, default 30s) from a failed neighbour
+	// or a suspected member on (plumtree/doc.go, deviation 16;
+	// gossip.DefaultCalmPayloadRetention; set both equal to hold every
+	// payload for PayloadRetention),
 	// Plumtree.MaxCachedBytes (bytes, default 64 MiB) and
 	// Plumtree.MaxCachedPayloads (count, default 10,000), the oldest
 	// going first; a zero Plumtree.SeenRetention is set to three times
@@ -230,6 +236,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	}
 	if pt.MinGraftTimeout == 0 && pt.GraftTimeout1 == 0 {
 		pt.MinGraftTimeout = p.Plumtree.MinGraftTimeout
+	}
+	if pt.CalmPayloadRetention == 0 {
+		pt.CalmPayloadRetention = min(p.Plumtree.CalmPayloadRetention, cmp.Or(pt.PayloadRetention, plumtree.DefaultPayloadRetention))
 	}
 	if pt.FirstSequence == 0 {
 		pt.FirstSequence = now

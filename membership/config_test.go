@@ -119,3 +119,24 @@ func TestGraftTimeoutFloorReachesTheEngine(t *testing.T) {
 		require.NoError(t, p.Validate(), "%+v", tc)
 	}
 }
+
+// The calm retention reaches the engine, never above the payload
+// retention the application chose.
+func TestCalmPayloadRetentionReachesTheEngine(t *testing.T) {
+	for _, tc := range []struct {
+		retention, calm, want time.Duration
+	}{
+		{0, 0, gossip.DefaultCalmPayloadRetention},
+		{5 * time.Second, 0, 5 * time.Second},
+		{time.Minute, 0, gossip.DefaultCalmPayloadRetention},
+		{time.Minute, time.Minute, time.Minute},
+		{0, 2 * time.Second, 2 * time.Second},
+	} {
+		c := Config{}
+		c.Protocol.Plumtree.PayloadRetention = tc.retention
+		c.Protocol.Plumtree.CalmPayloadRetention = tc.calm
+		p := c.engineConfig(1)
+		require.Equal(t, tc.want, p.Plumtree.CalmPayloadRetention, "%+v", tc)
+		require.NoError(t, p.Validate(), "%+v", tc)
+	}
+}

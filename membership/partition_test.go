@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/plumview/plumview/gossip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -83,4 +84,36 @@ func anyFailed(by, of []*Node) bool {
 		}
 	}
 	return true
+}
+
+// Broadcasts made as a partition begins, before either side noticed it,
+// reach every node after it heals, also when it lasts longer than the
+// calm payload retention (10 s; gossip.DefaultCalmPayloadRetention): the
+// failures each side sees hold every payload for the whole
+// PayloadRetention (plumtree/doc.go, deviation 16).
+func TestMemPartitionLongerThanTheCalmRetention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 12
+		c := newMemCluster(t, n)
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		subs := make([]*Subscription, n)
+		for i, nd := range c.nodes {
+			subs[i] = nd.Subscribe("p")
+		}
+		c.net.Partition(c.addrs[:n/2], c.addrs[n/2:])
+		ctx := context.Background()
+		for i, nd := range c.nodes {
+			_, err := nd.Broadcast(ctx, "p", []byte(fmt.Sprint(i)))
+			require.NoError(t, err)
+		}
+		time.Sleep(2 * gossip.DefaultCalmPayloadRetention)
+		c.net.Heal()
+		for i := range c.nodes {
+			got := receiveN(t, subs[i], n, time.Minute)
+			for j := range n {
+				require.Equal(t, 1, got[fmt.Sprint("p/", j)], "node %d: broadcast of node %d (a gap notice instead: %v)", i, j, got)
+			}
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package plumtree
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -45,7 +46,11 @@ type history struct {
 	due time.Duration
 
 	seenTTL, payloadTTL time.Duration
-	maxSize             int // the caps on IDs and payloads are the rings' max
+	// calmTTL is how long a payload is held while no repair is expected;
+	// holdUntil is when the last InputHoldPayloads stops holding payloads
+	// for payloadTTL (doc.go, deviation 16).
+	calmTTL, holdUntil time.Duration
+	maxSize            int // the caps on IDs and payloads are the rings' max
 }
 
 // histCounts counts what the history forgot or released, and why. The
@@ -68,6 +73,7 @@ func newHistory(c Config) history {
 		payloads:   newRing[[]byte](c.MaxCachedPayloads),
 		seenTTL:    c.SeenRetention,
 		payloadTTL: c.PayloadRetention,
+		calmTTL:    cmp.Or(c.CalmPayloadRetention, c.PayloadRetention),
 		maxSize:    c.MaxCachedBytes,
 	}
 }
@@ -135,7 +141,26 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration, hc *histC
 	h.rememberRecent(id)
 	h.held++
 	h.bytes += len(payload)
-	h.due = min(h.due, now+min(h.payloadTTL, h.seenTTL))
+	h.due = min(h.due, min(h.releaseAt(now), now+h.seenTTL))
+}
+
+// releaseAt returns when a payload delivered at at is released: after
+// payloadTTL when a hold covers it (it came before holdUntil), after
+// calmTTL otherwise. A hold comes after a tick that released what was due
+// (State.Step), so it covers only payloads still held or still to come.
+// Payloads are released oldest first: one due after calmTTL waits behind
+// an older one that a hold covers.
+func (h *history) releaseAt(at time.Duration) time.Duration {
+	if at < h.holdUntil {
+		return at + h.payloadTTL
+	}
+	return at + h.calmTTL
+}
+
+// hold holds every payload held at now, and every payload delivered
+// before now+payloadTTL, for the whole payloadTTL.
+func (h *history) hold(now time.Duration) {
+	h.holdUntil = max(h.holdUntil, now+h.payloadTTL)
 }
 
 // expire forgets what has been kept for its retention by now, counting it
@@ -144,7 +169,7 @@ func (h *history) expire(now time.Duration, hc *histCounts) {
 	if now < h.due {
 		return
 	}
-	for h.held > 0 && h.items.at(h.items.len()-h.held).at+h.payloadTTL <= now {
+	for h.held > 0 && h.releaseAt(h.items.at(h.items.len()-h.held).at) <= now {
 		h.releaseOldest()
 		hc.heldExpired++
 	}
@@ -159,7 +184,7 @@ func (h *history) expire(now time.Duration, hc *histCounts) {
 func (h *history) nextDue() time.Duration {
 	due := time.Duration(math.MaxInt64)
 	if h.held > 0 {
-		due = h.items.at(h.items.len()-h.held).at + h.payloadTTL
+		due = h.releaseAt(h.items.at(h.items.len() - h.held).at)
 	}
 	if h.items.len() > 0 {
 		due = min(due, h.items.front().at+h.seenTTL)

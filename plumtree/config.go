@@ -81,6 +81,15 @@ type Config struct {
 	// validate: far above any repair delay (timeout1 plus a few timeout2).
 	PayloadRetention time.Duration
 
+	// CalmPayloadRetention is how long a delivered payload stays cached
+	// while no repair is expected: a payload is released after it unless
+	// an InputHoldPayloads came while it was held, or came less than
+	// PayloadRetention before it was delivered; such a payload is held for
+	// the whole PayloadRetention (doc.go, deviation 16). Default
+	// PayloadRetention: every payload is held that long, as before the
+	// field existed. Must be <= PayloadRetention.
+	CalmPayloadRetention time.Duration
+
 	// SeenRetention is how long a delivered ID is remembered to recognise
 	// duplicates (the paper's receivedMsgs). A copy of a message arriving
 	// after this is delivered again. Must be >= PayloadRetention.
@@ -150,6 +159,7 @@ func (c Config) withDefaults() Config {
 	setDuration(&c.LazyPushDelay, DefaultLazyPushDelay)
 	setDuration(&c.PayloadRetention, DefaultPayloadRetention)
 	setDuration(&c.SeenRetention, DefaultSeenRetention)
+	setDuration(&c.CalmPayloadRetention, c.PayloadRetention)
 	setInt(&c.MaxIHaveEntries, DefaultMaxIHaveEntries)
 	setInt(&c.OptimizationThreshold, DefaultOptimizationThreshold)
 	setInt(&c.MaxCachedPayloads, DefaultMaxCachedPayloads)
@@ -193,6 +203,10 @@ func (c Config) Validate() error {
 	}
 	positive("PayloadRetention", int64(c.PayloadRetention))
 	positive("SeenRetention", int64(c.SeenRetention))
+	positive("CalmPayloadRetention", int64(c.CalmPayloadRetention))
+	if c.CalmPayloadRetention > c.PayloadRetention {
+		errs = append(errs, fmt.Errorf("plumtree: CalmPayloadRetention (%v) must be <= PayloadRetention (%v)", c.CalmPayloadRetention, c.PayloadRetention))
+	}
 	positive("MaxIHaveEntries", int64(c.MaxIHaveEntries))
 	positive("OptimizationThreshold", int64(c.OptimizationThreshold))
 	positive("MaxCachedPayloads", int64(c.MaxCachedPayloads))

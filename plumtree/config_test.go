@@ -30,6 +30,8 @@ func TestConfigValidate(t *testing.T) {
 		"negative min timeout1":    {MinGraftTimeout: -1},
 		"min above timeout1":       {MinGraftTimeout: 100 * time.Millisecond},
 		"negative retention":       {PayloadRetention: -1},
+		"negative calm retention":  {CalmPayloadRetention: -1},
+		"calm above retention":     {CalmPayloadRetention: time.Minute},
 		"negative entries":         {MaxIHaveEntries: -1},
 		"negative threshold":       {OptimizationThreshold: -1},
 		"negative cap":             {MaxMissing: -1},

@@ -113,6 +113,20 @@
 //     [MinGraftTimeout, GraftTimeout1]; the longest lag counts half after
 //     every second without a longer one (graftlag.go). Timeout2 stays
 //     fixed.
+//  16. Payloads held long only while a repair may come (off by default).
+//     Deviation 7 holds every payload for PayloadRetention, long enough
+//     for the repairs after a partition that heals (NeighborUpAnnouncements
+//     on the links that come up); in a cluster where nothing fails that is
+//     PayloadRetention's worth of the broadcast rate held for GRAFTs that
+//     need a fraction of a second. With CalmPayloadRetention below
+//     PayloadRetention a payload is released after CalmPayloadRetention,
+//     unless the driver said, by InputHoldPayloads, that a repair may be
+//     needed (a neighbour failed, a member is suspected: what a partition
+//     looks like from either side) while it was still held: then every
+//     payload held at that moment or delivered in the next
+//     PayloadRetention is held for the whole PayloadRetention. So the
+//     repairs after a partition find what they need as long as each side
+//     notices the partition within CalmPayloadRetention of its start.
 //
 // A duplicate GOSSIP is answered with PRUNE even when its sender is already
 // lazy here, as in the paper: the sender evidently still pushes to us (a

@@ -25,6 +25,12 @@ const (
 	// InputNeighborDown tells the node that Input.Peer is no longer a
 	// neighbour (S2 Algorithm 3, NeighborDown).
 	InputNeighborDown
+	// InputHoldPayloads tells the node that a repair may be needed soon
+	// (a neighbour failed, a member is suspected): the payloads it holds,
+	// and those it delivers in the next PayloadRetention, are held for
+	// the whole PayloadRetention instead of CalmPayloadRetention (doc.go,
+	// deviation 16). Without a CalmPayloadRetention it changes nothing.
+	InputHoldPayloads
 )
 
 // String returns the kind's name.
@@ -40,6 +46,8 @@ func (k InputKind) String() string {
 		return "neighbor-up"
 	case InputNeighborDown:
 		return "neighbor-down"
+	case InputHoldPayloads:
+		return "hold-payloads"
 	default:
 		return "InputKind(" + strconv.Itoa(int(k)) + ")"
 	}

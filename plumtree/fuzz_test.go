@@ -45,6 +45,7 @@ func FuzzStep(f *testing.F) {
 			MaxPayloadBytes:       8,
 			MaxSeenIDs:            8,
 			MinGraftTimeout:       []time.Duration{0, 20 * time.Millisecond}[(mode>>1)&1],
+			CalmPayloadRetention:  []time.Duration{0, 2 * time.Second}[(mode>>3)&1],
 		}
 		s, err := New(1, cfg)
 		if err != nil {

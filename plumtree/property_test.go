@@ -79,6 +79,7 @@ func genConfig(rt *rapid.T) Config {
 		OptimizationThreshold: rapid.SampledFrom([]int{1, 3, 7}).Draw(rt, "threshold"),
 		DisableOptimization:   rapid.Bool().Draw(rt, "noOpt"),
 		MinGraftTimeout:       rapid.SampledFrom([]time.Duration{0, time.Millisecond, 20 * time.Millisecond}).Draw(rt, "minTimeout1"),
+		CalmPayloadRetention:  rapid.SampledFrom([]time.Duration{0, time.Second}).Draw(rt, "calmRetention"),
 	}
 }
 
@@ -200,6 +201,7 @@ func TestPropertyFloodStaysWithinCaps(t *testing.T) {
 	cfg := Config{
 		LazyPushDelay: time.Millisecond, MaxIHaveEntries: 16, MaxMissing: 40,
 		MaxSeenIDs: 60, MaxCachedPayloads: 30, MaxCachedBytes: 200, MaxPayloadBytes: 20,
+		CalmPayloadRetention: time.Second,
 	}
 	rapid.Check(t, func(rt *rapid.T) {
 		s := newNode(rt, 1, cfg, 2, 3, 4)
@@ -211,7 +213,7 @@ func TestPropertyFloodStaysWithinCaps(t *testing.T) {
 		steps := rapid.IntRange(1, 300).Draw(rt, "steps")
 		for i := 0; i < steps; i++ {
 			var in Input
-			switch rapid.IntRange(0, 5).Draw(rt, "action") {
+			switch rapid.IntRange(0, 6).Draw(rt, "action") {
 			case 0, 1:
 				entries := rapid.SliceOfN(rapid.Custom(func(rt *rapid.T) Announcement {
 					return Announcement{ID: id.Draw(rt, "ann"), Round: rapid.Uint32().Draw(rt, "round")}
@@ -232,6 +234,8 @@ func TestPropertyFloodStaysWithinCaps(t *testing.T) {
 				in = Input{Kind: InputNeighborDown, Peer: peer.ID(rapid.IntRange(2, 5).Draw(rt, "down"))}
 			case 5:
 				in = Input{Kind: InputNeighborUp, Peer: peer.ID(rapid.IntRange(2, 5).Draw(rt, "up"))}
+			case 6:
+				in = Input{Kind: InputHoldPayloads}
 			}
 			out := step(rt, s, at(now), in)
 			for _, o := range out {

@@ -161,6 +161,9 @@ func (s *State) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 		s.tick(now)
 		s.neighborDown(in.Peer)
 		return out, nil
+	case InputHoldPayloads:
+		s.hist.hold(s.tick(now))
+		return out, nil
 	}
 	return out, fmt.Errorf("plumtree: unknown input kind %d", in.Kind)
 }

@@ -163,6 +163,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 	mc.Roster.Incarnation = start.incarnation
 	mc.Protocol.Plumtree.FirstSequence = start.firstSequence
 	mc.Protocol.Plumtree.PayloadRetention = c.retention
+	mc.Protocol.Plumtree.CalmPayloadRetention = c.calmRetention
 	mc.Protocol.Plumtree.MaxCachedBytes = c.retentionBytes
 	if saved != nil && saved.NodeID == peerID(transport.KeyID(id.Public())) {
 		mc.DeliveryMarks = saved.Delivered // not delivered again (gossip.DeliveryMark)

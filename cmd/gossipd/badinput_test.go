@@ -68,6 +68,7 @@ func TestBadInput(t *testing.T) {
 		{"bad log level", append(agent, "-key-file", key, "-log-level", "loud"), 1, "-log-level"},
 		{"retention bytes below a payload", append(agent, "-key-file", key, "-retention-bytes", "1000"), 1, "-retention-bytes must be at least 1048576"},
 		{"zero retention", append(agent, "-key-file", key, "-retention", "0s"), 1, "-retention must be positive"},
+		{"calm retention above the retention", append(agent, "-key-file", key, "-calm-retention", "40s"), 1, "-calm-retention must be between 0 (the default) and -retention (30s), got 40s"},
 		{"zero resume ring", append(agent, "-key-file", key, "-resume-retain-bytes", "0"), 1, "-resume-retain-bytes must be positive"},
 		{"idle timeout too short", append(agent, "-key-file", key, "-idle-timeout", "10ms"), 1, "-idle-timeout must be at least 100ms"},
 		{"max silence below the idle timeout", append(agent, "-key-file", key, "-max-silence", "500ms"), 1, "-max-silence 500ms is below -idle-timeout 1s"},

@@ -30,6 +30,7 @@ type agentConfig struct {
 	clusterSecretFile, dataDir              string
 	insecure, trustMembers                  bool
 	shutdownTimeout, retention              time.Duration
+	calmRetention                           time.Duration
 	maxPayload, retentionBytes              int
 	resumeRetain, resumeRetainBytes         int
 	detection                               detectionConfig
@@ -59,6 +60,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.IntVar(&c.maxPayload, "max-payload", maxPayloadBytes, "largest broadcast payload, in `bytes` (at most the default, 512 KiB)")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
 	fs.DurationVar(&c.retention, "retention", plumtree.DefaultPayloadRetention, "how long delivered broadcasts are kept to repair neighbours that missed them (Plumtree GRAFTs, a neighbour back from a partition)")
+	fs.DurationVar(&c.calmRetention, "calm-retention", 0, "how long delivered broadcasts are kept while nothing fails: from a failed neighbour or a suspected member on, which is how a partition shows, they are kept for -retention (default 10s, or -retention when shorter; at most -retention)")
 	fs.IntVar(&c.retentionBytes, "retention-bytes", plumtree.DefaultMaxCachedBytes, "the most `bytes` of payloads kept for -retention, oldest dropped first; at least 1 MiB")
 	fs.IntVar(&c.resumeRetain, "resume-retain", server.DefaultRetain, "how many recent deliveries are kept for subscribers that resume (resume_from)")
 	fs.IntVar(&c.resumeRetainBytes, "resume-retain-bytes", server.DefaultRetainBytes, "the most `bytes` of deliveries kept for -resume-retain, oldest dropped first")
@@ -73,6 +75,8 @@ func (c *agentConfig) checkRetention() error {
 	switch {
 	case c.retention <= 0:
 		return fmt.Errorf("gossipd: -retention must be positive, got %v", c.retention)
+	case c.calmRetention < 0 || c.calmRetention > c.retention:
+		return fmt.Errorf("gossipd: -calm-retention must be between 0 (the default) and -retention (%v), got %v", c.retention, c.calmRetention)
 	case c.retentionBytes < plumtree.DefaultMaxPayloadBytes:
 		return fmt.Errorf("gossipd: -retention-bytes must be at least %d (the largest payload a node relays), got %d", plumtree.DefaultMaxPayloadBytes, c.retentionBytes)
 	case c.resumeRetain <= 0 || c.resumeRetainBytes <= 0:

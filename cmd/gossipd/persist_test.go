@@ -83,6 +83,7 @@ func TestRetentionFlagDefaults(t *testing.T) {
 	require.Equal(t, 64<<20, c.resumeRetainBytes)
 	require.Equal(t, 4096, c.resumeRetain)
 	require.Equal(t, "30s", c.retention.String())
+	require.Zero(t, c.calmRetention, "10 s, or -retention when shorter (membership.Config)")
 }
 
 // Before the node has joined, a save keeps the saved members (the node
