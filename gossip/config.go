@@ -146,13 +146,15 @@ const (
 	// DefaultCalmPayloadRetention is the Plumtree CalmPayloadRetention
 	// that ProductionConfig sets: while nothing fails, a delivered payload
 	// is held 10 s, not the whole PayloadRetention (30 s); a failed
-	// neighbour or a suspected member, what a partition looks like from
-	// either side, holds payloads for the whole PayloadRetention
-	// (plumtree/doc.go, deviation 16; Engine.holdPayloads). 10 s is twice
-	// the time a partition takes to show on both sides with the runtime's
-	// defaults: a silent link fails within its 1 s idle timeout, and a
-	// member cut off is suspected within a few probe rounds, about 1 to
-	// 5 s. The GRAFTs of a healthy cluster need a fraction of a second.
+	// neighbour, a member suspected, declared failed or leaving (which is
+	// how a partition shows on either side, and a restart), and every
+	// rejoin tick while members are missing, hold payloads for the whole
+	// PayloadRetention (plumtree/doc.go, deviation 16;
+	// Engine.holdPayloads). 10 s is about twice the time a partition takes
+	// to show on both sides with the runtime's defaults: a silent link
+	// fails within its 1 s idle timeout, and a member cut off is suspected
+	// within a few probe rounds, about 1 to 5 s. The GRAFTs of a healthy
+	// cluster need a fraction of a second.
 	DefaultCalmPayloadRetention = 10 * time.Second
 	// DefaultSyncInterval is MembersConfig.SyncInterval's default: 30 s,
 	// the push-pull interval of HashiCorp memberlist's LAN configuration.

@@ -478,14 +478,18 @@ func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out *
 }
 
 // holdPayloads tells the broadcast core that a repair may be needed soon:
-// a neighbour failed or a member is suspected or declared failed, which
-// is what a partition looks like from either side. The core then holds
-// the payloads it holds, and those it delivers in the next
-// PayloadRetention, for the whole PayloadRetention instead of
+// a neighbour failed, a member is suspected, declared failed or left
+// (a restart comes back for what it missed), which is how a partition
+// shows on either side, and again every rejoin tick while members listed
+// Suspect or Failed are looked for (rejoinTick) or the node is cut off.
+// The core then holds the payloads it holds, and those it delivers in the
+// next PayloadRetention, for the whole PayloadRetention instead of
 // CalmPayloadRetention, so that the repairs when the partition heals
 // (NeighborUpAnnouncements on the links that come up) find them
 // (plumtree/doc.go, deviation 16). Without a CalmPayloadRetention below
-// PayloadRetention it changes nothing.
+// PayloadRetention it changes nothing. Without the member list only a
+// failed neighbour and a cut-off node hold: a node far from the cut sees
+// neither (and no rejoin tick runs).
 func (e *Engine) holdPayloads(now time.Time, out *Ready) {
 	e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputHoldPayloads}, out)
 }

@@ -125,7 +125,7 @@ func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 		case roster.OutputBroadcast:
 			e.broadcastRecord(now, o.Record, out)
 		case roster.OutputEvent:
-			if o.Event == roster.EventSuspect || o.Event == roster.EventFail {
+			if o.Event == roster.EventSuspect || o.Event == roster.EventFail || o.Event == roster.EventLeave {
 				e.holdPayloads(now, out)
 			}
 			if e.live != nil && e.withhold(now, in.Kind, o, out) {
@@ -293,6 +293,7 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	e.askRendezvous(now, out)
 	e.checkReach(now, out)
 	if e.hv.ActiveLen() == 0 {
+		e.holdPayloads(now, out) // cut off: what others missed from us is held
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)
 		// The contacts may all be out of reach (across a partition, or
@@ -317,6 +318,10 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 		// and nodes cost the cluster n² record reads a tick.
 		return
 	}
+	// Members are missing, perhaps across a partition that lasts: what
+	// they missed stays held for the whole PayloadRetention while they
+	// are looked for (holdPayloads).
+	e.holdPayloads(now, out)
 	var lost []hyparview.Peer
 	self := e.roster.Self()
 	for r := range e.roster.All() {

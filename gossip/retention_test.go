@@ -68,6 +68,13 @@ func TestFailuresHoldPayloads(t *testing.T) {
 		{"nothing fails, with the member list", true, nil},
 		{"a neighbour fails", false, func(_ *testing.T, e *Engine, now time.Time, out *Ready) { e.ConnectionFailed(now, 2, out) }},
 		{"a member is suspected", true, suspect},
+		{"a member leaves", true, func(t *testing.T, e *Engine, now time.Time, out *Ready) {
+			recs := []roster.Record{{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}}
+			require.NoError(t, e.stepRoster(now, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+			recs[0].State = roster.StateLeft
+			require.NoError(t, e.stepRoster(now, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+			require.Equal(t, roster.EventLeave, out.Events[len(out.Events)-1].Kind)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newCalmEngine(t, tc.members)
@@ -86,5 +93,30 @@ func TestFailuresHoldPayloads(t *testing.T) {
 			require.True(t, firstHeldAt(t, e, 30*time.Second-1), "held past the calm retention")
 			require.False(t, firstHeldAt(t, e, 30*time.Second), "released after the whole retention")
 		})
+	}
+}
+
+// While members are missing (Suspect or Failed, looked for by the rejoin
+// tick), each tick holds payloads again, so that a partition that lasts
+// longer than PayloadRetention still finds, when it heals, the payloads
+// of the last PayloadRetention.
+func TestRejoinTickHoldsWhileMembersAreMissing(t *testing.T) {
+	for _, missing := range []bool{false, true} {
+		e := newCalmEngine(t, true)
+		if missing {
+			do(t, e, func(out *Ready) {
+				recs := []roster.Record{{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}}
+				require.NoError(t, e.stepRoster(t0, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+				recs[0].State = roster.StateFailed
+				require.NoError(t, e.stepRoster(t0, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+			})
+		}
+		// Past the hold of the failure itself.
+		do(t, e, func(out *Ready) {
+			_, err := e.Broadcast(t0.Add(40*time.Second), "", make([]byte, firstSize), out)
+			require.NoError(t, err)
+		})
+		do(t, e, func(out *Ready) { e.TimerFired(t0.Add(41*time.Second), Timer{kind: TimerRejoin}, out) })
+		require.Equal(t, missing, firstHeldAt(t, e, 51*time.Second), "missing members: %v", missing)
 	}
 }

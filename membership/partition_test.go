@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/plumview/plumview/gossip"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumview/plumview/gossip"
 )
 
 // A partition into halves lasts long enough for each half to declare the
@@ -108,6 +109,39 @@ func TestMemPartitionLongerThanTheCalmRetention(t *testing.T) {
 			require.NoError(t, err)
 		}
 		time.Sleep(2 * gossip.DefaultCalmPayloadRetention)
+		c.net.Heal()
+		for i := range c.nodes {
+			got := receiveN(t, subs[i], n, time.Minute)
+			for j := range n {
+				require.Equal(t, 1, got[fmt.Sprint("p/", j)], "node %d: broadcast of node %d (a gap notice instead: %v)", i, j, got)
+			}
+		}
+	})
+}
+
+// A partition longer than the payload retention: the broadcasts made in
+// its last PayloadRetention (30 s) still reach every node after it heals,
+// since each side holds payloads again every rejoin tick while it looks
+// for the members it lost (gossip's rejoinTick), long after the failures
+// that began it.
+func TestMemPartitionLongerThanTheRetention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 12
+		c := newMemCluster(t, n)
+		c.joinAll()
+		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+		subs := make([]*Subscription, n)
+		for i, nd := range c.nodes {
+			subs[i] = nd.Subscribe("p")
+		}
+		c.net.Partition(c.addrs[:n/2], c.addrs[n/2:])
+		time.Sleep(40 * time.Second)
+		ctx := context.Background()
+		for i, nd := range c.nodes {
+			_, err := nd.Broadcast(ctx, "p", []byte(fmt.Sprint(i)))
+			require.NoError(t, err)
+		}
+		time.Sleep(20 * time.Second)
 		c.net.Heal()
 		for i := range c.nodes {
 			got := receiveN(t, subs[i], n, time.Minute)

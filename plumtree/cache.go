@@ -142,6 +142,11 @@ func (h *history) add(id MessageID, payload []byte, now time.Duration, hc *histC
 	h.held++
 	h.bytes += len(payload)
 	h.due = min(h.due, min(h.releaseAt(now), now+h.seenTTL))
+	if h.held > 1 {
+		// An eviction may have left, oldest, a payload no hold covers,
+		// due before the evicted one was.
+		h.due = min(h.due, h.nextDue())
+	}
 }
 
 // releaseAt returns when a payload delivered at at is released: after

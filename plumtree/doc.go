@@ -121,12 +121,16 @@
 //     need a fraction of a second. With CalmPayloadRetention below
 //     PayloadRetention a payload is released after CalmPayloadRetention,
 //     unless the driver said, by InputHoldPayloads, that a repair may be
-//     needed (a neighbour failed, a member is suspected: what a partition
-//     looks like from either side) while it was still held: then every
-//     payload held at that moment or delivered in the next
-//     PayloadRetention is held for the whole PayloadRetention. So the
-//     repairs after a partition find what they need as long as each side
-//     notices the partition within CalmPayloadRetention of its start.
+//     needed (package gossip holds when a neighbour fails and a member is
+//     suspected, declared failed or leaves, which is how a partition
+//     shows on either side, and again every few seconds while members
+//     are missing) while it was still held: then every payload held at
+//     that moment or delivered in the next PayloadRetention is held for
+//     the whole PayloadRetention (released oldest first, so a payload no
+//     hold covers may wait behind one that a hold does). So the repairs
+//     after a partition find what the fixed retention would have held,
+//     as long as the driver holds from within CalmPayloadRetention of the
+//     partition's start until it heals.
 //
 // A duplicate GOSSIP is answered with PRUNE even when its sender is already
 // lazy here, as in the paper: the sender evidently still pushes to us (a

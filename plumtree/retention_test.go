@@ -52,17 +52,21 @@ func TestCalmRetentionAndHolds(t *testing.T) {
 // long as its retention says (calm, or the whole PayloadRetention when a
 // hold covers it), never beyond PayloadRetention, and beyond its own
 // retention only while an older payload that is still due waits before it
-// (payloads are released oldest first).
+// (payloads are released oldest first), unless the count cap evicted it
+// first; and the history's invariants, its next expiry included, hold
+// after every step.
 func TestPropertyRetentionFollowsHolds(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		long := 30 * time.Second
 		calm := rapid.SampledFrom([]time.Duration{time.Second, 10 * time.Second, long}).Draw(rt, "calm")
-		h := newHistory(Config{PayloadRetention: long, CalmPayloadRetention: calm}.withDefaults())
+		capacity := rapid.SampledFrom([]int{2, 5, 10_000}).Draw(rt, "maxPayloads")
+		h := newHistory(Config{PayloadRetention: long, CalmPayloadRetention: calm, MaxCachedPayloads: capacity}.withDefaults())
 		var hc histCounts
 		type item struct {
 			at      time.Duration
 			covered bool
 			gone    bool
+			evicted bool
 		}
 		var items []item
 		var holds []time.Duration
@@ -72,7 +76,17 @@ func TestPropertyRetentionFollowsHolds(t *testing.T) {
 			h.expire(now, &hc)
 			switch rapid.IntRange(0, 2).Draw(rt, "action") {
 			case 0:
+				evicted := hc.heldEvicted
 				h.add(mid(uint64(len(items)+1)), []byte{1}, now, &hc)
+				for i := range items { // the cap evicts the oldest held first
+					if hc.heldEvicted == evicted {
+						break
+					}
+					if !items[i].gone && !items[i].evicted {
+						items[i].evicted = true
+						evicted++
+					}
+				}
 				covered := len(holds) > 0 && now < holds[len(holds)-1]+long
 				items = append(items, item{at: now, covered: covered})
 			case 1:
@@ -95,6 +109,8 @@ func TestPropertyRetentionFollowsHolds(t *testing.T) {
 					due = it.at + long
 				}
 				switch {
+				case it.evicted:
+					require.False(rt, held, "step %d: payload %d evicted, still held", step, i+1)
 				case now < due:
 					require.True(rt, held, "step %d: payload %d (at %v, covered %v) released before %v, now %v", step, i+1, it.at, it.covered, due, now)
 				case now >= it.at+long:
@@ -102,7 +118,7 @@ func TestPropertyRetentionFollowsHolds(t *testing.T) {
 				case held:
 					require.True(rt, waiting, "step %d: payload %d held past %v with nothing older due later", step, i+1, due)
 				}
-				if held && now < due {
+				if held && now < due && !it.evicted {
 					waiting = true
 				}
 				if it.gone {
@@ -129,4 +145,24 @@ func TestHoldPayloadsInput(t *testing.T) {
 	require.Equal(t, 1, s.Sizes().CachedPayloads, "held for the whole retention")
 	step(t, s, at(34*time.Second), Input{Kind: InputTimer, Timer: Timer{Kind: TimerDispatch}})
 	require.Zero(t, s.Sizes().CachedPayloads)
+}
+
+// An eviction for the count cap that leaves, oldest, a payload no hold
+// covers leaves the history's next expiry at that payload's release, not
+// after it.
+func TestEvictionKeepsTheNextExpiry(t *testing.T) {
+	h := newHistory(Config{PayloadRetention: 30 * time.Second, CalmPayloadRetention: 10 * time.Second, MaxCachedPayloads: 2}.withDefaults())
+	var hc histCounts
+	h.hold(0)
+	h.add(mid(1), []byte{1}, 29*time.Second, &hc) // covered: released at 59 s
+	h.add(mid(2), []byte{2}, 30*time.Second, &hc) // not covered: released at 40 s
+	h.expire(40*time.Second, &hc)
+	require.NoError(t, h.check())
+	_, held := h.payload(mid(2))
+	require.True(t, held, "behind the covered one")
+	h.add(mid(3), []byte{3}, 41*time.Second, &hc) // evicts 1: 2 is due now
+	require.NoError(t, h.check())
+	h.expire(41*time.Second, &hc)
+	_, held = h.payload(mid(2))
+	require.False(t, held, "released once the covered one before it went")
 }
