@@ -141,6 +141,7 @@ var engineCounters = []struct {
 	{"plumtree_grafts_missed_total", "GRAFTs for a payload no longer retained", func(c *gossip.Counters) uint64 { return c.Plumtree.GraftsMissed }},
 	{"plumtree_prunes_sent_total", "PRUNEs sent: eager links turned lazy", func(c *gossip.Counters) uint64 { return c.Plumtree.PruneSent }},
 	{"plumtree_payloads_evicted_total", "retained payloads dropped for the retention caps (bytes, count)", func(c *gossip.Counters) uint64 { return c.Plumtree.PayloadsEvicted }},
+	{"plumtree_payload_holds_total", "times payloads were held for the whole retention instead of the calm one: a failed neighbour, a member suspected, failed or leaving, a partition-healing tick while members are missing", func(c *gossip.Counters) uint64 { return c.Plumtree.PayloadHolds }},
 	{"gaps_from_heads_total", "gaps that an origin's signed head showed rather than a later broadcast of its own", func(c *gossip.Counters) uint64 { return c.Engine.HeadHoles }},
 	{"hyparview_request_timeouts_total", "HyParView Neighbor and Join requests left unanswered within their wait (each cancelled, another peer asked)", func(c *gossip.Counters) uint64 {
 		return c.HyParView.NeighborRequestsTimedOut + c.HyParView.JoinTimeouts

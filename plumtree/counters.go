@@ -23,6 +23,7 @@ type Counters struct {
 	GraftsMissed uint64 // GRAFTs for a payload no longer (or never) held
 
 	PayloadsExpired, PayloadsEvicted uint64 // held payloads dropped by age, by cap
+	PayloadHolds                     uint64 // InputHoldPayloads received (doc.go, deviation 16)
 	SeenExpired, SeenEvicted         uint64 // remembered IDs dropped by age, by cap
 	MissingExpired, MissingEvicted   uint64 // missing IDs dropped by age, by cap
 	AnnouncementsRefused             uint64 // announcements that did not fit in missing

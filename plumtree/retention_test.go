@@ -140,6 +140,7 @@ func TestHoldPayloadsInput(t *testing.T) {
 	step(t, s, at(4*time.Second), Input{Kind: InputBroadcast, Payload: []byte("late")})
 	require.Equal(t, "hold-payloads", InputHoldPayloads.String())
 	require.Empty(t, step(t, s, at(6*time.Second), Input{Kind: InputHoldPayloads}))
+	require.Equal(t, uint64(1), s.Counters().PayloadHolds)
 	require.Equal(t, 1, s.Sizes().CachedPayloads, "the first was due before the hold; the second is held")
 	step(t, s, at(33*time.Second), Input{Kind: InputTimer, Timer: Timer{Kind: TimerDispatch}})
 	require.Equal(t, 1, s.Sizes().CachedPayloads, "held for the whole retention")

@@ -162,6 +162,7 @@ func (s *State) Step(now time.Time, in Input, out []Output) ([]Output, error) {
 		s.neighborDown(in.Peer)
 		return out, nil
 	case InputHoldPayloads:
+		s.c.PayloadHolds++
 		s.hist.hold(s.tick(now))
 		return out, nil
 	}
