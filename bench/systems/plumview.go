@@ -115,7 +115,7 @@ func (s *Plumview) Notes() []string {
 	if s.fast || s.calm || s.sparse {
 		settings = "default settings but the failure detector (below)"
 	}
-	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree with timeout1 following the measured lags within 20–80 ms, " +
+	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree with timeout1 following the measured lags within 20–80 ms and payloads held 10 s while nothing fails (30 s after a failure), " +
 		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as datagrams tagged under pairwise keys), " + signing + "; bytes = UDP payloads passed to WriteTo " +
 		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
