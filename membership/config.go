@@ -41,8 +41,9 @@ type Config struct {
 	// its neighbours' GRAFTs and to repair a neighbour that comes up, is
 	// Plumtree.CalmPayloadRetention while nothing fails (default 10s, or
 	// PayloadRetention when that is shorter) and
-	// Plumtree.PayloadRetention (age, default 30s) from a failed neighbour
-	// or a suspected member on (plumtree/doc.go, deviation 16;
+	// Plumtree.PayloadRetention (age, default 30s) from a failed
+	// neighbour or a member suspected, failed or leaving on, and while
+	// members are missing (plumtree/doc.go, deviation 16;
 	// gossip.DefaultCalmPayloadRetention; set both equal to hold every
 	// payload for PayloadRetention),
 	// Plumtree.MaxCachedBytes (bytes, default 64 MiB) and
