@@ -96,6 +96,10 @@ func (r *run) idle(ctx context.Context) {
 		return
 	}
 	sleepCtx(ctx, r.o.IdleWarmup)
+	noter, noting := r.sys.(IdleNoter)
+	if noting {
+		noter.IdleBegins()
+	}
 	b0, cpu0, t0 := r.sys.BytesSent(), CPUTime(), time.Now()
 	sleepCtx(ctx, r.o.Idle)
 	nodeSeconds := time.Since(t0).Seconds() * float64(r.o.Nodes)
@@ -104,6 +108,9 @@ func (r *run) idle(ctx context.Context) {
 	r.logf("idle: %.3f CPU-s, %.0f bytes in %.1f s", cpu, bytes, nodeSeconds/float64(r.o.Nodes))
 	r.res.Set(KeyIdleCPU, Num(cpu/nodeSeconds*1e6))
 	r.res.Set(KeyIdleBytes, Num(bytes/nodeSeconds))
+	if noting {
+		r.res.Notes = append(r.res.Notes, noter.IdleNotes(nodeSeconds/float64(r.o.Nodes))...)
+	}
 }
 
 // sustained keeps Window messages in flight for Sustain and records the

@@ -112,6 +112,15 @@ type Noter interface {
 	Notes() []string
 }
 
+// IdleNoter is optionally implemented by adapters that can say what their
+// nodes do while idle (connections held open, packets by kind), to explain
+// the idle row: IdleBegins is called as the measured idle phase starts,
+// IdleNotes as it ends, and its notes are printed under the table.
+type IdleNoter interface {
+	IdleBegins()
+	IdleNotes(seconds float64) []string
+}
+
 var (
 	registryMu sync.Mutex
 	registry   = map[string]func() System{}

@@ -53,28 +53,54 @@ type Plumview struct {
 	cfg    harness.Config
 	nodes  []*pvNode
 	lagged atomic.Uint64
+	// idleFrom is sentCounts as the idle phase began (IdleBegins).
+	idleFrom [4]uint64
 }
 
 // pvNode is one node, its counted socket and its subscription reader.
 type pvNode struct {
 	idx    int
 	node   *membership.Node
+	tr     *transport.QUIC
 	socket *countedPacketConn
 	sub    *membership.Subscription
 	done   chan struct{}
 	killed atomic.Bool
 }
 
-// countedPacketConn counts the UDP payload bytes a node writes.
+// countedPacketConn counts the UDP payload bytes a node writes, and its
+// packets: all of them, and the datagrams among them (transport's, whose
+// first byte has its two top bits clear, where every QUIC packet's has
+// one set).
 type countedPacketConn struct {
 	net.PacketConn
-	written atomic.Uint64
+	written                atomic.Uint64
+	packets                atomic.Uint64
+	datagrams, dgramsBytes atomic.Uint64
 }
 
 func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	n, err := c.PacketConn.WriteTo(p, addr)
 	c.written.Add(uint64(n))
+	c.packets.Add(1)
+	if len(p) > 0 && p[0]&0xc0 == 0 {
+		c.datagrams.Add(1)
+		c.dgramsBytes.Add(uint64(n))
+	}
 	return n, err
+}
+
+// sentCounts sums the nodes' packet counters: packets, bytes, datagrams
+// and their bytes.
+func (s *Plumview) sentCounts() [4]uint64 {
+	var c [4]uint64
+	for _, n := range s.nodes {
+		c[0] += n.socket.packets.Load()
+		c[1] += n.socket.written.Load()
+		c[2] += n.socket.datagrams.Load()
+		c[3] += n.socket.dgramsBytes.Load()
+	}
+	return c
 }
 
 // SetReadBuffer and SetWriteBuffer pass quic-go's socket buffer sizing
@@ -194,7 +220,7 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 		tr.Close()
 		return nil, err
 	}
-	n := &pvNode{idx: i, node: node, socket: socket, sub: node.Subscribe(benchTopic), done: make(chan struct{})}
+	n := &pvNode{idx: i, node: node, tr: tr, socket: socket, sub: node.Subscribe(benchTopic), done: make(chan struct{})}
 	go s.read(n)
 	return n, nil
 }
@@ -273,4 +299,40 @@ func SparseTransport(tc *transport.Config) {
 func SparseMembers(mc *membership.Config) {
 	mc.ProbeInterval, mc.ProbeTimeout = 5*time.Second, 2*time.Second
 	mc.Roster.SuspicionTimeout = 15 * time.Second
+}
+
+// IdleBegins implements harness.IdleNoter.
+func (s *Plumview) IdleBegins() { s.idleFrom = s.sentCounts() }
+
+// IdleNotes implements harness.IdleNoter: the packets the nodes sent in
+// the idle phase, QUIC's (keep-alives and their acknowledgements, mostly)
+// and the datagrams (probes and their answers, shuffle replies, link
+// requests), and the connections they hold open at its end, each kept
+// alive by QUIC's PINGs, against the links of their active views.
+func (s *Plumview) IdleNotes(seconds float64) []string {
+	now := s.sentCounts()
+	var d [4]float64
+	for i := range d {
+		d[i] = float64(now[i]-s.idleFrom[i]) / seconds / float64(len(s.nodes))
+	}
+	sent := fmt.Sprintf("idle: per node and second, %.1f QUIC packets sent (%.0f B, %.1f B each) and %.1f datagrams (%.0f B)",
+		d[0]-d[2], d[1]-d[3], (d[1]-d[3])/max(d[0]-d[2], 1e-9), d[2], d[3])
+	conns, links, live := 0, 0, 0
+	maxConns := 0
+	for _, n := range s.nodes {
+		if n.killed.Load() {
+			continue
+		}
+		live++
+		c := int(n.tr.Stats().ConnsOpen)
+		conns += c
+		maxConns = max(maxConns, c)
+		active, _ := n.node.Views()
+		links += len(active)
+	}
+	if live == 0 {
+		return nil
+	}
+	return []string{sent, fmt.Sprintf("idle: %.2f QUIC connections open per node at the end of the idle phase (at most %d), %.2f active-view links per node",
+		float64(conns)/float64(live), maxConns, float64(links)/float64(live))}
 }
