@@ -128,6 +128,15 @@ func TestRunReportsEachPhase(t *testing.T) {
 		c := res.Cells[key]
 		require.True(t, c.Numeric() && c.Value > 0, "%s: %+v: a member costs something even when idle", key, c)
 	}
+	var idleNotes []string
+	for _, n := range res.Notes {
+		if strings.HasPrefix(n, "idle: ") {
+			idleNotes = append(idleNotes, n)
+		}
+	}
+	require.Len(t, idleNotes, 2, "what the idle nodes sent, and the connections open: %q", res.Notes)
+	require.Contains(t, idleNotes[0], "QUIC packets sent")
+	require.Contains(t, idleNotes[1], "QUIC connections open per node")
 	fail := res.Cells[harness.KeyFail]
 	require.True(t, fail.Numeric(), "the killed node is found failed: %+v", fail)
 	require.Equal(t, "no other node missing from any member list", fail.Detail, "each survivor's list read once for all the others")
