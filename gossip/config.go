@@ -148,7 +148,8 @@ const (
 	// is held 10 s, not the whole PayloadRetention (30 s); a failed
 	// neighbour, a member suspected, declared failed or leaving (which is
 	// how a partition shows on either side, and a restart), and every
-	// rejoin tick while members are missing, hold payloads for the whole
+	// rejoin tick while members are missing (up to five minutes after the
+	// last of those), hold payloads for the whole
 	// PayloadRetention (plumtree/doc.go, deviation 16;
 	// Engine.holdPayloads). 10 s is about twice the time a partition takes
 	// to show on both sides with the runtime's defaults: a silent link

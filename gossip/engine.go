@@ -424,7 +424,7 @@ func (e *Engine) stepHyParView(now time.Time, in hyparview.Input, out *Ready) {
 			out.Neighbors = append(out.Neighbors, NeighborChange{Peer: o.Peer, Reason: o.Reason})
 			e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputNeighborDown, Peer: o.Peer.ID}, out)
 			if o.Reason == hyparview.DownFailed {
-				e.holdPayloads(now, out)
+				e.lost(now, out)
 			}
 			if e.roster != nil && !e.checkLostSuspect(o, out) {
 				e.stepRoster(now, roster.Input{Kind: roster.InputNeighborDown, Peer: o.Peer, Reason: o.Reason}, out)
@@ -477,19 +477,36 @@ func (e *Engine) translatePlumtree(now time.Time, ptOut []plumtree.Output, out *
 	}
 }
 
+// lost records that something was lost, a neighbour failed or a member
+// was suspected, declared failed or left (a restart comes back for what
+// it missed), which is how a partition shows on either side, and holds
+// payloads (holdPayloads).
+func (e *Engine) lost(now time.Time, out *Ready) {
+	e.lostAt = now
+	e.holdPayloads(now, out)
+}
+
 // holdPayloads tells the broadcast core that a repair may be needed soon:
-// a neighbour failed, a member is suspected, declared failed or left
-// (a restart comes back for what it missed), which is how a partition
-// shows on either side, and again every rejoin tick while members listed
-// Suspect or Failed are looked for (rejoinTick) or the node is cut off.
-// The core then holds the payloads it holds, and those it delivers in the
-// next PayloadRetention, for the whole PayloadRetention instead of
-// CalmPayloadRetention, so that the repairs when the partition heals
-// (NeighborUpAnnouncements on the links that come up) find them
-// (plumtree/doc.go, deviation 16). Without a CalmPayloadRetention below
-// PayloadRetention it changes nothing. Without the member list only a
-// failed neighbour and a cut-off node hold: a node far from the cut sees
-// neither (and no rejoin tick runs).
+// something was lost (lost), or, on a rejoin tick within
+// missingHoldWindow of that, members listed Suspect or Failed are still
+// looked for or the node is cut off (rejoinTick). The core then holds the
+// payloads it holds, and those it delivers in the next PayloadRetention,
+// for the whole PayloadRetention instead of CalmPayloadRetention, so that
+// the repairs when the partition heals (NeighborUpAnnouncements on the
+// links that come up) find them (plumtree/doc.go, deviation 16). Without
+// a CalmPayloadRetention below PayloadRetention it changes nothing.
+// Without the member list only a failed neighbour holds (no rejoin tick
+// runs): a node far from the cut sees none.
 func (e *Engine) holdPayloads(now time.Time, out *Ready) {
 	e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputHoldPayloads}, out)
+}
+
+// missingHoldWindow is how long after the last loss the rejoin tick
+// holds payloads while members are missing: ten PayloadRetentions (5
+// minutes at the defaults), so that a partition that lasts that long
+// still has its last PayloadRetention repaired when it heals, while a
+// member that crashed, listed Failed for an hour, keeps payloads held
+// only that long.
+func (e *Engine) missingHoldWindow() time.Duration {
+	return 10 * e.pt.Config().PayloadRetention
 }

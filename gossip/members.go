@@ -22,6 +22,11 @@ type members struct {
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
 	behindNAT      bool          // MembersConfig.BehindNAT
 	reach          *reach        // the reachability check, nil unless MembersConfig.CheckReachability
+	// lostAt is when a neighbour last failed or a member was last
+	// suspected, declared failed or left (lost): the rejoin tick holds
+	// payloads while members are missing only within missingHoldWindow of
+	// it (holdPayloads).
+	lostAt time.Time
 }
 
 // payloadValid checks a payload not seen before, when signatures are on,
@@ -126,7 +131,7 @@ func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 			e.broadcastRecord(now, o.Record, out)
 		case roster.OutputEvent:
 			if o.Event == roster.EventSuspect || o.Event == roster.EventFail || o.Event == roster.EventLeave {
-				e.holdPayloads(now, out)
+				e.lost(now, out)
 			}
 			if e.live != nil && e.withhold(now, in.Kind, o, out) {
 				continue
@@ -292,8 +297,17 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 	e.chooseRendezvous(now, out)
 	e.askRendezvous(now, out)
 	e.checkReach(now, out)
+	missing := e.hv.ActiveLen() == 0
+	if c := e.roster.Counts(); c.Suspect+c.Failed > 0 {
+		missing = true
+	}
+	if missing && now.Sub(e.lostAt) < e.missingHoldWindow() {
+		// Cut off, or members are missing, perhaps across a partition
+		// that lasts: what they missed stays held for the whole
+		// PayloadRetention while they are looked for (holdPayloads).
+		e.holdPayloads(now, out)
+	}
 	if e.hv.ActiveLen() == 0 {
-		e.holdPayloads(now, out) // cut off: what others missed from us is held
 		out.ResolveContacts = true
 		e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputJoin, Contacts: e.contacts}, out)
 		// The contacts may all be out of reach (across a partition, or
@@ -318,10 +332,6 @@ func (e *Engine) rejoinTick(now time.Time, out *Ready) {
 		// and nodes cost the cluster n² record reads a tick.
 		return
 	}
-	// Members are missing, perhaps across a partition that lasts: what
-	// they missed stays held for the whole PayloadRetention while they
-	// are looked for (holdPayloads).
-	e.holdPayloads(now, out)
 	var lost []hyparview.Peer
 	self := e.roster.Self()
 	for r := range e.roster.All() {

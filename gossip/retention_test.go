@@ -97,26 +97,39 @@ func TestFailuresHoldPayloads(t *testing.T) {
 }
 
 // While members are missing (Suspect or Failed, looked for by the rejoin
-// tick), each tick holds payloads again, so that a partition that lasts
-// longer than PayloadRetention still finds, when it heals, the payloads
-// of the last PayloadRetention.
+// tick), each tick within ten PayloadRetentions of the last loss holds
+// payloads again, so that a partition that lasts longer than
+// PayloadRetention still finds, when it heals, the payloads of its last
+// PayloadRetention; long after the loss (a member that crashed stays
+// listed Failed for an hour) the ticks hold nothing.
 func TestRejoinTickHoldsWhileMembersAreMissing(t *testing.T) {
-	for _, missing := range []bool{false, true} {
-		e := newCalmEngine(t, true)
-		if missing {
+	for _, tc := range []struct {
+		name    string
+		missing bool
+		at      time.Duration // of the broadcast; the tick comes a second later
+		held    bool
+	}{
+		{"nobody missing", false, 40 * time.Second, false},
+		{"a member missing since its failure", true, 40 * time.Second, true},
+		{"long after the failure", true, 10 * plumtree.DefaultPayloadRetention, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCalmEngine(t, true)
+			if tc.missing {
+				do(t, e, func(out *Ready) {
+					recs := []roster.Record{{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}}
+					require.NoError(t, e.stepRoster(t0, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+					recs[0].State = roster.StateFailed
+					require.NoError(t, e.stepRoster(t0, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+				})
+			}
+			// Past the hold of the failure itself.
 			do(t, e, func(out *Ready) {
-				recs := []roster.Record{{ID: 3, Addr: "c", Incarnation: 1, State: roster.StateAlive}}
-				require.NoError(t, e.stepRoster(t0, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
-				recs[0].State = roster.StateFailed
-				require.NoError(t, e.stepRoster(t0, roster.Input{Kind: roster.InputReceive, Records: recs}, out))
+				_, err := e.Broadcast(t0.Add(tc.at), "", make([]byte, firstSize), out)
+				require.NoError(t, err)
 			})
-		}
-		// Past the hold of the failure itself.
-		do(t, e, func(out *Ready) {
-			_, err := e.Broadcast(t0.Add(40*time.Second), "", make([]byte, firstSize), out)
-			require.NoError(t, err)
+			do(t, e, func(out *Ready) { e.TimerFired(t0.Add(tc.at+time.Second), Timer{kind: TimerRejoin}, out) })
+			require.Equal(t, tc.held, firstHeldAt(t, e, tc.at+DefaultCalmPayloadRetention+time.Second))
 		})
-		do(t, e, func(out *Ready) { e.TimerFired(t0.Add(41*time.Second), Timer{kind: TimerRejoin}, out) })
-		require.Equal(t, missing, firstHeldAt(t, e, 51*time.Second), "missing members: %v", missing)
 	}
 }

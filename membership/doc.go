@@ -80,12 +80,13 @@
 // partition are repaired while they are retained: Plumtree's
 // PayloadRetention (default 30s) from the moment a node sees a neighbour
 // fail or a member suspected, declared failed or leaving, which is how a
-// partition shows on either side, for as long as members are missing,
-// and CalmPayloadRetention (default 10s) while nothing fails
-// (plumtree/doc.go, deviation 16). So a partition that each side notices
-// within 10s of its start (the defaults notice it within a few seconds)
-// is repaired as fully as with every payload held 30s: entirely when it
-// lasts less than 30s, its last 30s otherwise. A node that joins thus
+// partition shows on either side, and while members are missing, up to
+// ten PayloadRetentions (5 minutes) after that, and CalmPayloadRetention
+// (default 10s) while nothing fails (plumtree/doc.go, deviation 16). So a
+// partition that each side notices within 10s of its start (the defaults
+// notice it within a few seconds) is repaired as fully as with every
+// payload held 30s: entirely when it lasts less than 30s, its last 30s
+// when it lasts less than 5 minutes. A node that joins thus
 // also receives the recent broadcasts its first neighbours still hold
 // (the last 10s of them in a calm cluster). Every
 // Config.SyncInterval on average (30s) a node also exchanges digests with

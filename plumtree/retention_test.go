@@ -89,6 +89,9 @@ func TestPropertyRetentionFollowsHolds(t *testing.T) {
 				}
 				covered := len(holds) > 0 && now < holds[len(holds)-1]+long
 				items = append(items, item{at: now, covered: covered})
+				// An eviction may have left a payload that is due oldest:
+				// the next tick releases it (State.Step ticks first).
+				h.expire(now, &hc)
 			case 1:
 				h.hold(now)
 				holds = append(holds, now)

@@ -124,6 +124,9 @@ const (
 	defaultDatagramBudget       = 1000
 	datagramAdmittedMax         = 4096
 	datagramAdmittedMaxAge      = time.Minute
+	// signerRetry is how often a peer that signs its datagrams is sent a
+	// tagged one, to learn whether it reads them now (signers).
+	signerRetry = time.Minute
 )
 
 // Errors of a datagram refused on receipt (counted in
@@ -302,11 +305,15 @@ type datagramEndpoint struct {
 
 	mu       sync.Mutex
 	admitted map[string]time.Time // keys admitted through their certificate, and when
-	// signers holds the peers whose last datagram taken was signed:
-	// agents of a version before tagged datagrams, which refuse them, so
-	// that what goes to them is signed too (a rolling upgrade). At most
+	// signers holds the peers whose last datagram taken was signed, and
+	// when a tagged one last went to each: agents of a version before
+	// tagged datagrams, which refuse them, so that what goes to them is
+	// signed too (a rolling upgrade), but for a tagged one every
+	// signerRetry, which an agent upgraded since takes (it then answers
+	// tagged, and both ends leave the signed format, which two upgraded
+	// agents that each saw the other sign would otherwise keep). At most
 	// maxPairKeys, then forgotten (their next signed datagram tells again).
-	signers map[[ed25519.PublicKeySize]byte]struct{}
+	signers map[[ed25519.PublicKeySize]byte]time.Time
 	// taken holds a prefix of the proof of every datagram taken
 	// within datagramFreshness, and when it was sealed: a replay is
 	// refused. At most the budget's checks of one window.
@@ -321,7 +328,7 @@ func newDatagramEndpoint(keys *pairKeys, id Identity, adm Admission, budget int,
 		budget = defaultDatagramBudget
 	}
 	burst := max(defaultDatagramBurst, budget/4)
-	return &datagramEndpoint{keys: keys, key: id.Key, signedOnly: signedOnly, signers: map[[ed25519.PublicKeySize]byte]struct{}{},
+	return &datagramEndpoint{keys: keys, key: id.Key, signedOnly: signedOnly, signers: map[[ed25519.PublicKeySize]byte]time.Time{},
 		cert: id.CACert, admission: adm, stats: stats,
 		budget: rate.NewLimiter(rate.Limit(budget), burst),
 		queue:  make(chan Datagram, datagramQueue), done: done, admitted: map[string]time.Time{},
@@ -338,8 +345,13 @@ func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, e
 	if len(to) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")
 	}
+	now := time.Now()
 	e.mu.Lock()
-	_, signs := e.signers[[ed25519.PublicKeySize]byte(to)]
+	tried, signs := e.signers[[ed25519.PublicKeySize]byte(to)]
+	if signs && now.Sub(tried) >= signerRetry {
+		signs = false // try a tagged one: the peer may read them now
+		e.signers[[ed25519.PublicKeySize]byte(to)] = now
+	}
 	e.mu.Unlock()
 	var pkt []byte
 	var err error
@@ -411,10 +423,13 @@ func (e *datagramEndpoint) noteFormat(d openedDatagram) {
 		delete(e.signers, id)
 		return
 	}
-	if _, ok := e.signers[id]; !ok && len(e.signers) >= maxPairKeys {
+	if _, ok := e.signers[id]; ok {
+		return // keep when a tagged one last went
+	}
+	if len(e.signers) >= maxPairKeys {
 		clear(e.signers)
 	}
-	e.signers[id] = struct{}{}
+	e.signers[id] = time.Now()
 }
 
 // take records a verified datagram's proof, refusing one taken

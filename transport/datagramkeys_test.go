@@ -278,3 +278,41 @@ func TestForgedDatagramsRememberNoKey(t *testing.T) {
 		assert.Len(t, ep.keys.keys, 1, "the real sender's key, once its datagram passed")
 	})
 }
+
+// Two agents of this version that each took a signed datagram from the
+// other (both upgraded during a rolling upgrade, each seen signing before)
+// leave the signed format within signerRetry: a tagged datagram goes to a
+// signer every signerRetry, and its taker answers tagged from then on.
+func TestSignersAreRetriedWithTags(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		ida, idb := mustIdentity(t), mustIdentity(t)
+		a, b := mk(Config{Identity: ida}), mk(Config{Identity: idb})
+		epa, epb := a.(*memTransport).datagrams, b.(*memTransport).datagrams
+		epa.received(mustSealSigned(t, idb.Key, ida.Public(), []byte("as of old"), time.Now()), b.Addr())
+		epb.received(mustSealSigned(t, ida.Key, idb.Public(), []byte("as of old"), time.Now()), a.Addr())
+		receiveDatagram(t, a)
+		receiveDatagram(t, b)
+		signs := func(ep *datagramEndpoint, peer ed25519.PublicKey) bool {
+			ep.mu.Lock()
+			defer ep.mu.Unlock()
+			_, ok := ep.signers[[32]byte(peer)]
+			return ok
+		}
+		require.True(t, signs(epa, idb.Public()))
+		require.True(t, signs(epb, ida.Public()))
+		exchange := func() {
+			require.NoError(t, a.(Datagrams).SendDatagram(b.Addr(), keyOf(b), []byte("ping")))
+			d := receiveDatagram(t, b)
+			require.NoError(t, b.(Datagrams).SendDatagram(d.Addr, d.From, []byte("ack")))
+			receiveDatagram(t, a)
+		}
+		exchange()
+		assert.True(t, signs(epa, idb.Public()), "still signed within signerRetry")
+		assert.True(t, signs(epb, ida.Public()))
+		time.Sleep(signerRetry)
+		exchange()
+		assert.False(t, signs(epa, idb.Public()), "a tagged datagram went, was taken and answered tagged")
+		assert.False(t, signs(epb, ida.Public()))
+		assert.Zero(t, a.Stats().DatagramsRefused+b.Stats().DatagramsRefused)
+	})
+}

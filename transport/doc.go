@@ -78,8 +78,9 @@
 // as malformed; a transport takes both and answers each peer in the
 // format of the last datagram it took from it, so during a rolling
 // upgrade an old agent refuses only the datagrams of a new agent it
-// never sent one to (a probe's answer then comes over a connection, the
-// runtime's fallback). The receiver refuses, before any check of
+// never sent one to (the probe then goes again over a connection, the
+// runtime's fallback); a peer that signs is sent a tagged datagram once
+// a minute, so that two agents upgraded since leave the signed format. The receiver refuses, before any check of
 // the tag, a malformed datagram and one sealed more than a minute from
 // its own clock; then, at most Config.DatagramBudget a second (a burst of
 // a quarter second's worth, at least 256), it checks the tag or

@@ -59,7 +59,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	fs.IntVar(&c.maxPayload, "max-payload", maxPayloadBytes, "largest broadcast payload, in `bytes` (at most the default, 512 KiB)")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
-	fs.DurationVar(&c.retention, "retention", plumtree.DefaultPayloadRetention, "how long delivered broadcasts are kept to repair neighbours that missed them (Plumtree GRAFTs, a neighbour back from a partition)")
+	fs.DurationVar(&c.retention, "retention", plumtree.DefaultPayloadRetention, "how long delivered broadcasts are kept, once a failure is seen, to repair neighbours that missed them (Plumtree GRAFTs, a neighbour back from a partition); see -calm-retention for while nothing fails")
 	fs.DurationVar(&c.calmRetention, "calm-retention", 0, "how long delivered broadcasts are kept while nothing fails: from a failed neighbour or a suspected member on, which is how a partition shows, they are kept for -retention (default 10s, or -retention when shorter; at most -retention)")
 	fs.IntVar(&c.retentionBytes, "retention-bytes", plumtree.DefaultMaxCachedBytes, "the most `bytes` of payloads kept for -retention, oldest dropped first; at least 1 MiB")
 	fs.IntVar(&c.resumeRetain, "resume-retain", server.DefaultRetain, "how many recent deliveries are kept for subscribers that resume (resume_from)")
