@@ -31,6 +31,29 @@ func totalsOf(nodes []*Node) datagramTotals {
 	return d
 }
 
+// startMixedNodes starts n nodes on one in-memory network, node i's
+// transport set up by cfg(i) (an agent of an earlier version, say), and
+// joins every node through node 0.
+func startMixedNodes(t *testing.T, n int, cfg func(i int) transport.MemConfig) []*Node {
+	t.Helper()
+	net := transport.NewMemNetwork(1)
+	nodes := make([]*Node, 0, n)
+	for i := range n {
+		id, err := transport.GenerateIdentity()
+		require.NoError(t, err)
+		tr, err := net.Listen(fmt.Sprintf("node%d", i), id, cfg(i))
+		require.NoError(t, err)
+		nd, err := New(testConfig(tr, uint64(i+1)))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = nd.Close() })
+		nodes = append(nodes, nd)
+	}
+	for _, nd := range nodes[1:] {
+		require.NoError(t, nd.Join(context.Background(), nodes[0].Addr()))
+	}
+	return nodes
+}
+
 // A probe and its answer travel as datagrams, not over a connection of
 // their own: in a settled cluster every probe is a Ping datagram answered
 // by an Ack datagram, and nobody is suspected.
@@ -63,30 +86,15 @@ func TestProbesTravelAsDatagrams(t *testing.T) {
 // is known, no datagram goes to it.
 func TestProbesReachAnAgentOfVersion2(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := transport.NewMemNetwork(1)
 		const old = 11 // joins last, through node 0: most members learn of it only from its record
-		var nodes []*Node
-		var oldTr transport.Transport
-		for i := range 12 { // more than an active view: the old agent is probed by non-neighbours
-			id, err := transport.GenerateIdentity()
-			require.NoError(t, err)
-			mc := transport.MemConfig{}
+		// More than an active view: the old agent is probed by non-neighbours.
+		nodes := startMixedNodes(t, 12, func(i int) transport.MemConfig {
 			if i == old {
-				mc.MaxProtocol = 2
+				return transport.MemConfig{MaxProtocol: 2}
 			}
-			tr, err := net.Listen(fmt.Sprintf("node%d", i), id, mc)
-			require.NoError(t, err)
-			if i == old {
-				oldTr = tr
-			}
-			nd, err := New(testConfig(tr, uint64(i+1)))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = nd.Close() })
-			nodes = append(nodes, nd)
-		}
-		for _, nd := range nodes[1:] {
-			require.NoError(t, nd.Join(context.Background(), nodes[0].Addr()))
-		}
+			return transport.MemConfig{}
+		})
+		oldTr := nodes[old].tr
 		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(nodes, nodes, StateAlive) })
 		time.Sleep(time.Minute)
 		assert.True(t, allSee(nodes, nodes, StateAlive))
@@ -114,23 +122,9 @@ func TestProbesReachAnAgentOfVersion2(t *testing.T) {
 // one to, and few probes go over connections.
 func TestProbesReachAgentsThatSignDatagrams(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := transport.NewMemNetwork(1)
 		const n = 16
 		signs := func(i int) bool { return i%2 == 1 }
-		var nodes []*Node
-		for i := range n {
-			id, err := transport.GenerateIdentity()
-			require.NoError(t, err)
-			tr, err := net.Listen(fmt.Sprintf("node%d", i), id, transport.MemConfig{SignedDatagrams: signs(i)})
-			require.NoError(t, err)
-			nd, err := New(testConfig(tr, uint64(i+1)))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = nd.Close() })
-			nodes = append(nodes, nd)
-		}
-		for _, nd := range nodes[1:] {
-			require.NoError(t, nd.Join(context.Background(), nodes[0].Addr()))
-		}
+		nodes := startMixedNodes(t, n, func(i int) transport.MemConfig { return transport.MemConfig{SignedDatagrams: signs(i)} })
 		waitFor(t, 60*time.Second, "member lists converge", func() bool { return allSee(nodes, nodes, StateAlive) })
 		time.Sleep(5 * time.Minute)
 		synctest.Wait()

@@ -21,13 +21,7 @@ import (
 func TestMemPartitionHeals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 16
-		c := newMemCluster(t, n)
-		c.joinAll()
-		waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
-		subs := make([]*Subscription, n)
-		for i, nd := range c.nodes {
-			subs[i] = nd.Subscribe("p")
-		}
+		c, subs := newSubscribedCluster(t, n)
 
 		left, right := c.nodes[:n/2], c.nodes[n/2:]
 		c.net.Partition(c.addrs[:n/2], c.addrs[n/2:])
@@ -71,6 +65,20 @@ func TestMemPartitionHeals(t *testing.T) {
 	})
 }
 
+// newSubscribedCluster joins n in-memory nodes, waits for their member
+// lists to agree, and subscribes each to topic "p".
+func newSubscribedCluster(t *testing.T, n int) (*memCluster, []*Subscription) {
+	t.Helper()
+	c := newMemCluster(t, n)
+	c.joinAll()
+	waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
+	subs := make([]*Subscription, n)
+	for i, nd := range c.nodes {
+		subs[i] = nd.Subscribe("p")
+	}
+	return c, subs
+}
+
 // anyFailed reports whether every node of by lists some node of of as
 // failed.
 func anyFailed(by, of []*Node) bool {
@@ -106,13 +114,7 @@ func TestMemPartitionRepairsWhatTheRetentionHeld(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const n = 12
-				c := newMemCluster(t, n)
-				c.joinAll()
-				waitFor(t, 30*time.Second, "member lists converge", func() bool { return allSee(c.nodes, c.nodes, StateAlive) })
-				subs := make([]*Subscription, n)
-				for i, nd := range c.nodes {
-					subs[i] = nd.Subscribe("p")
-				}
+				c, subs := newSubscribedCluster(t, n)
 				c.net.Partition(c.addrs[:n/2], c.addrs[n/2:])
 				time.Sleep(tc.before)
 				ctx := context.Background()
