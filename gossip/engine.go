@@ -101,6 +101,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 			return nil, err
 		}
 		e.rng, e.auth, e.originAuth = rng, auth, m.Auth
+		e.prepared = newPreparedSigs(m.Auth)
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 		e.behindNAT = m.BehindNAT

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/plumview/plumview/hyparview"
@@ -15,6 +16,8 @@ import (
 // engine with the member list and origin signatures on: decoding the
 // envelope and checking its origin must never panic, a payload is either
 // delivered with a valid signature or counted, and the invariants hold.
+// An engine that checks it in a batch beside a valid payload (batch.go)
+// decides the same.
 func FuzzReceivePayload(f *testing.F) {
 	id := plumtree.OriginSequenceID(1, 1)
 	signed, _ := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("d"), Key: []byte{1},
@@ -36,6 +39,18 @@ func FuzzReceivePayload(f *testing.F) {
 		if err := e.Invariants(); err != nil {
 			t.Fatal(err)
 		}
+		batched, err := New(hyparview.Peer{ID: 2, Addr: "b"}, Config{Members: &MembersConfig{Auth: newBatchAuth(2)}, Gaps: &GapsConfig{}}, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		beside := batchGossip(t, 3, 3, 1, 0, "beside")
+		batched.PrepareBatch([]Received{{From: 1, Msg: &plumtree.Gossip{ID: id, Payload: payload}}, {From: 1, Msg: beside}})
+		bout := &Ready{}
+		batched.Receive(t0, 1, &plumtree.Gossip{ID: id, Payload: payload}, bout)
+		if !reflect.DeepEqual(out, bout) {
+			t.Fatalf("a batch changed the decision on %x", payload)
+		}
+		batched.Receive(t0, 1, beside, &Ready{})
 		c := e.Counters().Engine
 		if len(out.Deliveries) > 0 && c.ForgedOrigins+c.MalformedPayloads > 0 {
 			t.Fatalf("delivered and counted as bad: %+v", c)

@@ -15,6 +15,7 @@ import (
 type members struct {
 	auth           peer.Authenticator // MembersConfig.Auth, remembering what verified (verified.go)
 	originAuth     peer.Authenticator // MembersConfig.Auth itself, for the origins of payloads
+	prepared       *preparedSigs      // origin signatures checked in a batch (batch.go), nil unless originAuth checks batches
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
 	rejoinArmed    bool          // the rejoin tick is set
@@ -56,19 +57,25 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 		return e.spend(now, from, BudgetRecords, len(env.Records), out) &&
 			e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
 	}
-	origin := peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
-	// An envelope naming a run carries the signature that covers it too
-	// (Envelope.RunSig); it alone is checked, as it covers what Sig does.
-	signed, sig := SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig
-	if env.Run != 0 {
-		signed, sig = SignedOriginRunBytes(g.ID, env.Run, env.Topic, env.Data), env.RunSig
-	}
-	if len(env.Key) == 0 || !e.originAuth.Verify(origin, env.Key, signed, sig) {
+	origin, signed, sig := originCheck(g, &env)
+	if len(env.Key) == 0 || !e.verifyOrigin(origin, env.Key, signed, sig) {
 		e.counters.ForgedOrigins++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
 	return true
+}
+
+// originCheck returns what an application payload's origin signature
+// check takes: the origin, the bytes signed and the signature. An envelope
+// naming a run carries the signature that covers it too (Envelope.RunSig);
+// it alone is checked, as it covers what Sig does.
+func originCheck(g *plumtree.Gossip, env *Envelope) (origin peer.ID, signed, sig []byte) {
+	origin = peer.ID(binary.BigEndian.Uint64(g.ID[:8]))
+	if env.Run != 0 {
+		return origin, SignedOriginRunBytes(g.ID, env.Run, env.Topic, env.Data), env.RunSig
+	}
+	return origin, SignedOriginBytes(g.ID, env.Topic, env.Data), env.Sig
 }
 
 // deliver unwraps a delivered Envelope: application data goes to the

@@ -71,18 +71,25 @@ func (v *verifiedSigs) remember(d [sha256.Size]byte) {
 	v.cur[d] = struct{}{}
 }
 
-// digest covers the four inputs of a check, each length-prefixed so that
-// no two different checks hash the same bytes.
 func (v *verifiedSigs) digest(signer peer.ID, key, msg, sig []byte) [sha256.Size]byte {
-	v.h.Reset()
+	var d [sha256.Size]byte
+	d, v.sum = checkDigest(v.h, v.sum, signer, key, msg, sig)
+	return d
+}
+
+// checkDigest hashes the four inputs of a check with h, each
+// length-prefixed so that no two different checks hash the same bytes;
+// sum is h's output buffer, returned for reuse.
+func checkDigest(h hash.Hash, sum []byte, signer peer.ID, key, msg, sig []byte) ([sha256.Size]byte, []byte) {
+	h.Reset()
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(signer))
-	v.h.Write(n[:])
+	h.Write(n[:])
 	for _, f := range [][]byte{key, msg, sig} {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-		v.h.Write(n[:])
-		v.h.Write(f)
+		h.Write(n[:])
+		h.Write(f)
 	}
-	v.sum = v.h.Sum(v.sum[:0])
-	return [sha256.Size]byte(v.sum)
+	sum = h.Sum(sum[:0])
+	return [sha256.Size]byte(sum), sum
 }

@@ -279,12 +279,7 @@ func (n *Node) read(pc *peerConn) {
 			n.post(func() { n.malformed(pc, err) })
 			return
 		}
-		if !n.post(func() {
-			n.st.frameAt = at
-			n.noteLinkAnswer(pc.id, msg, true)
-			n.step(func(e *gossip.Engine, now time.Time, rd *gossip.Ready) { e.Receive(now, pc.id, msg, rd) })
-			n.st.frameAt = time.Time{}
-		}) {
+		if !n.postFrame(frame{pc: pc, msg: msg, at: at}) {
 			return
 		}
 	}

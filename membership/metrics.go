@@ -163,6 +163,9 @@ var engineCounters = []struct {
 	{"forged_origins_total", "broadcasts dropped because their origin signature did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedOrigins }},
 	{"forged_records_total", "member records dropped because their proof did not verify", func(c *gossip.Counters) uint64 { return c.Engine.ForgedRecords }},
 	{"signatures_remembered_total", "signature checks answered from signatures verified before, without a curve operation", func(c *gossip.Counters) uint64 { return c.Engine.SignaturesRemembered }},
+	{"signature_batches_total", "batches of origin signatures checked together", func(c *gossip.Counters) uint64 { return c.Engine.SignatureBatches }},
+	{"signature_batches_failed_total", "batches of origin signatures that failed (each signature then checked alone)", func(c *gossip.Counters) uint64 { return c.Engine.SignatureBatchesFailed }},
+	{"signatures_batched_total", "payloads whose origin signature a batch that passed had checked", func(c *gossip.Counters) uint64 { return c.Engine.SignaturesBatched }},
 	{"ice_signals_sent_total", "ICE signals this agent sent through the overlay", func(c *gossip.Counters) uint64 { return c.Engine.SignalsSent }},
 	{"ice_signals_relayed_total", "ICE signals this agent relayed as a member's rendezvous", func(c *gossip.Counters) uint64 { return c.Engine.SignalsRelayed }},
 	{"ice_signals_refused_total", "ICE signals neither taken nor relayed: not this agent's to relay, no link, spoofed, over budget", func(c *gossip.Counters) uint64 {

@@ -37,7 +37,7 @@ type Node struct {
 	metrics *metrics.Metrics
 	self    hyparview.Peer
 
-	inbox  chan func()     // work for the state goroutine
+	inbox  chan work       // work for the state goroutine
 	urgent chan func()     // work that goes before the inbox's (postUrgent)
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -68,6 +68,10 @@ type state struct {
 	pinned    []hyparview.Peer
 	resolving int             // seeds being dialled to learn their keys afresh
 	joined    []chan struct{} // Join calls waiting for a first neighbour
+	// frames and received are the buffers of a batch of frames
+	// (frames.go).
+	frames   []frame
+	received []gossip.Received
 	// failed are peers whose connection failed while a batch was being
 	// carried out; step reports them to the engine next.
 	failed []peer.ID
@@ -132,7 +136,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, tr: cfg.Transport, codec: cd, log: cfg.Logger.With(zap.String("node", hexID(uint64(self.ID)))),
-		metrics: cfg.Metrics, self: self, inbox: make(chan func(), 256), urgent: make(chan func(), urgentQueue), done: make(chan struct{}), iceWake: make(chan struct{}, 1),
+		metrics: cfg.Metrics, self: self, inbox: make(chan work, 256), urgent: make(chan func(), urgentQueue), done: make(chan struct{}), iceWake: make(chan struct{}, 1),
 		messages: fanout.New(cfg.SubscriberBuffer, func(m Message) string { return m.Topic }),
 		events:   fanout.New[Event](cfg.SubscriberBuffer, nil),
 		st:       &state{eng: eng, sched: newScheduler(), conns: map[peer.ID]*peerConn{}, dials: map[peer.ID]*dial{}},
@@ -168,7 +172,7 @@ func (n *Node) Close() error {
 // post hands f to the state goroutine; it is dropped if the node stopped.
 func (n *Node) post(f func()) bool {
 	select {
-	case n.inbox <- f:
+	case n.inbox <- work{f: f}:
 		return true
 	case <-n.ctx.Done():
 		return false
@@ -198,7 +202,7 @@ func (n *Node) postUrgent(f func()) bool {
 func (n *Node) call(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
 	select {
-	case n.inbox <- func() { f(); close(ran) }:
+	case n.inbox <- work{f: func() { f(); close(ran) }}:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.ctx.Done():
@@ -240,8 +244,12 @@ func (n *Node) run() {
 		select {
 		case f := <-n.urgent:
 			f()
-		case f := <-n.inbox:
-			f()
+		case w := <-n.inbox:
+			if w.f != nil {
+				w.f()
+			} else {
+				n.takeFrames(w.frame) // frames.go
+			}
 		case <-sample.C:
 			n.sampleMetrics()
 			// The process's scheduling lag, for local health (gossip's

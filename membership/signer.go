@@ -3,6 +3,8 @@ package membership
 import (
 	"crypto/ed25519"
 
+	"github.com/hdevalence/ed25519consensus"
+
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
 )
@@ -21,6 +23,25 @@ func (s identitySigner) PublicKey() []byte { return s.tr.PublicKey() }
 func (s identitySigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
 
 func (identitySigner) Verify(signer peer.ID, key, msg, sig []byte) bool {
-	return len(key) == ed25519.PublicKeySize && peer.ID(transport.KeyID(key)) == signer &&
-		len(sig) == ed25519.SignatureSize && ed25519.Verify(key, msg, sig)
+	return shapedCheck(signer, key, sig) && ed25519.Verify(key, msg, sig)
+}
+
+// VerifyBatch implements peer.BatchAuthenticator with ed25519's batch
+// verification (ed25519consensus: ZIP-215's rules, which accept every
+// signature ed25519.Verify accepts).
+func (identitySigner) VerifyBatch(checks []peer.Check) bool {
+	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(checks))
+	for _, c := range checks {
+		if !shapedCheck(c.Signer, c.Key, c.Sig) {
+			return false
+		}
+		bv.Add(c.Key, c.Msg, c.Sig)
+	}
+	return bv.Verify()
+}
+
+// shapedCheck reports whether key and sig have ed25519's sizes and key is
+// signer's (its ID derives from it).
+func shapedCheck(signer peer.ID, key, sig []byte) bool {
+	return len(key) == ed25519.PublicKeySize && peer.ID(transport.KeyID(key)) == signer && len(sig) == ed25519.SignatureSize
 }

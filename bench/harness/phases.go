@@ -117,6 +117,10 @@ func (r *run) idle(ctx context.Context) {
 // delivery rate, bytes per delivery and CPU per delivery.
 func (r *run) sustained(ctx context.Context) {
 	size := r.o.sustainSize()
+	noter, noting := r.sys.(SustainedNoter)
+	if noting {
+		noter.SustainedBegins()
+	}
 	b0, cpu0 := r.sys.BytesSent(), CPUTime()
 	d0, _, _ := r.rec.Counts()
 	t0 := time.Now()
@@ -148,6 +152,9 @@ func (r *run) sustained(ctx context.Context) {
 	r.res.Set(KeyCPURate, Num(cpu.Seconds()))
 	r.res.Set(KeyHeapRate, Num(float64(HeapInUse())/(1<<20)))
 	r.heapProfiled("after-sustained")
+	if noting {
+		r.res.Notes = append(r.res.Notes, noter.SustainedNotes()...)
+	}
 	if dels > 0 {
 		r.res.Set(KeyCPUPerDel, Num(float64(cpu)/float64(dels)/float64(time.Microsecond)))
 	} else {

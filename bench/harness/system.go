@@ -121,6 +121,15 @@ type IdleNoter interface {
 	IdleNotes(seconds float64) []string
 }
 
+// SustainedNoter is optionally implemented by adapters that can say how
+// their nodes spent the sustained phase (how many origin signatures they
+// checked in batches): SustainedBegins is called as the phase starts,
+// SustainedNotes as it ends, and its notes are printed under the table.
+type SustainedNoter interface {
+	SustainedBegins()
+	SustainedNotes() []string
+}
+
 var (
 	registryMu sync.Mutex
 	registry   = map[string]func() System{}

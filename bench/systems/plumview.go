@@ -55,6 +55,9 @@ type Plumview struct {
 	lagged atomic.Uint64
 	// idleFrom is sentCounts as the idle phase began (IdleBegins).
 	idleFrom [4]uint64
+	// sustainedFrom is batchCounts as the sustained phase began
+	// (SustainedBegins).
+	sustainedFrom [4]uint64
 }
 
 // pvNode is one node, its counted socket and its subscription reader.
@@ -299,6 +302,40 @@ func SparseTransport(tc *transport.Config) {
 func SparseMembers(mc *membership.Config) {
 	mc.ProbeInterval, mc.ProbeTimeout = 5*time.Second, 2*time.Second
 	mc.Roster.SuspicionTimeout = 15 * time.Second
+}
+
+// SustainedBegins implements harness.SustainedNoter.
+func (s *Plumview) SustainedBegins() { s.sustainedFrom = s.batchCounts() }
+
+// SustainedNotes implements harness.SustainedNoter: how many of the
+// payloads' origin signatures the nodes checked in batches (frames that
+// waited in a node's inbox behind one another; gossip's PrepareBatch).
+func (s *Plumview) SustainedNotes() []string {
+	now := s.batchCounts()
+	batches, failed, batched, received := now[0]-s.sustainedFrom[0], now[1]-s.sustainedFrom[1], now[2]-s.sustainedFrom[2], now[3]-s.sustainedFrom[3]
+	if batches == 0 {
+		return []string{"sustained: no origin signatures checked in batches"}
+	}
+	return []string{fmt.Sprintf("sustained: %.0f %% of the deliveries of other nodes' broadcasts had their origin signature checked in a batch (%d batches of %.1f on average, %d failed)",
+		100*float64(batched)/float64(max(received, 1)), batches, float64(batched)/float64(batches), failed)}
+}
+
+// batchCounts sums the live nodes' signature batches, failed batches,
+// signatures checked in a batch that passed, and deliveries of other
+// nodes' broadcasts (member records included).
+func (s *Plumview) batchCounts() [4]uint64 {
+	var c [4]uint64
+	for _, n := range s.nodes {
+		if n.killed.Load() {
+			continue
+		}
+		cnt := n.node.Counters()
+		c[0] += cnt.Engine.SignatureBatches
+		c[1] += cnt.Engine.SignatureBatchesFailed
+		c[2] += cnt.Engine.SignaturesBatched
+		c[3] += cnt.Plumtree.Delivered - cnt.Plumtree.Broadcasts
+	}
+	return c
 }
 
 // IdleBegins implements harness.IdleNoter.

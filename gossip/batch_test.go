@@ -1,0 +1,215 @@
+package gossip
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/plumview/plumview/hyparview"
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
+)
+
+// batchAuth is fakeAuth that also checks batches, counting its single
+// and batch checks.
+type batchAuth struct {
+	fakeAuth
+	singles, batches *int
+	sizes            *[]int
+}
+
+func (b batchAuth) Verify(origin peer.ID, key, msg, sig []byte) bool {
+	*b.singles++
+	return b.fakeAuth.Verify(origin, key, msg, sig)
+}
+
+func (b batchAuth) VerifyBatch(checks []peer.Check) bool {
+	*b.batches++
+	*b.sizes = append(*b.sizes, len(checks))
+	for _, c := range checks {
+		if !b.fakeAuth.Verify(c.Signer, c.Key, c.Msg, c.Sig) {
+			return false
+		}
+	}
+	return true
+}
+
+func newBatchAuth(self peer.ID) batchAuth {
+	return batchAuth{fakeAuth: fakeAuth{self}, singles: new(int), batches: new(int), sizes: new([]int)}
+}
+
+// engineWithAuth is a member-list engine (not joined) signing with auth.
+func engineWithAuth(t require.TestingT, id peer.ID, auth peer.Authenticator) *Engine {
+	e, err := New(hyparview.Peer{ID: id, Addr: "a"}, Config{Members: &MembersConfig{Auth: auth}}, rand.New(rand.NewPCG(uint64(id), 1)))
+	require.NoError(t, err)
+	return e
+}
+
+// signedGossip is origin's application payload number seq, signed by
+// signer (origin itself unless forged), under a run when run > 0.
+func batchGossip(t require.TestingT, origin, signer peer.ID, seq, run uint64, data string) *plumtree.Gossip {
+	id := plumtree.OriginSequenceID(origin, seq)
+	env := &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte(data), Key: fakeAuth{origin}.PublicKey(), Run: run}
+	if run == 0 {
+		env.Sig = fakeAuth{signer}.Sign(SignedOriginBytes(id, "t", env.Data))
+	} else {
+		env.RunSig = fakeAuth{signer}.Sign(SignedOriginRunBytes(id, run, "t", env.Data))
+	}
+	b, err := EncodeEnvelope(env)
+	require.NoError(t, err)
+	return &plumtree.Gossip{ID: id, Payload: b}
+}
+
+// recordGossip is a broadcast of member records.
+func recordGossip(t require.TestingT, member peer.ID) *plumtree.Gossip {
+	r := roster.Record{ID: member, Addr: "m", Incarnation: 1, State: roster.StateAlive}
+	r.Proof = &roster.Proof{Key: fakeAuth{member}.PublicKey(), Sig: fakeAuth{member}.Sign(roster.StatementBytes(&r))}
+	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{r}})
+	require.NoError(t, err)
+	return &plumtree.Gossip{ID: plumtree.ContentHashID(b), Payload: b}
+}
+
+// PrepareBatch checks together the origin signatures of the payloads not
+// seen yet; Receive then checks none of them again. A batch with a forgery
+// fails, and each is then checked alone: the forgery is dropped and
+// counted as without a batch.
+func TestPrepareBatchChecksOriginsTogether(t *testing.T) {
+	cases := []struct {
+		name      string
+		msgs      func(t *testing.T) []*plumtree.Gossip
+		seenFirst int // messages received before the batch
+		batchSize int // the batch checked (0: none)
+		batchOK   bool
+		singles   int // single checks while receiving: origins alone, and records
+		delivered int
+		forged    uint64
+	}{
+		{name: "valid payloads", msgs: func(t *testing.T) []*plumtree.Gossip {
+			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "a"), batchGossip(t, 4, 4, 1, 7, "b"), batchGossip(t, 3, 3, 2, 0, "c")}
+		}, batchSize: 3, batchOK: true, delivered: 3},
+		{name: "one forgery", msgs: func(t *testing.T) []*plumtree.Gossip {
+			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "a"), batchGossip(t, 4, 5, 1, 7, "forged"), batchGossip(t, 3, 3, 2, 0, "c")}
+		}, batchSize: 3, singles: 3, delivered: 2, forged: 1},
+		{name: "seen payloads and records left out", msgs: func(t *testing.T) []*plumtree.Gossip {
+			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "seen"), recordGossip(t, 9), batchGossip(t, 4, 4, 1, 0, "b"), batchGossip(t, 4, 4, 2, 0, "c")}
+		}, seenFirst: 1, batchSize: 2, batchOK: true, singles: 1, delivered: 2},
+		{name: "a single payload is checked alone", msgs: func(t *testing.T) []*plumtree.Gossip {
+			return []*plumtree.Gossip{recordGossip(t, 9), batchGossip(t, 4, 4, 1, 0, "b")}
+		}, singles: 2, delivered: 1},
+		{name: "unsigned and malformed payloads are left to Receive", msgs: func(t *testing.T) []*plumtree.Gossip {
+			unsigned := &plumtree.Gossip{ID: plumtree.OriginSequenceID(4, 2), Payload: mustEncode(t, &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("u")})}
+			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "a"), unsigned, {ID: plumtree.OriginSequenceID(4, 3), Payload: []byte("junk")}, batchGossip(t, 4, 4, 1, 0, "b")}
+		}, batchSize: 2, batchOK: true, delivered: 2, forged: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := newBatchAuth(2)
+			e := engineWithAuth(t, 2, auth)
+			msgs := tc.msgs(t)
+			for _, g := range msgs[:tc.seenFirst] {
+				do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) })
+			}
+			*auth.singles = 0
+			var recv []Received
+			for _, g := range msgs {
+				recv = append(recv, Received{From: 1, Msg: g})
+			}
+			e.PrepareBatch(recv)
+			delivered := 0
+			for _, g := range msgs[tc.seenFirst:] {
+				out := do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) })
+				for _, d := range out.Deliveries {
+					if d.Topic == "t" {
+						delivered++
+					}
+				}
+			}
+			c := e.Counters().Engine
+			if tc.batchSize == 0 {
+				require.Zero(t, *auth.batches)
+				require.Zero(t, c.SignatureBatches)
+			} else {
+				require.Equal(t, []int{tc.batchSize}, *auth.sizes)
+				require.Equal(t, uint64(1), c.SignatureBatches)
+			}
+			require.Equal(t, tc.batchSize > 0 && !tc.batchOK, c.SignatureBatchesFailed == 1)
+			if tc.batchOK {
+				require.Equal(t, uint64(tc.batchSize), c.SignaturesBatched)
+			} else {
+				require.Zero(t, c.SignaturesBatched)
+			}
+			require.Equal(t, tc.singles, *auth.singles, "signatures checked alone")
+			require.Equal(t, tc.delivered, delivered)
+			require.Equal(t, tc.forged, c.ForgedOrigins)
+		})
+	}
+}
+
+// An engine whose Authenticator cannot check batches ignores PrepareBatch.
+func TestPrepareBatchWithoutBatchAuthenticator(t *testing.T) {
+	e := engineWithAuth(t, 2, fakeAuth{2})
+	g1, g2 := batchGossip(t, 3, 3, 1, 0, "a"), batchGossip(t, 4, 4, 1, 0, "b")
+	e.PrepareBatch([]Received{{From: 1, Msg: g1}, {From: 1, Msg: g2}})
+	for _, g := range []*plumtree.Gossip{g1, g2} {
+		require.Len(t, do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) }).Deliveries, 1)
+	}
+	require.Zero(t, e.Counters().Engine.SignatureBatches)
+}
+
+// Whatever the messages and however a driver groups them, an engine that
+// prepares batches decides exactly what one that does not decides: the
+// same deliveries, sends and timers, and the same counters but the
+// batches'.
+func TestPropertyBatchesChangeNoDecision(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		batched := engineWithAuth(rt, 2, newBatchAuth(2))
+		alone := engineWithAuth(rt, 2, fakeAuth{2})
+		for _, e := range []*Engine{batched, alone} {
+			out := &Ready{}
+			e.Join(t0, nil, out)
+			e.Receive(t0, 1, &hyparview.Join{Addr: "b", Nonce: 7}, out)
+		}
+		n := rapid.IntRange(1, 40).Draw(rt, "messages")
+		var msgs []Received
+		for i := range n {
+			origin := peer.ID(rapid.IntRange(3, 6).Draw(rt, "origin"))
+			seq := uint64(rapid.IntRange(1, 8).Draw(rt, "seq")) // repeats are duplicates
+			signer := origin
+			if rapid.IntRange(0, 9).Draw(rt, "forged") == 0 {
+				signer = 9
+			}
+			var g *plumtree.Gossip
+			switch rapid.IntRange(0, 9).Draw(rt, "kind") {
+			case 0:
+				g = recordGossip(rt, origin)
+			case 1:
+				g = &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: []byte("junk")}
+			default:
+				g = batchGossip(rt, origin, signer, seq, uint64(rapid.IntRange(0, 1).Draw(rt, "run")), fmt.Sprint(i))
+			}
+			from := peer.ID(rapid.IntRange(1, 2).Draw(rt, "from"))
+			if from == 2 {
+				from = 7 // not a neighbour
+			}
+			msgs = append(msgs, Received{From: from, Msg: g})
+		}
+		for len(msgs) > 0 {
+			k := rapid.IntRange(1, len(msgs)).Draw(rt, "batch")
+			batched.PrepareBatch(msgs[:k])
+			for _, r := range msgs[:k] {
+				a, b := &Ready{}, &Ready{}
+				batched.Receive(t0, r.From, r.Msg, a)
+				alone.Receive(t0, r.From, r.Msg, b)
+				require.Equal(rt, b, a)
+			}
+			msgs = msgs[k:]
+		}
+		ca, cb := batched.Counters(), alone.Counters()
+		ca.Engine.SignatureBatches, ca.Engine.SignatureBatchesFailed, ca.Engine.SignaturesBatched = 0, 0, 0
+		require.Equal(rt, cb, ca)
+	})
+}

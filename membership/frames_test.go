@@ -1,0 +1,109 @@
+package membership
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/plumview/plumview/peer"
+	"github.com/plumview/plumview/transport"
+)
+
+// The runtime's batch check passes exactly the batches whose checks each
+// pass alone: a bent byte anywhere, a key that is not the signer's, or a
+// key or signature of the wrong size fails it.
+func TestIdentitySignerBatchesAgreeWithSingleChecks(t *testing.T) {
+	type signer struct {
+		id   peer.ID
+		pub  ed25519.PublicKey
+		priv ed25519.PrivateKey
+	}
+	var signers []signer
+	for range 4 {
+		pub, priv, err := ed25519.GenerateKey(nil)
+		require.NoError(t, err)
+		signers = append(signers, signer{peer.ID(transport.KeyID(pub)), pub, priv})
+	}
+	var s identitySigner
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(1, 24).Draw(rt, "checks")
+		checks := make([]peer.Check, n)
+		for i := range checks {
+			sg := signers[rapid.IntRange(0, len(signers)-1).Draw(rt, "signer")]
+			msg := []byte(fmt.Sprintf("message %d", i))
+			checks[i] = peer.Check{Signer: sg.id, Key: sg.pub, Msg: msg, Sig: ed25519.Sign(sg.priv, msg)}
+		}
+		if rapid.Bool().Draw(rt, "bent") {
+			c := &checks[rapid.IntRange(0, n-1).Draw(rt, "which")]
+			c.Key, c.Msg, c.Sig = append([]byte(nil), c.Key...), append([]byte(nil), c.Msg...), append([]byte(nil), c.Sig...)
+			switch rapid.IntRange(0, 4).Draw(rt, "how") {
+			case 0:
+				c.Msg[rapid.IntRange(0, len(c.Msg)-1).Draw(rt, "byte")] ^= 1 << rapid.IntRange(0, 7).Draw(rt, "bit")
+			case 1:
+				c.Sig[rapid.IntRange(0, len(c.Sig)-1).Draw(rt, "byte")] ^= 1 << rapid.IntRange(0, 7).Draw(rt, "bit")
+			case 2:
+				c.Signer++ // another node's ID
+			case 3:
+				c.Sig = c.Sig[:len(c.Sig)-1]
+			case 4:
+				c.Key = append(c.Key, 0)
+			}
+		}
+		all := true
+		for _, c := range checks {
+			all = all && s.Verify(c.Signer, c.Key, c.Msg, c.Sig)
+		}
+		require.Equal(rt, all, s.VerifyBatch(checks))
+	})
+}
+
+// Frames that wait in a node's inbox behind one another are taken
+// together: their origin signatures are checked in one batch, each is
+// delivered once, and the work queued behind them runs after them.
+func TestQueuedFramesAreCheckedInOneBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemCluster(t, 2)
+		c.joinAll()
+		receiver, origin := c.nodes[0], c.nodes[1]
+		sub := receiver.Subscribe("batch")
+		defer sub.Close()
+		ctx := context.Background()
+		waitFor(t, 10*time.Second, "the link eager both ways", func() bool {
+			re, _ := receiver.Trees()
+			oe, _ := origin.Trees()
+			return len(re) == 1 && len(oe) == 1
+		})
+		const k = 12
+		held, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			_ = receiver.call(ctx, func() { close(held); <-release })
+		}()
+		<-held // the receiver's state goroutine waits
+		for i := range k {
+			_, err := origin.Broadcast(ctx, "batch", []byte(fmt.Sprint("m", i)))
+			require.NoError(t, err)
+		}
+		synctest.Wait() // the frames are read and queued
+		require.GreaterOrEqual(t, len(receiver.inbox), k, "the frames wait in the inbox")
+		var deliveredBefore uint64 = 1 << 63
+		require.True(t, receiver.post(func() { deliveredBefore = receiver.st.eng.Counters().Plumtree.Delivered }))
+		close(release)
+		got := receiveN(t, sub, k, 10*time.Second)
+		require.Len(t, got, k)
+		for m, n := range got {
+			require.Equal(t, 1, n, "%s delivered once", m)
+		}
+		synctest.Wait()
+		cnt := receiver.Counters().Engine
+		require.Equal(t, uint64(1), cnt.SignatureBatches)
+		require.Zero(t, cnt.SignatureBatchesFailed)
+		require.Equal(t, uint64(k), cnt.SignaturesBatched, "every origin signature checked in the batch")
+		require.GreaterOrEqual(t, deliveredBefore, uint64(k), "the work queued behind the frames ran after them")
+	})
+}
