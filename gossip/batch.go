@@ -49,6 +49,7 @@ type preparedSigs struct {
 	auth   peer.BatchAuthenticator
 	passed map[[sha256.Size]byte]struct{}
 	checks []peer.Check
+	envs   []decodedEnvelope // the envelopes of the checks, for payloadValid (decoded.go)
 	h      hash.Hash
 	sum    []byte
 }
@@ -77,7 +78,8 @@ func (e *Engine) PrepareBatch(msgs []Received) {
 		return
 	}
 	clear(ps.passed)
-	checks := ps.checks[:0]
+	clear(ps.envs)
+	checks, envs := ps.checks[:0], ps.envs[:0]
 	for i := range msgs {
 		if len(checks) == maxBatchChecks {
 			break
@@ -92,11 +94,19 @@ func (e *Engine) PrepareBatch(msgs []Received) {
 		}
 		origin, signed, sig := originCheck(g, &env)
 		checks = append(checks, peer.Check{Signer: origin, Key: env.Key, Msg: signed, Sig: sig})
+		envs = append(envs, keep(g.ID, g.Payload, &env))
 	}
-	defer func() { clear(checks); ps.checks = checks[:0] }()
-	if len(checks) < 2 {
-		return
+	ps.envs = envs
+	if len(checks) >= 2 {
+		e.checkBatch(ps, checks)
 	}
+	clear(checks)
+	ps.checks = checks[:0]
+}
+
+// checkBatch checks the signatures of checks together, remembering them
+// if they pass.
+func (e *Engine) checkBatch(ps *preparedSigs, checks []peer.Check) {
 	e.counters.SignatureBatches++
 	if !ps.auth.VerifyBatch(checks) {
 		e.counters.SignatureBatchesFailed++

@@ -160,14 +160,17 @@ func TestPrepareBatchWithoutBatchAuthenticator(t *testing.T) {
 	require.Zero(t, e.Counters().Engine.SignatureBatches)
 }
 
-// Whatever the messages and however a driver groups them, an engine that
-// prepares batches decides exactly what one that does not decides: the
+// Whatever the messages (duplicates, forgeries, records, junk, and
+// different payloads under one ID) and however a driver groups them, an
+// engine that prepares batches and hands each decoded envelope on
+// (decoded.go) decides exactly what one that does neither decides: the
 // same deliveries, sends and timers, and the same counters but the
 // batches'.
 func TestPropertyBatchesChangeNoDecision(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		batched := engineWithAuth(rt, 2, newBatchAuth(2))
 		alone := engineWithAuth(rt, 2, fakeAuth{2})
+		alone.checked = nil // decodes every envelope afresh
 		for _, e := range []*Engine{batched, alone} {
 			out := &Ready{}
 			e.Join(t0, nil, out)
@@ -212,4 +215,30 @@ func TestPropertyBatchesChangeNoDecision(t *testing.T) {
 		ca.Engine.SignatureBatches, ca.Engine.SignatureBatchesFailed, ca.Engine.SignaturesBatched = 0, 0, 0
 		require.Equal(rt, cb, ca)
 	})
+}
+
+// A decoded envelope stands only for the very bytes it was decoded from,
+// under the same ID.
+func TestDecodedEnvelopeStandsForItsOwnBytes(t *testing.T) {
+	payload := []byte("payload bytes")
+	id := plumtree.OriginSequenceID(3, 1)
+	d := keep(id, payload, &Envelope{Topic: "t"})
+	cases := []struct {
+		name    string
+		id      plumtree.MessageID
+		payload []byte
+		want    bool
+	}{
+		{"the same bytes", id, payload, true},
+		{"equal bytes elsewhere", id, []byte("payload bytes"), false},
+		{"a prefix of them", id, payload[:5], false},
+		{"a suffix of them", id, payload[1:], false},
+		{"another ID", plumtree.OriginSequenceID(3, 2), payload, false},
+		{"no bytes", id, nil, false},
+	}
+	for _, tc := range cases {
+		require.Equal(t, tc.want, d.of(tc.id, tc.payload), tc.name)
+	}
+	empty := keep(id, nil, &Envelope{})
+	require.False(t, empty.of(id, nil), "nothing kept for an empty payload")
 }

@@ -102,6 +102,9 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		}
 		e.rng, e.auth, e.originAuth = rng, auth, m.Auth
 		e.prepared = newPreparedSigs(m.Auth)
+		if m.Auth != nil {
+			e.checked = &decodedEnvelope{}
+		}
 		e.syncInterval = cmp.Or(m.SyncInterval, DefaultSyncInterval)
 		e.rejoinInterval = cmp.Or(m.RejoinInterval, DefaultRejoinInterval)
 		e.behindNAT = m.BehindNAT

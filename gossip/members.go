@@ -16,6 +16,7 @@ type members struct {
 	auth           peer.Authenticator // MembersConfig.Auth, remembering what verified (verified.go)
 	originAuth     peer.Authenticator // MembersConfig.Auth itself, for the origins of payloads
 	prepared       *preparedSigs      // origin signatures checked in a batch (batch.go), nil unless originAuth checks batches
+	checked        *decodedEnvelope   // the envelope payloadValid decoded, for deliver (decoded.go); nil without signatures
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
 	rejoinArmed    bool          // the rejoin tick is set
@@ -40,7 +41,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 	if e.banned(now, from) {
 		return false
 	}
-	env, err := DecodeEnvelope(g.Payload)
+	env, err := e.envelopeToCheck(g) // decoded.go
 	if err != nil {
 		e.counters.MalformedPayloads++
 		e.spend(now, from, BudgetForged, 1, out)
@@ -54,8 +55,12 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 				return false
 			}
 		}
-		return e.spend(now, from, BudgetRecords, len(env.Records), out) &&
-			e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out)
+		if !e.spend(now, from, BudgetRecords, len(env.Records), out) ||
+			!e.spend(now, from, BudgetNewMembers, e.newMembers(env.Records), out) {
+			return false
+		}
+		e.keepChecked(g, &env)
+		return true
 	}
 	origin, signed, sig := originCheck(g, &env)
 	if len(env.Key) == 0 || !e.verifyOrigin(origin, env.Key, signed, sig) {
@@ -63,6 +68,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
+	e.keepChecked(g, &env)
 	return true
 }
 
@@ -82,7 +88,7 @@ func originCheck(g *plumtree.Gossip, env *Envelope) (origin peer.ID, signed, sig
 // driver with its topic, member records into the roster (except our own
 // broadcasts, which the roster already holds).
 func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
-	env, err := DecodeEnvelope(d.Payload)
+	env, err := e.envelopeToDeliver(&d) // decoded.go
 	if err != nil {
 		e.counters.MalformedPayloads++
 		return

@@ -346,6 +346,10 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run, views: e.views.clone(), viewsAt: e.viewsAt}
 	if e.roster != nil {
 		c.members = e.members
+		c.prepared = newPreparedSigs(e.originAuth) // a batch's state is the engine's own
+		if e.checked != nil {
+			c.checked = &decodedEnvelope{}
+		}
 		c.roster, c.rng = e.roster.Clone(), rng
 		c.live = e.live.clone()
 	}
