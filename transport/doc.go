@@ -157,6 +157,16 @@
 // timeout, tried"). HandshakeTimeout 5s and
 // CloseTimeout 500ms are guesses to validate.
 //
+// Path MTU discovery is off: QUIC's packets stay within 1,280 bytes,
+// which every IPv6 path carries. quic-go's discovery probes each new
+// connection's path with packets of up to 1,452 bytes (about 5.6 KB on
+// loopback, where every probe succeeds), and a gossip node opens
+// connections all the time (shuffles, link requests, probes that fall
+// back to a connection) for frames of a few hundred bytes: at 64 nodes the
+// probes were a sixth of the idle bytes, and a larger packet saved
+// nothing measurable on 4 KiB payloads (docs/benchmarks.md, "Path MTU
+// discovery off").
+//
 // # In-memory network
 //
 // MemNetwork provides the same semantics (pinning, admission, errors, close

@@ -2,10 +2,12 @@ package systems
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/plumview/plumview/bench/harness"
@@ -74,24 +76,65 @@ type pvNode struct {
 // countedPacketConn counts the UDP payload bytes a node writes, and its
 // packets: all of them, and the datagrams among them (transport's, whose
 // first byte has its two top bits clear, where every QUIC packet's has
-// one set).
+// one set). It is a *net.UDPConn to quic-go (quic.OOBCapablePacketConn:
+// the socket's own SyscallConn, ReadMsgUDP, buffer sizes), so that the
+// transport keeps every optimisation it has on a bare socket, as a
+// production node does: batched reads, ECN, and segmentation offload, one
+// write carrying several packets of a connection.
 type countedPacketConn struct {
-	net.PacketConn
+	*net.UDPConn
 	written                atomic.Uint64
 	packets                atomic.Uint64
 	datagrams, dgramsBytes atomic.Uint64
 }
 
 func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	n, err := c.PacketConn.WriteTo(p, addr)
-	c.written.Add(uint64(n))
-	c.packets.Add(1)
-	if len(p) > 0 && p[0]&0xc0 == 0 {
-		c.datagrams.Add(1)
-		c.dgramsBytes.Add(uint64(n))
-	}
+	n, err := c.UDPConn.WriteTo(p, addr)
+	c.count(p, n, 1)
 	return n, err
 }
+
+// WriteMsgUDP writes one datagram, or several of one size with a
+// segmentation offload control message in oob.
+func (c *countedPacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
+	n, oobn, err := c.UDPConn.WriteMsgUDP(b, oob, addr)
+	packets := uint64(1)
+	if seg := segmentSize(oob); seg > 0 && n > 0 {
+		packets = uint64((n + seg - 1) / seg)
+	}
+	c.count(b, n, packets)
+	return n, oobn, err
+}
+
+func (c *countedPacketConn) count(p []byte, n int, packets uint64) {
+	c.written.Add(uint64(n))
+	c.packets.Add(packets)
+	if len(p) > 0 && p[0]&0xc0 == 0 {
+		c.datagrams.Add(packets)
+		c.dgramsBytes.Add(uint64(n))
+	}
+}
+
+// segmentSize returns the segment size a UDP_SEGMENT control message in
+// oob names (generic segmentation offload), or 0.
+func segmentSize(oob []byte) int {
+	if len(oob) == 0 {
+		return 0
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if m.Header.Level == syscall.IPPROTO_UDP && m.Header.Type == udpSegment && len(m.Data) >= 2 {
+			return int(binary.NativeEndian.Uint16(m.Data))
+		}
+	}
+	return 0
+}
+
+// udpSegment is Linux's UDP_SEGMENT socket option (linux/udp.h).
+const udpSegment = 103
 
 // sentCounts sums the nodes' packet counters: packets, bytes, datagrams
 // and their bytes.
@@ -104,17 +147,6 @@ func (s *Plumview) sentCounts() [4]uint64 {
 		c[3] += n.socket.dgramsBytes.Load()
 	}
 	return c
-}
-
-// SetReadBuffer and SetWriteBuffer pass quic-go's socket buffer sizing
-// through to the UDP socket, as it does for a bare *net.UDPConn.
-func (c *countedPacketConn) SetReadBuffer(bytes int) error {
-	return c.PacketConn.(*net.UDPConn).SetReadBuffer(bytes)
-}
-
-// SetWriteBuffer: see SetReadBuffer.
-func (c *countedPacketConn) SetWriteBuffer(bytes int) error {
-	return c.PacketConn.(*net.UDPConn).SetWriteBuffer(bytes)
 }
 
 // Name implements harness.System.
@@ -145,8 +177,8 @@ func (s *Plumview) Notes() []string {
 		settings = "default settings but the failure detector (below)"
 	}
 	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree with timeout1 following the measured lags within 20–80 ms and payloads held 10 s while nothing fails (30 s after a failure), " +
-		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as datagrams tagged under pairwise keys), " + signing + "; bytes = UDP payloads passed to WriteTo " +
-		"(QUIC, TLS and keep-alives included); built against quic-go v0.64.1 here (bench/go.mod), " +
+		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as datagrams tagged under pairwise keys), " + signing + ", origin signatures of frames queued together checked in batches; bytes = UDP payloads written " +
+		"(QUIC, TLS and keep-alives included), the socket a bare *net.UDPConn to quic-go (batched reads, segmentation offload; no path MTU probes); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
 	if s.fast {
 		n = append(n, "the fast failure detector (idle timeout 500 ms, keep-alive 100 ms, probes every 500 ms with a 200 ms timeout, "+
@@ -187,11 +219,11 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	socket := &countedPacketConn{PacketConn: udp}
+	socket := &countedPacketConn{UDPConn: udp}
 	tc := transport.Config{Identity: id, PacketConn: socket, MaxFrameBytes: max(transport.DefaultMaxFrameBytes, 2*s.cfg.MaxPayload)}
 	if s.fast {
 		tc.IdleTimeout, tc.KeepAlivePeriod = 500*time.Millisecond, 100*time.Millisecond
