@@ -6,6 +6,7 @@ import (
 
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
+	"github.com/plumview/plumview/roster"
 )
 
 // Origin signatures checked in batches. Every node checks the origin's
@@ -50,6 +51,8 @@ type preparedSigs struct {
 	passed map[[sha256.Size]byte]struct{}
 	checks []peer.Check
 	envs   []decodedEnvelope // the envelopes of the checks, for payloadValid (decoded.go)
+	// recordChecks is checkRecordsTogether's buffer.
+	recordChecks []peer.Check
 	h      hash.Hash
 	sum    []byte
 }
@@ -104,18 +107,86 @@ func (e *Engine) PrepareBatch(msgs []Received) {
 	ps.checks = checks[:0]
 }
 
-// checkBatch checks the signatures of checks together, remembering them
-// if they pass.
+// checkBatch checks the origin signatures of checks together,
+// remembering them for verifyOrigin if they pass.
 func (e *Engine) checkBatch(ps *preparedSigs, checks []peer.Check) {
 	e.counters.SignatureBatches++
 	if !ps.auth.VerifyBatch(checks) {
 		e.counters.SignatureBatchesFailed++
 		return
 	}
+	e.counters.SignaturesBatched += uint64(len(checks))
 	for _, c := range checks {
 		var d [sha256.Size]byte
 		d, ps.sum = checkDigest(ps.h, ps.sum, c.Signer, c.Key, c.Msg, c.Sig)
 		ps.passed[d] = struct{}{}
+	}
+}
+
+// Member records checked together. A node that joins, or a link that
+// starts, receives the member records it lacks by the hundred in one
+// anti-entropy exchange (Records), each with its member's signature and,
+// for a suspicion or failure, its declarer's; merging them checks each
+// signature alone (roster.VerifyRecord), so a join of n nodes in one
+// process checks n² signatures. checkRecordsTogether checks first, in
+// batches, the signatures the merge would check, that is those of the
+// records that supersede what the roster holds (roster.Supersedes) and
+// that no earlier check remembered, and remembers those of a batch that
+// passed among the signatures that verified (verified.go): the merge then
+// finds each checked and costs a hash. A batch that fails remembers
+// nothing, and the merge checks each alone as before.
+
+// checkRecordsTogether checks together the record signatures that merging
+// recs would check; with all set, those of every record (a broadcast's
+// records, which are checked before relaying whatever the roster holds).
+func (e *Engine) checkRecordsTogether(recs []roster.Record, all bool) {
+	ps, v := e.prepared, e.verified
+	if ps == nil || v == nil || len(recs) == 0 {
+		return
+	}
+	checks := ps.recordChecks[:0]
+	add := func(signer peer.ID, key, msg, sig []byte) {
+		var d [sha256.Size]byte
+		d, v.sum = checkDigest(v.h, v.sum, signer, key, msg, sig)
+		if !v.known(d) {
+			checks = append(checks, peer.Check{Signer: signer, Key: key, Msg: msg, Sig: sig})
+		}
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.Proof == nil || (!all && !e.roster.Supersedes(r)) {
+			continue
+		}
+		add(r.ID, r.Proof.Key, roster.StatementBytes(r), r.Proof.Sig)
+		if p := r.Proof; (r.State == roster.StateSuspect || r.State == roster.StateFailed) && p.Declarer != 0 && p.Declarer != r.ID {
+			add(p.Declarer, p.DeclarerKey, roster.DeclarationBytes(r.ID, r.Incarnation, p.Declarer), p.DeclarerSig)
+		}
+		if len(checks) >= maxBatchChecks {
+			e.checkRecordBatch(ps, v, checks)
+			checks = checks[:0]
+		}
+	}
+	e.checkRecordBatch(ps, v, checks)
+	clear(checks)
+	ps.recordChecks = checks[:0]
+}
+
+// checkRecordBatch checks the record signatures of checks together, if
+// there are two or more, remembering them if they pass.
+func (e *Engine) checkRecordBatch(ps *preparedSigs, v *verifiedSigs, checks []peer.Check) {
+	if len(checks) < 2 {
+		return
+	}
+	e.counters.SignatureBatches++
+	if !ps.auth.VerifyBatch(checks) {
+		e.counters.SignatureBatchesFailed++
+		return
+	}
+	e.counters.SignaturesBatched += uint64(len(checks))
+	for _, c := range checks {
+		var d [sha256.Size]byte
+		d, v.sum = checkDigest(v.h, v.sum, c.Signer, c.Key, c.Msg, c.Sig)
+		v.remember(d)
 	}
 }
 
@@ -127,7 +198,6 @@ func (e *Engine) verifyOrigin(origin peer.ID, key, signed, sig []byte) bool {
 		d, ps.sum = checkDigest(ps.h, ps.sum, origin, key, signed, sig)
 		if _, ok := ps.passed[d]; ok {
 			delete(ps.passed, d)
-			e.counters.SignaturesBatched++
 			return true
 		}
 	}

@@ -164,8 +164,8 @@ func TestPrepareBatchWithoutBatchAuthenticator(t *testing.T) {
 // different payloads under one ID) and however a driver groups them, an
 // engine that prepares batches and hands each decoded envelope on
 // (decoded.go) decides exactly what one that does neither decides: the
-// same deliveries, sends and timers, and the same counters but the
-// batches'.
+// same deliveries, sends and timers, and the same counters but those of
+// what the checks cost.
 func TestPropertyBatchesChangeNoDecision(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		batched := engineWithAuth(rt, 2, newBatchAuth(2))
@@ -185,20 +185,26 @@ func TestPropertyBatchesChangeNoDecision(t *testing.T) {
 			if rapid.IntRange(0, 9).Draw(rt, "forged") == 0 {
 				signer = 9
 			}
-			var g *plumtree.Gossip
-			switch rapid.IntRange(0, 9).Draw(rt, "kind") {
+			var m Message
+			switch rapid.IntRange(0, 11).Draw(rt, "kind") {
 			case 0:
-				g = recordGossip(rt, origin)
+				m = recordGossip(rt, origin)
 			case 1:
-				g = &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: []byte("junk")}
+				m = &plumtree.Gossip{ID: plumtree.OriginSequenceID(origin, seq), Payload: []byte("junk")}
+			case 2:
+				b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: drawRecords(rt)})
+				require.NoError(rt, err)
+				m = &plumtree.Gossip{ID: plumtree.ContentHashID(b), Payload: b}
+			case 3:
+				m = &Records{Records: drawRecords(rt)}
 			default:
-				g = batchGossip(rt, origin, signer, seq, uint64(rapid.IntRange(0, 1).Draw(rt, "run")), fmt.Sprint(i))
+				m = batchGossip(rt, origin, signer, seq, uint64(rapid.IntRange(0, 1).Draw(rt, "run")), fmt.Sprint(i))
 			}
 			from := peer.ID(rapid.IntRange(1, 2).Draw(rt, "from"))
 			if from == 2 {
 				from = 7 // not a neighbour
 			}
-			msgs = append(msgs, Received{From: from, Msg: g})
+			msgs = append(msgs, Received{From: from, Msg: m})
 		}
 		for len(msgs) > 0 {
 			k := rapid.IntRange(1, len(msgs)).Draw(rt, "batch")
@@ -212,7 +218,9 @@ func TestPropertyBatchesChangeNoDecision(t *testing.T) {
 			msgs = msgs[k:]
 		}
 		ca, cb := batched.Counters(), alone.Counters()
-		ca.Engine.SignatureBatches, ca.Engine.SignatureBatchesFailed, ca.Engine.SignaturesBatched = 0, 0, 0
+		for _, c := range []*Counters{&ca, &cb} { // what the checks cost, not what they decided
+			c.Engine.SignatureBatches, c.Engine.SignatureBatchesFailed, c.Engine.SignaturesBatched, c.Engine.SignaturesRemembered = 0, 0, 0, 0
+		}
 		require.Equal(rt, cb, ca)
 	})
 }
@@ -241,4 +249,96 @@ func TestDecodedEnvelopeStandsForItsOwnBytes(t *testing.T) {
 	}
 	empty := keep(id, nil, &Envelope{})
 	require.False(t, empty.of(id, nil), "nothing kept for an empty payload")
+}
+
+// drawRecords draws member records of members 3 to 8: Alive, Suspect or
+// Failed (declared by another member) at incarnations 1 to 3, a few
+// forged (the statement or the declaration signed by the wrong key).
+func drawRecords(rt *rapid.T) []roster.Record {
+	n := rapid.IntRange(1, 6).Draw(rt, "records")
+	recs := make([]roster.Record, n)
+	for i := range recs {
+		id := peer.ID(rapid.IntRange(3, 8).Draw(rt, "member"))
+		r := roster.Record{ID: id, Addr: fmt.Sprint("m", id), Incarnation: uint64(rapid.IntRange(1, 3).Draw(rt, "inc")), State: roster.StateAlive}
+		signer := id
+		if rapid.IntRange(0, 9).Draw(rt, "forged statement") == 0 {
+			signer = 9
+		}
+		r.Proof = &roster.Proof{Key: fakeAuth{id}.PublicKey(), Sig: fakeAuth{signer}.Sign(roster.StatementBytes(&r))}
+		if st := rapid.IntRange(0, 2).Draw(rt, "state"); st > 0 {
+			r.State = roster.StateSuspect
+			if st == 2 {
+				r.State = roster.StateFailed
+			}
+			declarer := peer.ID(rapid.IntRange(3, 8).Draw(rt, "declarer"))
+			if declarer == id {
+				declarer = 10
+			}
+			key := declarer
+			if rapid.IntRange(0, 9).Draw(rt, "forged declaration") == 0 {
+				key = 9
+			}
+			r.Proof.Declarer, r.Proof.DeclarerKey = declarer, fakeAuth{declarer}.PublicKey()
+			r.Proof.DeclarerSig = fakeAuth{key}.Sign(roster.DeclarationBytes(id, r.Incarnation, declarer))
+		}
+		recs[i] = r
+	}
+	return recs
+}
+
+// An anti-entropy exchange's records are checked together before the
+// merge, those the roster would take only: the merge then checks none of
+// them alone. A forged record fails the batch; each is then checked
+// alone, and only the forgery is dropped.
+func TestRecordsCheckedTogether(t *testing.T) {
+	signed := func(id peer.ID, inc uint64, signer peer.ID) roster.Record {
+		r := roster.Record{ID: id, Addr: fmt.Sprint("m", id), Incarnation: inc, State: roster.StateAlive}
+		r.Proof = &roster.Proof{Key: fakeAuth{id}.PublicKey(), Sig: fakeAuth{signer}.Sign(roster.StatementBytes(&r))}
+		return r
+	}
+	suspect := signed(6, 1, 6)
+	suspect.State = roster.StateSuspect
+	suspect.Proof.Declarer, suspect.Proof.DeclarerKey = 3, fakeAuth{3}.PublicKey()
+	suspect.Proof.DeclarerSig = fakeAuth{3}.Sign(roster.DeclarationBytes(6, 1, 3))
+	cases := []struct {
+		name    string
+		held    []roster.Record // merged before
+		recs    []roster.Record
+		batch   []int // sizes of the batches checked
+		batchOK bool
+		singles int // single checks in the merge
+		applied []peer.ID
+	}{
+		{name: "new members", recs: []roster.Record{signed(3, 1, 3), signed(4, 1, 4), signed(5, 1, 5)},
+			batch: []int{3}, batchOK: true, applied: []peer.ID{3, 4, 5}},
+		{name: "a suspicion: its member's and its declarer's signatures", recs: []roster.Record{signed(3, 1, 3), suspect},
+			batch: []int{3}, batchOK: true, applied: []peer.ID{3, 6}},
+		{name: "records held already are left out", held: []roster.Record{signed(3, 2, 3)},
+			recs:  []roster.Record{signed(3, 1, 3), signed(4, 1, 4), signed(5, 1, 5)},
+			batch: []int{2}, batchOK: true, applied: []peer.ID{3, 4, 5}},
+		{name: "a forgery", recs: []roster.Record{signed(3, 1, 3), signed(4, 1, 9), signed(5, 1, 5)},
+			batch: []int{3}, singles: 3, applied: []peer.ID{3, 5}},
+		{name: "one signature to check is checked alone", held: []roster.Record{signed(3, 2, 3)},
+			recs: []roster.Record{signed(3, 1, 3), signed(4, 1, 4)}, singles: 1, applied: []peer.ID{3, 4}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := newBatchAuth(2)
+			e := engineWithAuth(t, 2, auth)
+			if len(tc.held) > 0 {
+				do(t, e, func(out *Ready) { e.Receive(t0, 1, &Records{Records: tc.held}, out) })
+			}
+			*auth.singles, *auth.sizes = 0, nil
+			do(t, e, func(out *Ready) { e.Receive(t0, 1, &Records{Records: tc.recs}, out) })
+			require.Equal(t, tc.batch, *auth.sizes, "batches")
+			require.Equal(t, tc.singles, *auth.singles, "signatures checked alone")
+			c := e.Counters().Engine
+			require.Equal(t, len(tc.batch) > 0 && !tc.batchOK, c.SignatureBatchesFailed == 1)
+			for _, id := range tc.applied {
+				_, ok := e.Member(id)
+				require.True(t, ok, "member %d taken", id)
+			}
+			require.Equal(t, len(tc.applied)+1, len(e.Members()), "and no other")
+		})
+	}
 }

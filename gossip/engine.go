@@ -94,7 +94,8 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		rc := m.Roster
 		var auth peer.Authenticator
 		if m.Auth != nil {
-			auth = newVerifiedSigs(m.Auth, &e.counters.SignaturesRemembered) // verified.go
+			e.verified = newVerifiedSigs(m.Auth, &e.counters.SignaturesRemembered) // verified.go
+			auth = e.verified
 		}
 		rc.Auth = auth
 		if e.roster, err = roster.New(self, m.Meta, rc); err != nil {

@@ -16,6 +16,7 @@ type members struct {
 	auth           peer.Authenticator // MembersConfig.Auth, remembering what verified (verified.go)
 	originAuth     peer.Authenticator // MembersConfig.Auth itself, for the origins of payloads
 	prepared       *preparedSigs      // origin signatures checked in a batch (batch.go), nil unless originAuth checks batches
+	verified       *verifiedSigs      // auth itself, for the record batches (batch.go); nil without signatures
 	checked        *decodedEnvelope   // the envelope payloadValid decoded, for deliver (decoded.go); nil without signatures
 	rng            *rand.Rand
 	announced      bool          // our record was broadcast once we had a neighbour
@@ -48,6 +49,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 		return false
 	}
 	if env.Kind == EnvelopeRecords {
+		e.checkRecordsTogether(env.Records, true) // batch.go
 		for i := range env.Records {
 			if roster.VerifyRecord(e.auth, &env.Records[i]) != nil {
 				e.counters.ForgedRecords++
@@ -245,6 +247,7 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 	if e.budgets != nil && !e.spend(now, from, BudgetNewMembers, e.newMembers(recs), out) {
 		recs = e.knownOnly(recs)
 	}
+	e.checkRecordsTogether(recs, false) // batch.go
 	forged := e.roster.Counters().Forged
 	e.stepRoster(now, roster.Input{Kind: roster.InputMerge, Records: recs}, out)
 	forged = e.roster.Counters().Forged - forged

@@ -178,11 +178,11 @@ type EngineCounters struct {
 	// signatures that verified before (verified.go), without a curve
 	// operation.
 	SignaturesRemembered uint64
-	// SignatureBatches counts the batches of origin signatures checked
-	// together (PrepareBatch), SignatureBatchesFailed those that failed
-	// (one signature at least was bad: each was then checked alone), and
-	// SignaturesBatched the payloads whose signature a batch that passed
-	// had checked.
+	// SignatureBatches counts the batches of signatures checked together
+	// (origins', PrepareBatch; member records', batch.go),
+	// SignatureBatchesFailed those that failed (one signature at least
+	// was bad: each was then checked alone), and SignaturesBatched the
+	// signatures in the batches that passed.
 	SignatureBatches, SignatureBatchesFailed, SignaturesBatched uint64
 	// OverBudget counts, per Budget, the requests dropped because their
 	// peer had spent that budget for the period (Config.Budgets).

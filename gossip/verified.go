@@ -64,6 +64,13 @@ func (v *verifiedSigs) Verify(signer peer.ID, key, msg, sig []byte) bool {
 	return true
 }
 
+// known reports whether the check whose digest is d verified before.
+func (v *verifiedSigs) known(d [sha256.Size]byte) bool {
+	_, cur := v.cur[d]
+	_, prev := v.prev[d]
+	return cur || prev
+}
+
 func (v *verifiedSigs) remember(d [sha256.Size]byte) {
 	if len(v.cur) >= verifiedGeneration {
 		v.prev, v.cur = v.cur, map[[sha256.Size]byte]struct{}{}

@@ -107,3 +107,38 @@ func TestQueuedFramesAreCheckedInOneBatch(t *testing.T) {
 		require.GreaterOrEqual(t, deliveredBefore, uint64(k), "the work queued behind the frames ran after them")
 	})
 }
+
+// BenchmarkOriginChecks compares checking origin signatures one by one
+// (identitySigner.Verify) with checking them in batches of several sizes
+// (VerifyBatch), per signature, the signers drawn from 64 keys as in the
+// bench's cluster.
+func BenchmarkOriginChecks(b *testing.B) {
+	const signers = 64
+	var checks []peer.Check
+	for i := range signers {
+		pub, priv, err := ed25519.GenerateKey(nil)
+		require.NoError(b, err)
+		msg := make([]byte, 300)
+		msg[0] = byte(i)
+		checks = append(checks, peer.Check{Signer: peer.ID(transport.KeyID(pub)), Key: pub, Msg: msg, Sig: ed25519.Sign(priv, msg)})
+	}
+	var s identitySigner
+	b.Run("alone", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			c := checks[i%len(checks)]
+			if !s.Verify(c.Signer, c.Key, c.Msg, c.Sig) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	for _, n := range []int{2, 4, 8, 16, 32, 64} {
+		b.Run(fmt.Sprintf("batch%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if !s.VerifyBatch(checks[:n]) {
+					b.Fatal("refused")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1e3, "µs/signature")
+		})
+	}
+}

@@ -252,6 +252,24 @@ func (r *Roster) setTimer(t Timer, after time.Duration) {
 	r.out = append(r.out, Output{Kind: OutputSetTimer, Timer: t, After: after})
 }
 
+// Supersedes reports whether a received record would replace what this
+// roster holds of its member, and so have its proof checked (with
+// signatures on): it is newer than the record held, or names a member not
+// held while there is room, or supersedes this node's own record (which
+// would be refuted). A malformed record supersedes nothing. It reads the
+// roster only; a driver uses it to check together the proofs that merging
+// a batch of records would check one by one.
+func (r *Roster) Supersedes(rec *Record) bool {
+	if check(rec, r.cfg.MaxMetaBytes) != "" {
+		return false
+	}
+	old, had := r.members.get(rec.ID)
+	if !had {
+		return rec.ID != r.self && !r.full()
+	}
+	return old.compareRecord(rec) > 0
+}
+
 // Self returns this node's id.
 func (r *Roster) Self() peer.ID { return r.self }
 
