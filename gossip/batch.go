@@ -53,8 +53,8 @@ type preparedSigs struct {
 	envs   []decodedEnvelope // the envelopes of the checks, for payloadValid (decoded.go)
 	// recordChecks is checkRecordsTogether's buffer.
 	recordChecks []peer.Check
-	h      hash.Hash
-	sum    []byte
+	h            hash.Hash
+	sum          []byte
 }
 
 // newPreparedSigs returns the batch state for auth, or nil if auth cannot
