@@ -3,13 +3,14 @@ package gossip
 import (
 	"crypto/sha256"
 	"hash"
+	"time"
 
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/plumtree"
 	"github.com/plumview/plumview/roster"
 )
 
-// Origin signatures checked in batches. Every node checks the origin's
+// Signatures checked in batches. Every node checks the origin's
 // signature of every application payload it receives first (payloadValid):
 // under load that is the largest single cost of a delivery, about 40 % of
 // the CPU of 64 nodes in one process under the bench's sustained load
@@ -19,8 +20,9 @@ import (
 // §5), so a driver that hands the engine several received messages at
 // once (the runtime's state goroutine takes the frames waiting in its
 // inbox together) calls PrepareBatch first: the origin signatures of the
-// payloads not seen yet are checked in one batch, and Receive then finds
-// each of them checked. Nothing else changes: which messages are valid,
+// payloads not seen yet, and the member records' signatures of the
+// broadcasts of records not seen yet, are checked in one batch, and
+// Receive then finds each of them checked. Nothing else changes: which messages are valid,
 // what is delivered, relayed, counted and charged, in what order. A batch
 // that fails says only that one signature at least is bad, so nothing of
 // it is remembered and Receive checks each alone, as without a batch: a
@@ -33,9 +35,8 @@ import (
 // key's holder can build one, and that origin can send different payloads
 // to different neighbours anyway.
 
-// maxBatchChecks bounds the signatures one PrepareBatch checks (and
-// remembers): a driver's larger batch has its first maxBatchChecks
-// checked together, the rest alone.
+// maxBatchChecks bounds the signatures checked in one batch; a driver's
+// larger batch is checked in several.
 const maxBatchChecks = 256
 
 // Received is one message a driver received: what Receive takes.
@@ -44,17 +45,17 @@ type Received struct {
 	Msg  Message
 }
 
-// preparedSigs holds the origin signatures the last PrepareBatch checked
-// in a batch that passed, by their check's digest (verified.go).
+// preparedSigs is the batch state: the origin signatures the last
+// PrepareBatch checked in a batch that passed, by their check's digest
+// (verified.go), and the buffers of a batch.
 type preparedSigs struct {
-	auth   peer.BatchAuthenticator
-	passed map[[sha256.Size]byte]struct{}
-	checks []peer.Check
-	envs   []decodedEnvelope // the envelopes of the checks, for payloadValid (decoded.go)
-	// recordChecks is checkRecordsTogether's buffer.
-	recordChecks []peer.Check
-	h            hash.Hash
-	sum          []byte
+	auth    peer.BatchAuthenticator
+	passed  map[[sha256.Size]byte]struct{}
+	checks  []peer.Check
+	records []bool            // whether each of checks is a record's (batch)
+	envs    []decodedEnvelope // the envelopes PrepareBatch decoded, for payloadValid (decoded.go)
+	h       hash.Hash
+	sum     []byte
 }
 
 // newPreparedSigs returns the batch state for auth, or nil if auth cannot
@@ -67,57 +68,95 @@ func newPreparedSigs(auth peer.Authenticator) *preparedSigs {
 	return &preparedSigs{auth: ba, passed: map[[sha256.Size]byte]struct{}{}, h: sha256.New()}
 }
 
-// PrepareBatch checks together the origin signatures of the application
-// payloads among msgs that this engine has not seen, when its
-// Authenticator checks batches (peer.BatchAuthenticator) and there are at
-// least two. The driver then passes each message to Receive as it would
-// have without it, in any order: a payload whose signature passed here
-// costs no curve operation there. It forgets the previous batch's
-// signatures, so what it remembers is bounded by one batch. It changes
-// nothing that Receive decides.
-func (e *Engine) PrepareBatch(msgs []Received) {
+// PrepareBatch checks together the signatures that receiving msgs would
+// check one by one, when the engine's Authenticator checks batches
+// (peer.BatchAuthenticator) and there are at least two: the origin
+// signatures of the application payloads this engine has not seen, and
+// the member records' signatures in the broadcasts of records it has not
+// seen, of the messages whose sender is not banned. The driver then
+// passes each message to Receive as it would have without it, in any
+// order: a signature that passed here costs no curve operation there. It
+// forgets the previous batch's origin signatures, so what it remembers of
+// them is bounded by one batch; the records' join the signatures that
+// verified (verified.go). It changes nothing that Receive decides. An
+// anti-entropy exchange (Records) is left to Receive, which checks its
+// records together once the sender's budget allowed them.
+func (e *Engine) PrepareBatch(now time.Time, msgs []Received) {
 	ps := e.prepared
 	if ps == nil {
 		return
 	}
 	clear(ps.passed)
 	clear(ps.envs)
-	checks, envs := ps.checks[:0], ps.envs[:0]
+	b := batch{checks: ps.checks[:0], records: ps.records[:0]}
+	envs := ps.envs[:0]
 	for i := range msgs {
-		if len(checks) == maxBatchChecks {
-			break
-		}
 		g, ok := msgs[i].Msg.(*plumtree.Gossip)
-		if !ok || e.pt.Seen(g.ID) {
+		if !ok || e.pt.Seen(g.ID) || e.isBanned(now, msgs[i].From) {
 			continue
 		}
 		env, err := DecodeEnvelope(g.Payload)
-		if err != nil || env.Kind != EnvelopeApp || len(env.Key) == 0 {
-			continue
+		switch {
+		case err != nil:
+		case env.Kind == EnvelopeRecords:
+			envs = append(envs, keep(g.ID, g.Payload, &env))
+			for j := range env.Records {
+				e.addRecordChecks(&b, &env.Records[j])
+			}
+		case len(env.Key) > 0:
+			envs = append(envs, keep(g.ID, g.Payload, &env))
+			origin, signed, sig := originCheck(g, &env)
+			b.add(peer.Check{Signer: origin, Key: env.Key, Msg: signed, Sig: sig}, false)
 		}
-		origin, signed, sig := originCheck(g, &env)
-		checks = append(checks, peer.Check{Signer: origin, Key: env.Key, Msg: signed, Sig: sig})
-		envs = append(envs, keep(g.ID, g.Payload, &env))
+		if len(b.checks) >= maxBatchChecks {
+			e.checkTogether(&b)
+		}
 	}
 	ps.envs = envs
-	if len(checks) >= 2 {
-		e.checkBatch(ps, checks)
-	}
-	clear(checks)
-	ps.checks = checks[:0]
+	e.checkTogether(&b)
+	ps.checks, ps.records = b.checks[:0], b.records[:0]
 }
 
-// checkBatch checks the origin signatures of checks together,
-// remembering them for verifyOrigin if they pass.
-func (e *Engine) checkBatch(ps *preparedSigs, checks []peer.Check) {
-	e.counters.SignatureBatches++
-	if !ps.auth.VerifyBatch(checks) {
-		e.counters.SignatureBatchesFailed++
-		return
+// batch is the signatures of one batch being gathered: each check, and
+// whether it is a member record's (remembered among the signatures that
+// verified) or an origin's (remembered for verifyOrigin).
+type batch struct {
+	checks  []peer.Check
+	records []bool
+}
+
+func (b *batch) add(c peer.Check, record bool) {
+	b.checks = append(b.checks, c)
+	b.records = append(b.records, record)
+}
+
+// checkTogether checks the gathered signatures together, if there are two
+// or more, remembers them if they pass, and empties the batch.
+func (e *Engine) checkTogether(b *batch) {
+	if len(b.checks) >= 2 {
+		e.counters.SignatureBatches++
+		if e.prepared.auth.VerifyBatch(b.checks) {
+			e.counters.SignaturesBatched += uint64(len(b.checks))
+			e.rememberBatch(b)
+		} else {
+			e.counters.SignatureBatchesFailed++
+		}
 	}
-	e.counters.SignaturesBatched += uint64(len(checks))
-	for _, c := range checks {
+	clear(b.checks)
+	b.checks, b.records = b.checks[:0], b.records[:0]
+}
+
+// rememberBatch remembers the signatures of a batch that passed: a
+// record's among those that verified, an origin's for verifyOrigin.
+func (e *Engine) rememberBatch(b *batch) {
+	ps, v := e.prepared, e.verified
+	for i, c := range b.checks {
 		var d [sha256.Size]byte
+		if b.records[i] {
+			d, v.sum = checkDigest(v.h, v.sum, c.Signer, c.Key, c.Msg, c.Sig)
+			v.remember(d)
+			continue
+		}
 		d, ps.sum = checkDigest(ps.h, ps.sum, c.Signer, c.Key, c.Msg, c.Sig)
 		ps.passed[d] = struct{}{}
 	}
@@ -140,53 +179,44 @@ func (e *Engine) checkBatch(ps *preparedSigs, checks []peer.Check) {
 // recs would check; with all set, those of every record (a broadcast's
 // records, which are checked before relaying whatever the roster holds).
 func (e *Engine) checkRecordsTogether(recs []roster.Record, all bool) {
-	ps, v := e.prepared, e.verified
-	if ps == nil || v == nil || len(recs) == 0 {
+	ps := e.prepared
+	if ps == nil || e.verified == nil || len(recs) == 0 {
 		return
 	}
-	checks := ps.recordChecks[:0]
-	add := func(signer peer.ID, key, msg, sig []byte) {
-		var d [sha256.Size]byte
-		d, v.sum = checkDigest(v.h, v.sum, signer, key, msg, sig)
-		if !v.known(d) {
-			checks = append(checks, peer.Check{Signer: signer, Key: key, Msg: msg, Sig: sig})
-		}
-	}
+	b := batch{checks: ps.checks[:0], records: ps.records[:0]}
 	for i := range recs {
-		r := &recs[i]
-		if r.Proof == nil || (!all && !e.roster.Supersedes(r)) {
-			continue
+		if all || e.roster.Supersedes(&recs[i]) {
+			e.addRecordChecks(&b, &recs[i])
 		}
-		add(r.ID, r.Proof.Key, roster.StatementBytes(r), r.Proof.Sig)
-		if p := r.Proof; (r.State == roster.StateSuspect || r.State == roster.StateFailed) && p.Declarer != 0 && p.Declarer != r.ID {
-			add(p.Declarer, p.DeclarerKey, roster.DeclarationBytes(r.ID, r.Incarnation, p.Declarer), p.DeclarerSig)
-		}
-		if len(checks) >= maxBatchChecks {
-			e.checkRecordBatch(ps, v, checks)
-			checks = checks[:0]
+		if len(b.checks) >= maxBatchChecks {
+			e.checkTogether(&b)
 		}
 	}
-	e.checkRecordBatch(ps, v, checks)
-	clear(checks)
-	ps.recordChecks = checks[:0]
+	e.checkTogether(&b)
+	ps.checks, ps.records = b.checks[:0], b.records[:0]
 }
 
-// checkRecordBatch checks the record signatures of checks together, if
-// there are two or more, remembering them if they pass.
-func (e *Engine) checkRecordBatch(ps *preparedSigs, v *verifiedSigs, checks []peer.Check) {
-	if len(checks) < 2 {
+// addRecordChecks adds to b the signatures of r that VerifyRecord would
+// check and that no earlier check remembered: its member's statement and,
+// for a suspicion or failure, its declarer's declaration.
+func (e *Engine) addRecordChecks(b *batch, r *roster.Record) {
+	p := r.Proof
+	if p == nil || e.verified == nil {
 		return
 	}
-	e.counters.SignatureBatches++
-	if !ps.auth.VerifyBatch(checks) {
-		e.counters.SignatureBatchesFailed++
-		return
+	e.addUnknown(b, peer.Check{Signer: r.ID, Key: p.Key, Msg: roster.StatementBytes(r), Sig: p.Sig})
+	if (r.State == roster.StateSuspect || r.State == roster.StateFailed) && p.Declarer != 0 && p.Declarer != r.ID {
+		e.addUnknown(b, peer.Check{Signer: p.Declarer, Key: p.DeclarerKey, Msg: roster.DeclarationBytes(r.ID, r.Incarnation, p.Declarer), Sig: p.DeclarerSig})
 	}
-	e.counters.SignaturesBatched += uint64(len(checks))
-	for _, c := range checks {
-		var d [sha256.Size]byte
-		d, v.sum = checkDigest(v.h, v.sum, c.Signer, c.Key, c.Msg, c.Sig)
-		v.remember(d)
+}
+
+// addUnknown adds the record check c to b unless it verified before.
+func (e *Engine) addUnknown(b *batch, c peer.Check) {
+	v := e.verified
+	var d [sha256.Size]byte
+	d, v.sum = checkDigest(v.h, v.sum, c.Signer, c.Key, c.Msg, c.Sig)
+	if !v.known(d) {
+		b.add(c, true)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -74,7 +75,8 @@ func recordGossip(t require.TestingT, member peer.ID) *plumtree.Gossip {
 }
 
 // PrepareBatch checks together the origin signatures of the payloads not
-// seen yet; Receive then checks none of them again. A batch with a forgery
+// seen yet, and the records' of the broadcasts of records; Receive then
+// checks none of them again. A batch with a forgery
 // fails, and each is then checked alone: the forgery is dropped and
 // counted as without a batch.
 func TestPrepareBatchChecksOriginsTogether(t *testing.T) {
@@ -94,12 +96,12 @@ func TestPrepareBatchChecksOriginsTogether(t *testing.T) {
 		{name: "one forgery", msgs: func(t *testing.T) []*plumtree.Gossip {
 			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "a"), batchGossip(t, 4, 5, 1, 7, "forged"), batchGossip(t, 3, 3, 2, 0, "c")}
 		}, batchSize: 3, singles: 3, delivered: 2, forged: 1},
-		{name: "seen payloads and records left out", msgs: func(t *testing.T) []*plumtree.Gossip {
+		{name: "seen payloads left out, a broadcast of records in", msgs: func(t *testing.T) []*plumtree.Gossip {
 			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "seen"), recordGossip(t, 9), batchGossip(t, 4, 4, 1, 0, "b"), batchGossip(t, 4, 4, 2, 0, "c")}
-		}, seenFirst: 1, batchSize: 2, batchOK: true, singles: 1, delivered: 2},
-		{name: "a single payload is checked alone", msgs: func(t *testing.T) []*plumtree.Gossip {
-			return []*plumtree.Gossip{recordGossip(t, 9), batchGossip(t, 4, 4, 1, 0, "b")}
-		}, singles: 2, delivered: 1},
+		}, seenFirst: 1, batchSize: 3, batchOK: true, delivered: 2},
+		{name: "a single signature is checked alone", msgs: func(t *testing.T) []*plumtree.Gossip {
+			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "seen"), batchGossip(t, 4, 4, 1, 0, "b")}
+		}, seenFirst: 1, singles: 1, delivered: 1},
 		{name: "unsigned and malformed payloads are left to Receive", msgs: func(t *testing.T) []*plumtree.Gossip {
 			unsigned := &plumtree.Gossip{ID: plumtree.OriginSequenceID(4, 2), Payload: mustEncode(t, &Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("u")})}
 			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "a"), unsigned, {ID: plumtree.OriginSequenceID(4, 3), Payload: []byte("junk")}, batchGossip(t, 4, 4, 1, 0, "b")}
@@ -118,7 +120,7 @@ func TestPrepareBatchChecksOriginsTogether(t *testing.T) {
 			for _, g := range msgs {
 				recv = append(recv, Received{From: 1, Msg: g})
 			}
-			e.PrepareBatch(recv)
+			e.PrepareBatch(t0, recv)
 			delivered := 0
 			for _, g := range msgs[tc.seenFirst:] {
 				out := do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) })
@@ -153,7 +155,7 @@ func TestPrepareBatchChecksOriginsTogether(t *testing.T) {
 func TestPrepareBatchWithoutBatchAuthenticator(t *testing.T) {
 	e := engineWithAuth(t, 2, fakeAuth{2})
 	g1, g2 := batchGossip(t, 3, 3, 1, 0, "a"), batchGossip(t, 4, 4, 1, 0, "b")
-	e.PrepareBatch([]Received{{From: 1, Msg: g1}, {From: 1, Msg: g2}})
+	e.PrepareBatch(t0, []Received{{From: 1, Msg: g1}, {From: 1, Msg: g2}})
 	for _, g := range []*plumtree.Gossip{g1, g2} {
 		require.Len(t, do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) }).Deliveries, 1)
 	}
@@ -208,7 +210,7 @@ func TestPropertyBatchesChangeNoDecision(t *testing.T) {
 		}
 		for len(msgs) > 0 {
 			k := rapid.IntRange(1, len(msgs)).Draw(rt, "batch")
-			batched.PrepareBatch(msgs[:k])
+			batched.PrepareBatch(t0, msgs[:k])
 			for _, r := range msgs[:k] {
 				a, b := &Ready{}, &Ready{}
 				batched.Receive(t0, r.From, r.Msg, a)
@@ -341,4 +343,24 @@ func TestRecordsCheckedTogether(t *testing.T) {
 			require.Equal(t, len(tc.applied)+1, len(e.Members()), "and no other")
 		})
 	}
+}
+
+// A banned peer's broadcasts are not checked in a batch: Receive drops
+// them before any check, and a batch must not check them first.
+func TestPrepareBatchSkipsBannedPeers(t *testing.T) {
+	auth := newBatchAuth(2)
+	b := DefaultBudgets()
+	e, err := New(hyparview.Peer{ID: 2, Addr: "a"}, Config{Budgets: &b, Members: &MembersConfig{Auth: auth}}, rand.New(rand.NewPCG(2, 1)))
+	require.NoError(t, err)
+	e.budgets.peers[1] = &usage{start: t0.UnixNano(), bannedUntil: t0.Add(time.Minute).UnixNano()}
+	msgs := []Received{{From: 1, Msg: batchGossip(t, 3, 3, 1, 0, "a")}, {From: 1, Msg: batchGossip(t, 4, 4, 1, 0, "b")}}
+	e.PrepareBatch(t0, msgs)
+	require.Zero(t, *auth.batches)
+	for _, m := range msgs {
+		require.True(t, do(t, e, func(out *Ready) { e.Receive(t0, m.From, m.Msg, out) }).Empty())
+	}
+	require.Equal(t, uint64(2), e.Counters().Engine.BannedDrops, "each counted once, by Receive")
+	require.Zero(t, *auth.singles)
+	e.PrepareBatch(t0.Add(2*time.Minute), msgs)
+	require.Equal(t, 1, *auth.batches, "checked once the ban is over")
 }

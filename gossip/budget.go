@@ -299,15 +299,20 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 // as dropped: checked before a broadcast's signatures are, so that a
 // banned peer's broadcasts still in flight cost no verification.
 func (e *Engine) banned(now time.Time, p peer.ID) bool {
-	if e.budgets == nil {
-		return false
-	}
-	u, ok := e.budgets.peers[p]
-	if !ok || now.UnixNano() >= u.bannedUntil {
+	if !e.isBanned(now, p) {
 		return false
 	}
 	e.counters.BannedDrops++
 	return true
+}
+
+// isBanned reports whether p is banned at now, counting nothing.
+func (e *Engine) isBanned(now time.Time, p peer.ID) bool {
+	if e.budgets == nil {
+		return false
+	}
+	u, ok := e.budgets.peers[p]
+	return ok && now.UnixNano() < u.bannedUntil
 }
 
 // evict closes an over-budget peer's connection, drops it from the views

@@ -44,7 +44,7 @@ func FuzzReceivePayload(f *testing.F) {
 			t.Fatal(err)
 		}
 		beside := batchGossip(t, 3, 3, 1, 0, "beside")
-		batched.PrepareBatch([]Received{{From: 1, Msg: &plumtree.Gossip{ID: id, Payload: payload}}, {From: 1, Msg: beside}})
+		batched.PrepareBatch(t0, []Received{{From: 1, Msg: &plumtree.Gossip{ID: id, Payload: payload}}, {From: 1, Msg: beside}})
 		bout := &Ready{}
 		batched.Receive(t0, 1, &plumtree.Gossip{ID: id, Payload: payload}, bout)
 		if !reflect.DeepEqual(out, bout) {

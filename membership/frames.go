@@ -70,7 +70,7 @@ func (n *Node) takeFrames(first frame) {
 		for _, f := range batch {
 			recv = append(recv, gossip.Received{From: f.pc.id, Msg: f.msg})
 		}
-		s.eng.PrepareBatch(recv)
+		s.eng.PrepareBatch(time.Now(), recv)
 		clear(recv)
 		s.received = recv[:0]
 	}
