@@ -35,8 +35,11 @@ import (
 // key's holder can build one, and that origin can send different payloads
 // to different neighbours anyway.
 
-// maxBatchChecks bounds the signatures checked in one batch; a driver's
-// larger batch is checked in several.
+// maxBatchChecks bounds the signatures PrepareBatch checks (about 6 ms of
+// CPU), so that the urgent work a driver runs between frames (probes'
+// answers) waits no longer than that before the first frame; a message
+// that would take it over is left to Receive. It also bounds one batch of
+// an exchange's records (checkRecordsTogether), which checks several.
 const maxBatchChecks = 256
 
 // Received is one message a driver received: what Receive takes.
@@ -73,14 +76,16 @@ func newPreparedSigs(auth peer.Authenticator) *preparedSigs {
 // (peer.BatchAuthenticator) and there are at least two: the origin
 // signatures of the application payloads this engine has not seen, and
 // the member records' signatures in the broadcasts of records it has not
-// seen, of the messages whose sender is not banned. The driver then
-// passes each message to Receive as it would have without it, in any
-// order: a signature that passed here costs no curve operation there. It
-// forgets the previous batch's origin signatures, so what it remembers of
-// them is bounded by one batch; the records' join the signatures that
-// verified (verified.go). It changes nothing that Receive decides. An
-// anti-entropy exchange (Records) is left to Receive, which checks its
-// records together once the sender's budget allowed them.
+// seen, of the messages whose sender is not banned, each payload once, up
+// to maxBatchChecks signatures. The driver then passes each message to
+// Receive as it would have without it, in any order, and calls EndBatch: a
+// signature that passed here costs no curve operation there. What it
+// remembers of the origins is bounded by one batch; the records' join the
+// signatures that verified (verified.go). It changes nothing that Receive
+// decides, since a batch passes exactly when each of its signatures would
+// pass alone (peer.BatchAuthenticator). An anti-entropy exchange
+// (Records) is left to Receive, which checks its records together once
+// the sender's budget allowed them.
 func (e *Engine) PrepareBatch(now time.Time, msgs []Received) {
 	ps := e.prepared
 	if ps == nil {
@@ -90,31 +95,57 @@ func (e *Engine) PrepareBatch(now time.Time, msgs []Received) {
 	clear(ps.envs)
 	b := batch{checks: ps.checks[:0], records: ps.records[:0]}
 	envs := ps.envs[:0]
+gather:
 	for i := range msgs {
 		g, ok := msgs[i].Msg.(*plumtree.Gossip)
-		if !ok || e.pt.Seen(g.ID) || e.isBanned(now, msgs[i].From) {
-			continue
+		if !ok || e.pt.Seen(g.ID) || e.isBanned(now, msgs[i].From) || prepared(envs, g.ID) {
+			continue // a copy of a payload already in the batch costs nothing, as in Receive
 		}
 		env, err := DecodeEnvelope(g.Payload)
 		switch {
 		case err != nil:
 		case env.Kind == EnvelopeRecords:
+			if len(b.checks)+recordChecks(env.Records) > maxBatchChecks {
+				break gather
+			}
 			envs = append(envs, keep(g.ID, g.Payload, &env))
 			for j := range env.Records {
 				e.addRecordChecks(&b, &env.Records[j])
 			}
 		case len(env.Key) > 0:
+			if len(b.checks) == maxBatchChecks {
+				break gather
+			}
 			envs = append(envs, keep(g.ID, g.Payload, &env))
 			origin, signed, sig := originCheck(g, &env)
 			b.add(peer.Check{Signer: origin, Key: env.Key, Msg: signed, Sig: sig}, false)
-		}
-		if len(b.checks) >= maxBatchChecks {
-			e.checkTogether(&b)
 		}
 	}
 	ps.envs = envs
 	e.checkTogether(&b)
 	ps.checks, ps.records = b.checks[:0], b.records[:0]
+}
+
+// prepared reports whether envs holds an envelope under id.
+func prepared(envs []decodedEnvelope, id plumtree.MessageID) bool {
+	for i := range envs {
+		if envs[i].first != nil && envs[i].id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// EndBatch forgets what the last PrepareBatch remembered for the messages
+// the driver has now passed to Receive (the envelopes it decoded, which
+// hold their payloads, and the origin signatures not used), so that
+// nothing outlives the batch.
+func (e *Engine) EndBatch() {
+	if ps := e.prepared; ps != nil {
+		clear(ps.passed)
+		clear(ps.envs)
+		ps.envs = ps.envs[:0]
+	}
 }
 
 // batch is the signatures of one batch being gathered: each check, and
@@ -172,8 +203,10 @@ func (e *Engine) rememberBatch(b *batch) {
 // records that supersede what the roster holds (roster.Supersedes) and
 // that no earlier check remembered, and remembers those of a batch that
 // passed among the signatures that verified (verified.go): the merge then
-// finds each checked and costs a hash. A batch that fails remembers
-// nothing, and the merge checks each alone as before.
+// finds each checked and costs a hash. (The records equal to those held
+// that the merge checks, for a missing proof or a confirmation of a
+// suspicion by another declarer, are still checked alone.) A batch that
+// fails remembers nothing, and the merge checks each alone as before.
 
 // checkRecordsTogether checks together the record signatures that merging
 // recs would check; with all set, those of every record (a broadcast's
@@ -205,9 +238,31 @@ func (e *Engine) addRecordChecks(b *batch, r *roster.Record) {
 		return
 	}
 	e.addUnknown(b, peer.Check{Signer: r.ID, Key: p.Key, Msg: roster.StatementBytes(r), Sig: p.Sig})
-	if (r.State == roster.StateSuspect || r.State == roster.StateFailed) && p.Declarer != 0 && p.Declarer != r.ID {
+	if declared(r) {
 		e.addUnknown(b, peer.Check{Signer: p.Declarer, Key: p.DeclarerKey, Msg: roster.DeclarationBytes(r.ID, r.Incarnation, p.Declarer), Sig: p.DeclarerSig})
 	}
+}
+
+// recordChecks counts the signatures of recs that VerifyRecord checks, at
+// most (addRecordChecks leaves out those remembered).
+func recordChecks(recs []roster.Record) int {
+	n := 0
+	for i := range recs {
+		if p := recs[i].Proof; p != nil {
+			n++
+			if declared(&recs[i]) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// declared reports whether r carries a declarer's signature to check: a
+// suspicion or failure declared by another node.
+func declared(r *roster.Record) bool {
+	p := r.Proof
+	return (r.State == roster.StateSuspect || r.State == roster.StateFailed) && p.Declarer != 0 && p.Declarer != r.ID
 }
 
 // addUnknown adds the record check c to b unless it verified before.

@@ -99,6 +99,10 @@ func TestPrepareBatchChecksOriginsTogether(t *testing.T) {
 		{name: "seen payloads left out, a broadcast of records in", msgs: func(t *testing.T) []*plumtree.Gossip {
 			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "seen"), recordGossip(t, 9), batchGossip(t, 4, 4, 1, 0, "b"), batchGossip(t, 4, 4, 2, 0, "c")}
 		}, seenFirst: 1, batchSize: 3, batchOK: true, delivered: 2},
+		{name: "a copy in the batch is checked once", msgs: func(t *testing.T) []*plumtree.Gossip {
+			a := batchGossip(t, 3, 3, 1, 0, "a")
+			return []*plumtree.Gossip{a, {ID: a.ID, Payload: append([]byte(nil), a.Payload...)}, batchGossip(t, 4, 4, 1, 0, "b")}
+		}, batchSize: 2, batchOK: true, delivered: 2},
 		{name: "a single signature is checked alone", msgs: func(t *testing.T) []*plumtree.Gossip {
 			return []*plumtree.Gossip{batchGossip(t, 3, 3, 1, 0, "seen"), batchGossip(t, 4, 4, 1, 0, "b")}
 		}, seenFirst: 1, singles: 1, delivered: 1},
@@ -363,4 +367,54 @@ func TestPrepareBatchSkipsBannedPeers(t *testing.T) {
 	require.Zero(t, *auth.singles)
 	e.PrepareBatch(t0.Add(2*time.Minute), msgs)
 	require.Equal(t, 1, *auth.batches, "checked once the ban is over")
+}
+
+// PrepareBatch checks at most maxBatchChecks signatures: a broadcast of
+// records that would take it over is left to Receive, which checks its
+// records together itself.
+func TestPrepareBatchIsBounded(t *testing.T) {
+	records := func(from, to peer.ID, st roster.State) *plumtree.Gossip { // fakeAuth's keys name IDs below 256
+		var recs []roster.Record
+		for id := from; id < to; id++ {
+			r := roster.Record{ID: id, Addr: fmt.Sprint("m", id), Incarnation: 1, State: st}
+			r.Proof = &roster.Proof{Key: fakeAuth{id}.PublicKey(), Sig: fakeAuth{id}.Sign(roster.StatementBytes(&r))}
+			if st == roster.StateSuspect { // two signatures: the member's and its declarer's
+				r.Proof.Declarer, r.Proof.DeclarerKey = 3, fakeAuth{3}.PublicKey()
+				r.Proof.DeclarerSig = fakeAuth{3}.Sign(roster.DeclarationBytes(id, 1, 3))
+			}
+			recs = append(recs, r)
+		}
+		b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: recs})
+		require.NoError(t, err)
+		return &plumtree.Gossip{ID: plumtree.ContentHashID(b), Payload: b}
+	}
+	auth := newBatchAuth(2)
+	e := engineWithAuth(t, 2, auth)
+	first, second := records(10, 160, roster.StateAlive), records(160, 250, roster.StateSuspect)
+	e.PrepareBatch(t0, []Received{{From: 1, Msg: first}, {From: 1, Msg: batchGossip(t, 3, 3, 1, 0, "a")}, {From: 1, Msg: second}})
+	require.Equal(t, []int{151}, *auth.sizes, "the second broadcast of records left out")
+	for _, g := range []*plumtree.Gossip{first, second} {
+		do(t, e, func(out *Ready) { e.Receive(t0, 1, g, out) })
+	}
+	e.EndBatch()
+	require.Equal(t, []int{151, 180}, *auth.sizes, "the second's records checked together on receipt")
+	require.Zero(t, *auth.singles)
+	require.Len(t, e.Members(), 241)
+}
+
+// A clone remembers signatures on its own: what it checks counts in its
+// counters, not the original's.
+func TestCloneRemembersSignaturesOnItsOwn(t *testing.T) {
+	e := engineWithAuth(t, 2, newBatchAuth(2))
+	c, err := e.Clone(rand.New(rand.NewPCG(9, 9)))
+	require.NoError(t, err)
+	require.NotSame(t, e.verified, c.verified)
+	g := recordGossip(t, 5)
+	do(t, c, func(out *Ready) { c.Receive(t0, 1, g, out) })
+	suspect := roster.Record{ID: 5, Addr: "m", Incarnation: 1, State: roster.StateSuspect}
+	suspect.Proof = &roster.Proof{Key: fakeAuth{5}.PublicKey(), Sig: fakeAuth{5}.Sign(roster.StatementBytes(&roster.Record{ID: 5, Addr: "m", Incarnation: 1, State: roster.StateAlive})),
+		Declarer: 3, DeclarerKey: fakeAuth{3}.PublicKey(), DeclarerSig: fakeAuth{3}.Sign(roster.DeclarationBytes(5, 1, 3))}
+	do(t, c, func(out *Ready) { c.Receive(t0, 1, &Records{Records: []roster.Record{suspect}}, out) })
+	require.Positive(t, c.Counters().Engine.SignaturesRemembered, "the statement checked again from the clone's memory")
+	require.Zero(t, e.Counters().Engine.SignaturesRemembered)
 }

@@ -35,18 +35,20 @@ func (d *decodedEnvelope) of(id plumtree.MessageID, payload []byte) bool {
 }
 
 // envelopeToCheck returns the envelope of a payload about to be checked:
-// the one PrepareBatch decoded from it, if any, else decoded now.
-func (e *Engine) envelopeToCheck(g *plumtree.Gossip) (Envelope, error) {
+// the one PrepareBatch decoded from it (batched is then true: its
+// signatures were in that batch), if any, else decoded now.
+func (e *Engine) envelopeToCheck(g *plumtree.Gossip) (env Envelope, batched bool, err error) {
 	if ps := e.prepared; ps != nil {
 		for i := range ps.envs {
 			if ps.envs[i].of(g.ID, g.Payload) {
 				env := ps.envs[i].env
 				ps.envs[i] = decodedEnvelope{}
-				return env, nil
+				return env, true, nil
 			}
 		}
 	}
-	return DecodeEnvelope(g.Payload)
+	env, err = DecodeEnvelope(g.Payload)
+	return env, false, err
 }
 
 // keepChecked keeps the envelope of a payload that passed its check, for

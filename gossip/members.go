@@ -42,14 +42,16 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 	if e.banned(now, from) {
 		return false
 	}
-	env, err := e.envelopeToCheck(g) // decoded.go
+	env, batched, err := e.envelopeToCheck(g) // decoded.go
 	if err != nil {
 		e.counters.MalformedPayloads++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
 	if env.Kind == EnvelopeRecords {
-		e.checkRecordsTogether(env.Records, true) // batch.go
+		if !batched {
+			e.checkRecordsTogether(env.Records, true) // batch.go; a frame batch checked them already
+		}
 		for i := range env.Records {
 			if roster.VerifyRecord(e.auth, &env.Records[i]) != nil {
 				e.counters.ForgedRecords++

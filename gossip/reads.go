@@ -175,8 +175,8 @@ type EngineCounters struct {
 	// roster dropped (MembersConfig.Auth).
 	ForgedRecords uint64
 	// SignaturesRemembered counts signature checks answered from the
-	// signatures that verified before (verified.go), without a curve
-	// operation.
+	// signatures that verified before (verified.go), alone or in a batch
+	// (batch.go), without a curve operation.
 	SignaturesRemembered uint64
 	// SignatureBatches counts the batches of signatures checked together
 	// (origins', PrepareBatch; member records', batch.go),
@@ -346,11 +346,18 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run, views: e.views.clone(), viewsAt: e.viewsAt}
 	if e.roster != nil {
 		c.members = e.members
-		c.prepared = newPreparedSigs(e.originAuth) // a batch's state is the engine's own
+		// What the engine remembers of signatures, and a batch's state,
+		// are its own.
+		c.prepared = newPreparedSigs(e.originAuth)
 		if e.checked != nil {
 			c.checked = &decodedEnvelope{}
 		}
 		c.roster, c.rng = e.roster.Clone(), rng
+		if e.verified != nil {
+			c.verified = e.verified.clone(&c.counters.SignaturesRemembered)
+			c.auth = c.verified
+			c.roster.UseAuth(c.auth)
+		}
 		c.live = e.live.clone()
 	}
 	if e.budgets != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"maps"
 
 	"github.com/plumview/plumview/peer"
 )
@@ -62,6 +63,11 @@ func (v *verifiedSigs) Verify(signer peer.ID, key, msg, sig []byte) bool {
 	}
 	v.remember(d)
 	return true
+}
+
+// clone returns a copy of v, counting its hits in hits.
+func (v *verifiedSigs) clone(hits *uint64) *verifiedSigs {
+	return &verifiedSigs{Authenticator: v.Authenticator, cur: maps.Clone(v.cur), prev: maps.Clone(v.prev), h: sha256.New(), hits: hits}
 }
 
 // known reports whether the check whose digest is d verified before.

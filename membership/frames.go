@@ -81,6 +81,9 @@ func (n *Node) takeFrames(first frame) {
 		n.stepFrame(f)
 		batch[i] = frame{}
 	}
+	if len(batch) > 1 {
+		s.eng.EndBatch()
+	}
 	s.frames = batch[:0]
 	if next != nil {
 		next()

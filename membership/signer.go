@@ -22,13 +22,21 @@ func (s identitySigner) PublicKey() []byte { return s.tr.PublicKey() }
 
 func (s identitySigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
 
+// Verify checks one signature under ZIP-215's rules
+// (ed25519consensus.Verify), the rules of VerifyBatch, so that a
+// signature passes alone exactly when it passes in a batch: the
+// cofactored equation, which also takes a signature its signer built
+// with a small-order component, and non-canonical points. Go's
+// ed25519.Verify, which agents before batches used, refuses those; every
+// signature it takes, ZIP-215 takes (docs/security.md, "Signed origins").
 func (identitySigner) Verify(signer peer.ID, key, msg, sig []byte) bool {
-	return shapedCheck(signer, key, sig) && ed25519.Verify(key, msg, sig)
+	return shapedCheck(signer, key, sig) && ed25519consensus.Verify(key, msg, sig)
 }
 
 // VerifyBatch implements peer.BatchAuthenticator with ed25519's batch
-// verification (ed25519consensus: ZIP-215's rules, which accept every
-// signature ed25519.Verify accepts).
+// verification under ZIP-215's rules (ed25519consensus), which pass a
+// batch exactly when Verify passes each of its signatures, but with
+// probability 2⁻¹²⁸ at most.
 func (identitySigner) VerifyBatch(checks []peer.Check) bool {
 	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(checks))
 	for _, c := range checks {

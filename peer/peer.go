@@ -66,10 +66,12 @@ type Check struct {
 // checks each alone.
 type BatchAuthenticator interface {
 	Authenticator
-	// VerifyBatch reports whether every check passes. It must pass every
-	// batch whose checks each pass Verify; false says that at least one
-	// fails, not which, and the caller then checks each alone with
-	// Verify. Like Verify, its answer depends on the checks alone (its
-	// random coefficients aside).
+	// VerifyBatch reports whether every check passes Verify. It must
+	// pass every batch whose checks each pass Verify, and fail (but with
+	// negligible probability) every batch with a check that Verify
+	// refuses: the composition takes a passed batch's signatures as
+	// verified, and a node that checked one alone must decide the same.
+	// False says that at least one fails, not which, and the caller then
+	// checks each alone with Verify.
 	VerifyBatch(checks []Check) bool
 }

@@ -25,3 +25,12 @@ func (r *Roster) Clone() *Roster {
 	c.out = nil
 	return &c
 }
+
+// UseAuth makes the roster check signatures with auth from now on, in
+// place of Config.Auth: a clone's composition wraps its Authenticator in
+// state of its own (gossip's remembered signatures). It is meant for an
+// Authenticator that decides as Config.Auth does; nil turns signature
+// checks off.
+func (r *Roster) UseAuth(auth peer.Authenticator) {
+	r.cfg.Auth = auth
+}

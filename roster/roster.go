@@ -257,8 +257,10 @@ func (r *Roster) setTimer(t Timer, after time.Duration) {
 // signatures on): it is newer than the record held, or names a member not
 // held while there is room, or supersedes this node's own record (which
 // would be refuted). A malformed record supersedes nothing. It reads the
-// roster only; a driver uses it to check together the proofs that merging
-// a batch of records would check one by one.
+// roster only; a driver uses it to check together most of the proofs that
+// merging a batch of records would check one by one (a record equal to
+// the one held is checked too when it brings a missing proof or another
+// declarer's confirmation of a suspicion).
 func (r *Roster) Supersedes(rec *Record) bool {
 	if check(rec, r.cfg.MaxMetaBytes) != "" {
 		return false

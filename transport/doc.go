@@ -114,8 +114,9 @@
 // as an unreachable peer would; the dial no longer fails at once on a
 // missing route.
 //
-// Other errors pass through unchanged, in particular EMSGSIZE, which
-// quic-go's path MTU discovery relies on, and EIO, on which it stops using
+// Other errors pass through unchanged, in particular EMSGSIZE (a packet
+// over the path's MTU, which quic-go would use to probe the path if its
+// discovery were on; "Defaults" below) and EIO, on which it stops using
 // segmentation offload. The wrapper keeps every interface quic-go looks for
 // on a *net.UDPConn (quic.OOBCapablePacketConn, SetWriteBuffer, ReadBatch),
 // so segmentation offload, ECN, the don't-fragment bit and batched reads
@@ -157,8 +158,10 @@
 // timeout, tried"). HandshakeTimeout 5s and
 // CloseTimeout 500ms are guesses to validate.
 //
-// Path MTU discovery is off: QUIC's packets stay within 1,280 bytes,
-// which every IPv6 path carries. quic-go's discovery probes each new
+// Path MTU discovery is off: QUIC's packets keep quic-go's initial size,
+// UDP payloads of 1,280 bytes (1,328-byte IPv6 packets, 1,308-byte IPv4
+// ones), which quic-go assumes every path carries. Its discovery probes
+// each new
 // connection's path with packets of up to 1,452 bytes (about 5.6 KB on
 // loopback, where every probe succeeds), and a gossip node opens
 // connections all the time (shuffles, link requests, probes that fall

@@ -97,8 +97,8 @@ func ListenQUIC(cfg Config) (*QUIC, error) {
 		MaxIdleTimeout:        cfg.MaxSilence, // a backstop: the watch judges IdleTimeout (silence.go)
 		KeepAlivePeriod:       cfg.KeepAlivePeriod,
 		MaxIncomingUniStreams: -1,
-		// No path MTU probes (doc.go, "Defaults"): packets stay within
-		// QUIC's 1,280 bytes, and no connection pays the probes.
+		// No path MTU probes (doc.go, "Defaults"): packets keep quic-go's
+		// initial size, and no connection pays the probes.
 		DisablePathMTUDiscovery: true,
 	}
 	t.serverQUIC, t.clientQUIC = &base, new(quic.Config)

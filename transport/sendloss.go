@@ -152,7 +152,8 @@ type batchReader interface {
 // on a *net.UDPConn (quic.OOBCapablePacketConn: SyscallConn, SetReadBuffer,
 // ReadMsgUDP, WriteMsgUDP; and SetWriteBuffer, ReadBatch), so that
 // wrapping it keeps every optimisation quic-go enables on a bare socket:
-// the don't-fragment bit and path MTU discovery, ECN, generic segmentation
+// the don't-fragment bit (path MTU discovery needs it, and the transport
+// turns discovery off: doc.go, "Defaults"), ECN, generic segmentation
 // offload, batched reads and larger socket buffers.
 type lossUDPConn struct {
 	lossConn

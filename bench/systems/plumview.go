@@ -2,12 +2,10 @@ package systems
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/plumview/plumview/bench/harness"
@@ -98,12 +96,17 @@ func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // segmentation offload control message in oob.
 func (c *countedPacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
 	n, oobn, err := c.UDPConn.WriteMsgUDP(b, oob, addr)
-	packets := uint64(1)
-	if seg := segmentSize(oob); seg > 0 && n > 0 {
-		packets = uint64((n + seg - 1) / seg)
-	}
-	c.count(b, n, packets)
+	c.count(b, n, packetsIn(n, oob))
 	return n, oobn, err
+}
+
+// packetsIn is how many packets a write of n bytes with the control
+// messages oob carried: one, or one per segment with segmentation offload.
+func packetsIn(n int, oob []byte) uint64 {
+	if seg := segmentSize(oob); seg > 0 && n > 0 {
+		return uint64((n + seg - 1) / seg)
+	}
+	return 1
 }
 
 func (c *countedPacketConn) count(p []byte, n int, packets uint64) {
@@ -114,27 +117,6 @@ func (c *countedPacketConn) count(p []byte, n int, packets uint64) {
 		c.dgramsBytes.Add(uint64(n))
 	}
 }
-
-// segmentSize returns the segment size a UDP_SEGMENT control message in
-// oob names (generic segmentation offload), or 0.
-func segmentSize(oob []byte) int {
-	if len(oob) == 0 {
-		return 0
-	}
-	msgs, err := syscall.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0
-	}
-	for _, m := range msgs {
-		if m.Header.Level == syscall.IPPROTO_UDP && m.Header.Type == udpSegment && len(m.Data) >= 2 {
-			return int(binary.NativeEndian.Uint16(m.Data))
-		}
-	}
-	return 0
-}
-
-// udpSegment is Linux's UDP_SEGMENT socket option (linux/udp.h).
-const udpSegment = 103
 
 // sentCounts sums the nodes' packet counters: packets, bytes, datagrams
 // and their bytes.
@@ -339,16 +321,17 @@ func SparseMembers(mc *membership.Config) {
 // SustainedBegins implements harness.SustainedNoter.
 func (s *Plumview) SustainedBegins() { s.sustainedFrom = s.batchCounts() }
 
-// SustainedNotes implements harness.SustainedNoter: how many of the
-// payloads' origin signatures the nodes checked in batches (frames that
-// waited in a node's inbox behind one another; gossip's PrepareBatch).
+// SustainedNotes implements harness.SustainedNoter: how many signatures
+// (origins' and member records') the nodes checked in batches (frames
+// that waited in a node's inbox behind one another; gossip's
+// PrepareBatch), against the deliveries of other nodes' broadcasts.
 func (s *Plumview) SustainedNotes() []string {
 	now := s.batchCounts()
 	batches, failed, batched, received := now[0]-s.sustainedFrom[0], now[1]-s.sustainedFrom[1], now[2]-s.sustainedFrom[2], now[3]-s.sustainedFrom[3]
 	if batches == 0 {
 		return []string{"sustained: no origin signatures checked in batches"}
 	}
-	return []string{fmt.Sprintf("sustained: %.0f %% of the deliveries of other nodes' broadcasts had their origin signature checked in a batch (%d batches of %.1f on average, %d failed)",
+	return []string{fmt.Sprintf("sustained: %.0f signatures checked in batches per 100 deliveries of other nodes' broadcasts (%d batches of %.1f on average, %d failed)",
 		100*float64(batched)/float64(max(received, 1)), batches, float64(batched)/float64(batches), failed)}
 }
 

@@ -29,7 +29,7 @@ func (c *largestWrite) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, 
 	size := len(b)
 	if msgs, err := syscall.ParseSocketControlMessage(oob); err == nil {
 		for _, m := range msgs {
-			if m.Header.Level == syscall.IPPROTO_UDP && m.Header.Type == 103 && len(m.Data) >= 2 { // UDP_SEGMENT
+			if m.Header.Level == syscall.IPPROTO_UDP && m.Header.Type == 103 && len(m.Data) >= 2 { // Linux's UDP_SEGMENT option
 				size = min(size, int(binary.NativeEndian.Uint16(m.Data)))
 			}
 		}
@@ -47,12 +47,13 @@ func (c *largestWrite) note(n int) {
 	}
 }
 
-// The transport does not probe the path's MTU: QUIC's packets stay within
-// 1,280 bytes, which every IPv6 path carries, so no connection pays the
-// probes (about 5.6 KB each on loopback, where they would all succeed) for
-// frames that are mostly a few hundred bytes (docs/benchmarks.md, "Path
-// MTU discovery off"). With discovery on, quic-go sends its first probe,
-// larger than 1,280 bytes, within a few round trips of the handshake.
+// The transport does not probe the path's MTU: QUIC's packets keep
+// quic-go's initial size, UDP payloads of 1,280 bytes, so no connection
+// pays the probes (about 5.6 KB each on loopback, where they would all
+// succeed) for frames that are mostly a few hundred bytes
+// (docs/benchmarks.md, "Path MTU discovery off"). With discovery on,
+// quic-go sends its first probe, a larger payload, within a few round
+// trips of the handshake.
 func TestNoPathMTUProbes(t *testing.T) {
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
@@ -72,5 +73,6 @@ func TestNoPathMTUProbes(t *testing.T) {
 	require.LessOrEqual(t, sock.largest.Load(), int64(maxQUICPacket), "no packet above QUIC's initial size: no MTU probe")
 }
 
-// maxQUICPacket is quic-go's initial packet size, 1,280 bytes.
+// maxQUICPacket is quic-go's initial packet size, a UDP payload of 1,280
+// bytes.
 const maxQUICPacket = 1280
