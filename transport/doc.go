@@ -161,14 +161,13 @@
 // Path MTU discovery is off: QUIC's packets keep quic-go's initial size,
 // UDP payloads of 1,280 bytes (1,328-byte IPv6 packets, 1,308-byte IPv4
 // ones), which quic-go assumes every path carries. Its discovery probes
-// each new
-// connection's path with packets of up to 1,452 bytes (about 5.6 KB on
-// loopback, where every probe succeeds), and a gossip node opens
-// connections all the time (shuffles, link requests, probes that fall
-// back to a connection) for frames of a few hundred bytes: at 64 nodes the
-// probes were a sixth of the idle bytes, and a larger packet saved
-// nothing measurable on 4 KiB payloads (docs/benchmarks.md, "Path MTU
-// discovery off").
+// each new connection's path with payloads of up to 1,452 bytes (about
+// 5.6 KB on loopback, where every probe succeeds), and a gossip node
+// opens connections all the time (shuffles, link requests, probes that
+// fall back to a connection) for frames of a few hundred bytes: at 64
+// nodes the probes were a sixth to a fifth of the idle bytes, and larger
+// packets saved nothing measurable on 4 KiB payloads (docs/benchmarks.md,
+// "Path MTU discovery off").
 //
 // # In-memory network
 //
