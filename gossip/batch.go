@@ -22,18 +22,15 @@ import (
 // inbox together) calls PrepareBatch first: the origin signatures of the
 // payloads not seen yet, and the member records' signatures of the
 // broadcasts of records not seen yet, are checked in one batch, and
-// Receive then finds each of them checked. Nothing else changes: which messages are valid,
-// what is delivered, relayed, counted and charged, in what order. A batch
-// that fails says only that one signature at least is bad, so nothing of
-// it is remembered and Receive checks each alone, as without a batch: a
-// forger costs one failed batch besides the checks it cost before, and is
-// charged and evicted as before (budget.go).
-//
-// What a batch accepts beyond a single check: ed25519's batch equation is
-// the cofactored one (ZIP-215's rules), which also holds for a signature
-// whose signer built it with a small-order component on purpose; only the
-// key's holder can build one, and that origin can send different payloads
-// to different neighbours anyway.
+// Receive then finds each of them checked. Nothing else changes: which
+// messages are valid, what is delivered, relayed, counted and charged, in
+// what order, since the Authenticator passes a batch exactly when it
+// would pass each of its signatures alone (peer.BatchAuthenticator; the
+// runtime checks both under ZIP-215's rules). A batch that fails says
+// only that one signature at least is bad, so nothing of it is remembered
+// and Receive checks each alone, as without a batch: a forger costs one
+// failed batch besides the checks it cost before, and is charged and
+// evicted as before (budget.go).
 
 // maxBatchChecks bounds the signatures PrepareBatch checks (about 6 ms of
 // CPU), so that the urgent work a driver runs between frames (probes'
@@ -106,7 +103,7 @@ gather:
 		case err != nil:
 		case env.Kind == EnvelopeRecords:
 			if len(b.checks)+recordChecks(env.Records) > maxBatchChecks {
-				break gather
+				continue // a smaller message after it may fit
 			}
 			envs = append(envs, keep(g.ID, g.Payload, &env))
 			for j := range env.Records {

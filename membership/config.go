@@ -92,6 +92,18 @@ type Config struct {
 	// per delivery and 96 bytes per message, and about 100 bytes per
 	// member record.
 	TrustMembers bool
+	// StrictSignatures checks every signature alone with Go's
+	// ed25519.Verify (the cofactorless equation), as agents before
+	// 2026-12-07 did, instead of under ZIP-215's rules, alone or in
+	// batches. The two differ only on a signature its signer built on
+	// purpose with a small-order component, which ZIP-215 takes; so while
+	// a cluster is upgraded from agents of that date or earlier, a member
+	// that builds such signatures could have the upgraded agents take
+	// what the earlier ones refuse (docs/security.md, "Signed origins").
+	// Set it on every upgraded agent for the upgrade and drop it in a
+	// second rolling restart once no earlier agent is left. It costs the
+	// batches: about a fifth more CPU per delivery under load.
+	StrictSignatures bool
 	// BehindNAT says that this node cannot be dialled (it sits behind a
 	// NAT): its member record says so and names one of its active
 	// neighbours that can be dialled as its rendezvous, replaced when the
@@ -267,7 +279,11 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	if c.ProbeTimeout != 0 {
 		p.Members.ProbeTimeout = c.ProbeTimeout
 	}
-	if !c.TrustMembers {
+	switch {
+	case c.TrustMembers:
+	case c.StrictSignatures:
+		p.Members.Auth = strictSigner{tr: c.Transport}
+	default:
 		p.Members.Auth = identitySigner{tr: c.Transport}
 	}
 	p.Members.BehindNAT = c.BehindNAT

@@ -88,6 +88,47 @@ func TestSmallOrderSignaturesPassAloneAsInABatch(t *testing.T) {
 	require.False(t, s.Verify(id, pub, msg, sig), "a bent S is refused")
 }
 
+// Under Config.StrictSignatures a node checks every signature alone with
+// Go's ed25519.Verify, as agents before batches did: it refuses what they
+// refuse, and checks no batch even with frames queued.
+func TestStrictSignatures(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	msg := []byte("a statement")
+	id := peer.ID(transport.KeyID(pub))
+	var strict strictSigner
+	require.False(t, strict.Verify(id, pub, msg, smallOrderSignature(t, priv, msg)), "the small-order signature refused")
+	require.True(t, strict.Verify(id, pub, msg, ed25519.Sign(priv, msg)))
+	_, batches := any(strict).(peer.BatchAuthenticator)
+	require.False(t, batches)
+
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemClusterWith(t, 2, func(cfg *Config) { cfg.StrictSignatures = true })
+		c.joinAll()
+		receiver, origin := c.nodes[0], c.nodes[1]
+		sub := receiver.Subscribe("strict")
+		defer sub.Close()
+		ctx := context.Background()
+		waitFor(t, 10*time.Second, "the link eager both ways", func() bool {
+			re, _ := receiver.Trees()
+			oe, _ := origin.Trees()
+			return len(re) == 1 && len(oe) == 1
+		})
+		held, release := make(chan struct{}), make(chan struct{})
+		go func() { _ = receiver.call(ctx, func() { close(held); <-release }) }()
+		<-held
+		const k = 6
+		for i := range k {
+			_, err := origin.Broadcast(ctx, "strict", []byte(fmt.Sprint("m", i)))
+			require.NoError(t, err)
+		}
+		synctest.Wait()
+		close(release)
+		require.Len(t, receiveN(t, sub, k, 10*time.Second), k)
+		require.Zero(t, receiver.Counters().Engine.SignatureBatches)
+	})
+}
+
 // smallOrderSignature signs msg with priv as ed25519 does, but with R
 // shifted by a point of order 8.
 func smallOrderSignature(t *testing.T, priv ed25519.PrivateKey, msg []byte) []byte {
@@ -98,10 +139,10 @@ func smallOrderSignature(t *testing.T, priv ed25519.PrivateKey, msg []byte) []by
 	require.NoError(t, err)
 	T, err := new(edwards25519.Point).SetBytes(order8)
 	require.NoError(t, err)
-	var seed [64]byte
-	copy(seed[:], h[32:])
-	copy(seed[32:], msg)
-	r, err := new(edwards25519.Scalar).SetUniformBytes(sha512.New().Sum(seed[:])[:64])
+	nonce := sha512.New() // ed25519's: the key's prefix, then the message
+	nonce.Write(h[32:])
+	nonce.Write(msg)
+	r, err := new(edwards25519.Scalar).SetUniformBytes(nonce.Sum(nil))
 	require.NoError(t, err)
 	R := new(edwards25519.Point).Add(new(edwards25519.Point).ScalarBaseMult(r), T)
 	k := sha512.New()
@@ -164,15 +205,18 @@ func TestQueuedFramesAreCheckedInOneBatch(t *testing.T) {
 		}
 		synctest.Wait()
 		cnt := receiver.Counters().Engine
-		require.Equal(t, uint64(2), cnt.SignatureBatches, "one batch each side of the work")
+		// A member record broadcast or exchanged meanwhile may join a batch
+		// or make one of its own.
+		require.GreaterOrEqual(t, cnt.SignatureBatches, uint64(2), "a batch each side of the work")
 		require.Zero(t, cnt.SignatureBatchesFailed)
-		require.Equal(t, uint64(2*k), cnt.SignaturesBatched, "every origin signature checked in a batch")
+		require.GreaterOrEqual(t, cnt.SignaturesBatched, uint64(2*k), "every origin signature checked in a batch")
 		require.Equal(t, k, between, "the work ran after the frames before it and before those after it")
 	})
 }
 
 // BenchmarkOriginChecks compares checking origin signatures one by one
-// (identitySigner.Verify) with checking them in batches of several sizes
+// (identitySigner.Verify, ZIP-215; strictSigner.Verify, Go's
+// ed25519.Verify) with checking them in batches of several sizes
 // (VerifyBatch), per signature, the signers drawn from 64 keys as in the
 // bench's cluster.
 func BenchmarkOriginChecks(b *testing.B) {
@@ -186,14 +230,19 @@ func BenchmarkOriginChecks(b *testing.B) {
 		checks = append(checks, peer.Check{Signer: peer.ID(transport.KeyID(pub)), Key: pub, Msg: msg, Sig: ed25519.Sign(priv, msg)})
 	}
 	var s identitySigner
-	b.Run("alone", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			c := checks[i%len(checks)]
-			if !s.Verify(c.Signer, c.Key, c.Msg, c.Sig) {
-				b.Fatal("refused")
+	for _, alone := range []struct {
+		name string
+		auth peer.Authenticator
+	}{{"alone", s}, {"alone-strict", strictSigner{}}} {
+		b.Run(alone.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				c := checks[i%len(checks)]
+				if !alone.auth.Verify(c.Signer, c.Key, c.Msg, c.Sig) {
+					b.Fatal("refused")
+				}
 			}
-		}
-	})
+		})
+	}
 	for _, n := range []int{2, 4, 8, 16, 32, 64} {
 		b.Run(fmt.Sprintf("batch%d", n), func(b *testing.B) {
 			for b.Loop() {

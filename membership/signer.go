@@ -53,3 +53,21 @@ func (identitySigner) VerifyBatch(checks []peer.Check) bool {
 func shapedCheck(signer peer.ID, key, sig []byte) bool {
 	return len(key) == ed25519.PublicKeySize && peer.ID(transport.KeyID(key)) == signer && len(sig) == ed25519.SignatureSize
 }
+
+// strictSigner is the engine's peer.Authenticator under
+// Config.StrictSignatures: identitySigner's signing, and checks alone with
+// Go's ed25519.Verify, the cofactorless equation of agents before
+// batches. It checks no batch, since ed25519's batch equation is the
+// cofactored one.
+type strictSigner struct {
+	tr transport.Transport
+}
+
+func (s strictSigner) PublicKey() []byte { return s.tr.PublicKey() }
+
+func (s strictSigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
+
+// Verify checks one signature with ed25519.Verify.
+func (strictSigner) Verify(signer peer.ID, key, msg, sig []byte) bool {
+	return shapedCheck(signer, key, sig) && ed25519.Verify(key, msg, sig)
+}

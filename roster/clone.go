@@ -28,9 +28,9 @@ func (r *Roster) Clone() *Roster {
 
 // UseAuth makes the roster check signatures with auth from now on, in
 // place of Config.Auth: a clone's composition wraps its Authenticator in
-// state of its own (gossip's remembered signatures). It is meant for an
-// Authenticator that decides as Config.Auth does; nil turns signature
-// checks off.
+// state of its own (gossip's remembered signatures). auth must decide as
+// Config.Auth does, and be nil exactly when Config.Auth is: it cannot turn
+// signatures on or off.
 func (r *Roster) UseAuth(auth peer.Authenticator) {
 	r.cfg.Auth = auth
 }

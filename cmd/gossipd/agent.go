@@ -158,7 +158,7 @@ func runAgent(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	mc := membership.Config{Transport: tr, Metadata: []byte(c.meta), Logger: log.Named("membership"), Metrics: m,
-		TrustMembers: c.trustMembers, CheckReachability: nat.auto, ICE: nat.iceLinks(tc)}
+		TrustMembers: c.trustMembers, StrictSignatures: c.strictSigs, CheckReachability: nat.auto, ICE: nat.iceLinks(tc)}
 	c.detection.node(&mc)
 	mc.Roster.Incarnation = start.incarnation
 	mc.Protocol.Plumtree.FirstSequence = start.firstSequence

@@ -61,3 +61,13 @@ func TestCheckEnvironment(t *testing.T) {
 	require.EqualError(t, err, "gossipd: unknown environment variable GOSSIPD_KEYFILE (did you mean GOSSIPD_KEY_FILE?)\n"+
 		"gossipd: unknown environment variable GOSSIPD_METRICS_ADRR (did you mean GOSSIPD_METRICS_ADDR?)")
 }
+
+// -strict-signatures reaches the agent's configuration; it is off by
+// default.
+func TestStrictSignaturesFlag(t *testing.T) {
+	var c agentConfig
+	require.NoError(t, agentFlags(&c).Parse(nil))
+	require.False(t, c.strictSigs)
+	require.NoError(t, agentFlags(&c).Parse([]string{"-strict-signatures"}))
+	require.True(t, c.strictSigs)
+}
