@@ -282,9 +282,9 @@ func (c Config) engineConfig(now uint64) gossip.Config {
 	switch {
 	case c.TrustMembers:
 	case c.StrictSignatures:
-		p.Members.Auth = strictSigner{tr: c.Transport}
+		p.Members.Auth = strictSigner{keySigner{tr: c.Transport}}
 	default:
-		p.Members.Auth = identitySigner{tr: c.Transport}
+		p.Members.Auth = identitySigner{keySigner{tr: c.Transport}}
 	}
 	p.Members.BehindNAT = c.BehindNAT
 	p.Members.CheckReachability = c.CheckReachability

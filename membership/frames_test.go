@@ -103,20 +103,8 @@ func TestStrictSignatures(t *testing.T) {
 	require.False(t, batches)
 
 	synctest.Test(t, func(t *testing.T) {
-		c := newMemClusterWith(t, 2, func(cfg *Config) { cfg.StrictSignatures = true })
-		c.joinAll()
-		receiver, origin := c.nodes[0], c.nodes[1]
-		sub := receiver.Subscribe("strict")
-		defer sub.Close()
+		receiver, origin, sub, release := heldPair(t, "strict", func(cfg *Config) { cfg.StrictSignatures = true })
 		ctx := context.Background()
-		waitFor(t, 10*time.Second, "the link eager both ways", func() bool {
-			re, _ := receiver.Trees()
-			oe, _ := origin.Trees()
-			return len(re) == 1 && len(oe) == 1
-		})
-		held, release := make(chan struct{}), make(chan struct{})
-		go func() { _ = receiver.call(ctx, func() { close(held); <-release }) }()
-		<-held
 		const k = 6
 		for i := range k {
 			_, err := origin.Broadcast(ctx, "strict", []byte(fmt.Sprint("m", i)))
@@ -127,6 +115,27 @@ func TestStrictSignatures(t *testing.T) {
 		require.Len(t, receiveN(t, sub, k, 10*time.Second), k)
 		require.Zero(t, receiver.Counters().Engine.SignatureBatches)
 	})
+}
+
+// heldPair is a joined pair of nodes eagerly linked, the receiver
+// subscribed to topic, and its state goroutine held until release is
+// closed, so that the origin's frames queue in the receiver's inbox.
+func heldPair(t *testing.T, topic string, configure func(*Config)) (receiver, origin *Node, sub *Subscription, release chan struct{}) {
+	c := newMemClusterWith(t, 2, configure)
+	c.joinAll()
+	receiver, origin = c.nodes[0], c.nodes[1]
+	sub = receiver.Subscribe(topic)
+	t.Cleanup(sub.Close)
+	waitFor(t, 10*time.Second, "the link eager both ways", func() bool {
+		re, _ := receiver.Trees()
+		oe, _ := origin.Trees()
+		return len(re) == 1 && len(oe) == 1
+	})
+	held := make(chan struct{})
+	release = make(chan struct{})
+	go func() { _ = receiver.call(context.Background(), func() { close(held); <-release }) }()
+	<-held
+	return receiver, origin, sub, release
 }
 
 // smallOrderSignature signs msg with priv as ed25519 does, but with R
@@ -161,30 +170,21 @@ func smallOrderSignature(t *testing.T, priv ed25519.PrivateKey, msg []byte) []by
 // before it and before those after it, which make a second batch.
 func TestQueuedFramesAreCheckedInOneBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newMemCluster(t, 2)
-		c.joinAll()
-		receiver, origin := c.nodes[0], c.nodes[1]
-		sub := receiver.Subscribe("batch")
-		defer sub.Close()
-		ctx := context.Background()
-		waitFor(t, 10*time.Second, "the link eager both ways", func() bool {
-			re, _ := receiver.Trees()
-			oe, _ := origin.Trees()
-			return len(re) == 1 && len(oe) == 1
-		})
 		const k = 12
 		var delivered int // on the state goroutine, as the hook runs
-		stop := receiver.OnMessage(func(m Message) {
-			if m.Topic == "batch" {
-				delivered++
-			}
-		})
-		defer stop()
-		held, release := make(chan struct{}), make(chan struct{})
+		receiver, origin, sub, release := heldPair(t, "batch", func(cfg *Config) {})
+		ctx := context.Background()
+		// The hook is registered through the held goroutine's inbox, so
+		// it is in place before any frame is stepped.
+		stopped := make(chan func())
 		go func() {
-			_ = receiver.call(ctx, func() { close(held); <-release })
+			stopped <- receiver.OnMessage(func(m Message) {
+				if m.Topic == "batch" {
+					delivered++
+				}
+			})
 		}()
-		<-held // the receiver's state goroutine waits
+		synctest.Wait()
 		broadcast := func(from, to int) {
 			for i := from; i < to; i++ {
 				_, err := origin.Broadcast(ctx, "batch", []byte(fmt.Sprint("m", i)))
@@ -198,6 +198,7 @@ func TestQueuedFramesAreCheckedInOneBatch(t *testing.T) {
 		require.True(t, receiver.post(func() { between = delivered }))
 		broadcast(k, 2*k)
 		close(release)
+		defer (<-stopped)()
 		got := receiveN(t, sub, 2*k, 10*time.Second)
 		require.Len(t, got, 2*k)
 		for m, n := range got {

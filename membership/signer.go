@@ -14,13 +14,17 @@ import (
 // and another node's signature is valid when the key it carries is that
 // node's (its ID is transport.KeyID of its key) and the signature
 // verifies.
-type identitySigner struct {
+type identitySigner struct{ keySigner }
+
+// keySigner signs with the transport's identity key: the half of an
+// Authenticator that identitySigner and strictSigner share.
+type keySigner struct {
 	tr transport.Transport
 }
 
-func (s identitySigner) PublicKey() []byte { return s.tr.PublicKey() }
+func (s keySigner) PublicKey() []byte { return s.tr.PublicKey() }
 
-func (s identitySigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
+func (s keySigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
 
 // Verify checks one signature under ZIP-215's rules
 // (ed25519consensus.Verify), the rules of VerifyBatch, so that a
@@ -59,13 +63,7 @@ func shapedCheck(signer peer.ID, key, sig []byte) bool {
 // Go's ed25519.Verify, the cofactorless equation of agents before
 // batches. It checks no batch, since ed25519's batch equation is the
 // cofactored one.
-type strictSigner struct {
-	tr transport.Transport
-}
-
-func (s strictSigner) PublicKey() []byte { return s.tr.PublicKey() }
-
-func (s strictSigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
+type strictSigner struct{ keySigner }
 
 // Verify checks one signature with ed25519.Verify.
 func (strictSigner) Verify(signer peer.ID, key, msg, sig []byte) bool {
