@@ -93,11 +93,11 @@ type Config struct {
 	// member record.
 	TrustMembers bool
 	// StrictSignatures checks every signature alone with Go's
-	// ed25519.Verify (the cofactorless equation), as agents before
-	// 2026-12-07 did, instead of under ZIP-215's rules, alone or in
-	// batches. The two differ only on a signature its signer built on
+	// ed25519.Verify (the cofactorless equation), as agents up to
+	// d4f7fc8 (2026-12-07) did, instead of under ZIP-215's rules, alone or
+	// in batches. The two differ only on a signature its signer built on
 	// purpose with a small-order component, which ZIP-215 takes; so while
-	// a cluster is upgraded from agents of that date or earlier, a member
+	// a cluster is upgraded from such agents, a member
 	// that builds such signatures could have the upgraded agents take
 	// what the earlier ones refuse (docs/security.md, "Signed origins").
 	// Set it on every upgraded agent for the upgrade and drop it in a

@@ -56,7 +56,7 @@ func agentFlags(c *agentConfig) *flag.FlagSet {
 	fs.StringVar(&c.clusterSecretFile, "cluster-secret-file", "", "`file` with the cluster secret (one per line: the current one, then the previous one during a rotation): admit only agents given the same secret; or set $"+clusterSecretEnv+" to the secret itself")
 	fs.BoolVar(&c.insecure, "insecure", false, "admit any peer even on a non-loopback -bind (a lab only)")
 	fs.BoolVar(&c.trustMembers, "trust-members", false, "neither sign broadcasts and member records nor check others' signatures: only where every admitted member is trusted, and on every agent of the cluster alike")
-	fs.BoolVar(&c.strictSigs, "strict-signatures", false, "check every signature alone with the cofactorless ed25519 equation, as agents before 2026-12-07 did, instead of in batches under ZIP-215's rules: on every upgraded agent while a cluster is upgraded from such agents, dropped in a second rolling restart (docs/security.md)")
+	fs.BoolVar(&c.strictSigs, "strict-signatures", false, "check every signature alone with the cofactorless ed25519 equation, as agents up to d4f7fc8 (2026-12-07) did, instead of in batches under ZIP-215's rules: on every upgraded agent while a cluster is upgraded from such agents, dropped in a second rolling restart (docs/security.md)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	fs.IntVar(&c.maxPayload, "max-payload", maxPayloadBytes, "largest broadcast payload, in `bytes` (at most the default, 512 KiB)")
 	fs.StringVar(&c.topics, "topics", "", "comma-separated topics broadcasts may use (default: any)")
