@@ -183,9 +183,10 @@ func (n *Node) noteDatagramReader(id peer.ID, reads bool) {
 // connection). A message the receiver answers (a Ping) goes as a datagram
 // to any member not known to run an earlier version, and again over a
 // connection datagramFallbackAfter later unless a datagram has come back
-// from the member by then: a member of an earlier version, one whose
-// network drops datagrams but passes QUIC, and a lost datagram all cost a
-// connection, never a false suspicion. A message not answered goes as a
+// from the member by then (to a member known to read datagrams, first
+// once more as a datagram: datagramFallback): a member of an earlier
+// version, one whose network drops datagrams but passes QUIC, and a lost
+// datagram all cost a connection at most, never a false suspicion. A message not answered goes as a
 // datagram only to a member known to read them (one sent us a datagram).
 // A NEIGHBOR request (link) is sent again over a connection when its
 // timeout falls due unanswered instead (linkrequests.go).
@@ -198,6 +199,24 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 	if known && !reads || !known && !answered {
 		return false
 	}
+	if !n.transmitDatagram(p, frame) {
+		return false
+	}
+	if link != nil {
+		n.askedByDatagram(p, frame, needs, link.Nonce)
+		return true
+	}
+	if answered && p.Addr != "" {
+		n.awaitDatagramAnswer(p, frame, needs, time.Now(), false)
+	}
+	return true
+}
+
+// transmitDatagram sends frame to p as a datagram, to where p's last
+// datagram came from or else to its advertised address, and reports
+// whether it left.
+func (n *Node) transmitDatagram(p hyparview.Peer, frame []byte) bool {
+	s := &n.st.dgram
 	var key ed25519.PublicKey
 	var addr string
 	if src, ok := s.sources[p.ID]; ok && time.Since(src.at) < datagramSourceAge {
@@ -216,26 +235,24 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 		return false
 	}
 	n.incr(mDatagramsSent, 1)
-	if link != nil {
-		n.askedByDatagram(p, frame, needs, link.Nonce)
-		return true
-	}
-	if answered && p.Addr != "" {
-		sentAt := time.Now()
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			t := time.NewTimer(n.datagramFallbackAfter())
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-n.ctx.Done():
-				return
-			}
-			n.post(func() { n.datagramFallback(p, frame, needs, sentAt) })
-		}()
-	}
 	return true
+}
+
+// awaitDatagramAnswer calls datagramFallback datagramFallbackAfter from
+// now unless the node stops first.
+func (n *Node) awaitDatagramAnswer(p hyparview.Peer, frame []byte, needs int, sentAt time.Time, resent bool) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		t := time.NewTimer(n.datagramFallbackAfter())
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			return
+		}
+		n.post(func() { n.datagramFallback(p, frame, needs, sentAt, resent) })
+	}()
 }
 
 // datagramFallback sends over a connection a frame that went as a
@@ -251,9 +268,26 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 // opens a connection; the others are skipped, counted, and the probe goes
 // on as without an answer (through neighbours, whose connections reach a
 // member of an earlier version).
-func (n *Node) datagramFallback(p hyparview.Peer, frame []byte, needs int, sentAt time.Time) {
+//
+// To a member known to read datagrams (one came from it), the frame goes
+// first once more as a datagram (resent): what was lost is more likely
+// that one datagram than the member's whole path, and an agent of the
+// version before tagged datagrams refuses the tagged datagram the
+// transport sends it once a minute to learn whether it was upgraded
+// (transport's signed datagrams), which the transport follows with signed
+// ones again. Those minutes start at first contact, so in a cluster
+// started together the tries to one such agent fall due together: a
+// prober's and its relays' (every relay of the indirect probe refused),
+// and with the fallbacks over connections skipped here, the agent was
+// suspected.
+func (n *Node) datagramFallback(p hyparview.Peer, frame []byte, needs int, sentAt time.Time, resent bool) {
 	s := &n.st.dgram
 	if src, ok := s.sources[p.ID]; ok && !src.at.Before(sentAt) {
+		return
+	}
+	if reads := s.reads[p.ID]; reads && !resent && n.transmitDatagram(p, frame) {
+		n.incr(mDatagramsResent, 1)
+		n.awaitDatagramAnswer(p, frame, needs, sentAt, true)
 		return
 	}
 	if n.st.conns[p.ID] == nil && n.st.dials[p.ID] == nil {

@@ -85,6 +85,7 @@ const (
 	mDatagramsRefused          = "datagrams_refused_total"
 	mDatagramsFallbacks        = "datagrams_fallbacks_total"
 	mDatagramsFallbacksSkipped = "datagrams_fallbacks_skipped_total"
+	mDatagramsResent           = "datagrams_resent_total"
 	mSignalsIn                 = "ice_signals_received_total"
 	mSignalsDropped            = "ice_signals_dropped_total"
 	mICE                       = "ice_negotiations_total"
@@ -228,6 +229,7 @@ func MetricDefs() []MetricDef {
 	c(mDatagramsReceived, "probes and answers received as datagrams")
 	c(mDatagramsRefused, "datagrams that carried something else than a probe or an answer, or did not decode")
 	c(mDatagramsFallbacks, "datagrams to a member not known to read them, unanswered and sent again over a connection")
+	c(mDatagramsResent, "datagrams to a member known to read them, unanswered and sent once more as a datagram before any connection")
 	c(mDatagramsFallbacksSkipped, "such datagrams not sent again, for want of a connection open and with one opened for another less than 5 s ago")
 	for _, r := range []string{dropDialling, dropNoConnection, dropClosed, dropOldProtocol, dropNoLink} {
 		c(mDropped, "frames dropped for want of a connection, or not sent to an agent of an earlier protocol version, by reason", metrics.Label{Name: "reason", Value: r})
