@@ -31,9 +31,10 @@ import (
 // from it within datagramFallbackAfter, again over a connection, as
 // before: a member of this version answers within a round trip; one of
 // an earlier version is reached over the connection, whose handshake then
-// says not to try datagrams with it again; a lost datagram costs a
-// connection, not a suspicion. A message nobody answers (a shuffle's
-// reply) goes as a datagram only to a member that sent us one.
+// says not to try datagrams with it again; a lost datagram costs a second
+// datagram (to a member that sent us one) or a connection, not a
+// suspicion. A message nobody answers (a shuffle's reply) goes as a
+// datagram only to a member that sent us one.
 
 // datagramProtocol is the first protocol version whose agents read
 // datagrams (transport.ALPN).
@@ -81,10 +82,11 @@ type datagramState struct {
 	linksOverConns map[peer.ID]time.Time
 }
 
-// datagramFallbackAfter is how long a datagram to a member not known to
-// read datagrams waits for a datagram back before the message goes again
-// over a connection: a fraction of the probe timeout, so that a probe of
-// an agent of an earlier version still ends in time.
+// datagramFallbackAfter is how long a datagram that is answered (a Ping)
+// waits for a datagram back before the message goes again, over a
+// connection or, to a member known to read datagrams, first once more as
+// a datagram (datagramFallback): a fraction of the probe timeout, so that
+// a probe of an agent of an earlier version still ends in time.
 func (n *Node) datagramFallbackAfter() time.Duration {
 	return n.probeTimeout() / 4
 }
@@ -186,8 +188,10 @@ func (n *Node) noteDatagramReader(id peer.ID, reads bool) {
 // from the member by then (to a member known to read datagrams, first
 // once more as a datagram: datagramFallback): a member of an earlier
 // version, one whose network drops datagrams but passes QUIC, and a lost
-// datagram all cost a connection at most, never a false suspicion. A message not answered goes as a
-// datagram only to a member known to read them (one sent us a datagram).
+// datagram all cost a connection at most, never a false suspicion. A
+// message not answered goes as a datagram only to a member known to read
+// them (one sent us a datagram), and never as the transport's tagged try
+// (transmitDatagram).
 // A NEIGHBOR request (link) is sent again over a connection when its
 // timeout falls due unanswered instead (linkrequests.go).
 func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered bool, link *hyparview.Neighbor) bool {
@@ -199,7 +203,8 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 	if known && !reads || !known && !answered {
 		return false
 	}
-	if !n.transmitDatagram(p, frame) {
+	sentAt := time.Now()
+	if !n.transmitDatagram(p, frame, !answered) {
 		return false
 	}
 	if link != nil {
@@ -207,15 +212,19 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 		return true
 	}
 	if answered && p.Addr != "" {
-		n.awaitDatagramAnswer(p, frame, needs, time.Now(), false)
+		n.awaitDatagramAnswer(p, frame, needs, sentAt, false)
 	}
 	return true
 }
 
 // transmitDatagram sends frame to p as a datagram, to where p's last
 // datagram came from or else to its advertised address, and reports
-// whether it left.
-func (n *Node) transmitDatagram(p hyparview.Peer, frame []byte) bool {
+// whether it left. An answer (a frame nobody sends again when it is
+// lost: an Ack, a shuffle's reply, a refusal) goes by
+// transport.Datagrams.SendDatagramAnswer, so that it is never the tagged
+// datagram the transport tries once a minute on an agent that signs its
+// own, which that agent refuses: the prober would go unanswered.
+func (n *Node) transmitDatagram(p hyparview.Peer, frame []byte, answer bool) bool {
 	s := &n.st.dgram
 	var key ed25519.PublicKey
 	var addr string
@@ -230,7 +239,11 @@ func (n *Node) transmitDatagram(p hyparview.Peer, frame []byte) bool {
 	} else {
 		return false
 	}
-	if err := s.tr.SendDatagram(addr, key, frame); err != nil {
+	send := s.tr.SendDatagram
+	if answer {
+		send = s.tr.SendDatagramAnswer
+	}
+	if err := send(addr, key, frame); err != nil {
 		n.log.Debug("datagram not sent", peerField(p.ID), zap.Error(err))
 		return false
 	}
@@ -255,9 +268,9 @@ func (n *Node) awaitDatagramAnswer(p hyparview.Peer, frame []byte, needs int, se
 	}()
 }
 
-// datagramFallback sends over a connection a frame that went as a
-// datagram to a member not known to read them, unless a datagram has come
-// from it since.
+// datagramFallback sends again a frame that went as a datagram and
+// expects an answer, unless a datagram has come from its receiver since:
+// over a connection, or first once more as a datagram (below).
 //
 // A fallback that would open a connection is one QUIC handshake at each
 // end, and while a cluster is young (every probe to a member never heard
@@ -269,23 +282,26 @@ func (n *Node) awaitDatagramAnswer(p hyparview.Peer, frame []byte, needs int, se
 // on as without an answer (through neighbours, whose connections reach a
 // member of an earlier version).
 //
-// To a member known to read datagrams (one came from it), the frame goes
-// first once more as a datagram (resent): what was lost is more likely
-// that one datagram than the member's whole path, and an agent of the
-// version before tagged datagrams refuses the tagged datagram the
-// transport sends it once a minute to learn whether it was upgraded
-// (transport's signed datagrams), which the transport follows with signed
-// ones again. Those minutes start at first contact, so in a cluster
-// started together the tries to one such agent fall due together: a
-// prober's and its relays' (every relay of the indirect probe refused),
-// and with the fallbacks over connections skipped here, the agent was
-// suspected.
+// To a member known to read datagrams (one came from it) and no
+// connection to it open or being opened, the frame goes first once more
+// as a datagram (resent), and over a connection only after a second
+// datagramFallbackAfter: what was lost is more likely that one datagram
+// than the member's whole path, and an agent of the version before
+// tagged datagrams refuses the tagged datagram the transport sends it
+// once a minute to learn whether it was upgraded (transport's signed
+// datagrams), after which the transport signs again. Those minutes start
+// at first contact, so in a cluster started together the tries to one
+// such agent fell due together, a prober's and its relays', all refused,
+// the fallbacks over connections skipped here, and the agent was
+// suspected. (Answers are never that try: transmitDatagram.) The price:
+// to such a member whose path has come to drop datagrams, the
+// connection leaves at half the probe timeout rather than a quarter.
 func (n *Node) datagramFallback(p hyparview.Peer, frame []byte, needs int, sentAt time.Time, resent bool) {
 	s := &n.st.dgram
 	if src, ok := s.sources[p.ID]; ok && !src.at.Before(sentAt) {
 		return
 	}
-	if reads := s.reads[p.ID]; reads && !resent && n.transmitDatagram(p, frame) {
+	if s.reads[p.ID] && !resent && n.st.conns[p.ID] == nil && n.st.dials[p.ID] == nil && n.transmitDatagram(p, frame, false) {
 		n.incr(mDatagramsResent, 1)
 		n.awaitDatagramAnswer(p, frame, needs, sentAt, true)
 		return

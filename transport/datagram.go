@@ -40,6 +40,13 @@ type Datagrams interface {
 	// (a name is refused rather than resolved). A nil error says only
 	// that the datagram left: it may be lost.
 	SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error
+	// SendDatagramAnswer is SendDatagram for a datagram its sender does
+	// not send again when it is lost or refused (an answer): to a peer
+	// that signs its datagrams (an agent of the version before tagged
+	// ones) it always goes signed, never as the tagged datagram by which
+	// the transport learns once a minute whether the peer was upgraded,
+	// which such a peer refuses.
+	SendDatagramAnswer(addr string, key ed25519.PublicKey, payload []byte) error
 	// ReceiveDatagram returns the next datagram whose tag (or signature)
 	// and sender passed the checks, or ErrClosed once the transport closed.
 	ReceiveDatagram(ctx context.Context) (Datagram, error)
@@ -340,15 +347,18 @@ func newDatagramEndpoint(keys *pairKeys, id Identity, adm Admission, budget int,
 func datagramsFit(id Identity) bool { return len(id.CACert) <= maxDatagramCert }
 
 // seal builds a datagram to the holder of to: tagged, or signed when
-// the peer signs its own (signers).
-func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte) ([]byte, error) {
+// the peer signs its own (signers), but for a tagged one every
+// signerRetry if mayTry (a datagram its sender sends again when
+// unanswered, so that the peer's refusal costs a datagram, not an
+// answer).
+func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte, mayTry bool) ([]byte, error) {
 	if len(to) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")
 	}
 	now := time.Now()
 	e.mu.Lock()
 	tried, signs := e.signers[[ed25519.PublicKeySize]byte(to)]
-	if signs && now.Sub(tried) >= signerRetry {
+	if signs && mayTry && now.Sub(tried) >= signerRetry {
 		signs = false // try a tagged one: the peer may read them now
 		e.signers[[ed25519.PublicKeySize]byte(to)] = now
 	}

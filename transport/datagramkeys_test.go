@@ -259,6 +259,33 @@ func TestDatagramsAnswerInThePeersFormat(t *testing.T) {
 	})
 }
 
+// Once a minute a datagram to a peer that signs its own goes tagged, to
+// learn whether the peer was upgraded, and an agent of the version before
+// refuses it; an answer (SendDatagramAnswer) is never that try, since
+// nobody sends it again: it goes signed and is taken.
+func TestAnswersAreNeverTheTaggedTry(t *testing.T) {
+	synctestMem(t, func(t *testing.T, mk newFunc) {
+		old, young := mk(Config{SignedDatagrams: true}), mk(Config{})
+		require.NoError(t, old.(Datagrams).SendDatagram(young.Addr(), keyOf(young), []byte("ping")))
+		d := receiveDatagram(t, young)
+		ep := young.(*memTransport).datagrams
+		key := [32]byte(keyOf(old))
+		ep.mu.Lock()
+		ep.signers[key] = time.Now().Add(-signerRetry) // the minute is up
+		ep.mu.Unlock()
+
+		require.NoError(t, young.(Datagrams).SendDatagramAnswer(d.Addr, d.From, []byte("ack")))
+		assert.Equal(t, "ack", string(receiveDatagram(t, old).Payload), "the answer went signed")
+		assert.Zero(t, old.Stats().DatagramsRefused)
+
+		require.NoError(t, young.(Datagrams).SendDatagram(d.Addr, d.From, []byte("probe")))
+		waitStats(t, old, func(s Stats) bool { return s.DatagramsRefused == 1 }) // the try, refused
+		require.NoError(t, young.(Datagrams).SendDatagram(d.Addr, d.From, []byte("again")))
+		assert.Equal(t, "again", string(receiveDatagram(t, old).Payload), "signed again for a minute")
+		assert.Equal(t, int64(1), old.Stats().DatagramsRefused)
+	})
+}
+
 // A forged tagged datagram, from a key made up for it, leaves no pair key
 // behind: only keys whose datagrams passed are remembered, so forgeries
 // cannot push out the keys of real peers.

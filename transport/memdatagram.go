@@ -12,13 +12,22 @@ var _ Datagrams = (*memTransport)(nil)
 // the network's delay, loss, hook and partitions as a frame would, and
 // vanishes if nobody listens at addr.
 func (t *memTransport) SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error {
+	return t.sendDatagram(addr, key, payload, true)
+}
+
+// SendDatagramAnswer implements Datagrams on a MemNetwork.
+func (t *memTransport) SendDatagramAnswer(addr string, key ed25519.PublicKey, payload []byte) error {
+	return t.sendDatagram(addr, key, payload, false)
+}
+
+func (t *memTransport) sendDatagram(addr string, key ed25519.PublicKey, payload []byte, mayTry bool) error {
 	if t.isClosed() {
 		return ErrClosed
 	}
 	if !t.datagramsOn() {
 		return errDatagramsOff
 	}
-	pkt, err := t.datagrams.seal(key, payload)
+	pkt, err := t.datagrams.seal(key, payload, mayTry)
 	if err != nil {
 		return err
 	}

@@ -164,6 +164,15 @@ func (t *QUIC) datagramLoop() {
 
 // SendDatagram implements Datagrams.
 func (t *QUIC) SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error {
+	return t.sendDatagram(addr, key, payload, true)
+}
+
+// SendDatagramAnswer implements Datagrams.
+func (t *QUIC) SendDatagramAnswer(addr string, key ed25519.PublicKey, payload []byte) error {
+	return t.sendDatagram(addr, key, payload, false)
+}
+
+func (t *QUIC) sendDatagram(addr string, key ed25519.PublicKey, payload []byte, mayTry bool) error {
 	if t.isClosed() {
 		return ErrClosed
 	}
@@ -177,7 +186,7 @@ func (t *QUIC) SendDatagram(addr string, key ed25519.PublicKey, payload []byte) 
 		return fmt.Errorf("%w: a datagram needs an IP address and port, got %q", ErrUnreachable, addr)
 	}
 	ua := net.UDPAddrFromAddrPort(ap)
-	pkt, err := t.datagrams.seal(key, payload)
+	pkt, err := t.datagrams.seal(key, payload, mayTry)
 	if err != nil {
 		return err
 	}
