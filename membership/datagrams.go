@@ -204,7 +204,11 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 		return false
 	}
 	sentAt := time.Now()
-	if !n.transmitDatagram(p, frame, !answered) {
+	// Only a probe may be the transport's tagged try: a NEIGHBOR request
+	// refused that way would wait for its timeout and go again over a
+	// connection, and its peer would be asked over connections for
+	// minutes (linkrequests.go).
+	if !n.transmitDatagram(p, frame, !answered || link != nil) {
 		return false
 	}
 	if link != nil {
@@ -220,7 +224,8 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 // transmitDatagram sends frame to p as a datagram, to where p's last
 // datagram came from or else to its advertised address, and reports
 // whether it left. An answer (a frame nobody sends again when it is
-// lost: an Ack, a shuffle's reply, a refusal) goes by
+// lost: an Ack, a shuffle's reply, a refusal), and a NEIGHBOR request,
+// go by
 // transport.Datagrams.SendDatagramAnswer, so that it is never the tagged
 // datagram the transport tries once a minute on an agent that signs its
 // own, which that agent refuses: the prober would go unanswered.

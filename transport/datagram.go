@@ -38,7 +38,9 @@ type Datagrams interface {
 	// SendDatagram sends payload, at most MaxDatagramPayload bytes, to
 	// the node holding key at addr, an IP address and port over QUIC
 	// (a name is refused rather than resolved). A nil error says only
-	// that the datagram left: it may be lost.
+	// that the datagram left: it may be lost, and to a peer that signs
+	// its datagrams it may be the tagged try of once a minute, which such
+	// a peer refuses, so the caller sends it again when unanswered.
 	SendDatagram(addr string, key ed25519.PublicKey, payload []byte) error
 	// SendDatagramAnswer is SendDatagram for a datagram its sender does
 	// not send again when it is lost or refused (an answer): to a peer
@@ -349,8 +351,8 @@ func datagramsFit(id Identity) bool { return len(id.CACert) <= maxDatagramCert }
 // seal builds a datagram to the holder of to: tagged, or signed when
 // the peer signs its own (signers), but for a tagged one every
 // signerRetry if mayTry (a datagram its sender sends again when
-// unanswered, so that the peer's refusal costs a datagram, not an
-// answer).
+// unanswered, so that the peer's refusal costs a datagram sent again, not
+// an answer).
 func (e *datagramEndpoint) seal(to ed25519.PublicKey, payload []byte, mayTry bool) ([]byte, error) {
 	if len(to) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("transport: a datagram needs the receiver's key")

@@ -80,7 +80,8 @@
 // upgrade an old agent refuses only the datagrams of a new agent it
 // never sent one to (the probe then goes again over a connection, the
 // runtime's fallback); a peer that signs is sent a tagged datagram once
-// a minute, so that two agents upgraded since leave the signed format. The receiver refuses, before any check of
+// a minute, never an answer (Datagrams.SendDatagramAnswer), so that two
+// agents upgraded since leave the signed format. The receiver refuses, before any check of
 // the tag, a malformed datagram and one sealed more than a minute from
 // its own clock; then, at most Config.DatagramBudget a second (a burst of
 // a quarter second's worth, at least 256), it checks the tag or
