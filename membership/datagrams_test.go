@@ -197,17 +197,20 @@ func TestUnansweredDatagramGoesAgainOverAConnection(t *testing.T) {
 // lost datagram (or one refused, as an agent of the version before tagged
 // datagrams refuses the transport's tagged try once a minute) costs a
 // datagram, not a handshake, nor a suspicion when the fallback over a
-// connection would be skipped.
+// connection would be skipped. With a connection to the member opened
+// meanwhile, the probe goes over it at once.
 func TestUnansweredDatagramToAReaderGoesOnceMoreAsADatagram(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		dropped      int // datagrams from a to b lost after b was heard from
 		wantSent     int64
 		wantConnects int64
+		connect      bool // a connection to b opened meanwhile
 	}{
-		{"none lost: answered", 0, 1, 0},
-		{"one lost: sent once more", 1, 2, 0},
-		{"two lost: then over a connection", 2, 2, 1},
+		{"none lost: answered", 0, 1, 0, false},
+		{"one lost: sent once more", 1, 2, 0, false},
+		{"two lost: then over a connection", 2, 2, 1, false},
+		{"one lost, a connection opened meanwhile: over it", 1, 1, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -228,6 +231,11 @@ func TestUnansweredDatagramToAReaderGoesOnceMoreAsADatagram(t *testing.T) {
 					return true
 				})
 				a.post(func() { a.send(hyparview.Peer{ID: b.self.ID, Addr: b.Addr()}, &gossip.Ping{Nonce: 2}) })
+				if tc.connect {
+					a.post(func() {
+						a.send(hyparview.Peer{ID: b.self.ID, Addr: b.Addr()}, &gossip.Digest{From: a.self.ID, To: b.self.ID})
+					})
+				}
 				time.Sleep(time.Second)
 				synctest.Wait()
 				assert.Equal(t, tc.wantSent, a.tr.Stats().DatagramsSent-sentBefore, "datagrams a sent b")
