@@ -223,12 +223,13 @@ func (n *Node) sendDatagram(p hyparview.Peer, frame []byte, needs int, answered 
 
 // transmitDatagram sends frame to p as a datagram, to where p's last
 // datagram came from or else to its advertised address, and reports
-// whether it left. An answer (a frame nobody sends again when it is
-// lost: an Ack, a shuffle's reply, a refusal), and a NEIGHBOR request,
-// go by
+// whether it left. With answer set (a frame nobody sends again when it
+// is lost: an Ack, a shuffle's reply, a refusal; and a NEIGHBOR request,
+// whose loss costs a connection) it goes by
 // transport.Datagrams.SendDatagramAnswer, so that it is never the tagged
 // datagram the transport tries once a minute on an agent that signs its
-// own, which that agent refuses: the prober would go unanswered.
+// own, which that agent refuses (an Ack refused leaves the prober
+// unanswered).
 func (n *Node) transmitDatagram(p hyparview.Peer, frame []byte, answer bool) bool {
 	s := &n.st.dgram
 	var key ed25519.PublicKey
