@@ -104,8 +104,8 @@ func TestPropertyBurstJoinsConnect(t *testing.T) {
 // stays possible). Every crash is reported to the nodes connected to the
 // crashed one; once those reports are delivered no live node keeps a crashed
 // node in its active view and every link is symmetric. After more shuffle
-// rounds, which expunge crashed nodes the survivors try to reach, every
-// survivor has a neighbour again.
+// rounds, which expunge crashed nodes the survivors try to reach, no
+// survivor stays without a neighbour for more than two rounds.
 func TestPropertyCrashesAreForgotten(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(10, 40).Draw(rt, "nodes")
@@ -125,8 +125,26 @@ func TestPropertyCrashesAreForgotten(t *testing.T) {
 		shuffleRounds(rt, net, 30)
 		require.NoError(rt, net.firstError())
 		require.NoError(rt, net.checkSettled())
-		for _, nd := range net.live() {
-			require.NotEmpty(rt, nd.st.Active(), "node %d isolated", nd.id)
+		// A survivor may be alone at any given instant: another node's
+		// refresh (a forced high-priority link, doc.go) can make the
+		// acceptor evict a neighbour whose only link that was, and the
+		// evicted node refills with low priority, which full nodes
+		// refuse, until its next shuffle tick escalates (found by rapid:
+		// -rapid.seed=17879971410207294384, 10 nodes, six of them each
+		// other's full active views). So the property is that no survivor
+		// stays alone: within two more rounds every one has a neighbour.
+		for round := 0; ; round++ {
+			var alone []peer.ID
+			for _, nd := range net.live() {
+				if len(nd.st.Active()) == 0 {
+					alone = append(alone, nd.id)
+				}
+			}
+			if len(alone) == 0 {
+				break
+			}
+			require.Less(rt, round, 2, "nodes %v still isolated", alone)
+			shuffleRounds(rt, net, 1)
 		}
 	})
 }
