@@ -84,9 +84,18 @@ type countedPacketConn struct {
 	written                atomic.Uint64
 	packets                atomic.Uint64
 	datagrams, dgramsBytes atomic.Uint64
+	crashed                atomic.Bool
 }
 
+// crash makes the socket drop everything written from now on, as the
+// socket of a killed process does: a node closed afterwards says goodbye
+// to nobody (no QUIC CONNECTION_CLOSE reaches its peers).
+func (c *countedPacketConn) crash() { c.crashed.Store(true) }
+
 func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.crashed.Load() {
+		return len(p), nil
+	}
 	n, err := c.UDPConn.WriteTo(p, addr)
 	c.count(p, n, 1)
 	return n, err
@@ -95,6 +104,9 @@ func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // WriteMsgUDP writes one datagram, or several of one size with a
 // segmentation offload control message in oob.
 func (c *countedPacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
+	if c.crashed.Load() {
+		return len(b), len(oob), nil
+	}
 	n, oobn, err := c.UDPConn.WriteMsgUDP(b, oob, addr)
 	c.count(b, n, packetsIn(n, oob))
 	return n, oobn, err
@@ -229,6 +241,7 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 	if s.calm {
 		mc.ProbeInterval = 2 * time.Second
 	}
+
 	if s.sparse {
 		SparseMembers(&mc)
 	}
@@ -280,13 +293,17 @@ func (s *Plumview) BytesSent() uint64 {
 	return total
 }
 
-// Kill implements harness.Membership: Close stops the node without a
-// leave; the others notice through the QUIC idle timeout.
+// Kill implements harness.Membership as a crash: the node's socket drops
+// everything from then on, and Close stops the node without a leave, so
+// no CONNECTION_CLOSE reaches its peers (before, they learned of the
+// close at once and only the probes found the node gone); the others
+// notice through the QUIC idle timeout, as they would a killed process.
 func (s *Plumview) Kill(node int) error {
 	n := s.nodes[node]
 	if n.killed.Swap(true) {
 		return nil
 	}
+	n.socket.crash()
 	err := n.node.Close()
 	<-n.done
 	return err

@@ -79,6 +79,35 @@ func TestMemberlistKill(t *testing.T) {
 	require.Equal(t, []bool{true, false}, sys.Sees(0, []int{1, 3}))
 }
 
+// TestPlumviewKillIsACrash: a killed plumview node says goodbye to nobody,
+// as a killed process does (its QUIC connections' CONNECTION_CLOSE would
+// tell its neighbours at once and skip the failure detector the bench
+// measures), and the others still notice it is gone.
+func TestPlumviewKillIsACrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failure detection takes seconds")
+	}
+	sys := &Plumview{}
+	cfg := harness.Config{Nodes: 4, MaxPayload: 64, Deliver: func(int, uint64, time.Time) {}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	defer func() { require.NoError(t, sys.Stop()) }()
+	require.NoError(t, sys.Start(ctx, cfg))
+	require.NoError(t, sys.Join(ctx))
+	deadline, _ := ctx.Deadline()
+	ok, why := harness.WaitUntil(ctx, deadline, 10*time.Millisecond, sys.Converged)
+	require.True(t, ok, why)
+	victim := sys.nodes[3].socket
+	written := victim.written.Load()
+	require.NoError(t, sys.Kill(3))
+	require.Equal(t, written, victim.written.Load(), "the killed node wrote after the kill")
+	ok, why = harness.WaitUntil(ctx, deadline, 10*time.Millisecond, func() (bool, string) {
+		return !sys.Sees(0, []int{3})[0] && !sys.Sees(1, []int{3})[0] && !sys.Sees(2, []int{3})[0], "still seen"
+	})
+	require.True(t, ok, why)
+	require.Equal(t, []bool{true, true, false}, sys.Sees(0, []int{1, 2, 3}))
+}
+
 // TestDialPlan checks that every host dials the planned number of distinct
 // others and that the dial graph is connected.
 func TestDialPlan(t *testing.T) {
