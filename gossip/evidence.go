@@ -31,7 +31,8 @@ import (
 // application sees — events, and Members, Member and MemberCounts — waits.
 // The evidence is checked at once: the node pings the member (a confirming
 // probe, besides the declaration it sends); if neither an answer nor any
-// other sign of life comes within half the suspicion timeout, or the
+// other sign of life comes within the confirming wait (confirmWait: half
+// the suspicion timeout, or the shortest suspicion if less), or the
 // connection fails with no sign of life since, the evidence was stale (a
 // member that crashed just after we heard from it) and the event is shown
 // then, not a suspicion timeout later. A member this node has no evidence
@@ -39,7 +40,7 @@ import (
 // member is reachable its refutation comes first; at most maxConfirming at
 // once (beyond, and for a member already doubted, the event is shown at
 // once). The cost: a real failure's first event, the suspicion, is shown
-// up to half a suspicion timeout late where the dead member's connection
+// up to that wait late where the dead member's connection
 // does not fail sooner; the failure that follows is not (the member is
 // doubted by then). A suspicion this node declares itself (its own
 // connection or probe failed) is shown at once.
@@ -230,16 +231,26 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 }
 
 // confirmWait is how long a confirming ping waits for its answer or for
-// another sign of life: half the suspicion timeout (2.5 s by default), and
-// at least two probe timeouts. The member refutes within it when it is
-// reachable (the declaration reaches it as it reaches us, and we send it
-// too); an overloaded host answers late but goes on talking within it (the
-// fault lab at 32 agents on two cores showed 1 s too short). Like the
-// probe timeouts, it is multiplied by one plus the local health score
+// another sign of life: half the suspicion timeout (2.5 s by default), but
+// no longer than the shortest suspicion (roster's SuspicionMinTimeout when
+// confirmations are on), and at least one probe timeout. The member
+// refutes within it when it is reachable (the declaration reaches it as it
+// reaches us, and we send it too); an overloaded host answers late but
+// goes on talking within it (the fault lab at 32 agents on two cores
+// showed 1 s too short at a heal, under the default minimum). The cap: a suspicion
+// that nodes confirmed independently fails the member once the minimum
+// has passed, so a node that waited longer than that for its own check
+// would show the failure seconds after the rest of the cluster and spare
+// no one (with a minimum of 500 ms, a killed node's last observer showed
+// it failed 2 s after the first: docs/reliability.md, "Toward 2 s"); an
+// operator who lowers the minimum gives a member that stalls
+// less time to answer, here as in the member list. Like the probe
+// timeouts, it is multiplied by one plus the local health score
 // (health.go): a node that stalled heard nothing meanwhile, which is no
 // evidence against anyone.
 func (e *Engine) confirmWait() time.Duration {
-	return max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2) * time.Duration(1+e.live.healthScore)
+	wait := min(e.roster.Config().SuspicionTimeout/2, e.roster.ShortestSuspicion())
+	return max(e.live.timeout, wait) * time.Duration(1+e.live.healthScore)
 }
 
 // forgetWithheld drops a withheld event and its confirming ping, closing

@@ -301,6 +301,39 @@ func TestWithheldEventShownWhenTheMemberDoesNotAnswer(t *testing.T) {
 	}
 }
 
+// A suspicion learned from others about a member that does not answer is
+// shown after the confirming ping's wait: half the suspicion timeout, but
+// no longer than the shortest suspicion, and at least a probe timeout.
+// Before, the wait ignored the minimum: with a minimum of 500 ms, the
+// nodes that learned of a killed node's suspicion from others showed it
+// 2.5 s later, 2 s after its neighbours had failed it.
+func TestConfirmWaitFollowsTheShortestSuspicion(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name string
+		cfg  MembersConfig
+		want time.Duration
+	}{
+		{"defaults: half the suspicion timeout", MembersConfig{}, 2500 * ms},
+		{"minimum 500 ms", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms}}, 500 * ms},
+		{"minimum under the probe timeout", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 300 * ms}, ProbeTimeout: 800 * ms}, 800 * ms},
+		{"confirmations off: the minimum never applies", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: -1}}, 2500 * ms},
+		{"the fast detector", MembersConfig{Roster: roster.Config{SuspicionTimeout: 2 * time.Second, SuspicionMinTimeout: 500 * ms}, ProbeTimeout: 200 * ms}, 500 * ms},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := lonelyEngine(t, tc.cfg)
+			require.Equal(t, tc.want, e.confirmWait())
+			out := declare(t, e, t0, roster.StateSuspect)
+			require.Empty(t, out.Events, "asked before anything is shown")
+			confirm := timerOf(out, TimerWithheld, tc.want)
+			require.Equal(t, TimerWithheld, confirm.Kind(), "the confirming ping waits %v", tc.want)
+			out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(tc.want), confirm, out) })
+			require.Len(t, out.Events, 1)
+			require.Equal(t, roster.EventSuspect, out.Events[0].Kind)
+		})
+	}
+}
+
 // With probing on, a failed connection to a member that is not a neighbour
 // is first checked through the neighbours (PingReq): an answer clears it,
 // none suspects it. Before, the failed connection alone suspected it, and

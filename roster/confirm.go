@@ -71,6 +71,16 @@ func (r *Roster) suspicionTimeout(k int) time.Duration {
 	return max(lo, hi-time.Duration(frac*float64(hi-lo)))
 }
 
+// ShortestSuspicion is the shortest time a member stays Suspect before
+// this node declares it failed: Config.SuspicionMinTimeout when
+// confirmations shorten suspicions, else Config.SuspicionTimeout.
+func (r *Roster) ShortestSuspicion() time.Duration {
+	if r.confirmationsOn() {
+		return r.cfg.SuspicionMinTimeout
+	}
+	return r.cfg.SuspicionTimeout
+}
+
 // confirmationsOn reports whether confirmations shorten suspicions.
 func (r *Roster) confirmationsOn() bool {
 	c := &r.cfg

@@ -26,7 +26,8 @@ func suspicionTimers(out []Output) []time.Duration {
 }
 
 // TestSuspicionTimeoutCurve: Lifeguard's curve between the bounds, for the
-// tests' setting (5 s, 2 s, K = 3) and with confirmations off.
+// tests' setting (5 s, 2 s, K = 3) and with confirmations off, and the
+// shortest suspicion of each.
 func TestSuspicionTimeoutCurve(t *testing.T) {
 	r := newRoster(t, 1, 1, curve)
 	off := newRoster(t, 1, 1, Config{SuspicionConfirmations: -1, SuspicionMinTimeout: curve.SuspicionMinTimeout})
@@ -45,6 +46,8 @@ func TestSuspicionTimeoutCurve(t *testing.T) {
 		require.InDelta(t, tc.want, r.suspicionTimeout(tc.k), float64(time.Millisecond), tc.describe)
 		require.Equal(t, tc.wantOff, off.suspicionTimeout(tc.k), tc.describe)
 	}
+	require.Equal(t, 2*time.Second, r.ShortestSuspicion(), "confirmed: the minimum")
+	require.Equal(t, 5*time.Second, off.ShortestSuspicion(), "confirmations off: the whole timeout")
 }
 
 // TestOwnObservationConfirms: a node holding a suspicion it learned (no

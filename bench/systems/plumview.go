@@ -19,6 +19,7 @@ func init() {
 	harness.Register("plumview-fast", func() harness.System { return &Plumview{fast: true} })
 	harness.Register("plumview-calm", func() harness.System { return &Plumview{calm: true} })
 	harness.Register("plumview-sparse", func() harness.System { return &Plumview{sparse: true} })
+	harness.Register("plumview-quick", func() harness.System { return &Plumview{quick: true} })
 }
 
 // benchTopic is the one topic the comparison broadcasts on.
@@ -50,6 +51,12 @@ type Plumview struct {
 	// to a fifth of the idle timeout, 3 s): about a third of the default's
 	// idle CPU, for detection in about 15 s.
 	sparse bool
+	// quick is the default failure detector with a suspicion that
+	// independent confirmations bring down to 500 ms instead of 3 s
+	// (gossipd's -suspicion-min-timeout 500ms), as "plumview-quick": the
+	// keep-alives, idle timeout and probes of the defaults, so it costs
+	// nothing more while idle.
+	quick  bool
 	cfg    harness.Config
 	nodes  []*pvNode
 	lagged atomic.Uint64
@@ -157,6 +164,9 @@ func (s *Plumview) Name() string {
 	if s.sparse {
 		return "plumview-sparse"
 	}
+	if s.quick {
+		return "plumview-quick"
+	}
 	return "plumview"
 }
 
@@ -167,7 +177,7 @@ func (s *Plumview) Notes() []string {
 		signing = "origin signatures off (membership.Config.TrustMembers)"
 	}
 	settings := "default settings"
-	if s.fast || s.calm || s.sparse {
+	if s.fast || s.calm || s.sparse || s.quick {
 		settings = "default settings but the failure detector (below)"
 	}
 	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree with timeout1 following the measured lags within 20–80 ms and payloads held 10 s while nothing fails (30 s after a failure), " +
@@ -185,6 +195,9 @@ func (s *Plumview) Notes() []string {
 		n = append(n, "the sparse failure detector (idle timeout 15 s, keep-alive 5 s, probes every 5 s with a 2 s timeout, "+
 			"suspicion 15 s alone, 3 s confirmed; gossipd's -idle-timeout 15s -probe-interval 5s -probe-timeout 2s -suspicion-timeout 15s "+
 			"but for the keep-alive, 3 s there)")
+	}
+	if s.quick {
+		n = append(n, "the quick suspicion (the default detector, but a suspicion confirmed by 3 other nodes lasts 500 ms, not 3 s; gossipd's -suspicion-min-timeout 500ms)")
 	}
 	if l := s.lagged.Load(); l > 0 {
 		n = append(n, fmt.Sprintf("subscriptions dropped %d messages for slow reading (Lagged)", l))
@@ -244,6 +257,9 @@ func (s *Plumview) startNode(i int) (*pvNode, error) {
 
 	if s.sparse {
 		SparseMembers(&mc)
+	}
+	if s.quick {
+		mc.Roster.SuspicionMinTimeout = 500 * time.Millisecond
 	}
 	node, err := membership.New(mc)
 	if err != nil {

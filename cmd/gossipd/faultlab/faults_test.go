@@ -49,6 +49,12 @@ func scenarios() []scenario {
 		{name: "restart", fault: rollingRestart},
 		{name: "partition-halves", fault: func(r *scene) { partition(r, groups(len(r.c.agents), 2), true) }},
 		{name: "islands", fault: func(r *scene) { partition(r, groups(len(r.c.agents), 3), true) }},
+		// The heal of a cut under the short minimum of kill-2s: each
+		// side's declarations about the other arrive at once, and the
+		// members they name, alive, must refute before anyone shows
+		// them failed (a confirming ping waits no longer than the
+		// minimum there).
+		{name: "partition-halves-2s", agentArgs: twoSecondDetection, fault: func(r *scene) { partition(r, groups(len(r.c.agents), 2), true) }},
 		// A cut longer than the payload retention (shortened to 4 s):
 		// what each side broadcast early in the cut can no longer be
 		// repaired at the heal, and each agent must report it as a gap.
