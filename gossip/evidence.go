@@ -231,9 +231,10 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 }
 
 // confirmWait is how long a confirming ping waits for its answer or for
-// another sign of life: half the suspicion timeout (2.5 s by default), but
-// no longer than the shortest suspicion (roster's SuspicionMinTimeout when
-// confirmations are on), and at least one probe timeout. The member
+// another sign of life: half the suspicion timeout (2.5 s by default) and
+// at least two probe timeouts, but no longer than the shortest suspicion
+// (roster's ShortestSuspicion: SuspicionMinTimeout when signed
+// confirmations are on) or one probe timeout, whichever is longer. The member
 // refutes within it when it is reachable (the declaration reaches it as it
 // reaches us, and we send it too); an overloaded host answers late but
 // goes on talking within it (the fault lab at 32 agents on two cores
@@ -249,8 +250,9 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 // (health.go): a node that stalled heard nothing meanwhile, which is no
 // evidence against anyone.
 func (e *Engine) confirmWait() time.Duration {
-	wait := min(e.roster.Config().SuspicionTimeout/2, e.roster.ShortestSuspicion())
-	return max(e.live.timeout, wait) * time.Duration(1+e.live.healthScore)
+	wait := max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2)
+	wait = min(wait, max(e.live.timeout, e.roster.ShortestSuspicion()))
+	return wait * time.Duration(1+e.live.healthScore)
 }
 
 // forgetWithheld drops a withheld event and its confirming ping, closing

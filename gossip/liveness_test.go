@@ -302,27 +302,39 @@ func TestWithheldEventShownWhenTheMemberDoesNotAnswer(t *testing.T) {
 }
 
 // A suspicion learned from others about a member that does not answer is
-// shown after the confirming ping's wait: half the suspicion timeout, but
-// no longer than the shortest suspicion, and at least a probe timeout.
-// Before, the wait ignored the minimum: with a minimum of 500 ms, the
-// nodes that learned of a killed node's suspicion from others showed it
-// 2.5 s later, 2 s after its neighbours had failed it.
+// shown after the confirming ping's wait: half the suspicion timeout and
+// at least two probe timeouts, but no longer than the shortest suspicion
+// or one probe timeout. Before, the wait ignored the minimum: with a
+// minimum of 500 ms, the nodes that learned of a killed node's suspicion
+// from others showed it 2.5 s later, 2 s after its neighbours had failed
+// it. Without signatures only a node's own observation confirms, so the
+// shortest suspicion is that of one confirmation.
 func TestConfirmWaitFollowsTheShortestSuspicion(t *testing.T) {
 	ms := time.Millisecond
 	for _, tc := range []struct {
-		name string
-		cfg  MembersConfig
-		want time.Duration
+		name     string
+		cfg      MembersConfig
+		unsigned bool
+		want     time.Duration
 	}{
-		{"defaults: half the suspicion timeout", MembersConfig{}, 2500 * ms},
-		{"minimum 500 ms", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms}}, 500 * ms},
-		{"minimum under the probe timeout", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 300 * ms}, ProbeTimeout: 800 * ms}, 800 * ms},
-		{"confirmations off: the minimum never applies", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: -1}}, 2500 * ms},
-		{"the fast detector", MembersConfig{Roster: roster.Config{SuspicionTimeout: 2 * time.Second, SuspicionMinTimeout: 500 * ms}, ProbeTimeout: 200 * ms}, 500 * ms},
+		{"defaults: half the suspicion timeout", MembersConfig{}, false, 2500 * ms},
+		{"minimum 500 ms", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms}}, false, 500 * ms},
+		{"minimum 500 ms, unsigned: one confirmation's 2.75 s", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms}}, true, 2500 * ms},
+		{"minimum 500 ms after one confirmation, unsigned", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: 1}}, true, 500 * ms},
+		{"minimum under the probe timeout", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 300 * ms}, ProbeTimeout: 800 * ms}, false, 800 * ms},
+		{"confirmations off: the minimum never applies", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: -1}}, false, 2500 * ms},
+		{"confirmations off, a short timeout: two probe timeouts", MembersConfig{Roster: roster.Config{SuspicionTimeout: time.Second, SuspicionMinTimeout: -1}}, false, time.Second},
+		{"the fast detector", MembersConfig{Roster: roster.Config{SuspicionTimeout: 2 * time.Second, SuspicionMinTimeout: 500 * ms}, ProbeTimeout: 200 * ms}, false, 500 * ms},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if !tc.unsigned {
+				tc.cfg.Auth = fakeAuth{1}
+			}
 			e := lonelyEngine(t, tc.cfg)
 			require.Equal(t, tc.want, e.confirmWait())
+			if !tc.unsigned {
+				return // declare's records carry no signatures
+			}
 			out := declare(t, e, t0, roster.StateSuspect)
 			require.Empty(t, out.Events, "asked before anything is shown")
 			confirm := timerOf(out, TimerWithheld, tc.want)

@@ -146,7 +146,8 @@ type Config struct {
 	// ProbeTimeout is how long a probe's direct ping waits for its answer
 	// before the member is probed through neighbours (which get twice as
 	// long), and half how long a withheld declaration's confirming ping
-	// waits at least. Default gossip.DefaultProbeTimeout (500ms).
+	// waits at least (all of it when a short Roster.SuspicionMinTimeout
+	// caps that wait). Default gossip.DefaultProbeTimeout (500ms).
 	ProbeTimeout time.Duration
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration

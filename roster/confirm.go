@@ -73,12 +73,14 @@ func (r *Roster) suspicionTimeout(k int) time.Duration {
 
 // ShortestSuspicion is the shortest time a member stays Suspect before
 // this node declares it failed: Config.SuspicionMinTimeout when
-// confirmations shorten suspicions, else Config.SuspicionTimeout.
+// confirmations shorten suspicions, else Config.SuspicionTimeout. Without
+// signatures (no Config.Auth) only a node's own observation confirms a
+// suspicion, so the shortest is the timeout of one confirmation.
 func (r *Roster) ShortestSuspicion() time.Duration {
-	if r.confirmationsOn() {
-		return r.cfg.SuspicionMinTimeout
+	if r.proofs == nil {
+		return r.suspicionTimeout(1)
 	}
-	return r.cfg.SuspicionTimeout
+	return r.suspicionTimeout(r.cfg.SuspicionConfirmations)
 }
 
 // confirmationsOn reports whether confirmations shorten suspicions.

@@ -46,8 +46,10 @@ func TestSuspicionTimeoutCurve(t *testing.T) {
 		require.InDelta(t, tc.want, r.suspicionTimeout(tc.k), float64(time.Millisecond), tc.describe)
 		require.Equal(t, tc.wantOff, off.suspicionTimeout(tc.k), tc.describe)
 	}
-	require.Equal(t, 2*time.Second, r.ShortestSuspicion(), "confirmed: the minimum")
+	require.Equal(t, 3500*time.Millisecond, r.ShortestSuspicion().Round(time.Millisecond), "unsigned: one confirmation, the node's own")
 	require.Equal(t, 5*time.Second, off.ShortestSuspicion(), "confirmations off: the whole timeout")
+	signed := newRoster(t, 1, 1, Config{Auth: testAuth{1}, SuspicionTimeout: curve.SuspicionTimeout, SuspicionMinTimeout: curve.SuspicionMinTimeout, SuspicionConfirmations: 3})
+	require.Equal(t, 2*time.Second, signed.ShortestSuspicion(), "signed: the minimum")
 }
 
 // TestOwnObservationConfirms: a node holding a suspicion it learned (no

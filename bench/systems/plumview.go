@@ -92,6 +92,7 @@ type countedPacketConn struct {
 	packets                atomic.Uint64
 	datagrams, dgramsBytes atomic.Uint64
 	crashed                atomic.Bool
+	dropped                atomic.Uint64 // writes dropped since the crash
 }
 
 // crash makes the socket drop everything written from now on, as the
@@ -101,6 +102,7 @@ func (c *countedPacketConn) crash() { c.crashed.Store(true) }
 
 func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if c.crashed.Load() {
+		c.dropped.Add(1)
 		return len(p), nil
 	}
 	n, err := c.UDPConn.WriteTo(p, addr)
@@ -112,6 +114,7 @@ func (c *countedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // segmentation offload control message in oob.
 func (c *countedPacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
 	if c.crashed.Load() {
+		c.dropped.Add(1)
 		return len(b), len(oob), nil
 	}
 	n, oobn, err := c.UDPConn.WriteMsgUDP(b, oob, addr)

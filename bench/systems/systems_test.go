@@ -98,9 +98,8 @@ func TestPlumviewKillIsACrash(t *testing.T) {
 	ok, why := harness.WaitUntil(ctx, deadline, 10*time.Millisecond, sys.Converged)
 	require.True(t, ok, why)
 	victim := sys.nodes[3].socket
-	written := victim.written.Load()
 	require.NoError(t, sys.Kill(3))
-	require.Equal(t, written, victim.written.Load(), "the killed node wrote after the kill")
+	require.Positive(t, victim.dropped.Load(), "the close's CONNECTION_CLOSE packets were dropped, not sent")
 	ok, why = harness.WaitUntil(ctx, deadline, 10*time.Millisecond, func() (bool, string) {
 		return !sys.Sees(0, []int{3})[0] && !sys.Sees(1, []int{3})[0] && !sys.Sees(2, []int{3})[0], "still seen"
 	})
