@@ -90,18 +90,22 @@ func (e *Engine) heardFrom(now time.Time, id peer.ID, direct bool) {
 
 // signOfLifeSince says whether member id showed life after the wait that
 // began at since, as the confirming ping's timeout looks at it: a message
-// of its own, or a broadcast of it relayed by others in the second half
-// of the wait. Relayed broadcasts delivered just after a cut are often
-// the member's last ones, repaired late through this side (Plumtree's
-// lazy push: an announcement, then a graft a second later); a member
-// that lives and broadcasts keeps being heard.
+// of its own, or a broadcast of it relayed by others since the wait began
+// and within half the full wait (fullConfirmWait) before it ends: the
+// second half of a full wait, all of a wait the shortest suspicion cut
+// short. Relayed broadcasts delivered just after a cut are often the
+// member's last ones, repaired late through this side (Plumtree's lazy
+// push: an announcement, then a graft a second later); a member that
+// lives and broadcasts keeps being heard. A short wait's second half
+// alone (250 ms) missed the broadcasts of live members that broadcast
+// once a second, and they were shown suspected at a heal.
 func (e *Engine) signOfLifeSince(id peer.ID, since int64) bool {
 	l := e.live
 	if t, ok := l.talked[id]; ok && t > since {
 		return true
 	}
 	t, ok := l.heard[id]
-	return ok && t > since+int64(e.confirmWait()/2)
+	return ok && t > since+int64(max(0, e.confirmWait()-e.fullConfirmWait()/2))
 }
 
 // lostTouch forgets the evidence of life of member id when this node's
@@ -250,9 +254,12 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 // (health.go): a node that stalled heard nothing meanwhile, which is no
 // evidence against anyone.
 func (e *Engine) confirmWait() time.Duration {
-	wait := max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2)
-	wait = min(wait, max(e.live.timeout, e.roster.ShortestSuspicion()))
-	return wait * time.Duration(1+e.live.healthScore)
+	return min(e.fullConfirmWait(), max(e.live.timeout, e.roster.ShortestSuspicion())*time.Duration(1+e.live.healthScore))
+}
+
+// fullConfirmWait is confirmWait before the shortest suspicion caps it.
+func (e *Engine) fullConfirmWait() time.Duration {
+	return max(2*e.live.timeout, e.roster.Config().SuspicionTimeout/2) * time.Duration(1+e.live.healthScore)
 }
 
 // forgetWithheld drops a withheld event and its confirming ping, closing

@@ -486,22 +486,30 @@ func TestReachableMemberRefutesBeforeAnythingIsShown(t *testing.T) {
 // the last confirmWait. During a partition the member's last broadcasts
 // keep arriving through this side for a second or more (Plumtree's lazy
 // repair); before, they kept observers in the fault lab waiting one to
-// three suspicion timeouts longer than the rest of their side.
+// three suspicion timeouts longer than the rest of their side. "Recent"
+// means within half the wait before the shortest suspicion capped it: a
+// capped wait (500 ms) counts every relayed broadcast since the wait
+// began. Before, its second half alone counted (250 ms), and live agents
+// that broadcast about once a second were shown suspected at the heal of
+// a partition in the fault lab (partition-halves-2s, 32 agents: 7).
 func TestStaleRelayedBroadcastsAreNoSignOfLife(t *testing.T) {
+	capped := MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * time.Millisecond, SuspicionConfirmations: 1}}
 	payload, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("x")})
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name           string
+		cfg            MembersConfig
 		relayAt        []time.Duration // after the declaration
 		shownAtConfirm bool
 		shownAtRound   bool
 	}{
-		{"early in the wait", []time.Duration{time.Second / 2}, true, false},
-		{"late in the wait", []time.Duration{2 * time.Second}, false, true},
-		{"late in the wait and again before the round ends", []time.Duration{2 * time.Second, 4 * time.Second}, false, false},
+		{"early in the wait", MembersConfig{}, []time.Duration{time.Second / 2}, true, false},
+		{"late in the wait", MembersConfig{}, []time.Duration{2 * time.Second}, false, true},
+		{"late in the wait and again before the round ends", MembersConfig{}, []time.Duration{2 * time.Second, 4 * time.Second}, false, false},
+		{"early in a capped wait", capped, []time.Duration{100 * time.Millisecond}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := lonelyEngine(t, MembersConfig{})
+			e := lonelyEngine(t, tc.cfg)
 			do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) }) // 5 talked to us before
 			out := declare(t, e, t0, roster.StateSuspect)
 			require.Empty(t, out.Events, "withheld")
