@@ -32,7 +32,8 @@ import (
 // The evidence is checked at once: the node pings the member (a confirming
 // probe, besides the declaration it sends); if neither an answer nor any
 // other sign of life comes within the confirming wait (confirmWait: half
-// the suspicion timeout, or the shortest suspicion if less), or the
+// the suspicion timeout and two probe timeouts at least, cut to the
+// shortest suspicion or one probe timeout), or the
 // connection fails with no sign of life since, the evidence was stale (a
 // member that crashed just after we heard from it) and the event is shown
 // then, not a suspicion timeout later. A member this node has no evidence
@@ -91,9 +92,8 @@ func (e *Engine) heardFrom(now time.Time, id peer.ID, direct bool) {
 // signOfLifeSince says whether member id showed life after the wait that
 // began at since, as the confirming ping's timeout looks at it: a message
 // of its own, or a broadcast of it relayed by others since the wait began
-// and within half the full wait (fullConfirmWait) before it ends: the
-// second half of a full wait, all of a wait the shortest suspicion cut
-// short. Relayed broadcasts delivered just after a cut are often the
+// and in the last fullConfirmWait/2 of it (all of it when the wait is no
+// longer: one the shortest suspicion cut short). Relayed broadcasts delivered just after a cut are often the
 // member's last ones, repaired late through this side (Plumtree's lazy
 // push: an announcement, then a graft a second later); a member that
 // lives and broadcasts keeps being heard. A short wait's second half
@@ -129,8 +129,10 @@ func (e *Engine) lostTouch(id peer.ID) {
 // stillAlive says whether a withheld event of member id waits one more
 // round: an active neighbour not doubted, direct evidence (a message from
 // the member itself) within the suspicion timeout, or a broadcast of the
-// member relayed by others within the last confirmWait. The relayed kind
-// must be that recent: during a partition, broadcasts the member made
+// member relayed by others within the last fullConfirmWait (the wait
+// before the shortest suspicion cuts it: a cut wait of 500 ms would miss a
+// member that broadcasts once a second). The relayed kind must be that
+// recent: during a partition, broadcasts the member made
 // before the cut keep arriving through this side for as long as the
 // slowest path takes (seconds, on an overloaded host) and say nothing of
 // its life since, while a member that lives and broadcasts (at the heal of
@@ -147,7 +149,7 @@ func (e *Engine) stillAlive(now time.Time, id peer.ID) bool {
 		return true
 	}
 	t, ok := l.heard[id]
-	return ok && now.UnixNano()-t < int64(e.confirmWait())
+	return ok && now.UnixNano()-t < int64(e.fullConfirmWait())
 }
 
 // evidentlyAlive says whether this node has evidence that member id lives:

@@ -321,9 +321,10 @@ func TestConfirmWaitFollowsTheShortestSuspicion(t *testing.T) {
 		{"minimum 500 ms", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms}}, false, 500 * ms},
 		{"minimum 500 ms, unsigned: one confirmation's 2.75 s", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms}}, true, 2500 * ms},
 		{"minimum 500 ms after one confirmation, unsigned", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: 1}}, true, 500 * ms},
+		{"unsigned, two confirmations wanted: one confirmation's timeout", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: 2}}, true, 2161 * ms},
 		{"minimum under the probe timeout", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 300 * ms}, ProbeTimeout: 800 * ms}, false, 800 * ms},
 		{"confirmations off: the minimum never applies", MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * ms, SuspicionConfirmations: -1}}, false, 2500 * ms},
-		{"confirmations off, a short timeout: two probe timeouts", MembersConfig{Roster: roster.Config{SuspicionTimeout: time.Second, SuspicionMinTimeout: -1}}, false, time.Second},
+		{"confirmations off, a short timeout: two probe timeouts", MembersConfig{Roster: roster.Config{SuspicionTimeout: 1500 * ms, SuspicionMinTimeout: -1}}, false, time.Second},
 		{"the fast detector", MembersConfig{Roster: roster.Config{SuspicionTimeout: 2 * time.Second, SuspicionMinTimeout: 500 * ms}, ProbeTimeout: 200 * ms}, false, 500 * ms},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,7 +332,11 @@ func TestConfirmWaitFollowsTheShortestSuspicion(t *testing.T) {
 				tc.cfg.Auth = fakeAuth{1}
 			}
 			e := lonelyEngine(t, tc.cfg)
-			require.Equal(t, tc.want, e.confirmWait())
+			require.InDelta(t, tc.want, e.confirmWait(), float64(ms))
+			tc.want = e.confirmWait()
+			e.live.healthScore = 1
+			require.Equal(t, 2*tc.want, e.confirmWait(), "poor local health doubles it")
+			e.live.healthScore = 0
 			if !tc.unsigned {
 				return // declare's records carry no signatures
 			}
@@ -487,13 +492,17 @@ func TestReachableMemberRefutesBeforeAnythingIsShown(t *testing.T) {
 // keep arriving through this side for a second or more (Plumtree's lazy
 // repair); before, they kept observers in the fault lab waiting one to
 // three suspicion timeouts longer than the rest of their side. "Recent"
-// means within half the wait before the shortest suspicion capped it: a
-// capped wait (500 ms) counts every relayed broadcast since the wait
-// began. Before, its second half alone counted (250 ms), and live agents
+// means within half the wait before the shortest suspicion cut it (the
+// last 1.25 s by default): a wait cut to 500 ms counts every relayed
+// broadcast since it began, and the round is renewed by one in the last
+// 2.5 s, not the last 500 ms. Before, its second half alone counted (250 ms), and live agents
 // that broadcast about once a second were shown suspected at the heal of
 // a partition in the fault lab (partition-halves-2s, 32 agents: 7).
 func TestStaleRelayedBroadcastsAreNoSignOfLife(t *testing.T) {
 	capped := MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 500 * time.Millisecond, SuspicionConfirmations: 1}}
+	// A wait the minimum cut to 2 s: the relayed broadcasts of its last
+	// 1.25 s count, from 0.75 s on.
+	partlyCut := MembersConfig{Roster: roster.Config{SuspicionMinTimeout: 2 * time.Second, SuspicionConfirmations: 1}}
 	payload, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("x")})
 	require.NoError(t, err)
 	for _, tc := range []struct {
@@ -507,6 +516,9 @@ func TestStaleRelayedBroadcastsAreNoSignOfLife(t *testing.T) {
 		{"late in the wait", MembersConfig{}, []time.Duration{2 * time.Second}, false, true},
 		{"late in the wait and again before the round ends", MembersConfig{}, []time.Duration{2 * time.Second, 4 * time.Second}, false, false},
 		{"early in a capped wait", capped, []time.Duration{100 * time.Millisecond}, false, true},
+		{"early in a capped wait and again before the round ends", capped, []time.Duration{100 * time.Millisecond, 4 * time.Second}, false, false},
+		{"in a partly cut wait, before its window", partlyCut, []time.Duration{500 * time.Millisecond}, true, false},
+		{"in a partly cut wait, in its window", partlyCut, []time.Duration{900 * time.Millisecond}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := lonelyEngine(t, tc.cfg)

@@ -147,7 +147,7 @@ type Config struct {
 	// before the member is probed through neighbours (which get twice as
 	// long), and half how long a withheld declaration's confirming ping
 	// waits at least (all of it when a short Roster.SuspicionMinTimeout
-	// caps that wait). Default gossip.DefaultProbeTimeout (500ms).
+	// caps that wait, with signatures on). Default gossip.DefaultProbeTimeout (500ms).
 	ProbeTimeout time.Duration
 	// DialTimeout bounds one attempt to connect to a peer. Default 5s.
 	DialTimeout time.Duration

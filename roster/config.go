@@ -35,10 +35,10 @@ type Config struct {
 	// Default 3s: time enough for a live member stalled for a moment (an
 	// overloaded host) to hear of the suspicion and refute; 2 s showed
 	// live members failed at the heal of a partition in the fault lab at
-	// 32 agents on two cores (docs/reliability.md). A node that learns of
-	// a suspicion from others and checks it with a ping of its own
-	// (package gossip) waits no longer than this either, if it is longer
-	// than the ping's timeout. Negative turns confirmations off (every
+	// 32 agents on two cores (docs/reliability.md). With signatures on, a
+	// node that learns of a suspicion from others and checks it with a
+	// ping of its own (package gossip) waits no longer than this either,
+	// if it is longer than the ping's timeout. Negative turns confirmations off (every
 	// suspicion lasts SuspicionTimeout); a value at or above
 	// SuspicionTimeout does too.
 	SuspicionMinTimeout time.Duration

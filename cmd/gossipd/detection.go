@@ -29,7 +29,7 @@ func detectionFlags(fs *flag.FlagSet, d *detectionConfig) {
 	fs.DurationVar(&d.probeInterval, "probe-interval", gossip.DefaultProbeInterval, "how often the agent probes one member that is not its neighbour")
 	fs.DurationVar(&d.probeTimeout, "probe-timeout", gossip.DefaultProbeTimeout, "how long a probe waits for its answer before asking neighbours to try (they get twice as long)")
 	fs.DurationVar(&d.suspicionTimeout, "suspicion-timeout", roster.DefaultConfig().SuspicionTimeout, "how long a suspected member has to refute before it is declared failed, while one node alone suspects it")
-	fs.DurationVar(&d.suspicionMinTimeout, "suspicion-min-timeout", roster.DefaultConfig().SuspicionMinTimeout, "the same, once -suspicion-confirmations nodes have confirmed the suspicion independently (shorter: Lifeguard's dynamic suspicion); also the longest an agent checks a suspicion it learned from others before showing it")
+	fs.DurationVar(&d.suspicionMinTimeout, "suspicion-min-timeout", roster.DefaultConfig().SuspicionMinTimeout, "the same, once -suspicion-confirmations nodes have confirmed the suspicion independently (shorter: Lifeguard's dynamic suspicion); with signatures on, also the longest an agent checks a suspicion it learned from others before showing it")
 	fs.IntVar(&d.suspicionConfirmations, "suspicion-confirmations", roster.DefaultConfig().SuspicionConfirmations, "independent confirmations that bring a suspicion down to -suspicion-min-timeout (fewer: a shorter timeout on a curve)")
 }
 
