@@ -54,29 +54,44 @@ const leakSlack = 4
 // slowSystems are skipped by TestSmoke in -short mode.
 var slowSystems = map[string]bool{"gossipsub": true}
 
-// TestMemberlistKill checks the membership side of the memberlist adapter:
-// a killed node disappears from every other member list.
-func TestMemberlistKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("failure detection takes seconds")
-	}
-	sys := &Memberlist{}
+// killSystem is a system whose nodes can be killed and asked whom they
+// list: what the failure phase needs.
+type killSystem interface {
+	harness.System
+	harness.Membership
+}
+
+// killLast starts four nodes of sys, waits until their member lists
+// converge, calls before, kills node 3, and waits until nodes 0 to 2 no
+// longer list it while still listing one another.
+func killLast(t *testing.T, sys killSystem, limit time.Duration, before func()) {
+	t.Helper()
 	cfg := harness.Config{Nodes: 4, MaxPayload: 64, Deliver: func(int, uint64, time.Time) {}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	defer func() { require.NoError(t, sys.Stop()) }()
+	t.Cleanup(func() { require.NoError(t, sys.Stop()) })
 	require.NoError(t, sys.Start(ctx, cfg))
 	require.NoError(t, sys.Join(ctx))
 	deadline, _ := ctx.Deadline()
 	ok, why := harness.WaitUntil(ctx, deadline, 10*time.Millisecond, sys.Converged)
 	require.True(t, ok, why)
 	require.Equal(t, []bool{true, true, true}, sys.Sees(0, []int{1, 2, 3}))
+	before()
 	require.NoError(t, sys.Kill(3))
 	ok, why = harness.WaitUntil(ctx, deadline, 10*time.Millisecond, func() (bool, string) {
 		return !sys.Sees(0, []int{3})[0] && !sys.Sees(1, []int{3})[0] && !sys.Sees(2, []int{3})[0], "still seen"
 	})
 	require.True(t, ok, why)
-	require.Equal(t, []bool{true, false}, sys.Sees(0, []int{1, 3}))
+	require.Equal(t, []bool{true, true, false}, sys.Sees(0, []int{1, 2, 3}))
+}
+
+// TestMemberlistKill checks the membership side of the memberlist adapter:
+// a killed node disappears from every other member list.
+func TestMemberlistKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failure detection takes seconds")
+	}
+	killLast(t, &Memberlist{}, 30*time.Second, func() {})
 }
 
 // TestPlumviewKillIsACrash: a killed plumview node says goodbye to nobody,
@@ -88,23 +103,9 @@ func TestPlumviewKillIsACrash(t *testing.T) {
 		t.Skip("failure detection takes seconds")
 	}
 	sys := &Plumview{}
-	cfg := harness.Config{Nodes: 4, MaxPayload: 64, Deliver: func(int, uint64, time.Time) {}}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	defer func() { require.NoError(t, sys.Stop()) }()
-	require.NoError(t, sys.Start(ctx, cfg))
-	require.NoError(t, sys.Join(ctx))
-	deadline, _ := ctx.Deadline()
-	ok, why := harness.WaitUntil(ctx, deadline, 10*time.Millisecond, sys.Converged)
-	require.True(t, ok, why)
-	victim := sys.nodes[3].socket
-	require.NoError(t, sys.Kill(3))
+	var victim *countedPacketConn
+	killLast(t, sys, 60*time.Second, func() { victim = sys.nodes[3].socket })
 	require.Positive(t, victim.dropped.Load(), "the close's CONNECTION_CLOSE packets were dropped, not sent")
-	ok, why = harness.WaitUntil(ctx, deadline, 10*time.Millisecond, func() (bool, string) {
-		return !sys.Sees(0, []int{3})[0] && !sys.Sees(1, []int{3})[0] && !sys.Sees(2, []int{3})[0], "still seen"
-	})
-	require.True(t, ok, why)
-	require.Equal(t, []bool{true, true, false}, sys.Sees(0, []int{1, 2, 3}))
 }
 
 // TestDialPlan checks that every host dials the planned number of distinct
