@@ -58,6 +58,12 @@ type withheldEvent struct {
 	// since is when the wait began (Unix nanoseconds): a sign of life
 	// after it outweighs an unanswered confirming ping.
 	since int64
+	// relayedFrom is when a broadcast of the member relayed by others
+	// starts to count as a sign of life (signOfLifeSince), fixed with the
+	// wait's length when the ping was sent: the local health score may
+	// change before the ping's timer fires, and a window computed then
+	// could begin after it fired.
+	relayedFrom int64
 }
 
 // maxConfirming bounds the confirming pings in flight; beyond it, an event
@@ -89,23 +95,23 @@ func (e *Engine) heardFrom(now time.Time, id peer.ID, direct bool) {
 	}
 }
 
-// signOfLifeSince says whether member id showed life after the wait that
-// began at since, as the confirming ping's timeout looks at it: a message
-// of its own, or a broadcast of it relayed by others since the wait began
-// and in the last fullConfirmWait/2 of it (all of it when the wait is no
-// longer: one the shortest suspicion cut short). Relayed broadcasts delivered just after a cut are often the
+// signOfLifeSince says whether member id showed life during the wait w,
+// as the confirming ping's timeout looks at it: a message of its own
+// since the wait began, or a broadcast of it relayed by others since
+// w.relayedFrom, the last fullConfirmWait/2 of the wait (all of it when
+// the wait is no longer: one the shortest suspicion cut short). Relayed broadcasts delivered just after a cut are often the
 // member's last ones, repaired late through this side (Plumtree's lazy
 // push: an announcement, then a graft a second later); a member that
 // lives and broadcasts keeps being heard. A short wait's second half
 // alone (250 ms) missed the broadcasts of live members that broadcast
 // once a second, and they were shown suspected at a heal.
-func (e *Engine) signOfLifeSince(id peer.ID, since int64) bool {
+func (e *Engine) signOfLifeSince(id peer.ID, w withheldEvent) bool {
 	l := e.live
-	if t, ok := l.talked[id]; ok && t > since {
+	if t, ok := l.talked[id]; ok && t > w.since {
 		return true
 	}
 	t, ok := l.heard[id]
-	return ok && t > since+int64(max(0, e.confirmWait()-e.fullConfirmWait()/2))
+	return ok && t > w.relayedFrom
 }
 
 // lostTouch forgets the evidence of life of member id when this node's
@@ -209,7 +215,9 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 			w.confirm = e.rng.Uint64() | 1
 			l.confirming[w.confirm] = id
 			out.Sends = append(out.Sends, Send{To: to, Msg: &Ping{Nonce: w.confirm}})
-			e.setTimer(Timer{kind: TimerWithheld, sub: 1, a: uint64(id), b: w.confirm}, e.confirmWait(), out)
+			wait := e.confirmWait()
+			w.relayedFrom = w.since + int64(max(0, wait-e.fullConfirmWait()/2))
+			e.setTimer(Timer{kind: TimerWithheld, sub: 1, a: uint64(id), b: w.confirm}, wait, out)
 		}
 		l.withheld[id] = w
 		e.counters.EventsWithheld++
@@ -304,7 +312,7 @@ func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
 	if !held || w.confirm == 0 || (nonce != 0 && w.confirm != nonce) {
 		return
 	}
-	if e.signOfLifeSince(id, w.since) {
+	if e.signOfLifeSince(id, w) {
 		delete(l.confirming, w.confirm)
 		w.confirm = 0
 		l.withheld[id] = w

@@ -351,6 +351,31 @@ func TestConfirmWaitFollowsTheShortestSuspicion(t *testing.T) {
 	}
 }
 
+// The window in which a relayed broadcast outweighs an unanswered
+// confirming ping is fixed when the ping is sent: a node whose local
+// health fell while the ping waited (its wait would now be twice as long)
+// still counts a broadcast relayed in the second half of the wait it set.
+// Before, the window was computed when the timer fired, began after it,
+// and the member, heard 2 s into a 2.5 s wait, was shown suspected.
+func TestRelayedWindowIsFixedWhenThePingIsSent(t *testing.T) {
+	payload, err := EncodeEnvelope(&Envelope{Kind: EnvelopeApp, Topic: "t", Data: []byte("x")})
+	require.NoError(t, err)
+	e := lonelyEngine(t, MembersConfig{})
+	do(t, e, func(out *Ready) { e.Receive(t0, 5, &Ping{Nonce: 1}, out) })
+	out := declare(t, e, t0, roster.StateSuspect)
+	wait := e.confirmWait()
+	confirm := timerOf(out, TimerWithheld, wait)
+	require.Equal(t, TimerWithheld, confirm.Kind())
+	out = do(t, e, func(out *Ready) {
+		e.Receive(t0.Add(2*time.Second), 3, &plumtree.Gossip{ID: plumtree.OriginSequenceID(5, 7), Payload: payload}, out)
+	})
+	require.Len(t, out.Deliveries, 1, "relayed by 3")
+	e.live.healthScore = 1
+	out = do(t, e, func(out *Ready) { e.TimerFired(t0.Add(wait), confirm, out) })
+	require.Empty(t, out.Events, "the relayed broadcast outweighs the unanswered ping")
+	require.Equal(t, uint64(1), e.Counters().Engine.ConfirmsOutweighed)
+}
+
 // With probing on, a failed connection to a member that is not a neighbour
 // is first checked through the neighbours (PingReq): an answer clears it,
 // none suspects it. Before, the failed connection alone suspected it, and
