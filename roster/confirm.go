@@ -75,7 +75,10 @@ func (r *Roster) suspicionTimeout(k int) time.Duration {
 // this node declares it failed: Config.SuspicionMinTimeout when
 // confirmations shorten suspicions, else Config.SuspicionTimeout. Without
 // signatures (no Config.Auth) only a node's own observation confirms a
-// suspicion, so the shortest is the timeout of one confirmation.
+// suspicion, so the shortest is the timeout of one confirmation. In a
+// cluster whose nodes share this configuration it is also the soonest any
+// node fails a member; this node reaches it only with the confirmations
+// it counts itself.
 func (r *Roster) ShortestSuspicion() time.Duration {
 	if r.proofs == nil {
 		return r.suspicionTimeout(1)
