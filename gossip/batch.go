@@ -162,12 +162,12 @@ func (b *batch) add(c peer.Check, record bool) {
 // or more, remembers them if they pass, and empties the batch.
 func (e *Engine) checkTogether(b *batch) {
 	if len(b.checks) >= 2 {
-		e.counters.SignatureBatches++
+		e.count().SignatureBatches++
 		if e.prepared.auth.VerifyBatch(b.checks) {
-			e.counters.SignaturesBatched += uint64(len(b.checks))
+			e.count().SignaturesBatched += uint64(len(b.checks))
 			e.rememberBatch(b)
 		} else {
-			e.counters.SignatureBatchesFailed++
+			e.count().SignatureBatchesFailed++
 		}
 	}
 	clear(b.checks)

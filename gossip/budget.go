@@ -272,14 +272,14 @@ func (e *Engine) spend(now time.Time, p peer.ID, k Budget, n int, out *Ready) bo
 	t := now.UnixNano()
 	u, shared := b.usageOf(t, p)
 	if t < u.bannedUntil {
-		e.counters.BannedDrops++
+		e.count().BannedDrops++
 		return false
 	}
 	u.spent[k] = uint32(min(int64(u.spent[k])+int64(n), math.MaxUint32))
 	if int64(u.spent[k]) <= int64(b.cfg.PerPeriod[k]) {
 		return true
 	}
-	e.counters.OverBudget[k]++
+	e.count().OverBudget[k]++
 	if k == BudgetNewMembers || k == BudgetRecords {
 		// An honest newcomer to a large cluster may get more records in
 		// its first exchanges than one period allows: they are dropped
@@ -302,7 +302,7 @@ func (e *Engine) banned(now time.Time, p peer.ID) bool {
 	if !e.isBanned(now, p) {
 		return false
 	}
-	e.counters.BannedDrops++
+	e.count().BannedDrops++
 	return true
 }
 
@@ -320,7 +320,7 @@ func (e *Engine) isBanned(now time.Time, p peer.ID) bool {
 func (e *Engine) evict(now time.Time, p peer.ID, k Budget, u *usage, out *Ready) {
 	u.bannedUntil = now.UnixNano() + int64(e.budgets.cfg.BanPeriod)
 	u.over = 0
-	e.counters.Evictions++
+	e.count().Evictions++
 	out.Evictions = append(out.Evictions, Eviction{Peer: p, Budget: k})
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputConnectionFailed, From: p}, out)
 	out.Closes = append(out.Closes, p)

@@ -26,10 +26,14 @@ type Engine struct {
 	// delivery asks whether to unwrap an envelope or check a signature),
 	// then the broadcast core, whose first lines a payload reads; with
 	// that pointer alone before it, a duplicate payload reads two lines.
-	roster   *roster.Roster // the member list, nil unless Config.Members is set
-	pt       plumtree.State
-	members  // the rest of the member list's state
-	counters EngineCounters
+	roster  *roster.Roster // the member list, nil unless Config.Members is set
+	pt      plumtree.State
+	members // the rest of the member list's state
+	// counters is allocated by the first count (count): nearly every one
+	// counts an event of the member list or of an optional feature, so
+	// an engine without them (a simulator's million) never pays their
+	// 600 bytes.
+	counters *EngineCounters
 	// Every other received message asks for the budgets and the liveness
 	// state before the membership core reads its first fields: they lie
 	// just before it.
@@ -56,6 +60,14 @@ type Engine struct {
 	// first).
 	views   *viewsQuery
 	viewsAt int64
+}
+
+// count returns the engine's counters, allocated on the first call.
+func (e *Engine) count() *EngineCounters {
+	if e.counters == nil {
+		e.counters = new(EngineCounters)
+	}
+	return e.counters
 }
 
 // scratchOutputs is how many outputs of one broadcast step fit in the
@@ -94,7 +106,7 @@ func New(self hyparview.Peer, cfg Config, rng *rand.Rand) (*Engine, error) {
 		rc := m.Roster
 		var auth peer.Authenticator
 		if m.Auth != nil {
-			e.verified = newVerifiedSigs(m.Auth, &e.counters.SignaturesRemembered) // verified.go
+			e.verified = newVerifiedSigs(m.Auth, &e.count().SignaturesRemembered) // verified.go
 			auth = e.verified
 		}
 		rc.Auth = auth
@@ -242,7 +254,7 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 	if e.budgets != nil {
 		if k, n, ok := budgetOf(msg); ok && !e.fromOwnRendezvous(from, msg) && !e.spend(now, from, k, n, out) {
 			if k == BudgetSignal {
-				e.counters.SignalsRefused[SignalOverBudget]++
+				e.count().SignalsRefused[SignalOverBudget]++
 			}
 			return
 		}
@@ -257,48 +269,48 @@ func (e *Engine) Receive(now time.Time, from peer.ID, msg Message, out *Ready) {
 		e.stepPlumtree(now, plumtree.Input{Kind: plumtree.InputReceive, Peer: from, Msg: m}, out)
 	case *Digest:
 		if e.roster == nil {
-			e.counters.UnknownMessages++
+			e.count().UnknownMessages++
 			return
 		}
 		e.onDigest(from, m, out)
 	case *Records:
 		if e.roster == nil {
-			e.counters.UnknownMessages++
+			e.count().UnknownMessages++
 			return
 		}
 		e.onRecords(now, from, m, out)
 	case *Heads:
 		if e.roster == nil {
-			e.counters.UnknownMessages++
+			e.count().UnknownMessages++
 			return
 		}
 		e.onHeads(now, from, m, out)
 	case *Ping, *PingReq, *Ack:
 		if e.live == nil {
-			e.counters.UnknownMessages++
+			e.count().UnknownMessages++
 			return
 		}
 		e.onProbeMessage(now, from, m, out)
 	case *ViewsRequest, *ViewsReply:
 		if e.roster == nil {
-			e.counters.UnknownMessages++
+			e.count().UnknownMessages++
 			return
 		}
 		e.onViewsMessage(from, m, out)
 	case *Signal:
 		if e.roster == nil || e.roster.Left() {
-			e.counters.SignalsRefused[SignalNoMembers]++
+			e.count().SignalsRefused[SignalNoMembers]++
 			return
 		}
 		e.onSignal(from, m, out)
 	case *ReachRequest, *ReachAnswer:
 		if e.roster == nil {
-			e.counters.UnknownMessages++
+			e.count().UnknownMessages++
 			return
 		}
 		e.onReachMessage(now, from, m, out)
 	default:
-		e.counters.UnknownMessages++
+		e.count().UnknownMessages++
 	}
 }
 
@@ -335,7 +347,7 @@ func (e *Engine) TimerFired(now time.Time, t Timer, out *Ready) {
 	case TimerReach:
 		e.reachTimeout(now, t, out)
 	default:
-		e.counters.UnknownTimers++
+		e.count().UnknownTimers++
 	}
 }
 
@@ -455,7 +467,7 @@ func (e *Engine) stepPlumtree(now time.Time, in plumtree.Input, out *Ready) {
 	var scratch [scratchOutputs]plumtree.Output
 	ptOut, err := e.pt.Step(now, in, scratch[:0])
 	if err != nil {
-		e.counters.StepErrors++
+		e.count().StepErrors++
 	}
 	e.translatePlumtree(now, ptOut, out)
 }

@@ -220,7 +220,7 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 			e.setTimer(Timer{kind: TimerWithheld, sub: 1, a: uint64(id), b: w.confirm}, wait, out)
 		}
 		l.withheld[id] = w
-		e.counters.EventsWithheld++
+		e.count().EventsWithheld++
 		e.tellSuspected(hyparview.Peer{ID: id}, out)
 		if w.confirm == 0 {
 			e.closeUnlessNeighbour(id, out) // once the declaration is sent
@@ -232,7 +232,7 @@ func (e *Engine) withhold(now time.Time, in roster.InputKind, o *roster.Output, 
 			return false
 		}
 		e.forgetWithheld(id, w, out)
-		e.counters.WithheldRefuted++
+		e.count().WithheldRefuted++
 		// A refutation the application never needed: it saw the member
 		// alive throughout. A change of address or metadata is shown.
 		return o.Record.State == roster.StateAlive && o.Record.Addr == w.shown.Addr && bytes.Equal(o.Record.Meta, w.shown.Meta)
@@ -296,7 +296,7 @@ func (e *Engine) confirmAnswered(now time.Time, nonce uint64, out *Ready) bool {
 		l.withheld[id] = w
 	}
 	e.heardFrom(now, id, true)
-	e.counters.ProbesAnswered++
+	e.count().ProbesAnswered++
 	e.closeUnlessNeighbour(id, out)
 	return true
 }
@@ -316,7 +316,7 @@ func (e *Engine) confirmFailed(id peer.ID, nonce uint64, out *Ready) {
 		delete(l.confirming, w.confirm)
 		w.confirm = 0
 		l.withheld[id] = w
-		e.counters.ConfirmsOutweighed++
+		e.count().ConfirmsOutweighed++
 		e.closeUnlessNeighbour(id, out)
 		return
 	}
@@ -332,7 +332,7 @@ func (e *Engine) showWithheld(id peer.ID, out *Ready) {
 	if !known || (r.State != roster.StateSuspect && r.State != roster.StateFailed) {
 		return
 	}
-	e.counters.WithheldShown++
+	e.count().WithheldShown++
 	kind := roster.EventSuspect
 	if r.State == roster.StateFailed {
 		kind = roster.EventFail

@@ -298,7 +298,7 @@ func (e *Engine) onHeads(now time.Time, from peer.ID, m *Heads, out *Ready) {
 				break
 			}
 			if !e.auth.Verify(h.Origin, h.Key, SignedHeadBytes(plumtree.OriginSequenceID(h.Origin, h.Seq), h.Run), h.Sig) {
-				e.counters.ForgedHeads++
+				e.count().ForgedHeads++
 				if !e.spend(now, from, BudgetForged, 1, out) {
 					break
 				}

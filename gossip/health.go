@@ -74,7 +74,7 @@ func (e *Engine) NoteHostLag(now time.Time, lag time.Duration) {
 func (e *Engine) raiseHealthScore() {
 	if e.live.healthScore < maxHealthScore {
 		e.live.healthScore++
-		e.counters.HealthRaised++
+		e.count().HealthRaised++
 	}
 }
 

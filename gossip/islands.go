@@ -196,7 +196,7 @@ func (e *Engine) checkMark(now time.Time, from peer.ID, m *Mark, out *Ready) {
 	if e.holdsMark(m) {
 		return
 	}
-	e.counters.IslandMarksMissed++
+	e.count().IslandMarksMissed++
 	if e.hv.IsActive(from) || e.hv.IsPending(from) || now.UnixNano() < is.nextContact {
 		return
 	}
@@ -205,7 +205,7 @@ func (e *Engine) checkMark(now time.Time, from peer.ID, m *Mark, out *Ready) {
 		return
 	}
 	is.nextContact = now.UnixNano() + int64(e.rejoinInterval)
-	e.counters.IslandContacts++
+	e.count().IslandContacts++
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{{ID: r.ID, Addr: r.Addr}}}, out)
 }
 

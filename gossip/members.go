@@ -19,12 +19,14 @@ type members struct {
 	verified       *verifiedSigs      // auth itself, for the record batches (batch.go); nil without signatures
 	checked        *decodedEnvelope   // the envelope payloadValid decoded, for deliver (decoded.go); nil without signatures
 	rng            *rand.Rand
-	announced      bool          // our record was broadcast once we had a neighbour
-	rejoinArmed    bool          // the rejoin tick is set
 	syncInterval   time.Duration // MembersConfig.SyncInterval, defaulted
 	rejoinInterval time.Duration // MembersConfig.RejoinInterval, defaulted
-	behindNAT      bool          // MembersConfig.BehindNAT
 	reach          *reach        // the reachability check, nil unless MembersConfig.CheckReachability
+	// The flags lie together: the engine is allocated in a size class,
+	// and each padding byte may cost a node hundreds.
+	announced   bool // our record was broadcast once we had a neighbour
+	rejoinArmed bool // the rejoin tick is set
+	behindNAT   bool // MembersConfig.BehindNAT
 	// lostAt is when a neighbour last failed or a member was last
 	// suspected, declared failed or left (lost): the rejoin tick holds
 	// payloads while members are missing only within missingHoldWindow of
@@ -44,7 +46,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 	}
 	env, batched, err := e.envelopeToCheck(g) // decoded.go
 	if err != nil {
-		e.counters.MalformedPayloads++
+		e.count().MalformedPayloads++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
@@ -54,7 +56,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 		}
 		for i := range env.Records {
 			if roster.VerifyRecord(e.auth, &env.Records[i]) != nil {
-				e.counters.ForgedRecords++
+				e.count().ForgedRecords++
 				e.spend(now, from, BudgetForged, 1, out)
 				return false
 			}
@@ -68,7 +70,7 @@ func (e *Engine) payloadValid(now time.Time, from peer.ID, g *plumtree.Gossip, o
 	}
 	origin, signed, sig := originCheck(g, &env)
 	if len(env.Key) == 0 || !e.verifyOrigin(origin, env.Key, signed, sig) {
-		e.counters.ForgedOrigins++
+		e.count().ForgedOrigins++
 		e.spend(now, from, BudgetForged, 1, out)
 		return false
 	}
@@ -94,7 +96,7 @@ func originCheck(g *plumtree.Gossip, env *Envelope) (origin peer.ID, signed, sig
 func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 	env, err := e.envelopeToDeliver(&d) // decoded.go
 	if err != nil {
-		e.counters.MalformedPayloads++
+		e.count().MalformedPayloads++
 		return
 	}
 	if env.Kind == EnvelopeApp {
@@ -103,11 +105,11 @@ func (e *Engine) deliver(now time.Time, d Delivery, out *Ready) {
 			// Our own broadcast, come back from a peer: one of an earlier
 			// run of this node (this run's are seen already), delivered
 			// here when it was broadcast (marks.go).
-			e.counters.RedeliveriesSuppressed++
+			e.count().RedeliveriesSuppressed++
 			return
 		}
 		if e.gaps != nil && e.gaps.redelivery(origin, seq, env.Run) {
-			e.counters.RedeliveriesSuppressed++ // marks.go
+			e.count().RedeliveriesSuppressed++ // marks.go
 			return
 		}
 		e.heardFrom(now, origin, d.From == origin)
@@ -159,7 +161,7 @@ func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 		}
 	}
 	if err != nil && in.Kind != roster.InputUpdateMeta {
-		e.counters.StepErrors++
+		e.count().StepErrors++
 	}
 	return err
 }
@@ -170,7 +172,7 @@ func (e *Engine) stepRoster(now time.Time, in roster.Input, out *Ready) error {
 func (e *Engine) broadcastRecord(now time.Time, rec roster.Record, out *Ready) {
 	b, err := EncodeEnvelope(&Envelope{Kind: EnvelopeRecords, Records: []roster.Record{rec}})
 	if err != nil {
-		e.counters.StepErrors++ // records are plain data: encoding cannot fail
+		e.count().StepErrors++ // records are plain data: encoding cannot fail
 		return
 	}
 	var scratch [scratchOutputs]plumtree.Output
@@ -215,7 +217,7 @@ func (e *Engine) sync(now time.Time, out *Ready) {
 	if e.roster == nil || e.roster.Left() {
 		return
 	}
-	e.counters.MemberSyncs++
+	e.count().MemberSyncs++
 	if n := e.hv.ActiveLen(); n > 0 {
 		to := e.hv.ActiveAt(e.rng.IntN(n)).ID
 		e.sendDigest(to, out)
@@ -253,7 +255,7 @@ func (e *Engine) onRecords(now time.Time, from peer.ID, m *Records, out *Ready) 
 	forged := e.roster.Counters().Forged
 	e.stepRoster(now, roster.Input{Kind: roster.InputMerge, Records: recs}, out)
 	forged = e.roster.Counters().Forged - forged
-	e.counters.ForgedRecords += forged
+	e.count().ForgedRecords += forged
 	e.spend(now, from, BudgetForged, int(forged), out)
 	for _, r := range recs {
 		if r.ID == from && r.State == roster.StateLeft {

@@ -67,7 +67,7 @@ func (e *Engine) relayNack(t Timer, out *Ready) {
 	}
 	r.nack = false
 	l.relays[t.b] = r
-	e.counters.NacksSent++
+	e.count().NacksSent++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: r.requester}, Msg: &Ack{Nonce: r.nonce, Nack: true}})
 	e.setTimer(Timer{kind: TimerProbeRelay, a: t.a, b: t.b}, l.timeout, out)
 }
@@ -78,11 +78,11 @@ func (e *Engine) onNack(from peer.ID, m *Ack) {
 	l := e.live
 	i := slices.Index(l.unnacked, from)
 	if l.stage != probeIndirect || m.Nonce != l.nonce || i < 0 {
-		e.counters.StaleAcks++
+		e.count().StaleAcks++
 		return
 	}
 	l.unnacked = slices.Delete(l.unnacked, i, i+1)
-	e.counters.NacksReceived++
+	e.count().NacksReceived++
 }
 
 // startProbe makes target, under nonce, the current probe's, in its
@@ -102,7 +102,7 @@ const maxRechecks = 8
 // rather than only when the round-robin list comes round to it.
 func (e *Engine) doubtLoss(id peer.ID) {
 	l := e.live
-	e.counters.LossesDoubted++
+	e.count().LossesDoubted++
 	if len(l.recheck) < maxRechecks && !slices.Contains(l.recheck, id) {
 		l.recheck = append(l.recheck, id)
 	}

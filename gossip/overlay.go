@@ -213,7 +213,7 @@ func (e *Engine) askNextViews(out *Ready) {
 		p := q.queue[0]
 		q.queue = q.queue[1:]
 		q.pending[p.ID] = struct{}{}
-		e.counters.ViewsAsked++
+		e.count().ViewsAsked++
 		out.Sends = append(out.Sends, Send{To: p, Msg: &ViewsRequest{Nonce: q.nonce}})
 		e.setTimer(Timer{kind: TimerViews, a: uint64(p.ID), b: q.nonce}, q.timeout, out)
 	}
@@ -228,21 +228,21 @@ func (e *Engine) onViewsMessage(from peer.ID, msg Message, out *Ready) {
 	case *ViewsRequest:
 		r, ok := e.roster.Get(from)
 		if !ok || !r.State.Present() || e.roster.Left() {
-			e.counters.ViewsRefused++
+			e.count().ViewsRefused++
 			return
 		}
 		v := e.OwnViews()
-		e.counters.ViewsAnswered++
+		e.count().ViewsAnswered++
 		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: from}, Msg: &ViewsReply{Nonce: m.Nonce,
 			Active: v.Active, Passive: v.Passive, Eager: v.Eager, Lazy: v.Lazy}})
 	case *ViewsReply:
 		q := e.views
 		if q == nil || m.Nonce != q.nonce {
-			e.counters.StaleViews++
+			e.count().StaleViews++
 			return
 		}
 		if _, ok := q.pending[from]; !ok {
-			e.counters.StaleViews++
+			e.count().StaleViews++
 			return
 		}
 		delete(q.pending, from)
@@ -264,7 +264,7 @@ func (e *Engine) viewsTimeout(t Timer, out *Ready) {
 		return
 	}
 	delete(q.pending, id)
-	e.counters.ViewsUnanswered++
+	e.count().ViewsUnanswered++
 	out.Views = append(out.Views, ViewsAnswer{Nonce: q.nonce, From: id})
 	e.closeUnlessNeighbour(id, out)
 	e.askNextViews(out)

@@ -242,7 +242,7 @@ func (e *Engine) probeTick(now time.Time, out *Ready) {
 		return
 	}
 	l.startProbe(target, e.rng.Uint64()|1)
-	e.counters.Probes++
+	e.count().Probes++
 	l.islands.keepMark(now)
 	out.Sends = append(out.Sends, Send{To: target, Msg: &Ping{Nonce: l.nonce, Mark: l.islands.markToSend(now, e.markMaxAge())}})
 	e.setTimer(Timer{kind: TimerProbeTimeout, sub: uint8(probeDirect), a: uint64(target.ID), b: l.nonce}, e.scaledProbeTimeout(), out)
@@ -349,7 +349,7 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 		e.probeIndirectly(out)
 		return
 	}
-	e.counters.ProbesFailed++
+	e.count().ProbesFailed++
 	target := l.target
 	l.stage = probeIdle
 	e.closeUnlessNeighbour(target.ID, out)
@@ -364,7 +364,7 @@ func (e *Engine) probeTimeout(now time.Time, t Timer, out *Ready) {
 			// An unhealthy node accuses no one on its own word (health.go,
 			// nack.go): the others' probes, and its own once it is well,
 			// decide.
-			e.counters.LossesDoubted++
+			e.count().LossesDoubted++
 		} else {
 			// a suspicion, or a confirmation of one held (roster:
 			// confirm.go; doubtful while unhealthy)
@@ -393,7 +393,7 @@ func (e *Engine) probeIndirectly(out *Ready) {
 		l.unnacked = append(l.unnacked, p.ID)
 		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID}, Msg: &PingReq{Target: l.target.ID, Nonce: l.nonce, Nack: true}})
 	}
-	e.counters.IndirectProbes += uint64(l.asked)
+	e.count().IndirectProbes += uint64(l.asked)
 	e.setTimer(Timer{kind: TimerProbeTimeout, sub: uint8(probeIndirect), a: uint64(l.target.ID), b: l.nonce}, 2*e.scaledProbeTimeout(), out)
 }
 
@@ -423,7 +423,7 @@ func (e *Engine) probeAfterFailedConnection(p hyparview.Peer, out *Ready) bool {
 		return false
 	}
 	l.startProbe(p, e.rng.Uint64()|1)
-	e.counters.Probes++
+	e.count().Probes++
 	e.probeIndirectly(out)
 	return true
 }
@@ -499,7 +499,7 @@ func (e *Engine) onPingReq(from peer.ID, m *PingReq, out *Ready) {
 	l := e.live
 	r, ok := e.roster.Get(m.Target)
 	if !ok || r.Addr == "" || m.Target == e.roster.Self() || len(l.relays) >= maxProbeRelays {
-		e.counters.ProbeRelaysRefused++
+		e.count().ProbeRelaysRefused++
 		return
 	}
 	nonce := e.rng.Uint64() | 1
@@ -536,7 +536,7 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 		target := l.target
 		l.stage = probeIdle
 		l.unnacked, l.asked = l.unnacked[:0], 0
-		e.counters.ProbesAnswered++
+		e.count().ProbesAnswered++
 		e.lowerHealthScore()
 		e.heardFrom(now, target.ID, true) // directly, or through a relay just now
 		e.closeUnlessNeighbour(target.ID, out)
@@ -552,7 +552,7 @@ func (e *Engine) onAck(now time.Time, from peer.ID, m *Ack, out *Ready) {
 		e.closeUnlessNeighbour(r.target, out)
 		return
 	}
-	e.counters.StaleAcks++
+	e.count().StaleAcks++
 }
 
 // closeUnlessNeighbour closes the connection a probe opened, unless the
@@ -606,6 +606,6 @@ func (e *Engine) tellSuspected(p hyparview.Peer, out *Ready) {
 	if !ok || (r.State != roster.StateSuspect && r.State != roster.StateFailed) || r.Proof == nil && e.auth != nil {
 		return
 	}
-	e.counters.SuspicionsTold++
+	e.count().SuspicionsTold++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: p.ID, Addr: p.Addr}, Msg: &Records{Records: []roster.Record{r}}})
 }

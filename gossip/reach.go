@@ -188,7 +188,7 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 		// Its timer was lost (a driver that stopped the node for a
 		// while): the check is over all the same.
 		r.asked, r.due = 0, true
-		e.counters.ReachUnanswered++
+		e.count().ReachUnanswered++
 	}
 	if r.asked != 0 && !e.hv.IsActive(r.asked) {
 		// The neighbour asked is one no more: its answer, which comes
@@ -199,7 +199,7 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 		// its handshake, and its record would say nothing for a minute
 		// (docs/nat.md, "The NAT lab").
 		r.asked, r.due, r.next = 0, true, now
-		e.counters.ReachUnanswered++
+		e.count().ReachUnanswered++
 	}
 	if !r.due || r.asked != 0 {
 		return
@@ -237,7 +237,7 @@ func (e *Engine) checkReach(now time.Time, out *Ready) {
 	r.due, r.last, r.next = false, now, now.Add(r.interval)
 	r.nonce++
 	r.asked, r.lastAsked = pick, pick
-	e.counters.ReachAsked++
+	e.count().ReachAsked++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: pick}, Msg: &ReachRequest{Nonce: r.nonce}})
 	e.setTimer(Timer{kind: TimerReach, a: uint64(pick), b: r.nonce}, r.timeout, out)
 }
@@ -294,7 +294,7 @@ func (e *Engine) reachTimeout(now time.Time, t Timer, out *Ready) {
 		return
 	}
 	r.asked, r.due = 0, true
-	e.counters.ReachUnanswered++
+	e.count().ReachUnanswered++
 }
 
 // onReachMessage answers a ReachRequest (asking the driver to dial the
@@ -304,20 +304,20 @@ func (e *Engine) onReachMessage(now time.Time, from peer.ID, msg Message, out *R
 	case *ReachRequest:
 		rec, ok := e.roster.Get(from)
 		if e.roster.Left() || !ok || rec.Proof == nil || rec.State != roster.StateAlive || rec.Addr == "" || !e.hv.IsActive(from) {
-			e.counters.ReachRefused++
+			e.count().ReachRefused++
 			out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: from}, Msg: &ReachAnswer{Nonce: m.Nonce, Result: ReachRefused}})
 			return
 		}
-		e.counters.ReachDialBacks++
+		e.count().ReachDialBacks++
 		out.DialBacks = append(out.DialBacks, DialBack{ID: from, Addr: rec.Addr, Nonce: m.Nonce})
 	case *ReachAnswer:
 		r := e.reach
 		if r == nil || r.asked == 0 || r.asked != from || r.nonce != m.Nonce {
-			e.counters.StaleReachAnswers++
+			e.count().StaleReachAnswers++
 			return
 		}
 		r.asked = 0
-		e.counters.ReachResults[m.Result]++
+		e.count().ReachResults[m.Result]++
 		if m.Result == ReachRefused {
 			// No dial was made (the neighbour may not hold this node's
 			// record yet, the race of a new link): another neighbour,
@@ -332,7 +332,7 @@ func (e *Engine) onReachMessage(now time.Time, from peer.ID, msg Message, out *R
 			// nothing. The next check asks, as soon as there is one, a
 			// neighbour that is not on that network; none that is, for
 			// the interval.
-			e.counters.ReachInconclusive++
+			e.count().ReachInconclusive++
 			r.due, r.next, r.localUntil = true, now, now.Add(r.interval)
 			e.checkReach(now, out)
 			return
@@ -354,7 +354,7 @@ func (e *Engine) applyReach(now time.Time, out *Ready) {
 		return
 	}
 	if !e.roster.OwnRendezvous().IsZero() && e.stepRoster(now, roster.Input{Kind: roster.InputSetRendezvous}, out) == nil {
-		e.counters.RendezvousChanges++
+		e.count().RendezvousChanges++
 	}
 }
 

@@ -287,7 +287,10 @@ type EngineCounters struct {
 
 // Counters returns every layer's counters.
 func (e *Engine) Counters() Counters {
-	c := Counters{HyParView: e.hv.Counters(), Plumtree: e.pt.Counters(), Engine: e.counters}
+	c := Counters{HyParView: e.hv.Counters(), Plumtree: e.pt.Counters()}
+	if e.counters != nil {
+		c.Engine = *e.counters
+	}
 	if g := e.gaps; g != nil {
 		c.Engine.GapsReported, c.Engine.MessagesReportedMissed = g.c.reported, g.c.missed
 		c.Engine.GapsReportedEarly, c.Engine.GapResets, c.Engine.GapOriginsEvicted = g.c.early, g.c.resets, g.c.evicted
@@ -319,8 +322,8 @@ func (e *Engine) Invariants() error {
 			return err
 		}
 	}
-	if e.counters.StepErrors > 0 {
-		return fmt.Errorf("gossip: a core refused %d inputs the engine derived", e.counters.StepErrors)
+	if e.count().StepErrors > 0 {
+		return fmt.Errorf("gossip: a core refused %d inputs the engine derived", e.count().StepErrors)
 	}
 	eager, lazy := e.pt.EagerPeers(), e.pt.LazyPeers()
 	if len(eager)+len(lazy) != e.hv.ActiveLen() {
@@ -342,8 +345,12 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 	if rng == nil {
 		return nil, errors.New("gossip: nil random source")
 	}
-	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(), counters: e.counters,
+	c := &Engine{hv: *e.hv.Clone(rng), pt: *e.pt.Clone(),
 		contacts: slices.Clone(e.contacts), gaps: e.gaps.clone(), run: e.run, views: e.views.clone(), viewsAt: e.viewsAt}
+	if e.counters != nil {
+		counts := *e.counters
+		c.counters = &counts
+	}
 	if e.roster != nil {
 		c.members = e.members
 		// What the engine remembers of signatures, and a batch's state,
@@ -354,7 +361,7 @@ func (e *Engine) Clone(rng *rand.Rand) (*Engine, error) {
 		}
 		c.roster, c.rng = e.roster.Clone(), rng
 		if e.verified != nil {
-			c.verified = e.verified.clone(&c.counters.SignaturesRemembered)
+			c.verified = e.verified.clone(&c.count().SignaturesRemembered)
 			c.auth = c.verified
 			c.roster.UseAuth(c.auth)
 		}

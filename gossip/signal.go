@@ -158,7 +158,7 @@ func (e *Engine) SendSignal(now time.Time, to peer.ID, session uint64, data []by
 	default:
 		out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: to, Addr: rec.Addr}, Msg: msg})
 	}
-	e.counters.SignalsSent++
+	e.count().SignalsSent++
 	return nil
 }
 
@@ -179,27 +179,27 @@ func (e *Engine) onSignal(from peer.ID, m *Signal, out *Ready) {
 	self := e.roster.Self()
 	if m.To == self {
 		if m.From != from && e.roster.OwnRendezvous().ID != from {
-			e.counters.SignalsRefused[SignalSpoofed]++
+			e.count().SignalsRefused[SignalSpoofed]++
 			return
 		}
-		e.counters.SignalsReceived++
+		e.count().SignalsReceived++
 		out.Signals = append(out.Signals, SignalDelivery{From: m.From, Session: m.Session, Data: m.Data})
 		return
 	}
 	if m.From != from {
-		e.counters.SignalsRefused[SignalSpoofed]++
+		e.count().SignalsRefused[SignalSpoofed]++
 		return
 	}
 	rec, ok := e.roster.Get(m.To)
 	if !ok || !rec.State.Present() || rec.Rendezvous().ID != self {
-		e.counters.SignalsRefused[SignalNotRendezvous]++
+		e.count().SignalsRefused[SignalNotRendezvous]++
 		return
 	}
 	if !e.hv.IsActive(m.To) {
-		e.counters.SignalsRefused[SignalNotLinked]++
+		e.count().SignalsRefused[SignalNotLinked]++
 		return
 	}
-	e.counters.SignalsRelayed++
+	e.count().SignalsRelayed++
 	out.Sends = append(out.Sends, Send{To: hyparview.Peer{ID: m.To}, Msg: m})
 }
 
@@ -237,7 +237,7 @@ func (e *Engine) chooseRendezvous(now time.Time, out *Ready) {
 		return
 	}
 	if e.stepRoster(now, roster.Input{Kind: roster.InputSetRendezvous, Rendezvous: next}, out) == nil {
-		e.counters.RendezvousChanges++
+		e.count().RendezvousChanges++
 	}
 }
 
@@ -269,6 +269,6 @@ func (e *Engine) askRendezvous(now time.Time, out *Ready) {
 	if n == 0 {
 		return
 	}
-	e.counters.RendezvousAsked++
+	e.count().RendezvousAsked++
 	e.stepHyParView(now, hyparview.Input{Kind: hyparview.InputContact, Contacts: []hyparview.Peer{pick}}, out)
 }

@@ -14,6 +14,10 @@ func (s *State) Clone() *State {
 	c.peers, c.lazy = s.peers.clone(s.lazy)
 	c.hist = s.hist.clone()
 	c.missing = s.missing.clone()
+	if s.lag != nil {
+		lag := *s.lag
+		c.lag = &lag
+	}
 	return &c
 }
 

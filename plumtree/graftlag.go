@@ -116,7 +116,7 @@ func (s *State) observeDelivery(now time.Duration, id MessageID, from peer.ID) {
 		s.lag.observe(now, now-e.created, s.cfg.GraftTimeout1)
 	case e.grafts == 1:
 		// The GRAFT's answer: the eager copy may still come.
-		r := &s.lag
+		r := s.lag
 		if !r.grafted[r.next].live {
 			r.live++
 		}

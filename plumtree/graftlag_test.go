@@ -138,3 +138,24 @@ func TestGraftedRingKeepsTheLast(t *testing.T) {
 	c := s.Clone()
 	require.Equal(t, s.lag, c.lag, "a clone carries the measure")
 }
+
+// A clone measures its lags apart from its original: a lag the clone
+// measures does not lengthen the original's timeout1, nor the other way
+// round.
+func TestCloneMeasuresItsOwnLags(t *testing.T) {
+	ms := time.Millisecond
+	s := newNode(t, 1, adaptive(), 2, 3)
+	makeLazy(t, s, 3)
+	armed(t, s, 0, 3, mid(1))
+	c := s.Clone()
+
+	step(t, c, at(15*ms), recv(2, &Gossip{ID: mid(1), Round: 2, Payload: []byte("a")}))
+	require.Equal(t, 30*ms, armed(t, c, 100*ms, 3, mid(2)), "the clone measured a 15 ms lag")
+	require.Equal(t, 20*ms, armed(t, s, 100*ms, 3, mid(2)), "the original measured none")
+
+	step(t, s, at(130*ms), recv(2, &Gossip{ID: mid(2), Round: 2, Payload: []byte("b")}))
+	require.Equal(t, 60*ms, armed(t, s, 200*ms, 3, mid(3)), "the original measured a 30 ms lag")
+	require.Equal(t, 30*ms, armed(t, c, 200*ms, 3, mid(3)), "the clone still its own 15 ms")
+	require.NoError(t, s.Invariants())
+	require.NoError(t, c.Invariants())
+}

@@ -42,7 +42,7 @@ type State struct {
 	lazy    lazyQueue
 	nextSeq uint64
 	cfg     Config
-	lag     graftLag
+	lag     *graftLag // nil unless adaptive: 352 bytes a simulated node need not carry
 }
 
 // ErrDuplicatePayload is returned by Broadcast under IDContentHash when an
@@ -58,7 +58,12 @@ func New(self peer.ID, cfg Config) (*State, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	var lag *graftLag
+	if cfg.MinGraftTimeout > 0 {
+		lag = new(graftLag)
+	}
 	return &State{
+		lag:        lag,
 		self:       self,
 		due:        math.MaxInt64,
 		maxPayload: uint32(min(uint64(cfg.MaxPayloadBytes), math.MaxUint32)),
@@ -356,8 +361,13 @@ func (s *State) neighborDown(id peer.ID) {
 // neighbours and has a timer due, and the measure of lags (graftlag.go)
 // counts its live slots right and stays within timeout1.
 func (s *State) Invariants() error {
-	if err := s.lag.check(s.cfg.GraftTimeout1); err != nil {
-		return err
+	if (s.lag != nil) != s.adaptive {
+		return fmt.Errorf("plumtree: measure of lags present %v, adaptive timeout1 %v", s.lag != nil, s.adaptive)
+	}
+	if s.lag != nil {
+		if err := s.lag.check(s.cfg.GraftTimeout1); err != nil {
+			return err
+		}
 	}
 	if err := s.peers.check(s.self); err != nil {
 		return err
