@@ -322,8 +322,8 @@ func (e *Engine) Invariants() error {
 			return err
 		}
 	}
-	if e.count().StepErrors > 0 {
-		return fmt.Errorf("gossip: a core refused %d inputs the engine derived", e.count().StepErrors)
+	if c := e.counters; c != nil && c.StepErrors > 0 { // read without allocating them
+		return fmt.Errorf("gossip: a core refused %d inputs the engine derived", c.StepErrors)
 	}
 	eager, lazy := e.pt.EagerPeers(), e.pt.LazyPeers()
 	if len(eager)+len(lazy) != e.hv.ActiveLen() {

@@ -7,10 +7,10 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestLastNeighbourDown checks the reading of an agent's debug log that
+// TestNeighbourDowns checks the reading of an agent's debug log that
 // tells the NAT lab whether the overlay ended a hole-punched link
-// (relayLoss): the last reason logged for the peer at or after a time.
-func TestLastNeighbourDown(t *testing.T) {
+// (relayLoss): the reasons logged for the peer at or after a time.
+func TestNeighbourDowns(t *testing.T) {
 	const peer = "97568114dd490360"
 	log := "" +
 		"2026-12-08T00:32:04.167Z\tDEBUG\tmembership\tmembership/apply.go:43\tneighbour down\t{\"node\": \"f60c591461d05690\", \"peer\": \"" + peer + "\", \"reason\": \"failed\"}\n" +
@@ -27,18 +27,43 @@ func TestLastNeighbourDown(t *testing.T) {
 	for _, tc := range []struct {
 		name, id string
 		since    time.Time
-		want     string
+		want     []string
 	}{
-		{"the last of two", peer, at("00:32:00"), "dropped"},
-		{"the one since", peer, at("00:32:10"), "dropped"},
-		{"the same millisecond counts", peer, at("00:32:14.257400"), "dropped"},
-		{"none since", peer, at("00:32:15"), ""},
-		{"another peer", "b92962d00a9a3c61", at("00:32:00"), "disconnected"},
-		{"not a neighbour down line", "f60c591461d05690", at("00:32:00"), ""},
-		{"a peer never named", "0000000000000000", at("00:32:00"), ""},
+		{"both, in order", peer, at("00:32:00"), []string{"failed", "dropped"}},
+		{"the one since", peer, at("00:32:10"), []string{"dropped"}},
+		{"the same millisecond counts", peer, at("00:32:14.257400"), []string{"dropped"}},
+		{"none since", peer, at("00:32:15"), nil},
+		{"another peer", "b92962d00a9a3c61", at("00:32:00"), []string{"disconnected"}},
+		{"not a neighbour down line", "f60c591461d05690", at("00:32:00"), nil},
+		{"a peer never named", "0000000000000000", at("00:32:00"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, lastNeighbourDown(log, tc.id, tc.since))
+			assert.Equal(t, tc.want, neighbourDowns(log, tc.id, tc.since))
+		})
+	}
+}
+
+// TestLinkEnd checks what the NAT lab makes of the reasons both ends of a
+// punched link logged for its end: a failure or a leave anywhere is a
+// failure, a drop otherwise the overlay's decision, a disconnect alone
+// or nothing not yet either.
+func TestLinkEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a, b []string
+		want int
+	}{
+		{"nothing logged", nil, nil, linkUnexplained},
+		{"one end dropped the other, which was told", []string{"dropped"}, []string{"disconnected"}, linkDropped},
+		{"one end dropped the other, which has not logged yet", nil, []string{"dropped"}, linkDropped},
+		{"a disconnect alone", []string{"disconnected"}, nil, linkUnexplained},
+		{"a drop and a failure at the other end", []string{"dropped"}, []string{"failed"}, linkFailed},
+		{"a failure before a drop at the same end", []string{"failed", "dropped"}, nil, linkFailed},
+		{"a leave", nil, []string{"left"}, linkFailed},
+		{"a failure alone", []string{"failed"}, nil, linkFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, linkEnd(tc.a, tc.b))
 		})
 	}
 }
