@@ -2,7 +2,6 @@ package membership
 
 import (
 	"context"
-	"reflect"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -26,8 +25,12 @@ func TestOverlayViewsGathersEveryNode(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		// A node's views may change while the query runs (HyParView's
-		// refresh rewires now and then): each answer must be the node's
-		// views as they stood before the query or after it.
+		// refresh rewires now and then; a tick's repair asks a passive
+		// peer, which leaves the passive view while it is asked, and
+		// comes back when it refuses): each answer's active view must be
+		// the node's as it stood before the query or after it, and its
+		// passive view within the two's union (a CI run saw a passive peer
+		// asked and back within the query).
 		snapshot := func() map[uint64]Views {
 			m := map[uint64]Views{}
 			for _, nd := range c.nodes {
@@ -50,9 +53,11 @@ func TestOverlayViewsGathersEveryNode(t *testing.T) {
 			v, ok := cv.Views[nd.ID()]
 			require.True(t, ok, "node %x answered", nd.ID())
 			require.ElementsMatch(t, v.Active, append(slices.Clone(v.Eager), v.Lazy...), "node %x: the push peers are the active view", nd.ID())
-			if !reflect.DeepEqual(v, before[nd.ID()]) {
-				require.Equal(t, after[nd.ID()], v, "node %x's views, as before the query or after it", nd.ID())
+			b, a := before[nd.ID()], after[nd.ID()]
+			if !slices.Equal(v.Active, b.Active) {
+				require.Equal(t, a.Active, v.Active, "node %x's active view, as before the query or after it", nd.ID())
 			}
+			require.Subset(t, append(slices.Clone(b.Passive), a.Passive...), v.Passive, "node %x's passive view, within what it held before the query and after it", nd.ID())
 		}
 		require.Equal(t, uint64(n-1), c.nodes[2].Counters().Engine.ViewsAsked)
 
