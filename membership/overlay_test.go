@@ -24,13 +24,15 @@ func TestOverlayViewsGathersEveryNode(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		// A node's views may change while the query runs (HyParView's
-		// refresh rewires now and then; a tick's repair asks a passive
-		// peer, which leaves the passive view while it is asked, and
-		// comes back when it refuses): each answer's active view must be
-		// the node's as it stood before the query or after it, and its
-		// passive view within the two's union (a CI run saw a passive peer
-		// asked and back within the query).
+		// A node's views may change while the query runs, more than once
+		// (HyParView's refresh rewires now and then, a drop leaves a
+		// node one short until a request is accepted, a failed request
+		// takes its target out of the passive view and a shuffle may
+		// bring it back: CI runs saw an active view change, and a
+		// passive peer gone and back, within the query). So each answer
+		// must be views the node could hold: no peer outside what it held
+		// before the query or after it, itself never, an active view
+		// within its size, and the push peers its active view.
 		snapshot := func() map[uint64]Views {
 			m := map[uint64]Views{}
 			for _, nd := range c.nodes {
@@ -54,10 +56,10 @@ func TestOverlayViewsGathersEveryNode(t *testing.T) {
 			require.True(t, ok, "node %x answered", nd.ID())
 			require.ElementsMatch(t, v.Active, append(slices.Clone(v.Eager), v.Lazy...), "node %x: the push peers are the active view", nd.ID())
 			b, a := before[nd.ID()], after[nd.ID()]
-			if !slices.Equal(v.Active, b.Active) {
-				require.Equal(t, a.Active, v.Active, "node %x's active view, as before the query or after it", nd.ID())
-			}
-			require.Subset(t, append(slices.Clone(b.Passive), a.Passive...), v.Passive, "node %x's passive view, within what it held before the query and after it", nd.ID())
+			held := slices.Concat(b.Active, b.Passive, a.Active, a.Passive)
+			require.Subset(t, held, slices.Concat(v.Active, v.Passive), "node %x's views, within what it held before the query and after it", nd.ID())
+			require.NotContains(t, slices.Concat(v.Active, v.Passive), nd.ID(), "node %x lists itself", nd.ID())
+			require.LessOrEqual(t, len(v.Active), max(len(b.Active), len(a.Active)), "node %x's active view, no larger than before the query or after it", nd.ID())
 		}
 		require.Equal(t, uint64(n-1), c.nodes[2].Counters().Engine.ViewsAsked)
 

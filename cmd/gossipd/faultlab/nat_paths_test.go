@@ -157,9 +157,9 @@ func (l *natLab) checkPaths(t *testing.T, ps map[int]map[int]string) {
 // The overlay may end a punched link of its own accord meanwhile: a
 // high-priority NEIGHBOR request (a refresh, or a repair after the
 // relay's own links died) makes a node with a full active view drop a
-// random neighbour (S1 §4.3). A link that one end logged as dropped,
-// with neither end logging it failed or left since the relay's death
-// (linkEnd), is such a decision, not a path that failed: it is named in
+// random neighbour (S1 §4.3). A link that one end logged as dropped and
+// the other as ended too, with neither end logging it failed or left
+// since the relay's death (linkEnd), is such a decision, not a path that failed: it is named in
 // the test's log and no longer watched, and checked again at the end. A
 // link that ends any other way, or with no reason logged before the wait
 // ends, fails the test with both ends' log lines about each other.
@@ -196,13 +196,14 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 	lines := func(p pair) string {
 		return l.linesAbout(p.a, l.agents[p.b].id, at) + "\n" + l.linesAbout(p.b, l.agents[p.a].id, at)
 	}
-	var waiting *pair // a punched link down with no reason logged yet
+	var waiting []pair // punched links down with nothing decisive logged yet
 	d, why := l.waitFor(natSettle, func() string {
+		waiting = nil
 		ps, why := l.paths()
 		if why != "" {
 			return why
 		}
-		waiting = nil
+		var states []string
 		for _, p := range punched {
 			if dropped[p] || ps[p.a][p.b] == "srflx" && ps[p.b][p.a] == "srflx" {
 				continue
@@ -217,9 +218,12 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 			case linkFailed:
 				t.Fatalf("%s: agent %d logged %v, agent %d %v; their lines about each other since:\n%s", state, p.a, ra, p.b, rb, lines(p))
 			default:
-				waiting = &p
-				return fmt.Sprintf("%s, no drop or failure logged yet (agent %d logged %v, agent %d %v)", state, p.a, ra, p.b, rb)
+				waiting = append(waiting, p)
+				states = append(states, fmt.Sprintf("%s, no drop or failure logged at both ends yet (agent %d logged %v, agent %d %v)", state, p.a, ra, p.b, rb))
 			}
+		}
+		if len(states) > 0 {
+			return strings.Join(states, "; ")
 		}
 		for i, ns := range ps {
 			for j, p := range ns {
@@ -234,8 +238,8 @@ func (l *natLab) relayLoss(t *testing.T, before map[int]map[int]string) {
 		return ""
 	})
 	if why != "" {
-		if waiting != nil {
-			why += "; their lines about each other since:\n" + lines(*waiting)
+		for _, p := range waiting {
+			why += fmt.Sprintf("; agents %d and %d, their lines about each other since:\n%s", p.a, p.b, lines(p))
 		}
 		t.Fatalf("after the relay's death: %s", why)
 	}
@@ -318,16 +322,19 @@ const (
 // linkEnd reads the reasons the two ends of a link logged for its end
 // (hyparview.DownReason's names). A failure or a leave at either end, at
 // any time, decides: the link failed, whatever else was logged. A drop
-// at either end otherwise is the overlay's decision. A disconnect alone
-// is not enough: a peer that closed the connection for a fault of its
-// own (a send queue full) logged that as a failure, which may not be
-// logged yet.
+// at one end is the overlay's decision once the other end has logged the
+// link's end too (the Disconnect or the close it was sent: a drop always
+// reaches the other end as one or the other, or as a failure if the path
+// had died meanwhile, which must not be missed). A disconnect alone is
+// not enough: a peer that closed the connection for a fault of its own
+// (a send queue full) logged that as a failure, which may not be logged
+// yet.
 func linkEnd(a, b []string) int {
 	all := append(slices.Clone(a), b...)
 	switch {
 	case slices.Contains(all, "failed") || slices.Contains(all, "left"):
 		return linkFailed
-	case slices.Contains(all, "dropped"):
+	case slices.Contains(all, "dropped") && len(a) > 0 && len(b) > 0:
 		return linkDropped
 	}
 	return linkUnexplained

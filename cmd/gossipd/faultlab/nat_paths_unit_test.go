@@ -55,7 +55,8 @@ func TestLinkEnd(t *testing.T) {
 	}{
 		{"nothing logged", nil, nil, linkUnexplained},
 		{"one end dropped the other, which was told", []string{"dropped"}, []string{"disconnected"}, linkDropped},
-		{"one end dropped the other, which has not logged yet", nil, []string{"dropped"}, linkDropped},
+		{"one end dropped the other, which has not logged yet", nil, []string{"dropped"}, linkUnexplained},
+		{"both ends dropped each other", []string{"dropped"}, []string{"dropped"}, linkDropped},
 		{"a disconnect alone", []string{"disconnected"}, nil, linkUnexplained},
 		{"a drop and a failure at the other end", []string{"dropped"}, []string{"failed"}, linkFailed},
 		{"a failure before a drop at the same end", []string{"failed", "dropped"}, nil, linkFailed},
