@@ -66,8 +66,8 @@ type Config struct {
 	// Logger receives the node's logs. Default zap.NewNop().
 	Logger *zap.Logger
 	// Metrics receives the node's counters, gauges and histograms
-	// (MetricDefs; docs/operations.md, "Metrics"). Default: a private
-	// instance with an in-memory sink; never the global one.
+	// (MetricDefs; docs/operations.md, "Metrics"). Default nil: the node
+	// emits none and pays nothing for them (never the global instance).
 	Metrics *metrics.Metrics
 	// MetricsInterval is how often the node samples its gauges from the
 	// engine, on its own goroutine, and exports the engine's counters.
@@ -220,16 +220,6 @@ func (c Config) withDefaults() (Config, error) {
 	c.Protocol = c.engineConfig(now)
 	if err := c.Protocol.Validate(); err != nil {
 		return c, fmt.Errorf("membership: %w", err)
-	}
-	if c.Metrics == nil {
-		mc := metrics.DefaultConfig("plumview")
-		mc.EnableRuntimeMetrics = false // it would start a goroutine
-		mc.EnableHostname = false
-		m, err := metrics.New(mc, metrics.NewInmemSink(10*time.Second, time.Minute))
-		if err != nil {
-			return c, fmt.Errorf("membership: metrics: %w", err)
-		}
-		c.Metrics = m
 	}
 	return c, nil
 }

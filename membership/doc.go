@@ -116,8 +116,8 @@
 // # Observability
 //
 // Logs go to Config.Logger (zap, silent by default); counters, gauges and
-// histograms go to Config.Metrics (go-metrics, a private in-memory
-// instance by default, never the global one). MetricDefs lists them all,
+// histograms go to Config.Metrics (go-metrics; none by default, never the
+// global instance). MetricDefs lists them all,
 // so that a driver can declare them up front. The gauges (view sizes,
 // members by state, tree peers, retained payloads, send queues,
 // connections) are sampled every Config.MetricsInterval on the node's own

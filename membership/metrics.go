@@ -283,6 +283,9 @@ func MetricDefs() []MetricDef {
 // announceCounters moves every counter by 0, so that a sink that creates
 // series when they first move lists them all at once.
 func (n *Node) announceCounters() {
+	if n.metrics == nil {
+		return
+	}
 	for _, d := range MetricDefs() {
 		if d.Kind == MetricCounter {
 			n.metrics.IncrCounterWithLabels([]string{d.Name}, 0, d.Labels)
@@ -290,22 +293,45 @@ func (n *Node) announceCounters() {
 	}
 }
 
-func (n *Node) incr(name string, v float32) { n.metrics.IncrCounter([]string{name}, v) }
+// The emitters below do nothing without Config.Metrics: a node nobody
+// reads the metrics of pays neither the sink's work nor its allocations
+// (a delivery emitted four series; docs/benchmarks.md, "CPU: no metrics
+// unless asked for").
+
+func (n *Node) incr(name string, v float32) {
+	if n.metrics != nil {
+		n.metrics.IncrCounter([]string{name}, v)
+	}
+}
 
 func (n *Node) incrLabel(name, label, value string) {
+	if n.metrics == nil {
+		return
+	}
 	n.metrics.IncrCounterWithLabels([]string{name}, 1, []metrics.Label{{Name: label, Value: value}})
 }
 
-func (n *Node) gauge(name string, v int) { n.metrics.SetGauge([]string{name}, float32(v)) }
+func (n *Node) gauge(name string, v int) {
+	if n.metrics != nil {
+		n.metrics.SetGauge([]string{name}, float32(v))
+	}
+}
 
 func (n *Node) gaugeLabel(name, label, value string, v int) {
+	if n.metrics == nil {
+		return
+	}
 	n.metrics.SetGaugeWithLabels([]string{name}, float32(v), []metrics.Label{{Name: label, Value: value}})
 }
 
 // sampleMetrics sets the gauges from the engine's read methods and moves
 // the engine's counters by what they rose. It runs on the state
-// goroutine, the only one that touches the engine.
+// goroutine, the only one that touches the engine. Without a sink it
+// reads nothing.
 func (n *Node) sampleMetrics() {
+	if n.metrics == nil {
+		return
+	}
 	s := n.st
 	e := s.eng
 	active, passive := e.ViewSizes()
@@ -362,6 +388,9 @@ func (n *Node) sampleMetrics() {
 // frame came off the connection (when a received frame caused the
 // delivery).
 func (n *Node) observeDelivery(hops uint32, sentAt time.Time) {
+	if n.metrics == nil {
+		return
+	}
 	n.metrics.AddSample([]string{mHops}, float32(hops))
 	if !sentAt.IsZero() {
 		n.metrics.AddSample([]string{mLatency}, float32(max(time.Since(sentAt), 0).Seconds()))

@@ -133,6 +133,47 @@ func TestMetricsDocumented(t *testing.T) {
 	}
 }
 
+// Without Config.Metrics a node emits nothing and pays nothing for it: the
+// default sets no sink (it was a private in-memory one nobody could read,
+// which every delivery fed four series), the node still delivers, and
+// its emitters neither allocate nor touch the engine.
+func TestNoMetricsUnlessAskedFor(t *testing.T) {
+	id, err := transport.GenerateIdentity()
+	require.NoError(t, err)
+	tr, err := transport.NewMemNetwork(1).Listen("alone", id, transport.MemConfig{})
+	require.NoError(t, err)
+	defer tr.Close()
+	cfg, err := testConfig(tr, 1).withDefaults()
+	require.NoError(t, err)
+	require.Nil(t, cfg.Metrics, "no default sink")
+
+	synctest.Test(t, func(t *testing.T) {
+		c := newMemCluster(t, 2)
+		c.joinAll()
+		sub := c.nodes[0].Subscribe("t")
+		defer sub.Close()
+		_, err := c.nodes[1].Broadcast(context.Background(), "t", []byte("hello"))
+		require.NoError(t, err)
+		receiveN(t, sub, 1, 10*time.Second)
+
+		nd := c.nodes[0]
+		require.Nil(t, nd.metrics)
+		var allocs float64
+		require.NoError(t, nd.call(context.Background(), func() {
+			allocs = testing.AllocsPerRun(100, func() {
+				nd.incr(mDelivered, 1)
+				nd.incrLabel(mEvents, "kind", "join")
+				nd.gauge(mActive, 1)
+				nd.gaugeLabel(mMembers, "state", "alive", 2)
+				nd.observeDelivery(3, time.Now().Add(-time.Millisecond))
+				nd.sampleMetrics()
+			})
+		}))
+		require.Zero(t, allocs, "emitting without a sink allocates nothing")
+		require.Nil(t, nd.st.engineSeen, "the engine's counters were never read for export")
+	})
+}
+
 // A negative MetricsInterval is refused.
 func TestMetricsIntervalValidated(t *testing.T) {
 	cfg := Config{Transport: nil, MetricsInterval: -time.Second}

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	msgpack "github.com/hashicorp/go-msgpack/v2/codec"
 )
@@ -53,12 +54,60 @@ func UnmarshalValue(b []byte, v any, l ValueLimits) (err error) {
 			err = fmt.Errorf("%w: panic: %v", ErrMalformedValue, r)
 		}
 	}()
-	d := msgpack.NewDecoderBytes(b, valueHandle(l))
-	if err := d.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformedValue, err)
+	vd := valueDecoderFor(l)
+	d, _ := vd.decs.Get().(*msgpack.Decoder)
+	if d == nil {
+		d = msgpack.NewDecoderBytes(b, vd.handle)
+	} else {
+		d.ResetBytes(b)
 	}
-	if d.NumBytesRead() != len(b) {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformedValue, len(b)-d.NumBytesRead())
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedValue, err) // the decoder is not reused
+	}
+	read := d.NumBytesRead()
+	d.ResetBytes(nil) // holds nothing of b in the pool
+	vd.decs.Put(d)
+	if read != len(b) {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformedValue, len(b)-read)
 	}
 	return nil
+}
+
+// valueDecoder is the handle of one ValueLimits and a pool of decoders
+// on it. A handle remembers how to decode each Go type it met; one made
+// afresh for every value learned the type again each time, which cost
+// more allocations than the value's own decoding (docs/benchmarks.md,
+// "CPU: no metrics unless asked for, envelopes decoded on a kept
+// handle"). A configured handle is safe for concurrent decoders.
+type valueDecoder struct {
+	handle *msgpack.MsgpackHandle
+	decs   sync.Pool // *msgpack.Decoder
+}
+
+// maxValueDecoders bounds the handles kept, one per ValueLimits met; the
+// limits are the caller's own settings, never a peer's, so a few at
+// most. Beyond it each call takes a fresh handle, as before.
+const maxValueDecoders = 16
+
+var valueDecoders struct {
+	sync.Mutex
+	byLimits map[ValueLimits]*valueDecoder
+}
+
+// valueDecoderFor returns the kept decoder of l, keeping one if there is
+// room.
+func valueDecoderFor(l ValueLimits) *valueDecoder {
+	valueDecoders.Lock()
+	defer valueDecoders.Unlock()
+	if vd := valueDecoders.byLimits[l]; vd != nil {
+		return vd
+	}
+	vd := &valueDecoder{handle: valueHandle(l)}
+	if len(valueDecoders.byLimits) < maxValueDecoders {
+		if valueDecoders.byLimits == nil {
+			valueDecoders.byLimits = make(map[ValueLimits]*valueDecoder)
+		}
+		valueDecoders.byLimits[l] = vd
+	}
+	return vd
 }
