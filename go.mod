@@ -8,6 +8,7 @@ require (
 	github.com/hashicorp/go-metrics v0.7.0
 	github.com/hashicorp/go-msgpack/v2 v2.1.5
 	github.com/hdevalence/ed25519consensus v0.2.0
+	github.com/oasisprotocol/curve25519-voi v0.0.0-20230904125328-1f23a7beb09a
 	github.com/pion/ice/v2 v2.3.38
 	github.com/pion/logging v0.2.2
 	github.com/pion/stun v0.6.1

@@ -32,11 +32,12 @@ import (
 // failed batch besides the checks it cost before, and is charged and
 // evicted as before (budget.go).
 
-// maxBatchChecks bounds the signatures PrepareBatch checks (about 6 ms of
-// CPU), so that the urgent work a driver runs between frames (probes'
-// answers) waits no longer than that before the first frame; a message
-// that would take it over is left to Receive. It also bounds one batch of
-// an exchange's records (checkRecordsTogether), which checks several.
+// maxBatchChecks bounds the signatures PrepareBatch checks (about 4 ms of
+// CPU with the runtime's checker), so that the urgent work a driver runs
+// between frames (probes' answers) waits no longer than that before the
+// first frame; a message that would take it over is left to Receive. It
+// also bounds one batch of an exchange's records (checkRecordsTogether),
+// which checks several.
 const maxBatchChecks = 256
 
 // Received is one message a driver received: what Receive takes.

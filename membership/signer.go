@@ -3,7 +3,7 @@ package membership
 import (
 	"crypto/ed25519"
 
-	"github.com/hdevalence/ed25519consensus"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	"github.com/plumview/plumview/peer"
 	"github.com/plumview/plumview/transport"
@@ -26,30 +26,42 @@ func (s keySigner) PublicKey() []byte { return s.tr.PublicKey() }
 
 func (s keySigner) Sign(msg []byte) []byte { return s.tr.Sign(msg) }
 
-// Verify checks one signature under ZIP-215's rules
-// (ed25519consensus.Verify), the rules of VerifyBatch, so that a
-// signature passes alone exactly when it passes in a batch: the
-// cofactored equation, which also takes a signature its signer built
-// with a small-order component, and non-canonical points. Go's
-// ed25519.Verify, which agents before batches used, refuses those; every
-// signature it takes, ZIP-215 takes (docs/security.md, "Signed origins").
+// zip215 are the rules every signature is checked under, alone or in a
+// batch: ZIP-215's (curve25519-voi's VerifyOptionsZIP_215).
+var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// Verify checks one signature under ZIP-215's rules, the rules of
+// VerifyBatch, so that a signature passes alone exactly when it passes
+// in a batch: the cofactored equation, which also takes a signature its
+// signer built with a small-order component, and non-canonical points.
+// Go's ed25519.Verify, which agents before batches used, refuses those;
+// every signature it takes, ZIP-215 takes (docs/security.md, "Signed
+// origins"). The key is held expanded (originkeys.go).
 func (identitySigner) Verify(signer peer.ID, key, msg, sig []byte) bool {
-	return shapedCheck(signer, key, sig) && ed25519consensus.Verify(key, msg, sig)
+	if !shapedCheck(signer, key, sig) {
+		return false
+	}
+	k, ok := originKeys.get(key)
+	return ok && voi.VerifyExpandedWithOptions(k, msg, sig, zip215)
 }
 
 // VerifyBatch implements peer.BatchAuthenticator with ed25519's batch
-// verification under ZIP-215's rules (ed25519consensus), which pass a
-// batch exactly when Verify passes each of its signatures, but with
-// probability 2⁻¹²⁸ at most.
+// verification under ZIP-215's rules, which passes a batch exactly when
+// Verify passes each of its signatures, but with probability 2⁻¹²⁸ at
+// most.
 func (identitySigner) VerifyBatch(checks []peer.Check) bool {
-	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(checks))
+	bv := voi.NewBatchVerifierWithCapacity(len(checks))
 	for _, c := range checks {
 		if !shapedCheck(c.Signer, c.Key, c.Sig) {
 			return false
 		}
-		bv.Add(c.Key, c.Msg, c.Sig)
+		k, ok := originKeys.get(c.Key)
+		if !ok {
+			return false
+		}
+		bv.AddExpandedWithOptions(k, c.Msg, c.Sig, zip215)
 	}
-	return bv.Verify()
+	return bv.VerifyBatchOnly(nil)
 }
 
 // shapedCheck reports whether key and sig have ed25519's sizes and key is

@@ -184,7 +184,7 @@ func (s *Plumview) Notes() []string {
 		settings = "default settings but the failure detector (below)"
 	}
 	n := []string{"membership.Node over QUIC with " + settings + " (HyParView active 5 / passive 30, Plumtree with timeout1 following the measured lags within 20–80 ms and payloads held 10 s while nothing fails (30 s after a failure), " +
-		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as datagrams tagged under pairwise keys), " + signing + ", origin signatures of frames queued together checked in batches; bytes = UDP payloads written " +
+		"keep-alive 200 ms from the dialler and 250 ms from the acceptor, idle timeout 1 s, suspicion 5 s, probes of non-neighbours as datagrams tagged under pairwise keys), " + signing + ", origin signatures of frames queued together checked in batches, no metrics sink (the library's default; memberlist's global go-metrics sink is a blackhole unless set); bytes = UDP payloads written " +
 		"(QUIC, TLS and keep-alives included), the socket a bare *net.UDPConn to quic-go (batched reads, segmentation offload; no path MTU probes); built against quic-go v0.64.1 here (bench/go.mod), " +
 		"the version go-libp2p compiles with"}
 	if s.fast {
