@@ -8,14 +8,15 @@ import (
 )
 
 // Signatures are checked against origin keys held expanded: an ed25519
-// check decompresses the signer's key, a square root in the field, a
-// quarter of a check's cost, and the same few origins sign nearly
-// everything a node checks. curve25519-voi's ExpandedPublicKey keeps the
-// decompressed key with a table of its multiples, so a check of an origin
-// seen before skips both: per signature (go test ./membership -run '^$'
-// -bench OriginChecks) 32 µs alone and 21 µs in batches of 8, where
-// ed25519consensus, which decompressed every key each time, took 51 and
-// 33 µs (docs/benchmarks.md, "CPU: origin keys held expanded").
+// check decompresses the signature's R and the signer's key, a square
+// root in the field each, together a quarter of a check's cost, and the
+// same few origins sign nearly everything a node checks. curve25519-voi's
+// ExpandedPublicKey keeps the decompressed key with a table of its
+// multiples, so a check of an origin seen before skips building both:
+// per signature (go test ./membership -run '^$' -bench OriginChecks)
+// 35.6 µs alone and 20.8 µs in batches of 8, where ed25519consensus,
+// which decompressed every key each time, took 51.7 and 30.6 µs
+// (docs/benchmarks.md, "CPU: origin keys held expanded").
 
 // maxExpandedKeys bounds each generation of the expanded keys kept: an
 // expanded key takes about 1.5 KiB, so both generations together at most

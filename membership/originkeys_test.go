@@ -28,6 +28,33 @@ var nonCanonicalIdentity = func() []byte {
 	return b
 }()
 
+// nonCanonicalOrder4 is y = p, an encoding of a point of order 4 (y = 0)
+// that is not the canonical one.
+var nonCanonicalOrder4 = func() []byte {
+	b := make([]byte, 32)
+	b[0] = 0xed
+	for i := 1; i < 31; i++ {
+		b[i] = 0xff
+	}
+	b[31] = 0x7f
+	return b
+}()
+
+// addL returns the 32-byte little-endian s plus the group's order L,
+// which still fits when s < L: an encoding of the same scalar that the
+// rules refuse (S must be below L).
+func addL(s []byte) []byte {
+	l := [32]byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
+	out := make([]byte, 32)
+	carry := 0
+	for i := range out {
+		v := int(s[i]) + int(l[i]) + carry
+		out[i], carry = byte(v), v>>8
+	}
+	return out
+}
+
 // order8Point is a point of order 8.
 func order8Point(t require.TestingT) *edwards25519.Point {
 	b, err := hex.DecodeString("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
@@ -55,11 +82,11 @@ func signWithR(t require.TestingT, a, r *edwards25519.Scalar, rEnc, pub, msg []b
 
 // The checks on curve25519-voi with expanded keys decide as the checks of
 // ed25519consensus before them, alone and in batches, under ZIP-215's
-// rules: honest signatures, bent ones, signatures whose R has a
-// small-order component or is the identity in a non-canonical encoding,
-// a key of small order (every S with R = [S]B passes the cofactored
-// equation for it), a key with a small-order component, and keys that are
-// no point. ed25519consensus stays as this test's oracle.
+// rules: honest signatures, bent ones, malleated ones (S + L), signatures
+// whose R has a small-order component or is a small-order point in a
+// non-canonical encoding, a key of small order (every S with R = [S]B
+// passes the cofactored equation for it), one encoded non-canonically, a
+// key with a small-order component, and keys that are no point. ed25519consensus stays as this test's oracle.
 func TestOriginChecksDecideAsBefore(t *testing.T) {
 	T := order8Point(t)
 	var s identitySigner
@@ -78,7 +105,8 @@ func TestOriginChecksDecideAsBefore(t *testing.T) {
 			require.NoError(rt, err)
 			msg := []byte(fmt.Sprintf("statement %d", i))
 			var sig []byte
-			switch rapid.IntRange(0, 6).Draw(rt, "kind") {
+			kind := rapid.IntRange(0, 9).Draw(rt, "kind")
+			switch kind {
 			case 0: // honest
 				sig = ed25519.Sign(priv, msg)
 			case 1: // R with a small-order component
@@ -90,7 +118,7 @@ func TestOriginChecksDecideAsBefore(t *testing.T) {
 				pub = T.Bytes()
 				R := new(edwards25519.Point).ScalarBaseMult(r)
 				sig = append(R.Bytes(), r.Bytes()...)
-			case 4: // a key with a small-order component, signed with a
+			case 4: // a key with a small-order component, signed with its scalar a
 				pub = new(edwards25519.Point).Add(new(edwards25519.Point).ScalarBaseMult(a), T).Bytes()
 				R := new(edwards25519.Point).ScalarBaseMult(r)
 				sig = signWithR(rt, a, r, R.Bytes(), pub, msg)
@@ -101,10 +129,23 @@ func TestOriginChecksDecideAsBefore(t *testing.T) {
 			case 6: // bent
 				sig = ed25519.Sign(priv, msg)
 				sig[rapid.IntRange(0, 63).Draw(rt, "byte")] ^= 1 << rapid.IntRange(0, 7).Draw(rt, "bit")
+			case 7: // S + L, the same signature made malleable
+				sig = ed25519.Sign(priv, msg)
+				sig = append(sig[:32:32], addL(sig[32:])...)
+			case 8: // the key the identity, encoded non-canonically
+				pub = nonCanonicalIdentity
+				R := new(edwards25519.Point).ScalarBaseMult(r)
+				sig = append(R.Bytes(), r.Bytes()...)
+			case 9: // R a point of order 4 (y = 0), encoded as y = p
+				sig = signWithR(rt, a, edwards25519.NewScalar(), nonCanonicalOrder4, pub, msg)
 			}
 			id := peer.ID(transport.KeyID(pub))
 			checks[i] = peer.Check{Signer: id, Key: pub, Msg: msg, Sig: sig}
-			require.Equal(rt, ed25519consensus.Verify(pub, msg, sig), s.Verify(id, pub, msg, sig), "check %d alone", i)
+			got := s.Verify(id, pub, msg, sig)
+			require.Equal(rt, ed25519consensus.Verify(pub, msg, sig), got, "check %d alone", i)
+			// ZIP-215 takes every kind but the bent, the malleated and
+			// the key that is no point.
+			require.Equal(rt, kind != 5 && kind != 6 && kind != 7, got, "check %d of kind %d", i, kind)
 			oracle.Add(pub, msg, sig)
 		}
 		require.Equal(rt, oracle.Verify(), s.VerifyBatch(checks), "the batch")

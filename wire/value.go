@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	msgpack "github.com/hashicorp/go-msgpack/v2/codec"
 )
@@ -54,6 +55,9 @@ func UnmarshalValue(b []byte, v any, l ValueLimits) (err error) {
 			err = fmt.Errorf("%w: panic: %v", ErrMalformedValue, r)
 		}
 	}()
+	if b == nil {
+		b = noBytes // a decoder ignores a nil slice, keeping the last one
+	}
 	vd := valueDecoderFor(l)
 	d, _ := vd.decs.Get().(*msgpack.Decoder)
 	if d == nil {
@@ -65,13 +69,16 @@ func UnmarshalValue(b []byte, v any, l ValueLimits) (err error) {
 		return fmt.Errorf("%w: %v", ErrMalformedValue, err) // the decoder is not reused
 	}
 	read := d.NumBytesRead()
-	d.ResetBytes(nil) // holds nothing of b in the pool
+	d.ResetBytes(noBytes) // holds nothing of b in the pool
 	vd.decs.Put(d)
 	if read != len(b) {
 		return fmt.Errorf("%w: %d trailing bytes", ErrMalformedValue, len(b)-read)
 	}
 	return nil
 }
+
+// noBytes is the empty input a pooled decoder is left with.
+var noBytes = []byte{}
 
 // valueDecoder is the handle of one ValueLimits and a pool of decoders
 // on it. A handle remembers how to decode each Go type it met; one made
@@ -89,25 +96,28 @@ type valueDecoder struct {
 // most. Beyond it each call takes a fresh handle, as before.
 const maxValueDecoders = 16
 
-var valueDecoders struct {
-	sync.Mutex
-	byLimits map[ValueLimits]*valueDecoder
-}
+// valueDecoders maps each ValueLimits kept to its *valueDecoder; kept
+// counts them. Lookups take no lock: every envelope a node receives
+// is decoded here, by every node of the process.
+var (
+	valueDecoders sync.Map
+	kept          atomic.Int32
+)
 
 // valueDecoderFor returns the kept decoder of l, keeping one if there is
 // room.
 func valueDecoderFor(l ValueLimits) *valueDecoder {
-	valueDecoders.Lock()
-	defer valueDecoders.Unlock()
-	if vd := valueDecoders.byLimits[l]; vd != nil {
-		return vd
+	if vd, ok := valueDecoders.Load(l); ok {
+		return vd.(*valueDecoder)
 	}
 	vd := &valueDecoder{handle: valueHandle(l)}
-	if len(valueDecoders.byLimits) < maxValueDecoders {
-		if valueDecoders.byLimits == nil {
-			valueDecoders.byLimits = make(map[ValueLimits]*valueDecoder)
-		}
-		valueDecoders.byLimits[l] = vd
+	if kept.Add(1) > maxValueDecoders {
+		kept.Add(-1)
+		return vd
 	}
-	return vd
+	got, loaded := valueDecoders.LoadOrStore(l, vd)
+	if loaded {
+		kept.Add(-1)
+	}
+	return got.(*valueDecoder)
 }

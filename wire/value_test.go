@@ -64,6 +64,22 @@ func TestUnmarshalValueReusesNothingOfTheLast(t *testing.T) {
 	}
 }
 
+// A value with trailing bytes gives its decoder back to the pool with
+// bytes left unread; an empty or nil value decoded next must not read
+// them (ResetBytes ignores a nil slice).
+func TestUnmarshalValueEmptyAfterTrailingBytes(t *testing.T) {
+	withTrailing := append(mustMarshal(t, &testValue{Kind: 7, Topic: "left"}), mustMarshal(t, &testValue{Kind: 9, Topic: "unread"})...)
+	for _, empty := range [][]byte{nil, {}} {
+		var first testValue
+		require.ErrorContains(t, UnmarshalValue(withTrailing, &first, testLimits), "trailing bytes")
+		var got testValue
+		err := UnmarshalValue(empty, &got, testLimits)
+		require.ErrorIs(t, err, ErrMalformedValue)
+		require.NotContains(t, err.Error(), "trailing", "%q decoded what the last value left", empty)
+		require.Zero(t, got)
+	}
+}
+
 // One handle is kept per ValueLimits, at most maxValueDecoders of them;
 // beyond those, values still decode, on a fresh handle each.
 func TestValueDecodersKeptAndBounded(t *testing.T) {
@@ -74,10 +90,10 @@ func TestValueDecodersKeptAndBounded(t *testing.T) {
 		require.NoError(t, UnmarshalValue(b, &got, ValueLimits{MaxDepth: 8, MaxCollectionLen: 1000 + i}))
 		require.Equal(t, "bounded", got.Topic)
 	}
-	valueDecoders.Lock()
-	kept := len(valueDecoders.byLimits)
-	valueDecoders.Unlock()
-	require.Equal(t, maxValueDecoders, kept)
+	n := 0
+	valueDecoders.Range(func(any, any) bool { n++; return true })
+	require.Equal(t, maxValueDecoders, n)
+	require.Equal(t, int32(maxValueDecoders), kept.Load())
 }
 
 // A value decodes on a handle that already knows its types: with a fresh
