@@ -16,29 +16,25 @@ import (
 	"github.com/plumview/plumview/transport"
 )
 
-// nonCanonicalIdentity is y = p + 1, an encoding of the identity point
-// (y = 1) that is not the canonical one.
-var nonCanonicalIdentity = func() []byte {
+// pPlus returns the encoding of y = p + k, x's sign bit clear: for k < 19
+// it still fits in 255 bits, an encoding of y = k that is not the
+// canonical one.
+func pPlus(k byte) []byte {
 	b := make([]byte, 32)
-	b[0] = 0xee
-	for i := 1; i < 31; i++ {
+	for i := range b {
 		b[i] = 0xff
 	}
+	b[0] = 0xed + k // p = 2²⁵⁵ - 19 ends in 0xed, …, 0xff, 0x7f
 	b[31] = 0x7f
 	return b
-}()
+}
 
-// nonCanonicalOrder4 is y = p, an encoding of a point of order 4 (y = 0)
-// that is not the canonical one.
-var nonCanonicalOrder4 = func() []byte {
-	b := make([]byte, 32)
-	b[0] = 0xed
-	for i := 1; i < 31; i++ {
-		b[i] = 0xff
-	}
-	b[31] = 0x7f
-	return b
-}()
+var (
+	// nonCanonicalIdentity encodes the identity point (y = 1) as y = p + 1.
+	nonCanonicalIdentity = pPlus(1)
+	// nonCanonicalOrder4 encodes a point of order 4 (y = 0) as y = p.
+	nonCanonicalOrder4 = pPlus(0)
+)
 
 // addL returns the 32-byte little-endian s plus the group's order L,
 // which still fits when s < L: an encoding of the same scalar that the
