@@ -53,8 +53,9 @@ var pure = []string{"peer", "hyparview", "plumtree", "roster", "wire", "gossip"}
 var pureDeps = map[string][]string{"wire": {"github.com/hashicorp/go-msgpack/v2/codec"}}
 
 // allowedInPure lifts a ban for one pure package: the codec pools its
-// decoders (sync.Pool, safe for concurrent use, no goroutine) and maps
-// registered Go types to tags (reflect).
+// decoders (sync.Pool, safe for concurrent use, no goroutine), keeps a
+// handle per value limits (sync.Map, sync.Mutex) and maps registered Go
+// types to tags (reflect).
 var allowedInPure = map[string][]string{"wire": {"sync", "reflect", "io"}}
 
 // bannedInPure are standard packages a pure package must not import.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	msgpack "github.com/hashicorp/go-msgpack/v2/codec"
 )
@@ -96,12 +95,14 @@ type valueDecoder struct {
 // most. Beyond it each call takes a fresh handle, as before.
 const maxValueDecoders = 16
 
-// valueDecoders maps each ValueLimits kept to its *valueDecoder; kept
-// counts them. Lookups take no lock: every envelope a node receives
-// is decoded here, by every node of the process.
+// valueDecoders maps each ValueLimits kept to its *valueDecoder. Lookups
+// take no lock (every envelope a node receives is decoded here, by every
+// node of the process); keeping one takes keptMu, which guards kept, the
+// number kept.
 var (
 	valueDecoders sync.Map
-	kept          atomic.Int32
+	keptMu        sync.Mutex
+	kept          int
 )
 
 // valueDecoderFor returns the kept decoder of l, keeping one if there is
@@ -110,14 +111,15 @@ func valueDecoderFor(l ValueLimits) *valueDecoder {
 	if vd, ok := valueDecoders.Load(l); ok {
 		return vd.(*valueDecoder)
 	}
+	keptMu.Lock()
+	defer keptMu.Unlock()
+	if vd, ok := valueDecoders.Load(l); ok {
+		return vd.(*valueDecoder)
+	}
 	vd := &valueDecoder{handle: valueHandle(l)}
-	if kept.Add(1) > maxValueDecoders {
-		kept.Add(-1)
-		return vd
+	if kept < maxValueDecoders {
+		valueDecoders.Store(l, vd)
+		kept++
 	}
-	got, loaded := valueDecoders.LoadOrStore(l, vd)
-	if loaded {
-		kept.Add(-1)
-	}
-	return got.(*valueDecoder)
+	return vd
 }
