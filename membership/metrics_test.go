@@ -78,12 +78,7 @@ func TestMetricsFromTheStart(t *testing.T) {
 		require.Equal(t, float32(1), iv.Gauges["test.members;state=alive"].Value, "a fresh node lists itself")
 		require.Zero(t, iv.Gauges["test.hyparview_active_peers"].Value)
 
-		c.joinAll()
-		sub := c.nodes[0].Subscribe("t")
-		defer sub.Close()
-		_, err := c.nodes[1].Broadcast(context.Background(), "t", []byte("hello"))
-		require.NoError(t, err)
-		receiveN(t, sub, 1, 10*time.Second)
+		helloFromOneToZero(t, c)
 		time.Sleep(DefaultMetricsInterval) // one more sample
 		synctest.Wait()
 
@@ -111,6 +106,18 @@ func TestMetricsFromTheStart(t *testing.T) {
 		_, sampled := origin.Samples["test.delivery_hops"]
 		require.False(t, sampled, "but not as a hop sample")
 	})
+}
+
+// helloFromOneToZero joins c's two nodes and has node 0 receive a
+// broadcast of node 1.
+func helloFromOneToZero(t *testing.T, c *memCluster) {
+	t.Helper()
+	c.joinAll()
+	sub := c.nodes[0].Subscribe("t")
+	defer sub.Close()
+	_, err := c.nodes[1].Broadcast(context.Background(), "t", []byte("hello"))
+	require.NoError(t, err)
+	receiveN(t, sub, 1, 10*time.Second)
 }
 
 // Every metric is documented in docs/operations.md under its exported name.
@@ -149,12 +156,7 @@ func TestNoMetricsUnlessAskedFor(t *testing.T) {
 
 	synctest.Test(t, func(t *testing.T) {
 		c := newMemCluster(t, 2)
-		c.joinAll()
-		sub := c.nodes[0].Subscribe("t")
-		defer sub.Close()
-		_, err := c.nodes[1].Broadcast(context.Background(), "t", []byte("hello"))
-		require.NoError(t, err)
-		receiveN(t, sub, 1, 10*time.Second)
+		helloFromOneToZero(t, c)
 
 		nd := c.nodes[0]
 		require.Nil(t, nd.metrics)
